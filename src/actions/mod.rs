@@ -1,0 +1,1 @@
+//! Every mutation, and the one dispatcher they pass through. (Being written.)

@@ -1,0 +1,103 @@
+//! The shared backend client. `Platform` holds one handle per provider, each behind a
+//! trait; the TUI and the CLI build the same `Platform` and never talk to a system any
+//! other way. No terminal code here.
+
+pub mod sim;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::domain::catalog::Catalog;
+use crate::domain::{
+    AuditRecord, ClusterEvent, ClusterSnapshot, FlagState, Freeze, Lock, Scope, SecretMeta,
+    Timestamp, Topology,
+};
+
+/// Where the catalog comes from (descriptor files, a GitHub org, the demo's assets).
+#[async_trait]
+pub trait CatalogProvider: Send + Sync {
+    /// Load and resolve the whole catalog. Problems are inside the catalog; an `Err`
+    /// means nothing at all could be read.
+    async fn load(&self) -> Result<Catalog>;
+}
+
+/// Deployments, pods and HPAs in every cluster.
+#[async_trait]
+pub trait ClusterProvider: Send + Sync {
+    fn topology(&self) -> Topology;
+
+    /// One consistent read of every cluster in the scope (for the CLI).
+    async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot>;
+
+    /// A live stream: first the current state of every cluster (ending with a
+    /// `Synced` per cluster), then every change as it happens.
+    fn watch(&self) -> BoxStream<'static, ClusterEvent>;
+}
+
+/// Secret metadata across regions and environments (values never leave the provider
+/// unless revealed on purpose).
+#[async_trait]
+pub trait SecretsProvider: Send + Sync {
+    /// Every secret of one service (or of all services) in every region.
+    async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>>;
+}
+
+/// What the repository host knows about a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RepoInfo {
+    pub slug: String,
+    pub exists: bool,
+    pub default_branch: String,
+    pub workflows: Vec<String>,
+}
+
+#[async_trait]
+pub trait ReposProvider: Send + Sync {
+    async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>>;
+}
+
+/// Feature flags per cluster.
+#[async_trait]
+pub trait FlagsProvider: Send + Sync {
+    async fn list(&self) -> Result<Vec<FlagState>>;
+}
+
+/// Locks, the merge freeze and the audit trail.
+#[async_trait]
+pub trait LedgerProvider: Send + Sync {
+    async fn locks(&self) -> Result<Vec<Lock>>;
+    async fn freeze(&self) -> Result<Freeze>;
+    async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>>;
+}
+
+/// Demo or configured: the header says which, and the demo is never a silent fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlatformKind {
+    Demo,
+    Configured,
+}
+
+/// The shared backend client: one handle per provider.
+#[derive(Clone)]
+pub struct Platform {
+    pub name: String,
+    pub kind: PlatformKind,
+    pub catalog: Arc<dyn CatalogProvider>,
+    pub clusters: Arc<dyn ClusterProvider>,
+    pub secrets: Arc<dyn SecretsProvider>,
+    pub repos: Arc<dyn ReposProvider>,
+    pub flags: Arc<dyn FlagsProvider>,
+    pub ledger: Arc<dyn LedgerProvider>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}

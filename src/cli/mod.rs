@@ -1,0 +1,1 @@
+//! The headless CLI. (Being written.)

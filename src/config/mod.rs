@@ -1,0 +1,1 @@
+//! config.toml, paths, themes and keymaps. (Being written.)

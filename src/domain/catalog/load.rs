@@ -1,0 +1,1 @@
+//! Loading descriptor files and following Locations. (Being written.)

@@ -1,0 +1,395 @@
+//! The catalog's data model: entities, references, relations and problems.
+//!
+//! Pure types, no I/O. Parsing lives in `parse`, resolution of relations in `resolve`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of a catalog entity. Unknown kinds are kept (Backstage installs add their own).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum Kind {
+    Component,
+    Api,
+    Resource,
+    System,
+    Domain,
+    Group,
+    User,
+    Location,
+    Template,
+    Other(String),
+}
+
+impl Kind {
+    /// Parse a kind case-insensitively (`component`, `Component`, `API`, `api` ...).
+    pub fn parse(s: &str) -> Kind {
+        match s.to_ascii_lowercase().as_str() {
+            "component" => Kind::Component,
+            "api" => Kind::Api,
+            "resource" => Kind::Resource,
+            "system" => Kind::System,
+            "domain" => Kind::Domain,
+            "group" => Kind::Group,
+            "user" => Kind::User,
+            "location" => Kind::Location,
+            "template" => Kind::Template,
+            _ => Kind::Other(s.to_string()),
+        }
+    }
+
+    /// The canonical spelling as written in descriptors (`Component`, `API`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Component => "Component",
+            Kind::Api => "API",
+            Kind::Resource => "Resource",
+            Kind::System => "System",
+            Kind::Domain => "Domain",
+            Kind::Group => "Group",
+            Kind::User => "User",
+            Kind::Location => "Location",
+            Kind::Template => "Template",
+            Kind::Other(s) => s,
+        }
+    }
+
+    /// Lower-case form used in entity references (`component:default/x`).
+    pub fn ref_prefix(&self) -> String {
+        self.as_str().to_ascii_lowercase()
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Kind::Other(_))
+    }
+}
+
+impl From<Kind> for String {
+    fn from(k: Kind) -> String {
+        k.as_str().to_string()
+    }
+}
+
+impl From<String> for Kind {
+    fn from(s: String) -> Kind {
+        Kind::parse(&s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fully qualified entity reference: `kind:namespace/name`.
+///
+/// Comparison of kind, namespace and name is case-insensitive in Backstage; we store
+/// namespace and name lower-cased in `key()` for lookups and keep the original spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct EntityRef {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+impl EntityRef {
+    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        EntityRef {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Lower-cased `kind:namespace/name`, the form used for lookups.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:{}/{}",
+            self.kind.ref_prefix(),
+            self.namespace.to_ascii_lowercase(),
+            self.name.to_ascii_lowercase()
+        )
+    }
+}
+
+impl fmt::Display for EntityRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}/{}",
+            self.kind.ref_prefix(),
+            self.namespace,
+            self.name
+        )
+    }
+}
+
+impl From<EntityRef> for String {
+    fn from(r: EntityRef) -> String {
+        r.to_string()
+    }
+}
+
+impl TryFrom<String> for EntityRef {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        super::refs::parse_ref(&s, None, DEFAULT_NAMESPACE).map_err(|e| e.to_string())
+    }
+}
+
+/// The relation types Backstage generates, each with its inverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RelationKind {
+    OwnedBy,
+    OwnerOf,
+    PartOf,
+    HasPart,
+    ProvidesApi,
+    ApiProvidedBy,
+    ConsumesApi,
+    ApiConsumedBy,
+    DependsOn,
+    DependencyOf,
+    MemberOf,
+    HasMember,
+    ChildOf,
+    ParentOf,
+}
+
+impl RelationKind {
+    pub fn inverse(self) -> RelationKind {
+        use RelationKind::*;
+        match self {
+            OwnedBy => OwnerOf,
+            OwnerOf => OwnedBy,
+            PartOf => HasPart,
+            HasPart => PartOf,
+            ProvidesApi => ApiProvidedBy,
+            ApiProvidedBy => ProvidesApi,
+            ConsumesApi => ApiConsumedBy,
+            ApiConsumedBy => ConsumesApi,
+            DependsOn => DependencyOf,
+            DependencyOf => DependsOn,
+            MemberOf => HasMember,
+            HasMember => MemberOf,
+            ChildOf => ParentOf,
+            ParentOf => ChildOf,
+        }
+    }
+
+    /// Backstage's spelling (`ownedBy`, `apiProvidedBy`, ...).
+    pub fn as_str(self) -> &'static str {
+        use RelationKind::*;
+        match self {
+            OwnedBy => "ownedBy",
+            OwnerOf => "ownerOf",
+            PartOf => "partOf",
+            HasPart => "hasPart",
+            ProvidesApi => "providesApi",
+            ApiProvidedBy => "apiProvidedBy",
+            ConsumesApi => "consumesApi",
+            ApiConsumedBy => "apiConsumedBy",
+            DependsOn => "dependsOn",
+            DependencyOf => "dependencyOf",
+            MemberOf => "memberOf",
+            HasMember => "hasMember",
+            ChildOf => "childOf",
+            ParentOf => "parentOf",
+        }
+    }
+}
+
+impl fmt::Display for RelationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Relation {
+    #[serde(rename = "type")]
+    pub kind: RelationKind,
+    #[serde(rename = "targetRef")]
+    pub target: EntityRef,
+    /// False when the target does not exist in the catalog (a dangling reference).
+    pub resolved: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Link {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+}
+
+/// Where an entity came from: the file and the 0-based document index in it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Source {
+    pub file: PathBuf,
+    pub document: usize,
+}
+
+/// One catalog entity, with the fields sphere uses pulled out of `spec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// `spec.type` (service, website, library, database, openapi, team ...).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub spec_type: Option<String>,
+    /// `spec.lifecycle` (production, experimental, deprecated ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+    /// `spec.owner`, resolved to a full reference (default kind Group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<EntityRef>,
+    /// `spec.system` (Component, API, Resource) or `spec.domain` (System), resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<EntityRef>,
+    /// Every relation: the ones declared in spec, and the inverse ones generated from
+    /// other entities. Sorted and de-duplicated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relations: Vec<Relation>,
+    /// The raw `spec` mapping, unknown fields included.
+    #[serde(default)]
+    pub spec: serde_json::Value,
+    pub source: Source,
+}
+
+impl Entity {
+    pub fn entity_ref(&self) -> EntityRef {
+        EntityRef::new(self.kind.clone(), self.namespace.clone(), self.name.clone())
+    }
+
+    /// Targets of every relation of one kind.
+    pub fn related(&self, kind: RelationKind) -> impl Iterator<Item = &EntityRef> {
+        self.relations
+            .iter()
+            .filter(move |r| r.kind == kind)
+            .map(|r| &r.target)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The entity (or file) could not be loaded.
+    Error,
+    /// Loaded, but something is off (a dangling reference, an unknown kind).
+    Warning,
+}
+
+/// One thing wrong with the catalog, located precisely enough to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub severity: Severity,
+    pub file: PathBuf,
+    /// `kind:namespace/name` when the problem is about one entity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{sev}: {}", self.file.display())?;
+        if let Some(e) = &self.entity {
+            write!(f, ": {e}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// A resolved catalog: every entity with its relations, and the problems found.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    entities: Vec<Entity>,
+    index: HashMap<String, usize>,
+    pub problems: Vec<Problem>,
+}
+
+impl Catalog {
+    /// Build the index over already-resolved entities. Use `resolve::build` to get here
+    /// from parsed entities.
+    pub fn from_resolved(entities: Vec<Entity>, problems: Vec<Problem>) -> Catalog {
+        let index = entities
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.entity_ref().key(), i))
+            .collect();
+        Catalog {
+            entities,
+            index,
+            problems,
+        }
+    }
+
+    pub fn entities(&self) -> &[Entity] {
+        &self.entities
+    }
+
+    pub fn get(&self, r: &EntityRef) -> Option<&Entity> {
+        self.index.get(&r.key()).map(|&i| &self.entities[i])
+    }
+
+    /// Find by name, optionally restricted to a kind, in any namespace (default first).
+    pub fn find(&self, kind: Option<&Kind>, name: &str) -> Option<&Entity> {
+        if let Some(k) = kind {
+            let r = EntityRef::new(k.clone(), DEFAULT_NAMESPACE, name);
+            if let Some(e) = self.get(&r) {
+                return Some(e);
+            }
+        }
+        self.entities
+            .iter()
+            .filter(|e| kind.is_none_or(|k| &e.kind == k))
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &'a Kind) -> impl Iterator<Item = &'a Entity> + 'a {
+        self.entities.iter().filter(move |e| &e.kind == kind)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}

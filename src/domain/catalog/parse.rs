@@ -1,0 +1,1 @@
+//! Backstage descriptor parsing. (Being written.)

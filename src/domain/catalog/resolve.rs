@@ -1,0 +1,1 @@
+//! Relation resolution. (Being written.)

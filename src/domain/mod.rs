@@ -1,0 +1,8 @@
+//! Pure types and logic: no I/O, no terminal. Most tests live here.
+
+pub mod catalog;
+pub mod platform;
+pub mod service;
+pub mod text;
+
+pub use platform::*;

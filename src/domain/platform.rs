@@ -1,0 +1,295 @@
+//! What runs where: clusters, deployments, pods, HPAs, secrets, flags, locks and audit
+//! records, kept as small summaries (never whole Kubernetes objects).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch. Every timestamp in the domain is one of these.
+pub type Timestamp = i64;
+
+/// One cluster: an environment in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClusterId {
+    pub env: String,
+    pub region: String,
+}
+
+impl ClusterId {
+    pub fn new(env: impl Into<String>, region: impl Into<String>) -> Self {
+        ClusterId {
+            env: env.into(),
+            region: region.into(),
+        }
+    }
+}
+
+impl fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.env, self.region)
+    }
+}
+
+/// The regions and environments a platform spans; every pair is a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Topology {
+    pub regions: Vec<String>,
+    pub environments: Vec<String>,
+}
+
+impl Topology {
+    pub fn clusters(&self) -> impl Iterator<Item = ClusterId> + '_ {
+        self.environments.iter().flat_map(move |e| {
+            self.regions
+                .iter()
+                .map(move |r| ClusterId::new(e.clone(), r.clone()))
+        })
+    }
+
+    pub fn cluster_count(&self) -> usize {
+        self.regions.len() * self.environments.len()
+    }
+}
+
+/// The active scope: which environment and region the panes show. `None` is "all".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Scope {
+    pub env: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Scope {
+    pub fn contains(&self, c: &ClusterId) -> bool {
+        self.env.as_ref().is_none_or(|e| e == &c.env)
+            && self.region.as_ref().is_none_or(|r| r == &c.region)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} · {}",
+            self.env.as_deref().unwrap_or("all envs"),
+            self.region.as_deref().unwrap_or("all regions")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutState {
+    /// Every replica runs the desired version and is ready.
+    Complete,
+    /// New replicas are being rolled out.
+    Progressing,
+    /// The rollout stopped making progress (crash-looping new pods, quota ...).
+    Stalled,
+}
+
+/// A Deployment, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentSummary {
+    pub service: String,
+    pub cluster: ClusterId,
+    /// The version (image tag) the deployment wants.
+    pub version: String,
+    pub desired: u32,
+    pub ready: u32,
+    /// Replicas already on `version`.
+    pub updated: u32,
+    pub rollout: RolloutState,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl fmt::Display for PodPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        })
+    }
+}
+
+/// A Pod, summarised: a few dozen bytes, not the whole object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodSummary {
+    pub name: String,
+    pub service: String,
+    pub cluster: ClusterId,
+    pub phase: PodPhase,
+    pub ready: bool,
+    pub restarts: u32,
+    pub started_at: Timestamp,
+    pub node: String,
+    pub version: String,
+    /// A container's waiting reason, such as `CrashLoopBackOff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// The reason the last container instance ended (`OOMKilled`, `Error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_termination: Option<String>,
+}
+
+impl PodSummary {
+    pub fn crash_looping(&self) -> bool {
+        self.waiting.as_deref() == Some("CrashLoopBackOff")
+    }
+}
+
+/// A HorizontalPodAutoscaler (autoscaling/v2), summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HpaSummary {
+    pub service: String,
+    pub cluster: ClusterId,
+    pub min: u32,
+    pub max: u32,
+    pub current: u32,
+    pub target_cpu: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_cpu: Option<u32>,
+}
+
+/// A change to what runs in a cluster, as a watch delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    Deployment(DeploymentSummary),
+    DeploymentDeleted {
+        cluster: ClusterId,
+        service: String,
+    },
+    Pod(PodSummary),
+    PodDeleted {
+        cluster: ClusterId,
+        name: String,
+    },
+    Hpa(HpaSummary),
+    /// The initial listing of a cluster is complete: everything for it has been sent.
+    Synced(ClusterId),
+    /// A cluster cannot be reached; its data is stale until it comes back.
+    Unreachable {
+        cluster: ClusterId,
+        error: String,
+    },
+}
+
+/// Everything known about the clusters at one moment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    pub deployments: Vec<DeploymentSummary>,
+    pub pods: Vec<PodSummary>,
+    pub hpas: Vec<HpaSummary>,
+    /// Clusters that could not be read, with the error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<(ClusterId, String)>,
+}
+
+/// Metadata of one secret in one region: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretMeta {
+    /// The full name under the naming standard `<env>/<service>/<NAME>`.
+    pub name: String,
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    /// The short name (`DATABASE_URL`).
+    pub key: String,
+    pub version_id: String,
+    pub stages: Vec<String>,
+    pub last_changed: Timestamp,
+    pub tags: BTreeMap<String, String>,
+    /// A hash of the value computed in memory for drift detection; never serialised.
+    #[serde(skip)]
+    pub value_hash: Option<u64>,
+}
+
+/// A feature flag as one cluster sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagState {
+    pub name: String,
+    pub cluster: ClusterId,
+    pub value: String,
+    pub percentage: u8,
+    /// A change sent but not yet acknowledged by this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingFlag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFlag {
+    pub value: String,
+    pub percentage: u8,
+    pub sent_at: Timestamp,
+}
+
+/// A deployment lock. `None` for env or region means every one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// The service, or `*` for the incident lock on everything.
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub reason: String,
+    pub by: String,
+    pub at: Timestamp,
+}
+
+impl Lock {
+    pub const ALL: &'static str = "*";
+
+    /// Does this lock stop a deploy of `service` to `cluster`?
+    pub fn covers(&self, service: &str, cluster: &ClusterId) -> bool {
+        (self.service == Self::ALL || self.service == service)
+            && self.env.as_ref().is_none_or(|e| e == &cluster.env)
+            && self.region.as_ref().is_none_or(|r| r == &cluster.region)
+    }
+}
+
+/// The merge freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Freeze {
+    pub on: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "detail", rename_all = "lowercase")]
+pub enum Outcome {
+    Started,
+    Succeeded,
+    Failed(String),
+    Refused(String),
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: u64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub outcome: Outcome,
+}

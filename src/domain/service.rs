@@ -1,0 +1,1 @@
+//! The catalog's row model: one service with its live status. (Being written.)

@@ -1,0 +1,65 @@
+//! Text from remote systems, made safe to draw.
+
+use std::borrow::Cow;
+
+/// Strip escape sequences (CSI, OSC, ...) and every other control character from a
+/// string that came from outside sphere, so it can never move the cursor, change
+/// colours, set the window title or write to the clipboard when drawn.
+///
+/// Tabs become a space; newlines become a space too (one row per value in tables).
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_cleaning) {
+        return Cow::Borrowed(s);
+    }
+    let stripped = strip_ansi_escapes::strip_str(s);
+    Cow::Owned(
+        stripped
+            .chars()
+            .filter_map(|c| match c {
+                '\t' | '\n' | '\r' => Some(' '),
+                c if c.is_control() || is_bidi_control(c) => None,
+                c => Some(c),
+            })
+            .collect(),
+    )
+}
+
+fn needs_cleaning(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// Bidirectional overrides can reorder what a reader sees (the "trojan source" trick).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        assert!(matches!(sanitize("payments-api"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn strips_csi_osc_and_controls() {
+        let evil = "ok\x1b[2J\x1b]0;pwned\x07\x1b]52;c;Zm9v\x07 done\x08\x00";
+        assert_eq!(sanitize(evil), "ok done");
+    }
+
+    #[test]
+    fn newlines_and_tabs_become_spaces() {
+        assert_eq!(sanitize("a\nb\tc"), "a b c");
+    }
+
+    #[test]
+    fn strips_bidi_overrides() {
+        assert_eq!(sanitize("adm\u{202E}nimda"), "admnimda");
+    }
+
+    #[test]
+    fn keeps_unicode() {
+        assert_eq!(sanitize("café ✓ 東京"), "café ✓ 東京");
+    }
+}
