@@ -11,15 +11,15 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     if !s.chars().any(needs_cleaning) {
         return Cow::Borrowed(s);
     }
-    let stripped = strip_ansi_escapes::strip_str(s);
+    let spaced: String = s
+        .chars()
+        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .collect();
+    let stripped = strip_ansi_escapes::strip_str(&spaced);
     Cow::Owned(
         stripped
             .chars()
-            .filter_map(|c| match c {
-                '\t' | '\n' | '\r' => Some(' '),
-                c if c.is_control() || is_bidi_control(c) => None,
-                c => Some(c),
-            })
+            .filter(|&c| !c.is_control() && !is_bidi_control(c))
             .collect(),
     )
 }
