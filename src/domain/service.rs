@@ -180,7 +180,8 @@ impl LiveState {
                 None
             }
             ClusterEvent::Unreachable { cluster, error } => {
-                self.unreachable.insert(cluster, sanitize(&error).into_owned());
+                self.unreachable
+                    .insert(cluster, sanitize(&error).into_owned());
                 None
             }
         }
@@ -263,7 +264,11 @@ mod tests {
     }
 
     fn regions() -> Vec<String> {
-        vec!["us-east-1".into(), "eu-west-1".into(), "ap-southeast-2".into()]
+        vec![
+            "us-east-1".into(),
+            "eu-west-1".into(),
+            "ap-southeast-2".into(),
+        ]
     }
 
     #[test]
@@ -294,15 +299,27 @@ mod tests {
         // The same state again changes nothing.
         assert_eq!(s.apply(pod("pay", "p1", true)), None);
         s.apply(pod("pay", "p2", false));
-        assert_eq!(s.status("pay", &Scope::default(), &regions()).crash_looping, 1);
-        assert_eq!(s.status("pay", &Scope::default(), &regions()).health(), Health::CrashLoop);
+        assert_eq!(
+            s.status("pay", &Scope::default(), &regions()).crash_looping,
+            1
+        );
+        assert_eq!(
+            s.status("pay", &Scope::default(), &regions()).health(),
+            Health::CrashLoop
+        );
         s.apply(pod("pay", "p1", false));
-        assert_eq!(s.status("pay", &Scope::default(), &regions()).crash_looping, 0);
+        assert_eq!(
+            s.status("pay", &Scope::default(), &regions()).crash_looping,
+            0
+        );
         s.apply(pod("pay", "p2", true));
         s.apply(ClusterEvent::PodDeleted {
             cluster: ClusterId::new("production", "eu-west-1"),
             name: "p2".into(),
         });
-        assert_eq!(s.status("pay", &Scope::default(), &regions()).crash_looping, 0);
+        assert_eq!(
+            s.status("pay", &Scope::default(), &regions()).crash_looping,
+            0
+        );
     }
 }

@@ -13,7 +13,13 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     }
     let spaced: String = s
         .chars()
-        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let stripped = strip_ansi_escapes::strip_str(&spaced);
     Cow::Owned(

@@ -1,1 +1,4 @@
-//! The full-screen TUI. (Being written.)
+//! The full-screen TUI.
+
+pub mod catalog;
+pub mod terminal;

@@ -1,0 +1,555 @@
+//! The catalog pane's state: rows, fuzzy filter, sort, grouping, selection.
+//!
+//! The view (which rows, in which order, with which group headers) is rebuilt only
+//! when the filter, sort, grouping or the rows themselves change, never per frame.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
+
+use crate::domain::service::{Health, LiveStatus, ServiceRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Name,
+    Owner,
+    System,
+    Type,
+    Lifecycle,
+    Regions,
+    Status,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 7] = [
+        SortColumn::Name,
+        SortColumn::Owner,
+        SortColumn::System,
+        SortColumn::Type,
+        SortColumn::Lifecycle,
+        SortColumn::Regions,
+        SortColumn::Status,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortColumn::Name => "name",
+            SortColumn::Owner => "owner",
+            SortColumn::System => "system",
+            SortColumn::Type => "type",
+            SortColumn::Lifecycle => "lifecycle",
+            SortColumn::Regions => "regions",
+            SortColumn::Status => "status",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SortColumn> {
+        Self::ALL.into_iter().find(|c| c.label() == s)
+    }
+
+    fn next(self) -> SortColumn {
+        let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    /// Does the order depend on live data (so live updates must re-sort)?
+    fn is_live(self) -> bool {
+        matches!(self, SortColumn::Regions | SortColumn::Status)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    None,
+    Owner,
+    System,
+}
+
+impl Grouping {
+    pub fn label(self) -> &'static str {
+        match self {
+            Grouping::None => "none",
+            Grouping::Owner => "owner",
+            Grouping::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Grouping> {
+        match s {
+            "none" => Some(Grouping::None),
+            "owner" | "team" => Some(Grouping::Owner),
+            "system" => Some(Grouping::System),
+            _ => None,
+        }
+    }
+
+    fn next(self) -> Grouping {
+        match self {
+            Grouping::None => Grouping::Owner,
+            Grouping::Owner => Grouping::System,
+            Grouping::System => Grouping::None,
+        }
+    }
+}
+
+/// One line of the table: a group header or a service row (an index into `rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewItem {
+    Group { label: String, count: usize },
+    Row(usize),
+}
+
+pub struct CatalogState {
+    pub rows: Vec<ServiceRow>,
+    index: HashMap<String, usize>,
+    pub filter: String,
+    pub editing: bool,
+    pub sort: SortColumn,
+    pub reverse: bool,
+    pub group: Grouping,
+    pub view: Vec<ViewItem>,
+    /// Rows matching the filter (group headers not counted).
+    pub matched: usize,
+    /// Index into `view`; always a `Row` when there is one.
+    pub selected: usize,
+    /// First visible line of `view`.
+    pub offset: usize,
+    view_stale: bool,
+    matcher: Matcher,
+}
+
+impl Default for CatalogState {
+    fn default() -> Self {
+        CatalogState {
+            rows: Vec::new(),
+            index: HashMap::new(),
+            filter: String::new(),
+            editing: false,
+            sort: SortColumn::Name,
+            reverse: false,
+            group: Grouping::None,
+            view: Vec::new(),
+            matched: 0,
+            selected: 0,
+            offset: 0,
+            view_stale: false,
+            matcher: Matcher::new(MatcherConfig::DEFAULT),
+        }
+    }
+}
+
+impl CatalogState {
+    pub fn set_rows(&mut self, rows: Vec<ServiceRow>) {
+        self.index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        self.rows = rows;
+        self.rebuild();
+    }
+
+    pub fn row_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Update one service's live status; re-sorts only when the order depends on it.
+    pub fn set_live(&mut self, name: &str, live: LiveStatus) -> bool {
+        let Some(&i) = self.index.get(name) else {
+            return false;
+        };
+        if self.rows[i].live == live {
+            return false;
+        }
+        self.rows[i].live = live;
+        if self.sort.is_live() {
+            self.view_stale = true;
+        }
+        true
+    }
+
+    /// Rebuild the view if live updates made it stale. Called once before drawing.
+    pub fn refresh_view(&mut self) {
+        if self.view_stale {
+            self.rebuild();
+        }
+    }
+
+    pub fn selected_row(&self) -> Option<&ServiceRow> {
+        match self.view.get(self.selected)? {
+            ViewItem::Row(i) => self.rows.get(*i),
+            ViewItem::Group { .. } => None,
+        }
+    }
+
+    pub fn set_filter(&mut self, filter: String) {
+        if filter != self.filter {
+            self.filter = filter;
+            self.rebuild();
+        }
+    }
+
+    pub fn sort_next(&mut self) {
+        self.sort = self.sort.next();
+        self.rebuild();
+    }
+
+    pub fn set_sort(&mut self, col: SortColumn) {
+        self.sort = col;
+        self.rebuild();
+    }
+
+    pub fn sort_reverse(&mut self) {
+        self.reverse = !self.reverse;
+        self.rebuild();
+    }
+
+    pub fn group_next(&mut self) {
+        self.group = self.group.next();
+        self.rebuild();
+    }
+
+    pub fn set_group(&mut self, g: Grouping) {
+        self.group = g;
+        self.rebuild();
+    }
+
+    /// Recompute the view, keeping the selected service selected when it still shows.
+    pub fn rebuild(&mut self) {
+        self.view_stale = false;
+        let keep = self.selected_row().map(|r| r.name.clone());
+
+        let mut picked: Vec<(usize, u32)> = if self.filter.trim().is_empty() {
+            (0..self.rows.len()).map(|i| (i, 0)).collect()
+        } else {
+            let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
+            let mut buf = Vec::new();
+            self.rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    let any =
+                        pattern.score(Utf32Str::new(&r.haystack, &mut buf), &mut self.matcher)?;
+                    // A match in the name itself ranks above one in owner or system.
+                    let name = pattern
+                        .score(Utf32Str::new(&r.name, &mut buf), &mut self.matcher)
+                        .unwrap_or(0);
+                    Some((i, any + 2 * name))
+                })
+                .collect()
+        };
+        self.matched = picked.len();
+
+        let rows = &self.rows;
+        let (sort, reverse, group) = (self.sort, self.reverse, self.group);
+        let ranked = !self.filter.trim().is_empty() && sort == SortColumn::Name && !reverse;
+        picked.sort_by(|a, b| {
+            let (ra, rb) = (&rows[a.0], &rows[b.0]);
+            group_key(ra, group)
+                .cmp(group_key(rb, group))
+                .then_with(|| {
+                    if ranked {
+                        // Best fuzzy match first while filtering by name.
+                        b.1.cmp(&a.1)
+                    } else {
+                        Ordering::Equal
+                    }
+                })
+                .then_with(|| {
+                    let o = compare(ra, rb, sort);
+                    if reverse { o.reverse() } else { o }
+                })
+                .then_with(|| ra.name.cmp(&rb.name))
+        });
+
+        let mut view = Vec::with_capacity(picked.len() + 16);
+        let mut i = 0;
+        while i < picked.len() {
+            if group == Grouping::None {
+                view.extend(picked.iter().map(|(r, _)| ViewItem::Row(*r)));
+                break;
+            }
+            let key = group_key(&rows[picked[i].0], group);
+            let end = picked[i..]
+                .iter()
+                .position(|(r, _)| group_key(&rows[*r], group) != key)
+                .map_or(picked.len(), |n| i + n);
+            view.push(ViewItem::Group {
+                label: if key.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    key.to_string()
+                },
+                count: end - i,
+            });
+            view.extend(picked[i..end].iter().map(|(r, _)| ViewItem::Row(*r)));
+            i = end;
+        }
+        self.view = view;
+
+        let restored = keep.and_then(|name| {
+            self.view
+                .iter()
+                .position(|v| matches!(v, ViewItem::Row(i) if rows[*i].name == name))
+        });
+        self.selected = restored.unwrap_or(0);
+        self.snap_to_row(1);
+    }
+
+    /// Move the selection so it rests on a row, searching in direction `dir`.
+    fn snap_to_row(&mut self, dir: isize) {
+        if self.view.is_empty() {
+            self.selected = 0;
+            return;
+        }
+        self.selected = self.selected.min(self.view.len() - 1);
+        let mut i = self.selected as isize;
+        while (0..self.view.len() as isize).contains(&i) {
+            if matches!(self.view[i as usize], ViewItem::Row(_)) {
+                self.selected = i as usize;
+                return;
+            }
+            i += dir;
+        }
+        if dir > 0 {
+            self.snap_to_row(-1);
+        }
+    }
+
+    /// Move by `delta` rows (group headers are stepped over).
+    pub fn move_by(&mut self, delta: isize) {
+        if self.view.is_empty() {
+            return;
+        }
+        let mut remaining = delta.unsigned_abs();
+        let dir = delta.signum();
+        let mut i = self.selected as isize;
+        while remaining > 0 {
+            let next = i + dir;
+            if !(0..self.view.len() as isize).contains(&next) {
+                break;
+            }
+            i = next;
+            if matches!(self.view[i as usize], ViewItem::Row(_)) {
+                remaining -= 1;
+            }
+        }
+        self.selected = i as usize;
+        self.snap_to_row(if dir >= 0 { -1 } else { 1 });
+    }
+
+    pub fn top(&mut self) {
+        self.selected = 0;
+        self.snap_to_row(1);
+    }
+
+    pub fn bottom(&mut self) {
+        self.selected = self.view.len().saturating_sub(1);
+        self.snap_to_row(-1);
+    }
+
+    /// Keep the selection inside a window of `height` lines.
+    pub fn scroll_into_view(&mut self, height: usize) {
+        if height == 0 {
+            return;
+        }
+        if self.selected < self.offset {
+            self.offset = self.selected;
+            // Show the group header above the first row of a group.
+            if self.offset > 0 && matches!(self.view[self.offset - 1], ViewItem::Group { .. }) {
+                self.offset -= 1;
+            }
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        let max_offset = self.view.len().saturating_sub(height);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Character positions of the filter's match in a row's name, for highlighting.
+    pub fn match_indices(&mut self, name: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        if self.filter.trim().is_empty() {
+            return out;
+        }
+        let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
+        let mut buf = Vec::new();
+        pattern.indices(Utf32Str::new(name, &mut buf), &mut self.matcher, &mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+fn group_key(r: &ServiceRow, g: Grouping) -> &str {
+    match g {
+        Grouping::None => "",
+        Grouping::Owner => &r.owner,
+        Grouping::System => &r.system,
+    }
+}
+
+fn compare(a: &ServiceRow, b: &ServiceRow, col: SortColumn) -> Ordering {
+    match col {
+        SortColumn::Name => a.name.cmp(&b.name),
+        SortColumn::Owner => a.owner.cmp(&b.owner),
+        SortColumn::System => a.system.cmp(&b.system),
+        SortColumn::Type => a.spec_type.cmp(&b.spec_type),
+        SortColumn::Lifecycle => a.lifecycle.cmp(&b.lifecycle),
+        SortColumn::Regions => b.live.regions.len().cmp(&a.live.regions.len()),
+        // Worst first: what needs attention comes to the top.
+        SortColumn::Status => health_rank(b.live.health()).cmp(&health_rank(a.live.health())),
+    }
+}
+
+fn health_rank(h: Health) -> u8 {
+    match h {
+        Health::Absent => 0,
+        Health::Healthy => 1,
+        Health::Rolling => 2,
+        Health::Degraded => 3,
+        Health::CrashLoop => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, owner: &str, system: &str) -> ServiceRow {
+        ServiceRow {
+            name: name.into(),
+            owner: owner.into(),
+            system: system.into(),
+            spec_type: "service".into(),
+            lifecycle: "production".into(),
+            description: String::new(),
+            haystack: format!("{name} {owner} {system} service"),
+            live: LiveStatus::default(),
+        }
+    }
+
+    fn state() -> CatalogState {
+        let mut s = CatalogState::default();
+        s.set_rows(vec![
+            row("payments-api", "payments", "billing"),
+            row("checkout-web", "checkout", "storefront"),
+            row("ledger", "payments", "billing"),
+            row("search", "catalog", "storefront"),
+        ]);
+        s
+    }
+
+    fn names(s: &CatalogState) -> Vec<&str> {
+        s.view
+            .iter()
+            .filter_map(|v| match v {
+                ViewItem::Row(i) => Some(s.rows[*i].name.as_str()),
+                ViewItem::Group { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn filter_keeps_fuzzy_matches_and_selection() {
+        let mut s = state();
+        s.move_by(2);
+        assert_eq!(
+            s.selected_row().map(|r| r.name.as_str()),
+            Some("payments-api")
+        );
+        s.set_filter("pay".into());
+        assert_eq!(names(&s), vec!["payments-api", "ledger"]);
+        assert_eq!(
+            s.selected_row().map(|r| r.name.as_str()),
+            Some("payments-api")
+        );
+        s.set_filter("zzzz".into());
+        assert!(s.view.is_empty());
+        assert!(s.selected_row().is_none());
+    }
+
+    #[test]
+    fn sort_and_reverse() {
+        let mut s = state();
+        assert_eq!(
+            names(&s),
+            vec!["checkout-web", "ledger", "payments-api", "search"]
+        );
+        s.set_sort(SortColumn::Owner);
+        assert_eq!(
+            names(&s),
+            vec!["search", "checkout-web", "ledger", "payments-api"]
+        );
+        s.sort_reverse();
+        assert_eq!(
+            names(&s),
+            vec!["ledger", "payments-api", "checkout-web", "search"]
+        );
+    }
+
+    #[test]
+    fn grouping_inserts_headers_and_selection_skips_them() {
+        let mut s = state();
+        s.set_group(Grouping::System);
+        s.top();
+        assert_eq!(
+            s.view[0],
+            ViewItem::Group {
+                label: "billing".into(),
+                count: 2
+            }
+        );
+        assert_eq!(s.selected, 1);
+        s.move_by(2);
+        // Stepped over the "storefront" header onto its first row.
+        assert_eq!(
+            s.selected_row().map(|r| r.name.as_str()),
+            Some("checkout-web")
+        );
+        s.move_by(-1);
+        assert_eq!(
+            s.selected_row().map(|r| r.name.as_str()),
+            Some("payments-api")
+        );
+        s.bottom();
+        assert_eq!(s.selected_row().map(|r| r.name.as_str()), Some("search"));
+        s.top();
+        assert_eq!(s.selected, 1);
+    }
+
+    #[test]
+    fn live_sort_reorders_only_when_sorted_by_live_column() {
+        let mut s = state();
+        let crash = LiveStatus {
+            deployments: 1,
+            desired: 1,
+            crash_looping: 1,
+            ..Default::default()
+        };
+        assert!(s.set_live("search", crash.clone()));
+        s.refresh_view();
+        assert_eq!(names(&s)[3], "search");
+        s.set_sort(SortColumn::Status);
+        assert_eq!(names(&s)[0], "search");
+        assert!(!s.set_live("search", crash));
+    }
+
+    #[test]
+    fn scroll_keeps_selection_visible() {
+        let mut s = CatalogState::default();
+        s.set_rows(
+            (0..100)
+                .map(|i| row(&format!("svc-{i:03}"), "t", "s"))
+                .collect(),
+        );
+        s.move_by(30);
+        s.scroll_into_view(10);
+        assert_eq!(s.offset, 21);
+        s.move_by(-25);
+        s.scroll_into_view(10);
+        assert_eq!(s.offset, 5);
+    }
+}

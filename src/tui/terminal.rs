@@ -1,0 +1,92 @@
+//! Entering and leaving the full-screen terminal, on every exit path.
+//!
+//! `TerminalGuard` restores the terminal when dropped (normal quit, `?` errors); the
+//! panic hook restores it before the panic message is printed; SIGTERM and SIGHUP
+//! arrive as messages that end the loop, so the guard runs for them too.
+
+use std::io::{self, Stdout, Write};
+use std::sync::Once;
+
+use anyhow::{Context, Result};
+use crossterm::{
+    cursor,
+    event::{DisableBracketedPaste, EnableBracketedPaste},
+    execute,
+    terminal::{self, EnterAlternateScreen, LeaveAlternateScreen},
+};
+use ratatui::{Terminal, backend::CrosstermBackend};
+
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Put the terminal into raw mode on the alternate screen.
+pub fn enter() -> Result<()> {
+    terminal::enable_raw_mode().context("could not switch the terminal to raw mode")?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )
+    .context("could not enter the alternate screen")?;
+    Ok(())
+}
+
+/// Give the terminal back as it was. Safe to call more than once.
+pub fn restore() {
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = terminal::disable_raw_mode();
+    let _ = io::stdout().flush();
+}
+
+/// Restores the terminal when dropped.
+pub struct TerminalGuard {
+    pub terminal: Term,
+}
+
+impl TerminalGuard {
+    pub fn new() -> Result<TerminalGuard> {
+        install_panic_hook();
+        enter()?;
+        let terminal =
+            Terminal::new(CrosstermBackend::new(io::stdout())).context("terminal setup failed")?;
+        Ok(TerminalGuard { terminal })
+    }
+
+    /// ctrl-z: give the terminal back, stop the process, and take the terminal again
+    /// when the shell continues us.
+    pub fn suspend(&mut self) -> Result<()> {
+        restore();
+        // SAFETY: raising a signal on our own process; SIGTSTP's default action stops
+        // the process until SIGCONT, after which `raise` returns.
+        unsafe {
+            libc::raise(libc::SIGTSTP);
+        }
+        enter()?;
+        self.terminal
+            .clear()
+            .context("redraw after resume failed")?;
+        Ok(())
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
