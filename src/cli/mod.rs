@@ -1,1 +1,301 @@
-//! The headless CLI. (Being written.)
+//! The headless CLI: the same platform and dispatcher as the TUI, for scripts and
+//! pipelines. Table output for people, `--output json` for machines.
+//!
+//! Exit codes: 0 success, 1 failure (or an invalid catalog), 2 bad usage.
+
+mod catalog;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::backend::sim::{Scale, Sim, SimOptions};
+use crate::backend::{CatalogProvider, Platform};
+use crate::config::{ColorSupport, Config, ConfigProblem, Paths};
+use crate::domain::catalog::Catalog;
+use crate::domain::catalog::load::{EmbeddedReader, FsReader, load};
+use crate::tui;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sphere",
+    version,
+    about = "An internal developer platform that lives in the terminal",
+    long_about = "With no command, sphere opens the full-screen TUI. With a command it runs \
+                  headless and prints a table, or JSON with --output json.\n\n\
+                  With no configuration sphere runs on its embedded demo platform."
+)]
+pub struct Cli {
+    /// The config file (default: config.toml in the config directory).
+    #[arg(long, global = true, env = "SPHERE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Seed of the demo platform: the same seed gives the same demo.
+    #[arg(long, global = true, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Size of the demo platform, e.g. services=10000,clusters=60,pods=50000.
+    #[arg(long, global = true, value_name = "SPEC", value_parser = parse_scale)]
+    pub scale: Option<Scale>,
+    /// Speed of the demo's clock; 0 stops it (nothing changes by itself).
+    #[arg(long, global = true, value_name = "FACTOR", value_parser = parse_pace)]
+    pub pace: Option<f64>,
+    /// Colour theme: dark, light, high-contrast, mono, or one of your own.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+fn parse_scale(s: &str) -> Result<Scale, String> {
+    Scale::parse(s)
+}
+
+fn parse_pace(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        Ok(_) => Err(format!("{s:?} is not a pace: use a number ≥ 0 (0 stops the clock)")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The service catalog (Backstage descriptors).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// The embedded demo platform.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List entities (Components unless --kind says otherwise).
+    List {
+        /// Entity kind: component, api, resource, system, domain, group, user, location,
+        /// template, or all.
+        #[arg(long, default_value = "component")]
+        kind: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Everything the catalog says about one entity.
+    Show {
+        name: String,
+        /// The kind, when the name is ambiguous.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Check descriptor files and report every problem; exits 1 when any entity is
+    /// invalid (or, with --strict, when anything at all is wrong).
+    Validate {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Treat warnings (dangling references, unknown kinds) as failures too.
+        #[arg(long)]
+        strict: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Forget the demo's saved state (locks, audit, versions) and start over.
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// Everything both faces need, built once.
+pub struct Ctx {
+    pub paths: Paths,
+    pub config: Config,
+    pub problems: Vec<ConfigProblem>,
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let paths = Paths::discover()?;
+    let (config, problems) = Config::load(&paths, cli.config.as_deref());
+    let _log = init_logging(&paths);
+    let ctx = Ctx {
+        paths,
+        config,
+        problems,
+    };
+    match &cli.command {
+        None => run_tui(&cli, ctx).await,
+        Some(Command::Completions { shell }) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Demo(DemoCommand::Reset)) => {
+            report_problems(&ctx.problems);
+            let path = demo_state_path(&cli, &ctx);
+            Sim::reset(&path)?;
+            println!("demo state reset ({})", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Catalog(cmd)) => {
+            report_problems(&ctx.problems);
+            catalog::run(&cli, &ctx, cmd).await
+        }
+    }
+}
+
+fn report_problems(problems: &[ConfigProblem]) {
+    for p in problems {
+        eprintln!("sphere: {p} (using the default)");
+    }
+}
+
+/// Logs go to a file in the state directory, never to the terminal.
+fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::EnvFilter;
+    let file = paths.log_file();
+    let dir = file.parent()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let name = file.file_name()?;
+    let appender = tracing_appender::rolling::never(dir, name);
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = EnvFilter::try_from_env("SPHERE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn demo_seed(cli: &Cli, ctx: &Ctx) -> u64 {
+    cli.seed.unwrap_or(ctx.config.demo.seed)
+}
+
+/// The demo's saved state: one file per seed and scale.
+pub fn demo_state_path(cli: &Cli, ctx: &Ctx) -> PathBuf {
+    let seed = demo_seed(cli, ctx);
+    let scale = cli
+        .scale
+        .as_ref()
+        .map(|s| {
+            format!(
+                "-{}s{}c{}p",
+                s.services.unwrap_or(0),
+                s.clusters.unwrap_or(0),
+                s.pods.unwrap_or(0)
+            )
+        })
+        .unwrap_or_default();
+    ctx.paths
+        .data_dir
+        .join("demo")
+        .join(format!("state-{seed}{scale}.json"))
+}
+
+/// The demo's own catalog, embedded in the binary.
+pub fn demo_catalog() -> Catalog {
+    let reader = EmbeddedReader::new(crate::backend::sim::assets::demo_sources());
+    load(&[PathBuf::from(crate::backend::sim::assets::DEMO_ROOT)], &reader)
+}
+
+/// A catalog read from descriptor files on every load.
+pub struct FileCatalog {
+    pub roots: Vec<PathBuf>,
+}
+
+#[async_trait::async_trait]
+impl CatalogProvider for FileCatalog {
+    async fn load(&self) -> Result<Catalog> {
+        let roots = self.roots.clone();
+        tokio::task::spawn_blocking(move || load(&roots, &FsReader))
+            .await
+            .context("catalog loading task failed")
+    }
+}
+
+/// Build the platform: the demo, with the catalog from the config's paths if set.
+pub fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
+    let catalog = match &ctx.config.catalog.paths {
+        Some(paths) if !paths.is_empty() => load(paths, &FsReader),
+        _ => demo_catalog(),
+    };
+    let opts = SimOptions {
+        seed: demo_seed(cli, ctx),
+        scale: cli.scale.clone().unwrap_or_default(),
+        pace: cli.pace.unwrap_or(ctx.config.demo.pace),
+        state_path: Some(demo_state_path(cli, ctx)),
+    };
+    let sim = Sim::open(opts, catalog).context("could not open the demo platform")?;
+    let mut platform = sim.platform();
+    if let Some(paths) = ctx.config.catalog.paths.clone().filter(|p| !p.is_empty()) {
+        platform.catalog = Arc::new(FileCatalog { roots: paths });
+    }
+    if let Some(name) = &ctx.config.platform_name {
+        platform.name = name.clone();
+    }
+    Ok((platform, sim))
+}
+
+async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the TUI needs a terminal; for scripts use a command such as `sphere catalog list --output json`"
+        );
+    }
+    let (platform, sim) = build_platform(cli, &ctx)?;
+    let theme_name = cli.theme.clone().unwrap_or_else(|| ctx.config.theme.clone());
+    let (theme, theme_problems) =
+        crate::config::theme::load_theme(&theme_name, &ctx.paths, ColorSupport::detect());
+    let (keymap, key_problems) = crate::config::keymap::load_keymap(&ctx.paths);
+    let startup_problems = ctx
+        .problems
+        .iter()
+        .chain(&theme_problems)
+        .chain(&key_problems)
+        .map(|p| p.to_string())
+        .collect();
+    let user = ctx.config.user.clone().unwrap_or_else(|| "you".to_string());
+    let group = ctx
+        .config
+        .catalog
+        .group_by
+        .as_deref()
+        .and_then(tui::catalog::Grouping::parse)
+        .unwrap_or(tui::catalog::Grouping::None);
+    let model = tui::model::Model::new(tui::model::ModelInit {
+        platform_name: platform.name.clone(),
+        demo: platform.kind == crate::backend::PlatformKind::Demo,
+        user,
+        topology: platform.clusters.topology(),
+        keymap,
+        theme,
+        toast_ttl: Duration::from_secs(ctx.config.toast_seconds),
+        group,
+    });
+    let _clock = sim.start_clock();
+    tui::app::run(tui::app::RunOptions {
+        platform,
+        model,
+        max_fps: ctx.config.max_fps,
+        startup_problems,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}

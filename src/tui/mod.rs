@@ -1,4 +1,7 @@
-//! The full-screen TUI.
+//! The full-screen TUI: one message loop, a model, `update`, and drawing.
 
+pub mod app;
 pub mod catalog;
+pub mod model;
 pub mod terminal;
+pub mod view;

@@ -1,0 +1,245 @@
+//! `sphere catalog list|show|validate`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::domain::catalog::load::{FsReader, load};
+use crate::domain::catalog::{Entity, Kind, Severity};
+use crate::domain::text::sanitize;
+
+use super::{CatalogCommand, Cli, Ctx, Output, build_platform};
+
+/// One line of `sphere catalog list --output json`. Stable: fields are only added.
+#[derive(Debug, Serialize)]
+pub struct ListItem<'a> {
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub spec_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    pub tags: &'a [String],
+}
+
+impl<'a> From<&'a Entity> for ListItem<'a> {
+    fn from(e: &'a Entity) -> Self {
+        ListItem {
+            kind: e.kind.as_str(),
+            namespace: &e.namespace,
+            name: &e.name,
+            title: e.title.as_deref(),
+            description: e.description.as_deref(),
+            spec_type: e.spec_type.as_deref(),
+            lifecycle: e.lifecycle.as_deref(),
+            owner: e.owner.as_ref().map(|r| r.to_string()),
+            system: e.part_of.as_ref().map(|r| r.to_string()),
+            tags: &e.tags,
+        }
+    }
+}
+
+/// `sphere catalog validate --output json`.
+#[derive(Debug, Serialize)]
+pub struct ValidateReport<'a> {
+    pub entities: usize,
+    pub by_kind: BTreeMap<String, usize>,
+    pub errors: usize,
+    pub warnings: usize,
+    pub problems: &'a [crate::domain::catalog::Problem],
+}
+
+pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode> {
+    match cmd {
+        CatalogCommand::List { kind, output } => {
+            let kind = parse_kind_filter(kind)?;
+            let (platform, _sim) = build_platform(cli, ctx)?;
+            let catalog = platform.catalog.load().await?;
+            let items: Vec<ListItem> = catalog
+                .entities()
+                .iter()
+                .filter(|e| kind.as_ref().is_none_or(|k| &e.kind == k))
+                .map(ListItem::from)
+                .collect();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&items)?),
+                Output::Table => print_list(&items),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Show { name, kind, output } => {
+            let kind = kind.as_deref().map(Kind::parse);
+            let (platform, _sim) = build_platform(cli, ctx)?;
+            let catalog = platform.catalog.load().await?;
+            let Some(e) = catalog
+                .find(kind.as_ref().or(Some(&Kind::Component)), name)
+                .or_else(|| catalog.find(kind.as_ref(), name))
+            else {
+                bail!("no entity named {name:?} in the catalog (try `sphere catalog list --kind all`)");
+            };
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(e)?),
+                Output::Table => print_entity(e),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCommand::Validate {
+            paths,
+            strict,
+            output,
+        } => {
+            let roots = paths.clone();
+            let catalog = tokio::task::spawn_blocking(move || load(&roots, &FsReader)).await?;
+            let errors = catalog
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .count();
+            let warnings = catalog.problems.len() - errors;
+            let mut by_kind = BTreeMap::new();
+            for e in catalog.entities() {
+                *by_kind.entry(e.kind.to_string()).or_insert(0) += 1;
+            }
+            match output {
+                Output::Json => {
+                    let report = ValidateReport {
+                        entities: catalog.len(),
+                        by_kind,
+                        errors,
+                        warnings,
+                        problems: &catalog.problems,
+                    };
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                Output::Table => {
+                    for p in &catalog.problems {
+                        println!("{}", sanitize(&p.to_string()));
+                    }
+                    let kinds: Vec<String> =
+                        by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                    println!(
+                        "{} entities loaded ({}); {errors} error{}, {warnings} warning{}",
+                        catalog.len(),
+                        kinds.join(", "),
+                        if errors == 1 { "" } else { "s" },
+                        if warnings == 1 { "" } else { "s" },
+                    );
+                }
+            }
+            let failed = errors > 0 || (*strict && warnings > 0);
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn parse_kind_filter(kind: &str) -> Result<Option<Kind>> {
+    if kind.eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    let k = Kind::parse(kind);
+    if !k.is_known() {
+        bail!(
+            "--kind {kind:?} is not a kind: use component, api, resource, system, domain, group, user, location, template or all"
+        );
+    }
+    Ok(Some(k))
+}
+
+fn print_list(items: &[ListItem]) {
+    let cols = ["NAME", "KIND", "OWNER", "SYSTEM", "TYPE", "LIFECYCLE"];
+    let rows: Vec<[String; 6]> = items
+        .iter()
+        .map(|i| {
+            let short = |r: &Option<String>| {
+                r.as_deref()
+                    .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+                    .unwrap_or_default()
+            };
+            [
+                sanitize(i.name).into_owned(),
+                i.kind.to_string(),
+                sanitize(&short(&i.owner)).into_owned(),
+                sanitize(&short(&i.system)).into_owned(),
+                sanitize(i.spec_type.unwrap_or("")).into_owned(),
+                sanitize(i.lifecycle.unwrap_or("")).into_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = cols.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(cols);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+}
+
+fn print_entity(e: &Entity) {
+    let s = |v: &str| sanitize(v).into_owned();
+    println!("{}", s(&e.entity_ref().to_string()));
+    if let Some(t) = &e.title {
+        println!("  title        {}", s(t));
+    }
+    if let Some(d) = &e.description {
+        println!("  description  {}", s(d));
+    }
+    for (label, v) in [
+        ("type", e.spec_type.as_deref()),
+        ("lifecycle", e.lifecycle.as_deref()),
+    ] {
+        if let Some(v) = v {
+            println!("  {label:<12} {}", s(v));
+        }
+    }
+    if let Some(o) = &e.owner {
+        println!("  owner        {}", s(&o.to_string()));
+    }
+    if !e.tags.is_empty() {
+        println!("  tags         {}", s(&e.tags.join(", ")));
+    }
+    for l in &e.links {
+        println!(
+            "  link         {} {}",
+            s(l.title.as_deref().unwrap_or("")),
+            s(&l.url)
+        );
+    }
+    for (k, v) in &e.annotations {
+        println!("  annotation   {}: {}", s(k), s(v));
+    }
+    for r in &e.relations {
+        let mark = if r.resolved { "" } else { "  (missing)" };
+        println!("  {:<12} {}{mark}", r.kind.as_str(), s(&r.target.to_string()));
+    }
+    println!(
+        "  source       {} (document {})",
+        e.source.file.display(),
+        e.source.document + 1
+    );
+}

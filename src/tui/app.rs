@@ -1,0 +1,170 @@
+//! The one message loop: every source sends a `Msg` on one channel; the loop drains
+//! what is pending, updates the model, and draws once if something changed, at most
+//! `max_fps` times a second. While idle it sleeps on the channel and writes nothing.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use crossterm::event::EventStream;
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures::StreamExt;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::backend::Platform;
+
+use super::model::{Effect, Level, Model, Msg};
+use super::terminal::TerminalGuard;
+use super::view;
+
+pub struct RunOptions {
+    pub platform: Platform,
+    pub model: Model,
+    pub max_fps: u16,
+    /// Problems found while starting (bad config files): shown as toasts.
+    pub startup_problems: Vec<String>,
+}
+
+/// Run the TUI until the user quits or a signal arrives. The terminal is restored on
+/// every path out of here, panics included.
+pub async fn run(opts: RunOptions) -> Result<()> {
+    let RunOptions {
+        platform,
+        mut model,
+        max_fps,
+        startup_problems,
+    } = opts;
+    let (tx, rx) = unbounded_channel();
+    spawn_sources(&platform, &tx);
+    for p in startup_problems {
+        model.toast(Level::Error, p);
+    }
+    let mut guard = TerminalGuard::new()?;
+    spawn_input(&tx);
+    let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
+    event_loop(&mut guard, &mut model, rx, frame_interval).await
+}
+
+/// Providers: the catalog load, the cluster watch, and the signals.
+fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
+    let catalog = platform.catalog.clone();
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let res = catalog.load().await.map(Arc::new).map_err(|e| format!("{e:#}"));
+        let _ = t.send(Msg::CatalogLoaded(res));
+    });
+    let mut watch = platform.clusters.watch();
+    let t = tx.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = watch.next().await {
+            if t.send(Msg::Cluster(ev)).is_err() {
+                break;
+            }
+        }
+    });
+    let t = tx.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("could not install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = hup.recv() => tracing::info!("SIGHUP"),
+        }
+        let _ = t.send(Msg::Quit);
+    });
+}
+
+fn spawn_input(tx: &UnboundedSender<Msg>) {
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(ev) => {
+                    if t.send(Msg::Term(ev)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "terminal input failed");
+                    let _ = t.send(Msg::Quit);
+                    break;
+                }
+            }
+        }
+    });
+}
+
+async fn event_loop(
+    guard: &mut TerminalGuard,
+    model: &mut Model,
+    mut rx: UnboundedReceiver<Msg>,
+    frame_interval: Duration,
+) -> Result<()> {
+    let mut last_draw: Option<Instant> = None;
+    loop {
+        // Draw if something changed and the frame budget allows it.
+        let now = Instant::now();
+        model.on_time(now);
+        let mut wake = model.next_deadline();
+        if model.dirty {
+            let due = last_draw.map_or(now, |t| t + frame_interval);
+            if due <= now {
+                draw(guard, model)?;
+                last_draw = Some(Instant::now());
+            } else {
+                wake = Some(wake.map_or(due, |w| w.min(due)));
+            }
+        }
+
+        let msg = match wake {
+            Some(at) => {
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = tokio::time::sleep_until(at.into()) => continue,
+                }
+            }
+            None => rx.recv().await,
+        };
+        let Some(first) = msg else {
+            return Ok(());
+        };
+        // Drain everything pending before the next draw.
+        let mut effects = model.update(first);
+        while let Ok(m) = rx.try_recv() {
+            effects.extend(model.update(m));
+            if effects.contains(&Effect::Quit) {
+                break;
+            }
+        }
+        for e in effects {
+            match e {
+                Effect::Quit => return Ok(()),
+                Effect::Suspend => {
+                    guard.suspend()?;
+                    model.dirty = true;
+                }
+                Effect::ClearScreen => {
+                    guard.terminal.clear()?;
+                    model.dirty = true;
+                }
+            }
+        }
+    }
+}
+
+fn draw(guard: &mut TerminalGuard, model: &mut Model) -> Result<()> {
+    let _ = crossterm::queue!(guard.terminal.backend_mut(), BeginSynchronizedUpdate);
+    guard.terminal.draw(|f| view::draw(model, f))?;
+    let _ = crossterm::queue!(guard.terminal.backend_mut(), EndSynchronizedUpdate);
+    guard.terminal.backend_mut().flush()?;
+    model.dirty = false;
+    Ok(())
+}

@@ -1,0 +1,616 @@
+//! The model and `update`: every key, provider result, timer and signal arrives as a
+//! `Msg`; `update` changes the model and returns effects for the loop to carry out.
+//! Nothing here touches the terminal or a provider.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
+
+use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
+use crate::domain::catalog::Catalog;
+use crate::domain::service::{LiveState, rows_from_catalog};
+use crate::domain::text::sanitize;
+use crate::domain::{ClusterEvent, Scope, Topology};
+
+use super::catalog::{CatalogState, Grouping, SortColumn};
+
+/// Everything that can happen.
+#[derive(Debug)]
+pub enum Msg {
+    Term(Event),
+    Cluster(ClusterEvent),
+    CatalogLoaded(Result<Arc<Catalog>, String>),
+    Toast(Level, String),
+    /// SIGTERM, SIGHUP: leave cleanly.
+    Quit,
+}
+
+/// What `update` asks the loop to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    Suspend,
+    /// Forget what is on screen and draw everything again.
+    ClearScreen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Toast {
+    pub level: Level,
+    pub text: String,
+    pub until: Instant,
+}
+
+/// The panes, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Catalog,
+    Deployments,
+    Pods,
+    Secrets,
+    Flags,
+    Audit,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 6] = [
+        Tab::Catalog,
+        Tab::Deployments,
+        Tab::Pods,
+        Tab::Secrets,
+        Tab::Flags,
+        Tab::Audit,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Catalog => "Catalog",
+            Tab::Deployments => "Deployments",
+            Tab::Pods => "Pods",
+            Tab::Secrets => "Secrets",
+            Tab::Flags => "Flags",
+            Tab::Audit => "Audit",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// A drill-down above the current tab; `Esc` pops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A service's full detail view.
+    Service(String),
+}
+
+/// A layer over everything: it takes keys first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Help { scroll: usize },
+    Palette(PaletteState),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PaletteState {
+    pub input: String,
+    pub selected: usize,
+    /// Indices into the palette's items that match the input, best first.
+    pub matches: Vec<usize>,
+}
+
+/// One entry of the `:` palette.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaletteItem {
+    pub label: String,
+    pub command: String,
+    pub keys: String,
+}
+
+pub struct Model {
+    pub platform_name: String,
+    pub demo: bool,
+    pub user: String,
+    pub topology: Topology,
+    pub scope: Scope,
+    pub catalog: Option<Arc<Catalog>>,
+    pub catalog_error: Option<String>,
+    pub live: LiveState,
+    pub cat: CatalogState,
+    pub tab: Tab,
+    pub routes: Vec<Route>,
+    pub overlay: Option<Overlay>,
+    pub toasts: Vec<Toast>,
+    pub keymap: Keymap,
+    pub keys: KeyMatcher,
+    pub theme: Theme,
+    pub palette: Vec<PaletteItem>,
+    pub toast_ttl: Duration,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    matcher: Matcher,
+}
+
+pub struct ModelInit {
+    pub platform_name: String,
+    pub demo: bool,
+    pub user: String,
+    pub topology: Topology,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub toast_ttl: Duration,
+    pub group: Grouping,
+}
+
+impl Model {
+    pub fn new(init: ModelInit) -> Model {
+        let mut cat = CatalogState::default();
+        cat.set_group(init.group);
+        let mut m = Model {
+            platform_name: sanitize(&init.platform_name).into_owned(),
+            demo: init.demo,
+            user: sanitize(&init.user).into_owned(),
+            topology: init.topology,
+            scope: Scope::default(),
+            catalog: None,
+            catalog_error: None,
+            live: LiveState::default(),
+            cat,
+            tab: Tab::Catalog,
+            routes: Vec::new(),
+            overlay: None,
+            toasts: Vec::new(),
+            keymap: init.keymap,
+            keys: KeyMatcher::default(),
+            theme: init.theme,
+            palette: Vec::new(),
+            toast_ttl: init.toast_ttl,
+            dirty: true,
+            matcher: Matcher::new(MatcherConfig::DEFAULT),
+        };
+        m.palette = m.build_palette();
+        m
+    }
+
+    /// The keymap sections that apply now, innermost first.
+    pub fn sections(&self) -> Vec<&'static str> {
+        match &self.overlay {
+            Some(Overlay::Help { .. }) => return vec!["help", "global"],
+            Some(Overlay::Palette(_)) => return vec!["palette"],
+            None => {}
+        }
+        if self.cat.editing && self.routes.is_empty() && self.tab == Tab::Catalog {
+            return vec!["filter"];
+        }
+        match (self.routes.last(), self.tab) {
+            (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
+            (None, Tab::Catalog) => vec!["catalog", "list", "global"],
+            (None, _) => vec!["list", "global"],
+        }
+    }
+
+    pub fn toast(&mut self, level: Level, text: impl Into<String>) {
+        let text = sanitize(&text.into()).into_owned();
+        tracing::info!(?level, %text, "toast");
+        self.toasts.push(Toast {
+            level,
+            text,
+            until: Instant::now() + self.toast_ttl,
+        });
+        if self.toasts.len() > 4 {
+            self.toasts.remove(0);
+        }
+        self.dirty = true;
+    }
+
+    /// When the loop must wake up even if no message arrives (a toast to expire).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.toasts.iter().map(|t| t.until).min()
+    }
+
+    /// Drop expired toasts.
+    pub fn on_time(&mut self, now: Instant) {
+        let before = self.toasts.len();
+        self.toasts.retain(|t| t.until > now);
+        if self.toasts.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Term(Event::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
+            Msg::Term(Event::Resize(..)) => {
+                self.dirty = true;
+                vec![]
+            }
+            Msg::Term(Event::Paste(text)) => {
+                self.on_paste(&text);
+                vec![]
+            }
+            Msg::Term(_) => vec![],
+            Msg::Cluster(ev) => {
+                self.on_cluster(ev);
+                vec![]
+            }
+            Msg::CatalogLoaded(Ok(catalog)) => {
+                self.set_catalog(catalog);
+                vec![]
+            }
+            Msg::CatalogLoaded(Err(e)) => {
+                self.catalog_error = Some(sanitize(&e).into_owned());
+                self.toast(Level::Error, format!("catalog: {e}"));
+                vec![]
+            }
+            Msg::Toast(level, text) => {
+                self.toast(level, text);
+                vec![]
+            }
+            Msg::Quit => vec![Effect::Quit],
+        }
+    }
+
+    pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
+        let mut rows = rows_from_catalog(&catalog);
+        for r in &mut rows {
+            r.live = self
+                .live
+                .status(&r.name, &self.scope, &self.topology.regions);
+        }
+        self.cat.set_rows(rows);
+        let errors = catalog.problems.len();
+        if errors > 0 {
+            self.toast(
+                Level::Error,
+                format!("catalog: {errors} problems (run `sphere catalog validate`)"),
+            );
+        }
+        self.catalog = Some(catalog);
+        self.catalog_error = None;
+        self.dirty = true;
+    }
+
+    fn on_cluster(&mut self, ev: ClusterEvent) {
+        let synced = matches!(ev, ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. });
+        if let Some(service) = self.live.apply(ev) {
+            let st = self
+                .live
+                .status(&service, &self.scope, &self.topology.regions);
+            if self.cat.set_live(&service, st) {
+                self.dirty = true;
+            }
+        }
+        if synced {
+            self.dirty = true;
+        }
+    }
+
+    /// Recompute every row's live status (after the scope changed).
+    fn restatus_all(&mut self) {
+        let names: Vec<String> = self.cat.rows.iter().map(|r| r.name.clone()).collect();
+        for n in names {
+            let st = self.live.status(&n, &self.scope, &self.topology.regions);
+            self.cat.set_live(&n, st);
+        }
+        self.cat.refresh_view();
+        self.dirty = true;
+    }
+
+    fn on_paste(&mut self, text: &str) {
+        let clean = sanitize(text);
+        match &mut self.overlay {
+            Some(Overlay::Palette(p)) => {
+                p.input.push_str(&clean);
+                self.refilter_palette();
+            }
+            None if self.cat.editing => {
+                let f = format!("{}{}", self.cat.filter, clean);
+                self.cat.set_filter(f);
+            }
+            _ => {}
+        }
+        self.dirty = true;
+    }
+
+    fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        let key = Key::from_event(&ev);
+        let sections = self.sections();
+        let matched = self.keys.feed(&self.keymap, &sections, key);
+        self.dirty = true;
+        match matched {
+            Match::Run(cmd) => self.run(&cmd),
+            Match::Pending => vec![],
+            Match::None => {
+                self.type_text(&ev);
+                vec![]
+            }
+        }
+    }
+
+    /// Keys that no binding took: text for the filter or the palette.
+    fn type_text(&mut self, ev: &KeyEvent) {
+        let text_input = matches!(self.overlay, Some(Overlay::Palette(_)))
+            || (self.overlay.is_none() && self.cat.editing);
+        if !text_input {
+            return;
+        }
+        let ch = match ev.code {
+            KeyCode::Char(c)
+                if !ev
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                Some(c)
+            }
+            KeyCode::Backspace => None,
+            _ => return,
+        };
+        if let Some(Overlay::Palette(p)) = &mut self.overlay {
+            match ch {
+                Some(c) => p.input.push(c),
+                None => {
+                    p.input.pop();
+                }
+            }
+            self.refilter_palette();
+            return;
+        }
+        let mut f = self.cat.filter.clone();
+        match ch {
+            Some(c) => f.push(c),
+            None => {
+                if f.pop().is_none() {
+                    self.cat.editing = false;
+                }
+            }
+        }
+        self.cat.set_filter(f);
+    }
+
+    /// Run one command, from the keymap or the palette.
+    pub fn run(&mut self, cmd: &str) -> Vec<Effect> {
+        self.dirty = true;
+        // Overlays first: they consume what they understand.
+        if let Some(overlay) = &mut self.overlay {
+            match overlay {
+                Overlay::Help { scroll } => match cmd {
+                    "down" => *scroll += 1,
+                    "up" => *scroll = scroll.saturating_sub(1),
+                    "page_down" => *scroll += 10,
+                    "page_up" => *scroll = scroll.saturating_sub(10),
+                    "top" => *scroll = 0,
+                    "quit" | "back" | "help" => self.overlay = None,
+                    _ => {}
+                },
+                Overlay::Palette(p) => match cmd {
+                    "down" => {
+                        if p.selected + 1 < p.matches.len() {
+                            p.selected += 1;
+                        }
+                    }
+                    "up" => p.selected = p.selected.saturating_sub(1),
+                    "back" | "quit" => self.overlay = None,
+                    "open" | "accept" => {
+                        let chosen = p
+                            .matches
+                            .get(p.selected)
+                            .and_then(|&i| self.palette.get(i))
+                            .map(|it| it.command.clone());
+                        self.overlay = None;
+                        if let Some(c) = chosen {
+                            return self.run(&c);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            return vec![];
+        }
+        if self.cat.editing {
+            match cmd {
+                "back" | "cancel" | "filter_cancel" => {
+                    self.cat.editing = false;
+                    self.cat.set_filter(String::new());
+                    return vec![];
+                }
+                "open" | "accept" | "filter_accept" => {
+                    self.cat.editing = false;
+                    return vec![];
+                }
+                _ => {}
+            }
+        }
+        match cmd {
+            "quit" => return vec![Effect::Quit],
+            "suspend" => return vec![Effect::Suspend],
+            "redraw" => return vec![Effect::ClearScreen],
+            "noop" => {}
+            "help" => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            "palette" => {
+                self.overlay = Some(Overlay::Palette(PaletteState::default()));
+                self.refilter_palette();
+            }
+            "filter" => {
+                self.routes.clear();
+                self.tab = Tab::Catalog;
+                self.cat.editing = true;
+            }
+            "back" => {
+                if self.routes.pop().is_none() && !self.cat.filter.is_empty() {
+                    self.cat.set_filter(String::new());
+                }
+            }
+            "next_pane" => self.set_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
+            "prev_pane" => {
+                self.set_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()])
+            }
+            "down" => self.cat.move_by(1),
+            "up" => self.cat.move_by(-1),
+            "page_down" => self.cat.move_by(10),
+            "page_up" => self.cat.move_by(-10),
+            "top" => self.cat.top(),
+            "bottom" => self.cat.bottom(),
+            "open" => {
+                if self.routes.is_empty()
+                    && self.tab == Tab::Catalog
+                    && let Some(r) = self.cat.selected_row()
+                {
+                    self.routes.push(Route::Service(r.name.clone()));
+                }
+            }
+            "sort_next" => self.cat.sort_next(),
+            "sort_reverse" => self.cat.sort_reverse(),
+            "group_next" => self.cat.group_next(),
+            "scope_env_next" => {
+                self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
+                self.restatus_all();
+            }
+            "scope_region_next" => {
+                self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
+                self.restatus_all();
+            }
+            other => return self.run_parameterised(other),
+        }
+        vec![]
+    }
+
+    /// Commands with an argument: `pane:3`, `sort:owner`, `group:system`,
+    /// `scope:env:production`, `scope:region:eu-west-1`, `scope:clear`.
+    fn run_parameterised(&mut self, cmd: &str) -> Vec<Effect> {
+        let mut parts = cmd.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("pane"), Some(n), None) => match n.parse::<usize>() {
+                Ok(n) if (1..=Tab::ALL.len()).contains(&n) => self.set_tab(Tab::ALL[n - 1]),
+                _ => self.toast(Level::Error, format!("no pane {n}")),
+            },
+            (Some("sort"), Some(col), None) => match SortColumn::parse(col) {
+                Some(c) => self.cat.set_sort(c),
+                None => self.toast(Level::Error, format!("cannot sort by {col:?}")),
+            },
+            (Some("group"), Some(g), None) => match Grouping::parse(g) {
+                Some(g) => self.cat.set_group(g),
+                None => self.toast(Level::Error, format!("cannot group by {g:?}")),
+            },
+            (Some("scope"), Some("clear"), None) => {
+                self.scope = Scope::default();
+                self.restatus_all();
+            }
+            (Some("scope"), Some("env"), Some(e)) => {
+                if self.topology.environments.iter().any(|x| x == e) {
+                    self.scope.env = Some(e.to_string());
+                    self.restatus_all();
+                } else {
+                    self.toast(Level::Error, format!("unknown environment {e:?}"));
+                }
+            }
+            (Some("scope"), Some("region"), Some(r)) => {
+                if self.topology.regions.iter().any(|x| x == r) {
+                    self.scope.region = Some(r.to_string());
+                    self.restatus_all();
+                } else {
+                    self.toast(Level::Error, format!("unknown region {r:?}"));
+                }
+            }
+            _ => {
+                tracing::warn!(command = cmd, "unknown command");
+                self.toast(Level::Error, format!("unknown command {cmd:?}"));
+            }
+        }
+        vec![]
+    }
+
+    fn set_tab(&mut self, tab: Tab) {
+        self.tab = tab;
+        self.routes.clear();
+        self.cat.editing = false;
+    }
+
+    fn build_palette(&self) -> Vec<PaletteItem> {
+        let mut items: Vec<PaletteItem> = Vec::new();
+        for (keys, run, desc) in self.keymap.commands(&["global", "catalog", "list", "detail"]) {
+            if matches!(run.as_str(), "palette" | "noop") {
+                continue;
+            }
+            if items.iter().any(|i| i.command == run) {
+                continue;
+            }
+            items.push(PaletteItem {
+                label: desc,
+                command: run,
+                keys,
+            });
+        }
+        let mut add = |label: String, command: String| {
+            items.push(PaletteItem {
+                label,
+                command,
+                keys: String::new(),
+            })
+        };
+        for (i, t) in Tab::ALL.iter().enumerate() {
+            add(format!("Go to the {} pane", t.title()), format!("pane:{}", i + 1));
+        }
+        for e in &self.topology.environments {
+            add(format!("Scope: environment {e}"), format!("scope:env:{e}"));
+        }
+        for r in &self.topology.regions {
+            add(format!("Scope: region {r}"), format!("scope:region:{r}"));
+        }
+        add("Scope: everything".into(), "scope:clear".into());
+        for g in ["none", "owner", "system"] {
+            add(format!("Group the catalog by {g}"), format!("group:{g}"));
+        }
+        for c in SortColumn::ALL {
+            add(
+                format!("Sort the catalog by {}", c.label()),
+                format!("sort:{}", c.label()),
+            );
+        }
+        items
+    }
+
+    fn refilter_palette(&mut self) {
+        let Some(Overlay::Palette(p)) = &mut self.overlay else {
+            return;
+        };
+        let pattern = Pattern::parse(&p.input, CaseMatching::Smart, Normalization::Smart);
+        let mut buf = Vec::new();
+        let mut scored: Vec<(usize, u32)> = self
+            .palette
+            .iter()
+            .enumerate()
+            .filter_map(|(i, it)| {
+                let hay = format!("{} {}", it.label, it.command);
+                pattern
+                    .score(Utf32Str::new(&hay, &mut buf), &mut self.matcher)
+                    .map(|s| (i, s))
+            })
+            .collect();
+        if !p.input.is_empty() {
+            scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        p.matches = scored.into_iter().map(|(i, _)| i).collect();
+        p.selected = p.selected.min(p.matches.len().saturating_sub(1));
+    }
+}
+
+/// all → first → ... → last → all.
+fn cycle(options: &[String], current: Option<String>) -> Option<String> {
+    match current {
+        None => options.first().cloned(),
+        Some(c) => {
+            let i = options.iter().position(|o| *o == c)?;
+            options.get(i + 1).cloned()
+        }
+    }
+}

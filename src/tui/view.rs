@@ -1,0 +1,625 @@
+//! Drawing. Reads the model (only the scroll offset is adjusted, as ratatui's own
+//! stateful widgets do); builds widgets for visible rows only.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+use crate::config::theme::Slot;
+use crate::domain::catalog::{Entity, Kind, RelationKind};
+use crate::domain::service::{Health, LiveStatus, ServiceRow};
+use crate::domain::text::sanitize;
+
+use super::catalog::ViewItem;
+use super::model::{Level, Model, Overlay, Route, Tab};
+
+/// Smaller than this and sphere asks for a bigger terminal instead of drawing.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+/// From this width the catalog shows system and lifecycle columns.
+const WIDE: u16 = 100;
+/// From this width the catalog shows the detail panel beside the table.
+const SIDE_PANEL: u16 = 140;
+
+pub fn draw(m: &mut Model, f: &mut Frame) {
+    let area = f.area();
+    let base = m.theme.style(Slot::Text);
+    f.render_widget(Block::default().style(base), area);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "The terminal is {}x{}; sphere needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+            area.width, area.height
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .wrap(Wrap { trim: true })
+                .style(m.theme.style(Slot::Warn)),
+            area,
+        );
+        return;
+    }
+    let [header, tabs, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(m, f, header);
+    draw_tabs(m, f, tabs);
+    match (m.routes.last().cloned(), m.tab) {
+        (Some(Route::Service(name)), _) => draw_service(m, f, body, &name),
+        (None, Tab::Catalog) => draw_catalog(m, f, body),
+        (None, tab) => draw_coming(m, f, body, tab),
+    }
+    draw_footer(m, f, footer);
+    draw_toasts(m, f, body);
+    match &m.overlay {
+        Some(Overlay::Help { scroll }) => draw_help(m, f, area, *scroll),
+        Some(Overlay::Palette(_)) => draw_palette(m, f, area),
+        None => {}
+    }
+}
+
+fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let sep = Span::styled(" │ ", t.style(Slot::Muted));
+    let mut left = vec![
+        Span::styled(" sphere ", t.style(Slot::Title)),
+        sep.clone(),
+        Span::styled(
+            if m.demo {
+                format!("{} (demo)", m.platform_name)
+            } else {
+                m.platform_name.clone()
+            },
+            t.style(Slot::Accent),
+        ),
+        sep.clone(),
+        Span::styled(m.user.clone(), t.style(Slot::Text)),
+        sep,
+        Span::styled("scope ", t.style(Slot::Muted)),
+        Span::styled(m.scope.to_string(), t.style(Slot::Accent)),
+    ];
+    let clusters = m.topology.cluster_count();
+    let synced = m.live.synced.len();
+    let (text, slot) = if !m.live.unreachable.is_empty() {
+        (
+            format!("{} clusters unreachable ", m.live.unreachable.len()),
+            Slot::Error,
+        )
+    } else if synced < clusters {
+        (format!("syncing {synced}/{clusters} "), Slot::Pending)
+    } else {
+        (format!("● live {clusters} clusters "), Slot::Ok)
+    };
+    let right = Line::from(Span::styled(text, t.style(slot))).alignment(Alignment::Right);
+    let used: usize = left.iter().map(|s| s.width()).sum();
+    if used + right.width() > area.width as usize {
+        left.truncate(6);
+    }
+    f.render_widget(
+        Paragraph::new(Line::from(left)).style(t.style(Slot::Header)),
+        area,
+    );
+    f.render_widget(Paragraph::new(right).style(t.style(Slot::Header)), area);
+}
+
+fn draw_tabs(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let mut spans = Vec::new();
+    let narrow = area.width < 90;
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let title = if narrow && *tab != m.tab {
+            &tab.title()[..3]
+        } else {
+            tab.title()
+        };
+        let style = if *tab == m.tab {
+            t.style(Slot::TabActive)
+        } else {
+            t.style(Slot::Tab)
+        };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, title), style));
+    }
+    if let Some(Route::Service(name)) = m.routes.last() {
+        spans.push(Span::styled(" › ", t.style(Slot::Muted)));
+        spans.push(Span::styled(name.clone(), t.style(Slot::Accent)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    if m.cat.editing && m.overlay.is_none() {
+        let line = Line::from(vec![
+            Span::styled("/", t.style(Slot::KeyHint)),
+            Span::styled(m.cat.filter.clone(), t.style(Slot::Text)),
+            Span::styled("▏", t.style(Slot::Accent)),
+            Span::styled(
+                format!("  {} of {}", m.cat.matched, m.cat.rows.len()),
+                t.style(Slot::Muted),
+            ),
+            Span::styled("  enter keep · esc clear", t.style(Slot::Muted)),
+        ]);
+        f.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    let mut spans = Vec::new();
+    let pending = m.keys.pending();
+    if !pending.is_empty() {
+        let seq: Vec<String> = pending.iter().map(|k| k.to_string()).collect();
+        spans.push(Span::styled(
+            format!("{} … ", seq.join(" ")),
+            t.style(Slot::Pending),
+        ));
+    }
+    let mut width: usize = spans.iter().map(|s: &Span| s.width()).sum();
+    for (keys, desc) in m.keymap.hints(&m.sections()) {
+        let short = desc.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let w = keys.chars().count() + short.chars().count() + 3;
+        if width + w > area.width as usize {
+            break;
+        }
+        width += w;
+        spans.push(Span::styled(keys, t.style(Slot::KeyHint)));
+        spans.push(Span::styled(format!(" {short}  "), t.style(Slot::Muted)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_catalog(m: &mut Model, f: &mut Frame, area: Rect) {
+    if m.catalog.is_none() {
+        let text = match &m.catalog_error {
+            Some(e) => format!("The catalog could not be loaded: {e}"),
+            None => "Loading the catalog…".to_string(),
+        };
+        f.render_widget(
+            Paragraph::new(text)
+                .style(m.theme.style(Slot::Muted))
+                .wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let (table_area, side) = if area.width >= SIDE_PANEL {
+        let [a, b] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+        (a, Some(b))
+    } else {
+        (area, None)
+    };
+    draw_catalog_table(m, f, table_area);
+    if let Some(side) = side {
+        let entity = m
+            .cat
+            .selected_row()
+            .and_then(|r| m.catalog.as_ref()?.find(Some(&Kind::Component), &r.name))
+            .cloned();
+        let block = Block::default()
+            .borders(Borders::LEFT)
+            .border_style(m.theme.style(Slot::Border));
+        let inner = block.inner(side);
+        f.render_widget(block, side);
+        if let (Some(e), Some(row)) = (entity, m.cat.selected_row().cloned()) {
+            f.render_widget(
+                Paragraph::new(detail_text(m, &e, &row, false)).wrap(Wrap { trim: false }),
+                inner,
+            );
+        }
+    }
+}
+
+fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
+    let wide = area.width >= WIDE;
+    let height = area.height.saturating_sub(1) as usize;
+    m.cat.refresh_view();
+    m.cat.scroll_into_view(height);
+    let t = &m.theme;
+    let sort = m.cat.sort.label();
+    let arrow = if m.cat.reverse { "▲" } else { "▼" };
+    let head = |label: &'static str| -> Cell<'static> {
+        if label == sort {
+            Cell::from(format!("{label}{arrow}"))
+        } else {
+            Cell::from(label)
+        }
+    };
+    let mut headers = vec![head("name"), head("owner")];
+    let mut widths = vec![Constraint::Fill(3), Constraint::Fill(2)];
+    if wide {
+        headers.push(head("system"));
+        widths.push(Constraint::Fill(2));
+    }
+    headers.push(head("type"));
+    widths.push(Constraint::Length(8));
+    if wide {
+        headers.push(head("lifecycle"));
+        widths.push(Constraint::Length(12));
+    }
+    headers.push(head("regions"));
+    widths.push(Constraint::Length(7));
+    headers.push(head("status"));
+    widths.push(Constraint::Length(15));
+
+    let end = (m.cat.offset + height).min(m.cat.view.len());
+    let visible: Vec<ViewItem> = m.cat.view[m.cat.offset..end].to_vec();
+    let mut rows = Vec::with_capacity(visible.len());
+    for (i, item) in visible.iter().enumerate() {
+        let selected = m.cat.offset + i == m.cat.selected;
+        match item {
+            ViewItem::Group { label, count } => {
+                rows.push(
+                    Row::new(vec![Cell::from(Line::from(vec![
+                        Span::styled(format!("▾ {label}"), m.theme.style(Slot::Accent)),
+                        Span::styled(format!(" ({count})"), m.theme.style(Slot::Muted)),
+                    ]))])
+                    .style(m.theme.style(Slot::Header)),
+                );
+            }
+            ViewItem::Row(idx) => {
+                let r = m.cat.rows[*idx].clone();
+                let name = highlighted(m, &r.name);
+                let t = &m.theme;
+                let mut cells = vec![Cell::from(name), Cell::from(r.owner.clone())];
+                if wide {
+                    cells.push(Cell::from(r.system.clone()));
+                }
+                cells.push(Cell::from(r.spec_type.clone()));
+                if wide {
+                    cells.push(Cell::from(r.lifecycle.clone()));
+                }
+                cells.push(Cell::from(regions_cell(&r.live, &m.topology.regions)));
+                let (text, slot) = status_cell(&r.live);
+                cells.push(Cell::from(Span::styled(text, t.style(slot))));
+                let mut row = Row::new(cells);
+                if selected {
+                    row = row.style(t.style(Slot::Selection));
+                }
+                rows.push(row);
+            }
+        }
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(headers).style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)))
+        .column_spacing(1);
+    f.render_widget(table, area);
+    if m.cat.view.is_empty() {
+        let msg = if m.cat.rows.is_empty() {
+            "The catalog has no components.".to_string()
+        } else {
+            format!("Nothing matches “{}”. Esc clears the filter.", m.cat.filter)
+        };
+        let [_, below] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        f.render_widget(Paragraph::new(msg).style(t.style(Slot::Muted)), below);
+    }
+}
+
+/// The name with the filter's matched characters highlighted.
+fn highlighted(m: &mut Model, name: &str) -> Line<'static> {
+    let idx = m.cat.match_indices(name);
+    if idx.is_empty() {
+        return Line::from(name.to_string());
+    }
+    let hl = m.theme.style(Slot::Match);
+    let spans: Vec<Span> = name
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if idx.binary_search(&(i as u32)).is_ok() {
+                Span::styled(c.to_string(), hl)
+            } else {
+                Span::raw(c.to_string())
+            }
+        })
+        .collect();
+    Line::from(spans)
+}
+
+/// One dot per region in topology order (filled where deployed), or a count when
+/// there are too many regions for dots.
+fn regions_cell(live: &LiveStatus, all: &[String]) -> String {
+    if all.len() <= 6 {
+        all.iter()
+            .map(|r| if live.regions.contains(r) { '●' } else { '○' })
+            .collect()
+    } else {
+        format!("{}/{}", live.regions.len(), all.len())
+    }
+}
+
+fn status_cell(live: &LiveStatus) -> (String, Slot) {
+    match live.health() {
+        Health::Absent => ("– not deployed".into(), Slot::Muted),
+        Health::Healthy => (format!("✓ {}/{}", live.ready, live.desired), Slot::Ok),
+        Health::Rolling => (format!("⟳ rolling {}/{}", live.ready, live.desired), Slot::Pending),
+        Health::Degraded => (format!("! {}/{} ready", live.ready, live.desired), Slot::Warn),
+        Health::CrashLoop => (format!("✗ crashloop ×{}", live.crash_looping), Slot::Error),
+    }
+}
+
+fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str) {
+    let entity = m
+        .catalog
+        .as_ref()
+        .and_then(|c| c.find(Some(&Kind::Component), name))
+        .cloned();
+    let row = m.cat.row_index(name).map(|i| m.cat.rows[i].clone());
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(m.theme.style(Slot::BorderFocus))
+        .title(Span::styled(format!(" {name} "), m.theme.style(Slot::Title)));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    match (entity, row) {
+        (Some(e), Some(r)) => f.render_widget(
+            Paragraph::new(detail_text(m, &e, &r, true)).wrap(Wrap { trim: false }),
+            inner,
+        ),
+        _ => f.render_widget(
+            Paragraph::new(format!("{name} is no longer in the catalog."))
+                .style(m.theme.style(Slot::Muted)),
+            inner,
+        ),
+    }
+}
+
+/// Description, links, relations and where it runs.
+fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'static> {
+    let t = &m.theme;
+    let label = |s: &str| Span::styled(format!("{s:<12}"), t.style(Slot::Muted));
+    let mut lines: Vec<Line> = Vec::new();
+    lines.push(Line::from(vec![
+        Span::styled(row.name.clone(), t.style(Slot::Title)),
+        Span::styled(
+            format!("  {} · {}", row.spec_type, row.lifecycle),
+            t.style(Slot::Muted),
+        ),
+    ]));
+    if !row.description.is_empty() {
+        lines.push(Line::from(row.description.clone()));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        label("owner"),
+        Span::styled(row.owner.clone(), t.style(Slot::Accent)),
+    ]));
+    if !row.system.is_empty() {
+        lines.push(Line::from(vec![label("system"), Span::raw(row.system.clone())]));
+    }
+    let (status, slot) = status_cell(&row.live);
+    lines.push(Line::from(vec![
+        label("status"),
+        Span::styled(status, t.style(slot)),
+    ]));
+    let rel = |kind: RelationKind, filter: Option<&Kind>| -> Vec<String> {
+        e.related(kind)
+            .filter(|r| filter.is_none_or(|k| &r.kind == k))
+            .map(|r| sanitize(&r.name).into_owned())
+            .collect()
+    };
+    let depends: Vec<String> = e
+        .related(RelationKind::DependsOn)
+        .filter(|r| r.kind != Kind::Resource)
+        .map(|r| sanitize(&r.name).into_owned())
+        .collect();
+    let sections = [
+        ("depends on", depends),
+        ("used by", rel(RelationKind::DependencyOf, None)),
+        ("provides", rel(RelationKind::ProvidesApi, None)),
+        ("consumes", rel(RelationKind::ConsumesApi, None)),
+        ("resources", rel(RelationKind::DependsOn, Some(&Kind::Resource))),
+    ];
+    for (name, items) in sections {
+        if items.is_empty() {
+            continue;
+        }
+        lines.push(Line::from(vec![label(name), Span::raw(items.join(", "))]));
+    }
+    if !e.links.is_empty() {
+        lines.push(Line::default());
+        for l in &e.links {
+            let title = sanitize(l.title.as_deref().unwrap_or("link")).into_owned();
+            lines.push(Line::from(vec![
+                label(&title.chars().take(11).collect::<String>()),
+                Span::styled(sanitize(&l.url).into_owned(), t.style(Slot::Info)),
+            ]));
+        }
+    }
+    if full {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(
+            "running in",
+            t.style(Slot::Muted).add_modifier(Modifier::BOLD),
+        )));
+        if let Some(live) = m.live.services.get(&row.name) {
+            for (cluster, d) in live.deployments.iter().filter(|(c, _)| m.scope.contains(c)) {
+                let crash = live.crash_loops.get(cluster).copied().unwrap_or(0);
+                let (state, slot) = if crash > 0 {
+                    (format!("crashloop ×{crash}"), Slot::Error)
+                } else {
+                    match d.rollout {
+                        crate::domain::RolloutState::Complete if d.ready >= d.desired => {
+                            ("ready".to_string(), Slot::Ok)
+                        }
+                        crate::domain::RolloutState::Complete => {
+                            ("degraded".to_string(), Slot::Warn)
+                        }
+                        crate::domain::RolloutState::Progressing => {
+                            (format!("rolling {}/{}", d.updated, d.desired), Slot::Pending)
+                        }
+                        crate::domain::RolloutState::Stalled => {
+                            ("stalled".to_string(), Slot::Error)
+                        }
+                    }
+                };
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {:<26}", cluster.to_string())),
+                    Span::raw(format!("{:<12}", sanitize(&d.version))),
+                    Span::raw(format!("{:>3}/{:<3} ", d.ready, d.desired)),
+                    Span::styled(state, t.style(slot)),
+                ]));
+            }
+        }
+    }
+    Text::from(lines)
+}
+
+fn draw_coming(m: &Model, f: &mut Frame, area: Rect, tab: Tab) {
+    let text = vec![
+        Line::from(Span::styled(tab.title(), m.theme.style(Slot::Title))),
+        Line::default(),
+        Line::from(Span::styled(
+            "Coming: this pane arrives with the panes release.",
+            m.theme.style(Slot::Muted),
+        )),
+    ];
+    f.render_widget(
+        Paragraph::new(text)
+            .alignment(Alignment::Center)
+            .block(Block::default().borders(Borders::NONE)),
+        centered(area, 60, 5),
+    );
+}
+
+fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
+    let mut y = body.bottom();
+    for toast in m.toasts.iter().rev() {
+        let width = (toast.text.chars().count() as u16 + 4).min(body.width.saturating_sub(2));
+        let lines = (toast.text.chars().count() as u16 / width.saturating_sub(4).max(1)) + 1;
+        let h = (lines + 2).min(5);
+        if y < body.y + h {
+            break;
+        }
+        y -= h;
+        let area = Rect::new(body.right().saturating_sub(width + 1), y, width, h);
+        let slot = match toast.level {
+            Level::Error => Slot::ToastError,
+            Level::Info => Slot::ToastInfo,
+        };
+        f.render_widget(Clear, area);
+        f.render_widget(
+            Paragraph::new(toast.text.clone())
+                .wrap(Wrap { trim: true })
+                .style(m.theme.style(slot))
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_type(BorderType::Rounded)
+                        .border_style(m.theme.style(slot)),
+                ),
+            area,
+        );
+    }
+}
+
+fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
+    let t = &m.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    for section in ["global", "list", "catalog", "detail", "filter", "palette", "help"] {
+        let hints = m.keymap.hints(&[section]);
+        if hints.is_empty() {
+            continue;
+        }
+        if !lines.is_empty() {
+            lines.push(Line::default());
+        }
+        lines.push(Line::from(Span::styled(
+            section.to_string(),
+            t.style(Slot::Title),
+        )));
+        for (keys, desc) in hints {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<16}"), t.style(Slot::KeyHint)),
+                Span::styled(desc, t.style(Slot::Text)),
+            ]));
+        }
+    }
+    let popup = centered(area, 72, area.height.saturating_sub(4));
+    let inner_h = popup.height.saturating_sub(2) as usize;
+    let max_scroll = lines.len().saturating_sub(inner_h);
+    let scroll = scroll.min(max_scroll);
+    f.render_widget(Clear, popup);
+    f.render_widget(
+        Paragraph::new(lines).scroll((scroll as u16, 0)).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(t.style(Slot::BorderFocus))
+                .title(Span::styled(" keys ", t.style(Slot::Title)))
+                .title_bottom(Line::from(Span::styled(
+                    " j/k scroll · esc close ",
+                    t.style(Slot::Muted),
+                ))),
+        ),
+        popup,
+    );
+}
+
+fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
+    let Some(Overlay::Palette(p)) = &m.overlay else {
+        return;
+    };
+    let t = &m.theme;
+    let width = 70.min(area.width.saturating_sub(4));
+    let height = 14.min(area.height.saturating_sub(4));
+    let popup = Rect::new(area.x + (area.width - width) / 2, area.y + 2, width, height);
+    f.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(t.style(Slot::BorderFocus))
+        .title(Span::styled(" command ", t.style(Slot::Title)));
+    let inner = block.inner(popup);
+    f.render_widget(block, popup);
+    let [input, list] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(":", t.style(Slot::KeyHint)),
+            Span::raw(p.input.clone()),
+            Span::styled("▏", t.style(Slot::Accent)),
+        ])),
+        input,
+    );
+    let h = list.height as usize;
+    let offset = p.selected.saturating_sub(h.saturating_sub(1));
+    let rows: Vec<Row> = p
+        .matches
+        .iter()
+        .skip(offset)
+        .take(h)
+        .enumerate()
+        .filter_map(|(i, &idx)| {
+            let it = m.palette.get(idx)?;
+            let row = Row::new(vec![
+                Cell::from(it.label.clone()),
+                Cell::from(Span::styled(it.keys.clone(), t.style(Slot::KeyHint))),
+            ]);
+            Some(if offset + i == p.selected {
+                row.style(t.style(Slot::Selection))
+            } else {
+                row
+            })
+        })
+        .collect();
+    f.render_widget(
+        Table::new(rows, [Constraint::Fill(1), Constraint::Length(12)]),
+        list,
+    );
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
