@@ -1,0 +1,177 @@
+//! Drive the TUI without a terminal: feed keys, run `update` until idle, draw on a
+//! `TestBackend`. Used by the key-sequence and snapshot tests and by the benchmark.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures::FutureExt;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use ratatui::Terminal;
+use ratatui::backend::{Backend, TestBackend};
+
+use crate::backend::sim::{Scale, Sim, SimOptions};
+use crate::config::theme::{ColorSupport, load_theme};
+use crate::config::{Paths, keymap::load_keymap};
+use crate::domain::ClusterEvent;
+
+use super::catalog::Grouping;
+use super::model::{Effect, Model, ModelInit, Msg};
+use super::view;
+
+pub struct Harness {
+    pub model: Model,
+    pub sim: Sim,
+    pub terminal: Terminal<TestBackend>,
+    watch: BoxStream<'static, ClusterEvent>,
+    pub quit: bool,
+}
+
+impl Harness {
+    /// The demo platform (seed 42, clock stopped, nothing persisted), catalog loaded
+    /// and every cluster synced, on a `width`x`height` screen.
+    pub async fn demo(width: u16, height: u16) -> Result<Harness> {
+        Self::with_scale(width, height, Scale::default()).await
+    }
+
+    pub async fn with_scale(width: u16, height: u16, scale: Scale) -> Result<Harness> {
+        let catalog = crate::cli::demo_catalog();
+        let sim = Sim::open(
+            SimOptions {
+                seed: 42,
+                scale,
+                pace: 0.0,
+                state_path: None,
+            },
+            catalog,
+        )?;
+        let platform = sim.platform();
+        // Defaults only: the user's own files never leak into tests.
+        let empty = Paths::in_dir(std::path::Path::new("/nonexistent/sphere-harness"));
+        let (theme, _) = load_theme("dark", &empty, ColorSupport::TrueColor);
+        let (keymap, _) = load_keymap(&empty);
+        let model = Model::new(ModelInit {
+            platform_name: platform.name.clone(),
+            demo: true,
+            user: "you".into(),
+            topology: platform.clusters.topology(),
+            keymap,
+            theme,
+            toast_ttl: Duration::from_secs(5),
+            group: Grouping::None,
+        });
+        let watch = platform.clusters.watch();
+        let catalog = platform.catalog.load().await?;
+        let mut h = Harness {
+            model,
+            sim,
+            terminal: Terminal::new(TestBackend::new(width, height))?,
+            watch,
+            quit: false,
+        };
+        h.model.update(Msg::CatalogLoaded(Ok(Arc::new(catalog))));
+        h.pump();
+        Ok(h)
+    }
+
+    /// Deliver every cluster event that is ready now.
+    pub fn pump(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(Some(ev)) = self.watch.next().now_or_never() {
+            self.model.update(Msg::Cluster(ev));
+            n += 1;
+        }
+        n
+    }
+
+    /// Type a key sequence: plain characters, and `<Enter>`, `<Esc>`, `<Tab>`,
+    /// `<Down>`, `<C-c>` ... for special keys.
+    pub fn keys(&mut self, seq: &str) {
+        for ev in parse_keys(seq) {
+            let effects = self.model.update(Msg::Term(Event::Key(ev)));
+            if effects.contains(&Effect::Quit) {
+                self.quit = true;
+            }
+            self.pump();
+        }
+    }
+
+    /// Draw a frame and return the screen as text, one line per row.
+    pub fn render(&mut self) -> String {
+        let model = &mut self.model;
+        let _ = self.terminal.draw(|f| view::draw(model, f));
+        model.dirty = false;
+        let buf = self.terminal.backend().buffer().clone();
+        let area = buf.area;
+        let mut out = String::new();
+        for y in 0..area.height {
+            let mut line = String::new();
+            for x in 0..area.width {
+                line.push_str(buf[(x, y)].symbol());
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.terminal.backend_mut().resize(width, height);
+        let _ = self.terminal.resize(ratatui::layout::Rect::new(0, 0, width, height));
+        self.model.update(Msg::Term(Event::Resize(width, height)));
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        let s = self.terminal.backend().size().unwrap_or_default();
+        (s.width, s.height)
+    }
+}
+
+/// Parse `"/pay<Enter>G"` into key events.
+pub fn parse_keys(seq: &str) -> Vec<KeyEvent> {
+    let mut out = Vec::new();
+    let mut chars = seq.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '<' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) {
+            let name: String = chars.by_ref().take_while(|&c| c != '>').collect();
+            out.push(named_key(&name));
+        } else {
+            let mods = if c.is_ascii_uppercase() {
+                KeyModifiers::SHIFT
+            } else {
+                KeyModifiers::NONE
+            };
+            out.push(KeyEvent::new(KeyCode::Char(c), mods));
+        }
+    }
+    out
+}
+
+fn named_key(name: &str) -> KeyEvent {
+    let (mods, base) = match name.split_once('-') {
+        Some(("C", k)) => (KeyModifiers::CONTROL, k),
+        Some(("A", k)) => (KeyModifiers::ALT, k),
+        Some(("S", k)) => (KeyModifiers::SHIFT, k),
+        _ => (KeyModifiers::NONE, name),
+    };
+    let code = match base.to_ascii_lowercase().as_str() {
+        "enter" | "cr" => KeyCode::Enter,
+        "esc" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "pageup" => KeyCode::PageUp,
+        "pagedown" => KeyCode::PageDown,
+        "backspace" | "bs" => KeyCode::Backspace,
+        "space" => KeyCode::Char(' '),
+        _ => KeyCode::Char(base.chars().next().unwrap_or(' ')),
+    };
+    KeyEvent::new(code, mods)
+}

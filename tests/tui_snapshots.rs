@@ -1,0 +1,49 @@
+//! Golden screens of the shell and the catalog pane at 120x40 and 80x24.
+
+use sphere::tui::harness::Harness;
+
+async fn screen(w: u16, h: u16, keys: &str) -> String {
+    let mut app = Harness::demo(w, h).await.expect("demo platform opens");
+    app.keys(keys);
+    app.render()
+}
+
+#[tokio::test]
+async fn catalog_120x40() {
+    insta::assert_snapshot!(screen(120, 40, "").await);
+}
+
+#[tokio::test]
+async fn catalog_80x24() {
+    insta::assert_snapshot!(screen(80, 24, "").await);
+}
+
+#[tokio::test]
+async fn catalog_160x48_with_side_panel() {
+    insta::assert_snapshot!(screen(160, 48, "jj").await);
+}
+
+#[tokio::test]
+async fn catalog_filtered_80x24() {
+    insta::assert_snapshot!(screen(80, 24, "/check").await);
+}
+
+#[tokio::test]
+async fn catalog_grouped_by_owner_120x40() {
+    insta::assert_snapshot!(screen(120, 40, "o").await);
+}
+
+#[tokio::test]
+async fn service_detail_120x40() {
+    insta::assert_snapshot!(screen(120, 40, "<Enter>").await);
+}
+
+#[tokio::test]
+async fn help_80x24() {
+    insta::assert_snapshot!(screen(80, 24, "?").await);
+}
+
+#[tokio::test]
+async fn palette_80x24() {
+    insta::assert_snapshot!(screen(80, 24, ":scope").await);
+}
