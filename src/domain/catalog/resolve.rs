@@ -143,11 +143,13 @@ pub fn declared_refs(entity: &Entity) -> (Vec<Declared>, Vec<String>) {
 ///   gets one Warning problem.
 /// - Every entity's relations end up sorted and de-duplicated.
 pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
+    // One reusable buffer for lookup keys: no allocation per lookup.
+    let mut key = String::new();
     let mut kept: Vec<Entity> = Vec::with_capacity(entities.len());
     let mut index: HashMap<String, usize> = HashMap::with_capacity(entities.len());
     for e in entities {
-        let key = e.entity_ref().key();
-        if let Some(&first) = index.get(&key) {
+        e.write_key(&mut key);
+        if let Some(&first) = index.get(key.as_str()) {
             let prev = &kept[first].source;
             problems.push(Problem {
                 severity: Severity::Error,
@@ -161,29 +163,31 @@ pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
                 ),
             });
         } else {
-            index.insert(key, kept.len());
+            index.insert(key.clone(), kept.len());
             kept.push(e);
         }
     }
 
     let mut inverses: Vec<(usize, Relation)> = Vec::new();
+    let mut warned: HashSet<(&'static str, String)> = HashSet::new();
     for i in 0..kept.len() {
         let (declared, errors) = declared_refs(&kept[i]);
         let self_ref = kept[i].entity_ref();
-        let file = &kept[i].source.file;
+        let mut self_label: Option<String> = None;
+        let mut label = |r: &EntityRef| self_label.get_or_insert_with(|| r.to_string()).clone();
         for reason in errors {
             problems.push(Problem {
                 severity: Severity::Error,
-                file: file.clone(),
-                entity: Some(self_ref.to_string()),
+                file: kept[i].source.file.clone(),
+                entity: Some(label(&self_ref)),
                 reason,
             });
         }
-        let mut warned: HashSet<(&'static str, String)> = HashSet::new();
+        warned.clear();
         let mut relations = Vec::with_capacity(declared.len());
         for d in declared {
-            let key = d.target.key();
-            match index.get(&key) {
+            d.target.write_key(&mut key);
+            match index.get(key.as_str()) {
                 Some(&j) => {
                     inverses.push((
                         j,
@@ -193,19 +197,24 @@ pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
                             resolved: true,
                         },
                     ));
+                    // the target's own spelling, so equal targets compare equal
+                    let target = if j == i {
+                        self_ref.clone()
+                    } else {
+                        kept[j].entity_ref()
+                    };
                     relations.push(Relation {
                         kind: d.relation,
-                        // the target's own spelling, so equal targets compare equal
-                        target: kept[j].entity_ref(),
+                        target,
                         resolved: true,
                     });
                 }
                 None => {
-                    if warned.insert((d.field, key)) {
+                    if warned.insert((d.field, key.clone())) {
                         problems.push(Problem {
                             severity: Severity::Warning,
-                            file: file.clone(),
-                            entity: Some(self_ref.to_string()),
+                            file: kept[i].source.file.clone(),
+                            entity: Some(label(&self_ref)),
                             reason: format!("{} {} does not exist", d.field, d.target),
                         });
                     }
@@ -219,7 +228,8 @@ pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
         }
         // Relations the entity arrived with (none from `parse`) are kept, re-checked.
         for r in &mut kept[i].relations {
-            r.resolved = index.contains_key(&r.target.key());
+            r.target.write_key(&mut key);
+            r.resolved = index.contains_key(key.as_str());
         }
         kept[i].relations.extend(relations);
     }
@@ -227,10 +237,10 @@ pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
         kept[j].relations.push(r);
     }
     for e in &mut kept {
-        e.relations.sort();
+        e.relations.sort_unstable();
         e.relations.dedup();
     }
-    Catalog::from_resolved(kept, problems)
+    Catalog::from_parts(kept, index, problems)
 }
 
 #[cfg(test)]
