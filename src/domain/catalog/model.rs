@@ -110,12 +110,23 @@ impl EntityRef {
 
     /// Lower-cased `kind:namespace/name`, the form used for lookups.
     pub fn key(&self) -> String {
-        format!(
-            "{}:{}/{}",
-            self.kind.ref_prefix(),
-            self.namespace.to_ascii_lowercase(),
-            self.name.to_ascii_lowercase()
-        )
+        let mut buf = String::new();
+        self.write_key(&mut buf);
+        buf
+    }
+
+    /// Write `key()` into `buf` (cleared first): no allocation once `buf` is big enough.
+    pub fn write_key(&self, buf: &mut String) {
+        write_key(&self.kind, &self.namespace, &self.name, buf);
+    }
+}
+
+/// The lookup key of `kind:namespace/name`, written into a reusable buffer.
+pub(crate) fn write_key(kind: &Kind, namespace: &str, name: &str, buf: &mut String) {
+    buf.clear();
+    buf.reserve(kind.as_str().len() + namespace.len() + name.len() + 2);
+    for part in [kind.as_str(), ":", namespace, "/", name] {
+        buf.extend(part.chars().map(|c| c.to_ascii_lowercase()));
     }
 }
 
@@ -292,6 +303,11 @@ impl Entity {
             .map(|r| &r.target)
     }
 
+    /// `entity_ref().key()` without building the reference (see `EntityRef::write_key`).
+    pub fn write_key(&self, buf: &mut String) {
+        write_key(&self.kind, &self.namespace, &self.name, buf);
+    }
+
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).map(String::as_str)
     }
@@ -343,11 +359,25 @@ impl Catalog {
     /// Build the index over already-resolved entities. Use `resolve::build` to get here
     /// from parsed entities.
     pub fn from_resolved(entities: Vec<Entity>, problems: Vec<Problem>) -> Catalog {
+        let mut buf = String::new();
         let index = entities
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.entity_ref().key(), i))
+            .map(|(i, e)| {
+                e.write_key(&mut buf);
+                (buf.clone(), i)
+            })
             .collect();
+        Catalog::from_parts(entities, index, problems)
+    }
+
+    /// A catalog over entities whose lookup index (`EntityRef::key` to position) is
+    /// already built, as `resolve::build` does.
+    pub(crate) fn from_parts(
+        entities: Vec<Entity>,
+        index: HashMap<String, usize>,
+        problems: Vec<Problem>,
+    ) -> Catalog {
         Catalog {
             entities,
             index,
