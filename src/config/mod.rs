@@ -11,10 +11,10 @@ pub mod paths;
 pub mod settings;
 pub mod theme;
 
-pub use keymap::{Binding, Key, KeyMatcher, Keymap, Match};
+pub use keymap::{Binding, Key, KeyMatcher, Keymap, Match, load_keymap};
 pub use paths::Paths;
 pub use settings::Config;
-pub use theme::{ColorSupport, Theme};
+pub use theme::{ColorSupport, Slot, Theme, builtin_theme_names, load_theme};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -172,7 +172,7 @@ impl ColorSupport {
     }
 
     /// `NO_COLOR` set and non-empty → `None`; `COLORTERM` `truecolor`/`24bit` → `TrueColor`;
-    /// `TERM` containing `256color` → `Ansi256`; else `Ansi16`.
+    /// `TERM` `dumb` → `None`; `TERM` containing `256color` → `Ansi256`; else `Ansi16`.
     pub fn from_env_values(
         no_color: Option<&str>,
         colorterm: Option<&str>,
