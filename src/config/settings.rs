@@ -1,0 +1,353 @@
+//! `config.toml`: every key is optional; a missing file means the defaults.
+//!
+//! `assets/config.sample.toml` lists every key with its default and an explanation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{ConfigProblem, PathSeg, Paths, parse_toml, read_optional, value_problem};
+
+/// sphere's settings, from `config.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The theme: a built-in one (`dark`, `light`, `high-contrast`, `mono`) or the name of a
+    /// file `<config dir>/themes/<name>.toml`. `NO_COLOR` forces `mono`. Default `dark`.
+    pub theme: String,
+    /// The actor name recorded in the audit log. Default: `$USER`; on the demo platform `you`.
+    /// Use [`Config::actor`] to read it.
+    pub user: Option<String>,
+    /// The name shown in the header. Default: the platform's own name (`demo` on the demo).
+    pub platform_name: Option<String>,
+    /// The most frames drawn per second, 1 to 60. Default 30. Lower it over slow links.
+    pub max_fps: u16,
+    /// How long a toast stays on screen, in seconds. Default 5.
+    pub toast_seconds: u64,
+    /// The embedded demo platform.
+    pub demo: DemoConfig,
+    /// Where the catalog comes from and how it is shown.
+    pub catalog: CatalogConfig,
+    /// Link templates, name → URL, with `{service}`, `{owner}`, `{system}`, `{env}` and
+    /// `{region}` placeholders.
+    pub links: BTreeMap<String, String>,
+    /// The file these settings were read from; `None` when no file was read.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// `[demo]`: the embedded demo platform.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// The random seed: the same seed gives the same demo. Default 42.
+    pub seed: u64,
+    /// How fast the demo lives (rollouts, restarts, acks): 1.0 is real time, 0 freezes it,
+    /// 2.0 runs twice as fast. Must be ≥ 0. Default 1.0.
+    pub pace: f64,
+}
+
+/// `[catalog]`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Backstage descriptor files or directories to read the catalog from instead of the demo's.
+    /// Relative paths are relative to the config file. Default: none (the demo catalog).
+    pub paths: Vec<PathBuf>,
+    /// How the catalog table is grouped at start: `none`, `owner` or `system`. Default `none`.
+    pub group_by: GroupBy,
+}
+
+/// How the catalog table is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    #[default]
+    None,
+    Owner,
+    System,
+}
+
+/// Default for [`Config::max_fps`].
+pub const DEFAULT_MAX_FPS: u16 = 30;
+/// Default for [`DemoConfig::pace`].
+pub const DEFAULT_PACE: f64 = 1.0;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            theme: "dark".to_string(),
+            user: None,
+            platform_name: None,
+            max_fps: DEFAULT_MAX_FPS,
+            toast_seconds: 5,
+            demo: DemoConfig::default(),
+            catalog: CatalogConfig::default(),
+            links: BTreeMap::new(),
+            source: None,
+        }
+    }
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            seed: 42,
+            pace: DEFAULT_PACE,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `explicit` (from `--config FILE` / `SPHERE_CONFIG`) or else `config.toml` in the
+    /// config dir. Never fails: problems are returned beside the settings, and whatever was
+    /// wrong is replaced by its default (a file that does not parse: all defaults).
+    pub fn load(paths: &Paths, explicit: Option<&Path>) -> (Config, Vec<ConfigProblem>) {
+        let file = explicit.map_or_else(|| paths.config_file(), Path::to_path_buf);
+        let src = match read_optional(&file) {
+            Ok(Some(src)) => src,
+            Ok(None) if explicit.is_some() => {
+                return (
+                    Config::default(),
+                    vec![ConfigProblem::file(&file, "file not found")],
+                );
+            }
+            Ok(None) => return (Config::default(), Vec::new()),
+            Err(problem) => return (Config::default(), vec![problem]),
+        };
+        Self::from_str_at(&file, &src)
+    }
+
+    /// Parses the text of a config file named `file`.
+    pub fn from_str_at(file: &Path, src: &str) -> (Config, Vec<ConfigProblem>) {
+        let mut config: Config = match parse_toml(file, src) {
+            Ok(config) => config,
+            Err(problem) => return (Config::default(), vec![problem]),
+        };
+        config.source = Some(file.to_path_buf());
+        let mut problems = Vec::new();
+        if !(1..=60).contains(&config.max_fps) {
+            problems.push(value_problem(
+                file,
+                src,
+                &[PathSeg::Key("max_fps")],
+                format_args!(
+                    "{} is out of range 1..=60; using {DEFAULT_MAX_FPS}",
+                    config.max_fps
+                ),
+            ));
+            config.max_fps = DEFAULT_MAX_FPS;
+        }
+        if !(config.demo.pace >= 0.0 && config.demo.pace.is_finite()) {
+            problems.push(value_problem(
+                file,
+                src,
+                &[PathSeg::Key("demo"), PathSeg::Key("pace")],
+                format_args!("{} must be ≥ 0; using {DEFAULT_PACE}", config.demo.pace),
+            ));
+            config.demo.pace = DEFAULT_PACE;
+        }
+        if config.theme.trim().is_empty() {
+            problems.push(value_problem(
+                file,
+                src,
+                &[PathSeg::Key("theme")],
+                "empty theme name; using dark",
+            ));
+            config.theme = "dark".to_string();
+        }
+        if let Some(dir) = file.parent() {
+            for path in &mut config.catalog.paths {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
+            }
+        }
+        (config, problems)
+    }
+
+    /// Whether the user configured anything (a file was read).
+    pub fn has_file(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// The actor name for the audit log: `user` if set, else `you` on the demo platform,
+    /// else `$USER`, else `you`.
+    pub fn actor(&self, demo: bool) -> String {
+        if let Some(user) = self.user.as_deref().filter(|u| !u.trim().is_empty()) {
+            return user.to_string();
+        }
+        if demo {
+            return "you".to_string();
+        }
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "you".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../assets/config.sample.toml");
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let file = dir.join(name);
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(&file, text).expect("write");
+        file
+    }
+
+    #[test]
+    fn defaults_when_no_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::in_dir(tmp.path());
+        let (config, problems) = Config::load(&paths, None);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config, Config::default());
+        assert!(!config.has_file());
+        assert_eq!(config.theme, "dark");
+        assert_eq!(config.max_fps, 30);
+        assert_eq!(config.demo.seed, 42);
+    }
+
+    #[test]
+    fn explicit_missing_file_is_a_problem() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::in_dir(tmp.path());
+        let missing = tmp.path().join("nope.toml");
+        let (config, problems) = Config::load(&paths, Some(&missing));
+        assert_eq!(config, Config::default());
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].to_string().contains("nope.toml"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn reads_the_default_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let paths = Paths::in_dir(tmp.path());
+        let file = write(
+            &paths.config_dir,
+            "config.toml",
+            "theme = \"light\"\n[catalog]\npaths = [\"cat\"]\ngroup_by = \"owner\"\n",
+        );
+        let (config, problems) = Config::load(&paths, None);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.theme, "light");
+        assert_eq!(config.catalog.group_by, GroupBy::Owner);
+        assert_eq!(config.catalog.paths, vec![paths.config_dir.join("cat")]);
+        assert_eq!(config.source.as_deref(), Some(file.as_path()));
+        assert!(config.has_file());
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = write(tmp.path(), "c.toml", "theme = \"dark\"\n[demo]\nsed = 1\n");
+        let (config, problems) = Config::load(&Paths::in_dir(tmp.path()), Some(&file));
+        assert_eq!(config, Config::default());
+        assert_eq!(problems.len(), 1);
+        let shown = problems[0].to_string();
+        assert_eq!(problems[0].key.as_deref(), Some("demo.sed"), "{shown}");
+        assert!(shown.contains("c.toml"), "{shown}");
+        assert!(shown.contains("unknown field `sed`"), "{shown}");
+        assert!(shown.contains("line 3"), "{shown}");
+    }
+
+    #[test]
+    fn syntax_error_is_a_problem_with_defaults() {
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), "theme = \n");
+        assert_eq!(config, Config::default());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].reason.contains("line 1"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn out_of_range_values_use_their_default() {
+        let src = "max_fps = 0\ntoast_seconds = 9\n[demo]\npace = -1.5\n";
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), src);
+        assert_eq!(config.max_fps, DEFAULT_MAX_FPS);
+        assert_eq!(config.demo.pace, DEFAULT_PACE);
+        assert_eq!(config.toast_seconds, 9, "valid keys are kept");
+        let keys: Vec<_> = problems.iter().filter_map(|p| p.key.as_deref()).collect();
+        assert_eq!(keys, ["max_fps", "demo.pace"]);
+        assert!(problems[0].reason.contains("line 1"), "{}", problems[0]);
+        assert!(problems[1].reason.contains("line 4"), "{}", problems[1]);
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let src = "[catalog]\ngroup_by = \"team\"\n";
+        let (_, problems) = Config::from_str_at(Path::new("c.toml"), src);
+        assert_eq!(problems[0].key.as_deref(), Some("catalog.group_by"));
+    }
+
+    /// The sample with its commented-out `# key = value` examples switched on.
+    fn sample_uncommented() -> String {
+        SAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn sample_config_parses_with_every_key() {
+        let (config, problems) = Config::from_str_at(Path::new("config.sample.toml"), SAMPLE);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            Config {
+                source: None,
+                links: BTreeMap::new(),
+                ..config.clone()
+            },
+            Config::default(),
+            "the sample sets every key to its default"
+        );
+        assert!(config.links.contains_key("repo"));
+
+        let full = sample_uncommented();
+        let (config, problems) = Config::from_str_at(Path::new("config.sample.toml"), &full);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(config.user.is_some() && config.platform_name.is_some());
+        let table: toml::Table = toml::from_str(&full).expect("sample is toml");
+        for key in [
+            "theme",
+            "user",
+            "platform_name",
+            "max_fps",
+            "toast_seconds",
+            "demo",
+            "catalog",
+            "links",
+        ] {
+            assert!(table.contains_key(key), "sample lacks `{key}`");
+        }
+    }
+
+    #[test]
+    fn actor_prefers_the_configured_user() {
+        let config = Config {
+            user: Some("ada".into()),
+            ..Config::default()
+        };
+        assert_eq!(config.actor(true), "ada");
+        assert_eq!(Config::default().actor(true), "you");
+    }
+}
