@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::backend::sim::{Scale, Sim, SimOptions};
 use crate::backend::{CatalogProvider, Platform};
+use crate::config::settings::GroupBy;
 use crate::config::{ColorSupport, Config, ConfigProblem, Paths};
 use crate::domain::catalog::Catalog;
 use crate::domain::catalog::load::{EmbeddedReader, FsReader, load};
@@ -231,9 +232,11 @@ impl CatalogProvider for FileCatalog {
 
 /// Build the platform: the demo, with the catalog from the config's paths if set.
 pub fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
-    let catalog = match &ctx.config.catalog.paths {
-        Some(paths) if !paths.is_empty() => load(paths, &FsReader),
-        _ => demo_catalog(),
+    let own_catalog = &ctx.config.catalog.paths;
+    let catalog = if own_catalog.is_empty() {
+        demo_catalog()
+    } else {
+        load(own_catalog, &FsReader)
     };
     let opts = SimOptions {
         seed: demo_seed(cli, ctx),
@@ -243,8 +246,10 @@ pub fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
     };
     let sim = Sim::open(opts, catalog).context("could not open the demo platform")?;
     let mut platform = sim.platform();
-    if let Some(paths) = ctx.config.catalog.paths.clone().filter(|p| !p.is_empty()) {
-        platform.catalog = Arc::new(FileCatalog { roots: paths });
+    if !own_catalog.is_empty() {
+        platform.catalog = Arc::new(FileCatalog {
+            roots: own_catalog.clone(),
+        });
     }
     if let Some(name) = &ctx.config.platform_name {
         platform.name = name.clone();
@@ -271,14 +276,14 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         .chain(&key_problems)
         .map(|p| p.to_string())
         .collect();
-    let user = ctx.config.user.clone().unwrap_or_else(|| "you".to_string());
-    let group = ctx
+    let user = ctx
         .config
-        .catalog
-        .group_by
-        .as_deref()
-        .and_then(tui::catalog::Grouping::parse)
-        .unwrap_or(tui::catalog::Grouping::None);
+        .actor(platform.kind == crate::backend::PlatformKind::Demo);
+    let group = match ctx.config.catalog.group_by {
+        GroupBy::None => tui::catalog::Grouping::None,
+        GroupBy::Owner => tui::catalog::Grouping::Owner,
+        GroupBy::System => tui::catalog::Grouping::System,
+    };
     let model = tui::model::Model::new(tui::model::ModelInit {
         platform_name: platform.name.clone(),
         demo: platform.kind == crate::backend::PlatformKind::Demo,

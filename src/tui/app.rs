@@ -136,11 +136,13 @@ async fn event_loop(
         let Some(first) = msg else {
             return Ok(());
         };
-        // Drain everything pending before the next draw.
+        // Drain what is pending before the next draw, within one frame's budget so a
+        // flood of watch events never starves the screen.
+        let budget = Instant::now() + frame_interval;
         let mut effects = model.update(first);
         while let Ok(m) = rx.try_recv() {
             effects.extend(model.update(m));
-            if effects.contains(&Effect::Quit) {
+            if effects.contains(&Effect::Quit) || Instant::now() >= budget {
                 break;
             }
         }

@@ -9,6 +9,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
 
+use crate::config::keymap::format_keys;
 use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
 use crate::domain::catalog::Catalog;
 use crate::domain::service::{LiveState, rows_from_catalog};
@@ -389,7 +390,7 @@ impl Model {
                     "page_down" => *scroll += 10,
                     "page_up" => *scroll = scroll.saturating_sub(10),
                     "top" => *scroll = 0,
-                    "quit" | "back" | "help" => self.overlay = None,
+                    "quit" | "back" | "help" | "close" => self.overlay = None,
                     _ => {}
                 },
                 Overlay::Palette(p) => match cmd {
@@ -399,8 +400,8 @@ impl Model {
                         }
                     }
                     "up" => p.selected = p.selected.saturating_sub(1),
-                    "back" | "quit" => self.overlay = None,
-                    "open" | "accept" => {
+                    "back" | "quit" | "close" => self.overlay = None,
+                    "open" | "palette_run" => {
                         let chosen = p
                             .matches
                             .get(p.selected)
@@ -418,13 +419,17 @@ impl Model {
         }
         if self.cat.editing {
             match cmd {
-                "back" | "cancel" | "filter_cancel" => {
+                "back" | "filter_cancel" => {
                     self.cat.editing = false;
                     self.cat.set_filter(String::new());
                     return vec![];
                 }
-                "open" | "accept" | "filter_accept" => {
+                "open" | "filter_apply" => {
                     self.cat.editing = false;
+                    return vec![];
+                }
+                "filter_clear" => {
+                    self.cat.set_filter(String::new());
                     return vec![];
                 }
                 _ => {}
@@ -537,18 +542,20 @@ impl Model {
 
     fn build_palette(&self) -> Vec<PaletteItem> {
         let mut items: Vec<PaletteItem> = Vec::new();
-        for (keys, run, desc) in self.keymap.commands(&["global", "catalog", "list", "detail"]) {
-            if matches!(run.as_str(), "palette" | "noop") {
-                continue;
+        for section in ["global", "catalog", "list", "detail"] {
+            for b in self.keymap.section(section) {
+                if matches!(b.run.as_str(), "palette" | "noop" | "redraw" | "suspend")
+                    || b.run.starts_with("pane:")
+                    || items.iter().any(|i| i.command == b.run)
+                {
+                    continue;
+                }
+                items.push(PaletteItem {
+                    label: b.desc.clone(),
+                    command: b.run.clone(),
+                    keys: format_keys(&b.on),
+                });
             }
-            if items.iter().any(|i| i.command == run) {
-                continue;
-            }
-            items.push(PaletteItem {
-                label: desc,
-                command: run,
-                keys,
-            });
         }
         let mut add = |label: String, command: String| {
             items.push(PaletteItem {

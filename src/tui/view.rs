@@ -7,12 +7,12 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
-use crate::config::theme::Slot;
+use crate::config::theme::{Slot, Theme};
 use crate::domain::catalog::{Entity, Kind, RelationKind};
 use crate::domain::service::{Health, LiveStatus, ServiceRow};
 use crate::domain::text::sanitize;
 
-use super::catalog::ViewItem;
+use super::catalog::{CatalogState, ViewItem};
 use super::model::{Level, Model, Overlay, Route, Tab};
 
 /// Smaller than this and sphere asks for a bigger terminal instead of drawing.
@@ -261,7 +261,7 @@ fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
             }
             ViewItem::Row(idx) => {
                 let r = m.cat.rows[*idx].clone();
-                let name = highlighted(m, &r.name);
+                let name = highlighted(&mut m.cat, &m.theme, &r.name);
                 let t = &m.theme;
                 let mut cells = vec![Cell::from(name), Cell::from(r.owner.clone())];
                 if wide {
@@ -299,12 +299,12 @@ fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
 }
 
 /// The name with the filter's matched characters highlighted.
-fn highlighted(m: &mut Model, name: &str) -> Line<'static> {
-    let idx = m.cat.match_indices(name);
+fn highlighted(cat: &mut CatalogState, theme: &Theme, name: &str) -> Line<'static> {
+    let idx = cat.match_indices(name);
     if idx.is_empty() {
         return Line::from(name.to_string());
     }
-    let hl = m.theme.style(Slot::Match);
+    let hl = theme.style(Slot::Match);
     let spans: Vec<Span> = name
         .chars()
         .enumerate()
