@@ -1,1 +1,3 @@
 //! The embedded demo platform. (Being written.)
+
+pub mod assets;
