@@ -554,16 +554,16 @@ impl Sim {
         let _lock = FileLock::exclusive(path)?;
         let mut w = self.world();
         let current = stamp(path);
-        if current.is_some() && current != w.stamp {
-            if let Some(s) = read_state(path)? {
-                if s.matches(
-                    self.inner.opts.seed,
-                    &self.inner.opts.scale,
-                    self.inner.fingerprint,
-                ) {
-                    w.durable = s;
-                }
-            }
+        if current.is_some()
+            && current != w.stamp
+            && let Some(s) = read_state(path)?
+            && s.matches(
+                self.inner.opts.seed,
+                &self.inner.opts.scale,
+                self.inner.fingerprint,
+            )
+        {
+            w.durable = s;
         }
         let r = f(&mut w, now);
         match write_state(path, &w.durable) {

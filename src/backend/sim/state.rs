@@ -329,22 +329,24 @@ pub(crate) fn seed_state(
             latest.clone()
         };
         let staging_everywhere = rng.bool();
-        let (reg_for_env, env_ok): (Vec<usize>, Box<dyn Fn(&str) -> bool>) = if s.synthetic {
+        // Regions it runs in, and whether it reaches staging and production.
+        let (reg_for_env, in_staging, in_production) = if s.synthetic {
             let k = (1 + rng.usize(..3)).min(nreg);
             let start = rng.usize(..nreg);
-            let subset = (0..k).map(|j| (start + j) % nreg).collect();
-            let exp = s.experimental();
-            (subset, Box::new(move |e: &str| !(exp && e == "production")))
+            let subset: Vec<usize> = (0..k).map(|j| (start + j) % nreg).collect();
+            (subset, true, !s.experimental())
         } else if s.experimental() {
-            (
-                (0..nreg).collect(),
-                Box::new(move |e: &str| e == "dev" || (e == "staging" && staging_everywhere)),
-            )
+            ((0..nreg).collect(), staging_everywhere, false)
         } else {
-            let subset = (0..nreg)
+            let subset: Vec<usize> = (0..nreg)
                 .filter(|&r| !(missing.contains(&si) && r == missing_region))
                 .collect();
-            (subset, Box::new(|_: &str| true))
+            (subset, true, true)
+        };
+        let env_ok = |e: &str| match e {
+            "staging" => in_staging,
+            "production" => in_production,
+            _ => true,
         };
         for env in envs {
             if !env_ok(env) {
@@ -418,21 +420,21 @@ pub(crate) fn seed_state(
     // Pods at scale: distribute exactly N replicas over the deployments.
     if let Some(n) = scale.pods {
         let total: u64 = deployments.iter().map(|d| u64::from(d.desired)).sum();
-        if total > 0 {
-            let mut sum = 0u64;
-            for d in deployments.iter_mut() {
-                let v = u64::from(d.desired) * n as u64 / total;
-                d.desired = v as u32;
-                sum += v;
-            }
-            let mut order: Vec<usize> = (0..deployments.len()).collect();
-            rng.shuffle(&mut order);
-            let mut k = 0;
-            while sum < n as u64 && !order.is_empty() {
-                deployments[order[k % order.len()]].desired += 1;
-                sum += 1;
-                k += 1;
-            }
+        let mut sum = 0u64;
+        for d in deployments.iter_mut() {
+            let v = (u64::from(d.desired) * n as u64)
+                .checked_div(total)
+                .unwrap_or(0);
+            d.desired = v as u32;
+            sum += v;
+        }
+        let mut order: Vec<usize> = (0..deployments.len()).collect();
+        rng.shuffle(&mut order);
+        let mut k = 0;
+        while sum < n as u64 && !order.is_empty() {
+            deployments[order[k % order.len()]].desired += 1;
+            sum += 1;
+            k += 1;
         }
     }
 
@@ -768,13 +770,14 @@ fn seed_flags(rng: &mut fastrand::Rng, topo: &Topology, now: Timestamp) -> Vec<F
                 percentage = 100;
             }
             // Drift: one cluster disagrees with its siblings in the same environment.
-            if let Some(o) = odd {
-                if clusters[o].env == c.env && ci == o {
-                    value = values
-                        [(values.iter().position(|v| *v == value).unwrap_or(0) + 1) % values.len()]
-                    .to_string();
-                    percentage = if percentage == 100 { 50 } else { 100 };
-                }
+            if let Some(o) = odd
+                && clusters[o].env == c.env
+                && ci == o
+            {
+                value = values
+                    [(values.iter().position(|v| *v == value).unwrap_or(0) + 1) % values.len()]
+                .to_string();
+                percentage = if percentage == 100 { 50 } else { 100 };
             }
             let pending = if pending.contains(&fi) && c.env == "production" && rng.bool() {
                 Some(PendingFlag {
@@ -795,14 +798,14 @@ fn seed_flags(rng: &mut fastrand::Rng, topo: &Topology, now: Timestamp) -> Vec<F
         }
     }
     // At least one pending change exists whatever the coin flips said.
-    if !out.iter().any(|f| f.pending.is_some()) {
-        if let Some(f) = out.iter_mut().rev().find(|f| f.cluster.env == "production") {
-            f.pending = Some(PendingFlag {
-                value: "on".into(),
-                percentage: 100,
-                sent_at: now - 30,
-            });
-        }
+    if !out.iter().any(|f| f.pending.is_some())
+        && let Some(f) = out.iter_mut().rev().find(|f| f.cluster.env == "production")
+    {
+        f.pending = Some(PendingFlag {
+            value: "on".into(),
+            percentage: 100,
+            sent_at: now - 30,
+        });
     }
     out
 }

@@ -98,7 +98,7 @@ impl World {
         seed: u64,
         now: Timestamp,
     ) -> World {
-        let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed_0f_11fe);
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0x005e_ed0f_11fe);
         // Node pools sized to the pods they carry.
         let mut per_cluster: BTreeMap<&ClusterId, u32> = BTreeMap::new();
         for d in &durable.deployments {
@@ -252,14 +252,14 @@ impl World {
         // 2. Stalled: the one new pod crash-loops, the rest are on the previous release.
         if let Some(k) = pick(self, "staging", 2, &used) {
             self.downgrade_pods(&k, |n| n - 1, now);
-            if let Some(l) = self.live.get_mut(&k) {
-                if let Some(p) = l.pods.iter_mut().find(|p| p.template == l.template) {
-                    p.pod.phase = PodPhase::Running;
-                    p.pod.ready = false;
-                    p.pod.restarts = 5;
-                    p.pod.waiting = Some("CrashLoopBackOff".into());
-                    p.pod.last_termination = Some("Error".into());
-                }
+            if let Some(l) = self.live.get_mut(&k)
+                && let Some(p) = l.pods.iter_mut().find(|p| p.template == l.template)
+            {
+                p.pod.phase = PodPhase::Running;
+                p.pod.ready = false;
+                p.pod.restarts = 5;
+                p.pod.waiting = Some("CrashLoopBackOff".into());
+                p.pod.last_termination = Some("Error".into());
             }
             self.rolling.insert(k.clone());
             self.crashing.insert(k.clone());
@@ -268,13 +268,13 @@ impl World {
         // 3. A crash loop in production, outside any rollout.
         let k = pick(self, "production", 3, &used).or_else(|| pick(self, "production", 1, &used));
         if let Some(k) = k {
-            if let Some(l) = self.live.get_mut(&k) {
-                if let Some(p) = l.pods.first_mut() {
-                    p.pod.ready = false;
-                    p.pod.restarts = 12;
-                    p.pod.waiting = Some("CrashLoopBackOff".into());
-                    p.pod.last_termination = Some("OOMKilled".into());
-                }
+            if let Some(l) = self.live.get_mut(&k)
+                && let Some(p) = l.pods.first_mut()
+            {
+                p.pod.ready = false;
+                p.pod.restarts = 12;
+                p.pod.waiting = Some("CrashLoopBackOff".into());
+                p.pod.last_termination = Some("OOMKilled".into());
             }
             self.crashing.insert(k);
         }
@@ -547,10 +547,10 @@ impl World {
                 done = true;
             }
         }
-        if !events.is_empty() {
-            if let Some(l) = self.live.get_mut(k) {
-                l.updated_at = now;
-            }
+        if !events.is_empty()
+            && let Some(l) = self.live.get_mut(k)
+        {
+            l.updated_at = now;
         }
         self.outbox.extend(events);
         self.emit_deployment(k);
@@ -597,28 +597,28 @@ impl World {
             }
         }
         // Now and then a pod is replaced (node drained, evicted).
-        if self.rng.f32() < 0.35 {
-            if let Some(k) = self.random_key() {
-                if !self.rolling.contains(&k) && !self.crashing.contains(&k) {
-                    self.replace_random_pod(&k, now);
-                }
-            }
+        if self.rng.f32() < 0.35
+            && let Some(k) = self.random_key()
+            && !self.rolling.contains(&k)
+            && !self.crashing.contains(&k)
+        {
+            self.replace_random_pod(&k, now);
         }
         // Rarely a container restarts.
-        if self.rng.f32() < 0.15 {
-            if let Some(k) = self.random_key() {
-                let term = termination(&mut self.rng);
-                let r = self.rng.usize(..1000);
-                if let Some(l) = self.live.get_mut(&k) {
-                    if !l.pods.is_empty() {
-                        let n = l.pods.len();
-                        let p = &mut l.pods[r % n];
-                        if p.pod.phase == PodPhase::Running && !p.pod.crash_looping() {
-                            p.pod.restarts += 1;
-                            p.pod.last_termination = Some(term);
-                            self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
-                        }
-                    }
+        if self.rng.f32() < 0.15
+            && let Some(k) = self.random_key()
+        {
+            let term = termination(&mut self.rng);
+            let r = self.rng.usize(..1000);
+            if let Some(l) = self.live.get_mut(&k)
+                && !l.pods.is_empty()
+            {
+                let n = l.pods.len();
+                let p = &mut l.pods[r % n];
+                if p.pod.phase == PodPhase::Running && !p.pod.crash_looping() {
+                    p.pod.restarts += 1;
+                    p.pod.last_termination = Some(term);
+                    self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
                 }
             }
         }
@@ -764,12 +764,13 @@ impl World {
     pub(crate) fn ack_flags(&mut self) -> usize {
         let mut n = 0;
         for f in self.durable.flags.iter_mut() {
-            if f.pending.is_some() && self.rng.f32() < 0.5 {
-                if let Some(p) = f.pending.take() {
-                    f.value = p.value;
-                    f.percentage = p.percentage;
-                    n += 1;
-                }
+            if f.pending.is_some()
+                && self.rng.f32() < 0.5
+                && let Some(p) = f.pending.take()
+            {
+                f.value = p.value;
+                f.percentage = p.percentage;
+                n += 1;
             }
         }
         n
