@@ -553,3 +553,128 @@ async fn opens_at_scale() {
     sim.churn_pods(1000);
     sim.tick();
 }
+
+/// The embedded demo descriptors, read just enough for the sim (the real loader lives
+/// elsewhere): every reference in them resolves, and the sim opens over them.
+fn demo_catalog() -> Catalog {
+    let mut es = Vec::new();
+    for (path, text) in assets::demo_sources() {
+        for doc in serde_norway::Deserializer::from_str(text) {
+            let v: serde_json::Value = serde::Deserialize::deserialize(doc).expect(path);
+            if v.is_null() {
+                continue;
+            }
+            let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_string);
+            let kind = Kind::parse(&s("/kind").expect("kind"));
+            let mut e = entity(
+                kind.clone(),
+                &s("/metadata/name").expect("name"),
+                None,
+                None,
+            );
+            e.spec_type = s("/spec/type");
+            e.lifecycle = s("/spec/lifecycle");
+            e.owner = s("/spec/owner").map(|o| {
+                crate::domain::catalog::refs::parse_ref(&o, Some(Kind::Group), DEFAULT_NAMESPACE)
+                    .expect("owner ref")
+            });
+            e.annotations = v
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.as_object())
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, x)| (k.clone(), x.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            e.spec = v.get("spec").cloned().unwrap_or_default();
+            es.push(e);
+        }
+    }
+    Catalog::from_resolved(es, Vec::new())
+}
+
+#[tokio::test]
+async fn the_demo_catalog_opens() {
+    let catalog = demo_catalog();
+    // Every reference resolves.
+    let mut refs = Vec::new();
+    for e in catalog.entities() {
+        for (field, kind) in [
+            ("owner", Kind::Group),
+            ("system", Kind::System),
+            ("domain", Kind::Domain),
+            ("parent", Kind::Group),
+        ] {
+            if let Some(r) = e.spec.get(field).and_then(|x| x.as_str()) {
+                refs.push((e.name.clone(), r.to_string(), kind.clone()));
+            }
+        }
+        for (field, kind) in [
+            ("providesApis", Kind::Api),
+            ("consumesApis", Kind::Api),
+            ("dependsOn", Kind::Component),
+            ("memberOf", Kind::Group),
+            ("children", Kind::Group),
+        ] {
+            for r in e
+                .spec
+                .get(field)
+                .and_then(|x| x.as_array())
+                .into_iter()
+                .flatten()
+            {
+                refs.push((
+                    e.name.clone(),
+                    r.as_str().unwrap_or_default().to_string(),
+                    kind.clone(),
+                ));
+            }
+        }
+    }
+    assert!(refs.len() > 100);
+    for (from, r, kind) in refs {
+        let target = crate::domain::catalog::refs::parse_ref(&r, Some(kind), DEFAULT_NAMESPACE)
+            .expect("ref");
+        assert!(catalog.get(&target).is_some(), "{from}: dangling {r}");
+    }
+    let sim = Sim::open(opts(42), catalog).unwrap();
+    let services = sim
+        .inner
+        .catalog
+        .entities()
+        .iter()
+        .filter(|e| is_service(e))
+        .count();
+    assert!(services >= 40, "{services} services");
+    let snap = sim
+        .platform()
+        .clusters
+        .snapshot(&Scope::default())
+        .await
+        .unwrap();
+    let deployed: std::collections::BTreeSet<&str> = snap
+        .deployments
+        .iter()
+        .map(|d| d.service.as_str())
+        .collect();
+    assert_eq!(deployed.len(), services);
+    // Some production services are missing from ap-southeast-2.
+    assert!(deployed.iter().any(|s| {
+        snap.deployments
+            .iter()
+            .any(|d| d.service == *s && d.cluster.env == "production")
+            && !snap
+                .deployments
+                .iter()
+                .any(|d| d.service == *s && d.cluster.region == "ap-southeast-2")
+    }));
+    let locks = sim.platform().ledger.locks().await.unwrap();
+    assert_eq!(locks[0].service, "payments-api");
+    assert_eq!(locks[0].region.as_deref(), Some("eu-west-1"));
+    assert_eq!(locks[0].by, "amara.okafor");
+    // A few repos are missing or have no workflow.
+    let repos = &sim.world().durable.repos;
+    assert!(repos.len() < 46);
+    assert!(repos.values().any(|r| r.workflows.is_empty()));
+}
