@@ -1,1 +1,920 @@
-//! The embedded demo platform. (Being written.)
+//! The embedded demo platform (`sim`): in-process providers for every backend trait,
+//! seeded deterministically from the demo catalog, alive on a clock, and shared between
+//! `sphere` processes through a small JSON state file.
+//!
+//! The durable half (`state`) is what a real platform keeps in its systems of record:
+//! deployment versions and their history, desired replicas, HPA bounds, secrets, flags,
+//! repositories, locks, the freeze and the audit trail. Every change to it goes through
+//! [`Sim::mutate`], which holds an OS lock on `<state>.lock`. The live half (`world`) is
+//! pods and rollout progress: in memory, regenerated at open, converging towards the
+//! durable spec the way a controller would.
+
+pub mod assets;
+mod state;
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use self::state::{
+    DurableState, FileLock, SecretRec, SecretValue, ServiceSpec, read_state, stamp, write_state,
+};
+use self::world::World;
+use crate::backend::{
+    CatalogProvider, ClusterProvider, FlagsProvider, LedgerProvider, Platform, PlatformKind,
+    RepoInfo, ReposProvider, SecretsProvider,
+};
+use crate::domain::catalog::{
+    Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Source,
+};
+use crate::domain::{
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome,
+    PendingFlag, Scope, SecretMeta, Timestamp, Topology,
+};
+
+/// How big the demo platform is. `None` keeps the demo's natural size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scale {
+    pub services: Option<usize>,
+    pub clusters: Option<usize>,
+    pub pods: Option<usize>,
+}
+
+impl Scale {
+    /// Parse `services=10000,clusters=60,pods=50000` (any subset, any order).
+    pub fn parse(s: &str) -> Result<Scale, String> {
+        let mut scale = Scale::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((key, value)) = part.split_once('=') else {
+                return Err(format!(
+                    "`{part}`: expected key=value (services, clusters or pods)"
+                ));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let n: usize = value
+                .parse()
+                .map_err(|_| format!("`{part}`: `{value}` is not a whole number"))?;
+            if n == 0 {
+                return Err(format!("`{part}`: must be at least 1"));
+            }
+            let slot = match key {
+                "services" => &mut scale.services,
+                "clusters" => &mut scale.clusters,
+                "pods" => &mut scale.pods,
+                _ => {
+                    return Err(format!(
+                        "`{part}`: unknown key `{key}` (expected services, clusters or pods)"
+                    ));
+                }
+            };
+            if slot.is_some() {
+                return Err(format!("`{part}`: `{key}` is given twice"));
+            }
+            *slot = Some(n);
+        }
+        Ok(scale)
+    }
+}
+
+impl FromStr for Scale {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Scale, String> {
+        Scale::parse(s)
+    }
+}
+
+/// How to open the demo platform.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub scale: Scale,
+    /// Clock speed: 1.0 ticks every 2 s, 0 never ticks by itself.
+    pub pace: f64,
+    /// Where the durable state lives; `None` keeps everything in memory.
+    pub state_path: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            seed: 42,
+            scale: Scale::default(),
+            pace: 1.0,
+            state_path: None,
+        }
+    }
+}
+
+const REAL_REGIONS: &[&str] = &[
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "us-west-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "us-east-2",
+    "eu-west-2",
+    "ap-southeast-1",
+    "ap-northeast-2",
+    "eu-west-3",
+    "us-west-1",
+    "af-south-1",
+    "me-south-1",
+];
+
+/// Three environments; three regions, or ceil(clusters / 3) at scale.
+pub(crate) fn topology_for(scale: &Scale) -> Topology {
+    let n = scale.clusters.map(|c| c.div_ceil(3)).unwrap_or(3).max(1);
+    let regions = (0..n)
+        .map(|i| {
+            REAL_REGIONS
+                .get(i)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| format!("region-{}", i + 1))
+        })
+        .collect();
+    Topology {
+        regions,
+        environments: vec!["dev".into(), "staging".into(), "production".into()],
+    }
+}
+
+fn now() -> Timestamp {
+    chrono::Utc::now().timestamp()
+}
+
+fn is_service(e: &Entity) -> bool {
+    e.kind == Kind::Component && matches!(e.spec_type.as_deref(), Some("service" | "website"))
+}
+
+const SLUG: &str = "github.com/project-slug";
+
+const WORDS_A: &[&str] = &[
+    "orders",
+    "billing",
+    "ledger",
+    "search",
+    "cart",
+    "identity",
+    "risk",
+    "pricing",
+    "shipping",
+    "inventory",
+    "loyalty",
+    "media",
+    "reports",
+    "fx",
+    "kyc",
+    "ads",
+    "geo",
+    "tax",
+    "mail",
+    "ranking",
+];
+const WORDS_B: &[&str] = &[
+    "api",
+    "worker",
+    "sync",
+    "gateway",
+    "indexer",
+    "scheduler",
+    "consumer",
+    "publisher",
+    "adapter",
+    "service",
+];
+
+/// Add synthetic services until there are `n`, spread over the existing owners and systems.
+fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
+    let have = catalog.entities().iter().filter(|e| is_service(e)).count();
+    if n <= have {
+        return catalog.clone();
+    }
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0xca7a_1095);
+    let mut owners: Vec<EntityRef> = catalog
+        .of_kind(&Kind::Group)
+        .filter(|g| g.spec_type.as_deref() == Some("team"))
+        .map(Entity::entity_ref)
+        .collect();
+    if owners.is_empty() {
+        owners = catalog
+            .entities()
+            .iter()
+            .filter_map(|e| e.owner.clone())
+            .collect();
+        owners.sort();
+        owners.dedup();
+    }
+    let mut systems: Vec<EntityRef> = catalog
+        .of_kind(&Kind::System)
+        .map(Entity::entity_ref)
+        .collect();
+    if systems.is_empty() {
+        systems = catalog
+            .entities()
+            .iter()
+            .filter_map(|e| e.part_of.clone())
+            .collect();
+        systems.sort();
+        systems.dedup();
+    }
+    let mut entities = catalog.entities().to_vec();
+    entities.reserve(n - have);
+    let mut i = 0usize;
+    let mut added = 0usize;
+    while added < n - have {
+        i += 1;
+        let name = format!(
+            "{}-{}-{:05}",
+            WORDS_A[rng.usize(..WORDS_A.len())],
+            WORDS_B[rng.usize(..WORDS_B.len())],
+            i
+        );
+        if catalog.find(Some(&Kind::Component), &name).is_some() {
+            continue;
+        }
+        let owner = (!owners.is_empty()).then(|| owners[rng.usize(..owners.len())].clone());
+        let system = (!systems.is_empty()).then(|| systems[rng.usize(..systems.len())].clone());
+        let lifecycle = if rng.f32() < 0.1 {
+            "experimental"
+        } else {
+            "production"
+        };
+        let mut relations = Vec::new();
+        if let Some(o) = &owner {
+            relations.push(Relation {
+                kind: RelationKind::OwnedBy,
+                target: o.clone(),
+                resolved: true,
+            });
+        }
+        if let Some(s) = &system {
+            relations.push(Relation {
+                kind: RelationKind::PartOf,
+                target: s.clone(),
+                resolved: true,
+            });
+        }
+        let mut annotations = BTreeMap::new();
+        annotations.insert(SLUG.to_string(), format!("northwind/{name}"));
+        annotations.insert("backstage.io/kubernetes-id".to_string(), name.clone());
+        let spec = serde_json::json!({
+            "type": "service",
+            "lifecycle": lifecycle,
+            "owner": owner.as_ref().map(|o| o.to_string()),
+            "system": system.as_ref().map(|s| s.to_string()),
+        });
+        entities.push(Entity {
+            kind: Kind::Component,
+            namespace: DEFAULT_NAMESPACE.to_string(),
+            name: name.clone(),
+            title: None,
+            description: Some("Generated service (scale test).".to_string()),
+            labels: BTreeMap::new(),
+            annotations,
+            tags: vec!["generated".to_string()],
+            links: Vec::new(),
+            spec_type: Some("service".to_string()),
+            lifecycle: Some(lifecycle.to_string()),
+            owner,
+            part_of: system,
+            relations,
+            spec,
+            source: Source {
+                file: PathBuf::from("<generated>"),
+                document: added,
+            },
+        });
+        added += 1;
+    }
+    Catalog::from_resolved(entities, catalog.problems.clone())
+}
+
+struct Inner {
+    opts: SimOptions,
+    catalog: Catalog,
+    topology: Topology,
+    fingerprint: u64,
+    world: Mutex<World>,
+}
+
+/// The demo platform. Cheap to clone.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.inner.opts.seed)
+            .field("scale", &self.inner.opts.scale)
+            .field("state_path", &self.inner.opts.state_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// Open the demo platform over an already-loaded catalog: load the state file when it
+    /// matches (seed, scale, catalog), else seed a new one (and write it).
+    pub fn open(opts: SimOptions, catalog: Catalog) -> Result<Sim> {
+        let catalog = match opts.scale.services {
+            Some(n) => extend_catalog(&catalog, n, opts.seed),
+            None => catalog,
+        };
+        let topology = topology_for(&opts.scale);
+        let services: Vec<ServiceSpec> = catalog
+            .entities()
+            .iter()
+            .filter(|e| is_service(e))
+            .map(|e| ServiceSpec {
+                name: e.name.clone(),
+                lifecycle: e.lifecycle.clone(),
+                owner: e.owner.as_ref().map(|o| o.name.clone()),
+                synthetic: e.source.file.as_os_str() == "<generated>",
+            })
+            .collect();
+        let mut slugs: Vec<String> = catalog
+            .of_kind(&Kind::Component)
+            .filter_map(|e| e.annotation(SLUG).map(str::to_string))
+            .collect();
+        slugs.sort();
+        slugs.dedup();
+        let mut users: Vec<String> = catalog
+            .of_kind(&Kind::User)
+            .map(|u| u.name.clone())
+            .collect();
+        users.sort();
+        let fingerprint = state::fingerprint(&services, &slugs);
+        let seed_now = || {
+            state::seed_state(
+                opts.seed,
+                &opts.scale,
+                &topology,
+                &services,
+                &slugs,
+                &users,
+                now(),
+            )
+        };
+        let (durable, file_stamp) = match &opts.state_path {
+            None => (seed_now(), None),
+            Some(path) => {
+                let _lock = FileLock::exclusive(path)?;
+                let existing = match read_state(path) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("demo state unreadable, seeding a new one: {e:#}");
+                        None
+                    }
+                };
+                match existing {
+                    Some(s) if s.matches(opts.seed, &opts.scale, fingerprint) => (s, stamp(path)),
+                    _ => {
+                        let s = seed_now();
+                        let st = write_state(path, &s)?;
+                        (s, Some(st))
+                    }
+                }
+            }
+        };
+        let world = World::new(durable, file_stamp, topology.clone(), opts.seed, now());
+        Ok(Sim {
+            inner: Arc::new(Inner {
+                opts,
+                catalog,
+                topology,
+                fingerprint,
+                world: Mutex::new(world),
+            }),
+        })
+    }
+
+    /// The demo platform behind every provider trait.
+    pub fn platform(&self) -> Platform {
+        Platform {
+            name: "demo".to_string(),
+            kind: PlatformKind::Demo,
+            catalog: Arc::new(self.clone()),
+            clusters: Arc::new(self.clone()),
+            secrets: Arc::new(self.clone()),
+            repos: Arc::new(self.clone()),
+            flags: Arc::new(self.clone()),
+            ledger: Arc::new(self.clone()),
+        }
+    }
+
+    /// Tick every `2 / pace` seconds on the current tokio runtime. `None` when pace is 0
+    /// (nothing changes by itself) or there is no runtime. The task ends when every
+    /// `Sim` handle is gone, or when the handle is aborted.
+    pub fn start_clock(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let pace = self.inner.opts.pace;
+        if !pace.is_finite() || pace <= 0.0 {
+            return None;
+        }
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let period = Duration::from_secs_f64((2.0 / pace).max(0.01));
+        let weak = Arc::downgrade(&self.inner);
+        Some(rt.spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let sim = Sim { inner };
+                if tokio::task::spawn_blocking(move || sim.tick())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }))
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.inner.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One step of the clock: pick up other processes' changes, move rollouts and pods,
+    /// acknowledge flags, and tell every watcher.
+    pub fn tick(&self) {
+        if let Err(e) = self.refresh() {
+            tracing::warn!("demo state refresh failed: {e:#}");
+        }
+        let now = now();
+        let (rollout, ack) = {
+            let mut w = self.world();
+            let r = w.step(now);
+            w.flush();
+            r
+        };
+        if rollout || ack {
+            let r = self.mutate_world(|w, now| {
+                if rollout {
+                    w.start_rollout(now);
+                }
+                if ack {
+                    w.ack_flags();
+                }
+            });
+            if let Err(e) = r {
+                tracing::warn!("demo state update failed: {e:#}");
+            }
+        }
+    }
+
+    /// Reload the durable state when another process changed the file; emits events for
+    /// what changed. True when it reloaded.
+    pub fn refresh(&self) -> Result<bool> {
+        let Some(path) = &self.inner.opts.state_path else {
+            return Ok(false);
+        };
+        let current = stamp(path);
+        if current.is_none() || current == self.world().stamp {
+            return Ok(false);
+        }
+        let _lock = FileLock::exclusive(path)?;
+        let mut w = self.world();
+        let current = stamp(path);
+        if current.is_none() || current == w.stamp {
+            return Ok(false);
+        }
+        match read_state(path)? {
+            Some(s)
+                if s.matches(
+                    self.inner.opts.seed,
+                    &self.inner.opts.scale,
+                    self.inner.fingerprint,
+                ) =>
+            {
+                w.durable = s;
+                w.stamp = current;
+                w.reconcile(now());
+                w.flush();
+                Ok(true)
+            }
+            _ => {
+                // Re-seeded for another configuration: leave ours alone; our next
+                // mutation overwrites it.
+                w.stamp = current;
+                Ok(false)
+            }
+        }
+    }
+
+    /// `sphere demo reset`: forget the durable state.
+    pub fn reset(state_path: &Path) -> Result<()> {
+        for p in [state_path.to_path_buf(), state::lock_path(state_path)] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!("removing {}", p.display())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Emit `n` pod updates at once (for the ingest benchmark).
+    pub fn churn_pods(&self, n: usize) {
+        let mut w = self.world();
+        w.churn(n);
+        w.flush();
+    }
+
+    /// The one door for durable changes: lock `<state>.lock`, re-read the file if another
+    /// process changed it, apply `f`, write atomically, reconcile the live world, release.
+    fn mutate_world<R>(&self, f: impl FnOnce(&mut World, Timestamp) -> R) -> Result<R> {
+        let now = now();
+        let Some(path) = &self.inner.opts.state_path else {
+            let mut w = self.world();
+            let r = f(&mut w, now);
+            w.reconcile(now);
+            w.flush();
+            return Ok(r);
+        };
+        let _lock = FileLock::exclusive(path)?;
+        let mut w = self.world();
+        let current = stamp(path);
+        if current.is_some()
+            && current != w.stamp
+            && let Some(s) = read_state(path)?
+            && s.matches(
+                self.inner.opts.seed,
+                &self.inner.opts.scale,
+                self.inner.fingerprint,
+            )
+        {
+            w.durable = s;
+        }
+        let r = f(&mut w, now);
+        match write_state(path, &w.durable) {
+            Ok(st) => w.stamp = Some(st),
+            Err(e) => {
+                // Our memory is ahead of the file: re-read it at the next chance.
+                w.stamp = None;
+                w.reconcile(now);
+                w.flush();
+                return Err(e);
+            }
+        }
+        w.reconcile(now);
+        w.flush();
+        Ok(r)
+    }
+
+    /// Apply `f` to the durable state (see `mutate_world`).
+    #[allow(dead_code)]
+    pub(crate) fn mutate<R>(&self, f: impl FnOnce(&mut DurableState) -> R) -> Result<R> {
+        self.mutate_world(|w, _| f(&mut w.durable))
+    }
+}
+
+/// Mutations used by the action dispatcher (being written on another branch).
+#[allow(dead_code)]
+impl Sim {
+    pub(crate) fn add_lock(&self, lock: Lock) -> Result<()> {
+        self.mutate(|s| {
+            s.locks.retain(|l| {
+                !(l.service == lock.service && l.env == lock.env && l.region == lock.region)
+            });
+            s.locks.push(lock);
+        })
+    }
+
+    /// Remove every lock of `service` inside the given scope (`None` = any): unlocking
+    /// production removes production/eu-west-1, not a lock on every environment.
+    pub(crate) fn remove_locks(
+        &self,
+        service: &str,
+        env: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<usize> {
+        self.mutate(|s| {
+            let before = s.locks.len();
+            s.locks.retain(|l| {
+                !(l.service == service
+                    && env.is_none_or(|e| l.env.as_deref() == Some(e))
+                    && region.is_none_or(|r| l.region.as_deref() == Some(r)))
+            });
+            before - s.locks.len()
+        })
+    }
+
+    /// Append an audit record; ids increase across processes.
+    pub(crate) fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<u64> {
+        self.mutate_world(|w, now| {
+            w.durable
+                .append_audit(now, actor, action, target, reason, outcome)
+        })
+    }
+
+    /// Record the outcome of an audited action that was `Started`.
+    pub(crate) fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<bool> {
+        self.mutate(|s| match s.audit.iter_mut().find(|r| r.id == id) {
+            Some(r) => {
+                r.outcome = outcome;
+                true
+            }
+            None => false,
+        })
+    }
+
+    pub(crate) fn set_freeze(&self, freeze: Freeze) -> Result<()> {
+        self.mutate(|s| s.freeze = freeze)
+    }
+
+    /// Set the version a deployment runs (rollback, or a deploy); the pods roll over on
+    /// the next ticks. False when there is no such deployment.
+    pub(crate) fn set_version(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        version: &str,
+    ) -> Result<bool> {
+        self.mutate_world(|w, now| {
+            let Some(d) = w
+                .durable
+                .deployments
+                .iter_mut()
+                .find(|d| d.service == service && &d.cluster == cluster)
+            else {
+                return false;
+            };
+            d.version = version.to_string();
+            d.updated_at = now;
+            let rel = w.durable.releases.entry(service.to_string()).or_default();
+            if !rel.iter().any(|v| v == version) {
+                rel.push(version.to_string());
+            }
+            true
+        })
+    }
+
+    /// Every released version of a service, oldest first.
+    pub(crate) fn releases(&self, service: &str) -> Vec<String> {
+        self.world()
+            .durable
+            .releases
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `kubectl rollout restart`: every pod is replaced, one per tick.
+    pub(crate) fn restart(&self, service: &str, cluster: &ClusterId) -> Result<bool> {
+        self.mutate_world(|w, now| {
+            match w
+                .durable
+                .deployments
+                .iter_mut()
+                .find(|d| d.service == service && &d.cluster == cluster)
+            {
+                Some(d) => {
+                    d.restart_gen += 1;
+                    d.updated_at = now;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Patch an HPA's bounds; the deployment's replicas are clamped into them.
+    pub(crate) fn set_hpa(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        min: u32,
+        max: u32,
+    ) -> Result<bool> {
+        self.mutate(|s| {
+            let Some(h) = s
+                .hpas
+                .iter_mut()
+                .find(|h| h.service == service && &h.cluster == cluster)
+            else {
+                return false;
+            };
+            h.min = min;
+            h.max = max.max(min);
+            if let Some(d) = s
+                .deployments
+                .iter_mut()
+                .find(|d| d.service == service && &d.cluster == cluster)
+            {
+                d.desired = d.desired.clamp(min, max.max(min));
+            }
+            true
+        })
+    }
+
+    /// Send a flag change to one cluster; it is pending until the cluster acknowledges.
+    pub(crate) fn set_flag(
+        &self,
+        name: &str,
+        cluster: &ClusterId,
+        value: &str,
+        percentage: u8,
+    ) -> Result<bool> {
+        self.mutate_world(|w, now| {
+            match w
+                .durable
+                .flags
+                .iter_mut()
+                .find(|f| f.name == name && &f.cluster == cluster)
+            {
+                Some(f) => {
+                    f.pending = Some(PendingFlag {
+                        value: value.to_string(),
+                        percentage: percentage.min(100),
+                        sent_at: now,
+                    });
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Create or update a secret in one region (a new version).
+    pub(crate) fn put_secret(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+        value: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<String> {
+        let value = SecretValue(value.to_string());
+        self.mutate_world(|w, now| {
+            let vid = state::version_id(&mut w.rng);
+            match w.durable.secrets.iter_mut().find(|s| {
+                s.service == service && s.env == env && s.region == region && s.key == key
+            }) {
+                Some(s) => {
+                    s.value = value;
+                    s.version_id = vid.clone();
+                    s.last_changed = now;
+                    s.tags = tags;
+                }
+                None => w.durable.secrets.push(SecretRec {
+                    service: service.to_string(),
+                    env: env.to_string(),
+                    region: region.to_string(),
+                    key: key.to_string(),
+                    version_id: vid.clone(),
+                    last_changed: now,
+                    tags,
+                    value,
+                }),
+            }
+            vid
+        })
+    }
+
+    pub(crate) fn delete_secret(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+    ) -> Result<bool> {
+        self.mutate(|s| {
+            let before = s.secrets.len();
+            s.secrets.retain(|x| {
+                !(x.service == service && x.env == env && x.region == region && x.key == key)
+            });
+            before != s.secrets.len()
+        })
+    }
+
+    /// The value of one secret, for a deliberate (audited) reveal or a copy.
+    pub(crate) fn secret_value(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+    ) -> Option<String> {
+        self.world()
+            .durable
+            .secrets
+            .iter()
+            .find(|s| s.service == service && s.env == env && s.region == region && s.key == key)
+            .map(|s| s.value.0.clone())
+    }
+}
+
+#[async_trait]
+impl CatalogProvider for Sim {
+    async fn load(&self) -> Result<Catalog> {
+        Ok(self.inner.catalog.clone())
+    }
+}
+
+#[async_trait]
+impl ClusterProvider for Sim {
+    fn topology(&self) -> Topology {
+        self.inner.topology.clone()
+    }
+
+    async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
+        Ok(self.world().snapshot(scope))
+    }
+
+    fn watch(&self) -> BoxStream<'static, ClusterEvent> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        {
+            let mut w = self.world();
+            for e in w.initial_events() {
+                // The receiver is alive: we hold it.
+                let _ = tx.send(e);
+            }
+            w.watchers.push(tx);
+        }
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|e| (e, rx))
+        }))
+    }
+}
+
+#[async_trait]
+impl SecretsProvider for Sim {
+    async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>> {
+        let w = self.world();
+        Ok(w.durable
+            .secrets
+            .iter()
+            .filter(|s| service.is_none_or(|n| s.service == n))
+            .map(SecretRec::meta)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ReposProvider for Sim {
+    async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
+        Ok(self.world().durable.repos.get(slug).cloned())
+    }
+}
+
+#[async_trait]
+impl FlagsProvider for Sim {
+    async fn list(&self) -> Result<Vec<FlagState>> {
+        Ok(self.world().durable.flags.clone())
+    }
+}
+
+#[async_trait]
+impl LedgerProvider for Sim {
+    async fn locks(&self) -> Result<Vec<Lock>> {
+        self.refresh()?;
+        Ok(self.world().durable.locks.clone())
+    }
+
+    async fn freeze(&self) -> Result<Freeze> {
+        self.refresh()?;
+        Ok(self.world().durable.freeze.clone())
+    }
+
+    async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>> {
+        self.refresh()?;
+        let mut out: Vec<AuditRecord> = self
+            .world()
+            .durable
+            .audit
+            .iter()
+            .filter(|r| since.is_none_or(|t| r.at >= t))
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+}

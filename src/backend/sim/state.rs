@@ -1,0 +1,900 @@
+//! The durable half of the demo platform: what a real platform keeps in its systems of
+//! record (deployment versions, HPA bounds, secrets, flags, repos, locks, freeze, audit).
+//! Seeded deterministically, persisted as JSON, shared between `sphere` processes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::Scale;
+use crate::backend::RepoInfo;
+use crate::domain::{
+    AuditRecord, ClusterId, FlagState, Freeze, Lock, Outcome, PendingFlag, SecretMeta, Timestamp,
+    Topology,
+};
+
+/// Bumped whenever the layout of the state file changes; an older file is re-seeded.
+pub(crate) const STATE_FORMAT: u32 = 1;
+
+/// A secret value. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct SecretValue(pub(crate) String);
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl SecretValue {
+    pub(crate) fn hash(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.0.hash(&mut h);
+        h.finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeploymentRec {
+    pub service: String,
+    pub cluster: ClusterId,
+    pub version: String,
+    pub desired: u32,
+    /// Bumped by a rollout restart (the pod template changes, the version does not).
+    #[serde(default)]
+    pub restart_gen: u32,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HpaRec {
+    pub service: String,
+    pub cluster: ClusterId,
+    pub min: u32,
+    pub max: u32,
+    pub target_cpu: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SecretRec {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub key: String,
+    pub version_id: String,
+    pub last_changed: Timestamp,
+    pub tags: BTreeMap<String, String>,
+    pub value: SecretValue,
+}
+
+impl SecretRec {
+    pub(crate) fn name(&self) -> String {
+        format!("{}/{}/{}", self.env, self.service, self.key)
+    }
+
+    pub(crate) fn meta(&self) -> SecretMeta {
+        SecretMeta {
+            name: self.name(),
+            service: self.service.clone(),
+            env: self.env.clone(),
+            region: self.region.clone(),
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            stages: vec!["AWSCURRENT".to_string()],
+            last_changed: self.last_changed,
+            tags: self.tags.clone(),
+            value_hash: Some(self.value.hash()),
+        }
+    }
+}
+
+/// Everything that survives a restart of `sphere`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DurableState {
+    pub format: u32,
+    pub seed: u64,
+    pub scale: Scale,
+    /// A hash of the service names the state was seeded for.
+    pub fingerprint: u64,
+    pub seeded_at: Timestamp,
+    /// Every released version per service, oldest first.
+    pub releases: BTreeMap<String, Vec<String>>,
+    pub deployments: Vec<DeploymentRec>,
+    pub hpas: Vec<HpaRec>,
+    pub secrets: Vec<SecretRec>,
+    pub flags: Vec<FlagState>,
+    pub repos: BTreeMap<String, RepoInfo>,
+    pub locks: Vec<Lock>,
+    pub freeze: Freeze,
+    pub audit: Vec<AuditRecord>,
+    pub next_audit_id: u64,
+}
+
+impl DurableState {
+    pub(crate) fn matches(&self, seed: u64, scale: &Scale, fingerprint: u64) -> bool {
+        self.format == STATE_FORMAT
+            && self.seed == seed
+            && &self.scale == scale
+            && self.fingerprint == fingerprint
+    }
+
+    pub(crate) fn append_audit(
+        &mut self,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> u64 {
+        let next = self
+            .audit
+            .iter()
+            .map(|r| r.id + 1)
+            .max()
+            .unwrap_or(1)
+            .max(self.next_audit_id);
+        self.next_audit_id = next + 1;
+        self.audit.push(AuditRecord {
+            id: next,
+            at,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            reason: reason.map(str::to_string),
+            outcome,
+        });
+        next
+    }
+}
+
+/// A service as the seeding sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceSpec {
+    pub name: String,
+    pub lifecycle: Option<String>,
+    pub owner: Option<String>,
+    pub synthetic: bool,
+}
+
+impl ServiceSpec {
+    fn experimental(&self) -> bool {
+        self.lifecycle.as_deref() == Some("experimental")
+    }
+}
+
+pub(crate) fn fingerprint(services: &[ServiceSpec], repo_slugs: &[String]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for s in services {
+        s.name.hash(&mut h);
+        s.lifecycle.hash(&mut h);
+    }
+    repo_slugs.hash(&mut h);
+    h.finish()
+}
+
+const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+pub(crate) fn random_token(rng: &mut fastrand::Rng, n: usize) -> String {
+    (0..n)
+        .map(|_| K8S_ALPHABET[rng.usize(..K8S_ALPHABET.len())] as char)
+        .collect()
+}
+
+fn hex(rng: &mut fastrand::Rng, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+pub(crate) fn version_id(rng: &mut fastrand::Rng) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex(rng, 8),
+        hex(rng, 4),
+        hex(rng, 4),
+        hex(rng, 4),
+        hex(rng, 12)
+    )
+}
+
+fn releases(rng: &mut fastrand::Rng) -> Vec<String> {
+    let (mut major, mut minor, mut patch) = (rng.u32(1..=4), rng.u32(0..=20), rng.u32(0..=5));
+    let n = rng.usize(6..=9);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(format!("{major}.{minor}.{patch}"));
+        let r = rng.f32();
+        if r < 0.6 {
+            patch += 1;
+        } else if r < 0.95 {
+            minor += 1;
+            patch = 0;
+        } else {
+            major += 1;
+            minor = 0;
+            patch = 0;
+        }
+    }
+    out
+}
+
+/// The next patch release after `v` (`1.4.2` → `1.4.3`).
+pub(crate) fn next_patch(v: &str) -> String {
+    let mut parts: Vec<u64> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+    if parts.len() != 3 {
+        return format!("{v}.1");
+    }
+    parts[2] += 1;
+    format!("{}.{}.{}", parts[0], parts[1], parts[2])
+}
+
+const SECRET_KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "API_KEY",
+    "REDIS_URL",
+    "KAFKA_SASL_PASSWORD",
+    "SENTRY_DSN",
+    "JWT_SIGNING_KEY",
+    "OAUTH_CLIENT_SECRET",
+    "DATADOG_API_KEY",
+    "SLACK_WEBHOOK_URL",
+    "ENCRYPTION_KEY",
+    "S3_SECRET_ACCESS_KEY",
+    "STRIPE_SECRET_KEY",
+];
+
+const FLAGS: &[(&str, &[&str])] = &[
+    ("checkout.new-flow", &["on", "off"]),
+    ("checkout.express-pay", &["on", "off"]),
+    ("payments.3ds2-challenge", &["on", "off"]),
+    ("payments.apple-pay", &["on", "off"]),
+    ("payments.router", &["v1", "v2", "shadow"]),
+    ("search.semantic-ranking", &["on", "off"]),
+    ("catalog.bulk-editor", &["on", "off"]),
+    ("pricing.dynamic-discounts", &["on", "off"]),
+    ("growth.homepage-banner", &["spring-sale", "default", "off"]),
+    ("growth.referral-program", &["on", "off"]),
+    ("identity.passkeys", &["on", "off"]),
+    ("identity.mfa-enforced", &["on", "off"]),
+    ("orders.split-shipments", &["on", "off"]),
+    ("orders.returns-portal", &["on", "off"]),
+    ("recommendations.model", &["control", "v1", "v2"]),
+    ("notifications.push-digest", &["on", "off"]),
+    ("mobile.dark-mode", &["on", "off"]),
+    ("platform.graceful-shutdown", &["on", "off"]),
+    ("ledger.async-postings", &["on", "off"]),
+    ("fraud.model-version", &["2024-11", "2025-03"]),
+];
+
+const FALLBACK_ACTORS: &[&str] = &["amara.okafor", "sofia.moreno", "noah.fischer", "you"];
+
+/// Seed a whole platform from `seed`. Pure: the same inputs give the same state (apart
+/// from timestamps, which are relative to `now`).
+pub(crate) fn seed_state(
+    seed: u64,
+    scale: &Scale,
+    topo: &Topology,
+    services: &[ServiceSpec],
+    repo_slugs: &[String],
+    users: &[String],
+    now: Timestamp,
+) -> DurableState {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let regions = &topo.regions;
+    let envs = &topo.environments;
+    let nreg = regions.len().max(1);
+
+    // Releases.
+    let mut rel = BTreeMap::new();
+    for s in services {
+        rel.insert(s.name.clone(), releases(&mut rng));
+    }
+
+    // Which real production services are missing from one region.
+    let missing_region = regions
+        .iter()
+        .position(|r| r == "ap-southeast-2")
+        .unwrap_or(nreg.saturating_sub(1));
+    let real_prod: Vec<usize> = services
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.synthetic && !s.experimental())
+        .map(|(i, _)| i)
+        .collect();
+    let mut missing = std::collections::HashSet::new();
+    if nreg > 1 && real_prod.len() >= 4 {
+        let mut pick = real_prod.clone();
+        rng.shuffle(&mut pick);
+        for &i in pick.iter().take((real_prod.len() / 12).max(1)) {
+            missing.insert(i);
+        }
+    }
+
+    // Deployments.
+    let mut deployments = Vec::new();
+    for (si, s) in services.iter().enumerate() {
+        let versions = &rel[&s.name];
+        let latest = versions[versions.len() - 1].clone();
+        let prev = versions[versions.len() - 2].clone();
+        let prod_version = if rng.f32() < 0.25 {
+            prev
+        } else {
+            latest.clone()
+        };
+        let staging_everywhere = rng.bool();
+        // Regions it runs in, and whether it reaches staging and production.
+        let (reg_for_env, in_staging, in_production) = if s.synthetic {
+            let k = (1 + rng.usize(..3)).min(nreg);
+            let start = rng.usize(..nreg);
+            let subset: Vec<usize> = (0..k).map(|j| (start + j) % nreg).collect();
+            (subset, true, !s.experimental())
+        } else if s.experimental() {
+            ((0..nreg).collect(), staging_everywhere, false)
+        } else {
+            let subset: Vec<usize> = (0..nreg)
+                .filter(|&r| !(missing.contains(&si) && r == missing_region))
+                .collect();
+            (subset, true, true)
+        };
+        let env_ok = |e: &str| match e {
+            "staging" => in_staging,
+            "production" => in_production,
+            _ => true,
+        };
+        for env in envs {
+            if !env_ok(env) {
+                continue;
+            }
+            let regs: Vec<usize> = if s.synthetic && env == "dev" {
+                reg_for_env.iter().take(1).copied().collect()
+            } else {
+                reg_for_env.clone()
+            };
+            for r in regs {
+                let (version, desired) = match env.as_str() {
+                    "dev" => (latest.clone(), 1),
+                    "staging" => (latest.clone(), 2),
+                    _ => (prod_version.clone(), 3 + rng.u32(0..=3)),
+                };
+                deployments.push(DeploymentRec {
+                    service: s.name.clone(),
+                    cluster: ClusterId::new(env.clone(), regions[r].clone()),
+                    version,
+                    desired,
+                    restart_gen: 0,
+                    updated_at: now - rng.i64(3_600..30 * 86_400),
+                });
+            }
+        }
+    }
+
+    // Drift: ~15% of services run an older version in one region of one environment.
+    let mut by_service: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, d) in deployments.iter().enumerate() {
+        by_service.entry(d.service.as_str()).or_default().push(i);
+    }
+    let mut order: Vec<&str> = by_service.keys().copied().collect();
+    rng.shuffle(&mut order);
+    let drift_n = (order.len() * 15).div_ceil(100);
+    let mut drift_targets = Vec::new();
+    for name in order {
+        if drift_targets.len() >= drift_n {
+            break;
+        }
+        let idx = &by_service[name];
+        // Prefer production, then staging: an environment present in ≥ 2 regions.
+        let env = ["production", "staging", "dev"].into_iter().find(|e| {
+            idx.iter()
+                .filter(|&&i| deployments[i].cluster.env == *e)
+                .count()
+                >= 2
+        });
+        if let Some(env) = env {
+            let cands: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| deployments[i].cluster.env == env)
+                .collect();
+            drift_targets.push(cands[rng.usize(..cands.len())]);
+        }
+    }
+    for i in drift_targets {
+        let versions = &rel[&deployments[i].service];
+        let pos = versions
+            .iter()
+            .position(|v| v == &deployments[i].version)
+            .unwrap_or(versions.len() - 1);
+        let older = pos.saturating_sub(1 + rng.usize(..2));
+        if older != pos {
+            deployments[i].version = versions[older].clone();
+        }
+    }
+
+    // Pods at scale: distribute exactly N replicas over the deployments.
+    if let Some(n) = scale.pods {
+        let total: u64 = deployments.iter().map(|d| u64::from(d.desired)).sum();
+        let mut sum = 0u64;
+        for d in deployments.iter_mut() {
+            let v = (u64::from(d.desired) * n as u64)
+                .checked_div(total)
+                .unwrap_or(0);
+            d.desired = v as u32;
+            sum += v;
+        }
+        let mut order: Vec<usize> = (0..deployments.len()).collect();
+        rng.shuffle(&mut order);
+        let mut k = 0;
+        while sum < n as u64 && !order.is_empty() {
+            deployments[order[k % order.len()]].desired += 1;
+            sum += 1;
+            k += 1;
+        }
+    }
+
+    // HPAs in staging and production.
+    let hpas = deployments
+        .iter()
+        .filter(|d| d.cluster.env != "dev" && d.desired > 0)
+        .map(|d| HpaRec {
+            service: d.service.clone(),
+            cluster: d.cluster.clone(),
+            min: d.desired.saturating_sub(1).max(1),
+            max: d.desired * 2 + rng.u32(0..=2),
+            target_cpu: 70,
+        })
+        .collect();
+
+    let owner_of: BTreeMap<&str, &ServiceSpec> =
+        services.iter().map(|s| (s.name.as_str(), s)).collect();
+    let secrets = seed_secrets(&mut rng, &deployments, &owner_of, now);
+    let flags = seed_flags(&mut rng, topo, now);
+
+    // Repositories: most exist, a few are missing, a few have no workflows.
+    let mut repos = BTreeMap::new();
+    for slug in repo_slugs {
+        let r = rng.f32();
+        if r < 0.07 {
+            continue;
+        }
+        let workflows = if r < 0.15 {
+            Vec::new()
+        } else {
+            vec![
+                ".github/workflows/ci.yaml".to_string(),
+                ".github/workflows/deploy.yaml".to_string(),
+            ]
+        };
+        repos.insert(
+            slug.clone(),
+            RepoInfo {
+                slug: slug.clone(),
+                exists: true,
+                default_branch: "main".to_string(),
+                workflows,
+            },
+        );
+    }
+
+    // Ledger.
+    let actors: Vec<String> = if users.is_empty() {
+        FALLBACK_ACTORS.iter().map(|s| s.to_string()).collect()
+    } else {
+        users.to_vec()
+    };
+    let actor = |rng: &mut fastrand::Rng| actors[rng.usize(..actors.len())].clone();
+    let lock_service = services
+        .iter()
+        .find(|s| s.name == "payments-api")
+        .or_else(|| services.first())
+        .map(|s| s.name.clone());
+    let lock_region = regions
+        .iter()
+        .find(|r| *r == "eu-west-1")
+        .or_else(|| regions.first())
+        .cloned();
+    let lock_by = if users.iter().any(|u| u == "amara.okafor") {
+        "amara.okafor".to_string()
+    } else {
+        actor(&mut rng)
+    };
+    let mut locks = Vec::new();
+    if let Some(service) = &lock_service {
+        locks.push(Lock {
+            service: service.clone(),
+            env: Some("production".to_string()),
+            region: lock_region.clone(),
+            reason: "INC-2291: elevated 5xx on authorisations, hold deploys until RCA".to_string(),
+            by: lock_by.clone(),
+            at: now - 2 * 3_600 - 17 * 60,
+        });
+    }
+    let mut state = DurableState {
+        format: STATE_FORMAT,
+        seed,
+        scale: scale.clone(),
+        fingerprint: fingerprint(services, repo_slugs),
+        seeded_at: now,
+        releases: rel,
+        deployments,
+        hpas,
+        secrets,
+        flags,
+        repos,
+        locks,
+        freeze: Freeze::default(),
+        audit: Vec::new(),
+        next_audit_id: 1,
+    };
+    let svc = |rng: &mut fastrand::Rng| {
+        if services.is_empty() {
+            "web".to_string()
+        } else {
+            services[rng.usize(..services.len().min(60))].name.clone()
+        }
+    };
+    let region = |rng: &mut fastrand::Rng| {
+        regions
+            .get(rng.usize(..nreg))
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".to_string())
+    };
+    let mut history: Vec<(Timestamp, String, String, String, Option<String>, Outcome)> = vec![];
+    for (days, action, outcome) in [
+        (13, "freeze.on", Outcome::Succeeded),
+        (12, "freeze.off", Outcome::Succeeded),
+        (9, "secret.update", Outcome::Succeeded),
+        (7, "deployment.rollback", Outcome::Succeeded),
+        (
+            6,
+            "hpa.patch",
+            Outcome::Refused("max 40 is above the policy bound 24".into()),
+        ),
+        (5, "secret.reveal", Outcome::Succeeded),
+        (4, "deployment.restart", Outcome::Succeeded),
+        (3, "flag.set", Outcome::Succeeded),
+        (
+            2,
+            "service.create",
+            Outcome::Failed("github: 502 Bad Gateway".into()),
+        ),
+        (1, "lock.remove", Outcome::Succeeded),
+    ] {
+        let s = svc(&mut rng);
+        let r = region(&mut rng);
+        let (target, reason) = match action {
+            "freeze.on" => (
+                "org".to_string(),
+                Some("Black Friday code freeze".to_string()),
+            ),
+            "freeze.off" => ("org".to_string(), None),
+            "secret.update" | "secret.reveal" => (
+                format!("production/{s}/DATABASE_URL@{r}"),
+                Some("rotating credentials".to_string()),
+            ),
+            "flag.set" => (
+                format!("checkout.new-flow@production/{r}"),
+                Some("ramp to 25%".to_string()),
+            ),
+            "service.create" => ("loyalty-service".to_string(), None),
+            _ => (
+                format!("{s}@production/{r}"),
+                Some("bad release, see #incidents".to_string()),
+            ),
+        };
+        let at = now - days * 86_400 - rng.i64(0..36_000);
+        history.push((
+            at,
+            actor(&mut rng),
+            action.to_string(),
+            target,
+            reason,
+            outcome,
+        ));
+    }
+    if let Some(service) = &lock_service {
+        history.push((
+            now - 2 * 3_600 - 17 * 60,
+            lock_by,
+            "lock.add".to_string(),
+            format!(
+                "{service}@production/{}",
+                lock_region.unwrap_or_else(|| "us-east-1".into())
+            ),
+            Some("INC-2291: elevated 5xx on authorisations, hold deploys until RCA".into()),
+            Outcome::Succeeded,
+        ));
+    }
+    history.sort_by_key(|h| h.0);
+    for (at, who, action, target, reason, outcome) in history {
+        state.append_audit(at, &who, &action, &target, reason.as_deref(), outcome);
+    }
+    state
+}
+
+fn secret_value(rng: &mut fastrand::Rng, service: &str, env: &str, key: &str) -> SecretValue {
+    let token = random_token(rng, 24);
+    SecretValue(match key {
+        "DATABASE_URL" => {
+            format!("postgres://{service}:{token}@{service}-db.{env}.internal:5432/app")
+        }
+        "REDIS_URL" => format!("rediss://:{token}@{service}-cache.{env}.internal:6379/0"),
+        "SENTRY_DSN" => format!("https://{token}@sentry.northwind.example/42"),
+        "SLACK_WEBHOOK_URL" => format!("https://hooks.slack.example/services/{token}"),
+        _ => token,
+    })
+}
+
+fn seed_secrets(
+    rng: &mut fastrand::Rng,
+    deployments: &[DeploymentRec],
+    specs: &BTreeMap<&str, &ServiceSpec>,
+    now: Timestamp,
+) -> Vec<SecretRec> {
+    // Group the clusters each service runs in.
+    let mut clusters: BTreeMap<&str, Vec<&ClusterId>> = BTreeMap::new();
+    for d in deployments {
+        clusters
+            .entry(d.service.as_str())
+            .or_default()
+            .push(&d.cluster);
+    }
+    let mut out = Vec::new();
+    // Drift kinds: 0 missing, 1 extra, 2 value differs, 3 tags differ. The first four
+    // services with ≥ 2 regions in an environment get one each, then ~10% at random.
+    let mut next_kind = 0usize;
+    for (service, cl) in &clusters {
+        let team = specs
+            .get(service)
+            .and_then(|s| s.owner.clone())
+            .unwrap_or_else(|| "unowned".to_string());
+        let mut keys: Vec<&str> = SECRET_KEYS.to_vec();
+        rng.shuffle(&mut keys);
+        keys.truncate(rng.usize(3..=8));
+        keys.sort_unstable();
+        let start = out.len();
+        let mut envs: Vec<&str> = cl.iter().map(|c| c.env.as_str()).collect();
+        envs.dedup();
+        for env in &envs {
+            for key in &keys {
+                let value = secret_value(rng, service, env, key);
+                let vid = version_id(rng);
+                let changed = now - rng.i64(86_400..200 * 86_400);
+                for c in cl.iter().filter(|c| c.env == *env) {
+                    let mut tags = BTreeMap::new();
+                    tags.insert("team".to_string(), team.clone());
+                    tags.insert("service".to_string(), service.to_string());
+                    tags.insert("env".to_string(), env.to_string());
+                    tags.insert("managed-by".to_string(), "sphere".to_string());
+                    out.push(SecretRec {
+                        service: service.to_string(),
+                        env: env.to_string(),
+                        region: c.region.clone(),
+                        key: key.to_string(),
+                        version_id: vid.clone(),
+                        last_changed: changed,
+                        tags,
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+        // Pick an environment with ≥ 2 regions for drift.
+        let multi = envs
+            .iter()
+            .rev()
+            .find(|e| cl.iter().filter(|c| c.env == **e).count() >= 2)
+            .map(|e| e.to_string());
+        let Some(env) = multi else { continue };
+        let kind = if next_kind < 4 {
+            next_kind += 1;
+            next_kind - 1
+        } else if rng.f32() < 0.10 {
+            rng.usize(..4)
+        } else {
+            continue;
+        };
+        let regs: Vec<String> = cl
+            .iter()
+            .filter(|c| c.env == env)
+            .map(|c| c.region.clone())
+            .collect();
+        let region = regs[rng.usize(..regs.len())].clone();
+        let mine: Vec<usize> = (start..out.len())
+            .filter(|&i| out[i].env == env && out[i].region == region)
+            .collect();
+        let Some(&victim) = mine.get(rng.usize(..mine.len().max(1))) else {
+            continue;
+        };
+        match kind {
+            0 => {
+                out.remove(victim);
+            }
+            1 => {
+                let mut extra = out[victim].clone();
+                extra.key = "LEGACY_API_TOKEN".to_string();
+                extra.value = SecretValue(random_token(rng, 32));
+                extra.version_id = version_id(rng);
+                out.push(extra);
+            }
+            2 => {
+                let s = &mut out[victim];
+                s.value = SecretValue(random_token(rng, 24));
+                s.version_id = version_id(rng);
+                s.last_changed = now - rng.i64(3_600..86_400);
+            }
+            _ => {
+                let s = &mut out[victim];
+                s.tags.remove("managed-by");
+                s.tags
+                    .insert("team".to_string(), "platform-legacy".to_string());
+            }
+        }
+    }
+    out
+}
+
+fn seed_flags(rng: &mut fastrand::Rng, topo: &Topology, now: Timestamp) -> Vec<FlagState> {
+    let clusters: Vec<ClusterId> = topo.clusters().collect();
+    let mut out = Vec::new();
+    let drift: Vec<usize> = {
+        let mut idx: Vec<usize> = (0..FLAGS.len()).collect();
+        rng.shuffle(&mut idx);
+        idx.truncate(4);
+        idx
+    };
+    let pending: Vec<usize> = {
+        let mut idx: Vec<usize> = (0..FLAGS.len()).filter(|i| !drift.contains(i)).collect();
+        rng.shuffle(&mut idx);
+        idx.truncate(2);
+        idx
+    };
+    for (fi, (name, values)) in FLAGS.iter().enumerate() {
+        let base = values[rng.usize(..values.len())];
+        let pct = [0u8, 5, 10, 25, 50, 100][rng.usize(..6)];
+        let odd = if drift.contains(&fi) && !clusters.is_empty() {
+            Some(rng.usize(..clusters.len()))
+        } else {
+            None
+        };
+        for (ci, c) in clusters.iter().enumerate() {
+            let (mut value, mut percentage) = (base.to_string(), pct);
+            if c.env == "dev" && values.len() == 2 && values[0] == "on" {
+                value = "on".into();
+                percentage = 100;
+            }
+            // Drift: one cluster disagrees with its siblings in the same environment.
+            if let Some(o) = odd
+                && clusters[o].env == c.env
+                && ci == o
+            {
+                value = values
+                    [(values.iter().position(|v| *v == value).unwrap_or(0) + 1) % values.len()]
+                .to_string();
+                percentage = if percentage == 100 { 50 } else { 100 };
+            }
+            let pending = if pending.contains(&fi) && c.env == "production" && rng.bool() {
+                Some(PendingFlag {
+                    value: values[0].to_string(),
+                    percentage: 100,
+                    sent_at: now - rng.i64(5..90),
+                })
+            } else {
+                None
+            };
+            out.push(FlagState {
+                name: name.to_string(),
+                cluster: c.clone(),
+                value,
+                percentage,
+                pending,
+            });
+        }
+    }
+    // At least one pending change exists whatever the coin flips said.
+    if !out.iter().any(|f| f.pending.is_some())
+        && let Some(f) = out.iter_mut().rev().find(|f| f.cluster.env == "production")
+    {
+        f.pending = Some(PendingFlag {
+            value: "on".into(),
+            percentage: 100,
+            sent_at: now - 30,
+        });
+    }
+    out
+}
+
+// ---- files ---------------------------------------------------------------------------
+
+/// What identifies one version of the state file: a new write is a new inode (rename).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    mtime: Option<std::time::SystemTime>,
+    len: u64,
+    ino: u64,
+}
+
+pub(crate) fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some(FileStamp {
+        mtime: m.modified().ok(),
+        len: m.len(),
+        ino,
+    })
+}
+
+pub(crate) fn lock_path(state: &Path) -> PathBuf {
+    let mut s = state.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn open_private(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
+/// An exclusive lock on `<state>.lock`, released when dropped.
+pub(crate) struct FileLock(std::fs::File);
+
+impl FileLock {
+    pub(crate) fn exclusive(state: &Path) -> Result<FileLock> {
+        if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let p = lock_path(state);
+        let f = open_private(&p, false).with_context(|| format!("opening {}", p.display()))?;
+        f.lock()
+            .with_context(|| format!("locking {}", p.display()))?;
+        Ok(FileLock(f))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let state = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing the demo state {}", path.display()))?;
+    Ok(Some(state))
+}
+
+/// Write atomically: a private temp file next to it, then rename.
+pub(crate) fn write_state(path: &Path, state: &DurableState) -> Result<FileStamp> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    {
+        let f = open_private(&tmp, true).with_context(|| format!("writing {}", tmp.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        serde_json::to_writer(&mut w, state)?;
+        w.flush()?;
+        w.get_ref().sync_all().ok();
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    stamp(path).context("the state file vanished after writing it")
+}

@@ -1,0 +1,803 @@
+//! The live half of the demo platform: pods and rollout progress, kept in memory and
+//! regenerated at open, converging towards the durable state like a controller would.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::state::{DurableState, FileStamp, next_patch, random_token};
+use crate::domain::{
+    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, PodPhase, PodSummary,
+    RolloutState, Scope, Timestamp, Topology,
+};
+
+/// A deployment: (cluster, service).
+pub(crate) type Key = (ClusterId, String);
+
+#[derive(Debug, Clone)]
+pub(crate) struct LivePod {
+    pub pod: PodSummary,
+    /// The pod template it was created from (version + restart generation).
+    pub template: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub version: String,
+    pub desired: u32,
+    pub restart_gen: u32,
+    pub template: u64,
+    pub pods: Vec<LivePod>,
+    pub updated_at: Timestamp,
+    /// min, max, target CPU of the HPA, when there is one.
+    pub hpa: Option<(u32, u32, u32)>,
+    pub cpu: u32,
+}
+
+pub(crate) struct World {
+    pub durable: DurableState,
+    pub stamp: Option<FileStamp>,
+    pub topology: Topology,
+    pub live: HashMap<Key, Live>,
+    /// Deployments whose pods do not match the spec yet.
+    pub rolling: BTreeSet<Key>,
+    /// Deployments with a crash-looping pod.
+    pub crashing: BTreeSet<Key>,
+    pub nodes: HashMap<ClusterId, Vec<String>>,
+    pub rng: fastrand::Rng,
+    pub watchers: Vec<UnboundedSender<ClusterEvent>>,
+    pub outbox: Vec<ClusterEvent>,
+    pub ticks: u64,
+    quiet_until: Option<u64>,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("deployments", &self.live.len())
+            .field("rolling", &self.rolling.len())
+            .field("ticks", &self.ticks)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn template(service: &str, version: &str, restart_gen: u32) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (service, version, restart_gen).hash(&mut h);
+    h.finish()
+}
+
+/// The replica-set hash in pod names, derived from the template like Kubernetes does.
+fn rs_hash(template: u64) -> String {
+    const A: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut t = template;
+    (0..10)
+        .map(|_| {
+            let c = A[(t % A.len() as u64) as usize] as char;
+            t /= A.len() as u64;
+            c
+        })
+        .collect()
+}
+
+fn termination(rng: &mut fastrand::Rng) -> String {
+    if rng.f32() < 0.3 {
+        "OOMKilled"
+    } else {
+        "Error"
+    }
+    .to_string()
+}
+
+impl World {
+    pub(crate) fn new(
+        mut durable: DurableState,
+        stamp: Option<FileStamp>,
+        topology: Topology,
+        seed: u64,
+        now: Timestamp,
+    ) -> World {
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0x005e_ed0f_11fe);
+        // Node pools sized to the pods they carry.
+        let mut per_cluster: BTreeMap<&ClusterId, u32> = BTreeMap::new();
+        for d in &durable.deployments {
+            *per_cluster.entry(&d.cluster).or_default() += d.desired;
+        }
+        let mut nodes = HashMap::new();
+        for (ci, c) in topology.clusters().enumerate() {
+            let pods = per_cluster.get(&c).copied().unwrap_or(0);
+            let n = (pods / 12).clamp(3, 300);
+            let o2 = 12 + (ci % 240);
+            let pool = (0..n)
+                .map(|_| {
+                    format!(
+                        "ip-10-{o2}-{}-{}.ec2.internal",
+                        rng.u32(0..32),
+                        rng.u32(1..255)
+                    )
+                })
+                .collect();
+            nodes.insert(c, pool);
+        }
+        let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = durable
+            .hpas
+            .iter()
+            .map(|h| {
+                (
+                    (&h.cluster, h.service.as_str()),
+                    (h.min, h.max, h.target_cpu),
+                )
+            })
+            .collect();
+        let deployments = std::mem::take(&mut durable.deployments);
+        let hpas: HashMap<(ClusterId, String), (u32, u32, u32)> = hpas
+            .into_iter()
+            .map(|((c, s), v)| ((c.clone(), s.to_string()), v))
+            .collect();
+        let mut live = HashMap::with_capacity(deployments.len());
+        let mut w = World {
+            durable,
+            stamp,
+            topology,
+            live: HashMap::new(),
+            rolling: BTreeSet::new(),
+            crashing: BTreeSet::new(),
+            nodes,
+            rng,
+            watchers: Vec::new(),
+            outbox: Vec::new(),
+            ticks: 0,
+            quiet_until: None,
+        };
+        for d in &deployments {
+            let t = template(&d.service, &d.version, d.restart_gen);
+            let key = (d.cluster.clone(), d.service.clone());
+            let hpa = hpas.get(&key).copied();
+            let mut l = Live {
+                version: d.version.clone(),
+                desired: d.desired,
+                restart_gen: d.restart_gen,
+                template: t,
+                pods: Vec::with_capacity(d.desired as usize),
+                updated_at: d.updated_at,
+                hpa,
+                cpu: 30 + w.rng.u32(0..50),
+            };
+            for _ in 0..d.desired {
+                let mut p = w.new_pod(&d.service, &d.cluster, &d.version, t, now);
+                p.pod.phase = PodPhase::Running;
+                p.pod.ready = true;
+                p.pod.started_at = now - w.rng.i64(600..20 * 86_400);
+                if w.rng.f32() < 0.12 {
+                    p.pod.restarts = w.rng.u32(1..4);
+                    p.pod.last_termination = Some(termination(&mut w.rng));
+                }
+                l.pods.push(p);
+            }
+            live.insert(key, l);
+        }
+        w.live = live;
+        w.durable.deployments = deployments;
+        w.seed_incidents(now);
+        w
+    }
+
+    fn new_pod(
+        &mut self,
+        service: &str,
+        cluster: &ClusterId,
+        version: &str,
+        template: u64,
+        now: Timestamp,
+    ) -> LivePod {
+        let node = self
+            .nodes
+            .get(cluster)
+            .filter(|n| !n.is_empty())
+            .map(|n| n[self.rng.usize(..n.len())].clone())
+            .unwrap_or_else(|| "ip-10-0-0-1.ec2.internal".to_string());
+        LivePod {
+            pod: PodSummary {
+                name: format!(
+                    "{service}-{}-{}",
+                    rs_hash(template),
+                    random_token(&mut self.rng, 5)
+                ),
+                service: service.to_string(),
+                cluster: cluster.clone(),
+                phase: PodPhase::Pending,
+                ready: false,
+                restarts: 0,
+                started_at: now,
+                node,
+                version: version.to_string(),
+                waiting: None,
+                last_termination: None,
+            },
+            template,
+        }
+    }
+
+    fn previous_release(&self, service: &str, version: &str) -> Option<String> {
+        let rel = self.durable.releases.get(service)?;
+        let pos = rel.iter().position(|v| v == version)?;
+        pos.checked_sub(1).map(|p| rel[p].clone())
+    }
+
+    /// A rollout half done, a rollout stalled on a crash-looping pod, and a crash loop.
+    fn seed_incidents(&mut self, now: Timestamp) {
+        let pick = |w: &mut World, env: &str, min: u32, avoid: &[Key]| -> Option<Key> {
+            let c: Vec<Key> = w
+                .durable
+                .deployments
+                .iter()
+                .filter(|d| d.cluster.env == env && d.desired >= min)
+                .map(|d| (d.cluster.clone(), d.service.clone()))
+                .filter(|k| !avoid.contains(k))
+                .filter(|k| {
+                    let v = &w.live[k].version;
+                    w.previous_release(&k.1, v).is_some()
+                })
+                .collect();
+            (!c.is_empty()).then(|| c[w.rng.usize(..c.len())].clone())
+        };
+        let mut used = Vec::new();
+        // 1. Progressing: half of the pods still on the previous release.
+        if let Some(k) = pick(self, "production", 3, &used) {
+            self.downgrade_pods(&k, |n| n / 2 + n % 2, now);
+            self.rolling.insert(k.clone());
+            used.push(k);
+        }
+        // 2. Stalled: the one new pod crash-loops, the rest are on the previous release.
+        if let Some(k) = pick(self, "staging", 2, &used) {
+            self.downgrade_pods(&k, |n| n - 1, now);
+            if let Some(l) = self.live.get_mut(&k)
+                && let Some(p) = l.pods.iter_mut().find(|p| p.template == l.template)
+            {
+                p.pod.phase = PodPhase::Running;
+                p.pod.ready = false;
+                p.pod.restarts = 5;
+                p.pod.waiting = Some("CrashLoopBackOff".into());
+                p.pod.last_termination = Some("Error".into());
+            }
+            self.rolling.insert(k.clone());
+            self.crashing.insert(k.clone());
+            used.push(k);
+        }
+        // 3. A crash loop in production, outside any rollout.
+        let k = pick(self, "production", 3, &used).or_else(|| pick(self, "production", 1, &used));
+        if let Some(k) = k {
+            if let Some(l) = self.live.get_mut(&k)
+                && let Some(p) = l.pods.first_mut()
+            {
+                p.pod.ready = false;
+                p.pod.restarts = 12;
+                p.pod.waiting = Some("CrashLoopBackOff".into());
+                p.pod.last_termination = Some("OOMKilled".into());
+            }
+            self.crashing.insert(k);
+        }
+    }
+
+    /// Replace the first `old(n)` pods of a deployment with pods of the previous release.
+    fn downgrade_pods(&mut self, k: &Key, old: impl Fn(usize) -> usize, now: Timestamp) {
+        let Some(l) = self.live.get(k) else { return };
+        let Some(prev) = self.previous_release(&k.1, &l.version) else {
+            return;
+        };
+        let t_old = template(&k.1, &prev, l.restart_gen);
+        let n = old(l.pods.len());
+        for i in 0..n {
+            let mut p = self.new_pod(&k.1, &k.0, &prev, t_old, now);
+            p.pod.phase = PodPhase::Running;
+            p.pod.ready = true;
+            p.pod.started_at = now - self.rng.i64(86_400..20 * 86_400);
+            if let Some(l) = self.live.get_mut(k) {
+                l.pods[i] = p;
+                l.updated_at = now - 90;
+            }
+        }
+    }
+
+    pub(crate) fn summary(k: &Key, l: &Live) -> DeploymentSummary {
+        let updated = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
+        let ready = l.pods.iter().filter(|p| p.pod.ready).count() as u32;
+        let stale = l.pods.iter().any(|p| p.template != l.template);
+        let crash_new = l
+            .pods
+            .iter()
+            .any(|p| p.template == l.template && p.pod.crash_looping());
+        let rollout = if stale || updated < l.desired || l.pods.len() as u32 > l.desired {
+            if crash_new {
+                RolloutState::Stalled
+            } else {
+                RolloutState::Progressing
+            }
+        } else {
+            RolloutState::Complete
+        };
+        DeploymentSummary {
+            service: k.1.clone(),
+            cluster: k.0.clone(),
+            version: l.version.clone(),
+            desired: l.desired,
+            ready,
+            updated: updated.min(l.desired.max(updated)),
+            rollout,
+            updated_at: l.updated_at,
+        }
+    }
+
+    fn hpa_summary(k: &Key, l: &Live) -> Option<HpaSummary> {
+        let (min, max, target_cpu) = l.hpa?;
+        Some(HpaSummary {
+            service: k.1.clone(),
+            cluster: k.0.clone(),
+            min,
+            max,
+            current: l.desired,
+            target_cpu,
+            current_cpu: Some(l.cpu),
+        })
+    }
+
+    fn emit_deployment(&mut self, k: &Key) {
+        if let Some(l) = self.live.get(k) {
+            self.outbox
+                .push(ClusterEvent::Deployment(Self::summary(k, l)));
+        }
+    }
+
+    /// Send what happened to every watcher; forget the ones that hung up.
+    pub(crate) fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.outbox);
+        self.watchers
+            .retain(|w| events.iter().all(|e| w.send(e.clone()).is_ok()));
+    }
+
+    /// Everything, in watch order: deployments, HPAs, pods, then `Synced` per cluster.
+    pub(crate) fn initial_events(&self) -> Vec<ClusterEvent> {
+        let snap = self.snapshot(&Scope::default());
+        let mut out =
+            Vec::with_capacity(snap.deployments.len() + snap.hpas.len() + snap.pods.len() + 16);
+        out.extend(snap.deployments.into_iter().map(ClusterEvent::Deployment));
+        out.extend(snap.hpas.into_iter().map(ClusterEvent::Hpa));
+        out.extend(snap.pods.into_iter().map(ClusterEvent::Pod));
+        out.extend(self.topology.clusters().map(ClusterEvent::Synced));
+        out
+    }
+
+    pub(crate) fn snapshot(&self, scope: &Scope) -> ClusterSnapshot {
+        let mut snap = ClusterSnapshot::default();
+        for d in &self.durable.deployments {
+            if !scope.contains(&d.cluster) {
+                continue;
+            }
+            let k = (d.cluster.clone(), d.service.clone());
+            let Some(l) = self.live.get(&k) else { continue };
+            snap.deployments.push(Self::summary(&k, l));
+            if let Some(h) = Self::hpa_summary(&k, l) {
+                snap.hpas.push(h);
+            }
+            snap.pods.extend(l.pods.iter().map(|p| p.pod.clone()));
+        }
+        snap
+    }
+
+    /// Bring the live deployments in line with the durable spec (after a local mutation
+    /// or a reload of a file another process wrote), emitting what changed.
+    pub(crate) fn reconcile(&mut self, now: Timestamp) {
+        let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = self
+            .durable
+            .hpas
+            .iter()
+            .map(|h| {
+                (
+                    (&h.cluster, h.service.as_str()),
+                    (h.min, h.max, h.target_cpu),
+                )
+            })
+            .collect();
+        let mut seen: HashSet<Key> = HashSet::with_capacity(self.durable.deployments.len());
+        let mut changed = Vec::new();
+        let mut hpa_changed = Vec::new();
+        let mut created = Vec::new();
+        for d in &self.durable.deployments {
+            let k = (d.cluster.clone(), d.service.clone());
+            let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
+            match self.live.get_mut(&k) {
+                Some(l) => {
+                    if l.version != d.version
+                        || l.desired != d.desired
+                        || l.restart_gen != d.restart_gen
+                    {
+                        l.version = d.version.clone();
+                        l.desired = d.desired;
+                        l.restart_gen = d.restart_gen;
+                        l.template = template(&d.service, &d.version, d.restart_gen);
+                        l.updated_at = d.updated_at.max(now);
+                        changed.push(k.clone());
+                    }
+                    if l.hpa != hpa {
+                        l.hpa = hpa;
+                        hpa_changed.push(k.clone());
+                    }
+                }
+                None => {
+                    created.push((
+                        k.clone(),
+                        Live {
+                            version: d.version.clone(),
+                            desired: d.desired,
+                            restart_gen: d.restart_gen,
+                            template: template(&d.service, &d.version, d.restart_gen),
+                            pods: Vec::new(),
+                            updated_at: now,
+                            hpa,
+                            cpu: 40,
+                        },
+                    ));
+                }
+            }
+            seen.insert(k);
+        }
+        for (k, l) in created {
+            self.live.insert(k.clone(), l);
+            changed.push(k.clone());
+            if self.live[&k].hpa.is_some() {
+                hpa_changed.push(k);
+            }
+        }
+        for k in changed {
+            self.rolling.insert(k.clone());
+            self.emit_deployment(&k);
+        }
+        for k in hpa_changed {
+            if let Some(h) = self.live.get(&k).and_then(|l| Self::hpa_summary(&k, l)) {
+                self.outbox.push(ClusterEvent::Hpa(h));
+            }
+        }
+        if seen.len() != self.live.len() {
+            let gone: Vec<Key> = self
+                .live
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
+                .collect();
+            for k in gone {
+                if let Some(l) = self.live.remove(&k) {
+                    for p in l.pods {
+                        self.outbox.push(ClusterEvent::PodDeleted {
+                            cluster: k.0.clone(),
+                            name: p.pod.name,
+                        });
+                    }
+                }
+                self.rolling.remove(&k);
+                self.crashing.remove(&k);
+                self.outbox.push(ClusterEvent::DeploymentDeleted {
+                    cluster: k.0,
+                    service: k.1,
+                });
+            }
+        }
+    }
+
+    fn stalled(&self, k: &Key) -> bool {
+        self.live.get(k).is_some_and(|l| {
+            l.pods
+                .iter()
+                .any(|p| p.template == l.template && p.pod.crash_looping())
+                && l.pods.iter().any(|p| p.template != l.template)
+        })
+    }
+
+    /// One step of a deployment towards its spec. Returns true when it is done.
+    fn step_rollout(&mut self, k: &Key, now: Timestamp) -> bool {
+        if self.stalled(k) {
+            return false;
+        }
+        let Some(l) = self.live.get_mut(k) else {
+            return true;
+        };
+        let mut events = Vec::new();
+        let mut done = false;
+        if let Some(p) = l.pods.iter_mut().find(|p| p.pod.phase == PodPhase::Pending) {
+            p.pod.phase = PodPhase::Running;
+            p.pod.ready = true;
+            p.pod.started_at = now;
+            events.push(ClusterEvent::Pod(p.pod.clone()));
+        } else {
+            let current = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
+            // Worst stale pod first: not ready before ready.
+            let stale = l
+                .pods
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.template != l.template)
+                .min_by_key(|(_, p)| p.pod.ready)
+                .map(|(i, _)| i);
+            if current < l.desired {
+                if let Some(i) = stale {
+                    let old = l.pods.remove(i);
+                    events.push(ClusterEvent::PodDeleted {
+                        cluster: k.0.clone(),
+                        name: old.pod.name,
+                    });
+                }
+                let (version, t) = (l.version.clone(), l.template);
+                let p = self.new_pod(&k.1, &k.0, &version, t, now);
+                events.push(ClusterEvent::Pod(p.pod.clone()));
+                if let Some(l) = self.live.get_mut(k) {
+                    l.pods.push(p);
+                }
+            } else if let Some(i) =
+                stale.or_else(|| (l.pods.len() as u32 > l.desired).then(|| l.pods.len() - 1))
+            {
+                let old = l.pods.remove(i);
+                events.push(ClusterEvent::PodDeleted {
+                    cluster: k.0.clone(),
+                    name: old.pod.name,
+                });
+            } else {
+                done = true;
+            }
+        }
+        if !events.is_empty()
+            && let Some(l) = self.live.get_mut(k)
+        {
+            l.updated_at = now;
+        }
+        self.outbox.extend(events);
+        self.emit_deployment(k);
+        done
+    }
+
+    fn random_key(&mut self) -> Option<Key> {
+        let n = self.durable.deployments.len();
+        if n == 0 {
+            return None;
+        }
+        let d = &self.durable.deployments[self.rng.usize(..n)];
+        Some((d.cluster.clone(), d.service.clone()))
+    }
+
+    /// One tick of what happens by itself. Returns (start a rollout?, acknowledge flags?),
+    /// the two durable changes the caller applies through `mutate`.
+    pub(crate) fn step(&mut self, now: Timestamp) -> (bool, bool) {
+        self.ticks += 1;
+        // Rollouts progress one pod per tick.
+        let keys: Vec<Key> = self.rolling.iter().cloned().collect();
+        for k in keys {
+            if self.step_rollout(&k, now) {
+                self.rolling.remove(&k);
+            }
+        }
+        // Crash loops keep crashing.
+        let crashing: Vec<Key> = self.crashing.iter().cloned().collect();
+        for k in crashing {
+            let mut still = false;
+            let mut events = Vec::new();
+            if let Some(l) = self.live.get_mut(&k) {
+                for p in l.pods.iter_mut().filter(|p| p.pod.crash_looping()) {
+                    still = true;
+                    if self.rng.f32() < 0.6 {
+                        p.pod.restarts += 1;
+                        events.push(ClusterEvent::Pod(p.pod.clone()));
+                    }
+                }
+            }
+            self.outbox.extend(events);
+            if !still {
+                self.crashing.remove(&k);
+            }
+        }
+        // Now and then a pod is replaced (node drained, evicted).
+        if self.rng.f32() < 0.35
+            && let Some(k) = self.random_key()
+            && !self.rolling.contains(&k)
+            && !self.crashing.contains(&k)
+        {
+            self.replace_random_pod(&k, now);
+        }
+        // Rarely a container restarts.
+        if self.rng.f32() < 0.15
+            && let Some(k) = self.random_key()
+        {
+            let term = termination(&mut self.rng);
+            let r = self.rng.usize(..1000);
+            if let Some(l) = self.live.get_mut(&k)
+                && !l.pods.is_empty()
+            {
+                let n = l.pods.len();
+                let p = &mut l.pods[r % n];
+                if p.pod.phase == PodPhase::Running && !p.pod.crash_looping() {
+                    p.pod.restarts += 1;
+                    p.pod.last_termination = Some(term);
+                    self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
+                }
+            }
+        }
+        // CPU moves on a few HPAs.
+        let nh = self.durable.hpas.len();
+        for _ in 0..nh.min(3) {
+            let h = &self.durable.hpas[self.rng.usize(..nh)];
+            let k = (h.cluster.clone(), h.service.clone());
+            let delta = self.rng.i32(-8..=8);
+            if let Some(l) = self.live.get_mut(&k) {
+                l.cpu = (l.cpu as i32 + delta).clamp(5, 99) as u32;
+                if let Some(s) = Self::hpa_summary(&k, l) {
+                    self.outbox.push(ClusterEvent::Hpa(s));
+                }
+            }
+        }
+        // When nothing is rolling out, start a new rollout a few ticks later.
+        let active = self.rolling.iter().any(|k| !self.stalled(k));
+        let mut start = false;
+        if active {
+            self.quiet_until = None;
+        } else {
+            let until = match self.quiet_until {
+                Some(u) => u,
+                None => {
+                    let u = self.ticks + 2 + self.rng.u64(..3);
+                    self.quiet_until = Some(u);
+                    u
+                }
+            };
+            if self.ticks >= until {
+                start = true;
+                self.quiet_until = None;
+            }
+        }
+        let pending = self.durable.flags.iter().any(|f| f.pending.is_some());
+        let ack = pending && self.rng.f32() < 0.5;
+        (start, ack)
+    }
+
+    fn replace_random_pod(&mut self, k: &Key, now: Timestamp) {
+        let r = self.rng.usize(..1000);
+        let Some(l) = self.live.get_mut(k) else {
+            return;
+        };
+        if l.pods.is_empty() {
+            return;
+        }
+        let i = r % l.pods.len();
+        if l.pods[i].pod.phase != PodPhase::Running {
+            return;
+        }
+        let old = l.pods.remove(i);
+        let (version, t) = (old.pod.version.clone(), old.template);
+        self.outbox.push(ClusterEvent::PodDeleted {
+            cluster: k.0.clone(),
+            name: old.pod.name,
+        });
+        let p = self.new_pod(&k.1, &k.0, &version, t, now);
+        self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
+        if let Some(l) = self.live.get_mut(k) {
+            l.pods.push(p);
+        }
+        self.rolling.insert(k.clone());
+        self.emit_deployment(k);
+    }
+
+    /// Start a rollout (durable): either catch a drifted deployment up with its siblings
+    /// or release a new patch version to one cluster (which creates drift for a while).
+    pub(crate) fn start_rollout(&mut self, now: Timestamp) -> Option<Key> {
+        let n = self.durable.deployments.len();
+        if n == 0 {
+            return None;
+        }
+        let locked = |w: &World, i: usize| {
+            let d = &w.durable.deployments[i];
+            w.durable
+                .locks
+                .iter()
+                .any(|l| l.covers(&d.service, &d.cluster))
+        };
+        let mut target: Option<(usize, String)> = None;
+        if self.rng.bool() {
+            // Catch-up: a deployment whose version differs from the most common one in
+            // its environment.
+            let mut counts: HashMap<(&str, &str), HashMap<&str, usize>> = HashMap::new();
+            for d in &self.durable.deployments {
+                *counts
+                    .entry((d.service.as_str(), d.cluster.env.as_str()))
+                    .or_default()
+                    .entry(d.version.as_str())
+                    .or_default() += 1;
+            }
+            let drifted: Vec<(usize, String)> = self
+                .durable
+                .deployments
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    let c = &counts[&(d.service.as_str(), d.cluster.env.as_str())];
+                    if c.len() < 2 {
+                        return None;
+                    }
+                    let (best, _) = c.iter().max_by_key(|(v, n)| (**n, **v))?;
+                    (*best != d.version).then(|| (i, best.to_string()))
+                })
+                .collect();
+            let drifted: Vec<_> = drifted
+                .into_iter()
+                .filter(|(i, _)| !locked(self, *i))
+                .collect();
+            if !drifted.is_empty() {
+                target = Some(drifted[self.rng.usize(..drifted.len())].clone());
+            }
+        }
+        if target.is_none() {
+            for _ in 0..20 {
+                let i = self.rng.usize(..n);
+                let d = &self.durable.deployments[i];
+                if d.desired < 2 || locked(self, i) {
+                    continue;
+                }
+                let Some(rel) = self.durable.releases.get(&d.service) else {
+                    continue;
+                };
+                let next = next_patch(rel.last().map(String::as_str).unwrap_or("1.0.0"));
+                target = Some((i, next));
+                break;
+            }
+        }
+        let (i, version) = target?;
+        let d = &mut self.durable.deployments[i];
+        let rel = self.durable.releases.entry(d.service.clone()).or_default();
+        if !rel.contains(&version) {
+            rel.push(version.clone());
+        }
+        d.version = version;
+        d.updated_at = now;
+        Some((d.cluster.clone(), d.service.clone()))
+    }
+
+    /// Clusters acknowledge pending flag changes.
+    pub(crate) fn ack_flags(&mut self) -> usize {
+        let mut n = 0;
+        for f in self.durable.flags.iter_mut() {
+            if f.pending.is_some()
+                && self.rng.f32() < 0.5
+                && let Some(p) = f.pending.take()
+            {
+                f.value = p.value;
+                f.percentage = p.percentage;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// `n` pod updates at once (a restart counted on random pods), for benchmarks.
+    pub(crate) fn churn(&mut self, n: usize) {
+        let total = self.durable.deployments.len();
+        if total == 0 {
+            return;
+        }
+        let mut emitted = 0;
+        let mut tries = 0;
+        while emitted < n && tries < n * 4 + 16 {
+            tries += 1;
+            let Some(k) = self.random_key() else { return };
+            let r = self.rng.usize(..1000);
+            if let Some(l) = self.live.get_mut(&k) {
+                if l.pods.is_empty() {
+                    continue;
+                }
+                let len = l.pods.len();
+                let p = &mut l.pods[r % len];
+                p.pod.restarts += 1;
+                self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
+                emitted += 1;
+            }
+        }
+    }
+}
