@@ -43,7 +43,10 @@ fn ms(d: Duration) -> String {
 }
 
 fn key(c: char) -> Msg {
-    Msg::Term(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+    Msg::Term(Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,7 +58,9 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000usize);
-    let scale: Scale = format!("services={services}").parse().map_err(anyhow::Error::msg)?;
+    let scale: Scale = format!("services={services}")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
     let (width, height) = (160u16, 48u16);
 
     // Time to first full frame: open the platform, load the catalog, ingest the
@@ -145,13 +150,25 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("| measure | value | target |");
     println!("| --- | --- | --- |");
-    println!("| time to first full frame | {} | ≤ 300 ms |", ms(first_frame));
+    println!(
+        "| time to first full frame | {} | ≤ 300 ms |",
+        ms(first_frame)
+    );
     println!("| first frame bytes | {first_bytes} B | |");
     println!("| catalog draw (median) | {} | |", ms(draw_med));
     println!("| catalog draw (p99) | {} | ≤ 2 ms |", ms(draw_p99));
-    println!("| filter keystroke, update + draw (median) | {} | |", ms(filter_med));
-    println!("| filter keystroke, update + draw (p99) | {} | ≤ 5 ms |", ms(filter_p99));
-    println!("| filter keystroke, update only (p99) | {} | |", ms(update_p99));
+    println!(
+        "| filter keystroke, update + draw (median) | {} | |",
+        ms(filter_med)
+    );
+    println!(
+        "| filter keystroke, update + draw (p99) | {} | ≤ 5 ms |",
+        ms(filter_p99)
+    );
+    println!(
+        "| filter keystroke, update only (p99) | {} | |",
+        ms(update_p99)
+    );
     println!("| bytes written for one changed row | {row_bytes} B | |");
     println!("| bytes written for an unchanged frame | {idle_bytes} B | 0 |");
     Ok(())

@@ -102,7 +102,9 @@ fn rand_suffix() -> u64 {
 #[test]
 fn starts_filters_quits_and_restores_the_terminal() {
     let t = Tmux::start(100, 30, "--pace 0");
-    t.wait_for("the catalog", |s| s.contains("Catalog") && s.contains("live 9 clusters"));
+    t.wait_for("the catalog", |s| {
+        s.contains("Catalog") && s.contains("live 9 clusters")
+    });
     t.send(&["/", "pay"]);
     let screen = t.wait_for("the filter", |s| s.contains("/pay"));
     assert!(screen.contains("payments"), "{screen}");

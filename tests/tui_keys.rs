@@ -12,7 +12,10 @@ async fn demo() -> Harness {
 #[tokio::test]
 async fn catalog_is_full_and_live_at_start() {
     let mut h = demo().await;
-    assert!(h.model.cat.rows.len() >= 40, "demo has at least 40 components");
+    assert!(
+        h.model.cat.rows.len() >= 40,
+        "demo has at least 40 components"
+    );
     let synced = h.model.live.synced.len();
     assert_eq!(synced, h.model.topology.cluster_count());
     let screen = h.render();
@@ -29,10 +32,18 @@ async fn filter_narrows_then_enter_keeps_and_esc_clears() {
     assert!(h.model.cat.editing);
     assert_eq!(h.model.cat.filter, "pay");
     assert!(h.model.cat.matched > 0 && h.model.cat.matched < all);
-    let first = h.model.cat.selected_row().map(|r| r.name.clone()).unwrap_or_default();
+    let first = h
+        .model
+        .cat
+        .selected_row()
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
     assert!(first.contains("pay"), "best match first, got {first}");
     let screen = h.render();
-    assert!(screen.contains(&format!("{} of {all}", h.model.cat.matched)), "{screen}");
+    assert!(
+        screen.contains(&format!("{} of {all}", h.model.cat.matched)),
+        "{screen}"
+    );
     h.keys("<Enter>");
     assert!(!h.model.cat.editing);
     assert_eq!(h.model.cat.filter, "pay");
@@ -86,7 +97,12 @@ async fn navigation_with_vim_keys_and_arrows() {
 async fn open_detail_then_back() {
     let mut h = demo().await;
     h.keys("/payments<Enter>");
-    let name = h.model.cat.selected_row().map(|r| r.name.clone()).expect("a row");
+    let name = h
+        .model
+        .cat
+        .selected_row()
+        .map(|r| r.name.clone())
+        .expect("a row");
     h.keys("<Enter>");
     assert_eq!(h.model.routes.last(), Some(&Route::Service(name.clone())));
     let screen = h.render();
@@ -140,7 +156,10 @@ async fn scope_changes_live_status() {
     h.keys("e");
     assert_eq!(h.model.scope.env.as_deref(), Some("dev"));
     let after: u32 = h.model.cat.rows.iter().map(|r| r.live.deployments).sum();
-    assert!(after < before, "dev alone has fewer deployments ({after} vs {before})");
+    assert!(
+        after < before,
+        "dev alone has fewer deployments ({after} vs {before})"
+    );
     assert!(h.render().contains("dev · all regions"));
     h.keys("eee");
     assert_eq!(h.model.scope.env, None);
@@ -182,5 +201,6 @@ async fn quit_key() {
 async fn terminal_too_small_says_so() {
     let mut h = Harness::demo(40, 10).await.expect("demo");
     let screen = h.render();
-    assert!(screen.contains("needs at least"), "{screen}");
+    assert!(screen.contains("Terminal too small (40x10)"), "{screen}");
+    assert!(screen.contains("sphere needs 60x12"), "{screen}");
 }

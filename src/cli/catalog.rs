@@ -86,7 +86,9 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                 .find(kind.as_ref().or(Some(&Kind::Component)), name)
                 .or_else(|| catalog.find(kind.as_ref(), name))
             else {
-                bail!("no entity named {name:?} in the catalog (try `sphere catalog list --kind all`)");
+                bail!(
+                    "no entity named {name:?} in the catalog (try `sphere catalog list --kind all`)"
+                );
             };
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(e)?),
@@ -235,7 +237,11 @@ fn print_entity(e: &Entity) {
     }
     for r in &e.relations {
         let mark = if r.resolved { "" } else { "  (missing)" };
-        println!("  {:<12} {}{mark}", r.kind.as_str(), s(&r.target.to_string()));
+        println!(
+            "  {:<12} {}{mark}",
+            r.kind.as_str(),
+            s(&r.target.to_string())
+        );
     }
     println!(
         "  source       {} (document {})",

@@ -57,7 +57,9 @@ fn parse_scale(s: &str) -> Result<Scale, String> {
 fn parse_pace(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
-        Ok(_) => Err(format!("{s:?} is not a pace: use a number ≥ 0 (0 stops the clock)")),
+        Ok(_) => Err(format!(
+            "{s:?} is not a pace: use a number ≥ 0 (0 stops the clock)"
+        )),
         Err(_) => Err(format!("{s:?} is not a number")),
     }
 }
@@ -212,7 +214,10 @@ pub fn demo_state_path(cli: &Cli, ctx: &Ctx) -> PathBuf {
 /// The demo's own catalog, embedded in the binary.
 pub fn demo_catalog() -> Catalog {
     let reader = EmbeddedReader::new(crate::backend::sim::assets::demo_sources());
-    load(&[PathBuf::from(crate::backend::sim::assets::DEMO_ROOT)], &reader)
+    load(
+        &[PathBuf::from(crate::backend::sim::assets::DEMO_ROOT)],
+        &reader,
+    )
 }
 
 /// A catalog read from descriptor files on every load.
@@ -265,7 +270,10 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         );
     }
     let (platform, sim) = build_platform(cli, &ctx)?;
-    let theme_name = cli.theme.clone().unwrap_or_else(|| ctx.config.theme.clone());
+    let theme_name = cli
+        .theme
+        .clone()
+        .unwrap_or_else(|| ctx.config.theme.clone());
     let (theme, theme_problems) =
         crate::config::theme::load_theme(&theme_name, &ctx.paths, ColorSupport::detect());
     let (keymap, key_problems) = crate::config::keymap::load_keymap(&ctx.paths);

@@ -51,7 +51,11 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
     let catalog = platform.catalog.clone();
     let t = tx.clone();
     tokio::spawn(async move {
-        let res = catalog.load().await.map(Arc::new).map_err(|e| format!("{e:#}"));
+        let res = catalog
+            .load()
+            .await
+            .map(Arc::new)
+            .map_err(|e| format!("{e:#}"));
         let _ = t.send(Msg::CatalogLoaded(res));
     });
     let mut watch = platform.clusters.watch();
@@ -151,10 +155,11 @@ async fn event_loop(
                 Effect::Quit => return Ok(()),
                 Effect::Suspend => {
                     guard.suspend()?;
+                    tracing::info!("resumed after suspend");
                     model.dirty = true;
                 }
                 Effect::ClearScreen => {
-                    guard.terminal.clear()?;
+                    guard.reset()?;
                     model.dirty = true;
                 }
             }

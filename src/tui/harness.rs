@@ -79,7 +79,9 @@ impl Harness {
     /// Deliver every cluster event that is ready now.
     pub fn pump(&mut self) -> usize {
         let mut n = 0;
-        while let Some(Some(ev)) = self.watch.next().now_or_never() {
+        // `unconstrained`: tokio's cooperative budget would otherwise report an empty
+        // channel after 128 receives in one poll.
+        while let Some(Some(ev)) = tokio::task::unconstrained(self.watch.next()).now_or_never() {
             self.model.update(Msg::Cluster(ev));
             n += 1;
         }
@@ -119,7 +121,9 @@ impl Harness {
 
     pub fn resize(&mut self, width: u16, height: u16) {
         self.terminal.backend_mut().resize(width, height);
-        let _ = self.terminal.resize(ratatui::layout::Rect::new(0, 0, width, height));
+        let _ = self
+            .terminal
+            .resize(ratatui::layout::Rect::new(0, 0, width, height));
         self.model.update(Msg::Term(Event::Resize(width, height)));
     }
 

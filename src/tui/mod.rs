@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod harness;
 pub mod model;
 pub mod terminal;
 pub mod view;

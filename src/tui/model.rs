@@ -130,6 +130,8 @@ pub struct Model {
     pub cat: CatalogState,
     pub tab: Tab,
     pub routes: Vec<Route>,
+    /// Scroll position of the detail view on top of the route stack.
+    pub detail_scroll: usize,
     pub overlay: Option<Overlay>,
     pub toasts: Vec<Toast>,
     pub keymap: Keymap,
@@ -169,6 +171,7 @@ impl Model {
             cat,
             tab: Tab::Catalog,
             routes: Vec::new(),
+            detail_scroll: 0,
             overlay: None,
             toasts: Vec::new(),
             keymap: init.keymap,
@@ -282,7 +285,10 @@ impl Model {
     }
 
     fn on_cluster(&mut self, ev: ClusterEvent) {
-        let synced = matches!(ev, ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. });
+        let synced = matches!(
+            ev,
+            ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. }
+        );
         if let Some(service) = self.live.apply(ev) {
             let st = self
                 .live
@@ -394,11 +400,7 @@ impl Model {
                     _ => {}
                 },
                 Overlay::Palette(p) => match cmd {
-                    "down" => {
-                        if p.selected + 1 < p.matches.len() {
-                            p.selected += 1;
-                        }
-                    }
+                    "down" => p.selected = (p.selected + 1).min(p.matches.len().saturating_sub(1)),
                     "up" => p.selected = p.selected.saturating_sub(1),
                     "back" | "quit" | "close" => self.overlay = None,
                     "open" | "palette_run" => {
@@ -433,6 +435,24 @@ impl Model {
                     return vec![];
                 }
                 _ => {}
+            }
+        }
+        if matches!(self.routes.last(), Some(Route::Service(_))) {
+            let s = &mut self.detail_scroll;
+            match cmd {
+                "down" => *s += 1,
+                "up" => *s = s.saturating_sub(1),
+                "page_down" => *s += 10,
+                "page_up" => *s = s.saturating_sub(10),
+                "top" => *s = 0,
+                "bottom" => *s = usize::MAX / 2,
+                _ => {}
+            }
+            if matches!(
+                cmd,
+                "down" | "up" | "page_down" | "page_up" | "top" | "bottom"
+            ) {
+                return vec![];
             }
         }
         match cmd {
@@ -471,6 +491,7 @@ impl Model {
                     && let Some(r) = self.cat.selected_row()
                 {
                     self.routes.push(Route::Service(r.name.clone()));
+                    self.detail_scroll = 0;
                 }
             }
             "sort_next" => self.cat.sort_next(),
@@ -565,7 +586,10 @@ impl Model {
             })
         };
         for (i, t) in Tab::ALL.iter().enumerate() {
-            add(format!("Go to the {} pane", t.title()), format!("pane:{}", i + 1));
+            add(
+                format!("Go to the {} pane", t.title()),
+                format!("pane:{}", i + 1),
+            );
         }
         for e in &self.topology.environments {
             add(format!("Scope: environment {e}"), format!("scope:env:{e}"));

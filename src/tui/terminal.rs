@@ -67,9 +67,17 @@ impl TerminalGuard {
             libc::raise(libc::SIGTSTP);
         }
         enter()?;
-        self.terminal
-            .clear()
-            .context("redraw after resume failed")?;
+        self.reset()
+    }
+
+    /// Clear the screen and forget what was drawn, so the next frame is drawn whole.
+    /// (A fresh `Terminal` rather than `Terminal::clear`, which may query the cursor
+    /// position while the input task owns stdin.)
+    pub fn reset(&mut self) -> Result<()> {
+        execute!(io::stdout(), terminal::Clear(terminal::ClearType::All))
+            .context("could not clear the screen")?;
+        self.terminal =
+            Terminal::new(CrosstermBackend::new(io::stdout())).context("terminal setup failed")?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
+use crate::config::keymap::format_keys;
 use crate::config::theme::{Slot, Theme};
 use crate::domain::catalog::{Entity, Kind, RelationKind};
 use crate::domain::service::{Health, LiveStatus, ServiceRow};
@@ -29,7 +30,7 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     f.render_widget(Block::default().style(base), area);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
-            "The terminal is {}x{}; sphere needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+            "Terminal too small ({}x{}).\nsphere needs {MIN_WIDTH}x{MIN_HEIGHT}.",
             area.width, area.height
         );
         f.render_widget(
@@ -70,7 +71,7 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
         Span::styled(" sphere ", t.style(Slot::Title)),
         sep.clone(),
         Span::styled(
-            if m.demo {
+            if m.demo && m.platform_name != "demo" {
                 format!("{} (demo)", m.platform_name)
             } else {
                 m.platform_name.clone()
@@ -110,7 +111,8 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
 fn draw_tabs(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let mut spans = Vec::new();
-    let narrow = area.width < 90;
+    let full: usize = Tab::ALL.iter().map(|t| t.title().len() + 4).sum::<usize>();
+    let narrow = full > area.width as usize;
     for (i, tab) in Tab::ALL.iter().enumerate() {
         let title = if narrow && *tab != m.tab {
             &tab.title()[..3]
@@ -157,17 +159,64 @@ fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
         ));
     }
     let mut width: usize = spans.iter().map(|s: &Span| s.width()).sum();
-    for (keys, desc) in m.keymap.hints(&m.sections()) {
-        let short = desc.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        let w = keys.chars().count() + short.chars().count() + 3;
+    let sections = m.sections();
+    for &(run, label) in footer_commands(m) {
+        let Some(keys) = first_key(m, &sections, run) else {
+            continue;
+        };
+        let w = keys.chars().count() + label.chars().count() + 3;
         if width + w > area.width as usize {
             break;
         }
         width += w;
         spans.push(Span::styled(keys, t.style(Slot::KeyHint)));
-        spans.push(Span::styled(format!(" {short}  "), t.style(Slot::Muted)));
+        spans.push(Span::styled(format!(" {label}  "), t.style(Slot::Muted)));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The few commands worth a footer hint in each context, most useful first. The keys
+/// come from the keymap, so a rebinding shows here too.
+fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
+    match (&m.overlay, m.routes.last(), m.tab) {
+        (Some(Overlay::Help { .. }), _, _) => &[("close", "close"), ("down", "scroll")],
+        (Some(Overlay::Palette(_)), _, _) => {
+            &[("palette_run", "run"), ("down", "next"), ("close", "close")]
+        }
+        (None, Some(_), _) => &[
+            ("back", "back"),
+            ("down", "scroll"),
+            ("palette", "commands"),
+            ("help", "help"),
+            ("quit", "quit"),
+        ],
+        (None, None, Tab::Catalog) => &[
+            ("filter", "filter"),
+            ("open", "open"),
+            ("sort_next", "sort"),
+            ("group_next", "group"),
+            ("scope_env_next", "env"),
+            ("scope_region_next", "region"),
+            ("palette", "commands"),
+            ("help", "help"),
+            ("quit", "quit"),
+        ],
+        (None, None, _) => &[
+            ("next_pane", "next pane"),
+            ("palette", "commands"),
+            ("help", "help"),
+            ("quit", "quit"),
+        ],
+    }
+}
+
+/// The first key bound to `run` in the active sections.
+fn first_key(m: &Model, sections: &[&str], run: &str) -> Option<String> {
+    sections
+        .iter()
+        .flat_map(|s| m.keymap.section(s))
+        .find(|b| b.run == run)
+        .map(|b| format_keys(&b.on))
 }
 
 fn draw_catalog(m: &mut Model, f: &mut Frame, area: Rect) {
@@ -185,8 +234,8 @@ fn draw_catalog(m: &mut Model, f: &mut Frame, area: Rect) {
         return;
     }
     let (table_area, side) = if area.width >= SIDE_PANEL {
-        let [a, b] =
-            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+        let [a, b] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .areas(area);
         (a, Some(b))
     } else {
         (area, None)
@@ -242,7 +291,7 @@ fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
     headers.push(head("regions"));
     widths.push(Constraint::Length(7));
     headers.push(head("status"));
-    widths.push(Constraint::Length(15));
+    widths.push(Constraint::Length(17));
 
     let end = (m.cat.offset + height).min(m.cat.view.len());
     let visible: Vec<ViewItem> = m.cat.view[m.cat.offset..end].to_vec();
@@ -292,8 +341,7 @@ fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
         } else {
             format!("Nothing matches “{}”. Esc clears the filter.", m.cat.filter)
         };
-        let [_, below] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let [_, below] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
         f.render_widget(Paragraph::new(msg).style(t.style(Slot::Muted)), below);
     }
 }
@@ -324,7 +372,13 @@ fn highlighted(cat: &mut CatalogState, theme: &Theme, name: &str) -> Line<'stati
 fn regions_cell(live: &LiveStatus, all: &[String]) -> String {
     if all.len() <= 6 {
         all.iter()
-            .map(|r| if live.regions.contains(r) { '●' } else { '○' })
+            .map(|r| {
+                if live.regions.contains(r) {
+                    '●'
+                } else {
+                    '○'
+                }
+            })
             .collect()
     } else {
         format!("{}/{}", live.regions.len(), all.len())
@@ -335,8 +389,14 @@ fn status_cell(live: &LiveStatus) -> (String, Slot) {
     match live.health() {
         Health::Absent => ("– not deployed".into(), Slot::Muted),
         Health::Healthy => (format!("✓ {}/{}", live.ready, live.desired), Slot::Ok),
-        Health::Rolling => (format!("⟳ rolling {}/{}", live.ready, live.desired), Slot::Pending),
-        Health::Degraded => (format!("! {}/{} ready", live.ready, live.desired), Slot::Warn),
+        Health::Rolling => (
+            format!("⟳ rolling {}/{}", live.ready, live.desired),
+            Slot::Pending,
+        ),
+        Health::Degraded => (
+            format!("! {}/{} ready", live.ready, live.desired),
+            Slot::Warn,
+        ),
         Health::CrashLoop => (format!("✗ crashloop ×{}", live.crash_looping), Slot::Error),
     }
 }
@@ -352,14 +412,24 @@ fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str) {
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(m.theme.style(Slot::BorderFocus))
-        .title(Span::styled(format!(" {name} "), m.theme.style(Slot::Title)));
+        .title(Span::styled(
+            format!(" {name} "),
+            m.theme.style(Slot::Title),
+        ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     match (entity, row) {
-        (Some(e), Some(r)) => f.render_widget(
-            Paragraph::new(detail_text(m, &e, &r, true)).wrap(Wrap { trim: false }),
-            inner,
-        ),
+        (Some(e), Some(r)) => {
+            let text = detail_text(m, &e, &r, true);
+            let max = text.lines.len().saturating_sub(inner.height as usize);
+            m.detail_scroll = m.detail_scroll.min(max);
+            f.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: false })
+                    .scroll((m.detail_scroll as u16, 0)),
+                inner,
+            );
+        }
         _ => f.render_widget(
             Paragraph::new(format!("{name} is no longer in the catalog."))
                 .style(m.theme.style(Slot::Muted)),
@@ -389,7 +459,10 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
         Span::styled(row.owner.clone(), t.style(Slot::Accent)),
     ]));
     if !row.system.is_empty() {
-        lines.push(Line::from(vec![label("system"), Span::raw(row.system.clone())]));
+        lines.push(Line::from(vec![
+            label("system"),
+            Span::raw(row.system.clone()),
+        ]));
     }
     let (status, slot) = status_cell(&row.live);
     lines.push(Line::from(vec![
@@ -412,7 +485,10 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
         ("used by", rel(RelationKind::DependencyOf, None)),
         ("provides", rel(RelationKind::ProvidesApi, None)),
         ("consumes", rel(RelationKind::ConsumesApi, None)),
-        ("resources", rel(RelationKind::DependsOn, Some(&Kind::Resource))),
+        (
+            "resources",
+            rel(RelationKind::DependsOn, Some(&Kind::Resource)),
+        ),
     ];
     for (name, items) in sections {
         if items.is_empty() {
@@ -449,9 +525,10 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
                         crate::domain::RolloutState::Complete => {
                             ("degraded".to_string(), Slot::Warn)
                         }
-                        crate::domain::RolloutState::Progressing => {
-                            (format!("rolling {}/{}", d.updated, d.desired), Slot::Pending)
-                        }
+                        crate::domain::RolloutState::Progressing => (
+                            format!("rolling {}/{}", d.updated, d.desired),
+                            Slot::Pending,
+                        ),
                         crate::domain::RolloutState::Stalled => {
                             ("stalled".to_string(), Slot::Error)
                         }
@@ -520,9 +597,11 @@ fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
 fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
     let t = &m.theme;
     let mut lines: Vec<Line> = Vec::new();
-    for section in ["global", "list", "catalog", "detail", "filter", "palette", "help"] {
-        let hints = m.keymap.hints(&[section]);
-        if hints.is_empty() {
+    for section in [
+        "global", "list", "catalog", "detail", "filter", "palette", "help",
+    ] {
+        let bindings = m.keymap.section(section);
+        if bindings.is_empty() {
             continue;
         }
         if !lines.is_empty() {
@@ -532,9 +611,31 @@ fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
             section.to_string(),
             t.style(Slot::Title),
         )));
-        for (keys, desc) in hints {
+        // One line per command, its keys joined; `pane:N` folded into one line.
+        let mut seen: Vec<&str> = Vec::new();
+        for b in bindings {
+            let run = if b.run.starts_with("pane:") {
+                "pane:N"
+            } else {
+                b.run.as_str()
+            };
+            if run == "noop" || seen.contains(&run) {
+                continue;
+            }
+            seen.push(run);
+            let (keys, desc) = if run == "pane:N" {
+                let n = Tab::ALL.len();
+                (format!("1…{n}"), "Go to pane N".to_string())
+            } else {
+                let keys: Vec<String> = bindings
+                    .iter()
+                    .filter(|x| x.run == b.run)
+                    .map(|x| format_keys(&x.on))
+                    .collect();
+                (keys.join(" "), b.desc.clone())
+            };
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<16}"), t.style(Slot::KeyHint)),
+                Span::styled(format!("  {keys:<18}"), t.style(Slot::KeyHint)),
                 Span::styled(desc, t.style(Slot::Text)),
             ]));
         }
@@ -576,8 +677,7 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
         .title(Span::styled(" command ", t.style(Slot::Title)));
     let inner = block.inner(popup);
     f.render_widget(block, popup);
-    let [input, list] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let [input, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
     f.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(":", t.style(Slot::KeyHint)),
