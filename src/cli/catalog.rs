@@ -10,7 +10,7 @@ use crate::domain::catalog::load::{FsReader, load};
 use crate::domain::catalog::{Entity, Kind, Severity};
 use crate::domain::text::sanitize;
 
-use super::{CatalogCommand, Cli, Ctx, Output, build_platform};
+use super::{CatalogCommand, Cli, Ctx, KindFilter, Output, build_platform};
 
 /// One line of `sphere catalog list --output json`. Stable: fields are only added.
 #[derive(Debug, Serialize)]
@@ -63,15 +63,18 @@ pub struct ValidateReport<'a> {
 pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode> {
     match cmd {
         CatalogCommand::List { kind, output } => {
-            let kind = parse_kind_filter(kind)?;
             let (platform, _sim) = build_platform(cli, ctx)?;
             let catalog = platform.catalog.load().await?;
-            let items: Vec<ListItem> = catalog
+            let mut items: Vec<ListItem> = catalog
                 .entities()
                 .iter()
-                .filter(|e| kind.as_ref().is_none_or(|k| &e.kind == k))
+                .filter(|e| match kind {
+                    KindFilter::All => true,
+                    KindFilter::Only(k) => &e.kind == k,
+                })
                 .map(ListItem::from)
                 .collect();
+            items.sort_by(|a, b| (a.kind, a.namespace, a.name).cmp(&(b.kind, b.namespace, b.name)));
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&items)?),
                 Output::Table => print_list(&items),
@@ -79,7 +82,6 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Show { name, kind, output } => {
-            let kind = kind.as_deref().map(Kind::parse);
             let (platform, _sim) = build_platform(cli, ctx)?;
             let catalog = platform.catalog.load().await?;
             let Some(e) = catalog
@@ -130,10 +132,14 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                     }
                     let kinds: Vec<String> =
                         by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                    let kinds = if kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", kinds.join(", "))
+                    };
                     println!(
-                        "{} entities loaded ({}); {errors} error{}, {warnings} warning{}",
+                        "{} entities loaded{kinds}; {errors} error{}, {warnings} warning{}",
                         catalog.len(),
-                        kinds.join(", "),
                         if errors == 1 { "" } else { "s" },
                         if warnings == 1 { "" } else { "s" },
                     );
@@ -147,19 +153,6 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
             })
         }
     }
-}
-
-fn parse_kind_filter(kind: &str) -> Result<Option<Kind>> {
-    if kind.eq_ignore_ascii_case("all") {
-        return Ok(None);
-    }
-    let k = Kind::parse(kind);
-    if !k.is_known() {
-        bail!(
-            "--kind {kind:?} is not a kind: use component, api, resource, system, domain, group, user, location, template or all"
-        );
-    }
-    Ok(Some(k))
 }
 
 fn print_list(items: &[ListItem]) {

@@ -17,8 +17,8 @@ use crate::backend::sim::{Scale, Sim, SimOptions};
 use crate::backend::{CatalogProvider, Platform};
 use crate::config::settings::GroupBy;
 use crate::config::{ColorSupport, Config, ConfigProblem, Paths};
-use crate::domain::catalog::Catalog;
 use crate::domain::catalog::load::{EmbeddedReader, FsReader, load};
+use crate::domain::catalog::{Catalog, Kind};
 use crate::tui;
 
 #[derive(Debug, Parser)]
@@ -41,7 +41,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SPEC", value_parser = parse_scale)]
     pub scale: Option<Scale>,
     /// Speed of the demo's clock; 0 stops it (nothing changes by itself).
-    #[arg(long, global = true, value_name = "FACTOR", value_parser = parse_pace)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FACTOR",
+        value_parser = parse_pace,
+        allow_hyphen_values = true
+    )]
     pub pace: Option<f64>,
     /// Colour theme: dark, light, high-contrast, mono, or one of your own.
     #[arg(long, global = true, value_name = "NAME")]
@@ -85,8 +91,8 @@ pub enum CatalogCommand {
     List {
         /// Entity kind: component, api, resource, system, domain, group, user, location,
         /// template, or all.
-        #[arg(long, default_value = "component")]
-        kind: String,
+        #[arg(long, default_value = "component", value_parser = parse_kind_filter)]
+        kind: KindFilter,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -94,8 +100,8 @@ pub enum CatalogCommand {
     Show {
         name: String,
         /// The kind, when the name is ambiguous.
-        #[arg(long)]
-        kind: Option<String>,
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<Kind>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -110,6 +116,34 @@ pub enum CatalogCommand {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+}
+
+/// `--kind`: one kind, or every kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindFilter {
+    All,
+    Only(Kind),
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    let k = Kind::parse(s);
+    if k.is_known() {
+        Ok(k)
+    } else {
+        Err(format!(
+            "{s:?} is not a kind: use component, api, resource, system, domain, group, user, location or template"
+        ))
+    }
+}
+
+fn parse_kind_filter(s: &str) -> Result<KindFilter, String> {
+    if s.eq_ignore_ascii_case("all") {
+        Ok(KindFilter::All)
+    } else {
+        parse_kind(s)
+            .map(KindFilter::Only)
+            .map_err(|e| format!("{e}, or all"))
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -567,7 +567,8 @@ fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
     let mut y = body.bottom();
     for toast in m.toasts.iter().rev() {
         let width = (toast.text.chars().count() as u16 + 4).min(body.width.saturating_sub(2));
-        let lines = (toast.text.chars().count() as u16 / width.saturating_sub(4).max(1)) + 1;
+        let inner = width.saturating_sub(2).max(1);
+        let lines = (toast.text.chars().count() as u16).div_ceil(inner).max(1);
         let h = (lines + 2).min(5);
         if y < body.y + h {
             break;
