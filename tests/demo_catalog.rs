@@ -21,7 +21,10 @@ fn demo_catalog_loads_clean_and_is_big_enough() {
         .of_kind(&Kind::Component)
         .filter_map(|e| e.owner.as_ref().map(|o| o.name.clone()))
         .collect();
-    assert!(teams.len() >= 6, "components across at least 6 teams: {teams:?}");
+    assert!(
+        teams.len() >= 6,
+        "components across at least 6 teams: {teams:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
 
 use crate::domain::service::{Health, LiveStatus, ServiceRow};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortColumn {
     Name,
     Owner,
@@ -60,7 +60,7 @@ impl SortColumn {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Grouping {
     None,
     Owner,
@@ -118,6 +118,10 @@ pub struct CatalogState {
     pub offset: usize,
     view_stale: bool,
     matcher: Matcher,
+    /// The last filter and the rows it matched: typing one more character only needs
+    /// to look at those.
+    narrowed: Option<(String, Vec<usize>)>,
+    ranks: Ranks,
 }
 
 impl Default for CatalogState {
@@ -136,6 +140,8 @@ impl Default for CatalogState {
             offset: 0,
             view_stale: false,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
+            narrowed: None,
+            ranks: Ranks::default(),
         }
     }
 }
@@ -148,6 +154,8 @@ impl CatalogState {
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
         self.rows = rows;
+        self.narrowed = None;
+        self.ranks = Ranks::default();
         self.rebuild();
     }
 
@@ -164,6 +172,7 @@ impl CatalogState {
             return false;
         }
         self.rows[i].live = live;
+        self.ranks.forget_live();
         if self.sort.is_live() {
             self.view_stale = true;
         }
@@ -219,50 +228,73 @@ impl CatalogState {
     /// Recompute the view, keeping the selected service selected when it still shows.
     pub fn rebuild(&mut self) {
         self.view_stale = false;
-        let keep = self.selected_row().map(|r| r.name.clone());
+        let keep = match self.view.get(self.selected) {
+            Some(ViewItem::Row(i)) => Some(*i),
+            _ => None,
+        };
 
         let mut picked: Vec<(usize, u32)> = if self.filter.trim().is_empty() {
+            self.narrowed = None;
             (0..self.rows.len()).map(|i| (i, 0)).collect()
         } else {
             let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
+            // Appending to a filter can only narrow it, unless it negates (`!x`).
+            let candidates: Vec<usize> = match self.narrowed.take() {
+                Some((prev, rows))
+                    if self.filter.starts_with(&prev) && !self.filter.contains('!') =>
+                {
+                    rows
+                }
+                _ => (0..self.rows.len()).collect(),
+            };
+            let needle = self.filter.trim().to_lowercase();
             let mut buf = Vec::new();
-            self.rows
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    let any =
-                        pattern.score(Utf32Str::new(&r.haystack, &mut buf), &mut self.matcher)?;
-                    // A match in the name itself ranks above one in owner or system.
-                    let name = pattern
-                        .score(Utf32Str::new(&r.name, &mut buf), &mut self.matcher)
-                        .unwrap_or(0);
-                    Some((i, any + 2 * name))
+            let picked: Vec<(usize, u32)> = candidates
+                .into_iter()
+                .filter_map(|i| {
+                    let row = &self.rows[i];
+                    let hay = Utf32Str::new(&row.haystack, &mut buf);
+                    let score = pattern.score(hay, &mut self.matcher)?;
+                    // The name leads the haystack: a literal hit in it ranks first.
+                    let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
+                    let bonus = if name.starts_with(&needle) {
+                        2000
+                    } else if name.contains(&needle) {
+                        1000
+                    } else {
+                        0
+                    };
+                    Some((i, score + bonus))
                 })
-                .collect()
+                .collect();
+            self.narrowed = Some((
+                self.filter.clone(),
+                picked.iter().map(|(i, _)| *i).collect(),
+            ));
+            picked
         };
         self.matched = picked.len();
 
-        let rows = &self.rows;
         let (sort, reverse, group) = (self.sort, self.reverse, self.group);
         let ranked = !self.filter.trim().is_empty() && sort == SortColumn::Name && !reverse;
-        picked.sort_by(|a, b| {
-            let (ra, rb) = (&rows[a.0], &rows[b.0]);
-            group_key(ra, group)
-                .cmp(group_key(rb, group))
-                .then_with(|| {
-                    if ranked {
-                        // Best fuzzy match first while filtering by name.
-                        b.1.cmp(&a.1)
-                    } else {
-                        Ordering::Equal
-                    }
-                })
-                .then_with(|| {
-                    let o = compare(ra, rb, sort);
-                    if reverse { o.reverse() } else { o }
-                })
-                .then_with(|| ra.name.cmp(&rb.name))
+        // Integer ranks, computed once per column, make each keystroke's sort cheap.
+        self.ranks.ensure(&self.rows, RankKey::Sort(sort));
+        self.ranks.ensure(&self.rows, RankKey::Group(group));
+        self.ranks
+            .ensure(&self.rows, RankKey::Sort(SortColumn::Name));
+        let col_rank = self.ranks.peek(RankKey::Sort(sort));
+        let group_rank = self.ranks.peek(RankKey::Group(group));
+        let name_rank = self.ranks.peek(RankKey::Sort(SortColumn::Name));
+        picked.sort_unstable_by_key(|&(i, score)| {
+            let col = if reverse {
+                u32::MAX - col_rank[i]
+            } else {
+                col_rank[i]
+            };
+            let fuzzy = if ranked { u32::MAX - score } else { 0 };
+            (group_rank[i], fuzzy, col, name_rank[i])
         });
+        let rows = &self.rows;
 
         let mut view = Vec::with_capacity(picked.len() + 16);
         let mut i = 0;
@@ -289,11 +321,7 @@ impl CatalogState {
         }
         self.view = view;
 
-        let restored = keep.and_then(|name| {
-            self.view
-                .iter()
-                .position(|v| matches!(v, ViewItem::Row(i) if rows[*i].name == name))
-        });
+        let restored = keep.and_then(|k| self.view.iter().position(|v| *v == ViewItem::Row(k)));
         self.selected = restored.unwrap_or(0);
         self.snap_to_row(1);
     }
@@ -383,6 +411,52 @@ impl CatalogState {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum RankKey {
+    Sort(SortColumn),
+    Group(Grouping),
+}
+
+/// For a sort column or grouping, each row's position in that order (ties by name).
+#[derive(Default)]
+struct Ranks {
+    cache: HashMap<RankKey, Vec<u32>>,
+}
+
+impl Ranks {
+    fn peek(&self, key: RankKey) -> &[u32] {
+        self.cache.get(&key).map_or(&[], Vec::as_slice)
+    }
+
+    fn ensure(&mut self, rows: &[ServiceRow], key: RankKey) {
+        self.cache.entry(key).or_insert_with(|| {
+            let cmp = |a: &ServiceRow, b: &ServiceRow| match key {
+                RankKey::Sort(col) => compare(a, b, col),
+                RankKey::Group(g) => group_key(a, g).cmp(group_key(b, g)),
+            };
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            order.sort_by(|&a, &b| cmp(&rows[a], &rows[b]));
+            // Dense ranks: equal keys share a rank, so ties fall through to the
+            // next key of the sort.
+            let mut rank = vec![0u32; rows.len()];
+            let mut r = 0u32;
+            for (pos, &i) in order.iter().enumerate() {
+                if pos > 0 && cmp(&rows[order[pos - 1]], &rows[i]) != Ordering::Equal {
+                    r += 1;
+                }
+                rank[i] = r;
+            }
+            rank
+        });
+    }
+
+    /// Live columns change with the data; their ranks are recomputed on demand.
+    fn forget_live(&mut self) {
+        self.cache
+            .retain(|k, _| !matches!(k, RankKey::Sort(c) if c.is_live()));
+    }
+}
+
 fn group_key(r: &ServiceRow, g: Grouping) -> &str {
     match g {
         Grouping::None => "",
@@ -469,6 +543,19 @@ mod tests {
         s.set_filter("zzzz".into());
         assert!(s.view.is_empty());
         assert!(s.selected_row().is_none());
+    }
+
+    #[test]
+    fn narrowing_while_typing_matches_a_fresh_filter() {
+        let mut typed = state();
+        for f in ["p", "pa", "pay", "pay !led", "pay !le", "pay"] {
+            typed.set_filter(f.to_string());
+            let mut fresh = state();
+            fresh.set_filter(f.to_string());
+            assert_eq!(names(&typed), names(&fresh), "filter {f:?}");
+        }
+        typed.set_filter("pay !le".into());
+        assert_eq!(names(&typed), vec!["payments-api"]);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Harness {
     pub terminal: Terminal<TestBackend>,
     watch: BoxStream<'static, ClusterEvent>,
     pub quit: bool,
+    /// How long each start-up phase took (for the benchmark).
+    pub startup: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Harness {
@@ -37,7 +39,14 @@ impl Harness {
     }
 
     pub async fn with_scale(width: u16, height: u16, scale: Scale) -> Result<Harness> {
+        let mut startup = Vec::new();
+        let mut t = std::time::Instant::now();
+        let mut phase = |name: &'static str| {
+            startup.push((name, t.elapsed()));
+            t = std::time::Instant::now();
+        };
         let catalog = crate::cli::demo_catalog();
+        phase("load the embedded catalog");
         let sim = Sim::open(
             SimOptions {
                 seed: 42,
@@ -47,6 +56,7 @@ impl Harness {
             },
             catalog,
         )?;
+        phase("open the demo platform");
         let platform = sim.platform();
         // Defaults only: the user's own files never leak into tests.
         let empty = Paths::in_dir(std::path::Path::new("/nonexistent/sphere-harness"));
@@ -63,16 +73,22 @@ impl Harness {
             group: Grouping::None,
         });
         let watch = platform.clusters.watch();
+        phase("subscribe to the watch");
         let catalog = platform.catalog.load().await?;
+        phase("catalog provider load");
         let mut h = Harness {
             model,
             sim,
             terminal: Terminal::new(TestBackend::new(width, height))?,
             watch,
             quit: false,
+            startup: Vec::new(),
         };
         h.model.update(Msg::CatalogLoaded(Ok(Arc::new(catalog))));
+        phase("build the catalog rows");
         h.pump();
+        phase("ingest the initial cluster state");
+        h.startup = startup;
         Ok(h)
     }
 
