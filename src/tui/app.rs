@@ -58,9 +58,17 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
             .map_err(|e| format!("{e:#}"));
         let _ = t.send(Msg::CatalogLoaded(res));
     });
-    let mut watch = platform.clusters.watch();
+    let clusters = platform.clusters.clone();
     let t = tx.clone();
     tokio::spawn(async move {
+        // Subscribing lists every cluster: off the UI task, and off the async workers.
+        let Ok(mut watch) = tokio::task::spawn_blocking(move || clusters.watch()).await else {
+            let _ = t.send(Msg::Toast(
+                Level::Error,
+                "cluster watch failed to start".into(),
+            ));
+            return;
+        };
         while let Some(ev) = watch.next().await {
             if t.send(Msg::Cluster(ev)).is_err() {
                 break;

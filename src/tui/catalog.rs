@@ -118,9 +118,10 @@ pub struct CatalogState {
     pub offset: usize,
     view_stale: bool,
     matcher: Matcher,
-    /// The last filter and the rows it matched: typing one more character only needs
-    /// to look at those.
-    narrowed: Option<(String, Vec<usize>)>,
+    /// Filters typed so far (each a prefix of the next) with the rows they matched:
+    /// one more character only looks at the last one's rows, and a backspace finds
+    /// its answer here without matching anything.
+    narrowed: Vec<(String, Vec<(usize, u32)>)>,
     ranks: Ranks,
 }
 
@@ -140,7 +141,7 @@ impl Default for CatalogState {
             offset: 0,
             view_stale: false,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
-            narrowed: None,
+            narrowed: Vec::new(),
             ranks: Ranks::default(),
         }
     }
@@ -154,7 +155,7 @@ impl CatalogState {
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
         self.rows = rows;
-        self.narrowed = None;
+        self.narrowed.clear();
         self.ranks = Ranks::default();
         self.rebuild();
     }
@@ -233,45 +234,38 @@ impl CatalogState {
             _ => None,
         };
 
-        let mut picked: Vec<(usize, u32)> = if self.filter.trim().is_empty() {
-            self.narrowed = None;
+        let picked: Vec<(usize, u32)> = if self.filter.trim().is_empty() {
+            self.narrowed.clear();
             (0..self.rows.len()).map(|i| (i, 0)).collect()
         } else {
             let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
             // Appending to a filter can only narrow it, unless it negates (`!x`).
-            let candidates: Vec<usize> = match self.narrowed.take() {
-                Some((prev, rows))
-                    if self.filter.starts_with(&prev) && !self.filter.contains('!') =>
-                {
-                    rows
+            if self.filter.contains('!') {
+                self.narrowed.clear();
+            }
+            while self
+                .narrowed
+                .last()
+                .is_some_and(|(f, _)| !self.filter.starts_with(f.as_str()))
+            {
+                self.narrowed.pop();
+            }
+            if let Some((f, picked)) = self.narrowed.last()
+                && *f == self.filter
+            {
+                picked.clone()
+            } else {
+                let candidates: Vec<usize> = match self.narrowed.last() {
+                    Some((_, picked)) => picked.iter().map(|(i, _)| *i).collect(),
+                    None => (0..self.rows.len()).collect(),
+                };
+                let picked = self.score(&pattern, candidates);
+                if self.narrowed.len() >= 64 {
+                    self.narrowed.remove(0);
                 }
-                _ => (0..self.rows.len()).collect(),
-            };
-            let needle = self.filter.trim().to_lowercase();
-            let mut buf = Vec::new();
-            let picked: Vec<(usize, u32)> = candidates
-                .into_iter()
-                .filter_map(|i| {
-                    let row = &self.rows[i];
-                    let hay = Utf32Str::new(&row.haystack, &mut buf);
-                    let score = pattern.score(hay, &mut self.matcher)?;
-                    // The name leads the haystack: a literal hit in it ranks first.
-                    let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
-                    let bonus = if name.starts_with(&needle) {
-                        2000
-                    } else if name.contains(&needle) {
-                        1000
-                    } else {
-                        0
-                    };
-                    Some((i, score + bonus))
-                })
-                .collect();
-            self.narrowed = Some((
-                self.filter.clone(),
-                picked.iter().map(|(i, _)| *i).collect(),
-            ));
-            picked
+                self.narrowed.push((self.filter.clone(), picked.clone()));
+                picked
+            }
         };
         self.matched = picked.len();
 
@@ -285,15 +279,25 @@ impl CatalogState {
         let col_rank = self.ranks.peek(RankKey::Sort(sort));
         let group_rank = self.ranks.peek(RankKey::Group(group));
         let name_rank = self.ranks.peek(RankKey::Sort(SortColumn::Name));
-        picked.sort_unstable_by_key(|&(i, score)| {
-            let col = if reverse {
-                u32::MAX - col_rank[i]
-            } else {
-                col_rank[i]
-            };
-            let fuzzy = if ranked { u32::MAX - score } else { 0 };
-            (group_rank[i], fuzzy, col, name_rank[i])
-        });
+        // One packed integer key per row, then a plain integer sort.
+        let mut keyed: Vec<(u128, usize)> = picked
+            .iter()
+            .map(|&(i, score)| {
+                let col = if reverse {
+                    u32::MAX - col_rank[i]
+                } else {
+                    col_rank[i]
+                };
+                let fuzzy = if ranked { u32::MAX - score } else { 0 };
+                let key = (u128::from(group_rank[i]) << 96)
+                    | (u128::from(fuzzy) << 64)
+                    | (u128::from(col) << 32)
+                    | u128::from(name_rank[i]);
+                (key, i)
+            })
+            .collect();
+        keyed.sort_unstable();
+        let picked: Vec<(usize, u32)> = keyed.into_iter().map(|(_, i)| (i, 0)).collect();
         let rows = &self.rows;
 
         let mut view = Vec::with_capacity(picked.len() + 16);
@@ -324,6 +328,30 @@ impl CatalogState {
         let restored = keep.and_then(|k| self.view.iter().position(|v| *v == ViewItem::Row(k)));
         self.selected = restored.unwrap_or(0);
         self.snap_to_row(1);
+    }
+
+    /// Fuzzy-score the candidate rows against the filter; non-matches are dropped.
+    fn score(&mut self, pattern: &Pattern, candidates: Vec<usize>) -> Vec<(usize, u32)> {
+        let needle = self.filter.trim().to_lowercase();
+        let mut buf = Vec::new();
+        candidates
+            .into_iter()
+            .filter_map(|i| {
+                let row = &self.rows[i];
+                let hay = Utf32Str::new(&row.haystack, &mut buf);
+                let score = pattern.score(hay, &mut self.matcher)?;
+                // The name leads the haystack: a literal hit in it ranks first.
+                let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
+                let bonus = if name.starts_with(&needle) {
+                    2000
+                } else if name.contains(&needle) {
+                    1000
+                } else {
+                    0
+                };
+                Some((i, score + bonus))
+            })
+            .collect()
     }
 
     /// Move the selection so it rests on a row, searching in direction `dir`.
@@ -548,7 +576,9 @@ mod tests {
     #[test]
     fn narrowing_while_typing_matches_a_fresh_filter() {
         let mut typed = state();
-        for f in ["p", "pa", "pay", "pay !led", "pay !le", "pay"] {
+        for f in [
+            "p", "pa", "pay", "pa", "p", "pay", "pay !led", "pay !le", "pay", "pa",
+        ] {
             typed.set_filter(f.to_string());
             let mut fresh = state();
             fresh.set_filter(f.to_string());

@@ -25,7 +25,7 @@ pub struct Harness {
     pub model: Model,
     pub sim: Sim,
     pub terminal: Terminal<TestBackend>,
-    watch: BoxStream<'static, ClusterEvent>,
+    watch: Option<BoxStream<'static, ClusterEvent>>,
     pub quit: bool,
     /// How long each start-up phase took (for the benchmark).
     pub startup: Vec<(&'static str, std::time::Duration)>,
@@ -39,6 +39,14 @@ impl Harness {
     }
 
     pub async fn with_scale(width: u16, height: u16, scale: Scale) -> Result<Harness> {
+        let mut h = Self::unsynced(width, height, scale).await?;
+        h.subscribe();
+        Ok(h)
+    }
+
+    /// Like `with_scale`, but the cluster watch is not subscribed yet: the state the
+    /// app is in when it draws its first frame (catalog rows, live status arriving).
+    pub async fn unsynced(width: u16, height: u16, scale: Scale) -> Result<Harness> {
         let mut startup = Vec::new();
         let mut t = std::time::Instant::now();
         let mut phase = |name: &'static str| {
@@ -72,24 +80,32 @@ impl Harness {
             toast_ttl: Duration::from_secs(5),
             group: Grouping::None,
         });
-        let watch = platform.clusters.watch();
-        phase("subscribe to the watch");
         let catalog = platform.catalog.load().await?;
         phase("catalog provider load");
         let mut h = Harness {
             model,
             sim,
             terminal: Terminal::new(TestBackend::new(width, height))?,
-            watch,
+            watch: None,
             quit: false,
             startup: Vec::new(),
         };
         h.model.update(Msg::CatalogLoaded(Ok(Arc::new(catalog))));
         phase("build the catalog rows");
-        h.pump();
-        phase("ingest the initial cluster state");
         h.startup = startup;
         Ok(h)
+    }
+
+    /// Subscribe to the cluster watch and ingest the initial state of every cluster.
+    pub fn subscribe(&mut self) -> usize {
+        let t = std::time::Instant::now();
+        self.watch = Some(self.sim.platform().clusters.watch());
+        self.startup.push(("subscribe to the watch", t.elapsed()));
+        let t = std::time::Instant::now();
+        let n = self.pump();
+        self.startup
+            .push(("ingest the initial cluster state", t.elapsed()));
+        n
     }
 
     /// Deliver every cluster event that is ready now.
@@ -97,7 +113,10 @@ impl Harness {
         let mut n = 0;
         // `unconstrained`: tokio's cooperative budget would otherwise report an empty
         // channel after 128 receives in one poll.
-        while let Some(Some(ev)) = tokio::task::unconstrained(self.watch.next()).now_or_never() {
+        let Some(watch) = self.watch.as_mut() else {
+            return 0;
+        };
+        while let Some(Some(ev)) = tokio::task::unconstrained(watch.next()).now_or_never() {
             self.model.update(Msg::Cluster(ev));
             n += 1;
         }
