@@ -3,7 +3,14 @@
 //!
 //! Exit codes: 0 success, 1 failure (or an invalid catalog), 2 bad usage.
 
+mod audit;
 mod catalog;
+mod deploy;
+mod explain;
+mod flag;
+mod pods;
+mod score;
+mod secret;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +85,23 @@ pub enum Command {
     /// The embedded demo platform.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Readiness score of one service or every service.
+    Score(score::ScoreArgs),
+    /// Everything sphere knows about a service, with the commands to dig deeper.
+    Explain(explain::ExplainArgs),
+    /// Deployments across regions and environments.
+    #[command(subcommand)]
+    Deploy(deploy::DeployCommand),
+    /// Live pods of a service.
+    Pods(pods::PodsArgs),
+    /// Secrets (names and metadata; values never shown unless revealed).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
+    /// Feature flags across clusters.
+    #[command(subcommand)]
+    Flag(flag::FlagCommand),
+    /// The audit trail.
+    Audit(audit::AuditArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -176,21 +200,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     match &cli.command {
         None => run_tui(&cli, ctx).await,
-        Some(Command::Completions { shell }) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Demo(DemoCommand::Reset)) => {
+        Some(other) => {
             report_problems(&ctx.problems);
-            let path = demo_state_path(&cli, &ctx);
-            Sim::reset(&path)?;
-            println!("demo state reset ({})", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Catalog(cmd)) => {
-            report_problems(&ctx.problems);
-            catalog::run(&cli, &ctx, cmd).await
+            match other {
+                Command::Catalog(cmd) => catalog::run(&cli, &ctx, cmd).await,
+                Command::Score(args) => score::run(&cli, &ctx, args).await,
+                Command::Explain(args) => explain::run(&cli, &ctx, args).await,
+                Command::Deploy(cmd) => deploy::run(&cli, &ctx, cmd).await,
+                Command::Pods(args) => pods::run(&cli, &ctx, args).await,
+                Command::Secret(cmd) => secret::run(&cli, &ctx, cmd).await,
+                Command::Flag(cmd) => flag::run(&cli, &ctx, cmd).await,
+                Command::Audit(args) => audit::run(&cli, &ctx, args).await,
+                Command::Completions { shell } => {
+                    let mut cmd = Cli::command();
+                    clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::Demo(DemoCommand::Reset) => {
+                    let path = demo_state_path(&cli, &ctx);
+                    Sim::reset(&path)?;
+                    println!("demo state reset ({})", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
         }
     }
 }
