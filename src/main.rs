@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sphere: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<sphere::cli::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,18 +1,155 @@
-//! `sphere deploy ...`. (Being written.)
+//! `sphere deploy matrix`: the deployments matrix (C5).
+//!
+//! JSON (`--output json`), stable: `{ "columns": [{"env", "region"}],
+//! "rows": [{"service", "cells": [null | {"version", "ready", "desired", "rollout",
+//! "crash_looping", "locked"?, "drift"}], "drifted": [env]}], "drift": {env: count},
+//! "summary": "..." }` — one cell per column, `null` where the service does not run.
+//!
+//! Table: one line per service, one column per cluster; a cell is
+//! `VERSION READY/DESIRED` followed by `~` when it drifted from another region of the
+//! same environment, `L` when locked, `R` while rolling out, `!` when stalled or
+//! crash-looping.
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
+use serde::Serialize;
 
-use super::{Cli, Ctx};
+use crate::domain::catalog::Kind;
+use crate::domain::matrix::{self, Cell, Matrix};
+use crate::domain::service::LiveState;
+use crate::domain::text::sanitize;
+use crate::domain::{RolloutState, Scope};
+
+use super::{Cli, Ctx, Output, build_platform, scope_from};
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
-    /// Not available yet.
-    Todo,
+    /// Every service's version, replicas, rollout and lock in every region and
+    /// environment, with drift marked.
+    Matrix {
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
-pub async fn run(_cli: &Cli, _ctx: &Ctx, _cmd: &DeployCommand) -> Result<ExitCode> {
-    bail!("`sphere deploy` is not available yet")
+#[derive(Serialize)]
+struct MatrixJson<'a> {
+    #[serde(flatten)]
+    matrix: &'a Matrix,
+    summary: String,
+}
+
+pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> {
+    let DeployCommand::Matrix {
+        env,
+        region,
+        output,
+    } = cmd;
+    let (platform, _sim) = build_platform(cli, ctx)?;
+    let topology = platform.clusters.topology();
+    let scope = scope_from(env.as_deref(), region.as_deref(), &topology)?;
+    let (catalog, snapshot, locks) = tokio::try_join!(
+        platform.catalog.load(),
+        platform.clusters.snapshot(&scope),
+        platform.ledger.locks(),
+    )?;
+    for (cluster, err) in &snapshot.errors {
+        eprintln!("sphere: {cluster}: {}", sanitize(err));
+    }
+    let live = LiveState::from_snapshot(snapshot);
+    let mut services: Vec<String> = catalog
+        .of_kind(&Kind::Component)
+        .filter(|e| matches!(e.spec_type.as_deref(), Some("service" | "website")))
+        .map(|e| e.name.clone())
+        .collect();
+    services.sort();
+    let m = matrix::build(&services, &live, &locks, &topology, &scope);
+    let envs = envs_in(&topology.environments, &scope);
+    let summary = matrix::drift_summary(&m.drift, &envs);
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&MatrixJson {
+                matrix: &m,
+                summary
+            })?
+        ),
+        Output::Table => print_table(&m, &summary),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn envs_in(envs: &[String], scope: &Scope) -> Vec<String> {
+    envs.iter()
+        .filter(|e| scope.env.as_ref().is_none_or(|s| s == *e))
+        .cloned()
+        .collect()
+}
+
+fn cell_text(c: &Option<Cell>) -> String {
+    let Some(c) = c else {
+        return "-".to_string();
+    };
+    let mut marks = String::new();
+    if c.drift {
+        marks.push('~');
+    }
+    if c.locked.is_some() {
+        marks.push('L');
+    }
+    match c.rollout {
+        RolloutState::Progressing => marks.push('R'),
+        RolloutState::Stalled => marks.push('!'),
+        RolloutState::Complete if c.crash_looping > 0 => marks.push('!'),
+        RolloutState::Complete => {}
+    }
+    format!(
+        "{} {}/{}{}{marks}",
+        sanitize(&c.version),
+        c.ready,
+        c.desired,
+        if marks.is_empty() { "" } else { " " }
+    )
+}
+
+fn print_table(m: &Matrix, summary: &str) {
+    let mut header = vec!["SERVICE".to_string()];
+    header.extend(m.columns.iter().map(|c| c.to_string()));
+    let rows: Vec<Vec<String>> = m
+        .rows
+        .iter()
+        .map(|r| {
+            let mut line = vec![sanitize(&r.service).into_owned()];
+            line.extend(r.cells.iter().map(cell_text));
+            line
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let print = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    print(&header);
+    for r in &rows {
+        print(r);
+    }
+    println!();
+    println!("{summary}");
 }

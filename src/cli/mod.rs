@@ -182,6 +182,42 @@ pub enum Output {
     Json,
 }
 
+/// A mistake in what was asked (an unknown service, region or environment): the
+/// process exits 2, like a clap usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The scope named by `--env` and `--region`, checked against the topology.
+pub fn scope_from(
+    env: Option<&str>,
+    region: Option<&str>,
+    topology: &crate::domain::Topology,
+) -> Result<crate::domain::Scope> {
+    if let Some(e) = env
+        && !topology.environments.iter().any(|x| x == e)
+    {
+        return Err(UsageError(format!(
+            "--env {e:?} is not an environment: use one of {}",
+            topology.environments.join(", ")
+        ))
+        .into());
+    }
+    if let Some(r) = region
+        && !topology.regions.iter().any(|x| x == r)
+    {
+        return Err(UsageError(format!(
+            "--region {r:?} is not a region: use one of {}",
+            topology.regions.join(", ")
+        ))
+        .into());
+    }
+    Ok(crate::domain::Scope {
+        env: env.map(str::to_string),
+        region: region.map(str::to_string),
+    })
+}
+
 /// Everything both faces need, built once.
 pub struct Ctx {
     pub paths: Paths,

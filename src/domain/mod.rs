@@ -1,6 +1,7 @@
 //! Pure types and logic: no I/O, no terminal. Most tests live here.
 
 pub mod catalog;
+pub mod matrix;
 pub mod platform;
 pub mod service;
 pub mod text;

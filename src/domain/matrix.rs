@@ -1,0 +1,282 @@
+//! Capability C5: the deployments matrix — services × (environment, region), with the
+//! version, replicas, rollout state and lock of each cell, and drift: versions that
+//! differ across the regions of one environment.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::platform::{
+    ClusterEvent, ClusterId, ClusterSnapshot, Lock, RolloutState, Scope, Topology,
+};
+use super::service::{LiveState, ServiceLive};
+
+/// One cell: a service in one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    pub version: String,
+    pub ready: u32,
+    pub desired: u32,
+    pub rollout: RolloutState,
+    pub crash_looping: u32,
+    /// The reason of the lock that stops deploys here, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked: Option<String>,
+    /// This cell's version differs from another region of the same environment.
+    pub drift: bool,
+}
+
+/// The columns in scope: environment-major, regions in topology order.
+pub fn columns(topology: &Topology, scope: &Scope) -> Vec<ClusterId> {
+    topology.clusters().filter(|c| scope.contains(c)).collect()
+}
+
+/// The environments whose regions run different versions of this service.
+pub fn drifted_envs(live: &ServiceLive, topology: &Topology) -> Vec<String> {
+    topology
+        .environments
+        .iter()
+        .filter(|env| env_drifted(live, env))
+        .cloned()
+        .collect()
+}
+
+fn env_drifted(live: &ServiceLive, env: &str) -> bool {
+    let mut versions = live
+        .deployments
+        .iter()
+        .filter(|(c, _)| c.env == env)
+        .map(|(_, d)| d.version.as_str());
+    match versions.next() {
+        Some(first) => versions.any(|v| v != first),
+        None => false,
+    }
+}
+
+/// The cell for one service in one cluster, or `None` when it does not run there.
+pub fn cell(
+    service: &str,
+    live: Option<&ServiceLive>,
+    cluster: &ClusterId,
+    locks: &[Lock],
+) -> Option<Cell> {
+    let live = live?;
+    let d = live.deployments.get(cluster)?;
+    Some(Cell {
+        version: d.version.clone(),
+        ready: d.ready,
+        desired: d.desired,
+        rollout: d.rollout,
+        crash_looping: live.crash_loops.get(cluster).copied().unwrap_or(0),
+        locked: locks
+            .iter()
+            .find(|l| l.covers(service, cluster))
+            .map(|l| l.reason.clone()),
+        drift: env_drifted(live, &cluster.env),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixRow {
+    pub service: String,
+    /// One per column; `None` where the service does not run.
+    pub cells: Vec<Option<Cell>>,
+    /// Environments (in scope) in which this service drifted.
+    pub drifted: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    pub columns: Vec<ClusterId>,
+    pub rows: Vec<MatrixRow>,
+    /// How many services drifted, per environment in scope.
+    pub drift: BTreeMap<String, usize>,
+}
+
+/// The whole matrix for a list of services (the CLI's view; the TUI builds visible
+/// rows only, with `cell`).
+pub fn build(
+    services: &[String],
+    live: &LiveState,
+    locks: &[Lock],
+    topology: &Topology,
+    scope: &Scope,
+) -> Matrix {
+    let columns = columns(topology, scope);
+    let envs: Vec<String> = topology
+        .environments
+        .iter()
+        .filter(|e| scope.env.as_ref().is_none_or(|s| s == *e))
+        .cloned()
+        .collect();
+    let mut drift: BTreeMap<String, usize> = envs.iter().map(|e| (e.clone(), 0)).collect();
+    let rows = services
+        .iter()
+        .map(|s| {
+            let sl = live.services.get(s);
+            let drifted: Vec<String> = sl
+                .map(|l| envs.iter().filter(|e| env_drifted(l, e)).cloned().collect())
+                .unwrap_or_default();
+            for e in &drifted {
+                *drift.entry(e.clone()).or_default() += 1;
+            }
+            MatrixRow {
+                service: s.clone(),
+                cells: columns.iter().map(|c| cell(s, sl, c, locks)).collect(),
+                drifted,
+            }
+        })
+        .collect();
+    Matrix {
+        columns,
+        rows,
+        drift,
+    }
+}
+
+/// "7 services drifted in production, 2 in staging" — or that nothing drifted.
+pub fn drift_summary(drift: &BTreeMap<String, usize>, order: &[String]) -> String {
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|e| drift.get(e).filter(|n| **n > 0).map(|n| (e, *n)))
+        .map(|(e, n)| format!("{n} in {e}"))
+        .collect();
+    if parts.is_empty() {
+        "no drift: every environment runs one version per service".to_string()
+    } else {
+        let total: usize = drift.values().sum();
+        let noun = if total == 1 { "service" } else { "services" };
+        format!("{noun} drifted: {}", parts.join(", "))
+    }
+}
+
+impl LiveState {
+    /// A live state holding one snapshot (the CLI's one-shot read).
+    pub fn from_snapshot(snapshot: ClusterSnapshot) -> LiveState {
+        let mut live = LiveState::default();
+        for d in snapshot.deployments {
+            live.apply(ClusterEvent::Deployment(d));
+        }
+        for h in snapshot.hpas {
+            live.apply(ClusterEvent::Hpa(h));
+        }
+        for p in snapshot.pods {
+            live.apply(ClusterEvent::Pod(p));
+        }
+        for (cluster, error) in snapshot.errors {
+            live.apply(ClusterEvent::Unreachable { cluster, error });
+        }
+        live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::platform::DeploymentSummary;
+
+    fn topo() -> Topology {
+        Topology {
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            environments: vec!["staging".into(), "production".into()],
+        }
+    }
+
+    fn dep(svc: &str, env: &str, region: &str, version: &str) -> ClusterEvent {
+        ClusterEvent::Deployment(DeploymentSummary {
+            service: svc.into(),
+            cluster: ClusterId::new(env, region),
+            version: version.into(),
+            desired: 3,
+            ready: 3,
+            updated: 3,
+            rollout: RolloutState::Complete,
+            updated_at: 0,
+        })
+    }
+
+    fn live() -> LiveState {
+        let mut l = LiveState::default();
+        for e in [
+            dep("pay", "production", "us-east-1", "1.2.0"),
+            dep("pay", "production", "eu-west-1", "1.1.0"),
+            dep("pay", "staging", "us-east-1", "1.3.0"),
+            dep("pay", "staging", "eu-west-1", "1.3.0"),
+            dep("cart", "production", "us-east-1", "2.0.0"),
+        ] {
+            l.apply(e);
+        }
+        l
+    }
+
+    #[test]
+    fn columns_follow_scope_env_major() {
+        let all = columns(&topo(), &Scope::default());
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0], ClusterId::new("staging", "us-east-1"));
+        assert_eq!(all[3], ClusterId::new("production", "eu-west-1"));
+        let prod = Scope {
+            env: Some("production".into()),
+            region: None,
+        };
+        assert!(
+            columns(&topo(), &prod)
+                .iter()
+                .all(|c| c.env == "production")
+        );
+    }
+
+    #[test]
+    fn drift_is_per_environment_and_marks_cells() {
+        let m = build(
+            &["pay".into(), "cart".into(), "ghost".into()],
+            &live(),
+            &[],
+            &topo(),
+            &Scope::default(),
+        );
+        assert_eq!(m.rows[0].drifted, vec!["production"]);
+        assert!(
+            m.rows[1].drifted.is_empty(),
+            "one region alone cannot drift"
+        );
+        assert_eq!(m.drift.get("production"), Some(&1));
+        assert_eq!(m.drift.get("staging"), Some(&0));
+        let prod_us = m.rows[0].cells[2].as_ref().expect("runs there");
+        assert!(prod_us.drift);
+        let staging_us = m.rows[0].cells[0].as_ref().expect("runs there");
+        assert!(!staging_us.drift);
+        assert!(m.rows[2].cells.iter().all(Option::is_none));
+        assert_eq!(
+            drift_summary(&m.drift, &topo().environments),
+            "service drifted: 1 in production"
+        );
+    }
+
+    #[test]
+    fn locks_cover_cells() {
+        let lock = Lock {
+            service: "pay".into(),
+            env: Some("production".into()),
+            region: None,
+            reason: "incident 42".into(),
+            by: "sre".into(),
+            at: 0,
+        };
+        let l = live();
+        let c = cell(
+            "pay",
+            l.services.get("pay"),
+            &ClusterId::new("production", "eu-west-1"),
+            std::slice::from_ref(&lock),
+        );
+        assert_eq!(c.and_then(|c| c.locked).as_deref(), Some("incident 42"));
+        let c = cell(
+            "pay",
+            l.services.get("pay"),
+            &ClusterId::new("staging", "eu-west-1"),
+            &[lock],
+        );
+        assert_eq!(c.and_then(|c| c.locked), None);
+    }
+}
