@@ -204,3 +204,95 @@ async fn terminal_too_small_says_so() {
     assert!(screen.contains("Terminal too small (40x10)"), "{screen}");
     assert!(screen.contains("sphere needs 60x12"), "{screen}");
 }
+
+#[tokio::test]
+async fn matrix_rows_follow_the_catalog_filter_and_drift_toggle() {
+    let mut h = demo().await;
+    h.keys("2");
+    assert_eq!(h.model.tab, Tab::Deployments);
+    let all = h.model.matrix_rows().len();
+    assert_eq!(all, h.model.cat.rows.len());
+    let screen = h.render();
+    assert!(screen.contains("drifted"), "{screen}");
+    h.keys("d");
+    let drifted = h.model.matrix_rows().len();
+    assert!(drifted > 0 && drifted < all, "{drifted} of {all}");
+    h.keys("d/pay<Enter>");
+    assert!(h.model.matrix_rows().len() < all);
+    assert_eq!(h.model.tab, Tab::Deployments, "filtering keeps the pane");
+    h.keys("j<Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+}
+
+#[tokio::test]
+async fn matrix_shows_the_seeded_lock_and_scrolls_columns() {
+    let mut h = demo().await;
+    assert!(!h.model.locks.is_empty(), "locks were read at start");
+    h.keys("2/payments-api<Enter>");
+    let screen = h.render();
+    assert!(screen.contains("payments-api"), "{screen}");
+    h.keys("llllllll");
+    let screen = h.render();
+    assert!(screen.contains("production"), "{screen}");
+    assert!(
+        screen.contains('⊘'),
+        "the lock shows in production: {screen}"
+    );
+}
+
+#[tokio::test]
+async fn pods_pane_follows_the_selected_service_and_updates_live() {
+    let mut h = demo().await;
+    h.keys("/reviews-service<Enter>3");
+    assert_eq!(h.model.tab, Tab::Pods);
+    assert_eq!(h.model.focus().as_deref(), Some("reviews-service"));
+    let pods = h.model.pod_rows().len();
+    assert!(pods > 0);
+    assert!(h.model.pod_rows().iter().any(|p| p.crash_looping()));
+    let screen = h.render();
+    assert!(screen.contains("crash-looping"), "{screen}");
+    assert!(screen.contains("CrashLoopBackOff"), "{screen}");
+    // The clock runs: restarts climb on the crash-looping pod.
+    let restarts = |h: &Harness| -> u32 {
+        h.model
+            .pod_rows()
+            .iter()
+            .filter(|p| p.crash_looping())
+            .map(|p| p.restarts)
+            .sum()
+    };
+    let before = restarts(&h);
+    h.model.dirty = false;
+    for _ in 0..10 {
+        h.sim.tick();
+        h.pump();
+    }
+    assert!(restarts(&h) > before, "restarts climbed");
+    assert!(
+        h.model.dirty,
+        "a live update to the pane on screen asks for a frame"
+    );
+    // Scope narrows the pods.
+    h.keys("eee");
+    assert!(
+        h.model
+            .pod_rows()
+            .iter()
+            .all(|p| p.cluster.env == "production")
+    );
+}
+
+#[tokio::test]
+async fn audit_pane_reads_and_filters() {
+    let mut h = demo().await;
+    h.keys("6");
+    let all = h.model.audit_rows().len();
+    assert!(all >= 5);
+    let screen = h.render();
+    assert!(screen.contains("audit"), "{screen}");
+    h.keys("/freeze<Enter>");
+    let some = h.model.audit_rows().len();
+    assert!(some > 0 && some < all);
+    h.keys("<Esc>");
+    assert_eq!(h.model.audit_rows().len(), all);
+}

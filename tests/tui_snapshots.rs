@@ -47,3 +47,37 @@ async fn help_80x24() {
 async fn palette_80x24() {
     insta::assert_snapshot!(screen(80, 24, ":scope").await);
 }
+
+#[tokio::test]
+async fn matrix_120x40() {
+    insta::assert_snapshot!(screen(120, 40, "2").await);
+}
+
+#[tokio::test]
+async fn matrix_80x24_production_drifted() {
+    insta::assert_snapshot!(screen(80, 24, "2eeed").await);
+}
+
+#[tokio::test]
+async fn pods_120x40() {
+    let s = screen(120, 40, "/reviews-service<Enter>3").await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d+(d\d+h|h\d+m|m|s)\b", "[age]");
+    settings.bind(|| insta::assert_snapshot!(s));
+}
+
+#[tokio::test]
+async fn pods_80x24() {
+    let s = screen(80, 24, "/reviews-service<Enter>3").await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d+(d\d+h|h\d+m|m|s)\b", "[age]");
+    settings.bind(|| insta::assert_snapshot!(s));
+}
+
+#[tokio::test]
+async fn audit_120x40() {
+    let s = screen(120, 40, "6").await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "[time]");
+    settings.bind(|| insta::assert_snapshot!(s));
+}

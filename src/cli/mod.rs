@@ -8,7 +8,7 @@ mod catalog;
 mod deploy;
 mod explain;
 mod flag;
-mod pods;
+pub mod pods;
 mod score;
 mod secret;
 

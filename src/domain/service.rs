@@ -112,6 +112,8 @@ pub struct ServiceLive {
     pub hpas: BTreeMap<ClusterId, HpaSummary>,
     /// Crash-looping pods per cluster, kept in step with the pods map.
     pub crash_loops: BTreeMap<ClusterId, u32>,
+    /// Keys into `LiveState::pods` of this service's pods, in (cluster, name) order.
+    pub pods: std::collections::BTreeSet<(ClusterId, String)>,
 }
 
 /// Summaries of everything running, indexed for incremental updates. Holds only
@@ -158,7 +160,15 @@ impl LiveState {
                 let key = (p.cluster.clone(), p.name.clone());
                 let now = p.crash_looping();
                 let (svc, cluster) = (p.service.clone(), p.cluster.clone());
-                let was = self.pods.insert(key, p).is_some_and(|o| o.crash_looping());
+                let old = self.pods.insert(key.clone(), p);
+                if old.is_none() {
+                    self.services
+                        .entry(svc.clone())
+                        .or_default()
+                        .pods
+                        .insert(key);
+                }
+                let was = old.is_some_and(|o| o.crash_looping());
                 if now == was {
                     return None;
                 }
@@ -166,7 +176,11 @@ impl LiveState {
                 Some(svc)
             }
             ClusterEvent::PodDeleted { cluster, name } => {
-                let old = self.pods.remove(&(cluster, name))?;
+                let key = (cluster, name);
+                let old = self.pods.remove(&key)?;
+                if let Some(s) = self.services.get_mut(&old.service) {
+                    s.pods.remove(&key);
+                }
                 if !old.crash_looping() {
                     return None;
                 }
@@ -196,6 +210,20 @@ impl LiveState {
             .entry(cluster)
             .or_default();
         *n = if up { *n + 1 } else { n.saturating_sub(1) };
+    }
+
+    /// One service's pods in a scope, in (cluster, name) order.
+    pub fn pods_of<'a>(
+        &'a self,
+        service: &str,
+        scope: &'a Scope,
+    ) -> impl Iterator<Item = &'a PodSummary> + 'a {
+        self.services
+            .get(service)
+            .into_iter()
+            .flat_map(|s| s.pods.iter())
+            .filter(move |k| scope.contains(&k.0))
+            .filter_map(move |k| self.pods.get(k))
     }
 
     /// The live status of one service within a scope, regions in `region_order`.

@@ -14,6 +14,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::backend::Platform;
 
+use super::fetch::{Fetch, fetch};
 use super::model::{Effect, Level, Model, Msg};
 use super::terminal::TerminalGuard;
 use super::view;
@@ -42,8 +43,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     }
     let mut guard = TerminalGuard::new()?;
     spawn_input(&tx);
+    for e in model.startup_effects() {
+        if let Effect::Fetch(what) = e {
+            spawn_fetch(&platform, &tx, what);
+        }
+    }
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
-    event_loop(&mut guard, &mut model, rx, frame_interval).await
+    event_loop(&mut guard, &mut model, &platform, &tx, rx, frame_interval).await
 }
 
 /// Providers: the catalog load, the cluster watch, and the signals.
@@ -93,6 +99,14 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
     });
 }
 
+fn spawn_fetch(platform: &Platform, tx: &UnboundedSender<Msg>, what: Fetch) {
+    let platform = platform.clone();
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let _ = t.send(fetch(&platform, what).await);
+    });
+}
+
 fn spawn_input(tx: &UnboundedSender<Msg>) {
     let t = tx.clone();
     tokio::spawn(async move {
@@ -117,6 +131,8 @@ fn spawn_input(tx: &UnboundedSender<Msg>) {
 async fn event_loop(
     guard: &mut TerminalGuard,
     model: &mut Model,
+    platform: &Platform,
+    tx: &UnboundedSender<Msg>,
     mut rx: UnboundedReceiver<Msg>,
     frame_interval: Duration,
 ) -> Result<()> {
@@ -124,7 +140,11 @@ async fn event_loop(
     loop {
         // Draw if something changed and the frame budget allows it.
         let now = Instant::now();
-        model.on_time(now);
+        for e in model.on_time(now) {
+            if let Effect::Fetch(what) = e {
+                spawn_fetch(platform, tx, what);
+            }
+        }
         let mut wake = model.next_deadline();
         if model.dirty {
             let due = last_draw.map_or(now, |t| t + frame_interval);
@@ -170,6 +190,7 @@ async fn event_loop(
                     guard.reset()?;
                     model.dirty = true;
                 }
+                Effect::Fetch(what) => spawn_fetch(platform, tx, what),
             }
         }
     }

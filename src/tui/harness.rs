@@ -18,6 +18,7 @@ use crate::config::{Paths, keymap::load_keymap};
 use crate::domain::ClusterEvent;
 
 use super::catalog::Grouping;
+use super::fetch::fetch;
 use super::model::{Effect, Model, ModelInit, Msg};
 use super::view;
 
@@ -91,6 +92,8 @@ impl Harness {
             startup: Vec::new(),
         };
         h.model.update(Msg::CatalogLoaded(Ok(Arc::new(catalog))));
+        let start = h.model.startup_effects();
+        h.apply(start);
         phase("build the catalog rows");
         h.startup = startup;
         Ok(h)
@@ -128,10 +131,25 @@ impl Harness {
     pub fn keys(&mut self, seq: &str) {
         for ev in parse_keys(seq) {
             let effects = self.model.update(Msg::Term(Event::Key(ev)));
-            if effects.contains(&Effect::Quit) {
-                self.quit = true;
-            }
+            self.apply(effects);
             self.pump();
+        }
+    }
+
+    /// Carry out effects as the app's loop would; reads complete at once.
+    pub fn apply(&mut self, effects: Vec<Effect>) {
+        let platform = self.sim.platform();
+        for e in effects {
+            match e {
+                Effect::Quit => self.quit = true,
+                Effect::Fetch(what) => {
+                    // The demo's providers answer without awaiting I/O.
+                    let msg = futures::executor::block_on(fetch(&platform, what));
+                    let more = self.model.update(msg);
+                    self.apply(more);
+                }
+                Effect::Suspend | Effect::ClearScreen => {}
+            }
         }
     }
 

@@ -2,7 +2,9 @@
 
 pub mod app;
 pub mod catalog;
+pub mod fetch;
 pub mod harness;
 pub mod model;
+pub mod panes;
 pub mod terminal;
 pub mod view;

@@ -16,7 +16,66 @@ use crate::domain::service::{LiveState, rows_from_catalog};
 use crate::domain::text::sanitize;
 use crate::domain::{ClusterEvent, Scope, Topology};
 
-use super::catalog::{CatalogState, Grouping, SortColumn};
+use super::catalog::{CatalogState, Grouping, SortColumn, ViewItem};
+use super::fetch::{Fetch, Fetched};
+use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
+
+/// How often a pane that shows polled data (locks, audit, flags) reads it again.
+pub const POLL: Duration = Duration::from_secs(5);
+
+/// Selection and scroll of a plain list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListPos {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl ListPos {
+    pub fn move_by(&mut self, delta: isize, len: usize) {
+        if len == 0 {
+            self.selected = 0;
+            return;
+        }
+        let s = self.selected as isize + delta;
+        self.selected = s.clamp(0, len as isize - 1) as usize;
+    }
+
+    pub fn clamp(&mut self, len: usize) {
+        self.selected = self.selected.min(len.saturating_sub(1));
+    }
+
+    /// Keep the selection inside a window of `height` rows.
+    pub fn scroll_into_view(&mut self, height: usize, len: usize) {
+        self.clamp(len);
+        if height == 0 {
+            return;
+        }
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(height));
+    }
+}
+
+/// Data a pane read from a provider: not asked yet, arrived, or failed.
+#[derive(Debug, Clone, Default)]
+pub enum Remote<T> {
+    #[default]
+    NotAsked,
+    Ready(T),
+    Failed(String),
+}
+
+impl<T> Remote<T> {
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Remote::Ready(t) => Some(t),
+            _ => None,
+        }
+    }
+}
 
 /// Everything that can happen.
 #[derive(Debug)]
@@ -25,6 +84,8 @@ pub enum Msg {
     Cluster(ClusterEvent),
     CatalogLoaded(Result<Arc<Catalog>, String>),
     Toast(Level, String),
+    /// A read a pane asked for: its result, or the read and why it failed.
+    Fetched(Result<Fetched, (Fetch, String)>),
     /// SIGTERM, SIGHUP: leave cleanly.
     Quit,
 }
@@ -36,6 +97,8 @@ pub enum Effect {
     Suspend,
     /// Forget what is on screen and draw everything again.
     ClearScreen,
+    /// Read something from the platform; the answer arrives as `Msg::Fetched`.
+    Fetch(Fetch),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +202,25 @@ pub struct Model {
     pub theme: Theme,
     pub palette: Vec<PaletteItem>,
     pub toast_ttl: Duration,
+    pub locks: Vec<Lock>,
+    pub audit: Remote<Vec<AuditRecord>>,
+    pub flags: Remote<Vec<FlagState>>,
+    /// The secrets of one service.
+    pub secrets: Remote<(String, Vec<SecretMeta>)>,
+    pub matrix: ListPos,
+    /// First cluster column shown in the matrix (horizontal scroll).
+    pub matrix_col: usize,
+    /// Show only services that drifted.
+    pub drift_only: bool,
+    pub pods: ListPos,
+    pub list: ListPos,
+    /// The filter of the panes that are not service lists (pods, secrets, flags, audit).
+    pub pane_filter: String,
+    pub pane_editing: bool,
+    /// When the pane on screen reads its data again.
+    pub poll_at: Option<Instant>,
+    /// Fixed "now" (Unix seconds) for golden screens; the wall clock otherwise.
+    pub now_override: Option<i64>,
     /// Something changed since the last frame.
     pub dirty: bool,
     matcher: Matcher,
@@ -179,6 +261,19 @@ impl Model {
             theme: init.theme,
             palette: Vec::new(),
             toast_ttl: init.toast_ttl,
+            locks: Vec::new(),
+            audit: Remote::NotAsked,
+            flags: Remote::NotAsked,
+            secrets: Remote::NotAsked,
+            matrix: ListPos::default(),
+            matrix_col: 0,
+            drift_only: false,
+            pods: ListPos::default(),
+            list: ListPos::default(),
+            pane_filter: String::new(),
+            pane_editing: false,
+            poll_at: None,
+            now_override: None,
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -193,14 +288,81 @@ impl Model {
             Some(Overlay::Palette(_)) => return vec!["palette"],
             None => {}
         }
-        if self.cat.editing && self.routes.is_empty() && self.tab == Tab::Catalog {
+        if self.editing() {
             return vec!["filter"];
         }
         match (self.routes.last(), self.tab) {
             (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
             (None, Tab::Catalog) => vec!["catalog", "list", "global"],
+            (None, Tab::Deployments) => vec!["matrix", "list", "global"],
             (None, _) => vec!["list", "global"],
         }
+    }
+
+    /// Is a filter being typed (the services filter, or a pane's own)?
+    pub fn editing(&self) -> bool {
+        self.overlay.is_none() && self.routes.is_empty() && (self.cat.editing || self.pane_editing)
+    }
+
+    /// Panes whose rows are services share the catalog's filter.
+    pub fn uses_service_filter(&self) -> bool {
+        matches!(self.tab, Tab::Catalog | Tab::Deployments)
+    }
+
+    /// The service the service-centric panes (pods, secrets) are about: the open
+    /// service view, else the selection in the catalog or the matrix.
+    pub fn focus(&self) -> Option<String> {
+        if let Some(Route::Service(s)) = self.routes.last() {
+            return Some(s.clone());
+        }
+        if self.tab == Tab::Deployments
+            && let Some(&i) = self.matrix_rows().get(self.matrix.selected)
+        {
+            return Some(self.cat.rows[i].name.clone());
+        }
+        self.cat.selected_row().map(|r| r.name.clone())
+    }
+
+    /// Rows of the matrix: the catalog's filtered, sorted services (indices into
+    /// `cat.rows`), only drifted ones when asked.
+    pub fn matrix_rows(&self) -> Vec<usize> {
+        let envs: Vec<&String> = self
+            .topology
+            .environments
+            .iter()
+            .filter(|e| self.scope.env.as_ref().is_none_or(|s| s == *e))
+            .collect();
+        self.cat
+            .view
+            .iter()
+            .filter_map(|v| match v {
+                ViewItem::Row(i) => Some(*i),
+                ViewItem::Group { .. } => None,
+            })
+            .filter(|&i| {
+                !self.drift_only
+                    || self
+                        .live
+                        .services
+                        .get(&self.cat.rows[i].name)
+                        .is_some_and(|l| {
+                            crate::domain::matrix::drifted_envs(l, &self.topology)
+                                .iter()
+                                .any(|e| envs.contains(&e))
+                        })
+            })
+            .collect()
+    }
+
+    /// Unix seconds now (fixed in golden-screen tests).
+    pub fn now(&self) -> i64 {
+        self.now_override
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+
+    /// What to read when sphere starts.
+    pub fn startup_effects(&self) -> Vec<Effect> {
+        vec![Effect::Fetch(Fetch::Locks)]
     }
 
     pub fn toast(&mut self, level: Level, text: impl Into<String>) {
@@ -219,15 +381,73 @@ impl Model {
 
     /// When the loop must wake up even if no message arrives (a toast to expire).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.toasts.iter().map(|t| t.until).min()
+        self.toasts
+            .iter()
+            .map(|t| t.until)
+            .chain(self.poll_at)
+            .min()
     }
 
-    /// Drop expired toasts.
-    pub fn on_time(&mut self, now: Instant) {
+    /// Drop expired toasts; read the pane's data again when its poll is due.
+    pub fn on_time(&mut self, now: Instant) -> Vec<Effect> {
         let before = self.toasts.len();
         self.toasts.retain(|t| t.until > now);
         if self.toasts.len() != before {
             self.dirty = true;
+        }
+        match self.poll_at {
+            Some(at) if at <= now => {
+                self.poll_at = None;
+                self.pane_reads()
+            }
+            _ => vec![],
+        }
+    }
+
+    /// The reads the pane on screen needs, and when to poll again.
+    pub fn pane_reads(&mut self) -> Vec<Effect> {
+        let reads = match self.tab {
+            Tab::Deployments => vec![Fetch::Locks],
+            Tab::Audit => vec![Fetch::Audit],
+            Tab::Flags => vec![Fetch::Flags],
+            Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
+            Tab::Catalog | Tab::Pods => vec![],
+        };
+        self.poll_at = (!reads.is_empty()).then(|| Instant::now() + POLL);
+        reads.into_iter().map(Effect::Fetch).collect()
+    }
+
+    fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
+        match res {
+            Ok(Fetched::Locks(l)) => {
+                if l != self.locks {
+                    self.locks = l;
+                    self.dirty = true;
+                }
+            }
+            Ok(Fetched::Audit(mut a)) => {
+                a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
+                self.audit = Remote::Ready(a);
+                self.dirty = true;
+            }
+            Ok(Fetched::Flags(f)) => {
+                self.flags = Remote::Ready(f);
+                self.dirty = true;
+            }
+            Ok(Fetched::Secrets(svc, list)) => {
+                self.secrets = Remote::Ready((svc, list));
+                self.dirty = true;
+            }
+            Err((what, e)) => {
+                let e = sanitize(&e).into_owned();
+                match what {
+                    Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
+                    Fetch::Audit => self.audit = Remote::Failed(e),
+                    Fetch::Flags => self.flags = Remote::Failed(e),
+                    Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
+                }
+                self.dirty = true;
+            }
         }
     }
 
@@ -260,6 +480,10 @@ impl Model {
                 self.toast(level, text);
                 vec![]
             }
+            Msg::Fetched(res) => {
+                self.on_fetched(res);
+                vec![]
+            }
             Msg::Quit => vec![Effect::Quit],
         }
     }
@@ -289,6 +513,21 @@ impl Model {
             ev,
             ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. }
         );
+        // Which service the event is about, for the panes that show one service.
+        let about = match &ev {
+            ClusterEvent::Pod(p) => Some(p.service.clone()),
+            ClusterEvent::Hpa(h) => Some(h.service.clone()),
+            ClusterEvent::PodDeleted { cluster, name } => self
+                .live
+                .pods
+                .get(&(cluster.clone(), name.clone()))
+                .map(|p| p.service.clone()),
+            _ => None,
+        };
+        let deployment = matches!(
+            ev,
+            ClusterEvent::Deployment(_) | ClusterEvent::DeploymentDeleted { .. }
+        );
         if let Some(service) = self.live.apply(ev) {
             let st = self
                 .live
@@ -297,7 +536,11 @@ impl Model {
                 self.dirty = true;
             }
         }
-        if synced {
+        let shows_one_service = self.tab == Tab::Pods || !self.routes.is_empty();
+        if synced
+            || (deployment && (self.tab == Tab::Deployments || shows_one_service))
+            || (about.is_some() && shows_one_service && about == self.focus())
+        {
             self.dirty = true;
         }
     }
@@ -346,8 +589,7 @@ impl Model {
 
     /// Keys that no binding took: text for the filter or the palette.
     fn type_text(&mut self, ev: &KeyEvent) {
-        let text_input = matches!(self.overlay, Some(Overlay::Palette(_)))
-            || (self.overlay.is_none() && self.cat.editing);
+        let text_input = matches!(self.overlay, Some(Overlay::Palette(_))) || self.editing();
         if !text_input {
             return;
         }
@@ -370,6 +612,19 @@ impl Model {
                 }
             }
             self.refilter_palette();
+            return;
+        }
+        if self.pane_editing {
+            match ch {
+                Some(c) => self.pane_filter.push(c),
+                None => {
+                    if self.pane_filter.pop().is_none() {
+                        self.pane_editing = false;
+                    }
+                }
+            }
+            self.list = ListPos::default();
+            self.pods = ListPos::default();
             return;
         }
         let mut f = self.cat.filter.clone();
@@ -419,19 +674,30 @@ impl Model {
             }
             return vec![];
         }
-        if self.cat.editing {
+        if self.editing() {
+            let pane = self.pane_editing;
             match cmd {
                 "back" | "filter_cancel" => {
                     self.cat.editing = false;
-                    self.cat.set_filter(String::new());
+                    self.pane_editing = false;
+                    if pane {
+                        self.pane_filter.clear();
+                    } else {
+                        self.cat.set_filter(String::new());
+                    }
                     return vec![];
                 }
                 "open" | "filter_apply" => {
                     self.cat.editing = false;
+                    self.pane_editing = false;
                     return vec![];
                 }
                 "filter_clear" => {
-                    self.cat.set_filter(String::new());
+                    if pane {
+                        self.pane_filter.clear();
+                    } else {
+                        self.cat.set_filter(String::new());
+                    }
                     return vec![];
                 }
                 _ => {}
@@ -467,32 +733,51 @@ impl Model {
             }
             "filter" => {
                 self.routes.clear();
-                self.tab = Tab::Catalog;
-                self.cat.editing = true;
+                if self.uses_service_filter() {
+                    self.cat.editing = true;
+                } else {
+                    self.pane_editing = true;
+                }
             }
             "back" => {
-                if self.routes.pop().is_none() && !self.cat.filter.is_empty() {
-                    self.cat.set_filter(String::new());
+                if self.routes.pop().is_none() {
+                    if !self.pane_filter.is_empty() && !self.uses_service_filter() {
+                        self.pane_filter.clear();
+                    } else if !self.cat.filter.is_empty() {
+                        self.cat.set_filter(String::new());
+                    }
                 }
             }
-            "next_pane" => self.set_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
-            "prev_pane" => {
-                self.set_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()])
+            "next_pane" => {
+                return self.set_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]);
             }
-            "down" => self.cat.move_by(1),
-            "up" => self.cat.move_by(-1),
-            "page_down" => self.cat.move_by(10),
-            "page_up" => self.cat.move_by(-10),
-            "top" => self.cat.top(),
-            "bottom" => self.cat.bottom(),
+            "prev_pane" => {
+                return self
+                    .set_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
+            }
+            "down" => self.nav(1),
+            "up" => self.nav(-1),
+            "page_down" => self.nav(10),
+            "page_up" => self.nav(-10),
+            "top" => self.nav(isize::MIN / 2),
+            "bottom" => self.nav(isize::MAX / 2),
             "open" => {
                 if self.routes.is_empty()
-                    && self.tab == Tab::Catalog
-                    && let Some(r) = self.cat.selected_row()
+                    && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
+                    && let Some(name) = self.focus()
                 {
-                    self.routes.push(Route::Service(r.name.clone()));
+                    self.routes.push(Route::Service(name));
                     self.detail_scroll = 0;
                 }
+            }
+            "col_left" => self.matrix_col = self.matrix_col.saturating_sub(1),
+            "col_right" => {
+                let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
+                self.matrix_col = (self.matrix_col + 1).min(cols.saturating_sub(1));
+            }
+            "drift_only" => {
+                self.drift_only = !self.drift_only;
+                self.matrix = ListPos::default();
             }
             "sort_next" => self.cat.sort_next(),
             "sort_reverse" => self.cat.sort_reverse(),
@@ -505,6 +790,7 @@ impl Model {
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
+            "reload" => return self.pane_reads(),
             other => return self.run_parameterised(other),
         }
         vec![]
@@ -516,7 +802,7 @@ impl Model {
         let mut parts = cmd.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("pane"), Some(n), None) => match n.parse::<usize>() {
-                Ok(n) if (1..=Tab::ALL.len()).contains(&n) => self.set_tab(Tab::ALL[n - 1]),
+                Ok(n) if (1..=Tab::ALL.len()).contains(&n) => return self.set_tab(Tab::ALL[n - 1]),
                 _ => self.toast(Level::Error, format!("no pane {n}")),
             },
             (Some("sort"), Some(col), None) => match SortColumn::parse(col) {
@@ -555,10 +841,82 @@ impl Model {
         vec![]
     }
 
-    fn set_tab(&mut self, tab: Tab) {
+    fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
+        if tab != self.tab {
+            self.pane_filter.clear();
+            self.list = ListPos::default();
+        }
         self.tab = tab;
         self.routes.clear();
         self.cat.editing = false;
+        self.pane_editing = false;
+        self.pane_reads()
+    }
+
+    /// Move the selection of the list on screen.
+    fn nav(&mut self, delta: isize) {
+        match self.tab {
+            Tab::Catalog => match delta {
+                d if d <= isize::MIN / 4 => self.cat.top(),
+                d if d >= isize::MAX / 4 => self.cat.bottom(),
+                d => self.cat.move_by(d),
+            },
+            Tab::Deployments => {
+                let len = self.matrix_rows().len();
+                self.matrix.move_by(delta, len);
+            }
+            Tab::Pods => {
+                let len = self.pod_rows().len();
+                self.pods.move_by(delta, len);
+            }
+            Tab::Secrets | Tab::Flags | Tab::Audit => {
+                let len = self.pane_len();
+                self.list.move_by(delta, len);
+            }
+        }
+    }
+
+    /// The focus service's pods in scope, filtered by the pane filter.
+    pub fn pod_rows(&self) -> Vec<&crate::domain::PodSummary> {
+        let Some(svc) = self.focus() else {
+            return Vec::new();
+        };
+        let f = self.pane_filter.to_lowercase();
+        self.live
+            .pods_of(&svc, &self.scope)
+            .filter(|p| f.is_empty() || p.name.to_lowercase().contains(&f))
+            .collect()
+    }
+
+    /// Rows of the audit pane, newest first, filtered by the pane filter.
+    pub fn audit_rows(&self) -> Vec<&AuditRecord> {
+        let f = self.pane_filter.to_lowercase();
+        self.audit
+            .ready()
+            .map(|a| {
+                a.iter()
+                    .filter(|r| {
+                        f.is_empty()
+                            || [&r.actor, &r.action, &r.target]
+                                .iter()
+                                .any(|s| s.to_lowercase().contains(&f))
+                            || r.reason
+                                .as_ref()
+                                .is_some_and(|s| s.to_lowercase().contains(&f))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many rows the secrets, flags or audit pane shows.
+    fn pane_len(&self) -> usize {
+        match self.tab {
+            Tab::Audit => self.audit_rows().len(),
+            Tab::Flags => self.flags.ready().map_or(0, Vec::len),
+            Tab::Secrets => self.secrets.ready().map_or(0, |(_, s)| s.len()),
+            _ => 0,
+        }
     }
 
     fn build_palette(&self) -> Vec<PaletteItem> {

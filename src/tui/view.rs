@@ -15,6 +15,7 @@ use crate::domain::text::sanitize;
 
 use super::catalog::{CatalogState, ViewItem};
 use super::model::{Level, Model, Overlay, Route, Tab};
+use super::panes;
 
 /// Smaller than this and sphere asks for a bigger terminal instead of drawing.
 pub const MIN_WIDTH: u16 = 60;
@@ -53,6 +54,9 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     match (m.routes.last().cloned(), m.tab) {
         (Some(Route::Service(name)), _) => draw_service(m, f, body, &name),
         (None, Tab::Catalog) => draw_catalog(m, f, body),
+        (None, Tab::Deployments) => panes::draw_matrix(m, f, body),
+        (None, Tab::Pods) => panes::draw_pods(m, f, body),
+        (None, Tab::Audit) => panes::draw_audit(m, f, body),
         (None, tab) => draw_coming(m, f, body, tab),
     }
     draw_footer(m, f, footer);
@@ -135,15 +139,20 @@ fn draw_tabs(m: &Model, f: &mut Frame, area: Rect) {
 
 fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
-    if m.cat.editing && m.overlay.is_none() {
+    if m.editing() {
+        let (text, count) = if m.pane_editing {
+            (m.pane_filter.clone(), String::new())
+        } else {
+            (
+                m.cat.filter.clone(),
+                format!("  {} of {}", m.cat.matched, m.cat.rows.len()),
+            )
+        };
         let line = Line::from(vec![
             Span::styled("/", t.style(Slot::KeyHint)),
-            Span::styled(m.cat.filter.clone(), t.style(Slot::Text)),
+            Span::styled(text, t.style(Slot::Text)),
             Span::styled("▏", t.style(Slot::Accent)),
-            Span::styled(
-                format!("  {} of {}", m.cat.matched, m.cat.rows.len()),
-                t.style(Slot::Muted),
-            ),
+            Span::styled(count, t.style(Slot::Muted)),
             Span::styled("  enter keep · esc clear", t.style(Slot::Muted)),
         ]);
         f.render_widget(Paragraph::new(line), area);
@@ -201,7 +210,21 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
             ("help", "help"),
             ("quit", "quit"),
         ],
+        (None, None, Tab::Deployments) => &[
+            ("filter", "filter"),
+            ("open", "open"),
+            ("col_right", "scroll"),
+            ("drift_only", "drift only"),
+            ("scope_env_next", "env"),
+            ("scope_region_next", "region"),
+            ("palette", "commands"),
+            ("help", "help"),
+            ("quit", "quit"),
+        ],
         (None, None, _) => &[
+            ("filter", "filter"),
+            ("scope_env_next", "env"),
+            ("scope_region_next", "region"),
             ("next_pane", "next pane"),
             ("palette", "commands"),
             ("help", "help"),

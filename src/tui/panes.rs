@@ -1,0 +1,480 @@
+//! The deployments matrix, live pods and audit panes. Visible rows only: every row
+//! model is built for the rows on screen, from summaries kept as data arrives.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::config::theme::Slot;
+use crate::domain::matrix::{self, Cell as MatrixCell};
+use crate::domain::text::sanitize;
+use crate::domain::{Outcome, PodPhase, RolloutState};
+
+use super::model::{Model, Remote};
+
+/// Width of a matrix cell: "4.18.1 6/6 ⟳" fits, a long version is cut.
+const CELL_WIDE: u16 = 14;
+const CELL_COMPACT: u16 = 9;
+
+pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let [summary_area, table_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let rows = m.matrix_rows();
+    let columns = matrix::columns(&m.topology, &m.scope);
+    let compact = area.width < 100;
+    let cell_w = if compact { CELL_COMPACT } else { CELL_WIDE };
+    let name_w: u16 = if compact { 20 } else { 26 };
+    let fit = ((area.width.saturating_sub(name_w + 1)) / (cell_w + 1)).max(1) as usize;
+    m.matrix_col = m.matrix_col.min(columns.len().saturating_sub(fit));
+    let shown: Vec<_> = columns
+        .iter()
+        .skip(m.matrix_col)
+        .take(fit)
+        .cloned()
+        .collect();
+
+    // Drift summary over the rows in view (the catalog's filter applies).
+    let envs: Vec<String> = m
+        .topology
+        .environments
+        .iter()
+        .filter(|e| m.scope.env.as_ref().is_none_or(|s| s == *e))
+        .cloned()
+        .collect();
+    let mut drift = std::collections::BTreeMap::new();
+    for &i in &rows {
+        if let Some(l) = m.live.services.get(&m.cat.rows[i].name) {
+            for e in matrix::drifted_envs(l, &m.topology) {
+                if envs.contains(&e) {
+                    *drift.entry(e).or_insert(0usize) += 1;
+                }
+            }
+        }
+    }
+    let mut summary = vec![Span::styled(
+        matrix::drift_summary(&drift, &envs),
+        if drift.values().any(|n| *n > 0) {
+            t.style(Slot::Drift)
+        } else {
+            t.style(Slot::Ok)
+        },
+    )];
+    if m.drift_only {
+        summary.push(Span::styled("  (drifted only)", t.style(Slot::Muted)));
+    }
+    if columns.len() > shown.len() {
+        summary.push(Span::styled(
+            format!(
+                "  clusters {}–{} of {} (h/l)",
+                m.matrix_col + 1,
+                m.matrix_col + shown.len(),
+                columns.len()
+            ),
+            t.style(Slot::Muted),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(summary)), summary_area);
+
+    // Two header lines: environment, then region.
+    let height = table_area.height.saturating_sub(2) as usize;
+    m.matrix.scroll_into_view(height, rows.len());
+    let t = &m.theme;
+    let mut env_cells = vec![Cell::from("")];
+    let mut region_cells = vec![Cell::from("service")];
+    let mut last_env = "";
+    for c in &shown {
+        env_cells.push(if c.env != last_env {
+            Cell::from(Span::styled(
+                c.env.clone(),
+                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
+            ))
+        } else {
+            Cell::from("")
+        });
+        last_env = &c.env;
+        region_cells.push(Cell::from(c.region.clone()));
+    }
+    let mut widths = vec![Constraint::Length(name_w)];
+    widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
+    let header_style = t.style(Slot::Muted);
+    let mut table_rows = vec![Row::new(region_cells).style(header_style)];
+    let end = (m.matrix.offset + height).min(rows.len());
+    for (pos, &i) in rows[m.matrix.offset..end].iter().enumerate() {
+        let name = &m.cat.rows[i].name;
+        let live = m.live.services.get(name);
+        let mut cells = vec![Cell::from(name.clone())];
+        for c in &shown {
+            cells.push(matrix_cell(
+                m,
+                matrix::cell(name, live, c, &m.locks).as_ref(),
+                compact,
+            ));
+        }
+        let mut row = Row::new(cells);
+        if m.matrix.offset + pos == m.matrix.selected {
+            row = row.style(m.theme.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
+    let table = Table::new(table_rows, widths)
+        .header(Row::new(env_cells))
+        .column_spacing(1);
+    f.render_widget(table, table_area);
+    if rows.is_empty() {
+        let msg = if m.drift_only {
+            "No service drifted in this scope. d shows every service."
+        } else {
+            "No service matches. Esc clears the filter."
+        };
+        let [_, below] =
+            Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(table_area);
+        f.render_widget(Paragraph::new(msg).style(m.theme.style(Slot::Muted)), below);
+    }
+}
+
+fn matrix_cell(m: &Model, c: Option<&MatrixCell>, compact: bool) -> Cell<'static> {
+    let t = &m.theme;
+    let Some(c) = c else {
+        return Cell::from(Span::styled("·", t.style(Slot::Muted)));
+    };
+    let (mark, slot) = if c.crash_looping > 0 || c.rollout == RolloutState::Stalled {
+        ("✗", Slot::Error)
+    } else if c.rollout == RolloutState::Progressing {
+        ("⟳", Slot::Pending)
+    } else if c.ready < c.desired {
+        ("!", Slot::Warn)
+    } else {
+        ("", Slot::Text)
+    };
+    let version = sanitize(&c.version).into_owned();
+    let mut spans = Vec::new();
+    if c.locked.is_some() {
+        spans.push(Span::styled("⊘", t.style(Slot::Locked)));
+    }
+    let vstyle = if c.drift {
+        t.style(Slot::Drift)
+    } else {
+        t.style(slot)
+    };
+    spans.push(Span::styled(version, vstyle));
+    if !compact {
+        spans.push(Span::styled(
+            format!(" {}/{}", c.ready, c.desired),
+            t.style(slot),
+        ));
+    }
+    if !mark.is_empty() {
+        spans.push(Span::styled(mark, t.style(slot)));
+    }
+    Cell::from(Line::from(spans))
+}
+
+pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
+    let Some(service) = m.focus() else {
+        f.render_widget(
+            Paragraph::new("Select a service in the catalog to see its pods.")
+                .style(m.theme.style(Slot::Muted)),
+            area,
+        );
+        return;
+    };
+    let wide = area.width >= 140;
+    let (pods_area, side) = if wide {
+        let [a, b] = Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)])
+            .areas(area);
+        (a, b)
+    } else {
+        let [a, b] =
+            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(area);
+        (a, b)
+    };
+    let now = m.now();
+    let t = &m.theme;
+    let rows = m.pod_rows();
+    let crash = rows.iter().filter(|p| p.crash_looping()).count();
+    let not_ready = rows.iter().filter(|p| !p.ready).count();
+    let mut title = vec![
+        Span::styled(format!(" {service} "), t.style(Slot::Title)),
+        Span::styled(format!("{} pods ", rows.len()), t.style(Slot::Muted)),
+    ];
+    if crash > 0 {
+        title.push(Span::styled(
+            format!("{crash} crash-looping "),
+            t.style(Slot::Error),
+        ));
+    }
+    if not_ready > crash {
+        title.push(Span::styled(
+            format!("{} not ready ", not_ready - crash),
+            t.style(Slot::Warn),
+        ));
+    }
+    if !m.pane_filter.is_empty() {
+        title.push(Span::styled(
+            format!("/{} ", m.pane_filter),
+            t.style(Slot::Accent),
+        ));
+    }
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.style(Slot::Border))
+        .title(Line::from(title));
+    let inner = block.inner(pods_area);
+    f.render_widget(block, pods_area);
+    let height = inner.height.saturating_sub(1) as usize;
+    let len = rows.len();
+    let mut pos = m.pods;
+    pos.scroll_into_view(height, len);
+    let narrow = inner.width < 110;
+    let mut header = vec!["cluster", "pod", "phase", "ready", "restarts", "age"];
+    let mut widths = vec![
+        Constraint::Length(if narrow { 13 } else { 26 }),
+        Constraint::Fill(1),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(8),
+        Constraint::Length(6),
+    ];
+    if !narrow {
+        header.push("node");
+        widths.push(Constraint::Length(28));
+    }
+    header.push("reason");
+    widths.push(Constraint::Length(16));
+    let mut table_rows = Vec::new();
+    for (i, p) in rows.iter().enumerate().skip(pos.offset).take(height) {
+        let slot = if p.crash_looping() || p.phase == PodPhase::Failed {
+            Slot::Error
+        } else if !p.ready {
+            Slot::Warn
+        } else {
+            Slot::Text
+        };
+        let cluster = if narrow {
+            short_cluster(&p.cluster.env, &p.cluster.region)
+        } else {
+            p.cluster.to_string()
+        };
+        let reason = p
+            .waiting
+            .as_deref()
+            .or(p.last_termination.as_deref())
+            .unwrap_or("");
+        let mut cells = vec![
+            Cell::from(cluster),
+            // The service is in the title: show what tells the pods apart.
+            Cell::from(
+                sanitize(
+                    p.name
+                        .strip_prefix(service.as_str())
+                        .and_then(|n| n.strip_prefix('-'))
+                        .unwrap_or(&p.name),
+                )
+                .into_owned(),
+            ),
+            Cell::from(p.phase.to_string()),
+            Cell::from(if p.ready { "yes" } else { "no" }),
+            Cell::from(p.restarts.to_string()),
+            Cell::from(age(now - p.started_at)),
+        ];
+        if !narrow {
+            cells.push(Cell::from(sanitize(&p.node).into_owned()));
+        }
+        cells.push(Cell::from(sanitize(reason).into_owned()));
+        let mut row = Row::new(cells).style(t.style(slot));
+        if i == pos.selected {
+            row = row.style(t.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
+    f.render_widget(
+        Table::new(table_rows, widths)
+            .header(Row::new(header).style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)))
+            .column_spacing(1),
+        inner,
+    );
+    draw_workloads(m, f, side, &service);
+    m.pods = pos;
+}
+
+/// Deployments and HPAs of the focus service, beside or below its pods.
+fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
+    let t = &m.theme;
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.style(Slot::Border))
+        .title(Span::styled(" deployments · hpa ", t.style(Slot::Title)));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(live) = m.live.services.get(service) else {
+        f.render_widget(
+            Paragraph::new("Not deployed anywhere.").style(t.style(Slot::Muted)),
+            inner,
+        );
+        return;
+    };
+    let mut rows = Vec::new();
+    for (c, d) in live.deployments.iter().filter(|(c, _)| m.scope.contains(c)) {
+        let crash = live.crash_loops.get(c).copied().unwrap_or(0);
+        let (state, slot) = match d.rollout {
+            _ if crash > 0 => (format!("crashloop ×{crash}"), Slot::Error),
+            RolloutState::Complete if d.ready >= d.desired => ("ready".into(), Slot::Ok),
+            RolloutState::Complete => ("degraded".into(), Slot::Warn),
+            RolloutState::Progressing => (
+                format!("rolling {}/{}", d.updated, d.desired),
+                Slot::Pending,
+            ),
+            RolloutState::Stalled => ("stalled".into(), Slot::Error),
+        };
+        let hpa = live
+            .hpas
+            .get(c)
+            .map(|h| {
+                let cpu = h.current_cpu.map_or("-".into(), |c| format!("{c}%"));
+                format!(
+                    "{}–{} now {} cpu {cpu}/{}%",
+                    h.min, h.max, h.current, h.target_cpu
+                )
+            })
+            .unwrap_or_else(|| "no hpa".into());
+        rows.push(Row::new(vec![
+            Cell::from(short_cluster(&c.env, &c.region)),
+            Cell::from(sanitize(&d.version).into_owned()),
+            Cell::from(format!("{}/{}", d.ready, d.desired)),
+            Cell::from(Span::styled(state, t.style(slot))),
+            Cell::from(Span::styled(hpa, t.style(Slot::Muted))),
+        ]));
+    }
+    f.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(13),
+                Constraint::Length(9),
+                Constraint::Length(5),
+                Constraint::Length(13),
+                Constraint::Fill(1),
+            ],
+        )
+        .column_spacing(1),
+        inner,
+    );
+}
+
+/// `prod·eu-west-1` style: the environment shortened, the region whole.
+pub fn short_cluster(env: &str, region: &str) -> String {
+    let e = match env {
+        "production" => "prod",
+        "staging" => "stg",
+        other => other,
+    };
+    let r: String = region
+        .split('-')
+        .map(|p| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                p.to_string()
+            } else {
+                p.chars().take(2).collect()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("");
+    format!("{e}·{r}")
+}
+
+/// `3d4h`, `12m`, `40s`.
+pub fn age(seconds: i64) -> String {
+    crate::cli::pods::age(seconds)
+}
+
+pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    if let Remote::Failed(e) = &m.audit {
+        f.render_widget(
+            Paragraph::new(format!("The audit trail could not be read: {e}"))
+                .style(t.style(Slot::Error))
+                .wrap(Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    if matches!(m.audit, Remote::NotAsked) {
+        f.render_widget(
+            Paragraph::new("Reading the audit trail…").style(t.style(Slot::Muted)),
+            area,
+        );
+        return;
+    }
+    let rows = m.audit_rows();
+    let height = area.height.saturating_sub(2) as usize;
+    let mut pos = m.list;
+    pos.scroll_into_view(height, rows.len());
+    let narrow = area.width < 110;
+    let now = m.now();
+    let mut table_rows = Vec::new();
+    for (i, r) in rows.iter().enumerate().skip(pos.offset).take(height) {
+        let (outcome, slot) = match &r.outcome {
+            Outcome::Started => ("started".to_string(), Slot::Pending),
+            Outcome::Succeeded => ("ok".to_string(), Slot::Ok),
+            Outcome::Failed(e) => (format!("failed: {}", sanitize(e)), Slot::Error),
+            Outcome::Refused(e) => (format!("refused: {}", sanitize(e)), Slot::Warn),
+        };
+        let when = if narrow {
+            format!("{} ago", age(now - r.at))
+        } else {
+            chrono::DateTime::from_timestamp(r.at, 0)
+                .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default()
+        };
+        let mut row = Row::new(vec![
+            Cell::from(when),
+            Cell::from(sanitize(&r.actor).into_owned()),
+            Cell::from(sanitize(&r.action).into_owned()),
+            Cell::from(sanitize(&r.target).into_owned()),
+            Cell::from(sanitize(r.reason.as_deref().unwrap_or("")).into_owned()),
+            Cell::from(Span::styled(outcome, t.style(slot))),
+        ]);
+        if i == pos.selected {
+            row = row.style(t.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
+    let title = if m.pane_filter.is_empty() {
+        format!(" audit · {} records ", rows.len())
+    } else {
+        format!(
+            " audit · {} records matching /{} ",
+            rows.len(),
+            m.pane_filter
+        )
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.style(Slot::Border))
+        .title(Span::styled(title, t.style(Slot::Title)));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    f.render_widget(
+        Table::new(
+            table_rows,
+            [
+                Constraint::Length(if narrow { 9 } else { 16 }),
+                Constraint::Length(if narrow { 10 } else { 16 }),
+                Constraint::Length(if narrow { 12 } else { 16 }),
+                Constraint::Fill(2),
+                Constraint::Fill(2),
+                Constraint::Length(if narrow { 8 } else { 24 }),
+            ],
+        )
+        .header(
+            Row::new(vec!["when", "who", "action", "target", "reason", "outcome"])
+                .style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)),
+        )
+        .column_spacing(1),
+        inner,
+    );
+    m.list = pos;
+}
