@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
@@ -828,17 +829,17 @@ impl ClusterProvider for Sim {
 
     fn watch(&self) -> BoxStream<'static, ClusterEvent> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        {
+        // The listing and the subscription under one lock, so no change falls between
+        // them; the listing is handed to the stream as it is, not sent event by event.
+        let initial = {
             let mut w = self.world();
-            for e in w.initial_events() {
-                // The receiver is alive: we hold it.
-                let _ = tx.send(e);
-            }
+            let initial = w.initial_events();
             w.watchers.push(tx);
-        }
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|e| (e, rx))
-        }))
+            initial
+        };
+        let updates =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+        Box::pin(futures::stream::iter(initial).chain(updates))
     }
 }
 

@@ -146,7 +146,7 @@ pub(crate) fn fingerprint(services: &[ServiceSpec], repo_slugs: &[String]) -> u6
     h.finish()
 }
 
-const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+pub(crate) const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 pub(crate) fn random_token(rng: &mut fastrand::Rng, n: usize) -> String {
     (0..n)
