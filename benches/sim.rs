@@ -4,14 +4,14 @@
 //! `services=10000,clusters=60,pods=50000`), all in memory (`state_path: None`) with the
 //! clock stopped: time to open, time to subscribe to the cluster watch and to drain its
 //! initial listing, what the world holds, pod-event throughput of `churn_pods`, and the
-//! resident memory the open added. Then the default demo with a state file: the first
+//! resident memory the open added. Each size runs in fresh processes, `SPHERE_SIM_BENCH_RUNS`
+//! times (3), and the run with the fastest open is shown. Then the default demo with a state file: the first
 //! open seeds and writes it, the second reads it back.
 
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use sphere::backend::sim::{Scale, Sim, SimOptions};
-use sphere::backend::{ClusterProvider, SecretsProvider};
 use sphere::domain::catalog::Catalog;
 use sphere::domain::{ClusterEvent, Scope};
 
@@ -89,14 +89,6 @@ fn measure(
     let rss1 = rss_kb();
 
     let platform = sim.platform();
-    let (snapshot, secrets) = rt.block_on(async {
-        let s = platform.clusters.snapshot(&Scope::default()).await?;
-        let secrets = platform.secrets.list(None).await?;
-        anyhow::Ok((s, secrets.len()))
-    })?;
-    let (deployments, pods) = (snapshot.deployments.len(), snapshot.pods.len());
-    drop(snapshot);
-
     let (subscribe, drain_t, initial_events, churn, churn_events) = rt.block_on(async {
         let t = Instant::now();
         let mut stream = platform.clusters.watch();
@@ -111,6 +103,15 @@ fn measure(
         let churn = t.elapsed();
         (subscribe, drain_t, initial, churn, churned)
     });
+
+    // What the world holds (after the timings: listing everything churns the allocator).
+    let (snapshot, secrets) = rt.block_on(async {
+        let s = platform.clusters.snapshot(&Scope::default()).await?;
+        let secrets = platform.secrets.list(None).await?;
+        anyhow::Ok((s, secrets.len()))
+    })?;
+    let (deployments, pods) = (snapshot.deployments.len(), snapshot.pods.len());
+    drop(snapshot);
 
     drop(platform);
     let t = Instant::now();
@@ -167,7 +168,8 @@ fn main() -> anyhow::Result<()> {
         let r = measure(&rt, name, scale, &catalog)?;
         let rate = r.churn_events as f64 / r.churn.as_secs_f64().max(1e-9);
         println!(
-            "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {:.0} | {} / {} | {} |",
+            "{}\t| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {:.0} | {} / {} | {} |",
+            r.open.as_nanos(),
             r.name,
             ms(r.open),
             ms(r.subscribe),
@@ -190,13 +192,30 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe()?;
+    let runs: usize = std::env::var("SPHERE_SIM_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     for i in 0..sizes.len() {
-        let out = std::process::Command::new(&exe)
-            .env(ONE, i.to_string())
-            .stderr(std::process::Stdio::inherit())
-            .output()?;
-        anyhow::ensure!(out.status.success(), "size {i} failed: {}", out.status);
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        // The run with the fastest open (the machine is shared; the others are noise).
+        let mut best: Option<(u128, String)> = None;
+        for _ in 0..runs {
+            let out = std::process::Command::new(&exe)
+                .env(ONE, i.to_string())
+                .stderr(std::process::Stdio::inherit())
+                .output()?;
+            anyhow::ensure!(out.status.success(), "size {i} failed: {}", out.status);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let (key, row) = text.trim().split_once('\t').unwrap_or(("0", text.trim()));
+            let key: u128 = key.parse().unwrap_or(0);
+            if best.as_ref().is_none_or(|(b, _)| key < *b) {
+                best = Some((key, row.to_string()));
+            }
+        }
+        if let Some((_, row)) = best {
+            println!("{row}");
+        }
     }
 
     // The default demo with a state file: seed + write, then read.

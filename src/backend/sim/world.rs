@@ -306,19 +306,21 @@ impl World {
     /// A rollout half done, a rollout stalled on a crash-looping pod, and a crash loop.
     fn seed_incidents(&mut self, now: Timestamp) {
         let pick = |w: &mut World, env: &str, min: u32, avoid: &[Key]| -> Option<Key> {
-            let c: Vec<Key> = w
+            // Right after `new`, a live deployment runs its durable version.
+            let c: Vec<usize> = w
                 .durable
                 .deployments
                 .iter()
-                .filter(|d| d.cluster.env == env && d.desired >= min)
-                .map(|d| (d.cluster.clone(), d.service.clone()))
-                .filter(|k| !avoid.contains(k))
-                .filter(|k| {
-                    let v = &w.live[k].version;
-                    w.previous_release(&k.1, v).is_some()
-                })
+                .enumerate()
+                .filter(|(_, d)| d.cluster.env == env && d.desired >= min)
+                .filter(|(_, d)| !avoid.iter().any(|k| k.0 == d.cluster && k.1 == d.service))
+                .filter(|(_, d)| w.previous_release(&d.service, &d.version).is_some())
+                .map(|(i, _)| i)
                 .collect();
-            (!c.is_empty()).then(|| c[w.rng.usize(..c.len())].clone())
+            (!c.is_empty()).then(|| {
+                let d = &w.durable.deployments[c[w.rng.usize(..c.len())]];
+                (d.cluster.clone(), d.service.clone())
+            })
         };
         let mut used = Vec::new();
         // 1. Progressing: half of the pods still on the previous release.
