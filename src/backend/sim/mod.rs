@@ -10,6 +10,7 @@
 //! durable spec the way a controller would.
 
 pub mod assets;
+mod secrets;
 mod state;
 mod world;
 
@@ -24,11 +25,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use self::state::{
-    DurableState, FileLock, SecretRec, SecretValue, ServiceSpec, read_state, stamp, write_state,
+    DurableState, FileLock, SecretValue, ServiceSpec, read_state, stamp, write_state,
 };
 use self::world::World;
 use crate::backend::{
@@ -775,26 +777,9 @@ impl Sim {
         let value = SecretValue(value.to_string());
         self.mutate_world(|w, now| {
             let vid = state::version_id(&mut w.rng);
-            match w.durable.secrets.iter_mut().find(|s| {
-                s.service == service && s.env == env && s.region == region && s.key == key
-            }) {
-                Some(s) => {
-                    s.value = value;
-                    s.version_id = vid.clone();
-                    s.last_changed = now;
-                    s.tags = tags;
-                }
-                None => w.durable.secrets.push(SecretRec {
-                    service: service.to_string(),
-                    env: env.to_string(),
-                    region: region.to_string(),
-                    key: key.to_string(),
-                    version_id: vid.clone(),
-                    last_changed: now,
-                    tags,
-                    value,
-                }),
-            }
+            w.durable
+                .secrets
+                .put(service, env, region, key, value, vid.clone(), now, tags);
             vid
         })
     }
@@ -806,13 +791,7 @@ impl Sim {
         region: &str,
         key: &str,
     ) -> Result<bool> {
-        self.mutate(|s| {
-            let before = s.secrets.len();
-            s.secrets.retain(|x| {
-                !(x.service == service && x.env == env && x.region == region && x.key == key)
-            });
-            before != s.secrets.len()
-        })
+        self.mutate(|s| s.secrets.remove(service, env, region, key))
     }
 
     /// The value of one secret, for a deliberate (audited) reveal or a copy.
@@ -826,9 +805,8 @@ impl Sim {
         self.world()
             .durable
             .secrets
-            .iter()
-            .find(|s| s.service == service && s.env == env && s.region == region && s.key == key)
-            .map(|s| s.value.0.clone())
+            .value(service, env, region, key)
+            .map(|v| v.0)
     }
 }
 
@@ -851,30 +829,24 @@ impl ClusterProvider for Sim {
 
     fn watch(&self) -> BoxStream<'static, ClusterEvent> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        {
+        // The listing and the subscription under one lock, so no change falls between
+        // them; the listing is handed to the stream as it is, not sent event by event.
+        let initial = {
             let mut w = self.world();
-            for e in w.initial_events() {
-                // The receiver is alive: we hold it.
-                let _ = tx.send(e);
-            }
+            let initial = w.initial_events();
             w.watchers.push(tx);
-        }
-        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|e| (e, rx))
-        }))
+            initial
+        };
+        let updates =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+        Box::pin(futures::stream::iter(initial).chain(updates))
     }
 }
 
 #[async_trait]
 impl SecretsProvider for Sim {
     async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>> {
-        let w = self.world();
-        Ok(w.durable
-            .secrets
-            .iter()
-            .filter(|s| service.is_none_or(|n| s.service == n))
-            .map(SecretRec::meta)
-            .collect())
+        Ok(self.world().durable.secrets.metas(service))
     }
 }
 

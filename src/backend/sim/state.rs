@@ -12,14 +12,14 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::Scale;
+use super::secrets::{LEGACY_KEY, SecretStore};
 use crate::backend::RepoInfo;
 use crate::domain::{
-    AuditRecord, ClusterId, FlagState, Freeze, Lock, Outcome, PendingFlag, SecretMeta, Timestamp,
-    Topology,
+    AuditRecord, ClusterId, FlagState, Freeze, Lock, Outcome, PendingFlag, Timestamp, Topology,
 };
 
 /// Bumped whenever the layout of the state file changes; an older file is re-seeded.
-pub(crate) const STATE_FORMAT: u32 = 1;
+pub(crate) const STATE_FORMAT: u32 = 2;
 
 /// A secret value. Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,39 +61,6 @@ pub(crate) struct HpaRec {
     pub target_cpu: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SecretRec {
-    pub service: String,
-    pub env: String,
-    pub region: String,
-    pub key: String,
-    pub version_id: String,
-    pub last_changed: Timestamp,
-    pub tags: BTreeMap<String, String>,
-    pub value: SecretValue,
-}
-
-impl SecretRec {
-    pub(crate) fn name(&self) -> String {
-        format!("{}/{}/{}", self.env, self.service, self.key)
-    }
-
-    pub(crate) fn meta(&self) -> SecretMeta {
-        SecretMeta {
-            name: self.name(),
-            service: self.service.clone(),
-            env: self.env.clone(),
-            region: self.region.clone(),
-            key: self.key.clone(),
-            version_id: self.version_id.clone(),
-            stages: vec!["AWSCURRENT".to_string()],
-            last_changed: self.last_changed,
-            tags: self.tags.clone(),
-            value_hash: Some(self.value.hash()),
-        }
-    }
-}
-
 /// Everything that survives a restart of `sphere`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DurableState {
@@ -107,7 +74,7 @@ pub(crate) struct DurableState {
     pub releases: BTreeMap<String, Vec<String>>,
     pub deployments: Vec<DeploymentRec>,
     pub hpas: Vec<HpaRec>,
-    pub secrets: Vec<SecretRec>,
+    pub secrets: SecretStore,
     pub flags: Vec<FlagState>,
     pub repos: BTreeMap<String, RepoInfo>,
     pub locks: Vec<Lock>,
@@ -179,7 +146,7 @@ pub(crate) fn fingerprint(services: &[ServiceSpec], repo_slugs: &[String]) -> u6
     h.finish()
 }
 
-const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+pub(crate) const K8S_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 pub(crate) fn random_token(rng: &mut fastrand::Rng, n: usize) -> String {
     (0..n)
@@ -453,7 +420,7 @@ pub(crate) fn seed_state(
 
     let owner_of: BTreeMap<&str, &ServiceSpec> =
         services.iter().map(|s| (s.name.as_str(), s)).collect();
-    let secrets = seed_secrets(&mut rng, &deployments, &owner_of, now);
+    let secrets = seed_secrets(&mut rng, seed, &deployments, &owner_of, now);
     let flags = seed_flags(&mut rng, topo, now);
 
     // Repositories: most exist, a few are missing, a few have no workflows.
@@ -618,25 +585,13 @@ pub(crate) fn seed_state(
     state
 }
 
-fn secret_value(rng: &mut fastrand::Rng, service: &str, env: &str, key: &str) -> SecretValue {
-    let token = random_token(rng, 24);
-    SecretValue(match key {
-        "DATABASE_URL" => {
-            format!("postgres://{service}:{token}@{service}-db.{env}.internal:5432/app")
-        }
-        "REDIS_URL" => format!("rediss://:{token}@{service}-cache.{env}.internal:6379/0"),
-        "SENTRY_DSN" => format!("https://{token}@sentry.northwind.example/42"),
-        "SLACK_WEBHOOK_URL" => format!("https://hooks.slack.example/services/{token}"),
-        _ => token,
-    })
-}
-
 fn seed_secrets(
     rng: &mut fastrand::Rng,
+    seed: u64,
     deployments: &[DeploymentRec],
     specs: &BTreeMap<&str, &ServiceSpec>,
     now: Timestamp,
-) -> Vec<SecretRec> {
+) -> SecretStore {
     // Group the clusters each service runs in.
     let mut clusters: BTreeMap<&str, Vec<&ClusterId>> = BTreeMap::new();
     for d in deployments {
@@ -645,15 +600,15 @@ fn seed_secrets(
             .or_default()
             .push(&d.cluster);
     }
-    let mut out = Vec::new();
+    let mut out = SecretStore::new(seed, now);
+    out.reserve(deployments.len() * 6);
     // Drift kinds: 0 missing, 1 extra, 2 value differs, 3 tags differ. The first four
     // services with ≥ 2 regions in an environment get one each, then ~10% at random.
     let mut next_kind = 0usize;
     for (service, cl) in &clusters {
-        let team = specs
-            .get(service)
-            .and_then(|s| s.owner.clone())
-            .unwrap_or_else(|| "unowned".to_string());
+        if let Some(team) = specs.get(service).and_then(|s| s.owner.as_deref()) {
+            out.set_team(service, team);
+        }
         let mut keys: Vec<&str> = SECRET_KEYS.to_vec();
         rng.shuffle(&mut keys);
         keys.truncate(rng.usize(3..=8));
@@ -663,25 +618,8 @@ fn seed_secrets(
         envs.dedup();
         for env in &envs {
             for key in &keys {
-                let value = secret_value(rng, service, env, key);
-                let vid = version_id(rng);
-                let changed = now - rng.i64(86_400..200 * 86_400);
                 for c in cl.iter().filter(|c| c.env == *env) {
-                    let mut tags = BTreeMap::new();
-                    tags.insert("team".to_string(), team.clone());
-                    tags.insert("service".to_string(), service.to_string());
-                    tags.insert("env".to_string(), env.to_string());
-                    tags.insert("managed-by".to_string(), "sphere".to_string());
-                    out.push(SecretRec {
-                        service: service.to_string(),
-                        env: env.to_string(),
-                        region: c.region.clone(),
-                        key: key.to_string(),
-                        version_id: vid.clone(),
-                        last_changed: changed,
-                        tags,
-                        value: value.clone(),
-                    });
+                    out.push(service, env, &c.region, key);
                 }
             }
         }
@@ -689,9 +627,8 @@ fn seed_secrets(
         let multi = envs
             .iter()
             .rev()
-            .find(|e| cl.iter().filter(|c| c.env == **e).count() >= 2)
-            .map(|e| e.to_string());
-        let Some(env) = multi else { continue };
+            .find(|e| cl.iter().filter(|c| c.env == **e).count() >= 2);
+        let Some(&env) = multi else { continue };
         let kind = if next_kind < 4 {
             next_kind += 1;
             next_kind - 1
@@ -700,40 +637,38 @@ fn seed_secrets(
         } else {
             continue;
         };
-        let regs: Vec<String> = cl
+        let regs: Vec<&str> = cl
             .iter()
             .filter(|c| c.env == env)
-            .map(|c| c.region.clone())
+            .map(|c| c.region.as_str())
             .collect();
-        let region = regs[rng.usize(..regs.len())].clone();
+        let region = regs[rng.usize(..regs.len())];
         let mine: Vec<usize> = (start..out.len())
-            .filter(|&i| out[i].env == env && out[i].region == region)
+            .filter(|&i| out.env_of(i) == env && out.region_of(i) == region)
             .collect();
         let Some(&victim) = mine.get(rng.usize(..mine.len().max(1))) else {
             continue;
         };
         match kind {
-            0 => {
-                out.remove(victim);
-            }
+            0 => out.remove_at(victim),
             1 => {
-                let mut extra = out[victim].clone();
-                extra.key = "LEGACY_API_TOKEN".to_string();
-                extra.value = SecretValue(random_token(rng, 32));
-                extra.version_id = version_id(rng);
-                out.push(extra);
+                out.push_copy(victim, LEGACY_KEY);
             }
             2 => {
-                let s = &mut out[victim];
-                s.value = SecretValue(random_token(rng, 24));
-                s.version_id = version_id(rng);
-                s.last_changed = now - rng.i64(3_600..86_400);
+                let value = SecretValue(random_token(rng, 24));
+                let vid = version_id(rng);
+                let changed = now - rng.i64(3_600..86_400);
+                out.edit(victim, |o| {
+                    o.value = Some(value);
+                    o.version_id = Some(vid);
+                    o.last_changed = Some(changed);
+                });
             }
             _ => {
-                let s = &mut out[victim];
-                s.tags.remove("managed-by");
-                s.tags
-                    .insert("team".to_string(), "platform-legacy".to_string());
+                let mut tags = out.standard_tags(service, env);
+                tags.remove("managed-by");
+                tags.insert("team".to_string(), "platform-legacy".to_string());
+                out.edit(victim, |o| o.tags = Some(tags));
             }
         }
     }

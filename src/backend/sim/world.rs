@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::state::{DurableState, FileStamp, next_patch, random_token};
+use super::state::{DurableState, FileStamp, K8S_ALPHABET, next_patch};
 use crate::domain::{
     ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, PodPhase, PodSummary,
     RolloutState, Scope, Timestamp, Topology,
@@ -15,20 +16,90 @@ use crate::domain::{
 /// A deployment: (cluster, service).
 pub(crate) type Key = (ClusterId, String);
 
+/// Why the last container instance of a pod ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Termination {
+    Error,
+    OomKilled,
+}
+
+impl Termination {
+    fn as_str(self) -> &'static str {
+        match self {
+            Termination::Error => "Error",
+            Termination::OomKilled => "OOMKilled",
+        }
+    }
+}
+
+const NO_NODE: u32 = u32::MAX;
+const FALLBACK_NODE: &str = "ip-10-0-0-1.ec2.internal";
+
+/// A pod, compactly: its service and cluster are the deployment's, its node an index into
+/// the cluster's node pool, its version shared with its siblings. [`LivePod::summary`]
+/// builds the [`PodSummary`] a watcher receives.
 #[derive(Debug, Clone)]
 pub(crate) struct LivePod {
-    pub pod: PodSummary,
     /// The pod template it was created from (version + restart generation).
     pub template: u64,
+    pub version: Arc<str>,
+    pub started_at: Timestamp,
+    pub restarts: u32,
+    pub node: u32,
+    /// The random suffix of the pod name.
+    pub token: [u8; 5],
+    pub phase: PodPhase,
+    pub ready: bool,
+    /// Waiting in `CrashLoopBackOff`.
+    pub crash_loop: bool,
+    pub last_termination: Option<Termination>,
+}
+
+impl LivePod {
+    /// `<service>-<replica-set hash>-<suffix>`, like a ReplicaSet names its pods.
+    pub(crate) fn name(&self, service: &str) -> String {
+        let mut name = String::with_capacity(service.len() + 17);
+        name.push_str(service);
+        name.push('-');
+        push_rs_hash(&mut name, self.template);
+        name.push('-');
+        name.extend(self.token.iter().map(|&b| char::from(b)));
+        name
+    }
+
+    pub(crate) fn crash_looping(&self) -> bool {
+        self.crash_loop
+    }
+
+    pub(crate) fn summary(&self, k: &Key, nodes: &[String]) -> PodSummary {
+        PodSummary {
+            name: self.name(&k.1),
+            service: k.1.clone(),
+            cluster: k.0.clone(),
+            phase: self.phase,
+            ready: self.ready,
+            restarts: self.restarts,
+            started_at: self.started_at,
+            node: nodes
+                .get(self.node as usize)
+                .map_or(FALLBACK_NODE, String::as_str)
+                .to_string(),
+            version: self.version.to_string(),
+            waiting: self.crash_loop.then(|| "CrashLoopBackOff".to_string()),
+            last_termination: self.last_termination.map(|t| t.as_str().to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Live {
-    pub version: String,
+    pub version: Arc<str>,
     pub desired: u32,
     pub restart_gen: u32,
     pub template: u64,
     pub pods: Vec<LivePod>,
+    /// The node pool of the deployment's cluster.
+    pub nodes: Arc<[String]>,
     pub updated_at: Timestamp,
     /// min, max, target CPU of the HPA, when there is one.
     pub hpa: Option<(u32, u32, u32)>,
@@ -44,7 +115,7 @@ pub(crate) struct World {
     pub rolling: BTreeSet<Key>,
     /// Deployments with a crash-looping pod.
     pub crashing: BTreeSet<Key>,
-    pub nodes: HashMap<ClusterId, Vec<String>>,
+    pub nodes: HashMap<ClusterId, Arc<[String]>>,
     pub rng: fastrand::Rng,
     pub watchers: Vec<UnboundedSender<ClusterEvent>>,
     pub outbox: Vec<ClusterEvent>,
@@ -69,30 +140,57 @@ pub(crate) fn template(service: &str, version: &str, restart_gen: u32) -> u64 {
 }
 
 /// The replica-set hash in pod names, derived from the template like Kubernetes does.
-fn rs_hash(template: u64) -> String {
-    const A: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+fn push_rs_hash(out: &mut String, template: u64) {
+    let a = K8S_ALPHABET;
     let mut t = template;
-    (0..10)
-        .map(|_| {
-            let c = A[(t % A.len() as u64) as usize] as char;
-            t /= A.len() as u64;
-            c
-        })
-        .collect()
+    for _ in 0..10 {
+        out.push(char::from(a[(t % a.len() as u64) as usize]));
+        t /= a.len() as u64;
+    }
 }
 
-fn termination(rng: &mut fastrand::Rng) -> String {
+fn termination(rng: &mut fastrand::Rng) -> Termination {
     if rng.f32() < 0.3 {
-        "OOMKilled"
+        Termination::OomKilled
     } else {
-        "Error"
+        Termination::Error
     }
-    .to_string()
+}
+
+/// A new pending pod on a random node of `nodes`.
+fn new_pod(
+    rng: &mut fastrand::Rng,
+    nodes: &[String],
+    version: &Arc<str>,
+    template: u64,
+    now: Timestamp,
+) -> LivePod {
+    let node = if nodes.is_empty() {
+        NO_NODE
+    } else {
+        rng.usize(..nodes.len()) as u32
+    };
+    let mut token = [0u8; 5];
+    for b in token.iter_mut() {
+        *b = K8S_ALPHABET[rng.usize(..K8S_ALPHABET.len())];
+    }
+    LivePod {
+        template,
+        version: version.clone(),
+        started_at: now,
+        restarts: 0,
+        node,
+        token,
+        phase: PodPhase::Pending,
+        ready: false,
+        crash_loop: false,
+        last_termination: None,
+    }
 }
 
 impl World {
     pub(crate) fn new(
-        mut durable: DurableState,
+        durable: DurableState,
         stamp: Option<FileStamp>,
         topology: Topology,
         seed: u64,
@@ -104,12 +202,12 @@ impl World {
         for d in &durable.deployments {
             *per_cluster.entry(&d.cluster).or_default() += d.desired;
         }
-        let mut nodes = HashMap::new();
+        let mut nodes: HashMap<ClusterId, Arc<[String]>> = HashMap::new();
         for (ci, c) in topology.clusters().enumerate() {
             let pods = per_cluster.get(&c).copied().unwrap_or(0);
             let n = (pods / 12).clamp(3, 300);
             let o2 = 12 + (ci % 240);
-            let pool = (0..n)
+            let pool: Vec<String> = (0..n)
                 .map(|_| {
                     format!(
                         "ip-10-{o2}-{}-{}.ec2.internal",
@@ -118,29 +216,56 @@ impl World {
                     )
                 })
                 .collect();
-            nodes.insert(c, pool);
+            nodes.insert(c, Arc::from(pool));
         }
-        let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = durable
-            .hpas
-            .iter()
-            .map(|h| {
-                (
-                    (&h.cluster, h.service.as_str()),
-                    (h.min, h.max, h.target_cpu),
-                )
-            })
-            .collect();
-        let deployments = std::mem::take(&mut durable.deployments);
-        let hpas: HashMap<(ClusterId, String), (u32, u32, u32)> = hpas
-            .into_iter()
-            .map(|((c, s), v)| ((c.clone(), s.to_string()), v))
-            .collect();
-        let mut live = HashMap::with_capacity(deployments.len());
+        let no_nodes: Arc<[String]> = Arc::from(Vec::new());
+        let mut live = HashMap::with_capacity(durable.deployments.len());
+        {
+            let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = durable
+                .hpas
+                .iter()
+                .map(|h| {
+                    (
+                        (&h.cluster, h.service.as_str()),
+                        (h.min, h.max, h.target_cpu),
+                    )
+                })
+                .collect();
+            for d in &durable.deployments {
+                let t = template(&d.service, &d.version, d.restart_gen);
+                let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
+                let pool = nodes.get(&d.cluster).unwrap_or(&no_nodes).clone();
+                let version: Arc<str> = Arc::from(d.version.as_str());
+                let mut l = Live {
+                    version,
+                    desired: d.desired,
+                    restart_gen: d.restart_gen,
+                    template: t,
+                    pods: Vec::with_capacity(d.desired as usize),
+                    nodes: pool,
+                    updated_at: d.updated_at,
+                    hpa,
+                    cpu: 30 + rng.u32(0..50),
+                };
+                for _ in 0..d.desired {
+                    let mut p = new_pod(&mut rng, &l.nodes, &l.version, t, now);
+                    p.phase = PodPhase::Running;
+                    p.ready = true;
+                    p.started_at = now - rng.i64(600..20 * 86_400);
+                    if rng.f32() < 0.12 {
+                        p.restarts = rng.u32(1..4);
+                        p.last_termination = Some(termination(&mut rng));
+                    }
+                    l.pods.push(p);
+                }
+                live.insert((d.cluster.clone(), d.service.clone()), l);
+            }
+        }
         let mut w = World {
             durable,
             stamp,
             topology,
-            live: HashMap::new(),
+            live,
             rolling: BTreeSet::new(),
             crashing: BTreeSet::new(),
             nodes,
@@ -150,73 +275,26 @@ impl World {
             ticks: 0,
             quiet_until: None,
         };
-        for d in &deployments {
-            let t = template(&d.service, &d.version, d.restart_gen);
-            let key = (d.cluster.clone(), d.service.clone());
-            let hpa = hpas.get(&key).copied();
-            let mut l = Live {
-                version: d.version.clone(),
-                desired: d.desired,
-                restart_gen: d.restart_gen,
-                template: t,
-                pods: Vec::with_capacity(d.desired as usize),
-                updated_at: d.updated_at,
-                hpa,
-                cpu: 30 + w.rng.u32(0..50),
-            };
-            for _ in 0..d.desired {
-                let mut p = w.new_pod(&d.service, &d.cluster, &d.version, t, now);
-                p.pod.phase = PodPhase::Running;
-                p.pod.ready = true;
-                p.pod.started_at = now - w.rng.i64(600..20 * 86_400);
-                if w.rng.f32() < 0.12 {
-                    p.pod.restarts = w.rng.u32(1..4);
-                    p.pod.last_termination = Some(termination(&mut w.rng));
-                }
-                l.pods.push(p);
-            }
-            live.insert(key, l);
-        }
-        w.live = live;
-        w.durable.deployments = deployments;
         w.seed_incidents(now);
         w
     }
 
-    fn new_pod(
+    /// A new pending pod for deployment `k` (which must be live).
+    fn new_pod_for(
         &mut self,
-        service: &str,
-        cluster: &ClusterId,
-        version: &str,
+        k: &Key,
+        version: &Arc<str>,
         template: u64,
         now: Timestamp,
     ) -> LivePod {
-        let node = self
-            .nodes
-            .get(cluster)
-            .filter(|n| !n.is_empty())
-            .map(|n| n[self.rng.usize(..n.len())].clone())
-            .unwrap_or_else(|| "ip-10-0-0-1.ec2.internal".to_string());
-        LivePod {
-            pod: PodSummary {
-                name: format!(
-                    "{service}-{}-{}",
-                    rs_hash(template),
-                    random_token(&mut self.rng, 5)
-                ),
-                service: service.to_string(),
-                cluster: cluster.clone(),
-                phase: PodPhase::Pending,
-                ready: false,
-                restarts: 0,
-                started_at: now,
-                node,
-                version: version.to_string(),
-                waiting: None,
-                last_termination: None,
-            },
+        let nodes = self.live.get(k).map(|l| l.nodes.clone());
+        new_pod(
+            &mut self.rng,
+            nodes.as_deref().unwrap_or(&[]),
+            version,
             template,
-        }
+            now,
+        )
     }
 
     fn previous_release(&self, service: &str, version: &str) -> Option<String> {
@@ -228,19 +306,21 @@ impl World {
     /// A rollout half done, a rollout stalled on a crash-looping pod, and a crash loop.
     fn seed_incidents(&mut self, now: Timestamp) {
         let pick = |w: &mut World, env: &str, min: u32, avoid: &[Key]| -> Option<Key> {
-            let c: Vec<Key> = w
+            // Right after `new`, a live deployment runs its durable version.
+            let c: Vec<usize> = w
                 .durable
                 .deployments
                 .iter()
-                .filter(|d| d.cluster.env == env && d.desired >= min)
-                .map(|d| (d.cluster.clone(), d.service.clone()))
-                .filter(|k| !avoid.contains(k))
-                .filter(|k| {
-                    let v = &w.live[k].version;
-                    w.previous_release(&k.1, v).is_some()
-                })
+                .enumerate()
+                .filter(|(_, d)| d.cluster.env == env && d.desired >= min)
+                .filter(|(_, d)| !avoid.iter().any(|k| k.0 == d.cluster && k.1 == d.service))
+                .filter(|(_, d)| w.previous_release(&d.service, &d.version).is_some())
+                .map(|(i, _)| i)
                 .collect();
-            (!c.is_empty()).then(|| c[w.rng.usize(..c.len())].clone())
+            (!c.is_empty()).then(|| {
+                let d = &w.durable.deployments[c[w.rng.usize(..c.len())]];
+                (d.cluster.clone(), d.service.clone())
+            })
         };
         let mut used = Vec::new();
         // 1. Progressing: half of the pods still on the previous release.
@@ -255,11 +335,11 @@ impl World {
             if let Some(l) = self.live.get_mut(&k)
                 && let Some(p) = l.pods.iter_mut().find(|p| p.template == l.template)
             {
-                p.pod.phase = PodPhase::Running;
-                p.pod.ready = false;
-                p.pod.restarts = 5;
-                p.pod.waiting = Some("CrashLoopBackOff".into());
-                p.pod.last_termination = Some("Error".into());
+                p.phase = PodPhase::Running;
+                p.ready = false;
+                p.restarts = 5;
+                p.crash_loop = true;
+                p.last_termination = Some(Termination::Error);
             }
             self.rolling.insert(k.clone());
             self.crashing.insert(k.clone());
@@ -271,10 +351,10 @@ impl World {
             if let Some(l) = self.live.get_mut(&k)
                 && let Some(p) = l.pods.first_mut()
             {
-                p.pod.ready = false;
-                p.pod.restarts = 12;
-                p.pod.waiting = Some("CrashLoopBackOff".into());
-                p.pod.last_termination = Some("OOMKilled".into());
+                p.ready = false;
+                p.restarts = 12;
+                p.crash_loop = true;
+                p.last_termination = Some(Termination::OomKilled);
             }
             self.crashing.insert(k);
         }
@@ -288,11 +368,12 @@ impl World {
         };
         let t_old = template(&k.1, &prev, l.restart_gen);
         let n = old(l.pods.len());
+        let prev: Arc<str> = Arc::from(prev);
         for i in 0..n {
-            let mut p = self.new_pod(&k.1, &k.0, &prev, t_old, now);
-            p.pod.phase = PodPhase::Running;
-            p.pod.ready = true;
-            p.pod.started_at = now - self.rng.i64(86_400..20 * 86_400);
+            let mut p = self.new_pod_for(k, &prev, t_old, now);
+            p.phase = PodPhase::Running;
+            p.ready = true;
+            p.started_at = now - self.rng.i64(86_400..20 * 86_400);
             if let Some(l) = self.live.get_mut(k) {
                 l.pods[i] = p;
                 l.updated_at = now - 90;
@@ -302,12 +383,12 @@ impl World {
 
     pub(crate) fn summary(k: &Key, l: &Live) -> DeploymentSummary {
         let updated = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
-        let ready = l.pods.iter().filter(|p| p.pod.ready).count() as u32;
+        let ready = l.pods.iter().filter(|p| p.ready).count() as u32;
         let stale = l.pods.iter().any(|p| p.template != l.template);
         let crash_new = l
             .pods
             .iter()
-            .any(|p| p.template == l.template && p.pod.crash_looping());
+            .any(|p| p.template == l.template && p.crash_looping());
         let rollout = if stale || updated < l.desired || l.pods.len() as u32 > l.desired {
             if crash_new {
                 RolloutState::Stalled
@@ -320,7 +401,7 @@ impl World {
         DeploymentSummary {
             service: k.1.clone(),
             cluster: k.0.clone(),
-            version: l.version.clone(),
+            version: l.version.to_string(),
             desired: l.desired,
             ready,
             updated: updated.min(l.desired.max(updated)),
@@ -360,13 +441,28 @@ impl World {
     }
 
     /// Everything, in watch order: deployments, HPAs, pods, then `Synced` per cluster.
+    /// One pass over the world.
     pub(crate) fn initial_events(&self) -> Vec<ClusterEvent> {
-        let snap = self.snapshot(&Scope::default());
-        let mut out =
-            Vec::with_capacity(snap.deployments.len() + snap.hpas.len() + snap.pods.len() + 16);
-        out.extend(snap.deployments.into_iter().map(ClusterEvent::Deployment));
-        out.extend(snap.hpas.into_iter().map(ClusterEvent::Hpa));
-        out.extend(snap.pods.into_iter().map(ClusterEvent::Pod));
+        let n = self.durable.deployments.len();
+        let pods: usize = self.live.values().map(|l| l.pods.len()).sum();
+        let mut out = Vec::with_capacity(n + pods + self.topology.cluster_count());
+        let mut hpas = Vec::new();
+        let mut pod_events = Vec::with_capacity(pods);
+        for d in &self.durable.deployments {
+            let k = (d.cluster.clone(), d.service.clone());
+            let Some(l) = self.live.get(&k) else { continue };
+            if let Some(h) = Self::hpa_summary(&k, l) {
+                hpas.push(ClusterEvent::Hpa(h));
+            }
+            pod_events.extend(
+                l.pods
+                    .iter()
+                    .map(|p| ClusterEvent::Pod(p.summary(&k, &l.nodes))),
+            );
+            out.push(ClusterEvent::Deployment(Self::summary(&k, l)));
+        }
+        out.append(&mut hpas);
+        out.append(&mut pod_events);
         out.extend(self.topology.clusters().map(ClusterEvent::Synced));
         out
     }
@@ -383,7 +479,8 @@ impl World {
             if let Some(h) = Self::hpa_summary(&k, l) {
                 snap.hpas.push(h);
             }
-            snap.pods.extend(l.pods.iter().map(|p| p.pod.clone()));
+            snap.pods
+                .extend(l.pods.iter().map(|p| p.summary(&k, &l.nodes)));
         }
         snap
     }
@@ -402,7 +499,8 @@ impl World {
                 )
             })
             .collect();
-        let mut seen: HashSet<Key> = HashSet::with_capacity(self.durable.deployments.len());
+        let mut seen: HashSet<(&ClusterId, &str)> =
+            HashSet::with_capacity(self.durable.deployments.len());
         let mut changed = Vec::new();
         let mut hpa_changed = Vec::new();
         let mut created = Vec::new();
@@ -411,11 +509,11 @@ impl World {
             let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
             match self.live.get_mut(&k) {
                 Some(l) => {
-                    if l.version != d.version
+                    if *l.version != *d.version
                         || l.desired != d.desired
                         || l.restart_gen != d.restart_gen
                     {
-                        l.version = d.version.clone();
+                        l.version = Arc::from(d.version.as_str());
                         l.desired = d.desired;
                         l.restart_gen = d.restart_gen;
                         l.template = template(&d.service, &d.version, d.restart_gen);
@@ -431,11 +529,16 @@ impl World {
                     created.push((
                         k.clone(),
                         Live {
-                            version: d.version.clone(),
+                            version: Arc::from(d.version.as_str()),
                             desired: d.desired,
                             restart_gen: d.restart_gen,
                             template: template(&d.service, &d.version, d.restart_gen),
                             pods: Vec::new(),
+                            nodes: self
+                                .nodes
+                                .get(&d.cluster)
+                                .cloned()
+                                .unwrap_or_else(|| Arc::from(Vec::new())),
                             updated_at: now,
                             hpa,
                             cpu: 40,
@@ -443,8 +546,19 @@ impl World {
                     ));
                 }
             }
-            seen.insert(k);
+            seen.insert((&d.cluster, d.service.as_str()));
         }
+        let seen_n = seen.len();
+        let gone: Vec<Key> = if seen_n != self.live.len() + created.len() {
+            self.live
+                .keys()
+                .filter(|k| !seen.contains(&(&k.0, k.1.as_str())))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        drop(seen);
         for (k, l) in created {
             self.live.insert(k.clone(), l);
             changed.push(k.clone());
@@ -461,19 +575,13 @@ impl World {
                 self.outbox.push(ClusterEvent::Hpa(h));
             }
         }
-        if seen.len() != self.live.len() {
-            let gone: Vec<Key> = self
-                .live
-                .keys()
-                .filter(|k| !seen.contains(*k))
-                .cloned()
-                .collect();
+        {
             for k in gone {
                 if let Some(l) = self.live.remove(&k) {
                     for p in l.pods {
                         self.outbox.push(ClusterEvent::PodDeleted {
                             cluster: k.0.clone(),
-                            name: p.pod.name,
+                            name: p.name(&k.1),
                         });
                     }
                 }
@@ -491,7 +599,7 @@ impl World {
         self.live.get(k).is_some_and(|l| {
             l.pods
                 .iter()
-                .any(|p| p.template == l.template && p.pod.crash_looping())
+                .any(|p| p.template == l.template && p.crash_looping())
                 && l.pods.iter().any(|p| p.template != l.template)
         })
     }
@@ -506,11 +614,11 @@ impl World {
         };
         let mut events = Vec::new();
         let mut done = false;
-        if let Some(p) = l.pods.iter_mut().find(|p| p.pod.phase == PodPhase::Pending) {
-            p.pod.phase = PodPhase::Running;
-            p.pod.ready = true;
-            p.pod.started_at = now;
-            events.push(ClusterEvent::Pod(p.pod.clone()));
+        if let Some(p) = l.pods.iter_mut().find(|p| p.phase == PodPhase::Pending) {
+            p.phase = PodPhase::Running;
+            p.ready = true;
+            p.started_at = now;
+            events.push(ClusterEvent::Pod(p.summary(k, &l.nodes)));
         } else {
             let current = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
             // Worst stale pod first: not ready before ready.
@@ -519,20 +627,20 @@ impl World {
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| p.template != l.template)
-                .min_by_key(|(_, p)| p.pod.ready)
+                .min_by_key(|(_, p)| p.ready)
                 .map(|(i, _)| i);
             if current < l.desired {
                 if let Some(i) = stale {
                     let old = l.pods.remove(i);
                     events.push(ClusterEvent::PodDeleted {
                         cluster: k.0.clone(),
-                        name: old.pod.name,
+                        name: old.name(&k.1),
                     });
                 }
                 let (version, t) = (l.version.clone(), l.template);
-                let p = self.new_pod(&k.1, &k.0, &version, t, now);
-                events.push(ClusterEvent::Pod(p.pod.clone()));
+                let p = self.new_pod_for(k, &version, t, now);
                 if let Some(l) = self.live.get_mut(k) {
+                    events.push(ClusterEvent::Pod(p.summary(k, &l.nodes)));
                     l.pods.push(p);
                 }
             } else if let Some(i) =
@@ -541,7 +649,7 @@ impl World {
                 let old = l.pods.remove(i);
                 events.push(ClusterEvent::PodDeleted {
                     cluster: k.0.clone(),
-                    name: old.pod.name,
+                    name: old.name(&k.1),
                 });
             } else {
                 done = true;
@@ -583,11 +691,11 @@ impl World {
             let mut still = false;
             let mut events = Vec::new();
             if let Some(l) = self.live.get_mut(&k) {
-                for p in l.pods.iter_mut().filter(|p| p.pod.crash_looping()) {
+                for p in l.pods.iter_mut().filter(|p| p.crash_looping()) {
                     still = true;
                     if self.rng.f32() < 0.6 {
-                        p.pod.restarts += 1;
-                        events.push(ClusterEvent::Pod(p.pod.clone()));
+                        p.restarts += 1;
+                        events.push(ClusterEvent::Pod(p.summary(&k, &l.nodes)));
                     }
                 }
             }
@@ -615,10 +723,10 @@ impl World {
             {
                 let n = l.pods.len();
                 let p = &mut l.pods[r % n];
-                if p.pod.phase == PodPhase::Running && !p.pod.crash_looping() {
-                    p.pod.restarts += 1;
-                    p.pod.last_termination = Some(term);
-                    self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
+                if p.phase == PodPhase::Running && !p.crash_looping() {
+                    p.restarts += 1;
+                    p.last_termination = Some(term);
+                    self.outbox.push(ClusterEvent::Pod(p.summary(&k, &l.nodes)));
                 }
             }
         }
@@ -668,18 +776,18 @@ impl World {
             return;
         }
         let i = r % l.pods.len();
-        if l.pods[i].pod.phase != PodPhase::Running {
+        if l.pods[i].phase != PodPhase::Running {
             return;
         }
         let old = l.pods.remove(i);
-        let (version, t) = (old.pod.version.clone(), old.template);
+        let (version, t) = (old.version.clone(), old.template);
         self.outbox.push(ClusterEvent::PodDeleted {
             cluster: k.0.clone(),
-            name: old.pod.name,
+            name: old.name(&k.1),
         });
-        let p = self.new_pod(&k.1, &k.0, &version, t, now);
-        self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
+        let p = self.new_pod_for(k, &version, t, now);
         if let Some(l) = self.live.get_mut(k) {
+            self.outbox.push(ClusterEvent::Pod(p.summary(k, &l.nodes)));
             l.pods.push(p);
         }
         self.rolling.insert(k.clone());
@@ -794,8 +902,8 @@ impl World {
                 }
                 let len = l.pods.len();
                 let p = &mut l.pods[r % len];
-                p.pod.restarts += 1;
-                self.outbox.push(ClusterEvent::Pod(p.pod.clone()));
+                p.restarts += 1;
+                self.outbox.push(ClusterEvent::Pod(p.summary(&k, &l.nodes)));
                 emitted += 1;
             }
         }

@@ -1,0 +1,461 @@
+//! The demo's secrets, stored compactly: a record is five small indices into a table of
+//! interned names (service, environment, region, key). A seeded value, its version id and
+//! its last change are derived from the store seed and the names, and the four standard
+//! tags from the service's team; only what differs (a drifted value, other tags, a value
+//! written through `put_secret`) is stored, in a side table of overrides. Iterating
+//! materialises full [`SecretRec`]s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::Deserializer;
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+use super::state::{SecretValue, random_token, version_id};
+use crate::domain::{SecretMeta, Timestamp};
+
+/// A secret in one region, materialised. Its `Debug` never shows the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SecretRec {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub key: String,
+    pub version_id: String,
+    pub last_changed: Timestamp,
+    pub tags: BTreeMap<String, String>,
+    pub value: SecretValue,
+}
+
+impl SecretRec {
+    pub(crate) fn name(&self) -> String {
+        format!("{}/{}/{}", self.env, self.service, self.key)
+    }
+
+    pub(crate) fn meta(&self) -> SecretMeta {
+        SecretMeta {
+            name: self.name(),
+            service: self.service.clone(),
+            env: self.env.clone(),
+            region: self.region.clone(),
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            stages: vec!["AWSCURRENT".to_string()],
+            last_changed: self.last_changed,
+            tags: self.tags.clone(),
+            value_hash: Some(self.value.hash()),
+        }
+    }
+}
+
+/// The key of the extra secret the seeding leaves behind in one region (drift).
+pub(crate) const LEGACY_KEY: &str = "LEGACY_API_TOKEN";
+const MANAGED_BY: &str = "sphere";
+const UNOWNED: &str = "unowned";
+const NONE: u32 = u32::MAX;
+
+/// Interned strings: one allocation per distinct name.
+#[derive(Clone, Default)]
+struct Names {
+    list: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+}
+
+impl Names {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let a: Arc<str> = Arc::from(s);
+        let id = self.list.len() as u32;
+        self.list.push(a.clone());
+        self.ids.insert(a, id);
+        id
+    }
+
+    fn id(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    fn get(&self, id: u32) -> &str {
+        self.list.get(id as usize).map(|s| &**s).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rec {
+    service: u32,
+    env: u32,
+    region: u32,
+    key: u32,
+    /// Index into `overrides`, or `NONE`.
+    ovr: u32,
+}
+
+/// What differs from the derived secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Override {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<SecretValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_changed: Option<Timestamp>,
+    /// The whole tag set, when it is not the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// Every secret of the demo platform.
+#[derive(Clone)]
+pub(crate) struct SecretStore {
+    seed: u64,
+    /// Seeded last changes are at most 200 days before this.
+    base: Timestamp,
+    names: Names,
+    /// The owning team of a service (a name id to a name id), for the standard tags.
+    teams: HashMap<u32, u32>,
+    recs: Vec<Rec>,
+    overrides: Vec<Override>,
+}
+
+impl fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for SecretStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+/// FNV-1a, stable across Rust versions and processes (the derivation is persisted).
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *h ^= u64::from(*b);
+        *h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // A separator, so ("ab", "c") and ("a", "bc") differ.
+    *h ^= 0xff;
+    *h = h.wrapping_mul(0x0100_0000_01b3);
+}
+
+/// The value a key holds for a service in an environment, around a random token.
+pub(crate) fn format_value(service: &str, env: &str, key: &str, token: &str) -> String {
+    match key {
+        "DATABASE_URL" => {
+            format!("postgres://{service}:{token}@{service}-db.{env}.internal:5432/app")
+        }
+        "REDIS_URL" => format!("rediss://:{token}@{service}-cache.{env}.internal:6379/0"),
+        "SENTRY_DSN" => format!("https://{token}@sentry.northwind.example/42"),
+        "SLACK_WEBHOOK_URL" => format!("https://hooks.slack.example/services/{token}"),
+        _ => token.to_string(),
+    }
+}
+
+impl SecretStore {
+    pub(crate) fn new(seed: u64, base: Timestamp) -> SecretStore {
+        SecretStore {
+            seed,
+            base,
+            names: Names::default(),
+            teams: HashMap::new(),
+            recs: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.recs.reserve(n);
+    }
+
+    pub(crate) fn set_team(&mut self, service: &str, team: &str) {
+        let s = self.names.intern(service);
+        let t = self.names.intern(team);
+        self.teams.insert(s, t);
+    }
+
+    /// Add a seeded secret; its position.
+    pub(crate) fn push(&mut self, service: &str, env: &str, region: &str, key: &str) -> usize {
+        let rec = Rec {
+            service: self.names.intern(service),
+            env: self.names.intern(env),
+            region: self.names.intern(region),
+            key: self.names.intern(key),
+            ovr: NONE,
+        };
+        self.recs.push(rec);
+        self.recs.len() - 1
+    }
+
+    pub(crate) fn env_of(&self, i: usize) -> &str {
+        self.recs.get(i).map_or("", |r| self.names.get(r.env))
+    }
+
+    pub(crate) fn region_of(&self, i: usize) -> &str {
+        self.recs.get(i).map_or("", |r| self.names.get(r.region))
+    }
+
+    pub(crate) fn remove_at(&mut self, i: usize) {
+        if i < self.recs.len() {
+            self.recs.remove(i);
+        }
+    }
+
+    /// A copy of secret `i` under another key, with its own value.
+    pub(crate) fn push_copy(&mut self, i: usize, key: &str) -> Option<usize> {
+        let mut r = *self.recs.get(i)?;
+        r.key = self.names.intern(key);
+        r.ovr = NONE;
+        self.recs.push(r);
+        Some(self.recs.len() - 1)
+    }
+
+    /// Change what differs from the derivation for secret `i`.
+    pub(crate) fn edit(&mut self, i: usize, f: impl FnOnce(&mut Override)) {
+        let Some(r) = self.recs.get_mut(i) else {
+            return;
+        };
+        if r.ovr == NONE {
+            r.ovr = self.overrides.len() as u32;
+            self.overrides.push(Override::default());
+        }
+        if let Some(o) = self.overrides.get_mut(r.ovr as usize) {
+            f(o);
+        }
+    }
+
+    /// The standard tags of a secret of `service` in `env`.
+    pub(crate) fn standard_tags(&self, service: &str, env: &str) -> BTreeMap<String, String> {
+        let team = self
+            .names
+            .id(service)
+            .and_then(|s| self.teams.get(&s))
+            .map_or(UNOWNED, |&t| self.names.get(t));
+        BTreeMap::from([
+            ("team".to_string(), team.to_string()),
+            ("service".to_string(), service.to_string()),
+            ("env".to_string(), env.to_string()),
+            ("managed-by".to_string(), MANAGED_BY.to_string()),
+        ])
+    }
+
+    /// The generator of a seeded secret: the same for every region of (service, env, key).
+    fn generator(&self, r: &Rec) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325 ^ self.seed;
+        for id in [r.service, r.env, r.key] {
+            fnv(&mut h, self.names.get(id).as_bytes());
+        }
+        h
+    }
+
+    fn derived(&self, r: &Rec, want_value: bool) -> (Option<SecretValue>, String, Timestamp) {
+        let gen_seed = self.generator(r);
+        let mut rng = fastrand::Rng::with_seed(gen_seed);
+        let key = self.names.get(r.key);
+        let n = if key == LEGACY_KEY { 32 } else { 24 };
+        let token = random_token(&mut rng, n);
+        let vid = version_id(&mut rng);
+        let changed = self.base - rng.i64(86_400..200 * 86_400);
+        let value = want_value.then(|| {
+            SecretValue(format_value(
+                self.names.get(r.service),
+                self.names.get(r.env),
+                key,
+                &token,
+            ))
+        });
+        (value, vid, changed)
+    }
+
+    fn materialise(&self, r: &Rec) -> SecretRec {
+        let o = self.overrides.get(r.ovr as usize);
+        let (service, env) = (self.names.get(r.service), self.names.get(r.env));
+        let (value, vid, changed) = self.derived(r, o.is_none_or(|o| o.value.is_none()));
+        SecretRec {
+            service: service.to_string(),
+            env: env.to_string(),
+            region: self.names.get(r.region).to_string(),
+            key: self.names.get(r.key).to_string(),
+            version_id: o.and_then(|o| o.version_id.clone()).unwrap_or(vid),
+            last_changed: o.and_then(|o| o.last_changed).unwrap_or(changed),
+            tags: o
+                .and_then(|o| o.tags.clone())
+                .unwrap_or_else(|| self.standard_tags(service, env)),
+            value: o
+                .and_then(|o| o.value.clone())
+                .or(value)
+                .unwrap_or_else(|| SecretValue(String::new())),
+        }
+    }
+
+    /// Every secret, materialised, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = SecretRec> + '_ {
+        self.recs.iter().map(|r| self.materialise(r))
+    }
+
+    /// The metadata of every secret (of one service).
+    pub(crate) fn metas(&self, service: Option<&str>) -> Vec<SecretMeta> {
+        let want = match service {
+            None => None,
+            Some(s) => match self.names.id(s) {
+                Some(id) => Some(id),
+                None => return Vec::new(),
+            },
+        };
+        self.recs
+            .iter()
+            .filter(|r| want.is_none_or(|id| r.service == id))
+            .map(|r| self.materialise(r).meta())
+            .collect()
+    }
+
+    fn find(&self, service: &str, env: &str, region: &str, key: &str) -> Option<usize> {
+        let (s, e, g, k) = (
+            self.names.id(service)?,
+            self.names.id(env)?,
+            self.names.id(region)?,
+            self.names.id(key)?,
+        );
+        self.recs
+            .iter()
+            .position(|r| r.service == s && r.env == e && r.region == g && r.key == k)
+    }
+
+    /// The value of one secret.
+    pub(crate) fn value(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+    ) -> Option<SecretValue> {
+        let r = self.recs.get(self.find(service, env, region, key)?)?;
+        match self
+            .overrides
+            .get(r.ovr as usize)
+            .and_then(|o| o.value.clone())
+        {
+            Some(v) => Some(v),
+            None => self.derived(r, true).0,
+        }
+    }
+
+    /// Create or replace a secret with the given value, version and tags.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put(
+        &mut self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+        value: SecretValue,
+        version_id: String,
+        now: Timestamp,
+        tags: BTreeMap<String, String>,
+    ) {
+        let i = match self.find(service, env, region, key) {
+            Some(i) => i,
+            None => self.push(service, env, region, key),
+        };
+        let tags = (tags != self.standard_tags(service, env)).then_some(tags);
+        self.edit(i, |o| {
+            o.value = Some(value);
+            o.version_id = Some(version_id);
+            o.last_changed = Some(now);
+            o.tags = tags;
+        });
+    }
+
+    /// Delete one secret; false when there was none.
+    pub(crate) fn remove(&mut self, service: &str, env: &str, region: &str, key: &str) -> bool {
+        match self.find(service, env, region, key) {
+            Some(i) => {
+                self.recs.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+// ---- the file format -------------------------------------------------------------------
+//
+// {"seed": 1, "base": 1700000000, "teams": {"cart": "team-a"},
+//  "records": [["cart", "production", "us-east-1", "API_KEY", null],
+//              ["cart", "staging", "eu-west-1", "API_KEY", {"tags": {...}}]]}
+//
+// A record is (service, env, region, key, what differs from the derivation or null).
+
+#[derive(Serialize)]
+struct FileOut<'a> {
+    seed: u64,
+    base: Timestamp,
+    teams: BTreeMap<&'a str, &'a str>,
+    records: Vec<(&'a str, &'a str, &'a str, &'a str, Option<&'a Override>)>,
+}
+
+#[derive(Deserialize)]
+struct FileIn {
+    seed: u64,
+    base: Timestamp,
+    #[serde(default)]
+    teams: BTreeMap<String, String>,
+    records: Vec<(String, String, String, String, Option<Override>)>,
+}
+
+impl Serialize for SecretStore {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = |id: u32| self.names.get(id);
+        FileOut {
+            seed: self.seed,
+            base: self.base,
+            teams: self.teams.iter().map(|(&k, &v)| (n(k), n(v))).collect(),
+            records: self
+                .recs
+                .iter()
+                .map(|r| {
+                    (
+                        n(r.service),
+                        n(r.env),
+                        n(r.region),
+                        n(r.key),
+                        self.overrides.get(r.ovr as usize),
+                    )
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretStore {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = FileIn::deserialize(d)?;
+        let mut store = SecretStore::new(f.seed, f.base);
+        for (service, team) in &f.teams {
+            store.set_team(service, team);
+        }
+        store.reserve(f.records.len());
+        for (service, env, region, key, o) in f.records {
+            let i = store.push(&service, &env, &region, &key);
+            if let Some(o) = o {
+                store.edit(i, |x| *x = o);
+            }
+        }
+        Ok(store)
+    }
+}
