@@ -876,16 +876,21 @@ impl Model {
         }
     }
 
-    /// The focus service's pods in scope, filtered by the pane filter.
+    /// The focus service's pods in scope, filtered by the pane filter: crash loops
+    /// first, then pods that are not ready, then by cluster and name.
     pub fn pod_rows(&self) -> Vec<&crate::domain::PodSummary> {
         let Some(svc) = self.focus() else {
             return Vec::new();
         };
         let f = self.pane_filter.to_lowercase();
-        self.live
+        let mut rows: Vec<_> = self
+            .live
             .pods_of(&svc, &self.scope)
             .filter(|p| f.is_empty() || p.name.to_lowercase().contains(&f))
-            .collect()
+            .collect();
+        // Trouble first: crash loops, then pods that are not ready.
+        rows.sort_by_key(|p| (!p.crash_looping(), p.ready));
+        rows
     }
 
     /// Rows of the audit pane, newest first, filtered by the pane filter.

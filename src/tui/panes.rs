@@ -86,16 +86,21 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     let mut region_cells = vec![Cell::from("service")];
     let mut last_env = "";
     for c in &shown {
+        let (env, region) = if compact {
+            (short_env(&c.env).to_string(), short_region(&c.region))
+        } else {
+            (c.env.clone(), c.region.clone())
+        };
         env_cells.push(if c.env != last_env {
             Cell::from(Span::styled(
-                c.env.clone(),
+                env,
                 t.style(Slot::Accent).add_modifier(Modifier::BOLD),
             ))
         } else {
             Cell::from("")
         });
         last_env = &c.env;
-        region_cells.push(Cell::from(c.region.clone()));
+        region_cells.push(Cell::from(region));
     }
     let mut widths = vec![Constraint::Length(name_w)];
     widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
@@ -364,25 +369,36 @@ fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
     );
 }
 
-/// `prod·eu-west-1` style: the environment shortened, the region whole.
+/// `prod·euw1`: the environment and region in AWS's short style.
 pub fn short_cluster(env: &str, region: &str) -> String {
-    let e = match env {
+    format!("{}·{}", short_env(env), short_region(region))
+}
+
+pub fn short_env(env: &str) -> &str {
+    match env {
         "production" => "prod",
         "staging" => "stg",
         other => other,
+    }
+}
+
+/// `us-east-1` → `use1`, `ap-southeast-2` → `apse2`, `eu-central-1` → `euc1`.
+pub fn short_region(region: &str) -> String {
+    let parts: Vec<&str> = region.split('-').collect();
+    if parts.len() < 3 {
+        return region.to_string();
+    }
+    let dir = |w: &str| -> String {
+        match w {
+            "northeast" => "ne".into(),
+            "northwest" => "nw".into(),
+            "southeast" => "se".into(),
+            "southwest" => "sw".into(),
+            w => w.chars().take(1).collect(),
+        }
     };
-    let r: String = region
-        .split('-')
-        .map(|p| {
-            if p.chars().all(|c| c.is_ascii_digit()) {
-                p.to_string()
-            } else {
-                p.chars().take(2).collect()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("");
-    format!("{e}·{r}")
+    let middle: String = parts[1..parts.len() - 1].iter().map(|w| dir(w)).collect();
+    format!("{}{middle}{}", parts[0], parts[parts.len() - 1])
 }
 
 /// `3d4h`, `12m`, `40s`.
