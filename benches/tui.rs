@@ -54,13 +54,9 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let services = std::env::var("SPHERE_BENCH_SERVICES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000usize);
-    let scale: Scale = format!("services={services}")
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let spec = std::env::var("SPHERE_BENCH_SCALE")
+        .unwrap_or_else(|_| "services=10000,clusters=60,pods=50000".to_string());
+    let scale: Scale = spec.parse().map_err(anyhow::Error::msg)?;
     let (width, height) = (160u16, 48u16);
 
     // Time to first full frame: open the platform, load the catalog, ingest the
@@ -161,7 +157,49 @@ fn main() -> anyhow::Result<()> {
     term.draw(|f| view::draw(&mut h.model, f))?;
     let idle_bytes = counter.0.swap(0, Ordering::Relaxed);
 
-    println!("sphere TUI benchmark — {rows} catalog rows, {width}x{height}, release build");
+    // The deployments matrix: draw time while moving through it.
+    h.model.update(key('2'));
+    let mut matrix_draws = Vec::with_capacity(500);
+    for i in 0..500 {
+        h.model.update(key(if i % 2 == 0 { 'j' } else { 'k' }));
+        let t = Instant::now();
+        term.draw(|f| view::draw(&mut h.model, f))?;
+        matrix_draws.push(t.elapsed());
+    }
+    let matrix_med = percentile(&mut matrix_draws, 0.5);
+    let matrix_p99 = percentile(&mut matrix_draws, 0.99);
+
+    // Pod events with the pods pane open, as the loop runs them: drain events for at
+    // most one frame, answer a key, draw; repeat.
+    h.model.update(key('3'));
+    let frame = Duration::from_millis(33);
+    let churn = 200_000;
+    h.sim.churn_pods(churn);
+    let started = Instant::now();
+    let mut ingested = 0;
+    let mut worst_key = Duration::ZERO;
+    loop {
+        let t = Instant::now();
+        let n = h.pump_for(frame);
+        h.model.update(key('j'));
+        term.draw(|f| view::draw(&mut h.model, f))?;
+        worst_key = worst_key.max(t.elapsed());
+        ingested += n;
+        if n == 0 {
+            break;
+        }
+    }
+    let ingest = started.elapsed();
+    let rate = ingested as f64 / ingest.as_secs_f64();
+    let rss = rss_kib().map_or("n/a".to_string(), |k| {
+        format!("{:.1} MB", k as f64 / 1024.0)
+    });
+
+    println!(
+        "sphere TUI benchmark — `--scale {spec}`: {rows} catalog rows, {} clusters, {} pods; {width}x{height}, release build",
+        h.model.topology.cluster_count(),
+        h.model.live.pods.len()
+    );
     println!();
     println!("| measure | value | target |");
     println!("| --- | --- | --- |");
@@ -195,5 +233,24 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| bytes for a redraw with nothing changed (the loop never does one) | {idle_bytes} B | |"
     );
+    println!("| matrix draw (median) | {} | |", ms(matrix_med));
+    println!("| matrix draw (p99) | {} | ≤ 2 ms |", ms(matrix_p99));
+    println!(
+        "| pod events ingested with the pods pane open ({ingested} events) | {rate:.0} /s | ≥ 20,000 /s |"
+    );
+    println!(
+        "| slowest key answer while ingesting (events for one frame + key + draw) | {} | ≤ 33 ms |",
+        ms(worst_key)
+    );
+    println!("| resident memory at the end | {rss} | ≤ 60 MB |");
     Ok(())
+}
+
+/// VmRSS of this process, in KiB.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -20,8 +20,8 @@ use crate::domain::{
 #[async_trait]
 pub trait CatalogProvider: Send + Sync {
     /// Load and resolve the whole catalog. Problems are inside the catalog; an `Err`
-    /// means nothing at all could be read.
-    async fn load(&self) -> Result<Catalog>;
+    /// means nothing at all could be read. Shared, so handing it out copies nothing.
+    async fn load(&self) -> Result<Arc<Catalog>>;
 }
 
 /// Deployments, pods and HPAs in every cluster.

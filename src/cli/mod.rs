@@ -329,9 +329,9 @@ pub struct FileCatalog {
 
 #[async_trait::async_trait]
 impl CatalogProvider for FileCatalog {
-    async fn load(&self) -> Result<Catalog> {
+    async fn load(&self) -> Result<Arc<Catalog>> {
         let roots = self.roots.clone();
-        tokio::task::spawn_blocking(move || load(&roots, &FsReader))
+        tokio::task::spawn_blocking(move || Arc::new(load(&roots, &FsReader)))
             .await
             .context("catalog loading task failed")
     }

@@ -3,7 +3,6 @@
 //! `max_fps` times a second. While idle it sleeps on the channel and writes nothing.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -57,11 +56,7 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
     let catalog = platform.catalog.clone();
     let t = tx.clone();
     tokio::spawn(async move {
-        let res = catalog
-            .load()
-            .await
-            .map(Arc::new)
-            .map_err(|e| format!("{e:#}"));
+        let res = catalog.load().await.map_err(|e| format!("{e:#}"));
         let _ = t.send(Msg::CatalogLoaded(res));
     });
     let clusters = platform.clusters.clone();

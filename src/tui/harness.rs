@@ -1,7 +1,6 @@
 //! Drive the TUI without a terminal: feed keys, run `update` until idle, draw on a
 //! `TestBackend`. Used by the key-sequence and snapshot tests and by the benchmark.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -91,7 +90,7 @@ impl Harness {
             quit: false,
             startup: Vec::new(),
         };
-        h.model.update(Msg::CatalogLoaded(Ok(Arc::new(catalog))));
+        h.model.update(Msg::CatalogLoaded(Ok(catalog)));
         let start = h.model.startup_effects();
         h.apply(start);
         phase("build the catalog rows");
@@ -122,6 +121,23 @@ impl Harness {
         while let Some(Some(ev)) = tokio::task::unconstrained(watch.next()).now_or_never() {
             self.model.update(Msg::Cluster(ev));
             n += 1;
+        }
+        n
+    }
+
+    /// Deliver ready cluster events for at most `budget` (one frame of the loop).
+    pub fn pump_for(&mut self, budget: Duration) -> usize {
+        let deadline = std::time::Instant::now() + budget;
+        let mut n = 0;
+        let Some(watch) = self.watch.as_mut() else {
+            return 0;
+        };
+        while let Some(Some(ev)) = tokio::task::unconstrained(watch.next()).now_or_never() {
+            self.model.update(Msg::Cluster(ev));
+            n += 1;
+            if n % 256 == 0 && std::time::Instant::now() >= deadline {
+                break;
+            }
         }
         n
     }

@@ -309,7 +309,7 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
 
 struct Inner {
     opts: SimOptions,
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
     topology: Topology,
     fingerprint: u64,
     world: Mutex<World>,
@@ -399,7 +399,7 @@ impl Sim {
         Ok(Sim {
             inner: Arc::new(Inner {
                 opts,
-                catalog,
+                catalog: Arc::new(catalog),
                 topology,
                 fingerprint,
                 world: Mutex::new(world),
@@ -812,7 +812,7 @@ impl Sim {
 
 #[async_trait]
 impl CatalogProvider for Sim {
-    async fn load(&self) -> Result<Catalog> {
+    async fn load(&self) -> Result<Arc<Catalog>> {
         Ok(self.inner.catalog.clone())
     }
 }
