@@ -302,7 +302,7 @@ pub fn core_packages(entity: &Entity, demo: bool) -> Option<CorePackages> {
     if !demo {
         return None;
     }
-    let current = fnv1a(entity.name.as_bytes()) % 4 != 0;
+    let current = !fnv1a(entity.name.as_bytes()).is_multiple_of(4);
     Some(CorePackages {
         current,
         evidence: if current {

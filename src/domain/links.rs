@@ -78,9 +78,9 @@ pub fn expand(link: &str, template: &str, vars: &LinkVars) -> Result<String, Lin
             rest = t;
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(t) = tail.strip_prefix('}') {
             out.push('}');
-            rest = &tail[1..];
+            rest = t;
             continue;
         }
         let Some(end) = tail.find('}') else {

@@ -748,11 +748,7 @@ pub fn evaluate(card: &Scorecard, props: &Properties) -> ScoreResult {
     }
     let total = rules.len();
     let passed = rules.iter().filter(|r| r.passed).count();
-    let score = if total == 0 {
-        100
-    } else {
-        (passed * 100 / total) as u32
-    };
+    let score = (passed * 100).checked_div(total).map_or(100, |s| s as u32);
     ScoreResult {
         level,
         score,
