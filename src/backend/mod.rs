@@ -2,6 +2,7 @@
 //! trait; the TUI and the CLI build the same `Platform` and never talk to a system any
 //! other way. No terminal code here.
 
+pub mod facts;
 pub mod sim;
 
 use std::sync::Arc;

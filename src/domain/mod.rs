@@ -1,8 +1,11 @@
 //! Pure types and logic: no I/O, no terminal. Most tests live here.
 
 pub mod catalog;
+pub mod lifecycle;
+pub mod links;
 pub mod matrix;
 pub mod platform;
+pub mod score;
 pub mod service;
 pub mod text;
 
