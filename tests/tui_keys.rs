@@ -296,3 +296,26 @@ async fn audit_pane_reads_and_filters() {
     h.keys("<Esc>");
     assert_eq!(h.model.audit_rows().len(), all);
 }
+
+#[tokio::test]
+async fn service_view_explains_lifecycle_and_readiness() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter><Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(s)) if s == "payments-api"));
+    let report = h.model.report.ready().expect("the report was read");
+    assert_eq!(report.stages.len(), 7);
+    let score = report.score.as_ref().expect("a score");
+    assert!(!score.rules.is_empty());
+    h.keys("GG");
+    let screen = h.render();
+    assert!(screen.contains("readiness"), "{screen}");
+    h.keys("gg");
+    let screen = h.render();
+    assert!(screen.contains("running in"), "{screen}");
+    // catalog → service → pods of that service → back to the catalog.
+    h.keys("3");
+    assert_eq!(h.model.tab, Tab::Pods);
+    assert_eq!(h.model.focus().as_deref(), Some("payments-api"));
+    h.keys("1");
+    assert_eq!(h.model.tab, Tab::Catalog);
+}

@@ -92,6 +92,8 @@ pub struct Platform {
     pub repos: Arc<dyn ReposProvider>,
     pub flags: Arc<dyn FlagsProvider>,
     pub ledger: Arc<dyn LedgerProvider>,
+    /// Per-service link templates from config (`[links]`), name → URL template.
+    pub link_templates: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Platform {

@@ -361,6 +361,7 @@ pub fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
     if let Some(name) = &ctx.config.platform_name {
         platform.name = name.clone();
     }
+    platform.link_templates = ctx.config.links.clone();
     Ok((platform, sim))
 }
 

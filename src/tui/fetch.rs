@@ -4,6 +4,10 @@
 use std::time::Duration;
 
 use crate::backend::Platform;
+use crate::backend::facts::{ServiceFacts, gather};
+use crate::domain::lifecycle::{self, Stage};
+use crate::domain::links::{LinkVars, ServiceLink, service_links};
+use crate::domain::score::{self, ScoreResult};
 use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 
 use super::model::Msg;
@@ -18,6 +22,19 @@ pub enum Fetch {
     Flags,
     /// Every secret of one service, in every region.
     Secrets(String),
+    /// What the service view shows: lifecycle, readiness, links.
+    Report(String),
+}
+
+/// The service view's data: the facts, and what they mean.
+#[derive(Debug, Clone)]
+pub struct ServiceReport {
+    pub service: String,
+    pub facts: ServiceFacts,
+    pub stages: Vec<Stage>,
+    pub next_step: Option<String>,
+    pub score: Option<ScoreResult>,
+    pub links: Vec<ServiceLink>,
 }
 
 #[derive(Debug)]
@@ -26,6 +43,31 @@ pub enum Fetched {
     Audit(Vec<AuditRecord>),
     Flags(Vec<FlagState>),
     Secrets(String, Vec<SecretMeta>),
+    Report(Box<ServiceReport>),
+}
+
+/// Gather a service's facts and derive its lifecycle, score and links.
+async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceReport> {
+    let catalog = platform.catalog.load().await?;
+    let facts = gather(platform, &catalog, service).await?;
+    let names = facts.resource_names();
+    let ev = facts.evidence(&names);
+    let stages = lifecycle::stages(&ev);
+    let next_step = lifecycle::next_step(&stages);
+    let score = score::builtin_scorecard()
+        .ok()
+        .map(|card| score::evaluate(&card, &score::properties(&ev)));
+    let region = facts.topology.regions.first().cloned();
+    let vars = LinkVars::for_entity(&facts.entity, Some("production"), region.as_deref());
+    let (links, _) = service_links(&platform.link_templates, &facts.entity, &vars);
+    Ok(ServiceReport {
+        service: service.to_string(),
+        facts,
+        stages,
+        next_step,
+        score,
+        links,
+    })
 }
 
 /// Run one read against the platform, with a timeout.
@@ -40,6 +82,7 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
                 let list = platform.secrets.list(Some(&s)).await?;
                 Fetched::Secrets(s, list)
             }
+            Fetch::Report(s) => Fetched::Report(Box::new(report(platform, &s).await?)),
         })
     };
     match tokio::time::timeout(TIMEOUT, read).await {

@@ -17,7 +17,7 @@ use crate::domain::text::sanitize;
 use crate::domain::{ClusterEvent, Scope, Topology};
 
 use super::catalog::{CatalogState, Grouping, SortColumn, ViewItem};
-use super::fetch::{Fetch, Fetched};
+use super::fetch::{Fetch, Fetched, ServiceReport};
 use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 
 /// How often a pane that shows polled data (locks, audit, flags) reads it again.
@@ -207,6 +207,8 @@ pub struct Model {
     pub flags: Remote<Vec<FlagState>>,
     /// The secrets of one service.
     pub secrets: Remote<(String, Vec<SecretMeta>)>,
+    /// The open service view's lifecycle, score and links.
+    pub report: Remote<Box<ServiceReport>>,
     pub matrix: ListPos,
     /// First cluster column shown in the matrix (horizontal scroll).
     pub matrix_col: usize,
@@ -265,6 +267,7 @@ impl Model {
             audit: Remote::NotAsked,
             flags: Remote::NotAsked,
             secrets: Remote::NotAsked,
+            report: Remote::NotAsked,
             matrix: ListPos::default(),
             matrix_col: 0,
             drift_only: false,
@@ -406,6 +409,9 @@ impl Model {
 
     /// The reads the pane on screen needs, and when to poll again.
     pub fn pane_reads(&mut self) -> Vec<Effect> {
+        if let Some(Route::Service(s)) = self.routes.last() {
+            return vec![Effect::Fetch(Fetch::Report(s.clone()))];
+        }
         let reads = match self.tab {
             Tab::Deployments => vec![Fetch::Locks],
             Tab::Audit => vec![Fetch::Audit],
@@ -438,6 +444,13 @@ impl Model {
                 self.secrets = Remote::Ready((svc, list));
                 self.dirty = true;
             }
+            Ok(Fetched::Report(r)) => {
+                // Only the service still open: a late answer for another is stale.
+                if matches!(self.routes.last(), Some(Route::Service(s)) if *s == r.service) {
+                    self.report = Remote::Ready(r);
+                    self.dirty = true;
+                }
+            }
             Err((what, e)) => {
                 let e = sanitize(&e).into_owned();
                 match what {
@@ -445,6 +458,7 @@ impl Model {
                     Fetch::Audit => self.audit = Remote::Failed(e),
                     Fetch::Flags => self.flags = Remote::Failed(e),
                     Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
+                    Fetch::Report(_) => self.report = Remote::Failed(e),
                 }
                 self.dirty = true;
             }
@@ -766,8 +780,10 @@ impl Model {
                     && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
                     && let Some(name) = self.focus()
                 {
-                    self.routes.push(Route::Service(name));
+                    self.routes.push(Route::Service(name.clone()));
                     self.detail_scroll = 0;
+                    self.report = Remote::NotAsked;
+                    return vec![Effect::Fetch(Fetch::Report(name))];
                 }
             }
             "col_left" => self.matrix_col = self.matrix_col.saturating_sub(1),

@@ -14,7 +14,7 @@ use crate::domain::service::{Health, LiveStatus, ServiceRow};
 use crate::domain::text::sanitize;
 
 use super::catalog::{CatalogState, ViewItem};
-use super::model::{Level, Model, Overlay, Route, Tab};
+use super::model::{Level, Model, Overlay, Remote, Route, Tab};
 use super::panes;
 
 /// Smaller than this and sphere asks for a bigger terminal instead of drawing.
@@ -519,7 +519,8 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
         }
         lines.push(Line::from(vec![label(name), Span::raw(items.join(", "))]));
     }
-    if !e.links.is_empty() {
+    // The full view lists links from the report (config templates and catalog).
+    if !full && !e.links.is_empty() {
         lines.push(Line::default());
         for l in &e.links {
             let title = sanitize(l.title.as_deref().unwrap_or("link")).into_owned();
@@ -566,7 +567,129 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
             }
         }
     }
+    if full {
+        report_lines(m, &row.name, &mut lines);
+    }
     Text::from(lines)
+}
+
+/// Locks, lifecycle stages, readiness and links of the open service.
+fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'static>>) {
+    let t = &m.theme;
+    let heading = |s: &str| {
+        Line::from(Span::styled(
+            s.to_string(),
+            t.style(Slot::Muted).add_modifier(Modifier::BOLD),
+        ))
+    };
+    let locks: Vec<_> = m
+        .locks
+        .iter()
+        .filter(|l| l.service == service || l.service == crate::domain::Lock::ALL)
+        .collect();
+    if !locks.is_empty() {
+        lines.push(Line::default());
+        lines.push(heading("locks"));
+        for l in locks {
+            let where_ = format!(
+                "{}/{}",
+                l.env.as_deref().unwrap_or("every env"),
+                l.region.as_deref().unwrap_or("every region")
+            );
+            lines.push(Line::from(vec![
+                Span::styled("  ⊘ ", t.style(Slot::Locked)),
+                Span::styled(format!("{where_:<28}"), t.style(Slot::Locked)),
+                Span::raw(format!("{} — {}", sanitize(&l.by), sanitize(&l.reason))),
+            ]));
+        }
+    }
+    lines.push(Line::default());
+    let r = match &m.report {
+        Remote::Ready(r) if r.service == service => r,
+        Remote::Failed(e) => {
+            lines.push(Line::from(Span::styled(
+                format!("lifecycle and readiness could not be read: {e}"),
+                t.style(Slot::Error),
+            )));
+            return;
+        }
+        _ => {
+            lines.push(Line::from(Span::styled(
+                "reading lifecycle and readiness…",
+                t.style(Slot::Muted),
+            )));
+            return;
+        }
+    };
+    lines.push(heading("lifecycle"));
+    for st in &r.stages {
+        let (mark, slot) = if st.done {
+            ("✓", Slot::Ok)
+        } else {
+            ("○", Slot::Warn)
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {mark} "), t.style(slot)),
+            Span::styled(format!("{:<16}", st.title), t.style(Slot::Text)),
+            Span::styled(sanitize(&st.evidence).into_owned(), t.style(Slot::Muted)),
+            Span::styled(format!("  ({})", st.source), t.style(Slot::Muted)),
+        ]));
+    }
+    if let Some(next) = &r.next_step {
+        lines.push(Line::from(vec![
+            Span::styled("  next: ", t.style(Slot::Accent)),
+            Span::raw(sanitize(next).into_owned()),
+        ]));
+    }
+    if let Some(score) = &r.score {
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled(
+                "readiness ",
+                t.style(Slot::Muted).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                score.level.clone().unwrap_or_else(|| "no level".into()),
+                t.style(if score.level.is_some() {
+                    Slot::Accent
+                } else {
+                    Slot::Warn
+                }),
+            ),
+            Span::styled(
+                format!(
+                    "  {}% ({} of {} rules)",
+                    score.score, score.passed, score.total
+                ),
+                t.style(Slot::Muted),
+            ),
+        ]));
+        for rule in &score.rules {
+            let (mark, slot) = if rule.passed {
+                ("✓", Slot::Ok)
+            } else {
+                ("✗", Slot::Error)
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {mark} "), t.style(slot)),
+                Span::styled(
+                    format!("{:<44} ", format!("{} ({})", rule.title, rule.level)),
+                    t.style(Slot::Text),
+                ),
+                Span::styled(sanitize(&rule.why).into_owned(), t.style(Slot::Muted)),
+            ]));
+        }
+    }
+    if !r.links.is_empty() {
+        lines.push(Line::default());
+        lines.push(heading("links"));
+        for l in &r.links {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<12}", sanitize(&l.name)), t.style(Slot::Muted)),
+                Span::styled(sanitize(&l.url).into_owned(), t.style(Slot::Info)),
+            ]));
+        }
+    }
 }
 
 fn draw_coming(m: &Model, f: &mut Frame, area: Rect, tab: Tab) {

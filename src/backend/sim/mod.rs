@@ -418,6 +418,7 @@ impl Sim {
             repos: Arc::new(self.clone()),
             flags: Arc::new(self.clone()),
             ledger: Arc::new(self.clone()),
+            link_templates: Default::default(),
         }
     }
 
