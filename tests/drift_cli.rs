@@ -63,12 +63,7 @@ fn secret_drift_finds_all_four_kinds() {
     // Narrowed to one service: only its findings.
     let svc = findings[0]["service"].as_str().unwrap();
     let one = e.json(&["secret", "drift", svc, "--output", "json"]);
-    assert!(
-        one.as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f["service"] == svc)
-    );
+    assert!(one.as_array().unwrap().iter().all(|f| f["service"] == svc));
     // The table says the same, and exit code 0 either way.
     let out = e.run(&["secret", "drift"]);
     assert!(out.status.success());
@@ -114,7 +109,13 @@ fn secret_list_has_metadata_and_never_values() {
     let narrow = e.json(&[
         "secret", "list", &svc, "--env", env, "--region", region, "--output", "json",
     ]);
-    assert!(narrow.as_array().unwrap().iter().all(|i| i["env"] == env && i["region"] == region));
+    assert!(
+        narrow
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["env"] == env && i["region"] == region)
+    );
 }
 
 #[test]
@@ -186,8 +187,14 @@ fn audit_lists_the_seeded_records_newest_first() {
     let items = v.as_array().unwrap();
     assert!(items.len() >= 10, "{v:#}");
     let ats: Vec<i64> = items.iter().map(|i| i["at"].as_i64().unwrap()).collect();
-    assert!(ats.windows(2).all(|w| w[0] >= w[1]), "newest first: {ats:?}");
-    let actions: BTreeSet<&str> = items.iter().map(|i| i["action"].as_str().unwrap()).collect();
+    assert!(
+        ats.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {ats:?}"
+    );
+    let actions: BTreeSet<&str> = items
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
     for a in ["freeze.on", "secret.update", "flag.set", "hpa.patch"] {
         assert!(actions.contains(a), "{actions:?}");
     }
@@ -196,7 +203,11 @@ fn audit_lists_the_seeded_records_newest_first() {
             assert!(i[field].is_string(), "{field} in {i}");
         }
     }
-    assert!(items.iter().any(|i| i["outcome"] == "refused" && i["outcome_detail"].is_string()));
+    assert!(
+        items
+            .iter()
+            .any(|i| i["outcome"] == "refused" && i["outcome_detail"].is_string())
+    );
     // A short window keeps fewer.
     let recent = e.json(&["audit", "--since", "3h", "--output", "json"]);
     assert!(recent.as_array().unwrap().len() < items.len());

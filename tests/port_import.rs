@@ -81,7 +81,12 @@ fn check(c: &Catalog) {
     );
     // ProductsService consumes CartAPI; CartService provides it.
     assert_eq!(
-        targets(c, Kind::Component, "ProductsService", RelationKind::ConsumesApi),
+        targets(
+            c,
+            Kind::Component,
+            "ProductsService",
+            RelationKind::ConsumesApi
+        ),
         vec!["api:default/CartAPI"]
     );
     assert_eq!(
@@ -94,13 +99,19 @@ fn check(c: &Catalog) {
     );
     // properties.type is the spec type.
     let t = |k: Kind, n: &str| c.find(Some(&k), n).and_then(|e| e.spec_type.clone());
-    assert_eq!(t(Kind::Component, "CartService").as_deref(), Some("service"));
+    assert_eq!(
+        t(Kind::Component, "CartService").as_deref(),
+        Some("service")
+    );
     assert_eq!(
         t(Kind::Component, "CoreKafkaLibrary").as_deref(),
         Some("library")
     );
     assert_eq!(t(Kind::Api, "CartAPI").as_deref(), Some("Open API"));
-    assert_eq!(t(Kind::Resource, "cart-sql-sb").as_deref(), Some("postgress"));
+    assert_eq!(
+        t(Kind::Resource, "cart-sql-sb").as_deref(),
+        Some("postgress")
+    );
     assert_eq!(
         c.find(Some(&Kind::Resource), "cart-sql-sb")
             .and_then(|e| e.title.as_deref()),
@@ -127,7 +138,11 @@ fn invalid_identifier_and_non_port_json_are_errors_the_rest_loads() {
         r#"{"identifier": "Cart Service", "blueprint": "Component"}"#,
     )
     .unwrap();
-    std::fs::write(root.join("package.json"), r#"{"name": "x", "version": "1"}"#).unwrap();
+    std::fs::write(
+        root.join("package.json"),
+        r#"{"name": "x", "version": "1"}"#,
+    )
+    .unwrap();
     std::fs::write(
         root.join("ok.json"),
         r#"{"identifier": "ok-svc", "blueprint": "Component", "properties": {"type": "service"}}"#,

@@ -26,7 +26,9 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde::Serialize;
 
-use crate::domain::flags::{FlagDrift, FlagSummary, flag_columns, flag_drift, flag_matrix, flag_summary};
+use crate::domain::flags::{
+    FlagDrift, FlagSummary, flag_columns, flag_drift, flag_matrix, flag_summary,
+};
 use crate::domain::{ClusterId, PendingFlag};
 
 use super::secret::{check_scope, print_table, usage};

@@ -167,17 +167,25 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
             let env_rank = |e: &str| topo.environments.iter().position(|x| x == e);
             let region_rank = |r: &str| topo.regions.iter().position(|x| x == r);
             rows.sort_by(|a, b| {
-                (env_rank(&a.env), &a.env, &a.key, region_rank(&a.region), &a.region).cmp(&(
-                    env_rank(&b.env),
-                    &b.env,
-                    &b.key,
-                    region_rank(&b.region),
-                    &b.region,
-                ))
+                (
+                    env_rank(&a.env),
+                    &a.env,
+                    &a.key,
+                    region_rank(&a.region),
+                    &a.region,
+                )
+                    .cmp(&(
+                        env_rank(&b.env),
+                        &b.env,
+                        &b.key,
+                        region_rank(&b.region),
+                        &b.region,
+                    ))
             });
             match output {
                 Output::Json => {
-                    let items: Vec<SecretItem> = rows.iter().map(|s| SecretItem::from(*s)).collect();
+                    let items: Vec<SecretItem> =
+                        rows.iter().map(|s| SecretItem::from(*s)).collect();
                     println!("{}", serde_json::to_string_pretty(&items)?);
                 }
                 Output::Table => {
@@ -200,7 +208,9 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
                         })
                         .collect();
                     print_table(
-                        &["ENV", "REGION", "KEY", "VERSION", "STAGES", "CHANGED", "TAGS"],
+                        &[
+                            "ENV", "REGION", "KEY", "VERSION", "STAGES", "CHANGED", "TAGS",
+                        ],
                         &table,
                     );
                     if rows.is_empty() {

@@ -9,7 +9,9 @@ use super::platform::{AuditRecord, Outcome, Timestamp};
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let t = s.trim();
     let bad = || {
-        format!("{s:?} is not a duration: use a number and a unit s, m, h, d or w (30m, 2h, 7d, 1w)")
+        format!(
+            "{s:?} is not a duration: use a number and a unit s, m, h, d or w (30m, 2h, 7d, 1w)"
+        )
     };
     let unit = t.chars().last().ok_or_else(bad)?;
     let per: i64 = match unit.to_ascii_lowercase() {
@@ -26,7 +28,9 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     }
     let n: i64 = digits.parse().map_err(|_| bad())?;
     if n == 0 {
-        return Err(format!("{s:?} is not a duration: it must be more than zero"));
+        return Err(format!(
+            "{s:?} is not a duration: it must be more than zero"
+        ));
     }
     n.checked_mul(per)
         .ok_or_else(|| format!("{s:?} is too long a duration"))
@@ -107,7 +111,9 @@ mod tests {
 
     #[test]
     fn bad_durations_name_the_value() {
-        for bad in ["", "m", "30", "-5m", "1.5h", "7 days", "3y", "ab", "0m", "+1h", "1é"] {
+        for bad in [
+            "", "m", "30", "-5m", "1.5h", "7 days", "3y", "ab", "0m", "+1h", "1é",
+        ] {
             let e = parse_duration(bad).expect_err(bad);
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }

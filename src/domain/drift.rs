@@ -192,8 +192,7 @@ pub fn drift(secrets: &[SecretMeta], topology: &Topology) -> Vec<DriftFinding> {
                     } else if 2 * c < n {
                         false
                     } else {
-                        envs.iter()
-                            .any(|(e, ks)| e != env && ks.contains_key(key))
+                        envs.iter().any(|(e, ks)| e != env && ks.contains_key(key))
                     };
                     if missing {
                         let why = if 2 * c == n {
@@ -274,7 +273,7 @@ fn odd_ones_out<V: Ord>(by_region: &BTreeMap<&str, V>) -> Option<(Vec<String>, O
         return None;
     }
     let mut sizes: Vec<(usize, &V)> = groups.iter().map(|(v, rs)| (rs.len(), *v)).collect();
-    sizes.sort_by(|a, b| b.0.cmp(&a.0));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
     let strict = sizes[0].0 > sizes[1].0;
     if strict {
         let major = sizes[0].1;
@@ -389,7 +388,7 @@ fn majority_value(by_region: &BTreeMap<&str, u64>) -> Option<u64> {
         *counts.entry(*h).or_default() += 1;
     }
     let mut sizes: Vec<(usize, u64)> = counts.into_iter().map(|(h, n)| (n, h)).collect();
-    sizes.sort_by(|a, b| b.0.cmp(&a.0));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
     match sizes.as_slice() {
         [] => None,
         [(_, h)] => Some(*h),
@@ -466,7 +465,11 @@ mod tests {
         );
         assert_eq!(f[0].service, "pay");
         assert_eq!(f[0].env, "production");
-        assert!(f[0].detail.contains("missing in eu-west-1"), "{}", f[0].detail);
+        assert!(
+            f[0].detail.contains("missing in eu-west-1"),
+            "{}",
+            f[0].detail
+        );
     }
 
     #[test]

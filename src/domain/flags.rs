@@ -201,7 +201,10 @@ mod tests {
         assert!(rows.iter().all(|r| r.drifted));
         let d = flag_drift(&f);
         assert_eq!(d.len(), 2);
-        assert_eq!((d[0].name.as_str(), d[0].env.as_str()), ("pct", "production"));
+        assert_eq!(
+            (d[0].name.as_str(), d[0].env.as_str()),
+            ("pct", "production")
+        );
         assert_eq!(d[0].variants[0].percentage, 25);
         assert_eq!(d[0].variants[0].regions, vec!["us-east-1"]);
         assert_eq!(d[0].variants[1].percentage, 50);

@@ -175,9 +175,10 @@ pub fn parse_port(text_in: &str, file: &Path) -> PortDocs {
         match parse_item(item, source) {
             Ok(Item::Blueprint(b)) => out.blueprints.push(b),
             Ok(Item::Entity(e)) => out.entities.push(e),
-            Err((entity, reason)) => out
-                .problems
-                .push(error(file, entity, format!("{where_}{reason}"))),
+            Err((entity, reason)) => {
+                out.problems
+                    .push(error(file, entity, format!("{where_}{reason}")))
+            }
         }
     }
     out
@@ -263,7 +264,9 @@ fn parse_item(item: Value, source: Source) -> Result<Item, (Option<String>, Stri
                                 _ => {
                                     return Err((
                                         label,
-                                        format!("relations.{name}[{i}] is not an identifier (expected a string)"),
+                                        format!(
+                                            "relations.{name}[{i}] is not an identifier (expected a string)"
+                                        ),
                                     ));
                                 }
                             }
@@ -277,7 +280,10 @@ fn parse_item(item: Value, source: Source) -> Result<Item, (Option<String>, Stri
                         ));
                     }
                 };
-                relations.insert(name, targets.into_iter().filter(|t| !t.is_empty()).collect());
+                relations.insert(
+                    name,
+                    targets.into_iter().filter(|t| !t.is_empty()).collect(),
+                );
             }
         }
         Some(_) => return Err((label, "relations is not an object".into())),
@@ -313,8 +319,8 @@ fn default_target(relation: &str) -> Option<Kind> {
 fn kind_from_relation(relation: &str) -> Option<Kind> {
     Some(match relation.to_ascii_lowercase().as_str() {
         "domain" => Kind::System,
-        "system" | "resources" | "components" | "consumesapi" | "consumesapis"
-        | "providesapi" | "providesapis" => Kind::Component,
+        "system" | "resources" | "components" | "consumesapi" | "consumesapis" | "providesapi"
+        | "providesapis" => Kind::Component,
         "provider" => Kind::Api,
         _ => return None,
     })
@@ -420,7 +426,9 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
             problems.push(warning(
                 &e.source.file,
                 Some(label(&kind, &e.identifier)),
-                format!("blueprint {k:?} has no Backstage kind: loaded without kind-specific checks"),
+                format!(
+                    "blueprint {k:?} has no Backstage kind: loaded without kind-specific checks"
+                ),
             ));
         }
         kinds.push(kind);
@@ -717,14 +725,35 @@ mod tests {
             .iter()
             .map(|p| (p.file.display().to_string(), p.reason.clone()))
             .collect();
-        assert!(c.problems.iter().all(|p| p.severity == Severity::Error), "{got:#?}");
+        assert!(
+            c.problems.iter().all(|p| p.severity == Severity::Error),
+            "{got:#?}"
+        );
         assert_eq!(got.len(), 6, "{got:#?}");
-        assert!(got.iter().any(|(f, r)| f == "a.json" && r.starts_with("item 2: not a Port")));
-        assert!(got.iter().any(|(f, r)| f == "a.json" && r.starts_with("item 3: not a Port")));
-        assert!(got.iter().any(|(f, r)| f == "a.json" && r.contains("relations.x must be")));
-        assert!(got.iter().any(|(f, r)| f == "b.json" && r.starts_with("invalid JSON")));
-        assert!(got.iter().any(|(f, r)| f == "c.json" && r.starts_with("not a Port")));
-        assert!(got.iter().any(|(_, r)| r.contains("\"Cart API\" is not a valid name")));
+        assert!(
+            got.iter()
+                .any(|(f, r)| f == "a.json" && r.starts_with("item 2: not a Port"))
+        );
+        assert!(
+            got.iter()
+                .any(|(f, r)| f == "a.json" && r.starts_with("item 3: not a Port"))
+        );
+        assert!(
+            got.iter()
+                .any(|(f, r)| f == "a.json" && r.contains("relations.x must be"))
+        );
+        assert!(
+            got.iter()
+                .any(|(f, r)| f == "b.json" && r.starts_with("invalid JSON"))
+        );
+        assert!(
+            got.iter()
+                .any(|(f, r)| f == "c.json" && r.starts_with("not a Port"))
+        );
+        assert!(
+            got.iter()
+                .any(|(_, r)| r.contains("\"Cart API\" is not a valid name"))
+        );
     }
 
     #[test]
@@ -739,11 +768,20 @@ mod tests {
                 {"identifier": "lib", "blueprint": "Component"},
                 {"identifier": "a1", "blueprint": "API"}]"#,
         )]);
-        assert_eq!(c.find(None, "k1").unwrap().kind, Kind::Other("Cluster".into()));
+        assert_eq!(
+            c.find(None, "k1").unwrap().kind,
+            Kind::Other("Cluster".into())
+        );
         let svc = c.find(Some(&Kind::Component), "svc").unwrap();
-        let deps: Vec<String> = svc.related(RelationKind::DependsOn).map(ToString::to_string).collect();
+        let deps: Vec<String> = svc
+            .related(RelationKind::DependsOn)
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(deps, vec!["component:default/lib"]);
-        let apis: Vec<String> = svc.related(RelationKind::ConsumesApi).map(ToString::to_string).collect();
+        let apis: Vec<String> = svc
+            .related(RelationKind::ConsumesApi)
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(apis, vec!["api:default/a1"]);
     }
 }
