@@ -1,15 +1,122 @@
-//! `sphere audit`. (Being written.)
+//! `sphere audit`: the audit trail, newest first.
+//!
+//! # JSON (stable: fields are only added)
+//!
+//! `sphere audit --output json` — an array, newest first:
+//!
+//! ```json
+//! [{"id": 12, "at": 1700000000, "time": "2023-11-14T22:13:20Z", "who": "ada",
+//!   "action": "lock.add", "target": "payments-api@production/us-east-1",
+//!   "reason": "INC-2291", "outcome": "succeeded", "outcome_detail": null}]
+//! ```
+//!
+//! `outcome` is `started`, `succeeded`, `failed` or `refused`; `outcome_detail` says why
+//! for the last two. `reason` is `null` when none was given.
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
-use super::{Cli, Ctx};
+use crate::domain::audit::{AuditFilter, filter, parse_duration};
+use crate::domain::{AuditRecord, Outcome, Timestamp};
+
+use super::secret::{date, print_table, rfc3339};
+use super::{Cli, Ctx, Output, build_platform};
 
 #[derive(Debug, Args)]
-pub struct AuditArgs {}
+pub struct AuditArgs {
+    /// Only records this recent: 30m, 2h, 7d, 1w.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<i64>,
+    /// Only records whose actor, action, target, reason or outcome contain this text.
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
 
-pub async fn run(_cli: &Cli, _ctx: &Ctx, _args: &AuditArgs) -> Result<ExitCode> {
-    bail!("`sphere audit` is not available yet")
+/// One line of `sphere audit --output json`.
+#[derive(Debug, Serialize)]
+pub struct AuditItem<'a> {
+    pub id: u64,
+    pub at: Timestamp,
+    pub time: String,
+    pub who: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub reason: Option<&'a str>,
+    pub outcome: &'static str,
+    pub outcome_detail: Option<&'a str>,
+}
+
+fn outcome_parts(o: &Outcome) -> (&'static str, Option<&str>) {
+    match o {
+        Outcome::Started => ("started", None),
+        Outcome::Succeeded => ("succeeded", None),
+        Outcome::Failed(why) => ("failed", Some(why)),
+        Outcome::Refused(why) => ("refused", Some(why)),
+    }
+}
+
+impl<'a> From<&'a AuditRecord> for AuditItem<'a> {
+    fn from(r: &'a AuditRecord) -> Self {
+        let (outcome, outcome_detail) = outcome_parts(&r.outcome);
+        AuditItem {
+            id: r.id,
+            at: r.at,
+            time: rfc3339(r.at),
+            who: &r.actor,
+            action: &r.action,
+            target: &r.target,
+            reason: r.reason.as_deref(),
+            outcome,
+            outcome_detail,
+        }
+    }
+}
+
+pub async fn run(cli: &Cli, ctx: &Ctx, args: &AuditArgs) -> Result<ExitCode> {
+    let (platform, _sim) = build_platform(cli, ctx)?;
+    let now = chrono::Utc::now().timestamp();
+    let f = AuditFilter {
+        since: args.since.map(|s| now.saturating_sub(s)),
+        text: args.grep.clone(),
+    };
+    let records = platform.ledger.audit(f.since).await?;
+    let records = filter(&records, &f);
+    match args.output {
+        Output::Json => {
+            let items: Vec<AuditItem> = records.iter().map(AuditItem::from).collect();
+            println!("{}", serde_json::to_string_pretty(&items)?);
+        }
+        Output::Table => {
+            let rows: Vec<Vec<String>> = records
+                .iter()
+                .map(|r| {
+                    let (o, why) = outcome_parts(&r.outcome);
+                    vec![
+                        date(r.at),
+                        r.actor.clone(),
+                        r.action.clone(),
+                        r.target.clone(),
+                        r.reason.clone().unwrap_or_default(),
+                        match why {
+                            Some(w) => format!("{o}: {w}"),
+                            None => o.to_string(),
+                        },
+                    ]
+                })
+                .collect();
+            print_table(
+                &["TIME (UTC)", "WHO", "ACTION", "TARGET", "REASON", "OUTCOME"],
+                &rows,
+            );
+            if records.is_empty() {
+                println!("(no records)");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

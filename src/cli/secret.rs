@@ -1,18 +1,313 @@
-//! `sphere secret ...`. (Being written.)
+//! `sphere secret list|drift`: secret names and metadata across regions, and drift
+//! between the regions of one environment. Values and value hashes are never printed.
+//!
+//! # JSON (stable: fields are only added)
+//!
+//! `sphere secret list SERVICE --output json` — an array, sorted by env, key, region:
+//!
+//! ```json
+//! [{"service": "payments-api", "env": "production", "region": "eu-west-1",
+//!   "key": "DATABASE_URL", "name": "production/payments-api/DATABASE_URL",
+//!   "version_id": "…", "stages": ["AWSCURRENT"], "last_changed": 1700000000,
+//!   "last_changed_at": "2023-11-14T22:13:20Z", "tags": {"team": "payments"}}]
+//! ```
+//!
+//! `sphere secret drift [SERVICE] --output json` — an array of findings, sorted by
+//! service, env, key, kind, regions (`kind` is `missing`, `extra`, `value_differs` or
+//! `tags_differ`; `regions` are where the key is missing, extra, or differs):
+//!
+//! ```json
+//! [{"service": "payments-api", "env": "production", "key": "REDIS_URL",
+//!   "kind": "missing", "regions": ["eu-west-1"], "detail": "missing in eu-west-1; …"}]
+//! ```
+//!
+//! Exit codes: 0 (drift or not), 1 when the platform cannot be read, 2 for an unknown
+//! service, environment or region.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
+use serde::Serialize;
 
-use super::{Cli, Ctx};
+use crate::backend::Platform;
+use crate::domain::catalog::Kind;
+use crate::domain::drift::{DriftFinding, drift};
+use crate::domain::text::sanitize;
+use crate::domain::{SecretMeta, Timestamp, Topology};
+
+use super::{Cli, Ctx, Output, build_platform};
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
-    /// Not available yet.
-    Todo,
+    /// Names and metadata of one service's secrets in every region (never values).
+    List {
+        service: String,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Differences between the regions of each environment: missing, extra, value
+    /// differs (compared by hash), tags differ. Exits 0 whether or not there is drift.
+    Drift {
+        /// Only this service.
+        service: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
-pub async fn run(_cli: &Cli, _ctx: &Ctx, _cmd: &SecretCommand) -> Result<ExitCode> {
-    bail!("`sphere secret` is not available yet")
+/// One line of `sphere secret list --output json`.
+#[derive(Debug, Serialize)]
+pub struct SecretItem<'a> {
+    pub service: &'a str,
+    pub env: &'a str,
+    pub region: &'a str,
+    pub key: &'a str,
+    pub name: &'a str,
+    pub version_id: &'a str,
+    pub stages: &'a [String],
+    pub last_changed: Timestamp,
+    pub last_changed_at: String,
+    pub tags: &'a BTreeMap<String, String>,
+}
+
+impl<'a> From<&'a SecretMeta> for SecretItem<'a> {
+    fn from(s: &'a SecretMeta) -> Self {
+        SecretItem {
+            service: &s.service,
+            env: &s.env,
+            region: &s.region,
+            key: &s.key,
+            name: &s.name,
+            version_id: &s.version_id,
+            stages: &s.stages,
+            last_changed: s.last_changed,
+            last_changed_at: rfc3339(s.last_changed),
+            tags: &s.tags,
+        }
+    }
+}
+
+/// A usage error: the message on stderr, exit code 2.
+pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("sphere: {}", sanitize(&msg.to_string()));
+    ExitCode::from(2)
+}
+
+/// `--env` and `--region` must name ones the topology knows.
+pub(crate) fn check_scope(
+    topo: &Topology,
+    env: Option<&str>,
+    region: Option<&str>,
+) -> Result<(), String> {
+    if let Some(e) = env
+        && !topo.environments.iter().any(|x| x == e)
+    {
+        return Err(format!(
+            "unknown environment {e:?}: use one of {}",
+            topo.environments.join(", ")
+        ));
+    }
+    if let Some(r) = region
+        && !topo.regions.iter().any(|x| x == r)
+    {
+        return Err(format!(
+            "unknown region {r:?}: use one of {}",
+            topo.regions.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A service is known when the catalog has a Component of that name or a provider has
+/// secrets for it.
+async fn check_service(platform: &Platform, service: &str, secrets: &[SecretMeta]) -> Result<bool> {
+    if secrets.iter().any(|s| s.service == service) {
+        return Ok(true);
+    }
+    let catalog = platform.catalog.load().await?;
+    Ok(catalog.find(Some(&Kind::Component), service).is_some())
+}
+
+pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> {
+    let (platform, _sim) = build_platform(cli, ctx)?;
+    let topo = platform.clusters.topology();
+    match cmd {
+        SecretCommand::List {
+            service,
+            env,
+            region,
+            output,
+        } => {
+            if let Err(e) = check_scope(&topo, env.as_deref(), region.as_deref()) {
+                return Ok(usage(e));
+            }
+            let secrets = platform.secrets.list(Some(service)).await?;
+            if !check_service(&platform, service, &secrets).await? {
+                return Ok(usage(format!(
+                    "unknown service {service:?} (try `sphere catalog list`)"
+                )));
+            }
+            let mut rows: Vec<&SecretMeta> = secrets
+                .iter()
+                .filter(|s| s.service == *service)
+                .filter(|s| env.as_ref().is_none_or(|e| &s.env == e))
+                .filter(|s| region.as_ref().is_none_or(|r| &s.region == r))
+                .collect();
+            let env_rank = |e: &str| topo.environments.iter().position(|x| x == e);
+            let region_rank = |r: &str| topo.regions.iter().position(|x| x == r);
+            rows.sort_by(|a, b| {
+                (
+                    env_rank(&a.env),
+                    &a.env,
+                    &a.key,
+                    region_rank(&a.region),
+                    &a.region,
+                )
+                    .cmp(&(
+                        env_rank(&b.env),
+                        &b.env,
+                        &b.key,
+                        region_rank(&b.region),
+                        &b.region,
+                    ))
+            });
+            match output {
+                Output::Json => {
+                    let items: Vec<SecretItem> =
+                        rows.iter().map(|s| SecretItem::from(*s)).collect();
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                }
+                Output::Table => {
+                    let table: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|s| {
+                            vec![
+                                s.env.clone(),
+                                s.region.clone(),
+                                s.key.clone(),
+                                s.version_id.clone(),
+                                s.stages.join(","),
+                                date(s.last_changed),
+                                s.tags
+                                    .iter()
+                                    .map(|(k, v)| format!("{k}={v}"))
+                                    .collect::<Vec<_>>()
+                                    .join(" "),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &[
+                            "ENV", "REGION", "KEY", "VERSION", "STAGES", "CHANGED", "TAGS",
+                        ],
+                        &table,
+                    );
+                    if rows.is_empty() {
+                        println!("(no secrets)");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretCommand::Drift {
+            service,
+            env,
+            output,
+        } => {
+            if let Err(e) = check_scope(&topo, env.as_deref(), None) {
+                return Ok(usage(e));
+            }
+            let secrets = platform.secrets.list(service.as_deref()).await?;
+            if let Some(s) = service
+                && !check_service(&platform, s, &secrets).await?
+            {
+                return Ok(usage(format!(
+                    "unknown service {s:?} (try `sphere catalog list`)"
+                )));
+            }
+            let findings: Vec<DriftFinding> = drift(&secrets, &topo)
+                .into_iter()
+                .filter(|f| service.as_ref().is_none_or(|s| &f.service == s))
+                .filter(|f| env.as_ref().is_none_or(|e| &f.env == e))
+                .collect();
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+                Output::Table => {
+                    let table: Vec<Vec<String>> = findings
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                f.service.clone(),
+                                f.env.clone(),
+                                f.key.clone(),
+                                f.kind.to_string(),
+                                f.regions.join(","),
+                                f.detail.clone(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &["SERVICE", "ENV", "KEY", "DRIFT", "REGIONS", "DETAIL"],
+                        &table,
+                    );
+                    println!(
+                        "{} finding{}",
+                        findings.len(),
+                        if findings.len() == 1 { "" } else { "s" }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `2024-05-01T12:00:00Z`.
+pub(crate) fn rfc3339(at: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// `2024-05-01 12:00` (UTC), for tables.
+pub(crate) fn date(at: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// A left-aligned table; every cell is sanitised (it may come from a remote system).
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let clean: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| sanitize(c).into_owned()).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &clean {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(&mut header.iter().copied());
+    for r in &clean {
+        line(&mut r.iter().map(String::as_str));
+    }
 }

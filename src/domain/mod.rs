@@ -1,6 +1,9 @@
 //! Pure types and logic: no I/O, no terminal. Most tests live here.
 
+pub mod audit;
 pub mod catalog;
+pub mod drift;
+pub mod flags;
 pub mod lifecycle;
 pub mod links;
 pub mod matrix;

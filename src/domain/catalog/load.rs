@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::model::{Catalog, Entity, Kind, Problem, Severity};
 use super::parse::{location_targets, parse_documents};
+use super::port::{self, PortDocs};
 use super::resolve;
 
 /// Read access to a tree of descriptor files.
@@ -138,6 +139,7 @@ fn is_descriptor(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+        || port::is_json(path)
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -167,6 +169,9 @@ struct Loader<'r> {
     parents: HashMap<PathBuf, PathBuf>,
     entities: Vec<Entity>,
     problems: Vec<Problem>,
+    /// Port JSON files, mapped together once every file is read (relations and kinds
+    /// cross files).
+    port: PortDocs,
 }
 
 impl Loader<'_> {
@@ -320,6 +325,10 @@ impl Loader<'_> {
                 return;
             }
         };
+        if port::is_json(&p.path) {
+            self.port.extend(port::parse_port(&text, &p.path));
+            return;
+        }
         let parsed = parse_documents(&text, &p.path);
         self.problems.extend(parsed.problems);
         for e in &parsed.entities {
@@ -333,8 +342,9 @@ impl Loader<'_> {
 
 /// Load a catalog from files and directories.
 ///
-/// A directory contributes every `*.yaml` / `*.yml` file under it (hidden directories
-/// skipped), sorted by path. Location entities' file targets are followed relative to
+/// A directory contributes every `*.yaml` / `*.yml` file under it, and every `*.json` file
+/// as Port-style blueprints and entities (see [`port`]); hidden directories are skipped
+/// and files sorted by path. Location entities' file targets are followed relative to
 /// the Location's file; each file is parsed once however it is reached, and Location
 /// cycles are reported and cut. Remote targets are reported, not fetched. A file that
 /// cannot be read is an Error problem; everything else still loads.
@@ -346,6 +356,7 @@ pub fn load(roots: &[PathBuf], reader: &dyn SourceReader) -> Catalog {
         parents: HashMap::new(),
         entities: Vec::new(),
         problems: Vec::new(),
+        port: PortDocs::default(),
     };
     // Roots first (directory walks included), then the Locations they lead to: a file in
     // a walked directory is always attributed to the walk, never reported as a cycle.
@@ -359,6 +370,11 @@ pub fn load(roots: &[PathBuf], reader: &dyn SourceReader) -> Catalog {
     }
     while let Some(p) = l.queue.pop_front() {
         l.process(p);
+    }
+    if !l.port.is_empty() {
+        let (entities, problems) = port::to_entities(std::mem::take(&mut l.port));
+        l.entities.extend(entities);
+        l.problems.extend(problems);
     }
     resolve::build(l.entities, l.problems)
 }
