@@ -319,3 +319,47 @@ async fn service_view_explains_lifecycle_and_readiness() {
     h.keys("1");
     assert_eq!(h.model.tab, Tab::Catalog);
 }
+
+#[tokio::test]
+async fn secrets_pane_shows_drift_without_values() {
+    let mut h = demo().await;
+    h.keys("/api-gateway<Enter>4");
+    assert_eq!(h.model.tab, Tab::Secrets);
+    let keys = h.model.secret_keys();
+    assert!(keys.len() >= 3, "{keys:?}");
+    let screen = h.render();
+    assert!(screen.contains("drift findings"), "{screen}");
+    assert!(screen.contains("value differs"), "{screen}");
+    assert!(screen.contains("by region"), "{screen}");
+    // Drifted keys only.
+    h.keys("d");
+    let drifted = h.model.secret_keys();
+    assert!(!drifted.is_empty() && drifted.len() < keys.len());
+    // No value ever reaches the screen: the demo's values look like URLs or tokens.
+    assert!(
+        !screen.contains("postgres://") && !screen.contains("sk_live"),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn flags_pane_shows_drift_and_pending() {
+    let mut h = demo().await;
+    h.keys("5");
+    let all = h.model.flag_rows().len();
+    assert!(all >= 10);
+    let screen = h.render();
+    assert!(screen.contains("drifted"), "{screen}");
+    assert!(screen.contains("waiting for"), "{screen}");
+    h.keys("d");
+    let drifted = h.model.flag_rows();
+    assert!(!drifted.is_empty() && drifted.len() < all);
+    assert!(drifted.iter().all(|r| r.drifted));
+    h.keys("d/payments<Enter>");
+    assert!(
+        h.model
+            .flag_rows()
+            .iter()
+            .all(|r| r.name.contains("payments"))
+    );
+}

@@ -81,3 +81,45 @@ async fn audit_120x40() {
     settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "[time]");
     settings.bind(|| insta::assert_snapshot!(s));
 }
+
+fn mask_ages(s: String) -> String {
+    let re_age = |s: &str| -> String {
+        // "136d21h", "4h2m", "12m", "40s" → "[age]" (no regex crate: a small scan).
+        let mut out = String::new();
+        for word in s.split_inclusive(' ') {
+            let w = word.trim_end();
+            let is_age = !w.is_empty()
+                && w.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && w.chars().all(|c| c.is_ascii_digit() || "dhms".contains(c))
+                && w.chars().any(|c| "dhms".contains(c));
+            if is_age {
+                out.push_str("[age]");
+                out.push_str(&word[w.len()..]);
+            } else {
+                out.push_str(word);
+            }
+        }
+        out
+    };
+    s.lines().map(re_age).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn secrets_120x40() {
+    insta::assert_snapshot!(mask_ages(screen(120, 40, "/api-gateway<Enter>4").await));
+}
+
+#[tokio::test]
+async fn secrets_80x24() {
+    insta::assert_snapshot!(mask_ages(screen(80, 24, "/api-gateway<Enter>4").await));
+}
+
+#[tokio::test]
+async fn flags_120x40() {
+    insta::assert_snapshot!(screen(120, 40, "5").await);
+}
+
+#[tokio::test]
+async fn flags_80x24_drifted() {
+    insta::assert_snapshot!(screen(80, 24, "5d").await);
+}

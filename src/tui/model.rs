@@ -297,7 +297,9 @@ impl Model {
         match (self.routes.last(), self.tab) {
             (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
             (None, Tab::Catalog) => vec!["catalog", "list", "global"],
-            (None, Tab::Deployments) => vec!["matrix", "list", "global"],
+            (None, Tab::Deployments | Tab::Secrets | Tab::Flags) => {
+                vec!["matrix", "list", "global"]
+            }
             (None, _) => vec!["list", "global"],
         }
     }
@@ -930,12 +932,47 @@ impl Model {
             .unwrap_or_default()
     }
 
+    /// The flags pane's rows: filtered by name, drifted only when asked.
+    pub fn flag_rows(&self) -> Vec<crate::domain::flags::FlagRow> {
+        let f = self.pane_filter.to_lowercase();
+        self.flags
+            .ready()
+            .map(|flags| {
+                crate::domain::flags::flag_matrix(flags, &self.topology)
+                    .into_iter()
+                    .filter(|r| f.is_empty() || r.name.to_lowercase().contains(&f))
+                    .filter(|r| !self.drift_only || r.drifted)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The secrets pane's keys for the focus service: filtered by name, only those
+    /// with drift in scope when asked.
+    pub fn secret_keys(&self) -> Vec<String> {
+        let Some((svc, list)) = self.secrets.ready() else {
+            return Vec::new();
+        };
+        let f = self.pane_filter.to_lowercase();
+        let drifted: Vec<String> = crate::domain::drift::drift(list, &self.topology)
+            .into_iter()
+            .filter(|d| d.service == *svc && self.scope.env.as_ref().is_none_or(|e| *e == d.env))
+            .map(|d| d.key)
+            .collect();
+        crate::domain::drift::grid(list, &self.topology, svc)
+            .keys
+            .into_iter()
+            .filter(|k| f.is_empty() || k.to_lowercase().contains(&f))
+            .filter(|k| !self.drift_only || drifted.contains(k))
+            .collect()
+    }
+
     /// How many rows the secrets, flags or audit pane shows.
     fn pane_len(&self) -> usize {
         match self.tab {
             Tab::Audit => self.audit_rows().len(),
-            Tab::Flags => self.flags.ready().map_or(0, Vec::len),
-            Tab::Secrets => self.secrets.ready().map_or(0, |(_, s)| s.len()),
+            Tab::Flags => self.flag_rows().len(),
+            Tab::Secrets => self.secret_keys().len(),
             _ => 0,
         }
     }

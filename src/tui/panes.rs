@@ -8,6 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::config::theme::Slot;
+use crate::domain::drift::{self, DriftFinding, DriftKind};
+use crate::domain::flags;
 use crate::domain::matrix::{self, Cell as MatrixCell};
 use crate::domain::text::sanitize;
 use crate::domain::{Outcome, PodPhase, RolloutState};
@@ -491,6 +493,368 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
         )
         .column_spacing(1),
         inner,
+    );
+    m.list = pos;
+}
+
+/// Secrets of the focus service (C7, read side): drift findings, a key × cluster grid
+/// (presence and version, never values), and the selected key side by side.
+pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let Some(service) = m.focus() else {
+        f.render_widget(
+            Paragraph::new("Select a service in the catalog to see its secrets.")
+                .style(t.style(Slot::Muted)),
+            area,
+        );
+        return;
+    };
+    let list = match &m.secrets {
+        Remote::Ready((s, list)) if *s == service => list,
+        Remote::Failed(e) => {
+            f.render_widget(
+                Paragraph::new(format!("Secrets could not be read: {e}"))
+                    .style(t.style(Slot::Error))
+                    .wrap(Wrap { trim: true }),
+                area,
+            );
+            return;
+        }
+        _ => {
+            f.render_widget(
+                Paragraph::new(format!("Reading the secrets of {service}…"))
+                    .style(t.style(Slot::Muted)),
+                area,
+            );
+            return;
+        }
+    };
+    let findings: Vec<DriftFinding> = drift::drift(list, &m.topology)
+        .into_iter()
+        .filter(|d| d.service == service && m.scope.env.as_ref().is_none_or(|e| *e == d.env))
+        .collect();
+    let grid = drift::grid(list, &m.topology, &service);
+    let cols: Vec<usize> = grid
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| m.scope.contains(c))
+        .map(|(i, _)| i)
+        .collect();
+    let keys = m.secret_keys();
+    let rows: Vec<usize> = (0..grid.keys.len())
+        .filter(|&i| keys.contains(&grid.keys[i]))
+        .collect();
+    let fit = ((area.width.saturating_sub(25)) / 10).max(1) as usize;
+    m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
+    let cols: Vec<usize> = cols.into_iter().skip(m.matrix_col).take(fit).collect();
+    let t = &m.theme;
+
+    let find_h = (findings.len() as u16).min(6) + 1;
+    let [head, table_area, side_area] = Layout::vertical([
+        Constraint::Length(find_h),
+        Constraint::Min(4),
+        Constraint::Length(7),
+    ])
+    .areas(area);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!(" {service} "), t.style(Slot::Title)),
+        Span::styled(format!("{} keys · ", grid.keys.len()), t.style(Slot::Muted)),
+        if findings.is_empty() {
+            Span::styled("no drift between regions", t.style(Slot::Ok))
+        } else {
+            Span::styled(
+                format!("{} drift findings", findings.len()),
+                t.style(Slot::Drift),
+            )
+        },
+        Span::styled("  (values are never shown)", t.style(Slot::Muted)),
+    ])];
+    for d in findings.iter().take(6) {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("  {:<14}", kind_label(d.kind)),
+                t.style(Slot::Drift),
+            ),
+            Span::raw(format!(
+                "{}/{} in {}  ",
+                sanitize(&d.env),
+                sanitize(&d.key),
+                d.regions.join(", ")
+            )),
+            Span::styled(sanitize(&d.detail).into_owned(), t.style(Slot::Muted)),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), head);
+
+    // The grid: one row per key, one narrow column per cluster in scope.
+    let height = table_area.height.saturating_sub(2) as usize;
+    let mut pos = m.list;
+    pos.scroll_into_view(height, rows.len());
+    let mut env_cells = vec![Cell::from("")];
+    let mut region_cells = vec![Cell::from("key")];
+    let mut last_env = "";
+    for &c in &cols {
+        let col = &grid.columns[c];
+        env_cells.push(if col.env != last_env {
+            Cell::from(Span::styled(
+                short_env(&col.env).to_string(),
+                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
+            ))
+        } else {
+            Cell::from("")
+        });
+        last_env = &col.env;
+        region_cells.push(Cell::from(short_region(&col.region)));
+    }
+    let mut widths = vec![Constraint::Length(24)];
+    widths.extend(cols.iter().map(|_| Constraint::Length(9)));
+    let mut table_rows = vec![Row::new(region_cells).style(t.style(Slot::Muted))];
+    for (n, &r) in rows.iter().enumerate().skip(pos.offset).take(height) {
+        let key = &grid.keys[r];
+        let drifted_here = |env: &str, region: &str| {
+            findings
+                .iter()
+                .any(|d| d.key == *key && d.env == env && d.regions.iter().any(|x| x == region))
+        };
+        let mut cells = vec![Cell::from(sanitize(key).into_owned())];
+        for &c in &cols {
+            let col = &grid.columns[c];
+            let odd = drifted_here(&col.env, &col.region);
+            let cell = match &grid.cells[r][c] {
+                Some(s) => Span::styled(
+                    format!("● {}", s.version_id.chars().take(6).collect::<String>()),
+                    if odd {
+                        t.style(Slot::Drift)
+                    } else {
+                        t.style(Slot::Ok)
+                    },
+                ),
+                None => Span::styled(
+                    "○ —",
+                    if odd {
+                        t.style(Slot::Drift)
+                    } else {
+                        t.style(Slot::Muted)
+                    },
+                ),
+            };
+            cells.push(Cell::from(cell));
+        }
+        let mut row = Row::new(cells);
+        if n == pos.selected {
+            row = row.style(t.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
+    f.render_widget(
+        Table::new(table_rows, widths)
+            .header(Row::new(env_cells))
+            .column_spacing(1),
+        table_area,
+    );
+
+    // The selected key across the regions of one environment.
+    if let Some(&r) = rows.get(pos.selected) {
+        let key = grid.keys[r].clone();
+        let env = m
+            .scope
+            .env
+            .clone()
+            .or_else(|| {
+                findings
+                    .iter()
+                    .find(|d| d.key == key)
+                    .map(|d| d.env.clone())
+            })
+            .or_else(|| m.topology.environments.last().cloned())
+            .unwrap_or_default();
+        let now = m.now();
+        let mut lines = vec![Line::from(Span::styled(
+            format!(" {env}/{service}/{key} by region "),
+            t.style(Slot::Title),
+        ))];
+        for (region, side) in drift::side_by_side(list, &service, &env, &key) {
+            let line = match side {
+                None => Line::from(vec![
+                    Span::raw(format!("  {region:<16}")),
+                    Span::styled("missing", t.style(Slot::Drift)),
+                ]),
+                Some(s) => {
+                    let same = match s.same_value_as_majority {
+                        Some(true) => Span::styled("same value", t.style(Slot::Ok)),
+                        Some(false) => Span::styled("value differs", t.style(Slot::Drift)),
+                        None => Span::styled("value ?", t.style(Slot::Muted)),
+                    };
+                    let tags: Vec<String> = s
+                        .tags
+                        .iter()
+                        .map(|(k, v)| format!("{}={}", sanitize(k), sanitize(v)))
+                        .collect();
+                    Line::from(vec![
+                        Span::raw(format!("  {region:<16}")),
+                        Span::raw(format!(
+                            "{:<10}{:<12}{:>8} ago  ",
+                            s.version_id.chars().take(8).collect::<String>(),
+                            s.stages.join(","),
+                            age(now - s.last_changed)
+                        )),
+                        same,
+                        Span::styled(format!("  {}", tags.join(" ")), t.style(Slot::Muted)),
+                    ])
+                }
+            };
+            lines.push(line);
+        }
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::TOP)
+                    .border_style(t.style(Slot::Border)),
+            ),
+            side_area,
+        );
+    }
+    m.list = pos;
+}
+
+fn kind_label(k: DriftKind) -> &'static str {
+    match k {
+        DriftKind::Missing => "missing",
+        DriftKind::Extra => "extra",
+        DriftKind::ValueDiffers => "value differs",
+        DriftKind::TagsDiffer => "tags differ",
+    }
+}
+
+/// Flags (C10, read side): value and rollout per cluster, drift between the clusters
+/// of an environment, changes pending until each cluster acknowledges them.
+pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let flags = match &m.flags {
+        Remote::Ready(f) => f,
+        Remote::Failed(e) => {
+            f.render_widget(
+                Paragraph::new(format!("Flags could not be read: {e}"))
+                    .style(t.style(Slot::Error))
+                    .wrap(Wrap { trim: true }),
+                area,
+            );
+            return;
+        }
+        Remote::NotAsked => {
+            f.render_widget(
+                Paragraph::new("Reading the flags…").style(t.style(Slot::Muted)),
+                area,
+            );
+            return;
+        }
+    };
+    let columns = flags::flag_columns(flags, &m.topology);
+    let summary = flags::flag_summary(&flags::flag_matrix(flags, &m.topology));
+    let rows = m.flag_rows();
+    let t = &m.theme;
+    let cols: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| m.scope.contains(c))
+        .map(|(i, _)| i)
+        .collect();
+    let [head, table_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!(" {} flags  ", summary.flags), t.style(Slot::Title)),
+            Span::styled(
+                format!("{} drifted  ", summary.drifted),
+                if summary.drifted > 0 {
+                    t.style(Slot::Drift)
+                } else {
+                    t.style(Slot::Ok)
+                },
+            ),
+            Span::styled(
+                format!(
+                    "{} waiting for {} cluster acknowledgements",
+                    summary.pending_flags, summary.pending_clusters
+                ),
+                if summary.pending_flags > 0 {
+                    t.style(Slot::Pending)
+                } else {
+                    t.style(Slot::Muted)
+                },
+            ),
+        ])),
+        head,
+    );
+    let height = table_area.height.saturating_sub(2) as usize;
+    let mut pos = m.list;
+    pos.scroll_into_view(height, rows.len());
+    let compact = area.width < 120;
+    let cell_w: u16 = if compact { 8 } else { 11 };
+    let fit = ((area.width.saturating_sub(29)) / (cell_w + 1)).max(1) as usize;
+    m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
+    let shown: Vec<usize> = cols.iter().copied().skip(m.matrix_col).take(fit).collect();
+    let t = &m.theme;
+    let mut env_cells = vec![Cell::from("")];
+    let mut region_cells = vec![Cell::from("flag")];
+    let mut last_env = "";
+    for &c in &shown {
+        let col = &columns[c];
+        env_cells.push(if col.env != last_env {
+            Cell::from(Span::styled(
+                short_env(&col.env).to_string(),
+                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
+            ))
+        } else {
+            Cell::from("")
+        });
+        last_env = &col.env;
+        region_cells.push(Cell::from(short_region(&col.region)));
+    }
+    let mut widths = vec![Constraint::Length(28)];
+    widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
+    let mut table_rows = vec![Row::new(region_cells).style(t.style(Slot::Muted))];
+    for (n, r) in rows.iter().enumerate().skip(pos.offset).take(height) {
+        let name_style = if r.drifted {
+            t.style(Slot::Drift)
+        } else {
+            t.style(Slot::Text)
+        };
+        let mut cells = vec![Cell::from(Span::styled(
+            sanitize(&r.name).into_owned(),
+            name_style,
+        ))];
+        for &c in &shown {
+            cells.push(match &r.cells[c] {
+                None => Cell::from(Span::styled("·", t.style(Slot::Muted))),
+                Some(cell) => {
+                    let text = if cell.percentage >= 100 || compact {
+                        sanitize(&cell.value).into_owned()
+                    } else {
+                        format!("{} {}%", sanitize(&cell.value), cell.percentage)
+                    };
+                    match &cell.pending {
+                        Some(p) => Cell::from(Span::styled(
+                            format!("→{}", sanitize(&p.value)),
+                            t.style(Slot::Pending),
+                        )),
+                        None => Cell::from(text),
+                    }
+                }
+            });
+        }
+        let mut row = Row::new(cells);
+        if n == pos.selected {
+            row = row.style(t.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
+    f.render_widget(
+        Table::new(table_rows, widths)
+            .header(Row::new(env_cells))
+            .column_spacing(1),
+        table_area,
     );
     m.list = pos;
 }

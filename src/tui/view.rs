@@ -57,7 +57,8 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
         (None, Tab::Deployments) => panes::draw_matrix(m, f, body),
         (None, Tab::Pods) => panes::draw_pods(m, f, body),
         (None, Tab::Audit) => panes::draw_audit(m, f, body),
-        (None, tab) => draw_coming(m, f, body, tab),
+        (None, Tab::Secrets) => panes::draw_secrets(m, f, body),
+        (None, Tab::Flags) => panes::draw_flags(m, f, body),
     }
     draw_footer(m, f, footer);
     draw_toasts(m, f, body);
@@ -210,7 +211,7 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
             ("help", "help"),
             ("quit", "quit"),
         ],
-        (None, None, Tab::Deployments) => &[
+        (None, None, Tab::Deployments | Tab::Secrets | Tab::Flags) => &[
             ("filter", "filter"),
             ("open", "open"),
             ("col_right", "scroll"),
@@ -690,23 +691,6 @@ fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'static>>) {
             ]));
         }
     }
-}
-
-fn draw_coming(m: &Model, f: &mut Frame, area: Rect, tab: Tab) {
-    let text = vec![
-        Line::from(Span::styled(tab.title(), m.theme.style(Slot::Title))),
-        Line::default(),
-        Line::from(Span::styled(
-            "Coming: this pane arrives with the panes release.",
-            m.theme.style(Slot::Muted),
-        )),
-    ];
-    f.render_widget(
-        Paragraph::new(text)
-            .alignment(Alignment::Center)
-            .block(Block::default().borders(Borders::NONE)),
-        centered(area, 60, 5),
-    );
 }
 
 fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
