@@ -641,39 +641,19 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
 /// (by `value_hash`), or tags that differ. One finding per key, environment and kind,
 /// sorted.
 pub fn secret_drift(secrets: &[SecretMeta]) -> Vec<String> {
-    let mut regions_of_env: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut by_key: BTreeMap<(&str, &str), Vec<&SecretMeta>> = BTreeMap::new();
-    for s in secrets {
-        regions_of_env
-            .entry(s.env.as_str())
-            .or_default()
-            .insert(s.region.as_str());
-        by_key
-            .entry((s.env.as_str(), s.key.as_str()))
-            .or_default()
-            .push(s);
-    }
-    let mut out = Vec::new();
-    for ((env, key), metas) in &by_key {
-        let present: BTreeSet<&str> = metas.iter().map(|m| m.region.as_str()).collect();
-        if let Some(all) = regions_of_env.get(env) {
-            let missing: Vec<&str> = all.difference(&present).copied().collect();
-            if !missing.is_empty() {
-                out.push(format!(
-                    "{key} missing in {env}/{}",
-                    missing.join(format!(", {env}/").as_str())
-                ));
-            }
-        }
-        let hashes: BTreeSet<u64> = metas.iter().filter_map(|m| m.value_hash).collect();
-        if hashes.len() > 1 {
-            out.push(format!("{key} differs between regions of {env}"));
-        }
-        if metas.windows(2).any(|w| w[0].tags != w[1].tags) {
-            out.push(format!("{key} tags differ between regions of {env}"));
-        }
-    }
-    out
+    // One definition of drift for the whole product: `domain::drift`.
+    crate::domain::drift::drift(secrets, &crate::domain::Topology::default())
+        .into_iter()
+        .map(|d| {
+            let what = match d.kind {
+                crate::domain::drift::DriftKind::Missing => "missing",
+                crate::domain::drift::DriftKind::Extra => "extra",
+                crate::domain::drift::DriftKind::ValueDiffers => "value differs",
+                crate::domain::drift::DriftKind::TagsDiffer => "tags differ",
+            };
+            format!("{} {what} in {}/{}", d.key, d.env, d.regions.join(","))
+        })
+        .collect()
 }
 
 /// The outcome of one rule.
@@ -1213,10 +1193,12 @@ mod tests {
         let f = secret_drift(&s);
         assert_eq!(
             f,
+            // Two regions: no majority, so both are named (the rules of
+            // `domain::drift`, shared with `sphere secret drift`).
             [
-                "API_KEY missing in production/eu",
-                "DB tags differ between regions of production",
-                "TOKEN differs between regions of production",
+                "API_KEY extra in production/us",
+                "DB tags differ in production/eu,us",
+                "TOKEN value differs in production/eu,us",
             ]
         );
     }
