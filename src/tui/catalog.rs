@@ -110,6 +110,8 @@ pub struct CatalogState {
     pub reverse: bool,
     pub group: Grouping,
     pub view: Vec<ViewItem>,
+    /// Bumped on every rebuild of `view`, so views derived from it can be cached.
+    pub view_gen: u64,
     /// Rows matching the filter (group headers not counted).
     pub matched: usize,
     /// Index into `view`; always a `Row` when there is one.
@@ -136,6 +138,7 @@ impl Default for CatalogState {
             reverse: false,
             group: Grouping::None,
             view: Vec::new(),
+            view_gen: 0,
             matched: 0,
             selected: 0,
             offset: 0,
@@ -229,6 +232,7 @@ impl CatalogState {
     /// Recompute the view, keeping the selected service selected when it still shows.
     pub fn rebuild(&mut self) {
         self.view_stale = false;
+        self.view_gen += 1;
         let keep = match self.view.get(self.selected) {
             Some(ViewItem::Row(i)) => Some(*i),
             _ => None,

@@ -23,6 +23,15 @@ use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 /// How often a pane that shows polled data (locks, audit, flags) reads it again.
 pub const POLL: Duration = Duration::from_secs(5);
 
+/// The matrix rows and drift counts, computed once per change of what they depend on.
+#[derive(Debug, Clone)]
+pub struct MatrixCache {
+    key: (u64, u64, Scope, bool),
+    pub rows: Vec<usize>,
+    /// Drifted services per environment in scope, over the catalog's filtered rows.
+    pub drift: std::collections::BTreeMap<String, usize>,
+}
+
 /// Selection and scroll of a plain list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListPos {
@@ -223,6 +232,10 @@ pub struct Model {
     pub poll_at: Option<Instant>,
     /// Fixed "now" (Unix seconds) for golden screens; the wall clock otherwise.
     pub now_override: Option<i64>,
+    /// Bumped on every deployment event: versions (and so drift) may have changed.
+    pub live_gen: u64,
+    /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
+    matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// Something changed since the last frame.
     pub dirty: bool,
     matcher: Matcher,
@@ -277,6 +290,8 @@ impl Model {
             pane_editing: false,
             poll_at: None,
             now_override: None,
+            live_gen: 0,
+            matrix_cache: std::cell::RefCell::new(None),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -331,32 +346,51 @@ impl Model {
     /// Rows of the matrix: the catalog's filtered, sorted services (indices into
     /// `cat.rows`), only drifted ones when asked.
     pub fn matrix_rows(&self) -> Vec<usize> {
+        self.matrix_view().rows
+    }
+
+    /// The matrix's rows and drift summary, from the cache when nothing changed.
+    pub fn matrix_view(&self) -> MatrixCache {
+        let key = (
+            self.cat.view_gen,
+            self.live_gen,
+            self.scope.clone(),
+            self.drift_only,
+        );
+        if let Some(c) = self.matrix_cache.borrow().as_ref()
+            && c.key == key
+        {
+            return c.clone();
+        }
         let envs: Vec<&String> = self
             .topology
             .environments
             .iter()
             .filter(|e| self.scope.env.as_ref().is_none_or(|s| s == *e))
             .collect();
-        self.cat
-            .view
-            .iter()
-            .filter_map(|v| match v {
-                ViewItem::Row(i) => Some(*i),
-                ViewItem::Group { .. } => None,
-            })
-            .filter(|&i| {
-                !self.drift_only
-                    || self
-                        .live
-                        .services
-                        .get(&self.cat.rows[i].name)
-                        .is_some_and(|l| {
-                            crate::domain::matrix::drifted_envs(l, &self.topology)
-                                .iter()
-                                .any(|e| envs.contains(&e))
-                        })
-            })
-            .collect()
+        let mut drift = std::collections::BTreeMap::new();
+        let mut rows = Vec::new();
+        for v in &self.cat.view {
+            let ViewItem::Row(i) = v else { continue };
+            let drifted: Vec<String> = self
+                .live
+                .services
+                .get(&self.cat.rows[*i].name)
+                .map(|l| crate::domain::matrix::drifted_envs(l, &self.topology))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| envs.contains(&e))
+                .collect();
+            for e in &drifted {
+                *drift.entry(e.clone()).or_insert(0usize) += 1;
+            }
+            if !self.drift_only || !drifted.is_empty() {
+                rows.push(*i);
+            }
+        }
+        let cache = MatrixCache { key, rows, drift };
+        *self.matrix_cache.borrow_mut() = Some(cache.clone());
+        cache
     }
 
     /// Unix seconds now (fixed in golden-screen tests).
@@ -544,6 +578,9 @@ impl Model {
             ev,
             ClusterEvent::Deployment(_) | ClusterEvent::DeploymentDeleted { .. }
         );
+        if deployment {
+            self.live_gen += 1;
+        }
         if let Some(service) = self.live.apply(ev) {
             let st = self
                 .live

@@ -24,7 +24,8 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let [summary_area, table_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let rows = m.matrix_rows();
+    let view = m.matrix_view();
+    let rows = view.rows;
     let columns = matrix::columns(&m.topology, &m.scope);
     let compact = area.width < 100;
     let cell_w = if compact { CELL_COMPACT } else { CELL_WIDE };
@@ -46,16 +47,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         .filter(|e| m.scope.env.as_ref().is_none_or(|s| s == *e))
         .cloned()
         .collect();
-    let mut drift = std::collections::BTreeMap::new();
-    for &i in &rows {
-        if let Some(l) = m.live.services.get(&m.cat.rows[i].name) {
-            for e in matrix::drifted_envs(l, &m.topology) {
-                if envs.contains(&e) {
-                    *drift.entry(e).or_insert(0usize) += 1;
-                }
-            }
-        }
-    }
+    let drift = view.drift;
     let mut summary = vec![Span::styled(
         matrix::drift_summary(&drift, &envs),
         if drift.values().any(|n| *n > 0) {
