@@ -170,9 +170,9 @@ fn main() -> anyhow::Result<()> {
     let matrix_p99 = percentile(&mut matrix_draws, 0.99);
 
     // Pod events with the pods pane open, as the loop runs them: drain events for at
-    // most one frame, answer a key, draw; repeat.
+    // most half a frame, answer a key, draw; repeat.
     h.model.update(key('3'));
-    let frame = Duration::from_millis(33);
+    let frame = Duration::from_millis(33) / 2;
     let churn = 200_000;
     h.sim.churn_pods(churn);
     let started = Instant::now();
@@ -239,7 +239,7 @@ fn main() -> anyhow::Result<()> {
         "| pod events ingested with the pods pane open ({ingested} events) | {rate:.0} /s | ≥ 20,000 /s |"
     );
     println!(
-        "| slowest key answer while ingesting (events for one frame + key + draw) | {} | ≤ 33 ms |",
+        "| slowest key answer while ingesting (events for half a frame + key + draw) | {} | ≤ 33 ms |",
         ms(worst_key)
     );
     println!("| resident memory at the end | {rss} | ≤ 60 MB |");

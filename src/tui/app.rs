@@ -163,9 +163,9 @@ async fn event_loop(
         let Some(first) = msg else {
             return Ok(());
         };
-        // Drain what is pending before the next draw, within one frame's budget so a
-        // flood of watch events never starves the screen.
-        let budget = Instant::now() + frame_interval;
+        // Drain what is pending before the next draw, within half a frame so a flood
+        // of watch events never starves the screen or a key waiting behind them.
+        let budget = Instant::now() + frame_interval / 2;
         let mut effects = model.update(first);
         while let Ok(m) = rx.try_recv() {
             effects.extend(model.update(m));
