@@ -22,7 +22,8 @@ use serde::Serialize;
 use crate::domain::audit::{AuditFilter, filter, parse_duration};
 use crate::domain::{AuditRecord, Outcome, Timestamp};
 
-use super::secret::{date, print_table, rfc3339};
+use super::print_table;
+use super::secret::{date, rfc3339};
 use super::{Cli, Ctx, Output, build_platform};
 
 #[derive(Debug, Args)]

@@ -82,7 +82,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> 
                 summary
             })?
         ),
-        Output::Table => print_table(&m, &summary),
+        Output::Table => print_matrix(&m, &summary),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -120,9 +120,10 @@ fn cell_text(c: &Option<Cell>) -> String {
     )
 }
 
-fn print_table(m: &Matrix, summary: &str) {
+fn print_matrix(m: &Matrix, summary: &str) {
     let mut header = vec!["SERVICE".to_string()];
     header.extend(m.columns.iter().map(|c| c.to_string()));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let rows: Vec<Vec<String>> = m
         .rows
         .iter()
@@ -132,24 +133,7 @@ fn print_table(m: &Matrix, summary: &str) {
             line
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let print = |cells: &[String]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    print(&header);
-    for r in &rows {
-        print(r);
-    }
+    super::print_table(&header, &rows);
     println!();
     println!("{summary}");
 }

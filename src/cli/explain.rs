@@ -53,7 +53,8 @@ use crate::domain::score::ScoreResult;
 use crate::domain::text::sanitize;
 use crate::domain::{Lock, RolloutState, Timestamp};
 
-use super::score::{CardRef, load_scorecard, print_table, score_facts};
+use super::print_table;
+use super::score::{CardRef, load_scorecard, score_facts};
 use super::{Cli, Ctx, Output, build_platform};
 
 #[derive(Debug, Args)]

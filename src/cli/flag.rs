@@ -31,7 +31,7 @@ use crate::domain::flags::{
 };
 use crate::domain::{ClusterId, PendingFlag};
 
-use super::secret::{check_scope, print_table, usage};
+use super::print_table;
 use super::{Cli, Ctx, Output, build_platform};
 
 #[derive(Debug, Subcommand)]
@@ -75,9 +75,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &FlagCommand) -> Result<ExitCode> {
     let FlagCommand::List { env, output } = cmd;
     let (platform, _sim) = build_platform(cli, ctx)?;
     let topo = platform.clusters.topology();
-    if let Err(e) = check_scope(&topo, env.as_deref(), None) {
-        return Ok(usage(e));
-    }
+    super::scope_from(env.as_deref(), None, &topo)?;
     let mut flags = platform.flags.list().await?;
     flags.retain(|f| env.as_ref().is_none_or(|e| &f.cluster.env == e));
     let mut scoped = topo.clone();

@@ -218,6 +218,35 @@ pub fn scope_from(
     })
 }
 
+/// A left-aligned table; every cell is sanitised (it may come from a remote system).
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let clean: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::domain::text::sanitize(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &clean {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(&mut header.iter().copied());
+    for r in &clean {
+        line(&mut r.iter().map(String::as_str));
+    }
+}
+
 /// Everything both faces need, built once.
 pub struct Ctx {
     pub paths: Paths,

@@ -40,7 +40,7 @@ use crate::domain::score::{
 };
 use crate::domain::text::sanitize;
 
-use super::{Cli, Ctx, Output, build_platform};
+use super::{Cli, Ctx, Output, build_platform, print_table};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -174,28 +174,6 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &ScoreArgs) -> Result<ExitCode> {
 
 fn s(v: &str) -> String {
     sanitize(v).into_owned()
-}
-
-/// Print rows as aligned columns (the last column is not padded).
-pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
-    for r in rows {
-        line(r);
-    }
 }
 
 fn level_text(level: &Option<String>) -> String {

@@ -35,9 +35,9 @@ use crate::backend::Platform;
 use crate::domain::catalog::Kind;
 use crate::domain::drift::{DriftFinding, drift};
 use crate::domain::text::sanitize;
-use crate::domain::{SecretMeta, Timestamp, Topology};
+use crate::domain::{SecretMeta, Timestamp};
 
-use super::{Cli, Ctx, Output, build_platform};
+use super::{Cli, Ctx, Output, build_platform, print_table, scope_from};
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
@@ -104,31 +104,6 @@ pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// `--env` and `--region` must name ones the topology knows.
-pub(crate) fn check_scope(
-    topo: &Topology,
-    env: Option<&str>,
-    region: Option<&str>,
-) -> Result<(), String> {
-    if let Some(e) = env
-        && !topo.environments.iter().any(|x| x == e)
-    {
-        return Err(format!(
-            "unknown environment {e:?}: use one of {}",
-            topo.environments.join(", ")
-        ));
-    }
-    if let Some(r) = region
-        && !topo.regions.iter().any(|x| x == r)
-    {
-        return Err(format!(
-            "unknown region {r:?}: use one of {}",
-            topo.regions.join(", ")
-        ));
-    }
-    Ok(())
-}
-
 /// A service is known when the catalog has a Component of that name or a provider has
 /// secrets for it.
 async fn check_service(platform: &Platform, service: &str, secrets: &[SecretMeta]) -> Result<bool> {
@@ -149,9 +124,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
             region,
             output,
         } => {
-            if let Err(e) = check_scope(&topo, env.as_deref(), region.as_deref()) {
-                return Ok(usage(e));
-            }
+            scope_from(env.as_deref(), region.as_deref(), &topo)?;
             let secrets = platform.secrets.list(Some(service)).await?;
             if !check_service(&platform, service, &secrets).await? {
                 return Ok(usage(format!(
@@ -225,9 +198,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
             env,
             output,
         } => {
-            if let Err(e) = check_scope(&topo, env.as_deref(), None) {
-                return Ok(usage(e));
-            }
+            scope_from(env.as_deref(), None, &topo)?;
             let secrets = platform.secrets.list(service.as_deref()).await?;
             if let Some(s) = service
                 && !check_service(&platform, s, &secrets).await?
@@ -285,29 +256,4 @@ pub(crate) fn date(at: Timestamp) -> String {
     chrono::DateTime::from_timestamp(at, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| at.to_string())
-}
-
-/// A left-aligned table; every cell is sanitised (it may come from a remote system).
-pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let clean: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| sanitize(c).into_owned()).collect())
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &clean {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let parts: Vec<String> = cells
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(&mut header.iter().copied());
-    for r in &clean {
-        line(&mut r.iter().map(String::as_str));
-    }
 }

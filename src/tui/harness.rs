@@ -13,7 +13,7 @@ use ratatui::backend::{Backend, TestBackend};
 
 use crate::backend::sim::{Scale, Sim, SimOptions};
 use crate::config::theme::{ColorSupport, load_theme};
-use crate::config::{Paths, keymap::load_keymap};
+use crate::config::{Key, Paths, keymap::load_keymap};
 use crate::domain::ClusterEvent;
 
 use super::catalog::Grouping;
@@ -202,49 +202,24 @@ impl Harness {
     }
 }
 
-/// Parse `"/pay<Enter>G"` into key events.
+/// Parse `"/pay<Enter>G"` into key events, with the keymap's own key notation.
 pub fn parse_keys(seq: &str) -> Vec<KeyEvent> {
     let mut out = Vec::new();
     let mut chars = seq.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '<' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) {
+        let token = if c == '<' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) {
             let name: String = chars.by_ref().take_while(|&c| c != '>').collect();
-            out.push(named_key(&name));
+            format!("<{name}>")
         } else {
-            let mods = if c.is_ascii_uppercase() {
-                KeyModifiers::SHIFT
-            } else {
-                KeyModifiers::NONE
+            c.to_string()
+        };
+        if let Ok(k) = token.parse::<Key>() {
+            let mods = match k.code {
+                KeyCode::Char(ch) if ch.is_ascii_uppercase() => k.modifiers | KeyModifiers::SHIFT,
+                _ => k.modifiers,
             };
-            out.push(KeyEvent::new(KeyCode::Char(c), mods));
+            out.push(KeyEvent::new(k.code, mods));
         }
     }
     out
-}
-
-fn named_key(name: &str) -> KeyEvent {
-    let (mods, base) = match name.split_once('-') {
-        Some(("C", k)) => (KeyModifiers::CONTROL, k),
-        Some(("A", k)) => (KeyModifiers::ALT, k),
-        Some(("S", k)) => (KeyModifiers::SHIFT, k),
-        _ => (KeyModifiers::NONE, name),
-    };
-    let code = match base.to_ascii_lowercase().as_str() {
-        "enter" | "cr" => KeyCode::Enter,
-        "esc" => KeyCode::Esc,
-        "tab" => KeyCode::Tab,
-        "backtab" => KeyCode::BackTab,
-        "up" => KeyCode::Up,
-        "down" => KeyCode::Down,
-        "left" => KeyCode::Left,
-        "right" => KeyCode::Right,
-        "home" => KeyCode::Home,
-        "end" => KeyCode::End,
-        "pageup" => KeyCode::PageUp,
-        "pagedown" => KeyCode::PageDown,
-        "backspace" | "bs" => KeyCode::Backspace,
-        "space" => KeyCode::Char(' '),
-        _ => KeyCode::Char(base.chars().next().unwrap_or(' ')),
-    };
-    KeyEvent::new(code, mods)
 }

@@ -76,26 +76,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     let height = table_area.height.saturating_sub(2) as usize;
     m.matrix.scroll_into_view(height, rows.len());
     let t = &m.theme;
-    let mut env_cells = vec![Cell::from("")];
-    let mut region_cells = vec![Cell::from("service")];
-    let mut last_env = "";
-    for c in &shown {
-        let (env, region) = if compact {
-            (short_env(&c.env).to_string(), short_region(&c.region))
-        } else {
-            (c.env.clone(), c.region.clone())
-        };
-        env_cells.push(if c.env != last_env {
-            Cell::from(Span::styled(
-                env,
-                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
-            ))
-        } else {
-            Cell::from("")
-        });
-        last_env = &c.env;
-        region_cells.push(Cell::from(region));
-    }
+    let (env_cells, region_cells) = cluster_headers(m, &shown, "service", compact);
     let mut widths = vec![Constraint::Length(name_w)];
     widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
     let header_style = t.style(Slot::Muted);
@@ -132,6 +113,38 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
             Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(table_area);
         f.render_widget(Paragraph::new(msg).style(m.theme.style(Slot::Muted)), below);
     }
+}
+
+/// The two header rows over cluster columns: the environment (once per run of
+/// columns), then the region; short forms when `compact`.
+fn cluster_headers(
+    m: &Model,
+    columns: &[crate::domain::ClusterId],
+    first: &'static str,
+    compact: bool,
+) -> (Vec<Cell<'static>>, Vec<Cell<'static>>) {
+    let t = &m.theme;
+    let mut env_cells = vec![Cell::from("")];
+    let mut region_cells = vec![Cell::from(first)];
+    let mut last_env: Option<&str> = None;
+    for c in columns {
+        let (env, region) = if compact {
+            (short_env(&c.env).to_string(), short_region(&c.region))
+        } else {
+            (c.env.clone(), c.region.clone())
+        };
+        env_cells.push(if last_env != Some(c.env.as_str()) {
+            Cell::from(Span::styled(
+                env,
+                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
+            ))
+        } else {
+            Cell::from("")
+        });
+        last_env = Some(&c.env);
+        region_cells.push(Cell::from(region));
+    }
+    (env_cells, region_cells)
 }
 
 fn matrix_cell(m: &Model, c: Option<&MatrixCell>, compact: bool) -> Cell<'static> {
@@ -583,22 +596,8 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
     let height = table_area.height.saturating_sub(2) as usize;
     let mut pos = m.list;
     pos.scroll_into_view(height, rows.len());
-    let mut env_cells = vec![Cell::from("")];
-    let mut region_cells = vec![Cell::from("key")];
-    let mut last_env = "";
-    for &c in &cols {
-        let col = &grid.columns[c];
-        env_cells.push(if col.env != last_env {
-            Cell::from(Span::styled(
-                short_env(&col.env).to_string(),
-                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
-            ))
-        } else {
-            Cell::from("")
-        });
-        last_env = &col.env;
-        region_cells.push(Cell::from(short_region(&col.region)));
-    }
+    let shown: Vec<_> = cols.iter().map(|&c| grid.columns[c].clone()).collect();
+    let (env_cells, region_cells) = cluster_headers(m, &shown, "key", true);
     let mut widths = vec![Constraint::Length(24)];
     widths.extend(cols.iter().map(|_| Constraint::Length(9)));
     let mut table_rows = vec![Row::new(region_cells).style(t.style(Slot::Muted))];
@@ -788,22 +787,8 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
     m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
     let shown: Vec<usize> = cols.iter().copied().skip(m.matrix_col).take(fit).collect();
     let t = &m.theme;
-    let mut env_cells = vec![Cell::from("")];
-    let mut region_cells = vec![Cell::from("flag")];
-    let mut last_env = "";
-    for &c in &shown {
-        let col = &columns[c];
-        env_cells.push(if col.env != last_env {
-            Cell::from(Span::styled(
-                short_env(&col.env).to_string(),
-                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
-            ))
-        } else {
-            Cell::from("")
-        });
-        last_env = &col.env;
-        region_cells.push(Cell::from(short_region(&col.region)));
-    }
+    let shown_cols: Vec<_> = shown.iter().map(|&c| columns[c].clone()).collect();
+    let (env_cells, region_cells) = cluster_headers(m, &shown_cols, "flag", true);
     let mut widths = vec![Constraint::Length(28)];
     widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
     let mut table_rows = vec![Row::new(region_cells).style(t.style(Slot::Muted))];
