@@ -156,43 +156,28 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
 }
 
 fn print_list(items: &[ListItem]) {
-    let cols = ["NAME", "KIND", "OWNER", "SYSTEM", "TYPE", "LIFECYCLE"];
-    let rows: Vec<[String; 6]> = items
+    let short = |r: &Option<String>| {
+        r.as_deref()
+            .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+            .unwrap_or_default()
+    };
+    let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
-            let short = |r: &Option<String>| {
-                r.as_deref()
-                    .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
-                    .unwrap_or_default()
-            };
-            [
-                sanitize(i.name).into_owned(),
+            vec![
+                i.name.to_string(),
                 i.kind.to_string(),
-                sanitize(&short(&i.owner)).into_owned(),
-                sanitize(&short(&i.system)).into_owned(),
-                sanitize(i.spec_type.unwrap_or("")).into_owned(),
-                sanitize(i.lifecycle.unwrap_or("")).into_owned(),
+                short(&i.owner),
+                short(&i.system),
+                i.spec_type.unwrap_or("").to_string(),
+                i.lifecycle.unwrap_or("").to_string(),
             ]
         })
         .collect();
-    let mut widths = cols.map(str::len);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", parts.join("  ").trim_end());
-    };
-    line(cols);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
-    }
+    super::print_table(
+        &["NAME", "KIND", "OWNER", "SYSTEM", "TYPE", "LIFECYCLE"],
+        &rows,
+    );
 }
 
 fn print_entity(e: &Entity) {
