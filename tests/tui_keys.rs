@@ -363,3 +363,15 @@ async fn flags_pane_shows_drift_and_pending() {
             .all(|r| r.name.contains("payments"))
     );
 }
+
+#[tokio::test]
+async fn copy_a_link_from_the_service_view() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter><Enter>y");
+    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    assert!(h.render().contains("copy a link"));
+    h.keys("<Enter>");
+    assert_eq!(h.copied.len(), 1);
+    assert!(h.copied[0].starts_with("https://"), "{:?}", h.copied);
+    assert!(h.render().contains("copied https://"));
+}

@@ -132,6 +132,7 @@ async fn event_loop(
     frame_interval: Duration,
 ) -> Result<()> {
     let mut last_draw: Option<Instant> = None;
+    let mut placed = Placed::default();
     loop {
         // Draw if something changed and the frame budget allows it.
         let now = Instant::now();
@@ -144,7 +145,7 @@ async fn event_loop(
         if model.dirty {
             let due = last_draw.map_or(now, |t| t + frame_interval);
             if due <= now {
-                draw(guard, model)?;
+                draw(guard, model, &mut placed)?;
                 last_draw = Some(Instant::now());
             } else {
                 wake = Some(wake.map_or(due, |w| w.min(due)));
@@ -178,24 +179,125 @@ async fn event_loop(
                 Effect::Quit => return Ok(()),
                 Effect::Suspend => {
                     guard.suspend()?;
+                    placed.clear();
                     tracing::info!("resumed after suspend");
                     model.dirty = true;
                 }
                 Effect::ClearScreen => {
                     guard.reset()?;
+                    placed.clear();
                     model.dirty = true;
                 }
                 Effect::Fetch(what) => spawn_fetch(platform, tx, what),
+                Effect::Copy(text) => {
+                    let backend = guard.terminal.backend_mut();
+                    backend.write_all(crate::domain::links::osc52_copy(&text).as_bytes())?;
+                    backend.flush()?;
+                }
             }
         }
     }
 }
 
-fn draw(guard: &mut TerminalGuard, model: &mut Model) -> Result<()> {
+/// Hyperlinks written over the last frame: (row, column, url), and the frame's size
+/// (a resize redraws every cell plain, so they must be written again).
+#[derive(Default)]
+struct Placed {
+    area: ratatui::layout::Rect,
+    links: Vec<(u16, u16, String)>,
+}
+
+impl Placed {
+    fn clear(&mut self) {
+        self.links.clear();
+        self.area = ratatui::layout::Rect::default();
+    }
+}
+
+fn draw(guard: &mut TerminalGuard, model: &mut Model, placed: &mut Placed) -> Result<()> {
     let _ = crossterm::queue!(guard.terminal.backend_mut(), BeginSynchronizedUpdate);
-    guard.terminal.draw(|f| view::draw(model, f))?;
-    let _ = crossterm::queue!(guard.terminal.backend_mut(), EndSynchronizedUpdate);
-    guard.terminal.backend_mut().flush()?;
+    let urls = view::visible_urls(model);
+    let frame = guard.terminal.draw(|f| view::draw(model, f))?;
+    // Links on screen become OSC 8 hyperlinks: the same text, written again with the
+    // link around it, only when where they stand changed.
+    let found = find_urls(frame.buffer, &urls);
+    let area = frame.area;
+    let backend = guard.terminal.backend_mut();
+    if found != placed.links || area != placed.area {
+        for (y, x, url) in &found {
+            crossterm::queue!(backend, crossterm::cursor::MoveTo(*x, *y))?;
+            backend.write_all(crate::domain::links::osc8(url, url).as_bytes())?;
+        }
+        placed.links = found;
+        placed.area = area;
+    }
+    let _ = crossterm::queue!(backend, EndSynchronizedUpdate);
+    backend.flush()?;
     model.dirty = false;
     Ok(())
+}
+
+/// Where each URL stands whole on one row of the buffer.
+fn find_urls(buf: &ratatui::buffer::Buffer, urls: &[String]) -> Vec<(u16, u16, String)> {
+    let mut out = Vec::new();
+    if urls.is_empty() {
+        return out;
+    }
+    let area = buf.area;
+    for y in area.top()..area.bottom() {
+        let cells: Vec<&str> = (area.left()..area.right())
+            .map(|x| buf[(x, y)].symbol())
+            .collect();
+        let row: String = cells.concat();
+        for url in urls {
+            let Some(byte) = row.find(url.as_str()) else {
+                continue;
+            };
+            // Map the byte offset back to a column.
+            let mut acc = 0;
+            if let Some(col) = cells.iter().position(|c| {
+                let here = acc == byte;
+                acc += c.len();
+                here
+            }) {
+                out.push((y, area.left() + col as u16, url.clone()));
+            }
+        }
+    }
+    out
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+
+    #[test]
+    fn finds_whole_urls_and_their_columns() {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 40, 3));
+        buf.set_string(
+            2,
+            1,
+            "Runbook https://x.example/a",
+            ratatui::style::Style::default(),
+        );
+        buf.set_string(
+            0,
+            2,
+            "ü https://y.example/b",
+            ratatui::style::Style::default(),
+        );
+        let urls = vec![
+            "https://x.example/a".to_string(),
+            "https://y.example/b".to_string(),
+            "https://missing".to_string(),
+        ];
+        assert_eq!(
+            find_urls(&buf, &urls),
+            vec![
+                (1, 10, "https://x.example/a".to_string()),
+                (2, 2, "https://y.example/b".to_string()),
+            ]
+        );
+    }
 }

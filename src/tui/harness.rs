@@ -27,6 +27,8 @@ pub struct Harness {
     pub terminal: Terminal<TestBackend>,
     watch: Option<BoxStream<'static, ClusterEvent>>,
     pub quit: bool,
+    /// What the app put on the clipboard (OSC 52).
+    pub copied: Vec<String>,
     /// How long each start-up phase took (for the benchmark).
     pub startup: Vec<(&'static str, std::time::Duration)>,
 }
@@ -88,6 +90,7 @@ impl Harness {
             terminal: Terminal::new(TestBackend::new(width, height))?,
             watch: None,
             quit: false,
+            copied: Vec::new(),
             startup: Vec::new(),
         };
         h.model.update(Msg::CatalogLoaded(Ok(catalog)));
@@ -164,6 +167,7 @@ impl Harness {
                     let more = self.model.update(msg);
                     self.apply(more);
                 }
+                Effect::Copy(text) => self.copied.push(text),
                 Effect::Suspend | Effect::ClearScreen => {}
             }
         }

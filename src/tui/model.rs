@@ -108,6 +108,8 @@ pub enum Effect {
     ClearScreen,
     /// Read something from the platform; the answer arrives as `Msg::Fetched`.
     Fetch(Fetch),
+    /// Put text on the clipboard of the terminal (OSC 52: works over SSH).
+    Copy(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +182,20 @@ pub struct PaletteState {
     pub selected: usize,
     /// Indices into the palette's items that match the input, best first.
     pub matches: Vec<usize>,
+    /// A chooser of its own (links to copy, ...); empty for the command palette.
+    pub items: Vec<PaletteItem>,
+    pub title: String,
+}
+
+impl PaletteState {
+    /// The item list this palette chooses from.
+    pub fn items<'a>(&'a self, commands: &'a [PaletteItem]) -> &'a [PaletteItem] {
+        if self.items.is_empty() {
+            commands
+        } else {
+            &self.items
+        }
+    }
 }
 
 /// One entry of the `:` palette.
@@ -715,7 +731,7 @@ impl Model {
                         let chosen = p
                             .matches
                             .get(p.selected)
-                            .and_then(|&i| self.palette.get(i))
+                            .and_then(|&i| p.items(&self.palette).get(i))
                             .map(|it| it.command.clone());
                         self.overlay = None;
                         if let Some(c) = chosen {
@@ -846,6 +862,32 @@ impl Model {
                 self.restatus_all();
             }
             "reload" => return self.pane_reads(),
+            "copy_link" => {
+                let links: Vec<PaletteItem> = self
+                    .report
+                    .ready()
+                    .map(|r| {
+                        r.links
+                            .iter()
+                            .map(|l| PaletteItem {
+                                label: format!("{}  {}", sanitize(&l.name), sanitize(&l.url)),
+                                command: format!("copy:{}", l.url),
+                                keys: String::new(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if links.is_empty() {
+                    self.toast(Level::Info, "no links to copy here");
+                } else {
+                    self.overlay = Some(Overlay::Palette(PaletteState {
+                        items: links,
+                        title: " copy a link ".into(),
+                        ..PaletteState::default()
+                    }));
+                    self.refilter_palette();
+                }
+            }
             other => return self.run_parameterised(other),
         }
         vec![]
@@ -854,6 +896,11 @@ impl Model {
     /// Commands with an argument: `pane:3`, `sort:owner`, `group:system`,
     /// `scope:env:production`, `scope:region:eu-west-1`, `scope:clear`.
     fn run_parameterised(&mut self, cmd: &str) -> Vec<Effect> {
+        if let Some(text) = cmd.strip_prefix("copy:") {
+            let text = sanitize(text).into_owned();
+            self.toast(Level::Info, format!("copied {text}"));
+            return vec![Effect::Copy(text)];
+        }
         let mut parts = cmd.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("pane"), Some(n), None) => match n.parse::<usize>() {
@@ -1069,8 +1116,8 @@ impl Model {
         };
         let pattern = Pattern::parse(&p.input, CaseMatching::Smart, Normalization::Smart);
         let mut buf = Vec::new();
-        let mut scored: Vec<(usize, u32)> = self
-            .palette
+        let mut scored: Vec<(usize, u32)> = p
+            .items(&self.palette)
             .iter()
             .enumerate()
             .filter_map(|(i, it)| {

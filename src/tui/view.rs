@@ -185,6 +185,18 @@ fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The URLs the current screen shows, to be made clickable (OSC 8).
+pub fn visible_urls(m: &Model) -> Vec<String> {
+    match (m.routes.last(), &m.report) {
+        (Some(Route::Service(s)), Remote::Ready(r)) if r.service == *s => r
+            .links
+            .iter()
+            .map(|l| sanitize(&l.url).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The few commands worth a footer hint in each context, most useful first. The keys
 /// come from the keymap, so a rebinding shows here too.
 fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
@@ -805,7 +817,14 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(t.style(Slot::BorderFocus))
-        .title(Span::styled(" command ", t.style(Slot::Title)));
+        .title(Span::styled(
+            if p.title.is_empty() {
+                " command ".to_string()
+            } else {
+                p.title.clone()
+            },
+            t.style(Slot::Title),
+        ));
     let inner = block.inner(popup);
     f.render_widget(block, popup);
     let [input, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
@@ -826,7 +845,7 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
         .take(h)
         .enumerate()
         .filter_map(|(i, &idx)| {
-            let it = m.palette.get(idx)?;
+            let it = p.items(&m.palette).get(idx)?;
             let row = Row::new(vec![
                 Cell::from(it.label.clone()),
                 Cell::from(Span::styled(it.keys.clone(), t.style(Slot::KeyHint))),
@@ -838,8 +857,13 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
             })
         })
         .collect();
+    let keys_w = if p.items(&m.palette).iter().any(|i| !i.keys.is_empty()) {
+        12
+    } else {
+        0
+    };
     f.render_widget(
-        Table::new(rows, [Constraint::Fill(1), Constraint::Length(12)]),
+        Table::new(rows, [Constraint::Fill(1), Constraint::Length(keys_w)]),
         list,
     );
 }
