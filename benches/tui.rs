@@ -61,19 +61,30 @@ fn main() -> anyhow::Result<()> {
 
     // Time to first full frame: open the platform, load the catalog, ingest the
     // initial state of every cluster, draw.
-    let started = Instant::now();
-    let mut h = rt.block_on(Harness::unsynced(width, height, scale))?;
-    let counter = Counter::default();
-    // A fixed viewport: a real terminal's size comes from an ioctl, which a byte
-    // counter does not have.
-    let mut term = Terminal::with_options(
-        CrosstermBackend::new(counter.clone()),
-        TerminalOptions {
-            viewport: Viewport::Fixed(ratatui::layout::Rect::new(0, 0, width, height)),
-        },
-    )?;
-    term.draw(|f| view::draw(&mut h.model, f))?;
-    let first_frame = started.elapsed();
+    // (Three opens; the median is reported, the last one is measured further.)
+    let mut firsts = Vec::new();
+    let mut opened = None;
+    for _ in 0..3 {
+        drop(opened.take());
+        let started = Instant::now();
+        let mut h = rt.block_on(Harness::unsynced(width, height, scale.clone()))?;
+        let counter = Counter::default();
+        // A fixed viewport: a real terminal's size comes from an ioctl, which a byte
+        // counter does not have.
+        let mut term = Terminal::with_options(
+            CrosstermBackend::new(counter.clone()),
+            TerminalOptions {
+                viewport: Viewport::Fixed(ratatui::layout::Rect::new(0, 0, width, height)),
+            },
+        )?;
+        term.draw(|f| view::draw(&mut h.model, f))?;
+        firsts.push(started.elapsed());
+        opened = Some((h, counter, term));
+    }
+    let first_frame = percentile(&mut firsts, 0.5);
+    let Some((mut h, counter, mut term)) = opened else {
+        anyhow::bail!("no run");
+    };
     // Then the live state streams in, as the watch delivers it in the app.
     let synced_at = Instant::now();
     let events = h.subscribe();
@@ -205,7 +216,7 @@ fn main() -> anyhow::Result<()> {
     println!("| measure | value | target |");
     println!("| --- | --- | --- |");
     println!(
-        "| time to first full frame | {} | ≤ 300 ms |",
+        "| time to first full frame (median of 3 opens) | {} | ≤ 300 ms |",
         ms(first_frame)
     );
     for (phase, d) in &h.startup {
