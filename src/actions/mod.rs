@@ -1,1 +1,188 @@
-//! Every mutation, and the one dispatcher they pass through. (Being written.)
+//! Every mutation, and the one dispatcher they pass through.
+//!
+//! Panes and CLI commands only build an [`Action`] and hand it to [`plan`] (to learn
+//! what confirmation it needs, or why it is refused) and [`dispatch`] (to run it). The
+//! dispatcher is the only code that calls a provider's mutation methods:
+//!
+//! policy ([`plan`]) → refused? audit `Refused` and stop → confirmation → audit
+//! `Started` → provider call → audit `Succeeded` or `Failed(error)`.
+//!
+//! Nothing mutates without an audit record. Invalid input (an unknown service, an
+//! empty reason, HPA bounds outside the policy) is refused before anything happens and
+//! is not audited: nothing was attempted.
+
+mod dispatch;
+mod policy;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ClusterId;
+
+pub use dispatch::{DispatchError, Dispatched, dispatch};
+pub use policy::{
+    Actor, Confirm, Plan, Policy, PolicyContext, Readiness, Refusal, Subject, is_production, plan,
+};
+
+/// One mutation, as a pane or a CLI command asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Stop deploys of a service; `None` env or region means every one.
+    Lock {
+        service: String,
+        env: Option<String>,
+        region: Option<String>,
+        reason: String,
+    },
+    /// Remove the service's locks inside the scope (`None` = any).
+    Unlock {
+        service: String,
+        env: Option<String>,
+        region: Option<String>,
+    },
+    /// The incident lock on every service everywhere.
+    LockAll {
+        reason: String,
+    },
+    /// Release the incident lock (service locks stay).
+    UnlockAll,
+    /// Switch the merge freeze on.
+    FreezeOn {
+        reason: String,
+    },
+    FreezeOff,
+    /// Run an earlier release in one cluster; `None`: the release before the current one.
+    Rollback {
+        service: String,
+        cluster: ClusterId,
+        to: Option<String>,
+    },
+    /// Replace every pod of the deployment.
+    Restart {
+        service: String,
+        cluster: ClusterId,
+    },
+    /// Set the HPA's replica bounds.
+    SetHpa {
+        service: String,
+        cluster: ClusterId,
+        min: u32,
+        max: u32,
+    },
+}
+
+fn or_all(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("*")
+}
+
+impl Action {
+    /// The name recorded in the audit trail (`lock.add`, `deployment.rollback`, ...).
+    pub fn audit_name(&self) -> &'static str {
+        match self {
+            Action::Lock { .. } => "lock.add",
+            Action::Unlock { .. } => "lock.remove",
+            Action::LockAll { .. } => "lock.all",
+            Action::UnlockAll => "unlock.all",
+            Action::FreezeOn { .. } => "freeze.on",
+            Action::FreezeOff => "freeze.off",
+            Action::Rollback { .. } => "deployment.rollback",
+            Action::Restart { .. } => "deployment.restart",
+            Action::SetHpa { .. } => "hpa.patch",
+        }
+    }
+
+    /// What it acts on, for the audit trail: `service@env/region` (`*` for every one),
+    /// `*@*/*` for everything, `org` for the merge freeze.
+    pub fn target(&self) -> String {
+        match self {
+            Action::Lock {
+                service,
+                env,
+                region,
+                ..
+            }
+            | Action::Unlock {
+                service,
+                env,
+                region,
+            } => format!("{service}@{}/{}", or_all(env), or_all(region)),
+            Action::LockAll { .. } | Action::UnlockAll => "*@*/*".to_string(),
+            Action::FreezeOn { .. } | Action::FreezeOff => "org".to_string(),
+            Action::Rollback {
+                service, cluster, ..
+            }
+            | Action::Restart { service, cluster }
+            | Action::SetHpa {
+                service, cluster, ..
+            } => format!("{service}@{cluster}"),
+        }
+    }
+
+    /// One line for people: prompts, toasts, the CLI.
+    pub fn describe(&self) -> String {
+        let scope = |env: &Option<String>, region: &Option<String>| {
+            format!(
+                "{} / {}",
+                env.as_deref().unwrap_or("every environment"),
+                region.as_deref().unwrap_or("every region")
+            )
+        };
+        match self {
+            Action::Lock {
+                service,
+                env,
+                region,
+                reason,
+            } => format!("lock {service} in {} ({reason})", scope(env, region)),
+            Action::Unlock {
+                service,
+                env,
+                region,
+            } => format!("unlock {service} in {}", scope(env, region)),
+            Action::LockAll { reason } => format!("lock every service everywhere ({reason})"),
+            Action::UnlockAll => "release the lock on every service".to_string(),
+            Action::FreezeOn { reason } => format!("switch the merge freeze on ({reason})"),
+            Action::FreezeOff => "switch the merge freeze off".to_string(),
+            Action::Rollback {
+                service,
+                cluster,
+                to,
+            } => format!(
+                "roll {service} in {cluster} back to {}",
+                to.as_deref().unwrap_or("the previous release")
+            ),
+            Action::Restart { service, cluster } => format!("restart {service} in {cluster}"),
+            Action::SetHpa {
+                service,
+                cluster,
+                min,
+                max,
+            } => format!("set the HPA of {service} in {cluster} to {min}..{max} replicas"),
+        }
+    }
+
+    /// The reason given, recorded in the audit trail.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Action::Lock { reason, .. }
+            | Action::LockAll { reason }
+            | Action::FreezeOn { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The one service it acts on; `None` for platform-wide actions.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Action::Lock { service, .. }
+            | Action::Unlock { service, .. }
+            | Action::Rollback { service, .. }
+            | Action::Restart { service, .. }
+            | Action::SetHpa { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+}

@@ -13,8 +13,8 @@ use futures::stream::BoxStream;
 
 use crate::domain::catalog::Catalog;
 use crate::domain::{
-    AuditRecord, ClusterEvent, ClusterSnapshot, FlagState, Freeze, Lock, Scope, SecretMeta,
-    Timestamp, Topology,
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
+    SecretMeta, Timestamp, Topology,
 };
 
 /// Where the catalog comes from (descriptor files, a GitHub org, the demo's assets).
@@ -36,6 +36,14 @@ pub trait ClusterProvider: Send + Sync {
     /// A live stream: first the current state of every cluster (ending with a
     /// `Synced` per cluster), then every change as it happens.
     fn watch(&self) -> BoxStream<'static, ClusterEvent>;
+
+    /// `kubectl rollout restart`: replace every pod of the deployment. An error when the
+    /// service does not run in `cluster`.
+    async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()>;
+
+    /// Patch the HPA's replica bounds (policy bounds are checked before, by the
+    /// dispatcher). An error when the service has no HPA in `cluster`.
+    async fn set_hpa(&self, service: &str, cluster: &ClusterId, min: u32, max: u32) -> Result<()>;
 }
 
 /// Secret metadata across regions and environments (values never leave the provider
@@ -58,6 +66,13 @@ pub struct RepoInfo {
 #[async_trait]
 pub trait ReposProvider: Send + Sync {
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>>;
+
+    /// Every released version of a service, oldest first (the rollback history).
+    async fn releases(&self, service: &str) -> Result<Vec<String>>;
+
+    /// Set the version a deployment runs in one cluster. On a real platform this is a
+    /// commit to the GitOps repository; the cluster follows.
+    async fn rollback(&self, service: &str, cluster: &ClusterId, version: &str) -> Result<()>;
 }
 
 /// Feature flags per cluster.
@@ -72,6 +87,35 @@ pub trait LedgerProvider: Send + Sync {
     async fn locks(&self) -> Result<Vec<Lock>>;
     async fn freeze(&self) -> Result<Freeze>;
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>>;
+
+    /// Add a lock, replacing one with the same service, environment and region.
+    async fn add_lock(&self, lock: Lock) -> Result<()>;
+
+    /// Remove the locks of `service` (`*` for the lock on everything) inside the scope
+    /// (`None` = any); how many went.
+    async fn remove_locks(
+        &self,
+        service: &str,
+        env: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<usize>;
+
+    /// Switch the merge freeze on or off.
+    async fn set_freeze(&self, freeze: Freeze) -> Result<()>;
+
+    /// Append one audit record; returns its id (ids increase).
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<u64>;
+
+    /// Record the outcome of a record appended as `Started`. An error when there is no
+    /// such record.
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()>;
 }
 
 /// Demo or configured: the header says which, and the demo is never a silent fallback.

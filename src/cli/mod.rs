@@ -1,13 +1,18 @@
 //! The headless CLI: the same platform and dispatcher as the TUI, for scripts and
 //! pipelines. Table output for people, `--output json` for machines.
 //!
-//! Exit codes: 0 success, 1 failure (or an invalid catalog), 2 bad usage.
+//! Exit codes: 0 success, 1 failure (or an invalid catalog, or a provider failure of an
+//! action), 2 bad usage (invalid input, or an action needing confirmation without
+//! `--yes` and with no terminal), 3 `sphere lock check` found a lock, 4 an action
+//! refused by the policy.
 
+mod act;
 mod audit;
 mod catalog;
 mod deploy;
 mod explain;
 mod flag;
+mod lock;
 pub mod pods;
 mod score;
 mod secret;
@@ -59,6 +64,15 @@ pub struct Cli {
     /// Colour theme: dark, light, high-contrast, mono, or one of your own.
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
+    /// Act as this catalog User (the policy applies to them), e.g. `--as amara.okafor`.
+    #[arg(long = "as", global = true, env = "SPHERE_AS", value_name = "NAME")]
+    pub act_as: Option<String>,
+    /// Read-only mode: every action is refused, for everyone.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Confirm destructive actions without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -102,6 +116,20 @@ pub enum Command {
     Flag(flag::FlagCommand),
     /// The audit trail.
     Audit(audit::AuditArgs),
+    /// Lock a service against deploys (or `lock all`; `lock check` for pipelines).
+    Lock(lock::LockArgs),
+    /// Remove a service's locks (or `unlock all`).
+    Unlock(lock::UnlockArgs),
+    /// The merge freeze: on, off, status.
+    #[command(subcommand)]
+    Freeze(lock::FreezeCommand),
+    /// Roll a service back to an earlier release in one cluster.
+    Rollback(act::RollbackArgs),
+    /// Restart a service's deployment in one cluster.
+    Restart(act::RestartArgs),
+    /// Horizontal pod autoscalers.
+    #[command(subcommand)]
+    Hpa(act::HpaCommand),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -276,6 +304,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Secret(cmd) => secret::run(&cli, &ctx, cmd).await,
                 Command::Flag(cmd) => flag::run(&cli, &ctx, cmd).await,
                 Command::Audit(args) => audit::run(&cli, &ctx, args).await,
+                Command::Lock(args) => lock::lock(&cli, &ctx, args).await,
+                Command::Unlock(args) => lock::unlock(&cli, &ctx, args).await,
+                Command::Freeze(cmd) => lock::freeze(&cli, &ctx, cmd).await,
+                Command::Rollback(args) => act::rollback(&cli, &ctx, args).await,
+                Command::Restart(args) => act::restart(&cli, &ctx, args).await,
+                Command::Hpa(cmd) => act::hpa(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
                     let mut cmd = Cli::command();
                     clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());

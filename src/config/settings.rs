@@ -32,6 +32,8 @@ pub struct Config {
     /// Link templates, name → URL, with `{service}`, `{owner}`, `{system}`, `{env}` and
     /// `{region}` placeholders.
     pub links: BTreeMap<String, String>,
+    /// Who may do what: admins, read-only environments, the readiness gate, HPA bounds.
+    pub policy: PolicyConfig,
     /// The file these settings were read from; `None` when no file was read.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -57,6 +59,42 @@ pub struct CatalogConfig {
     pub paths: Vec<PathBuf>,
     /// How the catalog table is grouped at start: `none`, `owner` or `system`. Default `none`.
     pub group_by: GroupBy,
+}
+
+/// `[policy]`: the rules every action passes (see `actions::Policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Platform admins, who act on every service and are exempt from `read_only_envs`:
+    /// catalog User names (`ada`) or Groups (`group:platform`, every member). Default: on
+    /// the demo platform `["you"]`, so a new user can try every action; otherwise none.
+    pub admins: Option<Vec<String>>,
+    /// Environments where nobody but an admin may change anything. Default: none.
+    pub read_only_envs: Vec<String>,
+    /// The readiness level (a level of the scorecard, e.g. `Bronze`) a service needs before
+    /// it may be unlocked or rolled back in production. Empty: no gate. Default `Bronze`.
+    pub readiness_threshold: String,
+    /// The least `min` an HPA may be given. At least 1. Default 1.
+    pub hpa_min: u32,
+    /// The most `max` an HPA may be given. Default 20.
+    pub hpa_max: u32,
+}
+
+/// Default for [`PolicyConfig::hpa_min`].
+pub const DEFAULT_HPA_MIN: u32 = 1;
+/// Default for [`PolicyConfig::hpa_max`].
+pub const DEFAULT_HPA_MAX: u32 = 20;
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            admins: None,
+            read_only_envs: Vec::new(),
+            readiness_threshold: "Bronze".to_string(),
+            hpa_min: DEFAULT_HPA_MIN,
+            hpa_max: DEFAULT_HPA_MAX,
+        }
+    }
 }
 
 /// How the catalog table is grouped.
@@ -85,6 +123,7 @@ impl Default for Config {
             demo: DemoConfig::default(),
             catalog: CatalogConfig::default(),
             links: BTreeMap::new(),
+            policy: PolicyConfig::default(),
             source: None,
         }
     }
@@ -156,6 +195,19 @@ impl Config {
                 "empty theme name; using dark",
             ));
             config.theme = "dark".to_string();
+        }
+        if config.policy.hpa_min < 1 || config.policy.hpa_min > config.policy.hpa_max {
+            problems.push(value_problem(
+                file,
+                src,
+                &[PathSeg::Key("policy"), PathSeg::Key("hpa_min")],
+                format_args!(
+                    "HPA bounds {}..{} are not 1 ≤ hpa_min ≤ hpa_max; using {DEFAULT_HPA_MIN}..{DEFAULT_HPA_MAX}",
+                    config.policy.hpa_min, config.policy.hpa_max
+                ),
+            ));
+            config.policy.hpa_min = DEFAULT_HPA_MIN;
+            config.policy.hpa_max = DEFAULT_HPA_MAX;
         }
         if let Some(dir) = file.parent() {
             for path in &mut config.catalog.paths {
@@ -283,6 +335,19 @@ mod tests {
     }
 
     #[test]
+    fn policy_bounds_out_of_order_use_the_defaults() {
+        let src = "[policy]\nhpa_min = 9\nhpa_max = 3\nread_only_envs = [\"production\"]\n";
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), src);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key.as_deref(), Some("policy.hpa_min"));
+        assert_eq!(
+            (config.policy.hpa_min, config.policy.hpa_max),
+            (DEFAULT_HPA_MIN, DEFAULT_HPA_MAX)
+        );
+        assert_eq!(config.policy.read_only_envs, ["production"]);
+    }
+
+    #[test]
     fn wrong_type_names_the_key() {
         let src = "[catalog]\ngroup_by = \"team\"\n";
         let (_, problems) = Config::from_str_at(Path::new("c.toml"), src);
@@ -326,6 +391,7 @@ mod tests {
         let (config, problems) = Config::from_str_at(Path::new("config.sample.toml"), &full);
         assert!(problems.is_empty(), "{problems:?}");
         assert!(config.user.is_some() && config.platform_name.is_some());
+        assert!(config.policy.admins.is_some());
         let table: toml::Table = toml::from_str(&full).expect("sample is toml");
         for key in [
             "theme",
@@ -336,6 +402,7 @@ mod tests {
             "demo",
             "catalog",
             "links",
+            "policy",
         ] {
             assert!(table.contains_key(key), "sample lacks `{key}`");
         }

@@ -313,7 +313,21 @@ struct Inner {
     topology: Topology,
     fingerprint: u64,
     world: Mutex<World>,
+    /// Provider operations that fail (see [`Sim::fail_next`]).
+    faults: Mutex<Faults>,
 }
+
+/// Injected provider failures, for tests: one-shot ones from [`Sim::fail_next`], and
+/// standing ones from `SPHERE_DEMO_FAIL` (comma-separated operation names), which fail
+/// every call of that operation in this process.
+#[derive(Debug, Default)]
+struct Faults {
+    once: Vec<String>,
+    always: Vec<String>,
+}
+
+/// The environment variable naming demo provider operations that always fail.
+pub const FAIL_ENV: &str = "SPHERE_DEMO_FAIL";
 
 /// The demo platform. Cheap to clone.
 #[derive(Clone)]
@@ -403,6 +417,16 @@ impl Sim {
                 topology,
                 fingerprint,
                 world: Mutex::new(world),
+                faults: Mutex::new(Faults {
+                    once: Vec::new(),
+                    always: std::env::var(FAIL_ENV)
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                }),
             }),
         })
     }
@@ -449,6 +473,32 @@ impl Sim {
                 }
             }
         }))
+    }
+
+    /// Make the next call of one provider operation fail before it changes anything, as
+    /// an unreachable system would. Operations: `add_lock`, `remove_locks`, `set_freeze`,
+    /// `append_audit`, `set_audit_outcome`, `restart`, `set_hpa`, `rollback`.
+    pub fn fail_next(&self, op: &str) {
+        self.faults().once.push(op.to_string());
+    }
+
+    fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An error when a failure of `op` was injected (consuming a one-shot one).
+    fn check_fault(&self, op: &str) -> Result<()> {
+        let mut f = self.faults();
+        let injected = if let Some(i) = f.once.iter().position(|o| o == op) {
+            f.once.remove(i);
+            true
+        } else {
+            f.always.iter().any(|o| o == op)
+        };
+        if injected {
+            anyhow::bail!("demo platform: injected failure of {op}");
+        }
+        Ok(())
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -591,7 +641,7 @@ impl Sim {
     }
 }
 
-/// Mutations used by the action dispatcher (being written on another branch).
+/// Mutations behind the provider traits (and the secrets and flags actions to come).
 #[allow(dead_code)]
 impl Sim {
     pub(crate) fn add_lock(&self, lock: Lock) -> Result<()> {
@@ -842,6 +892,22 @@ impl ClusterProvider for Sim {
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
         Box::pin(futures::stream::iter(initial).chain(updates))
     }
+
+    async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {
+        self.check_fault("restart")?;
+        if !Sim::restart(self, service, cluster)? {
+            anyhow::bail!("{service} does not run in {cluster}");
+        }
+        Ok(())
+    }
+
+    async fn set_hpa(&self, service: &str, cluster: &ClusterId, min: u32, max: u32) -> Result<()> {
+        self.check_fault("set_hpa")?;
+        if !Sim::set_hpa(self, service, cluster, min, max)? {
+            anyhow::bail!("{service} has no HPA in {cluster}");
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -855,6 +921,19 @@ impl SecretsProvider for Sim {
 impl ReposProvider for Sim {
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
         Ok(self.world().durable.repos.get(slug).cloned())
+    }
+
+    async fn releases(&self, service: &str) -> Result<Vec<String>> {
+        self.refresh()?;
+        Ok(Sim::releases(self, service))
+    }
+
+    async fn rollback(&self, service: &str, cluster: &ClusterId, version: &str) -> Result<()> {
+        self.check_fault("rollback")?;
+        if !self.set_version(service, cluster, version)? {
+            anyhow::bail!("{service} does not run in {cluster}");
+        }
+        Ok(())
     }
 }
 
@@ -889,5 +968,45 @@ impl LedgerProvider for Sim {
             .collect();
         out.sort_by_key(|r| r.id);
         Ok(out)
+    }
+
+    async fn add_lock(&self, lock: Lock) -> Result<()> {
+        self.check_fault("add_lock")?;
+        Sim::add_lock(self, lock)
+    }
+
+    async fn remove_locks(
+        &self,
+        service: &str,
+        env: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<usize> {
+        self.check_fault("remove_locks")?;
+        Sim::remove_locks(self, service, env, region)
+    }
+
+    async fn set_freeze(&self, freeze: Freeze) -> Result<()> {
+        self.check_fault("set_freeze")?;
+        Sim::set_freeze(self, freeze)
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<u64> {
+        self.check_fault("append_audit")?;
+        Sim::append_audit(self, actor, action, target, reason, outcome)
+    }
+
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+        self.check_fault("set_audit_outcome")?;
+        if !Sim::set_audit_outcome(self, id, outcome)? {
+            anyhow::bail!("no audit record #{id}");
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,256 @@
+//! The dispatcher: policy → audit → provider → audit.
+
+use serde::Serialize;
+
+use super::Action;
+use super::policy::{Actor, Confirm, PolicyContext, Refusal, plan};
+use crate::backend::Platform;
+use crate::domain::{Freeze, Lock, Outcome};
+
+/// An action that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dispatched {
+    /// The audit record of the action (its outcome is `Succeeded`).
+    pub audit_id: u64,
+    /// The action as it ran (resolved by the policy).
+    pub action: Action,
+    /// What happened, for people: `removed 2 locks`, `1.4.2 → 1.4.1`.
+    pub detail: String,
+}
+
+/// Why an action did not (fully) run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DispatchError {
+    /// The policy refused; `audit_id` is the record of the refusal (`None` for invalid
+    /// input, which is not audited, or when the audit trail could not be written).
+    #[error("refused by {}: {refusal}", refusal.rule())]
+    Refused {
+        refusal: Refusal,
+        audit_id: Option<u64>,
+    },
+    /// The action needs this confirmation and `confirmed` was false. Nothing happened.
+    #[error("needs confirmation ({0})")]
+    NeedsConfirmation(Confirm),
+    /// The provider call failed; the audit record says `Failed(error)`. The provider
+    /// changed nothing.
+    #[error("failed: {error} (audit #{audit_id})")]
+    Failed { audit_id: u64, error: String },
+    /// The audit trail could not be written. With `audit_id: None` nothing was done;
+    /// otherwise the record stays `Started` and `done` says whether the action ran.
+    #[error("audit trail: {error}")]
+    Audit {
+        audit_id: Option<u64>,
+        done: bool,
+        error: String,
+    },
+}
+
+fn now() -> crate::domain::Timestamp {
+    chrono::Utc::now().timestamp()
+}
+
+/// Run one action: plan it, record a refusal, ask for the confirmation it needs
+/// (`confirmed` says the caller has it), record `Started`, call the provider, record
+/// the outcome.
+pub async fn dispatch(
+    platform: &Platform,
+    ctx: &PolicyContext,
+    actor: &Actor,
+    action: Action,
+    confirmed: bool,
+) -> Result<Dispatched, DispatchError> {
+    let ledger = &platform.ledger;
+    let plan = match plan(ctx, actor, &action) {
+        Ok(p) => p,
+        Err(refusal) => {
+            let audit_id = if refusal.is_invalid() {
+                None
+            } else {
+                match ledger
+                    .append_audit(
+                        &actor.name,
+                        action.audit_name(),
+                        &action.target(),
+                        action.reason(),
+                        Outcome::Refused(refusal.to_string()),
+                    )
+                    .await
+                {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        tracing::warn!("could not audit a refusal: {e:#}");
+                        None
+                    }
+                }
+            };
+            return Err(DispatchError::Refused { refusal, audit_id });
+        }
+    };
+    if plan.confirm != Confirm::None && !confirmed {
+        return Err(DispatchError::NeedsConfirmation(plan.confirm));
+    }
+    let action = plan.action;
+    let audit_id = ledger
+        .append_audit(
+            &actor.name,
+            action.audit_name(),
+            &action.target(),
+            action.reason(),
+            Outcome::Started,
+        )
+        .await
+        .map_err(|e| DispatchError::Audit {
+            audit_id: None,
+            done: false,
+            error: format!("{e:#}; nothing was done"),
+        })?;
+    let result = execute(platform, actor, &action, plan.from_version.as_deref()).await;
+    let (outcome, ret) = match result {
+        Ok(detail) => (
+            Outcome::Succeeded,
+            Ok(Dispatched {
+                audit_id,
+                action,
+                detail,
+            }),
+        ),
+        Err(e) => {
+            let error = format!("{e:#}");
+            (
+                Outcome::Failed(error.clone()),
+                Err(DispatchError::Failed { audit_id, error }),
+            )
+        }
+    };
+    let done = ret.is_ok();
+    if let Err(e) = ledger.set_audit_outcome(audit_id, outcome).await {
+        return Err(DispatchError::Audit {
+            audit_id: Some(audit_id),
+            done,
+            error: format!(
+                "{e:#}; the record #{audit_id} still says started, the action {}",
+                if done { "was done" } else { "failed" }
+            ),
+        });
+    }
+    ret
+}
+
+/// The provider call of one (planned) action: exactly one mutation, so a failure
+/// leaves nothing half-done.
+async fn execute(
+    platform: &Platform,
+    actor: &Actor,
+    action: &Action,
+    from: Option<&str>,
+) -> anyhow::Result<String> {
+    match action {
+        Action::Lock {
+            service,
+            env,
+            region,
+            reason,
+        } => {
+            platform
+                .ledger
+                .add_lock(Lock {
+                    service: service.clone(),
+                    env: env.clone(),
+                    region: region.clone(),
+                    reason: reason.clone(),
+                    by: actor.name.clone(),
+                    at: now(),
+                })
+                .await?;
+            Ok(format!("locked {}", action.target()))
+        }
+        Action::Unlock {
+            service,
+            env,
+            region,
+        } => {
+            let n = platform
+                .ledger
+                .remove_locks(service, env.as_deref(), region.as_deref())
+                .await?;
+            Ok(format!("removed {n} lock{}", if n == 1 { "" } else { "s" }))
+        }
+        Action::LockAll { reason } => {
+            platform
+                .ledger
+                .add_lock(Lock {
+                    service: Lock::ALL.to_string(),
+                    env: None,
+                    region: None,
+                    reason: reason.clone(),
+                    by: actor.name.clone(),
+                    at: now(),
+                })
+                .await?;
+            Ok("every service is locked everywhere".to_string())
+        }
+        Action::UnlockAll => {
+            let n = platform.ledger.remove_locks(Lock::ALL, None, None).await?;
+            Ok(if n == 0 {
+                "there was no lock on everything".to_string()
+            } else {
+                "the lock on everything is released".to_string()
+            })
+        }
+        Action::FreezeOn { reason } => {
+            platform
+                .ledger
+                .set_freeze(Freeze {
+                    on: true,
+                    reason: Some(reason.clone()),
+                    by: Some(actor.name.clone()),
+                    at: Some(now()),
+                })
+                .await?;
+            Ok("the merge freeze is on".to_string())
+        }
+        Action::FreezeOff => {
+            platform
+                .ledger
+                .set_freeze(Freeze {
+                    on: false,
+                    reason: None,
+                    by: Some(actor.name.clone()),
+                    at: Some(now()),
+                })
+                .await?;
+            Ok("the merge freeze is off".to_string())
+        }
+        Action::Rollback {
+            service,
+            cluster,
+            to,
+        } => {
+            let Some(to) = to else {
+                anyhow::bail!("no version to roll back to");
+            };
+            platform.repos.rollback(service, cluster, to).await?;
+            Ok(format!(
+                "{service} in {cluster}: {} → {to}",
+                from.unwrap_or("?")
+            ))
+        }
+        Action::Restart { service, cluster } => {
+            platform.clusters.restart(service, cluster).await?;
+            Ok(format!("{service} in {cluster} is restarting"))
+        }
+        Action::SetHpa {
+            service,
+            cluster,
+            min,
+            max,
+        } => {
+            platform
+                .clusters
+                .set_hpa(service, cluster, *min, *max)
+                .await?;
+            Ok(format!("{service} in {cluster}: HPA {min}..{max}"))
+        }
+    }
+}

@@ -1,0 +1,701 @@
+//! Who may do what: the actor, the policy from config, and [`plan`], the pure decision.
+
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::Action;
+use crate::backend::Platform;
+use crate::backend::facts::{gather, is_service};
+use crate::config::settings::PolicyConfig;
+use crate::domain::catalog::{Catalog, Kind, RelationKind};
+use crate::domain::score::{Scorecard, builtin_scorecard, evaluate, properties};
+use crate::domain::{ClusterId, Scope, Topology};
+
+/// The longest reason accepted.
+const MAX_REASON: usize = 500;
+
+/// Is this the production environment (the one the readiness gate and type-to-confirm
+/// protect)?
+pub fn is_production(env: &str) -> bool {
+    matches!(env, "production" | "prod")
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// The name recorded in the audit trail (a catalog User's name where there is one).
+    pub name: String,
+    /// The Groups the user is a member of (`memberOf` in the catalog), by name.
+    pub groups: Vec<String>,
+    /// A platform admin (listed in `[policy] admins`).
+    pub admin: bool,
+}
+
+impl Actor {
+    /// The actor named `name`: groups from the catalog User of that name (none when
+    /// there is no such User), admin from the policy.
+    pub fn resolve(name: &str, catalog: &Catalog, policy: &Policy) -> Actor {
+        let mut groups: Vec<String> = catalog
+            .find(Some(&Kind::User), name)
+            .filter(|u| u.kind == Kind::User)
+            .map(|u| {
+                u.related(RelationKind::MemberOf)
+                    .map(|g| g.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        groups.sort();
+        groups.dedup();
+        let admin = policy.is_admin(name, &groups);
+        Actor {
+            name: name.to_string(),
+            groups,
+            admin,
+        }
+    }
+
+    /// `--as NAME`: act as a catalog User; an error naming the field when there is none.
+    pub fn resolve_as(name: &str, catalog: &Catalog, policy: &Policy) -> Result<Actor, Refusal> {
+        match catalog.find(Some(&Kind::User), name) {
+            Some(u) if u.kind == Kind::User => Ok(Actor::resolve(&u.name, catalog, policy)),
+            _ => Err(Refusal::Invalid {
+                field: "as".to_string(),
+                message: format!("{name:?} is not a User in the catalog"),
+            }),
+        }
+    }
+}
+
+/// The rules, from `[policy]` in config plus the global read-only switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// User names, or `group:NAME` for every member of a Group.
+    pub admins: Vec<String>,
+    /// Global read-only mode: nothing changes, for anyone.
+    pub read_only: bool,
+    /// Environments only admins may change.
+    pub read_only_envs: Vec<String>,
+    /// The readiness level needed to unlock or roll back in production; `None`: no gate.
+    pub readiness_threshold: Option<String>,
+    pub hpa_min: u32,
+    pub hpa_max: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::from_config(&PolicyConfig::default(), false, false)
+    }
+}
+
+impl Policy {
+    /// The policy from config. On the demo platform, with no `admins` configured, the
+    /// demo user `you` is the admin.
+    pub fn from_config(cfg: &PolicyConfig, demo: bool, read_only: bool) -> Policy {
+        let admins = match &cfg.admins {
+            Some(a) => a.clone(),
+            None if demo => vec!["you".to_string()],
+            None => Vec::new(),
+        };
+        let threshold = cfg.readiness_threshold.trim();
+        Policy {
+            admins,
+            read_only,
+            read_only_envs: cfg.read_only_envs.clone(),
+            readiness_threshold: (!threshold.is_empty()).then(|| threshold.to_string()),
+            hpa_min: cfg.hpa_min,
+            hpa_max: cfg.hpa_max,
+        }
+    }
+
+    pub fn is_admin(&self, name: &str, groups: &[String]) -> bool {
+        self.admins.iter().any(|a| match a.strip_prefix("group:") {
+            Some(g) => groups.iter().any(|x| x == g),
+            None => a == name,
+        })
+    }
+}
+
+/// A service's readiness against the gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    /// The level reached; `None` below the first.
+    pub level: Option<String>,
+    /// Whether it reaches the policy's threshold.
+    pub passes: bool,
+    /// The failing rules at or below the threshold: `title (identifier)`.
+    pub failing: Vec<String>,
+}
+
+impl Readiness {
+    /// Score a service's level against `threshold` on `card`. An unknown threshold
+    /// fails closed.
+    pub fn assess(
+        card: &Scorecard,
+        result: &crate::domain::score::ScoreResult,
+        threshold: &str,
+    ) -> Readiness {
+        let Some(t) = card.levels.iter().position(|l| l.title == threshold) else {
+            return Readiness {
+                level: result.level.clone(),
+                passes: false,
+                failing: vec![format!(
+                    "the threshold {threshold:?} is not a level of the scorecard"
+                )],
+            };
+        };
+        let upto: Vec<&str> = card.levels[..=t].iter().map(|l| l.title.as_str()).collect();
+        let reached = result
+            .level
+            .as_ref()
+            .and_then(|l| card.levels.iter().position(|x| &x.title == l));
+        let failing = result
+            .rules
+            .iter()
+            .filter(|r| !r.passed && upto.contains(&r.level.as_str()))
+            .map(|r| format!("{} ({})", r.title, r.identifier))
+            .collect();
+        Readiness {
+            level: result.level.clone(),
+            passes: reached.is_some_and(|i| i >= t),
+            failing,
+        }
+    }
+}
+
+/// What is known of the service an action is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    /// The name as the catalog spells it.
+    pub name: String,
+    /// The owner's name and kind (`group` or `user`).
+    pub owner: Option<(String, String)>,
+    /// Where it runs and which version.
+    pub deployments: Vec<(ClusterId, String)>,
+    /// Clusters where it has an HPA.
+    pub hpas: Vec<ClusterId>,
+    /// Every released version, oldest first.
+    pub releases: Vec<String>,
+    /// Its readiness, when the action needs the gate (and a threshold is set).
+    pub readiness: Option<Readiness>,
+}
+
+/// Everything [`plan`] decides on: the policy and a fresh read of the platform.
+#[derive(Debug, Clone)]
+pub struct PolicyContext {
+    pub policy: Policy,
+    pub topology: Topology,
+    pub catalog: Arc<Catalog>,
+    /// The service the action is about; `None` for platform-wide actions or when the
+    /// catalog has no such service.
+    pub subject: Option<Subject>,
+}
+
+/// Does the action need the readiness gate (unlocking or rolling back into production)?
+fn gated(action: &Action, topology: &Topology) -> bool {
+    match action {
+        Action::Unlock { env: None, .. } => topology.environments.iter().any(|e| is_production(e)),
+        Action::Unlock { env: Some(e), .. } => is_production(e),
+        Action::Rollback { cluster, .. } => is_production(&cluster.env),
+        _ => false,
+    }
+}
+
+impl PolicyContext {
+    /// Read what the policy needs for `action` from the platform.
+    pub async fn gather(
+        platform: &Platform,
+        policy: Policy,
+        action: &Action,
+    ) -> Result<PolicyContext> {
+        let catalog = platform.catalog.load().await?;
+        let topology = platform.clusters.topology();
+        let subject = match action.service() {
+            Some(name) => match catalog.find(Some(&Kind::Component), name) {
+                Some(e) if is_service(e) => {
+                    let name = e.name.clone();
+                    let owner = e
+                        .owner
+                        .as_ref()
+                        .map(|o| (o.name.clone(), o.kind.as_str().to_lowercase()));
+                    let snapshot = platform.clusters.snapshot(&Scope::default()).await?;
+                    let deployments = snapshot
+                        .deployments
+                        .iter()
+                        .filter(|d| d.service == name)
+                        .map(|d| (d.cluster.clone(), d.version.clone()))
+                        .collect();
+                    let hpas = snapshot
+                        .hpas
+                        .iter()
+                        .filter(|h| h.service == name)
+                        .map(|h| h.cluster.clone())
+                        .collect();
+                    let releases = platform.repos.releases(&name).await?;
+                    let readiness = match &policy.readiness_threshold {
+                        Some(t) if gated(action, &topology) => {
+                            let card = builtin_scorecard()?;
+                            let facts = gather(platform, &catalog, &name).await?;
+                            let names = facts.resource_names();
+                            let result = evaluate(&card, &properties(&facts.evidence(&names)));
+                            Some(Readiness::assess(&card, &result, t))
+                        }
+                        _ => None,
+                    };
+                    Some(Subject {
+                        name,
+                        owner,
+                        deployments,
+                        hpas,
+                        releases,
+                        readiness,
+                    })
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        Ok(PolicyContext {
+            policy,
+            topology,
+            catalog,
+            subject,
+        })
+    }
+}
+
+/// How an action must be confirmed before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "text", rename_all = "snake_case")]
+pub enum Confirm {
+    /// Not destructive (a lock, the freeze on): no question.
+    None,
+    /// Destructive: yes or no.
+    YesNo,
+    /// Production or everything: type this text (the service name, or `lock all`).
+    TypeToConfirm(String),
+}
+
+impl Confirm {
+    /// Whether `answer` confirms.
+    pub fn accepts(&self, answer: &str) -> bool {
+        let a = answer.trim();
+        match self {
+            Confirm::None => true,
+            Confirm::YesNo => a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes"),
+            Confirm::TypeToConfirm(text) => a == text,
+        }
+    }
+}
+
+/// An action the policy allows, resolved (canonical service name, the rollback
+/// version filled in), with the confirmation it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub action: Action,
+    pub confirm: Confirm,
+    /// For rollbacks: the version running now.
+    pub from_version: Option<String>,
+}
+
+/// Why an action may not run: the rule, and what would allow it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Refusal {
+    /// Bad input: the field and what is wrong with it. Nothing is attempted.
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    /// Read-only mode, global (`env: None`) or for one environment.
+    #[error("{}", read_only_text(.env))]
+    ReadOnly { env: Option<String> },
+    /// The actor neither owns the service nor is an admin.
+    #[error("ownership: {actor} is not a member of {}, which owns {service}; a member of that group or a platform admin (config [policy] admins) may do this", owner_text(.owner))]
+    NotOwner {
+        actor: String,
+        service: String,
+        owner: Option<String>,
+    },
+    /// A platform-wide action by someone who is not an admin.
+    #[error(
+        "ownership: {action} acts on every service, so only a platform admin may do it; ask one, or be listed in config [policy] admins"
+    )]
+    AdminOnly { action: String },
+    /// The readiness gate: the service is below the threshold.
+    #[error("readiness gate: {service} is at level {} but production needs {threshold}; failing rules: {}. Fix them (see `sphere score {service}`), or lower [policy] readiness_threshold", .level.as_deref().unwrap_or("none"), .failing.join(", "))]
+    Readiness {
+        service: String,
+        level: Option<String>,
+        threshold: String,
+        failing: Vec<String>,
+    },
+}
+
+fn read_only_text(env: &Option<String>) -> String {
+    match env {
+        None => "read-only mode: sphere was started read-only (--read-only); start it without --read-only to change anything".to_string(),
+        Some(e) => format!("read-only environment: {e} is read-only for everyone but platform admins (config [policy] read_only_envs); ask an admin, or be listed in [policy] admins"),
+    }
+}
+
+fn owner_text(owner: &Option<String>) -> String {
+    owner
+        .clone()
+        .unwrap_or_else(|| "no owner (only admins may act)".to_string())
+}
+
+impl Refusal {
+    /// The rule that refused: `invalid`, `read_only`, `ownership`, `readiness`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Refusal::Invalid { .. } => "invalid",
+            Refusal::ReadOnly { .. } => "read_only",
+            Refusal::NotOwner { .. } | Refusal::AdminOnly { .. } => "ownership",
+            Refusal::Readiness { .. } => "readiness",
+        }
+    }
+
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, Refusal::Invalid { .. })
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Refusal {
+    Refusal::Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+fn check_reason(reason: &str) -> Result<(), Refusal> {
+    if reason.trim().is_empty() {
+        return Err(invalid(
+            "reason",
+            "a reason is required (it goes into the audit trail)",
+        ));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(invalid(
+            "reason",
+            format!("at most {MAX_REASON} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_scope(
+    topology: &Topology,
+    env: Option<&str>,
+    region: Option<&str>,
+) -> Result<(), Refusal> {
+    if let Some(e) = env
+        && !topology.environments.iter().any(|x| x == e)
+    {
+        return Err(invalid(
+            "env",
+            format!(
+                "{e:?} is not an environment: use one of {}",
+                topology.environments.join(", ")
+            ),
+        ));
+    }
+    if let Some(r) = region
+        && !topology.regions.iter().any(|x| x == r)
+    {
+        return Err(invalid(
+            "region",
+            format!(
+                "{r:?} is not a region: use one of {}",
+                topology.regions.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn subject<'a>(ctx: &'a PolicyContext, service: &str) -> Result<&'a Subject, Refusal> {
+    ctx.subject
+        .as_ref()
+        .filter(|s| s.name.eq_ignore_ascii_case(service))
+        .ok_or_else(|| {
+            invalid(
+                "service",
+                format!("{service:?} is not a service in the catalog"),
+            )
+        })
+}
+
+fn runs_in(s: &Subject, cluster: &ClusterId) -> Result<String, Refusal> {
+    s.deployments
+        .iter()
+        .find(|(c, _)| c == cluster)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| invalid("cluster", format!("{} does not run in {cluster}", s.name)))
+}
+
+/// Decide: the action resolved with its confirmation, or the refusal.
+///
+/// Checks in order: the input (→ `Invalid`), read-only (global, then per environment,
+/// admins exempt), ownership (owners of the service or admins; platform-wide actions
+/// admins only), the readiness gate (unlocking or rolling back into production).
+pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan, Refusal> {
+    let topo = &ctx.topology;
+    let mut from_version = None;
+    // 1. Validate and resolve.
+    let resolved = match action {
+        Action::Lock {
+            service,
+            env,
+            region,
+            reason,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, env.as_deref(), region.as_deref())?;
+            check_reason(reason)?;
+            Action::Lock {
+                service: s.name.clone(),
+                env: env.clone(),
+                region: region.clone(),
+                reason: reason.trim().to_string(),
+            }
+        }
+        Action::Unlock {
+            service,
+            env,
+            region,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, env.as_deref(), region.as_deref())?;
+            Action::Unlock {
+                service: s.name.clone(),
+                env: env.clone(),
+                region: region.clone(),
+            }
+        }
+        Action::LockAll { reason } => {
+            check_reason(reason)?;
+            Action::LockAll {
+                reason: reason.trim().to_string(),
+            }
+        }
+        Action::FreezeOn { reason } => {
+            check_reason(reason)?;
+            Action::FreezeOn {
+                reason: reason.trim().to_string(),
+            }
+        }
+        Action::UnlockAll | Action::FreezeOff => action.clone(),
+        Action::Rollback {
+            service,
+            cluster,
+            to,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, Some(&cluster.env), Some(&cluster.region))?;
+            let current = runs_in(s, cluster)?;
+            let to = match to {
+                Some(v) => {
+                    if !s.releases.iter().any(|r| r == v) {
+                        return Err(invalid(
+                            "to",
+                            format!(
+                                "{v:?} is not in the release history of {}: {}",
+                                s.name,
+                                s.releases.join(", ")
+                            ),
+                        ));
+                    }
+                    if *v == current {
+                        return Err(invalid(
+                            "to",
+                            format!("{} already runs {v} in {cluster}", s.name),
+                        ));
+                    }
+                    v.clone()
+                }
+                None => match s.releases.iter().position(|r| *r == current) {
+                    Some(i) if i > 0 => s.releases[i - 1].clone(),
+                    _ => {
+                        return Err(invalid(
+                            "to",
+                            format!(
+                                "no release before {current} in the history of {}; name one with --to",
+                                s.name
+                            ),
+                        ));
+                    }
+                },
+            };
+            from_version = Some(current);
+            Action::Rollback {
+                service: s.name.clone(),
+                cluster: cluster.clone(),
+                to: Some(to),
+            }
+        }
+        Action::Restart { service, cluster } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, Some(&cluster.env), Some(&cluster.region))?;
+            runs_in(s, cluster)?;
+            Action::Restart {
+                service: s.name.clone(),
+                cluster: cluster.clone(),
+            }
+        }
+        Action::SetHpa {
+            service,
+            cluster,
+            min,
+            max,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, Some(&cluster.env), Some(&cluster.region))?;
+            let p = &ctx.policy;
+            if *min < p.hpa_min.max(1) {
+                return Err(invalid(
+                    "min",
+                    format!("{min} is below the policy bound {}", p.hpa_min.max(1)),
+                ));
+            }
+            if *max > p.hpa_max {
+                return Err(invalid(
+                    "max",
+                    format!("{max} is above the policy bound {}", p.hpa_max),
+                ));
+            }
+            if min > max {
+                return Err(invalid("min", format!("min {min} is above max {max}")));
+            }
+            if !s.hpas.contains(cluster) {
+                return Err(invalid(
+                    "cluster",
+                    format!("{} has no HPA in {cluster}", s.name),
+                ));
+            }
+            Action::SetHpa {
+                service: s.name.clone(),
+                cluster: cluster.clone(),
+                min: *min,
+                max: *max,
+            }
+        }
+    };
+
+    // 2. Read-only: global for everyone, per environment for all but admins.
+    if ctx.policy.read_only {
+        return Err(Refusal::ReadOnly { env: None });
+    }
+    let envs: Vec<&str> = match &resolved {
+        Action::Lock { env, .. } | Action::Unlock { env, .. } => match env {
+            Some(e) => vec![e.as_str()],
+            None => topo.environments.iter().map(String::as_str).collect(),
+        },
+        Action::LockAll { .. } | Action::UnlockAll => {
+            topo.environments.iter().map(String::as_str).collect()
+        }
+        Action::FreezeOn { .. } | Action::FreezeOff => Vec::new(),
+        Action::Rollback { cluster, .. }
+        | Action::Restart { cluster, .. }
+        | Action::SetHpa { cluster, .. } => vec![cluster.env.as_str()],
+    };
+    if !actor.admin
+        && let Some(e) = envs
+            .iter()
+            .find(|e| ctx.policy.read_only_envs.iter().any(|r| r == *e))
+    {
+        return Err(Refusal::ReadOnly {
+            env: Some(e.to_string()),
+        });
+    }
+
+    // 3. Ownership.
+    match resolved.service() {
+        None => {
+            if !actor.admin {
+                return Err(Refusal::AdminOnly {
+                    action: resolved.audit_name().to_string(),
+                });
+            }
+        }
+        Some(service) => {
+            let owner = ctx.subject.as_ref().and_then(|s| s.owner.clone());
+            let owns = match &owner {
+                Some((name, kind)) if kind == "group" => actor.groups.iter().any(|g| g == name),
+                Some((name, _)) => *name == actor.name,
+                None => false,
+            };
+            if !owns && !actor.admin {
+                return Err(Refusal::NotOwner {
+                    actor: actor.name.clone(),
+                    service: service.to_string(),
+                    owner: owner.map(|(n, k)| format!("{k}:{n}")),
+                });
+            }
+        }
+    }
+
+    // 4. The readiness gate.
+    if gated(&resolved, topo)
+        && let Some(threshold) = &ctx.policy.readiness_threshold
+        && let Some(s) = &ctx.subject
+    {
+        // Fails closed: a context without the service's readiness is below the gate.
+        let (level, passes, failing) = match &s.readiness {
+            Some(r) => (r.level.clone(), r.passes, r.failing.clone()),
+            None => (None, false, vec!["readiness was not assessed".to_string()]),
+        };
+        if !passes {
+            return Err(Refusal::Readiness {
+                service: s.name.clone(),
+                level,
+                threshold: threshold.clone(),
+                failing,
+            });
+        }
+    }
+
+    // Confirmation.
+    let prod = |env: Option<&str>| env.is_none_or(is_production);
+    let confirm = match &resolved {
+        Action::Lock { .. } | Action::FreezeOn { .. } => Confirm::None,
+        Action::FreezeOff => Confirm::YesNo,
+        Action::LockAll { .. } => Confirm::TypeToConfirm("lock all".to_string()),
+        Action::UnlockAll => Confirm::TypeToConfirm("unlock all".to_string()),
+        Action::Unlock { service, env, .. } => {
+            if prod(env.as_deref()) {
+                Confirm::TypeToConfirm(service.clone())
+            } else {
+                Confirm::YesNo
+            }
+        }
+        Action::Rollback {
+            service, cluster, ..
+        }
+        | Action::Restart { service, cluster }
+        | Action::SetHpa {
+            service, cluster, ..
+        } => {
+            if is_production(&cluster.env) {
+                Confirm::TypeToConfirm(service.clone())
+            } else {
+                Confirm::YesNo
+            }
+        }
+    };
+    Ok(Plan {
+        action: resolved,
+        confirm,
+        from_version,
+    })
+}
+
+impl fmt::Display for Confirm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Confirm::None => f.write_str("no confirmation"),
+            Confirm::YesNo => f.write_str("y/N"),
+            Confirm::TypeToConfirm(t) => write!(f, "type {t:?} to confirm"),
+        }
+    }
+}

@@ -1,0 +1,742 @@
+//! Dispatcher tests on the demo platform (in memory, clock stopped).
+
+use super::*;
+use crate::backend::Platform;
+use crate::backend::sim::{Sim, SimOptions};
+use crate::config::settings::PolicyConfig;
+use crate::domain::{AuditRecord, ClusterId, Outcome, Scope};
+
+fn sim() -> (Sim, Platform) {
+    let opts = SimOptions {
+        pace: 0.0,
+        ..SimOptions::default()
+    };
+    let sim = Sim::open(opts, crate::cli::demo_catalog()).expect("open");
+    let p = sim.platform();
+    (sim, p)
+}
+
+fn demo_policy() -> Policy {
+    Policy::from_config(&PolicyConfig::default(), true, false)
+}
+
+async fn audit(p: &Platform) -> Vec<AuditRecord> {
+    p.ledger.audit(None).await.expect("audit")
+}
+
+async fn go(
+    p: &Platform,
+    policy: Policy,
+    who: &str,
+    action: Action,
+    confirmed: bool,
+) -> Result<Dispatched, DispatchError> {
+    let ctx = PolicyContext::gather(p, policy, &action)
+        .await
+        .expect("gather");
+    let actor = Actor::resolve(who, &ctx.catalog, &ctx.policy);
+    dispatch(p, &ctx, &actor, action, confirmed).await
+}
+
+/// A cluster where the service runs (production when asked and possible).
+async fn cluster_of(p: &Platform, service: &str, env: &str) -> ClusterId {
+    let snap = p
+        .clusters
+        .snapshot(&Scope::default())
+        .await
+        .expect("snapshot");
+    snap.deployments
+        .iter()
+        .find(|d| d.service == service && d.cluster.env == env)
+        .map(|d| d.cluster.clone())
+        .expect("runs there")
+}
+
+async fn version(p: &Platform, service: &str, c: &ClusterId) -> String {
+    let snap = p
+        .clusters
+        .snapshot(&Scope::default())
+        .await
+        .expect("snapshot");
+    snap.deployments
+        .iter()
+        .find(|d| d.service == service && &d.cluster == c)
+        .map(|d| d.version.clone())
+        .expect("deployment")
+}
+
+fn lock(service: &str, env: Option<&str>) -> Action {
+    Action::Lock {
+        service: service.into(),
+        env: env.map(str::to_string),
+        region: None,
+        reason: "INC-1".into(),
+    }
+}
+
+fn last(records: &[AuditRecord]) -> &AuditRecord {
+    records.last().expect("a record")
+}
+
+#[tokio::test]
+async fn owner_locks_and_the_audit_says_succeeded() {
+    let (_s, p) = sim();
+    let d = go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        lock("payments-api", Some("staging")),
+        false,
+    )
+    .await
+    .expect("lock needs no confirmation");
+    let records = audit(&p).await;
+    let r = last(&records);
+    assert_eq!(r.id, d.audit_id);
+    assert_eq!(
+        (r.actor.as_str(), r.action.as_str()),
+        ("amara.okafor", "lock.add")
+    );
+    assert_eq!(r.target, "payments-api@staging/*");
+    assert_eq!(r.reason.as_deref(), Some("INC-1"));
+    assert_eq!(r.outcome, Outcome::Succeeded);
+    let locks = p.ledger.locks().await.expect("locks");
+    assert!(locks.iter().any(|l| l.service == "payments-api"
+        && l.env.as_deref() == Some("staging")
+        && l.by == "amara.okafor"));
+}
+
+#[tokio::test]
+async fn a_non_owner_is_refused_and_the_refusal_is_audited() {
+    let (_s, p) = sim();
+    let before = p.ledger.locks().await.expect("locks").len();
+    let err = go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        lock("payments-api", Some("dev")),
+        true,
+    )
+    .await
+    .expect_err("refused");
+    let DispatchError::Refused { refusal, audit_id } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(refusal.rule(), "ownership");
+    let text = refusal.to_string();
+    assert!(
+        text.contains("group:payments") && text.contains("admin"),
+        "{text}"
+    );
+    let records = audit(&p).await;
+    let r = last(&records);
+    assert_eq!(Some(r.id), audit_id);
+    assert!(matches!(&r.outcome, Outcome::Refused(why) if why.contains("ownership")));
+    assert_eq!(p.ledger.locks().await.expect("locks").len(), before);
+}
+
+#[tokio::test]
+async fn platform_wide_actions_are_for_admins() {
+    let (_s, p) = sim();
+    for action in [
+        Action::LockAll { reason: "x".into() },
+        Action::UnlockAll,
+        Action::FreezeOn { reason: "x".into() },
+        Action::FreezeOff,
+    ] {
+        let err = go(&p, demo_policy(), "amara.okafor", action.clone(), true)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(
+                &err,
+                DispatchError::Refused {
+                    refusal: Refusal::AdminOnly { .. },
+                    audit_id: Some(_)
+                }
+            ),
+            "{action:?}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn read_only_global_refuses_even_admins_and_per_env_spares_admins() {
+    let (_s, p) = sim();
+    let mut policy = demo_policy();
+    policy.read_only = true;
+    let err = go(&p, policy, "you", lock("payments-api", None), true)
+        .await
+        .expect_err("ro");
+    assert!(matches!(
+        err,
+        DispatchError::Refused {
+            refusal: Refusal::ReadOnly { env: None },
+            ..
+        }
+    ));
+
+    let mut policy = demo_policy();
+    policy.read_only_envs = vec!["production".into()];
+    let err = go(
+        &p,
+        policy.clone(),
+        "amara.okafor",
+        lock("payments-api", Some("production")),
+        true,
+    )
+    .await
+    .expect_err("ro env");
+    let DispatchError::Refused { refusal, .. } = err else {
+        panic!()
+    };
+    assert_eq!(
+        refusal,
+        Refusal::ReadOnly {
+            env: Some("production".into())
+        }
+    );
+    assert!(refusal.to_string().contains("read_only_envs"));
+    // Staging stays writable for the owner; production for the admin.
+    go(
+        &p,
+        policy.clone(),
+        "amara.okafor",
+        lock("payments-api", Some("staging")),
+        true,
+    )
+    .await
+    .expect("owner in staging");
+    go(
+        &p,
+        policy,
+        "you",
+        lock("payments-api", Some("production")),
+        true,
+    )
+    .await
+    .expect("admin in production");
+}
+
+#[tokio::test]
+async fn the_readiness_gate_refuses_unlock_and_rollback_into_production() {
+    let (_s, p) = sim();
+    // legacy-billing reaches no level (see `sphere score`).
+    go(&p, demo_policy(), "you", lock("legacy-billing", None), true)
+        .await
+        .expect("lock");
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        Action::Unlock {
+            service: "legacy-billing".into(),
+            env: Some("production".into()),
+            region: None,
+        },
+        true,
+    )
+    .await
+    .expect_err("gate");
+    let DispatchError::Refused {
+        refusal:
+            Refusal::Readiness {
+                failing,
+                threshold,
+                level,
+                ..
+            },
+        audit_id,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(threshold, "Bronze");
+    assert_eq!(level, &None);
+    assert!(!failing.is_empty());
+    assert!(err.to_string().contains("readiness gate"), "{err}");
+    assert!(audit_id.is_some());
+    // Unlocking in dev is not gated.
+    go(
+        &p,
+        demo_policy(),
+        "you",
+        Action::Unlock {
+            service: "legacy-billing".into(),
+            env: Some("dev".into()),
+            region: None,
+        },
+        true,
+    )
+    .await
+    .expect("dev unlock");
+    // No gate when the threshold is switched off.
+    let mut open = demo_policy();
+    open.readiness_threshold = None;
+    go(
+        &p,
+        open,
+        "you",
+        Action::Unlock {
+            service: "legacy-billing".into(),
+            env: Some("production".into()),
+            region: None,
+        },
+        true,
+    )
+    .await
+    .expect("no gate");
+}
+
+#[tokio::test]
+async fn invalid_input_names_the_field_and_changes_nothing() {
+    let (_s, p) = sim();
+    let c = cluster_of(&p, "payments-api", "staging").await;
+    let cases = [
+        (lock("no-such-service", None), "service"),
+        (
+            Action::Lock {
+                service: "payments-api".into(),
+                env: Some("qa".into()),
+                region: None,
+                reason: "x".into(),
+            },
+            "env",
+        ),
+        (
+            Action::Unlock {
+                service: "payments-api".into(),
+                env: None,
+                region: Some("mars-1".into()),
+            },
+            "region",
+        ),
+        (
+            Action::Lock {
+                service: "payments-api".into(),
+                env: None,
+                region: None,
+                reason: "  ".into(),
+            },
+            "reason",
+        ),
+        (
+            Action::FreezeOn {
+                reason: String::new(),
+            },
+            "reason",
+        ),
+        (
+            Action::SetHpa {
+                service: "payments-api".into(),
+                cluster: c.clone(),
+                min: 0,
+                max: 3,
+            },
+            "min",
+        ),
+        (
+            Action::SetHpa {
+                service: "payments-api".into(),
+                cluster: c.clone(),
+                min: 2,
+                max: 99,
+            },
+            "max",
+        ),
+        (
+            Action::SetHpa {
+                service: "payments-api".into(),
+                cluster: c.clone(),
+                min: 5,
+                max: 3,
+            },
+            "min",
+        ),
+        (
+            Action::Rollback {
+                service: "payments-api".into(),
+                cluster: c.clone(),
+                to: Some("0.0.0-nope".into()),
+            },
+            "to",
+        ),
+        (
+            Action::Restart {
+                service: "payments-api".into(),
+                cluster: ClusterId::new("staging", "nowhere"),
+            },
+            "region",
+        ),
+    ];
+    let before = audit(&p).await.len();
+    let locks = p.ledger.locks().await.expect("locks");
+    for (action, field) in cases {
+        let err = go(&p, demo_policy(), "you", action.clone(), true)
+            .await
+            .expect_err("invalid");
+        match err {
+            DispatchError::Refused {
+                refusal: Refusal::Invalid { field: f, .. },
+                audit_id: None,
+            } => {
+                assert_eq!(f, field, "{action:?}")
+            }
+            other => panic!("{action:?}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        audit(&p).await.len(),
+        before,
+        "invalid input is not audited"
+    );
+    assert_eq!(p.ledger.locks().await.expect("locks"), locks);
+}
+
+#[tokio::test]
+async fn confirmation_is_required_before_anything_is_recorded() {
+    let (_s, p) = sim();
+    let before = audit(&p).await.len();
+    let c = cluster_of(&p, "payments-api", "production").await;
+    let cases = [
+        (
+            Action::LockAll {
+                reason: "incident".into(),
+            },
+            Confirm::TypeToConfirm("lock all".into()),
+        ),
+        (
+            Action::UnlockAll,
+            Confirm::TypeToConfirm("unlock all".into()),
+        ),
+        (
+            Action::Restart {
+                service: "payments-api".into(),
+                cluster: c.clone(),
+            },
+            Confirm::TypeToConfirm("payments-api".into()),
+        ),
+        (
+            Action::Unlock {
+                service: "payments-api".into(),
+                env: Some("dev".into()),
+                region: None,
+            },
+            Confirm::YesNo,
+        ),
+        (Action::FreezeOff, Confirm::YesNo),
+    ];
+    for (action, want) in cases {
+        let err = go(&p, demo_policy(), "you", action.clone(), false)
+            .await
+            .expect_err("confirm");
+        assert_eq!(err, DispatchError::NeedsConfirmation(want), "{action:?}");
+    }
+    assert_eq!(audit(&p).await.len(), before);
+    assert!(Confirm::TypeToConfirm("lock all".into()).accepts("lock all\n"));
+    assert!(!Confirm::TypeToConfirm("payments-api".into()).accepts("y"));
+    assert!(Confirm::YesNo.accepts("Y") && !Confirm::YesNo.accepts(""));
+}
+
+#[tokio::test]
+async fn every_action_runs_and_is_visible() {
+    let (_s, p) = sim();
+    let admin = demo_policy();
+    // Lock all / unlock all.
+    go(
+        &p,
+        admin.clone(),
+        "you",
+        Action::LockAll {
+            reason: "INC-9".into(),
+        },
+        true,
+    )
+    .await
+    .expect("lock all");
+    assert!(
+        p.ledger
+            .locks()
+            .await
+            .expect("locks")
+            .iter()
+            .any(|l| l.service == "*")
+    );
+    go(&p, admin.clone(), "you", Action::UnlockAll, true)
+        .await
+        .expect("unlock all");
+    assert!(
+        !p.ledger
+            .locks()
+            .await
+            .expect("locks")
+            .iter()
+            .any(|l| l.service == "*")
+    );
+    // Freeze.
+    go(
+        &p,
+        admin.clone(),
+        "you",
+        Action::FreezeOn {
+            reason: "release".into(),
+        },
+        true,
+    )
+    .await
+    .expect("on");
+    let f = p.ledger.freeze().await.expect("freeze");
+    assert!(f.on && f.by.as_deref() == Some("you") && f.reason.as_deref() == Some("release"));
+    go(&p, admin.clone(), "you", Action::FreezeOff, true)
+        .await
+        .expect("off");
+    assert!(!p.ledger.freeze().await.expect("freeze").on);
+    // Rollback to the previous release (by the owner, in staging).
+    let c = cluster_of(&p, "payments-api", "staging").await;
+    let was = version(&p, "payments-api", &c).await;
+    let d = go(
+        &p,
+        admin.clone(),
+        "amara.okafor",
+        Action::Rollback {
+            service: "payments-api".into(),
+            cluster: c.clone(),
+            to: None,
+        },
+        true,
+    )
+    .await
+    .expect("rollback");
+    let releases = p.repos.releases("payments-api").await.expect("releases");
+    let i = releases
+        .iter()
+        .position(|r| *r == was)
+        .expect("current is a release");
+    assert_eq!(version(&p, "payments-api", &c).await, releases[i - 1]);
+    assert!(d.detail.contains(&was), "{}", d.detail);
+    // Restart.
+    go(
+        &p,
+        admin.clone(),
+        "you",
+        Action::Restart {
+            service: "payments-api".into(),
+            cluster: c.clone(),
+        },
+        true,
+    )
+    .await
+    .expect("restart");
+    // HPA.
+    let h = p.clusters.snapshot(&Scope::default()).await.expect("snap");
+    let hc = h
+        .hpas
+        .iter()
+        .find(|x| x.service == "payments-api")
+        .expect("an hpa")
+        .cluster
+        .clone();
+    go(
+        &p,
+        admin,
+        "you",
+        Action::SetHpa {
+            service: "payments-api".into(),
+            cluster: hc.clone(),
+            min: 2,
+            max: 7,
+        },
+        true,
+    )
+    .await
+    .expect("hpa");
+    let h = p.clusters.snapshot(&Scope::default()).await.expect("snap");
+    let hpa = h
+        .hpas
+        .iter()
+        .find(|x| x.service == "payments-api" && x.cluster == hc)
+        .expect("hpa");
+    assert_eq!((hpa.min, hpa.max), (2, 7));
+    let names: Vec<String> = audit(&p)
+        .await
+        .iter()
+        .rev()
+        .take(7)
+        .map(|r| r.action.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "hpa.patch",
+            "deployment.restart",
+            "deployment.rollback",
+            "freeze.off",
+            "freeze.on",
+            "unlock.all",
+            "lock.all"
+        ]
+    );
+    assert!(
+        audit(&p)
+            .await
+            .iter()
+            .rev()
+            .take(7)
+            .all(|r| r.outcome == Outcome::Succeeded)
+    );
+}
+
+#[tokio::test]
+async fn a_provider_failure_is_recorded_and_leaves_nothing_half_done() {
+    let (s, p) = sim();
+    let c = cluster_of(&p, "payments-api", "staging").await;
+    let was = version(&p, "payments-api", &c).await;
+    s.fail_next("rollback");
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        Action::Rollback {
+            service: "payments-api".into(),
+            cluster: c.clone(),
+            to: None,
+        },
+        true,
+    )
+    .await
+    .expect_err("fails");
+    let DispatchError::Failed { audit_id, error } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(error.contains("injected failure of rollback"), "{error}");
+    let records = audit(&p).await;
+    let r = records.iter().find(|r| r.id == *audit_id).expect("record");
+    assert_eq!(r.outcome, Outcome::Failed(error.clone()));
+    assert_eq!(
+        version(&p, "payments-api", &c).await,
+        was,
+        "nothing changed"
+    );
+
+    // The same for a lock, a restart and an HPA patch.
+    for (op, action) in [
+        ("add_lock", lock("payments-api", Some("dev"))),
+        (
+            "restart",
+            Action::Restart {
+                service: "payments-api".into(),
+                cluster: c.clone(),
+            },
+        ),
+        ("set_freeze", Action::FreezeOn { reason: "x".into() }),
+    ] {
+        let locks = p.ledger.locks().await.expect("locks");
+        s.fail_next(op);
+        let err = go(&p, demo_policy(), "you", action, true)
+            .await
+            .expect_err(op);
+        assert!(
+            matches!(&err, DispatchError::Failed { error, .. } if error.contains(op)),
+            "{err:?}"
+        );
+        assert!(matches!(last(&audit(&p).await).outcome, Outcome::Failed(_)));
+        assert_eq!(p.ledger.locks().await.expect("locks"), locks);
+        assert!(!p.ledger.freeze().await.expect("freeze").on);
+    }
+
+    // The audit trail down: nothing is done at all.
+    let before = audit(&p).await.len();
+    s.fail_next("append_audit");
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        lock("payments-api", Some("dev")),
+        true,
+    )
+    .await
+    .expect_err("audit");
+    assert!(
+        matches!(
+            err,
+            DispatchError::Audit {
+                audit_id: None,
+                done: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(audit(&p).await.len(), before);
+    assert!(
+        !p.ledger
+            .locks()
+            .await
+            .expect("locks")
+            .iter()
+            .any(|l| l.service == "payments-api" && l.env.as_deref() == Some("dev"))
+    );
+
+    // `Started` is written before the provider call: with the outcome write failing,
+    // the record still says started.
+    s.fail_next("set_audit_outcome");
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        lock("payments-api", Some("dev")),
+        true,
+    )
+    .await
+    .expect_err("outcome");
+    let DispatchError::Audit {
+        audit_id: Some(id),
+        done: true,
+        ..
+    } = err
+    else {
+        panic!("{err:?}")
+    };
+    let r = audit(&p)
+        .await
+        .into_iter()
+        .find(|r| r.id == id)
+        .expect("record");
+    assert_eq!(r.outcome, Outcome::Started);
+}
+
+#[test]
+fn actions_describe_and_target_themselves() {
+    let a = Action::Rollback {
+        service: "cart".into(),
+        cluster: ClusterId::new("production", "eu-west-1"),
+        to: None,
+    };
+    assert_eq!(a.target(), "cart@production/eu-west-1");
+    assert!(a.describe().contains("previous release"));
+    assert_eq!(Action::LockAll { reason: "x".into() }.target(), "*@*/*");
+    let json = serde_json::to_string(&lock("cart", None)).expect("json");
+    assert!(json.contains("\"action\":\"lock\""), "{json}");
+}
+
+#[test]
+fn actors_get_groups_from_the_catalog_and_admin_from_the_policy() {
+    let catalog = crate::cli::demo_catalog();
+    let policy = demo_policy();
+    let you = Actor::resolve("you", &catalog, &policy);
+    assert!(you.admin && you.groups == ["platform"]);
+    let amara = Actor::resolve_as("amara.okafor", &catalog, &policy).expect("user");
+    assert!(!amara.admin && amara.groups == ["payments"]);
+    assert!(
+        matches!(Actor::resolve_as("nobody", &catalog, &policy), Err(Refusal::Invalid { field, .. }) if field == "as")
+    );
+    let by_group = Policy {
+        admins: vec!["group:payments".into()],
+        ..policy
+    };
+    assert!(Actor::resolve("amara.okafor", &catalog, &by_group).admin);
+    assert!(
+        Policy::default().admins.is_empty(),
+        "no admins off the demo"
+    );
+}

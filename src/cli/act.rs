@@ -1,0 +1,239 @@
+//! The CLI side of the actions: build an [`Action`], hand it to the dispatcher, turn
+//! the result into output and an exit code. Also `sphere rollback`, `sphere restart`
+//! and `sphere hpa set`.
+//!
+//! Exit codes of every action command: 0 done, 1 the provider failed (the audit
+//! record says `failed`) or the confirmation was declined, 2 invalid input or a
+//! confirmation needed with stdin not a terminal (pass `--yes`), 4 refused by the
+//! policy (the rule and what would allow it are printed; the refusal is audited).
+//!
+//! `--output json` prints the action's audit record(s) as `sphere audit --output json`
+//! does: `[{"id", "at", "time", "who", "action", "target", "reason", "outcome",
+//! "outcome_detail"}]`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::actions::{Action, Actor, Confirm, DispatchError, Policy, PolicyContext, dispatch};
+use crate::backend::{Platform, PlatformKind};
+use crate::domain::ClusterId;
+use crate::domain::text::sanitize;
+
+use super::audit::AuditItem;
+use super::{Cli, Ctx, Output, UsageError, build_platform};
+
+/// Exit code of a policy refusal.
+pub const EXIT_REFUSED: u8 = 4;
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub service: String,
+    #[arg(long)]
+    pub env: String,
+    #[arg(long)]
+    pub region: String,
+    /// The version to run; default: the release before the current one.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    pub service: String,
+    #[arg(long)]
+    pub env: String,
+    #[arg(long)]
+    pub region: String,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HpaCommand {
+    /// Set an HPA's min and max replicas (inside the policy's bounds).
+    Set {
+        service: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        min: u32,
+        #[arg(long)]
+        max: u32,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+pub async fn rollback(cli: &Cli, ctx: &Ctx, a: &RollbackArgs) -> Result<ExitCode> {
+    let action = Action::Rollback {
+        service: a.service.clone(),
+        cluster: ClusterId::new(&a.env, &a.region),
+        to: a.to.clone(),
+    };
+    run_action(cli, ctx, action, a.output).await
+}
+
+pub async fn restart(cli: &Cli, ctx: &Ctx, a: &RestartArgs) -> Result<ExitCode> {
+    let action = Action::Restart {
+        service: a.service.clone(),
+        cluster: ClusterId::new(&a.env, &a.region),
+    };
+    run_action(cli, ctx, action, a.output).await
+}
+
+pub async fn hpa(cli: &Cli, ctx: &Ctx, cmd: &HpaCommand) -> Result<ExitCode> {
+    let HpaCommand::Set {
+        service,
+        env,
+        region,
+        min,
+        max,
+        output,
+    } = cmd;
+    let action = Action::SetHpa {
+        service: service.clone(),
+        cluster: ClusterId::new(env, region),
+        min: *min,
+        max: *max,
+    };
+    run_action(cli, ctx, action, *output).await
+}
+
+/// The policy as the CLI sees it: config, the platform kind and `--read-only`.
+pub(crate) fn policy(cli: &Cli, ctx: &Ctx, platform: &Platform) -> Policy {
+    Policy::from_config(
+        &ctx.config.policy,
+        platform.kind == PlatformKind::Demo,
+        cli.read_only,
+    )
+}
+
+/// The actor: `--as NAME` (a catalog User), else the configured user.
+pub(crate) fn actor(
+    cli: &Cli,
+    ctx: &Ctx,
+    platform: &Platform,
+    pctx: &PolicyContext,
+) -> Result<Actor> {
+    match &cli.act_as {
+        Some(name) => Actor::resolve_as(name, &pctx.catalog, &pctx.policy)
+            .map_err(|r| UsageError(format!("--as: {}", sanitize(&r.to_string()))).into()),
+        None => {
+            let name = ctx.config.actor(platform.kind == PlatformKind::Demo);
+            Ok(Actor::resolve(&name, &pctx.catalog, &pctx.policy))
+        }
+    }
+}
+
+/// Ask on the terminal; true when the answer confirms.
+async fn ask(action: &Action, confirm: &Confirm) -> Result<bool> {
+    let question = match confirm {
+        Confirm::TypeToConfirm(text) => format!(
+            "{}\nType {text:?} to confirm: ",
+            sanitize(&action.describe())
+        ),
+        _ => format!("{}? [y/N] ", sanitize(&action.describe())),
+    };
+    let answer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut err = std::io::stderr();
+        err.write_all(question.as_bytes())?;
+        err.flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line)
+    })
+    .await
+    .context("the prompt task failed")?
+    .context("reading the answer")?;
+    Ok(confirm.accepts(&answer))
+}
+
+async fn print_records(platform: &Platform, ids: &[u64]) -> Result<()> {
+    let all = platform.ledger.audit(None).await?;
+    let items: Vec<AuditItem> = all
+        .iter()
+        .filter(|r| ids.contains(&r.id))
+        .map(AuditItem::from)
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&items)?);
+    Ok(())
+}
+
+/// Plan and dispatch one action from the command line.
+pub(crate) async fn run_action(
+    cli: &Cli,
+    ctx: &Ctx,
+    action: Action,
+    output: Output,
+) -> Result<ExitCode> {
+    let (platform, _sim) = build_platform(cli, ctx)?;
+    let policy = policy(cli, ctx, &platform);
+    let pctx = PolicyContext::gather(&platform, policy, &action).await?;
+    let actor = actor(cli, ctx, &platform, &pctx)?;
+    let mut confirmed = cli.yes;
+    loop {
+        match dispatch(&platform, &pctx, &actor, action.clone(), confirmed).await {
+            Ok(done) => {
+                match output {
+                    Output::Json => print_records(&platform, &[done.audit_id]).await?,
+                    Output::Table => {
+                        println!("{} (audit #{})", sanitize(&done.detail), done.audit_id)
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(DispatchError::NeedsConfirmation(confirm)) => {
+                if !std::io::stdin().is_terminal() {
+                    return Err(UsageError(format!(
+                        "{} needs confirmation ({confirm}) and stdin is not a terminal: pass --yes; nothing changed",
+                        sanitize(&action.describe())
+                    ))
+                    .into());
+                }
+                if !ask(&action, &confirm).await? {
+                    eprintln!("sphere: not confirmed; nothing changed");
+                    return Ok(ExitCode::FAILURE);
+                }
+                confirmed = true;
+            }
+            Err(DispatchError::Refused { refusal, audit_id }) => {
+                if refusal.is_invalid() {
+                    return Err(UsageError(format!(
+                        "{}; nothing changed",
+                        sanitize(&refusal.to_string())
+                    ))
+                    .into());
+                }
+                eprintln!("sphere: refused: {}", sanitize(&refusal.to_string()));
+                if output == Output::Json
+                    && let Some(id) = audit_id
+                {
+                    print_records(&platform, &[id]).await?;
+                }
+                return Ok(ExitCode::from(EXIT_REFUSED));
+            }
+            Err(DispatchError::Failed { audit_id, error }) => {
+                eprintln!(
+                    "sphere: {} failed: {} (audit #{audit_id})",
+                    sanitize(&action.describe()),
+                    sanitize(&error)
+                );
+                if output == Output::Json {
+                    print_records(&platform, &[audit_id]).await?;
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e @ DispatchError::Audit { .. }) => {
+                eprintln!("sphere: {}", sanitize(&e.to_string()));
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! `sphere lock`, `sphere unlock` and `sphere freeze` (C8).
+//!
+//! - `sphere lock SERVICE [--env E] [--region R] --reason TEXT`
+//! - `sphere lock all --reason TEXT` / `sphere unlock all` (the incident lock)
+//! - `sphere unlock SERVICE [--env E] [--region R]`
+//! - `sphere lock check SERVICE --env E [--region R]`: the pipeline gate. Exit 0 when
+//!   free, 3 when locked (who, when and why on stdout), 2 bad usage. JSON:
+//!   `{"service", "env", "region", "locked": bool, "locks": [{"service", "env"?,
+//!   "region"?, "reason", "by", "at"}]}`.
+//! - `sphere freeze on --reason TEXT | off | status`. Status JSON: `{"on", "reason"?,
+//!   "by"?, "at"?}`.
+//!
+//! A service called `all` or `check` cannot be named here (the subcommands win).
+//! The other exit codes are those of every action (see `act`).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::actions::Action;
+use crate::backend::facts::is_service;
+use crate::domain::catalog::Kind;
+use crate::domain::text::sanitize;
+use crate::domain::{ClusterId, Lock};
+
+use super::act::run_action;
+use super::secret::rfc3339;
+use super::{Cli, Ctx, Output, UsageError, build_platform, scope_from};
+
+/// Exit code of `sphere lock check` when a lock covers the deploy.
+pub const EXIT_LOCKED: u8 = 3;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LockArgs {
+    #[command(subcommand)]
+    pub cmd: Option<LockCommand>,
+    /// The service to lock.
+    pub service: Option<String>,
+    /// Only this environment (default: every one).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this region (default: every one).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Why (recorded with the lock and in the audit trail). Required.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Lock every service everywhere (an incident); typed confirmation `lock all`.
+    All {
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// May SERVICE deploy to ENV (and REGION)? Exit 0 free, 3 locked.
+    Check {
+        service: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct UnlockArgs {
+    #[command(subcommand)]
+    pub cmd: Option<UnlockCommand>,
+    /// The service to unlock.
+    pub service: Option<String>,
+    /// Only this environment's locks (default: every one).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this region's locks (default: every one).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnlockCommand {
+    /// Release the lock on everything; typed confirmation `unlock all`.
+    All {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FreezeCommand {
+    /// Switch the merge freeze on.
+    On {
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Switch the merge freeze off.
+    Off {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Is the freeze on, since when, by whom and why.
+    Status {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+fn need_service(service: &Option<String>, verb: &str) -> Result<String> {
+    service.clone().ok_or_else(|| {
+        UsageError(format!(
+            "name the service to {verb} (or `all`): sphere {verb} SERVICE"
+        ))
+        .into()
+    })
+}
+
+pub async fn lock(cli: &Cli, ctx: &Ctx, args: &LockArgs) -> Result<ExitCode> {
+    match &args.cmd {
+        Some(LockCommand::All { reason, output }) => {
+            let action = Action::LockAll {
+                reason: reason.clone().unwrap_or_default(),
+            };
+            run_action(cli, ctx, action, *output).await
+        }
+        Some(LockCommand::Check {
+            service,
+            env,
+            region,
+            output,
+        }) => check(cli, ctx, service, env, region.as_deref(), *output).await,
+        None => {
+            let action = Action::Lock {
+                service: need_service(&args.service, "lock")?,
+                env: args.env.clone(),
+                region: args.region.clone(),
+                reason: args.reason.clone().unwrap_or_default(),
+            };
+            run_action(cli, ctx, action, args.output).await
+        }
+    }
+}
+
+pub async fn unlock(cli: &Cli, ctx: &Ctx, args: &UnlockArgs) -> Result<ExitCode> {
+    match &args.cmd {
+        Some(UnlockCommand::All { output }) => {
+            run_action(cli, ctx, Action::UnlockAll, *output).await
+        }
+        None => {
+            let action = Action::Unlock {
+                service: need_service(&args.service, "unlock")?,
+                env: args.env.clone(),
+                region: args.region.clone(),
+            };
+            run_action(cli, ctx, action, args.output).await
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    service: &'a str,
+    env: &'a str,
+    region: Option<&'a str>,
+    locked: bool,
+    locks: Vec<&'a Lock>,
+}
+
+async fn check(
+    cli: &Cli,
+    ctx: &Ctx,
+    service: &str,
+    env: &str,
+    region: Option<&str>,
+    output: Output,
+) -> Result<ExitCode> {
+    let (platform, _sim) = build_platform(cli, ctx)?;
+    let topology = platform.clusters.topology();
+    scope_from(Some(env), region, &topology)?;
+    let (catalog, locks) = tokio::try_join!(platform.catalog.load(), platform.ledger.locks())?;
+    let Some(entity) = catalog
+        .find(Some(&Kind::Component), service)
+        .filter(|e| is_service(e))
+    else {
+        return Err(UsageError(format!(
+            "{:?} is not a service in the catalog",
+            sanitize(service)
+        ))
+        .into());
+    };
+    let name = entity.name.as_str();
+    let regions: Vec<&str> = match region {
+        Some(r) => vec![r],
+        None => topology.regions.iter().map(String::as_str).collect(),
+    };
+    let covering: Vec<&Lock> = locks
+        .iter()
+        .filter(|l| {
+            regions
+                .iter()
+                .any(|r| l.covers(name, &ClusterId::new(env, *r)))
+        })
+        .collect();
+    let locked = !covering.is_empty();
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&CheckJson {
+                service: name,
+                env,
+                region,
+                locked,
+                locks: covering.clone(),
+            })?
+        ),
+        Output::Table => {
+            let place = format!("{env}/{}", region.unwrap_or("any region"));
+            if locked {
+                println!("{} is locked in {place}:", sanitize(name));
+                for l in &covering {
+                    println!(
+                        "  {}@{}/{} by {} at {}: {}",
+                        sanitize(&l.service),
+                        l.env.as_deref().map(sanitize).unwrap_or("*".into()),
+                        l.region.as_deref().map(sanitize).unwrap_or("*".into()),
+                        sanitize(&l.by),
+                        rfc3339(l.at),
+                        sanitize(&l.reason)
+                    );
+                }
+            } else {
+                println!("{} is free to deploy in {place}", sanitize(name));
+            }
+        }
+    }
+    Ok(if locked {
+        ExitCode::from(EXIT_LOCKED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn freeze(cli: &Cli, ctx: &Ctx, cmd: &FreezeCommand) -> Result<ExitCode> {
+    match cmd {
+        FreezeCommand::On { reason, output } => {
+            let action = Action::FreezeOn {
+                reason: reason.clone().unwrap_or_default(),
+            };
+            run_action(cli, ctx, action, *output).await
+        }
+        FreezeCommand::Off { output } => run_action(cli, ctx, Action::FreezeOff, *output).await,
+        FreezeCommand::Status { output } => {
+            let (platform, _sim) = build_platform(cli, ctx)?;
+            let f = platform.ledger.freeze().await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&f)?),
+                Output::Table if f.on => println!(
+                    "merge freeze ON since {} by {}: {}",
+                    f.at.map(rfc3339).unwrap_or_else(|| "?".into()),
+                    sanitize(f.by.as_deref().unwrap_or("?")),
+                    sanitize(f.reason.as_deref().unwrap_or(""))
+                ),
+                Output::Table => println!("merge freeze off"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
