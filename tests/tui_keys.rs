@@ -375,3 +375,88 @@ async fn copy_a_link_from_the_service_view() {
     assert!(h.copied[0].starts_with("https://"), "{:?}", h.copied);
     assert!(h.render().contains("copied https://"));
 }
+
+fn production_locks(h: &Harness, service: &str) -> usize {
+    h.model
+        .locks
+        .iter()
+        .filter(|l| l.service == service && l.env.as_deref() == Some("production"))
+        .count()
+}
+
+#[tokio::test]
+async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
+    let mut h = demo().await;
+    h.keys("2/cart-service<Enter>eee");
+    assert_eq!(h.model.scope.env.as_deref(), Some("production"));
+    let before = production_locks(&h, "cart-service");
+    h.keys("L");
+    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(h.render().contains("Lock cart-service"));
+    h.keys("INC-7 bad deploy<Enter>");
+    assert!(h.model.overlay.is_none());
+    assert_eq!(production_locks(&h, "cart-service"), before + 1);
+    let screen = h.render();
+    assert!(screen.contains('⊘'), "{screen}");
+    h.keys("6");
+    let audit = h.model.audit_rows();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "lock.add" && r.target.contains("cart-service")),
+        "{audit:?}"
+    );
+    // And unlock it again: production asks for the name to be typed.
+    h.keys("2U");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("cart-servic<Enter>");
+    assert_eq!(
+        production_locks(&h, "cart-service"),
+        before + 1,
+        "a wrong name does nothing"
+    );
+    h.keys("e<Enter>");
+    assert!(h.model.overlay.is_none());
+    assert_eq!(production_locks(&h, "cart-service"), before);
+}
+
+#[tokio::test]
+async fn rollback_from_the_matrix_changes_the_version() {
+    let mut h = demo().await;
+    h.keys("2/cart-service<Enter>eeer");
+    let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
+    assert_eq!(h.model.scope.region.as_deref(), Some("us-east-1"));
+    let version = |h: &Harness| {
+        h.model.live.services["cart-service"].deployments[&cluster]
+            .version
+            .clone()
+    };
+    let before = version(&h);
+    h.keys("b");
+    assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
+    assert!(h.render().contains("type cart-service"));
+    h.keys("cart-service<Enter>");
+    h.pump();
+    assert_ne!(version(&h), before, "the rollback reached the cluster");
+    assert!(h.render().contains(&version(&h)));
+}
+
+#[tokio::test]
+async fn read_only_refuses_with_the_rule() {
+    let mut h = demo().await;
+    h.model.policy.read_only = true;
+    assert!(h.render().contains("READ-ONLY"));
+    h.keys("/cart-service<Enter>L reason<Enter>");
+    let toast = h
+        .model
+        .toasts
+        .last()
+        .map(|t| t.text.clone())
+        .unwrap_or_default();
+    assert!(toast.contains("read"), "{toast}");
+    assert_eq!(production_locks(&h, "cart-service"), 0);
+}

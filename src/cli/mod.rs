@@ -467,6 +467,11 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         theme,
         toast_ttl: Duration::from_secs(ctx.config.toast_seconds),
         group,
+        policy: crate::actions::Policy::from_config(
+            &ctx.config.policy,
+            platform.kind == crate::backend::PlatformKind::Demo,
+            cli.read_only,
+        ),
     });
     let _clock = sim.start_clock();
     tui::app::run(tui::app::RunOptions {

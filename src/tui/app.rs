@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::backend::Platform;
 
-use super::fetch::{Fetch, fetch};
+use super::fetch::{Fetch, act, fetch};
 use super::model::{Effect, Level, Model, Msg};
 use super::terminal::TerminalGuard;
 use super::view;
@@ -189,6 +189,13 @@ async fn event_loop(
                     model.dirty = true;
                 }
                 Effect::Fetch(what) => spawn_fetch(platform, tx, what),
+                Effect::Act { action, confirmed } => {
+                    let (platform, t) = (platform.clone(), tx.clone());
+                    let (policy, user) = (model.policy.clone(), model.user.clone());
+                    tokio::spawn(async move {
+                        let _ = t.send(act(&platform, policy, &user, action, confirmed).await);
+                    });
+                }
                 Effect::Copy(text) => {
                     let backend = guard.terminal.backend_mut();
                     backend.write_all(crate::domain::links::osc52_copy(&text).as_bytes())?;

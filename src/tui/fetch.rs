@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::actions::{Action, Actor, DispatchError, Policy, PolicyContext, dispatch};
 use crate::backend::Platform;
 use crate::backend::facts::{ServiceFacts, gather};
 use crate::domain::lifecycle::{self, Stage};
@@ -68,6 +69,39 @@ async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceRep
         score,
         links,
     })
+}
+
+/// Run one action through the dispatcher (policy, confirmation, audit, provider) as
+/// `actor`, off the UI task. The answer says what happened, or what it needs.
+pub async fn act(
+    platform: &Platform,
+    policy: Policy,
+    actor: &str,
+    action: Action,
+    confirmed: bool,
+) -> Msg {
+    let ctx = match tokio::time::timeout(
+        TIMEOUT,
+        PolicyContext::gather(platform, policy.clone(), &action),
+    )
+    .await
+    {
+        Ok(Ok(ctx)) => ctx,
+        Ok(Err(e)) => return Msg::Acted(Err(format!("{}: {e:#}", action.describe()))),
+        Err(_) => {
+            return Msg::Acted(Err(format!(
+                "{}: no answer within {}s",
+                action.describe(),
+                TIMEOUT.as_secs()
+            )));
+        }
+    };
+    let who = Actor::resolve(actor, &ctx.catalog, &policy);
+    match dispatch(platform, &ctx, &who, action.clone(), confirmed).await {
+        Ok(done) => Msg::Acted(Ok(format!("{}: {}", done.action.describe(), done.detail))),
+        Err(DispatchError::NeedsConfirmation(c)) => Msg::NeedsConfirm(action, c),
+        Err(e) => Msg::Acted(Err(e.to_string())),
+    }
 }
 
 /// Run one read against the platform, with a timeout.

@@ -17,7 +17,7 @@ use crate::config::{Key, Paths, keymap::load_keymap};
 use crate::domain::ClusterEvent;
 
 use super::catalog::Grouping;
-use super::fetch::fetch;
+use super::fetch::{act, fetch};
 use super::model::{Effect, Model, ModelInit, Msg};
 use super::view;
 
@@ -81,6 +81,7 @@ impl Harness {
             theme,
             toast_ttl: Duration::from_secs(5),
             group: Grouping::None,
+            policy: crate::actions::Policy::from_config(&Default::default(), true, false),
         });
         let catalog = platform.catalog.load().await?;
         phase("catalog provider load");
@@ -168,6 +169,15 @@ impl Harness {
                     self.apply(more);
                 }
                 Effect::Copy(text) => self.copied.push(text),
+                Effect::Act { action, confirmed } => {
+                    let policy = self.model.policy.clone();
+                    let user = self.model.user.clone();
+                    let msg = futures::executor::block_on(act(
+                        &platform, policy, &user, action, confirmed,
+                    ));
+                    let more = self.model.update(msg);
+                    self.apply(more);
+                }
                 Effect::Suspend | Effect::ClearScreen => {}
             }
         }

@@ -9,6 +9,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
 
+use crate::actions::{Action, Confirm, Policy};
 use crate::config::keymap::format_keys;
 use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
 use crate::domain::catalog::Catalog;
@@ -95,6 +96,10 @@ pub enum Msg {
     Toast(Level, String),
     /// A read a pane asked for: its result, or the read and why it failed.
     Fetched(Result<Fetched, (Fetch, String)>),
+    /// An action ran (what happened), or was refused or failed (why).
+    Acted(Result<String, String>),
+    /// The action needs this confirmation before it runs.
+    NeedsConfirm(Action, Confirm),
     /// SIGTERM, SIGHUP: leave cleanly.
     Quit,
 }
@@ -110,6 +115,11 @@ pub enum Effect {
     Fetch(Fetch),
     /// Put text on the clipboard of the terminal (OSC 52: works over SSH).
     Copy(String),
+    /// Hand an action to the dispatcher; `confirmed` once the user confirmed it.
+    Act {
+        action: Action,
+        confirmed: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,8 +182,44 @@ pub enum Route {
 /// A layer over everything: it takes keys first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Palette(PaletteState),
+    /// A line of text the next action needs (a reason, HPA bounds).
+    Prompt(PromptState),
+    /// An action waiting for the user's yes, or for the name typed.
+    Confirm(ConfirmState),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptState {
+    pub title: String,
+    pub input: String,
+    pub then: Pending,
+}
+
+/// The action a prompt's answer completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Lock {
+        service: String,
+        env: Option<String>,
+        region: Option<String>,
+    },
+    LockAll,
+    FreezeOn,
+    Hpa {
+        service: String,
+        cluster: crate::domain::ClusterId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmState {
+    pub action: Action,
+    pub confirm: Confirm,
+    pub input: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -250,6 +296,8 @@ pub struct Model {
     pub now_override: Option<i64>,
     /// Bumped on every deployment event: versions (and so drift) may have changed.
     pub live_gen: u64,
+    /// What the dispatcher checks every action against.
+    pub policy: Policy,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
     matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// Something changed since the last frame.
@@ -266,6 +314,7 @@ pub struct ModelInit {
     pub theme: Theme,
     pub toast_ttl: Duration,
     pub group: Grouping,
+    pub policy: Policy,
 }
 
 impl Model {
@@ -307,6 +356,7 @@ impl Model {
             poll_at: None,
             now_override: None,
             live_gen: 0,
+            policy: init.policy,
             matrix_cache: std::cell::RefCell::new(None),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
@@ -320,6 +370,13 @@ impl Model {
         match &self.overlay {
             Some(Overlay::Help { .. }) => return vec!["help", "global"],
             Some(Overlay::Palette(_)) => return vec!["palette"],
+            Some(Overlay::Prompt(_)) => return vec!["prompt"],
+            Some(Overlay::Confirm(c)) => {
+                return match c.confirm {
+                    Confirm::TypeToConfirm(_) => vec!["prompt"],
+                    _ => vec!["confirm"],
+                };
+            }
             None => {}
         }
         if self.editing() {
@@ -550,6 +607,26 @@ impl Model {
                 self.on_fetched(res);
                 vec![]
             }
+            Msg::Acted(Ok(what)) => {
+                self.toast(Level::Info, what);
+                // What the action changed shows at once: locks, audit, the pane.
+                let mut e = vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Audit)];
+                e.extend(self.pane_reads());
+                e
+            }
+            Msg::Acted(Err(why)) => {
+                self.toast(Level::Error, why);
+                vec![Effect::Fetch(Fetch::Audit)]
+            }
+            Msg::NeedsConfirm(action, confirm) => {
+                self.overlay = Some(Overlay::Confirm(ConfirmState {
+                    action,
+                    confirm,
+                    input: String::new(),
+                }));
+                self.dirty = true;
+                vec![]
+            }
             Msg::Quit => vec![Effect::Quit],
         }
     }
@@ -658,7 +735,12 @@ impl Model {
 
     /// Keys that no binding took: text for the filter or the palette.
     fn type_text(&mut self, ev: &KeyEvent) {
-        let text_input = matches!(self.overlay, Some(Overlay::Palette(_))) || self.editing();
+        let text_input = matches!(self.overlay, Some(Overlay::Palette(_) | Overlay::Prompt(_)))
+            || matches!(
+                &self.overlay,
+                Some(Overlay::Confirm(c)) if matches!(c.confirm, Confirm::TypeToConfirm(_))
+            )
+            || self.editing();
         if !text_input {
             return;
         }
@@ -673,6 +755,20 @@ impl Model {
             KeyCode::Backspace => None,
             _ => return,
         };
+        let field = match &mut self.overlay {
+            Some(Overlay::Prompt(p)) => Some(&mut p.input),
+            Some(Overlay::Confirm(c)) => Some(&mut c.input),
+            _ => None,
+        };
+        if let Some(field) = field {
+            match ch {
+                Some(c) => field.push(c),
+                None => {
+                    field.pop();
+                }
+            }
+            return;
+        }
         if let Some(Overlay::Palette(p)) = &mut self.overlay {
             match ch {
                 Some(c) => p.input.push(c),
@@ -737,6 +833,38 @@ impl Model {
                         if let Some(c) = chosen {
                             return self.run(&c);
                         }
+                    }
+                    _ => {}
+                },
+                Overlay::Prompt(p) => match cmd {
+                    "cancel" | "back" | "close" => self.overlay = None,
+                    "confirm" => {
+                        let (then, input) = (p.then.clone(), p.input.trim().to_string());
+                        self.overlay = None;
+                        return self.complete_prompt(then, input);
+                    }
+                    _ => {}
+                },
+                Overlay::Confirm(c) => match cmd {
+                    "cancel" | "back" | "close" => {
+                        self.overlay = None;
+                        self.toast(Level::Info, "cancelled: nothing changed");
+                    }
+                    "confirm" => {
+                        let ok = match &c.confirm {
+                            Confirm::TypeToConfirm(_) => c.confirm.accepts(c.input.trim()),
+                            _ => true,
+                        };
+                        let action = c.action.clone();
+                        if ok {
+                            self.overlay = None;
+                            return vec![Effect::Act {
+                                action,
+                                confirmed: true,
+                            }];
+                        }
+                        let msg = format!("type {} to confirm", c.confirm);
+                        self.toast(Level::Error, msg);
                     }
                     _ => {}
                 },
@@ -862,6 +990,106 @@ impl Model {
                 self.restatus_all();
             }
             "reload" => return self.pane_reads(),
+            "lock" => {
+                let Some(service) = self.focus() else {
+                    self.toast(Level::Error, "select a service to lock");
+                    return vec![];
+                };
+                let (env, region) = (self.scope.env.clone(), self.scope.region.clone());
+                let title = format!(
+                    "Lock {service} in {}: why?",
+                    crate::domain::Scope {
+                        env: env.clone(),
+                        region: region.clone()
+                    }
+                );
+                self.prompt(
+                    title,
+                    Pending::Lock {
+                        service,
+                        env,
+                        region,
+                    },
+                );
+            }
+            "unlock" => {
+                let Some(service) = self.focus() else {
+                    self.toast(Level::Error, "select a service to unlock");
+                    return vec![];
+                };
+                return vec![Effect::Act {
+                    action: Action::Unlock {
+                        service,
+                        env: self.scope.env.clone(),
+                        region: self.scope.region.clone(),
+                    },
+                    confirmed: false,
+                }];
+            }
+            "lock_all" => self.prompt(
+                "Lock every service everywhere (incident): why?".into(),
+                Pending::LockAll,
+            ),
+            "unlock_all" => {
+                return vec![Effect::Act {
+                    action: Action::UnlockAll,
+                    confirmed: false,
+                }];
+            }
+            "freeze_on" => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
+            "freeze_off" => {
+                return vec![Effect::Act {
+                    action: Action::FreezeOff,
+                    confirmed: false,
+                }];
+            }
+            "rollback" => {
+                let (Some(service), Some(env), Some(region)) = (
+                    self.focus(),
+                    self.scope.env.clone(),
+                    self.scope.region.clone(),
+                ) else {
+                    self.toast(
+                        Level::Error,
+                        "roll back in one cluster: set the scope to one environment (e) and region (r)",
+                    );
+                    return vec![];
+                };
+                return vec![Effect::Act {
+                    action: Action::Rollback {
+                        service,
+                        cluster: crate::domain::ClusterId::new(env, region),
+                        to: None,
+                    },
+                    confirmed: false,
+                }];
+            }
+            "restart" | "hpa" => {
+                let rows = self.pod_rows();
+                let Some(pod) = rows.get(self.pods.selected) else {
+                    self.toast(Level::Error, "select a pod");
+                    return vec![];
+                };
+                let (service, cluster) = (pod.service.clone(), pod.cluster.clone());
+                if cmd == "restart" {
+                    return vec![Effect::Act {
+                        action: Action::Restart { service, cluster },
+                        confirmed: false,
+                    }];
+                }
+                let current = self
+                    .live
+                    .services
+                    .get(&service)
+                    .and_then(|s| s.hpas.get(&cluster))
+                    .map(|h| format!("{} {}", h.min, h.max))
+                    .unwrap_or_default();
+                let title = format!("HPA of {service} in {cluster}: min max");
+                self.prompt(title, Pending::Hpa { service, cluster });
+                if let Some(Overlay::Prompt(p)) = &mut self.overlay {
+                    p.input = current;
+                }
+            }
             "copy_link" => {
                 let links: Vec<PaletteItem> = self
                     .report
@@ -953,6 +1181,58 @@ impl Model {
         self.cat.editing = false;
         self.pane_editing = false;
         self.pane_reads()
+    }
+
+    fn prompt(&mut self, title: String, then: Pending) {
+        self.overlay = Some(Overlay::Prompt(PromptState {
+            title,
+            input: String::new(),
+            then,
+        }));
+    }
+
+    /// Build the action a prompt's answer completes.
+    fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
+        let action = match then {
+            Pending::Lock {
+                service,
+                env,
+                region,
+            } => Action::Lock {
+                service,
+                env,
+                region,
+                reason: input,
+            },
+            Pending::LockAll => Action::LockAll { reason: input },
+            Pending::FreezeOn => Action::FreezeOn { reason: input },
+            Pending::Hpa { service, cluster } => {
+                let nums: Vec<Result<u32, _>> = input
+                    .split([' ', ',', '-'])
+                    .filter(|s| !s.is_empty())
+                    .map(str::parse)
+                    .collect();
+                match nums.as_slice() {
+                    [Ok(min), Ok(max)] => Action::SetHpa {
+                        service,
+                        cluster,
+                        min: *min,
+                        max: *max,
+                    },
+                    _ => {
+                        self.toast(
+                            Level::Error,
+                            format!("HPA bounds: {input:?} is not two numbers, min and max"),
+                        );
+                        return vec![];
+                    }
+                }
+            }
+        };
+        vec![Effect::Act {
+            action,
+            confirmed: false,
+        }]
     }
 
     /// Move the selection of the list on screen.
@@ -1098,6 +1378,13 @@ impl Model {
             add(format!("Scope: region {r}"), format!("scope:region:{r}"));
         }
         add("Scope: everything".into(), "scope:clear".into());
+        add(
+            "Lock every service everywhere (incident)".into(),
+            "lock_all".into(),
+        );
+        add("Release the incident lock".into(), "unlock_all".into());
+        add("Merge freeze on".into(), "freeze_on".into());
+        add("Merge freeze off".into(), "freeze_off".into());
         for g in ["none", "owner", "system"] {
             add(format!("Group the catalog by {g}"), format!("group:{g}"));
         }

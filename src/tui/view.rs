@@ -65,6 +65,30 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     match &m.overlay {
         Some(Overlay::Help { scroll }) => draw_help(m, f, area, *scroll),
         Some(Overlay::Palette(_)) => draw_palette(m, f, area),
+        Some(Overlay::Prompt(p)) => draw_question(
+            m,
+            f,
+            area,
+            " action ",
+            vec![Line::from(sanitize(&p.title).into_owned())],
+            Some(&p.input),
+        ),
+        Some(Overlay::Confirm(c)) => {
+            let t = &m.theme;
+            let mut lines = vec![Line::from(Span::styled(
+                c.action.describe(),
+                t.style(Slot::Warn).add_modifier(Modifier::BOLD),
+            ))];
+            let (ask, input) = match &c.confirm {
+                crate::actions::Confirm::TypeToConfirm(word) => (
+                    format!("This touches production or everything: type {word} and press Enter."),
+                    Some(&c.input),
+                ),
+                _ => ("Go ahead? y / Enter: yes · n / Esc: no".to_string(), None),
+            };
+            lines.push(Line::from(Span::styled(ask, t.style(Slot::Text))));
+            draw_question(m, f, area, " confirm ", lines, input)
+        }
         None => {}
     }
 }
@@ -86,6 +110,17 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
         sep.clone(),
         Span::styled(m.user.clone(), t.style(Slot::Text)),
         sep,
+        Span::styled(
+            if m.policy.read_only {
+                "READ-ONLY ".to_string()
+            } else if !m.policy.read_only_envs.is_empty() {
+                format!("read-only: {} ", m.policy.read_only_envs.join(","))
+            } else {
+                String::new()
+            },
+            t.style(Slot::Error)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ),
         Span::styled("scope ", t.style(Slot::Muted)),
         Span::styled(m.scope.to_string(), t.style(Slot::Accent)),
     ];
@@ -204,6 +239,9 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
         (Some(Overlay::Help { .. }), _, _) => &[("close", "close"), ("down", "scroll")],
         (Some(Overlay::Palette(_)), _, _) => {
             &[("palette_run", "run"), ("down", "next"), ("close", "close")]
+        }
+        (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => {
+            &[("confirm", "accept"), ("cancel", "cancel")]
         }
         (None, Some(_), _) => &[
             ("back", "back"),
@@ -865,6 +903,39 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
     f.render_widget(
         Table::new(rows, [Constraint::Fill(1), Constraint::Length(keys_w)]),
         list,
+    );
+}
+
+/// A small box over the screen: a question and, when it wants text, the input line.
+fn draw_question(
+    m: &Model,
+    f: &mut Frame,
+    area: Rect,
+    title: &'static str,
+    mut lines: Vec<Line<'static>>,
+    input: Option<&String>,
+) {
+    let t = &m.theme;
+    if let Some(text) = input {
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled("› ", t.style(Slot::KeyHint)),
+            Span::raw(text.clone()),
+            Span::styled("▏", t.style(Slot::Accent)),
+        ]));
+    }
+    let height = lines.len() as u16 + 4;
+    let popup = centered(area, 76, height);
+    f.render_widget(Clear, popup);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(t.style(Slot::BorderFocus))
+                .title(Span::styled(title, t.style(Slot::Title))),
+        ),
+        popup,
     );
 }
 
