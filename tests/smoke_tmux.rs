@@ -14,13 +14,17 @@ struct Tmux {
 
 impl Tmux {
     fn start(width: u16, height: u16, args: &str) -> Tmux {
+        Self::start_with_env(width, height, args, "")
+    }
+
+    fn start_with_env(width: u16, height: u16, args: &str, env: &str) -> Tmux {
         let home = tempfile::tempdir().expect("temp dir");
         let socket = format!("sphere-smoke-{}-{}", std::process::id(), rand_suffix());
         let bin = env!("CARGO_BIN_EXE_sphere");
         let dir = home.path().to_path_buf();
         let script = format!(
             "cd {dir}; SPHERE_CONFIG_DIR={dir}/config SPHERE_DATA_DIR={dir}/data \
-             SPHERE_STATE_DIR={dir}/state TERM=xterm-256color {bin} {args}; \
+             SPHERE_STATE_DIR={dir}/state TERM=xterm-256color {env} {bin} {args}; \
              echo SPHERE-EXITED:$?; stty -a | grep -q ' icanon' && echo COOKED; sleep 60",
             dir = dir.display(),
         );
@@ -133,6 +137,31 @@ fn sigterm_restores_the_terminal() {
     assert!(st.success(), "sphere was running under the pane's shell");
     let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
     assert!(screen.contains("SPHERE-EXITED:0"), "{screen}");
+    t.wait_for("cooked mode", |s| s.contains("COOKED"));
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_says_why() {
+    let t = Tmux::start(100, 30, "--pace 0");
+    t.wait_for("the catalog", |s| s.contains("live 9 clusters"));
+    t.send(&["q"]);
+    t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:0"));
+    drop(t);
+    // Now one that panics right after its first frame.
+    let t = Tmux::start_with_env(
+        100,
+        30,
+        "--pace 0",
+        "RUST_BACKTRACE=0 SPHERE_DEBUG_PANIC_AFTER_DRAW=1",
+    );
+    let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+    assert!(
+        !screen.contains("SPHERE-EXITED:0"),
+        "a panic exits non-zero: {screen}"
+    );
+    assert!(screen.contains("SPHERE_DEBUG_PANIC_AFTER_DRAW"), "{screen}");
+    let alt = t.tmux(&["display-message", "-p", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
     t.wait_for("cooked mode", |s| s.contains("COOKED"));
 }
 

@@ -147,6 +147,10 @@ async fn event_loop(
             if due <= now {
                 draw(guard, model, &mut placed)?;
                 last_draw = Some(Instant::now());
+                // A hook for the test that checks the terminal survives a panic.
+                if std::env::var_os("SPHERE_DEBUG_PANIC_AFTER_DRAW").is_some() {
+                    panic!("SPHERE_DEBUG_PANIC_AFTER_DRAW is set");
+                }
             } else {
                 wake = Some(wake.map_or(due, |w| w.min(due)));
             }

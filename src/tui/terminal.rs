@@ -6,6 +6,7 @@
 
 use std::io::{self, Stdout, Write};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use crossterm::{
@@ -18,8 +19,14 @@ use ratatui::{Terminal, backend::CrosstermBackend};
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
+/// Whether sphere holds the terminal now. Leaving the alternate screen twice would
+/// restore a stale cursor position over whatever was printed in between (a panic
+/// message), so `restore` acts only once per `enter`.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
 /// Put the terminal into raw mode on the alternate screen.
 pub fn enter() -> Result<()> {
+    ENTERED.store(true, Ordering::SeqCst);
     terminal::enable_raw_mode().context("could not switch the terminal to raw mode")?;
     execute!(
         io::stdout(),
@@ -33,6 +40,9 @@ pub fn enter() -> Result<()> {
 
 /// Give the terminal back as it was. Safe to call more than once.
 pub fn restore() {
+    if !ENTERED.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = execute!(
         io::stdout(),
         DisableBracketedPaste,
