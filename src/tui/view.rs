@@ -779,7 +779,8 @@ fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
     let t = &m.theme;
     let mut lines: Vec<Line> = Vec::new();
     for section in [
-        "global", "list", "catalog", "detail", "filter", "palette", "help",
+        "global", "list", "catalog", "matrix", "pods", "detail", "filter", "palette", "prompt",
+        "confirm", "help",
     ] {
         let bindings = m.keymap.section(section);
         if bindings.is_empty() {
