@@ -437,6 +437,10 @@ async fn rollback_from_the_matrix_changes_the_version() {
     };
     let before = version(&h);
     h.keys("b");
+    // Pick from the history: the newest earlier release is first.
+    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    assert!(h.render().contains("roll back cart-service"));
+    h.keys("<Enter>");
     assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
     assert!(h.render().contains("type cart-service"));
     h.keys("cart-service<Enter>");

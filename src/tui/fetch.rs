@@ -25,6 +25,8 @@ pub enum Fetch {
     Secrets(String),
     /// What the service view shows: lifecycle, readiness, links.
     Report(String),
+    /// A service's release history, to pick a rollback target in one cluster.
+    Releases(String, crate::domain::ClusterId),
 }
 
 /// The service view's data: the facts, and what they mean.
@@ -45,6 +47,7 @@ pub enum Fetched {
     Flags(Vec<FlagState>),
     Secrets(String, Vec<SecretMeta>),
     Report(Box<ServiceReport>),
+    Releases(String, crate::domain::ClusterId, Vec<String>),
 }
 
 /// Gather a service's facts and derive its lifecycle, score and links.
@@ -117,6 +120,10 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
                 Fetched::Secrets(s, list)
             }
             Fetch::Report(s) => Fetched::Report(Box::new(report(platform, &s).await?)),
+            Fetch::Releases(s, c) => {
+                let list = platform.repos.releases(&s).await?;
+                Fetched::Releases(s, c, list)
+            }
         })
     };
     match tokio::time::timeout(TIMEOUT, read).await {

@@ -553,6 +553,39 @@ impl Model {
                 self.secrets = Remote::Ready((svc, list));
                 self.dirty = true;
             }
+            Ok(Fetched::Releases(service, cluster, releases)) => {
+                let current = self
+                    .live
+                    .services
+                    .get(&service)
+                    .and_then(|s| s.deployments.get(&cluster))
+                    .map(|d| d.version.clone());
+                // Newest first; the running version is marked and not offered.
+                let items: Vec<PaletteItem> = releases
+                    .iter()
+                    .rev()
+                    .filter(|v| Some(*v) != current.as_ref())
+                    .map(|v| PaletteItem {
+                        label: format!("{} → {}", current.as_deref().unwrap_or("?"), sanitize(v)),
+                        command: format!(
+                            "rollback_to:{}:{}:{}:{}",
+                            cluster.env, cluster.region, service, v
+                        ),
+                        keys: String::new(),
+                    })
+                    .collect();
+                if items.is_empty() {
+                    self.toast(Level::Error, format!("{service} has no earlier release"));
+                } else {
+                    self.overlay = Some(Overlay::Palette(PaletteState {
+                        items,
+                        title: format!(" roll back {service} in {cluster} to "),
+                        ..PaletteState::default()
+                    }));
+                    self.refilter_palette();
+                }
+                self.dirty = true;
+            }
             Ok(Fetched::Report(r)) => {
                 // Only the service still open: a late answer for another is stale.
                 if matches!(self.routes.last(), Some(Route::Service(s)) if *s == r.service) {
@@ -568,6 +601,7 @@ impl Model {
                     Fetch::Flags => self.flags = Remote::Failed(e),
                     Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
                     Fetch::Report(_) => self.report = Remote::Failed(e),
+                    Fetch::Releases(..) => self.toast(Level::Error, format!("releases: {e}")),
                 }
                 self.dirty = true;
             }
@@ -1055,14 +1089,11 @@ impl Model {
                     );
                     return vec![];
                 };
-                return vec![Effect::Act {
-                    action: Action::Rollback {
-                        service,
-                        cluster: crate::domain::ClusterId::new(env, region),
-                        to: None,
-                    },
-                    confirmed: false,
-                }];
+                // Pick the version from the history; the answer opens a chooser.
+                return vec![Effect::Fetch(Fetch::Releases(
+                    service,
+                    crate::domain::ClusterId::new(env, region),
+                ))];
             }
             "restart" | "hpa" => {
                 let rows = self.pod_rows();
@@ -1124,6 +1155,19 @@ impl Model {
     /// Commands with an argument: `pane:3`, `sort:owner`, `group:system`,
     /// `scope:env:production`, `scope:region:eu-west-1`, `scope:clear`.
     fn run_parameterised(&mut self, cmd: &str) -> Vec<Effect> {
+        if let Some(rest) = cmd.strip_prefix("rollback_to:") {
+            let parts: Vec<&str> = rest.splitn(4, ':').collect();
+            if let [env, region, service, version] = parts.as_slice() {
+                return vec![Effect::Act {
+                    action: Action::Rollback {
+                        service: service.to_string(),
+                        cluster: crate::domain::ClusterId::new(*env, *region),
+                        to: Some(version.to_string()),
+                    },
+                    confirmed: false,
+                }];
+            }
+        }
         if let Some(text) = cmd.strip_prefix("copy:") {
             let text = sanitize(text).into_owned();
             self.toast(Level::Info, format!("copied {text}"));
