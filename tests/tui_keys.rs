@@ -231,9 +231,13 @@ async fn matrix_shows_the_seeded_lock_and_scrolls_columns() {
     h.keys("2/payments-api<Enter>");
     let screen = h.render();
     assert!(screen.contains("payments-api"), "{screen}");
-    h.keys("llllllll");
+    h.keys("lllllll");
     let screen = h.render();
     assert!(screen.contains("production"), "{screen}");
+    assert_eq!(
+        h.model.matrix_cell, 7,
+        "the selected cell moved to production"
+    );
     assert!(
         screen.contains('⊘'),
         "the lock shows in production: {screen}"
@@ -427,9 +431,9 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
 #[tokio::test]
 async fn rollback_from_the_matrix_changes_the_version() {
     let mut h = demo().await;
-    h.keys("2/cart-service<Enter>eeer");
+    // The cell: production is the third environment, us-east-1 its first region.
+    h.keys("2/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
-    assert_eq!(h.model.scope.region.as_deref(), Some("us-east-1"));
     let version = |h: &Harness| {
         h.model.live.services["cart-service"].deployments[&cluster]
             .version

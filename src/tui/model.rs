@@ -283,6 +283,8 @@ pub struct Model {
     pub matrix: ListPos,
     /// First cluster column shown in the matrix (horizontal scroll).
     pub matrix_col: usize,
+    /// The selected cell's column in the matrix (index into the columns in scope).
+    pub matrix_cell: usize,
     /// Show only services that drifted.
     pub drift_only: bool,
     pub pods: ListPos,
@@ -348,6 +350,7 @@ impl Model {
             report: Remote::NotAsked,
             matrix: ListPos::default(),
             matrix_col: 0,
+            matrix_cell: 0,
             drift_only: false,
             pods: ListPos::default(),
             list: ListPos::default(),
@@ -1003,6 +1006,15 @@ impl Model {
                     return vec![Effect::Fetch(Fetch::Report(name))];
                 }
             }
+            // In the matrix they move the selected cell (the view scrolls to it);
+            // in the secrets and flags grids they scroll.
+            "col_left" if self.tab == Tab::Deployments => {
+                self.matrix_cell = self.matrix_cell.saturating_sub(1);
+            }
+            "col_right" if self.tab == Tab::Deployments => {
+                let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
+                self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
+            }
             "col_left" => self.matrix_col = self.matrix_col.saturating_sub(1),
             "col_right" => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
@@ -1016,10 +1028,12 @@ impl Model {
             "sort_reverse" => self.cat.sort_reverse(),
             "group_next" => self.cat.group_next(),
             "scope_env_next" => {
+                self.matrix_cell = 0;
                 self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
                 self.restatus_all();
             }
             "scope_region_next" => {
+                self.matrix_cell = 0;
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
@@ -1078,17 +1092,26 @@ impl Model {
                 }];
             }
             "rollback" => {
-                let (Some(service), Some(env), Some(region)) = (
-                    self.focus(),
-                    self.scope.env.clone(),
-                    self.scope.region.clone(),
-                ) else {
+                // The matrix's selected cell, else the scope when it is one cluster.
+                let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
+                    crate::domain::matrix::columns(&self.topology, &self.scope)
+                        .get(self.matrix_cell)
+                        .cloned()
+                } else {
+                    self.scope
+                        .env
+                        .clone()
+                        .zip(self.scope.region.clone())
+                        .map(|(e, r)| crate::domain::ClusterId::new(e, r))
+                };
+                let (Some(service), Some(cluster)) = (self.focus(), cluster) else {
                     self.toast(
                         Level::Error,
-                        "roll back in one cluster: set the scope to one environment (e) and region (r)",
+                        "roll back in one cluster: select a cell in the matrix, or set the scope to one environment and region",
                     );
                     return vec![];
                 };
+                let (env, region) = (cluster.env, cluster.region);
                 // Pick the version from the history; the answer opens a chooser.
                 return vec![Effect::Fetch(Fetch::Releases(
                     service,

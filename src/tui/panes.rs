@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Modifier;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
@@ -31,6 +31,13 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     let cell_w = if compact { CELL_COMPACT } else { CELL_WIDE };
     let name_w: u16 = if compact { 20 } else { 26 };
     let fit = ((area.width.saturating_sub(name_w + 1)) / (cell_w + 1)).max(1) as usize;
+    // Scroll so the selected cell is visible.
+    m.matrix_cell = m.matrix_cell.min(columns.len().saturating_sub(1));
+    if m.matrix_cell < m.matrix_col {
+        m.matrix_col = m.matrix_cell;
+    } else if m.matrix_cell >= m.matrix_col + fit {
+        m.matrix_col = m.matrix_cell + 1 - fit;
+    }
     m.matrix_col = m.matrix_col.min(columns.len().saturating_sub(fit));
     let shown: Vec<_> = columns
         .iter()
@@ -85,16 +92,17 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     for (pos, &i) in rows[m.matrix.offset..end].iter().enumerate() {
         let name = &m.cat.rows[i].name;
         let live = m.live.services.get(name);
+        let selected = m.matrix.offset + pos == m.matrix.selected;
         let mut cells = vec![Cell::from(name.clone())];
-        for c in &shown {
-            cells.push(matrix_cell(
-                m,
-                matrix::cell(name, live, c, &m.locks).as_ref(),
-                compact,
-            ));
+        for (ci, c) in shown.iter().enumerate() {
+            let mut cell = matrix_cell(m, matrix::cell(name, live, c, &m.locks).as_ref(), compact);
+            if selected && m.matrix_col + ci == m.matrix_cell {
+                cell = cell.style(Style::default().add_modifier(Modifier::REVERSED));
+            }
+            cells.push(cell);
         }
         let mut row = Row::new(cells);
-        if m.matrix.offset + pos == m.matrix.selected {
+        if selected {
             row = row.style(m.theme.style(Slot::Selection));
         }
         table_rows.push(row);
