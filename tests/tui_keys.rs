@@ -332,7 +332,7 @@ async fn secrets_pane_shows_drift_without_values() {
     let keys = h.model.secret_keys();
     assert!(keys.len() >= 3, "{keys:?}");
     let screen = h.render();
-    assert!(screen.contains("drift findings"), "{screen}");
+    assert!(screen.contains("1 drift finding"), "{screen}");
     assert!(screen.contains("value differs"), "{screen}");
     assert!(screen.contains("by region"), "{screen}");
     // Drifted keys only.

@@ -384,6 +384,15 @@ fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
     );
 }
 
+/// `1 drift finding`, `3 drift findings`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// `prod·euw1`: the environment and region in AWS's short style.
 pub fn short_cluster(env: &str, region: &str) -> String {
     format!("{}·{}", short_env(env), short_region(region))
@@ -560,6 +569,7 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
         .collect();
     let fit = ((area.width.saturating_sub(25)) / 10).max(1) as usize;
     m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
+    let more = cols_hint(m.matrix_col, fit, cols.len());
     let cols: Vec<usize> = cols.into_iter().skip(m.matrix_col).take(fit).collect();
     let t = &m.theme;
 
@@ -577,11 +587,12 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
             Span::styled("no drift between regions", t.style(Slot::Ok))
         } else {
             Span::styled(
-                format!("{} drift findings", findings.len()),
+                plural(findings.len(), "drift finding", "drift findings"),
                 t.style(Slot::Drift),
             )
         },
         Span::styled("  (values are never shown)", t.style(Slot::Muted)),
+        Span::styled(more, t.style(Slot::Muted)),
     ])];
     for d in findings.iter().take(6) {
         lines.push(Line::from(vec![
@@ -717,6 +728,19 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
     m.list = pos;
 }
 
+/// "  clusters 1–5 of 9 (h/l)" when not every cluster fits.
+fn cols_hint(first: usize, fit: usize, total: usize) -> String {
+    if total <= fit {
+        String::new()
+    } else {
+        format!(
+            "  clusters {}–{} of {total} (h/l)",
+            first + 1,
+            (first + fit).min(total)
+        )
+    }
+}
+
 fn kind_label(k: DriftKind) -> &'static str {
     match k {
         DriftKind::Missing => "missing",
@@ -752,7 +776,6 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
     let columns = flags::flag_columns(flags, &m.topology);
     let summary = flags::flag_summary(&flags::flag_matrix(flags, &m.topology));
     let rows = m.flag_rows();
-    let t = &m.theme;
     let cols: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -761,6 +784,16 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
         .collect();
     let [head, table_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let height = table_area.height.saturating_sub(2) as usize;
+    let mut pos = m.list;
+    pos.scroll_into_view(height, rows.len());
+    let compact = area.width < 120;
+    let cell_w: u16 = if compact { 8 } else { 11 };
+    let fit = ((area.width.saturating_sub(29)) / (cell_w + 1)).max(1) as usize;
+    m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
+    let more = cols_hint(m.matrix_col, fit, cols.len());
+    let shown: Vec<usize> = cols.iter().copied().skip(m.matrix_col).take(fit).collect();
+    let t = &m.theme;
     f.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(format!(" {} flags  ", summary.flags), t.style(Slot::Title)),
@@ -774,8 +807,13 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
             ),
             Span::styled(
                 format!(
-                    "{} waiting for {} cluster acknowledgements",
-                    summary.pending_flags, summary.pending_clusters
+                    "{} waiting for {}",
+                    summary.pending_flags,
+                    plural(
+                        summary.pending_clusters,
+                        "cluster's acknowledgement",
+                        "clusters' acknowledgements"
+                    )
                 ),
                 if summary.pending_flags > 0 {
                     t.style(Slot::Pending)
@@ -783,18 +821,10 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
                     t.style(Slot::Muted)
                 },
             ),
+            Span::styled(more, t.style(Slot::Muted)),
         ])),
         head,
     );
-    let height = table_area.height.saturating_sub(2) as usize;
-    let mut pos = m.list;
-    pos.scroll_into_view(height, rows.len());
-    let compact = area.width < 120;
-    let cell_w: u16 = if compact { 8 } else { 11 };
-    let fit = ((area.width.saturating_sub(29)) / (cell_w + 1)).max(1) as usize;
-    m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
-    let shown: Vec<usize> = cols.iter().copied().skip(m.matrix_col).take(fit).collect();
-    let t = &m.theme;
     let shown_cols: Vec<_> = shown.iter().map(|&c| columns[c].clone()).collect();
     let (env_cells, region_cells) = cluster_headers(m, &shown_cols, "flag", true);
     let mut widths = vec![Constraint::Length(28)];
