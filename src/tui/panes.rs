@@ -503,7 +503,7 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
             [
                 Constraint::Length(if narrow { 9 } else { 16 }),
                 Constraint::Length(if narrow { 10 } else { 16 }),
-                Constraint::Length(if narrow { 12 } else { 16 }),
+                Constraint::Length(if narrow { 12 } else { 19 }),
                 Constraint::Fill(2),
                 Constraint::Fill(2),
                 Constraint::Length(if narrow { 8 } else { 24 }),
@@ -806,15 +806,19 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
                 },
             ),
             Span::styled(
-                format!(
-                    "{} waiting for {}",
-                    summary.pending_flags,
-                    plural(
-                        summary.pending_clusters,
-                        "cluster's acknowledgement",
-                        "clusters' acknowledgements"
+                if summary.pending_flags == 0 {
+                    "every change acknowledged".to_string()
+                } else {
+                    format!(
+                        "{} waiting for {}",
+                        summary.pending_flags,
+                        plural(
+                            summary.pending_clusters,
+                            "cluster's acknowledgement",
+                            "clusters' acknowledgements"
+                        )
                     )
-                ),
+                },
                 if summary.pending_flags > 0 {
                     t.style(Slot::Pending)
                 } else {
