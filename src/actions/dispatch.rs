@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::Action;
 use super::policy::{Actor, Confirm, PolicyContext, Refusal, plan};
 use crate::backend::Platform;
-use crate::domain::{Freeze, Lock, Outcome};
+use crate::domain::{ClusterId, Freeze, Lock, Outcome, SecretValue};
 
 /// An action that ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,6 +16,10 @@ pub struct Dispatched {
     pub action: Action,
     /// What happened, for people: `removed 2 locks`, `1.4.2 → 1.4.1`.
     pub detail: String,
+    /// For `SecretReveal`: the value. Never serialised, printed or logged by sphere;
+    /// the caller shows it on purpose.
+    #[serde(skip)]
+    pub revealed: Option<SecretValue>,
 }
 
 /// Why an action did not (fully) run.
@@ -105,14 +109,29 @@ pub async fn dispatch(
             done: false,
             error: format!("{e:#}; nothing was done"),
         })?;
-    let result = execute(platform, actor, &action, plan.from_version.as_deref()).await;
+    let result = match &action {
+        Action::SecretReveal {
+            service,
+            env,
+            region,
+            key,
+        } => platform
+            .secrets
+            .reveal(service, env, region, key)
+            .await
+            .map(|v| (format!("revealed {}", action.target()), Some(v))),
+        _ => execute(platform, actor, &action, plan.from_version.as_deref())
+            .await
+            .map(|d| (d, None)),
+    };
     let (outcome, ret) = match result {
-        Ok(detail) => (
+        Ok((detail, revealed)) => (
             Outcome::Succeeded,
             Ok(Dispatched {
                 audit_id,
                 action,
                 detail,
+                revealed,
             }),
         ),
         Err(e) => {
@@ -251,6 +270,91 @@ async fn execute(
                 .set_hpa(service, cluster, *min, *max)
                 .await?;
             Ok(format!("{service} in {cluster}: HPA {min}..{max}"))
+        }
+        Action::SecretPut {
+            service,
+            env,
+            region,
+            key,
+            value,
+        } => {
+            platform
+                .secrets
+                .put(service, env, region, key, value.clone())
+                .await?;
+            Ok(format!("wrote {}", action.target()))
+        }
+        Action::SecretDelete {
+            service,
+            env,
+            region,
+            key,
+        } => {
+            platform.secrets.delete(service, env, region, key).await?;
+            Ok(format!("deleted {}", action.target()))
+        }
+        Action::SecretReveal { .. } => anyhow::bail!("a reveal returns a value; see dispatch"),
+        Action::SecretCopy {
+            service,
+            env,
+            key,
+            from,
+            to,
+        } => {
+            platform.secrets.copy(service, env, key, from, to).await?;
+            Ok(format!("copied {env}/{service}/{key} from {from} to {to}"))
+        }
+        Action::FlagSet {
+            name,
+            value,
+            percentage,
+            env,
+            region,
+        } => {
+            let pct = percentage.map(|p| format!(" at {p}%")).unwrap_or_default();
+            match (env, region) {
+                (None, None) => {
+                    platform.flags.set(name, value, *percentage, None).await?;
+                    Ok(format!(
+                        "{name} → {value}{pct} sent to every cluster (pending)"
+                    ))
+                }
+                (Some(e), Some(r)) => {
+                    let c = ClusterId::new(e, r);
+                    platform
+                        .flags
+                        .set(name, value, *percentage, Some(&c))
+                        .await?;
+                    Ok(format!("{name} → {value}{pct} sent to {c} (pending)"))
+                }
+                _ => {
+                    // One environment or one region: every cluster of it that has the
+                    // flag, each one call.
+                    let clusters: Vec<ClusterId> = platform
+                        .flags
+                        .list()
+                        .await?
+                        .into_iter()
+                        .filter(|f| {
+                            f.name == *name
+                                && env.as_ref().is_none_or(|e| &f.cluster.env == e)
+                                && region.as_ref().is_none_or(|r| &f.cluster.region == r)
+                        })
+                        .map(|f| f.cluster)
+                        .collect();
+                    for c in &clusters {
+                        platform
+                            .flags
+                            .set(name, value, *percentage, Some(c))
+                            .await?;
+                    }
+                    Ok(format!(
+                        "{name} → {value}{pct} sent to {} cluster{} (pending)",
+                        clusters.len(),
+                        if clusters.len() == 1 { "" } else { "s" }
+                    ))
+                }
+            }
         }
     }
 }

@@ -19,11 +19,13 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::ClusterId;
+use crate::domain::secret::masked;
+use crate::domain::{ClusterId, SecretValue};
 
 pub use dispatch::{DispatchError, Dispatched, dispatch};
 pub use policy::{
-    Actor, Confirm, Plan, Policy, PolicyContext, Readiness, Refusal, Subject, is_production, plan,
+    Actor, Confirm, Plan, Policy, PolicyContext, Readiness, Refusal, Subject, is_production,
+    may_set_flag, plan, valid_secret_key,
 };
 
 /// One mutation, as a pane or a CLI command asks for it.
@@ -72,6 +74,48 @@ pub enum Action {
         min: u32,
         max: u32,
     },
+    /// Create or update the secret `<env>/<service>/<KEY>` in one region (C7). The value
+    /// serialises as `"***"` and reads back empty: it never reaches an audit record.
+    SecretPut {
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+        #[serde(serialize_with = "masked", skip_deserializing)]
+        value: SecretValue,
+    },
+    /// Delete one secret in one region.
+    SecretDelete {
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+    },
+    /// Read one secret's value on purpose (audited as `secret.reveal`; the value is in
+    /// [`Dispatched::revealed`], never in the record).
+    SecretReveal {
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+    },
+    /// Fix drift: copy a secret missing in region `to` from region `from`.
+    SecretCopy {
+        service: String,
+        env: String,
+        key: String,
+        from: String,
+        to: String,
+    },
+    /// Set a feature flag's value (and rollout percentage, 0–100; `None` keeps it) in
+    /// every cluster that has it inside the scope (`None` = every env / region).
+    FlagSet {
+        name: String,
+        value: String,
+        percentage: Option<u8>,
+        env: Option<String>,
+        region: Option<String>,
+    },
 }
 
 fn or_all(v: &Option<String>) -> &str {
@@ -91,6 +135,11 @@ impl Action {
             Action::Rollback { .. } => "deployment.rollback",
             Action::Restart { .. } => "deployment.restart",
             Action::SetHpa { .. } => "hpa.patch",
+            Action::SecretPut { .. } => "secret.put",
+            Action::SecretDelete { .. } => "secret.delete",
+            Action::SecretReveal { .. } => "secret.reveal",
+            Action::SecretCopy { .. } => "secret.copy",
+            Action::FlagSet { .. } => "flag.set",
         }
     }
 
@@ -118,6 +167,35 @@ impl Action {
             | Action::SetHpa {
                 service, cluster, ..
             } => format!("{service}@{cluster}"),
+            Action::SecretPut {
+                service,
+                env,
+                region,
+                key,
+                ..
+            }
+            | Action::SecretDelete {
+                service,
+                env,
+                region,
+                key,
+            }
+            | Action::SecretReveal {
+                service,
+                env,
+                region,
+                key,
+            } => format!("{env}/{service}/{key}@{region}"),
+            Action::SecretCopy {
+                service,
+                env,
+                key,
+                from,
+                to,
+            } => format!("{env}/{service}/{key}@{from}->{to}"),
+            Action::FlagSet {
+                name, env, region, ..
+            } => format!("flag:{name}@{}/{}", or_all(env), or_all(region)),
         }
     }
 
@@ -161,6 +239,43 @@ impl Action {
                 min,
                 max,
             } => format!("set the HPA of {service} in {cluster} to {min}..{max} replicas"),
+            Action::SecretPut {
+                service,
+                env,
+                region,
+                key,
+                ..
+            } => format!("write the secret {env}/{service}/{key} in {region}"),
+            Action::SecretDelete {
+                service,
+                env,
+                region,
+                key,
+            } => format!("delete the secret {env}/{service}/{key} in {region}"),
+            Action::SecretReveal {
+                service,
+                env,
+                region,
+                key,
+            } => format!("reveal the secret {env}/{service}/{key} in {region}"),
+            Action::SecretCopy {
+                service,
+                env,
+                key,
+                from,
+                to,
+            } => format!("copy the secret {env}/{service}/{key} from {from} to {to}"),
+            Action::FlagSet {
+                name,
+                value,
+                percentage,
+                env,
+                region,
+            } => format!(
+                "set the flag {name} to {value}{} in {}",
+                percentage.map(|p| format!(" at {p}%")).unwrap_or_default(),
+                scope(env, region)
+            ),
         }
     }
 
@@ -181,7 +296,11 @@ impl Action {
             | Action::Unlock { service, .. }
             | Action::Rollback { service, .. }
             | Action::Restart { service, .. }
-            | Action::SetHpa { service, .. } => Some(service),
+            | Action::SetHpa { service, .. }
+            | Action::SecretPut { service, .. }
+            | Action::SecretDelete { service, .. }
+            | Action::SecretReveal { service, .. }
+            | Action::SecretCopy { service, .. } => Some(service),
             _ => None,
         }
     }

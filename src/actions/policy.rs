@@ -12,7 +12,7 @@ use crate::backend::facts::{gather, is_service};
 use crate::config::settings::PolicyConfig;
 use crate::domain::catalog::{Catalog, Kind, RelationKind};
 use crate::domain::score::{Scorecard, builtin_scorecard, evaluate, properties};
-use crate::domain::{ClusterId, Scope, Topology};
+use crate::domain::{ClusterId, FlagState, Scope, SecretMeta, Topology};
 
 /// The longest reason accepted.
 const MAX_REASON: usize = 500;
@@ -191,6 +191,10 @@ pub struct PolicyContext {
     /// The service the action is about; `None` for platform-wide actions or when the
     /// catalog has no such service.
     pub subject: Option<Subject>,
+    /// For secret actions: the subject service's secrets (metadata) in every region.
+    pub secrets: Vec<SecretMeta>,
+    /// For flag actions: every flag in every cluster.
+    pub flags: Vec<FlagState>,
 }
 
 /// Does the action need the readiness gate (unlocking or rolling back into production)?
@@ -257,11 +261,27 @@ impl PolicyContext {
             },
             None => None,
         };
+        let secrets = match (action, &subject) {
+            (
+                Action::SecretPut { .. }
+                | Action::SecretDelete { .. }
+                | Action::SecretReveal { .. }
+                | Action::SecretCopy { .. },
+                Some(s),
+            ) => platform.secrets.list(Some(&s.name)).await?,
+            _ => Vec::new(),
+        };
+        let flags = match action {
+            Action::FlagSet { .. } => platform.flags.list().await?,
+            _ => Vec::new(),
+        };
         Ok(PolicyContext {
             policy,
             topology,
             catalog,
             subject,
+            secrets,
+            flags,
         })
     }
 }
@@ -317,6 +337,12 @@ pub enum Refusal {
         service: String,
         owner: Option<String>,
     },
+    /// A flag change by someone who is neither an admin nor in the group the flag's
+    /// name starts with (`GROUP.`).
+    #[error(
+        "ownership: {actor} may not change the flag {flag}; flags named `GROUP.…` may be changed by that group's members, any flag by a platform admin (config [policy] admins)"
+    )]
+    NotFlagOwner { actor: String, flag: String },
     /// A platform-wide action by someone who is not an admin.
     #[error(
         "ownership: {action} acts on every service, so only a platform admin may do it; ask one, or be listed in config [policy] admins"
@@ -351,7 +377,9 @@ impl Refusal {
         match self {
             Refusal::Invalid { .. } => "invalid",
             Refusal::ReadOnly { .. } => "read_only",
-            Refusal::NotOwner { .. } | Refusal::AdminOnly { .. } => "ownership",
+            Refusal::NotOwner { .. } | Refusal::AdminOnly { .. } | Refusal::NotFlagOwner { .. } => {
+                "ownership"
+            }
             Refusal::Readiness { .. } => "readiness",
         }
     }
@@ -412,6 +440,64 @@ fn check_scope(
         ));
     }
     Ok(())
+}
+
+/// A secret's short name: `^[A-Z][A-Z0-9_]*$`.
+pub fn valid_secret_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn check_key(key: &str) -> Result<(), Refusal> {
+    if valid_secret_key(key) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "key",
+            format!(
+                "{key:?} is not a secret name: use capitals, digits and _, starting with a capital (DATABASE_URL)"
+            ),
+        ))
+    }
+}
+
+fn has_secret(ctx: &PolicyContext, service: &str, env: &str, region: &str, key: &str) -> bool {
+    ctx.secrets
+        .iter()
+        .any(|m| m.service == service && m.env == env && m.region == region && m.key == key)
+}
+
+fn secret_exists(
+    ctx: &PolicyContext,
+    field: &str,
+    service: &str,
+    env: &str,
+    region: &str,
+    key: &str,
+) -> Result<(), Refusal> {
+    if has_secret(ctx, service, env, region, key) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("there is no secret {env}/{service}/{key} in {region}"),
+        ))
+    }
+}
+
+/// May `actor` change the flag `name`? Admins may change any flag; a Group's members
+/// the flags whose name starts with the Group's name and a dot (`payments.…`).
+pub fn may_set_flag(actor: &Actor, name: &str) -> bool {
+    actor.admin
+        || actor.groups.iter().any(|g| {
+            name.strip_prefix(g.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+}
+
+fn or_any(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("*")
 }
 
 fn subject<'a>(ctx: &'a PolicyContext, service: &str) -> Result<&'a Subject, Refusal> {
@@ -580,6 +666,154 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 max: *max,
             }
         }
+        Action::SecretPut {
+            service,
+            env,
+            region,
+            key,
+            value,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, Some(env), Some(region))?;
+            check_key(key)?;
+            if value.is_empty() {
+                return Err(invalid("value", "the value is empty"));
+            }
+            Action::SecretPut {
+                service: s.name.clone(),
+                env: env.clone(),
+                region: region.clone(),
+                key: key.clone(),
+                value: value.clone(),
+            }
+        }
+        Action::SecretDelete {
+            service,
+            env,
+            region,
+            key,
+        }
+        | Action::SecretReveal {
+            service,
+            env,
+            region,
+            key,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, Some(env), Some(region))?;
+            check_key(key)?;
+            secret_exists(ctx, "key", &s.name, env, region, key)?;
+            let (service, env, region, key) =
+                (s.name.clone(), env.clone(), region.clone(), key.clone());
+            if matches!(action, Action::SecretDelete { .. }) {
+                Action::SecretDelete {
+                    service,
+                    env,
+                    region,
+                    key,
+                }
+            } else {
+                Action::SecretReveal {
+                    service,
+                    env,
+                    region,
+                    key,
+                }
+            }
+        }
+        Action::SecretCopy {
+            service,
+            env,
+            key,
+            from,
+            to,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, Some(env), Some(from))?;
+            check_scope(topo, None, Some(to)).map_err(|_| {
+                invalid(
+                    "to",
+                    format!(
+                        "{to:?} is not a region: use one of {}",
+                        topo.regions.join(", ")
+                    ),
+                )
+            })?;
+            check_key(key)?;
+            if from == to {
+                return Err(invalid(
+                    "to",
+                    "copying a secret onto itself: name another region",
+                ));
+            }
+            if !has_secret(ctx, &s.name, env, from, key) {
+                return Err(invalid(
+                    "from",
+                    format!("the source {env}/{}/{key} does not exist in {from}", s.name),
+                ));
+            }
+            if has_secret(ctx, &s.name, env, to, key) {
+                return Err(invalid(
+                    "to",
+                    format!(
+                        "the target {env}/{}/{key} already exists in {to}; `sphere secret put` replaces a value",
+                        s.name
+                    ),
+                ));
+            }
+            Action::SecretCopy {
+                service: s.name.clone(),
+                env: env.clone(),
+                key: key.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            }
+        }
+        Action::FlagSet {
+            name,
+            value,
+            percentage,
+            env,
+            region,
+        } => {
+            check_scope(topo, env.as_deref(), region.as_deref())?;
+            if value.trim().is_empty() {
+                return Err(invalid("value", "the value is empty"));
+            }
+            if let Some(p) = percentage
+                && *p > 100
+            {
+                return Err(invalid("percentage", format!("{p} is not in 0..=100")));
+            }
+            if !ctx.flags.iter().any(|f| f.name == *name) {
+                return Err(invalid(
+                    "name",
+                    format!("{name:?} is not a flag (see `sphere flag list`)"),
+                ));
+            }
+            let in_scope = |f: &&FlagState| {
+                f.name == *name
+                    && env.as_ref().is_none_or(|e| &f.cluster.env == e)
+                    && region.as_ref().is_none_or(|r| &f.cluster.region == r)
+            };
+            if !ctx.flags.iter().any(|f| in_scope(&f)) {
+                return Err(invalid(
+                    "scope",
+                    format!(
+                        "no cluster in {}/{} has the flag {name}",
+                        or_any(env),
+                        or_any(region)
+                    ),
+                ));
+            }
+            Action::FlagSet {
+                name: name.clone(),
+                value: value.trim().to_string(),
+                percentage: *percentage,
+                env: env.clone(),
+                region: region.clone(),
+            }
+        }
     };
 
     // 2. Read-only: global for everyone, per environment for all but admins.
@@ -598,6 +832,14 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         Action::Rollback { cluster, .. }
         | Action::Restart { cluster, .. }
         | Action::SetHpa { cluster, .. } => vec![cluster.env.as_str()],
+        Action::SecretPut { env, .. }
+        | Action::SecretDelete { env, .. }
+        | Action::SecretReveal { env, .. }
+        | Action::SecretCopy { env, .. } => vec![env.as_str()],
+        Action::FlagSet { env, .. } => match env {
+            Some(e) => vec![e.as_str()],
+            None => topo.environments.iter().map(String::as_str).collect(),
+        },
     };
     if !actor.admin
         && let Some(e) = envs
@@ -611,6 +853,16 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
 
     // 3. Ownership.
     match resolved.service() {
+        None if matches!(resolved, Action::FlagSet { .. }) => {
+            if let Action::FlagSet { name, .. } = &resolved
+                && !may_set_flag(actor, name)
+            {
+                return Err(Refusal::NotFlagOwner {
+                    actor: actor.name.clone(),
+                    flag: name.clone(),
+                });
+            }
+        }
         None => {
             if !actor.admin {
                 return Err(Refusal::AdminOnly {
@@ -678,6 +930,34 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         } => {
             if is_production(&cluster.env) {
                 Confirm::TypeToConfirm(service.clone())
+            } else {
+                Confirm::YesNo
+            }
+        }
+        Action::SecretPut {
+            service,
+            env,
+            region,
+            key,
+            ..
+        } => {
+            if is_production(env) && has_secret(ctx, service, env, region, key) {
+                Confirm::TypeToConfirm(service.clone())
+            } else {
+                Confirm::None
+            }
+        }
+        Action::SecretDelete { service, env, .. } => {
+            if is_production(env) {
+                Confirm::TypeToConfirm(service.clone())
+            } else {
+                Confirm::YesNo
+            }
+        }
+        Action::SecretReveal { .. } | Action::SecretCopy { .. } => Confirm::None,
+        Action::FlagSet { name, env, .. } => {
+            if prod(env.as_deref()) {
+                Confirm::TypeToConfirm(name.clone())
             } else {
                 Confirm::YesNo
             }

@@ -740,3 +740,584 @@ fn actors_get_groups_from_the_catalog_and_admin_from_the_policy() {
         "no admins off the demo"
     );
 }
+
+// ---- Secrets and flags (C7, C10) ----
+
+const VALUE: &str = "s3cr3t-Value-9f2c";
+
+fn put(service: &str, env: &str, region: &str, key: &str, value: &str) -> Action {
+    Action::SecretPut {
+        service: service.into(),
+        env: env.into(),
+        region: region.into(),
+        key: key.into(),
+        value: crate::domain::SecretValue::new(value),
+    }
+}
+
+fn secret_action(kind: &str, service: &str, env: &str, region: &str, key: &str) -> Action {
+    let (service, env, region, key) = (service.into(), env.into(), region.into(), key.into());
+    match kind {
+        "delete" => Action::SecretDelete {
+            service,
+            env,
+            region,
+            key,
+        },
+        _ => Action::SecretReveal {
+            service,
+            env,
+            region,
+            key,
+        },
+    }
+}
+
+fn flag_set(name: &str, value: &str, pct: Option<u8>, env: Option<&str>) -> Action {
+    Action::FlagSet {
+        name: name.into(),
+        value: value.into(),
+        percentage: pct,
+        env: env.map(str::to_string),
+        region: None,
+    }
+}
+
+async fn has_secret(p: &Platform, service: &str, env: &str, region: &str, key: &str) -> bool {
+    p.secrets
+        .list(Some(service))
+        .await
+        .expect("list")
+        .iter()
+        .any(|m| m.env == env && m.region == region && m.key == key)
+}
+
+/// Nothing recorded may contain the value: not the audit trail, not the action's JSON.
+async fn assert_no_value_recorded(p: &Platform, value: &str) {
+    let json = serde_json::to_string(&audit(p).await).expect("json");
+    assert!(!json.contains(value), "the audit trail holds the value");
+    let debug = format!("{:?}", audit(p).await);
+    assert!(!debug.contains(value));
+}
+
+fn refused_rule(err: &DispatchError) -> &'static str {
+    match err {
+        DispatchError::Refused { refusal, .. } => refusal.rule(),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+fn invalid_field(err: &DispatchError) -> String {
+    match err {
+        DispatchError::Refused {
+            refusal: Refusal::Invalid { field, .. },
+            audit_id: None,
+        } => field.clone(),
+        other => panic!("not invalid: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_owner_puts_a_secret_and_no_record_holds_the_value() {
+    let (_s, p) = sim();
+    let action = put("payments-api", "staging", "eu-west-1", "NEW_TOKEN", VALUE);
+    let json = serde_json::to_string(&action).expect("json");
+    assert!(json.contains("\"***\"") && !json.contains(VALUE), "{json}");
+    assert!(!format!("{action:?}").contains(VALUE));
+    let d = go(&p, demo_policy(), "amara.okafor", action, false)
+        .await
+        .expect("a new staging secret needs no confirmation");
+    assert!(!format!("{d:?}").contains(VALUE));
+    assert!(!serde_json::to_string(&d).expect("json").contains(VALUE));
+    let records = audit(&p).await;
+    let r = last(&records);
+    assert_eq!(r.id, d.audit_id);
+    assert_eq!(r.action, "secret.put");
+    assert_eq!(r.target, "staging/payments-api/NEW_TOKEN@eu-west-1");
+    assert_eq!(r.outcome, Outcome::Succeeded);
+    let metas = p.secrets.list(Some("payments-api")).await.expect("list");
+    let m = metas
+        .iter()
+        .find(|m| m.key == "NEW_TOKEN" && m.region == "eu-west-1")
+        .expect("created");
+    assert_eq!(m.name, "staging/payments-api/NEW_TOKEN");
+    assert_eq!(m.tags.get("team").map(String::as_str), Some("payments"));
+    assert_eq!(m.tags.get("managed-by").map(String::as_str), Some("sphere"));
+    let v = p
+        .secrets
+        .reveal("payments-api", "staging", "eu-west-1", "NEW_TOKEN")
+        .await
+        .expect("reveal");
+    assert_eq!(v.expose(), VALUE);
+    assert_no_value_recorded(&p, VALUE).await;
+}
+
+#[tokio::test]
+async fn secret_put_refuses_bad_input_non_owners_and_read_only() {
+    let (_s, p) = sim();
+    for (key, value, field) in [
+        ("lower_case", VALUE, "key"),
+        ("1ABC", VALUE, "key"),
+        ("A-B", VALUE, "key"),
+        ("", VALUE, "key"),
+        ("GOOD_KEY", "", "value"),
+    ] {
+        let err = go(
+            &p,
+            demo_policy(),
+            "you",
+            put("payments-api", "staging", "eu-west-1", key, value),
+            true,
+        )
+        .await
+        .expect_err("invalid");
+        assert_eq!(invalid_field(&err), field, "{key:?} {value:?}");
+    }
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        put("payments-api", "staging", "mars-1", "GOOD_KEY", VALUE),
+        true,
+    )
+    .await
+    .expect_err("invalid region");
+    assert_eq!(invalid_field(&err), "region");
+
+    let err = go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        put("payments-api", "staging", "eu-west-1", "GOOD_KEY", VALUE),
+        true,
+    )
+    .await
+    .expect_err("not the owner");
+    assert_eq!(refused_rule(&err), "ownership");
+    let mut ro = demo_policy();
+    ro.read_only = true;
+    let err = go(
+        &p,
+        ro,
+        "you",
+        put("payments-api", "staging", "eu-west-1", "GOOD_KEY", VALUE),
+        true,
+    )
+    .await
+    .expect_err("read-only");
+    assert_eq!(refused_rule(&err), "read_only");
+    let mut ro_prod = demo_policy();
+    ro_prod.read_only_envs = vec!["production".into()];
+    let err = go(
+        &p,
+        ro_prod,
+        "amara.okafor",
+        put("payments-api", "production", "eu-west-1", "GOOD_KEY", VALUE),
+        true,
+    )
+    .await
+    .expect_err("production read-only");
+    assert_eq!(refused_rule(&err), "read_only");
+    assert!(!has_secret(&p, "payments-api", "staging", "eu-west-1", "GOOD_KEY").await);
+    assert_no_value_recorded(&p, VALUE).await;
+}
+
+#[tokio::test]
+async fn overwriting_a_production_secret_needs_the_service_name_typed() {
+    let (_s, p) = sim();
+    let existing = put("payments-api", "production", "eu-west-1", "API_KEY", VALUE);
+    let err = go(&p, demo_policy(), "you", existing.clone(), false)
+        .await
+        .expect_err("needs confirmation");
+    assert_eq!(
+        err,
+        DispatchError::NeedsConfirmation(Confirm::TypeToConfirm("payments-api".into()))
+    );
+    // A new production secret, or an overwrite in staging, does not.
+    go(
+        &p,
+        demo_policy(),
+        "you",
+        put(
+            "payments-api",
+            "production",
+            "eu-west-1",
+            "BRAND_NEW",
+            VALUE,
+        ),
+        false,
+    )
+    .await
+    .expect("new");
+    go(
+        &p,
+        demo_policy(),
+        "you",
+        put("payments-api", "staging", "eu-west-1", "API_KEY", VALUE),
+        false,
+    )
+    .await
+    .expect("staging overwrite");
+    go(&p, demo_policy(), "you", existing, true)
+        .await
+        .expect("confirmed");
+    let v = p
+        .secrets
+        .reveal("payments-api", "production", "eu-west-1", "API_KEY")
+        .await
+        .expect("reveal");
+    assert_eq!(v.expose(), VALUE);
+}
+
+#[tokio::test]
+async fn secret_delete_confirms_and_removes_only_that_region() {
+    let (_s, p) = sim();
+    let staging = secret_action("delete", "payments-api", "staging", "eu-west-1", "API_KEY");
+    assert_eq!(
+        go(&p, demo_policy(), "amara.okafor", staging.clone(), false)
+            .await
+            .expect_err("confirm"),
+        DispatchError::NeedsConfirmation(Confirm::YesNo)
+    );
+    let prod = secret_action(
+        "delete",
+        "payments-api",
+        "production",
+        "eu-west-1",
+        "API_KEY",
+    );
+    assert_eq!(
+        go(&p, demo_policy(), "amara.okafor", prod, false)
+            .await
+            .expect_err("confirm"),
+        DispatchError::NeedsConfirmation(Confirm::TypeToConfirm("payments-api".into()))
+    );
+    let err = go(&p, demo_policy(), "sofia.moreno", staging.clone(), true)
+        .await
+        .expect_err("not the owner");
+    assert_eq!(refused_rule(&err), "ownership");
+    assert!(has_secret(&p, "payments-api", "staging", "eu-west-1", "API_KEY").await);
+
+    let d = go(&p, demo_policy(), "amara.okafor", staging.clone(), true)
+        .await
+        .expect("deleted");
+    assert_eq!(last(&audit(&p).await).action, "secret.delete");
+    assert_eq!(last(&audit(&p).await).id, d.audit_id);
+    assert!(!has_secret(&p, "payments-api", "staging", "eu-west-1", "API_KEY").await);
+    assert!(has_secret(&p, "payments-api", "staging", "us-east-1", "API_KEY").await);
+    // Gone now: deleting again is invalid input naming the key.
+    let err = go(&p, demo_policy(), "amara.okafor", staging, true)
+        .await
+        .expect_err("missing");
+    assert_eq!(invalid_field(&err), "key");
+}
+
+#[tokio::test]
+async fn reveal_returns_the_value_and_audits_without_it() {
+    let (_s, p) = sim();
+    go(
+        &p,
+        demo_policy(),
+        "you",
+        put("payments-api", "dev", "us-east-1", "REVEAL_ME", VALUE),
+        true,
+    )
+    .await
+    .expect("put");
+    let action = secret_action("reveal", "payments-api", "dev", "us-east-1", "REVEAL_ME");
+    let d = go(&p, demo_policy(), "amara.okafor", action.clone(), false)
+        .await
+        .expect("a reveal needs no confirmation");
+    assert_eq!(d.revealed.as_ref().map(|v| v.expose()), Some(VALUE));
+    assert!(!format!("{d:?}").contains(VALUE));
+    assert!(!serde_json::to_string(&d).expect("json").contains(VALUE));
+    let records = audit(&p).await;
+    let r = last(&records);
+    assert_eq!(
+        (r.action.as_str(), r.target.as_str(), &r.outcome),
+        (
+            "secret.reveal",
+            "dev/payments-api/REVEAL_ME@us-east-1",
+            &Outcome::Succeeded
+        )
+    );
+    let err = go(&p, demo_policy(), "sofia.moreno", action, false)
+        .await
+        .expect_err("not the owner");
+    let DispatchError::Refused { audit_id, .. } = &err else {
+        panic!("{err:?}")
+    };
+    let records = audit(&p).await;
+    let r = last(&records);
+    assert_eq!(Some(r.id), *audit_id);
+    assert_eq!(r.action, "secret.reveal");
+    assert!(matches!(r.outcome, Outcome::Refused(_)));
+    assert_no_value_recorded(&p, VALUE).await;
+}
+
+#[tokio::test]
+async fn copy_fixes_a_missing_secret_and_refuses_naming_the_side() {
+    let (_s, p) = sim();
+    let topo = p.clusters.topology();
+    let findings = crate::domain::drift::drift(&p.secrets.list(None).await.expect("list"), &topo);
+    let f = findings
+        .iter()
+        .find(|f| f.kind == crate::domain::drift::DriftKind::Missing && f.regions.len() == 1)
+        .expect("the demo has a missing secret")
+        .clone();
+    let to = f.regions[0].clone();
+    let from = p
+        .secrets
+        .list(Some(&f.service))
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|m| m.env == f.env && m.key == f.key)
+        .expect("a source")
+        .region;
+    let copy = |from: &str, to: &str| Action::SecretCopy {
+        service: f.service.clone(),
+        env: f.env.clone(),
+        key: f.key.clone(),
+        from: from.into(),
+        to: to.into(),
+    };
+    // Backwards: the source is the missing side.
+    let err = go(&p, demo_policy(), "you", copy(&to, &from), true)
+        .await
+        .expect_err("source missing");
+    assert_eq!(invalid_field(&err), "from");
+    let d = go(&p, demo_policy(), "you", copy(&from, &to), false)
+        .await
+        .expect("copied");
+    assert_eq!(last(&audit(&p).await).action, "secret.copy");
+    assert_eq!(last(&audit(&p).await).id, d.audit_id);
+    let after = crate::domain::drift::drift(&p.secrets.list(None).await.expect("list"), &topo);
+    assert!(
+        !after.iter().any(|g| g.service == f.service
+            && g.env == f.env
+            && g.key == f.key
+            && g.kind == crate::domain::drift::DriftKind::Missing),
+        "{after:?}"
+    );
+    // Again: the target has it now.
+    let err = go(&p, demo_policy(), "you", copy(&from, &to), true)
+        .await
+        .expect_err("target exists");
+    assert_eq!(invalid_field(&err), "to");
+}
+
+#[tokio::test]
+async fn flag_set_by_prefix_group_is_pending_in_scope_only() {
+    let (_s, p) = sim();
+    let d = go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        flag_set("payments.apple-pay", "on", Some(50), Some("staging")),
+        true,
+    )
+    .await
+    .expect("payments.* is amara's group's");
+    let records = audit(&p).await;
+    let r = last(&records);
+    assert_eq!(r.id, d.audit_id);
+    assert_eq!(
+        (r.action.as_str(), r.target.as_str()),
+        ("flag.set", "flag:payments.apple-pay@staging/*")
+    );
+    let flags = p.flags.list().await.expect("flags");
+    let mine: Vec<_> = flags
+        .iter()
+        .filter(|f| f.name == "payments.apple-pay")
+        .collect();
+    assert!(!mine.is_empty());
+    for f in mine {
+        let pending = f.pending.as_ref().map(|p| (p.value.as_str(), p.percentage));
+        if f.cluster.env == "staging" {
+            assert_eq!(pending, Some(("on", 50)), "{f:?}");
+        } else {
+            assert_eq!(pending, None, "{f:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn flag_set_refuses_other_groups_flags_unknown_flags_and_bad_percentages() {
+    let (_s, p) = sim();
+    let err = go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        flag_set("checkout.new-flow", "on", None, Some("dev")),
+        true,
+    )
+    .await
+    .expect_err("not amara's");
+    assert_eq!(refused_rule(&err), "ownership");
+    let DispatchError::Refused { refusal, audit_id } = &err else {
+        panic!()
+    };
+    assert!(refusal.to_string().contains("checkout.new-flow"));
+    assert_eq!(Some(last(&audit(&p).await).id), *audit_id);
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        flag_set("no.such-flag", "on", None, None),
+        true,
+    )
+    .await
+    .expect_err("unknown");
+    assert_eq!(invalid_field(&err), "name");
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        flag_set("checkout.new-flow", "on", Some(101), None),
+        true,
+    )
+    .await
+    .expect_err("percentage");
+    assert_eq!(invalid_field(&err), "percentage");
+    let mut ro = demo_policy();
+    ro.read_only = true;
+    let err = go(
+        &p,
+        ro,
+        "you",
+        flag_set("checkout.new-flow", "on", None, Some("dev")),
+        true,
+    )
+    .await
+    .expect_err("read-only");
+    assert_eq!(refused_rule(&err), "read_only");
+    // Everywhere or production: type the flag's name; another env: y/N.
+    for (env, confirm) in [
+        (None, Confirm::TypeToConfirm("checkout.new-flow".into())),
+        (
+            Some("production"),
+            Confirm::TypeToConfirm("checkout.new-flow".into()),
+        ),
+        (Some("dev"), Confirm::YesNo),
+    ] {
+        assert_eq!(
+            go(
+                &p,
+                demo_policy(),
+                "you",
+                flag_set("checkout.new-flow", "on", None, env),
+                false,
+            )
+            .await
+            .expect_err("confirm"),
+            DispatchError::NeedsConfirmation(confirm)
+        );
+    }
+    assert!(
+        p.flags
+            .list()
+            .await
+            .expect("flags")
+            .iter()
+            .filter(|f| f.name == "checkout.new-flow")
+            .all(|f| f.pending.is_none()),
+        "nothing was sent"
+    );
+}
+
+#[test]
+fn flag_ownership_is_by_group_prefix_and_a_dot() {
+    let actor = |groups: &[&str], admin| Actor {
+        name: "x".into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        admin,
+    };
+    assert!(may_set_flag(
+        &actor(&["payments"], false),
+        "payments.router"
+    ));
+    assert!(!may_set_flag(&actor(&["pay"], false), "payments.router"));
+    assert!(!may_set_flag(&actor(&["payments"], false), "payments"));
+    assert!(!may_set_flag(&actor(&["payments"], false), "checkout.x"));
+    assert!(may_set_flag(&actor(&[], true), "checkout.x"));
+    assert!(valid_secret_key("A_1") && !valid_secret_key("a") && !valid_secret_key("_A"));
+}
+
+#[tokio::test]
+async fn injected_failures_of_secret_and_flag_calls_are_recorded_and_change_nothing() {
+    let (s, p) = sim();
+    let cases = [
+        (
+            "put_secret",
+            put("payments-api", "staging", "eu-west-1", "FAILS", VALUE),
+        ),
+        (
+            "delete_secret",
+            secret_action("delete", "payments-api", "staging", "eu-west-1", "API_KEY"),
+        ),
+        (
+            "reveal_secret",
+            secret_action("reveal", "payments-api", "staging", "eu-west-1", "API_KEY"),
+        ),
+        (
+            "set_flag",
+            flag_set("payments.apple-pay", "on", Some(1), Some("dev")),
+        ),
+    ];
+    for (op, action) in cases {
+        s.fail_next(op);
+        let err = go(&p, demo_policy(), "you", action, true)
+            .await
+            .expect_err(op);
+        let DispatchError::Failed { audit_id, error } = &err else {
+            panic!("{op}: {err:?}")
+        };
+        assert!(error.contains(op), "{error}");
+        let records = audit(&p).await;
+        let r = records.iter().find(|r| r.id == *audit_id).expect("record");
+        assert_eq!(r.outcome, Outcome::Failed(error.clone()));
+    }
+    assert!(!has_secret(&p, "payments-api", "staging", "eu-west-1", "FAILS").await);
+    assert!(has_secret(&p, "payments-api", "staging", "eu-west-1", "API_KEY").await);
+    assert!(
+        p.flags
+            .list()
+            .await
+            .expect("flags")
+            .iter()
+            .filter(|f| f.name == "payments.apple-pay")
+            .all(|f| f.pending.is_none())
+    );
+    // A copy fails the same way.
+    let topo = p.clusters.topology();
+    let f = crate::domain::drift::drift(&p.secrets.list(None).await.expect("list"), &topo)
+        .into_iter()
+        .find(|f| f.kind == crate::domain::drift::DriftKind::Missing && f.regions.len() == 1)
+        .expect("missing");
+    let from = topo
+        .regions
+        .iter()
+        .find(|r| !f.regions.contains(r))
+        .expect("a region that has it")
+        .clone();
+    s.fail_next("copy_secret");
+    let err = go(
+        &p,
+        demo_policy(),
+        "you",
+        Action::SecretCopy {
+            service: f.service.clone(),
+            env: f.env.clone(),
+            key: f.key.clone(),
+            from,
+            to: f.regions[0].clone(),
+        },
+        true,
+    )
+    .await
+    .expect_err("copy fails");
+    assert!(matches!(err, DispatchError::Failed { .. }), "{err:?}");
+    assert!(!has_secret(&p, &f.service, &f.env, &f.regions[0], &f.key).await);
+    assert_no_value_recorded(&p, VALUE).await;
+}

@@ -416,6 +416,31 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(Vec::new())
         }
+        async fn put(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: crate::domain::SecretValue,
+        ) -> Result<()> {
+            anyhow::bail!("slow")
+        }
+        async fn delete(&self, _: &str, _: &str, _: &str, _: &str) -> Result<()> {
+            anyhow::bail!("slow")
+        }
+        async fn reveal(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<crate::domain::SecretValue> {
+            anyhow::bail!("slow")
+        }
+        async fn copy(&self, _: &str, _: &str, _: &str, _: &str, _: &str) -> Result<()> {
+            anyhow::bail!("slow")
+        }
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use crate::domain::catalog::Catalog;
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
-    SecretMeta, Timestamp, Topology,
+    SecretMeta, SecretValue, Timestamp, Topology,
 };
 
 /// Where the catalog comes from (descriptor files, a GitHub org, the demo's assets).
@@ -52,6 +52,43 @@ pub trait ClusterProvider: Send + Sync {
 pub trait SecretsProvider: Send + Sync {
     /// Every secret of one service (or of all services) in every region.
     async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>>;
+
+    /// Create or update (a new version of) the secret `<env>/<service>/<KEY>` in one
+    /// region, with the standard tags (team, service, env, managed-by).
+    async fn put(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+        value: SecretValue,
+    ) -> Result<()>;
+
+    /// Delete one secret in one region (on a real platform: scheduled for deletion with
+    /// the provider's recovery window). An error when there is no such secret.
+    async fn delete(&self, service: &str, env: &str, region: &str, key: &str) -> Result<()>;
+
+    /// The value of one secret, for a deliberate, audited reveal. An error when there
+    /// is no such secret.
+    async fn reveal(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+    ) -> Result<SecretValue>;
+
+    /// Copy one secret's current value from one region to another of the same
+    /// environment (fixing drift), with the standard tags. An error when the source
+    /// does not exist.
+    async fn copy(
+        &self,
+        service: &str,
+        env: &str,
+        key: &str,
+        from_region: &str,
+        to_region: &str,
+    ) -> Result<()>;
 }
 
 /// What the repository host knows about a service.
@@ -79,6 +116,17 @@ pub trait ReposProvider: Send + Sync {
 #[async_trait]
 pub trait FlagsProvider: Send + Sync {
     async fn list(&self) -> Result<Vec<FlagState>>;
+
+    /// Send a new value (and percentage; `None` keeps each cluster's) to one cluster,
+    /// or to every cluster that has the flag (`None`). The change is pending until each
+    /// cluster acknowledges it. An error when no such cluster has the flag.
+    async fn set(
+        &self,
+        name: &str,
+        value: &str,
+        percentage: Option<u8>,
+        cluster: Option<&ClusterId>,
+    ) -> Result<()>;
 }
 
 /// Locks, the merge freeze and the audit trail.

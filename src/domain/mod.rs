@@ -9,7 +9,9 @@ pub mod links;
 pub mod matrix;
 pub mod platform;
 pub mod score;
+pub mod secret;
 pub mod service;
 pub mod text;
 
 pub use platform::*;
+pub use secret::SecretValue;

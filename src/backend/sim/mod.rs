@@ -915,6 +915,58 @@ impl SecretsProvider for Sim {
     async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>> {
         Ok(self.world().durable.secrets.metas(service))
     }
+
+    async fn put(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+        value: crate::domain::SecretValue,
+    ) -> Result<()> {
+        self.check_fault("put_secret")?;
+        let tags = self.world().durable.secrets.standard_tags(service, env);
+        self.put_secret(service, env, region, key, value.expose(), tags)?;
+        Ok(())
+    }
+
+    async fn delete(&self, service: &str, env: &str, region: &str, key: &str) -> Result<()> {
+        self.check_fault("delete_secret")?;
+        if !self.delete_secret(service, env, region, key)? {
+            anyhow::bail!("there is no secret {env}/{service}/{key} in {region}");
+        }
+        Ok(())
+    }
+
+    async fn reveal(
+        &self,
+        service: &str,
+        env: &str,
+        region: &str,
+        key: &str,
+    ) -> Result<crate::domain::SecretValue> {
+        self.check_fault("reveal_secret")?;
+        self.secret_value(service, env, region, key)
+            .map(crate::domain::SecretValue::new)
+            .ok_or_else(|| anyhow::anyhow!("there is no secret {env}/{service}/{key} in {region}"))
+    }
+
+    async fn copy(
+        &self,
+        service: &str,
+        env: &str,
+        key: &str,
+        from_region: &str,
+        to_region: &str,
+    ) -> Result<()> {
+        self.check_fault("copy_secret")?;
+        let Some(value) = self.secret_value(service, env, from_region, key) else {
+            anyhow::bail!("there is no secret {env}/{service}/{key} in {from_region}");
+        };
+        let tags = self.world().durable.secrets.standard_tags(service, env);
+        self.put_secret(service, env, to_region, key, &value, tags)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -941,6 +993,37 @@ impl ReposProvider for Sim {
 impl FlagsProvider for Sim {
     async fn list(&self) -> Result<Vec<FlagState>> {
         Ok(self.world().durable.flags.clone())
+    }
+
+    async fn set(
+        &self,
+        name: &str,
+        value: &str,
+        percentage: Option<u8>,
+        cluster: Option<&ClusterId>,
+    ) -> Result<()> {
+        self.check_fault("set_flag")?;
+        let targets: Vec<(ClusterId, u8)> = self
+            .world()
+            .durable
+            .flags
+            .iter()
+            .filter(|f| f.name == name && cluster.is_none_or(|c| &f.cluster == c))
+            .map(|f| {
+                let current = f.pending.as_ref().map_or(f.percentage, |p| p.percentage);
+                (f.cluster.clone(), percentage.unwrap_or(current))
+            })
+            .collect();
+        if targets.is_empty() {
+            match cluster {
+                Some(c) => anyhow::bail!("there is no flag {name} in {c}"),
+                None => anyhow::bail!("there is no flag {name}"),
+            }
+        }
+        for (c, pct) in &targets {
+            self.set_flag(name, c, value, *pct)?;
+        }
+        Ok(())
     }
 }
 
