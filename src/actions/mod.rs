@@ -195,7 +195,7 @@ impl Action {
             } => format!("{env}/{service}/{key}@{from}->{to}"),
             Action::FlagSet {
                 name, env, region, ..
-            } => format!("flag:{name}@{}/{}", or_all(env), or_all(region)),
+            } => format!("{name}@{}/{}", or_all(env), or_all(region)),
         }
     }
 

@@ -1124,7 +1124,7 @@ async fn flag_set_by_prefix_group_is_pending_in_scope_only() {
     assert_eq!(r.id, d.audit_id);
     assert_eq!(
         (r.action.as_str(), r.target.as_str()),
-        ("flag.set", "flag:payments.apple-pay@staging/*")
+        ("flag.set", "payments.apple-pay@staging/*")
     );
     let flags = p.flags.list().await.expect("flags");
     let mine: Vec<_> = flags

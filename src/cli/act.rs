@@ -173,6 +173,40 @@ pub(crate) async fn run_action(
     action: Action,
     output: Output,
 ) -> Result<ExitCode> {
+    run_action_then(cli, ctx, action, output, Done::Print).await
+}
+
+/// What to print when the action ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// The detail line (or, with `--output json`, the audit record).
+    Print,
+    /// The revealed secret value, exactly, and nothing else on stdout (a newline after
+    /// it only when stdout is a terminal).
+    Reveal,
+}
+
+fn print_revealed(done: &crate::actions::Dispatched) -> Result<()> {
+    let Some(value) = &done.revealed else {
+        anyhow::bail!("the provider returned no value");
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(value.expose().as_bytes())?;
+    if std::io::stdout().is_terminal() {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// [`run_action`], printing what `done` says on success.
+pub(crate) async fn run_action_then(
+    cli: &Cli,
+    ctx: &Ctx,
+    action: Action,
+    output: Output,
+    on_done: Done,
+) -> Result<ExitCode> {
     let (platform, _sim) = build_platform(cli, ctx)?;
     let policy = policy(cli, ctx, &platform);
     let pctx = PolicyContext::gather(&platform, policy, &action).await?;
@@ -182,6 +216,14 @@ pub(crate) async fn run_action(
         match dispatch(&platform, &pctx, &actor, action.clone(), confirmed).await {
             Ok(done) => {
                 match output {
+                    _ if on_done == Done::Reveal => {
+                        print_revealed(&done)?;
+                        eprintln!(
+                            "sphere: {} (audit #{})",
+                            sanitize(&done.detail),
+                            done.audit_id
+                        );
+                    }
                     Output::Json => print_records(&platform, &[done.audit_id]).await?,
                     Output::Table => {
                         println!("{} (audit #{})", sanitize(&done.detail), done.audit_id)

@@ -19,6 +19,17 @@
 //!
 //! `cells` lists only the clusters that have the flag, in `clusters` order; `pending` is
 //! `null` when nothing is in flight. With `--env`, only that environment's clusters.
+//!
+//! # `sphere flag set NAME VALUE [--percentage N] [--env E] [--region R]` (C10)
+//!
+//! Sends the value (and rollout percentage 0–100; without it each cluster keeps its
+//! own) to every cluster inside the scope that has the flag (no `--env`/`--region`:
+//! every cluster). The change shows as `pending` in `flag list` until each cluster
+//! acknowledges it. Who may: platform admins any flag; a Group's members the flags
+//! whose name starts with the Group's name and a dot (`payments.router` for
+//! `payments`). Confirmation: typing the flag's name for production or everywhere, y/N
+//! otherwise (`--yes` when stdin is not a terminal). Exit codes and `--output json` (the
+//! audit record) as for every action (see `act`); an unknown flag exits 2.
 
 use std::process::ExitCode;
 
@@ -31,8 +42,10 @@ use crate::domain::flags::{
 };
 use crate::domain::{ClusterId, PendingFlag};
 
+use super::act::run_action;
 use super::print_table;
 use super::{Cli, Ctx, Output, build_platform};
+use crate::actions::Action;
 
 #[derive(Debug, Subcommand)]
 pub enum FlagCommand {
@@ -41,6 +54,23 @@ pub enum FlagCommand {
         /// Only this environment's clusters.
         #[arg(long)]
         env: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Set a flag's value (and percentage) in every cluster of the scope; pending until
+    /// each cluster acknowledges.
+    Set {
+        name: String,
+        value: String,
+        /// Rollout percentage, 0–100 (default: each cluster keeps its own).
+        #[arg(long, value_name = "N")]
+        percentage: Option<u8>,
+        /// Only this environment's clusters (default: every one).
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this region's clusters (default: every one).
+        #[arg(long)]
+        region: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -72,7 +102,26 @@ pub struct FlagCellJson {
 }
 
 pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &FlagCommand) -> Result<ExitCode> {
-    let FlagCommand::List { env, output } = cmd;
+    let (env, output) = match cmd {
+        FlagCommand::List { env, output } => (env, output),
+        FlagCommand::Set {
+            name,
+            value,
+            percentage,
+            env,
+            region,
+            output,
+        } => {
+            let action = Action::FlagSet {
+                name: name.clone(),
+                value: value.clone(),
+                percentage: *percentage,
+                env: env.clone(),
+                region: region.clone(),
+            };
+            return run_action(cli, ctx, action, *output).await;
+        }
+    };
     let (platform, _sim) = build_platform(cli, ctx)?;
     let topo = platform.clusters.topology();
     super::scope_from(env.as_deref(), None, &topo)?;

@@ -23,13 +23,33 @@
 //!
 //! Exit codes: 0 (drift or not), 1 when the platform cannot be read, 2 for an unknown
 //! service, environment or region.
+//!
+//! # Actions (C7)
+//!
+//! - `sphere secret put SERVICE NAME --env E --region R`: create or update
+//!   `<env>/<service>/<NAME>` with the standard tags. The value is read from stdin (one
+//!   trailing newline stripped; piped, never typed on the terminal, never an argument);
+//!   an empty value is refused. Overwriting an existing production secret needs `--yes`.
+//! - `sphere secret delete SERVICE NAME --env E --region R`: destructive, needs `--yes`
+//!   when stdin is not a terminal (production: type the service name).
+//! - `sphere secret reveal SERVICE NAME --env E --region R`: prints exactly the value on
+//!   stdout (a newline after it only on a terminal) and nothing else; audited as
+//!   `secret.reveal`, the record never holding the value. No `--output json`.
+//! - `sphere secret copy SERVICE NAME --env E --from R1 --to R2`: fix drift by copying a
+//!   secret missing in R2 from R1; refused (exit 2) when R1 lacks it or R2 has it.
+//!
+//! Exit codes and `--output json` (the audit record) as for every action (see `act`).
 
 use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde::Serialize;
+
+use crate::actions::Action;
+use crate::domain::SecretValue;
 
 use crate::backend::Platform;
 use crate::domain::catalog::Kind;
@@ -37,7 +57,8 @@ use crate::domain::drift::{DriftFinding, drift};
 use crate::domain::text::sanitize;
 use crate::domain::{SecretMeta, Timestamp};
 
-use super::{Cli, Ctx, Output, build_platform, print_table, scope_from};
+use super::act::{Done, run_action, run_action_then};
+use super::{Cli, Ctx, Output, UsageError, build_platform, print_table, scope_from};
 
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
@@ -64,6 +85,156 @@ pub enum SecretCommand {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Create or update a secret; the value is read from stdin (piped).
+    Put {
+        service: String,
+        /// The short name, `^[A-Z][A-Z0-9_]*$` (DATABASE_URL).
+        name: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Delete a secret in one region (confirmation; production: type the service name).
+    Delete {
+        service: String,
+        name: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Print a secret's value on stdout, on purpose (audited).
+    Reveal {
+        service: String,
+        name: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        region: String,
+    },
+    /// Fix drift: copy a secret missing in one region from another.
+    Copy {
+        service: String,
+        name: String,
+        #[arg(long)]
+        env: String,
+        /// The region that has it.
+        #[arg(long, value_name = "REGION")]
+        from: String,
+        /// The region that lacks it.
+        #[arg(long, value_name = "REGION")]
+        to: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+/// The value piped on stdin, with one trailing newline (`\n` or `\r\n`) stripped.
+fn read_value() -> Result<SecretValue> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(UsageError(
+            "pipe the value on stdin (e.g. `printf %s \"$VALUE\" | sphere secret put ...`) so it never shows on the terminal; nothing changed"
+                .to_string(),
+        )
+        .into());
+    }
+    let mut raw = Vec::new();
+    stdin
+        .read_to_end(&mut raw)
+        .context("reading the value from stdin")?;
+    let mut text = String::from_utf8(raw)
+        .map_err(|_| UsageError("the value on stdin is not UTF-8; nothing changed".into()))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    if text.is_empty() {
+        return Err(UsageError(
+            "invalid value: the value on stdin is empty; nothing changed".to_string(),
+        )
+        .into());
+    }
+    Ok(SecretValue::new(text))
+}
+
+/// The secret actions: `put`, `delete`, `reveal`, `copy`. `None` for the read commands.
+async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option<Result<ExitCode>> {
+    Some(match cmd {
+        SecretCommand::Put {
+            service,
+            name,
+            env,
+            region,
+            output,
+        } => match read_value() {
+            Ok(value) => {
+                let action = Action::SecretPut {
+                    service: service.clone(),
+                    env: env.clone(),
+                    region: region.clone(),
+                    key: name.clone(),
+                    value,
+                };
+                run_action(cli, ctx, action, *output).await
+            }
+            Err(e) => Err(e),
+        },
+        SecretCommand::Delete {
+            service,
+            name,
+            env,
+            region,
+            output,
+        } => {
+            let action = Action::SecretDelete {
+                service: service.clone(),
+                env: env.clone(),
+                region: region.clone(),
+                key: name.clone(),
+            };
+            run_action(cli, ctx, action, *output).await
+        }
+        SecretCommand::Reveal {
+            service,
+            name,
+            env,
+            region,
+        } => {
+            let action = Action::SecretReveal {
+                service: service.clone(),
+                env: env.clone(),
+                region: region.clone(),
+                key: name.clone(),
+            };
+            run_action_then(cli, ctx, action, Output::Table, Done::Reveal).await
+        }
+        SecretCommand::Copy {
+            service,
+            name,
+            env,
+            from,
+            to,
+            output,
+        } => {
+            let action = Action::SecretCopy {
+                service: service.clone(),
+                env: env.clone(),
+                key: name.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            };
+            run_action(cli, ctx, action, *output).await
+        }
+        SecretCommand::List { .. } | SecretCommand::Drift { .. } => return None,
+    })
 }
 
 /// One line of `sphere secret list --output json`.
@@ -115,6 +286,9 @@ async fn check_service(platform: &Platform, service: &str, secrets: &[SecretMeta
 }
 
 pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> {
+    if let Some(result) = run_action_command(cli, ctx, cmd).await {
+        return result;
+    }
     let (platform, _sim) = build_platform(cli, ctx)?;
     let topo = platform.clusters.topology();
     match cmd {
@@ -241,6 +415,11 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
             }
             Ok(ExitCode::SUCCESS)
         }
+        // Handled by `run_action_command` above.
+        SecretCommand::Put { .. }
+        | SecretCommand::Delete { .. }
+        | SecretCommand::Reveal { .. }
+        | SecretCommand::Copy { .. } => anyhow::bail!("not a read command"),
     }
 }
 

@@ -477,7 +477,8 @@ impl Sim {
 
     /// Make the next call of one provider operation fail before it changes anything, as
     /// an unreachable system would. Operations: `add_lock`, `remove_locks`, `set_freeze`,
-    /// `append_audit`, `set_audit_outcome`, `restart`, `set_hpa`, `rollback`.
+    /// `append_audit`, `set_audit_outcome`, `restart`, `set_hpa`, `rollback`, `put_secret`,
+    /// `delete_secret`, `reveal_secret`, `copy_secret`, `set_flag`.
     pub fn fail_next(&self, op: &str) {
         self.faults().once.push(op.to_string());
     }
