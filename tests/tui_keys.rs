@@ -468,3 +468,87 @@ async fn read_only_refuses_with_the_rule() {
     assert!(toast.contains("read"), "{toast}");
     assert_eq!(production_locks(&h, "cart-service"), 0);
 }
+
+#[tokio::test]
+async fn copy_a_missing_secret_and_the_drift_vanishes() {
+    let mut h = demo().await;
+    h.keys("/admin-portal<Enter>4");
+    let missing = |h: &Harness| {
+        let (svc, list) = h.model.secrets.ready().cloned().expect("secrets read");
+        sphere::domain::drift::drift(&list, &h.model.topology)
+            .into_iter()
+            .filter(|d| d.service == svc && d.kind == sphere::domain::drift::DriftKind::Missing)
+            .count()
+    };
+    let before = missing(&h);
+    assert!(before > 0, "the demo has a missing secret for admin-portal");
+    // Select the drifted key, then copy it where it is missing.
+    h.keys("d");
+    h.keys("c");
+    assert_eq!(missing(&h), before - 1, "{:?}", h.model.toasts);
+    h.keys("6");
+    assert!(
+        h.model
+            .audit_rows()
+            .iter()
+            .any(|r| r.action == "secret.copy")
+    );
+}
+
+#[tokio::test]
+async fn reveal_shows_the_value_for_a_while_and_put_is_typed_masked() {
+    let mut h = demo().await;
+    h.keys("/admin-portal<Enter>4eeer");
+    h.keys("p");
+    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    h.keys("s3cr3t-value");
+    let screen = h.render();
+    assert!(!screen.contains("s3cr3t-value"), "typed masked: {screen}");
+    assert!(screen.contains("••••"), "{screen}");
+    h.keys("<Enter>");
+    // Production asks for the service name.
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("admin-portal<Enter>");
+    }
+    h.keys("v");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("admin-portal<Enter>");
+    }
+    let screen = h.render();
+    assert!(
+        screen.contains("s3cr3t-value"),
+        "revealed on purpose: {screen}"
+    );
+    // Masked again when the time is up.
+    h.model
+        .on_time(std::time::Instant::now() + std::time::Duration::from_secs(11));
+    assert!(!h.render().contains("s3cr3t-value"));
+    h.keys("6");
+    assert!(
+        h.model
+            .audit_rows()
+            .iter()
+            .all(|r| !r.target.contains("s3cr3t")
+                && !r.reason.as_deref().unwrap_or("").contains("s3cr3t"))
+    );
+}
+
+#[tokio::test]
+async fn set_a_flag_and_see_it_pending() {
+    let mut h = demo().await;
+    h.keys("5/catalog.bulk<Enter>s");
+    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    h.keys("on 25<Enter>");
+    // Every environment at once: the flag's name is typed to confirm.
+    assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
+    assert!(h.render().contains("type catalog.bulk-editor"));
+    h.keys("catalog.bulk-editor<Enter>");
+    let rows = h.model.flag_rows();
+    assert!(
+        rows.iter()
+            .any(|r| r.cells.iter().flatten().any(|c| c.pending.is_some())),
+        "{:?}",
+        h.model.toasts
+    );
+    assert!(h.render().contains('→'));
+}

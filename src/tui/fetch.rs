@@ -101,7 +101,10 @@ pub async fn act(
     };
     let who = Actor::resolve(actor, &ctx.catalog, &policy);
     match dispatch(platform, &ctx, &who, action.clone(), confirmed).await {
-        Ok(done) => Msg::Acted(Ok(format!("{}: {}", done.action.describe(), done.detail))),
+        Ok(done) => match done.revealed {
+            Some(value) => Msg::Revealed(done.action.target(), value),
+            None => Msg::Acted(Ok(format!("{}: {}", done.action.describe(), done.detail))),
+        },
         Err(DispatchError::NeedsConfirmation(c)) => Msg::NeedsConfirm(action, c),
         Err(e) => Msg::Acted(Err(e.to_string())),
     }

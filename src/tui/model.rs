@@ -21,6 +21,9 @@ use super::catalog::{CatalogState, Grouping, SortColumn, ViewItem};
 use super::fetch::{Fetch, Fetched, ServiceReport};
 use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 
+/// How long a revealed secret stays readable before it is masked again.
+pub const REVEAL_FOR: Duration = Duration::from_secs(10);
+
 /// How often a pane that shows polled data (locks, audit, flags) reads it again.
 pub const POLL: Duration = Duration::from_secs(5);
 
@@ -100,6 +103,8 @@ pub enum Msg {
     Acted(Result<String, String>),
     /// The action needs this confirmation before it runs.
     NeedsConfirm(Action, Confirm),
+    /// A secret revealed on purpose (audited): shown for a few seconds, then masked.
+    Revealed(String, crate::domain::SecretValue),
     /// SIGTERM, SIGHUP: leave cleanly.
     Quit,
 }
@@ -213,6 +218,22 @@ pub enum Pending {
         service: String,
         cluster: crate::domain::ClusterId,
     },
+    SecretPut {
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+    },
+    FlagSet {
+        name: String,
+    },
+}
+
+impl Pending {
+    /// Is the answer a secret value (typed masked, never drawn)?
+    pub fn masked(&self) -> bool {
+        matches!(self, Pending::SecretPut { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,6 +321,8 @@ pub struct Model {
     pub live_gen: u64,
     /// What the dispatcher checks every action against.
     pub policy: Policy,
+    /// A secret value revealed on purpose, what it is, and when it is masked again.
+    pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
     matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// Something changed since the last frame.
@@ -360,6 +383,7 @@ impl Model {
             now_override: None,
             live_gen: 0,
             policy: init.policy,
+            revealed: None,
             matrix_cache: std::cell::RefCell::new(None),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
@@ -388,9 +412,9 @@ impl Model {
         match (self.routes.last(), self.tab) {
             (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
             (None, Tab::Catalog) => vec!["catalog", "list", "global"],
-            (None, Tab::Deployments | Tab::Secrets | Tab::Flags) => {
-                vec!["matrix", "list", "global"]
-            }
+            (None, Tab::Deployments) => vec!["matrix", "list", "global"],
+            (None, Tab::Secrets) => vec!["secrets", "matrix", "list", "global"],
+            (None, Tab::Flags) => vec!["flags", "matrix", "list", "global"],
             (None, _) => vec!["list", "global"],
         }
     }
@@ -505,6 +529,10 @@ impl Model {
 
     /// Drop expired toasts; read the pane's data again when its poll is due.
     pub fn on_time(&mut self, now: Instant) -> Vec<Effect> {
+        if self.revealed.as_ref().is_some_and(|r| r.2 <= now) {
+            self.revealed = None;
+            self.dirty = true;
+        }
         let before = self.toasts.len();
         self.toasts.retain(|t| t.until > now);
         if self.toasts.len() != before {
@@ -653,6 +681,11 @@ impl Model {
             }
             Msg::Acted(Err(why)) => {
                 self.toast(Level::Error, why);
+                vec![Effect::Fetch(Fetch::Audit)]
+            }
+            Msg::Revealed(what, value) => {
+                self.revealed = Some((what, value, Instant::now() + REVEAL_FOR));
+                self.dirty = true;
                 vec![Effect::Fetch(Fetch::Audit)]
             }
             Msg::NeedsConfirm(action, confirm) => {
@@ -1144,6 +1177,27 @@ impl Model {
                     p.input = current;
                 }
             }
+            "secret_reveal" | "secret_put" | "secret_delete" | "secret_copy" => {
+                return self.secret_action(cmd);
+            }
+            "flag_set" => {
+                let rows = self.flag_rows();
+                let Some(row) = rows.get(self.list.selected) else {
+                    self.toast(Level::Error, "select a flag");
+                    return vec![];
+                };
+                let title = format!(
+                    "Set {} in {}: VALUE [PERCENT]",
+                    sanitize(&row.name),
+                    self.scope
+                );
+                self.prompt(
+                    title,
+                    Pending::FlagSet {
+                        name: row.name.clone(),
+                    },
+                );
+            }
             "copy_link" => {
                 let links: Vec<PaletteItem> = self
                     .report
@@ -1250,6 +1304,102 @@ impl Model {
         self.pane_reads()
     }
 
+    /// Secrets pane actions on the selected key: the environment and region come from
+    /// the scope (the environment may also come from the key's drift finding).
+    fn secret_action(&mut self, cmd: &str) -> Vec<Effect> {
+        let Some((service, list)) = self.secrets.ready().cloned() else {
+            self.toast(Level::Error, "the secrets are not read yet");
+            return vec![];
+        };
+        let keys = self.secret_keys();
+        let Some(key) = keys.get(self.list.selected).cloned() else {
+            self.toast(Level::Error, "select a secret");
+            return vec![];
+        };
+        let findings: Vec<_> = crate::domain::drift::drift(&list, &self.topology)
+            .into_iter()
+            .filter(|d| d.service == service && d.key == key)
+            .collect();
+        let env = self
+            .scope
+            .env
+            .clone()
+            .or_else(|| findings.first().map(|d| d.env.clone()));
+        let Some(env) = env else {
+            self.toast(Level::Error, "set the environment scope (e) first");
+            return vec![];
+        };
+        if cmd == "secret_copy" {
+            let missing = findings
+                .iter()
+                .find(|d| d.env == env && d.kind == crate::domain::drift::DriftKind::Missing);
+            let Some(missing) = missing else {
+                self.toast(
+                    Level::Info,
+                    format!("{key} is not missing anywhere in {env}"),
+                );
+                return vec![];
+            };
+            let to = missing.regions.first().cloned().unwrap_or_default();
+            let from = list
+                .iter()
+                .find(|s| s.service == service && s.env == env && s.key == key)
+                .map(|s| s.region.clone())
+                .unwrap_or_default();
+            return vec![Effect::Act {
+                action: Action::SecretCopy {
+                    service,
+                    env,
+                    key,
+                    from,
+                    to,
+                },
+                confirmed: false,
+            }];
+        }
+        let Some(region) = self.scope.region.clone() else {
+            self.toast(
+                Level::Error,
+                "set the region scope (r) first: secrets live per region",
+            );
+            return vec![];
+        };
+        match cmd {
+            "secret_reveal" => vec![Effect::Act {
+                action: Action::SecretReveal {
+                    service,
+                    env,
+                    region,
+                    key,
+                },
+                confirmed: false,
+            }],
+            "secret_delete" => vec![Effect::Act {
+                action: Action::SecretDelete {
+                    service,
+                    env,
+                    region,
+                    key,
+                },
+                confirmed: false,
+            }],
+            _ => {
+                let title =
+                    format!("New value of {env}/{service}/{key} in {region} (typed masked)");
+                self.prompt(
+                    title,
+                    Pending::SecretPut {
+                        service,
+                        env,
+                        region,
+                        key,
+                    },
+                );
+                vec![]
+            }
+        }
+    }
+
     fn prompt(&mut self, title: String, then: Pending) {
         self.overlay = Some(Overlay::Prompt(PromptState {
             title,
@@ -1273,6 +1423,40 @@ impl Model {
             },
             Pending::LockAll => Action::LockAll { reason: input },
             Pending::FreezeOn => Action::FreezeOn { reason: input },
+            Pending::SecretPut {
+                service,
+                env,
+                region,
+                key,
+            } => Action::SecretPut {
+                service,
+                env,
+                region,
+                key,
+                value: crate::domain::SecretValue::new(input),
+            },
+            Pending::FlagSet { name } => {
+                let mut words = input.split_whitespace();
+                let value = words.next().unwrap_or_default().to_string();
+                let percentage = match words.next().map(|p| p.trim_end_matches('%').parse::<u8>()) {
+                    None => None,
+                    Some(Ok(p)) => Some(p),
+                    Some(Err(_)) => {
+                        self.toast(
+                            Level::Error,
+                            format!("flag: {input:?} — use VALUE [PERCENT]"),
+                        );
+                        return vec![];
+                    }
+                };
+                Action::FlagSet {
+                    name,
+                    value,
+                    percentage,
+                    env: self.scope.env.clone(),
+                    region: self.scope.region.clone(),
+                }
+            }
             Pending::Hpa { service, cluster } => {
                 let nums: Vec<Result<u32, _>> = input
                     .split([' ', ',', '-'])

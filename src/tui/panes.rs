@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::config::theme::Slot;
 use crate::domain::drift::{self, DriftFinding, DriftKind};
@@ -664,6 +664,29 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
         table_area,
     );
 
+    // A value revealed on purpose: readable for a few seconds, then masked again.
+    if let Some((what, value, _until)) = &m.revealed {
+        let line = Line::from(vec![
+            Span::styled(
+                format!(" {} = ", sanitize(what)),
+                t.style(Slot::Warn).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(sanitize(value.expose()).into_owned(), t.style(Slot::Warn)),
+            Span::styled(
+                format!(
+                    "   (revealed on purpose, audited; masked again after {} s)",
+                    super::model::REVEAL_FOR.as_secs()
+                ),
+                t.style(Slot::Muted),
+            ),
+        ]);
+        let [top, _] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(side_area);
+        f.render_widget(Clear, top);
+        f.render_widget(Paragraph::new(line), top);
+        m.list = pos;
+        return;
+    }
     // The selected key across the regions of one environment.
     if let Some(&r) = rows.get(pos.selected) {
         let key = grid.keys[r].clone();

@@ -65,14 +65,22 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     match &m.overlay {
         Some(Overlay::Help { scroll }) => draw_help(m, f, area, *scroll),
         Some(Overlay::Palette(_)) => draw_palette(m, f, area),
-        Some(Overlay::Prompt(p)) => draw_question(
-            m,
-            f,
-            area,
-            " action ",
-            vec![Line::from(sanitize(&p.title).into_owned())],
-            Some(&p.input),
-        ),
+        Some(Overlay::Prompt(p)) => {
+            // A secret value is typed masked: never drawn.
+            let shown = if p.then.masked() {
+                "•".repeat(p.input.chars().count())
+            } else {
+                p.input.clone()
+            };
+            draw_question(
+                m,
+                f,
+                area,
+                " action ",
+                vec![Line::from(sanitize(&p.title).into_owned())],
+                Some(&shown),
+            )
+        }
         Some(Overlay::Confirm(c)) => {
             let t = &m.theme;
             let mut lines = vec![Line::from(Span::styled(
@@ -261,7 +269,26 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
             ("help", "help"),
             ("quit", "quit"),
         ],
-        (None, None, Tab::Deployments | Tab::Secrets | Tab::Flags) => &[
+        (None, None, Tab::Secrets) => &[
+            ("secret_reveal", "reveal"),
+            ("secret_put", "put"),
+            ("secret_copy", "copy to missing"),
+            ("secret_delete", "delete"),
+            ("drift_only", "drift only"),
+            ("scope_env_next", "env"),
+            ("scope_region_next", "region"),
+            ("help", "help"),
+        ],
+        (None, None, Tab::Flags) => &[
+            ("flag_set", "set"),
+            ("drift_only", "drift only"),
+            ("filter", "filter"),
+            ("scope_env_next", "env"),
+            ("scope_region_next", "region"),
+            ("help", "help"),
+            ("quit", "quit"),
+        ],
+        (None, None, Tab::Deployments) => &[
             ("filter", "filter"),
             ("open", "open"),
             ("col_right", "scroll"),
@@ -792,8 +819,8 @@ fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
     let t = &m.theme;
     let mut lines: Vec<Line> = Vec::new();
     for section in [
-        "global", "list", "catalog", "matrix", "pods", "detail", "filter", "palette", "prompt",
-        "confirm", "help",
+        "global", "list", "catalog", "matrix", "pods", "secrets", "flags", "detail", "filter",
+        "palette", "prompt", "confirm", "help",
     ] {
         let bindings = m.keymap.section(section);
         if bindings.is_empty() {
