@@ -3,8 +3,10 @@
 use serde::Serialize;
 
 use super::Action;
+use super::golden::{StepReport, create_service};
 use super::policy::{Actor, Confirm, PolicyContext, Refusal, plan};
 use crate::backend::Platform;
+use crate::domain::golden::Step;
 use crate::domain::{ClusterId, Freeze, Lock, Outcome, SecretValue};
 
 /// An action that ran.
@@ -20,6 +22,9 @@ pub struct Dispatched {
     /// the caller shows it on purpose.
     #[serde(skip)]
     pub revealed: Option<SecretValue>,
+    /// For `ServiceCreate`: every step, in order, and what became of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
 }
 
 /// Why an action did not (fully) run.
@@ -64,6 +69,19 @@ pub async fn dispatch(
     action: Action,
     confirmed: bool,
 ) -> Result<Dispatched, DispatchError> {
+    dispatch_with_progress(platform, ctx, actor, action, confirmed, &mut |_| {}).await
+}
+
+/// [`dispatch`], telling `on_step` as each step of a multi-step action (the golden
+/// path's `ServiceCreate`) ends. Single-step actions never call it.
+pub async fn dispatch_with_progress(
+    platform: &Platform,
+    ctx: &PolicyContext,
+    actor: &Actor,
+    action: Action,
+    confirmed: bool,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
+) -> Result<Dispatched, DispatchError> {
     let ledger = &platform.ledger;
     let plan = match plan(ctx, actor, &action) {
         Ok(p) => p,
@@ -95,6 +113,10 @@ pub async fn dispatch(
         return Err(DispatchError::NeedsConfirmation(plan.confirm));
     }
     let action = plan.action;
+    if let Action::ServiceCreate { request, from_step } = &action {
+        let from = from_step.as_deref().and_then(Step::parse);
+        return create_service(platform, actor, &action, request, from, on_step).await;
+    }
     let audit_id = ledger
         .append_audit(
             &actor.name,
@@ -132,6 +154,7 @@ pub async fn dispatch(
                 action,
                 detail,
                 revealed,
+                steps: Vec::new(),
             }),
         ),
         Err(e) => {
@@ -294,6 +317,7 @@ async fn execute(
             Ok(format!("deleted {}", action.target()))
         }
         Action::SecretReveal { .. } => anyhow::bail!("a reveal returns a value; see dispatch"),
+        Action::ServiceCreate { .. } => anyhow::bail!("the golden path has steps; see dispatch"),
         Action::SecretCopy {
             service,
             env,

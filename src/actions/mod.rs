@@ -12,17 +12,22 @@
 //! is not audited: nothing was attempted.
 
 mod dispatch;
+mod golden;
 mod policy;
 
+#[cfg(test)]
+mod golden_tests;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::golden::ServiceRequest;
 use crate::domain::secret::masked;
 use crate::domain::{ClusterId, SecretValue};
 
-pub use dispatch::{DispatchError, Dispatched, dispatch};
+pub use dispatch::{DispatchError, Dispatched, dispatch, dispatch_with_progress};
+pub use golden::{StepReport, StepStatus};
 pub use policy::{
     Actor, Confirm, Plan, Policy, PolicyContext, Readiness, Refusal, Subject, is_production,
     may_set_flag, plan, valid_secret_key,
@@ -116,6 +121,15 @@ pub enum Action {
         env: Option<String>,
         region: Option<String>,
     },
+    /// Create a service on the golden path (C4): repository, CI workflow, descriptor,
+    /// registration, dev deployment. Steps already done are skipped (detected from the
+    /// providers), so a re-run after a failure resumes at the failed step;
+    /// `from_step` (a [`Step`](crate::domain::golden::Step) name) starts there instead.
+    ServiceCreate {
+        request: ServiceRequest,
+        #[serde(default)]
+        from_step: Option<String>,
+    },
 }
 
 fn or_all(v: &Option<String>) -> &str {
@@ -140,6 +154,7 @@ impl Action {
             Action::SecretReveal { .. } => "secret.reveal",
             Action::SecretCopy { .. } => "secret.copy",
             Action::FlagSet { .. } => "flag.set",
+            Action::ServiceCreate { .. } => "service.create",
         }
     }
 
@@ -196,6 +211,7 @@ impl Action {
             Action::FlagSet {
                 name, env, region, ..
             } => format!("{name}@{}/{}", or_all(env), or_all(region)),
+            Action::ServiceCreate { request, .. } => request.name.clone(),
         }
     }
 
@@ -275,6 +291,10 @@ impl Action {
                 "set the flag {name} to {value}{} in {}",
                 percentage.map(|p| format!(" at {p}%")).unwrap_or_default(),
                 scope(env, region)
+            ),
+            Action::ServiceCreate { request, .. } => format!(
+                "create the service {} owned by {} from the {} template",
+                request.name, request.owner, request.template
             ),
         }
     }

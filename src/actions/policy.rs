@@ -11,6 +11,7 @@ use crate::backend::Platform;
 use crate::backend::facts::{gather, is_service};
 use crate::config::settings::PolicyConfig;
 use crate::domain::catalog::{Catalog, Kind, RelationKind};
+use crate::domain::golden::{DEV_ENV, Step};
 use crate::domain::score::{Scorecard, builtin_scorecard, evaluate, properties};
 use crate::domain::{ClusterId, FlagState, Scope, SecretMeta, Topology};
 
@@ -814,6 +815,32 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 region: region.clone(),
             }
         }
+        Action::ServiceCreate { request, from_step } => {
+            if let Err(errors) = request.validate_resume(&ctx.catalog) {
+                let mut errors = errors.into_iter();
+                if let Some(first) = errors.next() {
+                    let rest: Vec<String> = errors.map(|e| e.to_string()).collect();
+                    let message = if rest.is_empty() {
+                        first.reason
+                    } else {
+                        format!("{}; also {}", first.reason, rest.join("; "))
+                    };
+                    return Err(invalid(&first.field, message));
+                }
+            }
+            if let Some(s) = from_step
+                && Step::parse(s).is_none()
+            {
+                return Err(invalid(
+                    "from_step",
+                    format!(
+                        "{s:?} is not a step: use one of {}",
+                        Step::ALL.map(Step::as_str).join(", ")
+                    ),
+                ));
+            }
+            action.clone()
+        }
     };
 
     // 2. Read-only: global for everyone, per environment for all but admins.
@@ -840,6 +867,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             Some(e) => vec![e.as_str()],
             None => topo.environments.iter().map(String::as_str).collect(),
         },
+        Action::ServiceCreate { .. } => vec![DEV_ENV],
     };
     if !actor.admin
         && let Some(e) = envs
@@ -851,8 +879,20 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         });
     }
 
-    // 3. Ownership.
+    // 3. Ownership. A new service: members of the owning Group (or admins) create it.
     match resolved.service() {
+        None if matches!(resolved, Action::ServiceCreate { .. }) => {
+            if let Action::ServiceCreate { request, .. } = &resolved
+                && !actor.admin
+                && !actor.groups.contains(&request.owner)
+            {
+                return Err(Refusal::NotOwner {
+                    actor: actor.name.clone(),
+                    service: request.name.clone(),
+                    owner: Some(format!("group:{}", request.owner)),
+                });
+            }
+        }
         None if matches!(resolved, Action::FlagSet { .. }) => {
             if let Action::FlagSet { name, .. } = &resolved
                 && !may_set_flag(actor, name)
@@ -954,7 +994,9 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 Confirm::YesNo
             }
         }
-        Action::SecretReveal { .. } | Action::SecretCopy { .. } => Confirm::None,
+        Action::SecretReveal { .. } | Action::SecretCopy { .. } | Action::ServiceCreate { .. } => {
+            Confirm::None
+        }
         Action::FlagSet { name, env, .. } => {
             if prod(env.as_deref()) {
                 Confirm::TypeToConfirm(name.clone())

@@ -5,6 +5,7 @@
 pub mod facts;
 pub mod sim;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -23,6 +24,15 @@ pub trait CatalogProvider: Send + Sync {
     /// Load and resolve the whole catalog. Problems are inside the catalog; an `Err`
     /// means nothing at all could be read. Shared, so handing it out copies nothing.
     async fn load(&self) -> Result<Arc<Catalog>>;
+
+    /// Register a descriptor (one or more Backstage documents) read from `location`:
+    /// the next [`load`](Self::load) includes its entities. Registering the same
+    /// location again replaces what it registered (same text: no change). An error when
+    /// the descriptor does not parse, or the provider cannot register.
+    async fn register(&self, descriptor_yaml: &str, location: &str) -> Result<()> {
+        let _ = (descriptor_yaml, location);
+        anyhow::bail!("this catalog provider cannot register descriptors")
+    }
 }
 
 /// Deployments, pods and HPAs in every cluster.
@@ -44,6 +54,20 @@ pub trait ClusterProvider: Send + Sync {
     /// Patch the HPA's replica bounds (policy bounds are checked before, by the
     /// dispatcher). An error when the service has no HPA in `cluster`.
     async fn set_hpa(&self, service: &str, cluster: &ClusterId, min: u32, max: u32) -> Result<()>;
+
+    /// Create the deployment of `service` in `cluster` running `version` with
+    /// `replicas` pods (which then appear through [`watch`](Self::watch)). Idempotent:
+    /// when it exists already nothing changes.
+    async fn create_deployment(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        version: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let _ = (service, cluster, version, replicas);
+        anyhow::bail!("this cluster provider cannot create deployments")
+    }
 }
 
 /// Secret metadata across regions and environments (values never leave the provider
@@ -110,6 +134,33 @@ pub trait ReposProvider: Send + Sync {
     /// Set the version a deployment runs in one cluster. On a real platform this is a
     /// commit to the GitOps repository; the cluster follows.
     async fn rollback(&self, service: &str, cluster: &ClusterId, version: &str) -> Result<()>;
+
+    /// Create the repository `slug` from `template`, rendered with `values`.
+    /// Idempotent: when the repository exists nothing changes.
+    async fn create_from_template(
+        &self,
+        slug: &str,
+        template: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let _ = (slug, template, values);
+        anyhow::bail!("this repository provider cannot create repositories")
+    }
+
+    /// Commit `content` to `path` on the default branch. Idempotent: the same content
+    /// commits nothing (returns false); true when the file changed. An error when the
+    /// repository does not exist.
+    async fn write_file(&self, slug: &str, path: &str, content: &str) -> Result<bool> {
+        let _ = (slug, path, content);
+        anyhow::bail!("this repository provider cannot write files")
+    }
+
+    /// The content of one file on the default branch; `None` when there is no such file
+    /// (or repository).
+    async fn file(&self, slug: &str, path: &str) -> Result<Option<String>> {
+        let _ = (slug, path);
+        Ok(None)
+    }
 }
 
 /// Feature flags per cluster.

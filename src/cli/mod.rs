@@ -16,6 +16,7 @@ mod lock;
 pub mod pods;
 mod score;
 mod secret;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,6 +131,9 @@ pub enum Command {
     /// Horizontal pod autoscalers.
     #[command(subcommand)]
     Hpa(act::HpaCommand),
+    /// Services: create one on the golden path.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -310,6 +314,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Rollback(args) => act::rollback(&cli, &ctx, args).await,
                 Command::Restart(args) => act::restart(&cli, &ctx, args).await,
                 Command::Hpa(cmd) => act::hpa(&cli, &ctx, cmd).await,
+                Command::Service(cmd) => service::run(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
                     let mut cmd = Cli::command();
                     clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());

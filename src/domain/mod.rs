@@ -4,6 +4,7 @@ pub mod audit;
 pub mod catalog;
 pub mod drift;
 pub mod flags;
+pub mod golden;
 pub mod lifecycle;
 pub mod links;
 pub mod matrix;

@@ -37,8 +37,10 @@ use crate::backend::{
     CatalogProvider, ClusterProvider, FlagsProvider, LedgerProvider, Platform, PlatformKind,
     RepoInfo, ReposProvider, SecretsProvider,
 };
+use crate::domain::catalog::parse::parse_documents;
+use crate::domain::catalog::resolve;
 use crate::domain::catalog::{
-    Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Source,
+    Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Severity, Source,
 };
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome,
@@ -315,6 +317,8 @@ struct Inner {
     world: Mutex<World>,
     /// Provider operations that fail (see [`Sim::fail_next`]).
     faults: Mutex<Faults>,
+    /// The catalog served: `catalog` plus the registered descriptors it was built with.
+    served: Mutex<(BTreeMap<String, String>, Arc<Catalog>)>,
 }
 
 /// Injected provider failures, for tests: one-shot ones from [`Sim::fail_next`], and
@@ -410,10 +414,12 @@ impl Sim {
             }
         };
         let world = World::new(durable, file_stamp, topology.clone(), opts.seed, now());
+        let catalog = Arc::new(catalog);
         Ok(Sim {
             inner: Arc::new(Inner {
                 opts,
-                catalog: Arc::new(catalog),
+                served: Mutex::new((BTreeMap::new(), catalog.clone())),
+                catalog,
                 topology,
                 fingerprint,
                 world: Mutex::new(world),
@@ -478,7 +484,8 @@ impl Sim {
     /// Make the next call of one provider operation fail before it changes anything, as
     /// an unreachable system would. Operations: `add_lock`, `remove_locks`, `set_freeze`,
     /// `append_audit`, `set_audit_outcome`, `restart`, `set_hpa`, `rollback`, `put_secret`,
-    /// `delete_secret`, `reveal_secret`, `copy_secret`, `set_flag`.
+    /// `delete_secret`, `reveal_secret`, `copy_secret`, `set_flag`, `create_repo`,
+    /// `write_file`, `register`, `create_deployment`.
     pub fn fail_next(&self, op: &str) {
         self.faults().once.push(op.to_string());
     }
@@ -862,10 +869,126 @@ impl Sim {
     }
 }
 
+/// The base catalog plus the entities of every registered descriptor, resolved
+/// together (the first definition of an entity wins, as in any catalog).
+fn with_registered(base: &Catalog, registered: &BTreeMap<String, String>) -> Catalog {
+    let mut entities = base.entities().to_vec();
+    let mut problems = base.problems.clone();
+    for (location, text) in registered {
+        let parsed = parse_documents(text, Path::new(location));
+        entities.extend(parsed.entities);
+        problems.extend(parsed.problems);
+    }
+    let mut catalog = resolve::build(entities, problems);
+    // The base's problems are found again when resolving it a second time.
+    let mut kept = Vec::with_capacity(catalog.problems.len());
+    for p in std::mem::take(&mut catalog.problems) {
+        if !kept.contains(&p) {
+            kept.push(p);
+        }
+    }
+    catalog.problems = kept;
+    catalog
+}
+
+impl Sim {
+    /// The catalog as served now: rebuilt when the registered descriptors changed.
+    fn served_catalog(&self) -> Arc<Catalog> {
+        let registered = self.world().durable.registered.clone();
+        let mut served = self.inner.served.lock().unwrap_or_else(|e| e.into_inner());
+        if served.0 != registered {
+            let catalog = if registered.is_empty() {
+                self.inner.catalog.clone()
+            } else {
+                Arc::new(with_registered(&self.inner.catalog, &registered))
+            };
+            *served = (registered, catalog);
+        }
+        served.1.clone()
+    }
+
+    /// The files of a template's skeleton, rendered with the form's values.
+    fn template_files(
+        template: &str,
+        values: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let v = |k: &str| values.get(k).map(String::as_str).unwrap_or("");
+        let name = v("name");
+        let mut files = BTreeMap::new();
+        files.insert(
+            "README.md".to_string(),
+            format!(
+                "# {name}\n\n{}\n\nCreated by sphere from the {template} template. Owner: {}.\n",
+                v("description"),
+                v("owner")
+            ),
+        );
+        let (path, content) = match template {
+            "node-service" => (
+                "package.json",
+                format!(
+                    "{{\n  \"name\": \"{name}\",\n  \"version\": \"0.1.0\",\n  \"private\": true\n}}\n"
+                ),
+            ),
+            "python-worker" => (
+                "pyproject.toml",
+                format!("[project]\nname = \"{name}\"\nversion = \"0.1.0\"\n"),
+            ),
+            _ => (
+                "Cargo.toml",
+                format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n"),
+            ),
+        };
+        files.insert(path.to_string(), content);
+        files.insert(
+            "deploy/values.yaml".to_string(),
+            format!(
+                "replicas: {}\ndatabase: {}\ncache: {}\n",
+                v("replicas"),
+                v("database"),
+                v("cache")
+            ),
+        );
+        files
+    }
+}
+
 #[async_trait]
 impl CatalogProvider for Sim {
     async fn load(&self) -> Result<Arc<Catalog>> {
-        Ok(self.inner.catalog.clone())
+        if let Err(e) = self.refresh() {
+            tracing::warn!("demo state refresh failed: {e:#}");
+        }
+        Ok(self.served_catalog())
+    }
+
+    async fn register(&self, descriptor_yaml: &str, location: &str) -> Result<()> {
+        self.check_fault("register")?;
+        let parsed = parse_documents(descriptor_yaml, Path::new(location));
+        if let Some(p) = parsed
+            .problems
+            .iter()
+            .find(|p| p.severity == Severity::Error)
+        {
+            anyhow::bail!("the descriptor at {location} is invalid: {}", p.reason);
+        }
+        if parsed.entities.is_empty() {
+            anyhow::bail!("the descriptor at {location} has no entity");
+        }
+        if self
+            .world()
+            .durable
+            .registered
+            .get(location)
+            .map(String::as_str)
+            == Some(descriptor_yaml)
+        {
+            return Ok(());
+        }
+        self.mutate(|s| {
+            s.registered
+                .insert(location.to_string(), descriptor_yaml.to_string());
+        })
     }
 }
 
@@ -908,6 +1031,44 @@ impl ClusterProvider for Sim {
             anyhow::bail!("{service} has no HPA in {cluster}");
         }
         Ok(())
+    }
+
+    async fn create_deployment(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        version: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        self.check_fault("create_deployment")?;
+        if !self.inner.topology.clusters().any(|c| &c == cluster) {
+            anyhow::bail!("there is no cluster {cluster}");
+        }
+        let exists = |d: &DurableState| {
+            d.deployments
+                .iter()
+                .any(|x| x.service == service && &x.cluster == cluster)
+        };
+        if exists(&self.world().durable) {
+            return Ok(());
+        }
+        self.mutate_world(|w, now| {
+            if exists(&w.durable) {
+                return;
+            }
+            w.durable.deployments.push(state::DeploymentRec {
+                service: service.to_string(),
+                cluster: cluster.clone(),
+                version: version.to_string(),
+                desired: replicas,
+                restart_gen: 0,
+                updated_at: now,
+            });
+            let rel = w.durable.releases.entry(service.to_string()).or_default();
+            if !rel.iter().any(|v| v == version) {
+                rel.push(version.to_string());
+            }
+        })
     }
 }
 
@@ -987,6 +1148,82 @@ impl ReposProvider for Sim {
             anyhow::bail!("{service} does not run in {cluster}");
         }
         Ok(())
+    }
+
+    async fn create_from_template(
+        &self,
+        slug: &str,
+        template: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.check_fault("create_repo")?;
+        if self
+            .world()
+            .durable
+            .repos
+            .get(slug)
+            .is_some_and(|r| r.exists)
+        {
+            return Ok(());
+        }
+        let files = Sim::template_files(template, values);
+        self.mutate(|s| {
+            if s.repos.get(slug).is_some_and(|r| r.exists) {
+                return;
+            }
+            s.repos.insert(
+                slug.to_string(),
+                RepoInfo {
+                    slug: slug.to_string(),
+                    exists: true,
+                    default_branch: "main".to_string(),
+                    workflows: Vec::new(),
+                },
+            );
+            s.repo_files.insert(slug.to_string(), files);
+        })
+    }
+
+    async fn write_file(&self, slug: &str, path: &str, content: &str) -> Result<bool> {
+        self.check_fault("write_file")?;
+        let same = |s: &DurableState| {
+            s.repo_files
+                .get(slug)
+                .and_then(|f| f.get(path))
+                .is_some_and(|c| c == content)
+        };
+        if same(&self.world().durable) {
+            return Ok(false);
+        }
+        self.mutate(|s| {
+            if same(s) {
+                return Ok(false);
+            }
+            let Some(repo) = s.repos.get_mut(slug).filter(|r| r.exists) else {
+                anyhow::bail!("there is no repository {slug}");
+            };
+            if let Some(name) = path.strip_prefix(".github/workflows/")
+                && !repo.workflows.iter().any(|w| w == name)
+            {
+                repo.workflows.push(name.to_string());
+            }
+            s.repo_files
+                .entry(slug.to_string())
+                .or_default()
+                .insert(path.to_string(), content.to_string());
+            Ok(true)
+        })?
+    }
+
+    async fn file(&self, slug: &str, path: &str) -> Result<Option<String>> {
+        self.refresh()?;
+        Ok(self
+            .world()
+            .durable
+            .repo_files
+            .get(slug)
+            .and_then(|f| f.get(path))
+            .cloned())
     }
 }
 

@@ -81,6 +81,12 @@ pub(crate) struct DurableState {
     pub freeze: Freeze,
     pub audit: Vec<AuditRecord>,
     pub next_audit_id: u64,
+    /// The files of each repository (slug → path → content), for the ones sphere wrote.
+    #[serde(default)]
+    pub repo_files: BTreeMap<String, BTreeMap<String, String>>,
+    /// Descriptors registered with the catalog: location → YAML text.
+    #[serde(default)]
+    pub registered: BTreeMap<String, String>,
 }
 
 impl DurableState {
@@ -498,6 +504,8 @@ pub(crate) fn seed_state(
         freeze: Freeze::default(),
         audit: Vec::new(),
         next_audit_id: 1,
+        repo_files: BTreeMap::new(),
+        registered: BTreeMap::new(),
     };
     let svc = |rng: &mut fastrand::Rng| {
         if services.is_empty() {
