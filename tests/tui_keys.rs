@@ -552,3 +552,36 @@ async fn set_a_flag_and_see_it_pending() {
     );
     assert!(h.render().contains('→'));
 }
+
+#[tokio::test]
+async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
+    let mut h = demo().await;
+    h.keys("n");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    let screen = h.render();
+    assert!(
+        screen.contains("new service on the golden path"),
+        "{screen}"
+    );
+    // A bad name is refused in the form, naming the field.
+    h.keys("Bad Name<Enter>");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(h.render().contains("name"), "the error names the field");
+    for _ in 0.."Bad Name".len() {
+        h.keys("<Backspace>");
+    }
+    h.keys("ledger-exporter<Tab>Exports ledger entries<Tab><Right><Tab><Tab><Right><Enter>");
+    assert!(h.model.overlay.is_none(), "{:?}", h.model.toasts);
+    let row = h.model.cat.row_index("ledger-exporter");
+    assert!(row.is_some(), "in the catalog: {:?}", h.model.toasts);
+    h.pump();
+    let live = h.model.cat.rows[row.unwrap_or(0)].live.clone();
+    assert!(live.deployments > 0, "deployed to dev: {live:?}");
+    h.keys("6");
+    assert!(
+        h.model
+            .audit_rows()
+            .iter()
+            .any(|r| r.action == "service.create")
+    );
+}

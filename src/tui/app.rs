@@ -193,6 +193,13 @@ async fn event_loop(
                     model.dirty = true;
                 }
                 Effect::Fetch(what) => spawn_fetch(platform, tx, what),
+                Effect::ReloadCatalog => {
+                    let (catalog, t) = (platform.catalog.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let res = catalog.load().await.map_err(|e| format!("{e:#}"));
+                        let _ = t.send(Msg::CatalogLoaded(res));
+                    });
+                }
                 Effect::Act { action, confirmed } => {
                     let (platform, t) = (platform.clone(), tx.clone());
                     let (policy, user) = (model.policy.clone(), model.user.clone());

@@ -152,6 +152,8 @@ impl Default for CatalogState {
 
 impl CatalogState {
     pub fn set_rows(&mut self, rows: Vec<ServiceRow>) {
+        // Keep the selected service selected across a reload (indices may shift).
+        let keep = self.selected_row().map(|r| r.name.clone());
         self.index = rows
             .iter()
             .enumerate()
@@ -160,7 +162,14 @@ impl CatalogState {
         self.rows = rows;
         self.narrowed.clear();
         self.ranks = Ranks::default();
+        self.view.clear();
         self.rebuild();
+        if let Some(name) = keep
+            && let Some(&i) = self.index.get(&name)
+            && let Some(pos) = self.view.iter().position(|v| *v == ViewItem::Row(i))
+        {
+            self.selected = pos;
+        }
     }
 
     pub fn row_index(&self, name: &str) -> Option<usize> {

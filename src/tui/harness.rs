@@ -178,6 +178,11 @@ impl Harness {
                     let more = self.model.update(msg);
                     self.apply(more);
                 }
+                Effect::ReloadCatalog => {
+                    if let Ok(c) = futures::executor::block_on(platform.catalog.load()) {
+                        self.model.update(Msg::CatalogLoaded(Ok(c)));
+                    }
+                }
                 Effect::Suspend | Effect::ClearScreen => {}
             }
         }

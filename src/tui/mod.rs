@@ -3,6 +3,7 @@
 pub mod app;
 pub mod catalog;
 pub mod fetch;
+pub mod form;
 pub mod harness;
 pub mod model;
 pub mod panes;

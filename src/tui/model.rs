@@ -125,6 +125,8 @@ pub enum Effect {
         action: Action,
         confirmed: bool,
     },
+    /// Read the catalog again (an action registered or changed an entity).
+    ReloadCatalog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +197,8 @@ pub enum Overlay {
     Prompt(PromptState),
     /// An action waiting for the user's yes, or for the name typed.
     Confirm(ConfirmState),
+    /// The golden-path form (its state is `Model::form`).
+    Form,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +325,10 @@ pub struct Model {
     pub live_gen: u64,
     /// What the dispatcher checks every action against.
     pub policy: Policy,
+    /// The golden-path form while it is open.
+    pub form: Option<super::form::ServiceForm>,
+    /// The last service creation asked for, to retry from the step that failed.
+    pub last_create: Option<crate::domain::golden::ServiceRequest>,
     /// A secret value revealed on purpose, what it is, and when it is masked again.
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
@@ -384,6 +392,8 @@ impl Model {
             live_gen: 0,
             policy: init.policy,
             revealed: None,
+            form: None,
+            last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
@@ -398,6 +408,7 @@ impl Model {
             Some(Overlay::Help { .. }) => return vec!["help", "global"],
             Some(Overlay::Palette(_)) => return vec!["palette"],
             Some(Overlay::Prompt(_)) => return vec!["prompt"],
+            Some(Overlay::Form) => return vec!["form"],
             Some(Overlay::Confirm(c)) => {
                 return match c.confirm {
                     Confirm::TypeToConfirm(_) => vec!["prompt"],
@@ -674,8 +685,13 @@ impl Model {
             }
             Msg::Acted(Ok(what)) => {
                 self.toast(Level::Info, what);
-                // What the action changed shows at once: locks, audit, the pane.
-                let mut e = vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Audit)];
+                // What the action changed shows at once: locks, audit, the pane, and
+                // the catalog (the golden path registers a service).
+                let mut e = vec![
+                    Effect::Fetch(Fetch::Locks),
+                    Effect::Fetch(Fetch::Audit),
+                    Effect::ReloadCatalog,
+                ];
                 e.extend(self.pane_reads());
                 e
             }
@@ -805,6 +821,17 @@ impl Model {
 
     /// Keys that no binding took: text for the filter or the palette.
     fn type_text(&mut self, ev: &KeyEvent) {
+        if matches!(self.overlay, Some(Overlay::Form))
+            && let Some(form) = &mut self.form
+        {
+            match ev.code {
+                KeyCode::Left | KeyCode::Right if !form.is_text() => {
+                    form.choose(ev.code == KeyCode::Right);
+                }
+                _ => form.type_key(*ev),
+            }
+            return;
+        }
         let text_input = matches!(self.overlay, Some(Overlay::Palette(_) | Overlay::Prompt(_)))
             || matches!(
                 &self.overlay,
@@ -904,6 +931,24 @@ impl Model {
                             return self.run(&c);
                         }
                     }
+                    _ => {}
+                },
+                Overlay::Form => match cmd {
+                    "cancel" | "back" | "close" => {
+                        self.overlay = None;
+                        self.form = None;
+                    }
+                    "next_field" | "down" => {
+                        if let Some(f) = &mut self.form {
+                            f.next_field(true);
+                        }
+                    }
+                    "prev_field" | "up" => {
+                        if let Some(f) = &mut self.form {
+                            f.next_field(false);
+                        }
+                    }
+                    "confirm" => return self.submit_form(),
                     _ => {}
                 },
                 Overlay::Prompt(p) => match cmd {
@@ -1198,6 +1243,20 @@ impl Model {
                     },
                 );
             }
+            "service_create" => self.open_form(),
+            "service_create_retry" => {
+                let Some(request) = self.last_create.clone() else {
+                    self.toast(Level::Info, "no service creation to retry");
+                    return vec![];
+                };
+                return vec![Effect::Act {
+                    action: Action::ServiceCreate {
+                        request,
+                        from_step: None,
+                    },
+                    confirmed: false,
+                }];
+            }
             "copy_link" => {
                 let links: Vec<PaletteItem> = self
                     .report
@@ -1398,6 +1457,86 @@ impl Model {
                 vec![]
             }
         }
+    }
+
+    /// Open the golden-path form: owners are the catalog's teams, the actor's own
+    /// team first when it has one.
+    fn open_form(&mut self) {
+        let Some(catalog) = &self.catalog else {
+            self.toast(Level::Error, "the catalog is not loaded yet");
+            return;
+        };
+        let mut owners: Vec<String> = catalog
+            .of_kind(&crate::domain::catalog::Kind::Group)
+            .filter(|g| g.spec_type.as_deref() == Some("team"))
+            .map(|g| g.name.clone())
+            .collect();
+        if owners.is_empty() {
+            owners = catalog
+                .of_kind(&crate::domain::catalog::Kind::Group)
+                .map(|g| g.name.clone())
+                .collect();
+        }
+        owners.sort();
+        let mine = catalog
+            .find(Some(&crate::domain::catalog::Kind::User), &self.user)
+            .and_then(|u| {
+                u.related(crate::domain::catalog::RelationKind::MemberOf)
+                    .next()
+                    .map(|g| g.name.clone())
+            });
+        let templates = crate::domain::golden::TEMPLATES
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        self.form = Some(super::form::ServiceForm::new(
+            owners,
+            templates,
+            mine.as_deref(),
+        ));
+        self.overlay = Some(Overlay::Form);
+    }
+
+    /// Validate the form against the catalog; when it is fine, run the golden path.
+    fn submit_form(&mut self) -> Vec<Effect> {
+        let (Some(form), Some(catalog)) = (&mut self.form, &self.catalog) else {
+            return vec![];
+        };
+        let mut request = crate::domain::golden::ServiceRequest::new(
+            &super::form::ServiceForm::text(&form.name),
+            form.owners
+                .get(form.owner)
+                .map(String::as_str)
+                .unwrap_or(""),
+        );
+        request.description = super::form::ServiceForm::text(&form.description);
+        request.template = form
+            .templates
+            .get(form.template)
+            .cloned()
+            .unwrap_or_default();
+        request.database =
+            crate::domain::golden::Database::parse(super::form::DATABASES[form.database]);
+        request.cache = form.cache;
+        request.replicas = form.replicas;
+        if let Err(errors) = request.validate(catalog) {
+            form.errors = errors.iter().map(|e| e.to_string()).collect();
+            return vec![];
+        }
+        self.form = None;
+        self.overlay = None;
+        self.last_create = Some(request.clone());
+        self.toast(
+            Level::Info,
+            format!("creating {} on the golden path…", request.name),
+        );
+        vec![Effect::Act {
+            action: Action::ServiceCreate {
+                request,
+                from_step: None,
+            },
+            confirmed: false,
+        }]
     }
 
     fn prompt(&mut self, title: String, then: Pending) {
@@ -1634,6 +1773,14 @@ impl Model {
             "lock_all".into(),
         );
         add("Release the incident lock".into(), "unlock_all".into());
+        add(
+            "Create a service on the golden path".into(),
+            "service_create".into(),
+        );
+        add(
+            "Retry the last service creation (resumes at the failed step)".into(),
+            "service_create_retry".into(),
+        );
         add("Merge freeze on".into(), "freeze_on".into());
         add("Merge freeze off".into(), "freeze_off".into());
         for g in ["none", "owner", "system"] {

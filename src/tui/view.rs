@@ -65,6 +65,11 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     match &m.overlay {
         Some(Overlay::Help { scroll }) => draw_help(m, f, area, *scroll),
         Some(Overlay::Palette(_)) => draw_palette(m, f, area),
+        Some(Overlay::Form) => {
+            if let Some(form) = &m.form {
+                form.draw(&m.theme, f, area);
+            }
+        }
         Some(Overlay::Prompt(p)) => {
             // A secret value is typed masked: never drawn.
             let shown = if p.then.masked() {
@@ -248,6 +253,11 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
         (Some(Overlay::Palette(_)), _, _) => {
             &[("palette_run", "run"), ("down", "next"), ("close", "close")]
         }
+        (Some(Overlay::Form), _, _) => &[
+            ("next_field", "next field"),
+            ("confirm", "create"),
+            ("cancel", "cancel"),
+        ],
         (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => {
             &[("confirm", "accept"), ("cancel", "cancel")]
         }
