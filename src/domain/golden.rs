@@ -359,11 +359,15 @@ impl ServiceRequest {
         let mut out = format!(
             "apiVersion: backstage.io/v1alpha1\n\
              kind: Component\n\
-             metadata:\n  name: {name}\n  description: {description}\n  tags: [{tag}]\n\
+             metadata:\n  name: {name}\n{description}  tags: [{tag}]\n\
              \x20 annotations:\n    github.com/project-slug: {slug}\n    backstage.io/kubernetes-id: {name}\n    sphere.dev/template: {template}\n\
              spec:\n  type: service\n  lifecycle: experimental\n  owner: {owner}\n{system}{depends_on}",
             name = self.name,
-            description = q(&self.description),
+            description = if self.description.is_empty() {
+                String::new()
+            } else {
+                format!("  description: {}\n", q(&self.description))
+            },
             tag = self.template.split('-').next().unwrap_or("service"),
             slug = self.slug(),
             template = self.template,
