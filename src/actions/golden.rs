@@ -93,6 +93,8 @@ async fn is_done(platform: &Platform, req: &ServiceRequest, step: Step) -> anyho
                 e.kind == Kind::Component
                     && e.name == req.name
                     && e.source.file.as_os_str() == location.as_str()
+                    && e.description.as_deref().unwrap_or("") == req.description
+                    && e.owner.as_ref().is_some_and(|o| o.name == req.owner)
             })
         }
         Step::DeployDev => missing_deployments(platform, &req.name).await?.is_empty(),

@@ -155,7 +155,7 @@ async fn ask(action: &Action, confirm: &Confirm) -> Result<bool> {
     Ok(confirm.accepts(&answer))
 }
 
-pub(crate) async fn print_records(platform: &Platform, ids: &[u64]) -> Result<()> {
+async fn print_records(platform: &Platform, ids: &[u64]) -> Result<()> {
     let all = platform.ledger.audit(None).await?;
     let items: Vec<AuditItem> = all
         .iter()

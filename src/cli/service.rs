@@ -24,7 +24,7 @@ use crate::actions::{
 use crate::domain::golden::{DEFAULT_TEMPLATE, Database, ServiceRequest};
 use crate::domain::text::sanitize;
 
-use super::act::{EXIT_REFUSED, actor, policy, print_records};
+use super::act::{EXIT_REFUSED, actor, policy};
 use super::audit::AuditItem;
 use super::{Cli, Ctx, Output, UsageError, build_platform};
 
@@ -187,8 +187,8 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
                 .into());
             }
             eprintln!("sphere: refused: {}", sanitize(&refusal.to_string()));
-            if json && let Some(id) = audit_id {
-                print_records(&platform, &[id]).await?;
+            if json {
+                emit_json(false, Some(refusal.to_string()), audit_id).await?;
             }
             Ok(ExitCode::from(EXIT_REFUSED))
         }

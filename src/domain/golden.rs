@@ -184,7 +184,7 @@ impl ServiceRequest {
     }
 
     /// [`validate`](Self::validate) for a re-run: a Component of that name that this
-    /// very request registered (same location) does not count as taken.
+    /// very request registered (same location, same owner) does not count as taken.
     pub fn validate_resume(&self, catalog: &Catalog) -> Result<(), Vec<FieldError>> {
         self.check(catalog, true)
     }
@@ -204,7 +204,11 @@ impl ServiceRequest {
             .iter()
             .find(|e| e.name == self.name && matches!(e.kind, Kind::Component | Kind::Resource))
         {
-            let ours = resume && e.source.file.as_os_str() == self.location().as_str();
+            // Ours: registered from this request's location, for the same owner (another
+            // group cannot take a service over by "resuming" it).
+            let ours = resume
+                && e.source.file.as_os_str() == self.location().as_str()
+                && e.owner.as_ref().is_some_and(|o| o.name == self.owner);
             if !ours {
                 errors.push(err(
                     "name",
@@ -359,11 +363,15 @@ impl ServiceRequest {
         let mut out = format!(
             "apiVersion: backstage.io/v1alpha1\n\
              kind: Component\n\
-             metadata:\n  name: {name}\n  description: {description}\n  tags: [{tag}]\n\
+             metadata:\n  name: {name}\n{description}  tags: [{tag}]\n\
              \x20 annotations:\n    github.com/project-slug: {slug}\n    backstage.io/kubernetes-id: {name}\n    sphere.dev/template: {template}\n\
              spec:\n  type: service\n  lifecycle: experimental\n  owner: {owner}\n{system}{depends_on}",
             name = self.name,
-            description = q(&self.description),
+            description = if self.description.is_empty() {
+                String::new()
+            } else {
+                format!("  description: {}\n", q(&self.description))
+            },
             tag = self.template.split('-').next().unwrap_or("service"),
             slug = self.slug(),
             template = self.template,
@@ -461,6 +469,23 @@ mod tests {
             .unwrap_or_default();
         let r = ServiceRequest::new("fraud-scorer", &user);
         assert_eq!(fields(&r, &c), vec!["owner"]);
+    }
+
+    #[test]
+    fn a_resume_may_reuse_its_own_name_but_not_take_another_groups() {
+        let r = ServiceRequest::new("fraud-scorer", "payments");
+        let mut entities = demo().entities().to_vec();
+        entities.extend(parse_documents(&r.descriptor(), Path::new(&r.location())).entities);
+        let c = crate::domain::catalog::resolve::build(entities, Vec::new());
+        assert_eq!(r.validate_resume(&c), Ok(()));
+        assert_eq!(
+            fields(&r, &c),
+            vec!["name"],
+            "a fresh create finds it taken"
+        );
+        let other = ServiceRequest::new("fraud-scorer", "checkout");
+        let e = other.validate_resume(&c).expect_err("taken");
+        assert_eq!(e[0].field, "name");
     }
 
     #[test]

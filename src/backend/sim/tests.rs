@@ -678,3 +678,130 @@ async fn the_demo_catalog_opens() {
     assert!(repos.len() < 46);
     assert!(repos.values().any(|r| r.workflows.is_empty()));
 }
+
+mod golden_path {
+    use super::*;
+    use crate::domain::golden::{CI_PATH, ServiceRequest};
+
+    fn demo() -> (Sim, crate::backend::Platform) {
+        let opts = SimOptions {
+            pace: 0.0,
+            ..SimOptions::default()
+        };
+        let sim = Sim::open(opts, crate::cli::demo_catalog()).expect("open");
+        let p = sim.platform();
+        (sim, p)
+    }
+
+    #[tokio::test]
+    async fn each_golden_path_provider_call_is_idempotent() {
+        let (_s, p) = demo();
+        let r = ServiceRequest::new("fraud-scorer", "payments");
+        let slug = r.slug();
+        for _ in 0..2 {
+            p.repos
+                .create_from_template(&slug, &r.template, &r.template_values())
+                .await
+                .expect("repo");
+        }
+        let readme = p.repos.file(&slug, "README.md").await.expect("file");
+        assert!(readme.is_some_and(|t| t.contains("fraud-scorer")));
+        assert!(
+            p.repos
+                .write_file(&slug, CI_PATH, "a")
+                .await
+                .expect("write")
+        );
+        assert!(!p.repos.write_file(&slug, CI_PATH, "a").await.expect("same"));
+        assert!(
+            p.repos
+                .write_file(&slug, CI_PATH, "b")
+                .await
+                .expect("changed")
+        );
+        let repo = p.repos.repo(&slug).await.expect("repo").expect("exists");
+        assert_eq!(repo.workflows, ["ci.yaml"]);
+        assert!(
+            p.repos
+                .write_file("northwind/nowhere", CI_PATH, "a")
+                .await
+                .is_err(),
+            "no repository, no file"
+        );
+        let before = p.catalog.load().await.expect("load");
+        for _ in 0..2 {
+            p.catalog
+                .register(&r.descriptor(), &r.location())
+                .await
+                .expect("register");
+        }
+        let after = p.catalog.load().await.expect("load");
+        assert!(
+            !Arc::ptr_eq(&before, &after),
+            "a new catalog after registering"
+        );
+        assert_eq!(after.len(), before.len() + 1);
+        assert!(
+            p.catalog.register("kind: [", "url:broken").await.is_err(),
+            "an invalid descriptor is refused"
+        );
+        let c = ClusterId::new("dev", "eu-west-1");
+        for _ in 0..2 {
+            p.clusters
+                .create_deployment("fraud-scorer", &c, "0.1.0", 2)
+                .await
+                .expect("deploy");
+        }
+        let snap = p.clusters.snapshot(&Scope::default()).await.expect("snap");
+        let n = snap
+            .deployments
+            .iter()
+            .filter(|d| d.service == "fraud-scorer")
+            .count();
+        assert_eq!(n, 1);
+        assert!(
+            p.clusters
+                .create_deployment("fraud-scorer", &ClusterId::new("dev", "mars-1"), "0.1.0", 1)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn registered_services_and_repo_files_survive_a_new_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = || SimOptions {
+            pace: 0.0,
+            state_path: Some(dir.path().join("state.json")),
+            ..SimOptions::default()
+        };
+        let r = ServiceRequest::new("fraud-scorer", "payments");
+        {
+            let sim = Sim::open(opts(), crate::cli::demo_catalog()).expect("open");
+            let p = sim.platform();
+            p.repos
+                .create_from_template(&r.slug(), &r.template, &r.template_values())
+                .await
+                .expect("repo");
+            p.catalog
+                .register(&r.descriptor(), &r.location())
+                .await
+                .expect("register");
+        }
+        let sim = Sim::open(opts(), crate::cli::demo_catalog()).expect("reopen");
+        let p = sim.platform();
+        let catalog = p.catalog.load().await.expect("load");
+        assert!(
+            catalog
+                .find(Some(&Kind::Component), "fraud-scorer")
+                .is_some()
+        );
+        assert!(
+            p.repos
+                .file(&r.slug(), "Cargo.toml")
+                .await
+                .expect("file")
+                .is_some()
+        );
+    }
+}
