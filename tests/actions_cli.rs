@@ -1,46 +1,12 @@
 //! The action commands through the built binary, against the persisted demo state,
 //! with every directory in a temporary one and the clock stopped.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::*;
+
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-fn sphere(dir: &tempfile::TempDir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sphere"))
-        .args(args)
-        .args(["--pace", "0"])
-        .env("SPHERE_DATA_DIR", dir.path().join("data"))
-        .env("SPHERE_CONFIG_DIR", dir.path().join("config"))
-        .env("SPHERE_STATE_DIR", dir.path().join("state"))
-        .env_remove("SPHERE_CONFIG")
-        .env_remove("SPHERE_AS")
-        .env_remove("SPHERE_DEMO_FAIL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("sphere runs")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
-    })
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
 
 #[test]
 fn lock_then_check_exits_3_and_unlock_then_0() {

@@ -1,51 +1,10 @@
 //! `sphere service create` (the golden path, C4) through the built binary, against the
 //! persisted demo state, with every directory in a temporary one and the clock stopped.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::*;
 
 use serde_json::Value;
-
-fn sphere_env(dir: &tempfile::TempDir, args: &[&str], fail: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sphere"));
-    cmd.args(args)
-        .args(["--pace", "0"])
-        .env("SPHERE_DATA_DIR", dir.path().join("data"))
-        .env("SPHERE_CONFIG_DIR", dir.path().join("config"))
-        .env("SPHERE_STATE_DIR", dir.path().join("state"))
-        .env_remove("SPHERE_CONFIG")
-        .env_remove("SPHERE_AS")
-        .env_remove("SPHERE_DEMO_FAIL")
-        .stdin(Stdio::null());
-    if let Some(op) = fail {
-        cmd.env("SPHERE_DEMO_FAIL", op);
-    }
-    cmd.output().expect("sphere runs")
-}
-
-fn sphere(dir: &tempfile::TempDir, args: &[&str]) -> Output {
-    sphere_env(dir, args, None)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)))
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
 
 fn listed(dir: &tempfile::TempDir, name: &str) -> bool {
     let out = sphere(dir, &["catalog", "list", "--output", "json"]);

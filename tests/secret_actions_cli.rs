@@ -1,77 +1,14 @@
 //! The secret and flag actions through the built binary, against the persisted demo
 //! state, with every directory in a temporary one and the clock stopped.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::*;
+
+use std::process::Stdio;
 
 use serde_json::Value;
 
 const VALUE: &str = "pa55-Word_7c1e-never-shown";
-
-/// The binary under test: `SPHERE_TEST_BIN` when set (a copy taken right after the
-/// build, for when several checkouts share one target directory and overwrite each
-/// other's `target/debug/sphere`), else the one cargo built.
-fn binary() -> String {
-    std::env::var("SPHERE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sphere").to_string())
-}
-
-fn command(dir: &tempfile::TempDir, args: &[&str]) -> Command {
-    let mut c = Command::new(binary());
-    c.args(args)
-        .args(["--pace", "0"])
-        .env("SPHERE_DATA_DIR", dir.path().join("data"))
-        .env("SPHERE_CONFIG_DIR", dir.path().join("config"))
-        .env("SPHERE_STATE_DIR", dir.path().join("state"))
-        .env_remove("SPHERE_CONFIG")
-        .env_remove("SPHERE_AS")
-        .env_remove("SPHERE_DEMO_FAIL");
-    c
-}
-
-fn sphere(dir: &tempfile::TempDir, args: &[&str]) -> Output {
-    command(dir, args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sphere runs")
-}
-
-/// Run with `input` piped on stdin.
-fn sphere_in(dir: &tempfile::TempDir, args: &[&str], input: &str) -> Output {
-    let mut child = command(dir, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sphere runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("sphere exits")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)))
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
 
 /// Every file under the state directory (the log), read as text.
 fn state_files_text(dir: &tempfile::TempDir) -> String {
