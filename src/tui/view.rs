@@ -149,11 +149,20 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
     } else {
         (format!("● live {clusters} clusters "), Slot::Ok)
     };
-    let right = Line::from(Span::styled(text, t.style(slot))).alignment(Alignment::Right);
-    let used: usize = left.iter().map(|s| s.width()).sum();
-    if used + right.width() > area.width as usize {
-        left.truncate(6);
+    // Too narrow: drop the word "scope", then the cluster count, then the scope.
+    let width = area.width as usize;
+    let used = |l: &[Span]| l.iter().map(|s| s.width()).sum::<usize>();
+    let mut text = text;
+    if used(&left) + text.chars().count() + 1 > width {
+        left.retain(|s| s.content != "scope ");
     }
+    if used(&left) + text.chars().count() + 1 > width {
+        text = text.replace(&format!(" {clusters} clusters"), "");
+    }
+    if used(&left) + text.chars().count() + 1 > width {
+        left.pop();
+    }
+    let right = Line::from(Span::styled(text, t.style(slot))).alignment(Alignment::Right);
     f.render_widget(
         Paragraph::new(Line::from(left)).style(t.style(Slot::Header)),
         area,
