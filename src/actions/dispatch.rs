@@ -372,7 +372,10 @@ async fn execute(
         Action::AccessRequest { .. } => anyhow::bail!("an access request is recorded by dispatch"),
         Action::AccessApprove { id } | Action::AccessDeny { id } => {
             let grant = matches!(action, Action::AccessApprove { .. });
-            let r = platform.ledger.decide_access(*id, grant, &actor.name).await?;
+            let r = platform
+                .ledger
+                .decide_access(*id, grant, &actor.name)
+                .await?;
             Ok(format!(
                 "access request #{id} ({} {} on {}) {}",
                 r.requester,

@@ -142,9 +142,13 @@ pub enum Action {
         reason: String,
     },
     /// Grant a pending access request (an owner of its service, or an admin).
-    AccessApprove { id: u64 },
+    AccessApprove {
+        id: u64,
+    },
     /// Deny a pending access request (an owner of its service, or an admin).
-    AccessDeny { id: u64 },
+    AccessDeny {
+        id: u64,
+    },
 }
 
 fn or_all(v: &Option<String>) -> &str {

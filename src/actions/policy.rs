@@ -575,7 +575,6 @@ fn check_ownership(
     owns: bool,
 ) -> Result<(), Refusal> {
     match resolved.service() {
-
         None if matches!(resolved, Action::ServiceCreate { .. }) => {
             if let Action::ServiceCreate { request, .. } = resolved
                 && !actor.admin

@@ -58,8 +58,13 @@ pub enum GrantHow {
 pub enum AccessStatus {
     /// Waiting for an owner of the service (or an admin).
     Pending,
-    Granted { by: String, how: GrantHow },
-    Denied { by: String },
+    Granted {
+        by: String,
+        how: GrantHow,
+    },
+    Denied {
+        by: String,
+    },
 }
 
 impl AccessStatus {
@@ -140,15 +145,51 @@ mod tests {
     #[test]
     fn a_grant_allows_only_its_requester_service_permission_env_and_time() {
         let g = granted(Some("staging"), Some(100));
-        assert!(g.allows("sofia", "payments-api", Permission::Operate, &["staging"], 50));
+        assert!(g.allows(
+            "sofia",
+            "payments-api",
+            Permission::Operate,
+            &["staging"],
+            50
+        ));
         assert!(!g.allows("ada", "payments-api", Permission::Operate, &["staging"], 50));
         assert!(!g.allows("sofia", "ledger", Permission::Operate, &["staging"], 50));
-        assert!(!g.allows("sofia", "payments-api", Permission::ReadSecrets, &["staging"], 50));
-        assert!(!g.allows("sofia", "payments-api", Permission::Operate, &["production"], 50));
-        assert!(!g.allows("sofia", "payments-api", Permission::Operate, &["staging", "dev"], 50));
-        assert!(!g.allows("sofia", "payments-api", Permission::Operate, &["staging"], 100));
+        assert!(!g.allows(
+            "sofia",
+            "payments-api",
+            Permission::ReadSecrets,
+            &["staging"],
+            50
+        ));
+        assert!(!g.allows(
+            "sofia",
+            "payments-api",
+            Permission::Operate,
+            &["production"],
+            50
+        ));
+        assert!(!g.allows(
+            "sofia",
+            "payments-api",
+            Permission::Operate,
+            &["staging", "dev"],
+            50
+        ));
+        assert!(!g.allows(
+            "sofia",
+            "payments-api",
+            Permission::Operate,
+            &["staging"],
+            100
+        ));
         let any = granted(None, None);
-        assert!(any.allows("sofia", "payments-api", Permission::Operate, &["production"], 9));
+        assert!(any.allows(
+            "sofia",
+            "payments-api",
+            Permission::Operate,
+            &["production"],
+            9
+        ));
         let mut pending = any.clone();
         pending.status = AccessStatus::Pending;
         assert!(!pending.allows("sofia", "payments-api", Permission::Operate, &[], 9));
@@ -156,7 +197,10 @@ mod tests {
 
     #[test]
     fn permissions_parse_as_the_cli_spells_them() {
-        assert_eq!(Permission::parse("read-secrets"), Some(Permission::ReadSecrets));
+        assert_eq!(
+            Permission::parse("read-secrets"),
+            Some(Permission::ReadSecrets)
+        );
         assert_eq!(Permission::parse("operate"), Some(Permission::Operate));
         assert_eq!(Permission::parse("root"), None);
     }
