@@ -1041,7 +1041,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 Some("ownership".to_string())
             } else if ctx.policy.access_rules.iter().any(|r| {
                 r.permission == *permission
-                    && actor.groups.iter().any(|g| *g == r.team)
+                    && actor.groups.contains(&r.team)
                     && r.env.as_ref().is_none_or(|e| env.as_ref() == Some(e))
             }) {
                 Some("team".to_string())

@@ -1384,12 +1384,14 @@ async fn a_team_rule_grants_at_once_and_the_grant_lets_the_actor_act() {
     use crate::config::settings::AccessRule;
     use crate::domain::access::{AccessStatus, GrantHow, Permission};
     let (_s, p) = sim();
-    let mut cfg = PolicyConfig::default();
-    cfg.access_rules = vec![AccessRule {
-        team: "checkout".into(),
-        permission: Permission::Operate,
-        env: None,
-    }];
+    let cfg = PolicyConfig {
+        access_rules: vec![AccessRule {
+            team: "checkout".into(),
+            permission: Permission::Operate,
+            env: None,
+        }],
+        ..PolicyConfig::default()
+    };
     let policy = Policy::from_config(&cfg, true, false);
     let lock_it = lock("payments-api", Some("staging"));
     let err = go(&p, policy.clone(), "sofia.moreno", lock_it.clone(), false)
