@@ -6,6 +6,7 @@ use super::Action;
 use super::golden::{StepReport, create_service};
 use super::policy::{Actor, Confirm, PolicyContext, Refusal, plan};
 use crate::backend::Platform;
+use crate::domain::access::{AccessRequest, AccessStatus, GrantHow};
 use crate::domain::golden::Step;
 use crate::domain::{ClusterId, Freeze, Lock, Outcome, SecretValue};
 
@@ -142,6 +143,11 @@ pub async fn dispatch_with_progress(
             .reveal(service, env, region, key)
             .await
             .map(|v| (format!("revealed {}", action.target()), Some(v))),
+        Action::AccessRequest { .. } => {
+            request_access(platform, actor, &action, plan.grant_rule.as_deref())
+                .await
+                .map(|d| (d, None))
+        }
         _ => execute(platform, actor, &action, plan.from_version.as_deref())
             .await
             .map(|d| (d, None)),
@@ -177,6 +183,51 @@ pub async fn dispatch_with_progress(
         });
     }
     ret
+}
+
+/// Record an access request, granted at once when `rule` says so.
+async fn request_access(
+    platform: &Platform,
+    actor: &Actor,
+    action: &Action,
+    rule: Option<&str>,
+) -> anyhow::Result<String> {
+    let Action::AccessRequest {
+        service,
+        permission,
+        env,
+        reason,
+    } = action
+    else {
+        anyhow::bail!("not an access request");
+    };
+    let status = match rule {
+        Some(r) => AccessStatus::Granted {
+            by: actor.name.clone(),
+            how: GrantHow::Auto(r.to_string()),
+        },
+        None => AccessStatus::Pending,
+    };
+    let id = platform
+        .ledger
+        .request_access(AccessRequest {
+            id: 0,
+            requester: actor.name.clone(),
+            service: service.clone(),
+            permission: *permission,
+            env: env.clone(),
+            reason: reason.clone(),
+            status,
+            at: now(),
+            expires_at: None,
+        })
+        .await?;
+    Ok(match rule {
+        Some(r) => format!("access request #{id}: {permission} on {service} granted ({r})"),
+        None => format!(
+            "access request #{id}: {permission} on {service} is pending approval by an owner of {service}"
+        ),
+    })
 }
 
 /// The provider call of one (planned) action: exactly one mutation, so a failure
@@ -318,6 +369,21 @@ async fn execute(
         }
         Action::SecretReveal { .. } => anyhow::bail!("a reveal returns a value; see dispatch"),
         Action::ServiceCreate { .. } => anyhow::bail!("the golden path has steps; see dispatch"),
+        Action::AccessRequest { .. } => anyhow::bail!("an access request is recorded by dispatch"),
+        Action::AccessApprove { id } | Action::AccessDeny { id } => {
+            let grant = matches!(action, Action::AccessApprove { .. });
+            let r = platform
+                .ledger
+                .decide_access(*id, grant, &actor.name)
+                .await?;
+            Ok(format!(
+                "access request #{id} ({} {} on {}) {}",
+                r.requester,
+                r.permission,
+                r.service,
+                if grant { "granted" } else { "denied" }
+            ))
+        }
         Action::SecretCopy {
             service,
             env,

@@ -22,6 +22,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::access::Permission;
 use crate::domain::golden::ServiceRequest;
 use crate::domain::secret::masked;
 use crate::domain::{ClusterId, SecretValue};
@@ -130,6 +131,24 @@ pub enum Action {
         #[serde(default)]
         from_step: Option<String>,
     },
+    /// Ask for access to a service one does not own (C15): granted at once by
+    /// ownership or a team rule (`[policy] access_rules`), else pending until an owner
+    /// of the service or an admin decides.
+    AccessRequest {
+        service: String,
+        permission: Permission,
+        /// Only this environment; `None`: every one.
+        env: Option<String>,
+        reason: String,
+    },
+    /// Grant a pending access request (an owner of its service, or an admin).
+    AccessApprove {
+        id: u64,
+    },
+    /// Deny a pending access request (an owner of its service, or an admin).
+    AccessDeny {
+        id: u64,
+    },
 }
 
 fn or_all(v: &Option<String>) -> &str {
@@ -155,6 +174,9 @@ impl Action {
             Action::SecretCopy { .. } => "secret.copy",
             Action::FlagSet { .. } => "flag.set",
             Action::ServiceCreate { .. } => "service.create",
+            Action::AccessRequest { .. } => "access.request",
+            Action::AccessApprove { .. } => "access.approve",
+            Action::AccessDeny { .. } => "access.deny",
         }
     }
 
@@ -212,6 +234,13 @@ impl Action {
                 name, env, region, ..
             } => format!("{name}@{}/{}", or_all(env), or_all(region)),
             Action::ServiceCreate { request, .. } => request.name.clone(),
+            Action::AccessRequest {
+                service,
+                permission,
+                env,
+                ..
+            } => format!("{service}@{}:{permission}", or_all(env)),
+            Action::AccessApprove { id } | Action::AccessDeny { id } => format!("access#{id}"),
         }
     }
 
@@ -296,6 +325,17 @@ impl Action {
                 "create the service {} owned by {} from the {} template",
                 request.name, request.owner, request.template
             ),
+            Action::AccessRequest {
+                service,
+                permission,
+                env,
+                reason,
+            } => format!(
+                "request {permission} access to {service} in {} ({reason})",
+                env.as_deref().unwrap_or("every environment")
+            ),
+            Action::AccessApprove { id } => format!("approve access request #{id}"),
+            Action::AccessDeny { id } => format!("deny access request #{id}"),
         }
     }
 
@@ -304,7 +344,8 @@ impl Action {
         match self {
             Action::Lock { reason, .. }
             | Action::LockAll { reason }
-            | Action::FreezeOn { reason } => Some(reason),
+            | Action::FreezeOn { reason }
+            | Action::AccessRequest { reason, .. } => Some(reason),
             _ => None,
         }
     }
@@ -320,7 +361,8 @@ impl Action {
             | Action::SecretPut { service, .. }
             | Action::SecretDelete { service, .. }
             | Action::SecretReveal { service, .. }
-            | Action::SecretCopy { service, .. } => Some(service),
+            | Action::SecretCopy { service, .. }
+            | Action::AccessRequest { service, .. } => Some(service),
             _ => None,
         }
     }

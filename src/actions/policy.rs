@@ -9,11 +9,12 @@ use serde::Serialize;
 use super::Action;
 use crate::backend::Platform;
 use crate::backend::facts::{gather, is_service};
-use crate::config::settings::PolicyConfig;
+use crate::config::settings::{AccessRule, PolicyConfig};
+use crate::domain::access::{AccessRequest, AccessStatus, Permission};
 use crate::domain::catalog::{Catalog, Kind, RelationKind};
 use crate::domain::golden::{DEV_ENV, Step};
 use crate::domain::score::{Scorecard, builtin_scorecard, evaluate, properties};
-use crate::domain::{ClusterId, FlagState, Scope, SecretMeta, Topology};
+use crate::domain::{ClusterId, FlagState, Scope, SecretMeta, Timestamp, Topology};
 
 /// The longest reason accepted.
 const MAX_REASON: usize = 500;
@@ -83,6 +84,8 @@ pub struct Policy {
     pub readiness_threshold: Option<String>,
     pub hpa_min: u32,
     pub hpa_max: u32,
+    /// Access requests granted at once by team (`[policy] access_rules`).
+    pub access_rules: Vec<AccessRule>,
 }
 
 impl Default for Policy {
@@ -108,6 +111,7 @@ impl Policy {
             readiness_threshold: (!threshold.is_empty()).then(|| threshold.to_string()),
             hpa_min: cfg.hpa_min,
             hpa_max: cfg.hpa_max,
+            access_rules: cfg.access_rules.clone(),
         }
     }
 
@@ -196,6 +200,11 @@ pub struct PolicyContext {
     pub secrets: Vec<SecretMeta>,
     /// For flag actions: every flag in every cluster.
     pub flags: Vec<FlagState>,
+    /// Access requests about the subject service (every one for `access` actions):
+    /// the granted ones pass the ownership check, the pending ones are decided.
+    pub access: Vec<AccessRequest>,
+    /// When the context was read (grants expire).
+    pub now: Timestamp,
 }
 
 /// Does the action need the readiness gate (unlocking or rolling back into production)?
@@ -217,7 +226,16 @@ impl PolicyContext {
     ) -> Result<PolicyContext> {
         let catalog = platform.catalog.load().await?;
         let topology = platform.clusters.topology();
-        let subject = match action.service() {
+        let all_access = platform.ledger.access_requests().await?;
+        // Deciding a request is about the service it asks for.
+        let service = match action {
+            Action::AccessApprove { id } | Action::AccessDeny { id } => all_access
+                .iter()
+                .find(|r| r.id == *id)
+                .map(|r| r.service.clone()),
+            _ => action.service().map(str::to_string),
+        };
+        let subject = match service.as_deref() {
             Some(name) => match catalog.find(Some(&Kind::Component), name) {
                 Some(e) if is_service(e) => {
                     let name = e.name.clone();
@@ -276,6 +294,14 @@ impl PolicyContext {
             Action::FlagSet { .. } => platform.flags.list().await?,
             _ => Vec::new(),
         };
+        let access = match (action, &subject) {
+            (Action::AccessApprove { .. } | Action::AccessDeny { .. }, _) => all_access,
+            (_, Some(s)) => all_access
+                .into_iter()
+                .filter(|r| r.service == s.name)
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(PolicyContext {
             policy,
             topology,
@@ -283,6 +309,8 @@ impl PolicyContext {
             subject,
             secrets,
             flags,
+            access,
+            now: chrono::Utc::now().timestamp(),
         })
     }
 }
@@ -319,6 +347,9 @@ pub struct Plan {
     pub confirm: Confirm,
     /// For rollbacks: the version running now.
     pub from_version: Option<String>,
+    /// For access requests: the rule that grants it at once (`ownership`, `team`);
+    /// `None`: it waits for an owner.
+    pub grant_rule: Option<String>,
 }
 
 /// Why an action may not run: the rule, and what would allow it.
@@ -331,10 +362,22 @@ pub enum Refusal {
     /// Read-only mode, global (`env: None`) or for one environment.
     #[error("{}", read_only_text(.env))]
     ReadOnly { env: Option<String> },
-    /// The actor neither owns the service nor is an admin.
-    #[error("ownership: {actor} is not a member of {}, which owns {service}; a member of that group or a platform admin (config [policy] admins) may do this", owner_text(.owner))]
+    /// The actor neither owns the service, nor holds a granted access request for it,
+    /// nor is an admin.
+    #[error("ownership: {actor} is not a member of {}, which owns {service}; a member of that group or a platform admin (config [policy] admins) may do this, or request access with `sphere access request {service} --permission {} --reason TEXT`", owner_text(.owner), .permission)]
     NotOwner {
         actor: String,
+        service: String,
+        owner: Option<String>,
+        /// The access that would allow it (`operate` or `read-secrets`).
+        permission: Permission,
+    },
+    /// Deciding an access request by someone who neither owns its service nor is an
+    /// admin.
+    #[error("ownership: {actor} may not decide access request #{id} for {service}; a member of {}, which owns it, or a platform admin (config [policy] admins) may", owner_text(.owner))]
+    NotApprover {
+        actor: String,
+        id: u64,
         service: String,
         owner: Option<String>,
     },
@@ -378,9 +421,10 @@ impl Refusal {
         match self {
             Refusal::Invalid { .. } => "invalid",
             Refusal::ReadOnly { .. } => "read_only",
-            Refusal::NotOwner { .. } | Refusal::AdminOnly { .. } | Refusal::NotFlagOwner { .. } => {
-                "ownership"
-            }
+            Refusal::NotOwner { .. }
+            | Refusal::NotApprover { .. }
+            | Refusal::AdminOnly { .. }
+            | Refusal::NotFlagOwner { .. } => "ownership",
             Refusal::Readiness { .. } => "readiness",
         }
     }
@@ -519,6 +563,69 @@ fn runs_in(s: &Subject, cluster: &ClusterId) -> Result<String, Refusal> {
         .find(|(c, _)| c == cluster)
         .map(|(_, v)| v.clone())
         .ok_or_else(|| invalid("cluster", format!("{} does not run in {cluster}", s.name)))
+}
+
+/// The ownership check of an action on a service or on the platform.
+fn check_ownership(
+    ctx: &PolicyContext,
+    actor: &Actor,
+    resolved: &Action,
+    envs: &[&str],
+    owner: Option<(String, String)>,
+    owns: bool,
+) -> Result<(), Refusal> {
+    match resolved.service() {
+        None if matches!(resolved, Action::ServiceCreate { .. }) => {
+            if let Action::ServiceCreate { request, .. } = resolved
+                && !actor.admin
+                && !actor.groups.contains(&request.owner)
+            {
+                return Err(Refusal::NotOwner {
+                    actor: actor.name.clone(),
+                    service: request.name.clone(),
+                    owner: Some(format!("group:{}", request.owner)),
+                    permission: Permission::Operate,
+                });
+            }
+        }
+        None if matches!(resolved, Action::FlagSet { .. }) => {
+            if let Action::FlagSet { name, .. } = resolved
+                && !may_set_flag(actor, name)
+            {
+                return Err(Refusal::NotFlagOwner {
+                    actor: actor.name.clone(),
+                    flag: name.clone(),
+                });
+            }
+        }
+        None => {
+            if !actor.admin {
+                return Err(Refusal::AdminOnly {
+                    action: resolved.audit_name().to_string(),
+                });
+            }
+        }
+        Some(service) => {
+            let permission = if matches!(resolved, Action::SecretReveal { .. }) {
+                Permission::ReadSecrets
+            } else {
+                Permission::Operate
+            };
+            let granted = ctx
+                .access
+                .iter()
+                .any(|r| r.allows(&actor.name, service, permission, envs, ctx.now));
+            if !owns && !actor.admin && !granted {
+                return Err(Refusal::NotOwner {
+                    actor: actor.name.clone(),
+                    service: service.to_string(),
+                    owner: owner.map(|(n, k)| format!("{k}:{n}")),
+                    permission,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Decide: the action resolved with its confirmation, or the refusal.
@@ -815,6 +922,39 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 region: region.clone(),
             }
         }
+        Action::AccessRequest {
+            service,
+            permission,
+            env,
+            reason,
+        } => {
+            let s = subject(ctx, service)?;
+            check_scope(topo, env.as_deref(), None)?;
+            check_reason(reason)?;
+            Action::AccessRequest {
+                service: s.name.clone(),
+                permission: *permission,
+                env: env.clone(),
+                reason: reason.trim().to_string(),
+            }
+        }
+        Action::AccessApprove { id } | Action::AccessDeny { id } => {
+            match ctx.access.iter().find(|r| r.id == *id) {
+                None => {
+                    return Err(invalid(
+                        "id",
+                        format!("there is no access request #{id} (see `sphere access list`)"),
+                    ));
+                }
+                Some(r) if r.status != AccessStatus::Pending => {
+                    return Err(invalid(
+                        "id",
+                        format!("access request #{id} is already {}", r.status.as_str()),
+                    ));
+                }
+                Some(_) => action.clone(),
+            }
+        }
         Action::ServiceCreate { request, from_step } => {
             if let Err(errors) = request.validate_resume(&ctx.catalog) {
                 let mut errors = errors.into_iter();
@@ -868,6 +1008,10 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             None => topo.environments.iter().map(String::as_str).collect(),
         },
         Action::ServiceCreate { .. } => vec![DEV_ENV],
+        // Asking and deciding change nothing on the platform itself.
+        Action::AccessRequest { .. } | Action::AccessApprove { .. } | Action::AccessDeny { .. } => {
+            Vec::new()
+        }
     };
     if !actor.admin
         && let Some(e) = envs
@@ -880,51 +1024,46 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
     }
 
     // 3. Ownership. A new service: members of the owning Group (or admins) create it.
-    match resolved.service() {
-        None if matches!(resolved, Action::ServiceCreate { .. }) => {
-            if let Action::ServiceCreate { request, .. } = &resolved
-                && !actor.admin
-                && !actor.groups.contains(&request.owner)
-            {
-                return Err(Refusal::NotOwner {
-                    actor: actor.name.clone(),
-                    service: request.name.clone(),
-                    owner: Some(format!("group:{}", request.owner)),
-                });
-            }
-        }
-        None if matches!(resolved, Action::FlagSet { .. }) => {
-            if let Action::FlagSet { name, .. } = &resolved
-                && !may_set_flag(actor, name)
-            {
-                return Err(Refusal::NotFlagOwner {
-                    actor: actor.name.clone(),
-                    flag: name.clone(),
-                });
-            }
-        }
-        None => {
-            if !actor.admin {
-                return Err(Refusal::AdminOnly {
-                    action: resolved.audit_name().to_string(),
-                });
-            }
-        }
-        Some(service) => {
-            let owner = ctx.subject.as_ref().and_then(|s| s.owner.clone());
-            let owns = match &owner {
-                Some((name, kind)) if kind == "group" => actor.groups.iter().any(|g| g == name),
-                Some((name, _)) => *name == actor.name,
-                None => false,
+    // Anyone may ask for access; its service's owners (or admins) decide. A granted,
+    // unexpired request stands in for ownership.
+    let owner = ctx.subject.as_ref().and_then(|s| s.owner.clone());
+    let owns = match &owner {
+        Some((name, kind)) if kind == "group" => actor.groups.iter().any(|g| g == name),
+        Some((name, _)) => *name == actor.name,
+        None => false,
+    };
+    let mut grant_rule = None;
+    match &resolved {
+        Action::AccessRequest {
+            permission, env, ..
+        } => {
+            grant_rule = if owns {
+                Some("ownership".to_string())
+            } else if ctx.policy.access_rules.iter().any(|r| {
+                r.permission == *permission
+                    && actor.groups.contains(&r.team)
+                    && r.env.as_ref().is_none_or(|e| env.as_ref() == Some(e))
+            }) {
+                Some("team".to_string())
+            } else {
+                None
             };
+        }
+        Action::AccessApprove { id } | Action::AccessDeny { id } => {
             if !owns && !actor.admin {
-                return Err(Refusal::NotOwner {
+                return Err(Refusal::NotApprover {
                     actor: actor.name.clone(),
-                    service: service.to_string(),
+                    id: *id,
+                    service: ctx
+                        .subject
+                        .as_ref()
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
                     owner: owner.map(|(n, k)| format!("{k}:{n}")),
                 });
             }
         }
+        _ => check_ownership(ctx, actor, &resolved, &envs, owner, owns)?,
     }
 
     // 4. The readiness gate.
@@ -994,9 +1133,12 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 Confirm::YesNo
             }
         }
-        Action::SecretReveal { .. } | Action::SecretCopy { .. } | Action::ServiceCreate { .. } => {
-            Confirm::None
-        }
+        Action::SecretReveal { .. }
+        | Action::SecretCopy { .. }
+        | Action::ServiceCreate { .. }
+        | Action::AccessRequest { .. }
+        | Action::AccessApprove { .. }
+        | Action::AccessDeny { .. } => Confirm::None,
         Action::FlagSet { name, env, .. } => {
             if prod(env.as_deref()) {
                 Confirm::TypeToConfirm(name.clone())
@@ -1009,6 +1151,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         action: resolved,
         confirm,
         from_version,
+        grant_rule,
     })
 }
 

@@ -1321,3 +1321,250 @@ async fn injected_failures_of_secret_and_flag_calls_are_recorded_and_change_noth
     assert!(!has_secret(&p, &f.service, &f.env, &f.regions[0], &f.key).await);
     assert_no_value_recorded(&p, VALUE).await;
 }
+
+// Access requests (C15).
+
+fn ask_operate(service: &str) -> Action {
+    Action::AccessRequest {
+        service: service.into(),
+        permission: crate::domain::access::Permission::Operate,
+        env: None,
+        reason: "INC-7: on call for checkout".into(),
+    }
+}
+
+async fn request_status(p: &Platform, id: u64) -> crate::domain::access::AccessStatus {
+    p.ledger
+        .access_requests()
+        .await
+        .expect("requests")
+        .into_iter()
+        .find(|r| r.id == id)
+        .map(|r| r.status)
+        .expect("the request")
+}
+
+async fn last_access_id(p: &Platform) -> u64 {
+    p.ledger
+        .access_requests()
+        .await
+        .expect("requests")
+        .last()
+        .map(|r| r.id)
+        .expect("a request")
+}
+
+#[tokio::test]
+async fn an_owner_asking_is_granted_by_ownership() {
+    use crate::domain::access::{AccessStatus, GrantHow};
+    let (_s, p) = sim();
+    let d = go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        ask_operate("payments-api"),
+        false,
+    )
+    .await
+    .expect("asking needs no confirmation");
+    assert!(d.detail.contains("granted (ownership)"), "{}", d.detail);
+    let id = last_access_id(&p).await;
+    assert_eq!(
+        request_status(&p, id).await,
+        AccessStatus::Granted {
+            by: "amara.okafor".into(),
+            how: GrantHow::Auto("ownership".into())
+        }
+    );
+    assert_eq!(last(&audit(&p).await).action, "access.request");
+}
+
+#[tokio::test]
+async fn a_team_rule_grants_at_once_and_the_grant_lets_the_actor_act() {
+    use crate::config::settings::AccessRule;
+    use crate::domain::access::{AccessStatus, GrantHow, Permission};
+    let (_s, p) = sim();
+    let cfg = PolicyConfig {
+        access_rules: vec![AccessRule {
+            team: "checkout".into(),
+            permission: Permission::Operate,
+            env: None,
+        }],
+        ..PolicyConfig::default()
+    };
+    let policy = Policy::from_config(&cfg, true, false);
+    let lock_it = lock("payments-api", Some("staging"));
+    let err = go(&p, policy.clone(), "sofia.moreno", lock_it.clone(), false)
+        .await
+        .expect_err("not an owner yet");
+    assert!(
+        err.to_string()
+            .contains("sphere access request payments-api --permission operate"),
+        "{err}"
+    );
+    go(
+        &p,
+        policy.clone(),
+        "sofia.moreno",
+        ask_operate("payments-api"),
+        false,
+    )
+    .await
+    .expect("granted by the team rule");
+    let id = last_access_id(&p).await;
+    assert_eq!(
+        request_status(&p, id).await,
+        AccessStatus::Granted {
+            by: "sofia.moreno".into(),
+            how: GrantHow::Auto("team".into())
+        }
+    );
+    go(&p, policy, "sofia.moreno", lock_it, false)
+        .await
+        .expect("the grant stands in for ownership");
+}
+
+#[tokio::test]
+async fn a_request_waits_for_an_owner_who_approves_it() {
+    use crate::domain::access::{AccessStatus, GrantHow};
+    let (_s, p) = sim();
+    let d = go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        ask_operate("payments-api"),
+        false,
+    )
+    .await
+    .expect("asked");
+    assert!(d.detail.contains("pending"), "{}", d.detail);
+    let id = last_access_id(&p).await;
+    assert_eq!(request_status(&p, id).await, AccessStatus::Pending);
+
+    // Pending is not granted.
+    let lock_it = lock("payments-api", Some("dev"));
+    go(&p, demo_policy(), "sofia.moreno", lock_it.clone(), false)
+        .await
+        .expect_err("still pending");
+
+    go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        Action::AccessApprove { id },
+        false,
+    )
+    .await
+    .expect("an owner approves");
+    assert_eq!(
+        request_status(&p, id).await,
+        AccessStatus::Granted {
+            by: "amara.okafor".into(),
+            how: GrantHow::Approved
+        }
+    );
+    assert_eq!(last(&audit(&p).await).action, "access.approve");
+    go(&p, demo_policy(), "sofia.moreno", lock_it, false)
+        .await
+        .expect("granted now");
+
+    // Decided once.
+    let err = go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        Action::AccessDeny { id },
+        false,
+    )
+    .await
+    .expect_err("already granted");
+    assert!(err.to_string().contains("already granted"), "{err}");
+}
+
+#[tokio::test]
+async fn only_an_owner_or_an_admin_decides_and_a_denial_grants_nothing() {
+    use crate::domain::access::AccessStatus;
+    let (_s, p) = sim();
+    go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        ask_operate("payments-api"),
+        false,
+    )
+    .await
+    .expect("asked");
+    let id = last_access_id(&p).await;
+    let err = go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        Action::AccessApprove { id },
+        false,
+    )
+    .await
+    .expect_err("not an owner");
+    match err {
+        DispatchError::Refused {
+            refusal: Refusal::NotApprover { .. },
+            audit_id: Some(_),
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(request_status(&p, id).await, AccessStatus::Pending);
+    go(&p, demo_policy(), "you", Action::AccessDeny { id }, false)
+        .await
+        .expect("an admin denies");
+    assert_eq!(
+        request_status(&p, id).await,
+        AccessStatus::Denied { by: "you".into() }
+    );
+    go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        lock("payments-api", Some("dev")),
+        false,
+    )
+    .await
+    .expect_err("denied");
+}
+
+#[tokio::test]
+async fn read_secrets_is_not_operate_and_a_grant_is_scoped_to_its_env() {
+    use crate::domain::access::Permission;
+    let (_s, p) = sim();
+    go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        Action::AccessRequest {
+            service: "payments-api".into(),
+            permission: Permission::ReadSecrets,
+            env: Some("staging".into()),
+            reason: "debugging".into(),
+        },
+        false,
+    )
+    .await
+    .expect("asked");
+    let id = last_access_id(&p).await;
+    go(
+        &p,
+        demo_policy(),
+        "amara.okafor",
+        Action::AccessApprove { id },
+        false,
+    )
+    .await
+    .expect("approved");
+    go(
+        &p,
+        demo_policy(),
+        "sofia.moreno",
+        lock("payments-api", Some("staging")),
+        false,
+    )
+    .await
+    .expect_err("read-secrets does not operate");
+}

@@ -12,6 +12,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use crate::domain::access::AccessRequest;
 use crate::domain::catalog::Catalog;
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
@@ -215,6 +216,26 @@ pub trait LedgerProvider: Send + Sync {
     /// Record the outcome of a record appended as `Started`. An error when there is no
     /// such record.
     async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()>;
+
+    /// Record an access request (C15) as it is given (its `status` already decided
+    /// when a rule granted it); returns its id, assigned by the ledger (ids increase
+    /// and are unique, across processes too).
+    async fn request_access(&self, request: AccessRequest) -> Result<u64> {
+        let _ = request;
+        anyhow::bail!("this ledger cannot record access requests")
+    }
+
+    /// Every access request, oldest first.
+    async fn access_requests(&self) -> Result<Vec<AccessRequest>> {
+        Ok(Vec::new())
+    }
+
+    /// Grant (`granted`) or deny a pending request, decided by `by`; the request as it
+    /// now is. An error when there is no such request or it is no longer pending.
+    async fn decide_access(&self, id: u64, granted: bool, by: &str) -> Result<AccessRequest> {
+        let _ = (id, granted, by);
+        anyhow::bail!("this ledger cannot decide access requests")
+    }
 }
 
 /// Demo or configured: the header says which, and the demo is never a silent fallback.

@@ -6,6 +6,7 @@
 //! `--yes` and with no terminal), 3 `sphere lock check` found a lock, 4 an action
 //! refused by the policy.
 
+mod access;
 mod act;
 mod audit;
 mod catalog;
@@ -124,6 +125,9 @@ pub enum Command {
     /// The merge freeze: on, off, status.
     #[command(subcommand)]
     Freeze(lock::FreezeCommand),
+    /// Access to services you do not own: request, approve, deny, list.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// Roll a service back to an earlier release in one cluster.
     Rollback(act::RollbackArgs),
     /// Restart a service's deployment in one cluster.
@@ -311,6 +315,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Lock(args) => lock::lock(&cli, &ctx, args).await,
                 Command::Unlock(args) => lock::unlock(&cli, &ctx, args).await,
                 Command::Freeze(cmd) => lock::freeze(&cli, &ctx, cmd).await,
+                Command::Access(cmd) => access::run(&cli, &ctx, cmd).await,
                 Command::Rollback(args) => act::rollback(&cli, &ctx, args).await,
                 Command::Restart(args) => act::restart(&cli, &ctx, args).await,
                 Command::Hpa(cmd) => act::hpa(&cli, &ctx, cmd).await,

@@ -78,6 +78,24 @@ pub struct PolicyConfig {
     pub hpa_min: u32,
     /// The most `max` an HPA may be given. Default 20.
     pub hpa_max: u32,
+    /// Access requests granted at once (besides the owners' own): a member of `team`
+    /// asking for `permission` (`operate` or `read-secrets`) on any service, in `env`
+    /// when given. For example `[{ team = "sre", permission = "operate" }]`. Any other
+    /// request waits for an owner of the service or an admin. Default: none.
+    pub access_rules: Vec<AccessRule>,
+}
+
+/// One `[policy] access_rules` entry: requests auto-granted by team.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRule {
+    /// The Group whose members are granted (its catalog name, e.g. `sre`).
+    pub team: String,
+    /// What is granted: `operate` or `read-secrets`.
+    pub permission: crate::domain::access::Permission,
+    /// Only requests for this environment; absent: any.
+    #[serde(default)]
+    pub env: Option<String>,
 }
 
 /// Default for [`PolicyConfig::hpa_min`].
@@ -93,6 +111,7 @@ impl Default for PolicyConfig {
             readiness_threshold: "Bronze".to_string(),
             hpa_min: DEFAULT_HPA_MIN,
             hpa_max: DEFAULT_HPA_MAX,
+            access_rules: Vec::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure types and logic: no I/O, no terminal. Most tests live here.
 
+pub mod access;
 pub mod audit;
 pub mod catalog;
 pub mod drift;

@@ -87,6 +87,9 @@ pub(crate) struct DurableState {
     /// Descriptors registered with the catalog: location → YAML text.
     #[serde(default)]
     pub registered: BTreeMap<String, String>,
+    /// Access requests (C15), oldest first.
+    #[serde(default)]
+    pub access: Vec<crate::domain::access::AccessRequest>,
 }
 
 impl DurableState {
@@ -506,6 +509,7 @@ pub(crate) fn seed_state(
         next_audit_id: 1,
         repo_files: BTreeMap::new(),
         registered: BTreeMap::new(),
+        access: Vec::new(),
     };
     let svc = |rng: &mut fastrand::Rng| {
         if services.is_empty() {

@@ -1,0 +1,159 @@
+//! `sphere access` (C15): ask for access to a service one does not own, and decide.
+//!
+//! - `sphere access request SERVICE --permission read-secrets|operate [--env E]
+//!   --reason TEXT`: granted at once by ownership or a team rule (`[policy]
+//!   access_rules`), else pending. The line printed starts `access request #ID`.
+//! - `sphere access approve ID` / `sphere access deny ID`: a member of the group that
+//!   owns the service, or a platform admin.
+//! - `sphere access list [--output json]`: every request, oldest first. JSON:
+//!   `[{"id", "requester", "service", "permission", "env", "reason", "status": {"status",
+//!   "by"?, "how"?}, "at", "expires_at"}]`.
+//!
+//! Exit codes are those of every action (see `act`): 0 done, 1 failed, 2 invalid input,
+//! 4 refused by the policy.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Subcommand, ValueEnum};
+
+use crate::actions::Action;
+use crate::domain::access::{AccessStatus, GrantHow, Permission};
+
+use super::act::run_action;
+use super::secret::rfc3339;
+use super::{Cli, Ctx, Output, build_platform, print_table};
+
+/// `--permission`, as the CLI spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PermissionArg {
+    /// Reveal the service's secret values.
+    ReadSecrets,
+    /// Act on the service as an owner would.
+    Operate,
+}
+
+impl From<PermissionArg> for Permission {
+    fn from(p: PermissionArg) -> Permission {
+        match p {
+            PermissionArg::ReadSecrets => Permission::ReadSecrets,
+            PermissionArg::Operate => Permission::Operate,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Ask for access to a service you do not own.
+    Request {
+        service: String,
+        #[arg(long, value_enum)]
+        permission: PermissionArg,
+        /// Only this environment (default: every one).
+        #[arg(long)]
+        env: Option<String>,
+        /// Why (recorded with the request and in the audit trail). Required.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Grant a pending request (an owner of its service, or an admin).
+    Approve {
+        id: u64,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Deny a pending request (an owner of its service, or an admin).
+    Deny {
+        id: u64,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Every access request, oldest first.
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &AccessCommand) -> Result<ExitCode> {
+    match cmd {
+        AccessCommand::Request {
+            service,
+            permission,
+            env,
+            reason,
+            output,
+        } => {
+            let action = Action::AccessRequest {
+                service: service.clone(),
+                permission: (*permission).into(),
+                env: env.clone(),
+                reason: reason.clone().unwrap_or_default(),
+            };
+            run_action(cli, ctx, action, *output).await
+        }
+        AccessCommand::Approve { id, output } => {
+            run_action(cli, ctx, Action::AccessApprove { id: *id }, *output).await
+        }
+        AccessCommand::Deny { id, output } => {
+            run_action(cli, ctx, Action::AccessDeny { id: *id }, *output).await
+        }
+        AccessCommand::List { output } => list(cli, ctx, *output).await,
+    }
+}
+
+fn status_text(s: &AccessStatus) -> String {
+    match s {
+        AccessStatus::Pending => "pending".to_string(),
+        AccessStatus::Granted {
+            how: GrantHow::Auto(rule),
+            ..
+        } => format!("granted ({rule})"),
+        AccessStatus::Granted {
+            by,
+            how: GrantHow::Approved,
+        } => format!("granted by {by}"),
+        AccessStatus::Denied { by } => format!("denied by {by}"),
+    }
+}
+
+async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
+    let (platform, _sim) = build_platform(cli, ctx)?;
+    let requests = platform.ledger.access_requests().await?;
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&requests)?),
+        Output::Table => {
+            let rows: Vec<Vec<String>> = requests
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        r.requester.clone(),
+                        r.service.clone(),
+                        r.permission.to_string(),
+                        r.env.clone().unwrap_or_else(|| "*".to_string()),
+                        status_text(&r.status),
+                        rfc3339(r.at),
+                        r.reason.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "ID",
+                    "REQUESTER",
+                    "SERVICE",
+                    "PERMISSION",
+                    "ENV",
+                    "STATUS",
+                    "AT",
+                    "REASON",
+                ],
+                &rows,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
