@@ -585,3 +585,60 @@ async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
             .any(|r| r.action == "service.create")
     );
 }
+
+#[tokio::test]
+async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
+    let mut h = demo().await;
+    // Act as a member of another team: locking payments-api is refused.
+    h.model.user = "sofia.moreno".into();
+    h.keys("/payments-api<Enter>eeeLhold deploys<Enter>");
+    let toast = h
+        .model
+        .toasts
+        .last()
+        .map(|t| t.text.clone())
+        .unwrap_or_default();
+    assert!(toast.contains("request access"), "{toast}");
+    // Ask for access from the palette.
+    h.keys(":Request access to operate");
+    let screen = h.render();
+    assert!(screen.contains("Request access to operate"), "{screen}");
+    if let Some(Overlay::Palette(p)) = &h.model.overlay {
+        let top = p
+            .matches
+            .first()
+            .map(|&i| h.model.palette[i].command.clone());
+        assert_eq!(top.as_deref(), Some("access_operate"), "{screen}");
+    }
+    h.keys("<Enter>");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("need to hold deploys<Enter>");
+    let platform = h.sim.platform();
+    let requests = futures::executor::block_on(platform.ledger.access_requests()).expect("read");
+    let req = requests
+        .iter()
+        .find(|r| r.requester == "sofia.moreno" && r.service == "payments-api")
+        .unwrap_or_else(|| {
+            panic!(
+                "a request was made: {:?} {:?}",
+                h.model.toasts, h.model.overlay
+            )
+        });
+    // An owner (the demo's admin) approves it.
+    h.model.user = "you".into();
+    h.keys(&format!(
+        ":Approve an access request<Enter>{}<Enter>",
+        req.id
+    ));
+    h.model.user = "sofia.moreno".into();
+    let before = h.model.locks.len();
+    h.keys("Lhold deploys<Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("payments-api<Enter>");
+    }
+    assert_eq!(h.model.locks.len(), before + 1, "{:?}", h.model.toasts);
+}

@@ -231,6 +231,11 @@ pub enum Pending {
     FlagSet {
         name: String,
     },
+    Access {
+        service: String,
+        permission: crate::domain::access::Permission,
+    },
+    Approve,
 }
 
 impl Pending {
@@ -1244,6 +1249,32 @@ impl Model {
                 );
             }
             "service_create" => self.open_form(),
+            "access_operate" | "access_secrets" => {
+                let Some(service) = self.focus() else {
+                    self.toast(Level::Error, "select a service first");
+                    return vec![];
+                };
+                let permission = if cmd == "access_operate" {
+                    crate::domain::access::Permission::Operate
+                } else {
+                    crate::domain::access::Permission::ReadSecrets
+                };
+                let title = format!(
+                    "Request {} on {service} in {}: why?",
+                    permission.as_str(),
+                    self.scope
+                );
+                self.prompt(
+                    title,
+                    Pending::Access {
+                        service,
+                        permission,
+                    },
+                );
+            }
+            "access_approve" => {
+                self.prompt("Approve access request number:".into(), Pending::Approve);
+            }
             "service_create_retry" => {
                 let Some(request) = self.last_create.clone() else {
                     self.toast(Level::Info, "no service creation to retry");
@@ -1596,6 +1627,22 @@ impl Model {
                     region: self.scope.region.clone(),
                 }
             }
+            Pending::Access {
+                service,
+                permission,
+            } => Action::AccessRequest {
+                service,
+                permission,
+                env: self.scope.env.clone(),
+                reason: input,
+            },
+            Pending::Approve => match input.trim_start_matches('#').parse::<u64>() {
+                Ok(id) => Action::AccessApprove { id },
+                Err(_) => {
+                    self.toast(Level::Error, format!("{input:?} is not a request number"));
+                    return vec![];
+                }
+            },
             Pending::Hpa { service, cluster } => {
                 let nums: Vec<Result<u32, _>> = input
                     .split([' ', ',', '-'])
@@ -1777,6 +1824,15 @@ impl Model {
             "Create a service on the golden path".into(),
             "service_create".into(),
         );
+        add(
+            "Request access to operate the selected service".into(),
+            "access_operate".into(),
+        );
+        add(
+            "Request access to read the selected service's secrets".into(),
+            "access_secrets".into(),
+        );
+        add("Approve an access request".into(), "access_approve".into());
         add(
             "Retry the last service creation (resumes at the failed step)".into(),
             "service_create_retry".into(),
