@@ -14,7 +14,7 @@ mod deploy;
 mod explain;
 mod flag;
 mod lock;
-pub mod pods;
+mod pods;
 mod score;
 mod secret;
 mod service;

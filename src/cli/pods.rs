@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::domain::catalog::Kind;
-use crate::domain::text::sanitize;
+use crate::domain::text::{age, sanitize};
 use crate::domain::{DeploymentSummary, HpaSummary, PodSummary};
 
 use super::{Cli, Ctx, Output, UsageError, build_platform, scope_from};
@@ -91,17 +91,6 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &PodsArgs) -> Result<ExitCode> {
         Output::Table => print_table(&pods, &deployments, &hpas),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `3d4h`, `12m`, `40s`.
-pub fn age(seconds: i64) -> String {
-    let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
-    }
 }
 
 fn print_table(pods: &[PodSummary], deployments: &[DeploymentSummary], hpas: &[HpaSummary]) {

@@ -39,6 +39,17 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
+/// A duration in seconds the way a table shows an age: `40s`, `12m`, `3h5m`, `2d4h`.
+pub fn age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +73,15 @@ mod tests {
     #[test]
     fn strips_bidi_overrides() {
         assert_eq!(sanitize("adm\u{202E}nimda"), "admnimda");
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(age(-5), "0s");
+        assert_eq!(age(59), "59s");
+        assert_eq!(age(61), "1m");
+        assert_eq!(age(3 * 3600 + 5 * 60), "3h5m");
+        assert_eq!(age(2 * 86_400 + 4 * 3600), "2d4h");
     }
 
     #[test]

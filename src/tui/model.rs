@@ -36,6 +36,15 @@ pub struct MatrixCache {
     pub drift: std::collections::BTreeMap<String, usize>,
 }
 
+/// What the secrets pane shows, computed once per use (see `Model::secret_view`).
+pub struct SecretView {
+    pub service: String,
+    pub findings: Vec<crate::domain::drift::DriftFinding>,
+    pub grid: crate::domain::drift::SecretGrid,
+    /// Indices into `grid.keys` of the rows shown.
+    pub rows: Vec<usize>,
+}
+
 /// Selection and scroll of a plain list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListPos {
@@ -1397,19 +1406,21 @@ impl Model {
     /// Secrets pane actions on the selected key: the environment and region come from
     /// the scope (the environment may also come from the key's drift finding).
     fn secret_action(&mut self, cmd: &str) -> Vec<Effect> {
-        let Some((service, list)) = self.secrets.ready().cloned() else {
+        let (Some(view), Some((_, list))) = (self.secret_view(), self.secrets.ready()) else {
             self.toast(Level::Error, "the secrets are not read yet");
             return vec![];
         };
-        let keys = self.secret_keys();
-        let Some(key) = keys.get(self.list.selected).cloned() else {
+        let list = list.clone();
+        let service = view.service;
+        let Some(key) = view
+            .rows
+            .get(self.list.selected)
+            .map(|&i| view.grid.keys[i].clone())
+        else {
             self.toast(Level::Error, "select a secret");
             return vec![];
         };
-        let findings: Vec<_> = crate::domain::drift::drift(&list, &self.topology)
-            .into_iter()
-            .filter(|d| d.service == service && d.key == key)
-            .collect();
+        let findings: Vec<_> = view.findings.into_iter().filter(|d| d.key == key).collect();
         let env = self
             .scope
             .env
@@ -1751,21 +1762,37 @@ impl Model {
     /// The secrets pane's keys for the focus service: filtered by name, only those
     /// with drift in scope when asked.
     pub fn secret_keys(&self) -> Vec<String> {
-        let Some((svc, list)) = self.secrets.ready() else {
-            return Vec::new();
-        };
+        self.secret_view()
+            .map(|v| v.rows.iter().map(|&i| v.grid.keys[i].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The secrets pane's data, derived once: the focus service's drift findings in
+    /// scope, its key × cluster grid, and the grid rows shown (filter, drifted only).
+    pub fn secret_view(&self) -> Option<SecretView> {
+        let (service, list) = self.secrets.ready()?;
+        let findings: Vec<crate::domain::drift::DriftFinding> =
+            crate::domain::drift::drift(list, &self.topology)
+                .into_iter()
+                .filter(|d| {
+                    d.service == *service && self.scope.env.as_ref().is_none_or(|e| *e == d.env)
+                })
+                .collect();
+        let grid = crate::domain::drift::grid(list, &self.topology, service);
         let f = self.pane_filter.to_lowercase();
-        let drifted: Vec<String> = crate::domain::drift::drift(list, &self.topology)
-            .into_iter()
-            .filter(|d| d.service == *svc && self.scope.env.as_ref().is_none_or(|e| *e == d.env))
-            .map(|d| d.key)
+        let rows = (0..grid.keys.len())
+            .filter(|&i| {
+                let k = &grid.keys[i];
+                (f.is_empty() || k.to_lowercase().contains(&f))
+                    && (!self.drift_only || findings.iter().any(|d| d.key == *k))
+            })
             .collect();
-        crate::domain::drift::grid(list, &self.topology, svc)
-            .keys
-            .into_iter()
-            .filter(|k| f.is_empty() || k.to_lowercase().contains(&f))
-            .filter(|k| !self.drift_only || drifted.contains(k))
-            .collect()
+        Some(SecretView {
+            service: service.clone(),
+            findings,
+            grid,
+            rows,
+        })
     }
 
     /// How many rows the secrets, flags or audit pane shows.

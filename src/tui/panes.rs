@@ -8,10 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use crate::config::theme::Slot;
-use crate::domain::drift::{self, DriftFinding, DriftKind};
+use crate::domain::drift::{self, DriftKind};
 use crate::domain::flags;
 use crate::domain::matrix::{self, Cell as MatrixCell};
-use crate::domain::text::sanitize;
+use crate::domain::text::{age, sanitize};
 use crate::domain::{Outcome, PodPhase, RolloutState};
 
 use super::model::{Model, Remote};
@@ -339,16 +339,7 @@ fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
     let mut rows = Vec::new();
     for (c, d) in live.deployments.iter().filter(|(c, _)| m.scope.contains(c)) {
         let crash = live.crash_loops.get(c).copied().unwrap_or(0);
-        let (state, slot) = match d.rollout {
-            _ if crash > 0 => (format!("crashloop ×{crash}"), Slot::Error),
-            RolloutState::Complete if d.ready >= d.desired => ("ready".into(), Slot::Ok),
-            RolloutState::Complete => ("degraded".into(), Slot::Warn),
-            RolloutState::Progressing => (
-                format!("rolling {}/{}", d.updated, d.desired),
-                Slot::Pending,
-            ),
-            RolloutState::Stalled => ("stalled".into(), Slot::Error),
-        };
+        let (state, slot) = deployment_state(d, crash);
         let hpa = live
             .hpas
             .get(c)
@@ -393,6 +384,20 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
+/// One deployment's state in a word or two, and the colour to draw it in.
+pub fn deployment_state(d: &crate::domain::DeploymentSummary, crash: u32) -> (String, Slot) {
+    match d.rollout {
+        _ if crash > 0 => (format!("crashloop ×{crash}"), Slot::Error),
+        RolloutState::Complete if d.ready >= d.desired => ("ready".into(), Slot::Ok),
+        RolloutState::Complete => ("degraded".into(), Slot::Warn),
+        RolloutState::Progressing => (
+            format!("rolling {}/{}", d.updated, d.desired),
+            Slot::Pending,
+        ),
+        RolloutState::Stalled => ("stalled".into(), Slot::Error),
+    }
+}
+
 /// `prod·euw1`: the environment and region in AWS's short style.
 pub fn short_cluster(env: &str, region: &str) -> String {
     format!("{}·{}", short_env(env), short_region(region))
@@ -423,11 +428,6 @@ pub fn short_region(region: &str) -> String {
     };
     let middle: String = parts[1..parts.len() - 1].iter().map(|w| dir(w)).collect();
     format!("{}{middle}{}", parts[0], parts[parts.len() - 1])
-}
-
-/// `3d4h`, `12m`, `40s`.
-pub fn age(seconds: i64) -> String {
-    crate::cli::pods::age(seconds)
 }
 
 pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
@@ -551,21 +551,21 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
             return;
         }
     };
-    let findings: Vec<DriftFinding> = drift::drift(list, &m.topology)
-        .into_iter()
-        .filter(|d| d.service == service && m.scope.env.as_ref().is_none_or(|e| *e == d.env))
-        .collect();
-    let grid = drift::grid(list, &m.topology, &service);
+    let Some(super::model::SecretView {
+        findings,
+        grid,
+        rows,
+        ..
+    }) = m.secret_view()
+    else {
+        return;
+    };
     let cols: Vec<usize> = grid
         .columns
         .iter()
         .enumerate()
         .filter(|(_, c)| m.scope.contains(c))
         .map(|(i, _)| i)
-        .collect();
-    let keys = m.secret_keys();
-    let rows: Vec<usize> = (0..grid.keys.len())
-        .filter(|&i| keys.contains(&grid.keys[i]))
         .collect();
     let fit = ((area.width.saturating_sub(25)) / 10).max(1) as usize;
     m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));

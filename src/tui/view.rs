@@ -649,25 +649,7 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
         if let Some(live) = m.live.services.get(&row.name) {
             for (cluster, d) in live.deployments.iter().filter(|(c, _)| m.scope.contains(c)) {
                 let crash = live.crash_loops.get(cluster).copied().unwrap_or(0);
-                let (state, slot) = if crash > 0 {
-                    (format!("crashloop ×{crash}"), Slot::Error)
-                } else {
-                    match d.rollout {
-                        crate::domain::RolloutState::Complete if d.ready >= d.desired => {
-                            ("ready".to_string(), Slot::Ok)
-                        }
-                        crate::domain::RolloutState::Complete => {
-                            ("degraded".to_string(), Slot::Warn)
-                        }
-                        crate::domain::RolloutState::Progressing => (
-                            format!("rolling {}/{}", d.updated, d.desired),
-                            Slot::Pending,
-                        ),
-                        crate::domain::RolloutState::Stalled => {
-                            ("stalled".to_string(), Slot::Error)
-                        }
-                    }
-                };
+                let (state, slot) = panes::deployment_state(d, crash);
                 lines.push(Line::from(vec![
                     Span::raw(format!("  {:<26}", cluster.to_string())),
                     Span::raw(format!("{:<12}", sanitize(&d.version))),
