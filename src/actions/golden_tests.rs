@@ -1,26 +1,11 @@
 //! The golden path through the dispatcher, on the demo platform (in memory).
 
+use super::tests::{audit, demo_policy as policy, sim};
 use super::*;
 use crate::backend::Platform;
-use crate::backend::sim::{Sim, SimOptions};
-use crate::config::settings::PolicyConfig;
 use crate::domain::catalog::Kind;
 use crate::domain::golden::{CI_PATH, DESCRIPTOR_PATH, Database, ServiceRequest, Step};
 use crate::domain::{AuditRecord, Outcome, Scope};
-
-fn sim() -> (Sim, Platform) {
-    let opts = SimOptions {
-        pace: 0.0,
-        ..SimOptions::default()
-    };
-    let sim = Sim::open(opts, crate::cli::demo_catalog()).expect("open");
-    let p = sim.platform();
-    (sim, p)
-}
-
-fn policy() -> Policy {
-    Policy::from_config(&PolicyConfig::default(), true, false)
-}
 
 fn request() -> ServiceRequest {
     let mut r = ServiceRequest::new("fraud-scorer", "payments");
@@ -53,10 +38,6 @@ async fn go(
     })
     .await;
     (r, seen)
-}
-
-async fn audit(p: &Platform) -> Vec<AuditRecord> {
-    p.ledger.audit(None).await.expect("audit")
 }
 
 async fn dev_deployments(p: &Platform, name: &str) -> Vec<(String, u32)> {

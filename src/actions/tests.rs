@@ -6,7 +6,7 @@ use crate::backend::sim::{Sim, SimOptions};
 use crate::config::settings::PolicyConfig;
 use crate::domain::{AuditRecord, ClusterId, Outcome, Scope};
 
-fn sim() -> (Sim, Platform) {
+pub(super) fn sim() -> (Sim, Platform) {
     let opts = SimOptions {
         pace: 0.0,
         ..SimOptions::default()
@@ -16,11 +16,11 @@ fn sim() -> (Sim, Platform) {
     (sim, p)
 }
 
-fn demo_policy() -> Policy {
+pub(super) fn demo_policy() -> Policy {
     Policy::from_config(&PolicyConfig::default(), true, false)
 }
 
-async fn audit(p: &Platform) -> Vec<AuditRecord> {
+pub(super) async fn audit(p: &Platform) -> Vec<AuditRecord> {
     p.ledger.audit(None).await.expect("audit")
 }
 
