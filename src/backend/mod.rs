@@ -2,7 +2,9 @@
 //! trait; the TUI and the CLI build the same `Platform` and never talk to a system any
 //! other way. No terminal code here.
 
+pub mod configured;
 pub mod facts;
+pub mod local;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -236,6 +238,44 @@ pub trait LedgerProvider: Send + Sync {
         let _ = (id, granted, by);
         anyhow::bail!("this ledger cannot decide access requests")
     }
+}
+
+/// The locks part of a configured ledger (Kubernetes: one object per cluster).
+#[async_trait]
+pub trait LockStore: Send + Sync {
+    async fn locks(&self) -> Result<Vec<Lock>>;
+    /// Add a lock, replacing one with the same service, environment and region.
+    async fn add_lock(&self, lock: Lock) -> Result<()>;
+    /// Remove the locks of `service` (`*`: the lock on everything) inside the scope.
+    async fn remove_locks(
+        &self,
+        service: &str,
+        env: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<usize>;
+}
+
+/// The merge-freeze part of a configured ledger (GitHub: an org ruleset).
+#[async_trait]
+pub trait FreezeStore: Send + Sync {
+    async fn freeze(&self) -> Result<Freeze>;
+    async fn set_freeze(&self, freeze: Freeze) -> Result<()>;
+}
+
+/// The audit part of a configured ledger (Kafka, spooled to a local journal).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>>;
+    /// Append one record; its id (unique, increasing within this process).
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<u64>;
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()>;
 }
 
 /// Demo or configured: the header says which, and the demo is never a silent fallback.

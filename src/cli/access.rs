@@ -120,7 +120,7 @@ fn status_text(s: &AccessStatus) -> String {
 }
 
 async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let requests = platform.ledger.access_requests().await?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&requests)?),

@@ -207,7 +207,7 @@ pub(crate) async fn run_action_then(
     output: Output,
     on_done: Done,
 ) -> Result<ExitCode> {
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let policy = policy(cli, ctx, &platform);
     let pctx = PolicyContext::gather(&platform, policy, &action).await?;
     let actor = actor(cli, ctx, &platform, &pctx)?;

@@ -79,7 +79,7 @@ impl<'a> From<&'a AuditRecord> for AuditItem<'a> {
 }
 
 pub async fn run(cli: &Cli, ctx: &Ctx, args: &AuditArgs) -> Result<ExitCode> {
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let now = chrono::Utc::now().timestamp();
     let f = AuditFilter {
         since: args.since.map(|s| now.saturating_sub(s)),

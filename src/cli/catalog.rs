@@ -63,7 +63,7 @@ pub struct ValidateReport<'a> {
 pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode> {
     match cmd {
         CatalogCommand::List { kind, output } => {
-            let (platform, _sim) = build_platform(cli, ctx)?;
+            let (platform, _sim) = build_platform(cli, ctx).await?;
             let catalog = platform.catalog.load().await?;
             let mut items: Vec<ListItem> = catalog
                 .entities()
@@ -82,7 +82,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Show { name, kind, output } => {
-            let (platform, _sim) = build_platform(cli, ctx)?;
+            let (platform, _sim) = build_platform(cli, ctx).await?;
             let catalog = platform.catalog.load().await?;
             let Some(e) = catalog
                 .find(kind.as_ref().or(Some(&Kind::Component)), name)

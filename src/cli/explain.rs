@@ -198,7 +198,7 @@ fn dig_deeper(service: &str) -> Vec<String> {
 
 pub async fn run(cli: &Cli, ctx: &Ctx, args: &ExplainArgs) -> Result<ExitCode> {
     let card = load_scorecard(None)?;
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let catalog = platform.catalog.load().await?;
     let facts = gather(&platform, &catalog, &args.service).await?;
     let e = &facts.entity;

@@ -122,7 +122,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &FlagCommand) -> Result<ExitCode> {
             return run_action(cli, ctx, action, *output).await;
         }
     };
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let topo = platform.clusters.topology();
     super::scope_from(env.as_deref(), None, &topo)?;
     let mut flags = platform.flags.list().await?;

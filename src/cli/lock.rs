@@ -188,7 +188,7 @@ async fn check(
     region: Option<&str>,
     output: Output,
 ) -> Result<ExitCode> {
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let topology = platform.clusters.topology();
     scope_from(Some(env), region, &topology)?;
     let (catalog, locks) = tokio::try_join!(platform.catalog.load(), platform.ledger.locks())?;
@@ -264,7 +264,7 @@ pub async fn freeze(cli: &Cli, ctx: &Ctx, cmd: &FreezeCommand) -> Result<ExitCod
         }
         FreezeCommand::Off { output } => run_action(cli, ctx, Action::FreezeOff, *output).await,
         FreezeCommand::Status { output } => {
-            let (platform, _sim) = build_platform(cli, ctx)?;
+            let (platform, _sim) = build_platform(cli, ctx).await?;
             let f = platform.ledger.freeze().await?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&f)?),

@@ -72,6 +72,9 @@ pub struct Cli {
     /// Read-only mode: every action is refused, for everyone.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Use the embedded demo platform even when the config declares a platform of its own.
+    #[arg(long, global = true)]
+    pub demo: bool,
     /// Confirm destructive actions without asking (needed when stdin is not a terminal).
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
@@ -410,8 +413,16 @@ impl CatalogProvider for FileCatalog {
     }
 }
 
-/// Build the platform: the demo, with the catalog from the config's paths if set.
-pub fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
+/// Build the platform: the configured one when the config declares one (unless
+/// `--demo`), else the demo, with the catalog from the config's paths if set. The demo's
+/// handle comes back beside it (its clock runs while the TUI is open).
+pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Sim>)> {
+    if ctx.config.is_configured_platform() && !cli.demo {
+        let platform = crate::backend::configured::build(&ctx.config, &ctx.paths.data_dir)
+            .await
+            .context("could not set up the configured platform")?;
+        return Ok((platform, None));
+    }
     let own_catalog = &ctx.config.catalog.paths;
     let catalog = if own_catalog.is_empty() {
         demo_catalog()
@@ -435,7 +446,7 @@ pub fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
         platform.name = name.clone();
     }
     platform.link_templates = ctx.config.links.clone();
-    Ok((platform, sim))
+    Ok((platform, Some(sim)))
 }
 
 async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
@@ -445,7 +456,7 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
             "the TUI needs a terminal; for scripts use a command such as `sphere catalog list --output json`"
         );
     }
-    let (platform, sim) = build_platform(cli, &ctx)?;
+    let (platform, sim) = build_platform(cli, &ctx).await?;
     let theme_name = cli
         .theme
         .clone()
@@ -483,7 +494,7 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
             cli.read_only,
         ),
     });
-    let _clock = sim.start_clock();
+    let _clock = sim.as_ref().map(Sim::start_clock);
     tui::app::run(tui::app::RunOptions {
         platform,
         model,

@@ -41,7 +41,7 @@ struct PodsJson<'a> {
 }
 
 pub async fn run(cli: &Cli, ctx: &Ctx, args: &PodsArgs) -> Result<ExitCode> {
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let topology = platform.clusters.topology();
     let scope = scope_from(args.env.as_deref(), args.region.as_deref(), &topology)?;
     let (catalog, snapshot) =

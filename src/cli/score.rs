@@ -116,7 +116,7 @@ pub fn score_facts(card: &Scorecard, facts: &ServiceFacts) -> (Properties, Score
 
 pub async fn run(cli: &Cli, ctx: &Ctx, args: &ScoreArgs) -> Result<ExitCode> {
     let card = load_scorecard(args.scorecard.as_deref())?;
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let catalog = platform.catalog.load().await?;
     match &args.service {
         Some(name) => {

@@ -289,7 +289,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
     if let Some(result) = run_action_command(cli, ctx, cmd).await {
         return result;
     }
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let topo = platform.clusters.topology();
     match cmd {
         SecretCommand::List {

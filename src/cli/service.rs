@@ -120,7 +120,7 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
         request,
         from_step: a.from_step.clone(),
     };
-    let (platform, _sim) = build_platform(cli, ctx)?;
+    let (platform, _sim) = build_platform(cli, ctx).await?;
     let pctx = PolicyContext::gather(&platform, policy(cli, ctx, &platform), &action).await?;
     let actor = actor(cli, ctx, &platform, &pctx)?;
     let json = a.output == Output::Json;

@@ -8,6 +8,7 @@
 
 pub mod keymap;
 pub mod paths;
+pub mod platform;
 pub mod settings;
 pub mod theme;
 

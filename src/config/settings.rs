@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use super::platform::{
+    AwsConfig, ClusterConfig, GithubConfig, KafkaConfig, KubernetesConfig, PlatformConfig,
+    WebhookConfig,
+};
 use super::{ConfigProblem, PathSeg, Paths, parse_toml, read_optional, value_problem};
 
 /// sphere's settings, from `config.toml`.
@@ -34,6 +38,19 @@ pub struct Config {
     pub links: BTreeMap<String, String>,
     /// Who may do what: admins, read-only environments, the readiness gate, HPA bounds.
     pub policy: PolicyConfig,
+    /// `[[clusters]]`: a configured platform's region × environment pairs, each with its
+    /// kube context and AWS region. Declaring any makes sphere a configured platform.
+    pub clusters: Vec<ClusterConfig>,
+    /// `[kubernetes]`: service label, lock namespace, timeout.
+    pub kubernetes: KubernetesConfig,
+    /// `[aws]`: AWS Secrets Manager settings (profile, endpoint, timeout, recovery window).
+    pub aws: Option<AwsConfig>,
+    /// `[github]`: org, templates, GitOps repository, merge-freeze ruleset.
+    pub github: Option<GithubConfig>,
+    /// `[kafka]`: librdkafka properties and the flag and audit topics.
+    pub kafka: Option<KafkaConfig>,
+    /// `[webhook]`: a JSON message on rollback and lock-all.
+    pub webhook: Option<WebhookConfig>,
     /// The file these settings were read from; `None` when no file was read.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -143,6 +160,12 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             links: BTreeMap::new(),
             policy: PolicyConfig::default(),
+            clusters: Vec::new(),
+            kubernetes: KubernetesConfig::default(),
+            aws: None,
+            github: None,
+            kafka: None,
+            webhook: None,
             source: None,
         }
     }
@@ -228,7 +251,13 @@ impl Config {
             config.policy.hpa_min = DEFAULT_HPA_MIN;
             config.policy.hpa_max = DEFAULT_HPA_MAX;
         }
+        problems.extend(super::platform::validate(file, src, &mut config));
         if let Some(dir) = file.parent() {
+            for cluster in &mut config.clusters {
+                if let Some(path) = cluster.kubeconfig.as_mut().filter(|p| p.is_relative()) {
+                    *path = dir.join(&*path);
+                }
+            }
             for path in &mut config.catalog.paths {
                 if path.is_relative() {
                     *path = dir.join(&*path);
@@ -236,6 +265,27 @@ impl Config {
             }
         }
         (config, problems)
+    }
+
+    /// Whether this config declares a platform of its own (clusters, AWS, GitHub or
+    /// Kafka): then sphere talks to those systems and never falls back to the demo.
+    pub fn is_configured_platform(&self) -> bool {
+        !self.clusters.is_empty()
+            || self.aws.is_some()
+            || self.github.is_some()
+            || self.kafka.is_some()
+    }
+
+    /// The configured platform's sections.
+    pub fn platform(&self) -> PlatformConfig<'_> {
+        PlatformConfig {
+            clusters: &self.clusters,
+            kubernetes: &self.kubernetes,
+            aws: self.aws.as_ref(),
+            github: self.github.as_ref(),
+            kafka: self.kafka.as_ref(),
+            webhook: self.webhook.as_ref(),
+        }
     }
 
     /// Whether the user configured anything (a file was read).

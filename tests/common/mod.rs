@@ -2,6 +2,8 @@
 //! the demo's clock stopped, nothing inherited from the developer's environment.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -11,7 +11,7 @@
 
 pub mod assets;
 mod secrets;
-mod state;
+pub(crate) mod state;
 mod world;
 
 #[cfg(test)]

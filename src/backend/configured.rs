@@ -1,0 +1,301 @@
+//! The configured platform: the real providers named in `config.toml`, composed into one
+//! [`Platform`]. A provider that is not configured answers every call with an error that
+//! says which section of the config would enable it; it is never replaced by the demo.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use super::local::{LocalAccess, LocalAudit};
+use super::{
+    AuditStore, CatalogProvider, ClusterProvider, FlagsProvider, FreezeStore, LedgerProvider,
+    LockStore, Platform, PlatformKind, ReposProvider, SecretsProvider,
+};
+use crate::config::Config;
+use crate::domain::access::AccessRequest;
+use crate::domain::catalog::Catalog;
+use crate::domain::catalog::load::{FsReader, SourceReader, load};
+use crate::domain::{
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
+    SecretMeta, SecretValue, Timestamp, Topology,
+};
+
+/// A provider the config does not declare: every call fails, saying how to declare it.
+#[derive(Debug, Clone)]
+pub struct Unconfigured {
+    /// What is missing (`Kubernetes clusters`).
+    pub what: &'static str,
+    /// The config section that would provide it (`[[clusters]]`).
+    pub section: &'static str,
+}
+
+impl Unconfigured {
+    fn error(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{} not configured: add {} to config.toml (see assets/config.sample.toml)",
+            self.what,
+            self.section
+        )
+    }
+}
+
+#[async_trait]
+impl ClusterProvider for Unconfigured {
+    fn topology(&self) -> Topology {
+        Topology::default()
+    }
+    async fn snapshot(&self, _scope: &Scope) -> Result<ClusterSnapshot> {
+        Err(self.error())
+    }
+    fn watch(&self) -> BoxStream<'static, ClusterEvent> {
+        Box::pin(futures::stream::empty())
+    }
+    async fn restart(&self, _service: &str, _cluster: &ClusterId) -> Result<()> {
+        Err(self.error())
+    }
+    async fn set_hpa(&self, _s: &str, _c: &ClusterId, _min: u32, _max: u32) -> Result<()> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl SecretsProvider for Unconfigured {
+    async fn list(&self, _service: Option<&str>) -> Result<Vec<SecretMeta>> {
+        Err(self.error())
+    }
+    async fn put(&self, _: &str, _: &str, _: &str, _: &str, _: SecretValue) -> Result<()> {
+        Err(self.error())
+    }
+    async fn delete(&self, _: &str, _: &str, _: &str, _: &str) -> Result<()> {
+        Err(self.error())
+    }
+    async fn reveal(&self, _: &str, _: &str, _: &str, _: &str) -> Result<SecretValue> {
+        Err(self.error())
+    }
+    async fn copy(&self, _: &str, _: &str, _: &str, _: &str, _: &str) -> Result<()> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl ReposProvider for Unconfigured {
+    async fn repo(&self, _slug: &str) -> Result<Option<super::RepoInfo>> {
+        Err(self.error())
+    }
+    async fn releases(&self, _service: &str) -> Result<Vec<String>> {
+        Err(self.error())
+    }
+    async fn rollback(&self, _: &str, _: &ClusterId, _: &str) -> Result<()> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl FlagsProvider for Unconfigured {
+    async fn list(&self) -> Result<Vec<FlagState>> {
+        Err(self.error())
+    }
+    async fn set(&self, _: &str, _: &str, _: Option<u8>, _: Option<&ClusterId>) -> Result<()> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl LockStore for Unconfigured {
+    async fn locks(&self) -> Result<Vec<Lock>> {
+        Err(self.error())
+    }
+    async fn add_lock(&self, _lock: Lock) -> Result<()> {
+        Err(self.error())
+    }
+    async fn remove_locks(&self, _: &str, _: Option<&str>, _: Option<&str>) -> Result<usize> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl FreezeStore for Unconfigured {
+    async fn freeze(&self) -> Result<Freeze> {
+        Err(self.error())
+    }
+    async fn set_freeze(&self, _freeze: Freeze) -> Result<()> {
+        Err(self.error())
+    }
+}
+
+/// The ledger of a configured platform, put together from where each fact lives: locks
+/// in Kubernetes, the freeze in GitHub, the audit trail in Kafka (or only on this
+/// machine), access requests on this machine.
+pub struct ComposedLedger {
+    pub locks: Arc<dyn LockStore>,
+    pub freeze: Arc<dyn FreezeStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub access: LocalAccess,
+}
+
+#[async_trait]
+impl LedgerProvider for ComposedLedger {
+    async fn locks(&self) -> Result<Vec<Lock>> {
+        self.locks.locks().await
+    }
+    async fn freeze(&self) -> Result<Freeze> {
+        self.freeze.freeze().await
+    }
+    async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>> {
+        self.audit.audit(since).await
+    }
+    async fn add_lock(&self, lock: Lock) -> Result<()> {
+        self.locks.add_lock(lock).await
+    }
+    async fn remove_locks(
+        &self,
+        service: &str,
+        env: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<usize> {
+        self.locks.remove_locks(service, env, region).await
+    }
+    async fn set_freeze(&self, freeze: Freeze) -> Result<()> {
+        self.freeze.set_freeze(freeze).await
+    }
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<u64> {
+        self.audit
+            .append_audit(actor, action, target, reason, outcome)
+            .await
+    }
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+        self.audit.set_audit_outcome(id, outcome).await
+    }
+    async fn request_access(&self, request: AccessRequest) -> Result<u64> {
+        let access = self.access.clone();
+        tokio::task::spawn_blocking(move || access.request(request)).await?
+    }
+    async fn access_requests(&self) -> Result<Vec<AccessRequest>> {
+        let access = self.access.clone();
+        tokio::task::spawn_blocking(move || access.list()).await?
+    }
+    async fn decide_access(&self, id: u64, granted: bool, by: &str) -> Result<AccessRequest> {
+        let access = self.access.clone();
+        let by = by.to_string();
+        tokio::task::spawn_blocking(move || access.decide(id, granted, &by)).await?
+    }
+}
+
+/// Descriptor files found somewhere other than the filesystem (a GitHub org), under
+/// virtual paths, layered over the real filesystem.
+pub struct LayeredReader {
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+impl SourceReader for LayeredReader {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        match self.files.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => FsReader.read(path),
+        }
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        !self.files.contains_key(path) && FsReader.is_dir(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<PathBuf>> {
+        FsReader.list_dir(path)
+    }
+}
+
+/// A source of descriptors that are not files (a GitHub org): `(location, text)` pairs.
+#[async_trait]
+pub trait DescriptorSource: Send + Sync {
+    async fn descriptors(&self) -> Result<Vec<(String, String)>>;
+}
+
+/// The catalog of a configured platform: descriptor files and directories from
+/// `[catalog] paths`, plus what a [`DescriptorSource`] discovers, read on every load.
+pub struct ConfiguredCatalog {
+    pub roots: Vec<PathBuf>,
+    pub discovered: Option<Arc<dyn DescriptorSource>>,
+}
+
+#[async_trait]
+impl CatalogProvider for ConfiguredCatalog {
+    async fn load(&self) -> Result<Arc<Catalog>> {
+        let mut files = BTreeMap::new();
+        let mut roots = self.roots.clone();
+        if let Some(source) = &self.discovered {
+            for (location, text) in source.descriptors().await? {
+                let path = PathBuf::from(location);
+                roots.push(path.clone());
+                files.insert(path, text);
+            }
+        }
+        tokio::task::spawn_blocking(move || Arc::new(load(&roots, &LayeredReader { files })))
+            .await
+            .context("catalog loading task failed")
+    }
+}
+
+/// Builds the configured platform from `config` (which declares one: see
+/// [`Config::is_configured_platform`]); `data_dir` holds the local journals.
+pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
+    let p = config.platform();
+    let no_clusters = Arc::new(Unconfigured {
+        what: "Kubernetes clusters",
+        section: "[[clusters]]",
+    });
+    let no_aws = Arc::new(Unconfigured {
+        what: "AWS Secrets Manager",
+        section: "[[clusters]] (each with its AWS region)",
+    });
+    let no_github = Arc::new(Unconfigured {
+        what: "GitHub",
+        section: "[github]",
+    });
+    let no_kafka = Arc::new(Unconfigured {
+        what: "Kafka",
+        section: "[kafka]",
+    });
+
+    // Each real provider plugs in here when its section is present.
+    let clusters: Arc<dyn ClusterProvider> = no_clusters.clone();
+    let locks: Arc<dyn LockStore> = no_clusters;
+    let secrets: Arc<dyn SecretsProvider> = no_aws;
+    let repos: Arc<dyn ReposProvider> = no_github.clone();
+    let freeze: Arc<dyn FreezeStore> = no_github;
+    let discovered: Option<Arc<dyn DescriptorSource>> = None;
+    let flags: Arc<dyn FlagsProvider> = no_kafka;
+    let audit: Arc<dyn AuditStore> = Arc::new(LocalAudit::new(data_dir.join("audit.json")));
+    let _ = &p;
+
+    Ok(Platform {
+        name: config
+            .platform_name
+            .clone()
+            .unwrap_or_else(|| "configured".to_string()),
+        kind: PlatformKind::Configured,
+        catalog: Arc::new(ConfiguredCatalog {
+            roots: config.catalog.paths.clone(),
+            discovered,
+        }),
+        clusters,
+        secrets,
+        repos,
+        flags,
+        ledger: Arc::new(ComposedLedger {
+            locks,
+            freeze,
+            audit,
+            access: LocalAccess::new(data_dir.join("access.json")),
+        }),
+        link_templates: config.links.clone(),
+    })
+}
