@@ -182,7 +182,57 @@ pub async fn dispatch_with_progress(
             ),
         });
     }
+    if let Ok(d) = &ret {
+        notify(platform, actor, d).await;
+    }
     ret
+}
+
+/// The webhook event an action sends when it succeeds, if any.
+fn webhook_event(action: &Action) -> Option<&'static str> {
+    match action {
+        Action::Rollback { .. } => Some("rollback"),
+        Action::LockAll { .. } => Some("lock-all"),
+        Action::UnlockAll => Some("unlock-all"),
+        Action::FreezeOn { .. } | Action::FreezeOff => Some("freeze"),
+        _ => None,
+    }
+}
+
+/// Tell the webhook, when one is configured for this action. A failure changes nothing
+/// about the action; it is logged and recorded in the audit trail as `webhook.notify`.
+async fn notify(platform: &Platform, actor: &Actor, d: &Dispatched) {
+    let (Some(hook), Some(event)) = (&platform.webhook, webhook_event(&d.action)) else {
+        return;
+    };
+    if !hook.wants(event) {
+        return;
+    }
+    let target = d.action.target();
+    let message = crate::backend::webhook::Notification {
+        event: event.to_string(),
+        platform: platform.name.clone(),
+        actor: actor.name.clone(),
+        text: format!("{} {event} {target}: {}", actor.name, d.detail),
+        target: target.clone(),
+        reason: d.action.reason().map(str::to_string),
+        detail: d.detail.clone(),
+        audit_id: d.audit_id,
+        at: now(),
+    };
+    if let Err(e) = hook.notify(&message).await {
+        tracing::warn!("webhook for audit #{}: {e:#}", d.audit_id);
+        let _ = platform
+            .ledger
+            .append_audit(
+                &actor.name,
+                "webhook.notify",
+                &format!("{event} {target}"),
+                None,
+                Outcome::Failed(format!("{e:#}")),
+            )
+            .await;
+    }
 }
 
 /// Record an access request, granted at once when `rule` says so.

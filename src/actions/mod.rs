@@ -19,6 +19,8 @@ mod policy;
 mod golden_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;
 
 use serde::{Deserialize, Serialize};
 

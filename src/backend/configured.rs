@@ -247,7 +247,6 @@ impl CatalogProvider for ConfiguredCatalog {
 /// Builds the configured platform from `config` (which declares one: see
 /// [`Config::is_configured_platform`]); `data_dir` holds the local journals.
 pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
-    let p = config.platform();
     let no_clusters = Arc::new(Unconfigured {
         what: "Kubernetes clusters",
         section: "[[clusters]]",
@@ -274,7 +273,6 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let discovered: Option<Arc<dyn DescriptorSource>> = None;
     let flags: Arc<dyn FlagsProvider> = no_kafka;
     let audit: Arc<dyn AuditStore> = Arc::new(LocalAudit::new(data_dir.join("audit.json")));
-    let _ = &p;
 
     Ok(Platform {
         name: config
@@ -297,5 +295,11 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
             access: LocalAccess::new(data_dir.join("access.json")),
         }),
         link_templates: config.links.clone(),
+        webhook: config
+            .webhook
+            .as_ref()
+            .map(super::webhook::Webhook::new)
+            .transpose()?
+            .map(Arc::new),
     })
 }

@@ -6,6 +6,7 @@ pub mod configured;
 pub mod facts;
 pub mod local;
 pub mod sim;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -298,6 +299,8 @@ pub struct Platform {
     pub ledger: Arc<dyn LedgerProvider>,
     /// Per-service link templates from config (`[links]`), name → URL template.
     pub link_templates: std::collections::BTreeMap<String, String>,
+    /// The notification webhook (`[webhook]`), on any platform.
+    pub webhook: Option<Arc<webhook::Webhook>>,
 }
 
 impl std::fmt::Debug for Platform {

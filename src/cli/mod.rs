@@ -446,6 +446,13 @@ pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Si
         platform.name = name.clone();
     }
     platform.link_templates = ctx.config.links.clone();
+    platform.webhook = ctx
+        .config
+        .webhook
+        .as_ref()
+        .map(crate::backend::webhook::Webhook::new)
+        .transpose()?
+        .map(Arc::new);
     Ok((platform, Some(sim)))
 }
 

@@ -254,8 +254,13 @@ impl Config {
         problems.extend(super::platform::validate(file, src, &mut config));
         if let Some(dir) = file.parent() {
             for cluster in &mut config.clusters {
-                if let Some(path) = cluster.kubeconfig.as_mut().filter(|p| p.is_relative()) {
-                    *path = dir.join(&*path);
+                if let Some(path) = cluster.kubeconfig.as_mut() {
+                    let home = std::env::var_os("HOME").map(PathBuf::from);
+                    if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), home) {
+                        *path = home.join(rest);
+                    } else if path.is_relative() {
+                        *path = dir.join(&*path);
+                    }
                 }
             }
             for path in &mut config.catalog.paths {
@@ -428,6 +433,7 @@ mod tests {
         SAMPLE
             .lines()
             .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') => rest,
                 Some(rest)
                     if rest.split_once(" = ").is_some_and(|(k, _)| {
                         k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
@@ -472,9 +478,31 @@ mod tests {
             "catalog",
             "links",
             "policy",
+            "clusters",
+            "kubernetes",
+            "aws",
+            "github",
+            "kafka",
+            "webhook",
         ] {
             assert!(table.contains_key(key), "sample lacks `{key}`");
         }
+        assert!(config.is_configured_platform());
+        // Every key of the platform sections is in the sample, set to a non-default
+        // value or its default: nothing is left for the reader to guess.
+        let cluster = &config.clusters[0];
+        assert!(cluster.context.is_some() && cluster.kubeconfig.is_some());
+        assert!(cluster.namespace.is_some() && cluster.aws_region.is_some());
+        assert!(cluster.aws_profile.is_some());
+        assert_eq!(config.kubernetes, KubernetesConfig::default());
+        let aws = config.aws.as_ref().expect("[aws]");
+        assert!(aws.profile.is_some() && aws.endpoint_url.is_some());
+        let github = config.github.as_ref().expect("[github]");
+        assert!(github.api_url.is_some() && github.gitops_repo.is_some());
+        assert!(!github.templates.is_empty());
+        let kafka = config.kafka.as_ref().expect("[kafka]");
+        assert!(kafka.properties.contains_key("bootstrap.servers"));
+        assert!(config.webhook.is_some());
     }
 
     #[test]

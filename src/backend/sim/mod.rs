@@ -450,6 +450,7 @@ impl Sim {
             flags: Arc::new(self.clone()),
             ledger: Arc::new(self.clone()),
             link_templates: Default::default(),
+            webhook: None,
         }
     }
 
