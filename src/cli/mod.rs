@@ -11,6 +11,7 @@ mod act;
 mod audit;
 mod catalog;
 mod deploy;
+mod env;
 mod explain;
 mod flag;
 mod lock;
@@ -138,6 +139,10 @@ pub enum Command {
     /// Services: create one on the golden path.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Ephemeral environments: create from an existing one with a TTL, extend,
+    /// delete, list.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -210,6 +215,13 @@ fn parse_kind_filter(s: &str) -> Result<KindFilter, String> {
 pub enum DemoCommand {
     /// Forget the demo's saved state (locks, audit, versions) and start over.
     Reset,
+    /// Move the demo's clock forward (every sphere on this state sees it):
+    /// environments and access grants expire as if that time had passed.
+    Advance {
+        /// How far: 30m, 8h, 7d.
+        #[arg(value_name = "DURATION", value_parser = crate::domain::environment::parse_duration)]
+        by: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -320,6 +332,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Restart(args) => act::restart(&cli, &ctx, args).await,
                 Command::Hpa(cmd) => act::hpa(&cli, &ctx, cmd).await,
                 Command::Service(cmd) => service::run(&cli, &ctx, cmd).await,
+                Command::Env(cmd) => env::run(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
                     let mut cmd = Cli::command();
                     clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
@@ -329,6 +342,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     let path = demo_state_path(&cli, &ctx);
                     Sim::reset(&path)?;
                     println!("demo state reset ({})", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::Demo(DemoCommand::Advance { by }) => {
+                    let (_platform, sim) = build_platform(&cli, &ctx)?;
+                    let (now, gone) = sim.advance_clock(*by)?;
+                    println!(
+                        "demo clock moved {} forward: it reads {}{}",
+                        crate::domain::environment::format_duration(*by),
+                        crate::domain::text::rfc3339(now),
+                        match gone {
+                            0 => String::new(),
+                            1 => "; 1 environment expired".to_string(),
+                            n => format!("; {n} environments expired"),
+                        }
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
             }

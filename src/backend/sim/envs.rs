@@ -237,8 +237,8 @@ impl Sim {
 
     /// Move the demo's clock forward by `seconds` (shared with every `sphere` on this
     /// state): environments and access grants expire as if that time had passed. What
-    /// the clock reads after.
-    pub fn advance_clock(&self, seconds: i64) -> Result<Timestamp> {
+    /// the clock reads after, and how many environments expired.
+    pub fn advance_clock(&self, seconds: i64) -> Result<(Timestamp, usize)> {
         if seconds < 0 {
             anyhow::bail!("the demo's clock only moves forward");
         }
@@ -248,8 +248,8 @@ impl Sim {
                 chrono::Utc::now().timestamp() + w.durable.clock_offset,
             ));
         })?;
-        self.expire_due()?;
-        Ok(self.now())
+        let expired = self.expire_due()?;
+        Ok((self.now(), expired))
     }
 }
 
