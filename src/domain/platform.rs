@@ -72,7 +72,7 @@ impl Topology {
 
     /// Is there a cluster `c`?
     pub fn has_cluster(&self, c: &ClusterId) -> bool {
-        self.environments.iter().any(|e| *e == c.env) && self.regions_of(&c.env).contains(&c.region)
+        self.environments.contains(&c.env) && self.regions_of(&c.env).contains(&c.region)
     }
 
     /// The ephemeral environment called `env`, if it is one.

@@ -121,10 +121,10 @@ impl Sim {
     pub(crate) fn create_environment(&self, env: &EphemeralEnv) -> Result<usize> {
         self.mutate_world(|w, now| {
             let full = w.topology.with_ephemeral(&w.durable.environments);
-            if full.environments.iter().any(|e| *e == env.name) {
+            if full.environments.contains(&env.name) {
                 anyhow::bail!("the environment {} exists already", env.name);
             }
-            if !full.environments.iter().any(|e| *e == env.from) {
+            if !full.environments.contains(&env.from) {
                 anyhow::bail!("there is no environment {}", env.from);
             }
             if env.regions.is_empty() {
