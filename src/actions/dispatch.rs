@@ -221,12 +221,13 @@ async fn environment(
         (Action::EnvCreate { .. }, Some(e)) => {
             let n = platform.clusters.create_environment(e).await?;
             Ok(format!(
-                "created {} from {} in {} with {n} deployment{}; it {}",
+                "created {} from {} in {} with {n} deployment{}; it expires in {}, at {}",
                 e.name,
                 e.from,
                 e.regions.join(", "),
                 if n == 1 { "" } else { "s" },
-                until(e)
+                format_duration(e.expires_at - e.created_at),
+                rfc3339(e.expires_at)
             ))
         }
         (Action::EnvExtend { .. }, Some(e)) => {

@@ -1985,19 +1985,19 @@ impl Model {
         );
         add("Approve an access request".into(), "access_approve".into());
         add(
-            "env create: an ephemeral environment from an existing one, with a TTL".into(),
+            "env create: an ephemeral environment with a TTL".into(),
             "env_create".into(),
         );
         add(
-            "env list: the ephemeral environments and when they expire".into(),
+            "env list: ephemeral environments and expiry".into(),
             "env_list".into(),
         );
         add(
-            "env extend: give an ephemeral environment more time".into(),
+            "env extend: more time for an environment".into(),
             "env_extend".into(),
         );
         add(
-            "env delete: remove an ephemeral environment now".into(),
+            "env delete: remove an environment now".into(),
             "env_delete".into(),
         );
         add(

@@ -79,8 +79,9 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         ));
     }
     // The ephemeral environments in scope and their time left, columns on screen or
-    // not.
+    // not, as many as fit whole.
     let now = m.now();
+    let mut width: usize = summary.iter().map(Span::width).sum();
     for e in m
         .topology
         .ephemeral
@@ -88,14 +89,19 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         .filter(|e| m.scope.env.as_ref().is_none_or(|s| *s == e.name))
     {
         let left = e.remaining(now);
-        summary.push(Span::styled(
+        let note = Span::styled(
             format!("  {} ⏳{}", sanitize(&e.name), short_remaining(left)),
             t.style(if left < 3_600 {
                 Slot::Warn
             } else {
                 Slot::Pending
             }),
-        ));
+        );
+        width += note.width();
+        if width > usize::from(summary_area.width) {
+            break;
+        }
+        summary.push(note);
     }
     f.render_widget(Paragraph::new(Line::from(summary)), summary_area);
 
