@@ -951,3 +951,28 @@ async fn the_golden_path_shows_each_step_as_it_ends_and_resumes_after_a_failure(
     assert_eq!(h.progress_seen.len(), 5);
     assert!(h.model.cat.row_index("fraud-scorer").is_some());
 }
+
+#[tokio::test]
+async fn an_environment_arriving_while_the_palette_is_open_keeps_its_choice() {
+    use sphere::actions::Action;
+    use sphere::tui::model::Effect;
+    let mut h = demo().await;
+    h.keys(":Release the incident lock");
+    // Another process (here: the dispatcher straight away) creates an environment;
+    // the palette gains a "Scope: environment" entry before the chosen one.
+    h.apply(vec![Effect::Act {
+        action: Action::EnvCreate {
+            name: "pr-1".into(),
+            from: "dev".into(),
+            region: None,
+            ttl_seconds: 3_600,
+        },
+        confirmed: false,
+    }]);
+    h.pump();
+    assert!(h.model.topology.ephemeral("pr-1").is_some());
+    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    h.keys("<Enter>");
+    // "Release the incident lock" asks to type `unlock all`: the same command ran.
+    assert!(h.render().contains("unlock all"), "{:?}", h.model.overlay);
+}

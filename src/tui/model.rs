@@ -837,6 +837,8 @@ impl Model {
             ClusterEvent::Environment(e) => {
                 self.topology.set_ephemeral(e);
                 self.palette = self.build_palette();
+                // An open palette's matches index the old list.
+                self.refilter_palette();
                 self.dirty = true;
                 return;
             }
@@ -849,6 +851,7 @@ impl Model {
                         self.restatus_all();
                     }
                     self.palette = self.build_palette();
+                    self.refilter_palette();
                     self.dirty = true;
                 }
                 return;
