@@ -1678,7 +1678,11 @@ impl Model {
                     sanitize(&e.name),
                     format_duration(e.remaining(now)),
                     sanitize(&e.from),
-                    e.regions.join(","),
+                    e.regions
+                        .iter()
+                        .map(|r| super::panes::short_region(&sanitize(r)))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     sanitize(&e.created_by)
                 ),
                 command: format!("{verb}:{}", e.name),
