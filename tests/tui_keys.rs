@@ -642,3 +642,337 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     }
     assert_eq!(h.model.locks.len(), before + 1, "{:?}", h.model.toasts);
 }
+
+/// The toast most recently shown.
+fn last_toast(h: &Harness) -> String {
+    h.model
+        .toasts
+        .last()
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// Open the new-environment form from the palette and create `name` from staging in
+/// eu-west-1 for three days.
+fn create_env_from_the_palette(h: &mut Harness, name: &str) {
+    h.keys(":env create");
+    if let Some(Overlay::Palette(p)) = &h.model.overlay {
+        let top = p
+            .matches
+            .first()
+            .map(|&i| h.model.palette[i].command.clone());
+        assert_eq!(top.as_deref(), Some("env_create"));
+    }
+    h.keys("<Enter>");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    // name, then from (staging is offered first), region (every, us-east-1,
+    // eu-west-1), ttl (1d offered).
+    h.keys(&format!(
+        "{name}<Tab><Tab><Right><Right><Tab><Backspace><Backspace>3d<Enter>"
+    ));
+    assert!(
+        h.model.overlay.is_none(),
+        "{:?}",
+        h.model.form.as_ref().map(|f| &f.errors)
+    );
+}
+
+#[tokio::test]
+async fn create_an_environment_from_the_palette_and_see_it_in_the_matrix() {
+    let mut h = demo().await;
+    h.keys(":env create<Enter>");
+    let screen = h.render();
+    assert!(screen.contains("new ephemeral environment"), "{screen}");
+    assert!(
+        screen.contains("≤ 14d"),
+        "the policy's maximum is shown: {screen}"
+    );
+    // Checked as it is typed, naming the field.
+    h.keys("PR_1");
+    let screen = h.render();
+    assert!(screen.contains("✗ name:"), "{screen}");
+    h.keys("<Backspace><Backspace><Backspace><Backspace><Esc>");
+    assert!(
+        h.model.overlay.is_none() && h.model.form.is_none(),
+        "Esc cancels"
+    );
+
+    create_env_from_the_palette(&mut h, "pr-42");
+    assert!(
+        last_toast(&h).contains("created pr-42 from staging in eu-west-1"),
+        "{}",
+        last_toast(&h)
+    );
+    // The watch tells of it: a column of its own, only in eu-west-1.
+    let e = h
+        .model
+        .topology
+        .ephemeral("pr-42")
+        .cloned()
+        .expect("in the topology");
+    assert_eq!(e.regions, ["eu-west-1"]);
+    let pr = sphere::domain::ClusterId::new("pr-42", "eu-west-1");
+    let staging = sphere::domain::ClusterId::new("staging", "eu-west-1");
+    let copied = h
+        .model
+        .live
+        .services
+        .values()
+        .filter_map(|s| {
+            let a = s.deployments.get(&pr)?.version.clone();
+            Some((a, s.deployments.get(&staging)?.version.clone()))
+        })
+        .collect::<Vec<_>>();
+    assert!(!copied.is_empty());
+    assert!(copied.iter().all(|(a, b)| a == b), "at staging's versions");
+
+    // From the environments list to the matrix, scoped to it, with its time left.
+    h.keys(":env list<Enter>");
+    let screen = h.render();
+    assert!(
+        (screen.contains("pr-42  ⏳2d23h59m") || screen.contains("pr-42  ⏳3d"))
+            && screen.contains("from staging"),
+        "{screen}"
+    );
+    h.keys("<Enter>");
+    assert_eq!(h.model.tab, Tab::Deployments);
+    assert_eq!(h.model.scope.env.as_deref(), Some("pr-42"));
+    let screen = h.render();
+    assert!(screen.contains("pr-42"), "{screen}");
+    // Three days less the seconds the test took.
+    let left = |s: &str, region: &str| {
+        s.contains(&format!("{region} ⏳2d")) || s.contains(&format!("{region} ⏳3d"))
+    };
+    assert!(left(&screen, "eu-west-1"), "{screen}");
+    let version = &h.model.live.services["admin-portal"].deployments[&pr].version;
+    let row = screen.lines().find(|l| l.starts_with("admin-portal"));
+    assert!(
+        row.is_some_and(|r| r.contains(version.as_str())),
+        "{screen}"
+    );
+
+    // At 80x24 the short form fits a compact column.
+    h.resize(80, 24);
+    let screen = h.render();
+    assert!(left(&screen, "euw1"), "{screen}");
+
+    h.keys("6");
+    assert!(
+        h.model
+            .audit_rows()
+            .iter()
+            .any(|r| r.action == "env.create" && r.target == "env:pr-42")
+    );
+}
+
+#[tokio::test]
+async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
+    let mut h = demo().await;
+    create_env_from_the_palette(&mut h, "pr-7");
+    let was = h.model.topology.ephemeral("pr-7").map(|e| e.expires_at);
+
+    // Extend: pick the environment, then say how much more.
+    h.keys(":env extend<Enter>");
+    assert!(h.render().contains("give which environment more time"));
+    h.keys("<Enter>");
+    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(h.render().contains("Give pr-7 more time"));
+    h.keys("2x<Enter>");
+    assert!(last_toast(&h).contains("invalid by"), "{}", last_toast(&h));
+    h.keys(":env extend<Enter><Enter>1d<Enter>");
+    assert!(
+        last_toast(&h).contains("pr-7 now expires in"),
+        "{}",
+        last_toast(&h)
+    );
+    let now = h.model.topology.ephemeral("pr-7").map(|e| e.expires_at);
+    assert_eq!(
+        now,
+        was.map(|t| t + 86_400),
+        "the watch told of the new expiry"
+    );
+
+    // Delete asks first; n keeps it.
+    h.keys(":env delete<Enter><Enter>");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("n");
+    assert!(h.model.topology.ephemeral("pr-7").is_some());
+
+    // The demo's clock: when the time is up the environment leaves the matrix.
+    create_env_from_the_palette(&mut h, "pr-8");
+    h.keys(":env list<Enter>");
+    h.keys("<Down><Enter>");
+    assert_eq!(h.model.scope.env.as_deref(), Some("pr-8"));
+    h.sim.advance_clock(3 * 86_400).expect("advance");
+    h.pump();
+    assert!(h.model.topology.ephemeral("pr-8").is_none());
+    assert_eq!(
+        h.model.scope.env, None,
+        "the scope falls back to everything"
+    );
+    h.model.toasts.clear();
+    assert!(!h.render().contains("pr-8"));
+    assert!(
+        h.model.topology.ephemeral("pr-7").is_some(),
+        "pr-7 has a day more"
+    );
+    h.keys("6");
+    assert!(
+        h.model
+            .audit_rows()
+            .iter()
+            .any(|r| r.actor == "system" && r.action == "env.expire" && r.target == "env:pr-8")
+    );
+
+    // And delete confirmed with y.
+    h.keys(":env delete<Enter><Enter>y");
+    h.pump();
+    assert!(
+        h.model.topology.ephemeral("pr-7").is_none(),
+        "{}",
+        last_toast(&h)
+    );
+    assert!(h.model.topology.ephemeral.is_empty());
+}
+
+#[tokio::test]
+async fn hpa_bounds_in_a_small_form_checked_as_typed() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter>3ee");
+    assert_eq!(h.model.scope.env.as_deref(), Some("staging"));
+    let pod = h
+        .model
+        .pod_rows()
+        .first()
+        .map(|p| (p.service.clone(), p.cluster.clone()));
+    let (service, cluster) = pod.expect("a pod in staging");
+    let hpa = |h: &Harness| {
+        let x = &h.model.live.services[&service].hpas[&cluster];
+        (x.min, x.max)
+    };
+    let before = hpa(&h);
+    h.keys("H");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    let screen = h.render();
+    assert!(
+        screen.contains(&format!("HPA of {service} in {cluster}")),
+        "{screen}"
+    );
+    assert!(screen.contains("policy allows 1..20"), "{screen}");
+    assert!(
+        screen.contains(&format!("now {}..{}", before.0, before.1)),
+        "{screen}"
+    );
+
+    // Esc cancels, nothing changes.
+    h.keys("<Esc>");
+    assert!(h.model.overlay.is_none());
+    h.keys("H");
+    let clear = "<Backspace><Backspace><Backspace>";
+    h.keys(&format!("{clear}0"));
+    assert!(h.render().contains("✗ min: 0 is below the policy bound 1"));
+    h.keys(&format!("{clear}x"));
+    assert!(h.render().contains("is not a whole number"));
+    h.keys(&format!("{clear}3<Tab>{clear}50"));
+    assert!(
+        h.render()
+            .contains("✗ max: 50 is above the policy bound 20")
+    );
+    h.keys(&format!("{clear}2"));
+    assert!(h.render().contains("✗ min: min 3 is above max 2"));
+    // Enter with a problem keeps the form open.
+    h.keys("<Enter>");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    h.keys(&format!("{clear}9<Enter>"));
+    // Staging is not production: a plain yes.
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("y");
+    h.pump();
+    assert_eq!(hpa(&h), (3, 9), "{}", last_toast(&h));
+    h.keys("6");
+    assert!(h.model.audit_rows().iter().any(|r| r.action == "hpa.patch"));
+}
+
+#[tokio::test]
+async fn the_golden_path_shows_each_step_as_it_ends_and_resumes_after_a_failure() {
+    use sphere::actions::{StepReport, StepStatus};
+    use sphere::domain::golden::Step;
+    use sphere::tui::model::Msg;
+    let mut h = demo().await;
+    h.keys("n");
+    h.keys("fraud-scorer<Tab>Scores payments<Tab><Right>");
+    // Submit by hand to look at the panel between steps.
+    let effects = h.model.run("confirm");
+    assert_eq!(effects.len(), 1, "the action");
+    let screen = h.render();
+    assert!(screen.contains("creating fraud-scorer"), "{screen}");
+    assert!(screen.contains("⟳ repository"), "{screen}");
+    h.model.update(Msg::Progress(StepReport {
+        step: Step::Repository,
+        status: StepStatus::Done,
+        detail: "created northwind/fraud-scorer".into(),
+        audit_id: Some(1),
+    }));
+    let screen = h.render();
+    assert!(screen.contains("✓ repository created"), "{screen}");
+    assert!(screen.contains("⟳ ci"), "{screen}");
+    assert!(screen.contains("· deploy-dev"), "{screen}");
+
+    // Now for real, with the registration failing: the run stops there.
+    h.sim.fail_next("register");
+    h.apply(effects);
+    let failed: Vec<_> = h
+        .progress_seen
+        .iter()
+        .filter(|r| matches!(r.status, StepStatus::Failed(_)))
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(failed, [Step::Register], "{:?}", h.progress_seen);
+    let screen = h.render();
+    assert!(screen.contains("fraud-scorer stopped"), "{screen}");
+    assert!(screen.contains("✗ register"), "{screen}");
+    assert!(screen.contains("· deploy-dev"), "{screen}");
+
+    // Retry from the palette: what is done stays done, the rest runs.
+    h.progress_seen.clear();
+    h.keys(":Retry the last service creation<Enter>");
+    let screen = h.render();
+    assert!(screen.contains("fraud-scorer created ✓"), "{screen}");
+    assert!(screen.contains("already done"), "{screen}");
+    assert!(screen.contains("✓ deploy-dev"), "{screen}");
+    assert_eq!(h.progress_seen.len(), 5);
+    assert!(h.model.cat.row_index("fraud-scorer").is_some());
+}
+
+#[tokio::test]
+async fn an_environment_arriving_while_the_palette_is_open_keeps_its_choice() {
+    use sphere::actions::Action;
+    use sphere::tui::model::Effect;
+    let mut h = demo().await;
+    h.keys(":Release the incident lock");
+    // Another process (here: the dispatcher straight away) creates an environment;
+    // the palette gains a "Scope: environment" entry before the chosen one.
+    h.apply(vec![Effect::Act {
+        action: Action::EnvCreate {
+            name: "pr-1".into(),
+            from: "dev".into(),
+            region: None,
+            ttl_seconds: 3_600,
+        },
+        confirmed: false,
+    }]);
+    h.pump();
+    assert!(h.model.topology.ephemeral("pr-1").is_some());
+    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    h.keys("<Enter>");
+    // "Release the incident lock" asks to type `unlock all`: the same command ran.
+    assert!(h.render().contains("unlock all"), "{:?}", h.model.overlay);
+}

@@ -123,3 +123,53 @@ async fn flags_120x40() {
 async fn flags_80x24_drifted() {
     insta::assert_snapshot!(screen(80, 24, "5d").await);
 }
+
+/// The demo with `pr-42` made from staging in eu-west-1 for three days through the
+/// palette's form, the screen's clock one day and an hour later.
+async fn with_environment(w: u16, h: u16) -> Harness {
+    let mut app = Harness::demo(w, h).await.expect("demo platform opens");
+    app.keys(":env create<Enter>pr-42<Tab><Tab><Right><Right><Tab><Backspace><Backspace>3d<Enter>");
+    let expires = app
+        .model
+        .topology
+        .ephemeral("pr-42")
+        .map(|e| e.expires_at)
+        .expect("created");
+    app.model.now_override = Some(expires - 2 * 86_400 + 3_600);
+    app.model.toasts.clear();
+    app
+}
+
+#[tokio::test]
+async fn env_form_80x24() {
+    insta::assert_snapshot!(screen(80, 24, ":env create<Enter>pr-42<Tab>").await);
+}
+
+#[tokio::test]
+async fn matrix_80x24_ephemeral_environment() {
+    let mut app = with_environment(80, 24).await;
+    app.keys("2:env list<Enter><Enter>");
+    insta::assert_snapshot!(app.render());
+}
+
+#[tokio::test]
+async fn matrix_160x48_with_an_ephemeral_environment() {
+    let mut app = with_environment(160, 48).await;
+    // The last cells: the view scrolls to pr-42's column.
+    app.keys("2lllllllll");
+    insta::assert_snapshot!(app.render());
+}
+
+#[tokio::test]
+async fn hpa_form_80x24() {
+    insta::assert_snapshot!(screen(80, 24, "/payments-api<Enter>3eeH<Tab>99").await);
+}
+
+#[tokio::test]
+async fn golden_path_progress_80x24() {
+    let mut app = Harness::demo(80, 24).await.expect("demo platform opens");
+    app.sim.fail_next("register");
+    app.keys("nfraud-scorer<Tab>Scores payments<Tab><Right><Enter>");
+    app.model.toasts.clear();
+    insta::assert_snapshot!(app.render());
+}

@@ -4,10 +4,12 @@ use serde::Serialize;
 
 use super::Action;
 use super::golden::{StepReport, create_service};
-use super::policy::{Actor, Confirm, PolicyContext, Refusal, plan};
+use super::policy::{Actor, Confirm, Plan, PolicyContext, Refusal, plan};
 use crate::backend::Platform;
 use crate::domain::access::{AccessRequest, AccessStatus, GrantHow};
+use crate::domain::environment::{EphemeralEnv, format_duration};
 use crate::domain::golden::Step;
+use crate::domain::text::rfc3339;
 use crate::domain::{ClusterId, Freeze, Lock, Outcome, SecretValue};
 
 /// An action that ran.
@@ -54,10 +56,6 @@ pub enum DispatchError {
         done: bool,
         error: String,
     },
-}
-
-fn now() -> crate::domain::Timestamp {
-    chrono::Utc::now().timestamp()
 }
 
 /// Run one action: plan it, record a refusal, ask for the confirmation it needs
@@ -113,7 +111,13 @@ pub async fn dispatch_with_progress(
     if plan.confirm != Confirm::None && !confirmed {
         return Err(DispatchError::NeedsConfirmation(plan.confirm));
     }
-    let action = plan.action;
+    let Plan {
+        action,
+        from_version,
+        grant_rule,
+        env,
+        ..
+    } = plan;
     if let Action::ServiceCreate { request, from_step } = &action {
         let from = from_step.as_deref().and_then(Step::parse);
         return create_service(platform, actor, &action, request, from, on_step).await;
@@ -143,14 +147,29 @@ pub async fn dispatch_with_progress(
             .reveal(service, env, region, key)
             .await
             .map(|v| (format!("revealed {}", action.target()), Some(v))),
-        Action::AccessRequest { .. } => {
-            request_access(platform, actor, &action, plan.grant_rule.as_deref())
+        Action::AccessRequest { .. } => request_access(
+            platform,
+            actor,
+            &action,
+            grant_rule.as_deref(),
+            ctx.policy.access_grant_ttl,
+        )
+        .await
+        .map(|d| (d, None)),
+        Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
+            environment(platform, &action, env.as_ref())
                 .await
                 .map(|d| (d, None))
         }
-        _ => execute(platform, actor, &action, plan.from_version.as_deref())
-            .await
-            .map(|d| (d, None)),
+        _ => execute(
+            platform,
+            actor,
+            &action,
+            from_version.as_deref(),
+            ctx.policy.access_grant_ttl,
+        )
+        .await
+        .map(|d| (d, None)),
     };
     let (outcome, ret) = match result {
         Ok((detail, revealed)) => (
@@ -218,7 +237,7 @@ async fn notify(platform: &Platform, actor: &Actor, d: &Dispatched) {
         reason: d.action.reason().map(str::to_string),
         detail: d.detail.clone(),
         audit_id: d.audit_id,
-        at: now(),
+        at: platform.now(),
     };
     if let Err(e) = hook.notify(&message).await {
         tracing::warn!("webhook for audit #{}: {e:#}", d.audit_id);
@@ -235,12 +254,58 @@ async fn notify(platform: &Platform, actor: &Actor, d: &Dispatched) {
     }
 }
 
-/// Record an access request, granted at once when `rule` says so.
+/// Create, extend or delete an ephemeral environment (`env`: as planned).
+async fn environment(
+    platform: &Platform,
+    action: &Action,
+    env: Option<&EphemeralEnv>,
+) -> anyhow::Result<String> {
+    let until = |e: &EphemeralEnv| {
+        format!(
+            "expires in {}, at {}",
+            format_duration(e.remaining(platform.now())),
+            rfc3339(e.expires_at)
+        )
+    };
+    match (action, env) {
+        (Action::EnvCreate { .. }, Some(e)) => {
+            let n = platform.clusters.create_environment(e).await?;
+            Ok(format!(
+                "created {} from {} in {} with {n} deployment{}; it expires in {}, at {}",
+                e.name,
+                e.from,
+                e.regions.join(", "),
+                if n == 1 { "" } else { "s" },
+                format_duration(e.expires_at - e.created_at),
+                rfc3339(e.expires_at)
+            ))
+        }
+        (Action::EnvExtend { .. }, Some(e)) => {
+            platform
+                .clusters
+                .extend_environment(&e.name, e.expires_at)
+                .await?;
+            Ok(format!("{} now {}", e.name, until(e)))
+        }
+        (Action::EnvDelete { name }, _) => {
+            let n = platform.clusters.delete_environment(name).await?;
+            Ok(format!(
+                "deleted {name} and its {n} deployment{}",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+        _ => anyhow::bail!("not planned: {}", action.describe()),
+    }
+}
+
+/// Record an access request, granted at once (for `grant_ttl` seconds) when `rule`
+/// says so.
 async fn request_access(
     platform: &Platform,
     actor: &Actor,
     action: &Action,
     rule: Option<&str>,
+    grant_ttl: i64,
 ) -> anyhow::Result<String> {
     let Action::AccessRequest {
         service,
@@ -258,6 +323,8 @@ async fn request_access(
         },
         None => AccessStatus::Pending,
     };
+    let now = platform.now();
+    let expires_at = rule.is_some().then_some(now + grant_ttl);
     let id = platform
         .ledger
         .request_access(AccessRequest {
@@ -268,12 +335,15 @@ async fn request_access(
             env: env.clone(),
             reason: reason.clone(),
             status,
-            at: now(),
-            expires_at: None,
+            at: now,
+            expires_at,
         })
         .await?;
     Ok(match rule {
-        Some(r) => format!("access request #{id}: {permission} on {service} granted ({r})"),
+        Some(r) => format!(
+            "access request #{id}: {permission} on {service} granted ({r}) for {}",
+            format_duration(grant_ttl)
+        ),
         None => format!(
             "access request #{id}: {permission} on {service} is pending approval by an owner of {service}"
         ),
@@ -287,7 +357,9 @@ async fn execute(
     actor: &Actor,
     action: &Action,
     from: Option<&str>,
+    grant_ttl: i64,
 ) -> anyhow::Result<String> {
+    let now = || platform.now();
     match action {
         Action::Lock {
             service,
@@ -420,18 +492,26 @@ async fn execute(
         Action::SecretReveal { .. } => anyhow::bail!("a reveal returns a value; see dispatch"),
         Action::ServiceCreate { .. } => anyhow::bail!("the golden path has steps; see dispatch"),
         Action::AccessRequest { .. } => anyhow::bail!("an access request is recorded by dispatch"),
+        Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
+            anyhow::bail!("environments are changed by dispatch")
+        }
         Action::AccessApprove { id } | Action::AccessDeny { id } => {
             let grant = matches!(action, Action::AccessApprove { .. });
+            let expires_at = grant.then(|| now() + grant_ttl);
             let r = platform
                 .ledger
-                .decide_access(*id, grant, &actor.name)
+                .decide_access(*id, grant, &actor.name, expires_at)
                 .await?;
             Ok(format!(
                 "access request #{id} ({} {} on {}) {}",
                 r.requester,
                 r.permission,
                 r.service,
-                if grant { "granted" } else { "denied" }
+                if grant {
+                    format!("granted for {}", format_duration(grant_ttl))
+                } else {
+                    "denied".to_string()
+                }
             ))
         }
         Action::SecretCopy {

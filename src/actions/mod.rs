@@ -16,6 +16,8 @@ mod golden;
 mod policy;
 
 #[cfg(test)]
+mod env_tests;
+#[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
 mod tests;
@@ -25,6 +27,7 @@ mod webhook_tests;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::access::Permission;
+use crate::domain::environment::{env_target, format_duration};
 use crate::domain::golden::ServiceRequest;
 use crate::domain::secret::masked;
 use crate::domain::{ClusterId, SecretValue};
@@ -151,6 +154,26 @@ pub enum Action {
     AccessDeny {
         id: u64,
     },
+    /// Create an ephemeral environment (C14) from `from`: in `region`, or in every
+    /// region `from` spans; it lives `ttl_seconds` (at most `[policy] env_ttl_max`).
+    EnvCreate {
+        name: String,
+        from: String,
+        #[serde(default)]
+        region: Option<String>,
+        ttl_seconds: i64,
+    },
+    /// Give an ephemeral environment more time (its creator, or an admin); what is
+    /// left after it is at most `[policy] env_ttl_max`.
+    EnvExtend {
+        name: String,
+        by_seconds: i64,
+    },
+    /// Delete an ephemeral environment and everything in it (its creator, or an
+    /// admin).
+    EnvDelete {
+        name: String,
+    },
 }
 
 fn or_all(v: &Option<String>) -> &str {
@@ -179,6 +202,9 @@ impl Action {
             Action::AccessRequest { .. } => "access.request",
             Action::AccessApprove { .. } => "access.approve",
             Action::AccessDeny { .. } => "access.deny",
+            Action::EnvCreate { .. } => "env.create",
+            Action::EnvExtend { .. } => "env.extend",
+            Action::EnvDelete { .. } => "env.delete",
         }
     }
 
@@ -243,6 +269,9 @@ impl Action {
                 ..
             } => format!("{service}@{}:{permission}", or_all(env)),
             Action::AccessApprove { id } | Action::AccessDeny { id } => format!("access#{id}"),
+            Action::EnvCreate { name, .. }
+            | Action::EnvExtend { name, .. }
+            | Action::EnvDelete { name } => env_target(name),
         }
     }
 
@@ -338,6 +367,23 @@ impl Action {
             ),
             Action::AccessApprove { id } => format!("approve access request #{id}"),
             Action::AccessDeny { id } => format!("deny access request #{id}"),
+            Action::EnvCreate {
+                name,
+                from,
+                region,
+                ttl_seconds,
+            } => format!(
+                "create the environment {name} from {from} in {} for {}",
+                region.as_deref().unwrap_or("every region of it"),
+                format_duration(*ttl_seconds)
+            ),
+            Action::EnvExtend { name, by_seconds } => format!(
+                "give the environment {name} {} more",
+                format_duration(*by_seconds)
+            ),
+            Action::EnvDelete { name } => {
+                format!("delete the environment {name} and everything in it")
+            }
         }
     }
 

@@ -9,9 +9,12 @@ use serde::Serialize;
 use super::Action;
 use crate::backend::Platform;
 use crate::backend::facts::{gather, is_service};
-use crate::config::settings::{AccessRule, PolicyConfig};
+use crate::config::settings::{
+    AccessRule, DEFAULT_ACCESS_GRANT_TTL, DEFAULT_ENV_TTL_MAX, PolicyConfig,
+};
 use crate::domain::access::{AccessRequest, AccessStatus, Permission};
 use crate::domain::catalog::{Catalog, Kind, RelationKind};
+use crate::domain::environment::{EphemeralEnv, check_name, format_duration, parse_duration};
 use crate::domain::golden::{DEV_ENV, Step};
 use crate::domain::score::{Scorecard, builtin_scorecard, evaluate, properties};
 use crate::domain::{ClusterId, FlagState, Scope, SecretMeta, Timestamp, Topology};
@@ -86,6 +89,18 @@ pub struct Policy {
     pub hpa_max: u32,
     /// Access requests granted at once by team (`[policy] access_rules`).
     pub access_rules: Vec<AccessRule>,
+    /// How long a granted access request lasts, in seconds.
+    pub access_grant_ttl: i64,
+    /// The longest an ephemeral environment may live (or have left after an
+    /// extension), in seconds.
+    pub env_ttl_max: i64,
+}
+
+/// A duration from config (checked when it was read), else the default's.
+fn duration_or(text: &str, default: &str) -> i64 {
+    parse_duration(text)
+        .or_else(|_| parse_duration(default))
+        .unwrap_or(3_600)
 }
 
 impl Default for Policy {
@@ -112,6 +127,8 @@ impl Policy {
             hpa_min: cfg.hpa_min,
             hpa_max: cfg.hpa_max,
             access_rules: cfg.access_rules.clone(),
+            access_grant_ttl: duration_or(&cfg.access_grant_ttl, DEFAULT_ACCESS_GRANT_TTL),
+            env_ttl_max: duration_or(&cfg.env_ttl_max, DEFAULT_ENV_TTL_MAX),
         }
     }
 
@@ -203,7 +220,8 @@ pub struct PolicyContext {
     /// Access requests about the subject service (every one for `access` actions):
     /// the granted ones pass the ownership check, the pending ones are decided.
     pub access: Vec<AccessRequest>,
-    /// When the context was read (grants expire).
+    /// When the context was read, by the platform's clock (grants and environments
+    /// expire by it).
     pub now: Timestamp,
 }
 
@@ -225,7 +243,15 @@ impl PolicyContext {
         action: &Action,
     ) -> Result<PolicyContext> {
         let catalog = platform.catalog.load().await?;
-        let topology = platform.clusters.topology();
+        // Environment actions read the environments as they are now (on the demo,
+        // reading them also removes the expired ones).
+        let topology = match action {
+            Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
+                let envs = platform.clusters.environments().await?;
+                platform.clusters.topology().with_ephemeral(&envs)
+            }
+            _ => platform.clusters.topology(),
+        };
         let all_access = platform.ledger.access_requests().await?;
         // Deciding a request is about the service it asks for.
         let service = match action {
@@ -310,7 +336,7 @@ impl PolicyContext {
             secrets,
             flags,
             access,
-            now: chrono::Utc::now().timestamp(),
+            now: platform.now(),
         })
     }
 }
@@ -350,6 +376,8 @@ pub struct Plan {
     /// For access requests: the rule that grants it at once (`ownership`, `team`);
     /// `None`: it waits for an owner.
     pub grant_rule: Option<String>,
+    /// For environment creation and extension: the environment as it will be.
+    pub env: Option<EphemeralEnv>,
 }
 
 /// Why an action may not run: the rule, and what would allow it.
@@ -387,6 +415,21 @@ pub enum Refusal {
         "ownership: {actor} may not change the flag {flag}; flags named `GROUP.…` may be changed by that group's members, any flag by a platform admin (config [policy] admins)"
     )]
     NotFlagOwner { actor: String, flag: String },
+    /// Creating an environment by someone in no team (no catalog Group lists them).
+    #[error(
+        "ownership: {actor} is in no team (no catalog Group lists them as a member), so may not create environments; a team member or a platform admin (config [policy] admins) may"
+    )]
+    NoTeam { actor: String },
+    /// Extending or deleting an ephemeral environment by someone who neither created
+    /// it nor is an admin.
+    #[error(
+        "ownership: the environment {env} was created by {creator}; only they or a platform admin (config [policy] admins) may extend or delete it"
+    )]
+    NotCreator {
+        actor: String,
+        env: String,
+        creator: String,
+    },
     /// A platform-wide action by someone who is not an admin.
     #[error(
         "ownership: {action} acts on every service, so only a platform admin may do it; ask one, or be listed in config [policy] admins"
@@ -424,7 +467,9 @@ impl Refusal {
             Refusal::NotOwner { .. }
             | Refusal::NotApprover { .. }
             | Refusal::AdminOnly { .. }
-            | Refusal::NotFlagOwner { .. } => "ownership",
+            | Refusal::NotFlagOwner { .. }
+            | Refusal::NoTeam { .. }
+            | Refusal::NotCreator { .. } => "ownership",
             Refusal::Readiness { .. } => "readiness",
         }
     }
@@ -485,6 +530,47 @@ fn check_scope(
         ));
     }
     Ok(())
+}
+
+/// A new environment's TTL: more than nothing, at most the policy's maximum.
+fn check_ttl(ctx: &PolicyContext, seconds: i64) -> Result<(), Refusal> {
+    if seconds <= 0 {
+        return Err(invalid("ttl", "give some time, such as 30m, 8h or 7d"));
+    }
+    let max = ctx.policy.env_ttl_max;
+    if seconds > max {
+        return Err(invalid(
+            "ttl",
+            format!(
+                "{} is above the policy maximum {} ([policy] env_ttl_max)",
+                format_duration(seconds),
+                format_duration(max)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The ephemeral environment `name`, unexpired; an invalid `name` otherwise.
+fn ephemeral<'a>(ctx: &'a PolicyContext, name: &str) -> Result<&'a EphemeralEnv, Refusal> {
+    let topo = &ctx.topology;
+    match topo.ephemeral(name) {
+        Some(e) if e.expired(ctx.now) => Err(invalid(
+            "name",
+            format!("the environment {name} has expired; create it again"),
+        )),
+        Some(e) => Ok(e),
+        None if topo.environments.iter().any(|e| e == name) => Err(invalid(
+            "name",
+            format!(
+                "{name} is a permanent environment; only ephemeral ones can be extended or deleted"
+            ),
+        )),
+        None => Err(invalid(
+            "name",
+            format!("there is no ephemeral environment {name:?} (see `sphere env list`)"),
+        )),
+    }
 }
 
 /// A secret's short name: `^[A-Z][A-Z0-9_]*$`.
@@ -636,6 +722,7 @@ fn check_ownership(
 pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan, Refusal> {
     let topo = &ctx.topology;
     let mut from_version = None;
+    let mut env_after = None;
     // 1. Validate and resolve.
     let resolved = match action {
         Action::Lock {
@@ -955,6 +1042,82 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 Some(_) => action.clone(),
             }
         }
+        Action::EnvCreate {
+            name,
+            from,
+            region,
+            ttl_seconds,
+        } => {
+            check_name(name).map_err(|m| invalid("name", m))?;
+            if topo.environments.iter().any(|e| e == name) {
+                return Err(invalid(
+                    "name",
+                    format!("an environment named {name} exists already; pick another name"),
+                ));
+            }
+            check_scope(topo, Some(from), None).map_err(|_| {
+                invalid(
+                    "from",
+                    format!(
+                        "{from:?} is not an environment: use one of {}",
+                        topo.environments.join(", ")
+                    ),
+                )
+            })?;
+            let spans = topo.regions_of(from);
+            let regions = match region {
+                Some(r) if spans.contains(r) => vec![r.clone()],
+                Some(r) => {
+                    return Err(invalid(
+                        "region",
+                        format!(
+                            "{from} does not span {r:?}: use one of {}",
+                            spans.join(", ")
+                        ),
+                    ));
+                }
+                None => spans.to_vec(),
+            };
+            check_ttl(ctx, *ttl_seconds)?;
+            env_after = Some(EphemeralEnv {
+                name: name.clone(),
+                from: from.clone(),
+                regions,
+                created_by: actor.name.clone(),
+                created_at: ctx.now,
+                expires_at: ctx.now + ttl_seconds,
+            });
+            action.clone()
+        }
+        Action::EnvExtend { name, by_seconds } => {
+            let e = ephemeral(ctx, name)?;
+            if *by_seconds <= 0 {
+                return Err(invalid("by", "give some time, such as 30m, 8h or 3d"));
+            }
+            let (now_left, max) = (e.remaining(ctx.now), ctx.policy.env_ttl_max);
+            let left = now_left.saturating_add(*by_seconds);
+            if left > max {
+                return Err(invalid(
+                    "by",
+                    format!(
+                        "{} more would leave {name} {}, above the policy maximum {} ([policy] env_ttl_max); it has {} left, so at most {} more",
+                        format_duration(*by_seconds),
+                        format_duration(left),
+                        format_duration(max),
+                        format_duration(now_left),
+                        format_duration(max - now_left)
+                    ),
+                ));
+            }
+            let mut after = e.clone();
+            after.expires_at = e.expires_at + by_seconds;
+            env_after = Some(after);
+            action.clone()
+        }
+        Action::EnvDelete { name } => {
+            ephemeral(ctx, name)?;
+            action.clone()
+        }
         Action::ServiceCreate { request, from_step } => {
             if let Err(errors) = request.validate_resume(&ctx.catalog) {
                 let mut errors = errors.into_iter();
@@ -1012,6 +1175,9 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         Action::AccessRequest { .. } | Action::AccessApprove { .. } | Action::AccessDeny { .. } => {
             Vec::new()
         }
+        Action::EnvCreate { name, .. }
+        | Action::EnvExtend { name, .. }
+        | Action::EnvDelete { name } => vec![name.as_str()],
     };
     if !actor.admin
         && let Some(e) = envs
@@ -1060,6 +1226,25 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                         .map(|s| s.name.clone())
                         .unwrap_or_default(),
                     owner: owner.map(|(n, k)| format!("{k}:{n}")),
+                });
+            }
+        }
+        Action::EnvCreate { .. } => {
+            if !actor.admin && actor.groups.is_empty() {
+                return Err(Refusal::NoTeam {
+                    actor: actor.name.clone(),
+                });
+            }
+        }
+        Action::EnvExtend { name, .. } | Action::EnvDelete { name } => {
+            if let Some(e) = topo.ephemeral(name)
+                && !actor.admin
+                && e.created_by != actor.name
+            {
+                return Err(Refusal::NotCreator {
+                    actor: actor.name.clone(),
+                    env: name.clone(),
+                    creator: e.created_by.clone(),
                 });
             }
         }
@@ -1138,7 +1323,10 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         | Action::ServiceCreate { .. }
         | Action::AccessRequest { .. }
         | Action::AccessApprove { .. }
-        | Action::AccessDeny { .. } => Confirm::None,
+        | Action::AccessDeny { .. }
+        | Action::EnvCreate { .. }
+        | Action::EnvExtend { .. } => Confirm::None,
+        Action::EnvDelete { .. } => Confirm::YesNo,
         Action::FlagSet { name, env, .. } => {
             if prod(env.as_deref()) {
                 Confirm::TypeToConfirm(name.clone())
@@ -1152,6 +1340,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         confirm,
         from_version,
         grant_rule,
+        env: env_after,
     })
 }
 

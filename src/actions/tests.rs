@@ -24,7 +24,7 @@ pub(super) async fn audit(p: &Platform) -> Vec<AuditRecord> {
     p.ledger.audit(None).await.expect("audit")
 }
 
-async fn go(
+pub(super) async fn go(
     p: &Platform,
     policy: Policy,
     who: &str,
@@ -74,7 +74,7 @@ fn lock(service: &str, env: Option<&str>) -> Action {
     }
 }
 
-fn last(records: &[AuditRecord]) -> &AuditRecord {
+pub(super) fn last(records: &[AuditRecord]) -> &AuditRecord {
     records.last().expect("a record")
 }
 

@@ -185,10 +185,16 @@ impl LedgerProvider for ComposedLedger {
         let access = self.access.clone();
         tokio::task::spawn_blocking(move || access.list()).await?
     }
-    async fn decide_access(&self, id: u64, granted: bool, by: &str) -> Result<AccessRequest> {
+    async fn decide_access(
+        &self,
+        id: u64,
+        granted: bool,
+        by: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<AccessRequest> {
         let access = self.access.clone();
         let by = by.to_string();
-        tokio::task::spawn_blocking(move || access.decide(id, granted, &by)).await?
+        tokio::task::spawn_blocking(move || access.decide(id, granted, &by, expires_at)).await?
     }
 }
 

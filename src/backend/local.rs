@@ -102,7 +102,13 @@ impl LocalAccess {
         Ok(all)
     }
 
-    pub fn decide(&self, id: u64, granted: bool, by: &str) -> Result<AccessRequest> {
+    pub fn decide(
+        &self,
+        id: u64,
+        granted: bool,
+        by: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<AccessRequest> {
         self.file.mutate(|all: &mut Vec<AccessRequest>| {
             let Some(r) = all.iter_mut().find(|r| r.id == id) else {
                 anyhow::bail!("no access request #{id}");
@@ -118,6 +124,9 @@ impl LocalAccess {
             } else {
                 AccessStatus::Denied { by: by.to_string() }
             };
+            if granted {
+                r.expires_at = expires_at;
+            }
             Ok(r.clone())
         })
     }
@@ -228,9 +237,13 @@ mod tests {
         };
         let id = store.request(req.clone()).expect("request");
         assert_eq!(store.request(req).expect("request"), id + 1);
-        let decided = store.decide(id, true, "ada").expect("decide");
+        let decided = store.decide(id, true, "ada", Some(99)).expect("decide");
+        assert_eq!(decided.expires_at, Some(99));
         assert!(matches!(decided.status, AccessStatus::Granted { .. }));
-        assert!(store.decide(id, false, "ada").is_err(), "decided already");
+        assert!(
+            store.decide(id, false, "ada", None).is_err(),
+            "decided already"
+        );
         assert_eq!(store.list().expect("list").len(), 2);
     }
 }

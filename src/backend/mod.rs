@@ -17,6 +17,7 @@ use futures::stream::BoxStream;
 
 use crate::domain::access::AccessRequest;
 use crate::domain::catalog::Catalog;
+use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
     SecretMeta, SecretValue, Timestamp, Topology,
@@ -71,6 +72,44 @@ pub trait ClusterProvider: Send + Sync {
     ) -> Result<()> {
         let _ = (service, cluster, version, replicas);
         anyhow::bail!("this cluster provider cannot create deployments")
+    }
+
+    /// What the clusters' clock reads: ephemeral environments expire by it. Real
+    /// clusters go by the wall clock; the demo's can be moved forward.
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now().timestamp()
+    }
+
+    /// The ephemeral environments (C14), oldest first. On Kubernetes: the namespaces
+    /// sphere labelled as one, with source, creator and expiry in annotations (the
+    /// expiry in the form a janitor such as kube-janitor enforces).
+    async fn environments(&self) -> Result<Vec<EphemeralEnv>> {
+        Ok(Vec::new())
+    }
+
+    /// Create the ephemeral environment `env`: in each of its regions, a copy of every
+    /// deployment (and HPA) that `env.from` runs there, at the version it runs now and
+    /// with its replicas; the pods then appear through [`watch`](Self::watch). Returns
+    /// how many deployments were copied. An error, with nothing created, when the name
+    /// is taken or `env.from` does not span one of the regions.
+    async fn create_environment(&self, env: &EphemeralEnv) -> Result<usize> {
+        let _ = env;
+        anyhow::bail!("this cluster provider cannot create environments")
+    }
+
+    /// Move an ephemeral environment's expiry to `expires_at`. An error when there is
+    /// no ephemeral environment of that name.
+    async fn extend_environment(&self, name: &str, expires_at: Timestamp) -> Result<()> {
+        let _ = (name, expires_at);
+        anyhow::bail!("this cluster provider cannot extend environments")
+    }
+
+    /// Delete an ephemeral environment with everything in it; how many deployments
+    /// went. An error when there is no ephemeral environment of that name (a permanent
+    /// environment is never deleted).
+    async fn delete_environment(&self, name: &str) -> Result<usize> {
+        let _ = name;
+        anyhow::bail!("this cluster provider cannot delete environments")
     }
 }
 
@@ -233,10 +272,17 @@ pub trait LedgerProvider: Send + Sync {
         Ok(Vec::new())
     }
 
-    /// Grant (`granted`) or deny a pending request, decided by `by`; the request as it
-    /// now is. An error when there is no such request or it is no longer pending.
-    async fn decide_access(&self, id: u64, granted: bool, by: &str) -> Result<AccessRequest> {
-        let _ = (id, granted, by);
+    /// Grant (`granted`, until `expires_at`) or deny a pending request, decided by
+    /// `by`; the request as it now is. An error when there is no such request or it is
+    /// no longer pending.
+    async fn decide_access(
+        &self,
+        id: u64,
+        granted: bool,
+        by: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<AccessRequest> {
+        let _ = (id, granted, by, expires_at);
         anyhow::bail!("this ledger cannot decide access requests")
     }
 }
@@ -301,6 +347,13 @@ pub struct Platform {
     pub link_templates: std::collections::BTreeMap<String, String>,
     /// The notification webhook (`[webhook]`), on any platform.
     pub webhook: Option<Arc<webhook::Webhook>>,
+}
+
+impl Platform {
+    /// What the platform's clock reads (see [`ClusterProvider::now`]).
+    pub fn now(&self) -> Timestamp {
+        self.clusters.now()
+    }
 }
 
 impl std::fmt::Debug for Platform {

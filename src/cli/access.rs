@@ -7,7 +7,9 @@
 //!   owns the service, or a platform admin.
 //! - `sphere access list [--output json]`: every request, oldest first. JSON:
 //!   `[{"id", "requester", "service", "permission", "env", "reason", "status": {"status",
-//!   "by"?, "how"?}, "at", "expires_at"}]`.
+//!   "by"?, "how"?}, "at", "expires_at"}]`. A grant lasts `[policy] access_grant_ttl`
+//!   (default 8h); the table shows when it ends, and an expired one no longer
+//!   authorizes.
 //!
 //! Exit codes are those of every action (see `act`): 0 done, 1 failed, 2 invalid input,
 //! 4 refused by the policy.
@@ -18,7 +20,9 @@ use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 
 use crate::actions::Action;
-use crate::domain::access::{AccessStatus, GrantHow, Permission};
+use crate::domain::Timestamp;
+use crate::domain::access::{AccessRequest, AccessStatus, GrantHow, Permission};
+use crate::domain::environment::format_duration;
 
 use super::act::run_action;
 use super::secret::rfc3339;
@@ -119,9 +123,22 @@ fn status_text(s: &AccessStatus) -> String {
     }
 }
 
+/// When a grant ends: `in 7h59m`, `expired`; `-` when nothing was granted (or it does
+/// not end).
+fn expiry_text(r: &AccessRequest, now: Timestamp) -> String {
+    match (&r.status, r.expires_at) {
+        (AccessStatus::Granted { .. }, Some(t)) if t > now => {
+            format!("in {}", format_duration(t - now))
+        }
+        (AccessStatus::Granted { .. }, Some(_)) => "expired".to_string(),
+        _ => "-".to_string(),
+    }
+}
+
 async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
     let (platform, _sim) = build_platform(cli, ctx).await?;
     let requests = platform.ledger.access_requests().await?;
+    let now = platform.now();
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&requests)?),
         Output::Table => {
@@ -135,6 +152,7 @@ async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
                         r.permission.to_string(),
                         r.env.clone().unwrap_or_else(|| "*".to_string()),
                         status_text(&r.status),
+                        expiry_text(r, now),
                         rfc3339(r.at),
                         r.reason.clone(),
                     ]
@@ -148,6 +166,7 @@ async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
                     "PERMISSION",
                     "ENV",
                     "STATUS",
+                    "EXPIRES",
                     "AT",
                     "REASON",
                 ],

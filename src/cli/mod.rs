@@ -11,6 +11,7 @@ mod act;
 mod audit;
 mod catalog;
 mod deploy;
+mod env;
 mod explain;
 mod flag;
 mod lock;
@@ -141,6 +142,10 @@ pub enum Command {
     /// Services: create one on the golden path.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Ephemeral environments: create from an existing one with a TTL, extend,
+    /// delete, list.
+    #[command(subcommand)]
+    Env(env::EnvCommand),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -213,6 +218,13 @@ fn parse_kind_filter(s: &str) -> Result<KindFilter, String> {
 pub enum DemoCommand {
     /// Forget the demo's saved state (locks, audit, versions) and start over.
     Reset,
+    /// Move the demo's clock forward (every sphere on this state sees it):
+    /// environments and access grants expire as if that time had passed.
+    Advance {
+        /// How far: 30m, 8h, 7d.
+        #[arg(value_name = "DURATION", value_parser = crate::domain::environment::parse_duration)]
+        by: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -323,6 +335,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Restart(args) => act::restart(&cli, &ctx, args).await,
                 Command::Hpa(cmd) => act::hpa(&cli, &ctx, cmd).await,
                 Command::Service(cmd) => service::run(&cli, &ctx, cmd).await,
+                Command::Env(cmd) => env::run(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
                     let mut cmd = Cli::command();
                     clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
@@ -332,6 +345,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     let path = demo_state_path(&cli, &ctx);
                     Sim::reset(&path)?;
                     println!("demo state reset ({})", path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::Demo(DemoCommand::Advance { by }) => {
+                    let (_platform, sim) = build_demo(&cli, &ctx)?;
+                    let (now, gone) = sim.advance_clock(*by)?;
+                    println!(
+                        "demo clock moved {} forward: it reads {}{}",
+                        crate::domain::environment::format_duration(*by),
+                        crate::domain::text::rfc3339(now),
+                        match gone {
+                            0 => String::new(),
+                            1 => "; 1 environment expired".to_string(),
+                            n => format!("; {n} environments expired"),
+                        }
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
             }
@@ -423,6 +451,12 @@ pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Si
             .context("could not set up the configured platform")?;
         return Ok((platform, None));
     }
+    let (platform, sim) = build_demo(cli, ctx)?;
+    Ok((platform, Some(sim)))
+}
+
+/// The embedded demo platform, with the catalog from the config's paths if set.
+pub fn build_demo(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
     let own_catalog = &ctx.config.catalog.paths;
     let catalog = if own_catalog.is_empty() {
         demo_catalog()
@@ -453,7 +487,7 @@ pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Si
         .map(crate::backend::webhook::Webhook::new)
         .transpose()?
         .map(Arc::new);
-    Ok((platform, Some(sim)))
+    Ok((platform, sim))
 }
 
 async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {

@@ -425,9 +425,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
 
 /// `2024-05-01T12:00:00Z`.
 pub(crate) fn rfc3339(at: Timestamp) -> String {
-    chrono::DateTime::from_timestamp(at, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| at.to_string())
+    crate::domain::text::rfc3339(at)
 }
 
 /// `2024-05-01 12:00` (UTC), for tables.

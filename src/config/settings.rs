@@ -12,6 +12,7 @@ pub use super::platform::{
     WebhookConfig,
 };
 use super::{ConfigProblem, PathSeg, Paths, parse_toml, read_optional, value_problem};
+use crate::domain::environment::parse_duration;
 
 /// sphere's settings, from `config.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -100,6 +101,12 @@ pub struct PolicyConfig {
     /// when given. For example `[{ team = "sre", permission = "operate" }]`. Any other
     /// request waits for an owner of the service or an admin. Default: none.
     pub access_rules: Vec<AccessRule>,
+    /// How long a granted access request lasts: a number and `m`, `h` or `d` (`30m`,
+    /// `8h`, `7d`). After it, the grant no longer authorizes. Default `8h`.
+    pub access_grant_ttl: String,
+    /// The longest an ephemeral environment may live: its TTL at creation, and what
+    /// is left after an extension, are at most this (`m`, `h` or `d`). Default `14d`.
+    pub env_ttl_max: String,
 }
 
 /// One `[policy] access_rules` entry: requests auto-granted by team.
@@ -119,6 +126,10 @@ pub struct AccessRule {
 pub const DEFAULT_HPA_MIN: u32 = 1;
 /// Default for [`PolicyConfig::hpa_max`].
 pub const DEFAULT_HPA_MAX: u32 = 20;
+/// Default for [`PolicyConfig::access_grant_ttl`].
+pub const DEFAULT_ACCESS_GRANT_TTL: &str = "8h";
+/// Default for [`PolicyConfig::env_ttl_max`].
+pub const DEFAULT_ENV_TTL_MAX: &str = "14d";
 
 impl Default for PolicyConfig {
     fn default() -> Self {
@@ -129,6 +140,8 @@ impl Default for PolicyConfig {
             hpa_min: DEFAULT_HPA_MIN,
             hpa_max: DEFAULT_HPA_MAX,
             access_rules: Vec::new(),
+            access_grant_ttl: DEFAULT_ACCESS_GRANT_TTL.to_string(),
+            env_ttl_max: DEFAULT_ENV_TTL_MAX.to_string(),
         }
     }
 }
@@ -252,6 +265,28 @@ impl Config {
             config.policy.hpa_max = DEFAULT_HPA_MAX;
         }
         problems.extend(super::platform::validate(file, src, &mut config));
+        for (key, value, default) in [
+            (
+                "access_grant_ttl",
+                &mut config.policy.access_grant_ttl,
+                DEFAULT_ACCESS_GRANT_TTL,
+            ),
+            (
+                "env_ttl_max",
+                &mut config.policy.env_ttl_max,
+                DEFAULT_ENV_TTL_MAX,
+            ),
+        ] {
+            if let Err(why) = parse_duration(value) {
+                problems.push(value_problem(
+                    file,
+                    src,
+                    &[PathSeg::Key("policy"), PathSeg::Key(key)],
+                    format_args!("{why}; using {default}"),
+                ));
+                *value = default.to_string();
+            }
+        }
         if let Some(dir) = file.parent() {
             for cluster in &mut config.clusters {
                 if let Some(path) = cluster.kubeconfig.as_mut() {
@@ -419,6 +454,31 @@ mod tests {
             (DEFAULT_HPA_MIN, DEFAULT_HPA_MAX)
         );
         assert_eq!(config.policy.read_only_envs, ["production"]);
+    }
+
+    #[test]
+    fn durations_that_do_not_parse_name_the_key_and_use_the_default() {
+        let src = "[policy]\naccess_grant_ttl = \"8 hours\"\nenv_ttl_max = \"0d\"\n";
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), src);
+        let keys: Vec<_> = problems.iter().filter_map(|p| p.key.as_deref()).collect();
+        assert_eq!(keys, ["policy.access_grant_ttl", "policy.env_ttl_max"]);
+        assert!(problems[0].reason.contains("line 2"), "{}", problems[0]);
+        assert!(problems[0].reason.contains("using 8h"), "{}", problems[0]);
+        assert!(problems[1].reason.contains("using 14d"), "{}", problems[1]);
+        assert_eq!(config.policy.access_grant_ttl, DEFAULT_ACCESS_GRANT_TTL);
+        assert_eq!(config.policy.env_ttl_max, DEFAULT_ENV_TTL_MAX);
+        let (config, problems) = Config::from_str_at(
+            Path::new("c.toml"),
+            "[policy]\naccess_grant_ttl = \"30m\"\nenv_ttl_max = \"1d12h\"\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (
+                config.policy.access_grant_ttl.as_str(),
+                config.policy.env_ttl_max.as_str()
+            ),
+            ("30m", "1d12h")
+        );
     }
 
     #[test]

@@ -404,6 +404,7 @@ mod tests {
         Topology {
             regions: regions.iter().map(|r| r.to_string()).collect(),
             environments: vec!["staging".into(), "production".into()],
+            ..Default::default()
         }
     }
 

@@ -376,6 +376,7 @@ mod tests {
         Topology {
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
             environments: vec!["dev".into(), "staging".into(), "production".into()],
+            ..Default::default()
         }
     }
 

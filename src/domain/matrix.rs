@@ -179,6 +179,7 @@ mod tests {
         Topology {
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
             environments: vec!["staging".into(), "production".into()],
+            ..Default::default()
         }
     }
 

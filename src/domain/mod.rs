@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod catalog;
 pub mod drift;
+pub mod environment;
 pub mod flags;
 pub mod golden;
 pub mod lifecycle;

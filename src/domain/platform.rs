@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::environment::EphemeralEnv;
+
 /// Seconds since the Unix epoch. Every timestamp in the domain is one of these.
 pub type Timestamp = i64;
 
@@ -31,24 +33,106 @@ impl fmt::Display for ClusterId {
     }
 }
 
-/// The regions and environments a platform spans; every pair is a cluster.
+/// The regions and environments a platform spans. A permanent environment spans every
+/// region; an ephemeral one (C14) only its own regions. `environments` names both kinds,
+/// the permanent ones first.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Topology {
     pub regions: Vec<String>,
     pub environments: Vec<String>,
+    /// The ephemeral environments among `environments`, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ephemeral: Vec<EphemeralEnv>,
 }
 
 impl Topology {
+    /// Every cluster: environment-major, regions in topology order.
     pub fn clusters(&self) -> impl Iterator<Item = ClusterId> + '_ {
         self.environments.iter().flat_map(move |e| {
-            self.regions
+            self.regions_of(e)
                 .iter()
                 .map(move |r| ClusterId::new(e.clone(), r.clone()))
         })
     }
 
     pub fn cluster_count(&self) -> usize {
-        self.regions.len() * self.environments.len()
+        self.environments
+            .iter()
+            .map(|e| self.regions_of(e).len())
+            .sum()
+    }
+
+    /// The regions an environment spans: an ephemeral one's own, else every region.
+    pub fn regions_of(&self, env: &str) -> &[String] {
+        match self.ephemeral(env) {
+            Some(e) => &e.regions,
+            None => &self.regions,
+        }
+    }
+
+    /// Is there a cluster `c`?
+    pub fn has_cluster(&self, c: &ClusterId) -> bool {
+        self.environments.contains(&c.env) && self.regions_of(&c.env).contains(&c.region)
+    }
+
+    /// The ephemeral environment called `env`, if it is one.
+    pub fn ephemeral(&self, env: &str) -> Option<&EphemeralEnv> {
+        self.ephemeral.iter().find(|e| e.name == env)
+    }
+
+    /// Add an ephemeral environment, or replace the one of the same name (its expiry
+    /// moved). Its regions are kept in topology order.
+    pub fn set_ephemeral(&mut self, mut env: EphemeralEnv) {
+        env.regions.sort_by_key(|r| {
+            self.regions
+                .iter()
+                .position(|x| x == r)
+                .unwrap_or(usize::MAX)
+        });
+        match self.ephemeral.iter_mut().find(|e| e.name == env.name) {
+            Some(e) => *e = env,
+            None => {
+                if !self.environments.contains(&env.name) {
+                    self.environments.push(env.name.clone());
+                }
+                self.ephemeral.push(env);
+            }
+        }
+    }
+
+    /// Forget an ephemeral environment; true when there was one. A permanent
+    /// environment of that name stays.
+    pub fn remove_ephemeral(&mut self, name: &str) -> bool {
+        let before = self.ephemeral.len();
+        self.ephemeral.retain(|e| e.name != name);
+        if self.ephemeral.len() == before {
+            return false;
+        }
+        self.environments.retain(|e| e != name);
+        true
+    }
+
+    /// The same platform with these ephemeral environments (and no others).
+    pub fn with_ephemeral(&self, envs: &[EphemeralEnv]) -> Topology {
+        let mut t = self.permanent();
+        for e in envs {
+            t.set_ephemeral(e.clone());
+        }
+        t
+    }
+
+    /// The permanent environments only.
+    pub fn permanent(&self) -> Topology {
+        Topology {
+            regions: self.regions.clone(),
+            environments: self
+                .environments
+                .iter()
+                .filter(|e| self.ephemeral(e).is_none())
+                .cloned()
+                .collect(),
+            ephemeral: Vec::new(),
+        }
     }
 }
 
@@ -184,6 +268,16 @@ pub enum ClusterEvent {
         cluster: ClusterId,
         error: String,
     },
+    /// An ephemeral environment appeared or changed (its expiry moved). Sent before
+    /// anything that runs in it; its clusters then report `Synced`.
+    Environment(EphemeralEnv),
+    /// An ephemeral environment is gone (deleted, or expired), with everything in it.
+    EnvironmentDeleted {
+        name: String,
+    },
+    /// What the platform's clock reads now, when it is not the wall clock (the demo's
+    /// can be moved forward): ages and expiries are measured by it.
+    Clock(Timestamp),
 }
 
 /// Everything known about the clusters at one moment.

@@ -198,6 +198,10 @@ impl LiveState {
                     .insert(cluster, sanitize(&error).into_owned());
                 None
             }
+            // The topology's and the clock's business (the model keeps them).
+            ClusterEvent::Environment(_)
+            | ClusterEvent::EnvironmentDeleted { .. }
+            | ClusterEvent::Clock(_) => None,
         }
     }
 

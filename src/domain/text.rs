@@ -50,6 +50,13 @@ pub fn age(seconds: i64) -> String {
     }
 }
 
+/// A timestamp in UTC as RFC 3339 (`2025-05-01T12:00:00Z`).
+pub fn rfc3339(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| at.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

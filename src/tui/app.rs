@@ -204,7 +204,13 @@ async fn event_loop(
                     let (platform, t) = (platform.clone(), tx.clone());
                     let (policy, user) = (model.policy.clone(), model.user.clone());
                     tokio::spawn(async move {
-                        let _ = t.send(act(&platform, policy, &user, action, confirmed).await);
+                        // The golden path's steps tick as they end.
+                        let progress = t.clone();
+                        let mut on_step = move |r: &crate::actions::StepReport| {
+                            let _ = progress.send(Msg::Progress(r.clone()));
+                        };
+                        let msg = act(&platform, policy, &user, action, confirmed, &mut on_step);
+                        let _ = t.send(msg.await);
                     });
                 }
                 Effect::Copy(text) => {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::actions::{Action, Actor, DispatchError, Policy, PolicyContext, dispatch};
+use crate::actions::{
+    Action, Actor, DispatchError, Policy, PolicyContext, StepReport, dispatch_with_progress,
+};
 use crate::backend::Platform;
 use crate::backend::facts::{ServiceFacts, gather};
 use crate::domain::lifecycle::{self, Stage};
@@ -75,14 +77,25 @@ async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceRep
 }
 
 /// Run one action through the dispatcher (policy, confirmation, audit, provider) as
-/// `actor`, off the UI task. The answer says what happened, or what it needs.
+/// `actor`, off the UI task. The answer says what happened, or what it needs; a
+/// multi-step action (the golden path) tells `on_step` as each step ends, and its
+/// answer is `Msg::ServiceCreated`.
 pub async fn act(
     platform: &Platform,
     policy: Policy,
     actor: &str,
     action: Action,
     confirmed: bool,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
 ) -> Msg {
+    let steps = matches!(action, Action::ServiceCreate { .. });
+    let done = |r: Result<String, String>| {
+        if steps {
+            Msg::ServiceCreated(r)
+        } else {
+            Msg::Acted(r)
+        }
+    };
     let ctx = match tokio::time::timeout(
         TIMEOUT,
         PolicyContext::gather(platform, policy.clone(), &action),
@@ -90,9 +103,9 @@ pub async fn act(
     .await
     {
         Ok(Ok(ctx)) => ctx,
-        Ok(Err(e)) => return Msg::Acted(Err(format!("{}: {e:#}", action.describe()))),
+        Ok(Err(e)) => return done(Err(format!("{}: {e:#}", action.describe()))),
         Err(_) => {
-            return Msg::Acted(Err(format!(
+            return done(Err(format!(
                 "{}: no answer within {}s",
                 action.describe(),
                 TIMEOUT.as_secs()
@@ -100,13 +113,13 @@ pub async fn act(
         }
     };
     let who = Actor::resolve(actor, &ctx.catalog, &policy);
-    match dispatch(platform, &ctx, &who, action.clone(), confirmed).await {
-        Ok(done) => match done.revealed {
-            Some(value) => Msg::Revealed(done.action.target(), value),
-            None => Msg::Acted(Ok(format!("{}: {}", done.action.describe(), done.detail))),
+    match dispatch_with_progress(platform, &ctx, &who, action.clone(), confirmed, on_step).await {
+        Ok(d) => match d.revealed {
+            Some(value) => Msg::Revealed(d.action.target(), value),
+            None => done(Ok(format!("{}: {}", d.action.describe(), d.detail))),
         },
         Err(DispatchError::NeedsConfirmation(c)) => Msg::NeedsConfirm(action, c),
-        Err(e) => Msg::Acted(Err(e.to_string())),
+        Err(e) => done(Err(e.to_string())),
     }
 }
 

@@ -1,7 +1,8 @@
-//! The golden-path form (C4): a new service's name and description typed in
-//! `ratatui-textarea` fields, owner and template picked from lists, database, cache
-//! and replicas chosen with ←/→. It only collects values; the dispatcher validates
-//! them again and runs the steps.
+//! Forms: a few fields in a popup, typed in `ratatui-textarea` fields or chosen from
+//! lists with ←/→, checked as they are typed. The golden-path form (C4), the HPA
+//! bounds (C6) and a new ephemeral environment (C14) are forms. A form only collects
+//! values and shows what is wrong with them; the model builds the action, and the
+//! dispatcher checks it again.
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -12,150 +13,226 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui_textarea::TextArea;
 
 use crate::config::theme::{Slot, Theme};
+use crate::domain::ClusterId;
 use crate::domain::text::sanitize;
 
-/// The fields, in tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Name,
-    Description,
-    Owner,
-    Template,
-    Database,
-    Cache,
-    Replicas,
+/// What a submitted form becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormKind {
+    /// A new service on the golden path.
+    Service,
+    /// New replica bounds for a service's HPA in one cluster.
+    Hpa { service: String, cluster: ClusterId },
+    /// A new ephemeral environment.
+    Environment,
+}
+
+/// How a field takes its value.
+pub enum FieldKind {
+    /// Typed text (one line: Enter never reaches it).
+    Text(Box<TextArea<'static>>),
+    /// One of `options`, moved through with ←/→ (round when `wrap`).
+    Choice {
+        options: Vec<String>,
+        selected: usize,
+        wrap: bool,
+    },
+}
+
+pub struct Field {
+    /// Its name, shown as its label and used in error messages (`name: ...`).
+    pub name: &'static str,
+    pub kind: FieldKind,
+    /// Shown after the value, dimmed: a bound, a hint.
+    pub note: String,
+    /// Changed since the form opened: its problems are shown as it is typed.
+    pub touched: bool,
 }
 
 impl Field {
-    const ALL: [Field; 7] = [
-        Field::Name,
-        Field::Description,
-        Field::Owner,
-        Field::Template,
-        Field::Database,
-        Field::Cache,
-        Field::Replicas,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Field::Name => "name",
-            Field::Description => "description",
-            Field::Owner => "owner",
-            Field::Template => "template",
-            Field::Database => "database",
-            Field::Cache => "cache",
-            Field::Replicas => "replicas",
-        }
-    }
-}
-
-pub const DATABASES: [&str; 3] = ["none", "postgres", "mysql"];
-
-pub struct ServiceForm {
-    pub focus: Field,
-    pub name: TextArea<'static>,
-    pub description: TextArea<'static>,
-    pub owners: Vec<String>,
-    pub owner: usize,
-    pub templates: Vec<String>,
-    pub template: usize,
-    pub database: usize,
-    pub cache: bool,
-    pub replicas: u8,
-    /// Problems from the last submit, `field: reason`.
-    pub errors: Vec<String>,
-}
-
-impl ServiceForm {
-    pub fn new(owners: Vec<String>, templates: Vec<String>, preferred_owner: Option<&str>) -> Self {
-        let owner = preferred_owner
-            .and_then(|p| owners.iter().position(|o| o == p))
-            .unwrap_or(0);
-        let mut name = TextArea::default();
-        name.set_placeholder_text("lowercase letters, digits and -");
-        let mut description = TextArea::default();
-        description.set_placeholder_text("what it does, in one line");
-        ServiceForm {
-            focus: Field::Name,
+    pub fn text(name: &'static str, value: &str, placeholder: &str) -> Field {
+        let mut ta = TextArea::from([value.to_string()]);
+        ta.move_cursor(ratatui_textarea::CursorMove::End);
+        ta.set_placeholder_text(placeholder.to_string());
+        Field {
             name,
-            description,
-            owners,
-            owner,
-            templates,
-            template: 0,
-            database: 0,
-            cache: false,
-            replicas: 2,
-            errors: Vec::new(),
+            kind: FieldKind::Text(Box::new(ta)),
+            note: String::new(),
+            touched: false,
         }
     }
 
-    pub fn text(area: &TextArea<'static>) -> String {
-        area.lines().join(" ").trim().to_string()
+    pub fn choice(name: &'static str, options: Vec<String>, selected: usize, wrap: bool) -> Field {
+        let selected = selected.min(options.len().saturating_sub(1));
+        Field {
+            name,
+            kind: FieldKind::Choice {
+                options,
+                selected,
+                wrap,
+            },
+            note: String::new(),
+            touched: false,
+        }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Field {
+        self.note = note.into();
+        self
+    }
+
+    /// The typed text (trimmed, lines joined), or the chosen option.
+    pub fn value(&self) -> String {
+        match &self.kind {
+            FieldKind::Text(ta) => ta.lines().join(" ").trim().to_string(),
+            FieldKind::Choice {
+                options, selected, ..
+            } => options.get(*selected).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// A problem with one field (`field: reason`).
+pub use crate::domain::golden::FieldError;
+
+pub struct Form {
+    pub kind: FormKind,
+    pub title: String,
+    /// A line under the title (the policy's bounds, the current values).
+    pub help: String,
+    /// The verb of Enter in the footer line: `create`, `set`.
+    pub submit: &'static str,
+    pub fields: Vec<Field>,
+    pub focus: usize,
+    /// What is wrong now, checked after every key (see `Model::check_form`).
+    pub errors: Vec<FieldError>,
+    /// Enter was pressed: every problem is shown, touched or not.
+    pub submitted: bool,
+}
+
+impl Form {
+    pub fn new(kind: FormKind, title: impl Into<String>, submit: &'static str) -> Form {
+        Form {
+            kind,
+            title: title.into(),
+            help: String::new(),
+            submit,
+            fields: Vec::new(),
+            focus: 0,
+            errors: Vec::new(),
+            submitted: false,
+        }
+    }
+
+    pub fn field(mut self, f: Field) -> Form {
+        self.fields.push(f);
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Form {
+        self.help = help.into();
+        self
+    }
+
+    fn get(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// A field's value (empty for an unknown field).
+    pub fn value(&self, name: &str) -> String {
+        self.get(name).map(Field::value).unwrap_or_default()
+    }
+
+    /// The index of a choice field's option.
+    pub fn selected(&self, name: &str) -> usize {
+        match self.get(name).map(|f| &f.kind) {
+            Some(FieldKind::Choice { selected, .. }) => *selected,
+            _ => 0,
+        }
+    }
+
+    pub fn focused(&self) -> Option<&Field> {
+        self.fields.get(self.focus)
     }
 
     pub fn next_field(&mut self, forward: bool) {
-        let i = Field::ALL
-            .iter()
-            .position(|f| *f == self.focus)
-            .unwrap_or(0);
-        let n = Field::ALL.len();
-        self.focus = Field::ALL[if forward {
-            (i + 1) % n
+        let n = self.fields.len().max(1);
+        self.focus = if forward {
+            (self.focus + 1) % n
         } else {
-            (i + n - 1) % n
-        }];
+            (self.focus + n - 1) % n
+        };
     }
 
     /// ←/→ on a choice field.
     pub fn choose(&mut self, forward: bool) {
-        let step = |i: usize, n: usize| {
-            if n == 0 {
-                0
-            } else if forward {
-                (i + 1) % n
-            } else {
-                (i + n - 1) % n
-            }
+        let Some(f) = self.fields.get_mut(self.focus) else {
+            return;
         };
-        match self.focus {
-            Field::Owner => self.owner = step(self.owner, self.owners.len()),
-            Field::Template => self.template = step(self.template, self.templates.len()),
-            Field::Database => self.database = step(self.database, DATABASES.len()),
-            Field::Cache => self.cache = !self.cache,
-            Field::Replicas => {
-                self.replicas = if forward {
-                    (self.replicas + 1).min(10)
-                } else {
-                    self.replicas.saturating_sub(1).max(1)
-                }
+        if let FieldKind::Choice {
+            options,
+            selected,
+            wrap,
+        } = &mut f.kind
+        {
+            let n = options.len();
+            if n == 0 {
+                return;
             }
-            Field::Name | Field::Description => {}
+            *selected = match (forward, *wrap) {
+                (true, true) => (*selected + 1) % n,
+                (false, true) => (*selected + n - 1) % n,
+                (true, false) => (*selected + 1).min(n - 1),
+                (false, false) => selected.saturating_sub(1),
+            };
+            f.touched = true;
         }
     }
 
-    /// A key for the focused text field (one line: Enter never reaches it).
+    /// A key for the focused text field.
     pub fn type_key(&mut self, key: KeyEvent) {
-        match self.focus {
-            Field::Name => {
-                self.name.input(key);
-            }
-            Field::Description => {
-                self.description.input(key);
-            }
-            _ => {}
+        if let Some(f) = self.fields.get_mut(self.focus)
+            && let FieldKind::Text(ta) = &mut f.kind
+            && ta.input(key)
+        {
+            f.touched = true;
+        }
+    }
+
+    /// Pasted text into the focused text field (control characters stripped).
+    pub fn paste(&mut self, text: &str) {
+        if let Some(f) = self.fields.get_mut(self.focus)
+            && let FieldKind::Text(ta) = &mut f.kind
+        {
+            ta.insert_str(sanitize(text));
+            f.touched = true;
         }
     }
 
     pub fn is_text(&self) -> bool {
-        matches!(self.focus, Field::Name | Field::Description)
+        matches!(self.focused().map(|f| &f.kind), Some(FieldKind::Text(_)))
+    }
+
+    /// The problems to show: those of fields already changed, all once Enter was
+    /// pressed.
+    pub fn shown_errors(&self) -> Vec<&FieldError> {
+        self.errors
+            .iter()
+            .filter(|e| {
+                self.submitted
+                    || self.fields.iter().any(|f| f.touched && f.name == e.field)
+                    || !self.fields.iter().any(|f| f.name == e.field)
+            })
+            .collect()
     }
 
     pub fn draw(&self, theme: &Theme, f: &mut Frame, area: Rect) {
         let t = theme;
+        let errors = self.shown_errors();
+        let help = !self.help.is_empty();
         let width = 72.min(area.width.saturating_sub(2));
-        let height = (12 + self.errors.len() as u16).min(area.height.saturating_sub(2));
+        let height = (self.fields.len() as u16 + 2 + u16::from(help) + errors.len() as u16)
+            .min(area.height.saturating_sub(2));
         let popup = Rect::new(
             area.x + (area.width - width) / 2,
             area.y + (area.height - height) / 2,
@@ -168,89 +245,155 @@ impl ServiceForm {
             .border_type(BorderType::Rounded)
             .border_style(t.style(Slot::BorderFocus))
             .title(Span::styled(
-                " new service on the golden path ",
+                format!(" {} ", sanitize(&self.title)),
                 t.style(Slot::Title),
             ))
             .title_bottom(Line::from(Span::styled(
-                " Tab next · ←/→ choose · Enter create · Esc cancel ",
+                format!(
+                    " Tab next · ←/→ choose · Enter {} · Esc cancel ",
+                    self.submit
+                ),
                 t.style(Slot::Muted),
             )));
         let inner = block.inner(popup);
         f.render_widget(block, popup);
-        let mut rows: Vec<Constraint> = Field::ALL.iter().map(|_| Constraint::Length(1)).collect();
+        let mut rows: Vec<Constraint> = Vec::new();
+        if help {
+            rows.push(Constraint::Length(1));
+        }
+        rows.extend(self.fields.iter().map(|_| Constraint::Length(1)));
         rows.push(Constraint::Min(0));
         let areas = Layout::vertical(rows).split(inner);
-        for (i, field) in Field::ALL.iter().enumerate() {
-            let [label, value] =
-                Layout::horizontal([Constraint::Length(13), Constraint::Min(1)]).areas(areas[i]);
-            let focused = *field == self.focus;
-            let style = if focused {
+        if help {
+            f.render_widget(
+                Paragraph::new(format!(" {}", sanitize(&self.help))).style(t.style(Slot::Muted)),
+                areas[0],
+            );
+        }
+        let first = usize::from(help);
+        let label_w = self
+            .fields
+            .iter()
+            .map(|x| x.name.chars().count() as u16 + 3)
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        for (i, field) in self.fields.iter().enumerate() {
+            let note_w = if field.note.is_empty() {
+                0
+            } else {
+                field.note.chars().count() as u16 + 2
+            };
+            let [label, value, note] = Layout::horizontal([
+                Constraint::Length(label_w),
+                Constraint::Min(1),
+                Constraint::Length(note_w),
+            ])
+            .areas(areas[first + i]);
+            let focused = i == self.focus;
+            let wrong = errors.iter().any(|e| e.field == field.name);
+            let style = if wrong {
+                t.style(Slot::Error)
+            } else if focused {
                 t.style(Slot::Accent).add_modifier(Modifier::BOLD)
             } else {
                 t.style(Slot::Muted)
             };
             f.render_widget(
-                Paragraph::new(format!(" {}", field.label())).style(style),
+                Paragraph::new(format!(" {}", field.name)).style(style),
                 label,
             );
-            let choice = |s: String| {
-                let text = if focused { format!("‹ {s} ›") } else { s };
-                Paragraph::new(text).style(if focused {
-                    t.style(Slot::Selection)
-                } else {
-                    t.style(Slot::Text)
-                })
-            };
-            match field {
-                Field::Name | Field::Description => {
-                    let ta = if *field == Field::Name {
-                        &self.name
-                    } else {
-                        &self.description
-                    };
-                    if focused {
-                        f.render_widget(ta, value);
-                    } else {
-                        let text = ServiceForm::text(ta);
-                        f.render_widget(
-                            Paragraph::new(sanitize(&text).into_owned()).style(t.style(Slot::Text)),
-                            value,
-                        );
-                    }
+            match &field.kind {
+                FieldKind::Text(ta) if focused => f.render_widget(&**ta, value),
+                FieldKind::Text(_) => f.render_widget(
+                    Paragraph::new(sanitize(&field.value()).into_owned())
+                        .style(t.style(Slot::Text)),
+                    value,
+                ),
+                FieldKind::Choice { .. } => {
+                    let v = sanitize(&field.value()).into_owned();
+                    let text = if focused { format!("‹ {v} ›") } else { v };
+                    f.render_widget(
+                        Paragraph::new(text).style(if focused {
+                            t.style(Slot::Selection)
+                        } else {
+                            t.style(Slot::Text)
+                        }),
+                        value,
+                    );
                 }
-                Field::Owner => f.render_widget(
-                    choice(self.owners.get(self.owner).cloned().unwrap_or_default()),
-                    value,
-                ),
-                Field::Template => f.render_widget(
-                    choice(
-                        self.templates
-                            .get(self.template)
-                            .cloned()
-                            .unwrap_or_default(),
-                    ),
-                    value,
-                ),
-                Field::Database => {
-                    f.render_widget(choice(DATABASES[self.database].to_string()), value)
-                }
-                Field::Cache => f.render_widget(
-                    choice(if self.cache { "yes" } else { "no" }.to_string()),
-                    value,
-                ),
-                Field::Replicas => f.render_widget(choice(self.replicas.to_string()), value),
+            }
+            if note_w > 0 {
+                f.render_widget(
+                    Paragraph::new(format!(" {}", field.note)).style(t.style(Slot::Muted)),
+                    note,
+                );
             }
         }
-        if !self.errors.is_empty() {
-            let lines: Vec<Line> = self
-                .errors
+        if !errors.is_empty() {
+            let lines: Vec<Line> = errors
                 .iter()
-                .map(|e| Line::from(Span::styled(format!(" ✗ {e}"), t.style(Slot::Error))))
+                .map(|e| {
+                    Line::from(Span::styled(
+                        format!(" ✗ {}", sanitize(&e.to_string())),
+                        t.style(Slot::Error),
+                    ))
+                })
                 .collect();
             f.render_widget(
                 Paragraph::new(lines).wrap(Wrap { trim: true }),
-                areas[Field::ALL.len()],
+                areas[first + self.fields.len()],
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn fields_take_text_and_choices_and_only_touched_ones_show_their_problems() {
+        let mut form = Form::new(FormKind::Environment, "t", "create")
+            .field(Field::text("name", "", "a name"))
+            .field(Field::choice(
+                "from",
+                vec!["dev".into(), "staging".into()],
+                0,
+                true,
+            ))
+            .field(Field::choice("n", vec!["1".into(), "2".into()], 1, false));
+        form.errors = vec![
+            FieldError {
+                field: "name".into(),
+                reason: "a name is required".into(),
+            },
+            FieldError {
+                field: "from".into(),
+                reason: "no".into(),
+            },
+        ];
+        assert!(form.shown_errors().is_empty(), "nothing touched yet");
+        form.type_key(key('p'));
+        assert_eq!(form.value("name"), "p");
+        assert_eq!(form.shown_errors().len(), 1);
+        form.next_field(true);
+        assert!(!form.is_text());
+        form.choose(false);
+        assert_eq!(form.value("from"), "staging", "wraps round");
+        form.next_field(true);
+        form.choose(true);
+        assert_eq!(form.value("n"), "2", "stops at the end");
+        form.next_field(true);
+        assert_eq!(form.focus, 0, "Tab goes round");
+        form.submitted = true;
+        assert_eq!(form.shown_errors().len(), 2);
+        form.paste("\u{1b}[31mx");
+        assert_eq!(form.value("name"), "px");
     }
 }

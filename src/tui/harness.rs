@@ -31,6 +31,8 @@ pub struct Harness {
     pub copied: Vec<String>,
     /// How long each start-up phase took (for the benchmark).
     pub startup: Vec<(&'static str, std::time::Duration)>,
+    /// Every step report the dispatcher gave while an action ran, in order.
+    pub progress_seen: Vec<crate::actions::StepReport>,
 }
 
 impl Harness {
@@ -93,6 +95,7 @@ impl Harness {
             quit: false,
             copied: Vec::new(),
             startup: Vec::new(),
+            progress_seen: Vec::new(),
         };
         h.model.update(Msg::CatalogLoaded(Ok(catalog)));
         let start = h.model.startup_effects();
@@ -172,9 +175,20 @@ impl Harness {
                 Effect::Act { action, confirmed } => {
                     let policy = self.model.policy.clone();
                     let user = self.model.user.clone();
+                    let mut steps = Vec::new();
                     let msg = futures::executor::block_on(act(
-                        &platform, policy, &user, action, confirmed,
+                        &platform,
+                        policy,
+                        &user,
+                        action,
+                        confirmed,
+                        &mut |r| steps.push(r.clone()),
                     ));
+                    // As the app's loop would: each step as it ended, then the answer.
+                    for r in steps {
+                        self.progress_seen.push(r.clone());
+                        self.model.update(Msg::Progress(r));
+                    }
                     let more = self.model.update(msg);
                     self.apply(more);
                 }
@@ -198,8 +212,12 @@ impl Harness {
         let mut out = String::new();
         for y in 0..area.height {
             let mut line = String::new();
-            for x in 0..area.width {
-                line.push_str(buf[(x, y)].symbol());
+            let mut x = 0;
+            while x < area.width {
+                // A wide symbol (⏳) covers the next cell, as on a terminal.
+                let symbol = buf[(x, y)].symbol();
+                line.push_str(symbol);
+                x += (ratatui::text::Span::raw(symbol).width() as u16).max(1);
             }
             out.push_str(line.trim_end());
             out.push('\n');

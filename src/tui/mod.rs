@@ -4,6 +4,7 @@ pub mod app;
 pub mod catalog;
 pub mod fetch;
 pub mod form;
+mod forms;
 pub mod harness;
 pub mod model;
 pub mod panes;

@@ -9,10 +9,12 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
 
-use crate::actions::{Action, Confirm, Policy};
+use crate::actions::{Action, Confirm, Policy, StepReport, StepStatus};
 use crate::config::keymap::format_keys;
 use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
 use crate::domain::catalog::Catalog;
+use crate::domain::environment::{format_duration, parse_duration};
+use crate::domain::golden::{ServiceRequest, Step};
 use crate::domain::service::{LiveState, rows_from_catalog};
 use crate::domain::text::sanitize;
 use crate::domain::{ClusterEvent, Scope, Topology};
@@ -110,6 +112,10 @@ pub enum Msg {
     Fetched(Result<Fetched, (Fetch, String)>),
     /// An action ran (what happened), or was refused or failed (why).
     Acted(Result<String, String>),
+    /// A step of the golden path ended (while it runs).
+    Progress(StepReport),
+    /// The golden path ended: what happened, or why it stopped.
+    ServiceCreated(Result<String, String>),
     /// The action needs this confirmation before it runs.
     NeedsConfirm(Action, Confirm),
     /// A secret revealed on purpose (audited): shown for a few seconds, then masked.
@@ -149,6 +155,49 @@ pub struct Toast {
     pub level: Level,
     pub text: String,
     pub until: Instant,
+}
+
+/// The golden path while it runs and a while after: each step as it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The service being created.
+    pub service: String,
+    /// Every step, and what became of it (`None`: not ended yet).
+    pub steps: Vec<(Step, Option<StepStatus>, String)>,
+    /// Set when the run ended: what happened, or why it stopped.
+    pub outcome: Option<Result<String, String>>,
+    /// When the panel goes (a success, a while after; a failure stays until Esc).
+    pub until: Option<Instant>,
+}
+
+impl Progress {
+    pub fn new(request: &ServiceRequest) -> Progress {
+        Progress {
+            service: request.name.clone(),
+            steps: request
+                .steps()
+                .into_iter()
+                .map(|s| (s, None, String::new()))
+                .collect(),
+            outcome: None,
+            until: None,
+        }
+    }
+
+    fn report(&mut self, r: &StepReport) {
+        if let Some(x) = self.steps.iter_mut().find(|x| x.0 == r.step) {
+            x.1 = Some(r.status.clone());
+            x.2 = r.detail.clone();
+        }
+    }
+
+    /// The step running now: the first one not ended, while the run goes on.
+    pub fn running(&self) -> Option<Step> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.steps.iter().find(|x| x.1.is_none()).map(|x| x.0)
+    }
 }
 
 /// The panes, in tab order.
@@ -227,9 +276,9 @@ pub enum Pending {
     },
     LockAll,
     FreezeOn,
-    Hpa {
-        service: String,
-        cluster: crate::domain::ClusterId,
+    /// More time for an ephemeral environment: the answer is a duration.
+    EnvExtend {
+        name: String,
     },
     SecretPut {
         service: String,
@@ -339,8 +388,13 @@ pub struct Model {
     pub live_gen: u64,
     /// What the dispatcher checks every action against.
     pub policy: Policy,
-    /// The golden-path form while it is open.
-    pub form: Option<super::form::ServiceForm>,
+    /// The form while it is open (golden path, HPA bounds, new environment).
+    pub form: Option<super::form::Form>,
+    /// The golden path's steps while it runs.
+    pub progress: Option<Progress>,
+    /// How far the platform's clock is ahead of the wall clock (the demo's can be
+    /// moved forward), in seconds.
+    pub clock_offset: i64,
     /// The last service creation asked for, to retry from the step that failed.
     pub last_create: Option<crate::domain::golden::ServiceRequest>,
     /// A secret value revealed on purpose, what it is, and when it is masked again.
@@ -407,6 +461,8 @@ impl Model {
             policy: init.policy,
             revealed: None,
             form: None,
+            progress: None,
+            clock_offset: 0,
             last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
             dirty: true,
@@ -440,6 +496,7 @@ impl Model {
             (None, Tab::Deployments) => vec!["matrix", "list", "global"],
             (None, Tab::Secrets) => vec!["secrets", "matrix", "list", "global"],
             (None, Tab::Flags) => vec!["flags", "matrix", "list", "global"],
+            (None, Tab::Pods) => vec!["pods", "list", "global"],
             (None, _) => vec!["list", "global"],
         }
     }
@@ -518,10 +575,10 @@ impl Model {
         cache
     }
 
-    /// Unix seconds now (fixed in golden-screen tests).
+    /// Unix seconds now by the platform's clock (fixed in golden-screen tests).
     pub fn now(&self) -> i64 {
         self.now_override
-            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+            .unwrap_or_else(|| chrono::Utc::now().timestamp() + self.clock_offset)
     }
 
     /// What to read when sphere starts.
@@ -549,6 +606,7 @@ impl Model {
             .iter()
             .map(|t| t.until)
             .chain(self.poll_at)
+            .chain(self.progress.as_ref().and_then(|p| p.until))
             .min()
     }
 
@@ -556,6 +614,15 @@ impl Model {
     pub fn on_time(&mut self, now: Instant) -> Vec<Effect> {
         if self.revealed.as_ref().is_some_and(|r| r.2 <= now) {
             self.revealed = None;
+            self.dirty = true;
+        }
+        if self
+            .progress
+            .as_ref()
+            .and_then(|p| p.until)
+            .is_some_and(|u| u <= now)
+        {
+            self.progress = None;
             self.dirty = true;
         }
         let before = self.toasts.len();
@@ -713,6 +780,20 @@ impl Model {
                 self.toast(Level::Error, why);
                 vec![Effect::Fetch(Fetch::Audit)]
             }
+            Msg::Progress(r) => {
+                if let Some(p) = &mut self.progress {
+                    p.report(&r);
+                    self.dirty = true;
+                }
+                vec![]
+            }
+            Msg::ServiceCreated(res) => {
+                if let Some(p) = &mut self.progress {
+                    p.until = res.is_ok().then(|| Instant::now() + self.toast_ttl);
+                    p.outcome = Some(res.clone());
+                }
+                self.update(Msg::Acted(res))
+            }
             Msg::Revealed(what, value) => {
                 self.revealed = Some((what, value, Instant::now() + REVEAL_FOR));
                 self.dirty = true;
@@ -752,6 +833,36 @@ impl Model {
     }
 
     fn on_cluster(&mut self, ev: ClusterEvent) {
+        match ev {
+            ClusterEvent::Environment(e) => {
+                self.topology.set_ephemeral(e);
+                self.palette = self.build_palette();
+                // An open palette's matches index the old list.
+                self.refilter_palette();
+                self.dirty = true;
+                return;
+            }
+            ClusterEvent::EnvironmentDeleted { name } => {
+                if self.topology.remove_ephemeral(&name) {
+                    self.live.synced.retain(|c| c.env != name);
+                    if self.scope.env.as_deref() == Some(name.as_str()) {
+                        self.scope.env = None;
+                        self.matrix_cell = 0;
+                        self.restatus_all();
+                    }
+                    self.palette = self.build_palette();
+                    self.refilter_palette();
+                    self.dirty = true;
+                }
+                return;
+            }
+            ClusterEvent::Clock(t) => {
+                self.clock_offset = t - chrono::Utc::now().timestamp();
+                self.dirty = true;
+                return;
+            }
+            _ => {}
+        }
         let synced = matches!(
             ev,
             ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. }
@@ -804,6 +915,14 @@ impl Model {
 
     fn on_paste(&mut self, text: &str) {
         let clean = sanitize(text);
+        if matches!(self.overlay, Some(Overlay::Form))
+            && let Some(form) = &mut self.form
+        {
+            form.paste(&clean);
+            self.check_form();
+            self.dirty = true;
+            return;
+        }
         match &mut self.overlay {
             Some(Overlay::Palette(p)) => {
                 p.input.push_str(&clean);
@@ -844,6 +963,7 @@ impl Model {
                 }
                 _ => form.type_key(*ev),
             }
+            self.check_form();
             return;
         }
         let text_input = matches!(self.overlay, Some(Overlay::Palette(_) | Overlay::Prompt(_)))
@@ -962,7 +1082,7 @@ impl Model {
                             f.next_field(false);
                         }
                     }
-                    "confirm" => return self.submit_form(),
+                    "confirm" | "submit" => return self.submit_form(),
                     _ => {}
                 },
                 Overlay::Prompt(p) => match cmd {
@@ -1064,6 +1184,9 @@ impl Model {
                 } else {
                     self.pane_editing = true;
                 }
+            }
+            "back" if self.progress.as_ref().is_some_and(|p| p.outcome.is_some()) => {
+                self.progress = None;
             }
             "back" => {
                 if self.routes.pop().is_none() {
@@ -1223,18 +1346,7 @@ impl Model {
                         confirmed: false,
                     }];
                 }
-                let current = self
-                    .live
-                    .services
-                    .get(&service)
-                    .and_then(|s| s.hpas.get(&cluster))
-                    .map(|h| format!("{} {}", h.min, h.max))
-                    .unwrap_or_default();
-                let title = format!("HPA of {service} in {cluster}: min max");
-                self.prompt(title, Pending::Hpa { service, cluster });
-                if let Some(Overlay::Prompt(p)) = &mut self.overlay {
-                    p.input = current;
-                }
+                self.open_hpa_form(service, cluster);
             }
             "secret_reveal" | "secret_put" | "secret_delete" | "secret_copy" => {
                 return self.secret_action(cmd);
@@ -1257,7 +1369,9 @@ impl Model {
                     },
                 );
             }
-            "service_create" => self.open_form(),
+            "service_create" => self.open_service_form(),
+            "env_create" => self.open_env_form(),
+            "env_list" | "env_extend" | "env_delete" => return self.env_command(cmd),
             "access_operate" | "access_secrets" => {
                 let Some(service) = self.focus() else {
                     self.toast(Level::Error, "select a service first");
@@ -1289,6 +1403,7 @@ impl Model {
                     self.toast(Level::Info, "no service creation to retry");
                     return vec![];
                 };
+                self.progress = Some(Progress::new(&request));
                 return vec![Effect::Act {
                     action: Action::ServiceCreate {
                         request,
@@ -1343,6 +1458,27 @@ impl Model {
                     confirmed: false,
                 }];
             }
+        }
+        if let Some(name) = cmd.strip_prefix("env_show:") {
+            if self.topology.environments.iter().any(|e| e == name) {
+                self.scope.env = Some(name.to_string());
+                self.matrix_cell = 0;
+                self.restatus_all();
+                return self.set_tab(Tab::Deployments);
+            }
+            self.toast(Level::Error, format!("unknown environment {name:?}"));
+            return vec![];
+        }
+        if let Some(name) = cmd.strip_prefix("env_extend:") {
+            return self.ask_env_extend(name);
+        }
+        if let Some(name) = cmd.strip_prefix("env_delete:") {
+            return vec![Effect::Act {
+                action: Action::EnvDelete {
+                    name: name.to_string(),
+                },
+                confirmed: false,
+            }];
         }
         if let Some(text) = cmd.strip_prefix("copy:") {
             let text = sanitize(text).into_owned();
@@ -1501,84 +1637,89 @@ impl Model {
         }
     }
 
-    /// Open the golden-path form: owners are the catalog's teams, the actor's own
-    /// team first when it has one.
-    fn open_form(&mut self) {
-        let Some(catalog) = &self.catalog else {
-            self.toast(Level::Error, "the catalog is not loaded yet");
-            return;
-        };
-        let mut owners: Vec<String> = catalog
-            .of_kind(&crate::domain::catalog::Kind::Group)
-            .filter(|g| g.spec_type.as_deref() == Some("team"))
-            .map(|g| g.name.clone())
-            .collect();
-        if owners.is_empty() {
-            owners = catalog
-                .of_kind(&crate::domain::catalog::Kind::Group)
-                .map(|g| g.name.clone())
-                .collect();
+    /// The palette's environment commands: the list (choose one to see it in the
+    /// matrix), more time, delete. Extend and delete act on the scope's environment
+    /// when it is an ephemeral one, else ask which.
+    fn env_command(&mut self, cmd: &str) -> Vec<Effect> {
+        if self.topology.ephemeral.is_empty() {
+            self.toast(
+                Level::Info,
+                "no ephemeral environment: `env create` from the palette makes one",
+            );
+            return vec![];
         }
-        owners.sort();
-        let mine = catalog
-            .find(Some(&crate::domain::catalog::Kind::User), &self.user)
-            .and_then(|u| {
-                u.related(crate::domain::catalog::RelationKind::MemberOf)
-                    .next()
-                    .map(|g| g.name.clone())
-            });
-        let templates = crate::domain::golden::TEMPLATES
+        let scoped = self
+            .scope
+            .env
+            .as_ref()
+            .filter(|e| self.topology.ephemeral(e).is_some())
+            .cloned();
+        match (cmd, scoped) {
+            ("env_extend", Some(name)) => return self.ask_env_extend(&name),
+            ("env_delete", Some(name)) => return self.run(&format!("env_delete:{name}")),
+            _ => {}
+        }
+        let now = self.now();
+        let (verb, title) = match cmd {
+            "env_extend" => ("env_extend", " give which environment more time? "),
+            "env_delete" => ("env_delete", " delete which environment? "),
+            _ => (
+                "env_show",
+                " ephemeral environments: Enter shows one in the matrix ",
+            ),
+        };
+        let items = self
+            .topology
+            .ephemeral
             .iter()
-            .map(|t| t.to_string())
+            .map(|e| PaletteItem {
+                label: format!(
+                    "{}  ⏳{}  from {} · {} · by {}",
+                    sanitize(&e.name),
+                    format_duration(e.remaining(now)),
+                    sanitize(&e.from),
+                    e.regions
+                        .iter()
+                        .map(|r| super::panes::short_region(&sanitize(r)))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    sanitize(&e.created_by)
+                ),
+                command: format!("{verb}:{}", e.name),
+                keys: String::new(),
+            })
             .collect();
-        self.form = Some(super::form::ServiceForm::new(
-            owners,
-            templates,
-            mine.as_deref(),
-        ));
-        self.overlay = Some(Overlay::Form);
+        self.overlay = Some(Overlay::Palette(PaletteState {
+            items,
+            title: title.to_string(),
+            ..PaletteState::default()
+        }));
+        self.refilter_palette();
+        vec![]
     }
 
-    /// Validate the form against the catalog; when it is fine, run the golden path.
-    fn submit_form(&mut self) -> Vec<Effect> {
-        let (Some(form), Some(catalog)) = (&mut self.form, &self.catalog) else {
+    /// Ask how much more time an ephemeral environment gets.
+    fn ask_env_extend(&mut self, name: &str) -> Vec<Effect> {
+        let Some(e) = self.topology.ephemeral(name) else {
+            self.toast(
+                Level::Error,
+                format!("{name:?} is not an ephemeral environment"),
+            );
             return vec![];
         };
-        let mut request = crate::domain::golden::ServiceRequest::new(
-            &super::form::ServiceForm::text(&form.name),
-            form.owners
-                .get(form.owner)
-                .map(String::as_str)
-                .unwrap_or(""),
+        let left = e.remaining(self.now());
+        let title = format!(
+            "Give {name} more time ({} left, at most {} in all): e.g. 1d, 8h, 30m",
+            format_duration(left),
+            format_duration(self.policy.env_ttl_max)
         );
-        request.description = super::form::ServiceForm::text(&form.description);
-        request.template = form
-            .templates
-            .get(form.template)
-            .cloned()
-            .unwrap_or_default();
-        request.database =
-            crate::domain::golden::Database::parse(super::form::DATABASES[form.database]);
-        request.cache = form.cache;
-        request.replicas = form.replicas;
-        if let Err(errors) = request.validate(catalog) {
-            form.errors = errors.iter().map(|e| e.to_string()).collect();
-            return vec![];
-        }
-        self.form = None;
-        self.overlay = None;
-        self.last_create = Some(request.clone());
-        self.toast(
-            Level::Info,
-            format!("creating {} on the golden path…", request.name),
-        );
-        vec![Effect::Act {
-            action: Action::ServiceCreate {
-                request,
-                from_step: None,
+        self.prompt(
+            title,
+            Pending::EnvExtend {
+                name: name.to_string(),
             },
-            confirmed: false,
-        }]
+        );
+        vec![]
     }
 
     fn prompt(&mut self, title: String, then: Pending) {
@@ -1654,28 +1795,16 @@ impl Model {
                     return vec![];
                 }
             },
-            Pending::Hpa { service, cluster } => {
-                let nums: Vec<Result<u32, _>> = input
-                    .split([' ', ',', '-'])
-                    .filter(|s| !s.is_empty())
-                    .map(str::parse)
-                    .collect();
-                match nums.as_slice() {
-                    [Ok(min), Ok(max)] => Action::SetHpa {
-                        service,
-                        cluster,
-                        min: *min,
-                        max: *max,
-                    },
-                    _ => {
-                        self.toast(
-                            Level::Error,
-                            format!("HPA bounds: {input:?} is not two numbers, min and max"),
-                        );
-                        return vec![];
-                    }
+            Pending::EnvExtend { name } => match parse_duration(&input) {
+                Ok(by) => Action::EnvExtend {
+                    name,
+                    by_seconds: by,
+                },
+                Err(why) => {
+                    self.toast(Level::Error, format!("invalid by: {why}"));
+                    return vec![];
                 }
-            }
+            },
         };
         vec![Effect::Act {
             action,
@@ -1750,7 +1879,7 @@ impl Model {
         self.flags
             .ready()
             .map(|flags| {
-                crate::domain::flags::flag_matrix(flags, &self.topology)
+                crate::domain::flags::flag_matrix(flags, &self.topology.permanent())
                     .into_iter()
                     .filter(|r| f.is_empty() || r.name.to_lowercase().contains(&f))
                     .filter(|r| !self.drift_only || r.drifted)
@@ -1778,7 +1907,9 @@ impl Model {
                     d.service == *service && self.scope.env.as_ref().is_none_or(|e| *e == d.env)
                 })
                 .collect();
-        let grid = crate::domain::drift::grid(list, &self.topology, service);
+        // Ephemeral environments hold no flags or secrets of their own: the grids
+        // span the permanent ones.
+        let grid = crate::domain::drift::grid(list, &self.topology.permanent(), service);
         let f = self.pane_filter.to_lowercase();
         let rows = (0..grid.keys.len())
             .filter(|&i| {
@@ -1860,6 +1991,22 @@ impl Model {
             "access_secrets".into(),
         );
         add("Approve an access request".into(), "access_approve".into());
+        add(
+            "env create: an ephemeral environment with a TTL".into(),
+            "env_create".into(),
+        );
+        add(
+            "env list: ephemeral environments and expiry".into(),
+            "env_list".into(),
+        );
+        add(
+            "env extend: more time for an environment".into(),
+            "env_extend".into(),
+        );
+        add(
+            "env delete: remove an environment now".into(),
+            "env_delete".into(),
+        );
         add(
             "Retry the last service creation (resumes at the failed step)".into(),
             "service_create_retry".into(),

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap}
 
 use crate::config::theme::Slot;
 use crate::domain::drift::{self, DriftKind};
+use crate::domain::environment::short_remaining;
 use crate::domain::flags;
 use crate::domain::matrix::{self, Cell as MatrixCell};
 use crate::domain::text::{age, sanitize};
@@ -77,6 +78,31 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
             t.style(Slot::Muted),
         ));
     }
+    // The ephemeral environments in scope and their time left, columns on screen or
+    // not, as many as fit whole.
+    let now = m.now();
+    let mut width: usize = summary.iter().map(Span::width).sum();
+    for e in m
+        .topology
+        .ephemeral
+        .iter()
+        .filter(|e| m.scope.env.as_ref().is_none_or(|s| *s == e.name))
+    {
+        let left = e.remaining(now);
+        let note = Span::styled(
+            format!("  {} ⏳{}", sanitize(&e.name), short_remaining(left)),
+            t.style(if left < 3_600 {
+                Slot::Warn
+            } else {
+                Slot::Pending
+            }),
+        );
+        width += note.width();
+        if width > usize::from(summary_area.width) {
+            break;
+        }
+        summary.push(note);
+    }
     f.render_widget(Paragraph::new(Line::from(summary)), summary_area);
 
     // Two header lines: environment, then region.
@@ -132,6 +158,8 @@ fn cluster_headers(
     compact: bool,
 ) -> (Vec<Cell<'static>>, Vec<Cell<'static>>) {
     let t = &m.theme;
+    let now = m.now();
+    let cell_w = usize::from(if compact { CELL_COMPACT } else { CELL_WIDE });
     let mut env_cells = vec![Cell::from("")];
     let mut region_cells = vec![Cell::from(first)];
     let mut last_env: Option<&str> = None;
@@ -141,16 +169,42 @@ fn cluster_headers(
         } else {
             (c.env.clone(), c.region.clone())
         };
+        let ephemeral = m.topology.ephemeral(&c.env);
         env_cells.push(if last_env != Some(c.env.as_str()) {
+            // An ephemeral environment stands out: it goes away by itself.
+            let slot = if ephemeral.is_some() {
+                Slot::Pending
+            } else {
+                Slot::Accent
+            };
             Cell::from(Span::styled(
-                env,
-                t.style(Slot::Accent).add_modifier(Modifier::BOLD),
+                sanitize(&env).into_owned(),
+                t.style(slot).add_modifier(Modifier::BOLD),
             ))
         } else {
             Cell::from("")
         });
         last_env = Some(&c.env);
-        region_cells.push(Cell::from(region));
+        region_cells.push(match ephemeral {
+            // Its time left under each of its regions: `euw1⏳3d`, `eu-west-1 ⏳3d`.
+            Some(e) => {
+                let left = e.remaining(now);
+                let clock = format!("⏳{}", short_remaining(left));
+                let full = format!("{region} {clock}");
+                let text = if Span::raw(full.as_str()).width() <= cell_w {
+                    full
+                } else {
+                    format!("{}{clock}", short_region(&c.region))
+                };
+                let slot = if left < 3_600 {
+                    Slot::Warn
+                } else {
+                    Slot::Pending
+                };
+                Cell::from(Span::styled(text, t.style(slot)))
+            }
+            None => Cell::from(region),
+        });
     }
     (env_cells, region_cells)
 }
@@ -796,8 +850,10 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
             return;
         }
     };
-    let columns = flags::flag_columns(flags, &m.topology);
-    let summary = flags::flag_summary(&flags::flag_matrix(flags, &m.topology));
+    // Ephemeral environments hold no flags of their own.
+    let topology = m.topology.permanent();
+    let columns = flags::flag_columns(flags, &topology);
+    let summary = flags::flag_summary(&flags::flag_matrix(flags, &topology));
     let rows = m.flag_rows();
     let cols: Vec<usize> = columns
         .iter()

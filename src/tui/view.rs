@@ -7,6 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
+use crate::actions::StepStatus;
 use crate::config::keymap::format_keys;
 use crate::config::theme::{Slot, Theme};
 use crate::domain::catalog::{Entity, Kind, RelationKind};
@@ -61,6 +62,7 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
         (None, Tab::Flags) => panes::draw_flags(m, f, body),
     }
     draw_footer(m, f, footer);
+    draw_progress(m, f, body);
     draw_toasts(m, f, body);
     match &m.overlay {
         Some(Overlay::Help { scroll }) => draw_help(m, f, area, *scroll),
@@ -264,7 +266,7 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
         }
         (Some(Overlay::Form), _, _) => &[
             ("next_field", "next field"),
-            ("confirm", "create"),
+            ("confirm", "submit"),
             ("cancel", "cancel"),
         ],
         (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => {
@@ -782,6 +784,63 @@ fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'static>>) {
             ]));
         }
     }
+}
+
+/// The golden path's steps, top right of the body, ticking as each one ends.
+fn draw_progress(m: &Model, f: &mut Frame, body: Rect) {
+    let Some(p) = &m.progress else { return };
+    let t = &m.theme;
+    let width = 64.min(body.width.saturating_sub(2));
+    let height = (p.steps.len() as u16 + 2).min(body.height);
+    if width < 20 || height < 3 {
+        return;
+    }
+    let area = Rect::new(
+        body.right().saturating_sub(width + 1),
+        body.y,
+        width,
+        height,
+    );
+    let running = p.running();
+    let lines: Vec<Line> = p
+        .steps
+        .iter()
+        .map(|(step, status, detail)| {
+            let (mark, slot, note) = match status {
+                Some(StepStatus::Done) => ("✓", Slot::Ok, detail.clone()),
+                Some(StepStatus::AlreadyDone) => ("✓", Slot::Muted, "already done".to_string()),
+                Some(StepStatus::Skipped) => ("–", Slot::Muted, "skipped".to_string()),
+                Some(StepStatus::Failed(e)) => ("✗", Slot::Error, e.clone()),
+                None if running == Some(*step) => ("⟳", Slot::Pending, "running…".to_string()),
+                None => ("·", Slot::Muted, String::new()),
+            };
+            Line::from(vec![
+                Span::styled(format!(" {mark} "), t.style(slot)),
+                // The step's short name is the one `--from-step` takes.
+                Span::styled(format!("{:<11}", step.as_str()), t.style(Slot::Text)),
+                Span::styled(sanitize(&note).into_owned(), t.style(Slot::Muted)),
+            ])
+        })
+        .collect();
+    let (title, slot) = match &p.outcome {
+        None => (format!(" creating {} ", p.service), Slot::Pending),
+        Some(Ok(_)) => (format!(" {} created ✓ ", p.service), Slot::Ok),
+        Some(Err(_)) => (
+            format!(" {} stopped · palette: retry · Esc ", p.service),
+            Slot::Error,
+        ),
+    };
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_type(BorderType::Rounded)
+                .border_style(t.style(slot))
+                .title(Span::styled(sanitize(&title).into_owned(), t.style(slot))),
+        ),
+        area,
+    );
 }
 
 fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {

@@ -10,6 +10,7 @@
 //! durable spec the way a controller would.
 
 pub mod assets;
+mod envs;
 mod secrets;
 pub(crate) mod state;
 mod world;
@@ -43,6 +44,7 @@ use crate::domain::catalog::resolve;
 use crate::domain::catalog::{
     Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Severity, Source,
 };
+use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome,
     PendingFlag, Scope, SecretMeta, Timestamp, Topology,
@@ -156,10 +158,12 @@ pub(crate) fn topology_for(scale: &Scale) -> Topology {
     Topology {
         regions,
         environments: vec!["dev".into(), "staging".into(), "production".into()],
+        ..Default::default()
     }
 }
 
-fn now() -> Timestamp {
+/// The wall clock; the demo's own clock is this plus its offset (see [`Sim::now`]).
+fn wall() -> Timestamp {
     chrono::Utc::now().timestamp()
 }
 
@@ -313,7 +317,6 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
 struct Inner {
     opts: SimOptions,
     catalog: Arc<Catalog>,
-    topology: Topology,
     fingerprint: u64,
     world: Mutex<World>,
     /// Provider operations that fail (see [`Sim::fail_next`]).
@@ -390,7 +393,7 @@ impl Sim {
                 &services,
                 &slugs,
                 &users,
-                now(),
+                wall(),
             )
         };
         let (durable, file_stamp) = match &opts.state_path {
@@ -414,14 +417,17 @@ impl Sim {
                 }
             }
         };
-        let world = World::new(durable, file_stamp, topology.clone(), opts.seed, now());
+        // The world spans the ephemeral environments too; they keep the base
+        // topology's regions in order.
+        let now = wall() + durable.clock_offset;
+        let full = topology.with_ephemeral(&durable.environments);
+        let world = World::new(durable, file_stamp, full, opts.seed, now);
         let catalog = Arc::new(catalog);
-        Ok(Sim {
+        let sim = Sim {
             inner: Arc::new(Inner {
                 opts,
                 served: Mutex::new((BTreeMap::new(), catalog.clone())),
                 catalog,
-                topology,
                 fingerprint,
                 world: Mutex::new(world),
                 faults: Mutex::new(Faults {
@@ -435,7 +441,12 @@ impl Sim {
                         .collect(),
                 }),
             }),
-        })
+        };
+        // Whatever expired while no sphere ran goes now.
+        if let Err(e) = sim.expire_due() {
+            tracing::warn!("demo: removing expired environments failed: {e:#}");
+        }
+        Ok(sim)
     }
 
     /// The demo platform behind every provider trait.
@@ -487,7 +498,9 @@ impl Sim {
     /// an unreachable system would. Operations: `add_lock`, `remove_locks`, `set_freeze`,
     /// `append_audit`, `set_audit_outcome`, `restart`, `set_hpa`, `rollback`, `put_secret`,
     /// `delete_secret`, `reveal_secret`, `copy_secret`, `set_flag`, `create_repo`,
-    /// `write_file`, `register`, `create_deployment`.
+    /// `write_file`, `register`, `create_deployment`, `request_access`,
+    /// `decide_access`, `create_environment`, `extend_environment`,
+    /// `delete_environment`.
     pub fn fail_next(&self, op: &str) {
         self.faults().once.push(op.to_string());
     }
@@ -515,13 +528,22 @@ impl Sim {
         self.inner.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One step of the clock: pick up other processes' changes, move rollouts and pods,
-    /// acknowledge flags, and tell every watcher.
+    /// What the demo's clock reads: the wall clock plus however far it was moved
+    /// forward (`sphere demo advance`).
+    pub fn now(&self) -> Timestamp {
+        wall() + self.world().durable.clock_offset
+    }
+
+    /// One step of the clock: pick up other processes' changes, remove expired
+    /// environments, move rollouts and pods, acknowledge flags, and tell every watcher.
     pub fn tick(&self) {
         if let Err(e) = self.refresh() {
             tracing::warn!("demo state refresh failed: {e:#}");
         }
-        let now = now();
+        if let Err(e) = self.expire_due() {
+            tracing::warn!("demo: removing expired environments failed: {e:#}");
+        }
+        let now = self.now();
         let (rollout, ack) = {
             let mut w = self.world();
             let r = w.step(now);
@@ -567,9 +589,10 @@ impl Sim {
                     self.inner.fingerprint,
                 ) =>
             {
-                w.durable = s;
+                w.adopt(s);
                 w.stamp = current;
-                w.reconcile(now());
+                let now = wall() + w.durable.clock_offset;
+                w.reconcile(now);
                 w.flush();
                 Ok(true)
             }
@@ -606,9 +629,9 @@ impl Sim {
     /// The one door for durable changes: lock `<state>.lock`, re-read the file if another
     /// process changed it, apply `f`, write atomically, reconcile the live world, release.
     fn mutate_world<R>(&self, f: impl FnOnce(&mut World, Timestamp) -> R) -> Result<R> {
-        let now = now();
         let Some(path) = &self.inner.opts.state_path else {
             let mut w = self.world();
+            let now = wall() + w.durable.clock_offset;
             let r = f(&mut w, now);
             w.reconcile(now);
             w.flush();
@@ -626,8 +649,9 @@ impl Sim {
                 self.inner.fingerprint,
             )
         {
-            w.durable = s;
+            w.adopt(s);
         }
+        let now = wall() + w.durable.clock_offset;
         let r = f(&mut w, now);
         match write_state(path, &w.durable) {
             Ok(st) => w.stamp = Some(st),
@@ -997,7 +1021,38 @@ impl CatalogProvider for Sim {
 #[async_trait]
 impl ClusterProvider for Sim {
     fn topology(&self) -> Topology {
-        self.inner.topology.clone()
+        if let Err(e) = self.refresh() {
+            tracing::warn!("demo state refresh failed: {e:#}");
+        }
+        self.world().topology.clone()
+    }
+
+    fn now(&self) -> Timestamp {
+        Sim::now(self)
+    }
+
+    async fn environments(&self) -> Result<Vec<EphemeralEnv>> {
+        self.refresh()?;
+        self.expire_due()?;
+        Ok(self.world().durable.environments.clone())
+    }
+
+    async fn create_environment(&self, env: &EphemeralEnv) -> Result<usize> {
+        self.check_fault("create_environment")?;
+        Sim::create_environment(self, env)
+    }
+
+    async fn extend_environment(&self, name: &str, expires_at: Timestamp) -> Result<()> {
+        self.check_fault("extend_environment")?;
+        Sim::extend_environment(self, name, expires_at)
+    }
+
+    async fn delete_environment(&self, name: &str) -> Result<usize> {
+        self.check_fault("delete_environment")?;
+        match Sim::delete_environment(self, name)? {
+            Some(n) => Ok(n),
+            None => anyhow::bail!("there is no ephemeral environment {name}"),
+        }
     }
 
     async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
@@ -1043,7 +1098,7 @@ impl ClusterProvider for Sim {
         replicas: u32,
     ) -> Result<()> {
         self.check_fault("create_deployment")?;
-        if !self.inner.topology.clusters().any(|c| &c == cluster) {
+        if !self.world().topology.has_cluster(cluster) {
             anyhow::bail!("there is no cluster {cluster}");
         }
         let exists = |d: &DurableState| {
@@ -1350,7 +1405,13 @@ impl LedgerProvider for Sim {
         Ok(out)
     }
 
-    async fn decide_access(&self, id: u64, granted: bool, by: &str) -> Result<AccessRequest> {
+    async fn decide_access(
+        &self,
+        id: u64,
+        granted: bool,
+        by: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<AccessRequest> {
         self.check_fault("decide_access")?;
         self.mutate(|s| {
             let Some(r) = s.access.iter_mut().find(|r| r.id == id) else {
@@ -1360,6 +1421,7 @@ impl LedgerProvider for Sim {
                 anyhow::bail!("access request #{id} is already {}", r.status.as_str());
             }
             r.status = if granted {
+                r.expires_at = expires_at;
                 AccessStatus::Granted {
                     by: by.to_string(),
                     how: GrantHow::Approved,

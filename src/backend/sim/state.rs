@@ -90,6 +90,14 @@ pub(crate) struct DurableState {
     /// Access requests (C15), oldest first.
     #[serde(default)]
     pub access: Vec<crate::domain::access::AccessRequest>,
+    /// Ephemeral environments (C14), oldest first; their deployments are among
+    /// `deployments`.
+    #[serde(default)]
+    pub environments: Vec<crate::domain::environment::EphemeralEnv>,
+    /// How far the demo's clock is ahead of the wall clock, in seconds
+    /// (`sphere demo advance`).
+    #[serde(default)]
+    pub clock_offset: i64,
 }
 
 impl DurableState {
@@ -510,6 +518,8 @@ pub(crate) fn seed_state(
         repo_files: BTreeMap::new(),
         registered: BTreeMap::new(),
         access: Vec::new(),
+        environments: Vec::new(),
+        clock_offset: 0,
     };
     let svc = |rng: &mut fastrand::Rng| {
         if services.is_empty() {

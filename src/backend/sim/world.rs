@@ -446,6 +446,7 @@ impl World {
         let n = self.durable.deployments.len();
         let pods: usize = self.live.values().map(|l| l.pods.len()).sum();
         let mut out = Vec::with_capacity(n + pods + self.topology.cluster_count());
+        out.extend(self.clock_and_environments());
         let mut hpas = Vec::new();
         let mut pod_events = Vec::with_capacity(pods);
         for d in &self.durable.deployments {
@@ -488,6 +489,7 @@ impl World {
     /// Bring the live deployments in line with the durable spec (after a local mutation
     /// or a reload of a file another process wrote), emitting what changed.
     pub(crate) fn reconcile(&mut self, now: Timestamp) {
+        self.sync_environments();
         let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = self
             .durable
             .hpas
