@@ -446,3 +446,91 @@ async fn a_refused_and_a_silent_region_do_not_hide_the_others() {
     assert!(start.elapsed() < timeout + Duration::from_secs(3));
     assert!(format!("{err:#}").contains("ap-southeast-2"), "{err:#}");
 }
+
+/// `sphere secret list` on a configured platform (`[[clusters]]` + `[aws]`): the provider
+/// is built from the config, credentials come from the AWS chain (a credentials file
+/// here), and a region whose profile gives no credentials is named on stderr while the
+/// other region's secrets are listed.
+#[tokio::test]
+async fn the_cli_lists_through_the_config_and_names_an_unreadable_region() {
+    let env = peers::unique("prod");
+    let aws = provider(&[
+        target(&env, "use1", "us-east-1"),
+        target(&env, "euw1", "eu-west-1"),
+    ])
+    .await;
+    for region in ["use1", "euw1"] {
+        aws.put(SERVICE, &env, region, "API_KEY", value("cli-hidden-value"))
+            .await
+            .expect("put");
+    }
+    let dir = common::tmp();
+    std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
+    std::fs::write(
+        dir.path().join("config/config.toml"),
+        format!(
+            "[[clusters]]\nregion = \"use1\"\nenv = \"{env}\"\naws_region = \"us-east-1\"\n\n\
+             [[clusters]]\nregion = \"euw1\"\nenv = \"{env}\"\naws_region = \"eu-west-1\"\n\
+             aws_profile = \"sphere-no-such-profile\"\n\n\
+             [aws]\nendpoint_url = \"{}\"\ntimeout_seconds = 5\n",
+            peers::moto()
+        ),
+    )
+    .expect("config");
+    let credentials = dir.path().join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = AKIDSPHERETEST\naws_secret_access_key = sphere-test-secret\n",
+    )
+    .expect("credentials");
+    let aws_config = dir.path().join("aws-config");
+    std::fs::write(&aws_config, "").expect("aws config");
+    let mut cmd = common::command(&dir, &["secret", "list", SERVICE, "--output", "json"]);
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sphere runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows: Vec<(String, String)> = rows
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap_or_default().to_string(),
+                r["key"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("use1".to_string(), "API_KEY".to_string())],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("euw1") && stderr.contains("eu-west-1"),
+        "the unreadable region is not named: {stderr}"
+    );
+    assert!(!stdout.contains("cli-hidden-value") && !stderr.contains("cli-hidden-value"));
+}
