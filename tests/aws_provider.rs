@@ -534,3 +534,38 @@ async fn the_cli_lists_through_the_config_and_names_an_unreadable_region() {
     );
     assert!(!stdout.contains("cli-hidden-value") && !stderr.contains("cli-hidden-value"));
 }
+
+/// The secrets pane keeps the regions that answered and names the ones that did not.
+#[tokio::test]
+async fn the_secrets_pane_names_an_unreadable_region() {
+    use sphere::tui::fetch::Fetched;
+    use sphere::tui::harness::Harness;
+    use sphere::tui::model::Msg;
+
+    let mut h = Harness::demo(120, 40).await.expect("demo platform opens");
+    h.keys("/api-gateway<Enter>4");
+    let (svc, list) = h.model.secrets.ready().cloned().expect("secrets read");
+    let keys = h.model.secret_keys().len();
+    assert!(!h.render().contains("unreadable"));
+    let kept: Vec<SecretMeta> = list
+        .into_iter()
+        .filter(|s| s.region != "eu-west-1")
+        .collect();
+    let failed = vec![sphere::domain::RegionFailure {
+        region: "eu-west-1".to_string(),
+        error: "AWS Secrets Manager in eu-west-1: listing secrets: no answer within 10s"
+            .to_string(),
+    }];
+    let effects = h
+        .model
+        .update(Msg::Fetched(Ok(Fetched::Secrets(svc, kept, failed))));
+    h.apply(effects);
+    let screen = h.render();
+    assert!(screen.contains("unreadable"), "{screen}");
+    assert!(screen.contains("no answer within 10s"), "{screen}");
+    assert_eq!(
+        h.model.secret_keys().len(),
+        keys,
+        "the other regions' keys stay"
+    );
+}
