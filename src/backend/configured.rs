@@ -253,6 +253,7 @@ impl CatalogProvider for ConfiguredCatalog {
 /// Builds the configured platform from `config` (which declares one: see
 /// [`Config::is_configured_platform`]); `data_dir` holds the local journals.
 pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
+    let p = config.platform();
     let no_clusters = Arc::new(Unconfigured {
         what: "Kubernetes clusters",
         section: "[[clusters]]",
@@ -273,14 +274,25 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     // Each real provider plugs in here when its section is present.
     let clusters: Arc<dyn ClusterProvider> = no_clusters.clone();
     let locks: Arc<dyn LockStore> = no_clusters;
-    let secrets: Arc<dyn SecretsProvider> = no_aws;
+    // AWS Secrets Manager: the AWS region of every cluster; `[aws]` may be absent.
+    let aws = if p.clusters.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            super::aws::AwsSecrets::from_config(p.clusters, p.aws).await,
+        ))
+    };
+    let secrets: Arc<dyn SecretsProvider> = match &aws {
+        Some(aws) => aws.clone(),
+        None => no_aws,
+    };
     let repos: Arc<dyn ReposProvider> = no_github.clone();
     let freeze: Arc<dyn FreezeStore> = no_github;
     let discovered: Option<Arc<dyn DescriptorSource>> = None;
     let flags: Arc<dyn FlagsProvider> = no_kafka;
     let audit: Arc<dyn AuditStore> = Arc::new(LocalAudit::new(data_dir.join("audit.json")));
 
-    Ok(Platform {
+    let platform = Platform {
         name: config
             .platform_name
             .clone()
@@ -307,5 +319,10 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
             .map(super::webhook::Webhook::new)
             .transpose()?
             .map(Arc::new),
-    })
+    };
+    // The `team` tag of a secret comes from the owner in the catalog.
+    if let Some(aws) = &aws {
+        aws.set_catalog(platform.catalog.clone());
+    }
+    Ok(platform)
 }

@@ -2,6 +2,7 @@
 //! trait; the TUI and the CLI build the same `Platform` and never talk to a system any
 //! other way. No terminal code here.
 
+pub mod aws;
 pub mod configured;
 pub mod facts;
 pub mod local;
@@ -20,7 +21,7 @@ use crate::domain::catalog::Catalog;
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
-    SecretMeta, SecretValue, Timestamp, Topology,
+    SecretListing, SecretMeta, SecretValue, Timestamp, Topology,
 };
 
 /// Where the catalog comes from (descriptor files, a GitHub org, the demo's assets).
@@ -117,8 +118,19 @@ pub trait ClusterProvider: Send + Sync {
 /// unless revealed on purpose).
 #[async_trait]
 pub trait SecretsProvider: Send + Sync {
-    /// Every secret of one service (or of all services) in every region.
+    /// Every secret of one service (or of all services) in every region. An error when
+    /// any region could not be read (see [`list_partial`](Self::list_partial)).
     async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>>;
+
+    /// Like [`list`](Self::list), but a region that fails or times out is reported
+    /// beside the other regions' secrets instead of failing the whole list. An `Err`
+    /// when the provider cannot list at all (not configured, say).
+    async fn list_partial(&self, service: Option<&str>) -> Result<SecretListing> {
+        Ok(SecretListing {
+            secrets: self.list(service).await?,
+            failed: Vec::new(),
+        })
+    }
 
     /// Create or update (a new version of) the secret `<env>/<service>/<KEY>` in one
     /// region, with the standard tags (team, service, env, managed-by).

@@ -285,6 +285,16 @@ async fn check_service(platform: &Platform, service: &str, secrets: &[SecretMeta
     Ok(catalog.find(Some(&Kind::Component), service).is_some())
 }
 
+/// Every secret the regions that answer hold; each region that could not be read is
+/// named on stderr (like the deployments matrix does for an unreachable cluster).
+async fn list_reporting(platform: &Platform, service: Option<&str>) -> Result<Vec<SecretMeta>> {
+    let listing = platform.secrets.list_partial(service).await?;
+    for f in &listing.failed {
+        eprintln!("sphere: {}: {}", sanitize(&f.region), sanitize(&f.error));
+    }
+    Ok(listing.secrets)
+}
+
 pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> {
     if let Some(result) = run_action_command(cli, ctx, cmd).await {
         return result;
@@ -299,7 +309,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
             output,
         } => {
             scope_from(env.as_deref(), region.as_deref(), &topo)?;
-            let secrets = platform.secrets.list(Some(service)).await?;
+            let secrets = list_reporting(&platform, Some(service)).await?;
             if !check_service(&platform, service, &secrets).await? {
                 return Ok(usage(format!(
                     "unknown service {service:?} (try `sphere catalog list`)"
@@ -373,7 +383,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Result<ExitCode> 
             output,
         } => {
             scope_from(env.as_deref(), None, &topo)?;
-            let secrets = platform.secrets.list(service.as_deref()).await?;
+            let secrets = list_reporting(&platform, service.as_deref()).await?;
             if let Some(s) = service
                 && !check_service(&platform, s, &secrets).await?
             {

@@ -17,4 +17,4 @@ pub mod service;
 pub mod text;
 
 pub use platform::*;
-pub use secret::SecretValue;
+pub use secret::{RegionFailure, SecretListing, SecretValue};

@@ -36,6 +36,24 @@ impl fmt::Display for SecretValue {
     }
 }
 
+/// The secrets listed across regions, beside the regions that could not be read (down,
+/// too slow, refused): one region's failure never hides the others' secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretListing {
+    pub secrets: Vec<super::SecretMeta>,
+    /// The regions whose secrets are missing from `secrets`, each with why.
+    pub failed: Vec<RegionFailure>,
+}
+
+/// One region that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegionFailure {
+    /// The region as the panes name it.
+    pub region: String,
+    /// What failed, naming the region (never a value).
+    pub error: String,
+}
+
 /// `#[serde(serialize_with = "masked")]`: a field holding a secret serialises as `"***"`.
 pub fn masked<S: serde::Serializer>(_: &SecretValue, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("***")

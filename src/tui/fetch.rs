@@ -11,7 +11,7 @@ use crate::backend::facts::{ServiceFacts, gather};
 use crate::domain::lifecycle::{self, Stage};
 use crate::domain::links::{LinkVars, ServiceLink, service_links};
 use crate::domain::score::{self, ScoreResult};
-use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
+use crate::domain::{AuditRecord, FlagState, Lock, RegionFailure, SecretMeta};
 
 use super::model::Msg;
 
@@ -47,7 +47,8 @@ pub enum Fetched {
     Locks(Vec<Lock>),
     Audit(Vec<AuditRecord>),
     Flags(Vec<FlagState>),
-    Secrets(String, Vec<SecretMeta>),
+    /// A service's secrets, and the regions that could not be read.
+    Secrets(String, Vec<SecretMeta>, Vec<RegionFailure>),
     Report(Box<ServiceReport>),
     Releases(String, crate::domain::ClusterId, Vec<String>),
 }
@@ -132,8 +133,8 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
             Fetch::Audit => Fetched::Audit(platform.ledger.audit(None).await?),
             Fetch::Flags => Fetched::Flags(platform.flags.list().await?),
             Fetch::Secrets(s) => {
-                let list = platform.secrets.list(Some(&s)).await?;
-                Fetched::Secrets(s, list)
+                let listing = platform.secrets.list_partial(Some(&s)).await?;
+                Fetched::Secrets(s, listing.secrets, listing.failed)
             }
             Fetch::Report(s) => Fetched::Report(Box::new(report(platform, &s).await?)),
             Fetch::Releases(s, c) => {

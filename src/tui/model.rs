@@ -366,6 +366,8 @@ pub struct Model {
     pub flags: Remote<Vec<FlagState>>,
     /// The secrets of one service.
     pub secrets: Remote<(String, Vec<SecretMeta>)>,
+    /// The regions whose secrets the last read could not get (shown above the grid).
+    pub secrets_failed: Vec<crate::domain::RegionFailure>,
     /// The open service view's lifecycle, score and links.
     pub report: Remote<Box<ServiceReport>>,
     pub matrix: ListPos,
@@ -446,6 +448,7 @@ impl Model {
             audit: Remote::NotAsked,
             flags: Remote::NotAsked,
             secrets: Remote::NotAsked,
+            secrets_failed: Vec::new(),
             report: Remote::NotAsked,
             matrix: ListPos::default(),
             matrix_col: 0,
@@ -672,8 +675,9 @@ impl Model {
                 self.flags = Remote::Ready(f);
                 self.dirty = true;
             }
-            Ok(Fetched::Secrets(svc, list)) => {
+            Ok(Fetched::Secrets(svc, list, failed)) => {
                 self.secrets = Remote::Ready((svc, list));
+                self.secrets_failed = failed;
                 self.dirty = true;
             }
             Ok(Fetched::Releases(service, cluster, releases)) => {

@@ -627,7 +627,8 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
     let cols: Vec<usize> = cols.into_iter().skip(m.matrix_col).take(fit).collect();
     let t = &m.theme;
 
-    let find_h = (findings.len() as u16).min(6) + 1;
+    let failed = &m.secrets_failed;
+    let find_h = (findings.len() as u16).min(6) + (failed.len() as u16).min(3) + 1;
     let [head, table_area, side_area] = Layout::vertical([
         Constraint::Length(find_h),
         Constraint::Min(4),
@@ -648,6 +649,14 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
         Span::styled("  (values are never shown)", t.style(Slot::Muted)),
         Span::styled(more, t.style(Slot::Muted)),
     ])];
+    // Regions that could not be read: their secrets are missing from the grid.
+    for r in failed.iter().take(3) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<14}", "unreadable"), t.style(Slot::Error)),
+            Span::raw(format!("{}  ", sanitize(&r.region))),
+            Span::styled(sanitize(&r.error).into_owned(), t.style(Slot::Muted)),
+        ]));
+    }
     for d in findings.iter().take(6) {
         lines.push(Line::from(vec![
             Span::styled(
