@@ -685,6 +685,27 @@ async fn create_from_template_and_write_file_are_idempotent() {
         .expect(1)
         .mount(&server)
         .await;
+    // GitHub fills the new repository after answering: empty at first, then the
+    // template's files.
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/fraud-scorer/contents/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/fraud-scorer/contents/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([dir_entry(
+            &base,
+            "fraud-scorer",
+            "README.md",
+            "5555555555555555555555555555555555555555"
+        )])))
+        .expect(1)
+        .mount(&server)
+        .await;
     let github = provider(&server);
     let values = BTreeMap::from([
         ("name".to_string(), "fraud-scorer".to_string()),

@@ -324,6 +324,26 @@ impl GithubProvider {
         }
     }
 
+    /// GitHub copies a template's files into the new repository after answering: wait
+    /// (polling, up to twice the request limit) until its root lists something, so the
+    /// files written next land on the template's branch. Still empty then: go on (the
+    /// next step reports its own error and can be retried).
+    async fn wait_for_contents(&self, owner: &str, name: &str) {
+        let deadline = tokio::time::Instant::now() + self.timeout * 2;
+        loop {
+            if let Ok(Some(items)) = self.contents(owner, name, "", None).await
+                && !items.is_empty()
+            {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(repo = %format!("{owner}/{name}"), "the generated repository is still empty");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// The GitOps repository as `(owner, name)`.
     fn gitops(&self) -> Result<(&str, &str)> {
         let Some(repo) = self.config.gitops_repo.as_deref() else {
@@ -555,6 +575,7 @@ impl ReposProvider for GithubProvider {
         match self.call(req.send()).await {
             Ok(_) => {
                 tracing::info!(repo = %format!("{owner}/{name}"), template = %template_repo, "repository generated");
+                self.wait_for_contents(owner, name).await;
                 Ok(())
             }
             // Created meanwhile (by another run): the same outcome.
