@@ -1115,3 +1115,73 @@ async fn a_configured_platform_uses_github_for_repos_freeze_and_catalog() {
         "no workflows directory: none"
     );
 }
+
+#[tokio::test]
+async fn one_slow_repository_does_not_stall_discovery() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path(format!("/orgs/{ORG}/repos")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            repo(&base, "payments-api", 1),
+            repo(&base, "sluggish", 2)
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/repos/{ORG}/payments-api/contents/catalog-info.yaml"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(content(
+            &base,
+            "payments-api",
+            "catalog-info.yaml",
+            &descriptor("payments-api"),
+            "3d21ec53a331a6f037a91c368710b99387d012c1",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/repos/{ORG}/sluggish/contents/catalog-info.yaml"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(content(
+                    &base,
+                    "sluggish",
+                    "catalog-info.yaml",
+                    &descriptor("sluggish"),
+                    "3d21ec53a331a6f037a91c368710b99387d012c1",
+                ))
+                .set_delay(Duration::from_secs(30)),
+        )
+        .mount(&server)
+        .await;
+    let mut cfg = config(&base);
+    cfg.timeout_seconds = 1;
+    let github = GithubProvider::new(&cfg, None).expect("provider");
+    let start = Instant::now();
+    let catalog = ConfiguredCatalog {
+        roots: Vec::new(),
+        discovered: Some(Arc::new(github)),
+    }
+    .load()
+    .await
+    .expect("catalog");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(catalog.entities().iter().any(|e| e.name == "payments-api"));
+    assert!(!catalog.entities().iter().any(|e| e.name == "sluggish"));
+    let p = catalog
+        .problems
+        .iter()
+        .find(|p| {
+            p.file.as_os_str() == format!("127.0.0.1/{ORG}/sluggish/catalog-info.yaml").as_str()
+        })
+        .expect("the slow repository is a problem");
+    assert!(p.reason.contains("did not answer"), "{}", p.reason);
+}
