@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::domain::access::AccessRequest;
 use crate::domain::catalog::Catalog;
 use crate::domain::catalog::load::{FsReader, SourceReader, load};
+use crate::domain::catalog::model::{Problem, Severity};
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
     SecretMeta, SecretValue, Timestamp, Topology,
@@ -223,6 +224,23 @@ impl SourceReader for LayeredReader {
 #[async_trait]
 pub trait DescriptorSource: Send + Sync {
     async fn descriptors(&self) -> Result<Vec<(String, String)>>;
+
+    /// What [`descriptors`](Self::descriptors) gives, plus the locations that exist but
+    /// could not be read this time (with why): the catalog reports each as a problem of
+    /// that location and loads the rest. Default: nothing failed.
+    async fn discover(&self) -> Result<Discovery> {
+        Ok(Discovery {
+            found: self.descriptors().await?,
+            failed: Vec::new(),
+        })
+    }
+}
+
+/// One discovery: `(location, text)` read, `(location, error)` not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub found: Vec<(String, String)>,
+    pub failed: Vec<(String, String)>,
 }
 
 /// The catalog of a configured platform: descriptor files and directories from
@@ -237,16 +255,30 @@ impl CatalogProvider for ConfiguredCatalog {
     async fn load(&self) -> Result<Arc<Catalog>> {
         let mut files = BTreeMap::new();
         let mut roots = self.roots.clone();
+        let mut failed = Vec::new();
         if let Some(source) = &self.discovered {
-            for (location, text) in source.descriptors().await? {
+            let discovery = source.discover().await?;
+            failed = discovery.failed;
+            for (location, text) in discovery.found {
                 let path = PathBuf::from(location);
                 roots.push(path.clone());
                 files.insert(path, text);
             }
         }
-        tokio::task::spawn_blocking(move || Arc::new(load(&roots, &LayeredReader { files })))
-            .await
-            .context("catalog loading task failed")
+        tokio::task::spawn_blocking(move || {
+            let mut catalog = load(&roots, &LayeredReader { files });
+            catalog
+                .problems
+                .extend(failed.into_iter().map(|(location, reason)| Problem {
+                    severity: Severity::Error,
+                    file: PathBuf::from(location),
+                    entity: None,
+                    reason,
+                }));
+            Arc::new(catalog)
+        })
+        .await
+        .context("catalog loading task failed")
     }
 }
 
@@ -290,6 +322,23 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let freeze: Arc<dyn FreezeStore> = no_github;
     let discovered: Option<Arc<dyn DescriptorSource>> = None;
     let flags: Arc<dyn FlagsProvider> = no_kafka;
+    // GitHub: repositories, rollback, the merge freeze and catalog discovery.
+    let (repos, freeze, discovered) = match p.github {
+        Some(gh) => {
+            let github = Arc::new(super::github::GithubProvider::from_env(gh)?);
+            let discovered: Option<Arc<dyn DescriptorSource>> = if gh.discover_catalog {
+                Some(github.clone())
+            } else {
+                None
+            };
+            (
+                github.clone() as Arc<dyn ReposProvider>,
+                github as Arc<dyn FreezeStore>,
+                discovered,
+            )
+        }
+        None => (repos, freeze, discovered),
+    };
     let audit: Arc<dyn AuditStore> = Arc::new(LocalAudit::new(data_dir.join("audit.json")));
 
     let platform = Platform {

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod configured;
 pub mod facts;
+pub mod github;
 pub mod local;
 pub mod sim;
 pub mod webhook;

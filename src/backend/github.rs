@@ -1,0 +1,770 @@
+//! GitHub through octocrab: the catalog descriptors discovered in the org's
+//! repositories, the repositories themselves (golden path, lifecycle evidence), the
+//! release history and rollback commits to the GitOps repository, and the merge freeze
+//! as an org ruleset switched on and off.
+//!
+//! Every request has its own time limit (`[github] timeout_seconds`); an error names
+//! what was asked of GitHub (the repository, the file, the ruleset). The token comes
+//! from `GITHUB_TOKEN` or `GH_TOKEN` and is never logged.
+//!
+//! Decisions, as the traits leave them open:
+//! - **Releases** are the service repository's (`ORG/SERVICE`) published releases,
+//!   oldest first by publication time (drafts left out, pre-releases kept). A repository
+//!   without releases falls back to its tags, ordered by their version numbers. A leading
+//!   `v` before a digit is dropped (`v1.4.2` is `1.4.2`), because deployments run image
+//!   tags, which carry none. No repository: no releases.
+//! - **Rollback** reads the version file at `version_path` on the GitOps repository's
+//!   default branch and writes the new version with the file's blob sha: a change made
+//!   since the read makes GitHub refuse (409, or 422 when the file appeared meanwhile)
+//!   and the rollback fails as "changed concurrently"; nothing is overwritten. The same
+//!   version commits nothing. No version file: the service does not run there (an error).
+//! - **Templates**: `create_from_template` generates the repository from the template
+//!   repository (`[github] templates` maps a template's name to it; a name with a `/`
+//!   is taken as the repository itself), private, with the `description` value. GitHub
+//!   renders nothing: the other values go into the files the golden path writes next.
+//! - **Merge freeze**: on when the org ruleset named `freeze_ruleset` is enforced
+//!   (`active`), off when it is `disabled` (or `evaluate`). A ruleset keeps no reason
+//!   or author: `freeze()` gives on/off and, when on, `at` = the ruleset's last update;
+//!   who froze and why are in the audit trail. The ruleset must exist (create it
+//!   disabled, with the rules the freeze should enforce); sphere only switches it.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use futures::StreamExt;
+use octocrab::Octocrab;
+use octocrab::models::repos::Content;
+use octocrab::models::rulesets::{Ruleset, RulesetEnforcement, UpdateRuleset};
+
+use super::configured::{DescriptorSource, Discovery};
+use super::{FreezeStore, RepoInfo, ReposProvider};
+use crate::config::platform::GithubConfig;
+use crate::domain::{ClusterId, Freeze};
+
+/// The catalog descriptor looked for in each repository of the org.
+pub const DESCRIPTOR_FILE: &str = "catalog-info.yaml";
+/// The directory holding GitHub Actions workflows.
+pub const WORKFLOWS_DIR: &str = ".github/workflows";
+/// How many repositories are read at once while discovering descriptors.
+const DISCOVERY_CONCURRENCY: usize = 8;
+/// Page size of every listing (GitHub's maximum).
+const PER_PAGE: u8 = 100;
+/// The public API root.
+const DEFAULT_API: &str = "https://api.github.com";
+
+/// Why one request failed.
+#[derive(Debug)]
+enum Failure {
+    /// GitHub answered with an error status.
+    Status(u16, String),
+    /// No answer within the time limit.
+    TimedOut,
+    /// No answer at all (refused, reset, DNS, TLS).
+    Transport(String),
+}
+
+impl Failure {
+    fn status(&self) -> Option<u16> {
+        match self {
+            Failure::Status(code, _) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// The provider: one octocrab client for the configured org.
+pub struct GithubProvider {
+    crab: Octocrab,
+    config: GithubConfig,
+    api: String,
+    timeout: Duration,
+}
+
+impl GithubProvider {
+    /// A provider with the token from `GITHUB_TOKEN` (else `GH_TOKEN`); without one,
+    /// requests go unauthenticated (and GitHub refuses what needs a login).
+    pub fn from_env(config: &GithubConfig) -> Result<Self> {
+        let token = ["GITHUB_TOKEN", "GH_TOKEN"]
+            .into_iter()
+            .find_map(|var| std::env::var(var).ok().filter(|t| !t.trim().is_empty()));
+        if token.is_none() {
+            tracing::warn!(
+                "neither GITHUB_TOKEN nor GH_TOKEN is set: GitHub requests go unauthenticated"
+            );
+        }
+        Self::new(config, token)
+    }
+
+    /// A provider with an explicit token (`None`: unauthenticated).
+    pub fn new(config: &GithubConfig, token: Option<String>) -> Result<Self> {
+        let api = config
+            .api_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API.to_string());
+        let timeout = Duration::from_secs(config.timeout_seconds.max(1));
+        // Only connecting has its own limit here: every request as a whole (retries
+        // included) is limited in `call`, so a slow answer always reads "did not answer".
+        let mut builder = Octocrab::builder()
+            .set_connect_timeout(Some(timeout))
+            .base_uri(api.as_str())
+            .with_context(|| format!("[github] api_url {api:?} is not a URL"))?;
+        if let Some(token) = token {
+            builder = builder.personal_token(token);
+        }
+        let crab = builder.build().context("building the GitHub client")?;
+        Ok(GithubProvider {
+            crab,
+            config: config.clone(),
+            api,
+            timeout,
+        })
+    }
+
+    /// One request with the time limit.
+    async fn call<T>(&self, fut: impl Future<Output = octocrab::Result<T>>) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(Failure::TimedOut),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(octocrab::Error::GitHub { source, .. })) => Err(Failure::Status(
+                source.status_code.as_u16(),
+                source.message.clone(),
+            )),
+            Ok(Err(e)) => {
+                let text = chain(&e);
+                if text.contains("timed out") || text.contains("deadline has elapsed") {
+                    Err(Failure::TimedOut)
+                } else {
+                    Err(Failure::Transport(text))
+                }
+            }
+        }
+    }
+
+    /// The error for a failed request, naming what was asked.
+    fn error(&self, failure: Failure, what: impl Display) -> anyhow::Error {
+        match failure {
+            Failure::Status(code, message) => {
+                anyhow!("GitHub refused {what}: {code} {}", message.trim())
+            }
+            Failure::TimedOut => anyhow!(
+                "GitHub ({}) did not answer {what} within {}s",
+                self.api,
+                self.timeout.as_secs()
+            ),
+            Failure::Transport(e) => {
+                anyhow!("GitHub ({}) is unreachable for {what}: {e}", self.api)
+            }
+        }
+    }
+
+    /// `owner/name` from a slug (`name` alone: in the org).
+    fn split<'a>(&'a self, slug: &'a str) -> Result<(&'a str, &'a str)> {
+        match slug.split_once('/') {
+            Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => Ok((o, n)),
+            None if !slug.is_empty() => Ok((self.config.org.as_str(), slug)),
+            _ => bail!("{slug:?} is not a repository (OWNER/NAME)"),
+        }
+    }
+
+    /// The host descriptors are attributed to (`github.com`, or a GitHub Enterprise host).
+    fn host(&self) -> String {
+        let rest = self
+            .api
+            .split_once("://")
+            .map_or(self.api.as_str(), |(_, r)| r);
+        let host = rest
+            .split(['/', ':'])
+            .next()
+            .filter(|h| !h.is_empty())
+            .unwrap_or("github.com")
+            .to_string();
+        if host == "api.github.com" {
+            "github.com".to_string()
+        } else {
+            host
+        }
+    }
+
+    /// A repository, `None` when there is none.
+    async fn get_repo(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<octocrab::models::Repository>> {
+        match self.call(self.crab.repos(owner, name).get()).await {
+            Ok(r) => Ok(Some(r)),
+            Err(f) if f.status() == Some(404) => Ok(None),
+            Err(f) => Err(self.error(f, format_args!("repository {owner}/{name}"))),
+        }
+    }
+
+    /// The items at `path` (one for a file, the entries of a directory) on `reference`
+    /// (default branch when `None`); `None` when there is no such path.
+    async fn contents(
+        &self,
+        owner: &str,
+        name: &str,
+        path: &str,
+        reference: Option<&str>,
+    ) -> Result<Option<Vec<Content>>, Failure> {
+        let repos = self.crab.repos(owner, name);
+        let mut req = repos.get_content().path(path);
+        if let Some(r) = reference {
+            req = req.r#ref(r);
+        }
+        match self.call(req.send()).await {
+            Ok(mut items) => Ok(Some(items.take_items())),
+            Err(f) if f.status() == Some(404) => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// One file's text and blob sha on `reference`; `None` when there is no such file.
+    async fn read_file(
+        &self,
+        owner: &str,
+        name: &str,
+        path: &str,
+        reference: Option<&str>,
+    ) -> Result<Option<(String, String)>> {
+        let what = || format!("{path} in {owner}/{name}");
+        let items = self
+            .contents(owner, name, path, reference)
+            .await
+            .map_err(|f| self.error(f, what()))?;
+        let Some(items) = items else {
+            return Ok(None);
+        };
+        let [item] = items.as_slice() else {
+            bail!("{} is a directory, not a file", what());
+        };
+        if item.r#type != "file" {
+            bail!("{} is a {}, not a file", what(), item.r#type);
+        }
+        let text = match (&item.content, item.encoding.as_deref()) {
+            (Some(c), Some("base64") | None) => {
+                let bytes = decode_base64(c).with_context(what)?;
+                String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", what()))?
+            }
+            (_, Some(other)) => bail!(
+                "{} comes in an encoding sphere cannot read ({other})",
+                what()
+            ),
+            (None, _) => bail!("{} has no content in GitHub's answer (too large?)", what()),
+        };
+        Ok(Some((text, item.sha.clone())))
+    }
+
+    /// Commit `content` to `path`: a new file without `sha`, else replacing that blob.
+    async fn put_file(
+        &self,
+        owner: &str,
+        name: &str,
+        path: &str,
+        content: &str,
+        sha: Option<&str>,
+        message: &str,
+    ) -> Result<(), Failure> {
+        let repos = self.crab.repos(owner, name);
+        let req = match sha {
+            Some(sha) => repos.update_file(path, message, content, sha),
+            None => repos.create_file(path, message, content),
+        };
+        self.call(req.send()).await.map(|_| ())
+    }
+
+    /// Every repository of the org (every page).
+    async fn org_repos(&self) -> Result<Vec<octocrab::models::Repository>> {
+        let org = &self.config.org;
+        let what = || format!("the repositories of {org}");
+        let orgs = self.crab.orgs(org.as_str());
+        let mut page = self
+            .call(orgs.list_repos().per_page(PER_PAGE).send())
+            .await
+            .map_err(|f| self.error(f, what()))?;
+        let mut out = page.take_items();
+        while let Some(mut next) = self
+            .call(self.crab.get_page(&page.next))
+            .await
+            .map_err(|f| self.error(f, what()))?
+        {
+            out.append(&mut next.take_items());
+            page = next;
+        }
+        Ok(out)
+    }
+
+    /// The org ruleset named `freeze_ruleset`.
+    async fn freeze_ruleset(&self) -> Result<Ruleset> {
+        let org = &self.config.org;
+        let name = &self.config.freeze_ruleset;
+        let orgs = self.crab.orgs(org.as_str());
+        let rulesets = orgs.rulesets();
+        let mut page_no = 1u32;
+        loop {
+            let page = self
+                .call(rulesets.list().per_page(PER_PAGE).page(page_no).send())
+                .await
+                .map_err(|f| self.error(f, format_args!("the rulesets of {org}")))?;
+            let full = page.len() == usize::from(PER_PAGE);
+            if let Some(r) = page.into_iter().find(|r| &r.name == name) {
+                return Ok(r);
+            }
+            if !full {
+                bail!(
+                    "{org} has no ruleset named {name:?} for the merge freeze: create it \
+                     (disabled, with the rules a freeze enforces) or set [github] freeze_ruleset"
+                );
+            }
+            page_no += 1;
+        }
+    }
+
+    /// GitHub copies a template's files into the new repository after answering: wait
+    /// (polling, up to twice the request limit) until its root lists something, so the
+    /// files written next land on the template's branch. Still empty then: go on (the
+    /// next step reports its own error and can be retried).
+    async fn wait_for_contents(&self, owner: &str, name: &str) {
+        let deadline = tokio::time::Instant::now() + self.timeout * 2;
+        loop {
+            if let Ok(Some(items)) = self.contents(owner, name, "", None).await
+                && !items.is_empty()
+            {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(repo = %format!("{owner}/{name}"), "the generated repository is still empty");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The GitOps repository as `(owner, name)`.
+    fn gitops(&self) -> Result<(&str, &str)> {
+        let Some(repo) = self.config.gitops_repo.as_deref() else {
+            bail!("no GitOps repository: set [github] gitops_repo in config.toml");
+        };
+        self.split(repo)
+    }
+
+    /// The version file of a service in a cluster.
+    fn version_path(&self, service: &str, cluster: &ClusterId) -> String {
+        self.config
+            .version_path
+            .replace("{service}", service)
+            .replace("{env}", &cluster.env)
+            .replace("{region}", &cluster.region)
+    }
+
+    /// Discovery: every repository's descriptor, read concurrently.
+    async fn discover_all(&self) -> Result<Discovery> {
+        let repos = self.org_repos().await?;
+        let host = self.host();
+        let results: Vec<(String, Result<Option<String>>)> =
+            futures::stream::iter(repos.into_iter().filter(|r| r.archived != Some(true)))
+                .map(|r| {
+                    let host = &host;
+                    async move {
+                        let owner = r
+                            .owner
+                            .as_ref()
+                            .map(|o| o.login.clone())
+                            .unwrap_or_else(|| self.config.org.clone());
+                        let location = format!("{host}/{owner}/{}/{DESCRIPTOR_FILE}", r.name);
+                        let text = self
+                            .read_file(
+                                &owner,
+                                &r.name,
+                                DESCRIPTOR_FILE,
+                                r.default_branch.as_deref(),
+                            )
+                            .await
+                            .map(|f| f.map(|(text, _)| text));
+                        (location, text)
+                    }
+                })
+                .buffer_unordered(DISCOVERY_CONCURRENCY)
+                .collect()
+                .await;
+        let mut discovery = Discovery::default();
+        for (location, result) in results {
+            match result {
+                Ok(Some(text)) => discovery.found.push((location, text)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%location, error = %format!("{e:#}"), "descriptor not read");
+                    discovery.failed.push((location, format!("{e:#}")));
+                }
+            }
+        }
+        discovery.found.sort();
+        discovery.failed.sort();
+        Ok(discovery)
+    }
+}
+
+#[async_trait]
+impl DescriptorSource for GithubProvider {
+    async fn descriptors(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.discover_all().await?.found)
+    }
+
+    async fn discover(&self) -> Result<Discovery> {
+        self.discover_all().await
+    }
+}
+
+#[async_trait]
+impl ReposProvider for GithubProvider {
+    async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
+        let (owner, name) = self.split(slug)?;
+        let Some(repo) = self.get_repo(owner, name).await? else {
+            return Ok(None);
+        };
+        let default_branch = repo.default_branch.unwrap_or_else(|| "main".to_string());
+        let items = self
+            .contents(owner, name, WORKFLOWS_DIR, Some(&default_branch))
+            .await
+            .map_err(|f| self.error(f, format_args!("{WORKFLOWS_DIR} in {owner}/{name}")))?
+            .unwrap_or_default();
+        let mut workflows: Vec<String> = items
+            .into_iter()
+            .filter(|c| {
+                c.r#type == "file" && (c.name.ends_with(".yml") || c.name.ends_with(".yaml"))
+            })
+            .map(|c| c.name)
+            .collect();
+        workflows.sort();
+        Ok(Some(RepoInfo {
+            slug: format!("{owner}/{name}"),
+            exists: true,
+            default_branch,
+            workflows,
+        }))
+    }
+
+    async fn releases(&self, service: &str) -> Result<Vec<String>> {
+        let (owner, name) = self.split(service)?;
+        let what = || format!("the releases of {owner}/{name}");
+        let repos = self.crab.repos(owner, name);
+        let first = match self
+            .call(repos.releases().list().per_page(PER_PAGE).send())
+            .await
+        {
+            Ok(p) => p,
+            Err(f) if f.status() == Some(404) => return Ok(Vec::new()),
+            Err(f) => return Err(self.error(f, what())),
+        };
+        let mut page = first;
+        let mut releases = page.take_items();
+        while let Some(mut next) = self
+            .call(self.crab.get_page(&page.next))
+            .await
+            .map_err(|f| self.error(f, what()))?
+        {
+            releases.append(&mut next.take_items());
+            page = next;
+        }
+        if !releases.is_empty() {
+            // GitHub lists newest first: reverse, then a stable sort by date.
+            releases.reverse();
+            releases.retain(|r| !r.draft);
+            releases.sort_by_key(|r| r.published_at.or(r.created_at));
+            return Ok(releases.iter().map(|r| version_of(&r.tag_name)).collect());
+        }
+        let what = || format!("the tags of {owner}/{name}");
+        let mut page = self
+            .call(repos.list_tags().per_page(PER_PAGE).send())
+            .await
+            .map_err(|f| self.error(f, what()))?;
+        let mut tags = page.take_items();
+        while let Some(mut next) = self
+            .call(self.crab.get_page(&page.next))
+            .await
+            .map_err(|f| self.error(f, what()))?
+        {
+            tags.append(&mut next.take_items());
+            page = next;
+        }
+        let mut versions: Vec<String> = tags.iter().map(|t| version_of(&t.name)).collect();
+        versions.sort_by(|a, b| version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b)));
+        versions.dedup();
+        Ok(versions)
+    }
+
+    async fn rollback(&self, service: &str, cluster: &ClusterId, version: &str) -> Result<()> {
+        let (owner, name) = self.gitops()?;
+        let path = self.version_path(service, cluster);
+        let Some((current, sha)) = self.read_file(owner, name, &path, None).await? else {
+            bail!(
+                "{service} does not run in {cluster}: there is no version file {path} in {owner}/{name}"
+            );
+        };
+        if current.trim() == version {
+            tracing::info!(%service, %cluster, %version, "rollback: the version file already says so");
+            return Ok(());
+        }
+        let content = format!("{version}\n");
+        let message = format!(
+            "Roll back {service} in {cluster} to {version} (was {})\n\nCommitted by sphere.",
+            current.trim()
+        );
+        match self
+            .put_file(owner, name, &path, &content, Some(&sha), &message)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(%service, %cluster, %version, repo = %format!("{owner}/{name}"), "rollback committed");
+                Ok(())
+            }
+            Err(f) if matches!(f.status(), Some(409 | 422)) => {
+                // Our own commit, when an earlier attempt landed but its answer was lost.
+                if let Ok(Some((now, _))) = self.read_file(owner, name, &path, None).await
+                    && now == content
+                {
+                    return Ok(());
+                }
+                Err(anyhow!(
+                    "{path} in {owner}/{name} changed concurrently (it is no longer at {sha}); \
+                     nothing was overwritten: look at the new version and roll back again"
+                ))
+            }
+            Err(f) => Err(self.error(
+                f,
+                format_args!("the rollback commit to {path} in {owner}/{name}"),
+            )),
+        }
+    }
+
+    async fn create_from_template(
+        &self,
+        slug: &str,
+        template: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let (owner, name) = self.split(slug)?;
+        if self.get_repo(owner, name).await?.is_some() {
+            return Ok(());
+        }
+        let template_repo = match self.config.templates.get(template) {
+            Some(repo) => repo.as_str(),
+            None if template.contains('/') => template,
+            None => {
+                let known: Vec<&str> = self.config.templates.keys().map(String::as_str).collect();
+                bail!(
+                    "no template named {template:?} in [github] templates (configured: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+        };
+        let (t_owner, t_name) = self.split(template_repo)?;
+        let repos = self.crab.repos(t_owner, t_name);
+        let mut req = repos.generate(name).owner(owner).private(true);
+        if let Some(d) = values.get("description").filter(|d| !d.is_empty()) {
+            req = req.description(d.as_str());
+        }
+        match self.call(req.send()).await {
+            Ok(_) => {
+                tracing::info!(repo = %format!("{owner}/{name}"), template = %template_repo, "repository generated");
+                self.wait_for_contents(owner, name).await;
+                Ok(())
+            }
+            // Created meanwhile (by another run): the same outcome.
+            Err(f) if f.status() == Some(422) && self.get_repo(owner, name).await?.is_some() => {
+                Ok(())
+            }
+            Err(f) if f.status() == Some(404) => bail!(
+                "template repository {t_owner}/{t_name} not found (or not visible to this token)"
+            ),
+            Err(f) => Err(self.error(
+                f,
+                format_args!("creating {owner}/{name} from {t_owner}/{t_name}"),
+            )),
+        }
+    }
+
+    async fn write_file(&self, slug: &str, path: &str, content: &str) -> Result<bool> {
+        let (owner, name) = self.split(slug)?;
+        let existing = self.read_file(owner, name, path, None).await?;
+        if existing.as_ref().is_some_and(|(text, _)| text == content) {
+            return Ok(false);
+        }
+        let sha = existing.as_ref().map(|(_, sha)| sha.as_str());
+        let message = format!(
+            "{} {path}\n\nCommitted by sphere.",
+            if sha.is_some() { "Update" } else { "Add" }
+        );
+        match self
+            .put_file(owner, name, path, content, sha, &message)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(f) if f.status() == Some(404) => bail!("there is no repository {owner}/{name}"),
+            Err(f) if matches!(f.status(), Some(409 | 422)) => Err(anyhow!(
+                "{path} in {owner}/{name} changed concurrently; nothing was overwritten (try again)"
+            )),
+            Err(f) => Err(self.error(f, format_args!("writing {path} in {owner}/{name}"))),
+        }
+    }
+
+    async fn file(&self, slug: &str, path: &str) -> Result<Option<String>> {
+        let (owner, name) = self.split(slug)?;
+        Ok(self
+            .read_file(owner, name, path, None)
+            .await?
+            .map(|(text, _)| text))
+    }
+}
+
+#[async_trait]
+impl FreezeStore for GithubProvider {
+    async fn freeze(&self) -> Result<Freeze> {
+        let r = self.freeze_ruleset().await?;
+        let on = r.enforcement == RulesetEnforcement::Active;
+        Ok(Freeze {
+            on,
+            reason: None,
+            by: None,
+            at: if on {
+                r.updated_at.map(|t| t.timestamp())
+            } else {
+                None
+            },
+        })
+    }
+
+    async fn set_freeze(&self, freeze: Freeze) -> Result<()> {
+        let r = self.freeze_ruleset().await?;
+        let enforcement = if freeze.on {
+            RulesetEnforcement::Active
+        } else {
+            RulesetEnforcement::Disabled
+        };
+        let org = &self.config.org;
+        let orgs = self.crab.orgs(org.as_str());
+        let update = UpdateRuleset::new().enforcement(enforcement);
+        let updated = self
+            .call(orgs.rulesets().update(r.id, &update))
+            .await
+            .map_err(|f| {
+                self.error(
+                    f,
+                    format_args!(
+                        "switching ruleset {:?} of {org} {}",
+                        r.name,
+                        if freeze.on { "on" } else { "off" }
+                    ),
+                )
+            })?;
+        if updated.enforcement != enforcement {
+            bail!(
+                "GitHub kept ruleset {:?} of {org} at {:?} after it was set to {enforcement:?}",
+                r.name,
+                updated.enforcement
+            );
+        }
+        tracing::info!(org = %org, ruleset = %r.name, on = freeze.on, "merge freeze switched");
+        Ok(())
+    }
+}
+
+/// An error and its sources on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// A tag as a version: `v1.2.3` is `1.2.3`.
+fn version_of(tag: &str) -> String {
+    match tag.strip_prefix('v') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest.to_string(),
+        _ => tag.to_string(),
+    }
+}
+
+/// The numbers of a version, for ordering tags (`1.10.0` after `1.9.2`).
+fn version_key(v: &str) -> Vec<u64> {
+    v.split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+/// Standard base64 as GitHub sends file contents (with line breaks); an error, not a
+/// panic, on anything else.
+fn decode_base64(text: &str) -> Result<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let body = bytes
+        .strip_suffix(b"==")
+        .or_else(|| bytes.strip_suffix(b"="))
+        .unwrap_or(&bytes);
+    if body.len() % 4 == 1 || (bytes.len() != body.len() && !bytes.len().is_multiple_of(4)) {
+        bail!("the content is not valid base64");
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    for chunk in body.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            let v = value(c).ok_or_else(|| anyhow!("the content is not valid base64"))?;
+            acc |= v << (18 - 6 * i);
+        }
+        let n = chunk.len() - 1;
+        out.extend_from_slice(&acc.to_be_bytes()[1..=n]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_github_content_with_line_breaks() {
+        assert_eq!(decode_base64("aGVs\nbG8=\n").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8gd29ybGQ=").unwrap(), b"hello world");
+        assert_eq!(decode_base64("YQ==").unwrap(), b"a");
+        assert_eq!(decode_base64("YWI=").unwrap(), b"ab");
+        assert_eq!(decode_base64("YWJj").unwrap(), b"abc");
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert!(decode_base64("a*==").is_err());
+        assert!(decode_base64("abcde").is_err());
+    }
+
+    #[test]
+    fn tags_become_versions_in_version_order() {
+        assert_eq!(version_of("v1.4.2"), "1.4.2");
+        assert_eq!(version_of("1.4.2"), "1.4.2");
+        assert_eq!(version_of("version-1"), "version-1");
+        let mut v = vec!["1.10.0", "1.9.2", "1.9.10", "0.1.0"];
+        v.sort_by_key(|s| version_key(s));
+        assert_eq!(v, ["0.1.0", "1.9.2", "1.9.10", "1.10.0"]);
+    }
+}
