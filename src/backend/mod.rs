@@ -4,6 +4,7 @@
 
 pub mod configured;
 pub mod facts;
+pub mod kubernetes;
 pub mod local;
 pub mod sim;
 
