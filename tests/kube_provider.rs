@@ -862,3 +862,73 @@ async fn a_stale_write_gets_409_and_is_retried_not_overwritten() {
         "the other writer's lock survived"
     );
 }
+
+/// The whole path a user takes: `config.toml` with `[[clusters]]` and a kubeconfig, the
+/// `sphere` binary's configured platform, `sphere lock check` answering from the locks
+/// in the cluster (written there by another sphere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sphere_lock_check_reads_the_locks_in_the_cluster() {
+    let dir = common::tmp();
+    let lock_ns = peers::unique("cli");
+    let mut c = on_peer("production", "eu-west-1", "apps");
+    c.namespace = None;
+    let kubeconfig = kubeconfig(dir.path(), &[c]);
+    std::fs::write(
+        dir.path().join("catalog-info.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments\n\
+         spec:\n  type: service\n  owner: team-a\n  lifecycle: production\n---\n\
+         apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: search\n\
+         spec:\n  type: service\n  owner: team-a\n  lifecycle: production\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[catalog]\npaths = [\"catalog-info.yaml\"]\n\n[kubernetes]\nlock_namespace = \"{lock_ns}\"\n\
+             timeout_seconds = 5\n\n[[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\n\
+             context = \"production-eu-west-1\"\nkubeconfig = \"{}\"\n",
+            kubeconfig.display()
+        ),
+    )
+    .unwrap();
+
+    // Another sphere locked payments in production.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut c2 = on_peer("production", "eu-west-1", "apps");
+    c2.namespace = None;
+    let other = provider(dir2.path(), &[c2], &settings(&lock_ns, 5)).await;
+    other
+        .add_lock(lock("payments", Some("production"), None, "incident 42"))
+        .await
+        .unwrap();
+
+    let check = |service: &str| {
+        let out = common::command(
+            &dir,
+            &[
+                "lock",
+                "check",
+                service,
+                "--env",
+                "production",
+                "--output",
+                "json",
+            ],
+        )
+        .env("SPHERE_CONFIG", &config)
+        .output()
+        .expect("sphere runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), stdout, stderr)
+    };
+    // (The binary runs to completion; nothing in this test needs the runtime meanwhile.)
+    let free = check("search");
+    assert_eq!(free.0, Some(0), "search is free: {free:?}");
+    let (code, stdout, stderr) = check("payments");
+    assert_eq!(code, Some(3), "payments is locked: {stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json["locked"], true);
+    assert_eq!(json["locks"][0]["reason"], "incident 42");
+}
