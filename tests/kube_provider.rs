@@ -932,3 +932,55 @@ async fn sphere_lock_check_reads_the_locks_in_the_cluster() {
     assert_eq!(json["locked"], true);
     assert_eq!(json["locks"][0]["reason"], "incident 42");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_deployment_is_idempotent_and_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = peers::unique("golden");
+    let kube = provider(
+        dir.path(),
+        &[on_peer("dev", "eu-west-1", &ns)],
+        &KubernetesConfig {
+            image: "ghcr.io/acme/{service}:{version}".to_string(),
+            ..settings("sphere-system", 5)
+        },
+    )
+    .await;
+    let cluster = ClusterId::new("dev", "eu-west-1");
+    kube.create_deployment("fraud-scorer", &cluster, "0.1.0", 2)
+        .await
+        .expect("create");
+    let deps: Api<Deployment> = Api::namespaced(seeder(peers::kube()).await, &ns);
+    let first = deps.get("fraud-scorer").await.unwrap();
+    assert_eq!(first.spec.replicas, Some(2));
+    assert_eq!(
+        first.spec.template.spec.as_ref().unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some("ghcr.io/acme/fraud-scorer:0.1.0")
+    );
+    // Again: nothing changes.
+    kube.create_deployment("fraud-scorer", &cluster, "0.2.0", 5)
+        .await
+        .expect("create again");
+    let again = deps.get("fraud-scorer").await.unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        first.metadata.resource_version
+    );
+
+    let snap = kube.snapshot(&Scope::default()).await.unwrap();
+    assert_eq!(snap.deployments.len(), 1, "{snap:#?}");
+    let d = &snap.deployments[0];
+    assert_eq!(
+        (d.service.as_str(), d.version.as_str(), d.desired),
+        ("fraud-scorer", "0.1.0", 2)
+    );
+    assert_eq!(d.rollout, RolloutState::Progressing, "no pod is ready yet");
+
+    let err = kube
+        .create_deployment("x", &ClusterId::new("prod", "mars"), "0.1.0", 1)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("prod/mars"), "{err:#}");
+}

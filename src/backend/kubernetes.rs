@@ -76,6 +76,7 @@ struct Inner {
     topology: Topology,
     label: String,
     lock_namespace: String,
+    image: String,
     timeout: Duration,
     conflicts: AtomicU64,
 }
@@ -122,6 +123,7 @@ impl KubeClusters {
                 topology,
                 label: settings.service_label.clone(),
                 lock_namespace: settings.lock_namespace.clone(),
+                image: settings.image.clone(),
                 timeout,
                 conflicts: AtomicU64::new(0),
             }),
@@ -483,6 +485,61 @@ impl ClusterProvider for KubeClusters {
             }
             Ok(())
         })
+        .await
+    }
+
+    /// Creates the deployment `service` in the cluster's namespace (else `default`),
+    /// labelled with the service label, running `[kubernetes] image`. An existing one is
+    /// left as it is.
+    async fn create_deployment(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        version: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let conn = self.conn(cluster)?;
+        let ns = conn.namespace.as_deref().unwrap_or("default");
+        let image = self
+            .inner
+            .image
+            .replace("{service}", service)
+            .replace("{version}", version);
+        let labels = serde_json::json!({ &self.inner.label: service });
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": service,
+                "namespace": ns,
+                "labels": {
+                    &self.inner.label: service,
+                    "app.kubernetes.io/version": version,
+                    "app.kubernetes.io/managed-by": "sphere",
+                },
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": service, "image": image}]},
+                },
+            },
+        }))
+        .context("building the deployment")?;
+        self.timed(
+            cluster,
+            &format!("creating the deployment of {service}"),
+            async {
+                let api: Api<Deployment> = Api::namespaced(conn.client()?.clone(), ns);
+                match api.create(&PostParams::default(), &deployment).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(()),
+                    Err(e) => Err(e).with_context(|| format!("creating deployment {ns}/{service}")),
+                }
+            },
+        )
         .await
     }
 }
