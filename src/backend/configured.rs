@@ -304,8 +304,13 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     });
 
     // Each real provider plugs in here when its section is present.
-    let clusters: Arc<dyn ClusterProvider> = no_clusters.clone();
-    let locks: Arc<dyn LockStore> = no_clusters;
+    let (clusters, locks): (Arc<dyn ClusterProvider>, Arc<dyn LockStore>) = if p.clusters.is_empty()
+    {
+        (no_clusters.clone(), no_clusters)
+    } else {
+        let kube = Arc::new(super::kubernetes::KubeClusters::new(p.clusters, p.kubernetes).await);
+        (kube.clone(), kube)
+    };
     // AWS Secrets Manager: the AWS region of every cluster; `[aws]` may be absent.
     let aws = if p.clusters.is_empty() {
         None

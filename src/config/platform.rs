@@ -61,6 +61,10 @@ pub struct KubernetesConfig {
     pub lock_namespace: String,
     /// Seconds a request to one cluster may take. Default 10.
     pub timeout_seconds: u64,
+    /// The image the golden path's first deployment of a new service runs, with
+    /// `{service}` and `{version}` (`ghcr.io/acme/{service}:{version}`). Default
+    /// `{service}:{version}`.
+    pub image: String,
 }
 
 impl Default for KubernetesConfig {
@@ -69,6 +73,7 @@ impl Default for KubernetesConfig {
             service_label: "app.kubernetes.io/name".to_string(),
             lock_namespace: "sphere-system".to_string(),
             timeout_seconds: 10,
+            image: "{service}:{version}".to_string(),
         }
     }
 }

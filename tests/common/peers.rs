@@ -147,7 +147,20 @@ pub fn kube() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         from_env_or("SPHERE_TEST_KUBE_URL", || {
+            // `.ci/venv/bin/python3` first (where `.ci/run` installs kmock), else the PATH's.
             let python = tool("python3").expect("python3");
+            let has_kmock = Command::new(&python)
+                .args(["-c", "import kmock"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                has_kmock,
+                "kmock is not installed for {}: `python3 -m venv .ci/venv && \
+                 .ci/venv/bin/pip install kmock`, or set SPHERE_TEST_KUBE_URL",
+                python.display()
+            );
             let port = free_port();
             spawn_peer(
                 python,

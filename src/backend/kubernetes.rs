@@ -1,0 +1,1146 @@
+//! The Kubernetes provider: deployments, pods and HPAs of every `[[clusters]]` entry,
+//! watched live with `kube::runtime` and kept as summaries; rollout restart and HPA
+//! patches; and the lock store (one ConfigMap per cluster, written with optimistic
+//! concurrency).
+//!
+//! One kube [`Client`] per configured cluster, built from the kubeconfig (the entry's
+//! file, else `$KUBECONFIG`, else `~/.kube/config`) and the entry's context. Workloads
+//! map to services by the `[kubernetes] service_label` label. Only standard API calls
+//! are used: list, watch, get, create, merge/strategic-merge patch and replace.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::{ClusterProvider, LockStore};
+use crate::config::platform::{ClusterConfig, KubernetesConfig};
+use crate::domain::{
+    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Lock, PodPhase,
+    PodSummary, RolloutState, Scope, Topology,
+};
+
+/// The ConfigMap holding a cluster's locks, in `[kubernetes] lock_namespace`.
+pub const LOCK_OBJECT: &str = "sphere-locks";
+/// The key of [`LOCK_OBJECT`]'s data holding the locks as a JSON array.
+pub const LOCK_KEY: &str = "locks.json";
+/// How often one lock write re-reads and retries after a conflict before giving up.
+const LOCK_ATTEMPTS: u32 = 64;
+/// The annotation `kubectl rollout restart` sets on the pod template.
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// One configured cluster: its client (or why there is none) and its namespace scope.
+struct Conn {
+    id: ClusterId,
+    client: Result<Client, String>,
+    namespace: Option<String>,
+}
+
+impl Conn {
+    fn client(&self) -> Result<&Client> {
+        self.client
+            .as_ref()
+            .map_err(|e| anyhow!("cluster {}: {e}", self.id))
+    }
+
+    /// The API for a workload kind, restricted to the cluster's namespace when it has one.
+    fn api<K>(&self) -> Result<Api<K>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        let client = self.client()?.clone();
+        Ok(match &self.namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        })
+    }
+}
+
+struct Inner {
+    conns: Vec<Conn>,
+    topology: Topology,
+    label: String,
+    lock_namespace: String,
+    image: String,
+    timeout: Duration,
+    conflicts: AtomicU64,
+}
+
+/// Every `[[clusters]]` entry's Kubernetes cluster: the [`ClusterProvider`] and the
+/// [`LockStore`] of a configured platform. Cheap to clone.
+#[derive(Clone)]
+pub struct KubeClusters {
+    inner: Arc<Inner>,
+}
+
+impl KubeClusters {
+    /// One client per entry. A cluster whose kubeconfig or context cannot be loaded
+    /// does not stop the others: its calls fail (and its watch reports it unreachable)
+    /// with what went wrong.
+    pub async fn new(clusters: &[ClusterConfig], settings: &KubernetesConfig) -> Self {
+        let timeout = Duration::from_secs(settings.timeout_seconds.max(1));
+        let mut conns = Vec::with_capacity(clusters.len());
+        for entry in clusters {
+            let client = client_for(entry, timeout)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            if let Err(e) = &client {
+                tracing::warn!(cluster = %entry.id(), error = %e, "kubernetes client not available");
+            }
+            conns.push(Conn {
+                id: entry.id(),
+                client,
+                namespace: entry.namespace.clone(),
+            });
+        }
+        let mut topology = Topology::default();
+        for entry in clusters {
+            if !topology.regions.contains(&entry.region) {
+                topology.regions.push(entry.region.clone());
+            }
+            if !topology.environments.contains(&entry.env) {
+                topology.environments.push(entry.env.clone());
+            }
+        }
+        KubeClusters {
+            inner: Arc::new(Inner {
+                conns,
+                topology,
+                label: settings.service_label.clone(),
+                lock_namespace: settings.lock_namespace.clone(),
+                image: settings.image.clone(),
+                timeout,
+                conflicts: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// How many lock writes were refused with a conflict (and re-read and retried) by
+    /// this client so far.
+    pub fn lock_conflicts(&self) -> u64 {
+        self.inner.conflicts.load(Ordering::Relaxed)
+    }
+
+    fn conn(&self, cluster: &ClusterId) -> Result<&Conn> {
+        self.inner
+            .conns
+            .iter()
+            .find(|c| &c.id == cluster)
+            .ok_or_else(|| anyhow!("cluster {cluster} is not configured in [[clusters]]"))
+    }
+
+    /// Runs `f` with the configured timeout, naming the cluster and what was done when
+    /// it fails or takes too long.
+    async fn timed<T>(
+        &self,
+        cluster: &ClusterId,
+        what: &str,
+        f: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.inner.timeout, f).await {
+            Ok(r) => r.with_context(|| format!("cluster {cluster}: {what}")),
+            Err(_) => bail!(
+                "cluster {cluster}: {what}: no answer within {}s",
+                self.inner.timeout.as_secs()
+            ),
+        }
+    }
+
+    fn selector(&self, service: Option<&str>) -> String {
+        match service {
+            Some(s) => format!("{}={s}", self.inner.label),
+            None => self.inner.label.clone(),
+        }
+    }
+
+    async fn read_cluster(&self, conn: &Conn) -> Result<ClusterSnapshot> {
+        let by_label = ListParams::default().labels(&self.selector(None));
+        let deps = conn.api::<Deployment>()?;
+        let pods = conn.api::<Pod>()?;
+        let hpas = conn.api::<HorizontalPodAutoscaler>()?;
+        let (deps, pods, hpas) = futures::try_join!(
+            async { deps.list(&by_label).await.context("listing deployments") },
+            async { pods.list(&by_label).await.context("listing pods") },
+            async {
+                hpas.list(&ListParams::default())
+                    .await
+                    .context("listing horizontal pod autoscalers")
+            },
+        )?;
+        let mut targets = HashMap::new();
+        let mut out = ClusterSnapshot::default();
+        for d in &deps.items {
+            if let Some(s) = deployment_summary(d, &conn.id, &self.inner.label) {
+                targets.insert(d.name_any(), s.service.clone());
+                out.deployments.push(s);
+            }
+        }
+        out.pods = pods
+            .items
+            .iter()
+            .filter_map(|p| pod_summary(p, &conn.id, &self.inner.label))
+            .collect();
+        out.hpas = hpas
+            .items
+            .iter()
+            .filter_map(|h| hpa_summary(h, &conn.id, &self.inner.label, &targets))
+            .collect();
+        Ok(out)
+    }
+
+    /// The deployments of `service` in one cluster (an error when there is none).
+    async fn deployments_of(&self, conn: &Conn, service: &str) -> Result<Vec<Deployment>> {
+        let list = conn
+            .api::<Deployment>()?
+            .list(&ListParams::default().labels(&self.selector(Some(service))))
+            .await
+            .context("listing deployments")?;
+        if list.items.is_empty() {
+            bail!(
+                "service {service} has no deployment labelled {}={service}",
+                self.inner.label
+            );
+        }
+        Ok(list.items)
+    }
+
+    // --- locks -----------------------------------------------------------------------
+
+    fn lock_api(&self, conn: &Conn) -> Result<Api<ConfigMap>> {
+        Ok(Api::namespaced(
+            conn.client()?.clone(),
+            &self.inner.lock_namespace,
+        ))
+    }
+
+    async fn read_locks(&self, conn: &Conn) -> Result<Vec<Lock>> {
+        let cm = self
+            .lock_api(conn)?
+            .get_opt(LOCK_OBJECT)
+            .await
+            .context("reading the lock object")?;
+        match cm {
+            Some(cm) => parse_locks(&cm),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Read-modify-write of one cluster's lock object with optimistic concurrency: the
+    /// replace carries the resourceVersion that was read, and a conflict re-reads and
+    /// retries (bounded); nothing is ever overwritten blindly. `change` returns what it
+    /// reports and whether it changed the locks (no change: nothing is written).
+    async fn update_locks<R>(
+        &self,
+        conn: &Conn,
+        mut change: impl FnMut(&mut Vec<Lock>) -> (R, bool),
+    ) -> Result<R> {
+        let api = self.lock_api(conn)?;
+        for attempt in 0..LOCK_ATTEMPTS {
+            if attempt > 0 {
+                // Spread retrying writers apart a little.
+                let jitter = u64::from(std::process::id() ^ attempt.wrapping_mul(7919)) % 7;
+                tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+            }
+            let current = api
+                .get_opt(LOCK_OBJECT)
+                .await
+                .context("reading the lock object")?;
+            let Some(mut cm) = current else {
+                let mut locks = Vec::new();
+                let (report, changed) = change(&mut locks);
+                if !changed {
+                    return Ok(report);
+                }
+                self.ensure_lock_namespace(conn).await?;
+                let cm = ConfigMap {
+                    metadata: ObjectMeta {
+                        name: Some(LOCK_OBJECT.to_string()),
+                        namespace: Some(self.inner.lock_namespace.clone()),
+                        labels: Some(BTreeMap::from([(
+                            "app.kubernetes.io/managed-by".to_string(),
+                            "sphere".to_string(),
+                        )])),
+                        ..Default::default()
+                    },
+                    data: Some(BTreeMap::from([(
+                        LOCK_KEY.to_string(),
+                        serde_json::to_string(&locks)?,
+                    )])),
+                    ..Default::default()
+                };
+                match api.create(&PostParams::default(), &cm).await {
+                    Ok(_) => return Ok(report),
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        // Someone created it first: read theirs and apply on top.
+                        self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(e) => return Err(e).context("creating the lock object"),
+                }
+            };
+            let mut locks = parse_locks(&cm)?;
+            let (report, changed) = change(&mut locks);
+            if !changed {
+                return Ok(report);
+            }
+            cm.data
+                .get_or_insert_with(BTreeMap::new)
+                .insert(LOCK_KEY.to_string(), serde_json::to_string(&locks)?);
+            // `cm.metadata.resource_version` is the version read: a stale one is refused.
+            match api.replace(LOCK_OBJECT, &PostParams::default(), &cm).await {
+                Ok(_) => return Ok(report),
+                Err(kube::Error::Api(s)) if s.is_conflict() => {
+                    self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(cluster = %conn.id, attempt, "lock object changed meanwhile; re-reading");
+                }
+                Err(e) => return Err(e).context("writing the lock object"),
+            }
+        }
+        bail!("the lock object kept changing: gave up after {LOCK_ATTEMPTS} attempts")
+    }
+
+    async fn ensure_lock_namespace(&self, conn: &Conn) -> Result<()> {
+        let api: Api<Namespace> = Api::all(conn.client()?.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(self.inner.lock_namespace.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            // Allowed to write ConfigMaps there but not to create namespaces: let the
+            // ConfigMap create say whether the namespace exists.
+            Err(kube::Error::Api(s)) if s.code == 403 => Ok(()),
+            Err(e) => Err(e)
+                .with_context(|| format!("creating the namespace {}", self.inner.lock_namespace)),
+        }
+    }
+
+    /// The clusters a lock (or an unlock scope) is about.
+    fn clusters_matching(&self, env: Option<&str>, region: Option<&str>) -> Vec<&Conn> {
+        self.inner
+            .conns
+            .iter()
+            .filter(|c| {
+                env.is_none_or(|e| e == c.id.env) && region.is_none_or(|r| r == c.id.region)
+            })
+            .collect()
+    }
+}
+
+/// Builds the client of one `[[clusters]]` entry from its kubeconfig and context.
+async fn client_for(entry: &ClusterConfig, timeout: Duration) -> Result<Client> {
+    let options = KubeConfigOptions {
+        context: entry.context.clone(),
+        ..Default::default()
+    };
+    let mut config = match &entry.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
+        }
+        None => kube::Config::from_kubeconfig(&options).await,
+    }
+    .with_context(|| match &entry.context {
+        Some(c) => format!("loading the kube context {c}"),
+        None => "loading the current kube context".to_string(),
+    })?;
+    config.connect_timeout = Some(timeout);
+    Client::try_from(config).context("building the Kubernetes client")
+}
+
+fn parse_locks(cm: &ConfigMap) -> Result<Vec<Lock>> {
+    match cm.data.as_ref().and_then(|d| d.get(LOCK_KEY)) {
+        Some(text) if !text.trim().is_empty() => serde_json::from_str(text)
+            .with_context(|| format!("the lock object's {LOCK_KEY} is not a JSON list of locks")),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn same_lock(a: &Lock, b: &Lock) -> bool {
+    a.service == b.service && a.env == b.env && a.region == b.region
+}
+
+#[async_trait]
+impl ClusterProvider for KubeClusters {
+    fn topology(&self) -> Topology {
+        self.inner.topology.clone()
+    }
+
+    async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
+        let reads = self
+            .inner
+            .conns
+            .iter()
+            .filter(|c| scope.contains(&c.id))
+            .map(|conn| async move {
+                let r = self.timed(&conn.id, "reading workloads", self.read_cluster(conn));
+                (conn.id.clone(), r.await)
+            });
+        let mut out = ClusterSnapshot::default();
+        for (id, result) in futures::future::join_all(reads).await {
+            match result {
+                Ok(part) => {
+                    out.deployments.extend(part.deployments);
+                    out.pods.extend(part.pods);
+                    out.hpas.extend(part.hpas);
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %id, error = %format!("{e:#}"), "cluster read failed");
+                    out.errors.push((id, format!("{e:#}")));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn watch(&self) -> BoxStream<'static, ClusterEvent> {
+        let streams = self
+            .inner
+            .conns
+            .iter()
+            .map(|conn| watch_cluster(conn, &self.inner.label, self.inner.timeout));
+        stream::select_all(streams).boxed()
+    }
+
+    async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {
+        let conn = self.conn(cluster)?;
+        let at = k8s_openapi::jiff::Timestamp::now().to_string();
+        self.timed(cluster, &format!("restarting {service}"), async {
+            for d in self.deployments_of(conn, service).await? {
+                let ns = d.namespace().unwrap_or_else(|| "default".to_string());
+                let api: Api<Deployment> = Api::namespaced(conn.client()?.clone(), &ns);
+                let patch = serde_json::json!({
+                    "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}
+                });
+                api.patch(
+                    &d.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Strategic(patch),
+                )
+                .await
+                .with_context(|| format!("patching deployment {ns}/{}", d.name_any()))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_hpa(&self, service: &str, cluster: &ClusterId, min: u32, max: u32) -> Result<()> {
+        let conn = self.conn(cluster)?;
+        if min == 0 || min > max {
+            bail!("HPA bounds {min}..{max} are not valid (1 <= min <= max)");
+        }
+        self.timed(cluster, &format!("patching the HPA of {service}"), async {
+            let hpas = conn
+                .api::<HorizontalPodAutoscaler>()?
+                .list(&ListParams::default())
+                .await
+                .context("listing horizontal pod autoscalers")?;
+            let deps = conn
+                .api::<Deployment>()?
+                .list(&ListParams::default().labels(&self.selector(Some(service))))
+                .await
+                .context("listing deployments")?;
+            let targets: HashMap<String, String> = deps
+                .items
+                .iter()
+                .map(|d| (d.name_any(), service.to_string()))
+                .collect();
+            let mine: Vec<_> = hpas
+                .items
+                .iter()
+                .filter(|h| hpa_service(h, &self.inner.label, &targets).as_deref() == Some(service))
+                .collect();
+            if mine.is_empty() {
+                bail!("service {service} has no horizontal pod autoscaler");
+            }
+            for h in mine {
+                let ns = h.namespace().unwrap_or_else(|| "default".to_string());
+                let api: Api<HorizontalPodAutoscaler> =
+                    Api::namespaced(conn.client()?.clone(), &ns);
+                let patch = serde_json::json!({"spec": {"minReplicas": min, "maxReplicas": max}});
+                api.patch(&h.name_any(), &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .with_context(|| format!("patching HPA {ns}/{}", h.name_any()))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Creates the deployment `service` in the cluster's namespace (else `default`),
+    /// labelled with the service label, running `[kubernetes] image`. An existing one is
+    /// left as it is.
+    async fn create_deployment(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        version: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let conn = self.conn(cluster)?;
+        let ns = conn.namespace.as_deref().unwrap_or("default");
+        let image = self
+            .inner
+            .image
+            .replace("{service}", service)
+            .replace("{version}", version);
+        let labels = serde_json::json!({ &self.inner.label: service });
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": service,
+                "namespace": ns,
+                "labels": {
+                    &self.inner.label: service,
+                    "app.kubernetes.io/version": version,
+                    "app.kubernetes.io/managed-by": "sphere",
+                },
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": service, "image": image}]},
+                },
+            },
+        }))
+        .context("building the deployment")?;
+        self.timed(
+            cluster,
+            &format!("creating the deployment of {service}"),
+            async {
+                let api: Api<Deployment> = Api::namespaced(conn.client()?.clone(), ns);
+                match api.create(&PostParams::default(), &deployment).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(()),
+                    Err(e) => Err(e).with_context(|| format!("creating deployment {ns}/{service}")),
+                }
+            },
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl LockStore for KubeClusters {
+    /// The locks of every cluster, merged. An error when any cluster cannot be read: a
+    /// lock check must not pass because the cluster holding the lock was unreachable.
+    async fn locks(&self) -> Result<Vec<Lock>> {
+        let reads = self.inner.conns.iter().map(|conn| async move {
+            self.timed(&conn.id, "reading locks", self.read_locks(conn))
+                .await
+        });
+        let mut out: Vec<Lock> = Vec::new();
+        let mut errors = Vec::new();
+        for result in futures::future::join_all(reads).await {
+            match result {
+                Ok(locks) => {
+                    for lock in locks {
+                        if !out.iter().any(|l| same_lock(l, &lock)) {
+                            out.push(lock);
+                        }
+                    }
+                }
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        Ok(out)
+    }
+
+    /// Writes the lock into every cluster it is about (all of an environment's regions
+    /// when its region is `None`, and so on).
+    async fn add_lock(&self, lock: Lock) -> Result<()> {
+        let targets = self.clusters_matching(lock.env.as_deref(), lock.region.as_deref());
+        if targets.is_empty() {
+            bail!(
+                "no configured cluster is in {}/{}",
+                lock.env.as_deref().unwrap_or("any env"),
+                lock.region.as_deref().unwrap_or("any region")
+            );
+        }
+        let writes = targets.into_iter().map(|conn| {
+            let lock = lock.clone();
+            async move {
+                let write = self.update_locks(conn, move |locks| {
+                    locks.retain(|l| !same_lock(l, &lock));
+                    locks.push(lock.clone());
+                    ((), true)
+                });
+                self.timed(&conn.id, "writing a lock", write).await
+            }
+        });
+        let errors: Vec<String> = futures::future::join_all(writes)
+            .await
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        Ok(())
+    }
+
+    async fn remove_locks(
+        &self,
+        service: &str,
+        env: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<usize> {
+        let removes = self.clusters_matching(env, region).into_iter().map(|conn| {
+            let remove = self.update_locks(conn, move |locks| {
+                let (gone, kept): (Vec<Lock>, Vec<Lock>) = locks.drain(..).partition(|l| {
+                    l.service == service
+                        && env.is_none_or(|e| l.env.as_deref() == Some(e))
+                        && region.is_none_or(|r| l.region.as_deref() == Some(r))
+                });
+                *locks = kept;
+                let changed = !gone.is_empty();
+                (gone, changed)
+            });
+            async move { self.timed(&conn.id, "removing locks", remove).await }
+        });
+        let mut removed: Vec<Lock> = Vec::new();
+        let mut errors = Vec::new();
+        for result in futures::future::join_all(removes).await {
+            match result {
+                Ok(gone) => {
+                    for lock in gone {
+                        if !removed.iter().any(|l| same_lock(l, &lock)) {
+                            removed.push(lock);
+                        }
+                    }
+                }
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            bail!("{}", errors.join("; "));
+        }
+        Ok(removed.len())
+    }
+}
+
+// --- watching ------------------------------------------------------------------------
+
+/// What one cluster's three watchers deliver, merged.
+enum Raw {
+    Deployment(Result<Event<Deployment>, watcher::Error>),
+    Pod(Result<Event<Pod>, watcher::Error>),
+    Hpa(Result<Event<HorizontalPodAutoscaler>, watcher::Error>),
+    /// The configured timeout passed since the watch began.
+    Deadline,
+}
+
+fn kind_stream<K, F>(api: Api<K>, config: watcher::Config, wrap: F) -> BoxStream<'static, Raw>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: Fn(Result<Event<K>, watcher::Error>) -> Raw + Send + 'static,
+{
+    watcher::watcher(api, config)
+        .default_backoff()
+        .map(wrap)
+        .boxed()
+}
+
+/// One cluster's live stream: deployments and pods carrying the service label, and
+/// every HPA; `Synced` once all three have listed; `Unreachable` on each failure (the
+/// watchers keep retrying with backoff) and when the first listing takes longer than
+/// the timeout.
+fn watch_cluster(conn: &Conn, label: &str, timeout: Duration) -> BoxStream<'static, ClusterEvent> {
+    let id = conn.id.clone();
+    let (deps, pods, hpas) = match (
+        conn.api::<Deployment>(),
+        conn.api::<Pod>(),
+        conn.api::<HorizontalPodAutoscaler>(),
+    ) {
+        (Ok(d), Ok(p), Ok(h)) => (d, p, h),
+        _ => {
+            let error = conn.client.as_ref().err().cloned().unwrap_or_default();
+            return stream::iter([ClusterEvent::Unreachable { cluster: id, error }]).boxed();
+        }
+    };
+    let labelled = watcher::Config::default().labels(label);
+    let deadline = stream::once(tokio::time::sleep(timeout)).map(|_| Raw::Deadline);
+    let merged = stream::select_all([
+        kind_stream(deps, labelled.clone(), Raw::Deployment),
+        kind_stream(pods, labelled, Raw::Pod),
+        kind_stream(hpas, watcher::Config::default(), Raw::Hpa),
+        deadline.boxed(),
+    ]);
+    let mut state = WatchState {
+        cluster: id,
+        label: label.to_string(),
+        timeout,
+        deps: Known::default(),
+        pods: Known::default(),
+        hpas: Known::default(),
+        targets: HashMap::new(),
+        synced_once: false,
+        failing: false,
+    };
+    merged
+        .flat_map(move |raw| stream::iter(state.handle(raw)))
+        .boxed()
+}
+
+/// What one kind's watcher has listed, to turn a re-list into deletions.
+#[derive(Default)]
+struct Known {
+    /// Live objects: `namespace/name` → the service (deployments) or pod name.
+    live: HashMap<String, String>,
+    /// During a re-list: the objects listed so far.
+    relisting: Option<HashSet<String>>,
+    synced: bool,
+}
+
+impl Known {
+    fn key(meta: &ObjectMeta) -> String {
+        format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or(""),
+            meta.name.as_deref().unwrap_or("")
+        )
+    }
+}
+
+struct WatchState {
+    cluster: ClusterId,
+    label: String,
+    timeout: Duration,
+    deps: Known,
+    pods: Known,
+    hpas: Known,
+    /// Deployment name → service, so an HPA without the label maps by its target.
+    targets: HashMap<String, String>,
+    synced_once: bool,
+    failing: bool,
+}
+
+impl WatchState {
+    fn unreachable(&mut self, what: &str, e: &dyn std::fmt::Display) -> Vec<ClusterEvent> {
+        self.failing = true;
+        tracing::warn!(cluster = %self.cluster, error = %e, "watching {what} failed; retrying");
+        vec![ClusterEvent::Unreachable {
+            cluster: self.cluster.clone(),
+            error: format!("watching {what}: {e}"),
+        }]
+    }
+
+    fn all_synced(&mut self) -> Vec<ClusterEvent> {
+        if self.deps.synced && self.pods.synced && self.hpas.synced {
+            let first = !self.synced_once;
+            self.synced_once = true;
+            if first || std::mem::take(&mut self.failing) {
+                return vec![ClusterEvent::Synced(self.cluster.clone())];
+            }
+        }
+        Vec::new()
+    }
+
+    fn handle(&mut self, raw: Raw) -> Vec<ClusterEvent> {
+        match raw {
+            Raw::Deadline => {
+                if self.synced_once {
+                    return Vec::new();
+                }
+                let e = format!("no answer within {}s", self.timeout.as_secs());
+                self.unreachable("workloads", &e)
+            }
+            Raw::Deployment(Err(e)) => self.unreachable("deployments", &e),
+            Raw::Pod(Err(e)) => self.unreachable("pods", &e),
+            Raw::Hpa(Err(e)) => self.unreachable("horizontal pod autoscalers", &e),
+            Raw::Deployment(Ok(ev)) => self.deployment(ev),
+            Raw::Pod(Ok(ev)) => self.pod(ev),
+            Raw::Hpa(Ok(ev)) => self.hpa(ev),
+        }
+    }
+
+    fn deployment(&mut self, ev: Event<Deployment>) -> Vec<ClusterEvent> {
+        match ev {
+            Event::Init => {
+                self.deps.relisting = Some(HashSet::new());
+                Vec::new()
+            }
+            Event::Apply(d) | Event::InitApply(d) => {
+                let key = Known::key(&d.metadata);
+                if let Some(seen) = &mut self.deps.relisting {
+                    seen.insert(key.clone());
+                }
+                match deployment_summary(&d, &self.cluster, &self.label) {
+                    Some(s) => {
+                        self.targets.insert(d.name_any(), s.service.clone());
+                        self.deps.live.insert(key, s.service.clone());
+                        vec![ClusterEvent::Deployment(s)]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Event::Delete(d) => {
+                let key = Known::key(&d.metadata);
+                self.targets.remove(&d.name_any());
+                match self.deps.live.remove(&key) {
+                    Some(service) => vec![ClusterEvent::DeploymentDeleted {
+                        cluster: self.cluster.clone(),
+                        service,
+                    }],
+                    None => Vec::new(),
+                }
+            }
+            Event::InitDone => {
+                let seen = self.deps.relisting.take().unwrap_or_default();
+                let gone: Vec<String> = self
+                    .deps
+                    .live
+                    .keys()
+                    .filter(|k| !seen.contains(*k))
+                    .cloned()
+                    .collect();
+                let mut out: Vec<ClusterEvent> = gone
+                    .into_iter()
+                    .filter_map(|k| self.deps.live.remove(&k))
+                    .map(|service| ClusterEvent::DeploymentDeleted {
+                        cluster: self.cluster.clone(),
+                        service,
+                    })
+                    .collect();
+                self.deps.synced = true;
+                out.extend(self.all_synced());
+                out
+            }
+        }
+    }
+
+    fn pod(&mut self, ev: Event<Pod>) -> Vec<ClusterEvent> {
+        match ev {
+            Event::Init => {
+                self.pods.relisting = Some(HashSet::new());
+                Vec::new()
+            }
+            Event::Apply(p) | Event::InitApply(p) => {
+                let key = Known::key(&p.metadata);
+                if let Some(seen) = &mut self.pods.relisting {
+                    seen.insert(key.clone());
+                }
+                match pod_summary(&p, &self.cluster, &self.label) {
+                    Some(s) => {
+                        self.pods.live.insert(key, s.name.clone());
+                        vec![ClusterEvent::Pod(s)]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Event::Delete(p) => match self.pods.live.remove(&Known::key(&p.metadata)) {
+                Some(name) => vec![ClusterEvent::PodDeleted {
+                    cluster: self.cluster.clone(),
+                    name,
+                }],
+                None => Vec::new(),
+            },
+            Event::InitDone => {
+                let seen = self.pods.relisting.take().unwrap_or_default();
+                let gone: Vec<String> = self
+                    .pods
+                    .live
+                    .keys()
+                    .filter(|k| !seen.contains(*k))
+                    .cloned()
+                    .collect();
+                let mut out: Vec<ClusterEvent> = gone
+                    .into_iter()
+                    .filter_map(|k| self.pods.live.remove(&k))
+                    .map(|name| ClusterEvent::PodDeleted {
+                        cluster: self.cluster.clone(),
+                        name,
+                    })
+                    .collect();
+                self.pods.synced = true;
+                out.extend(self.all_synced());
+                out
+            }
+        }
+    }
+
+    fn hpa(&mut self, ev: Event<HorizontalPodAutoscaler>) -> Vec<ClusterEvent> {
+        match ev {
+            Event::Init => Vec::new(),
+            Event::Apply(h) | Event::InitApply(h) => {
+                match hpa_summary(&h, &self.cluster, &self.label, &self.targets) {
+                    Some(s) => vec![ClusterEvent::Hpa(s)],
+                    None => Vec::new(),
+                }
+            }
+            // The domain has no HPA deletion: the HPA pane shows the last bounds.
+            Event::Delete(_) => Vec::new(),
+            Event::InitDone => {
+                self.hpas.synced = true;
+                self.all_synced()
+            }
+        }
+    }
+}
+
+// --- summaries -----------------------------------------------------------------------
+
+fn secs(t: &Time) -> i64 {
+    t.0.as_second()
+}
+
+/// The version in an image reference: its tag (`registry:5000/team/app:1.4.2` → `1.4.2`),
+/// else a short digest, else `latest`.
+pub fn image_version(image: &str) -> String {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if let Some((_, tag)) = last.split_once(':') {
+        return tag.to_string();
+    }
+    match digest {
+        Some(d) => d
+            .split_once(':')
+            .map_or(d, |(_, h)| h)
+            .chars()
+            .take(12)
+            .collect(),
+        None => "latest".to_string(),
+    }
+}
+
+fn label_of(meta: &ObjectMeta, label: &str) -> Option<String> {
+    meta.labels.as_ref()?.get(label).cloned()
+}
+
+/// A deployment's summary, when it carries the service label.
+pub fn deployment_summary(
+    d: &Deployment,
+    cluster: &ClusterId,
+    label: &str,
+) -> Option<DeploymentSummary> {
+    let service = label_of(&d.metadata, label)
+        .or_else(|| label_of(d.spec.template.metadata.as_ref()?, label))?;
+    let status = d.status.as_ref();
+    let version = d
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.as_deref())
+        .map(image_version)
+        .unwrap_or_default();
+    let desired = d.spec.replicas.unwrap_or(1).max(0) as u32;
+    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0).max(0) as u32;
+    let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0).max(0) as u32;
+    let available = status
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
+        .max(0) as u32;
+    let total = status.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32;
+    let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or(&[]);
+    let stalled = conditions.iter().any(|c| {
+        c.type_.as_deref() == Some("Progressing")
+            && (c.status.as_deref() == Some("False")
+                || c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+    });
+    let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
+    let generation = d.metadata.generation.unwrap_or(0);
+    let rollout = if stalled {
+        RolloutState::Stalled
+    } else if observed >= generation
+        && updated == desired
+        && ready == desired
+        && available == desired
+        && total == desired
+    {
+        RolloutState::Complete
+    } else {
+        RolloutState::Progressing
+    };
+    let updated_at = conditions
+        .iter()
+        .filter_map(|c| {
+            c.last_update_time
+                .as_ref()
+                .or(c.last_transition_time.as_ref())
+        })
+        .map(secs)
+        .max()
+        .or_else(|| d.metadata.creation_timestamp.as_ref().map(secs))
+        .unwrap_or(0);
+    Some(DeploymentSummary {
+        service,
+        cluster: cluster.clone(),
+        version,
+        desired,
+        ready,
+        updated,
+        rollout,
+        updated_at,
+    })
+}
+
+/// A pod's summary, when it carries the service label.
+pub fn pod_summary(p: &Pod, cluster: &ClusterId, label: &str) -> Option<PodSummary> {
+    let service = label_of(&p.metadata, label)?;
+    let status = p.status.as_ref();
+    let phase = match status.and_then(|s| s.phase.as_deref()) {
+        Some("Pending") => PodPhase::Pending,
+        Some("Running") => PodPhase::Running,
+        Some("Succeeded") => PodPhase::Succeeded,
+        Some("Failed") => PodPhase::Failed,
+        _ => PodPhase::Unknown,
+    };
+    let ready = status
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let containers = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or(&[]);
+    let restarts = containers
+        .iter()
+        .map(|c| c.restart_count.max(0) as u32)
+        .sum();
+    let waiting = containers
+        .iter()
+        .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
+    let last_termination = containers.iter().find_map(|c| {
+        c.last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .or_else(|| c.state.as_ref()?.terminated.as_ref())?
+            .reason
+            .clone()
+    });
+    let version = p
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.as_deref())
+        .map(image_version)
+        .unwrap_or_default();
+    Some(PodSummary {
+        name: p.name_any(),
+        service,
+        cluster: cluster.clone(),
+        phase,
+        ready,
+        restarts,
+        started_at: status
+            .and_then(|s| s.start_time.as_ref())
+            .or(p.metadata.creation_timestamp.as_ref())
+            .map(secs)
+            .unwrap_or(0),
+        node: p
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+        version,
+        waiting,
+        last_termination,
+    })
+}
+
+/// The service an HPA scales: its service label, else the service of the deployment it
+/// targets.
+fn hpa_service(
+    h: &HorizontalPodAutoscaler,
+    label: &str,
+    targets: &HashMap<String, String>,
+) -> Option<String> {
+    label_of(&h.metadata, label).or_else(|| {
+        let target = &h.spec.scale_target_ref;
+        if target.kind != "Deployment" {
+            return None;
+        }
+        targets.get(&target.name).cloned()
+    })
+}
+
+/// An HPA's summary, when it belongs to a service.
+pub fn hpa_summary(
+    h: &HorizontalPodAutoscaler,
+    cluster: &ClusterId,
+    label: &str,
+    targets: &HashMap<String, String>,
+) -> Option<HpaSummary> {
+    let service = hpa_service(h, label, targets)?;
+    let spec = &h.spec;
+    let status = h.status.as_ref();
+    let target_cpu = spec
+        .metrics
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .find_map(|m| {
+            let r = m.resource.as_ref()?;
+            (r.name == "cpu").then_some(r.target.average_utilization?)
+        })
+        .unwrap_or(0)
+        .max(0) as u32;
+    let current_cpu = status
+        .and_then(|s| s.current_metrics.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .find_map(|m| {
+            let r = m.resource.as_ref()?;
+            (r.name == "cpu").then_some(r.current.average_utilization?)
+        })
+        .map(|v| v.max(0) as u32);
+    Some(HpaSummary {
+        service,
+        cluster: cluster.clone(),
+        min: spec.min_replicas.unwrap_or(1).max(0) as u32,
+        max: spec.max_replicas.max(0) as u32,
+        current: status.and_then(|s| s.current_replicas).unwrap_or(0).max(0) as u32,
+        target_cpu,
+        current_cpu,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_versions() {
+        assert_eq!(image_version("ghcr.io/acme/payments:1.4.2"), "1.4.2");
+        assert_eq!(image_version("registry:5000/team/app:2.0.0"), "2.0.0");
+        assert_eq!(image_version("registry:5000/team/app"), "latest");
+        assert_eq!(image_version("nginx"), "latest");
+        assert_eq!(
+            image_version("app@sha256:0123456789abcdef0123"),
+            "0123456789ab"
+        );
+        assert_eq!(image_version("app:3.1@sha256:0123456789abcdef"), "3.1");
+    }
+}
