@@ -282,7 +282,12 @@ impl PolicyContext {
                         .filter(|h| h.service == name)
                         .map(|h| h.cluster.clone())
                         .collect();
-                    let releases = platform.repos.releases(&name).await?;
+                    // Only a rollback needs the history; any other action goes on
+                    // without it when the repository host is down or not configured.
+                    let releases = match action {
+                        Action::Rollback { .. } => platform.repos.releases(&name).await?,
+                        _ => platform.repos.releases(&name).await.unwrap_or_default(),
+                    };
                     let readiness = match &policy.readiness_threshold {
                         Some(t) if gated(action, &topology) => {
                             let card = builtin_scorecard()?;
