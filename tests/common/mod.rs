@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod tmux;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
