@@ -211,7 +211,7 @@ fn main() -> anyhow::Result<()> {
     let rate = ingested as f64 / ingest.as_secs_f64();
     let (clusters, pods, startup) = (
         h.model.topology.cluster_count(),
-        h.model.live.pods.len(),
+        h.model.live.pod_count(),
         std::mem::take(&mut h.startup),
     );
     drop((h, term));

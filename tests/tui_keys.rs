@@ -435,9 +435,12 @@ async fn rollback_from_the_matrix_changes_the_version() {
     h.keys("2/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
     let version = |h: &Harness| {
-        h.model.live.services["cart-service"].deployments[&cluster]
-            .version
-            .clone()
+        h.model
+            .live
+            .service("cart-service")
+            .and_then(|s| s.deployment(&cluster))
+            .map(|d| d.version.to_string())
+            .expect("cart-service runs there")
     };
     let before = version(&h);
     h.keys("b");
