@@ -153,9 +153,8 @@ fn main() -> anyhow::Result<()> {
     let cluster = h
         .model
         .live
-        .services
-        .get(&row.name)
-        .and_then(|s| s.deployments.keys().next().cloned())
+        .service(&row.name)
+        .and_then(|s| s.deployments().next().map(|d| d.cluster.clone()))
         .expect("the selected service runs somewhere");
     h.model.update(Msg::Cluster(ClusterEvent::Pod(PodSummary {
         name: format!("{}-bench-crash", row.name),
