@@ -228,11 +228,7 @@ fn main() -> anyhow::Result<()> {
         out.status
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let mem: Vec<Option<u64>> = text
-        .trim()
-        .split('\t')
-        .map(|v| v.parse().ok())
-        .collect();
+    let mem: Vec<Option<u64>> = text.trim().split('\t').map(|v| v.parse().ok()).collect();
     let mem_at = |i: usize| mem.get(i).copied().flatten();
 
     println!(
