@@ -290,6 +290,10 @@ fn main() -> anyhow::Result<()> {
         mb(mem_at(1))
     );
     println!(
+        "| — of which before opening anything (binary, runtime) | {} | |",
+        mb(mem_at(3))
+    );
+    println!(
         "| resident memory of that process after the same pod flood | {} | |",
         mb(mem_at(2))
     );
@@ -305,6 +309,7 @@ fn memory_child(
     width: u16,
     height: u16,
 ) -> anyhow::Result<()> {
+    let before = rss_kib();
     let mut h = rt.block_on(Harness::unsynced(width, height, scale))?;
     let mut term = Terminal::with_options(
         CrosstermBackend::new(Counter::default()),
@@ -339,7 +344,13 @@ fn memory_child(
     }
     let flooded = rss_kib();
     let show = |k: Option<u64>| k.map_or("-".to_string(), |k| k.to_string());
-    println!("{}\t{}\t{}", show(synced), show(peak), show(flooded));
+    println!(
+        "{}\t{}\t{}\t{}",
+        show(synced),
+        show(peak),
+        show(flooded),
+        show(before)
+    );
     Ok(())
 }
 

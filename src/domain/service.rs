@@ -574,6 +574,17 @@ impl LiveState {
         }
     }
 
+    /// Give back the room left over by a bulk load (the initial listing): every list
+    /// grew one element at a time.
+    pub fn shrink_to_fit(&mut self) {
+        for s in &mut self.services {
+            s.slots.shrink_to_fit();
+            s.pods.shrink_to_fit();
+        }
+        self.services.shrink_to_fit();
+        self.names.list.shrink_to_fit();
+    }
+
     /// How many pods are known.
     pub fn pod_count(&self) -> usize {
         self.pod_count

@@ -785,6 +785,8 @@ impl Model {
         if deployment {
             self.live_gen += 1;
         }
+        let all_synced = |m: &Model| m.live.synced.len() >= m.topology.cluster_count();
+        let was_synced = synced && all_synced(self);
         if let Some(service) = self.live.apply(ev) {
             let st = self
                 .live
@@ -792,6 +794,10 @@ impl Model {
             if self.cat.set_live(&service, st) {
                 self.dirty = true;
             }
+        }
+        if synced && !was_synced && all_synced(self) {
+            // The initial listing is in: its lists stop growing now.
+            self.live.shrink_to_fit();
         }
         if synced
             || (deployment && (self.tab == Tab::Deployments || shows_one_service))

@@ -261,7 +261,7 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
         } else {
             "production"
         };
-        let mut relations = Vec::new();
+        let mut relations = Vec::with_capacity(2);
         if let Some(o) = &owner {
             relations.push(Relation {
                 kind: RelationKind::OwnedBy,

@@ -340,12 +340,13 @@ impl Drop for World {
 
 impl World {
     pub(crate) fn new(
-        durable: DurableState,
+        mut durable: DurableState,
         stamp: Option<FileStamp>,
         topology: Topology,
         seed: u64,
         now: Timestamp,
     ) -> World {
+        durable.shrink_to_fit();
         let mut rng = fastrand::Rng::with_seed(seed ^ 0x005e_ed0f_11fe);
         // Node pools sized to the pods they carry.
         let mut per_cluster: BTreeMap<&ClusterId, u32> = BTreeMap::new();
@@ -375,6 +376,7 @@ impl World {
             nodes[names.cluster(&c) as usize] = Arc::from(pool);
         }
         let mut live = HashMap::with_capacity(durable.deployments.len());
+        let mut versions: HashMap<&str, Arc<str>> = HashMap::new();
         {
             let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = durable
                 .hpas
@@ -391,7 +393,11 @@ impl World {
                 let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
                 let key = names.key(&d.cluster, &d.service);
                 let pool = nodes[key.cluster as usize].clone();
-                let version: Arc<str> = Arc::from(d.version.as_str());
+                // One allocation per distinct version, shared by its deployments.
+                let version = versions
+                    .entry(d.version.as_str())
+                    .or_insert_with(|| Arc::from(d.version.as_str()))
+                    .clone();
                 let mut l = Live {
                     version,
                     desired: d.desired,
