@@ -213,7 +213,7 @@ async fn event_loop(
         let mut effects = model.update(first);
         let mut n = 0usize;
         while !key_seen && !effects.contains(&Effect::Quit) {
-            if n % INPUT_CHECK_EVERY == 0 {
+            if n.is_multiple_of(INPUT_CHECK_EVERY) {
                 if let Ok(m) = inbox.input.try_recv() {
                     effects.extend(model.update(m));
                     break;

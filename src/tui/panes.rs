@@ -282,11 +282,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
         } else {
             p.cluster.to_string()
         };
-        let reason = p
-            .waiting
-            .as_deref()
-            .or(p.last_termination.as_deref())
-            .unwrap_or("");
+        let reason = p.waiting.or(p.last_termination).unwrap_or("");
         let mut cells = vec![
             Cell::from(cluster),
             // The service is in the title: show what tells the pods apart.
@@ -295,7 +291,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
                     p.name
                         .strip_prefix(service.as_str())
                         .and_then(|n| n.strip_prefix('-'))
-                        .unwrap_or(&p.name),
+                        .unwrap_or(p.name),
                 )
                 .into_owned(),
             ),
@@ -305,7 +301,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
             Cell::from(age(now - p.started_at)),
         ];
         if !narrow {
-            cells.push(Cell::from(sanitize(&p.node).into_owned()));
+            cells.push(Cell::from(sanitize(p.node).into_owned()));
         }
         cells.push(Cell::from(sanitize(reason).into_owned()));
         let mut row = Row::new(cells).style(t.style(slot));
