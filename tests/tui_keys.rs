@@ -435,9 +435,12 @@ async fn rollback_from_the_matrix_changes_the_version() {
     h.keys("2/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
     let version = |h: &Harness| {
-        h.model.live.services["cart-service"].deployments[&cluster]
-            .version
-            .clone()
+        h.model
+            .live
+            .service("cart-service")
+            .and_then(|s| s.deployment(&cluster))
+            .map(|d| d.version.to_string())
+            .expect("cart-service runs there")
     };
     let before = version(&h);
     h.keys("b");
@@ -716,11 +719,10 @@ async fn create_an_environment_from_the_palette_and_see_it_in_the_matrix() {
     let copied = h
         .model
         .live
-        .services
-        .values()
+        .services()
         .filter_map(|s| {
-            let a = s.deployments.get(&pr)?.version.clone();
-            Some((a, s.deployments.get(&staging)?.version.clone()))
+            let a = s.deployment(&pr)?.version.to_string();
+            Some((a, s.deployment(&staging)?.version.to_string()))
         })
         .collect::<Vec<_>>();
     assert!(!copied.is_empty());
@@ -744,7 +746,14 @@ async fn create_an_environment_from_the_palette_and_see_it_in_the_matrix() {
         s.contains(&format!("{region} ⏳2d")) || s.contains(&format!("{region} ⏳3d"))
     };
     assert!(left(&screen, "eu-west-1"), "{screen}");
-    let version = &h.model.live.services["admin-portal"].deployments[&pr].version;
+    let version = h
+        .model
+        .live
+        .service("admin-portal")
+        .and_then(|s| s.deployment(&pr))
+        .expect("admin-portal runs in pr")
+        .version
+        .to_string();
     let row = screen.lines().find(|l| l.starts_with("admin-portal"));
     assert!(
         row.is_some_and(|r| r.contains(version.as_str())),
@@ -848,10 +857,15 @@ async fn hpa_bounds_in_a_small_form_checked_as_typed() {
         .model
         .pod_rows()
         .first()
-        .map(|p| (p.service.clone(), p.cluster.clone()));
+        .map(|p| (p.service.to_string(), p.cluster.clone()));
     let (service, cluster) = pod.expect("a pod in staging");
     let hpa = |h: &Harness| {
-        let x = &h.model.live.services[&service].hpas[&cluster];
+        let x = h
+            .model
+            .live
+            .service(&service)
+            .and_then(|s| s.hpa(&cluster))
+            .expect("an HPA");
         (x.min, x.max)
     };
     let before = hpa(&h);

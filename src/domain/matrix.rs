@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::platform::{
     ClusterEvent, ClusterId, ClusterSnapshot, Lock, RolloutState, Scope, Topology,
 };
-use super::service::{LiveState, ServiceLive};
+use super::service::{LiveState, ServiceView};
 
 /// One cell: a service in one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,47 +32,35 @@ pub fn columns(topology: &Topology, scope: &Scope) -> Vec<ClusterId> {
 }
 
 /// The environments whose regions run different versions of this service.
-pub fn drifted_envs(live: &ServiceLive, topology: &Topology) -> Vec<String> {
+pub fn drifted_envs(live: &ServiceView<'_>, topology: &Topology) -> Vec<String> {
     topology
         .environments
         .iter()
-        .filter(|env| env_drifted(live, env))
+        .filter(|env| live.drifted_in(env))
         .cloned()
         .collect()
-}
-
-fn env_drifted(live: &ServiceLive, env: &str) -> bool {
-    let mut versions = live
-        .deployments
-        .iter()
-        .filter(|(c, _)| c.env == env)
-        .map(|(_, d)| d.version.as_str());
-    match versions.next() {
-        Some(first) => versions.any(|v| v != first),
-        None => false,
-    }
 }
 
 /// The cell for one service in one cluster, or `None` when it does not run there.
 pub fn cell(
     service: &str,
-    live: Option<&ServiceLive>,
+    live: Option<&ServiceView<'_>>,
     cluster: &ClusterId,
     locks: &[Lock],
 ) -> Option<Cell> {
     let live = live?;
-    let d = live.deployments.get(cluster)?;
+    let d = live.deployment(cluster)?;
     Some(Cell {
-        version: d.version.clone(),
+        version: d.version.to_string(),
         ready: d.ready,
         desired: d.desired,
         rollout: d.rollout,
-        crash_looping: live.crash_loops.get(cluster).copied().unwrap_or(0),
+        crash_looping: live.crash_loops(cluster),
         locked: locks
             .iter()
             .find(|l| l.covers(service, cluster))
             .map(|l| l.reason.clone()),
-        drift: env_drifted(live, &cluster.env),
+        drift: live.drifted_in(&cluster.env),
     })
 }
 
@@ -113,16 +101,19 @@ pub fn build(
     let rows = services
         .iter()
         .map(|s| {
-            let sl = live.services.get(s);
+            let sl = live.service(s);
             let drifted: Vec<String> = sl
-                .map(|l| envs.iter().filter(|e| env_drifted(l, e)).cloned().collect())
+                .map(|l| envs.iter().filter(|e| l.drifted_in(e)).cloned().collect())
                 .unwrap_or_default();
             for e in &drifted {
                 *drift.entry(e.clone()).or_default() += 1;
             }
             MatrixRow {
                 service: s.clone(),
-                cells: columns.iter().map(|c| cell(s, sl, c, locks)).collect(),
+                cells: columns
+                    .iter()
+                    .map(|c| cell(s, sl.as_ref(), c, locks))
+                    .collect(),
                 drifted,
             }
         })
@@ -267,14 +258,14 @@ mod tests {
         let l = live();
         let c = cell(
             "pay",
-            l.services.get("pay"),
+            l.service("pay").as_ref(),
             &ClusterId::new("production", "eu-west-1"),
             std::slice::from_ref(&lock),
         );
         assert_eq!(c.and_then(|c| c.locked).as_deref(), Some("incident 42"));
         let c = cell(
             "pay",
-            l.services.get("pay"),
+            l.service("pay").as_ref(),
             &ClusterId::new("staging", "eu-west-1"),
             &[lock],
         );

@@ -2,13 +2,12 @@
 //! clusters in scope. Rows are built when data arrives, never per frame.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::catalog::{Catalog, Entity, Kind, RelationKind};
-use super::platform::{
-    ClusterEvent, ClusterId, DeploymentSummary, HpaSummary, PodSummary, RolloutState, Scope,
-};
+use super::platform::{ClusterEvent, ClusterId, PodPhase, RolloutState, Scope, Timestamp};
 use super::text::sanitize;
 
 /// One Component as the catalog table shows it. Every string is already sanitised.
@@ -105,27 +104,241 @@ fn row_for_entity(e: &Entity) -> ServiceRow {
     }
 }
 
-/// What runs for one service, per cluster.
-#[derive(Debug, Default, Clone)]
-pub struct ServiceLive {
-    pub deployments: BTreeMap<ClusterId, DeploymentSummary>,
-    pub hpas: BTreeMap<ClusterId, HpaSummary>,
-    /// Crash-looping pods per cluster, kept in step with the pods map.
-    pub crash_loops: BTreeMap<ClusterId, u32>,
-    /// Keys into `LiveState::pods` of this service's pods, in (cluster, name) order.
-    pub pods: std::collections::BTreeSet<(ClusterId, String)>,
+/// Interned strings: one allocation per distinct string, shared by every record that
+/// names it (versions, nodes, reasons); ids are indices.
+#[derive(Debug, Default)]
+struct Names {
+    list: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
 }
 
-/// Summaries of everything running, indexed for incremental updates. Holds only
-/// summaries: a pod is a few dozen bytes.
+/// "No string" in an id slot.
+const NONE: u32 = u32::MAX;
+
+impl Names {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let a: Arc<str> = Arc::from(s);
+        let id = self.list.len() as u32;
+        self.list.push(a.clone());
+        self.ids.insert(a, id);
+        id
+    }
+
+    fn intern_opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.intern(s))
+    }
+
+    fn get(&self, id: u32) -> &str {
+        self.list.get(id as usize).map_or("", |s| &**s)
+    }
+
+    fn get_opt(&self, id: u32) -> Option<&str> {
+        (id != NONE).then(|| self.get(id))
+    }
+}
+
+/// A deployment, compactly: its service and cluster are where it is stored, its version
+/// an interned id.
+#[derive(Debug, Clone, Copy)]
+struct Dep {
+    version: u32,
+    desired: u32,
+    ready: u32,
+    updated: u32,
+    rollout: RolloutState,
+    updated_at: Timestamp,
+}
+
+/// An HPA's numbers (its service and cluster are where it is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HpaRow {
+    pub min: u32,
+    pub max: u32,
+    pub current: u32,
+    pub target_cpu: u32,
+    pub current_cpu: Option<u32>,
+}
+
+/// What one service has in one cluster.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    cluster: u16,
+    /// Crash-looping pods, kept in step with the pods.
+    crash: u32,
+    dep: Option<Dep>,
+    hpa: Option<HpaRow>,
+}
+
+/// A pod, compactly (about 48 bytes and its name): the strings it shares with other
+/// pods are interned ids, its service is the one it is stored under.
+#[derive(Debug, Clone)]
+struct PodRec {
+    name: Box<str>,
+    started_at: Timestamp,
+    restarts: u32,
+    node: u32,
+    version: u32,
+    waiting: u32,
+    last_termination: u32,
+    cluster: u16,
+    phase: PodPhase,
+    ready: bool,
+}
+
+/// What runs for one service: per cluster (sorted by cluster), and its pods (sorted by
+/// cluster, then name).
+#[derive(Debug, Default, Clone)]
+struct ServiceLive {
+    name: Arc<str>,
+    slots: Vec<Slot>,
+    pods: Vec<PodRec>,
+}
+
+/// Summaries of everything running, indexed for incremental updates. Holds only compact
+/// summaries: service, cluster, version, node and reason strings are stored once, a pod
+/// is about 48 bytes and its name.
 #[derive(Debug, Default)]
 pub struct LiveState {
-    pub services: HashMap<String, ServiceLive>,
-    pub pods: HashMap<(ClusterId, String), PodSummary>,
+    clusters: Vec<ClusterId>,
+    cluster_ids: HashMap<ClusterId, u16>,
+    names: Names,
+    services: Vec<ServiceLive>,
+    service_ids: HashMap<Arc<str>, u32>,
+    /// A hash of (cluster, pod name) to the service the pod is stored under.
+    pod_index: HashMap<u64, u32>,
+    /// Pods whose hash collided with another live pod's (almost always empty).
+    pod_spill: HashMap<(u16, Box<str>), u32>,
+    hasher: std::collections::hash_map::RandomState,
+    pod_count: usize,
     /// Clusters that reported an error, with the error.
     pub unreachable: BTreeMap<ClusterId, String>,
     /// Clusters whose initial listing is complete.
     pub synced: Vec<ClusterId>,
+}
+
+/// One deployment, as the panes read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeploymentRow<'a> {
+    pub service: &'a str,
+    pub cluster: &'a ClusterId,
+    /// The version (image tag) the deployment wants.
+    pub version: &'a str,
+    pub desired: u32,
+    pub ready: u32,
+    /// Replicas already on `version`.
+    pub updated: u32,
+    pub rollout: RolloutState,
+    pub updated_at: Timestamp,
+}
+
+/// One pod, as the panes read it: the fields of a [`PodSummary`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodRow<'a> {
+    pub name: &'a str,
+    pub service: &'a str,
+    pub cluster: &'a ClusterId,
+    pub phase: PodPhase,
+    pub ready: bool,
+    pub restarts: u32,
+    pub started_at: Timestamp,
+    pub node: &'a str,
+    pub version: &'a str,
+    /// A container's waiting reason, such as `CrashLoopBackOff`.
+    pub waiting: Option<&'a str>,
+    /// The reason the last container instance ended (`OOMKilled`, `Error`).
+    pub last_termination: Option<&'a str>,
+}
+
+impl PodRow<'_> {
+    pub fn crash_looping(&self) -> bool {
+        self.waiting == Some(CRASH_LOOP)
+    }
+}
+
+const CRASH_LOOP: &str = "CrashLoopBackOff";
+
+/// One service's live data (see [`LiveState::service`]).
+#[derive(Clone, Copy)]
+pub struct ServiceView<'a> {
+    live: &'a LiveState,
+    s: &'a ServiceLive,
+}
+
+impl<'a> ServiceView<'a> {
+    pub fn name(&self) -> &'a str {
+        &self.s.name
+    }
+
+    fn row(&self, slot: &'a Slot, d: &Dep) -> DeploymentRow<'a> {
+        DeploymentRow {
+            service: &self.s.name,
+            cluster: &self.live.clusters[slot.cluster as usize],
+            version: self.live.names.get(d.version),
+            desired: d.desired,
+            ready: d.ready,
+            updated: d.updated,
+            rollout: d.rollout,
+            updated_at: d.updated_at,
+        }
+    }
+
+    /// Its deployments, in cluster order.
+    pub fn deployments(&self) -> impl Iterator<Item = DeploymentRow<'a>> + 'a {
+        let v = *self;
+        self.s
+            .slots
+            .iter()
+            .filter_map(move |slot| slot.dep.map(|d| v.row(slot, &d)))
+    }
+
+    fn slot(&self, cluster: &ClusterId) -> Option<&'a Slot> {
+        let &c = self.live.cluster_ids.get(cluster)?;
+        self.s.slots.iter().find(|s| s.cluster == c)
+    }
+
+    pub fn deployment(&self, cluster: &ClusterId) -> Option<DeploymentRow<'a>> {
+        let slot = self.slot(cluster)?;
+        slot.dep.map(|d| self.row(slot, &d))
+    }
+
+    pub fn hpa(&self, cluster: &ClusterId) -> Option<HpaRow> {
+        self.slot(cluster)?.hpa
+    }
+
+    /// Crash-looping pods in one cluster.
+    pub fn crash_loops(&self, cluster: &ClusterId) -> u32 {
+        self.slot(cluster).map_or(0, |s| s.crash)
+    }
+
+    /// Do the regions of `env` run different versions?
+    pub(crate) fn drifted_in(&self, env: &str) -> bool {
+        let mut first = None;
+        for slot in &self.s.slots {
+            let Some(d) = slot.dep else { continue };
+            if self.live.clusters[slot.cluster as usize].env != env {
+                continue;
+            }
+            match first {
+                None => first = Some(d.version),
+                Some(v) if v != d.version => return true,
+                Some(_) => {}
+            }
+        }
+        false
+    }
+
+    /// Its pods in a scope, in (cluster, name) order.
+    pub fn pods(self, scope: &'a Scope) -> impl Iterator<Item = PodRow<'a>> + 'a {
+        let v = self;
+        self.s
+            .pods
+            .iter()
+            .filter(move |p| scope.contains(&v.live.clusters[p.cluster as usize]))
+            .map(move |p| v.live.pod_row(v.s, p))
+    }
 }
 
 impl LiveState {
@@ -133,59 +346,85 @@ impl LiveState {
     pub fn apply(&mut self, ev: ClusterEvent) -> Option<String> {
         match ev {
             ClusterEvent::Deployment(d) => {
-                let svc = d.service.clone();
                 self.unreachable.remove(&d.cluster);
-                self.services
-                    .entry(svc.clone())
-                    .or_default()
-                    .deployments
-                    .insert(d.cluster.clone(), d);
-                Some(svc)
+                let c = self.cluster_id(&d.cluster);
+                let version = self.names.intern(&d.version);
+                let si = self.service_id(&d.service);
+                let dep = Dep {
+                    version,
+                    desired: d.desired,
+                    ready: d.ready,
+                    updated: d.updated,
+                    rollout: d.rollout,
+                    updated_at: d.updated_at,
+                };
+                self.slot_mut(si, c).dep = Some(dep);
+                Some(d.service)
             }
             ClusterEvent::DeploymentDeleted { cluster, service } => {
-                if let Some(s) = self.services.get_mut(&service) {
-                    s.deployments.remove(&cluster);
+                if let (Some(&c), Some(&si)) = (
+                    self.cluster_ids.get(&cluster),
+                    self.service_ids.get(service.as_str()),
+                ) {
+                    let s = &mut self.services[si as usize];
+                    if let Some(slot) = s.slots.iter_mut().find(|x| x.cluster == c) {
+                        slot.dep = None;
+                    }
                 }
                 Some(service)
             }
             ClusterEvent::Hpa(h) => {
-                self.services
-                    .entry(h.service.clone())
-                    .or_default()
-                    .hpas
-                    .insert(h.cluster.clone(), h);
+                let c = self.cluster_id(&h.cluster);
+                let si = self.service_id(&h.service);
+                self.slot_mut(si, c).hpa = Some(HpaRow {
+                    min: h.min,
+                    max: h.max,
+                    current: h.current,
+                    target_cpu: h.target_cpu,
+                    current_cpu: h.current_cpu,
+                });
                 None
             }
             ClusterEvent::Pod(p) => {
-                let key = (p.cluster.clone(), p.name.clone());
                 let now = p.crash_looping();
-                let (svc, cluster) = (p.service.clone(), p.cluster.clone());
-                let old = self.pods.insert(key.clone(), p);
-                if old.is_none() {
-                    self.services
-                        .entry(svc.clone())
-                        .or_default()
-                        .pods
-                        .insert(key);
-                }
-                let was = old.is_some_and(|o| o.crash_looping());
+                let c = self.cluster_id(&p.cluster);
+                let si = match self.find_pod(c, &p.name) {
+                    // A pod does not move between services; if a watch says it did,
+                    // forget the old one first.
+                    Some((si, _)) if *self.services[si as usize].name != *p.service => {
+                        self.remove_pod(c, &p.name);
+                        self.service_id(&p.service)
+                    }
+                    Some((si, _)) => si,
+                    None => self.service_id(&p.service),
+                };
+                let rec = PodRec {
+                    node: self.names.intern(&p.node),
+                    version: self.names.intern(&p.version),
+                    waiting: self.names.intern_opt(p.waiting.as_deref()),
+                    last_termination: self.names.intern_opt(p.last_termination.as_deref()),
+                    name: Box::from(p.name.as_str()),
+                    started_at: p.started_at,
+                    restarts: p.restarts,
+                    cluster: c,
+                    phase: p.phase,
+                    ready: p.ready,
+                };
+                let was = self.upsert_pod(si, rec);
                 if now == was {
                     return None;
                 }
-                self.adjust_crash(&svc, cluster, now);
-                Some(svc)
+                self.adjust_crash(si, c, now);
+                Some(p.service)
             }
             ClusterEvent::PodDeleted { cluster, name } => {
-                let key = (cluster, name);
-                let old = self.pods.remove(&key)?;
-                if let Some(s) = self.services.get_mut(&old.service) {
-                    s.pods.remove(&key);
-                }
-                if !old.crash_looping() {
+                let &c = self.cluster_ids.get(&cluster)?;
+                let (si, was) = self.remove_pod(c, &name)?;
+                if !was {
                     return None;
                 }
-                self.adjust_crash(&old.service, old.cluster.clone(), false);
-                Some(old.service)
+                self.adjust_crash(si, c, false);
+                Some(self.services[si as usize].name.to_string())
             }
             ClusterEvent::Synced(c) => {
                 if !self.synced.contains(&c) {
@@ -205,15 +444,178 @@ impl LiveState {
         }
     }
 
-    fn adjust_crash(&mut self, service: &str, cluster: ClusterId, up: bool) {
-        let n = self
-            .services
-            .entry(service.to_string())
-            .or_default()
-            .crash_loops
-            .entry(cluster)
-            .or_default();
+    fn cluster_id(&mut self, c: &ClusterId) -> u16 {
+        if let Some(&id) = self.cluster_ids.get(c) {
+            return id;
+        }
+        let id = u16::try_from(self.clusters.len()).unwrap_or(u16::MAX);
+        self.clusters.push(c.clone());
+        self.cluster_ids.insert(c.clone(), id);
+        id
+    }
+
+    fn service_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.service_ids.get(name) {
+            return id;
+        }
+        let a: Arc<str> = Arc::from(name);
+        let id = self.services.len() as u32;
+        self.services.push(ServiceLive {
+            name: a.clone(),
+            ..ServiceLive::default()
+        });
+        self.service_ids.insert(a, id);
+        id
+    }
+
+    /// The slot of a service in a cluster, made when missing (slots stay in cluster order).
+    fn slot_mut(&mut self, si: u32, c: u16) -> &mut Slot {
+        let clusters = &self.clusters;
+        let slots = &mut self.services[si as usize].slots;
+        let i = match slots
+            .binary_search_by(|s| clusters[s.cluster as usize].cmp(&clusters[c as usize]))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                slots.insert(
+                    i,
+                    Slot {
+                        cluster: c,
+                        crash: 0,
+                        dep: None,
+                        hpa: None,
+                    },
+                );
+                i
+            }
+        };
+        &mut slots[i]
+    }
+
+    fn adjust_crash(&mut self, si: u32, c: u16, up: bool) {
+        let n = &mut self.slot_mut(si, c).crash;
         *n = if up { *n + 1 } else { n.saturating_sub(1) };
+    }
+
+    fn pod_hash(&self, c: u16, name: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((c, name))
+    }
+
+    /// Where a pod is stored: its service and its position among the service's pods.
+    fn find_pod(&self, c: u16, name: &str) -> Option<(u32, usize)> {
+        let si = if !self.pod_spill.is_empty()
+            && let Some(&si) = self.pod_spill.get(&(c, Box::from(name)))
+        {
+            si
+        } else {
+            *self.pod_index.get(&self.pod_hash(c, name))?
+        };
+        let i = self.pod_pos(si, c, name).ok()?;
+        Some((si, i))
+    }
+
+    /// The position of (cluster, name) among a service's pods, or where it would go.
+    fn pod_pos(&self, si: u32, c: u16, name: &str) -> Result<usize, usize> {
+        let clusters = &self.clusters;
+        let key = &clusters[c as usize];
+        self.services[si as usize].pods.binary_search_by(|p| {
+            clusters[p.cluster as usize]
+                .cmp(key)
+                .then_with(|| (*p.name).cmp(name))
+        })
+    }
+
+    /// Insert or replace a pod of service `si`; whether the one it replaced crash-looped.
+    fn upsert_pod(&mut self, si: u32, rec: PodRec) -> bool {
+        let (c, crash_id) = (rec.cluster, self.names.ids.get(CRASH_LOOP).copied());
+        match self.pod_pos(si, c, &rec.name) {
+            Ok(i) => {
+                let old = std::mem::replace(&mut self.services[si as usize].pods[i], rec);
+                crash_id.is_some_and(|id| old.waiting == id)
+            }
+            Err(i) => {
+                let h = self.pod_hash(c, &rec.name);
+                match self.pod_index.entry(h) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(si);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        self.pod_spill.insert((c, rec.name.clone()), si);
+                    }
+                }
+                self.services[si as usize].pods.insert(i, rec);
+                self.pod_count += 1;
+                false
+            }
+        }
+    }
+
+    /// Forget a pod; its service and whether it crash-looped.
+    fn remove_pod(&mut self, c: u16, name: &str) -> Option<(u32, bool)> {
+        let (si, i) = self.find_pod(c, name)?;
+        let old = self.services[si as usize].pods.remove(i);
+        if self.pod_spill.remove(&(c, Box::from(name))).is_none() {
+            self.pod_index.remove(&self.pod_hash(c, name));
+        }
+        self.pod_count -= 1;
+        Some((si, self.names.get_opt(old.waiting) == Some(CRASH_LOOP)))
+    }
+
+    fn pod_row<'a>(&'a self, s: &'a ServiceLive, p: &'a PodRec) -> PodRow<'a> {
+        PodRow {
+            name: &p.name,
+            service: &s.name,
+            cluster: &self.clusters[p.cluster as usize],
+            phase: p.phase,
+            ready: p.ready,
+            restarts: p.restarts,
+            started_at: p.started_at,
+            node: self.names.get(p.node),
+            version: self.names.get(p.version),
+            waiting: self.names.get_opt(p.waiting),
+            last_termination: self.names.get_opt(p.last_termination),
+        }
+    }
+
+    /// Give back the room left over by a bulk load (the initial listing): every list
+    /// grew one element at a time.
+    pub fn shrink_to_fit(&mut self) {
+        for s in &mut self.services {
+            s.slots.shrink_to_fit();
+            s.pods.shrink_to_fit();
+        }
+        self.services.shrink_to_fit();
+        self.names.list.shrink_to_fit();
+    }
+
+    /// How many pods are known.
+    pub fn pod_count(&self) -> usize {
+        self.pod_count
+    }
+
+    /// Every service with live data, in no particular order.
+    pub fn services(&self) -> impl Iterator<Item = ServiceView<'_>> + '_ {
+        self.services
+            .iter()
+            .map(move |s| ServiceView { live: self, s })
+    }
+
+    /// One service's live data.
+    pub fn service(&self, name: &str) -> Option<ServiceView<'_>> {
+        let &si = self.service_ids.get(name)?;
+        Some(ServiceView {
+            live: self,
+            s: &self.services[si as usize],
+        })
+    }
+
+    /// One pod.
+    pub fn pod(&self, cluster: &ClusterId, name: &str) -> Option<PodRow<'_>> {
+        let &c = self.cluster_ids.get(cluster)?;
+        let (si, i) = self.find_pod(c, name)?;
+        let s = &self.services[si as usize];
+        Some(self.pod_row(s, &s.pods[i]))
     }
 
     /// One service's pods in a scope, in (cluster, name) order.
@@ -221,23 +623,25 @@ impl LiveState {
         &'a self,
         service: &str,
         scope: &'a Scope,
-    ) -> impl Iterator<Item = &'a PodSummary> + 'a {
-        self.services
-            .get(service)
+    ) -> impl Iterator<Item = PodRow<'a>> + 'a {
+        self.service(service)
             .into_iter()
-            .flat_map(|s| s.pods.iter())
-            .filter(move |k| scope.contains(&k.0))
-            .filter_map(move |k| self.pods.get(k))
+            .flat_map(move |s| s.pods(scope))
     }
 
     /// The live status of one service within a scope, regions in `region_order`.
     pub fn status(&self, service: &str, scope: &Scope, region_order: &[String]) -> LiveStatus {
         let mut st = LiveStatus::default();
-        let Some(live) = self.services.get(service) else {
+        let Some(live) = self.service(service) else {
             return st;
         };
         let mut present = vec![false; region_order.len()];
-        for (cluster, d) in live.deployments.iter().filter(|(c, _)| scope.contains(c)) {
+        for slot in &live.s.slots {
+            let Some(d) = slot.dep else { continue };
+            let cluster = &self.clusters[slot.cluster as usize];
+            if !scope.contains(cluster) {
+                continue;
+            }
             st.deployments += 1;
             st.desired += d.desired;
             st.ready += d.ready;
@@ -249,7 +653,7 @@ impl LiveState {
             if let Some(i) = region_order.iter().position(|r| r == &cluster.region) {
                 present[i] = true;
             }
-            st.crash_looping += live.crash_loops.get(cluster).copied().unwrap_or(0);
+            st.crash_looping += slot.crash;
         }
         st.regions = region_order
             .iter()
@@ -264,7 +668,7 @@ impl LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::platform::PodPhase;
+    use crate::domain::platform::{DeploymentSummary, PodSummary};
 
     fn dep(svc: &str, env: &str, region: &str, desired: u32, ready: u32) -> ClusterEvent {
         ClusterEvent::Deployment(DeploymentSummary {

@@ -9,14 +9,30 @@ use anyhow::Result;
 use crossterm::event::EventStream;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use futures::StreamExt;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::backend::Platform;
+use crate::domain::ClusterEvent;
 
 use super::fetch::{Fetch, act, fetch};
 use super::model::{Effect, Level, Model, Msg};
 use super::terminal::TerminalGuard;
 use super::view;
+
+/// Watch events waiting for the loop at most; when the loop is behind, the provider's
+/// own queue holds (and merges) the rest.
+pub const CLUSTER_QUEUE: usize = 1024;
+
+/// While draining watch events, the loop looks for a waiting key this often (in events):
+/// a key never waits behind more than this many.
+pub const INPUT_CHECK_EVERY: usize = 256;
+
+/// The loop's inputs: terminal events first, then everything else, then the watch.
+struct Inbox {
+    input: UnboundedReceiver<Msg>,
+    other: UnboundedReceiver<Msg>,
+    cluster: Receiver<ClusterEvent>,
+}
 
 pub struct RunOptions {
     pub platform: Platform,
@@ -36,23 +52,38 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         startup_problems,
     } = opts;
     let (tx, rx) = unbounded_channel();
-    spawn_sources(&platform, &tx);
+    let (input_tx, input) = unbounded_channel();
+    let (cluster_tx, cluster) = tokio::sync::mpsc::channel(CLUSTER_QUEUE);
+    spawn_sources(&platform, &tx, cluster_tx);
     for p in startup_problems {
         model.toast(Level::Error, p);
     }
     let mut guard = TerminalGuard::new()?;
-    spawn_input(&tx);
+    spawn_input(&input_tx);
+    let inbox = Inbox {
+        input,
+        other: rx,
+        cluster,
+    };
     for e in model.startup_effects() {
         if let Effect::Fetch(what) = e {
             spawn_fetch(&platform, &tx, what);
         }
     }
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
-    event_loop(&mut guard, &mut model, &platform, &tx, rx, frame_interval).await
+    event_loop(
+        &mut guard,
+        &mut model,
+        &platform,
+        &tx,
+        inbox,
+        frame_interval,
+    )
+    .await
 }
 
 /// Providers: the catalog load, the cluster watch, and the signals.
-fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
+fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender<ClusterEvent>) {
     let catalog = platform.catalog.clone();
     let t = tx.clone();
     tokio::spawn(async move {
@@ -70,8 +101,10 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>) {
             ));
             return;
         };
+        // A bounded hand-over: when the loop is behind, this waits and the watch's
+        // own queue merges what piles up, so a flood never queues unbounded memory.
         while let Some(ev) = watch.next().await {
-            if t.send(Msg::Cluster(ev)).is_err() {
+            if cluster.send(ev).await.is_err() {
                 break;
             }
         }
@@ -128,7 +161,7 @@ async fn event_loop(
     model: &mut Model,
     platform: &Platform,
     tx: &UnboundedSender<Msg>,
-    mut rx: UnboundedReceiver<Msg>,
+    mut inbox: Inbox,
     frame_interval: Duration,
 ) -> Result<()> {
     let mut last_draw: Option<Instant> = None;
@@ -156,25 +189,45 @@ async fn event_loop(
             }
         }
 
-        let msg = match wake {
-            Some(at) => {
-                tokio::select! {
-                    m = rx.recv() => m,
-                    _ = tokio::time::sleep_until(at.into()) => continue,
-                }
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
             }
-            None => rx.recv().await,
         };
-        let Some(first) = msg else {
+        let first = tokio::select! {
+            biased;
+            m = inbox.input.recv() => m,
+            m = inbox.other.recv() => m,
+            e = inbox.cluster.recv() => e.map(Msg::Cluster),
+            _ = sleep => continue,
+        };
+        let Some(first) = first else {
             return Ok(());
         };
         // Drain what is pending before the next draw, within half a frame so a flood
-        // of watch events never starves the screen or a key waiting behind them.
+        // of watch events never starves the screen; a key is answered (drawn) as soon
+        // as it is seen, and it is looked for every `INPUT_CHECK_EVERY` watch events.
         let budget = Instant::now() + frame_interval / 2;
+        let key_seen = matches!(first, Msg::Term(_));
         let mut effects = model.update(first);
-        while let Ok(m) = rx.try_recv() {
-            effects.extend(model.update(m));
-            if effects.contains(&Effect::Quit) || Instant::now() >= budget {
+        let mut n = 0usize;
+        while !key_seen && !effects.contains(&Effect::Quit) {
+            if n.is_multiple_of(INPUT_CHECK_EVERY) {
+                if let Ok(m) = inbox.input.try_recv() {
+                    effects.extend(model.update(m));
+                    break;
+                }
+                if Instant::now() >= budget {
+                    break;
+                }
+            }
+            n += 1;
+            if let Ok(m) = inbox.other.try_recv() {
+                effects.extend(model.update(m));
+            } else if let Ok(e) = inbox.cluster.try_recv() {
+                effects.extend(model.update(Msg::Cluster(e)));
+            } else {
                 break;
             }
         }

@@ -99,9 +99,8 @@ impl Model {
     pub(super) fn open_hpa_form(&mut self, service: String, cluster: ClusterId) {
         let current = self
             .live
-            .services
-            .get(&service)
-            .and_then(|s| s.hpas.get(&cluster))
+            .service(&service)
+            .and_then(|s| s.hpa(&cluster))
             .map(|h| (h.min, h.max, h.current));
         let Some((min, max, replicas)) = current else {
             self.toast(Level::Error, format!("{service} has no HPA in {cluster}"));

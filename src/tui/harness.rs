@@ -149,6 +149,25 @@ impl Harness {
         n
     }
 
+    /// One turn of the app's loop with a key waiting: watch events until the loop looks
+    /// for input (every `app::INPUT_CHECK_EVERY` events) or `budget` is spent, as
+    /// `app::event_loop` drains them. The caller then answers the key and draws.
+    pub fn pump_until_key(&mut self, budget: Duration) -> usize {
+        let deadline = std::time::Instant::now() + budget;
+        let mut n = 0;
+        let Some(watch) = self.watch.as_mut() else {
+            return 0;
+        };
+        while n < super::app::INPUT_CHECK_EVERY && std::time::Instant::now() < deadline {
+            let Some(Some(ev)) = tokio::task::unconstrained(watch.next()).now_or_never() else {
+                break;
+            };
+            self.model.update(Msg::Cluster(ev));
+            n += 1;
+        }
+        n
+    }
+
     /// Type a key sequence: plain characters, and `<Enter>`, `<Esc>`, `<Tab>`,
     /// `<Down>`, `<C-c>` ... for special keys.
     pub fn keys(&mut self, seq: &str) {

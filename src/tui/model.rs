@@ -528,6 +528,17 @@ impl Model {
         self.cat.selected_row().map(|r| r.name.clone())
     }
 
+    /// Is `service` the focus (see `focus`)? Without building the name, outside the matrix.
+    fn is_focus(&self, service: &str) -> bool {
+        if let Some(Route::Service(s)) = self.routes.last() {
+            return s == service;
+        }
+        if self.tab == Tab::Deployments {
+            return self.focus().as_deref() == Some(service);
+        }
+        self.cat.selected_row().is_some_and(|r| r.name == service)
+    }
+
     /// Rows of the matrix: the catalog's filtered, sorted services (indices into
     /// `cat.rows`), only drifted ones when asked.
     pub fn matrix_rows(&self) -> Vec<usize> {
@@ -559,9 +570,8 @@ impl Model {
             let ViewItem::Row(i) = v else { continue };
             let drifted: Vec<String> = self
                 .live
-                .services
-                .get(&self.cat.rows[*i].name)
-                .map(|l| crate::domain::matrix::drifted_envs(l, &self.topology))
+                .service(&self.cat.rows[*i].name)
+                .map(|l| crate::domain::matrix::drifted_envs(&l, &self.topology))
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|e| envs.contains(&e))
@@ -683,10 +693,9 @@ impl Model {
             Ok(Fetched::Releases(service, cluster, releases)) => {
                 let current = self
                     .live
-                    .services
-                    .get(&service)
-                    .and_then(|s| s.deployments.get(&cluster))
-                    .map(|d| d.version.clone());
+                    .service(&service)
+                    .and_then(|s| s.deployment(&cluster))
+                    .map(|d| d.version.to_string());
                 // Newest first; the running version is marked and not offered.
                 let items: Vec<PaletteItem> = releases
                     .iter()
@@ -871,16 +880,18 @@ impl Model {
             ev,
             ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. }
         );
-        // Which service the event is about, for the panes that show one service.
-        let about = match &ev {
-            ClusterEvent::Pod(p) => Some(p.service.clone()),
-            ClusterEvent::Hpa(h) => Some(h.service.clone()),
-            ClusterEvent::PodDeleted { cluster, name } => self
-                .live
-                .pods
-                .get(&(cluster.clone(), name.clone()))
-                .map(|p| p.service.clone()),
-            _ => None,
+        // Does the event concern the one service on screen (pods pane, service view)?
+        let shows_one_service = self.tab == Tab::Pods || !self.routes.is_empty();
+        let about_focus = shows_one_service && {
+            let about = match &ev {
+                ClusterEvent::Pod(p) => Some(p.service.as_str()),
+                ClusterEvent::Hpa(h) => Some(h.service.as_str()),
+                ClusterEvent::PodDeleted { cluster, name } => {
+                    self.live.pod(cluster, name).map(|p| p.service)
+                }
+                _ => None,
+            };
+            about.is_some_and(|a| self.is_focus(a))
         };
         let deployment = matches!(
             ev,
@@ -889,6 +900,8 @@ impl Model {
         if deployment {
             self.live_gen += 1;
         }
+        let all_synced = |m: &Model| m.live.synced.len() >= m.topology.cluster_count();
+        let was_synced = synced && all_synced(self);
         if let Some(service) = self.live.apply(ev) {
             let st = self
                 .live
@@ -897,10 +910,13 @@ impl Model {
                 self.dirty = true;
             }
         }
-        let shows_one_service = self.tab == Tab::Pods || !self.routes.is_empty();
+        if synced && !was_synced && all_synced(self) {
+            // The initial listing is in: its lists stop growing now.
+            self.live.shrink_to_fit();
+        }
         if synced
             || (deployment && (self.tab == Tab::Deployments || shows_one_service))
-            || (about.is_some() && shows_one_service && about == self.focus())
+            || about_focus
         {
             self.dirty = true;
         }
@@ -1343,7 +1359,7 @@ impl Model {
                     self.toast(Level::Error, "select a pod");
                     return vec![];
                 };
-                let (service, cluster) = (pod.service.clone(), pod.cluster.clone());
+                let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
                 if cmd == "restart" {
                     return vec![Effect::Act {
                         action: Action::Restart { service, cluster },
@@ -1841,7 +1857,7 @@ impl Model {
 
     /// The focus service's pods in scope, filtered by the pane filter: crash loops
     /// first, then pods that are not ready, then by cluster and name.
-    pub fn pod_rows(&self) -> Vec<&crate::domain::PodSummary> {
+    pub fn pod_rows(&self) -> Vec<crate::domain::service::PodRow<'_>> {
         let Some(svc) = self.focus() else {
             return Vec::new();
         };

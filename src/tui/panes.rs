@@ -117,11 +117,15 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     let end = (m.matrix.offset + height).min(rows.len());
     for (pos, &i) in rows[m.matrix.offset..end].iter().enumerate() {
         let name = &m.cat.rows[i].name;
-        let live = m.live.services.get(name);
+        let live = m.live.service(name);
         let selected = m.matrix.offset + pos == m.matrix.selected;
         let mut cells = vec![Cell::from(name.clone())];
         for (ci, c) in shown.iter().enumerate() {
-            let mut cell = matrix_cell(m, matrix::cell(name, live, c, &m.locks).as_ref(), compact);
+            let mut cell = matrix_cell(
+                m,
+                matrix::cell(name, live.as_ref(), c, &m.locks).as_ref(),
+                compact,
+            );
             if selected && m.matrix_col + ci == m.matrix_cell {
                 cell = cell.style(Style::default().add_modifier(Modifier::REVERSED));
             }
@@ -332,11 +336,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
         } else {
             p.cluster.to_string()
         };
-        let reason = p
-            .waiting
-            .as_deref()
-            .or(p.last_termination.as_deref())
-            .unwrap_or("");
+        let reason = p.waiting.or(p.last_termination).unwrap_or("");
         let mut cells = vec![
             Cell::from(cluster),
             // The service is in the title: show what tells the pods apart.
@@ -345,7 +345,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
                     p.name
                         .strip_prefix(service.as_str())
                         .and_then(|n| n.strip_prefix('-'))
-                        .unwrap_or(&p.name),
+                        .unwrap_or(p.name),
                 )
                 .into_owned(),
             ),
@@ -355,7 +355,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
             Cell::from(age(now - p.started_at)),
         ];
         if !narrow {
-            cells.push(Cell::from(sanitize(&p.node).into_owned()));
+            cells.push(Cell::from(sanitize(p.node).into_owned()));
         }
         cells.push(Cell::from(sanitize(reason).into_owned()));
         let mut row = Row::new(cells).style(t.style(slot));
@@ -383,7 +383,7 @@ fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
         .title(Span::styled(" deployments · hpa ", t.style(Slot::Title)));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(live) = m.live.services.get(service) else {
+    let Some(live) = m.live.service(service) else {
         f.render_widget(
             Paragraph::new("Not deployed anywhere.").style(t.style(Slot::Muted)),
             inner,
@@ -391,12 +391,12 @@ fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
         return;
     };
     let mut rows = Vec::new();
-    for (c, d) in live.deployments.iter().filter(|(c, _)| m.scope.contains(c)) {
-        let crash = live.crash_loops.get(c).copied().unwrap_or(0);
-        let (state, slot) = deployment_state(d, crash);
+    for d in live.deployments().filter(|d| m.scope.contains(d.cluster)) {
+        let c = d.cluster;
+        let crash = live.crash_loops(c);
+        let (state, slot) = deployment_state(&d, crash);
         let hpa = live
-            .hpas
-            .get(c)
+            .hpa(c)
             .map(|h| {
                 let cpu = h.current_cpu.map_or("-".into(), |c| format!("{c}%"));
                 format!(
@@ -407,7 +407,7 @@ fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
             .unwrap_or_else(|| "no hpa".into());
         rows.push(Row::new(vec![
             Cell::from(short_cluster(&c.env, &c.region)),
-            Cell::from(sanitize(&d.version).into_owned()),
+            Cell::from(sanitize(d.version).into_owned()),
             Cell::from(format!("{}/{}", d.ready, d.desired)),
             Cell::from(Span::styled(state, t.style(slot))),
             Cell::from(Span::styled(hpa, t.style(Slot::Muted))),
@@ -439,7 +439,10 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// One deployment's state in a word or two, and the colour to draw it in.
-pub fn deployment_state(d: &crate::domain::DeploymentSummary, crash: u32) -> (String, Slot) {
+pub fn deployment_state(
+    d: &crate::domain::service::DeploymentRow<'_>,
+    crash: u32,
+) -> (String, Slot) {
     match d.rollout {
         _ if crash > 0 => (format!("crashloop ×{crash}"), Slot::Error),
         RolloutState::Complete if d.ready >= d.desired => ("ready".into(), Slot::Ok),

@@ -648,13 +648,14 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
             "running in",
             t.style(Slot::Muted).add_modifier(Modifier::BOLD),
         )));
-        if let Some(live) = m.live.services.get(&row.name) {
-            for (cluster, d) in live.deployments.iter().filter(|(c, _)| m.scope.contains(c)) {
-                let crash = live.crash_loops.get(cluster).copied().unwrap_or(0);
-                let (state, slot) = panes::deployment_state(d, crash);
+        if let Some(live) = m.live.service(&row.name) {
+            for d in live.deployments().filter(|d| m.scope.contains(d.cluster)) {
+                let cluster = d.cluster;
+                let crash = live.crash_loops(cluster);
+                let (state, slot) = panes::deployment_state(&d, crash);
                 lines.push(Line::from(vec![
                     Span::raw(format!("  {:<26}", cluster.to_string())),
-                    Span::raw(format!("{:<12}", sanitize(&d.version))),
+                    Span::raw(format!("{:<12}", sanitize(d.version))),
                     Span::raw(format!("{:>3}/{:<3} ", d.ready, d.desired)),
                     Span::styled(state, t.style(slot)),
                 ]));

@@ -81,7 +81,14 @@ impl World {
             .collect();
         for name in gone {
             self.topology.remove_ephemeral(&name);
-            self.nodes.retain(|c, _| c.env != name);
+            // Its clusters keep their indices (keys stay valid); their pools empty.
+            for (i, c) in self.names.clusters().iter().enumerate() {
+                if c.env == name
+                    && let Some(pool) = self.nodes.get_mut(i)
+                {
+                    *pool = Arc::from(Vec::new());
+                }
+            }
             self.outbox.push(ClusterEvent::EnvironmentDeleted { name });
         }
         for e in self.durable.environments.clone() {
@@ -94,11 +101,15 @@ impl World {
                 None => {
                     for r in &e.regions {
                         let pool = self
-                            .nodes
-                            .get(&ClusterId::new(&e.from, r))
-                            .cloned()
+                            .names
+                            .find_cluster(&ClusterId::new(&e.from, r))
+                            .and_then(|i| self.nodes.get(i as usize).cloned())
                             .unwrap_or_else(|| Arc::from(Vec::new()));
-                        self.nodes.insert(ClusterId::new(&e.name, r), pool);
+                        let i = self.names.cluster(&ClusterId::new(&e.name, r)) as usize;
+                        if self.nodes.len() <= i {
+                            self.nodes.resize(i + 1, Arc::from(Vec::new()));
+                        }
+                        self.nodes[i] = pool;
                     }
                     self.topology.set_ephemeral(e.clone());
                     let clusters: Vec<ClusterId> = self
@@ -371,10 +382,11 @@ mod tests {
         let mine = nodes("pr-9");
         assert!(!mine.is_empty(), "pods came up");
         let w = sim.world();
-        let pool = w
-            .nodes
-            .get(&ClusterId::new("staging", "eu-west-1"))
-            .expect("staging's pool");
+        let staging = w
+            .names
+            .find_cluster(&ClusterId::new("staging", "eu-west-1"))
+            .expect("staging is known");
+        let pool = w.nodes.get(staging as usize).expect("staging's pool");
         assert!(mine.iter().all(|n| pool.contains(n)), "{mine:?}");
     }
 }

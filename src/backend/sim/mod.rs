@@ -13,6 +13,7 @@ pub mod assets;
 mod envs;
 mod secrets;
 pub(crate) mod state;
+mod watch;
 mod world;
 
 #[cfg(test)]
@@ -264,7 +265,7 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
         } else {
             "production"
         };
-        let mut relations = Vec::new();
+        let mut relations = Vec::with_capacity(2);
         if let Some(o) = &owner {
             relations.push(Relation {
                 kind: RelationKind::OwnedBy,
@@ -1060,18 +1061,20 @@ impl ClusterProvider for Sim {
     }
 
     fn watch(&self) -> BoxStream<'static, ClusterEvent> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         // The listing and the subscription under one lock, so no change falls between
-        // them; the listing is handed to the stream as it is, not sent event by event.
-        let initial = {
+        // them; the listing is handed to the stream as it is, its events built as they
+        // are read, and later changes wait in the watcher's own queue (which merges
+        // changes to one object when the reader falls behind).
+        let queue = Arc::new(watch::WatchQueue::default());
+        let listing = {
             let mut w = self.world();
-            let initial = w.initial_events();
-            w.watchers.push(tx);
-            initial
+            let listing = w.listing();
+            w.watchers.push(queue.clone());
+            listing
         };
         let updates =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
-        Box::pin(futures::stream::iter(initial).chain(updates))
+            futures::stream::unfold(queue, |q| async move { q.next().await.map(|e| (e, q)) });
+        Box::pin(futures::stream::iter(listing).chain(updates))
     }
 
     async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {

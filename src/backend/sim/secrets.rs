@@ -178,6 +178,12 @@ impl SecretStore {
         self.recs.is_empty()
     }
 
+    /// Give back the room a bulk build left over.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.recs.shrink_to_fit();
+        self.overrides.shrink_to_fit();
+    }
+
     pub(crate) fn reserve(&mut self, n: usize) {
         self.recs.reserve(n);
     }

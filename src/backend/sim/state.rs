@@ -108,6 +108,14 @@ impl DurableState {
             && self.fingerprint == fingerprint
     }
 
+    /// Give back the room left over by seeding or reading (lists grow by doubling).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.deployments.shrink_to_fit();
+        self.hpas.shrink_to_fit();
+        self.flags.shrink_to_fit();
+        self.secrets.shrink_to_fit();
+    }
+
     pub(crate) fn append_audit(
         &mut self,
         at: Timestamp,

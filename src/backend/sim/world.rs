@@ -5,16 +5,104 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedSender;
-
 use super::state::{DurableState, FileStamp, K8S_ALPHABET, next_patch};
+use super::watch::WatchQueue;
 use crate::domain::{
     ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, PodPhase, PodSummary,
     RolloutState, Scope, Timestamp, Topology,
 };
 
-/// A deployment: (cluster, service).
-pub(crate) type Key = (ClusterId, String);
+/// A deployment: (cluster, service), as indices into the world's [`Names`]. Indices
+/// are given in name order, so keys sort like the names they stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Key {
+    pub cluster: u16,
+    pub service: u32,
+}
+
+/// The clusters and services the world knows, each stored once.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Names {
+    clusters: Vec<ClusterId>,
+    cluster_ids: HashMap<ClusterId, u16>,
+    services: Vec<Arc<str>>,
+    service_ids: HashMap<Arc<str>, u32>,
+}
+
+impl Names {
+    /// Tables over these clusters and services, indices in name order.
+    fn new<'a>(
+        clusters: impl IntoIterator<Item = ClusterId>,
+        services: impl IntoIterator<Item = &'a str>,
+    ) -> Names {
+        let mut n = Names::default();
+        let clusters: BTreeSet<ClusterId> = clusters.into_iter().collect();
+        for c in &clusters {
+            n.cluster(c);
+        }
+        let services: BTreeSet<&str> = services.into_iter().collect();
+        for s in services {
+            n.service(s);
+        }
+        n
+    }
+
+    /// Every cluster with an index, in index order.
+    pub(crate) fn clusters(&self) -> &[ClusterId] {
+        &self.clusters
+    }
+
+    /// The index of a known cluster.
+    pub(crate) fn find_cluster(&self, c: &ClusterId) -> Option<u16> {
+        self.cluster_ids.get(c).copied()
+    }
+
+    /// The index of `c`, given one when it is new.
+    pub(crate) fn cluster(&mut self, c: &ClusterId) -> u16 {
+        if let Some(&i) = self.cluster_ids.get(c) {
+            return i;
+        }
+        let i = u16::try_from(self.clusters.len()).unwrap_or(u16::MAX);
+        self.clusters.push(c.clone());
+        self.cluster_ids.insert(c.clone(), i);
+        i
+    }
+
+    fn service(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.service_ids.get(s) {
+            return i;
+        }
+        let a: Arc<str> = Arc::from(s);
+        let i = self.services.len() as u32;
+        self.services.push(a.clone());
+        self.service_ids.insert(a, i);
+        i
+    }
+
+    /// The key of (cluster, service), given indices when they are new.
+    pub(crate) fn key(&mut self, cluster: &ClusterId, service: &str) -> Key {
+        Key {
+            cluster: self.cluster(cluster),
+            service: self.service(service),
+        }
+    }
+
+    /// The key of (cluster, service) when both are known.
+    pub(crate) fn find(&self, cluster: &ClusterId, service: &str) -> Option<Key> {
+        Some(Key {
+            cluster: *self.cluster_ids.get(cluster)?,
+            service: *self.service_ids.get(service)?,
+        })
+    }
+
+    pub(crate) fn cluster_of(&self, k: Key) -> &ClusterId {
+        &self.clusters[k.cluster as usize]
+    }
+
+    pub(crate) fn service_of(&self, k: Key) -> &Arc<str> {
+        &self.services[k.service as usize]
+    }
+}
 
 /// Why the last container instance of a pod ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +159,12 @@ impl LivePod {
         self.crash_loop
     }
 
-    pub(crate) fn summary(&self, k: &Key, nodes: &[String]) -> PodSummary {
+    pub(crate) fn summary(&self, names: &Names, k: Key, nodes: &[String]) -> PodSummary {
+        let service = names.service_of(k);
         PodSummary {
-            name: self.name(&k.1),
-            service: k.1.clone(),
-            cluster: k.0.clone(),
+            name: self.name(service),
+            service: service.to_string(),
+            cluster: names.cluster_of(k).clone(),
             phase: self.phase,
             ready: self.ready,
             restarts: self.restarts,
@@ -98,8 +187,6 @@ pub(crate) struct Live {
     pub restart_gen: u32,
     pub template: u64,
     pub pods: Vec<LivePod>,
-    /// The node pool of the deployment's cluster.
-    pub nodes: Arc<[String]>,
     pub updated_at: Timestamp,
     /// min, max, target CPU of the HPA, when there is one.
     pub hpa: Option<(u32, u32, u32)>,
@@ -110,14 +197,16 @@ pub(crate) struct World {
     pub durable: DurableState,
     pub stamp: Option<FileStamp>,
     pub topology: Topology,
+    pub names: Names,
     pub live: HashMap<Key, Live>,
     /// Deployments whose pods do not match the spec yet.
     pub rolling: BTreeSet<Key>,
     /// Deployments with a crash-looping pod.
     pub crashing: BTreeSet<Key>,
-    pub nodes: HashMap<ClusterId, Arc<[String]>>,
+    /// The node pool of each cluster (by cluster index).
+    pub nodes: Vec<Arc<[String]>>,
     pub rng: fastrand::Rng,
-    pub watchers: Vec<UnboundedSender<ClusterEvent>>,
+    pub watchers: Vec<Arc<WatchQueue>>,
     pub outbox: Vec<ClusterEvent>,
     pub ticks: u64,
     quiet_until: Option<u64>,
@@ -188,21 +277,105 @@ fn new_pod(
     }
 }
 
+/// The node pool of a deployment's cluster.
+fn pool_of(nodes: &[Arc<[String]>], k: Key) -> &[String] {
+    nodes.get(k.cluster as usize).map_or(&[], |n| &n[..])
+}
+
+/// A watch's initial listing (see [`World::listing`]): an iterator of events, each built
+/// when it is read.
+pub(crate) struct Listing {
+    /// The demo clock and the ephemeral environments, told before anything else.
+    head: std::vec::IntoIter<ClusterEvent>,
+    names: Names,
+    nodes: Vec<Arc<[String]>>,
+    items: Vec<(Key, Live)>,
+    synced: Vec<ClusterId>,
+    /// Deployments, HPAs, pods, then `Synced`; the item and pod read next.
+    phase: u8,
+    i: usize,
+    j: usize,
+}
+
+impl Iterator for Listing {
+    type Item = ClusterEvent;
+
+    fn next(&mut self) -> Option<ClusterEvent> {
+        if let Some(e) = self.head.next() {
+            return Some(e);
+        }
+        loop {
+            match self.phase {
+                0 => {
+                    if let Some((k, l)) = self.items.get(self.i) {
+                        self.i += 1;
+                        return Some(ClusterEvent::Deployment(World::summary(&self.names, *k, l)));
+                    }
+                    (self.phase, self.i) = (1, 0);
+                }
+                1 => {
+                    while let Some((k, l)) = self.items.get(self.i) {
+                        self.i += 1;
+                        if let Some(h) = World::hpa_summary(&self.names, *k, l) {
+                            return Some(ClusterEvent::Hpa(h));
+                        }
+                    }
+                    (self.phase, self.i, self.j) = (2, 0, 0);
+                }
+                2 => {
+                    while let Some((k, l)) = self.items.get(self.i) {
+                        if let Some(p) = l.pods.get(self.j) {
+                            self.j += 1;
+                            let pool = pool_of(&self.nodes, *k);
+                            return Some(ClusterEvent::Pod(p.summary(&self.names, *k, pool)));
+                        }
+                        (self.i, self.j) = (self.i + 1, 0);
+                    }
+                    // Everything listed: the records are not needed any more.
+                    self.items = Vec::new();
+                    (self.phase, self.i) = (3, 0);
+                }
+                _ => {
+                    let c = self.synced.get(self.i)?;
+                    self.i += 1;
+                    return Some(ClusterEvent::Synced(c.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // Streams end when the platform is gone.
+        for q in &self.watchers {
+            q.close();
+        }
+    }
+}
+
 impl World {
     pub(crate) fn new(
-        durable: DurableState,
+        mut durable: DurableState,
         stamp: Option<FileStamp>,
         topology: Topology,
         seed: u64,
         now: Timestamp,
     ) -> World {
+        durable.shrink_to_fit();
         let mut rng = fastrand::Rng::with_seed(seed ^ 0x005e_ed0f_11fe);
         // Node pools sized to the pods they carry.
         let mut per_cluster: BTreeMap<&ClusterId, u32> = BTreeMap::new();
         for d in &durable.deployments {
             *per_cluster.entry(&d.cluster).or_default() += d.desired;
         }
-        let mut nodes: HashMap<ClusterId, Arc<[String]>> = HashMap::new();
+        let mut names = Names::new(
+            topology
+                .clusters()
+                .chain(durable.deployments.iter().map(|d| d.cluster.clone())),
+            durable.deployments.iter().map(|d| d.service.as_str()),
+        );
+        let mut nodes: Vec<Arc<[String]>> = vec![Arc::from(Vec::new()); names.clusters.len()];
         for (ci, c) in topology.clusters().enumerate() {
             let pods = per_cluster.get(&c).copied().unwrap_or(0);
             let n = (pods / 12).clamp(3, 300);
@@ -216,10 +389,10 @@ impl World {
                     )
                 })
                 .collect();
-            nodes.insert(c, Arc::from(pool));
+            nodes[names.cluster(&c) as usize] = Arc::from(pool);
         }
-        let no_nodes: Arc<[String]> = Arc::from(Vec::new());
         let mut live = HashMap::with_capacity(durable.deployments.len());
+        let mut versions: HashMap<&str, Arc<str>> = HashMap::new();
         {
             let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = durable
                 .hpas
@@ -234,21 +407,25 @@ impl World {
             for d in &durable.deployments {
                 let t = template(&d.service, &d.version, d.restart_gen);
                 let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
-                let pool = nodes.get(&d.cluster).unwrap_or(&no_nodes).clone();
-                let version: Arc<str> = Arc::from(d.version.as_str());
+                let key = names.key(&d.cluster, &d.service);
+                let pool = nodes[key.cluster as usize].clone();
+                // One allocation per distinct version, shared by its deployments.
+                let version = versions
+                    .entry(d.version.as_str())
+                    .or_insert_with(|| Arc::from(d.version.as_str()))
+                    .clone();
                 let mut l = Live {
                     version,
                     desired: d.desired,
                     restart_gen: d.restart_gen,
                     template: t,
                     pods: Vec::with_capacity(d.desired as usize),
-                    nodes: pool,
                     updated_at: d.updated_at,
                     hpa,
                     cpu: 30 + rng.u32(0..50),
                 };
                 for _ in 0..d.desired {
-                    let mut p = new_pod(&mut rng, &l.nodes, &l.version, t, now);
+                    let mut p = new_pod(&mut rng, &pool, &l.version, t, now);
                     p.phase = PodPhase::Running;
                     p.ready = true;
                     p.started_at = now - rng.i64(600..20 * 86_400);
@@ -258,13 +435,14 @@ impl World {
                     }
                     l.pods.push(p);
                 }
-                live.insert((d.cluster.clone(), d.service.clone()), l);
+                live.insert(key, l);
             }
         }
         let mut w = World {
             durable,
             stamp,
             topology,
+            names,
             live,
             rolling: BTreeSet::new(),
             crashing: BTreeSet::new(),
@@ -287,7 +465,7 @@ impl World {
         template: u64,
         now: Timestamp,
     ) -> LivePod {
-        let nodes = self.live.get(k).map(|l| l.nodes.clone());
+        let nodes = self.nodes.get(k.cluster as usize).map(Arc::clone);
         new_pod(
             &mut self.rng,
             nodes.as_deref().unwrap_or(&[]),
@@ -295,6 +473,11 @@ impl World {
             template,
             now,
         )
+    }
+
+    /// The node pool of a deployment's cluster.
+    fn pool(&self, k: Key) -> &[String] {
+        self.nodes.get(k.cluster as usize).map_or(&[], |n| &n[..])
     }
 
     fn previous_release(&self, service: &str, version: &str) -> Option<String> {
@@ -313,20 +496,26 @@ impl World {
                 .iter()
                 .enumerate()
                 .filter(|(_, d)| d.cluster.env == env && d.desired >= min)
-                .filter(|(_, d)| !avoid.iter().any(|k| k.0 == d.cluster && k.1 == d.service))
+                .filter(|(_, d)| {
+                    w.names
+                        .find(&d.cluster, &d.service)
+                        .is_none_or(|k| !avoid.contains(&k))
+                })
                 .filter(|(_, d)| w.previous_release(&d.service, &d.version).is_some())
                 .map(|(i, _)| i)
                 .collect();
-            (!c.is_empty()).then(|| {
-                let d = &w.durable.deployments[c[w.rng.usize(..c.len())]];
-                (d.cluster.clone(), d.service.clone())
-            })
+            (!c.is_empty())
+                .then(|| {
+                    let d = &w.durable.deployments[c[w.rng.usize(..c.len())]];
+                    w.names.find(&d.cluster, &d.service)
+                })
+                .flatten()
         };
         let mut used = Vec::new();
         // 1. Progressing: half of the pods still on the previous release.
         if let Some(k) = pick(self, "production", 3, &used) {
             self.downgrade_pods(&k, |n| n / 2 + n % 2, now);
-            self.rolling.insert(k.clone());
+            self.rolling.insert(k);
             used.push(k);
         }
         // 2. Stalled: the one new pod crash-loops, the rest are on the previous release.
@@ -341,8 +530,8 @@ impl World {
                 p.crash_loop = true;
                 p.last_termination = Some(Termination::Error);
             }
-            self.rolling.insert(k.clone());
-            self.crashing.insert(k.clone());
+            self.rolling.insert(k);
+            self.crashing.insert(k);
             used.push(k);
         }
         // 3. A crash loop in production, outside any rollout.
@@ -363,10 +552,11 @@ impl World {
     /// Replace the first `old(n)` pods of a deployment with pods of the previous release.
     fn downgrade_pods(&mut self, k: &Key, old: impl Fn(usize) -> usize, now: Timestamp) {
         let Some(l) = self.live.get(k) else { return };
-        let Some(prev) = self.previous_release(&k.1, &l.version) else {
+        let service = self.names.service_of(*k).clone();
+        let Some(prev) = self.previous_release(&service, &l.version) else {
             return;
         };
-        let t_old = template(&k.1, &prev, l.restart_gen);
+        let t_old = template(&service, &prev, l.restart_gen);
         let n = old(l.pods.len());
         let prev: Arc<str> = Arc::from(prev);
         for i in 0..n {
@@ -381,7 +571,7 @@ impl World {
         }
     }
 
-    pub(crate) fn summary(k: &Key, l: &Live) -> DeploymentSummary {
+    pub(crate) fn summary(names: &Names, k: Key, l: &Live) -> DeploymentSummary {
         let updated = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
         let ready = l.pods.iter().filter(|p| p.ready).count() as u32;
         let stale = l.pods.iter().any(|p| p.template != l.template);
@@ -399,8 +589,8 @@ impl World {
             RolloutState::Complete
         };
         DeploymentSummary {
-            service: k.1.clone(),
-            cluster: k.0.clone(),
+            service: names.service_of(k).to_string(),
+            cluster: names.cluster_of(k).clone(),
             version: l.version.to_string(),
             desired: l.desired,
             ready,
@@ -410,11 +600,11 @@ impl World {
         }
     }
 
-    fn hpa_summary(k: &Key, l: &Live) -> Option<HpaSummary> {
+    fn hpa_summary(names: &Names, k: Key, l: &Live) -> Option<HpaSummary> {
         let (min, max, target_cpu) = l.hpa?;
         Some(HpaSummary {
-            service: k.1.clone(),
-            cluster: k.0.clone(),
+            service: names.service_of(k).to_string(),
+            cluster: names.cluster_of(k).clone(),
             min,
             max,
             current: l.desired,
@@ -426,7 +616,7 @@ impl World {
     fn emit_deployment(&mut self, k: &Key) {
         if let Some(l) = self.live.get(k) {
             self.outbox
-                .push(ClusterEvent::Deployment(Self::summary(k, l)));
+                .push(ClusterEvent::Deployment(Self::summary(&self.names, *k, l)));
         }
     }
 
@@ -436,36 +626,39 @@ impl World {
             return;
         }
         let events = std::mem::take(&mut self.outbox);
-        self.watchers
-            .retain(|w| events.iter().all(|e| w.send(e.clone()).is_ok()));
+        // A watcher whose stream was dropped holds the only other reference.
+        self.watchers.retain(|q| Arc::strong_count(q) > 1);
+        if let Some((last, others)) = self.watchers.split_last() {
+            for q in others {
+                q.push_all(events.iter().cloned());
+            }
+            last.push_all(events);
+        }
     }
 
-    /// Everything, in watch order: deployments, HPAs, pods, then `Synced` per cluster.
-    /// One pass over the world.
-    pub(crate) fn initial_events(&self) -> Vec<ClusterEvent> {
-        let n = self.durable.deployments.len();
-        let pods: usize = self.live.values().map(|l| l.pods.len()).sum();
-        let mut out = Vec::with_capacity(n + pods + self.topology.cluster_count());
-        out.extend(self.clock_and_environments());
-        let mut hpas = Vec::new();
-        let mut pod_events = Vec::with_capacity(pods);
-        for d in &self.durable.deployments {
-            let k = (d.cluster.clone(), d.service.clone());
-            let Some(l) = self.live.get(&k) else { continue };
-            if let Some(h) = Self::hpa_summary(&k, l) {
-                hpas.push(ClusterEvent::Hpa(h));
-            }
-            pod_events.extend(
-                l.pods
-                    .iter()
-                    .map(|p| ClusterEvent::Pod(p.summary(&k, &l.nodes))),
-            );
-            out.push(ClusterEvent::Deployment(Self::summary(&k, l)));
+    /// What a new watcher is told first: every deployment, HPA and pod as they are now,
+    /// then `Synced` per cluster. Kept compact (the deployments' own records) and turned
+    /// into events one at a time as the watcher reads them.
+    pub(crate) fn listing(&self) -> Listing {
+        let items = self
+            .durable
+            .deployments
+            .iter()
+            .filter_map(|d| {
+                let k = self.names.find(&d.cluster, &d.service)?;
+                Some((k, self.live.get(&k)?.clone()))
+            })
+            .collect();
+        Listing {
+            head: self.clock_and_environments().into_iter(),
+            names: self.names.clone(),
+            nodes: self.nodes.clone(),
+            items,
+            synced: self.topology.clusters().collect(),
+            phase: 0,
+            i: 0,
+            j: 0,
         }
-        out.append(&mut hpas);
-        out.append(&mut pod_events);
-        out.extend(self.topology.clusters().map(ClusterEvent::Synced));
-        out
     }
 
     pub(crate) fn snapshot(&self, scope: &Scope) -> ClusterSnapshot {
@@ -474,14 +667,17 @@ impl World {
             if !scope.contains(&d.cluster) {
                 continue;
             }
-            let k = (d.cluster.clone(), d.service.clone());
+            let Some(k) = self.names.find(&d.cluster, &d.service) else {
+                continue;
+            };
             let Some(l) = self.live.get(&k) else { continue };
-            snap.deployments.push(Self::summary(&k, l));
-            if let Some(h) = Self::hpa_summary(&k, l) {
+            snap.deployments.push(Self::summary(&self.names, k, l));
+            if let Some(h) = Self::hpa_summary(&self.names, k, l) {
                 snap.hpas.push(h);
             }
+            let pool = self.pool(k);
             snap.pods
-                .extend(l.pods.iter().map(|p| p.summary(&k, &l.nodes)));
+                .extend(l.pods.iter().map(|p| p.summary(&self.names, k, pool)));
         }
         snap
     }
@@ -501,13 +697,12 @@ impl World {
                 )
             })
             .collect();
-        let mut seen: HashSet<(&ClusterId, &str)> =
-            HashSet::with_capacity(self.durable.deployments.len());
+        let mut seen: HashSet<Key> = HashSet::with_capacity(self.durable.deployments.len());
         let mut changed = Vec::new();
         let mut hpa_changed = Vec::new();
         let mut created = Vec::new();
         for d in &self.durable.deployments {
-            let k = (d.cluster.clone(), d.service.clone());
+            let k = self.names.key(&d.cluster, &d.service);
             let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
             match self.live.get_mut(&k) {
                 Some(l) => {
@@ -520,27 +715,22 @@ impl World {
                         l.restart_gen = d.restart_gen;
                         l.template = template(&d.service, &d.version, d.restart_gen);
                         l.updated_at = d.updated_at.max(now);
-                        changed.push(k.clone());
+                        changed.push(k);
                     }
                     if l.hpa != hpa {
                         l.hpa = hpa;
-                        hpa_changed.push(k.clone());
+                        hpa_changed.push(k);
                     }
                 }
                 None => {
                     created.push((
-                        k.clone(),
+                        k,
                         Live {
                             version: Arc::from(d.version.as_str()),
                             desired: d.desired,
                             restart_gen: d.restart_gen,
                             template: template(&d.service, &d.version, d.restart_gen),
                             pods: Vec::new(),
-                            nodes: self
-                                .nodes
-                                .get(&d.cluster)
-                                .cloned()
-                                .unwrap_or_else(|| Arc::from(Vec::new())),
                             updated_at: now,
                             hpa,
                             cpu: 40,
@@ -548,50 +738,55 @@ impl World {
                     ));
                 }
             }
-            seen.insert((&d.cluster, d.service.as_str()));
+            seen.insert(k);
         }
         let seen_n = seen.len();
         let gone: Vec<Key> = if seen_n != self.live.len() + created.len() {
             self.live
                 .keys()
-                .filter(|k| !seen.contains(&(&k.0, k.1.as_str())))
-                .cloned()
+                .filter(|k| !seen.contains(k))
+                .copied()
                 .collect()
         } else {
             Vec::new()
         };
         drop(seen);
         for (k, l) in created {
-            self.live.insert(k.clone(), l);
-            changed.push(k.clone());
+            self.live.insert(k, l);
+            changed.push(k);
             if self.live[&k].hpa.is_some() {
                 hpa_changed.push(k);
             }
         }
         for k in changed {
-            self.rolling.insert(k.clone());
+            self.rolling.insert(k);
             self.emit_deployment(&k);
         }
         for k in hpa_changed {
-            if let Some(h) = self.live.get(&k).and_then(|l| Self::hpa_summary(&k, l)) {
+            if let Some(h) = self
+                .live
+                .get(&k)
+                .and_then(|l| Self::hpa_summary(&self.names, k, l))
+            {
                 self.outbox.push(ClusterEvent::Hpa(h));
             }
         }
         {
             for k in gone {
+                let (cluster, service) = (self.names.cluster_of(k), self.names.service_of(k));
                 if let Some(l) = self.live.remove(&k) {
                     for p in l.pods {
                         self.outbox.push(ClusterEvent::PodDeleted {
-                            cluster: k.0.clone(),
-                            name: p.name(&k.1),
+                            cluster: cluster.clone(),
+                            name: p.name(service),
                         });
                     }
                 }
                 self.rolling.remove(&k);
                 self.crashing.remove(&k);
                 self.outbox.push(ClusterEvent::DeploymentDeleted {
-                    cluster: k.0,
-                    service: k.1,
+                    cluster: cluster.clone(),
+                    service: service.to_string(),
                 });
             }
         }
@@ -620,7 +815,11 @@ impl World {
             p.phase = PodPhase::Running;
             p.ready = true;
             p.started_at = now;
-            events.push(ClusterEvent::Pod(p.summary(k, &l.nodes)));
+            events.push(ClusterEvent::Pod(p.summary(
+                &self.names,
+                *k,
+                pool_of(&self.nodes, *k),
+            )));
         } else {
             let current = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
             // Worst stale pod first: not ready before ready.
@@ -635,14 +834,18 @@ impl World {
                 if let Some(i) = stale {
                     let old = l.pods.remove(i);
                     events.push(ClusterEvent::PodDeleted {
-                        cluster: k.0.clone(),
-                        name: old.name(&k.1),
+                        cluster: self.names.cluster_of(*k).clone(),
+                        name: old.name(self.names.service_of(*k)),
                     });
                 }
                 let (version, t) = (l.version.clone(), l.template);
                 let p = self.new_pod_for(k, &version, t, now);
                 if let Some(l) = self.live.get_mut(k) {
-                    events.push(ClusterEvent::Pod(p.summary(k, &l.nodes)));
+                    events.push(ClusterEvent::Pod(p.summary(
+                        &self.names,
+                        *k,
+                        pool_of(&self.nodes, *k),
+                    )));
                     l.pods.push(p);
                 }
             } else if let Some(i) =
@@ -650,8 +853,8 @@ impl World {
             {
                 let old = l.pods.remove(i);
                 events.push(ClusterEvent::PodDeleted {
-                    cluster: k.0.clone(),
-                    name: old.name(&k.1),
+                    cluster: self.names.cluster_of(*k).clone(),
+                    name: old.name(self.names.service_of(*k)),
                 });
             } else {
                 done = true;
@@ -673,7 +876,7 @@ impl World {
             return None;
         }
         let d = &self.durable.deployments[self.rng.usize(..n)];
-        Some((d.cluster.clone(), d.service.clone()))
+        self.names.find(&d.cluster, &d.service)
     }
 
     /// One tick of what happens by itself. Returns (start a rollout?, acknowledge flags?),
@@ -681,14 +884,14 @@ impl World {
     pub(crate) fn step(&mut self, now: Timestamp) -> (bool, bool) {
         self.ticks += 1;
         // Rollouts progress one pod per tick.
-        let keys: Vec<Key> = self.rolling.iter().cloned().collect();
+        let keys: Vec<Key> = self.rolling.iter().copied().collect();
         for k in keys {
             if self.step_rollout(&k, now) {
                 self.rolling.remove(&k);
             }
         }
         // Crash loops keep crashing.
-        let crashing: Vec<Key> = self.crashing.iter().cloned().collect();
+        let crashing: Vec<Key> = self.crashing.iter().copied().collect();
         for k in crashing {
             let mut still = false;
             let mut events = Vec::new();
@@ -697,7 +900,11 @@ impl World {
                     still = true;
                     if self.rng.f32() < 0.6 {
                         p.restarts += 1;
-                        events.push(ClusterEvent::Pod(p.summary(&k, &l.nodes)));
+                        events.push(ClusterEvent::Pod(p.summary(
+                            &self.names,
+                            k,
+                            pool_of(&self.nodes, k),
+                        )));
                     }
                 }
             }
@@ -728,7 +935,11 @@ impl World {
                 if p.phase == PodPhase::Running && !p.crash_looping() {
                     p.restarts += 1;
                     p.last_termination = Some(term);
-                    self.outbox.push(ClusterEvent::Pod(p.summary(&k, &l.nodes)));
+                    self.outbox.push(ClusterEvent::Pod(p.summary(
+                        &self.names,
+                        k,
+                        pool_of(&self.nodes, k),
+                    )));
                 }
             }
         }
@@ -736,11 +947,13 @@ impl World {
         let nh = self.durable.hpas.len();
         for _ in 0..nh.min(3) {
             let h = &self.durable.hpas[self.rng.usize(..nh)];
-            let k = (h.cluster.clone(), h.service.clone());
+            let Some(k) = self.names.find(&h.cluster, &h.service) else {
+                continue;
+            };
             let delta = self.rng.i32(-8..=8);
             if let Some(l) = self.live.get_mut(&k) {
                 l.cpu = (l.cpu as i32 + delta).clamp(5, 99) as u32;
-                if let Some(s) = Self::hpa_summary(&k, l) {
+                if let Some(s) = Self::hpa_summary(&self.names, k, l) {
                     self.outbox.push(ClusterEvent::Hpa(s));
                 }
             }
@@ -784,21 +997,25 @@ impl World {
         let old = l.pods.remove(i);
         let (version, t) = (old.version.clone(), old.template);
         self.outbox.push(ClusterEvent::PodDeleted {
-            cluster: k.0.clone(),
-            name: old.name(&k.1),
+            cluster: self.names.cluster_of(*k).clone(),
+            name: old.name(self.names.service_of(*k)),
         });
         let p = self.new_pod_for(k, &version, t, now);
         if let Some(l) = self.live.get_mut(k) {
-            self.outbox.push(ClusterEvent::Pod(p.summary(k, &l.nodes)));
+            self.outbox.push(ClusterEvent::Pod(p.summary(
+                &self.names,
+                *k,
+                pool_of(&self.nodes, *k),
+            )));
             l.pods.push(p);
         }
-        self.rolling.insert(k.clone());
+        self.rolling.insert(*k);
         self.emit_deployment(k);
     }
 
     /// Start a rollout (durable): either catch a drifted deployment up with its siblings
     /// or release a new patch version to one cluster (which creates drift for a while).
-    pub(crate) fn start_rollout(&mut self, now: Timestamp) -> Option<Key> {
+    pub(crate) fn start_rollout(&mut self, now: Timestamp) -> Option<(ClusterId, String)> {
         let n = self.durable.deployments.len();
         if n == 0 {
             return None;
@@ -905,8 +1122,16 @@ impl World {
                 let len = l.pods.len();
                 let p = &mut l.pods[r % len];
                 p.restarts += 1;
-                self.outbox.push(ClusterEvent::Pod(p.summary(&k, &l.nodes)));
+                self.outbox.push(ClusterEvent::Pod(p.summary(
+                    &self.names,
+                    k,
+                    pool_of(&self.nodes, k),
+                )));
                 emitted += 1;
+                // Hand events over as they come, not all at the end.
+                if self.outbox.len() >= 1024 {
+                    self.flush();
+                }
             }
         }
     }
