@@ -701,6 +701,7 @@ fn watch_cluster(conn: &Conn, label: &str, timeout: Duration) -> BoxStream<'stat
         pods: Known::default(),
         hpas: Known::default(),
         targets: HashMap::new(),
+        waiting_hpas: HashMap::new(),
         synced_once: false,
         failing: false,
     };
@@ -738,6 +739,9 @@ struct WatchState {
     hpas: Known,
     /// Deployment name → service, so an HPA without the label maps by its target.
     targets: HashMap<String, String>,
+    /// HPAs without the label whose target deployment has not been seen yet (the
+    /// watchers run concurrently): told as soon as it is.
+    waiting_hpas: HashMap<String, HorizontalPodAutoscaler>,
     synced_once: bool,
     failing: bool,
 }
@@ -794,9 +798,17 @@ impl WatchState {
                 }
                 match deployment_summary(&d, &self.cluster, &self.label) {
                     Some(s) => {
-                        self.targets.insert(d.name_any(), s.service.clone());
+                        let name = d.name_any();
+                        self.targets.insert(name.clone(), s.service.clone());
                         self.deps.live.insert(key, s.service.clone());
-                        vec![ClusterEvent::Deployment(s)]
+                        let mut out = vec![ClusterEvent::Deployment(s)];
+                        if let Some(h) = self.waiting_hpas.remove(&name)
+                            && let Some(hs) =
+                                hpa_summary(&h, &self.cluster, &self.label, &self.targets)
+                        {
+                            out.push(ClusterEvent::Hpa(hs));
+                        }
+                        out
                     }
                     None => Vec::new(),
                 }
@@ -892,7 +904,13 @@ impl WatchState {
             Event::Apply(h) | Event::InitApply(h) => {
                 match hpa_summary(&h, &self.cluster, &self.label, &self.targets) {
                     Some(s) => vec![ClusterEvent::Hpa(s)],
-                    None => Vec::new(),
+                    None => {
+                        if h.spec.scale_target_ref.kind == "Deployment" {
+                            let target = h.spec.scale_target_ref.name.clone();
+                            self.waiting_hpas.insert(target, h);
+                        }
+                        Vec::new()
+                    }
                 }
             }
             // The domain has no HPA deletion: the HPA pane shows the last bounds.
