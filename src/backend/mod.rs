@@ -4,6 +4,7 @@
 
 pub mod configured;
 pub mod facts;
+pub mod kafka;
 pub mod local;
 pub mod sim;
 
