@@ -236,11 +236,13 @@ impl Conn {
         }
         let limits = ends.clone();
         consumer.assign(&tpl)?;
+        let mut last_error = None;
         while !ends.is_empty() {
             let wait = left();
             if wait.is_zero() {
+                let why = last_error.map(|e| format!(": {e}")).unwrap_or_default();
                 bail!(
-                    "reading Kafka topic {topic} at {at} timed out after {:?} ({} partition(s) not read to the end)",
+                    "reading Kafka topic {topic} at {at} timed out after {:?} ({} partition(s) not read to the end){why}",
                     self.timeout,
                     ends.len()
                 );
@@ -260,7 +262,9 @@ impl Conn {
                         });
                     }
                 }
-                Some(Err(e)) => bail!("reading Kafka topic {topic} at {at}: {e}"),
+                // librdkafka retries what fails on the way (a dropped connection); the
+                // deadline decides.
+                Some(Err(e)) => last_error = Some(e),
                 None => {
                     // Nothing came: the end may be a gap (compaction, transaction markers).
                     if let Ok(pos) = consumer.position() {
