@@ -454,3 +454,34 @@ async fn a_broker_that_is_down_or_silent_fails_within_the_timeout() {
         assert!(format!("{e:#}").contains("down.audit"), "{e:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_with_kafka_gets_the_kafka_flags_and_audit_trail() {
+    let addr = peers::closed_addr();
+    let src = format!(
+        "[[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\n\n\
+         [kafka]\nproperties = {{ \"bootstrap.servers\" = \"{addr}\" }}\n\
+         flag_state_topic = \"cfg.state\"\ntimeout_seconds = 1\n"
+    );
+    let (config, problems) =
+        sphere::config::Config::from_str_at(std::path::Path::new("config.toml"), &src);
+    assert!(problems.is_empty(), "{problems:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let platform = sphere::backend::configured::build(&config, dir.path())
+        .await
+        .expect("platform");
+    let e = platform.flags.list().await.expect_err("no broker");
+    assert!(
+        format!("{e:#}").contains(&addr.to_string()),
+        "the Kafka flags provider answers, not `not configured`: {e:#}"
+    );
+    platform
+        .ledger
+        .append_audit("ada", "lock", "cart", None, Outcome::Started)
+        .await
+        .expect("spooled");
+    assert!(
+        dir.path().join(SPOOL_FILE).is_file(),
+        "the journal lives in the data dir"
+    );
+}
