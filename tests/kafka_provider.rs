@@ -61,6 +61,7 @@ fn read_raw(bootstrap: &str, topic: &str) -> Vec<(String, Value)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.auto.commit", "false")
+        .set("group.id", "test-reader")
         .create()
         .expect("consumer");
     let (low, high) = consumer

@@ -197,6 +197,11 @@ impl Conn {
         c.set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false");
+        if !self.properties.contains_key("group.id") {
+            // librdkafka wants one for `assign`; the group is never joined and nothing
+            // is committed.
+            c.set("group.id", "sphere-reader");
+        }
         let consumer: BaseConsumer = c
             .create()
             .with_context(|| format!("creating a Kafka consumer for {at}"))?;
