@@ -326,7 +326,6 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let repos: Arc<dyn ReposProvider> = no_github.clone();
     let freeze: Arc<dyn FreezeStore> = no_github;
     let discovered: Option<Arc<dyn DescriptorSource>> = None;
-    let flags: Arc<dyn FlagsProvider> = no_kafka;
     // GitHub: repositories, rollback, the merge freeze and catalog discovery.
     let (repos, freeze, discovered) = match p.github {
         Some(gh) => {
@@ -344,7 +343,22 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
         }
         None => (repos, freeze, discovered),
     };
-    let audit: Arc<dyn AuditStore> = Arc::new(LocalAudit::new(data_dir.join("audit.json")));
+    let (flags, audit): (Arc<dyn FlagsProvider>, Arc<dyn AuditStore>) = match p.kafka {
+        Some(k) => {
+            use super::kafka::{KafkaAudit, KafkaFlags, SPOOL_FILE};
+            let clusters = p.clusters.iter().map(|c| c.id()).collect();
+            let flags = KafkaFlags::new(k, clusters).context("[kafka] in config.toml")?;
+            let audit = Arc::new(
+                KafkaAudit::new(k, data_dir.join(SPOOL_FILE)).context("[kafka] in config.toml")?,
+            );
+            audit.replay_in_background();
+            (Arc::new(flags), audit)
+        }
+        None => (
+            no_kafka,
+            Arc::new(LocalAudit::new(data_dir.join("audit.json"))),
+        ),
+    };
 
     let platform = Platform {
         name: config

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod configured;
 pub mod facts;
 pub mod github;
+pub mod kafka;
 pub mod kubernetes;
 pub mod local;
 pub mod sim;

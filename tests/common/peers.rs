@@ -221,3 +221,86 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A tansu broker owned by one test, on its own port, that the test can stop and start
+/// again on the same port (a broker outage). Memory storage: a restarted broker has no
+/// topics. It is killed when dropped, and ends with the thread that started it.
+pub struct OwnedBroker {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnedBroker {
+    /// Starts tansu on `port` and waits until it listens. Needs `tansu` installed even
+    /// when `SPHERE_TEST_KAFKA` names a shared broker.
+    pub fn start(port: u16) -> OwnedBroker {
+        let mut b = OwnedBroker { port, child: None };
+        b.resume();
+        b
+    }
+
+    /// The bootstrap address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker again on the same port.
+    pub fn resume(&mut self) {
+        use std::os::unix::process::CommandExt;
+        assert!(self.child.is_none(), "the broker is running");
+        let bin = tool("tansu").unwrap_or_else(|| {
+            panic!(
+                "tansu is not installed: `.ci/run` installs it \
+                 (cargo install tansu --locked --features dynostore)"
+            )
+        });
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; it only sets this child's death signal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        self.child = Some(cmd.spawn().expect("starting tansu"));
+        wait_for_port(self.port, "tansu", Duration::from_secs(30));
+    }
+
+    /// Kills the broker and waits until its port refuses connections.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "tansu still listens on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OwnedBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,955 @@
+//! Kafka (rdkafka): feature flags and the audit trail.
+//!
+//! # Flags
+//!
+//! sphere never holds a flag's value itself: clusters do, and publish what they hold.
+//!
+//! - **Commands** (`[kafka] flag_commands_topic`): [`FlagsProvider::set`] produces one
+//!   record keyed by the flag's name (so every command of one flag lands in one partition,
+//!   in order):
+//!   ```json
+//!   {"id":"1764480000123-3f2a9c","flag":"checkout-v2","value":"on","percentage":50,
+//!    "clusters":["production/eu-west-1","production/us-east-1"],"sent_at":1764480000}
+//!   ```
+//!   `clusters` names each target as `env/region`; `percentage` is absent when each cluster
+//!   keeps its own. `id` is unique (milliseconds, then random hex).
+//! - **State** (`[kafka] flag_state_topic`, compacted): each cluster's flag agent publishes
+//!   what it runs, keyed `flag/env/region`:
+//!   ```json
+//!   {"flag":"checkout-v2","env":"production","region":"eu-west-1","value":"on",
+//!    "percentage":50,"ack":"1764480000123-3f2a9c","updated_at":1764480002}
+//!   ```
+//!   `ack` echoes the id of the last command the cluster applied (absent when it applied
+//!   none, e.g. the state it starts with). A record with no payload (a tombstone) means the
+//!   flag no longer exists in that cluster.
+//!
+//! [`FlagsProvider::list`] reads both topics from the beginning with `assign` (no consumer
+//! group, nothing committed) up to the high watermarks fetched first. A flag × cluster is
+//! *pending* when the last command that targets it comes after (in the command topic's
+//! order) the command its state acknowledges; the pending value is that command's. An
+//! `ack` that names a command no longer in the topic (retention) is older than every
+//! command still there.
+//!
+//! # Audit
+//!
+//! Each write of an audit record is the whole [`AuditRecord`] as JSON, keyed by its id, on
+//! `[kafka] audit_topic`; a new outcome is the same id written again. Reading folds the
+//! topic by id: the last write wins. Ids are milliseconds since the epoch shifted left 20
+//! bits plus 20 random bits, and always increase within one process: unique across
+//! processes without coordination.
+//!
+//! While the broker is unreachable (a produce fails or takes longer than
+//! `timeout_seconds`), writes go to a journal, `audit-spool.jsonl` in the data dir
+//! (appended and synced before the append returns, under a file lock shared by every
+//! sphere process). The journal is replayed in order on the next write, on every read and
+//! when sphere starts; every write after an unreachable one goes through the journal
+//! until it has been replayed, so the order of writes is kept. A replay cut short (the
+//! process dies after producing, before the journal is trimmed) sends a record again on
+//! the next replay: the fold by id makes that invisible, so each record shows exactly once.
+//! After a failed produce, writes go straight to the journal for `timeout_seconds`, so an
+//! outage costs one timeout, not one per action.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use serde::{Deserialize, Serialize};
+
+use super::{AuditStore, FlagsProvider};
+use crate::backend::sim::state::FileLock;
+use crate::config::platform::KafkaConfig;
+use crate::domain::{AuditRecord, ClusterId, FlagState, Outcome, PendingFlag, Timestamp};
+
+/// A flag change as produced to the command topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagCommand {
+    pub id: String,
+    pub flag: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage: Option<u8>,
+    /// Targets as `env/region`.
+    pub clusters: Vec<String>,
+    pub sent_at: Timestamp,
+}
+
+/// What one cluster publishes about one flag on the state topic (key `flag/env/region`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagStateRecord {
+    pub flag: String,
+    pub env: String,
+    pub region: String,
+    pub value: String,
+    pub percentage: u8,
+    /// The id of the last command applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+impl FlagStateRecord {
+    /// The record's key on the state topic.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.flag, self.env, self.region)
+    }
+}
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+struct Raw {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
+
+/// The connection settings shared by flags and audit.
+#[derive(Debug, Clone)]
+struct Conn {
+    properties: BTreeMap<String, String>,
+    timeout: Duration,
+}
+
+impl Conn {
+    fn new(config: &KafkaConfig) -> Self {
+        Conn {
+            properties: config.properties.clone(),
+            timeout: Duration::from_secs(config.timeout_seconds.max(1)),
+        }
+    }
+
+    /// Where the broker is, for error messages (never the other properties: they may
+    /// hold credentials).
+    fn bootstrap(&self) -> &str {
+        self.properties
+            .get("bootstrap.servers")
+            .map_or("(no bootstrap.servers)", String::as_str)
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        // Reconnect soon after a broker comes back (librdkafka waits up to 10 s).
+        c.set("reconnect.backoff.max.ms", "1000");
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    fn producer(&self) -> Result<FutureProducer> {
+        let mut c = self.client_config();
+        if !self.properties.contains_key("message.timeout.ms") {
+            c.set("message.timeout.ms", self.timeout.as_millis().to_string());
+        }
+        c.create()
+            .with_context(|| format!("creating a Kafka producer for {}", self.bootstrap()))
+    }
+
+    /// Produce one record and wait for the broker's acknowledgement, at most the timeout.
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<()> {
+        let record = FutureRecord::to(topic).key(key).payload(payload);
+        let send = producer.send(record, self.timeout);
+        match tokio::time::timeout(self.timeout + Duration::from_secs(1), send).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(anyhow!(
+                "producing to Kafka topic {topic} at {} failed: {e}",
+                self.bootstrap()
+            )),
+            Err(_) => Err(anyhow!(
+                "producing to Kafka topic {topic} at {} timed out after {:?}",
+                self.bootstrap(),
+                self.timeout
+            )),
+        }
+    }
+
+    /// Every record of `topic`, from the beginning up to the high watermarks as they
+    /// were when the read started, within the timeout.
+    async fn read_topic(&self, topic: &str) -> Result<Vec<Raw>> {
+        let conn = self.clone();
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || conn.read_topic_blocking(&topic))
+            .await
+            .context("the Kafka reading task failed")?
+    }
+
+    fn read_topic_blocking(&self, topic: &str) -> Result<Vec<Raw>> {
+        let deadline = Instant::now() + self.timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let at = self.bootstrap();
+        let mut c = self.client_config();
+        c.set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        if !self.properties.contains_key("group.id") {
+            // librdkafka wants one for `assign`; the group is never joined and nothing
+            // is committed.
+            c.set("group.id", "sphere-reader");
+        }
+        let consumer: BaseConsumer = c
+            .create()
+            .with_context(|| format!("creating a Kafka consumer for {at}"))?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), left())
+            .map_err(|e| anyhow!("Kafka at {at} is unreachable (reading topic {topic}): {e}"))?;
+        let t = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .ok_or_else(|| anyhow!("Kafka at {at} did not describe topic {topic}"))?;
+        if let Some(err) = t.error() {
+            bail!(
+                "Kafka topic {topic} at {at}: {}",
+                RDKafkaErrorCode::from(err)
+            );
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut ends: HashMap<i32, i64> = HashMap::new();
+        for p in t.partitions() {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), left())
+                .map_err(|e| {
+                    anyhow!(
+                        "Kafka at {at}: the offsets of topic {topic} partition {} could not be read: {e}",
+                        p.id()
+                    )
+                })?;
+            if high > low {
+                tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))?;
+                ends.insert(p.id(), high);
+            }
+        }
+        let mut out = Vec::new();
+        if ends.is_empty() {
+            return Ok(out);
+        }
+        let limits = ends.clone();
+        consumer.assign(&tpl)?;
+        let mut last_error = None;
+        while !ends.is_empty() {
+            let wait = left();
+            if wait.is_zero() {
+                let why = last_error.map(|e| format!(": {e}")).unwrap_or_default();
+                bail!(
+                    "reading Kafka topic {topic} at {at} timed out after {:?} ({} partition(s) not read to the end){why}",
+                    self.timeout,
+                    ends.len()
+                );
+            }
+            match consumer.poll(wait.min(Duration::from_millis(200))) {
+                Some(Ok(m)) => {
+                    let p = m.partition();
+                    if ends.get(&p).is_some_and(|end| m.offset() + 1 >= *end) {
+                        ends.remove(&p);
+                    }
+                    if limits.get(&p).is_some_and(|end| m.offset() < *end) {
+                        out.push(Raw {
+                            partition: p,
+                            offset: m.offset(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            payload: m.payload().map(<[u8]>::to_vec),
+                        });
+                    }
+                }
+                // librdkafka retries what fails on the way (a dropped connection); the
+                // deadline decides.
+                Some(Err(e)) => last_error = Some(e),
+                None => {
+                    // Nothing came: the end may be a gap (compaction, transaction markers).
+                    if let Ok(pos) = consumer.position() {
+                        for e in pos.elements() {
+                            if let Offset::Offset(o) = e.offset()
+                                && ends.get(&e.partition()).is_some_and(|end| o >= *end)
+                            {
+                                ends.remove(&e.partition());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|r| (r.partition, r.offset));
+        Ok(out)
+    }
+}
+
+fn now() -> Timestamp {
+    chrono::Utc::now().timestamp()
+}
+
+fn cluster_name(c: &ClusterId) -> String {
+    format!("{}/{}", c.env, c.region)
+}
+
+/// Feature flags over Kafka: commands out, cluster state back.
+pub struct KafkaFlags {
+    conn: Conn,
+    producer: FutureProducer,
+    commands_topic: String,
+    state_topic: String,
+    /// The configured clusters; state from other clusters is ignored (none configured:
+    /// every cluster that publishes is shown).
+    clusters: Vec<ClusterId>,
+}
+
+impl KafkaFlags {
+    pub fn new(config: &KafkaConfig, clusters: Vec<ClusterId>) -> Result<Self> {
+        let conn = Conn::new(config);
+        Ok(KafkaFlags {
+            producer: conn.producer()?,
+            conn,
+            commands_topic: config.flag_commands_topic.clone(),
+            state_topic: config.flag_state_topic.clone(),
+            clusters,
+        })
+    }
+
+    fn known(&self, c: &ClusterId) -> bool {
+        self.clusters.is_empty() || self.clusters.contains(c)
+    }
+
+    /// The state each cluster published (last record per key wins; tombstones remove).
+    async fn states(&self) -> Result<BTreeMap<(String, ClusterId), FlagStateRecord>> {
+        let raw = self.conn.read_topic(&self.state_topic).await?;
+        Ok(fold_states(&raw, &self.state_topic)
+            .into_iter()
+            .filter(|((_, c), _)| self.known(c))
+            .collect())
+    }
+}
+
+fn fold_states(raw: &[Raw], topic: &str) -> BTreeMap<(String, ClusterId), FlagStateRecord> {
+    let mut states = BTreeMap::new();
+    for r in raw {
+        match &r.payload {
+            None => {
+                // A tombstone: the key names what is gone.
+                let key = r.key.as_deref().map(String::from_utf8_lossy);
+                let parts: Option<Vec<&str>> = key.as_deref().map(|k| k.rsplitn(3, '/').collect());
+                if let Some([region, env, flag]) = parts.as_deref() {
+                    states.remove(&(flag.to_string(), ClusterId::new(*env, *region)));
+                }
+            }
+            Some(bytes) => match serde_json::from_slice::<FlagStateRecord>(bytes) {
+                Ok(s) => {
+                    let id = ClusterId::new(s.env.clone(), s.region.clone());
+                    states.insert((s.flag.clone(), id), s);
+                }
+                Err(e) => tracing::warn!(
+                    topic,
+                    partition = r.partition,
+                    offset = r.offset,
+                    "skipping a flag state record that does not parse: {e}"
+                ),
+            },
+        }
+    }
+    states
+}
+
+/// Every command, in the topic's order (per flag, that is the order they were sent).
+fn parse_commands(raw: &[Raw], topic: &str) -> Vec<FlagCommand> {
+    raw.iter()
+        .filter_map(|r| {
+            let bytes = r.payload.as_deref()?;
+            serde_json::from_slice::<FlagCommand>(bytes)
+                .map_err(|e| {
+                    tracing::warn!(
+                        topic,
+                        partition = r.partition,
+                        offset = r.offset,
+                        "skipping a flag command that does not parse: {e}"
+                    )
+                })
+                .ok()
+        })
+        .collect()
+}
+
+/// The flags as each cluster runs them, with the change still waiting for its
+/// acknowledgement.
+fn flag_states(
+    states: &BTreeMap<(String, ClusterId), FlagStateRecord>,
+    commands: &[FlagCommand],
+) -> Vec<FlagState> {
+    let mut out = Vec::with_capacity(states.len());
+    for ((flag, cluster), s) in states {
+        let name = cluster_name(cluster);
+        let targeting: Vec<&FlagCommand> = commands
+            .iter()
+            .filter(|c| &c.flag == flag && c.clusters.contains(&name))
+            .collect();
+        let acked = s
+            .ack
+            .as_ref()
+            .and_then(|ack| targeting.iter().position(|c| &c.id == ack));
+        let pending = match targeting.last() {
+            Some(last) if acked.is_none_or(|i| i + 1 < targeting.len()) => Some(PendingFlag {
+                value: last.value.clone(),
+                percentage: last.percentage.unwrap_or(s.percentage),
+                sent_at: last.sent_at,
+            }),
+            _ => None,
+        };
+        out.push(FlagState {
+            name: flag.clone(),
+            cluster: cluster.clone(),
+            value: s.value.clone(),
+            percentage: s.percentage,
+            pending,
+        });
+    }
+    out
+}
+
+/// A unique command id: milliseconds, then random hex.
+fn command_id() -> String {
+    format!(
+        "{}-{:06x}",
+        chrono::Utc::now().timestamp_millis(),
+        fastrand::u32(..1 << 24)
+    )
+}
+
+#[async_trait]
+impl FlagsProvider for KafkaFlags {
+    async fn list(&self) -> Result<Vec<FlagState>> {
+        let (state, commands) =
+            tokio::try_join!(self.states(), self.conn.read_topic(&self.commands_topic))?;
+        let commands = parse_commands(&commands, &self.commands_topic);
+        Ok(flag_states(&state, &commands))
+    }
+
+    async fn set(
+        &self,
+        name: &str,
+        value: &str,
+        percentage: Option<u8>,
+        cluster: Option<&ClusterId>,
+    ) -> Result<()> {
+        let states = self.states().await?;
+        let targets: Vec<String> = states
+            .keys()
+            .filter(|(f, c)| f == name && cluster.is_none_or(|want| c == want))
+            .map(|(_, c)| cluster_name(c))
+            .collect();
+        if targets.is_empty() {
+            match cluster {
+                Some(c) => bail!("there is no flag {name} in {c}"),
+                None => bail!("there is no flag {name}"),
+            }
+        }
+        let command = FlagCommand {
+            id: command_id(),
+            flag: name.to_string(),
+            value: value.to_string(),
+            percentage: percentage.map(|p| p.min(100)),
+            clusters: targets,
+            sent_at: now(),
+        };
+        let payload = serde_json::to_vec(&command)?;
+        self.conn
+            .produce(&self.producer, &self.commands_topic, name, &payload)
+            .await
+            .with_context(|| format!("sending the change of flag {name}"))?;
+        tracing::info!(
+            flag = name,
+            command = command.id,
+            clusters = command.clusters.len(),
+            "flag change sent"
+        );
+        Ok(())
+    }
+}
+
+/// The audit trail in a Kafka topic, spooled to a local journal while the broker is
+/// unreachable.
+pub struct KafkaAudit {
+    conn: Conn,
+    producer: FutureProducer,
+    topic: String,
+    spool: PathBuf,
+    last_id: Mutex<u64>,
+    /// Until when writes go straight to the journal (after a failed produce).
+    retry_at: Mutex<Option<Instant>>,
+    /// The latest version of every record this process has read or written: what
+    /// `set_audit_outcome` starts from, and what `audit` shows while Kafka is unreachable.
+    known: Mutex<BTreeMap<u64, AuditRecord>>,
+}
+
+/// The journal's file name in the data dir.
+pub const SPOOL_FILE: &str = "audit-spool.jsonl";
+
+impl KafkaAudit {
+    /// `spool`: the journal (`audit-spool.jsonl` in the data dir).
+    pub fn new(config: &KafkaConfig, spool: impl Into<PathBuf>) -> Result<Self> {
+        let conn = Conn::new(config);
+        Ok(KafkaAudit {
+            producer: conn.producer()?,
+            conn,
+            topic: config.audit_topic.clone(),
+            spool: spool.into(),
+            last_id: Mutex::new(0),
+            retry_at: Mutex::new(None),
+            known: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The journal file.
+    pub fn spool_path(&self) -> &Path {
+        &self.spool
+    }
+
+    /// Writes go straight to the journal until then (a produce failed recently).
+    pub fn backing_off(&self) -> bool {
+        self.retry_at
+            .lock()
+            .expect("retry lock")
+            .is_some_and(|t| Instant::now() < t)
+    }
+
+    fn next_id(&self) -> u64 {
+        let ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let fresh = (ms << 20) | fastrand::u64(..1 << 20);
+        let mut last = self.last_id.lock().expect("id lock");
+        *last = fresh.max(*last + 1);
+        *last
+    }
+
+    async fn lock_spool(&self) -> Result<FileLock> {
+        let path = self.spool.clone();
+        tokio::task::spawn_blocking(move || FileLock::exclusive(&path))
+            .await
+            .context("the journal locking task failed")?
+    }
+
+    async fn send(&self, record: &AuditRecord) -> Result<()> {
+        let payload = serde_json::to_vec(record)?;
+        let result = self
+            .conn
+            .produce(
+                &self.producer,
+                &self.topic,
+                &record.id.to_string(),
+                &payload,
+            )
+            .await;
+        if result.is_err() {
+            *self.retry_at.lock().expect("retry lock") = Some(Instant::now() + self.conn.timeout);
+        }
+        result
+    }
+
+    /// Sends the journal in order (the lock held); trims what went. How many went, and
+    /// the error that stopped the rest.
+    async fn replay_locked(&self) -> Result<usize> {
+        let queue = read_spool(&self.spool)?;
+        if queue.is_empty() {
+            return Ok(0);
+        }
+        let mut sent = 0;
+        let mut failure = None;
+        for record in &queue {
+            match self.send(record).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if sent > 0 {
+            rewrite_spool(&self.spool, &queue[sent..])?;
+            tracing::info!(
+                sent,
+                left = queue.len() - sent,
+                "audit journal replayed to Kafka"
+            );
+        }
+        match failure {
+            Some(e) => Err(e.context(format!(
+                "{} audit record(s) stay in {}",
+                queue.len() - sent,
+                self.spool.display()
+            ))),
+            None => Ok(sent),
+        }
+    }
+
+    /// Sends the journal to Kafka, in order; how many records went. Nothing happens
+    /// when the journal is empty.
+    pub async fn replay(&self) -> Result<usize> {
+        let _lock = self.lock_spool().await?;
+        self.replay_locked().await
+    }
+
+    /// Replays the journal in the background (at start).
+    pub fn replay_in_background(self: &std::sync::Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.replay().await {
+                tracing::warn!("audit journal not replayed yet: {e:#}");
+            }
+        });
+    }
+
+    /// One write: straight to Kafka when nothing waits in the journal and the broker
+    /// answers, else to the journal (after replaying it when it may answer again).
+    async fn write(&self, record: AuditRecord) -> Result<()> {
+        self.known
+            .lock()
+            .expect("known lock")
+            .insert(record.id, record.clone());
+        let _lock = self.lock_spool().await?;
+        let mut direct = !self.backing_off();
+        if direct && spool_has_records(&self.spool)? {
+            direct = match self.replay_locked().await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!("audit journal replay stopped: {e:#}");
+                    false
+                }
+            };
+        }
+        if direct {
+            match self.send(&record).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!(
+                    id = record.id,
+                    "audit record spooled to {}: {e:#}",
+                    self.spool.display()
+                ),
+            }
+        }
+        append_spool(&self.spool, &record)
+    }
+
+    fn spooled(&self) -> Result<Vec<AuditRecord>> {
+        let _lock = FileLock::exclusive(&self.spool)?;
+        read_spool(&self.spool)
+    }
+
+    async fn find(&self, id: u64) -> Result<Option<AuditRecord>> {
+        if let Some(r) = self.known.lock().expect("known lock").get(&id) {
+            return Ok(Some(r.clone()));
+        }
+        Ok(self.audit(None).await?.into_iter().find(|r| r.id == id))
+    }
+}
+
+fn spool_has_records(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len() > 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The journal's records in order; a line that does not parse (a write cut short) is
+/// skipped with a warning.
+fn read_spool(path: &Path) -> Result<Vec<AuditRecord>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| {
+                    tracing::warn!(
+                        "skipping a line of {} that does not parse: {e}",
+                        path.display()
+                    )
+                })
+                .ok()
+        })
+        .collect())
+}
+
+fn open_private(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true);
+    if append {
+        o.append(true);
+    } else {
+        o.truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
+fn line(record: &AuditRecord) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(record)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Appends one record and syncs it to disk before returning.
+fn append_spool(path: &Path, record: &AuditRecord) -> Result<()> {
+    let bytes = line(record)?;
+    let mut f = open_private(path, true).with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_data())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Replaces the journal with `rest` (atomically; removed when empty).
+fn rewrite_spool(path: &Path, rest: &[AuditRecord]) -> Result<()> {
+    if rest.is_empty() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    let mut bytes = Vec::new();
+    for r in rest {
+        bytes.extend(line(r)?);
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut f = open_private(&tmp, false).with_context(|| format!("opening {}", tmp.display()))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
+/// Folds audit writes by id: the last write wins.
+fn fold_audit(raw: &[Raw], topic: &str) -> BTreeMap<u64, AuditRecord> {
+    let mut all = BTreeMap::new();
+    for r in raw {
+        let Some(bytes) = &r.payload else { continue };
+        match serde_json::from_slice::<AuditRecord>(bytes) {
+            Ok(rec) => {
+                all.insert(rec.id, rec);
+            }
+            Err(e) => tracing::warn!(
+                topic,
+                partition = r.partition,
+                offset = r.offset,
+                "skipping an audit record that does not parse: {e}"
+            ),
+        }
+    }
+    all
+}
+
+#[async_trait]
+impl AuditStore for KafkaAudit {
+    async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>> {
+        // Right after a failed produce the journal waits (the read says whether Kafka
+        // is back); the next write or read after the back-off replays it.
+        if !self.backing_off()
+            && let Err(e) = self.replay().await
+        {
+            tracing::warn!("audit journal not replayed: {e:#}");
+        }
+        let spooled = {
+            let path = self.spool.clone();
+            tokio::task::spawn_blocking(move || {
+                let _lock = FileLock::exclusive(&path)?;
+                read_spool(&path)
+            })
+            .await
+            .context("the journal reading task failed")??
+        };
+        let mut all = match self.conn.read_topic(&self.topic).await {
+            Ok(raw) => {
+                let folded = fold_audit(&raw, &self.topic);
+                *self.known.lock().expect("known lock") = folded.clone();
+                folded
+            }
+            Err(e) => {
+                let known = self.known.lock().expect("known lock").clone();
+                if known.is_empty() && spooled.is_empty() {
+                    return Err(e.context("the audit trail is unreachable"));
+                }
+                tracing::warn!(
+                    "the audit trail in Kafka is unreachable; showing what this process knows and the journal: {e:#}"
+                );
+                known
+            }
+        };
+        for r in spooled {
+            all.insert(r.id, r);
+        }
+        Ok(all
+            .into_values()
+            .filter(|r| since.is_none_or(|t| r.at >= t))
+            .collect())
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<u64> {
+        let record = AuditRecord {
+            id: self.next_id(),
+            at: now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            reason: reason.map(str::to_string),
+            outcome,
+        };
+        let id = record.id;
+        self.write(record).await?;
+        Ok(id)
+    }
+
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+        let Some(record) = self.find(id).await? else {
+            bail!("no audit record #{id}");
+        };
+        self.write(AuditRecord { outcome, ..record }).await
+    }
+}
+
+impl KafkaAudit {
+    /// The records waiting in the journal (for tests and diagnostics).
+    pub fn journal(&self) -> Result<Vec<AuditRecord>> {
+        self.spooled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(offset: i64, key: &str, payload: Option<String>) -> Raw {
+        Raw {
+            partition: 0,
+            offset,
+            key: Some(key.as_bytes().to_vec()),
+            payload: payload.map(String::into_bytes),
+        }
+    }
+
+    fn state(flag: &str, region: &str, value: &str, ack: Option<&str>) -> FlagStateRecord {
+        FlagStateRecord {
+            flag: flag.into(),
+            env: "production".into(),
+            region: region.into(),
+            value: value.into(),
+            percentage: 10,
+            ack: ack.map(str::to_string),
+            updated_at: 1,
+        }
+    }
+
+    fn command(id: &str, value: &str, regions: &[&str]) -> FlagCommand {
+        FlagCommand {
+            id: id.into(),
+            flag: "beta".into(),
+            value: value.into(),
+            percentage: None,
+            clusters: regions.iter().map(|r| format!("production/{r}")).collect(),
+            sent_at: 7,
+        }
+    }
+
+    #[test]
+    fn state_is_folded_by_key_and_tombstones_remove() {
+        let a = state("beta", "eu", "off", None);
+        let b = state("beta", "eu", "on", Some("c1"));
+        let gone = state("beta", "us", "on", None);
+        let raws = vec![
+            raw(0, &a.key(), Some(serde_json::to_string(&a).unwrap())),
+            raw(1, &gone.key(), Some(serde_json::to_string(&gone).unwrap())),
+            raw(2, "junk", Some("not json".into())),
+            raw(3, &b.key(), Some(serde_json::to_string(&b).unwrap())),
+            raw(4, &gone.key(), None),
+        ];
+        let folded = fold_states(&raws, "t");
+        assert_eq!(folded.len(), 1);
+        let only = folded.values().next().unwrap();
+        assert_eq!(only.value, "on");
+    }
+
+    #[test]
+    fn a_command_after_the_acknowledged_one_is_pending() {
+        let mut states = BTreeMap::new();
+        for s in [
+            state("beta", "eu", "on", Some("c2")),
+            state("beta", "us", "off", Some("c1")),
+            state("beta", "ap", "off", Some("expired")),
+        ] {
+            states.insert(
+                (
+                    "beta".to_string(),
+                    ClusterId::new("production", s.region.clone()),
+                ),
+                s,
+            );
+        }
+        let commands = vec![
+            command("c1", "off", &["eu", "us"]),
+            command("c2", "on", &["eu", "us", "ap"]),
+        ];
+        let out = flag_states(&states, &commands);
+        let by = |r: &str| out.iter().find(|f| f.cluster.region == r).unwrap();
+        assert_eq!(by("eu").pending, None, "eu acknowledged the last command");
+        let us = by("us")
+            .pending
+            .clone()
+            .expect("us has not acknowledged c2");
+        assert_eq!((us.value.as_str(), us.percentage), ("on", 10));
+        assert!(by("ap").pending.is_some(), "an unknown ack is older");
+    }
+
+    #[test]
+    fn the_journal_keeps_order_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SPOOL_FILE);
+        let rec = |id| AuditRecord {
+            id,
+            at: 1,
+            actor: "ada".into(),
+            action: "lock".into(),
+            target: "cart".into(),
+            reason: None,
+            outcome: Outcome::Started,
+        };
+        append_spool(&path, &rec(1)).unwrap();
+        append_spool(&path, &rec(2)).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"id\":3,")
+            .unwrap();
+        let ids: Vec<u64> = read_spool(&path).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        rewrite_spool(&path, &[rec(2)]).unwrap();
+        assert_eq!(read_spool(&path).unwrap().len(), 1);
+        rewrite_spool(&path, &[]).unwrap();
+        assert!(!path.exists());
+    }
+}
