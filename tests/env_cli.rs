@@ -9,22 +9,40 @@ use serde_json::Value;
 
 const DAY: i64 = 86_400;
 
+/// Runs `sphere args` and asserts it exits `expected`, showing its stderr if not.
+fn exits(dir: &tempfile::TempDir, args: &[&str], expected: i32) -> std::process::Output {
+    let out = sphere(dir, args);
+    assert_eq!(code(&out), expected, "{args:?}: {}", stderr(&out));
+    out
+}
+
+/// Runs `sphere args` and asserts it succeeds.
+fn succeeds(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
+    exits(dir, args, 0)
+}
+
+/// `sphere env create NAME --from FROM --ttl TTL` and any further arguments.
+fn env_create<'a>(name: &'a str, from: &'a str, ttl: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["env", "create", name, "--from", from, "--ttl", ttl];
+    args.extend_from_slice(more);
+    args
+}
+
+fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}
+
 fn envs(dir: &tempfile::TempDir) -> Vec<Value> {
-    let out = sphere(dir, &["env", "list", "--output", "json"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = succeeds(dir, &["env", "list", "--output", "json"]);
     json(&out).as_array().cloned().unwrap_or_default()
 }
 
 /// service → version in one cluster column of `sphere deploy matrix --output json`.
 fn versions(dir: &tempfile::TempDir, env: &str, region: &str) -> Vec<(String, String)> {
-    let out = sphere(
-        dir,
-        &[
-            "deploy", "matrix", "--env", env, "--region", region, "--output", "json",
-        ],
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let m = json(&out);
+    let args = [
+        "deploy", "matrix", "--env", env, "--region", region, "--output", "json",
+    ];
+    let m = json(&succeeds(dir, &args));
     let mut found: Vec<(String, String)> = m["rows"]
         .as_array()
         .expect("rows")
@@ -47,26 +65,11 @@ fn newest_audit(dir: &tempfile::TempDir) -> Value {
 #[test]
 fn create_list_extend_and_delete_an_environment() {
     let dir = tmp();
-    let out = sphere(
+    let out = succeeds(
         &dir,
-        &[
-            "env",
-            "create",
-            "pr-42",
-            "--from",
-            "staging",
-            "--ttl",
-            "7d",
-            "--region",
-            "eu-west-1",
-        ],
+        &env_create("pr-42", "staging", "7d", &["--region", "eu-west-1"]),
     );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("created pr-42 from staging in eu-west-1"),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "created pr-42 from staging in eu-west-1");
 
     let list = envs(&dir);
     assert_eq!(list.len(), 1, "{list:?}");
@@ -83,19 +86,16 @@ fn create_list_extend_and_delete_an_environment() {
     assert!(!copy.is_empty());
     assert_eq!(copy, versions(&dir, "staging", "eu-west-1"));
     // And a lock can be scoped to it.
-    let out = sphere(
-        &dir,
-        &[
-            "lock",
-            "cart-service",
-            "--env",
-            "pr-42",
-            "--reason",
-            "demo",
-            "--yes",
-        ],
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lock = [
+        "lock",
+        "cart-service",
+        "--env",
+        "pr-42",
+        "--reason",
+        "demo",
+        "--yes",
+    ];
+    succeeds(&dir, &lock);
 
     let table = stdout(&sphere(&dir, &["env", "list"]));
     assert!(
@@ -106,24 +106,18 @@ fn create_list_extend_and_delete_an_environment() {
     );
 
     // Extend: recorded, and the expiry moves.
-    let out = sphere(
-        &dir,
-        &["env", "extend", "pr-42", "--by", "3d", "--output", "json"],
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let rec = json(&out);
+    let extend = ["env", "extend", "pr-42", "--by", "3d", "--output", "json"];
+    let rec = json(&succeeds(&dir, &extend));
     assert_eq!(rec[0]["action"], "env.extend");
     assert_eq!(rec[0]["outcome"], "succeeded");
     let left = envs(&dir)[0]["expires_in_seconds"].as_i64().unwrap_or(0);
     assert!((10 * DAY - 5..=10 * DAY).contains(&left), "{left}");
 
     // Delete is destructive: --yes without a terminal.
-    let out = sphere(&dir, &["env", "delete", "pr-42"]);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    let out = exits(&dir, &["env", "delete", "pr-42"], 2);
+    assert_contains(&stderr(&out), "--yes");
     assert_eq!(envs(&dir).len(), 1, "nothing changed");
-    let out = sphere(&dir, &["env", "delete", "pr-42", "--yes"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    succeeds(&dir, &["env", "delete", "pr-42", "--yes"]);
     assert!(envs(&dir).is_empty());
     assert_eq!(newest_audit(&dir)["action"], "env.delete");
     // Its lock went with it.
@@ -140,31 +134,15 @@ fn create_list_extend_and_delete_an_environment() {
 fn bad_input_exits_2_naming_what_is_wrong() {
     let dir = tmp();
     for (args, says) in [
-        (
-            vec!["env", "create", "pr-1", "--from", "staging", "--ttl", "7w"],
-            "7w",
-        ),
-        (
-            vec!["env", "create", "pr-1", "--from", "staging", "--ttl", "15d"],
-            "invalid ttl",
-        ),
-        (
-            vec!["env", "create", "Pr 1", "--from", "staging", "--ttl", "1d"],
-            "invalid name",
-        ),
-        (
-            vec!["env", "create", "staging", "--from", "dev", "--ttl", "1d"],
-            "exists already",
-        ),
-        (
-            vec!["env", "create", "pr-1", "--from", "qa", "--ttl", "1d"],
-            "invalid from",
-        ),
+        (env_create("pr-1", "staging", "7w", &[]), "7w"),
+        (env_create("pr-1", "staging", "15d", &[]), "invalid ttl"),
+        (env_create("Pr 1", "staging", "1d", &[]), "invalid name"),
+        (env_create("staging", "dev", "1d", &[]), "exists already"),
+        (env_create("pr-1", "qa", "1d", &[]), "invalid from"),
         (vec!["env", "extend", "pr-1", "--by", "1d"], "no ephemeral"),
         (vec!["env", "delete", "production", "--yes"], "permanent"),
     ] {
-        let out = sphere(&dir, &args);
-        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let out = exits(&dir, &args, 2);
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
     }
     assert!(envs(&dir).is_empty());
@@ -173,77 +151,38 @@ fn bad_input_exits_2_naming_what_is_wrong() {
 #[test]
 fn the_policy_refuses_with_exit_4() {
     let dir = tmp();
-    let out = sphere(
+    let out = exits(&dir, &env_create("pr-1", "dev", "1d", &["--read-only"]), 4);
+    assert_contains(&stderr(&out), "read-only");
+    // A team member creates.
+    succeeds(
         &dir,
-        &[
-            "env",
-            "create",
-            "pr-1",
-            "--from",
-            "dev",
-            "--ttl",
-            "1d",
-            "--read-only",
-        ],
+        &env_create("pr-1", "dev", "1d", &["--as", "amara.okafor"]),
     );
-    assert_eq!(code(&out), 4, "{}", stderr(&out));
-    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
-    let out = sphere(
-        &dir,
-        &[
-            "env",
-            "create",
-            "pr-1",
-            "--from",
-            "dev",
-            "--ttl",
-            "1d",
-            "--as",
-            "amara.okafor",
-        ],
-    );
-    assert_eq!(code(&out), 0, "a team member creates: {}", stderr(&out));
-    let out = sphere(
-        &dir,
-        &[
-            "env",
-            "extend",
-            "pr-1",
-            "--by",
-            "1h",
-            "--as",
-            "sofia.moreno",
-            "--output",
-            "json",
-        ],
-    );
-    assert_eq!(code(&out), 4, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("created by amara.okafor"),
-        "{}",
-        stderr(&out)
-    );
+    let extend = [
+        "env",
+        "extend",
+        "pr-1",
+        "--by",
+        "1h",
+        "--as",
+        "sofia.moreno",
+        "--output",
+        "json",
+    ];
+    let out = exits(&dir, &extend, 4);
+    assert_contains(&stderr(&out), "created by amara.okafor");
     assert_eq!(json(&out)[0]["outcome"], "refused");
 }
 
 #[test]
 fn the_demo_clock_expires_an_environment_for_every_process() {
     let dir = tmp();
-    let out = sphere(
-        &dir,
-        &["env", "create", "pr-7", "--from", "dev", "--ttl", "1h"],
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = sphere(&dir, &["demo", "advance", "30m"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    succeeds(&dir, &env_create("pr-7", "dev", "1h", &[]));
+    let out = succeeds(&dir, &["demo", "advance", "30m"]);
     assert!(!stdout(&out).contains("expired"), "{}", stdout(&out));
     assert_eq!(envs(&dir).len(), 1);
     let out = sphere(&dir, &["demo", "advance", "31m"]);
-    assert!(
-        stdout(&out).contains("1 environment expired"),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "1 environment expired");
     assert!(envs(&dir).is_empty());
     let r = newest_audit(&dir);
     assert_eq!(r["who"], "system");
@@ -263,9 +202,7 @@ fn an_injected_failure_exits_1_and_is_recorded() {
     let dir = tmp();
     let out = sphere_env(
         &dir,
-        &[
-            "env", "create", "pr-8", "--from", "dev", "--ttl", "1d", "--output", "json",
-        ],
+        &env_create("pr-8", "dev", "1d", &["--output", "json"]),
         Some("create_environment"),
     );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -277,21 +214,18 @@ fn an_injected_failure_exits_1_and_is_recorded() {
 #[test]
 fn access_grants_show_when_they_end_and_expire_on_the_clock() {
     let dir = tmp();
-    let out = sphere(
-        &dir,
-        &[
-            "access",
-            "request",
-            "payments-api",
-            "--permission",
-            "operate",
-            "--reason",
-            "on call",
-            "--as",
-            "amara.okafor",
-        ],
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let request = [
+        "access",
+        "request",
+        "payments-api",
+        "--permission",
+        "operate",
+        "--reason",
+        "on call",
+        "--as",
+        "amara.okafor",
+    ];
+    succeeds(&dir, &request);
     let table = stdout(&sphere(&dir, &["access", "list"]));
     assert!(
         table.contains("EXPIRES") && (table.contains("in 8h") || table.contains("in 7h59m")),

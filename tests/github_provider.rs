@@ -14,12 +14,12 @@ use sphere::backend::configured::{ConfiguredCatalog, DescriptorSource};
 use sphere::backend::github::GithubProvider;
 use sphere::backend::{CatalogProvider, FreezeStore, ReposProvider};
 use sphere::config::platform::GithubConfig;
-use sphere::domain::catalog::Severity;
+use sphere::domain::catalog::{Catalog, Problem, Severity};
 use sphere::domain::{ClusterId, Freeze};
 use wiremock::matchers::{
     bearer_token, body_json, body_partial_json, method, path, query_param, query_param_is_missing,
 };
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate};
 
 const ORG: &str = "acme";
 
@@ -250,6 +250,121 @@ fn descriptor(name: &str) -> String {
     )
 }
 
+// ---- mock builders ----------------------------------------------------------------
+
+const DESCRIPTOR_SHA: &str = "3d21ec53a331a6f037a91c368710b99387d012c1";
+
+/// A 200 answer with a JSON body.
+fn ok(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// A GET of `p` (more matchers may follow).
+fn get(p: impl Into<String>) -> MockBuilder {
+    Mock::given(method("GET")).and(path(p.into()))
+}
+
+/// A PUT to `p` (more matchers may follow).
+fn put(p: impl Into<String>) -> MockBuilder {
+    Mock::given(method("PUT")).and(path(p.into()))
+}
+
+/// `b` answers 404 once, before any less urgent mock of the same request answers.
+fn not_found_at_first(b: MockBuilder) -> Mock {
+    b.respond_with(not_found())
+        .up_to_n_times(1)
+        .with_priority(1)
+}
+
+/// The JSON bodies of the PUTs the server received, in order.
+async fn put_bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The org's repository list: one page of `names`, numbered from 1.
+fn org_repos(base: &str, names: &[&str]) -> Mock {
+    let repos: Vec<Value> = (1..).zip(names).map(|(id, n)| repo(base, n, id)).collect();
+    get(format!("/orgs/{ORG}/repos")).respond_with(ok(json!(repos)))
+}
+
+/// A GET of `name`'s `catalog-info.yaml`.
+fn descriptor_request(name: &str) -> MockBuilder {
+    get(format!("/repos/{ORG}/{name}/contents/catalog-info.yaml"))
+}
+
+/// `name`'s `catalog-info.yaml` holding `text`.
+fn descriptor_response(base: &str, name: &str, text: &str) -> ResponseTemplate {
+    ok(content(
+        base,
+        name,
+        "catalog-info.yaml",
+        text,
+        DESCRIPTOR_SHA,
+    ))
+}
+
+/// `name`'s repository serves a valid descriptor of `name`.
+fn serve_descriptor(base: &str, name: &str) -> Mock {
+    descriptor_request(name).respond_with(descriptor_response(base, name, &descriptor(name)))
+}
+
+/// The org's rulesets: just the one named `name`.
+fn org_rulesets(base: &str, id: u64, name: &str, enforcement: &str, updated: &str) -> Mock {
+    get(format!("/orgs/{ORG}/rulesets")).respond_with(ok(json!([ruleset(
+        base,
+        id,
+        name,
+        enforcement,
+        updated
+    )])))
+}
+
+/// A provider whose requests time out after one second.
+fn impatient_provider(api: &str) -> GithubProvider {
+    let mut cfg = config(api);
+    cfg.timeout_seconds = 1;
+    GithubProvider::new(&cfg, None).expect("provider")
+}
+
+/// The catalog with `github` as its only discovery.
+async fn discovered_catalog(github: Arc<GithubProvider>) -> Arc<Catalog> {
+    ConfiguredCatalog {
+        roots: Vec::new(),
+        discovered: Some(github),
+    }
+    .load()
+    .await
+    .expect("catalog")
+}
+
+/// The catalog's problem for the descriptor of `repo`.
+fn problem_of<'a>(catalog: &'a Catalog, repo: &str) -> Option<&'a Problem> {
+    let file = format!("127.0.0.1/{ORG}/{repo}/catalog-info.yaml");
+    catalog
+        .problems
+        .iter()
+        .find(|p| p.file.as_os_str() == file.as_str())
+}
+
+fn assert_err_contains(err: &anyhow::Error, needle: &str) {
+    assert!(format!("{err:#}").contains(needle), "{err:#}");
+}
+
+fn assert_quick(start: Instant) {
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 // ---- discovery ------------------------------------------------------------------
 
 #[tokio::test]
@@ -257,27 +372,24 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
     let server = MockServer::start().await;
     let base = server.uri();
     let page2 = format!("{base}/orgs/{ORG}/repos?per_page=100&page=2");
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/repos")))
+    get(format!("/orgs/{ORG}/repos"))
         .and(query_param_is_missing("page"))
         .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header(
-                    "link",
-                    format!("<{page2}>; rel=\"next\", <{page2}>; rel=\"last\"").as_str(),
-                )
-                .set_body_json(json!([
-                    repo(&base, "payments-api", 1),
-                    repo(&base, "docs-site", 2)
-                ])),
+            ok(json!([
+                repo(&base, "payments-api", 1),
+                repo(&base, "docs-site", 2)
+            ]))
+            .insert_header(
+                "link",
+                format!("<{page2}>; rel=\"next\", <{page2}>; rel=\"last\"").as_str(),
+            ),
         )
         .expect(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/repos")))
+    get(format!("/orgs/{ORG}/repos"))
         .and(query_param("page", "2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+        .respond_with(ok(json!([
             repo(&base, "ledger", 3),
             repo(&base, "broken-descriptor", 4)
         ])))
@@ -285,18 +397,9 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
         .mount(&server)
         .await;
     let serve = |name: &str, text: &str| {
-        Mock::given(method("GET"))
-            .and(path(format!(
-                "/repos/{ORG}/{name}/contents/catalog-info.yaml"
-            )))
+        descriptor_request(name)
             .and(query_param("ref", "main"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(content(
-                &base,
-                name,
-                "catalog-info.yaml",
-                text,
-                "3d21ec53a331a6f037a91c368710b99387d012c1",
-            )))
+            .respond_with(descriptor_response(&base, name, text))
             .expect(2)
     };
     serve("payments-api", &descriptor("payments-api"))
@@ -309,10 +412,7 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
     )
     .mount(&server)
     .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{ORG}/docs-site/contents/catalog-info.yaml"
-        )))
+    descriptor_request("docs-site")
         .respond_with(not_found())
         .expect(2)
         .mount(&server)
@@ -337,13 +437,7 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
         "decoded from base64"
     );
 
-    let catalog = ConfiguredCatalog {
-        roots: Vec::new(),
-        discovered: Some(github),
-    }
-    .load()
-    .await
-    .expect("catalog");
+    let catalog = discovered_catalog(github).await;
     let mut names: Vec<&str> = catalog.entities().iter().map(|e| e.name.as_str()).collect();
     names.sort();
     assert!(
@@ -375,29 +469,11 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
 async fn a_descriptor_that_cannot_be_read_is_a_problem_of_its_location_and_the_rest_loads() {
     let server = MockServer::start().await;
     let base = server.uri();
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/repos")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            repo(&base, "payments-api", 1),
-            repo(&base, "flaky", 2)
-        ])))
+    org_repos(&base, &["payments-api", "flaky"])
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{ORG}/payments-api/contents/catalog-info.yaml"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(content(
-            &base,
-            "payments-api",
-            "catalog-info.yaml",
-            &descriptor("payments-api"),
-            "3d21ec53a331a6f037a91c368710b99387d012c1",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/flaky/contents/catalog-info.yaml")))
+    serve_descriptor(&base, "payments-api").mount(&server).await;
+    descriptor_request("flaky")
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({
             "message": "Resource not accessible by personal access token",
             "documentation_url": "https://docs.github.com/rest/repos/contents#get-repository-content",
@@ -405,19 +481,9 @@ async fn a_descriptor_that_cannot_be_read_is_a_problem_of_its_location_and_the_r
         })))
         .mount(&server)
         .await;
-    let catalog = ConfiguredCatalog {
-        roots: Vec::new(),
-        discovered: Some(Arc::new(provider(&server))),
-    }
-    .load()
-    .await
-    .expect("catalog");
+    let catalog = discovered_catalog(Arc::new(provider(&server))).await;
     assert!(catalog.entities().iter().any(|e| e.name == "payments-api"));
-    let p = catalog
-        .problems
-        .iter()
-        .find(|p| p.file.as_os_str() == format!("127.0.0.1/{ORG}/flaky/catalog-info.yaml").as_str())
-        .expect("a problem for the unreadable descriptor");
+    let p = problem_of(&catalog, "flaky").expect("a problem for the unreadable descriptor");
     assert_eq!(p.severity, Severity::Error);
     assert!(p.reason.contains("403"), "{}", p.reason);
     assert!(p.reason.contains("not accessible"), "{}", p.reason);
@@ -428,15 +494,13 @@ async fn a_descriptor_that_cannot_be_read_is_a_problem_of_its_location_and_the_r
 const VERSION_PATH: &str = "apps/payments-api/production/eu-west-1/version";
 
 fn mount_version_file(server: &MockServer, sha: &str, text: &str) -> Mock {
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/deploy/contents/{VERSION_PATH}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(content(
-            &server.uri(),
-            "deploy",
-            VERSION_PATH,
-            text,
-            sha,
-        )))
+    get(format!("/repos/{ORG}/deploy/contents/{VERSION_PATH}")).respond_with(ok(content(
+        &server.uri(),
+        "deploy",
+        VERSION_PATH,
+        text,
+        sha,
+    )))
 }
 
 #[tokio::test]
@@ -451,14 +515,13 @@ async fn rollback_commits_the_version_with_the_file_sha() {
     .expect(1)
     .mount(&server)
     .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/repos/{ORG}/deploy/contents/{VERSION_PATH}")))
+    put(format!("/repos/{ORG}/deploy/contents/{VERSION_PATH}"))
         .and(bearer_token("test-token"))
         .and(body_partial_json(json!({
             "sha": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
             "content": b64(b"1.4.1\n"),
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(file_commit(
+        .respond_with(ok(file_commit(
             &base,
             "deploy",
             VERSION_PATH,
@@ -477,14 +540,7 @@ async fn rollback_commits_the_version_with_the_file_sha() {
         )
         .await
         .expect("rollback");
-    let put = server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.method.as_str() == "PUT")
-        .expect("a PUT");
-    let body: Value = serde_json::from_slice(&put.body).unwrap();
+    let body = put_bodies(&server).await.into_iter().next().expect("a PUT");
     let message = body["message"].as_str().unwrap();
     assert!(
         message.contains("payments-api")
@@ -505,8 +561,7 @@ async fn a_stale_sha_is_a_concurrent_change_and_nothing_is_overwritten() {
     .mount(&server)
     .await;
     // Someone committed meanwhile: GitHub refuses the old sha.
-    Mock::given(method("PUT"))
-        .and(path(format!("/repos/{ORG}/deploy/contents/{VERSION_PATH}")))
+    put(format!("/repos/{ORG}/deploy/contents/{VERSION_PATH}"))
         .and(body_partial_json(json!({"sha": "0000000000000000000000000000000000000001"})))
         .respond_with(ResponseTemplate::new(409).set_body_json(json!({
             "message": format!("{VERSION_PATH} does not match 0000000000000000000000000000000000000001"),
@@ -547,13 +602,12 @@ async fn rollback_to_the_running_version_commits_nothing_and_a_missing_file_is_a
         .expect(0)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{ORG}/deploy/contents/apps/payments-api/staging/eu-west-1/version"
-        )))
-        .respond_with(not_found())
-        .mount(&server)
-        .await;
+    get(format!(
+        "/repos/{ORG}/deploy/contents/apps/payments-api/staging/eu-west-1/version"
+    ))
+    .respond_with(not_found())
+    .mount(&server)
+    .await;
     let github = provider(&server);
     github
         .rollback(
@@ -571,10 +625,7 @@ async fn rollback_to_the_running_version_commits_nothing_and_a_missing_file_is_a
         )
         .await
         .expect_err("no version file");
-    assert!(
-        format!("{err:#}").contains("does not run in staging/eu-west-1"),
-        "{err:#}"
-    );
+    assert_err_contains(&err, "does not run in staging/eu-west-1");
 }
 
 // ---- releases -------------------------------------------------------------------
@@ -584,60 +635,30 @@ async fn releases_are_oldest_first_without_drafts_and_fall_back_to_tags() {
     let server = MockServer::start().await;
     let base = server.uri();
     // GitHub lists newest first.
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/payments-api/releases")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            release(
-                &base,
-                "payments-api",
-                4,
-                "v1.5.0",
-                "2026-11-01T10:00:00Z",
-                true
-            ),
-            release(
-                &base,
-                "payments-api",
-                3,
-                "v1.4.2",
-                "2026-10-20T10:00:00Z",
-                false
-            ),
-            release(
-                &base,
-                "payments-api",
-                2,
-                "v1.4.1",
-                "2026-10-02T10:00:00Z",
-                false
-            ),
-            release(
-                &base,
-                "payments-api",
-                1,
-                "v1.4.0",
-                "2026-09-15T10:00:00Z",
-                false
-            ),
+    let payments =
+        |id, tag, published, draft| release(&base, "payments-api", id, tag, published, draft);
+    get(format!("/repos/{ORG}/payments-api/releases"))
+        .respond_with(ok(json!([
+            payments(4, "v1.5.0", "2026-11-01T10:00:00Z", true),
+            payments(3, "v1.4.2", "2026-10-20T10:00:00Z", false),
+            payments(2, "v1.4.1", "2026-10-02T10:00:00Z", false),
+            payments(1, "v1.4.0", "2026-09-15T10:00:00Z", false),
         ])))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/legacy/releases")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+    get(format!("/repos/{ORG}/legacy/releases"))
+        .respond_with(ok(json!([])))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/legacy/tags")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+    get(format!("/repos/{ORG}/legacy/tags"))
+        .respond_with(ok(json!([
             tag(&base, "legacy", "v2.10.0"),
             tag(&base, "legacy", "v2.9.1"),
             tag(&base, "legacy", "v2.9.0"),
         ])))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/ghost/releases")))
+    get(format!("/repos/{ORG}/ghost/releases"))
         .respond_with(not_found())
         .mount(&server)
         .await;
@@ -660,17 +681,13 @@ async fn create_from_template_and_write_file_are_idempotent() {
     let server = MockServer::start().await;
     let base = server.uri();
     let slug = "acme/fraud-scorer";
+    let entry = |file_path, sha| dir_entry(&base, "fraud-scorer", file_path, sha);
     // Not there until generated.
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/fraud-scorer"))
-        .respond_with(not_found())
-        .up_to_n_times(1)
-        .with_priority(1)
+    not_found_at_first(get("/repos/acme/fraud-scorer"))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/fraud-scorer"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(repo(&base, "fraud-scorer", 9)))
+    get("/repos/acme/fraud-scorer")
+        .respond_with(ok(repo(&base, "fraud-scorer", 9)))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -687,19 +704,15 @@ async fn create_from_template_and_write_file_are_idempotent() {
         .await;
     // GitHub fills the new repository after answering: empty at first, then the
     // template's files.
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/fraud-scorer/contents/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+    get("/repos/acme/fraud-scorer/contents/")
+        .respond_with(ok(json!([])))
         .up_to_n_times(2)
         .with_priority(1)
         .expect(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/fraud-scorer/contents/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([dir_entry(
-            &base,
-            "fraud-scorer",
+    get("/repos/acme/fraud-scorer/contents/")
+        .respond_with(ok(json!([entry(
             "README.md",
             "5555555555555555555555555555555555555555"
         )])))
@@ -726,26 +739,18 @@ async fn create_from_template_and_write_file_are_idempotent() {
         .create_from_template("acme/other", "nope", &values)
         .await
         .expect_err("unknown template");
-    assert!(
-        format!("{unknown:#}").contains("no template named \"nope\""),
-        "{unknown:#}"
-    );
+    assert_err_contains(&unknown, "no template named \"nope\"");
 
     // The CI workflow: created (no sha), then the same content commits nothing, then a
     // change replaces the blob by its sha.
     let ci = ".github/workflows/ci.yaml";
     let first = "name: ci\non: [push]\n";
     let second = "name: ci\non: [push, pull_request]\n";
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/acme/fraud-scorer/contents/{ci}")))
-        .respond_with(not_found())
-        .up_to_n_times(1)
-        .with_priority(1)
+    not_found_at_first(get(format!("/repos/acme/fraud-scorer/contents/{ci}")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/acme/fraud-scorer/contents/{ci}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(content(
+    get(format!("/repos/acme/fraud-scorer/contents/{ci}"))
+        .respond_with(ok(content(
             &base,
             "fraud-scorer",
             ci,
@@ -754,8 +759,7 @@ async fn create_from_template_and_write_file_are_idempotent() {
         )))
         .mount(&server)
         .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/repos/acme/fraud-scorer/contents/{ci}")))
+    put(format!("/repos/acme/fraud-scorer/contents/{ci}"))
         .and(body_partial_json(json!({"content": b64(first.as_bytes())})))
         .respond_with(ResponseTemplate::new(201).set_body_json(file_commit(
             &base,
@@ -767,13 +771,12 @@ async fn create_from_template_and_write_file_are_idempotent() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/repos/acme/fraud-scorer/contents/{ci}")))
+    put(format!("/repos/acme/fraud-scorer/contents/{ci}"))
         .and(body_partial_json(json!({
             "content": b64(second.as_bytes()),
             "sha": "1111111111111111111111111111111111111111"
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(file_commit(
+        .respond_with(ok(file_commit(
             &base,
             "fraud-scorer",
             ci,
@@ -791,14 +794,7 @@ async fn create_from_template_and_write_file_are_idempotent() {
             .expect("same content")
     );
     assert!(github.write_file(slug, ci, second).await.expect("updated"));
-    let puts: Vec<Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method.as_str() == "PUT")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let puts = put_bodies(&server).await;
     assert_eq!(puts.len(), 2);
     assert!(
         puts[0].get("sha").is_none(),
@@ -809,25 +805,15 @@ async fn create_from_template_and_write_file_are_idempotent() {
     assert_eq!(github.file(slug, "missing.txt").await.unwrap(), None);
 
     // The repository's facts: default branch and workflow files.
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/fraud-scorer/contents/.github/workflows"))
+    get("/repos/acme/fraud-scorer/contents/.github/workflows")
         .and(query_param("ref", "main"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            dir_entry(
-                &base,
-                "fraud-scorer",
-                ".github/workflows/ci.yaml",
-                "1111111111111111111111111111111111111111"
-            ),
-            dir_entry(
-                &base,
-                "fraud-scorer",
+        .respond_with(ok(json!([
+            entry(ci, "1111111111111111111111111111111111111111"),
+            entry(
                 ".github/workflows/deploy.yml",
                 "3333333333333333333333333333333333333333"
             ),
-            dir_entry(
-                &base,
-                "fraud-scorer",
+            entry(
                 ".github/workflows/README.md",
                 "4444444444444444444444444444444444444444"
             ),
@@ -839,19 +825,16 @@ async fn create_from_template_and_write_file_are_idempotent() {
     assert_eq!(info.slug, slug);
     assert_eq!(info.default_branch, "main");
     assert_eq!(info.workflows, ["ci.yaml", "deploy.yml"]);
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/nothing-here"))
+    get("/repos/acme/nothing-here")
         .respond_with(not_found())
         .mount(&server)
         .await;
     assert_eq!(github.repo("acme/nothing-here").await.unwrap(), None);
-    Mock::given(method("PUT"))
-        .and(path("/repos/acme/nothing-here/contents/README.md"))
+    put("/repos/acme/nothing-here/contents/README.md")
         .respond_with(not_found())
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/nothing-here/contents/README.md"))
+    get("/repos/acme/nothing-here/contents/README.md")
         .respond_with(not_found())
         .mount(&server)
         .await;
@@ -859,10 +842,7 @@ async fn create_from_template_and_write_file_are_idempotent() {
         .write_file("acme/nothing-here", "README.md", "hi\n")
         .await
         .expect_err("no repository");
-    assert!(
-        format!("{err:#}").contains("there is no repository acme/nothing-here"),
-        "{err:#}"
-    );
+    assert_err_contains(&err, "there is no repository acme/nothing-here");
 }
 
 // ---- merge freeze ---------------------------------------------------------------
@@ -897,15 +877,9 @@ impl Respond for Rulesets {
             let mut f = self.freeze.lock().unwrap();
             f.0 = body["enforcement"].as_str().unwrap().to_string();
             f.1 = "2026-11-30T05:00:00Z".to_string();
-            return ResponseTemplate::new(200).set_body_json(ruleset(
-                &self.base,
-                42,
-                "merge-freeze",
-                &f.0,
-                &f.1,
-            ));
+            return ok(ruleset(&self.base, 42, "merge-freeze", &f.0, &f.1));
         }
-        ResponseTemplate::new(200).set_body_json(self.list())
+        ok(self.list())
     }
 }
 
@@ -919,25 +893,18 @@ async fn merge_freeze_switches_the_org_ruleset_on_and_off() {
             "2026-06-01T12:00:00Z".to_string(),
         ))),
     };
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/rulesets")))
+    get(format!("/orgs/{ORG}/rulesets"))
         .respond_with(state.clone())
         .mount(&server)
         .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/orgs/{ORG}/rulesets/42")))
-        .and(body_json(json!({"enforcement": "active"})))
-        .respond_with(state.clone())
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/orgs/{ORG}/rulesets/42")))
-        .and(body_json(json!({"enforcement": "disabled"})))
-        .respond_with(state.clone())
-        .expect(1)
-        .mount(&server)
-        .await;
+    for enforcement in ["active", "disabled"] {
+        put(format!("/orgs/{ORG}/rulesets/42"))
+            .and(body_json(json!({ "enforcement": enforcement })))
+            .respond_with(state.clone())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
     let github = provider(&server);
     assert!(!github.freeze().await.unwrap().on);
     github
@@ -965,25 +932,20 @@ async fn merge_freeze_switches_the_org_ruleset_on_and_off() {
 async fn a_missing_freeze_ruleset_is_named() {
     let server = MockServer::start().await;
     let base = server.uri();
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/rulesets")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([ruleset(
-            &base,
-            7,
-            "require-reviews",
-            "active",
-            "2026-06-01T12:00:00Z"
-        )])))
-        .mount(&server)
-        .await;
+    org_rulesets(
+        &base,
+        7,
+        "require-reviews",
+        "active",
+        "2026-06-01T12:00:00Z",
+    )
+    .mount(&server)
+    .await;
     let err = provider(&server)
         .freeze()
         .await
         .expect_err("no such ruleset");
-    assert!(
-        format!("{err:#}").contains("no ruleset named \"merge-freeze\""),
-        "{err:#}"
-    );
+    assert_err_contains(&err, "no ruleset named \"merge-freeze\"");
 }
 
 // ---- a peer that is down or slow ------------------------------------------------
@@ -1000,17 +962,10 @@ async fn a_refused_connection_is_a_clear_error_quickly() {
         "{text}"
     );
     let err = github.freeze().await.expect_err("refused");
-    assert!(format!("{err:#}").contains("rulesets of acme"), "{err:#}");
+    assert_err_contains(&err, "rulesets of acme");
     let err = github.descriptors().await.expect_err("refused");
-    assert!(
-        format!("{err:#}").contains("repositories of acme"),
-        "{err:#}"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_err_contains(&err, "repositories of acme");
+    assert_quick(start);
 }
 
 #[tokio::test]
@@ -1024,9 +979,7 @@ async fn a_slow_server_times_out_with_a_clear_error() {
         )
         .mount(&server)
         .await;
-    let mut cfg = config(&server.uri());
-    cfg.timeout_seconds = 1;
-    let github = GithubProvider::new(&cfg, None).expect("provider");
+    let github = impatient_provider(&server.uri());
     let cluster = ClusterId::new("production", "eu-west-1");
     let start = Instant::now();
     let (freeze, rollback) = tokio::join!(
@@ -1046,11 +999,7 @@ async fn a_slow_server_times_out_with_a_clear_error() {
         rollback.contains("did not answer") && rollback.contains(VERSION_PATH),
         "{rollback}"
     );
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    assert_quick(start);
 }
 
 // ---- wired into the configured platform -------------------------------------------
@@ -1059,37 +1008,9 @@ async fn a_slow_server_times_out_with_a_clear_error() {
 async fn a_configured_platform_uses_github_for_repos_freeze_and_catalog() {
     let server = MockServer::start().await;
     let base = server.uri();
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/repos")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([repo(
-            &base,
-            "payments-api",
-            1
-        )])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{ORG}/payments-api/contents/catalog-info.yaml"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(content(
-            &base,
-            "payments-api",
-            "catalog-info.yaml",
-            &descriptor("payments-api"),
-            "3d21ec53a331a6f037a91c368710b99387d012c1",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/rulesets")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([ruleset(
-            &base,
-            42,
-            "merge-freeze",
-            "active",
-            "2026-11-30T05:00:00Z"
-        )])))
+    org_repos(&base, &["payments-api"]).mount(&server).await;
+    serve_descriptor(&base, "payments-api").mount(&server).await;
+    org_rulesets(&base, 42, "merge-freeze", "active", "2026-11-30T05:00:00Z")
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -1103,9 +1024,8 @@ async fn a_configured_platform_uses_github_for_repos_freeze_and_catalog() {
     let catalog = platform.catalog.load().await.unwrap();
     assert!(catalog.entities().iter().any(|e| e.name == "payments-api"));
     assert!(platform.ledger.freeze().await.unwrap().on);
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{ORG}/payments-api")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(repo(&base, "payments-api", 1)))
+    get(format!("/repos/{ORG}/payments-api"))
+        .respond_with(ok(repo(&base, "payments-api", 1)))
         .mount(&server)
         .await;
     let info = platform.repos.repo("acme/payments-api").await.unwrap();
@@ -1120,68 +1040,23 @@ async fn a_configured_platform_uses_github_for_repos_freeze_and_catalog() {
 async fn one_slow_repository_does_not_stall_discovery() {
     let server = MockServer::start().await;
     let base = server.uri();
-    Mock::given(method("GET"))
-        .and(path(format!("/orgs/{ORG}/repos")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            repo(&base, "payments-api", 1),
-            repo(&base, "sluggish", 2)
-        ])))
+    org_repos(&base, &["payments-api", "sluggish"])
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{ORG}/payments-api/contents/catalog-info.yaml"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(content(
-            &base,
-            "payments-api",
-            "catalog-info.yaml",
-            &descriptor("payments-api"),
-            "3d21ec53a331a6f037a91c368710b99387d012c1",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{ORG}/sluggish/contents/catalog-info.yaml"
-        )))
+    serve_descriptor(&base, "payments-api").mount(&server).await;
+    descriptor_request("sluggish")
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(content(
-                    &base,
-                    "sluggish",
-                    "catalog-info.yaml",
-                    &descriptor("sluggish"),
-                    "3d21ec53a331a6f037a91c368710b99387d012c1",
-                ))
+            descriptor_response(&base, "sluggish", &descriptor("sluggish"))
                 .set_delay(Duration::from_secs(30)),
         )
         .mount(&server)
         .await;
-    let mut cfg = config(&base);
-    cfg.timeout_seconds = 1;
-    let github = GithubProvider::new(&cfg, None).expect("provider");
+    let github = impatient_provider(&base);
     let start = Instant::now();
-    let catalog = ConfiguredCatalog {
-        roots: Vec::new(),
-        discovered: Some(Arc::new(github)),
-    }
-    .load()
-    .await
-    .expect("catalog");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    let catalog = discovered_catalog(Arc::new(github)).await;
+    assert_quick(start);
     assert!(catalog.entities().iter().any(|e| e.name == "payments-api"));
     assert!(!catalog.entities().iter().any(|e| e.name == "sluggish"));
-    let p = catalog
-        .problems
-        .iter()
-        .find(|p| {
-            p.file.as_os_str() == format!("127.0.0.1/{ORG}/sluggish/catalog-info.yaml").as_str()
-        })
-        .expect("the slow repository is a problem");
+    let p = problem_of(&catalog, "sluggish").expect("the slow repository is a problem");
     assert!(p.reason.contains("did not answer"), "{}", p.reason);
 }

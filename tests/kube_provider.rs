@@ -46,6 +46,14 @@ fn on_peer(env: &'static str, region: &'static str, ns: &str) -> TestCluster {
     }
 }
 
+/// A cluster on the peer that watches every namespace (as the lock store's clusters do).
+fn peer_wide(env: &'static str, region: &'static str) -> TestCluster {
+    TestCluster {
+        namespace: None,
+        ..on_peer(env, region, "apps")
+    }
+}
+
 fn at(env: &'static str, region: &'static str, addr: SocketAddr) -> TestCluster {
     TestCluster {
         env,
@@ -214,39 +222,65 @@ async fn seed_service(client: &kube::Client, ns: &str, service: &str) {
     deps.create(&pp, &deployment(&dep_name, service, &image, 2))
         .await
         .expect("create deployment");
-    deps.patch_status(
-        &dep_name,
-        &PatchParams::default(),
-        &Patch::Merge(ready_status(2)),
-    )
-    .await
-    .expect("deployment status");
+    set_status(&deps, &dep_name, ready_status(2), "deployment status").await;
     let pod_name = format!("{service}-pod-1");
     pods.create(&pp, &pod(&pod_name, service, &image))
         .await
         .expect("create pod");
-    pods.patch_status(
-        &pod_name,
-        &PatchParams::default(),
-        &Patch::Merge(running_status()),
-    )
-    .await
-    .expect("pod status");
+    set_status(&pods, &pod_name, running_status(), "pod status").await;
     let hpa_name = format!("{service}-hpa");
     hpas.create(&pp, &hpa(&hpa_name, &dep_name, 2, 6))
         .await
         .expect("create hpa");
-    hpas.patch_status(
-        &hpa_name,
-        &PatchParams::default(),
-        &Patch::Merge(
-            json!({"status": {"currentReplicas": 2, "desiredReplicas": 2,
-            "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu",
-                "current": {"averageUtilization": 41}}}]}}),
-        ),
+    let hpa_status = json!({"status": {"currentReplicas": 2, "desiredReplicas": 2,
+        "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu",
+            "current": {"averageUtilization": 41}}}]}});
+    set_status(&hpas, &hpa_name, hpa_status, "hpa status").await;
+}
+
+/// Merge-patches the status of `name` (as the controller owning it would).
+async fn set_status<K>(api: &Api<K>, name: &str, status: serde_json::Value, what: &str)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect(what);
+}
+
+/// A namespace of its own on the peer (`prefix`-…) with `service` seeded in it.
+async fn seeded_namespace(prefix: &str, service: &str) -> (String, kube::Client) {
+    let ns = peers::unique(prefix);
+    let client = seeder(peers::kube()).await;
+    seed_service(&client, &ns, service).await;
+    (ns, client)
+}
+
+/// A provider of the one cluster `env`/`region`, on the peer in `ns`, and that cluster.
+async fn one_cluster(
+    dir: &Path,
+    env: &'static str,
+    region: &'static str,
+    ns: &str,
+) -> (KubeClusters, ClusterId) {
+    let kube = provider(
+        dir,
+        &[on_peer(env, region, ns)],
+        &settings("sphere-system", 5),
     )
-    .await
-    .expect("hpa status");
+    .await;
+    (kube, ClusterId::new(env, region))
+}
+
+/// The image of the deployment's first container.
+fn first_image(d: &Deployment) -> Option<&str> {
+    d.spec.template.spec.as_ref().unwrap().containers[0]
+        .image
+        .as_deref()
+}
+
+fn assert_err_mentions(err: &anyhow::Error, needle: &str) {
+    assert!(format!("{err:#}").contains(needle), "{err:#}");
 }
 
 /// The next event matching `pred`, or a failure naming what was awaited and what came.
@@ -275,9 +309,7 @@ async fn next_matching(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_delivers_summaries_then_live_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = peers::unique("watch");
-    let client = seeder(peers::kube()).await;
-    seed_service(&client, &ns, "payments").await;
+    let (ns, client) = seeded_namespace("watch", "payments").await;
     // Without the service label: not a service's workload, never reported.
     let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let mut stray = deployment("stray", "x", "busybox:1", 1);
@@ -285,13 +317,7 @@ async fn watch_delivers_summaries_then_live_changes() {
     stray.spec.template.metadata = None;
     deps.create(&PostParams::default(), &stray).await.unwrap();
 
-    let kube = provider(
-        dir.path(),
-        &[on_peer("production", "eu-west-1", &ns)],
-        &settings("sphere-system", 5),
-    )
-    .await;
-    let cluster = ClusterId::new("production", "eu-west-1");
+    let (kube, cluster) = one_cluster(dir.path(), "production", "eu-west-1", &ns).await;
     assert_eq!(kube.topology().regions, vec!["eu-west-1"]);
     assert_eq!(kube.topology().environments, vec!["production"]);
 
@@ -396,16 +422,8 @@ async fn watch_delivers_summaries_then_live_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_sets_the_restarted_at_annotation() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = peers::unique("restart");
-    let client = seeder(peers::kube()).await;
-    seed_service(&client, &ns, "search").await;
-    let kube = provider(
-        dir.path(),
-        &[on_peer("staging", "us-east-1", &ns)],
-        &settings("sphere-system", 5),
-    )
-    .await;
-    let cluster = ClusterId::new("staging", "us-east-1");
+    let (ns, client) = seeded_namespace("restart", "search").await;
+    let (kube, cluster) = one_cluster(dir.path(), "staging", "us-east-1", &ns).await;
 
     let before = jiff_now();
     kube.restart("search", &cluster).await.expect("restart");
@@ -427,12 +445,7 @@ async fn restart_sets_the_restarted_at_annotation() {
         "{stamp} is older than the restart"
     );
     // The containers are untouched, the template changed: a new rollout begins.
-    assert_eq!(
-        d.spec.template.spec.as_ref().unwrap().containers[0]
-            .image
-            .as_deref(),
-        Some("ghcr.io/acme/search:1.4.2")
-    );
+    assert_eq!(first_image(&d), Some("ghcr.io/acme/search:1.4.2"));
     let snap = kube.snapshot(&Scope::default()).await.unwrap();
     assert_eq!(snap.deployments[0].rollout, RolloutState::Progressing);
 
@@ -446,7 +459,7 @@ async fn restart_sets_the_restarted_at_annotation() {
         .restart("search", &ClusterId::new("dev", "mars"))
         .await
         .unwrap_err();
-    assert!(format!("{err:#}").contains("dev/mars"), "{err:#}");
+    assert_err_mentions(&err, "dev/mars");
 }
 
 fn jiff_now() -> i64 {
@@ -456,16 +469,8 @@ fn jiff_now() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_patch_sets_the_bounds() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = peers::unique("hpa");
-    let client = seeder(peers::kube()).await;
-    seed_service(&client, &ns, "orders").await;
-    let kube = provider(
-        dir.path(),
-        &[on_peer("production", "ap-south-1", &ns)],
-        &settings("sphere-system", 5),
-    )
-    .await;
-    let cluster = ClusterId::new("production", "ap-south-1");
+    let (ns, client) = seeded_namespace("hpa", "orders").await;
+    let (kube, cluster) = one_cluster(dir.path(), "production", "ap-south-1", &ns).await;
 
     kube.set_hpa("orders", &cluster, 3, 9)
         .await
@@ -481,15 +486,13 @@ async fn hpa_patch_sets_the_bounds() {
     assert_eq!((snap.hpas[0].min, snap.hpas[0].max), (3, 9));
 
     let err = kube.set_hpa("nope", &cluster, 1, 2).await.unwrap_err();
-    assert!(format!("{err:#}").contains("nope"), "{err:#}");
+    assert_err_mentions(&err, "nope");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_and_slow_clusters_are_reported_beside_the_live_one() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = peers::unique("reach");
-    let client = seeder(peers::kube()).await;
-    seed_service(&client, &ns, "ledger").await;
+    let (ns, _client) = seeded_namespace("reach", "ledger").await;
     let kube = provider(
         dir.path(),
         &[
@@ -579,7 +582,10 @@ fn lock(service: &str, env: Option<&str>, region: Option<&str>, reason: &str) ->
     }
 }
 
-fn keys(locks: &[Lock]) -> BTreeSet<(String, Option<String>, Option<String>, String)> {
+/// What identifies a lock in these tests: (service, env, region, reason).
+type LockKey = (String, Option<String>, Option<String>, String);
+
+fn keys(locks: &[Lock]) -> BTreeSet<LockKey> {
     locks
         .iter()
         .map(|l| {
@@ -591,6 +597,13 @@ fn keys(locks: &[Lock]) -> BTreeSet<(String, Option<String>, Option<String>, Str
             )
         })
         .collect()
+}
+
+/// The key of `lock(service, env, region, reason)`.
+fn key(service: &str, env: Option<&str>, region: Option<&str>, reason: &str) -> LockKey {
+    keys(&[lock(service, env, region, reason)])
+        .pop_first()
+        .unwrap()
 }
 
 /// A second API server, so two clusters of one platform hold separate lock objects.
@@ -627,8 +640,7 @@ async fn locks_round_trip_across_clusters() {
     let dir = tempfile::tempdir().unwrap();
     let lock_ns = peers::unique("locks");
     let other = second_peer();
-    let mut eu = on_peer("production", "eu-west-1", "apps");
-    eu.namespace = None;
+    let eu = peer_wide("production", "eu-west-1");
     let us = TestCluster {
         env: "production",
         region: "us-east-1",
@@ -646,39 +658,21 @@ async fn locks_round_trip_across_clusters() {
         .await
         .unwrap();
     // Only in us-east-1.
-    kube.add_lock(lock(
-        "search",
-        Some("production"),
-        Some("us-east-1"),
-        "migration",
-    ))
-    .await
-    .unwrap();
+    let search = |reason| lock("search", Some("production"), Some("us-east-1"), reason);
+    kube.add_lock(search("migration")).await.unwrap();
     // Replacing: same service and scope, new reason.
-    kube.add_lock(lock(
-        "search",
-        Some("production"),
-        Some("us-east-1"),
-        "migration 2",
-    ))
-    .await
-    .unwrap();
+    kube.add_lock(search("migration 2")).await.unwrap();
 
     let all = kube.locks().await.unwrap();
     assert_eq!(
         keys(&all),
         BTreeSet::from([
-            (
-                "payments".into(),
-                Some("production".into()),
-                None,
-                "incident".into()
-            ),
-            (
-                "search".into(),
-                Some("production".into()),
-                Some("us-east-1".into()),
-                "migration 2".into()
+            key("payments", Some("production"), None, "incident"),
+            key(
+                "search",
+                Some("production"),
+                Some("us-east-1"),
+                "migration 2"
             ),
         ]),
         "merged without duplicates: {all:#?}"
@@ -703,11 +697,11 @@ async fn locks_round_trip_across_clusters() {
     assert_eq!(kube.remove_locks("payments", None, None).await.unwrap(), 0);
     assert_eq!(
         keys(&kube.locks().await.unwrap()),
-        BTreeSet::from([(
-            "search".into(),
-            Some("production".into()),
-            Some("us-east-1".into()),
-            "migration 2".into()
+        BTreeSet::from([key(
+            "search",
+            Some("production"),
+            Some("us-east-1"),
+            "migration 2"
         )])
     );
     assert!(stored_locks(peers::kube(), &lock_ns).await.is_empty());
@@ -725,8 +719,7 @@ async fn the_lock_race_loses_no_update() {
     let lock_ns = peers::unique("race");
     let mk = || async {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = on_peer("production", "eu-west-1", "apps");
-        c.namespace = None;
+        let c = peer_wide("production", "eu-west-1");
         let kube = provider(dir.path(), &[c], &settings(&lock_ns, 10)).await;
         (dir, Arc::new(kube))
     };
@@ -768,14 +761,9 @@ async fn the_lock_race_loses_no_update() {
     let expected: BTreeSet<_> = ["a", "b"]
         .iter()
         .flat_map(|who| {
-            (0..25).filter(|k| k % 2 == 0).map(move |k| {
-                (
-                    format!("{who}-{k}"),
-                    Some("production".to_string()),
-                    None,
-                    "second".to_string(),
-                )
-            })
+            (0..25)
+                .filter(|k| k % 2 == 0)
+                .map(move |k| key(&format!("{who}-{k}"), Some("production"), None, "second"))
         })
         .collect();
     assert_eq!(expected.len(), 26);
@@ -792,7 +780,7 @@ async fn the_lock_race_loses_no_update() {
     );
 }
 
-async fn kube_keys(k: &KubeClusters) -> BTreeSet<(String, Option<String>, Option<String>, String)> {
+async fn kube_keys(k: &KubeClusters) -> BTreeSet<LockKey> {
     keys(&k.locks().await.unwrap())
 }
 
@@ -800,8 +788,7 @@ async fn kube_keys(k: &KubeClusters) -> BTreeSet<(String, Option<String>, Option
 async fn a_stale_write_gets_409_and_is_retried_not_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let lock_ns = peers::unique("stale");
-    let mut c = on_peer("staging", "eu-west-1", "apps");
-    c.namespace = None;
+    let c = peer_wide("staging", "eu-west-1");
     let kube = provider(dir.path(), &[c], &settings(&lock_ns, 5)).await;
     kube.add_lock(lock("payments", None, None, "first"))
         .await
@@ -855,9 +842,9 @@ async fn a_stale_write_gets_409_and_is_retried_not_overwritten() {
     assert_eq!(
         keys(&kube.locks().await.unwrap()),
         BTreeSet::from([
-            ("billing".into(), None, None, "theirs".into()),
-            ("payments".into(), None, None, "first".into()),
-            ("search".into(), None, None, "ours".into()),
+            key("billing", None, None, "theirs"),
+            key("payments", None, None, "first"),
+            key("search", None, None, "ours"),
         ]),
         "the other writer's lock survived"
     );
@@ -870,8 +857,7 @@ async fn a_stale_write_gets_409_and_is_retried_not_overwritten() {
 async fn sphere_lock_check_reads_the_locks_in_the_cluster() {
     let dir = common::tmp();
     let lock_ns = peers::unique("cli");
-    let mut c = on_peer("production", "eu-west-1", "apps");
-    c.namespace = None;
+    let c = peer_wide("production", "eu-west-1");
     let kubeconfig = kubeconfig(dir.path(), &[c]);
     std::fs::write(
         dir.path().join("catalog-info.yaml"),
@@ -895,8 +881,7 @@ async fn sphere_lock_check_reads_the_locks_in_the_cluster() {
 
     // Another sphere locked payments in production.
     let dir2 = tempfile::tempdir().unwrap();
-    let mut c2 = on_peer("production", "eu-west-1", "apps");
-    c2.namespace = None;
+    let c2 = peer_wide("production", "eu-west-1");
     let other = provider(dir2.path(), &[c2], &settings(&lock_ns, 5)).await;
     other
         .add_lock(lock("payments", Some("production"), None, "incident 42"))
@@ -953,12 +938,7 @@ async fn create_deployment_is_idempotent_and_watched() {
     let deps: Api<Deployment> = Api::namespaced(seeder(peers::kube()).await, &ns);
     let first = deps.get("fraud-scorer").await.unwrap();
     assert_eq!(first.spec.replicas, Some(2));
-    assert_eq!(
-        first.spec.template.spec.as_ref().unwrap().containers[0]
-            .image
-            .as_deref(),
-        Some("ghcr.io/acme/fraud-scorer:0.1.0")
-    );
+    assert_eq!(first_image(&first), Some("ghcr.io/acme/fraud-scorer:0.1.0"));
     // Again: nothing changes.
     kube.create_deployment("fraud-scorer", &cluster, "0.2.0", 5)
         .await
@@ -982,5 +962,5 @@ async fn create_deployment_is_idempotent_and_watched() {
         .create_deployment("x", &ClusterId::new("prod", "mars"), "0.1.0", 1)
         .await
         .unwrap_err();
-    assert!(format!("{err:#}").contains("prod/mars"), "{err:#}");
+    assert_err_mentions(&err, "prod/mars");
 }

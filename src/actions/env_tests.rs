@@ -1,7 +1,10 @@
 //! Ephemeral environments (C14) and access-grant expiry through the dispatcher, on the
 //! demo platform (in memory, its clock moved forward by hand: no sleeping).
 
-use super::tests::{audit, demo_policy, go, last, sim};
+use super::tests::{
+    access_request, ask_operate, assert_nothing_done_without_audit, audit, demo_policy, go,
+    go_demo, invalid, last, last_access_id, lock, refused_rule, sim,
+};
 use super::*;
 use crate::backend::Platform;
 use crate::config::settings::{AccessRule, PolicyConfig};
@@ -43,11 +46,11 @@ async fn env(p: &Platform, name: &str) -> Option<EphemeralEnv> {
 
 /// (service, region, version) of every deployment in `env`, sorted.
 async fn deployments(p: &Platform, env: &str) -> Vec<(String, String, String)> {
-    let scope = Scope {
-        env: Some(env.into()),
-        region: None,
-    };
-    let snap = p.clusters.snapshot(&scope).await.expect("snapshot");
+    let snap = p
+        .clusters
+        .snapshot(&env_scope(env))
+        .await
+        .expect("snapshot");
     let mut out: Vec<_> = snap
         .deployments
         .into_iter()
@@ -57,13 +60,46 @@ async fn deployments(p: &Platform, env: &str) -> Vec<(String, String, String)> {
     out
 }
 
-fn invalid_field(err: &DispatchError) -> (String, String) {
+/// Every region of `env`.
+fn env_scope(env: &str) -> Scope {
+    Scope {
+        env: Some(env.into()),
+        region: None,
+    }
+}
+
+/// The cluster events the watch holds now, without waiting for more.
+fn drain<S: futures::Stream<Item = ClusterEvent> + Unpin>(watch: &mut S) -> Vec<ClusterEvent> {
+    use futures::StreamExt;
+    let mut events = Vec::new();
+    while let Some(Some(ev)) =
+        futures::FutureExt::now_or_never(tokio::task::unconstrained(watch.next()))
+    {
+        events.push(ev);
+    }
+    events
+}
+
+/// `name` is gone: not listed, no deployment left, not in the topology.
+async fn assert_env_gone(p: &Platform, name: &str) {
+    assert!(env(p, name).await.is_none(), "{name} is still listed");
+    assert!(
+        deployments(p, name).await.is_empty(),
+        "{name} still has workloads"
+    );
+    assert!(
+        !p.clusters
+            .topology()
+            .environments
+            .contains(&name.to_string())
+    );
+}
+
+/// The refusal and its audit id, or a panic naming what came instead.
+fn refusal(err: &DispatchError) -> (&Refusal, Option<u64>) {
     match err {
-        DispatchError::Refused {
-            refusal: Refusal::Invalid { field, message },
-            audit_id: None,
-        } => (field.clone(), message.clone()),
-        other => panic!("not an unaudited invalid input: {other:?}"),
+        DispatchError::Refused { refusal, audit_id } => (refusal, *audit_id),
+        other => panic!("not refused: {other:?}"),
     }
 }
 
@@ -71,9 +107,8 @@ fn invalid_field(err: &DispatchError) -> (String, String) {
 async fn an_environment_copies_its_source_at_its_versions_and_its_pods_come_up() {
     let (s, p) = sim();
     let before = p.now();
-    let d = go(
+    let d = go_demo(
         &p,
-        demo_policy(),
         "you",
         create("pr-1234", "staging", None, 7 * DAY),
         false,
@@ -115,10 +150,7 @@ async fn an_environment_copies_its_source_at_its_versions_and_its_pods_come_up()
     let pods = |p: &Platform| {
         let p = p.clone();
         async move {
-            let scope = Scope {
-                env: Some("pr-1234".into()),
-                region: None,
-            };
+            let scope = env_scope("pr-1234");
             p.clusters.snapshot(&scope).await.expect("snapshot").pods
         }
     };
@@ -134,20 +166,9 @@ async fn an_environment_copies_its_source_at_its_versions_and_its_pods_come_up()
 async fn one_region_copies_only_that_region_and_the_watch_tells_of_it() {
     let (_s, p) = sim();
     let mut watch = p.clusters.watch();
-    use futures::StreamExt;
-    // Drain the initial listing.
-    while let Some(Some(_)) =
-        futures::FutureExt::now_or_never(tokio::task::unconstrained(watch.next()))
-    {}
-    go(
-        &p,
-        demo_policy(),
-        "you",
-        create("load-test", "production", Some("eu-west-1"), 8 * HOUR),
-        false,
-    )
-    .await
-    .expect("created");
+    drain(&mut watch); // the initial listing
+    let load_test = create("load-test", "production", Some("eu-west-1"), 8 * HOUR);
+    go_demo(&p, "you", load_test, false).await.expect("created");
     let e = env(&p, "load-test").await.expect("listed");
     assert_eq!(e.regions, ["eu-west-1"]);
     let copy = deployments(&p, "load-test").await;
@@ -156,12 +177,7 @@ async fn one_region_copies_only_that_region_and_the_watch_tells_of_it() {
     assert_eq!(p.clusters.topology().regions_of("load-test"), ["eu-west-1"]);
 
     // The environment is told before anything in it, then its one cluster syncs.
-    let mut events = Vec::new();
-    while let Some(Some(ev)) =
-        futures::FutureExt::now_or_never(tokio::task::unconstrained(watch.next()))
-    {
-        events.push(ev);
-    }
+    let events = drain(&mut watch);
     let at = |f: &dyn Fn(&ClusterEvent) -> bool| events.iter().position(f);
     let told = at(&|e| matches!(e, ClusterEvent::Environment(x) if x.name == "load-test"))
         .expect("environment event");
@@ -204,10 +220,10 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         (extend("staging", DAY), "name", "permanent"),
         (delete("production"), "name", "permanent"),
     ] {
-        let err = go(&p, demo_policy(), "you", action.clone(), true)
+        let err = go_demo(&p, "you", action.clone(), true)
             .await
             .expect_err("invalid");
-        let (f, message) = invalid_field(&err);
+        let (f, message) = invalid(&err);
         assert_eq!(f, field, "{action:?}: {message}");
         assert!(message.contains(says), "{action:?}: {message}");
     }
@@ -223,16 +239,12 @@ async fn bad_input_names_the_field_and_changes_nothing() {
         env_ttl_max: "1d".into(),
         ..PolicyConfig::default()
     };
-    let err = go(
-        &p,
-        Policy::from_config(&cfg, true, false),
-        "you",
-        create("pr-1", "staging", None, 2 * DAY),
-        true,
-    )
-    .await
-    .expect_err("above 1d");
-    assert!(invalid_field(&err).1.contains("maximum 1d"), "{err}");
+    let policy = Policy::from_config(&cfg, true, false);
+    let two_days = create("pr-1", "staging", None, 2 * DAY);
+    let err = go(&p, policy, "you", two_days, true)
+        .await
+        .expect_err("above 1d");
+    assert!(invalid(&err).1.contains("maximum 1d"), "{err}");
 }
 
 #[tokio::test]
@@ -243,12 +255,10 @@ async fn read_only_and_actors_in_no_team_are_refused_and_the_refusal_is_audited(
     let err = go(&p, ro, "you", create("pr-1", "staging", None, DAY), true)
         .await
         .expect_err("read-only");
-    let DispatchError::Refused { refusal, audit_id } = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(refusal, &Refusal::ReadOnly { env: None });
+    let (refused, audit_id) = refusal(&err);
+    assert_eq!(refused, &Refusal::ReadOnly { env: None });
     let r = last(&audit(&p).await).clone();
-    assert_eq!(Some(r.id), *audit_id);
+    assert_eq!(Some(r.id), audit_id);
     assert_eq!(
         (r.action.as_str(), r.target.as_str()),
         ("env.create", "env:pr-1")
@@ -256,78 +266,52 @@ async fn read_only_and_actors_in_no_team_are_refused_and_the_refusal_is_audited(
     assert!(matches!(r.outcome, Outcome::Refused(_)));
 
     // Someone no catalog Group lists (e.g. a $USER unknown to the catalog).
-    let err = go(
-        &p,
-        demo_policy(),
-        "visitor",
-        create("pr-1", "staging", None, DAY),
-        true,
-    )
-    .await
-    .expect_err("in no team");
-    let DispatchError::Refused { refusal, audit_id } = &err else {
-        panic!("{err:?}")
-    };
-    assert!(matches!(refusal, Refusal::NoTeam { .. }), "{refusal:?}");
-    assert_eq!(refusal.rule(), "ownership");
+    let err = go_demo(&p, "visitor", create("pr-1", "staging", None, DAY), true)
+        .await
+        .expect_err("in no team");
+    let (refused, audit_id) = refusal(&err);
+    assert!(matches!(refused, Refusal::NoTeam { .. }), "{refused:?}");
+    assert_eq!(refused.rule(), "ownership");
     assert!(audit_id.is_some());
     assert!(env(&p, "pr-1").await.is_none());
 
     // An environment in `read_only_envs` is for admins only.
     let mut ro_env = demo_policy();
     ro_env.read_only_envs = vec!["pr-2".into()];
-    let err = go(
-        &p,
-        ro_env,
-        "amara.okafor",
-        create("pr-2", "staging", None, DAY),
-        true,
-    )
-    .await
-    .expect_err("read-only env");
+    let pr2 = create("pr-2", "staging", None, DAY);
+    let err = go(&p, ro_env, "amara.okafor", pr2, true)
+        .await
+        .expect_err("read-only env");
     assert!(err.to_string().contains("read_only_envs"), "{err}");
 }
 
 #[tokio::test]
 async fn only_the_creator_or_an_admin_extends_or_deletes_and_delete_is_confirmed() {
     let (_s, p) = sim();
-    go(
-        &p,
-        demo_policy(),
-        "amara.okafor",
-        create("pay-preview", "staging", Some("us-east-1"), 2 * DAY),
-        false,
-    )
-    .await
-    .expect("a team member creates");
+    let preview = create("pay-preview", "staging", Some("us-east-1"), 2 * DAY);
+    go_demo(&p, "amara.okafor", preview, false)
+        .await
+        .expect("a team member creates");
     let was = env(&p, "pay-preview").await.expect("listed");
     assert_eq!(was.created_by, "amara.okafor");
 
     // Another team's member may not touch it.
     for action in [extend("pay-preview", DAY), delete("pay-preview")] {
-        let err = go(&p, demo_policy(), "sofia.moreno", action, true)
+        let err = go_demo(&p, "sofia.moreno", action, true)
             .await
             .expect_err("not the creator");
-        let DispatchError::Refused { refusal, audit_id } = &err else {
-            panic!("{err:?}")
-        };
+        let (refused, audit_id) = refusal(&err);
         assert!(
-            matches!(refusal, Refusal::NotCreator { creator, .. } if creator == "amara.okafor"),
-            "{refusal:?}"
+            matches!(refused, Refusal::NotCreator { creator, .. } if creator == "amara.okafor"),
+            "{refused:?}"
         );
         assert!(audit_id.is_some(), "the refusal is audited");
     }
 
     // The creator extends it, by exactly what was asked.
-    let d = go(
-        &p,
-        demo_policy(),
-        "amara.okafor",
-        extend("pay-preview", DAY),
-        false,
-    )
-    .await
-    .expect("extended");
+    let d = go_demo(&p, "amara.okafor", extend("pay-preview", DAY), false)
+        .await
+        .expect("extended");
     let now = env(&p, "pay-preview").await.expect("listed");
     assert_eq!(now.expires_at, was.expires_at + DAY);
     assert_eq!(last(&audit(&p).await).action, "env.extend");
@@ -338,22 +322,16 @@ async fn only_the_creator_or_an_admin_extends_or_deletes_and_delete_is_confirmed
     );
 
     // Not past the policy's maximum: it says how much more is allowed.
-    let err = go(
-        &p,
-        demo_policy(),
-        "amara.okafor",
-        extend("pay-preview", 12 * DAY),
-        false,
-    )
-    .await
-    .expect_err("too long");
-    let (field, message) = invalid_field(&err);
+    let err = go_demo(&p, "amara.okafor", extend("pay-preview", 12 * DAY), false)
+        .await
+        .expect_err("too long");
+    let (field, message) = invalid(&err);
     assert_eq!(field, "by");
     assert!(message.contains("at most 11d"), "{message}");
 
     // Deleting asks first and records nothing until confirmed.
     let records = audit(&p).await.len();
-    let err = go(&p, demo_policy(), "you", delete("pay-preview"), false)
+    let err = go_demo(&p, "you", delete("pay-preview"), false)
         .await
         .expect_err("needs a yes");
     assert!(matches!(
@@ -364,18 +342,11 @@ async fn only_the_creator_or_an_admin_extends_or_deletes_and_delete_is_confirmed
     assert!(env(&p, "pay-preview").await.is_some());
 
     // An admin may delete anyone's; everything in it goes.
-    let d = go(&p, demo_policy(), "you", delete("pay-preview"), true)
+    let d = go_demo(&p, "you", delete("pay-preview"), true)
         .await
         .expect("deleted");
     assert!(d.detail.contains("deleted pay-preview"), "{}", d.detail);
-    assert!(env(&p, "pay-preview").await.is_none());
-    assert!(deployments(&p, "pay-preview").await.is_empty());
-    assert!(
-        !p.clusters
-            .topology()
-            .environments
-            .contains(&"pay-preview".to_string())
-    );
+    assert_env_gone(&p, "pay-preview").await;
     let r = last(&audit(&p).await).clone();
     assert_eq!(
         (r.action.as_str(), r.outcome),
@@ -387,15 +358,8 @@ async fn only_the_creator_or_an_admin_extends_or_deletes_and_delete_is_confirmed
 async fn injected_failures_are_recorded_and_leave_nothing_half_done() {
     let (s, p) = sim();
     s.fail_next("create_environment");
-    let err = go(
-        &p,
-        demo_policy(),
-        "you",
-        create("pr-7", "staging", None, DAY),
-        true,
-    )
-    .await
-    .expect_err("fails");
+    let pr7 = || create("pr-7", "staging", None, DAY);
+    let err = go_demo(&p, "you", pr7(), true).await.expect_err("fails");
     let DispatchError::Failed { audit_id, error } = &err else {
         panic!("{err:?}")
     };
@@ -411,46 +375,20 @@ async fn injected_failures_are_recorded_and_leave_nothing_half_done() {
 
     // The audit trail first: when it cannot be written nothing is created.
     s.fail_next("append_audit");
-    let err = go(
-        &p,
-        demo_policy(),
-        "you",
-        create("pr-7", "staging", None, DAY),
-        true,
-    )
-    .await
-    .expect_err("no audit, no action");
-    assert!(
-        matches!(
-            err,
-            DispatchError::Audit {
-                audit_id: None,
-                done: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = go_demo(&p, "you", pr7(), true)
+        .await
+        .expect_err("no audit, no action");
+    assert_nothing_done_without_audit(&err);
     assert!(env(&p, "pr-7").await.is_none());
 
-    go(
-        &p,
-        demo_policy(),
-        "you",
-        create("pr-7", "staging", None, DAY),
-        true,
-    )
-    .await
-    .expect("created");
+    go_demo(&p, "you", pr7(), true).await.expect("created");
     let was = env(&p, "pr-7").await.expect("listed");
     for (op, action) in [
         ("extend_environment", extend("pr-7", HOUR)),
         ("delete_environment", delete("pr-7")),
     ] {
         s.fail_next(op);
-        let err = go(&p, demo_policy(), "you", action, true)
-            .await
-            .expect_err(op);
+        let err = go_demo(&p, "you", action, true).await.expect_err(op);
         assert!(
             matches!(&err, DispatchError::Failed { error, .. } if error.contains(op)),
             "{err:?}"
@@ -464,38 +402,19 @@ async fn injected_failures_are_recorded_and_leave_nothing_half_done() {
 #[tokio::test]
 async fn the_demo_clock_removes_an_environment_when_its_time_is_up() {
     let (s, p) = sim();
-    go(
-        &p,
-        demo_policy(),
-        "you",
-        create("pr-5", "dev", None, HOUR),
-        false,
-    )
-    .await
-    .expect("created");
+    go_demo(&p, "you", create("pr-5", "dev", None, HOUR), false)
+        .await
+        .expect("created");
     assert!(!deployments(&p, "pr-5").await.is_empty());
     let mut watch = p.clusters.watch();
-    use futures::StreamExt;
-    while let Some(Some(_)) =
-        futures::FutureExt::now_or_never(tokio::task::unconstrained(watch.next()))
-    {}
+    drain(&mut watch);
 
     s.advance_clock(59 * 60).expect("advance");
     s.tick();
     assert!(env(&p, "pr-5").await.is_some(), "a minute to go");
 
     s.advance_clock(60).expect("advance");
-    assert!(env(&p, "pr-5").await.is_none(), "gone when its time is up");
-    assert!(
-        deployments(&p, "pr-5").await.is_empty(),
-        "with its workloads"
-    );
-    assert!(
-        !p.clusters
-            .topology()
-            .environments
-            .contains(&"pr-5".to_string())
-    );
+    assert_env_gone(&p, "pr-5").await; // when its time is up, with its workloads
     let r = last(&audit(&p).await).clone();
     assert_eq!(
         (r.actor.as_str(), r.action.as_str(), r.target.as_str()),
@@ -509,12 +428,7 @@ async fn the_demo_clock_removes_an_environment_when_its_time_is_up() {
     );
 
     // Watchers hear the clock move and the environment go.
-    let mut events = Vec::new();
-    while let Some(Some(ev)) =
-        futures::FutureExt::now_or_never(tokio::task::unconstrained(watch.next()))
-    {
-        events.push(ev);
-    }
+    let events = drain(&mut watch);
     assert!(
         events
             .iter()
@@ -543,29 +457,13 @@ async fn an_expired_grant_no_longer_authorizes() {
         ..PolicyConfig::default()
     };
     let policy = Policy::from_config(&cfg, true, false);
-    let lock_it = Action::Lock {
-        service: "payments-api".into(),
-        env: Some("staging".into()),
-        region: None,
-        reason: "INC-9".into(),
-    };
-    let ask = Action::AccessRequest {
-        service: "payments-api".into(),
-        permission: Permission::Operate,
-        env: None,
-        reason: "on call".into(),
-    };
+    let lock_it = lock("payments-api", Some("staging"));
+    let ask = ask_operate("payments-api");
     let d = go(&p, policy.clone(), "sofia.moreno", ask, false)
         .await
         .expect("granted by the team rule");
     assert!(d.detail.contains("for 2h"), "{}", d.detail);
-    let grant = p
-        .ledger
-        .access_requests()
-        .await
-        .expect("requests")
-        .pop()
-        .expect("the request");
+    let grant = access_request(&p, last_access_id(&p).await).await;
     let expires = grant.expires_at.expect("a grant expires");
     assert!((expires - p.now() - 2 * HOUR).abs() <= 2, "{grant:?}");
     go(&p, policy.clone(), "sofia.moreno", lock_it.clone(), false)
@@ -576,54 +474,21 @@ async fn an_expired_grant_no_longer_authorizes() {
     let err = go(&p, policy, "sofia.moreno", lock_it, false)
         .await
         .expect_err("expired");
-    assert_eq!(
-        match &err {
-            DispatchError::Refused { refusal, .. } => refusal.rule(),
-            _ => "",
-        },
-        "ownership",
-        "{err:?}"
-    );
+    assert_eq!(refused_rule(&err), "ownership", "{err:?}");
 }
 
 #[tokio::test]
 async fn an_approved_grant_expires_after_the_policy_ttl() {
     let (_s, p) = sim();
-    let ask = Action::AccessRequest {
-        service: "payments-api".into(),
-        permission: Permission::Operate,
-        env: None,
-        reason: "on call".into(),
-    };
-    go(&p, demo_policy(), "sofia.moreno", ask, false)
+    go_demo(&p, "sofia.moreno", ask_operate("payments-api"), false)
         .await
         .expect("pending");
-    let id = p
-        .ledger
-        .access_requests()
+    let id = last_access_id(&p).await;
+    let d = go_demo(&p, "you", Action::AccessApprove { id }, false)
         .await
-        .expect("requests")
-        .pop()
-        .map(|r| r.id)
-        .expect("id");
-    let d = go(
-        &p,
-        demo_policy(),
-        "you",
-        Action::AccessApprove { id },
-        false,
-    )
-    .await
-    .expect("approved");
+        .expect("approved");
     assert!(d.detail.contains("granted for 8h"), "{}", d.detail);
-    let r = p
-        .ledger
-        .access_requests()
-        .await
-        .expect("requests")
-        .into_iter()
-        .find(|r| r.id == id)
-        .expect("the request");
+    let r = access_request(&p, id).await;
     let left = r.expires_at.expect("expires") - p.now();
     assert!((8 * HOUR - 2..=8 * HOUR).contains(&left), "{left}");
 }

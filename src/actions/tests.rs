@@ -38,6 +38,16 @@ pub(super) async fn go(
     dispatch(p, &ctx, &actor, action, confirmed).await
 }
 
+/// `go` under the demo's default policy.
+pub(super) async fn go_demo(
+    p: &Platform,
+    who: &str,
+    action: Action,
+    confirmed: bool,
+) -> Result<Dispatched, DispatchError> {
+    go(p, demo_policy(), who, action, confirmed).await
+}
+
 /// A cluster where the service runs (production when asked and possible).
 async fn cluster_of(p: &Platform, service: &str, env: &str) -> ClusterId {
     let snap = p
@@ -65,13 +75,28 @@ async fn version(p: &Platform, service: &str, c: &ClusterId) -> String {
         .expect("deployment")
 }
 
-fn lock(service: &str, env: Option<&str>) -> Action {
+pub(super) fn lock(service: &str, env: Option<&str>) -> Action {
     Action::Lock {
         service: service.into(),
         env: env.map(str::to_string),
         region: None,
         reason: "INC-1".into(),
     }
+}
+
+/// The audit record could not be written, so nothing was recorded and nothing done.
+pub(super) fn assert_nothing_done_without_audit(err: &DispatchError) {
+    assert!(
+        matches!(
+            err,
+            DispatchError::Audit {
+                audit_id: None,
+                done: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 pub(super) fn last(records: &[AuditRecord]) -> &AuditRecord {
@@ -656,17 +681,7 @@ async fn a_provider_failure_is_recorded_and_leaves_nothing_half_done() {
     )
     .await
     .expect_err("audit");
-    assert!(
-        matches!(
-            err,
-            DispatchError::Audit {
-                audit_id: None,
-                done: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_nothing_done_without_audit(&err);
     assert_eq!(audit(&p).await.len(), before);
     assert!(
         !p.ledger
@@ -800,7 +815,7 @@ async fn assert_no_value_recorded(p: &Platform, value: &str) {
     assert!(!debug.contains(value));
 }
 
-fn refused_rule(err: &DispatchError) -> &'static str {
+pub(super) fn refused_rule(err: &DispatchError) -> &'static str {
     match err {
         DispatchError::Refused { refusal, .. } => refusal.rule(),
         other => panic!("not refused: {other:?}"),
@@ -808,12 +823,17 @@ fn refused_rule(err: &DispatchError) -> &'static str {
 }
 
 fn invalid_field(err: &DispatchError) -> String {
+    invalid(err).0
+}
+
+/// The field and message of an invalid input, which is refused unaudited.
+pub(super) fn invalid(err: &DispatchError) -> (String, String) {
     match err {
         DispatchError::Refused {
-            refusal: Refusal::Invalid { field, .. },
+            refusal: Refusal::Invalid { field, message },
             audit_id: None,
-        } => field.clone(),
-        other => panic!("not invalid: {other:?}"),
+        } => (field.clone(), message.clone()),
+        other => panic!("not an unaudited invalid input: {other:?}"),
     }
 }
 
@@ -1324,7 +1344,7 @@ async fn injected_failures_of_secret_and_flag_calls_are_recorded_and_change_noth
 
 // Access requests (C15).
 
-fn ask_operate(service: &str) -> Action {
+pub(super) fn ask_operate(service: &str) -> Action {
     Action::AccessRequest {
         service: service.into(),
         permission: crate::domain::access::Permission::Operate,
@@ -1333,18 +1353,21 @@ fn ask_operate(service: &str) -> Action {
     }
 }
 
-async fn request_status(p: &Platform, id: u64) -> crate::domain::access::AccessStatus {
+pub(super) async fn access_request(p: &Platform, id: u64) -> crate::domain::access::AccessRequest {
     p.ledger
         .access_requests()
         .await
         .expect("requests")
         .into_iter()
         .find(|r| r.id == id)
-        .map(|r| r.status)
         .expect("the request")
 }
 
-async fn last_access_id(p: &Platform) -> u64 {
+async fn request_status(p: &Platform, id: u64) -> crate::domain::access::AccessStatus {
+    access_request(p, id).await.status
+}
+
+pub(super) async fn last_access_id(p: &Platform) -> u64 {
     p.ledger
         .access_requests()
         .await
