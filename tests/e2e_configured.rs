@@ -1,16 +1,22 @@
 //! End to end on a configured platform: `sphere` with a `config.toml` pointing at the real
-//! protocol peers (the Kubernetes emulator, moto's AWS server), driven in tmux as a
-//! user would. The deployments seeded in the emulator show in the matrix with their
-//! drift; the secrets written through sphere into moto show their drift in the pane.
+//! protocol peers (the Kubernetes emulator, moto's AWS server, the tansu Kafka broker),
+//! driven in tmux as a user would. The deployments seeded in the emulator show in the
+//! matrix with their drift; the secrets written through sphere into moto show their
+//! drift in the pane; a flag set through sphere goes out on the command topic, and once
+//! the clusters' agent (played by the test) acknowledges it on the state topic the
+//! flags pane shows it applied.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
+use common::kafka::{Agent, create_topics, state};
 use common::peers;
 use common::tmux::Tmux;
 use serde_json::json;
+use sphere::config::platform::KafkaConfig;
+use sphere::domain::ClusterId;
 
 const AWS_ENV: &str = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
                        AWS_EC2_METADATA_DISABLED=true";
@@ -71,7 +77,12 @@ async fn seed(server: &str, ns: &str, service: &str, version: &str, pods: usize)
     }
 }
 
-fn write_config(dir: &Path, service: &str, ns: [&str; 2]) -> std::path::PathBuf {
+fn write_config(
+    dir: &Path,
+    service: &str,
+    ns: [&str; 2],
+    kafka: &KafkaConfig,
+) -> std::path::PathBuf {
     let kube = peers::kube();
     std::fs::write(
         dir.join("kubeconfig"),
@@ -109,29 +120,42 @@ fn write_config(dir: &Path, service: &str, ns: [&str; 2]) -> std::path::PathBuf 
              kubeconfig = \"kubeconfig\"\nnamespace = \"{a}\"\n\
              [[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\ncontext = \"euw1\"\n\
              kubeconfig = \"kubeconfig\"\nnamespace = \"{b}\"\n\
-             [aws]\nendpoint_url = \"{moto}\"\ntimeout_seconds = 5\n",
+             [aws]\nendpoint_url = \"{moto}\"\ntimeout_seconds = 5\n\
+             [kafka]\nproperties = {{ \"bootstrap.servers\" = \"{kafka}\" }}\n\
+             flag_commands_topic = \"{commands}\"\nflag_state_topic = \"{state}\"\n\
+             audit_topic = \"{audit}\"\ntimeout_seconds = 5\n",
             a = ns[0],
             b = ns[1],
-            moto = peers::moto()
+            moto = peers::moto(),
+            kafka = peers::kafka(),
+            commands = kafka.flag_commands_topic,
+            state = kafka.flag_state_topic,
+            audit = kafka.audit_topic,
         ),
     )
     .expect("config");
     config
 }
 
-/// `sphere secret put` through the real binary (and so the AWS provider).
-fn put_secret(dir: &Path, config: &Path, service: &str, region: &str, key: &str, value: &str) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sphere"))
-        .args(["secret", "put", service, key, "--env", "production"])
-        .args(["--region", region, "--yes"])
-        .env("SPHERE_CONFIG", config)
+/// The built binary with this test's config and directories.
+fn sphere(dir: &Path, config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sphere"));
+    c.env("SPHERE_CONFIG", config)
         .env("SPHERE_DATA_DIR", dir.join("data"))
         .env("SPHERE_STATE_DIR", dir.join("state"))
         .env("SPHERE_CONFIG_DIR", dir.join("cfg"))
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+/// `sphere secret put` through the real binary (and so the AWS provider).
+fn put_secret(dir: &Path, config: &Path, service: &str, region: &str, key: &str, value: &str) {
+    use std::io::Write;
+    let mut child = sphere(dir, config)
+        .args(["secret", "put", service, key, "--env", "production"])
+        .args(["--region", region, "--yes"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -157,8 +181,21 @@ async fn the_tui_shows_emulated_deployments_and_secret_drift_from_moto() {
     let ns = [peers::unique("use1"), peers::unique("euw1")];
     seed(peers::kube(), &ns[0], &service, "1.4.2", 2).await;
     seed(peers::kube(), &ns[1], &service, "1.4.1", 1).await;
+    let prefix = peers::unique("e2e");
+    let kafka = common::kafka::config(peers::kafka(), &prefix);
+    create_topics(&kafka).await;
+    let agent = Agent::new(&kafka);
+    let clusters = [
+        ClusterId::new("production", "us-east-1"),
+        ClusterId::new("production", "eu-west-1"),
+    ];
+    for c in &clusters {
+        agent
+            .publish(&state("new-checkout", c, "off", 0, None))
+            .await;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &service, [&ns[0], &ns[1]]);
+    let config = write_config(dir.path(), &service, [&ns[0], &ns[1]], &kafka);
     put_secret(
         dir.path(),
         &config,
@@ -208,7 +245,58 @@ async fn the_tui_shows_emulated_deployments_and_secret_drift_from_moto() {
             !secrets.contains("pg://"),
             "no value is ever drawn:\n{secrets}"
         );
+        tui.send(&["5"]);
+        tui.wait_for(
+            "the flags pane with the state the clusters published",
+            |s| s.contains("new-checkout"),
+        );
         tui.send(&["q"]);
         tui.wait_for("sphere to exit cleanly", |s| s.contains("SPHERE-EXITED:0"));
     }
+
+    // A flag change through sphere reaches the command topic; the clusters' agent
+    // applies it and acknowledges it on the state topic; the pane shows it applied.
+    let out = sphere(dir.path(), &config)
+        .args([
+            "flag",
+            "set",
+            "new-checkout",
+            "on",
+            "--percentage",
+            "25",
+            "--yes",
+        ])
+        .output()
+        .expect("sphere runs");
+    assert!(
+        out.status.success(),
+        "flag set: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent = agent.commands().await;
+    let (key, cmd) = sent.last().expect("the command is on the topic");
+    assert_eq!((key.as_str(), cmd.value.as_str()), ("new-checkout", "on"));
+    for c in &clusters {
+        agent
+            .publish(&state("new-checkout", c, "on", 25, Some(&cmd.id)))
+            .await;
+    }
+    let tui = Tmux::start_with_env(
+        120,
+        32,
+        "",
+        &format!("SPHERE_CONFIG={} {AWS_ENV}", config.display()),
+    );
+    tui.wait_for("the catalog", |s| s.contains("acme e2e"));
+    tui.send(&["5"]);
+    let flags = tui.wait_for("the acknowledged flag in both clusters", |s| {
+        s.lines()
+            .any(|l| l.contains("new-checkout") && l.matches("on 25%").count() == 2)
+    });
+    assert!(
+        flags.contains("every change acknowledged") && !flags.contains("pending"),
+        "acknowledged everywhere:\n{flags}"
+    );
+    tui.send(&["q"]);
+    tui.wait_for("sphere to exit cleanly", |s| s.contains("SPHERE-EXITED:0"));
 }
