@@ -1973,7 +1973,11 @@ impl Model {
                 });
             }
         }
+        // A command a key already runs is listed once, with its key.
         let mut add = |label: String, command: String| {
+            if items.iter().any(|i| i.command == command) {
+                return;
+            }
             items.push(PaletteItem {
                 label,
                 command,

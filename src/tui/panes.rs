@@ -316,9 +316,12 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
         Constraint::Length(8),
         Constraint::Length(6),
     ];
-    if !narrow {
+    // The node, when there is room for it beside a readable pod name (a wide terminal
+    // with the deployments beside the pods still has).
+    let show_node = !narrow || inner.width >= 96;
+    if show_node {
         header.push("node");
-        widths.push(Constraint::Length(28));
+        widths.push(Constraint::Length(if narrow { 20 } else { 28 }));
     }
     header.push("reason");
     widths.push(Constraint::Length(16));
@@ -354,8 +357,14 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
             Cell::from(p.restarts.to_string()),
             Cell::from(age(now - p.started_at)),
         ];
-        if !narrow {
-            cells.push(Cell::from(sanitize(p.node).into_owned()));
+        if show_node {
+            // Narrow: the host part only (`ip-10-14-4-85`, not its domain).
+            let node = if narrow {
+                p.node.split('.').next().unwrap_or(p.node)
+            } else {
+                p.node
+            };
+            cells.push(Cell::from(sanitize(node).into_owned()));
         }
         cells.push(Cell::from(sanitize(reason).into_owned()));
         let mut row = Row::new(cells).style(t.style(slot));
