@@ -721,6 +721,34 @@ struct Known {
 }
 
 impl Known {
+    /// A (re-)list starts: remember what it lists.
+    fn begin(&mut self) {
+        self.relisting = Some(HashSet::new());
+    }
+
+    /// `key` was listed (or changed).
+    fn seen(&mut self, key: &str) {
+        if let Some(seen) = &mut self.relisting {
+            seen.insert(key.to_string());
+        }
+    }
+
+    /// The list is complete: forget the objects it no longer had, returning what each
+    /// stood for (a service or a pod name).
+    fn finish(&mut self) -> Vec<String> {
+        let seen = self.relisting.take().unwrap_or_default();
+        let gone: Vec<String> = self
+            .live
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        self.synced = true;
+        gone.into_iter()
+            .filter_map(|k| self.live.remove(&k))
+            .collect()
+    }
+
     fn key(meta: &ObjectMeta) -> String {
         format!(
             "{}/{}",
@@ -788,14 +816,12 @@ impl WatchState {
     fn deployment(&mut self, ev: Event<Deployment>) -> Vec<ClusterEvent> {
         match ev {
             Event::Init => {
-                self.deps.relisting = Some(HashSet::new());
+                self.deps.begin();
                 Vec::new()
             }
             Event::Apply(d) | Event::InitApply(d) => {
                 let key = Known::key(&d.metadata);
-                if let Some(seen) = &mut self.deps.relisting {
-                    seen.insert(key.clone());
-                }
+                self.deps.seen(&key);
                 match deployment_summary(&d, &self.cluster, &self.label) {
                     Some(s) => {
                         let name = d.name_any();
@@ -825,23 +851,12 @@ impl WatchState {
                 }
             }
             Event::InitDone => {
-                let seen = self.deps.relisting.take().unwrap_or_default();
-                let gone: Vec<String> = self
-                    .deps
-                    .live
-                    .keys()
-                    .filter(|k| !seen.contains(*k))
-                    .cloned()
-                    .collect();
-                let mut out: Vec<ClusterEvent> = gone
-                    .into_iter()
-                    .filter_map(|k| self.deps.live.remove(&k))
+                let mut out: Vec<ClusterEvent> = (self.deps.finish().into_iter())
                     .map(|service| ClusterEvent::DeploymentDeleted {
                         cluster: self.cluster.clone(),
                         service,
                     })
                     .collect();
-                self.deps.synced = true;
                 out.extend(self.all_synced());
                 out
             }
@@ -851,14 +866,12 @@ impl WatchState {
     fn pod(&mut self, ev: Event<Pod>) -> Vec<ClusterEvent> {
         match ev {
             Event::Init => {
-                self.pods.relisting = Some(HashSet::new());
+                self.pods.begin();
                 Vec::new()
             }
             Event::Apply(p) | Event::InitApply(p) => {
                 let key = Known::key(&p.metadata);
-                if let Some(seen) = &mut self.pods.relisting {
-                    seen.insert(key.clone());
-                }
+                self.pods.seen(&key);
                 match pod_summary(&p, &self.cluster, &self.label) {
                     Some(s) => {
                         self.pods.live.insert(key, s.name.clone());
@@ -875,23 +888,12 @@ impl WatchState {
                 None => Vec::new(),
             },
             Event::InitDone => {
-                let seen = self.pods.relisting.take().unwrap_or_default();
-                let gone: Vec<String> = self
-                    .pods
-                    .live
-                    .keys()
-                    .filter(|k| !seen.contains(*k))
-                    .cloned()
-                    .collect();
-                let mut out: Vec<ClusterEvent> = gone
-                    .into_iter()
-                    .filter_map(|k| self.pods.live.remove(&k))
+                let mut out: Vec<ClusterEvent> = (self.pods.finish().into_iter())
                     .map(|name| ClusterEvent::PodDeleted {
                         cluster: self.cluster.clone(),
                         name,
                     })
                     .collect();
-                self.pods.synced = true;
                 out.extend(self.all_synced());
                 out
             }
