@@ -25,22 +25,32 @@ use crate::domain::{
     SecretMeta, SecretValue, Timestamp, Topology,
 };
 
-/// A provider the config does not declare: every call fails, saying how to declare it.
+/// A provider the config does not declare (or declares so that it cannot be built):
+/// every call fails, saying how to declare it or what is wrong.
 #[derive(Debug, Clone)]
 pub struct Unconfigured {
     /// What is missing (`Kubernetes clusters`).
     pub what: &'static str,
     /// The config section that would provide it (`[[clusters]]`).
     pub section: &'static str,
+    /// Why the declared section could not be used; `None`: it is not declared.
+    pub reason: Option<String>,
 }
 
 impl Unconfigured {
     fn error(&self) -> anyhow::Error {
-        anyhow::anyhow!(
-            "{} not configured: add {} to config.toml (see assets/config.sample.toml)",
-            self.what,
-            self.section
-        )
+        match &self.reason {
+            Some(reason) => anyhow::anyhow!(
+                "{} cannot be used: {reason} ({} in config.toml)",
+                self.what,
+                self.section
+            ),
+            None => anyhow::anyhow!(
+                "{} not configured: add {} to config.toml (see assets/config.sample.toml)",
+                self.what,
+                self.section
+            ),
+        }
     }
 }
 
@@ -289,18 +299,22 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let no_clusters = Arc::new(Unconfigured {
         what: "Kubernetes clusters",
         section: "[[clusters]]",
+        reason: None,
     });
     let no_aws = Arc::new(Unconfigured {
         what: "AWS Secrets Manager",
         section: "[[clusters]] (each with its AWS region)",
+        reason: None,
     });
     let no_github = Arc::new(Unconfigured {
         what: "GitHub",
         section: "[github]",
+        reason: None,
     });
     let no_kafka = Arc::new(Unconfigured {
         what: "Kafka",
         section: "[kafka]",
+        reason: None,
     });
 
     // Each real provider plugs in here when its section is present.
@@ -328,19 +342,36 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let discovered: Option<Arc<dyn DescriptorSource>> = None;
     // GitHub: repositories, rollback, the merge freeze and catalog discovery.
     let (repos, freeze, discovered) = match p.github {
-        Some(gh) => {
-            let github = Arc::new(super::github::GithubProvider::from_env(gh)?);
-            let discovered: Option<Arc<dyn DescriptorSource>> = if gh.discover_catalog {
-                Some(github.clone())
-            } else {
-                None
-            };
-            (
-                github.clone() as Arc<dyn ReposProvider>,
-                github as Arc<dyn FreezeStore>,
-                discovered,
-            )
-        }
+        // A [github] that cannot be used shows its error in the panes that need GitHub;
+        // everything else keeps working.
+        Some(gh) => match super::github::GithubProvider::from_env(gh) {
+            Ok(github) => {
+                let github = Arc::new(github);
+                let discovered: Option<Arc<dyn DescriptorSource>> = if gh.discover_catalog {
+                    Some(github.clone())
+                } else {
+                    None
+                };
+                (
+                    github.clone() as Arc<dyn ReposProvider>,
+                    github as Arc<dyn FreezeStore>,
+                    discovered,
+                )
+            }
+            Err(e) => {
+                tracing::warn!("[github] cannot be used: {e:#}");
+                let broken = Arc::new(Unconfigured {
+                    what: "GitHub",
+                    section: "[github]",
+                    reason: Some(format!("{e:#}")),
+                });
+                (
+                    broken.clone() as Arc<dyn ReposProvider>,
+                    broken as Arc<dyn FreezeStore>,
+                    None,
+                )
+            }
+        },
         None => (repos, freeze, discovered),
     };
     let (flags, audit): (Arc<dyn FlagsProvider>, Arc<dyn AuditStore>) = match p.kafka {
@@ -393,4 +424,35 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
         aws.set_catalog(platform.catalog.clone());
     }
     Ok(platform)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_github_section_that_cannot_be_used_breaks_only_github() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = "[github]\norg = \"acme\"\napi_url = \"not a url\"\n";
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), src);
+        assert!(problems.is_empty(), "{problems:?}");
+        let platform = build(&config, dir.path()).await.expect("the rest builds");
+        let err = platform
+            .repos
+            .repo("acme/cart")
+            .await
+            .expect_err("GitHub is broken");
+        let shown = format!("{err:#}");
+        assert!(shown.contains("GitHub cannot be used"), "{shown}");
+        assert!(shown.contains("[github]"), "{shown}");
+        assert!(platform.ledger.freeze().await.is_err());
+        // The catalog (files only now) and the local audit trail still work.
+        platform.catalog.load().await.expect("catalog");
+        let id = platform
+            .ledger
+            .append_audit("ada", "lock.add", "cart", None, Outcome::Started)
+            .await
+            .expect("audit");
+        assert!(id > 0);
+    }
 }
