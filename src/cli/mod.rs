@@ -43,7 +43,10 @@ use crate::tui;
     about = "An internal developer platform that lives in the terminal",
     long_about = "With no command, sphere opens the full-screen TUI. With a command it runs \
                   headless and prints a table, or JSON with --output json.\n\n\
-                  With no configuration sphere runs on its embedded demo platform."
+                  With no configuration sphere runs on its embedded demo platform. A \
+                  config.toml that declares [[clusters]], [aws], [github] or [kafka] connects \
+                  it to those systems instead (see assets/config.sample.toml; --demo opens \
+                  the demo anyway)."
 )]
 pub struct Cli {
     /// The config file (default: config.toml in the config directory).
