@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::AuditStore;
 use crate::backend::sim::state::FileLock;
-use crate::domain::access::{AccessRequest, AccessStatus, GrantHow};
+use crate::domain::access::{AccessRequest, add_request, decide_request};
 use crate::domain::{AuditRecord, Outcome, Timestamp};
 
 /// A JSON document in a file, changed only under its lock.
@@ -89,11 +89,8 @@ impl LocalAccess {
     }
 
     pub fn request(&self, request: AccessRequest) -> Result<u64> {
-        self.file.mutate(|all: &mut Vec<AccessRequest>| {
-            let id = all.iter().map(|r| r.id).max().unwrap_or(0) + 1;
-            all.push(AccessRequest { id, ..request });
-            Ok(id)
-        })
+        self.file
+            .mutate(|all: &mut Vec<AccessRequest>| Ok(add_request(all, request)))
     }
 
     pub fn list(&self) -> Result<Vec<AccessRequest>> {
@@ -109,26 +106,8 @@ impl LocalAccess {
         by: &str,
         expires_at: Option<Timestamp>,
     ) -> Result<AccessRequest> {
-        self.file.mutate(|all: &mut Vec<AccessRequest>| {
-            let Some(r) = all.iter_mut().find(|r| r.id == id) else {
-                anyhow::bail!("no access request #{id}");
-            };
-            if r.status != AccessStatus::Pending {
-                anyhow::bail!("access request #{id} is already {}", r.status.as_str());
-            }
-            r.status = if granted {
-                AccessStatus::Granted {
-                    by: by.to_string(),
-                    how: GrantHow::Approved,
-                }
-            } else {
-                AccessStatus::Denied { by: by.to_string() }
-            };
-            if granted {
-                r.expires_at = expires_at;
-            }
-            Ok(r.clone())
-        })
+        self.file
+            .mutate(|all: &mut Vec<AccessRequest>| decide_request(all, id, granted, by, expires_at))
     }
 }
 
@@ -194,7 +173,7 @@ impl AuditStore for LocalAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::access::Permission;
+    use crate::domain::access::{AccessStatus, Permission};
 
     #[tokio::test]
     async fn audit_survives_reopening_and_ids_increase() {

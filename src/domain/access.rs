@@ -121,6 +121,41 @@ impl AccessRequest {
     }
 }
 
+/// Add `request` to a ledger's list, giving it the next id (one more than the largest).
+pub fn add_request(all: &mut Vec<AccessRequest>, request: AccessRequest) -> u64 {
+    let id = all.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+    all.push(AccessRequest { id, ..request });
+    id
+}
+
+/// Grant (until `expires_at`) or deny the pending request `id` in a ledger's list,
+/// decided by `by`; the request as it now is. An error when there is no such request
+/// or it is no longer pending.
+pub fn decide_request(
+    all: &mut [AccessRequest],
+    id: u64,
+    granted: bool,
+    by: &str,
+    expires_at: Option<Timestamp>,
+) -> anyhow::Result<AccessRequest> {
+    let Some(r) = all.iter_mut().find(|r| r.id == id) else {
+        anyhow::bail!("no access request #{id}");
+    };
+    if r.status != AccessStatus::Pending {
+        anyhow::bail!("access request #{id} is already {}", r.status.as_str());
+    }
+    r.status = if granted {
+        r.expires_at = expires_at;
+        AccessStatus::Granted {
+            by: by.to_string(),
+            how: GrantHow::Approved,
+        }
+    } else {
+        AccessStatus::Denied { by: by.to_string() }
+    };
+    Ok(r.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

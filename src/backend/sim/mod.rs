@@ -39,7 +39,7 @@ use crate::backend::{
     CatalogProvider, ClusterProvider, FlagsProvider, LedgerProvider, Platform, PlatformKind,
     RepoInfo, ReposProvider, SecretsProvider,
 };
-use crate::domain::access::{AccessRequest, AccessStatus, GrantHow};
+use crate::domain::access::AccessRequest;
 use crate::domain::catalog::parse::parse_documents;
 use crate::domain::catalog::resolve;
 use crate::domain::catalog::{
@@ -1394,11 +1394,7 @@ impl LedgerProvider for Sim {
     async fn request_access(&self, request: AccessRequest) -> Result<u64> {
         self.check_fault("request_access")?;
         // Under the state lock: the next id is read and taken in one step.
-        self.mutate(|s| {
-            let id = s.access.iter().map(|r| r.id).max().unwrap_or(0) + 1;
-            s.access.push(AccessRequest { id, ..request });
-            id
-        })
+        self.mutate(|s| crate::domain::access::add_request(&mut s.access, request))
     }
 
     async fn access_requests(&self) -> Result<Vec<AccessRequest>> {
@@ -1417,22 +1413,7 @@ impl LedgerProvider for Sim {
     ) -> Result<AccessRequest> {
         self.check_fault("decide_access")?;
         self.mutate(|s| {
-            let Some(r) = s.access.iter_mut().find(|r| r.id == id) else {
-                anyhow::bail!("no access request #{id}");
-            };
-            if r.status != AccessStatus::Pending {
-                anyhow::bail!("access request #{id} is already {}", r.status.as_str());
-            }
-            r.status = if granted {
-                r.expires_at = expires_at;
-                AccessStatus::Granted {
-                    by: by.to_string(),
-                    how: GrantHow::Approved,
-                }
-            } else {
-                AccessStatus::Denied { by: by.to_string() }
-            };
-            Ok(r.clone())
+            crate::domain::access::decide_request(&mut s.access, id, granted, by, expires_at)
         })?
     }
 }
