@@ -1,0 +1,178 @@
+//! `sphere service create` (the golden path, C4) through the built binary, against the
+//! persisted demo state, with every directory in a temporary one and the clock stopped.
+
+use crate::common::*;
+
+use serde_json::Value;
+
+fn listed(dir: &tempfile::TempDir, name: &str) -> bool {
+    let out = sphere(dir, &["catalog", "list", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    json(&out)
+        .as_array()
+        .expect("a list")
+        .iter()
+        .any(|e| e["name"] == name)
+}
+
+/// The dev cells of the service's matrix row that run something.
+fn dev_cells(dir: &tempfile::TempDir, name: &str) -> Vec<Value> {
+    let out = sphere(
+        dir,
+        &["deploy", "matrix", "--env", "dev", "--output", "json"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let m = json(&out);
+    m["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["service"] == name)
+        .flat_map(|r| r["cells"].as_array().cloned().unwrap_or_default())
+        .filter(|c| !c.is_null())
+        .collect()
+}
+
+#[test]
+fn create_then_a_new_process_lists_it_and_sees_it_deployed_in_dev() {
+    let dir = tmp();
+    let out = sphere(
+        &dir,
+        &[
+            "service",
+            "create",
+            "fraud-scorer",
+            "--owner",
+            "payments",
+            "--description",
+            "Scores payments",
+            "--database",
+            "postgres",
+            "--cache",
+            "--replicas",
+            "2",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for step in ["repository", "ci", "descriptor", "register", "deploy-dev"] {
+        assert!(
+            text.lines().any(|l| l.starts_with('✓') && l.contains(step)),
+            "{step}: {text}"
+        );
+    }
+    assert!(listed(&dir, "fraud-scorer"));
+    let cells = dev_cells(&dir, "fraud-scorer");
+    assert_eq!(cells.len(), 3, "one per dev region: {cells:?}");
+    assert!(
+        cells
+            .iter()
+            .all(|c| c["desired"] == 2 && c["version"] == "0.1.0"),
+        "{cells:?}"
+    );
+}
+
+#[test]
+fn a_failed_step_exits_1_and_the_rerun_resumes_from_it() {
+    let dir = tmp();
+    let args = [
+        "service",
+        "create",
+        "fraud-scorer",
+        "--owner",
+        "payments",
+        "--output",
+        "json",
+    ];
+    let out = sphere_env(&dir, &args, Some("register"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["ok"], false);
+    let steps: Vec<(String, String)> = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("repository", "done"),
+            ("ci", "done"),
+            ("descriptor", "done"),
+            ("register", "failed")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(!listed(&dir, "fraud-scorer"));
+    let out = sphere(&dir, &args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    let statuses: Vec<&str> = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "already_done",
+            "already_done",
+            "already_done",
+            "done",
+            "done"
+        ]
+    );
+    assert!(listed(&dir, "fraud-scorer"));
+    assert_eq!(dev_cells(&dir, "fraud-scorer").len(), 3);
+}
+
+#[test]
+fn invalid_fields_exit_2_naming_the_field_and_a_non_member_exits_4() {
+    let dir = tmp();
+    for (args, field) in [
+        (vec!["Bad_Name", "--owner", "payments"], "name"),
+        (vec!["cart-service", "--owner", "payments"], "name"),
+        (vec!["fresh", "--owner", "nobody"], "owner"),
+        (
+            vec!["fresh", "--owner", "payments", "--replicas", "11"],
+            "replicas",
+        ),
+        (
+            vec!["fresh", "--owner", "payments", "--template", "cobol"],
+            "template",
+        ),
+        (
+            vec!["fresh", "--owner", "payments", "--database", "oracle"],
+            "database",
+        ),
+    ] {
+        let mut all = vec!["service", "create"];
+        all.extend(args);
+        let out = sphere(&dir, &all);
+        assert_eq!(code(&out), 2, "{field}: {}", stderr(&out));
+        assert!(stderr(&out).contains(field), "{field}: {}", stderr(&out));
+    }
+    assert!(!listed(&dir, "fresh"));
+    let out = sphere(
+        &dir,
+        &[
+            "service",
+            "create",
+            "fresh",
+            "--owner",
+            "payments",
+            "--as",
+            "sofia.moreno",
+        ],
+    );
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("payments"), "{}", stderr(&out));
+    assert!(!listed(&dir, "fresh"));
+}

@@ -1,0 +1,966 @@
+//! The Kubernetes provider against a real Kubernetes API peer on loopback (kmock behind
+//! `tests/peers/kube_peer.py`), through kube's own client, reached the way a user's
+//! platform reaches its clusters: a kubeconfig file with a context per cluster.
+//!
+//! Every test works in namespaces of its own, so the tests share one peer.
+
+use crate::common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::peers;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use sphere::backend::kubernetes::{KubeClusters, LOCK_KEY, LOCK_OBJECT};
+use sphere::backend::{ClusterProvider, LockStore};
+use sphere::config::platform::{ClusterConfig, KubernetesConfig};
+use sphere::domain::{ClusterEvent, ClusterId, Lock, PodPhase, RolloutState, Scope};
+
+const LABEL: &str = "app.kubernetes.io/name";
+/// Long enough for anything the peer does; tests poll for their condition until it.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// One cluster of a test platform: where its API server is and what it is.
+struct TestCluster {
+    env: &'static str,
+    region: &'static str,
+    server: String,
+    namespace: Option<String>,
+}
+
+fn on_peer(env: &'static str, region: &'static str, ns: &str) -> TestCluster {
+    TestCluster {
+        env,
+        region,
+        server: peers::kube().to_string(),
+        namespace: Some(ns.to_string()),
+    }
+}
+
+/// A cluster on the peer that watches every namespace (as the lock store's clusters do).
+fn peer_wide(env: &'static str, region: &'static str) -> TestCluster {
+    TestCluster {
+        namespace: None,
+        ..on_peer(env, region, "apps")
+    }
+}
+
+fn at(env: &'static str, region: &'static str, addr: SocketAddr) -> TestCluster {
+    TestCluster {
+        env,
+        region,
+        server: format!("http://{addr}"),
+        namespace: None,
+    }
+}
+
+/// A kubeconfig with a context per cluster (`ENV-REGION`), as a user's would have.
+fn kubeconfig(dir: &Path, clusters: &[TestCluster]) -> PathBuf {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Config\nusers:\n- name: tester\n  user: {}\nclusters:\n",
+    );
+    for c in clusters {
+        text += &format!(
+            "- name: {e}-{r}\n  cluster:\n    server: {s}\n",
+            e = c.env,
+            r = c.region,
+            s = c.server
+        );
+    }
+    text += "contexts:\n";
+    for c in clusters {
+        text += &format!(
+            "- name: {e}-{r}\n  context:\n    cluster: {e}-{r}\n    user: tester\n",
+            e = c.env,
+            r = c.region
+        );
+    }
+    text += &format!(
+        "current-context: {}-{}\n",
+        clusters[0].env, clusters[0].region
+    );
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, text).expect("write kubeconfig");
+    path
+}
+
+fn settings(lock_namespace: &str, timeout_seconds: u64) -> KubernetesConfig {
+    KubernetesConfig {
+        lock_namespace: lock_namespace.to_string(),
+        timeout_seconds,
+        ..KubernetesConfig::default()
+    }
+}
+
+async fn provider(
+    dir: &Path,
+    clusters: &[TestCluster],
+    settings: &KubernetesConfig,
+) -> KubeClusters {
+    let path = kubeconfig(dir, clusters);
+    let entries: Vec<ClusterConfig> = clusters
+        .iter()
+        .map(|c| ClusterConfig {
+            region: c.region.to_string(),
+            env: c.env.to_string(),
+            context: Some(format!("{}-{}", c.env, c.region)),
+            kubeconfig: Some(path.clone()),
+            namespace: c.namespace.clone(),
+            aws_region: None,
+            aws_profile: None,
+        })
+        .collect();
+    KubeClusters::new(&entries, settings).await
+}
+
+/// A plain kube client to the peer, to seed and inspect objects (as kubectl would).
+async fn seeder(server: &str) -> kube::Client {
+    let config = kube::Config::new(server.parse().expect("peer url"));
+    kube::Client::try_from(config).expect("kube client")
+}
+
+fn deployment(name: &str, service: &str, image: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {LABEL: service}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {LABEL: service}},
+            "template": {
+                "metadata": {"labels": {LABEL: service}},
+                "spec": {"containers": [{"name": "app", "image": image}]}
+            }
+        }
+    }))
+    .expect("deployment")
+}
+
+fn ready_status(replicas: i32) -> serde_json::Value {
+    json!({"status": {
+        "observedGeneration": 1,
+        "replicas": replicas,
+        "readyReplicas": replicas,
+        "updatedReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [{
+            "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+            "lastUpdateTime": "2026-11-01T10:00:00Z", "lastTransitionTime": "2026-11-01T09:00:00Z"
+        }]
+    }})
+}
+
+fn pod(name: &str, service: &str, image: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {LABEL: service}},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "app", "image": image}]}
+    }))
+    .expect("pod")
+}
+
+fn running_status() -> serde_json::Value {
+    json!({"status": {
+        "phase": "Running",
+        "startTime": "2026-11-01T10:00:00Z",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{
+            "name": "app", "image": "x", "imageID": "", "ready": true, "restartCount": 1,
+            "state": {"running": {"startedAt": "2026-11-01T10:00:00Z"}}
+        }]
+    }})
+}
+
+fn crash_status() -> serde_json::Value {
+    json!({"status": {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{
+            "name": "app", "image": "x", "imageID": "", "ready": false, "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+        }]
+    }})
+}
+
+/// An HPA without the service label: it maps to its service through its target.
+fn hpa(name: &str, target: &str, min: i32, max: i32) -> HorizontalPodAutoscaler {
+    serde_json::from_value(json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": min,
+            "maxReplicas": max,
+            "metrics": [{"type": "Resource", "resource": {
+                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}
+            }}]
+        }
+    }))
+    .expect("hpa")
+}
+
+/// Seeds `service` in `ns`: a ready deployment of 2 on `1.4.2`, a running pod and an HPA.
+async fn seed_service(client: &kube::Client, ns: &str, service: &str) {
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
+    let pp = PostParams::default();
+    let image = format!("ghcr.io/acme/{service}:1.4.2");
+    let dep_name = format!("{service}-deploy");
+    deps.create(&pp, &deployment(&dep_name, service, &image, 2))
+        .await
+        .expect("create deployment");
+    set_status(&deps, &dep_name, ready_status(2), "deployment status").await;
+    let pod_name = format!("{service}-pod-1");
+    pods.create(&pp, &pod(&pod_name, service, &image))
+        .await
+        .expect("create pod");
+    set_status(&pods, &pod_name, running_status(), "pod status").await;
+    let hpa_name = format!("{service}-hpa");
+    hpas.create(&pp, &hpa(&hpa_name, &dep_name, 2, 6))
+        .await
+        .expect("create hpa");
+    let hpa_status = json!({"status": {"currentReplicas": 2, "desiredReplicas": 2,
+        "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu",
+            "current": {"averageUtilization": 41}}}]}});
+    set_status(&hpas, &hpa_name, hpa_status, "hpa status").await;
+}
+
+/// Merge-patches the status of `name` (as the controller owning it would).
+async fn set_status<K>(api: &Api<K>, name: &str, status: serde_json::Value, what: &str)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect(what);
+}
+
+/// A namespace of its own on the peer (`prefix`-…) with `service` seeded in it.
+async fn seeded_namespace(prefix: &str, service: &str) -> (String, kube::Client) {
+    let ns = peers::unique(prefix);
+    let client = seeder(peers::kube()).await;
+    seed_service(&client, &ns, service).await;
+    (ns, client)
+}
+
+/// A provider of the one cluster `env`/`region`, on the peer in `ns`, and that cluster.
+async fn one_cluster(
+    dir: &Path,
+    env: &'static str,
+    region: &'static str,
+    ns: &str,
+) -> (KubeClusters, ClusterId) {
+    let kube = provider(
+        dir,
+        &[on_peer(env, region, ns)],
+        &settings("sphere-system", 5),
+    )
+    .await;
+    (kube, ClusterId::new(env, region))
+}
+
+/// The image of the deployment's first container.
+fn first_image(d: &Deployment) -> Option<&str> {
+    d.spec.template.spec.as_ref().unwrap().containers[0]
+        .image
+        .as_deref()
+}
+
+fn assert_err_mentions(err: &anyhow::Error, needle: &str) {
+    assert!(format!("{err:#}").contains(needle), "{err:#}");
+}
+
+/// The next event matching `pred`, or a failure naming what was awaited and what came.
+async fn next_matching(
+    stream: &mut BoxStream<'static, ClusterEvent>,
+    what: &str,
+    seen: &mut Vec<ClusterEvent>,
+    pred: impl Fn(&ClusterEvent) -> bool,
+) -> ClusterEvent {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(ev)) => {
+                seen.push(ev.clone());
+                if pred(&ev) {
+                    return ev;
+                }
+            }
+            Ok(None) => panic!("the watch ended before {what}; saw {seen:#?}"),
+            Err(_) => panic!("no {what} within {DEADLINE:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_delivers_summaries_then_live_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, client) = seeded_namespace("watch", "payments").await;
+    // Without the service label: not a service's workload, never reported.
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let mut stray = deployment("stray", "x", "busybox:1", 1);
+    stray.metadata.labels = None;
+    stray.spec.template.metadata = None;
+    deps.create(&PostParams::default(), &stray).await.unwrap();
+
+    let (kube, cluster) = one_cluster(dir.path(), "production", "eu-west-1", &ns).await;
+    assert_eq!(kube.topology().regions, vec!["eu-west-1"]);
+    assert_eq!(kube.topology().environments, vec!["production"]);
+
+    let mut stream = kube.watch();
+    let mut seen = Vec::new();
+    next_matching(
+        &mut stream,
+        "Synced",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::Synced(c) if *c == cluster),
+    )
+    .await;
+
+    let deployments: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            ClusterEvent::Deployment(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deployments.len(),
+        1,
+        "only the labelled deployment: {seen:#?}"
+    );
+    let d = &deployments[0];
+    assert_eq!(d.service, "payments");
+    assert_eq!(d.cluster, cluster);
+    assert_eq!(d.version, "1.4.2");
+    assert_eq!((d.desired, d.ready, d.updated), (2, 2, 2));
+    assert_eq!(d.rollout, RolloutState::Complete);
+    assert_eq!(d.updated_at, 1_793_527_200); // 2026-11-01T10:00:00Z
+
+    let p = seen
+        .iter()
+        .find_map(|e| match e {
+            ClusterEvent::Pod(p) => Some(p.clone()),
+            _ => None,
+        })
+        .expect("a pod summary before Synced");
+    assert_eq!(p.name, "payments-pod-1");
+    assert_eq!(p.service, "payments");
+    assert_eq!(p.phase, PodPhase::Running);
+    assert!(p.ready);
+    assert_eq!(p.restarts, 1);
+    assert_eq!(p.node, "node-a");
+    assert_eq!(p.version, "1.4.2");
+    assert_eq!(p.started_at, 1_793_527_200);
+    assert_eq!(p.waiting, None);
+
+    let h = seen
+        .iter()
+        .find_map(|e| match e {
+            ClusterEvent::Hpa(h) => Some(h.clone()),
+            _ => None,
+        })
+        .expect("an HPA summary before Synced");
+    assert_eq!(
+        h.service, "payments",
+        "mapped through its target deployment"
+    );
+    assert_eq!((h.min, h.max, h.current), (2, 6, 2));
+    assert_eq!(h.target_cpu, 70);
+    assert_eq!(h.current_cpu, Some(41));
+
+    // A live change: the pod starts crash-looping.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    pods.patch_status(
+        "payments-pod-1",
+        &PatchParams::default(),
+        &Patch::Merge(crash_status()),
+    )
+    .await
+    .unwrap();
+    let ev = next_matching(
+        &mut stream,
+        "the crash-looping pod",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::Pod(p) if p.crash_looping()),
+    )
+    .await;
+    let ClusterEvent::Pod(p) = ev else {
+        unreachable!()
+    };
+    assert_eq!(p.restarts, 4);
+    assert!(!p.ready);
+    assert_eq!(p.last_termination.as_deref(), Some("OOMKilled"));
+
+    // And goes away.
+    pods.delete("payments-pod-1", &Default::default())
+        .await
+        .unwrap();
+    next_matching(
+        &mut stream,
+        "the pod's deletion",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::PodDeleted { name, .. } if name == "payments-pod-1"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_sets_the_restarted_at_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, client) = seeded_namespace("restart", "search").await;
+    let (kube, cluster) = one_cluster(dir.path(), "staging", "us-east-1", &ns).await;
+
+    let before = jiff_now();
+    kube.restart("search", &cluster).await.expect("restart");
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d = deps.get("search-deploy").await.unwrap();
+    let annotations = d
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default();
+    let stamp = annotations
+        .get("kubectl.kubernetes.io/restartedAt")
+        .unwrap_or_else(|| panic!("no restartedAt annotation in {annotations:?}"));
+    let stamped: k8s_openapi::jiff::Timestamp = stamp.parse().expect("an RFC 3339 time");
+    assert!(
+        stamped.as_second() >= before - 1,
+        "{stamp} is older than the restart"
+    );
+    // The containers are untouched, the template changed: a new rollout begins.
+    assert_eq!(first_image(&d), Some("ghcr.io/acme/search:1.4.2"));
+    let snap = kube.snapshot(&Scope::default()).await.unwrap();
+    assert_eq!(snap.deployments[0].rollout, RolloutState::Progressing);
+
+    let err = kube.restart("nope", &cluster).await.unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("nope") && msg.contains("staging/us-east-1"),
+        "{msg}"
+    );
+    let err = kube
+        .restart("search", &ClusterId::new("dev", "mars"))
+        .await
+        .unwrap_err();
+    assert_err_mentions(&err, "dev/mars");
+}
+
+fn jiff_now() -> i64 {
+    k8s_openapi::jiff::Timestamp::now().as_second()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_patch_sets_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, client) = seeded_namespace("hpa", "orders").await;
+    let (kube, cluster) = one_cluster(dir.path(), "production", "ap-south-1", &ns).await;
+
+    kube.set_hpa("orders", &cluster, 3, 9)
+        .await
+        .expect("set_hpa");
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &ns);
+    let h = hpas.get("orders-hpa").await.unwrap();
+    assert_eq!((h.spec.min_replicas, h.spec.max_replicas), (Some(3), 9));
+    assert_eq!(
+        h.spec.scale_target_ref.name, "orders-deploy",
+        "the rest is kept"
+    );
+    let snap = kube.snapshot(&Scope::default()).await.unwrap();
+    assert_eq!((snap.hpas[0].min, snap.hpas[0].max), (3, 9));
+
+    let err = kube.set_hpa("nope", &cluster, 1, 2).await.unwrap_err();
+    assert_err_mentions(&err, "nope");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_and_slow_clusters_are_reported_beside_the_live_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, _client) = seeded_namespace("reach", "ledger").await;
+    let kube = provider(
+        dir.path(),
+        &[
+            on_peer("production", "eu-west-1", &ns),
+            at("production", "us-east-1", peers::closed_addr()),
+            at("production", "ap-south-1", peers::silent_addr()),
+        ],
+        &settings("sphere-system", 2),
+    )
+    .await;
+    let live = ClusterId::new("production", "eu-west-1");
+    let refused = ClusterId::new("production", "us-east-1");
+    let silent = ClusterId::new("production", "ap-south-1");
+
+    let start = Instant::now();
+    let snap = kube.snapshot(&Scope::default()).await.expect("snapshot");
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "the slow cluster stalled the snapshot: {took:?}"
+    );
+    assert_eq!(snap.deployments.len(), 1, "{snap:#?}");
+    assert_eq!(snap.deployments[0].cluster, live);
+    assert_eq!(snap.pods.len(), 1);
+    assert_eq!(snap.hpas.len(), 1);
+    let errors: BTreeMap<_, _> = snap.errors.iter().cloned().collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[&refused].contains("production/us-east-1"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[&silent].contains("production/ap-south-1") && errors[&silent].contains("2s"),
+        "{errors:#?}"
+    );
+
+    // Scoped to the live cluster, nothing else is asked.
+    let scoped = kube
+        .snapshot(&Scope {
+            env: None,
+            region: Some("eu-west-1".into()),
+        })
+        .await
+        .unwrap();
+    assert!(scoped.errors.is_empty(), "{:?}", scoped.errors);
+    assert_eq!(scoped.deployments.len(), 1);
+
+    // The watch: the live cluster syncs; the other two are reported unreachable.
+    let mut stream = kube.watch();
+    let mut seen = Vec::new();
+    let mut synced = false;
+    let mut unreachable = BTreeSet::new();
+    while !(synced && unreachable.len() == 2) {
+        let ev = next_matching(&mut stream, "Synced and two Unreachable", &mut seen, |e| {
+            matches!(
+                e,
+                ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. }
+            )
+        })
+        .await;
+        match ev {
+            ClusterEvent::Synced(c) => {
+                assert_eq!(c, live);
+                synced = true;
+            }
+            ClusterEvent::Unreachable { cluster, .. } => {
+                assert_ne!(cluster, live, "{seen:#?}");
+                unreachable.insert(cluster);
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, ClusterEvent::Deployment(d) if d.service == "ledger"))
+    );
+}
+
+fn lock(service: &str, env: Option<&str>, region: Option<&str>, reason: &str) -> Lock {
+    Lock {
+        service: service.to_string(),
+        env: env.map(str::to_string),
+        region: region.map(str::to_string),
+        reason: reason.to_string(),
+        by: "tester".to_string(),
+        at: 1_790_000_000,
+    }
+}
+
+/// What identifies a lock in these tests: (service, env, region, reason).
+type LockKey = (String, Option<String>, Option<String>, String);
+
+fn keys(locks: &[Lock]) -> BTreeSet<LockKey> {
+    locks
+        .iter()
+        .map(|l| {
+            (
+                l.service.clone(),
+                l.env.clone(),
+                l.region.clone(),
+                l.reason.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The key of `lock(service, env, region, reason)`.
+fn key(service: &str, env: Option<&str>, region: Option<&str>, reason: &str) -> LockKey {
+    keys(&[lock(service, env, region, reason)])
+        .pop_first()
+        .unwrap()
+}
+
+/// A second API server, so two clusters of one platform hold separate lock objects.
+fn second_peer() -> String {
+    let python = peers::tool("python3").expect("python3");
+    let port = peers::free_port();
+    peers::spawn_peer(
+        python,
+        vec![
+            peers::repo()
+                .join("tests/peers/kube_peer.py")
+                .display()
+                .to_string(),
+            "--port".into(),
+            port.to_string(),
+        ],
+    );
+    peers::wait_for_port(
+        port,
+        "the second Kubernetes emulator",
+        Duration::from_secs(30),
+    );
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn stored_locks(server: &str, lock_ns: &str) -> Vec<Lock> {
+    let cms: Api<ConfigMap> = Api::namespaced(seeder(server).await, lock_ns);
+    let cm = cms.get(LOCK_OBJECT).await.expect("the lock object");
+    serde_json::from_str(&cm.data.unwrap()[LOCK_KEY]).expect("locks json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_round_trip_across_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_ns = peers::unique("locks");
+    let other = second_peer();
+    let eu = peer_wide("production", "eu-west-1");
+    let us = TestCluster {
+        env: "production",
+        region: "us-east-1",
+        server: other.clone(),
+        namespace: None,
+    };
+    let kube = provider(dir.path(), &[eu, us], &settings(&lock_ns, 5)).await;
+    assert!(
+        kube.locks().await.unwrap().is_empty(),
+        "no lock object yet: no locks"
+    );
+
+    // Everywhere in production: written into both clusters.
+    kube.add_lock(lock("payments", Some("production"), None, "incident"))
+        .await
+        .unwrap();
+    // Only in us-east-1.
+    let search = |reason| lock("search", Some("production"), Some("us-east-1"), reason);
+    kube.add_lock(search("migration")).await.unwrap();
+    // Replacing: same service and scope, new reason.
+    kube.add_lock(search("migration 2")).await.unwrap();
+
+    let all = kube.locks().await.unwrap();
+    assert_eq!(
+        keys(&all),
+        BTreeSet::from([
+            key("payments", Some("production"), None, "incident"),
+            key(
+                "search",
+                Some("production"),
+                Some("us-east-1"),
+                "migration 2"
+            ),
+        ]),
+        "merged without duplicates: {all:#?}"
+    );
+    assert_eq!(stored_locks(peers::kube(), &lock_ns).await.len(), 1);
+    assert_eq!(stored_locks(&other, &lock_ns).await.len(), 2);
+
+    // A lock about a cluster that is not configured cannot be placed.
+    assert!(
+        kube.add_lock(lock("x", Some("dev"), None, "r"))
+            .await
+            .is_err()
+    );
+
+    assert_eq!(
+        kube.remove_locks("payments", Some("production"), None)
+            .await
+            .unwrap(),
+        1,
+        "one lock, though stored twice"
+    );
+    assert_eq!(kube.remove_locks("payments", None, None).await.unwrap(), 0);
+    assert_eq!(
+        keys(&kube.locks().await.unwrap()),
+        BTreeSet::from([key(
+            "search",
+            Some("production"),
+            Some("us-east-1"),
+            "migration 2"
+        )])
+    );
+    assert!(stored_locks(peers::kube(), &lock_ns).await.is_empty());
+    assert_eq!(
+        kube.remove_locks("search", None, Some("us-east-1"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(kube.locks().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_race_loses_no_update() {
+    let lock_ns = peers::unique("race");
+    let mk = || async {
+        let dir = tempfile::tempdir().unwrap();
+        let c = peer_wide("production", "eu-west-1");
+        let kube = provider(dir.path(), &[c], &settings(&lock_ns, 10)).await;
+        (dir, Arc::new(kube))
+    };
+    // Two independent clients: two processes' worth of sphere.
+    let (_da, a) = mk().await;
+    let (_db, b) = mk().await;
+
+    // Each client: 25 services, lock then (odd) unlock or (even) re-lock with a new
+    // reason: 50 operations each, 100 in all, in 4 concurrent lanes per client.
+    let run = |client: Arc<KubeClusters>, who: &'static str| async move {
+        let lanes = (0..4).map(|lane| {
+            let client = client.clone();
+            async move {
+                for k in (lane..25).step_by(4) {
+                    let service = format!("{who}-{k}");
+                    client
+                        .add_lock(lock(&service, Some("production"), None, "first"))
+                        .await
+                        .unwrap_or_else(|e| panic!("lock {service}: {e:#}"));
+                    if k % 2 == 1 {
+                        let n = client
+                            .remove_locks(&service, Some("production"), None)
+                            .await
+                            .unwrap_or_else(|e| panic!("unlock {service}: {e:#}"));
+                        assert_eq!(n, 1, "the lock of {service} was lost before its unlock");
+                    } else {
+                        client
+                            .add_lock(lock(&service, Some("production"), None, "second"))
+                            .await
+                            .unwrap_or_else(|e| panic!("re-lock {service}: {e:#}"));
+                    }
+                }
+            }
+        });
+        futures::future::join_all(lanes).await;
+    };
+    tokio::join!(run(a.clone(), "a"), run(b.clone(), "b"));
+
+    let expected: BTreeSet<_> = ["a", "b"]
+        .iter()
+        .flat_map(|who| {
+            (0..25)
+                .filter(|k| k % 2 == 0)
+                .map(move |k| key(&format!("{who}-{k}"), Some("production"), None, "second"))
+        })
+        .collect();
+    assert_eq!(expected.len(), 26);
+    let from_a = kube_keys(&a).await;
+    assert_eq!(from_a, expected, "a lost update");
+    assert_eq!(kube_keys(&b).await, expected);
+    assert_eq!(keys(&stored_locks(peers::kube(), &lock_ns).await), expected);
+
+    let conflicts = a.lock_conflicts() + b.lock_conflicts();
+    eprintln!("lock race: {conflicts} conflicts re-read and retried");
+    assert!(
+        conflicts > 0,
+        "the clients never raced: the test proved nothing"
+    );
+}
+
+async fn kube_keys(k: &KubeClusters) -> BTreeSet<LockKey> {
+    keys(&k.locks().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_write_gets_409_and_is_retried_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_ns = peers::unique("stale");
+    let c = peer_wide("staging", "eu-west-1");
+    let kube = provider(dir.path(), &[c], &settings(&lock_ns, 5)).await;
+    kube.add_lock(lock("payments", None, None, "first"))
+        .await
+        .unwrap();
+    assert_eq!(kube.lock_conflicts(), 0);
+
+    // The API server refuses a replace carrying a resourceVersion that is not current.
+    let client = seeder(peers::kube()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &lock_ns);
+    let read = cms.get(LOCK_OBJECT).await.unwrap();
+    cms.patch(
+        LOCK_OBJECT,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"touched": "yes"}}})),
+    )
+    .await
+    .unwrap();
+    match cms
+        .replace(LOCK_OBJECT, &PostParams::default(), &read)
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 409, "{s:?}"),
+        other => panic!("a stale replace was not refused: {other:?}"),
+    }
+
+    // Another writer adds its lock exactly between sphere's read and its write.
+    let intruder = vec![
+        lock("payments", None, None, "first"),
+        lock("billing", None, None, "theirs"),
+    ];
+    let url = format!("{}/_peer/after-get", peers::kube());
+    let path = format!("/api/v1/namespaces/{lock_ns}/configmaps/{LOCK_OBJECT}");
+    let body = json!({"path": path, "patch": {"data": {LOCK_KEY: serde_json::to_string(&intruder).unwrap()}}});
+    reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    kube.add_lock(lock("search", None, None, "ours"))
+        .await
+        .unwrap();
+    assert_eq!(
+        kube.lock_conflicts(),
+        1,
+        "the stale write was refused once, then retried"
+    );
+    assert_eq!(
+        keys(&kube.locks().await.unwrap()),
+        BTreeSet::from([
+            key("billing", None, None, "theirs"),
+            key("payments", None, None, "first"),
+            key("search", None, None, "ours"),
+        ]),
+        "the other writer's lock survived"
+    );
+}
+
+/// The whole path a user takes: `config.toml` with `[[clusters]]` and a kubeconfig, the
+/// `sphere` binary's configured platform, `sphere lock check` answering from the locks
+/// in the cluster (written there by another sphere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sphere_lock_check_reads_the_locks_in_the_cluster() {
+    let dir = common::tmp();
+    let lock_ns = peers::unique("cli");
+    let c = peer_wide("production", "eu-west-1");
+    let kubeconfig = kubeconfig(dir.path(), &[c]);
+    std::fs::write(
+        dir.path().join("catalog-info.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments\n\
+         spec:\n  type: service\n  owner: team-a\n  lifecycle: production\n---\n\
+         apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: search\n\
+         spec:\n  type: service\n  owner: team-a\n  lifecycle: production\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[catalog]\npaths = [\"catalog-info.yaml\"]\n\n[kubernetes]\nlock_namespace = \"{lock_ns}\"\n\
+             timeout_seconds = 5\n\n[[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\n\
+             context = \"production-eu-west-1\"\nkubeconfig = \"{}\"\n",
+            kubeconfig.display()
+        ),
+    )
+    .unwrap();
+
+    // Another sphere locked payments in production.
+    let dir2 = tempfile::tempdir().unwrap();
+    let c2 = peer_wide("production", "eu-west-1");
+    let other = provider(dir2.path(), &[c2], &settings(&lock_ns, 5)).await;
+    other
+        .add_lock(lock("payments", Some("production"), None, "incident 42"))
+        .await
+        .unwrap();
+
+    let check = |service: &str| {
+        let out = common::command(
+            &dir,
+            &[
+                "lock",
+                "check",
+                service,
+                "--env",
+                "production",
+                "--output",
+                "json",
+            ],
+        )
+        .env("SPHERE_CONFIG", &config)
+        .output()
+        .expect("sphere runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), stdout, stderr)
+    };
+    // (The binary runs to completion; nothing in this test needs the runtime meanwhile.)
+    let free = check("search");
+    assert_eq!(free.0, Some(0), "search is free: {free:?}");
+    let (code, stdout, stderr) = check("payments");
+    assert_eq!(code, Some(3), "payments is locked: {stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json["locked"], true);
+    assert_eq!(json["locks"][0]["reason"], "incident 42");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_deployment_is_idempotent_and_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = peers::unique("golden");
+    let kube = provider(
+        dir.path(),
+        &[on_peer("dev", "eu-west-1", &ns)],
+        &KubernetesConfig {
+            image: "ghcr.io/acme/{service}:{version}".to_string(),
+            ..settings("sphere-system", 5)
+        },
+    )
+    .await;
+    let cluster = ClusterId::new("dev", "eu-west-1");
+    kube.create_deployment("fraud-scorer", &cluster, "0.1.0", 2)
+        .await
+        .expect("create");
+    let deps: Api<Deployment> = Api::namespaced(seeder(peers::kube()).await, &ns);
+    let first = deps.get("fraud-scorer").await.unwrap();
+    assert_eq!(first.spec.replicas, Some(2));
+    assert_eq!(first_image(&first), Some("ghcr.io/acme/fraud-scorer:0.1.0"));
+    // Again: nothing changes.
+    kube.create_deployment("fraud-scorer", &cluster, "0.2.0", 5)
+        .await
+        .expect("create again");
+    let again = deps.get("fraud-scorer").await.unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        first.metadata.resource_version
+    );
+
+    let snap = kube.snapshot(&Scope::default()).await.unwrap();
+    assert_eq!(snap.deployments.len(), 1, "{snap:#?}");
+    let d = &snap.deployments[0];
+    assert_eq!(
+        (d.service.as_str(), d.version.as_str(), d.desired),
+        ("fraud-scorer", "0.1.0", 2)
+    );
+    assert_eq!(d.rollout, RolloutState::Progressing, "no pod is ready yet");
+
+    let err = kube
+        .create_deployment("x", &ClusterId::new("prod", "mars"), "0.1.0", 1)
+        .await
+        .unwrap_err();
+    assert_err_mentions(&err, "prod/mars");
+}

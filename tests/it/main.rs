@@ -1,0 +1,24 @@
+//! The integration tests, one binary: each module below was its own test crate.
+//! One link instead of twenty keeps CI's disk and link time small; the modules
+//! still run in parallel and share nothing but `common`.
+
+mod common;
+
+mod access_cli;
+mod actions_cli;
+mod aws_provider;
+mod catalog_fixtures;
+mod demo_catalog;
+mod drift_cli;
+mod e2e_configured;
+mod env_cli;
+mod github_provider;
+mod golden_cli;
+mod kafka_provider;
+mod kube_provider;
+mod port_import;
+mod score_cli;
+mod secret_actions_cli;
+mod smoke_tmux;
+mod tui_keys;
+mod tui_snapshots;

@@ -1,0 +1,96 @@
+//! Start the built binary in tmux as a user would: wait for the catalog, filter,
+//! quit, and check the terminal came back. Also checks that an idle sphere with the
+//! demo clock stopped writes nothing to the terminal.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::tmux::Tmux;
+
+#[test]
+fn starts_filters_quits_and_restores_the_terminal() {
+    let t = Tmux::start(100, 30, "--pace 0");
+    t.wait_for("the catalog", |s| {
+        s.contains("Catalog") && s.contains("live 9 clusters")
+    });
+    t.send(&["/", "pay"]);
+    let screen = t.wait_for("the filter", |s| s.contains("/pay"));
+    assert!(screen.contains("payments"), "{screen}");
+    t.send(&["Escape"]);
+    t.wait_for("the filter to clear", |s| !s.contains("/pay"));
+    t.send(&["q"]);
+    let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+    assert!(screen.contains("SPHERE-EXITED:0"), "{screen}");
+    // The alternate screen is gone and the tty is back in cooked mode.
+    let alt = t.tmux(&["display-message", "-p", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    t.wait_for("cooked mode", |s| s.contains("COOKED"));
+    assert!(t.home().join("state").join("sphere.log").exists());
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let t = Tmux::start(100, 30, "--pace 0");
+    t.wait_for("the catalog", |s| s.contains("live 9 clusters"));
+    let pid = t.tmux(&["display-message", "-p", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    let st = Command::new("pkill")
+        .args(["-TERM", "-P", &shell, "sphere"])
+        .status()
+        .expect("pkill");
+    assert!(st.success(), "sphere was running under the pane's shell");
+    let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+    assert!(screen.contains("SPHERE-EXITED:0"), "{screen}");
+    t.wait_for("cooked mode", |s| s.contains("COOKED"));
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_says_why() {
+    let t = Tmux::start(100, 30, "--pace 0");
+    t.wait_for("the catalog", |s| s.contains("live 9 clusters"));
+    t.send(&["q"]);
+    t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:0"));
+    drop(t);
+    // Now one that panics right after its first frame.
+    let t = Tmux::start_with_env(
+        100,
+        30,
+        "--pace 0",
+        "RUST_BACKTRACE=0 SPHERE_DEBUG_PANIC_AFTER_DRAW=1",
+    );
+    let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+    assert!(
+        !screen.contains("SPHERE-EXITED:0"),
+        "a panic exits non-zero: {screen}"
+    );
+    assert!(screen.contains("SPHERE_DEBUG_PANIC_AFTER_DRAW"), "{screen}");
+    let alt = t.tmux(&["display-message", "-p", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    t.wait_for("cooked mode", |s| s.contains("COOKED"));
+}
+
+/// With the clock stopped, not one byte reaches the terminal after the first frame
+/// until a key is pressed.
+#[test]
+fn idle_writes_nothing() {
+    let t = Tmux::start(100, 30, "--pace 0");
+    t.wait_for("the catalog", |s| s.contains("live 9 clusters"));
+    let log = t.home().join("pane.out");
+    assert!(
+        t.tmux(&["pipe-pane", "-o", &format!("cat >> {}", log.display())])
+            .status
+            .success()
+    );
+    // Give a busy loop every chance to show itself.
+    std::thread::sleep(Duration::from_millis(1500));
+    let idle = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(idle, 0, "sphere wrote {idle} bytes while idle");
+    t.send(&["j"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "a key press drew nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.send(&["q"]);
+    t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:0"));
+}
