@@ -318,12 +318,16 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     });
 
     // Each real provider plugs in here when its section is present.
-    let (clusters, locks): (Arc<dyn ClusterProvider>, Arc<dyn LockStore>) = if p.clusters.is_empty()
-    {
-        (no_clusters.clone(), no_clusters)
+    let kube = if p.clusters.is_empty() {
+        None
     } else {
-        let kube = Arc::new(super::kubernetes::KubeClusters::new(p.clusters, p.kubernetes).await);
-        (kube.clone(), kube)
+        Some(Arc::new(
+            super::kubernetes::KubeClusters::new(p.clusters, p.kubernetes).await,
+        ))
+    };
+    let (clusters, locks): (Arc<dyn ClusterProvider>, Arc<dyn LockStore>) = match &kube {
+        Some(kube) => (kube.clone(), kube.clone()),
+        None => (no_clusters.clone(), no_clusters),
     };
     // AWS Secrets Manager: the AWS region of every cluster; `[aws]` may be absent.
     let aws = if p.clusters.is_empty() {
@@ -419,9 +423,13 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
             .transpose()?
             .map(Arc::new),
     };
-    // The `team` tag of a secret comes from the owner in the catalog.
+    // The `team` tag of a secret comes from the owner in the catalog, and a Component
+    // may say how its workloads are found (`backstage.io/kubernetes-id`, ...).
     if let Some(aws) = &aws {
         aws.set_catalog(platform.catalog.clone());
+    }
+    if let Some(kube) = &kube {
+        kube.set_catalog(platform.catalog.clone());
     }
     Ok(platform)
 }

@@ -5,12 +5,16 @@
 //!
 //! One kube [`Client`] per configured cluster, built from the kubeconfig (the entry's
 //! file, else `$KUBECONFIG`, else `~/.kube/config`) and the entry's context. Workloads
-//! map to services by the `[kubernetes] service_label` label. Only standard API calls
-//! are used: list, watch, get, create, merge/strategic-merge patch and replace.
+//! map to services by the `[kubernetes] service_label` label, or by a catalog
+//! Component's `backstage.io/kubernetes-id` / `backstage.io/kubernetes-label-selector`
+//! annotation ([`mapping`]). Only standard API calls are used: list, watch, get,
+//! create, merge/strategic-merge patch and replace.
+
+pub mod mapping;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -27,7 +31,8 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::{ClusterProvider, LockStore};
+pub use self::mapping::Mapping;
+use super::{CatalogProvider, ClusterProvider, LockStore};
 use crate::config::platform::{ClusterConfig, KubernetesConfig};
 use crate::domain::{
     ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Lock, PodPhase,
@@ -79,6 +84,8 @@ struct Inner {
     image: String,
     timeout: Duration,
     conflicts: AtomicU64,
+    /// The catalog whose Components' annotations map workloads (see [`mapping`]).
+    catalog: OnceLock<Arc<dyn CatalogProvider>>,
 }
 
 /// Every `[[clusters]]` entry's Kubernetes cluster: the [`ClusterProvider`] and the
@@ -126,6 +133,7 @@ impl KubeClusters {
                 image: settings.image.clone(),
                 timeout,
                 conflicts: AtomicU64::new(0),
+                catalog: OnceLock::new(),
             }),
         }
     }
@@ -134,6 +142,35 @@ impl KubeClusters {
     /// this client so far.
     pub fn lock_conflicts(&self) -> u64 {
         self.inner.conflicts.load(Ordering::Relaxed)
+    }
+
+    /// The catalog whose Components may say how their workloads are found
+    /// (`backstage.io/kubernetes-id`, `backstage.io/kubernetes-label-selector`). Without
+    /// one, the service label alone maps workloads.
+    pub fn set_catalog(&self, catalog: Arc<dyn CatalogProvider>) {
+        let _ = self.inner.catalog.set(catalog);
+    }
+
+    /// How workloads map to services now: the service label plus the catalog's
+    /// annotations (read afresh). A catalog that cannot be read leaves the label.
+    pub async fn mapping(&self) -> Arc<Mapping> {
+        let label = &self.inner.label;
+        let Some(catalog) = self.inner.catalog.get() else {
+            return Arc::new(Mapping::by_label(label));
+        };
+        match catalog.load().await {
+            Ok(c) => {
+                let m = Mapping::from_catalog(label, &c);
+                for problem in &m.problems {
+                    tracing::warn!("workload mapping: {problem}");
+                }
+                Arc::new(m)
+            }
+            Err(e) => {
+                tracing::warn!("catalog not readable for the workload mapping: {e:#}");
+                Arc::new(Mapping::by_label(label))
+            }
+        }
     }
 
     fn conn(&self, cluster: &ClusterId) -> Result<&Conn> {
@@ -161,15 +198,11 @@ impl KubeClusters {
         }
     }
 
-    fn selector(&self, service: Option<&str>) -> String {
-        match service {
-            Some(s) => format!("{}={s}", self.inner.label),
-            None => self.inner.label.clone(),
-        }
-    }
-
-    async fn read_cluster(&self, conn: &Conn) -> Result<ClusterSnapshot> {
-        let by_label = ListParams::default().labels(&self.selector(None));
+    async fn read_cluster(&self, conn: &Conn, mapping: &Mapping) -> Result<ClusterSnapshot> {
+        let by_label = match mapping.watch_selector() {
+            Some(selector) => ListParams::default().labels(&selector),
+            None => ListParams::default(),
+        };
         let deps = conn.api::<Deployment>()?;
         let pods = conn.api::<Pod>()?;
         let hpas = conn.api::<HorizontalPodAutoscaler>()?;
@@ -185,7 +218,7 @@ impl KubeClusters {
         let mut targets = HashMap::new();
         let mut out = ClusterSnapshot::default();
         for d in &deps.items {
-            if let Some(s) = deployment_summary(d, &conn.id, &self.inner.label) {
+            if let Some(s) = deployment_summary(d, &conn.id, mapping) {
                 targets.insert(d.name_any(), s.service.clone());
                 out.deployments.push(s);
             }
@@ -193,30 +226,40 @@ impl KubeClusters {
         out.pods = pods
             .items
             .iter()
-            .filter_map(|p| pod_summary(p, &conn.id, &self.inner.label))
+            .filter_map(|p| pod_summary(p, &conn.id, mapping))
             .collect();
         out.hpas = hpas
             .items
             .iter()
-            .filter_map(|h| hpa_summary(h, &conn.id, &self.inner.label, &targets))
+            .filter_map(|h| hpa_summary(h, &conn.id, mapping, &targets))
             .collect();
         Ok(out)
     }
 
     /// The deployments of `service` in one cluster (an error when there is none).
-    async fn deployments_of(&self, conn: &Conn, service: &str) -> Result<Vec<Deployment>> {
+    async fn deployments_of(
+        &self,
+        conn: &Conn,
+        service: &str,
+        mapping: &Mapping,
+    ) -> Result<Vec<Deployment>> {
+        let selector = mapping.selector_of(service);
         let list = conn
             .api::<Deployment>()?
-            .list(&ListParams::default().labels(&self.selector(Some(service))))
+            .list(&ListParams::default().labels(&selector))
             .await
             .context("listing deployments")?;
-        if list.items.is_empty() {
-            bail!(
-                "service {service} has no deployment labelled {}={service}",
-                self.inner.label
-            );
+        // The selector picks the candidates; the mapping has the last word (a workload
+        // a Component's own selector claims is not also the label's).
+        let mine: Vec<Deployment> = list
+            .items
+            .into_iter()
+            .filter(|d| deployment_service(d, mapping).as_deref() == Some(service))
+            .collect();
+        if mine.is_empty() {
+            bail!("service {service} has no deployment matching {selector}");
         }
-        Ok(list.items)
+        Ok(mine)
     }
 
     // --- locks -----------------------------------------------------------------------
@@ -387,13 +430,16 @@ impl ClusterProvider for KubeClusters {
     }
 
     async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
+        let mapping = self.mapping().await;
+        let mapping = &mapping;
         let reads = self
             .inner
             .conns
             .iter()
             .filter(|c| scope.contains(&c.id))
             .map(|conn| async move {
-                let r = self.timed(&conn.id, "reading workloads", self.read_cluster(conn));
+                let read = self.read_cluster(conn, mapping);
+                let r = self.timed(&conn.id, "reading workloads", read);
                 (conn.id.clone(), r.await)
             });
         let mut out = ClusterSnapshot::default();
@@ -413,20 +459,27 @@ impl ClusterProvider for KubeClusters {
         Ok(out)
     }
 
+    /// Every cluster's watch, merged. The workload mapping is read from the catalog
+    /// once, when the watch starts.
     fn watch(&self) -> BoxStream<'static, ClusterEvent> {
-        let streams = self
-            .inner
-            .conns
-            .iter()
-            .map(|conn| watch_cluster(conn, &self.inner.label, self.inner.timeout));
-        stream::select_all(streams).boxed()
+        let this = self.clone();
+        stream::once(async move {
+            let mapping = this.mapping().await;
+            let streams: Vec<_> = (this.inner.conns.iter())
+                .map(|conn| watch_cluster(conn, mapping.clone(), this.inner.timeout))
+                .collect();
+            stream::select_all(streams)
+        })
+        .flatten()
+        .boxed()
     }
 
     async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {
         let conn = self.conn(cluster)?;
         let at = k8s_openapi::jiff::Timestamp::now().to_string();
         self.timed(cluster, &format!("restarting {service}"), async {
-            for d in self.deployments_of(conn, service).await? {
+            let mapping = self.mapping().await;
+            for d in self.deployments_of(conn, service, &mapping).await? {
                 let ns = d.namespace().unwrap_or_else(|| "default".to_string());
                 let api: Api<Deployment> = Api::namespaced(conn.client()?.clone(), &ns);
                 let patch = serde_json::json!({
@@ -451,6 +504,7 @@ impl ClusterProvider for KubeClusters {
             bail!("HPA bounds {min}..{max} are not valid (1 <= min <= max)");
         }
         self.timed(cluster, &format!("patching the HPA of {service}"), async {
+            let mapping = self.mapping().await;
             let hpas = conn
                 .api::<HorizontalPodAutoscaler>()?
                 .list(&ListParams::default())
@@ -458,18 +512,18 @@ impl ClusterProvider for KubeClusters {
                 .context("listing horizontal pod autoscalers")?;
             let deps = conn
                 .api::<Deployment>()?
-                .list(&ListParams::default().labels(&self.selector(Some(service))))
+                .list(&ListParams::default().labels(&mapping.selector_of(service)))
                 .await
                 .context("listing deployments")?;
             let targets: HashMap<String, String> = deps
                 .items
                 .iter()
-                .map(|d| (d.name_any(), service.to_string()))
+                .filter_map(|d| Some((d.name_any(), deployment_service(d, &mapping)?)))
                 .collect();
             let mine: Vec<_> = hpas
                 .items
                 .iter()
-                .filter(|h| hpa_service(h, &self.inner.label, &targets).as_deref() == Some(service))
+                .filter(|h| hpa_service(h, &mapping, &targets).as_deref() == Some(service))
                 .collect();
             if mine.is_empty() {
                 bail!("service {service} has no horizontal pod autoscaler");
@@ -672,7 +726,11 @@ where
 /// every HPA; `Synced` once all three have listed; `Unreachable` on each failure (the
 /// watchers keep retrying with backoff) and when the first listing takes longer than
 /// the timeout.
-fn watch_cluster(conn: &Conn, label: &str, timeout: Duration) -> BoxStream<'static, ClusterEvent> {
+fn watch_cluster(
+    conn: &Conn,
+    mapping: Arc<Mapping>,
+    timeout: Duration,
+) -> BoxStream<'static, ClusterEvent> {
     let id = conn.id.clone();
     let (deps, pods, hpas) = match (
         conn.api::<Deployment>(),
@@ -685,7 +743,10 @@ fn watch_cluster(conn: &Conn, label: &str, timeout: Duration) -> BoxStream<'stat
             return stream::iter([ClusterEvent::Unreachable { cluster: id, error }]).boxed();
         }
     };
-    let labelled = watcher::Config::default().labels(label);
+    let labelled = match mapping.watch_selector() {
+        Some(selector) => watcher::Config::default().labels(&selector),
+        None => watcher::Config::default(),
+    };
     let deadline = stream::once(tokio::time::sleep(timeout)).map(|_| Raw::Deadline);
     let merged = stream::select_all([
         kind_stream(deps, labelled.clone(), Raw::Deployment),
@@ -695,7 +756,7 @@ fn watch_cluster(conn: &Conn, label: &str, timeout: Duration) -> BoxStream<'stat
     ]);
     let mut state = WatchState {
         cluster: id,
-        label: label.to_string(),
+        mapping,
         timeout,
         deps: Known::default(),
         pods: Known::default(),
@@ -760,7 +821,7 @@ impl Known {
 
 struct WatchState {
     cluster: ClusterId,
-    label: String,
+    mapping: Arc<Mapping>,
     timeout: Duration,
     deps: Known,
     pods: Known,
@@ -822,7 +883,7 @@ impl WatchState {
             Event::Apply(d) | Event::InitApply(d) => {
                 let key = Known::key(&d.metadata);
                 self.deps.seen(&key);
-                match deployment_summary(&d, &self.cluster, &self.label) {
+                match deployment_summary(&d, &self.cluster, &self.mapping) {
                     Some(s) => {
                         let name = d.name_any();
                         self.targets.insert(name.clone(), s.service.clone());
@@ -830,7 +891,7 @@ impl WatchState {
                         let mut out = vec![ClusterEvent::Deployment(s)];
                         if let Some(h) = self.waiting_hpas.remove(&name)
                             && let Some(hs) =
-                                hpa_summary(&h, &self.cluster, &self.label, &self.targets)
+                                hpa_summary(&h, &self.cluster, &self.mapping, &self.targets)
                         {
                             out.push(ClusterEvent::Hpa(hs));
                         }
@@ -872,7 +933,7 @@ impl WatchState {
             Event::Apply(p) | Event::InitApply(p) => {
                 let key = Known::key(&p.metadata);
                 self.pods.seen(&key);
-                match pod_summary(&p, &self.cluster, &self.label) {
+                match pod_summary(&p, &self.cluster, &self.mapping) {
                     Some(s) => {
                         self.pods.live.insert(key, s.name.clone());
                         vec![ClusterEvent::Pod(s)]
@@ -904,7 +965,7 @@ impl WatchState {
         match ev {
             Event::Init => Vec::new(),
             Event::Apply(h) | Event::InitApply(h) => {
-                match hpa_summary(&h, &self.cluster, &self.label, &self.targets) {
+                match hpa_summary(&h, &self.cluster, &self.mapping, &self.targets) {
                     Some(s) => vec![ClusterEvent::Hpa(s)],
                     None => {
                         if h.spec.scale_target_ref.kind == "Deployment" {
@@ -953,18 +1014,21 @@ pub fn image_version(image: &str) -> String {
     }
 }
 
-fn label_of(meta: &ObjectMeta, label: &str) -> Option<String> {
-    meta.labels.as_ref()?.get(label).cloned()
+/// The service of a deployment: by its own labels, else its pod template's.
+fn deployment_service(d: &Deployment, mapping: &Mapping) -> Option<String> {
+    mapping.service(d.metadata.labels.as_ref()).or_else(|| {
+        let template = d.spec.template.metadata.as_ref()?;
+        mapping.service(template.labels.as_ref())
+    })
 }
 
-/// A deployment's summary, when it carries the service label.
+/// A deployment's summary, when it belongs to a service.
 pub fn deployment_summary(
     d: &Deployment,
     cluster: &ClusterId,
-    label: &str,
+    mapping: &Mapping,
 ) -> Option<DeploymentSummary> {
-    let service = label_of(&d.metadata, label)
-        .or_else(|| label_of(d.spec.template.metadata.as_ref()?, label))?;
+    let service = deployment_service(d, mapping)?;
     let status = d.status.as_ref();
     let version = d
         .spec
@@ -1026,9 +1090,9 @@ pub fn deployment_summary(
     })
 }
 
-/// A pod's summary, when it carries the service label.
-pub fn pod_summary(p: &Pod, cluster: &ClusterId, label: &str) -> Option<PodSummary> {
-    let service = label_of(&p.metadata, label)?;
+/// A pod's summary, when it belongs to a service.
+pub fn pod_summary(p: &Pod, cluster: &ClusterId, mapping: &Mapping) -> Option<PodSummary> {
+    let service = mapping.service(p.metadata.labels.as_ref())?;
     let status = p.status.as_ref();
     let phase = match status.and_then(|s| s.phase.as_deref()) {
         Some("Pending") => PodPhase::Pending,
@@ -1090,14 +1154,14 @@ pub fn pod_summary(p: &Pod, cluster: &ClusterId, label: &str) -> Option<PodSumma
     })
 }
 
-/// The service an HPA scales: its service label, else the service of the deployment it
+/// The service an HPA scales: by its own labels, else the service of the deployment it
 /// targets.
 fn hpa_service(
     h: &HorizontalPodAutoscaler,
-    label: &str,
+    mapping: &Mapping,
     targets: &HashMap<String, String>,
 ) -> Option<String> {
-    label_of(&h.metadata, label).or_else(|| {
+    mapping.service(h.metadata.labels.as_ref()).or_else(|| {
         let target = &h.spec.scale_target_ref;
         if target.kind != "Deployment" {
             return None;
@@ -1110,10 +1174,10 @@ fn hpa_service(
 pub fn hpa_summary(
     h: &HorizontalPodAutoscaler,
     cluster: &ClusterId,
-    label: &str,
+    mapping: &Mapping,
     targets: &HashMap<String, String>,
 ) -> Option<HpaSummary> {
-    let service = hpa_service(h, label, targets)?;
+    let service = hpa_service(h, mapping, targets)?;
     let spec = &h.spec;
     let status = h.status.as_ref();
     let target_cpu = spec

@@ -964,3 +964,172 @@ async fn create_deployment_is_idempotent_and_watched() {
         .unwrap_err();
     assert_err_mentions(&err, "prod/mars");
 }
+
+/// A deployment (and its pods) labelled only with `labels`: no service label.
+fn labelled_deployment(name: &str, labels: serde_json::Value, image: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]}
+            }
+        }
+    }))
+    .expect("deployment")
+}
+
+fn labelled_pod(name: &str, labels: serde_json::Value, image: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"nodeName": "node-b", "containers": [{"name": "app", "image": image}]}
+    }))
+    .expect("pod")
+}
+
+const ANNOTATED_CATALOG: &str = "\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: billing
+  annotations:
+    backstage.io/kubernetes-id: billing-legacy
+spec:
+  type: service
+  owner: team-a
+  lifecycle: production
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: web
+  annotations:
+    backstage.io/kubernetes-label-selector: 'app=web,tier in (frontend)'
+spec:
+  type: website
+  owner: team-a
+  lifecycle: production
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_annotations_map_workloads_without_the_service_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = peers::unique("annotated");
+    let client = seeder(peers::kube()).await;
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &ns);
+    let pp = PostParams::default();
+    let billing = json!({"backstage.io/kubernetes-id": "billing-legacy"});
+    let web = json!({"app": "web", "tier": "frontend"});
+    let web_worker = json!({"app": "web", "tier": "worker"});
+    for (name, labels, image) in [
+        ("billing-v1", &billing, "ghcr.io/acme/billing:3.2.0"),
+        ("web-frontend", &web, "ghcr.io/acme/web:8.1.0"),
+        // The web app's worker: not matched by the selector, so no one's.
+        ("web-worker", &web_worker, "ghcr.io/acme/web-worker:8.1.0"),
+    ] {
+        deps.create(&pp, &labelled_deployment(name, labels.clone(), image))
+            .await
+            .expect("create deployment");
+        set_status(&deps, name, ready_status(1), "deployment status").await;
+        pods.create(
+            &pp,
+            &labelled_pod(&format!("{name}-pod"), labels.clone(), image),
+        )
+        .await
+        .expect("create pod");
+    }
+    hpas.create(&pp, &hpa("billing-hpa", "billing-v1", 1, 4))
+        .await
+        .expect("create hpa");
+    // A plainly labelled service beside them still maps by the label.
+    seed_service(&client, &ns, "search").await;
+
+    let (kube, cluster) = one_cluster(dir.path(), "production", "eu-west-1", &ns).await;
+    let catalog_dir = dir.path().join("catalog");
+    std::fs::create_dir_all(&catalog_dir).unwrap();
+    std::fs::write(catalog_dir.join("catalog-info.yaml"), ANNOTATED_CATALOG).unwrap();
+    kube.set_catalog(Arc::new(sphere::backend::configured::ConfiguredCatalog {
+        roots: vec![catalog_dir],
+        discovered: None,
+    }));
+
+    let services = |snap: &sphere::domain::ClusterSnapshot| -> BTreeSet<(String, String)> {
+        snap.deployments
+            .iter()
+            .map(|d| (d.service.clone(), d.version.clone()))
+            .collect()
+    };
+    let expected: BTreeSet<(String, String)> =
+        [("billing", "3.2.0"), ("web", "8.1.0"), ("search", "1.4.2")]
+            .into_iter()
+            .map(|(s, v)| (s.to_string(), v.to_string()))
+            .collect();
+    let snap = kube.snapshot(&Scope::default()).await.expect("snapshot");
+    assert_eq!(services(&snap), expected, "{snap:#?}");
+    let pod_services: BTreeSet<(String, String)> = snap
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), p.service.clone()))
+        .collect();
+    assert!(
+        pod_services.contains(&("billing-v1-pod".into(), "billing".into()))
+            && pod_services.contains(&("web-frontend-pod".into(), "web".into()))
+            && !pod_services.iter().any(|(p, _)| p == "web-worker-pod"),
+        "{pod_services:?}"
+    );
+    assert!(
+        snap.hpas
+            .iter()
+            .any(|h| h.service == "billing" && h.max == 4),
+        "the HPA maps through its target: {:?}",
+        snap.hpas
+    );
+
+    // The live watch maps the same way.
+    let mut stream = kube.watch();
+    let mut seen = Vec::new();
+    next_matching(
+        &mut stream,
+        "Synced",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::Synced(c) if *c == cluster),
+    )
+    .await;
+    let watched: BTreeSet<(String, String)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            ClusterEvent::Deployment(d) => Some((d.service.clone(), d.version.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(watched, expected, "{seen:#?}");
+
+    // Actions find the workloads through the annotation too.
+    kube.restart("billing", &cluster).await.expect("restart");
+    let restarted = |d: &Deployment| {
+        d.spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"))
+    };
+    assert!(restarted(&deps.get("billing-v1").await.unwrap()));
+    assert!(!restarted(&deps.get("web-frontend").await.unwrap()));
+    kube.restart("web", &cluster).await.expect("restart web");
+    assert!(restarted(&deps.get("web-frontend").await.unwrap()));
+    assert!(!restarted(&deps.get("web-worker").await.unwrap()));
+    kube.set_hpa("billing", &cluster, 2, 5)
+        .await
+        .expect("set_hpa through the id");
+    let h = hpas.get("billing-hpa").await.unwrap();
+    assert_eq!((h.spec.min_replicas, h.spec.max_replicas), (Some(2), 5));
+}
