@@ -113,6 +113,51 @@ struct Raw {
     payload: Option<Vec<u8>>,
 }
 
+/// How far a topic has been read: the next offset of each partition.
+type Offsets = HashMap<i32, i64>;
+
+/// The records of a topic after some offsets, and where the next read goes on.
+struct Batch {
+    records: Vec<Raw>,
+    next: Offsets,
+    /// A partition ended before where the last read stopped (the topic was deleted and
+    /// created again): this read began at the start, and what was folded before is void.
+    restarted: bool,
+}
+
+/// A topic read incrementally: each read fetches only the records after the last one,
+/// folded into `S` (a compacted topic's latest value per key, say), so a read costs
+/// what changed, not the topic's whole history. Concurrent reads wait for each other.
+struct Tail<S> {
+    state: tokio::sync::Mutex<(Offsets, S)>,
+}
+
+impl<S: Default> Tail<S> {
+    fn new() -> Self {
+        Tail {
+            state: tokio::sync::Mutex::new((Offsets::new(), S::default())),
+        }
+    }
+
+    /// Reads what is new in `topic`, folds it in, and answers `view` of the result.
+    async fn read<R>(
+        &self,
+        conn: &Conn,
+        topic: &str,
+        fold: impl FnOnce(&mut S, &[Raw]),
+        view: impl FnOnce(&S) -> R,
+    ) -> Result<R> {
+        let mut guard = self.state.lock().await;
+        let batch = conn.read_topic(topic, guard.0.clone()).await?;
+        if batch.restarted {
+            guard.1 = S::default();
+        }
+        fold(&mut guard.1, &batch.records);
+        guard.0 = batch.next;
+        Ok(view(&guard.1))
+    }
+}
+
 /// The connection settings shared by flags and audit.
 #[derive(Debug, Clone)]
 struct Conn {
@@ -179,17 +224,18 @@ impl Conn {
         }
     }
 
-    /// Every record of `topic`, from the beginning up to the high watermarks as they
-    /// were when the read started, within the timeout.
-    async fn read_topic(&self, topic: &str) -> Result<Vec<Raw>> {
+    /// The records of `topic` from the offsets `from` (a partition not in it: from its
+    /// start) up to the high watermarks as they were when the read started, within the
+    /// timeout.
+    async fn read_topic(&self, topic: &str, from: Offsets) -> Result<Batch> {
         let conn = self.clone();
         let topic = topic.to_string();
-        tokio::task::spawn_blocking(move || conn.read_topic_blocking(&topic))
+        tokio::task::spawn_blocking(move || conn.read_topic_blocking(&topic, &from))
             .await
             .context("the Kafka reading task failed")?
     }
 
-    fn read_topic_blocking(&self, topic: &str) -> Result<Vec<Raw>> {
+    fn read_topic_blocking(&self, topic: &str, from: &Offsets) -> Result<Batch> {
         let deadline = Instant::now() + self.timeout;
         let left = || deadline.saturating_duration_since(Instant::now());
         let at = self.bootstrap();
@@ -219,8 +265,7 @@ impl Conn {
                 RDKafkaErrorCode::from(err)
             );
         }
-        let mut tpl = TopicPartitionList::new();
-        let mut ends: HashMap<i32, i64> = HashMap::new();
+        let mut marks = Vec::new();
         for p in t.partitions() {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p.id(), left())
@@ -230,14 +275,30 @@ impl Conn {
                         p.id()
                     )
                 })?;
-            if high > low {
-                tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))?;
-                ends.insert(p.id(), high);
+            marks.push((p.id(), low, high));
+        }
+        let restarted = (marks.iter()).any(|(p, _, high)| from.get(p).is_some_and(|f| f > high));
+        let mut tpl = TopicPartitionList::new();
+        let mut ends: HashMap<i32, i64> = HashMap::new();
+        let mut next = Offsets::new();
+        for &(p, low, high) in &marks {
+            let start = match from.get(&p) {
+                Some(&f) if !restarted => f.max(low),
+                _ => low,
+            };
+            next.insert(p, high.max(start));
+            if high > start {
+                tpl.add_partition_offset(topic, p, Offset::Offset(start))?;
+                ends.insert(p, high);
             }
         }
         let mut out = Vec::new();
         if ends.is_empty() {
-            return Ok(out);
+            return Ok(Batch {
+                records: out,
+                next,
+                restarted,
+            });
         }
         let limits = ends.clone();
         consumer.assign(&tpl)?;
@@ -285,7 +346,11 @@ impl Conn {
             }
         }
         out.sort_by_key(|r| (r.partition, r.offset));
-        Ok(out)
+        Ok(Batch {
+            records: out,
+            next,
+            restarted,
+        })
     }
 }
 
@@ -306,6 +371,10 @@ pub struct KafkaFlags {
     /// The configured clusters; state from other clusters is ignored (none configured:
     /// every cluster that publishes is shown).
     clusters: Vec<ClusterId>,
+    /// The state topic folded so far (last record per key; tombstones remove).
+    states: Tail<BTreeMap<(String, ClusterId), FlagStateRecord>>,
+    /// Every command read so far, in the topic's order.
+    commands: Tail<Vec<FlagCommand>>,
 }
 
 impl KafkaFlags {
@@ -317,6 +386,8 @@ impl KafkaFlags {
             commands_topic: config.flag_commands_topic.clone(),
             state_topic: config.flag_state_topic.clone(),
             clusters,
+            states: Tail::new(),
+            commands: Tail::new(),
         })
     }
 
@@ -326,16 +397,29 @@ impl KafkaFlags {
 
     /// The state each cluster published (last record per key wins; tombstones remove).
     async fn states(&self) -> Result<BTreeMap<(String, ClusterId), FlagStateRecord>> {
-        let raw = self.conn.read_topic(&self.state_topic).await?;
-        Ok(fold_states(&raw, &self.state_topic)
-            .into_iter()
-            .filter(|((_, c), _)| self.known(c))
-            .collect())
+        let topic = &self.state_topic;
+        self.states
+            .read(
+                &self.conn,
+                topic,
+                |states, raw| fold_states(states, raw, topic),
+                |states| {
+                    (states.iter())
+                        .filter(|((_, c), _)| self.known(c))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                },
+            )
+            .await
     }
 }
 
-fn fold_states(raw: &[Raw], topic: &str) -> BTreeMap<(String, ClusterId), FlagStateRecord> {
-    let mut states = BTreeMap::new();
+/// Folds state records into `states`: the last record per key wins, tombstones remove.
+fn fold_states(
+    states: &mut BTreeMap<(String, ClusterId), FlagStateRecord>,
+    raw: &[Raw],
+    topic: &str,
+) {
     for r in raw {
         match &r.payload {
             None => {
@@ -360,7 +444,6 @@ fn fold_states(raw: &[Raw], topic: &str) -> BTreeMap<(String, ClusterId), FlagSt
             },
         }
     }
-    states
 }
 
 /// Every command, in the topic's order (per flag, that is the order they were sent).
@@ -430,9 +513,14 @@ fn command_id() -> String {
 #[async_trait]
 impl FlagsProvider for KafkaFlags {
     async fn list(&self) -> Result<Vec<FlagState>> {
-        let (state, commands) =
-            tokio::try_join!(self.states(), self.conn.read_topic(&self.commands_topic))?;
-        let commands = parse_commands(&commands, &self.commands_topic);
+        let topic = &self.commands_topic;
+        let commands = self.commands.read(
+            &self.conn,
+            topic,
+            |all, raw| all.extend(parse_commands(raw, topic)),
+            |all| all.clone(),
+        );
+        let (state, commands) = tokio::try_join!(self.states(), commands)?;
         Ok(flag_states(&state, &commands))
     }
 
@@ -491,6 +579,8 @@ pub struct KafkaAudit {
     /// The latest version of every record this process has read or written: what
     /// `set_audit_outcome` starts from, and what `audit` shows while Kafka is unreachable.
     known: Mutex<BTreeMap<u64, AuditRecord>>,
+    /// How far the audit topic has been read into `known`.
+    read_to: tokio::sync::Mutex<Offsets>,
 }
 
 /// The journal's file name in the data dir.
@@ -508,6 +598,7 @@ impl KafkaAudit {
             last_id: Mutex::new(0),
             retry_at: Mutex::new(None),
             known: Mutex::new(BTreeMap::new()),
+            read_to: tokio::sync::Mutex::new(Offsets::new()),
         })
     }
 
@@ -737,9 +828,8 @@ fn rewrite_spool(path: &Path, rest: &[AuditRecord]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
 
-/// Folds audit writes by id: the last write wins.
-fn fold_audit(raw: &[Raw], topic: &str) -> BTreeMap<u64, AuditRecord> {
-    let mut all = BTreeMap::new();
+/// Folds audit writes by id into `all`: the last write wins.
+fn fold_audit(all: &mut BTreeMap<u64, AuditRecord>, raw: &[Raw], topic: &str) {
     for r in raw {
         let Some(bytes) = &r.payload else { continue };
         match serde_json::from_slice::<AuditRecord>(bytes) {
@@ -754,7 +844,6 @@ fn fold_audit(raw: &[Raw], topic: &str) -> BTreeMap<u64, AuditRecord> {
             ),
         }
     }
-    all
 }
 
 #[async_trait]
@@ -776,11 +865,17 @@ impl AuditStore for KafkaAudit {
             .await
             .context("the journal reading task failed")??
         };
-        let mut all = match self.conn.read_topic(&self.topic).await {
-            Ok(raw) => {
-                let folded = fold_audit(&raw, &self.topic);
-                *self.known.lock().expect("known lock") = folded.clone();
-                folded
+        // Only what is new since the last read; folded into what this process knows.
+        let mut read_to = self.read_to.lock().await;
+        let mut all = match self.conn.read_topic(&self.topic, read_to.clone()).await {
+            Ok(batch) => {
+                let mut known = self.known.lock().expect("known lock");
+                if batch.restarted {
+                    known.clear();
+                }
+                fold_audit(&mut known, &batch.records, &self.topic);
+                *read_to = batch.next;
+                known.clone()
             }
             Err(e) => {
                 let known = self.known.lock().expect("known lock").clone();
@@ -887,8 +982,15 @@ mod tests {
             raw(3, &b.key(), Some(serde_json::to_string(&b).unwrap())),
             raw(4, &gone.key(), None),
         ];
-        let folded = fold_states(&raws, "t");
+        let mut folded = BTreeMap::new();
+        fold_states(&mut folded, &raws, "t");
         assert_eq!(folded.len(), 1);
+        // Folding the same records in two reads (as the tail does) ends the same.
+        let mut twice = BTreeMap::new();
+        fold_states(&mut twice, &raws[..2], "t");
+        assert_eq!(twice.len(), 2);
+        fold_states(&mut twice, &raws[2..], "t");
+        assert_eq!(twice, folded);
         let only = folded.values().next().unwrap();
         assert_eq!(only.value, "on");
     }
