@@ -463,4 +463,59 @@ mod tests {
             .expect("audit");
         assert!(id > 0);
     }
+
+    /// What cannot be read is named, and only the facts that need it are unknown: the
+    /// service view, `explain` and `score` still work.
+    #[tokio::test]
+    async fn facts_name_what_could_not_be_read_and_keep_the_rest() {
+        use crate::backend::facts::gather;
+        use crate::domain::lifecycle::{StageId, stages};
+        use crate::domain::score;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let catalog = dir.path().join("catalog-info.yaml");
+        std::fs::write(
+            &catalog,
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cart\n  annotations:\n    github.com/project-slug: acme/cart\nspec:\n  type: service\n  owner: team-a\n  lifecycle: production\n",
+        )
+        .unwrap();
+        let src = format!(
+            "[catalog]\npaths = [{:?}]\n[github]\norg = \"acme\"\napi_url = \"not a url\"\n",
+            catalog.display().to_string()
+        );
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), &src);
+        assert!(problems.is_empty(), "{problems:?}");
+        let platform = build(&config, dir.path()).await.expect("builds");
+        let cat = platform.catalog.load().await.expect("catalog");
+        let facts = gather(&platform, &cat, "cart")
+            .await
+            .expect("facts despite failures");
+        let sources: Vec<&str> = facts.unread.iter().map(|u| u.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            ["clusters", "repository", "secrets", "locks"],
+            "{:?}",
+            facts.unread
+        );
+        assert!(
+            facts.unread[1].reason.contains("[github]"),
+            "{:?}",
+            facts.unread[1]
+        );
+        let names = facts.resource_names();
+        let ev = facts.evidence(&names);
+        let repo = stages(&ev)
+            .into_iter()
+            .find(|s| s.id == StageId::Repository)
+            .expect("stage");
+        assert!(!repo.done);
+        assert!(
+            repo.evidence.contains("unknown") && repo.evidence.contains("[github]"),
+            "{}",
+            repo.evidence
+        );
+        // No secrets could be read: drift is unknown (null), not zero.
+        let props = score::properties(&ev);
+        assert!(props.get("secret_drift").is_null());
+    }
 }

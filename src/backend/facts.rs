@@ -14,12 +14,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{Platform, PlatformKind, RepoInfo};
 use crate::domain::catalog::{Catalog, Entity, Kind, RelationKind};
-use crate::domain::lifecycle::{CorePackages, REPO_SLUG_ANNOTATION, RepoEvidence, ServiceEvidence};
+use crate::domain::lifecycle::{
+    CorePackages, REPO_SLUG_ANNOTATION, RepoEvidence, ServiceEvidence, Unread,
+};
 use crate::domain::{ClusterId, DeploymentSummary, Lock, Scope, SecretMeta, Topology};
 
 /// How long one provider call may take before it counts as failed.
@@ -57,6 +59,10 @@ pub struct ServiceFacts {
     pub topology: Topology,
     /// Whether its core packages are current; `None` when nothing says.
     pub core_packages: Option<CorePackages>,
+    /// Sources that could not be read (the repository host, a region's secrets, the
+    /// locks): what they would have said is unknown, the rest is here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<Unread>,
 }
 
 impl ServiceFacts {
@@ -76,6 +82,7 @@ impl ServiceFacts {
             secrets: &self.secrets,
             topology: &self.topology,
             core_packages: self.core_packages.as_ref(),
+            unread: &self.unread,
         }
     }
 
@@ -129,12 +136,18 @@ pub async fn gather_within(
         }
     };
     let everywhere = Scope::default();
-    let (repo, snapshot, secrets, locks) = tokio::try_join!(
+    // A source that fails is named in `unread`; the rest is still shown.
+    let (repo, snapshot, secrets, locks) = tokio::join!(
         repo,
         timed("cluster", limit, platform.clusters.snapshot(&everywhere)),
-        timed("secrets", limit, platform.secrets.list(Some(name))),
+        timed("secrets", limit, platform.secrets.list_partial(Some(name))),
         timed("ledger", limit, platform.ledger.locks()),
-    )?;
+    );
+    let mut unread = Vec::new();
+    let snapshot = known(snapshot, "clusters", &mut unread).unwrap_or_default();
+    let repo = known(repo, "repository", &mut unread).flatten();
+    let secrets = secret_listing(secrets, &mut unread);
+    let locks = known(locks, "locks", &mut unread).unwrap_or_default();
     let topology = platform.clusters.topology();
     let mut deployments: Vec<DeploymentSummary> = snapshot
         .deployments
@@ -147,7 +160,7 @@ pub async fn gather_within(
         .into_iter()
         .filter(|l| l.service == name || l.service == Lock::ALL)
         .collect();
-    Ok(assemble(
+    let mut facts = assemble(
         platform,
         catalog,
         entity,
@@ -158,7 +171,36 @@ pub async fn gather_within(
         secrets,
         locks,
         topology,
-    ))
+    );
+    facts.unread = unread;
+    Ok(facts)
+}
+
+/// The value, or `None` with the failure noted as `source` unread.
+fn known<T>(r: Result<T>, source: &str, unread: &mut Vec<Unread>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(source, "facts: {e:#}");
+            unread.push(Unread::new(source, format!("{e:#}")));
+            None
+        }
+    }
+}
+
+/// The secrets that could be read; each region that could not (or the whole provider)
+/// noted as unread.
+fn secret_listing(
+    r: Result<crate::domain::SecretListing>,
+    unread: &mut Vec<Unread>,
+) -> Vec<SecretMeta> {
+    let Some(listing) = known(r, "secrets", unread) else {
+        return Vec::new();
+    };
+    for f in listing.failed {
+        unread.push(Unread::new(format!("secrets in {}", f.region), f.error));
+    }
+    listing.secrets
 }
 
 /// Gather the facts of every service (Component of type service or website), in
@@ -178,24 +220,32 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
     let repos = async {
         futures::stream::iter(slugs.iter().cloned())
             .map(|slug| async move {
-                let r = timed("repository", PROVIDER_TIMEOUT, platform.repos.repo(&slug)).await?;
-                Ok::<_, anyhow::Error>((slug, r))
+                let r = timed("repository", PROVIDER_TIMEOUT, platform.repos.repo(&slug)).await;
+                (slug, r)
             })
             .buffer_unordered(REPO_CONCURRENCY)
-            .try_collect::<HashMap<String, Option<RepoInfo>>>()
+            .collect::<HashMap<String, Result<Option<RepoInfo>>>>()
             .await
     };
     let everywhere = Scope::default();
-    let (repos, snapshot, secrets, locks) = tokio::try_join!(
+    let (repos, snapshot, secrets, locks) = tokio::join!(
         repos,
         timed(
             "cluster",
             PROVIDER_TIMEOUT,
             platform.clusters.snapshot(&everywhere)
         ),
-        timed("secrets", PROVIDER_TIMEOUT, platform.secrets.list(None)),
+        timed(
+            "secrets",
+            PROVIDER_TIMEOUT,
+            platform.secrets.list_partial(None)
+        ),
         timed("ledger", PROVIDER_TIMEOUT, platform.ledger.locks()),
-    )?;
+    );
+    let mut shared_unread = Vec::new();
+    let snapshot = known(snapshot, "clusters", &mut shared_unread).unwrap_or_default();
+    let secrets = secret_listing(secrets, &mut shared_unread);
+    let locks = known(locks, "locks", &mut shared_unread).unwrap_or_default();
     let topology = platform.clusters.topology();
     let mut deps_by: HashMap<String, Vec<DeploymentSummary>> = HashMap::new();
     for d in snapshot.deployments {
@@ -208,7 +258,15 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
     let mut out = Vec::with_capacity(services.len());
     for e in services {
         let slug = e.annotation(REPO_SLUG_ANNOTATION).map(str::to_string);
-        let repo = slug.as_ref().and_then(|s| repos.get(s).cloned().flatten());
+        let mut unread = shared_unread.clone();
+        let repo = match slug.as_ref().and_then(|s| repos.get(s)) {
+            Some(Ok(r)) => r.clone(),
+            Some(Err(err)) => {
+                unread.push(Unread::new("repository", format!("{err:#}")));
+                None
+            }
+            None => None,
+        };
         let mut deployments = deps_by.remove(&e.name).unwrap_or_default();
         sort_deployments(&mut deployments, &topology);
         let my_locks = locks
@@ -216,7 +274,7 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
             .filter(|l| l.service == e.name || l.service == Lock::ALL)
             .cloned()
             .collect();
-        out.push(assemble(
+        let mut facts = assemble(
             platform,
             catalog,
             e,
@@ -227,7 +285,9 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
             secrets_by.remove(&e.name).unwrap_or_default(),
             my_locks,
             topology.clone(),
-        ));
+        );
+        facts.unread = unread;
+        out.push(facts);
     }
     Ok(out)
 }
@@ -284,6 +344,7 @@ fn assemble(
         locks,
         topology,
         core_packages,
+        unread: Vec::new(),
     }
 }
 
@@ -444,12 +505,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_slow_provider_times_out_and_is_named() {
+    async fn a_slow_provider_times_out_is_named_and_the_rest_is_kept() {
         let (mut p, c) = sim();
         p.secrets = std::sync::Arc::new(Slow);
-        let e = gather_within(&p, &c, "payments-api", Duration::from_millis(50))
+        let f = gather_within(&p, &c, "payments-api", Duration::from_millis(50))
             .await
-            .expect_err("times out");
-        assert!(e.to_string().contains("secrets provider"), "{e}");
+            .expect("the other providers answered");
+        assert_eq!(f.unread.len(), 1, "{:?}", f.unread);
+        assert_eq!(f.unread[0].source, "secrets");
+        assert!(
+            f.unread[0]
+                .reason
+                .contains("secrets provider did not answer"),
+            "{:?}",
+            f.unread[0]
+        );
+        assert!(!f.deployments.is_empty(), "the clusters still answered");
     }
 }

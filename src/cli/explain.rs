@@ -20,6 +20,7 @@
 //!   "deployments": [{ "env": "production", "region": "eu-west-1", "version": "2.3.1",
 //!                     "desired": 3, "ready": 3, "rollout": "complete" }],
 //!   "cluster_errors": [],
+//!   "unread": [{ "source": "secrets in production/eu-west-1", "reason": "..." }],
 //!   "resources": [{ "ref": "resource:default/payments-db", "type": "database", "description": "..." }],
 //!   "missing_resources": [],
 //!   "secrets": [{ "name": "production/payments-api/DATABASE_URL", "key": "DATABASE_URL",
@@ -47,7 +48,7 @@ use serde::Serialize;
 
 use crate::backend::facts::{ServiceFacts, gather};
 use crate::domain::catalog::{Catalog, EntityRef, RelationKind};
-use crate::domain::lifecycle::{Stage, next_step, stages};
+use crate::domain::lifecycle::{Stage, Unread, next_step, stages};
 use crate::domain::links::{LinkVars, ServiceLink, osc8, service_links};
 use crate::domain::score::ScoreResult;
 use crate::domain::text::sanitize;
@@ -83,6 +84,8 @@ struct Explained<'a> {
     link_problems: Vec<String>,
     deployments: Vec<Deployment<'a>>,
     cluster_errors: Vec<String>,
+    /// Sources that could not be read (their facts are unknown, not absent).
+    unread: &'a [Unread],
     resources: Vec<Resource<'a>>,
     missing_resources: &'a [String],
     secrets: Vec<Secret<'a>>,
@@ -257,6 +260,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &ExplainArgs) -> Result<ExitCode> {
                 rollout: d.rollout,
             })
             .collect(),
+        unread: &facts.unread,
         cluster_errors: facts
             .cluster_errors
             .iter()
@@ -428,7 +432,13 @@ fn print_explained(x: &Explained, facts: &ServiceFacts, hyperlinks: bool) {
     }
 
     section("SECRETS (names only)");
-    if facts.secrets.is_empty() {
+    let not_read = |source: &str| {
+        for u in x.unread.iter().filter(|u| u.source.starts_with(source)) {
+            println!("  (not read: {}: {})", s(&u.source), s(&u.reason));
+        }
+    };
+    not_read("secrets");
+    if facts.secrets.is_empty() && x.unread.iter().all(|u| !u.source.starts_with("secrets")) {
         println!("  (none)");
     }
     // KEY  env: region, region; env: region
@@ -452,7 +462,8 @@ fn print_explained(x: &Explained, facts: &ServiceFacts, hyperlinks: bool) {
     }
 
     section("LOCKS");
-    if x.locks.is_empty() {
+    not_read("locks");
+    if x.locks.is_empty() && x.unread.iter().all(|u| u.source != "locks") {
         println!("  (none)");
     }
     for l in x.locks {

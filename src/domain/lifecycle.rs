@@ -31,6 +31,24 @@ pub struct CorePackages {
     pub evidence: String,
 }
 
+/// A source of facts that could not be read this time: what it is and why. The facts
+/// it would have given are unknown, not absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Unread {
+    /// `repository`, `secrets`, `secrets in production/eu-west-1`, `locks`.
+    pub source: String,
+    pub reason: String,
+}
+
+impl Unread {
+    pub fn new(source: impl Into<String>, reason: impl Into<String>) -> Self {
+        Unread {
+            source: source.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Everything the lifecycle and the score look at, borrowed from the gathered facts.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceEvidence<'a> {
@@ -50,9 +68,20 @@ pub struct ServiceEvidence<'a> {
     pub topology: &'a Topology,
     /// `None` when nothing says whether its core packages are current.
     pub core_packages: Option<&'a CorePackages>,
+    /// Sources that could not be read: what they would have said is unknown.
+    pub unread: &'a [Unread],
 }
 
 impl ServiceEvidence<'_> {
+    /// Why `source` (or any source beginning with it) could not be read, if it could not.
+    pub fn unread(&self, source: &str) -> Option<String> {
+        let reasons: Vec<String> = (self.unread.iter())
+            .filter(|u| u.source.starts_with(source))
+            .map(|u| format!("{}: {}", u.source, u.reason))
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
     /// Regions (in topology order) where the service has a deployment in `env`.
     pub fn regions_in(&self, env: &str) -> Vec<String> {
         let mut out: Vec<String> = self
@@ -202,6 +231,16 @@ fn derive(id: StageId, ev: &ServiceEvidence) -> Stage {
                 GITHUB,
                 String::new(),
             ),
+            (Some(slug), None) if ev.unread("repository").is_some() => stage(
+                id,
+                false,
+                format!(
+                    "repository {slug} unknown: {}",
+                    ev.unread("repository").unwrap_or_default()
+                ),
+                GITHUB,
+                "check the [github] settings and the token, then look again".to_string(),
+            ),
             (Some(slug), _) => stage(
                 id,
                 false,
@@ -233,6 +272,16 @@ fn derive(id: StageId, ev: &ServiceEvidence) -> Stage {
                     format!("no workflow in {slug}"),
                     GITHUB,
                     format!("add a CI workflow under .github/workflows/ in {slug}"),
+                ),
+                None if ev.unread("repository").is_some() => stage(
+                    id,
+                    false,
+                    format!(
+                        "workflows unknown: {}",
+                        ev.unread("repository").unwrap_or_default()
+                    ),
+                    GITHUB,
+                    "check the [github] settings and the token, then look again".to_string(),
                 ),
                 None => stage(
                     id,
@@ -395,6 +444,7 @@ mod tests {
             secrets: &[],
             topology,
             core_packages: None,
+            unread: &[],
         }
     }
 

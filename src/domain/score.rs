@@ -615,7 +615,12 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
         .set("regions_in_staging", ev.regions_in("staging").len())
         .set("resources_missing", ev.missing_resources.len());
 
-    // Secret drift.
+    // Secret drift: unknown (null, so `= 0` fails) when a region could not be read, as
+    // its secrets would all look missing.
+    if let Some(why) = ev.unread("secrets") {
+        p.note("secret_drift", format!("unknown: {why}"));
+        return p;
+    }
     let findings = secret_drift(ev.secrets);
     let drift_note = if findings.is_empty() {
         let keys: BTreeSet<&str> = ev.secrets.iter().map(|s| s.key.as_str()).collect();

@@ -716,6 +716,14 @@ fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'static>>) {
             return;
         }
     };
+    // What could not be read: those facts are unknown, and the stages and rules that
+    // need them say so.
+    for u in &r.facts.unread {
+        lines.push(Line::from(Span::styled(
+            format!("not read: {}: {}", sanitize(&u.source), sanitize(&u.reason)),
+            t.style(Slot::Warn),
+        )));
+    }
     lines.push(heading("lifecycle"));
     for st in &r.stages {
         let (mark, slot) = if st.done {
