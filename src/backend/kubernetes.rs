@@ -10,6 +10,7 @@
 //! annotation ([`mapping`]). Only standard API calls are used: list, watch, get,
 //! create, merge/strategic-merge patch and replace.
 
+pub mod envs;
 pub mod mapping;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,12 +32,14 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use self::envs::cluster_for;
 pub use self::mapping::Mapping;
 use super::{CatalogProvider, ClusterProvider, LockStore};
 use crate::config::platform::{ClusterConfig, KubernetesConfig};
+use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
     ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Lock, PodPhase,
-    PodSummary, RolloutState, Scope, Topology,
+    PodSummary, RolloutState, Scope, Timestamp, Topology,
 };
 
 /// The ConfigMap holding a cluster's locks, in `[kubernetes] lock_namespace`.
@@ -217,21 +220,22 @@ impl KubeClusters {
         )?;
         let mut targets = HashMap::new();
         let mut out = ClusterSnapshot::default();
+        let cluster = |meta: &ObjectMeta| cluster_for(&conn.id, meta.namespace.as_deref());
         for d in &deps.items {
-            if let Some(s) = deployment_summary(d, &conn.id, mapping) {
-                targets.insert(d.name_any(), s.service.clone());
+            if let Some(s) = deployment_summary(d, &cluster(&d.metadata), mapping) {
+                targets.insert(target_key(&d.metadata), s.service.clone());
                 out.deployments.push(s);
             }
         }
         out.pods = pods
             .items
             .iter()
-            .filter_map(|p| pod_summary(p, &conn.id, mapping))
+            .filter_map(|p| pod_summary(p, &cluster(&p.metadata), mapping))
             .collect();
         out.hpas = hpas
             .items
             .iter()
-            .filter_map(|h| hpa_summary(h, &conn.id, mapping, &targets))
+            .filter_map(|h| hpa_summary(h, &cluster(&h.metadata), mapping, &targets))
             .collect();
         Ok(out)
     }
@@ -468,10 +472,59 @@ impl ClusterProvider for KubeClusters {
             let streams: Vec<_> = (this.inner.conns.iter())
                 .map(|conn| watch_cluster(conn, mapping.clone(), this.inner.timeout))
                 .collect();
-            stream::select_all(streams)
+            // Each cluster sees the environments' namespaces in its own region: joined
+            // here into one environment per name.
+            let mut envs: BTreeMap<String, BTreeMap<String, EphemeralEnv>> = BTreeMap::new();
+            stream::select_all(streams).flat_map(move |told| {
+                stream::iter(match told {
+                    Told::Event(e) => vec![e],
+                    Told::Env { name, region, env } => {
+                        match env {
+                            Some(e) => {
+                                envs.entry(name.clone()).or_default().insert(region, e);
+                            }
+                            None => {
+                                if let Some(regions) = envs.get_mut(&name) {
+                                    regions.remove(&region);
+                                }
+                            }
+                        }
+                        match envs.get(&name) {
+                            Some(regions) if !regions.is_empty() => {
+                                let mut merged = Vec::new();
+                                for e in regions.values() {
+                                    envs::merge_env(&mut merged, e.clone());
+                                }
+                                merged.into_iter().map(ClusterEvent::Environment).collect()
+                            }
+                            Some(_) => {
+                                envs.remove(&name);
+                                vec![ClusterEvent::EnvironmentDeleted { name }]
+                            }
+                            None => Vec::new(),
+                        }
+                    }
+                })
+            })
         })
         .flatten()
         .boxed()
+    }
+
+    async fn environments(&self) -> Result<Vec<EphemeralEnv>> {
+        self.list_environments().await
+    }
+
+    async fn create_environment(&self, env: &EphemeralEnv) -> Result<usize> {
+        self.create_env(env).await
+    }
+
+    async fn extend_environment(&self, name: &str, expires_at: Timestamp) -> Result<()> {
+        self.extend_env(name, expires_at).await
+    }
+
+    async fn delete_environment(&self, name: &str) -> Result<usize> {
+        self.delete_env(name).await
     }
 
     async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {
@@ -518,11 +571,13 @@ impl ClusterProvider for KubeClusters {
             let targets: HashMap<String, String> = deps
                 .items
                 .iter()
-                .filter_map(|d| Some((d.name_any(), deployment_service(d, &mapping)?)))
+                .filter_map(|d| Some((target_key(&d.metadata), deployment_service(d, &mapping)?)))
                 .collect();
+            // Only the cluster's own HPAs (an ephemeral environment's are its own).
             let mine: Vec<_> = hpas
                 .items
                 .iter()
+                .filter(|h| cluster_for(&conn.id, h.metadata.namespace.as_deref()) == conn.id)
                 .filter(|h| hpa_service(h, &mapping, &targets).as_deref() == Some(service))
                 .collect();
             if mine.is_empty() {
@@ -702,11 +757,23 @@ impl LockStore for KubeClusters {
 
 // --- watching ------------------------------------------------------------------------
 
-/// What one cluster's three watchers deliver, merged.
+/// What one cluster's watch tells the merged stream: an event, or what it sees of an
+/// ephemeral environment in its region (`None`: its namespace there is gone).
+enum Told {
+    Event(ClusterEvent),
+    Env {
+        name: String,
+        region: String,
+        env: Option<EphemeralEnv>,
+    },
+}
+
+/// What one cluster's watchers deliver, merged.
 enum Raw {
     Deployment(Result<Event<Deployment>, watcher::Error>),
     Pod(Result<Event<Pod>, watcher::Error>),
     Hpa(Result<Event<HorizontalPodAutoscaler>, watcher::Error>),
+    Namespace(Result<Event<Namespace>, watcher::Error>),
     /// The configured timeout passed since the watch began.
     Deadline,
 }
@@ -730,7 +797,7 @@ fn watch_cluster(
     conn: &Conn,
     mapping: Arc<Mapping>,
     timeout: Duration,
-) -> BoxStream<'static, ClusterEvent> {
+) -> BoxStream<'static, Told> {
     let id = conn.id.clone();
     let (deps, pods, hpas) = match (
         conn.api::<Deployment>(),
@@ -740,7 +807,11 @@ fn watch_cluster(
         (Ok(d), Ok(p), Ok(h)) => (d, p, h),
         _ => {
             let error = conn.client.as_ref().err().cloned().unwrap_or_default();
-            return stream::iter([ClusterEvent::Unreachable { cluster: id, error }]).boxed();
+            return stream::iter([Told::Event(ClusterEvent::Unreachable {
+                cluster: id,
+                error,
+            })])
+            .boxed();
         }
     };
     let labelled = match mapping.watch_selector() {
@@ -748,12 +819,25 @@ fn watch_cluster(
         None => watcher::Config::default(),
     };
     let deadline = stream::once(tokio::time::sleep(timeout)).map(|_| Raw::Deadline);
-    let merged = stream::select_all([
+    let mut kinds = vec![
         kind_stream(deps, labelled.clone(), Raw::Deployment),
         kind_stream(pods, labelled, Raw::Pod),
         kind_stream(hpas, watcher::Config::default(), Raw::Hpa),
         deadline.boxed(),
-    ]);
+    ];
+    // Ephemeral environments live in namespaces of their own: seen from a cluster
+    // entry that watches every namespace (one scoped to a namespace cannot see them).
+    let mut namespaces = Known::default();
+    if conn.namespace.is_none()
+        && let Ok(client) = conn.client()
+    {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let config = watcher::Config::default().labels(envs::ENV_LABEL);
+        kinds.push(kind_stream(api, config, Raw::Namespace));
+    } else {
+        namespaces.synced = true;
+    }
+    let merged = stream::select_all(kinds);
     let mut state = WatchState {
         cluster: id,
         mapping,
@@ -761,6 +845,7 @@ fn watch_cluster(
         deps: Known::default(),
         pods: Known::default(),
         hpas: Known::default(),
+        namespaces,
         targets: HashMap::new(),
         waiting_hpas: HashMap::new(),
         synced_once: false,
@@ -774,8 +859,9 @@ fn watch_cluster(
 /// What one kind's watcher has listed, to turn a re-list into deletions.
 #[derive(Default)]
 struct Known {
-    /// Live objects: `namespace/name` → the service (deployments) or pod name.
-    live: HashMap<String, String>,
+    /// Live objects: `namespace/name` → their cluster and the service (deployments),
+    /// pod name (pods) or environment (namespaces).
+    live: HashMap<String, (ClusterId, String)>,
     /// During a re-list: the objects listed so far.
     relisting: Option<HashSet<String>>,
     synced: bool,
@@ -795,8 +881,8 @@ impl Known {
     }
 
     /// The list is complete: forget the objects it no longer had, returning what each
-    /// stood for (a service or a pod name).
-    fn finish(&mut self) -> Vec<String> {
+    /// stood for.
+    fn finish(&mut self) -> Vec<(ClusterId, String)> {
         let seen = self.relisting.take().unwrap_or_default();
         let gone: Vec<String> = self
             .live
@@ -822,11 +908,13 @@ impl Known {
 struct WatchState {
     cluster: ClusterId,
     mapping: Arc<Mapping>,
+    namespaces: Known,
     timeout: Duration,
     deps: Known,
     pods: Known,
     hpas: Known,
-    /// Deployment name → service, so an HPA without the label maps by its target.
+    /// Deployment `namespace/name` → service, so an HPA without the label maps by
+    /// its target.
     targets: HashMap<String, String>,
     /// HPAs without the label whose target deployment has not been seen yet (the
     /// watchers run concurrently): told as soon as it is.
@@ -836,27 +924,50 @@ struct WatchState {
 }
 
 impl WatchState {
-    fn unreachable(&mut self, what: &str, e: &dyn std::fmt::Display) -> Vec<ClusterEvent> {
-        self.failing = true;
-        tracing::warn!(cluster = %self.cluster, error = %e, "watching {what} failed; retrying");
-        vec![ClusterEvent::Unreachable {
-            cluster: self.cluster.clone(),
-            error: format!("watching {what}: {e}"),
-        }]
+    /// The cluster an object belongs to: an environment namespace's are that
+    /// environment's.
+    fn cluster_of(&self, meta: &ObjectMeta) -> ClusterId {
+        cluster_for(&self.cluster, meta.namespace.as_deref())
     }
 
-    fn all_synced(&mut self) -> Vec<ClusterEvent> {
-        if self.deps.synced && self.pods.synced && self.hpas.synced {
+    fn unreachable(&mut self, what: &str, e: &dyn std::fmt::Display) -> Vec<Told> {
+        self.failing = true;
+        tracing::warn!(cluster = %self.cluster, error = %e, "watching {what} failed; retrying");
+        vec![Told::Event(ClusterEvent::Unreachable {
+            cluster: self.cluster.clone(),
+            error: format!("watching {what}: {e}"),
+        })]
+    }
+
+    fn synced(&self) -> bool {
+        self.deps.synced && self.pods.synced && self.hpas.synced && self.namespaces.synced
+    }
+
+    /// The environments seen in this cluster, as clusters of their own.
+    fn env_clusters(&self) -> Vec<ClusterId> {
+        let mut out: Vec<ClusterId> = (self.namespaces.live.values())
+            .map(|(c, _)| c.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn all_synced(&mut self) -> Vec<Told> {
+        if self.synced() {
             let first = !self.synced_once;
             self.synced_once = true;
             if first || std::mem::take(&mut self.failing) {
-                return vec![ClusterEvent::Synced(self.cluster.clone())];
+                return std::iter::once(self.cluster.clone())
+                    .chain(self.env_clusters())
+                    .map(|c| Told::Event(ClusterEvent::Synced(c)))
+                    .collect();
             }
         }
         Vec::new()
     }
 
-    fn handle(&mut self, raw: Raw) -> Vec<ClusterEvent> {
+    fn handle(&mut self, raw: Raw) -> Vec<Told> {
         match raw {
             Raw::Deadline => {
                 if self.synced_once {
@@ -868,13 +979,15 @@ impl WatchState {
             Raw::Deployment(Err(e)) => self.unreachable("deployments", &e),
             Raw::Pod(Err(e)) => self.unreachable("pods", &e),
             Raw::Hpa(Err(e)) => self.unreachable("horizontal pod autoscalers", &e),
+            Raw::Namespace(Err(e)) => self.unreachable("environment namespaces", &e),
             Raw::Deployment(Ok(ev)) => self.deployment(ev),
             Raw::Pod(Ok(ev)) => self.pod(ev),
             Raw::Hpa(Ok(ev)) => self.hpa(ev),
+            Raw::Namespace(Ok(ev)) => self.namespace(ev),
         }
     }
 
-    fn deployment(&mut self, ev: Event<Deployment>) -> Vec<ClusterEvent> {
+    fn deployment(&mut self, ev: Event<Deployment>) -> Vec<Told> {
         match ev {
             Event::Init => {
                 self.deps.begin();
@@ -883,17 +996,20 @@ impl WatchState {
             Event::Apply(d) | Event::InitApply(d) => {
                 let key = Known::key(&d.metadata);
                 self.deps.seen(&key);
-                match deployment_summary(&d, &self.cluster, &self.mapping) {
+                let cluster = self.cluster_of(&d.metadata);
+                match deployment_summary(&d, &cluster, &self.mapping) {
                     Some(s) => {
-                        let name = d.name_any();
-                        self.targets.insert(name.clone(), s.service.clone());
-                        self.deps.live.insert(key, s.service.clone());
-                        let mut out = vec![ClusterEvent::Deployment(s)];
-                        if let Some(h) = self.waiting_hpas.remove(&name)
+                        let target = target_key(&d.metadata);
+                        self.targets.insert(target.clone(), s.service.clone());
+                        self.deps
+                            .live
+                            .insert(key, (cluster.clone(), s.service.clone()));
+                        let mut out = vec![Told::Event(ClusterEvent::Deployment(s))];
+                        if let Some(h) = self.waiting_hpas.remove(&target)
                             && let Some(hs) =
-                                hpa_summary(&h, &self.cluster, &self.mapping, &self.targets)
+                                hpa_summary(&h, &cluster, &self.mapping, &self.targets)
                         {
-                            out.push(ClusterEvent::Hpa(hs));
+                            out.push(Told::Event(ClusterEvent::Hpa(hs)));
                         }
                         out
                     }
@@ -902,20 +1018,21 @@ impl WatchState {
             }
             Event::Delete(d) => {
                 let key = Known::key(&d.metadata);
-                self.targets.remove(&d.name_any());
+                self.targets.remove(&target_key(&d.metadata));
                 match self.deps.live.remove(&key) {
-                    Some(service) => vec![ClusterEvent::DeploymentDeleted {
-                        cluster: self.cluster.clone(),
-                        service,
-                    }],
+                    Some((cluster, service)) => {
+                        vec![Told::Event(ClusterEvent::DeploymentDeleted {
+                            cluster,
+                            service,
+                        })]
+                    }
                     None => Vec::new(),
                 }
             }
             Event::InitDone => {
-                let mut out: Vec<ClusterEvent> = (self.deps.finish().into_iter())
-                    .map(|service| ClusterEvent::DeploymentDeleted {
-                        cluster: self.cluster.clone(),
-                        service,
+                let mut out: Vec<Told> = (self.deps.finish().into_iter())
+                    .map(|(cluster, service)| {
+                        Told::Event(ClusterEvent::DeploymentDeleted { cluster, service })
                     })
                     .collect();
                 out.extend(self.all_synced());
@@ -924,7 +1041,7 @@ impl WatchState {
         }
     }
 
-    fn pod(&mut self, ev: Event<Pod>) -> Vec<ClusterEvent> {
+    fn pod(&mut self, ev: Event<Pod>) -> Vec<Told> {
         match ev {
             Event::Init => {
                 self.pods.begin();
@@ -933,27 +1050,24 @@ impl WatchState {
             Event::Apply(p) | Event::InitApply(p) => {
                 let key = Known::key(&p.metadata);
                 self.pods.seen(&key);
-                match pod_summary(&p, &self.cluster, &self.mapping) {
+                let cluster = self.cluster_of(&p.metadata);
+                match pod_summary(&p, &cluster, &self.mapping) {
                     Some(s) => {
-                        self.pods.live.insert(key, s.name.clone());
-                        vec![ClusterEvent::Pod(s)]
+                        self.pods.live.insert(key, (cluster, s.name.clone()));
+                        vec![Told::Event(ClusterEvent::Pod(s))]
                     }
                     None => Vec::new(),
                 }
             }
             Event::Delete(p) => match self.pods.live.remove(&Known::key(&p.metadata)) {
-                Some(name) => vec![ClusterEvent::PodDeleted {
-                    cluster: self.cluster.clone(),
-                    name,
-                }],
+                Some((cluster, name)) => {
+                    vec![Told::Event(ClusterEvent::PodDeleted { cluster, name })]
+                }
                 None => Vec::new(),
             },
             Event::InitDone => {
-                let mut out: Vec<ClusterEvent> = (self.pods.finish().into_iter())
-                    .map(|name| ClusterEvent::PodDeleted {
-                        cluster: self.cluster.clone(),
-                        name,
-                    })
+                let mut out: Vec<Told> = (self.pods.finish().into_iter())
+                    .map(|(cluster, name)| Told::Event(ClusterEvent::PodDeleted { cluster, name }))
                     .collect();
                 out.extend(self.all_synced());
                 out
@@ -961,16 +1075,16 @@ impl WatchState {
         }
     }
 
-    fn hpa(&mut self, ev: Event<HorizontalPodAutoscaler>) -> Vec<ClusterEvent> {
+    fn hpa(&mut self, ev: Event<HorizontalPodAutoscaler>) -> Vec<Told> {
         match ev {
             Event::Init => Vec::new(),
             Event::Apply(h) | Event::InitApply(h) => {
-                match hpa_summary(&h, &self.cluster, &self.mapping, &self.targets) {
-                    Some(s) => vec![ClusterEvent::Hpa(s)],
+                let cluster = self.cluster_of(&h.metadata);
+                match hpa_summary(&h, &cluster, &self.mapping, &self.targets) {
+                    Some(s) => vec![Told::Event(ClusterEvent::Hpa(s))],
                     None => {
                         if h.spec.scale_target_ref.kind == "Deployment" {
-                            let target = h.spec.scale_target_ref.name.clone();
-                            self.waiting_hpas.insert(target, h);
+                            self.waiting_hpas.insert(hpa_target_key(&h), h);
                         }
                         Vec::new()
                     }
@@ -981,6 +1095,66 @@ impl WatchState {
             Event::InitDone => {
                 self.hpas.synced = true;
                 self.all_synced()
+            }
+        }
+    }
+
+    /// An environment namespace: the environment as this region sees it, and once the
+    /// cluster has synced, its cluster synced too (what runs there came with the rest).
+    fn namespace(&mut self, ev: Event<Namespace>) -> Vec<Told> {
+        let region = self.cluster.region.clone();
+        let gone = |(cluster, name): (ClusterId, String)| -> Vec<Told> {
+            vec![Told::Env {
+                name,
+                region: cluster.region,
+                env: None,
+            }]
+        };
+        match ev {
+            Event::Init => {
+                self.namespaces.begin();
+                Vec::new()
+            }
+            Event::Apply(ns) | Event::InitApply(ns) => {
+                let key = Known::key(&ns.metadata);
+                self.namespaces.seen(&key);
+                match envs::env_from_namespace(&ns, &region) {
+                    Some(env) => {
+                        let cluster = ClusterId::new(&env.name, &region);
+                        let new = (self.namespaces.live)
+                            .insert(key, (cluster.clone(), env.name.clone()))
+                            .is_none();
+                        let mut out = vec![Told::Env {
+                            name: env.name.clone(),
+                            region,
+                            env: Some(env),
+                        }];
+                        if new && self.synced_once {
+                            out.push(Told::Event(ClusterEvent::Synced(cluster)));
+                        }
+                        out
+                    }
+                    // Being deleted: gone from here.
+                    None => self
+                        .namespaces
+                        .live
+                        .remove(&key)
+                        .map(gone)
+                        .unwrap_or_default(),
+                }
+            }
+            Event::Delete(ns) => (self.namespaces.live.remove(&Known::key(&ns.metadata)))
+                .map(gone)
+                .unwrap_or_default(),
+            Event::InitDone => {
+                let mut out: Vec<Told> = self
+                    .namespaces
+                    .finish()
+                    .into_iter()
+                    .flat_map(gone)
+                    .collect();
+                out.extend(self.all_synced());
+                out
             }
         }
     }
@@ -1012,6 +1186,20 @@ pub fn image_version(image: &str) -> String {
             .collect(),
         None => "latest".to_string(),
     }
+}
+
+/// How a deployment is known as an HPA's target: `namespace/name`.
+fn target_key(meta: &ObjectMeta) -> String {
+    Known::key(meta)
+}
+
+/// The deployment an HPA scales, as [`target_key`] names it.
+fn hpa_target_key(h: &HorizontalPodAutoscaler) -> String {
+    format!(
+        "{}/{}",
+        h.metadata.namespace.as_deref().unwrap_or(""),
+        h.spec.scale_target_ref.name
+    )
 }
 
 /// The service of a deployment: by its own labels, else its pod template's.
@@ -1166,7 +1354,7 @@ fn hpa_service(
         if target.kind != "Deployment" {
             return None;
         }
-        targets.get(&target.name).cloned()
+        targets.get(&hpa_target_key(h)).cloned()
     })
 }
 

@@ -17,12 +17,14 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sphere::backend::kubernetes::{KubeClusters, LOCK_KEY, LOCK_OBJECT};
 use sphere::backend::{ClusterProvider, LockStore};
 use sphere::config::platform::{ClusterConfig, KubernetesConfig};
+use sphere::domain::environment::EphemeralEnv;
 use sphere::domain::{ClusterEvent, ClusterId, Lock, PodPhase, RolloutState, Scope};
 
 const LABEL: &str = "app.kubernetes.io/name";
@@ -1132,4 +1134,165 @@ async fn catalog_annotations_map_workloads_without_the_service_label() {
         .expect("set_hpa through the id");
     let h = hpas.get("billing-hpa").await.unwrap();
     assert_eq!((h.spec.min_replicas, h.spec.max_replicas), (Some(2), 5));
+}
+
+/// A cluster on a peer of its own, watching every namespace.
+fn private(env: &'static str, region: &'static str, server: &str) -> TestCluster {
+    TestCluster {
+        env,
+        region,
+        server: server.to_string(),
+        namespace: None,
+    }
+}
+
+fn ephemeral(name: &str, regions: &[&str], expires_at: i64) -> EphemeralEnv {
+    EphemeralEnv {
+        name: name.to_string(),
+        from: "staging".to_string(),
+        regions: regions.iter().map(|r| r.to_string()).collect(),
+        created_by: "ada".to_string(),
+        created_at: jiff_now(),
+        expires_at,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_environments_are_namespaces_copied_from_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eu, us) = (second_peer(), second_peer());
+    for server in [&eu, &us] {
+        seed_service(&seeder(server).await, "apps", "cart").await;
+    }
+    let kube = provider(
+        dir.path(),
+        &[
+            private("staging", "eu-west-1", &eu),
+            private("staging", "us-east-1", &us),
+        ],
+        &settings("sphere-system", 5),
+    )
+    .await;
+    let mut stream = kube.watch();
+    let mut seen = Vec::new();
+    let mut waiting: BTreeSet<ClusterId> = ["eu-west-1", "us-east-1"]
+        .into_iter()
+        .map(|r| ClusterId::new("staging", r))
+        .collect();
+    while !waiting.is_empty() {
+        if let ClusterEvent::Synced(c) = next_matching(
+            &mut stream,
+            "Synced",
+            &mut seen,
+            |e| matches!(e, ClusterEvent::Synced(x) if waiting.contains(x)),
+        )
+        .await
+        {
+            waiting.remove(&c);
+        }
+    }
+
+    let day = jiff_now() + 86_400;
+    let env = ephemeral("pr-7", &["eu-west-1", "us-east-1"], day);
+    assert_eq!(kube.create_environment(&env).await.expect("create"), 2);
+
+    // In each cluster: the labelled namespace, the copied deployment and HPA.
+    for server in [&eu, &us] {
+        let client = seeder(server).await;
+        let ns = Api::<Namespace>::all(client.clone())
+            .get("sphere-env-pr-7")
+            .await
+            .expect("the environment's namespace");
+        assert_eq!(ns.labels()["sphere.dev/ephemeral-env"], "pr-7");
+        assert!(ns.annotations().contains_key("janitor/expires"));
+        let d = Api::<Deployment>::namespaced(client.clone(), "sphere-env-pr-7")
+            .get("cart-deploy")
+            .await
+            .expect("the copied deployment");
+        assert_eq!(first_image(&d), Some("ghcr.io/acme/cart:1.4.2"));
+        Api::<HorizontalPodAutoscaler>::namespaced(client, "sphere-env-pr-7")
+            .get("cart-hpa")
+            .await
+            .expect("the copied HPA");
+    }
+
+    let listed = kube.environments().await.expect("environments");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].name, "pr-7");
+    assert_eq!(listed[0].from, "staging");
+    assert_eq!(listed[0].created_by, "ada");
+    assert_eq!(listed[0].expires_at, day);
+    let mut regions = listed[0].regions.clone();
+    regions.sort();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+
+    // The watch tells the environment (both regions), then its deployments as its own.
+    next_matching(
+        &mut stream,
+        "the environment",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::Environment(x) if x.name == "pr-7" && x.regions.len() == 2),
+    )
+    .await;
+    // (Each cluster's watchers run side by side: a deployment may come before or after
+    // its namespace.)
+    for region in ["eu-west-1", "us-east-1"] {
+        let in_env = ClusterId::new("pr-7", region);
+        let is_it = |e: &ClusterEvent| matches!(e, ClusterEvent::Deployment(d) if d.cluster == in_env && d.service == "cart");
+        if !seen.iter().any(is_it) {
+            next_matching(
+                &mut stream,
+                "the environment's deployment",
+                &mut seen,
+                is_it,
+            )
+            .await;
+        }
+    }
+
+    let err = kube.create_environment(&env).await.unwrap_err();
+    assert_err_mentions(&err, "exists already");
+
+    let later = day + 3 * 86_400;
+    kube.extend_environment("pr-7", later)
+        .await
+        .expect("extend");
+    next_matching(
+        &mut stream,
+        "the later expiry",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::Environment(x) if x.name == "pr-7" && x.expires_at == later),
+    )
+    .await;
+    assert_err_mentions(
+        &kube.extend_environment("nope", later).await.unwrap_err(),
+        "no ephemeral environment nope",
+    );
+
+    assert_eq!(kube.delete_environment("pr-7").await.expect("delete"), 2);
+    next_matching(
+        &mut stream,
+        "the environment gone",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::EnvironmentDeleted { name } if name == "pr-7"),
+    )
+    .await;
+    let deleted = |e: &ClusterEvent| {
+        matches!(e, ClusterEvent::DeploymentDeleted { cluster, service }
+            if cluster.env == "pr-7" && service == "cart")
+    };
+    if !seen.iter().any(deleted) {
+        next_matching(&mut stream, "its deployments gone", &mut seen, deleted).await;
+    }
+    assert!(kube.environments().await.expect("environments").is_empty());
+    // The source is untouched.
+    let snap = kube.snapshot(&Scope::default()).await.unwrap();
+    assert!(
+        snap.deployments
+            .iter()
+            .all(|d| d.cluster.env == "staging" && d.service == "cart"),
+        "{:?}",
+        snap.deployments
+    );
+    assert_eq!(snap.deployments.len(), 2);
 }
