@@ -436,11 +436,21 @@ impl ClusterProvider for KubeClusters {
     async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
         let mapping = self.mapping().await;
         let mapping = &mapping;
+        // An ephemeral environment lives in the clusters of its source: for a scope on
+        // an environment no entry names, read the scope's region everywhere and keep
+        // what falls in the scope.
+        let configured = |env: &str| self.inner.conns.iter().any(|c| c.id.env == env);
+        let read = |c: &Conn| match scope.env.as_deref() {
+            Some(env) if !configured(env) => {
+                scope.region.as_ref().is_none_or(|r| *r == c.id.region)
+            }
+            _ => scope.contains(&c.id),
+        };
         let reads = self
             .inner
             .conns
             .iter()
-            .filter(|c| scope.contains(&c.id))
+            .filter(|c| read(c))
             .map(|conn| async move {
                 let read = self.read_cluster(conn, mapping);
                 let r = self.timed(&conn.id, "reading workloads", read);
@@ -450,9 +460,13 @@ impl ClusterProvider for KubeClusters {
         for (id, result) in futures::future::join_all(reads).await {
             match result {
                 Ok(part) => {
-                    out.deployments.extend(part.deployments);
-                    out.pods.extend(part.pods);
-                    out.hpas.extend(part.hpas);
+                    (out.deployments).extend(
+                        part.deployments
+                            .into_iter()
+                            .filter(|d| scope.contains(&d.cluster)),
+                    );
+                    (out.pods).extend(part.pods.into_iter().filter(|p| scope.contains(&p.cluster)));
+                    (out.hpas).extend(part.hpas.into_iter().filter(|h| scope.contains(&h.cluster)));
                 }
                 Err(e) => {
                     tracing::warn!(cluster = %id, error = %format!("{e:#}"), "cluster read failed");

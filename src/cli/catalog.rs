@@ -103,8 +103,15 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
             strict,
             output,
         } => {
-            let roots = paths.clone();
-            let catalog = tokio::task::spawn_blocking(move || load(&roots, &FsReader)).await?;
+            let catalog = if paths.is_empty() {
+                let (platform, _sim) = build_platform(cli, ctx).await?;
+                platform.catalog.load().await?
+            } else {
+                let roots = paths.clone();
+                std::sync::Arc::new(
+                    tokio::task::spawn_blocking(move || load(&roots, &FsReader)).await?,
+                )
+            };
             let errors = catalog
                 .problems
                 .iter()

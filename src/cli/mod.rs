@@ -177,9 +177,10 @@ pub enum CatalogCommand {
         output: Output,
     },
     /// Check descriptor files and report every problem; exits 1 when any entity is
-    /// invalid (or, with --strict, when anything at all is wrong).
+    /// invalid (or, with --strict, when anything at all is wrong). Without a PATH, the
+    /// catalog sphere opens (the config's `[catalog]` sources, or the demo's).
     Validate {
-        #[arg(required = true, value_name = "PATH")]
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
         /// Treat warnings (dangling references, unknown kinds) as failures too.
         #[arg(long)]
@@ -441,6 +442,19 @@ impl CatalogProvider for FileCatalog {
         tokio::task::spawn_blocking(move || Arc::new(load(&roots, &FsReader)))
             .await
             .context("catalog loading task failed")
+    }
+}
+
+/// The platform's topology with its ephemeral environments as they are now (when they
+/// cannot be read, the permanent ones, and a warning in the log).
+pub(crate) async fn topology_now(platform: &Platform) -> crate::domain::Topology {
+    let topology = platform.clusters.topology();
+    match platform.clusters.environments().await {
+        Ok(envs) => topology.with_ephemeral(&envs),
+        Err(e) => {
+            tracing::warn!("ephemeral environments not read: {e:#}");
+            topology
+        }
     }
 }
 

@@ -837,7 +837,10 @@ impl Model {
         if errors > 0 {
             self.toast(
                 Level::Error,
-                format!("catalog: {errors} problems (run `sphere catalog validate`)"),
+                format!(
+                    "catalog: {errors} problem{} (run `sphere catalog validate`)",
+                    if errors == 1 { "" } else { "s" }
+                ),
             );
         }
         self.catalog = Some(catalog);

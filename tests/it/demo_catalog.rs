@@ -56,3 +56,15 @@ fn demo_catalog_has_relations_both_ways() {
     });
     assert!(chain, "a dependsOn chain exists");
 }
+
+/// `sphere catalog validate` without a path checks the catalog sphere opens: here the
+/// demo's, the same entities `catalog list` shows.
+#[test]
+fn validate_without_a_path_checks_the_catalog_sphere_opens() {
+    let dir = crate::common::tmp();
+    let out = crate::common::sphere(&dir, &["catalog", "validate", "--output", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["entities"], demo_catalog().len());
+    assert_eq!(report["errors"], 0);
+}
