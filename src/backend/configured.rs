@@ -235,6 +235,11 @@ impl SourceReader for LayeredReader {
 pub trait DescriptorSource: Send + Sync {
     async fn descriptors(&self) -> Result<Vec<(String, String)>>;
 
+    /// Where the descriptors come from, to name it when it cannot be read at all.
+    fn origin(&self) -> String {
+        "the discovered catalog".to_string()
+    }
+
     /// What [`descriptors`](Self::descriptors) gives, plus the locations that exist but
     /// could not be read this time (with why): the catalog reports each as a problem of
     /// that location and loads the rest. Default: nothing failed.
@@ -267,12 +272,21 @@ impl CatalogProvider for ConfiguredCatalog {
         let mut roots = self.roots.clone();
         let mut failed = Vec::new();
         if let Some(source) = &self.discovered {
-            let discovery = source.discover().await?;
-            failed = discovery.failed;
-            for (location, text) in discovery.found {
-                let path = PathBuf::from(location);
-                roots.push(path.clone());
-                files.insert(path, text);
+            // A source that cannot be read at all (the org cannot be listed) is one
+            // problem on its origin; the files still load.
+            match source.discover().await {
+                Ok(discovery) => {
+                    failed = discovery.failed;
+                    for (location, text) in discovery.found {
+                        let path = PathBuf::from(location);
+                        roots.push(path.clone());
+                        files.insert(path, text);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("catalog discovery failed: {e:#}");
+                    failed.push((source.origin(), format!("{e:#}")));
+                }
             }
         }
         tokio::task::spawn_blocking(move || {

@@ -417,6 +417,10 @@ impl DescriptorSource for GithubProvider {
     async fn discover(&self) -> Result<Discovery> {
         self.discover_all().await
     }
+
+    fn origin(&self) -> String {
+        format!("{}/{}", self.host(), self.config.org)
+    }
 }
 
 #[async_trait]

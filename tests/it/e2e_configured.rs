@@ -4,7 +4,8 @@
 //! matrix with their drift; the secrets written through sphere into moto show their
 //! drift in the pane; a flag set through sphere goes out on the command topic, and once
 //! the clusters' agent (played by the test) acknowledges it on the state topic the
-//! flags pane shows it applied.
+//! flags pane shows it applied. GitHub is a wiremock server answering GitHub's REST
+//! shapes: the service view shows the repository and its workflow from it.
 
 use crate::common;
 
@@ -14,9 +15,11 @@ use std::process::Command;
 use crate::common::kafka::{Agent, create_topics, state};
 use crate::common::peers;
 use crate::common::tmux::Tmux;
+use crate::github_provider::{dir_entry, get, ok, org_repos, org_rulesets, repo};
 use serde_json::json;
 use sphere::config::platform::KafkaConfig;
 use sphere::domain::ClusterId;
+use wiremock::MockServer;
 
 const AWS_ENV: &str = "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
                        AWS_EC2_METADATA_DISABLED=true";
@@ -82,6 +85,7 @@ fn write_config(
     service: &str,
     ns: [&str; 2],
     kafka: &KafkaConfig,
+    github: &str,
 ) -> std::path::PathBuf {
     let kube = peers::kube();
     std::fs::write(
@@ -105,7 +109,8 @@ fn write_config(
              apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {{name: ada}}\n\
              spec: {{memberOf: [payments]}}\n---\n\
              apiVersion: backstage.io/v1alpha1\nkind: Component\n\
-             metadata: {{name: {service}, description: Takes the money}}\n\
+             metadata: {{name: {service}, description: Takes the money,\n\
+               annotations: {{github.com/project-slug: acme/{service}}}}}\n\
              spec: {{type: service, lifecycle: production, owner: payments}}\n"
         ),
     )
@@ -123,7 +128,8 @@ fn write_config(
              [aws]\nendpoint_url = \"{moto}\"\ntimeout_seconds = 5\n\
              [kafka]\nproperties = {{ \"bootstrap.servers\" = \"{kafka}\" }}\n\
              flag_commands_topic = \"{commands}\"\nflag_state_topic = \"{state}\"\n\
-             audit_topic = \"{audit}\"\ntimeout_seconds = 5\n",
+             audit_topic = \"{audit}\"\ntimeout_seconds = 5\n\
+             [github]\norg = \"acme\"\napi_url = \"{github}\"\ntimeout_seconds = 5\n",
             a = ns[0],
             b = ns[1],
             moto = peers::moto(),
@@ -194,8 +200,28 @@ async fn the_tui_shows_emulated_deployments_and_secret_drift_from_moto() {
             .publish(&state("new-checkout", c, "off", 0, None))
             .await;
     }
+    let github = MockServer::start().await;
+    let base = github.uri();
+    get(format!("/repos/acme/{service}"))
+        .respond_with(ok(repo(&base, &service, 7)))
+        .mount(&github)
+        .await;
+    get(format!("/repos/acme/{service}/contents/.github/workflows"))
+        .respond_with(ok(json!([dir_entry(
+            &base,
+            &service,
+            ".github/workflows/ci.yml",
+            "1111111111111111111111111111111111111111"
+        )])))
+        .mount(&github)
+        .await;
+    org_rulesets(&base, 1, "merge-freeze", "disabled", "2026-11-01T00:00:00Z")
+        .mount(&github)
+        .await;
+    // Discovery lists the org; the repository has no catalog-info.yaml (a 404).
+    org_repos(&base, &[&service]).mount(&github).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &service, [&ns[0], &ns[1]], &kafka);
+    let config = write_config(dir.path(), &service, [&ns[0], &ns[1]], &kafka, &base);
     put_secret(
         dir.path(),
         &config,
@@ -219,7 +245,10 @@ async fn the_tui_shows_emulated_deployments_and_secret_drift_from_moto() {
             w,
             h,
             "",
-            &format!("SPHERE_CONFIG={} {AWS_ENV}", config.display()),
+            &format!(
+                "SPHERE_CONFIG={} GITHUB_TOKEN=test {AWS_ENV}",
+                config.display()
+            ),
         );
         tui.wait_for("the catalog from the configured files", |s| {
             s.contains("acme e2e") && s.contains(&service[..8]) && s.contains("2 clusters")
@@ -250,6 +279,13 @@ async fn the_tui_shows_emulated_deployments_and_secret_drift_from_moto() {
             "the flags pane with the state the clusters published",
             |s| s.contains("new-checkout"),
         );
+        // The service view: the repository and its workflow from GitHub.
+        tui.send(&["1"]);
+        tui.send(&["Enter"]);
+        tui.wait_for("the service view with the repository from GitHub", |s| {
+            s.contains("default branch main") && s.contains("ci.yml")
+        });
+        tui.send(&["Escape"]);
         tui.send(&["q"]);
         tui.wait_for("sphere to exit cleanly", |s| s.contains("SPHERE-EXITED:0"));
     }

@@ -99,7 +99,7 @@ fn user(base: &str, login: &str, kind: &str) -> Value {
     })
 }
 
-fn repo(base: &str, name: &str, id: u64) -> Value {
+pub(crate) fn repo(base: &str, name: &str, id: u64) -> Value {
     let url = format!("{base}/repos/{ORG}/{name}");
     json!({
         "id": id,
@@ -152,7 +152,7 @@ fn content(base: &str, repo: &str, file_path: &str, text: &str, sha: &str) -> Va
     })
 }
 
-fn dir_entry(base: &str, repo: &str, file_path: &str, sha: &str) -> Value {
+pub(crate) fn dir_entry(base: &str, repo: &str, file_path: &str, sha: &str) -> Value {
     let mut v = content(base, repo, file_path, "", sha);
     let o = v.as_object_mut().unwrap();
     o.remove("content");
@@ -255,12 +255,12 @@ fn descriptor(name: &str) -> String {
 const DESCRIPTOR_SHA: &str = "3d21ec53a331a6f037a91c368710b99387d012c1";
 
 /// A 200 answer with a JSON body.
-fn ok(body: Value) -> ResponseTemplate {
+pub(crate) fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
 /// A GET of `p` (more matchers may follow).
-fn get(p: impl Into<String>) -> MockBuilder {
+pub(crate) fn get(p: impl Into<String>) -> MockBuilder {
     Mock::given(method("GET")).and(path(p.into()))
 }
 
@@ -289,7 +289,7 @@ async fn put_bodies(server: &MockServer) -> Vec<Value> {
 }
 
 /// The org's repository list: one page of `names`, numbered from 1.
-fn org_repos(base: &str, names: &[&str]) -> Mock {
+pub(crate) fn org_repos(base: &str, names: &[&str]) -> Mock {
     let repos: Vec<Value> = (1..).zip(names).map(|(id, n)| repo(base, n, id)).collect();
     get(format!("/orgs/{ORG}/repos")).respond_with(ok(json!(repos)))
 }
@@ -316,7 +316,13 @@ fn serve_descriptor(base: &str, name: &str) -> Mock {
 }
 
 /// The org's rulesets: just the one named `name`.
-fn org_rulesets(base: &str, id: u64, name: &str, enforcement: &str, updated: &str) -> Mock {
+pub(crate) fn org_rulesets(
+    base: &str,
+    id: u64,
+    name: &str,
+    enforcement: &str,
+    updated: &str,
+) -> Mock {
     get(format!("/orgs/{ORG}/rulesets")).respond_with(ok(json!([ruleset(
         base,
         id,
@@ -1059,4 +1065,31 @@ async fn one_slow_repository_does_not_stall_discovery() {
     assert!(!catalog.entities().iter().any(|e| e.name == "sluggish"));
     let p = problem_of(&catalog, "sluggish").expect("the slow repository is a problem");
     assert!(p.reason.contains("did not answer"), "{}", p.reason);
+}
+
+/// An org that cannot be listed is one problem on the org; the descriptor files of
+/// `[catalog] paths` still load (and the services in them keep working).
+#[tokio::test]
+async fn an_org_that_cannot_be_listed_is_a_problem_and_the_files_still_load() {
+    let server = MockServer::start().await;
+    get(format!("/orgs/{ORG}/repos"))
+        .respond_with(not_found())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog-info.yaml");
+    std::fs::write(&file, descriptor("billing")).unwrap();
+    let catalog = ConfiguredCatalog {
+        roots: vec![file],
+        discovered: Some(Arc::new(provider(&server))),
+    }
+    .load()
+    .await
+    .expect("the catalog loads");
+    assert!(catalog.find(None, "billing").is_some(), "{catalog:?}");
+    let problem = (catalog.problems.iter())
+        .find(|p| p.file == PathBuf::from(format!("127.0.0.1/{ORG}")))
+        .unwrap_or_else(|| panic!("a problem on the org: {:?}", catalog.problems));
+    assert_eq!(problem.severity, Severity::Error);
+    assert!(problem.reason.contains("404"), "{}", problem.reason);
 }
