@@ -1592,15 +1592,29 @@ impl Model {
         if cmd == "secret_copy" {
             let missing = findings
                 .iter()
-                .find(|d| d.env == env && d.kind == crate::domain::drift::DriftKind::Missing);
-            let Some(missing) = missing else {
+                .find(|d| d.env == env && d.kind == crate::domain::drift::DriftKind::Missing)
+                .and_then(|d| d.regions.first().cloned());
+            // Not drift by the majority rules (say, the service's secrets are all in one
+            // region so far), but absent from a region of the environment in scope: the
+            // empty cell the grid shows is where it goes.
+            let absent = || {
+                let held = |r: &String| {
+                    list.iter().any(|s| {
+                        s.service == service && s.env == env && s.key == key && &s.region == r
+                    })
+                };
+                (self.topology.regions_of(&env).iter())
+                    .filter(|r| self.scope.region.as_ref().is_none_or(|s| s == *r))
+                    .find(|r| !held(r))
+                    .cloned()
+            };
+            let Some(to) = missing.or_else(absent) else {
                 self.toast(
                     Level::Info,
-                    format!("{key} is not missing anywhere in {env}"),
+                    format!("{key} is in every region of {env} already"),
                 );
                 return vec![];
             };
-            let to = missing.regions.first().cloned().unwrap_or_default();
             let from = list
                 .iter()
                 .find(|s| s.service == service && s.env == env && s.key == key)

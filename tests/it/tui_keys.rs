@@ -990,3 +990,47 @@ async fn an_environment_arriving_while_the_palette_is_open_keeps_its_choice() {
     // "Release the incident lock" asks to type `unlock all`: the same command ran.
     assert!(h.render().contains("unlock all"), "{:?}", h.model.overlay);
 }
+
+#[tokio::test]
+async fn copy_goes_to_the_empty_cell_when_the_majority_rules_see_no_drift() {
+    let mut h = demo().await;
+    // A key in one region of production only: by the majority rules an extra, not a
+    // missing one; the grid still shows the other regions empty, and `c` fills one.
+    let p = h.sim.platform();
+    let regions = h.model.topology.regions_of("production").to_vec();
+    p.secrets
+        .put(
+            "admin-portal",
+            "production",
+            &regions[0],
+            "ONLY_HERE",
+            sphere::domain::SecretValue::new("v1".to_string()),
+        )
+        .await
+        .expect("put");
+    h.keys("/admin-portal<Enter>4");
+    h.keys("e");
+    while h.model.scope.env.as_deref() != Some("production") {
+        h.keys("e");
+    }
+    let held = |h: &Harness| {
+        let (_, list) = h.model.secrets.ready().cloned().expect("secrets read");
+        list.iter()
+            .filter(|s| s.key == "ONLY_HERE" && s.env == "production")
+            .count()
+    };
+    assert_eq!(held(&h), 1);
+    // Select the key, then copy.
+    let view = h.model.secret_view().expect("view");
+    let row = (view.rows.iter())
+        .position(|&i| view.grid.keys[i] == "ONLY_HERE")
+        .expect("the key is listed");
+    for _ in 0..row {
+        h.keys("j");
+    }
+    h.keys("c");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("admin-portal<Enter>");
+    }
+    assert_eq!(held(&h), 2, "{:?}", h.model.toasts);
+}
