@@ -993,7 +993,16 @@ impl WatchState {
             Raw::Deployment(Err(e)) => self.unreachable("deployments", &e),
             Raw::Pod(Err(e)) => self.unreachable("pods", &e),
             Raw::Hpa(Err(e)) => self.unreachable("horizontal pod autoscalers", &e),
-            Raw::Namespace(Err(e)) => self.unreachable("environment namespaces", &e),
+            // Ephemeral environments are optional: a cluster whose namespaces cannot be
+            // listed (RBAC often forbids it) is not unreachable; it shows none.
+            Raw::Namespace(Err(e)) => {
+                if self.namespaces.synced {
+                    return Vec::new();
+                }
+                tracing::warn!(cluster = %self.cluster, error = %e, "ephemeral environments not watched");
+                self.namespaces.synced = true;
+                self.all_synced()
+            }
             Raw::Deployment(Ok(ev)) => self.deployment(ev),
             Raw::Pod(Ok(ev)) => self.pod(ev),
             Raw::Hpa(Ok(ev)) => self.hpa(ev),

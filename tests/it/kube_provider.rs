@@ -1296,3 +1296,48 @@ async fn ephemeral_environments_are_namespaces_copied_from_their_source() {
     );
     assert_eq!(snap.deployments.len(), 2);
 }
+
+/// A user who may not list namespaces (RBAC) still sees the cluster synced and live:
+/// ephemeral environments are optional, so there are just none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_forbids_listing_namespaces_still_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = second_peer();
+    seed_service(&seeder(&server).await, "apps", "cart").await;
+    let r = reqwest::Client::new()
+        .post(format!("{server}/_peer/forbid"))
+        .json(&json!({"path": "/api/v1/namespaces"}))
+        .send()
+        .await
+        .expect("peer answers");
+    assert!(r.status().is_success());
+    let kube = provider(
+        dir.path(),
+        &[private("staging", "eu-west-1", &server)],
+        &settings("sphere-system", 5),
+    )
+    .await;
+    let cluster = ClusterId::new("staging", "eu-west-1");
+    let mut stream = kube.watch();
+    let mut seen = Vec::new();
+    next_matching(
+        &mut stream,
+        "Synced",
+        &mut seen,
+        |e| matches!(e, ClusterEvent::Synced(c) if *c == cluster),
+    )
+    .await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, ClusterEvent::Unreachable { .. })),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, ClusterEvent::Deployment(d) if d.service == "cart")),
+        "{seen:#?}"
+    );
+    let err = kube.environments().await.unwrap_err();
+    assert_err_mentions(&err, "403");
+}

@@ -25,7 +25,9 @@ Run: ``python3 tests/peers/kube_peer.py --port N``. ``GET /_peer/stats`` reports
 conflicts were answered (for the lock-race test to show the retries happened).
 ``POST /_peer/after-get {"path": P, "patch": {...}}`` applies a merge patch to the object
 at path P right after the next GET of it has been answered: a concurrent writer placed
-exactly between a client's read and its write.
+exactly between a client's read and its write. ``POST /_peer/forbid {"path": P}`` makes
+every later request of path P answer 403 Forbidden, as RBAC does for a user who may not
+list namespaces.
 """
 
 import argparse
@@ -113,6 +115,7 @@ class Peer(kmock.KubernetesEmulator):
         self.changed = asyncio.Condition()
         self.conflicts = 0
         self.after_get = {}  # path -> merge patch applied right after the next GET of it
+        self.forbidden = set()  # paths answered 403 Forbidden
 
     # --- addressing ---------------------------------------------------------------
 
@@ -175,6 +178,11 @@ class Peer(kmock.KubernetesEmulator):
         if path == '/_peer/after-get' and request.method.value.upper() == 'POST':
             self.after_get[request.data['path']] = request.data['patch']
             return aiohttp.web.json_response({})
+        if path == '/_peer/forbid' and request.method.value.upper() == 'POST':
+            self.forbidden.add(request.data['path'])
+            return aiohttp.web.json_response({})
+        if path in self.forbidden:
+            return status(403, 'Forbidden', f'the user may not {request.method.value} {path}')
         addr = self.address(path)
         if addr is None:
             return await super()._handle(request)  # discovery, version: kmock's own
