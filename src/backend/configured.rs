@@ -159,6 +159,9 @@ impl LedgerProvider for ComposedLedger {
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>> {
         self.audit.audit(since).await
     }
+    async fn audit_backlog(&self) -> Result<Option<String>> {
+        self.audit.backlog().await
+    }
     async fn add_lock(&self, lock: Lock) -> Result<()> {
         self.locks.add_lock(lock).await
     }

@@ -576,6 +576,8 @@ pub struct KafkaAudit {
     last_id: Mutex<u64>,
     /// Until when writes go straight to the journal (after a failed produce).
     retry_at: Mutex<Option<Instant>>,
+    /// Why the last produce failed (cleared by the next that succeeds).
+    last_error: Mutex<Option<String>>,
     /// The latest version of every record this process has read or written: what
     /// `set_audit_outcome` starts from, and what `audit` shows while Kafka is unreachable.
     known: Mutex<BTreeMap<u64, AuditRecord>>,
@@ -597,6 +599,7 @@ impl KafkaAudit {
             spool: spool.into(),
             last_id: Mutex::new(0),
             retry_at: Mutex::new(None),
+            last_error: Mutex::new(None),
             known: Mutex::new(BTreeMap::new()),
             read_to: tokio::sync::Mutex::new(Offsets::new()),
         })
@@ -641,8 +644,13 @@ impl KafkaAudit {
                 &payload,
             )
             .await;
-        if result.is_err() {
-            *self.retry_at.lock().expect("retry lock") = Some(Instant::now() + self.conn.timeout);
+        match &result {
+            Ok(()) => *self.last_error.lock().expect("error lock") = None,
+            Err(e) => {
+                *self.retry_at.lock().expect("retry lock") =
+                    Some(Instant::now() + self.conn.timeout);
+                *self.last_error.lock().expect("error lock") = Some(format!("{e:#}"));
+            }
         }
         result
     }
@@ -848,6 +856,29 @@ fn fold_audit(all: &mut BTreeMap<u64, AuditRecord>, raw: &[Raw], topic: &str) {
 
 #[async_trait]
 impl AuditStore for KafkaAudit {
+    async fn backlog(&self) -> Result<Option<String>> {
+        let path = self.spool.clone();
+        let spooled = tokio::task::spawn_blocking(move || {
+            let _lock = FileLock::exclusive(&path)?;
+            read_spool(&path)
+        })
+        .await
+        .context("the journal reading task failed")??;
+        // A record's later writes (its outcome) are lines of their own: count records.
+        let waiting = (spooled.iter().map(|r| r.id))
+            .collect::<std::collections::BTreeSet<u64>>()
+            .len();
+        if waiting == 0 {
+            return Ok(None);
+        }
+        let why = (self.last_error.lock().expect("error lock").clone())
+            .unwrap_or_else(|| "not sent yet".to_string());
+        Ok(Some(format!(
+            "{waiting} audit record(s) wait in {} for Kafka: {why}",
+            self.spool.display()
+        )))
+    }
+
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>> {
         // Right after a failed produce the journal waits (the read says whether Kafka
         // is back); the next write or read after the back-off replays it.

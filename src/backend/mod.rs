@@ -245,6 +245,11 @@ pub trait LedgerProvider: Send + Sync {
     async fn freeze(&self) -> Result<Freeze>;
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>>;
 
+    /// See [`AuditStore::backlog`]: what of the audit trail waits, and why.
+    async fn audit_backlog(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Add a lock, replacing one with the same service, environment and region.
     async fn add_lock(&self, lock: Lock) -> Result<()>;
 
@@ -328,6 +333,12 @@ pub trait FreezeStore: Send + Sync {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>>;
+
+    /// Records written but not yet where the trail lives (waiting in a local journal
+    /// for the broker, say), and why: `None` when nothing waits.
+    async fn backlog(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Append one record; its id (unique, increasing within this process).
     async fn append_audit(
         &self,

@@ -20,6 +20,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::domain::audit::{AuditFilter, filter, parse_duration};
+use crate::domain::text::sanitize;
 use crate::domain::{AuditRecord, Outcome, Timestamp};
 
 use super::print_table;
@@ -86,6 +87,13 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &AuditArgs) -> Result<ExitCode> {
         text: args.grep.clone(),
     };
     let records = platform.ledger.audit(f.since).await?;
+    // Records that have not reached the trail's store yet are listed (from the local
+    // journal); say so, on stderr, so scripts reading stdout are not disturbed.
+    match platform.ledger.audit_backlog().await {
+        Ok(Some(backlog)) => eprintln!("sphere: note: {}", sanitize(&backlog)),
+        Ok(None) => {}
+        Err(e) => eprintln!("sphere: note: the audit journal: {e:#}"),
+    }
     let records = filter(&records, &f);
     match args.output {
         Output::Json => {

@@ -45,7 +45,9 @@ pub struct ServiceReport {
 #[derive(Debug)]
 pub enum Fetched {
     Locks(Vec<Lock>),
-    Audit(Vec<AuditRecord>),
+    /// The audit trail, and what of it waits to reach its store (see
+    /// [`crate::backend::AuditStore::backlog`]).
+    Audit(Vec<AuditRecord>, Option<String>),
     Flags(Vec<FlagState>),
     /// A service's secrets, and the regions that could not be read.
     Secrets(String, Vec<SecretMeta>, Vec<RegionFailure>),
@@ -130,7 +132,12 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
     let read = async {
         Ok::<Fetched, anyhow::Error>(match what.clone() {
             Fetch::Locks => Fetched::Locks(platform.ledger.locks().await?),
-            Fetch::Audit => Fetched::Audit(platform.ledger.audit(None).await?),
+            Fetch::Audit => {
+                let (records, backlog) =
+                    tokio::join!(platform.ledger.audit(None), platform.ledger.audit_backlog());
+                let backlog = backlog.unwrap_or_else(|e| Some(format!("the audit journal: {e:#}")));
+                Fetched::Audit(records?, backlog)
+            }
             Fetch::Flags => Fetched::Flags(platform.flags.list().await?),
             Fetch::Secrets(s) => {
                 let listing = platform.secrets.list_partial(Some(&s)).await?;

@@ -363,6 +363,8 @@ pub struct Model {
     pub toast_ttl: Duration,
     pub locks: Vec<Lock>,
     pub audit: Remote<Vec<AuditRecord>>,
+    /// What of the audit trail waits to reach its store, and why.
+    pub audit_backlog: Option<String>,
     pub flags: Remote<Vec<FlagState>>,
     /// The secrets of one service.
     pub secrets: Remote<(String, Vec<SecretMeta>)>,
@@ -446,6 +448,7 @@ impl Model {
             toast_ttl: init.toast_ttl,
             locks: Vec::new(),
             audit: Remote::NotAsked,
+            audit_backlog: None,
             flags: Remote::NotAsked,
             secrets: Remote::NotAsked,
             secrets_failed: Vec::new(),
@@ -676,9 +679,10 @@ impl Model {
                     self.dirty = true;
                 }
             }
-            Ok(Fetched::Audit(mut a)) => {
+            Ok(Fetched::Audit(mut a, backlog)) => {
                 a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
                 self.audit = Remote::Ready(a);
+                self.audit_backlog = backlog;
                 self.dirty = true;
             }
             Ok(Fetched::Flags(f)) => {

@@ -557,10 +557,17 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
             m.pane_filter
         )
     };
+    let mut title = vec![Span::styled(title, t.style(Slot::Title))];
+    if let Some(backlog) = &m.audit_backlog {
+        title.push(Span::styled(
+            format!(" ⚠ {} ", sanitize(backlog)),
+            t.style(Slot::Warn),
+        ));
+    }
     let block = Block::default()
         .borders(Borders::TOP)
         .border_style(t.style(Slot::Border))
-        .title(Span::styled(title, t.style(Slot::Title)));
+        .title(Line::from(title));
     let inner = block.inner(area);
     f.render_widget(block, area);
     f.render_widget(

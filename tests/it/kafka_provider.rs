@@ -243,6 +243,16 @@ async fn audit_spools_while_the_broker_is_down_and_replays_exactly_once() {
     assert_eq!(ids, vec![before, b, c]);
     assert_eq!(shown[1].outcome, Outcome::Succeeded);
     let snapshot = std::fs::read(&spool).expect("journal file");
+    // The panes and `sphere audit` say what waits, and why.
+    let backlog = audit
+        .backlog()
+        .await
+        .expect("backlog")
+        .expect("records wait");
+    assert!(
+        backlog.contains("2 audit record(s) wait in") && backlog.contains("Kafka"),
+        "{backlog}"
+    );
 
     // The broker returns (memory storage: empty, so its topic is created again).
     broker.resume();
@@ -264,6 +274,11 @@ async fn audit_spools_while_the_broker_is_down_and_replays_exactly_once() {
                 .expect("append after the outage"),
         );
     }
+    assert_eq!(
+        audit.backlog().await.expect("backlog"),
+        None,
+        "nothing waits"
+    );
     let raw = read_raw(&broker.addr(), &cfg.audit_topic);
     let keys: Vec<String> = raw.iter().map(|(k, _)| k.clone()).collect();
     let mut want = vec![b.to_string(), c.to_string(), b.to_string()];
