@@ -88,11 +88,11 @@ async fn is_done(platform: &Platform, req: &ServiceRequest, step: Step) -> anyho
         }
         Step::Register => {
             let catalog = platform.catalog.load().await?;
-            let location = req.location();
             catalog.entities().iter().any(|e| {
                 e.kind == Kind::Component
                     && e.name == req.name
-                    && e.source.file.as_os_str() == location.as_str()
+                    // Registered by sphere, or found by discovery in its repository.
+                    && req.registered_from(&e.source.file)
                     && e.description.as_deref().unwrap_or("") == req.description
                     && e.owner.as_ref().is_some_and(|o| o.name == req.owner)
             })
@@ -161,6 +161,8 @@ pub(super) async fn create_service(
     from: Option<Step>,
     on_step: &mut (dyn FnMut(&StepReport) + Send),
 ) -> Result<Dispatched, DispatchError> {
+    // The repository goes in the platform's organisation.
+    let req = &req.clone().or_org(platform.repos.org());
     let ledger = &platform.ledger;
     let audit_name = action.audit_name();
     let mut reports: Vec<StepReport> = Vec::new();

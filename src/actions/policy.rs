@@ -223,6 +223,8 @@ pub struct PolicyContext {
     /// When the context was read, by the platform's clock (grants and environments
     /// expire by it).
     pub now: Timestamp,
+    /// The organisation the platform creates repositories in (`None`: the demo's).
+    pub repo_org: Option<String>,
 }
 
 /// Does the action need the readiness gate (unlocking or rolling back into production)?
@@ -342,6 +344,7 @@ impl PolicyContext {
             flags,
             access,
             now: platform.now(),
+            repo_org: platform.repos.org(),
         })
     }
 }
@@ -1124,6 +1127,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             action.clone()
         }
         Action::ServiceCreate { request, from_step } => {
+            let request = &request.clone().or_org(ctx.repo_org.clone());
             if let Err(errors) = request.validate_resume(&ctx.catalog) {
                 let mut errors = errors.into_iter();
                 if let Some(first) = errors.next() {

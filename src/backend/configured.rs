@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use super::local::{LocalAccess, LocalAudit};
+use super::local::{JsonFile, LocalAccess, LocalAudit};
 use super::{
     AuditStore, CatalogProvider, ClusterProvider, FlagsProvider, FreezeStore, LedgerProvider,
     LockStore, Platform, PlatformKind, ReposProvider, SecretsProvider,
@@ -262,10 +262,29 @@ pub struct Discovery {
 }
 
 /// The catalog of a configured platform: descriptor files and directories from
-/// `[catalog] paths`, plus what a [`DescriptorSource`] discovers, read on every load.
+/// `[catalog] paths`, plus what a [`DescriptorSource`] discovers, plus the descriptors
+/// registered through sphere (the golden path's registration step), read on every load.
 pub struct ConfiguredCatalog {
     pub roots: Vec<PathBuf>,
     pub discovered: Option<Arc<dyn DescriptorSource>>,
+    /// Where registered descriptors are kept (`registered.json` in the data dir:
+    /// location → descriptor text). `None`: registering is refused.
+    pub registered: Option<PathBuf>,
+}
+
+/// The `owner/repo` of a descriptor location on a GitHub host: a discovered
+/// `HOST/OWNER/REPO/catalog-info.yaml`, or a registered
+/// `url:https://HOST/OWNER/REPO/blob/BRANCH/catalog-info.yaml`. Lower-cased.
+fn repo_of_location(location: &str) -> Option<String> {
+    let rest = location.strip_prefix("url:").unwrap_or(location);
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [_, owner, repo, "blob", _, ..] | [_, owner, repo, _] => {
+            Some(format!("{owner}/{repo}").to_ascii_lowercase())
+        }
+        _ => None,
+    }
 }
 
 #[async_trait]
@@ -292,7 +311,30 @@ impl CatalogProvider for ConfiguredCatalog {
                 }
             }
         }
+        let registered = self.registered.clone();
         tokio::task::spawn_blocking(move || {
+            // What sphere registered, unless discovery read the same repository's
+            // descriptor (that one is the repository's current text).
+            if let Some(path) = registered {
+                let kept: BTreeMap<String, String> = match JsonFile::new(&path).read() {
+                    Ok(kept) => kept,
+                    Err(e) => {
+                        failed.push((path.display().to_string(), format!("{e:#}")));
+                        BTreeMap::new()
+                    }
+                };
+                let discovered: std::collections::HashSet<String> = (files.keys())
+                    .filter_map(|p| repo_of_location(&p.to_string_lossy()))
+                    .collect();
+                for (location, text) in kept {
+                    if repo_of_location(&location).is_some_and(|r| discovered.contains(&r)) {
+                        continue;
+                    }
+                    let path = PathBuf::from(location);
+                    roots.push(path.clone());
+                    files.insert(path, text);
+                }
+            }
             let mut catalog = load(&roots, &LayeredReader { files });
             catalog
                 .problems
@@ -306,6 +348,32 @@ impl CatalogProvider for ConfiguredCatalog {
         })
         .await
         .context("catalog loading task failed")
+    }
+
+    /// Keeps the descriptor in `registered.json` (as Backstage keeps a registered
+    /// location): the next load includes it. Once discovery reads the same
+    /// repository's descriptor, that one counts instead.
+    async fn register(&self, descriptor_yaml: &str, location: &str) -> Result<()> {
+        let Some(path) = self.registered.clone() else {
+            anyhow::bail!("this catalog cannot register descriptors");
+        };
+        let parsed =
+            crate::domain::catalog::parse::parse_documents(descriptor_yaml, Path::new(location));
+        if let Some(p) = (parsed.problems.iter()).find(|p| p.severity == Severity::Error) {
+            anyhow::bail!("the descriptor at {location} is invalid: {}", p.reason);
+        }
+        if parsed.entities.is_empty() {
+            anyhow::bail!("the descriptor at {location} has no entity");
+        }
+        let (location, text) = (location.to_string(), descriptor_yaml.to_string());
+        tokio::task::spawn_blocking(move || {
+            JsonFile::new(path).mutate(|kept: &mut BTreeMap<String, String>| {
+                kept.insert(location, text);
+                Ok(())
+            })
+        })
+        .await
+        .context("the registering task failed")?
     }
 }
 
@@ -421,6 +489,7 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
         catalog: Arc::new(ConfiguredCatalog {
             roots: config.catalog.paths.clone(),
             discovered,
+            registered: Some(data_dir.join("registered.json")),
         }),
         clusters,
         secrets,
@@ -479,6 +548,59 @@ mod tests {
             .await
             .expect("audit");
         assert!(id > 0);
+    }
+
+    /// The golden path's registration on a configured platform: kept in the data dir,
+    /// loaded with the files, replaced when registered again, refused when invalid.
+    #[tokio::test]
+    async fn registered_descriptors_load_with_the_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let catalog = ConfiguredCatalog {
+            roots: Vec::new(),
+            discovered: None,
+            registered: Some(dir.path().join("registered.json")),
+        };
+        let location = "url:https://github.com/acme/cart/blob/main/catalog-info.yaml";
+        let descriptor = |d: &str| {
+            format!(
+                "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cart\n  description: {d}\nspec:\n  type: service\n  owner: team-a\n  lifecycle: experimental\n"
+            )
+        };
+        catalog
+            .register(&descriptor("first"), location)
+            .await
+            .expect("registered");
+        catalog
+            .register(&descriptor("second"), location)
+            .await
+            .expect("again");
+        let loaded = catalog.load().await.expect("loads");
+        let cart = loaded.find(None, "cart").expect("the registered service");
+        assert_eq!(cart.description.as_deref(), Some("second"));
+        assert_eq!(
+            cart.source.file,
+            crate::domain::catalog::load::normalize(Path::new(location))
+        );
+        assert_eq!(
+            loaded
+                .of_kind(&crate::domain::catalog::model::Kind::Component)
+                .count(),
+            1
+        );
+
+        let err = catalog
+            .register(
+                "kind: Component\nmetadata: {}\n",
+                "url:https://x/y/z/blob/main/c.yaml",
+            )
+            .await
+            .expect_err("invalid");
+        assert!(format!("{err:#}").contains("invalid"), "{err:#}");
+        assert_eq!(repo_of_location(location).as_deref(), Some("acme/cart"));
+        assert_eq!(
+            repo_of_location("github.com/Acme/Cart/catalog-info.yaml").as_deref(),
+            Some("acme/cart")
+        );
     }
 
     /// What cannot be read is named, and only the facts that need it are unknown: the

@@ -425,6 +425,10 @@ impl DescriptorSource for GithubProvider {
 
 #[async_trait]
 impl ReposProvider for GithubProvider {
+    fn org(&self) -> Option<String> {
+        Some(self.config.org.clone())
+    }
+
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
         let (owner, name) = self.split(slug)?;
         let Some(repo) = self.get_repo(owner, name).await? else {

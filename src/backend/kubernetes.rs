@@ -247,23 +247,36 @@ impl KubeClusters {
         service: &str,
         mapping: &Mapping,
     ) -> Result<Vec<Deployment>> {
-        let selector = mapping.selector_of(service);
-        let list = conn
-            .api::<Deployment>()?
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .context("listing deployments")?;
-        // The selector picks the candidates; the mapping has the last word (a workload
-        // a Component's own selector claims is not also the label's).
-        let mine: Vec<Deployment> = list
-            .items
-            .into_iter()
-            .filter(|d| deployment_service(d, mapping).as_deref() == Some(service))
-            .collect();
-        if mine.is_empty() {
-            bail!("service {service} has no deployment matching {selector}");
+        // The Component's own selector (or id) first; then the service label, which
+        // also maps a workload that carries no id label.
+        let label = format!("{}={service}", self.inner.label);
+        let mut selectors = vec![mapping.selector_of(service)];
+        if selectors[0] != label {
+            selectors.push(label);
         }
-        Ok(mine)
+        for selector in &selectors {
+            let list = conn
+                .api::<Deployment>()?
+                .list(&ListParams::default().labels(selector))
+                .await
+                .context("listing deployments")?;
+            // The selector picks the candidates; the mapping has the last word (a
+            // workload a Component's own selector claims is not also the label's), and
+            // an ephemeral environment's copies are not the cluster's own.
+            let mine: Vec<Deployment> = list
+                .items
+                .into_iter()
+                .filter(|d| cluster_for(&conn.id, d.metadata.namespace.as_deref()) == conn.id)
+                .filter(|d| deployment_service(d, mapping).as_deref() == Some(service))
+                .collect();
+            if !mine.is_empty() {
+                return Ok(mine);
+            }
+        }
+        bail!(
+            "service {service} has no deployment matching {}",
+            selectors.join(" or ")
+        )
     }
 
     // --- locks -----------------------------------------------------------------------
@@ -628,7 +641,12 @@ impl ClusterProvider for KubeClusters {
             .image
             .replace("{service}", service)
             .replace("{version}", version);
-        let labels = serde_json::json!({ &self.inner.label: service });
+        // The service label, and the id label Backstage's Kubernetes plugin looks for
+        // (the golden path's descriptor sets `backstage.io/kubernetes-id`).
+        let labels = serde_json::json!({
+            &self.inner.label: service,
+            mapping::KUBERNETES_ID: service,
+        });
         let deployment: Deployment = serde_json::from_value(serde_json::json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -637,6 +655,7 @@ impl ClusterProvider for KubeClusters {
                 "namespace": ns,
                 "labels": {
                     &self.inner.label: service,
+                    mapping::KUBERNETES_ID: service,
                     "app.kubernetes.io/version": version,
                     "app.kubernetes.io/managed-by": "sphere",
                 },

@@ -184,6 +184,11 @@ pub struct RepoInfo {
 
 #[async_trait]
 pub trait ReposProvider: Send + Sync {
+    /// The organisation new repositories go in (the golden path's); `None`: the demo's.
+    fn org(&self) -> Option<String> {
+        None
+    }
+
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>>;
 
     /// Every released version of a service, oldest first (the rollback history).

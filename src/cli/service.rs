@@ -115,6 +115,7 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
         cache: a.cache,
         replicas: a.replicas,
         system: a.system.clone(),
+        org: None,
     };
     let action = Action::ServiceCreate {
         request,

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +75,10 @@ pub struct ServiceRequest {
     /// The System it is part of (must exist), if any.
     #[serde(default)]
     pub system: Option<String>,
+    /// The organisation its repository goes in: the platform's (`[github] org`);
+    /// `None` until the platform fills it in, and then the demo's, [`ORG`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
 }
 
 /// One invalid field of the form.
@@ -174,7 +179,17 @@ impl ServiceRequest {
             cache: false,
             replicas: 1,
             system: None,
+            org: None,
         }
+    }
+
+    /// The request in `org` (the platform's repository organisation), unless it names
+    /// one already.
+    pub fn or_org(mut self, org: Option<String>) -> ServiceRequest {
+        if self.org.is_none() {
+            self.org = org;
+        }
+        self
     }
 
     /// Every invalid field: the name (`^[a-z0-9-]+$`, 1–63, not taken in the catalog),
@@ -207,7 +222,7 @@ impl ServiceRequest {
             // Ours: registered from this request's location, for the same owner (another
             // group cannot take a service over by "resuming" it).
             let ours = resume
-                && e.source.file.as_os_str() == self.location().as_str()
+                && self.registered_from(&e.source.file)
                 && e.owner.as_ref().is_some_and(|o| o.name == self.owner);
             if !ours {
                 errors.push(err(
@@ -267,9 +282,19 @@ impl ServiceRequest {
         Step::ALL.to_vec()
     }
 
-    /// `northwind/NAME`.
+    /// `ORG/NAME`: the platform's organisation (the demo's, `northwind`, by default).
     pub fn slug(&self) -> String {
-        format!("{ORG}/{}", self.name)
+        format!("{}/{}", self.org.as_deref().unwrap_or(ORG), self.name)
+    }
+
+    /// Is `file` (an entity's source) this request's descriptor: the registered
+    /// location (as given, or as the loader normalises it), or its repository's
+    /// `catalog-info.yaml` as discovery names it (`HOST/ORG/NAME/catalog-info.yaml`)?
+    pub fn registered_from(&self, file: &Path) -> bool {
+        let location = self.location();
+        file.as_os_str() == location.as_str()
+            || file == crate::domain::catalog::load::normalize(Path::new(&location))
+            || file.ends_with(format!("{}/{DESCRIPTOR_PATH}", self.slug()))
     }
 
     /// Where the catalog reads the descriptor from (the registered location).

@@ -105,6 +105,7 @@ async fn put_lists_with_stages_tags_and_a_new_version() {
     aws.set_catalog(Arc::new(ConfiguredCatalog {
         roots: vec![dir.path().to_path_buf()],
         discovered: None,
+        registered: None,
     }));
 
     let before = std::time::SystemTime::now()

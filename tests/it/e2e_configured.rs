@@ -144,7 +144,7 @@ fn write_config(
 }
 
 /// The built binary with this test's config and directories.
-fn sphere(dir: &Path, config: &Path) -> Command {
+pub(crate) fn sphere(dir: &Path, config: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sphere"));
     c.env("SPHERE_CONFIG", config)
         .env("SPHERE_DATA_DIR", dir.join("data"))

@@ -40,25 +40,9 @@ fn provider(server: &MockServer) -> GithubProvider {
 
 // ---- GitHub's documented shapes -------------------------------------------------
 
-fn b64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+pub(crate) fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// GitHub wraps base64 content at 60 characters with `\n`.
@@ -129,7 +113,7 @@ pub(crate) fn repo(base: &str, name: &str, id: u64) -> Value {
     })
 }
 
-fn content(base: &str, repo: &str, file_path: &str, text: &str, sha: &str) -> Value {
+pub(crate) fn content(base: &str, repo: &str, file_path: &str, text: &str, sha: &str) -> Value {
     let url = format!("{base}/repos/{ORG}/{repo}/contents/{file_path}?ref=main");
     let name = file_path.rsplit('/').next().unwrap();
     json!({
@@ -161,7 +145,7 @@ pub(crate) fn dir_entry(base: &str, repo: &str, file_path: &str, sha: &str) -> V
 }
 
 /// The answer to a contents PUT: the new content and the commit.
-fn file_commit(base: &str, repo: &str, file_path: &str, text: &str, sha: &str) -> Value {
+pub(crate) fn file_commit(base: &str, repo: &str, file_path: &str, text: &str, sha: &str) -> Value {
     let mut c = content(base, repo, file_path, text, sha);
     c.as_object_mut().unwrap().remove("content");
     c.as_object_mut().unwrap().remove("encoding");
@@ -182,7 +166,7 @@ fn file_commit(base: &str, repo: &str, file_path: &str, text: &str, sha: &str) -
     })
 }
 
-fn not_found() -> ResponseTemplate {
+pub(crate) fn not_found() -> ResponseTemplate {
     ResponseTemplate::new(404).set_body_json(json!({
         "message": "Not Found",
         "documentation_url": "https://docs.github.com/rest",
@@ -344,6 +328,7 @@ async fn discovered_catalog(github: Arc<GithubProvider>) -> Arc<Catalog> {
     ConfiguredCatalog {
         roots: Vec::new(),
         discovered: Some(github),
+        registered: None,
     }
     .load()
     .await
@@ -1082,6 +1067,7 @@ async fn an_org_that_cannot_be_listed_is_a_problem_and_the_files_still_load() {
     let catalog = ConfiguredCatalog {
         roots: vec![file],
         discovered: Some(Arc::new(provider(&server))),
+        registered: None,
     }
     .load()
     .await

@@ -1061,6 +1061,7 @@ async fn catalog_annotations_map_workloads_without_the_service_label() {
     kube.set_catalog(Arc::new(sphere::backend::configured::ConfiguredCatalog {
         roots: vec![catalog_dir],
         discovered: None,
+        registered: None,
     }));
 
     let services = |snap: &sphere::domain::ClusterSnapshot| -> BTreeSet<(String, String)> {

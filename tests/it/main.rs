@@ -14,6 +14,7 @@ mod e2e_configured;
 mod env_cli;
 mod github_provider;
 mod golden_cli;
+mod golden_configured;
 mod kafka_provider;
 mod kube_provider;
 mod port_import;
