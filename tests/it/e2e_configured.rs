@@ -35,7 +35,7 @@ async fn post(client: &reqwest::Client, url: String, body: serde_json::Value) {
 }
 
 /// A namespace with one labelled deployment of `service` at `version` and its pods.
-async fn seed(server: &str, ns: &str, service: &str, version: &str, pods: usize) {
+pub(crate) async fn seed(server: &str, ns: &str, service: &str, version: &str, pods: usize) {
     let c = reqwest::Client::new();
     post(
         &c,

@@ -174,7 +174,14 @@ pub(crate) fn not_found() -> ResponseTemplate {
     }))
 }
 
-fn release(base: &str, repo: &str, id: u64, tag: &str, published: &str, draft: bool) -> Value {
+pub(crate) fn release(
+    base: &str,
+    repo: &str,
+    id: u64,
+    tag: &str,
+    published: &str,
+    draft: bool,
+) -> Value {
     let url = format!("{base}/repos/{ORG}/{repo}/releases/{id}");
     json!({
         "url": url,

@@ -1,9 +1,10 @@
-//! The golden path on a configured platform, end to end through the binary: GitHub is a
-//! wiremock server that keeps an org's repositories the way GitHub's REST API serves
-//! them (generate from a template; read and write files through the contents API, a
-//! stale sha refused with 409), the dev cluster is the Kubernetes emulator, and the
-//! registration is kept in the data dir. Every step runs once, and a second run finds
-//! each one done.
+//! The golden path and a rollback on a configured platform, end to end through the
+//! binary. GitHub is a wiremock server that keeps an org's repositories the way GitHub's
+//! REST API serves them (generate from a template; read and write files through the
+//! contents API, a stale sha refused with 409), the clusters are the Kubernetes
+//! emulator, and the registration is kept in the data dir. The golden path runs every
+//! step once, and a second run finds each one done; a rollback is a commit to the
+//! GitOps repository's version file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,8 +16,8 @@ use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::peers;
-use crate::e2e_configured::sphere;
-use crate::github_provider::{content, dir_entry, file_commit, not_found, ok, repo};
+use crate::e2e_configured::{seed, sphere};
+use crate::github_provider::{content, dir_entry, file_commit, not_found, ok, release, repo};
 
 /// An org's repositories: name → (path → (text, sha)).
 #[derive(Default)]
@@ -267,4 +268,125 @@ async fn the_golden_path_on_github_and_kubernetes_runs_once_and_then_is_done() {
         .map(|(_, sha)| sha.clone())
         .collect();
     assert_eq!(shas, again, "no file was written again");
+}
+
+/// A rollback on a configured platform, through the binary: the policy reads the
+/// release history from GitHub and the running version from Kubernetes; the rollback is
+/// a commit to the GitOps repository's version file, made with the sha it read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_commits_the_earlier_version_to_the_gitops_repository() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    let org = Org {
+        base: base.clone(),
+        state: Arc::default(),
+    };
+    let version_file = "apps/cart/staging/eu-west-1/version";
+    {
+        let mut s = org.state.lock().unwrap();
+        let sha = Org::next_sha(&mut s);
+        s.repos.insert(
+            "deploy".into(),
+            BTreeMap::from([(version_file.to_string(), ("1.4.2\n".to_string(), sha))]),
+        );
+        let sha = Org::next_sha(&mut s);
+        s.repos.insert(
+            "cart".into(),
+            BTreeMap::from([("README.md".to_string(), ("# cart\n".to_string(), sha))]),
+        );
+    }
+    Mock::given(wiremock::matchers::path("/repos/acme/cart/releases"))
+        .respond_with(ok(json!([
+            release(&base, "cart", 3, "v1.4.2", "2026-11-20T10:00:00Z", false),
+            release(&base, "cart", 2, "v1.4.1", "2026-11-10T10:00:00Z", false),
+            release(&base, "cart", 1, "v1.4.0", "2026-11-01T10:00:00Z", false),
+        ])))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("^/repos/acme/"))
+        .respond_with(org.clone())
+        .mount(&server)
+        .await;
+    let ns = peers::unique("rollback");
+    seed(peers::kube(), &ns, "cart", "1.4.2", 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &base, &ns);
+    // The cluster is staging here, and the service is in the catalog with its repo.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("env = \"dev\"", "env = \"staging\"").replace(
+            "discover_catalog = false\n",
+            "discover_catalog = false\ngitops_repo = \"acme/deploy\"\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("catalog/cart.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\n\
+         metadata: {name: cart, annotations: {github.com/project-slug: acme/cart}}\n\
+         spec: {type: service, lifecycle: production, owner: payments}\n",
+    )
+    .unwrap();
+
+    let out = sphere(dir.path(), &config)
+        .env("GITHUB_TOKEN", "test")
+        .args([
+            "rollback",
+            "cart",
+            "--env",
+            "staging",
+            "--region",
+            "eu-west-1",
+        ])
+        .args(["--to", "1.4.1", "--yes"])
+        .output()
+        .expect("sphere runs");
+    assert!(
+        out.status.success(),
+        "rollback: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deploy = org.repo_files("deploy").expect("the GitOps repository");
+    assert_eq!(
+        deploy[version_file].0, "1.4.1\n",
+        "the version file was set"
+    );
+
+    // A version that was never released is refused, and nothing is committed.
+    let out = sphere(dir.path(), &config)
+        .env("GITHUB_TOKEN", "test")
+        .args([
+            "rollback",
+            "cart",
+            "--env",
+            "staging",
+            "--region",
+            "eu-west-1",
+        ])
+        .args(["--to", "9.9.9", "--yes"])
+        .output()
+        .expect("sphere runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("9.9.9"), "{stderr}");
+    assert_eq!(org.repo_files("deploy").unwrap()[version_file].0, "1.4.1\n");
+
+    let out = sphere(dir.path(), &config)
+        .args(["audit", "--output", "json"])
+        .output()
+        .expect("sphere runs");
+    let audit: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "deployment.rollback"
+                && r["outcome"] == "succeeded"
+                && r["target"].as_str().unwrap_or("").contains("cart")),
+        "{audit:#}"
+    );
 }
