@@ -44,6 +44,7 @@ use crate::domain::catalog::parse::parse_documents;
 use crate::domain::catalog::resolve;
 use crate::domain::catalog::{
     Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Severity, Source,
+    Spec, TextMap,
 };
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
@@ -280,22 +281,25 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
                 resolved: true,
             });
         }
-        let mut annotations = BTreeMap::new();
-        annotations.insert(SLUG.to_string(), format!("northwind/{name}"));
-        annotations.insert("backstage.io/kubernetes-id".to_string(), name.clone());
-        let spec = serde_json::json!({
+        let annotations: TextMap = [
+            (SLUG, format!("northwind/{name}")),
+            ("backstage.io/kubernetes-id", name.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let spec = Spec::new(&serde_json::json!({
             "type": "service",
             "lifecycle": lifecycle,
             "owner": owner.as_ref().map(|o| o.to_string()),
             "system": system.as_ref().map(|s| s.to_string()),
-        });
+        }));
         entities.push(Entity {
             kind: Kind::Component,
             namespace: DEFAULT_NAMESPACE.to_string(),
             name: name.clone(),
             title: None,
             description: Some("Generated service (scale test).".to_string()),
-            labels: BTreeMap::new(),
+            labels: TextMap::new(),
             annotations,
             tags: vec!["generated".to_string()],
             links: Vec::new(),

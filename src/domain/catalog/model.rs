@@ -260,10 +260,10 @@ pub struct Entity {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "TextMap::is_empty")]
+    pub labels: TextMap,
+    #[serde(default, skip_serializing_if = "TextMap::is_empty")]
+    pub annotations: TextMap,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -286,7 +286,7 @@ pub struct Entity {
     pub relations: Vec<Relation>,
     /// The raw `spec` mapping, unknown fields included.
     #[serde(default)]
-    pub spec: serde_json::Value,
+    pub spec: Spec,
     pub source: Source,
 }
 
@@ -309,7 +309,161 @@ impl Entity {
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get(key).map(String::as_str)
+        self.annotations.get(key)
+    }
+}
+
+/// Labels or annotations: a few text pairs sorted by key, in one list. (A `BTreeMap`
+/// spends a node of about 500 bytes on the two annotations an entity typically has.)
+/// Serialized as a JSON/YAML mapping, like the map it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TextMap(Box<[(Box<str>, Box<str>)]>);
+
+impl TextMap {
+    pub fn new() -> TextMap {
+        TextMap::default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    /// Set `key` to `value`; the value it had, if any, is replaced.
+    pub fn insert(&mut self, key: impl Into<Box<str>>, value: impl Into<Box<str>>) {
+        let (key, value) = (key.into(), value.into());
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => {
+                let mut v = std::mem::take(&mut self.0).into_vec();
+                v.insert(i, (key, value));
+                self.0 = v.into_boxed_slice();
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every pair, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+impl<'a> IntoIterator for &'a TextMap {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Box<str>, Box<str>)>,
+        fn(&'a (Box<str>, Box<str>)) -> (&'a str, &'a str),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+/// Like collecting into a map: sorted by key, the last value of a repeated key wins.
+impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for TextMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> TextMap {
+        let mut v: Vec<(Box<str>, Box<str>)> = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        // Stable: among equal keys the input order stays, so the last one is kept.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(v.len());
+        for (k, val) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = val,
+                _ => out.push((k, val)),
+            }
+        }
+        TextMap(out.into_boxed_slice())
+    }
+}
+
+impl Serialize for TextMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for TextMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TextMap, D::Error> {
+        let m = BTreeMap::<String, String>::deserialize(d)?;
+        Ok(m.into_iter().collect())
+    }
+}
+
+/// An entity's raw `spec` mapping, kept as its compact JSON text: one allocation instead
+/// of a map node and a string per field. Read it with [`Spec::value`] (parsed on each
+/// call, so read it once per use) or [`Spec::get`]; serialized as the mapping itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Spec(Box<str>);
+
+impl Spec {
+    pub fn new(value: &serde_json::Value) -> Spec {
+        // Serializing a `Value` cannot fail (its keys are strings).
+        Spec(
+            serde_json::to_string(value)
+                .unwrap_or_else(|_| "null".to_string())
+                .into_boxed_str(),
+        )
+    }
+
+    /// The mapping (or whatever `spec` held), parsed.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// One field of the mapping.
+    pub fn get(&self, field: &str) -> Option<serde_json::Value> {
+        match self.value() {
+            serde_json::Value::Object(mut m) => m.remove(field),
+            _ => None,
+        }
+    }
+
+    /// The compact JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec("null".into())
+    }
+}
+
+impl From<serde_json::Value> for Spec {
+    fn from(v: serde_json::Value) -> Spec {
+        Spec::new(&v)
+    }
+}
+
+impl fmt::Debug for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.value(), f)
+    }
+}
+
+impl Serialize for Spec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Spec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Spec, D::Error> {
+        Ok(Spec::new(&serde_json::Value::deserialize(d)?))
     }
 }
 

@@ -3,13 +3,14 @@
 //! Pure: takes the text and the file name (for problems), does no I/O. Following
 //! Location targets is `load`'s job, relations are `resolve`'s.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::model::{DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Link, Problem, Severity, Source};
+use super::model::{
+    DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Link, Problem, Severity, Source, TextMap,
+};
 use super::refs::{parse_ref, validate_name, validate_namespace};
 use super::resolve::declared_refs;
 
@@ -77,10 +78,11 @@ pub fn parse_documents(text: &str, file: &Path) -> ParsedFile {
 /// `spec.target` then `spec.targets` of a Location entity, as written.
 pub fn location_targets(entity: &Entity) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(t) = entity.spec.get("target").and_then(Value::as_str) {
+    let spec = entity.spec.value();
+    if let Some(t) = spec.get("target").and_then(Value::as_str) {
         out.push(t.trim().to_string());
     }
-    if let Some(ts) = entity.spec.get("targets").and_then(Value::as_array) {
+    if let Some(ts) = spec.get("targets").and_then(Value::as_array) {
         out.extend(
             ts.iter()
                 .filter_map(Value::as_str)
@@ -434,7 +436,7 @@ fn entity_from_value(
         owner,
         part_of,
         relations: Vec::new(),
-        spec: Value::Object(spec),
+        spec: Value::Object(spec).into(),
         source,
     };
 
@@ -467,7 +469,7 @@ fn api_has_remotes(spec: &Map<String, Value>) -> bool {
         .is_some_and(|a| !a.is_empty())
 }
 
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+fn string_map(v: Option<&Value>) -> TextMap {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()

@@ -47,7 +47,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::model::{DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Problem, Severity, Source};
+use super::model::{
+    DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Problem, Severity, Source, TextMap,
+};
 use super::refs::validate_name;
 
 /// The kind given to an entity whose kind could not be determined.
@@ -585,8 +587,8 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
             name: e.identifier.clone(),
             title: e.title.clone(),
             description: text(e.properties.get("description")),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            labels: TextMap::new(),
+            annotations: TextMap::new(),
             tags: Vec::new(),
             links: Vec::new(),
             spec_type,
@@ -594,7 +596,7 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
             owner,
             part_of: part_of[i].take(),
             relations: Vec::new(),
-            spec: Value::Object(spec),
+            spec: Value::Object(spec).into(),
             source: e.source.clone(),
         });
     }
