@@ -327,9 +327,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn versions_by_env(facts: &ServiceFacts) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for d in &facts.deployments {
-        out.entry(d.cluster.env.clone())
+        out.entry(d.cluster.env.to_string())
             .or_default()
-            .insert(d.cluster.region.clone(), d.version.clone());
+            .insert(d.cluster.region.to_string(), d.version.clone());
     }
     out
 }

@@ -171,7 +171,7 @@ fn cluster_headers(
         let (env, region) = if compact {
             (short_env(&c.env).to_string(), short_region(&c.region))
         } else {
-            (c.env.clone(), c.region.clone())
+            (c.env.to_string(), c.region.to_string())
         };
         let ephemeral = m.topology.ephemeral(&c.env);
         env_cells.push(if last_env != Some(c.env.as_str()) {

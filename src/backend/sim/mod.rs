@@ -48,7 +48,7 @@ use crate::domain::catalog::{
 };
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
-    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome,
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Name, Outcome,
     PendingFlag, Scope, SecretMeta, Timestamp, Topology,
 };
 
@@ -372,7 +372,7 @@ impl Sim {
             .iter()
             .filter(|e| is_service(e))
             .map(|e| ServiceSpec {
-                name: e.name.clone(),
+                name: Name::from(&e.name),
                 lifecycle: e.lifecycle.clone(),
                 owner: e.owner.as_ref().map(|o| o.name.clone()),
                 synthetic: e.source.file.as_os_str() == "<generated>",
@@ -750,20 +750,18 @@ impl Sim {
         version: &str,
     ) -> Result<bool> {
         self.mutate_world(|w, now| {
-            let Some(d) = w
+            let Some(i) = w
                 .durable
                 .deployments
-                .iter_mut()
-                .find(|d| d.service == service && &d.cluster == cluster)
+                .iter()
+                .position(|d| d.service == service && &d.cluster == cluster)
             else {
                 return false;
             };
-            d.version = version.to_string();
+            let (_, version) = w.durable.release(service, version);
+            let d = &mut w.durable.deployments[i];
+            d.version = version;
             d.updated_at = now;
-            let rel = w.durable.releases.entry(service.to_string()).or_default();
-            if !rel.iter().any(|v| v == version) {
-                rel.push(version.to_string());
-            }
             true
         })
     }
@@ -774,7 +772,7 @@ impl Sim {
             .durable
             .releases
             .get(service)
-            .cloned()
+            .map(|r| r.iter().map(Name::to_string).collect())
             .unwrap_or_default()
     }
 
@@ -1120,18 +1118,15 @@ impl ClusterProvider for Sim {
             if exists(&w.durable) {
                 return;
             }
+            let (service, version) = w.durable.release(service, version);
             w.durable.deployments.push(state::DeploymentRec {
-                service: service.to_string(),
+                service,
                 cluster: cluster.clone(),
-                version: version.to_string(),
+                version,
                 desired: replicas,
                 restart_gen: 0,
                 updated_at: now,
             });
-            let rel = w.durable.releases.entry(service.to_string()).or_default();
-            if !rel.iter().any(|v| v == version) {
-                rel.push(version.to_string());
-            }
         })
     }
 }

@@ -15,7 +15,8 @@ use super::Scale;
 use super::secrets::{LEGACY_KEY, SecretStore};
 use crate::backend::RepoInfo;
 use crate::domain::{
-    AuditRecord, ClusterId, FlagState, Freeze, Lock, Outcome, PendingFlag, Timestamp, Topology,
+    AuditRecord, ClusterId, FlagState, Freeze, Interner, Lock, Name, Outcome, PendingFlag,
+    Timestamp, Topology,
 };
 
 /// Bumped whenever the layout of the state file changes; an older file is re-seeded.
@@ -42,9 +43,9 @@ impl SecretValue {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DeploymentRec {
-    pub service: String,
+    pub service: Name,
     pub cluster: ClusterId,
-    pub version: String,
+    pub version: Name,
     pub desired: u32,
     /// Bumped by a rollout restart (the pod template changes, the version does not).
     #[serde(default)]
@@ -54,7 +55,7 @@ pub(crate) struct DeploymentRec {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HpaRec {
-    pub service: String,
+    pub service: Name,
     pub cluster: ClusterId,
     pub min: u32,
     pub max: u32,
@@ -71,7 +72,7 @@ pub(crate) struct DurableState {
     pub fingerprint: u64,
     pub seeded_at: Timestamp,
     /// Every released version per service, oldest first.
-    pub releases: BTreeMap<String, Vec<String>>,
+    pub releases: BTreeMap<Name, Vec<Name>>,
     pub deployments: Vec<DeploymentRec>,
     pub hpas: Vec<HpaRec>,
     pub secrets: SecretStore,
@@ -106,6 +107,49 @@ impl DurableState {
             && self.seed == seed
             && &self.scale == scale
             && self.fingerprint == fingerprint
+    }
+
+    /// Record `version` among the releases of `service` (last, when it is new), and give
+    /// both back as the names the state shares.
+    pub(crate) fn release(&mut self, service: &str, version: &str) -> (Name, Name) {
+        let rel = match self.releases.get_mut(service) {
+            Some(rel) => rel,
+            None => self.releases.entry(Name::from(service)).or_default(),
+        };
+        let version = match rel.iter().find(|v| **v == version) {
+            Some(v) => v.clone(),
+            None => {
+                let v = Name::from(version);
+                rel.push(v.clone());
+                v
+            }
+        };
+        let service = self
+            .releases
+            .get_key_value(service)
+            .map_or_else(|| Name::from(service), |(k, _)| k.clone());
+        (service, version)
+    }
+
+    /// Make every record hold the one shared copy of its service, version, environment
+    /// and region (read from a file, each has its own).
+    pub(crate) fn share_names(&mut self) {
+        let mut names = Interner::new();
+        for (service, versions) in std::mem::take(&mut self.releases) {
+            let versions = versions.iter().map(|v| names.name(v)).collect();
+            self.releases.insert(names.name(&service), versions);
+        }
+        for d in &mut self.deployments {
+            names.share(&mut d.service);
+            names.share(&mut d.version);
+            names.share(&mut d.cluster.env);
+            names.share(&mut d.cluster.region);
+        }
+        for h in &mut self.hpas {
+            names.share(&mut h.service);
+            names.share(&mut h.cluster.env);
+            names.share(&mut h.cluster.region);
+        }
     }
 
     /// Give back the room left over by seeding or reading (lists grow by doubling).
@@ -149,7 +193,7 @@ impl DurableState {
 /// A service as the seeding sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceSpec {
-    pub name: String,
+    pub name: Name,
     pub lifecycle: Option<String>,
     pub owner: Option<String>,
     pub synthetic: bool,
@@ -286,8 +330,22 @@ pub(crate) fn seed_state(
     // Releases.
     let mut rel = BTreeMap::new();
     for s in services {
-        rel.insert(s.name.clone(), releases(&mut rng));
+        let versions: Vec<Name> = releases(&mut rng).into_iter().map(Name::from).collect();
+        rel.insert(s.name.clone(), versions);
     }
+    // Every cluster's id, made once: the deployments share their names.
+    let cluster_ids: Vec<Vec<ClusterId>> = {
+        let regions: Vec<Name> = regions.iter().map(Name::from).collect();
+        envs.iter()
+            .map(|e| {
+                let e = Name::from(e);
+                regions
+                    .iter()
+                    .map(|r| ClusterId::new(e.clone(), r.clone()))
+                    .collect()
+            })
+            .collect()
+    };
 
     // Which real production services are missing from one region.
     let missing_region = regions
@@ -340,7 +398,7 @@ pub(crate) fn seed_state(
             "production" => in_production,
             _ => true,
         };
-        for env in envs {
+        for (ei, env) in envs.iter().enumerate() {
             if !env_ok(env) {
                 continue;
             }
@@ -357,7 +415,7 @@ pub(crate) fn seed_state(
                 };
                 deployments.push(DeploymentRec {
                     service: s.name.clone(),
-                    cluster: ClusterId::new(env.clone(), regions[r].clone()),
+                    cluster: cluster_ids[ei][r].clone(),
                     version,
                     desired,
                     restart_gen: 0,
@@ -499,7 +557,7 @@ pub(crate) fn seed_state(
     let mut locks = Vec::new();
     if let Some(service) = &lock_service {
         locks.push(Lock {
-            service: service.clone(),
+            service: service.to_string(),
             env: Some("production".to_string()),
             region: lock_region.clone(),
             reason: "INC-2291: elevated 5xx on authorisations, hold deploys until RCA".to_string(),
@@ -533,7 +591,9 @@ pub(crate) fn seed_state(
         if services.is_empty() {
             "web".to_string()
         } else {
-            services[rng.usize(..services.len().min(60))].name.clone()
+            services[rng.usize(..services.len().min(60))]
+                .name
+                .to_string()
         }
     };
     let region = |rng: &mut fastrand::Rng| {
@@ -840,8 +900,9 @@ pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let state = serde_json::from_slice(&bytes)
+    let mut state: DurableState = serde_json::from_slice(&bytes)
         .with_context(|| format!("parsing the demo state {}", path.display()))?;
+    state.share_names();
     Ok(Some(state))
 }
 

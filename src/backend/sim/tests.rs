@@ -8,7 +8,7 @@ use super::*;
 use crate::domain::{PodPhase, RolloutState};
 
 fn entity(kind: Kind, name: &str, spec_type: Option<&str>, lifecycle: Option<&str>) -> Entity {
-    let mut annotations = BTreeMap::new();
+    let mut annotations = TextMap::new();
     if kind == Kind::Component {
         annotations.insert(SLUG.to_string(), format!("acme/{name}"));
     }
@@ -18,7 +18,7 @@ fn entity(kind: Kind, name: &str, spec_type: Option<&str>, lifecycle: Option<&st
         name: name.to_string(),
         title: None,
         description: None,
-        labels: BTreeMap::new(),
+        labels: TextMap::new(),
         annotations,
         tags: Vec::new(),
         links: Vec::new(),
@@ -27,7 +27,7 @@ fn entity(kind: Kind, name: &str, spec_type: Option<&str>, lifecycle: Option<&st
         owner: Some(EntityRef::new(Kind::Group, DEFAULT_NAMESPACE, "team-a")),
         part_of: Some(EntityRef::new(Kind::System, DEFAULT_NAMESPACE, "shop")),
         relations: Vec::new(),
-        spec: serde_json::Value::Null,
+        spec: Spec::default(),
         source: Source {
             file: PathBuf::from("test.yaml"),
             document: 0,
@@ -244,7 +244,7 @@ fn drift_exists_across_regions() {
         BTreeMap::new();
     for d in &snap.deployments {
         versions
-            .entry((d.service.clone(), d.cluster.env.clone()))
+            .entry((d.service.clone(), d.cluster.env.to_string()))
             .or_default()
             .insert(d.version.clone());
     }
@@ -587,7 +587,7 @@ fn demo_catalog() -> Catalog {
                         .collect()
                 })
                 .unwrap_or_default();
-            e.spec = v.get("spec").cloned().unwrap_or_default();
+            e.spec = v.get("spec").cloned().unwrap_or_default().into();
             es.push(e);
         }
     }
@@ -600,13 +600,14 @@ async fn the_demo_catalog_opens() {
     // Every reference resolves.
     let mut refs = Vec::new();
     for e in catalog.entities() {
+        let spec = e.spec.value();
         for (field, kind) in [
             ("owner", Kind::Group),
             ("system", Kind::System),
             ("domain", Kind::Domain),
             ("parent", Kind::Group),
         ] {
-            if let Some(r) = e.spec.get(field).and_then(|x| x.as_str()) {
+            if let Some(r) = spec.get(field).and_then(|x| x.as_str()) {
                 refs.push((e.name.clone(), r.to_string(), kind.clone()));
             }
         }
@@ -617,8 +618,7 @@ async fn the_demo_catalog_opens() {
             ("memberOf", Kind::Group),
             ("children", Kind::Group),
         ] {
-            for r in e
-                .spec
+            for r in spec
                 .get(field)
                 .and_then(|x| x.as_array())
                 .into_iter()

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::state::{DurableState, FileStamp, K8S_ALPHABET, next_patch};
 use super::watch::WatchQueue;
 use crate::domain::{
-    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, PodPhase, PodSummary,
-    RolloutState, Scope, Timestamp, Topology,
+    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Name, PodPhase,
+    PodSummary, RolloutState, Scope, Timestamp, Topology,
 };
 
 /// A deployment: (cluster, service), as indices into the world's [`Names`]. Indices
@@ -483,7 +483,7 @@ impl World {
     fn previous_release(&self, service: &str, version: &str) -> Option<String> {
         let rel = self.durable.releases.get(service)?;
         let pos = rel.iter().position(|v| v == version)?;
-        pos.checked_sub(1).map(|p| rel[p].clone())
+        pos.checked_sub(1).map(|p| rel[p].to_string())
     }
 
     /// A rollout half done, a rollout stalled on a crash-looping pod, and a crash loop.
@@ -1071,7 +1071,7 @@ impl World {
                 let Some(rel) = self.durable.releases.get(&d.service) else {
                     continue;
                 };
-                let next = next_patch(rel.last().map(String::as_str).unwrap_or("1.0.0"));
+                let next = next_patch(rel.last().map(Name::as_str).unwrap_or("1.0.0"));
                 target = Some((i, next));
                 break;
             }
@@ -1079,12 +1079,17 @@ impl World {
         let (i, version) = target?;
         let d = &mut self.durable.deployments[i];
         let rel = self.durable.releases.entry(d.service.clone()).or_default();
-        if !rel.contains(&version) {
-            rel.push(version.clone());
-        }
+        let version = match rel.iter().find(|v| **v == version) {
+            Some(v) => v.clone(),
+            None => {
+                let v = Name::from(version);
+                rel.push(v.clone());
+                v
+            }
+        };
         d.version = version;
         d.updated_at = now;
-        Some((d.cluster.clone(), d.service.clone()))
+        Some((d.cluster.clone(), d.service.to_string()))
     }
 
     /// Clusters acknowledge pending flag changes.

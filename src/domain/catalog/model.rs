@@ -332,8 +332,8 @@ impl TextMap {
     }
 
     /// Set `key` to `value`; the value it had, if any, is replaced.
-    pub fn insert(&mut self, key: impl Into<Box<str>>, value: impl Into<Box<str>>) {
-        let (key, value) = (key.into(), value.into());
+    pub fn insert(&mut self, key: String, value: String) {
+        let (key, value) = (key.into_boxed_str(), value.into_boxed_str());
         match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => {

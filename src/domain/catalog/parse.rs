@@ -550,8 +550,8 @@ spec:
         assert_eq!(e.name, "payments-api");
         assert_eq!(e.title.as_deref(), Some("Payments API"));
         assert_eq!(e.description.as_deref(), Some("Takes money"));
-        assert_eq!(e.labels.get("pci").map(String::as_str), Some("true"));
-        assert_eq!(e.labels.get("tier").map(String::as_str), Some("1"));
+        assert_eq!(e.labels.get("pci"), Some("true"));
+        assert_eq!(e.labels.get("tier"), Some("1"));
         assert_eq!(
             e.annotation("github.com/project-slug"),
             Some("acme/payments-api")
@@ -569,7 +569,7 @@ spec:
             e.part_of,
             Some(EntityRef::new(Kind::System, "default", "checkout"))
         );
-        assert_eq!(e.spec["providesApis"][0], "payments");
+        assert_eq!(e.spec.value()["providesApis"][0], "payments");
         assert_eq!(e.source.file, PathBuf::from("dir/catalog-info.yaml"));
         assert_eq!(e.source.document, 0);
     }
@@ -798,7 +798,7 @@ metadata: {name: third}
              spec: {type: service, lifecycle: production, owner: t, profile: {deep: [1, 2.5, true, null]}, 200: ok}\n",
         );
         assert_eq!(p.problems, vec![]);
-        let spec = &p.entities[0].spec;
+        let spec = p.entities[0].spec.value();
         assert_eq!(spec["profile"]["deep"][1], 2.5);
         assert_eq!(spec["200"], "ok");
     }
@@ -824,7 +824,10 @@ metadata: {name: third}
              spec:\n  type: openapi\n  lifecycle: production\n  owner: t\n  definition: |\n    ---\n    openapi: 3.0.0\n",
         );
         assert_eq!(p.problems, vec![]);
-        assert_eq!(p.entities[0].spec["definition"], "---\nopenapi: 3.0.0\n");
+        assert_eq!(
+            p.entities[0].spec.value()["definition"],
+            "---\nopenapi: 3.0.0\n"
+        );
     }
 
     #[test]
