@@ -134,6 +134,7 @@ impl DurableState {
     /// Make every record hold the one shared copy of its service, version, environment
     /// and region (read from a file, each has its own).
     pub(crate) fn share_names(&mut self) {
+        // Services share version numbers too.
         let mut names = Interner::new();
         for (service, versions) in std::mem::take(&mut self.releases) {
             let versions = versions.iter().map(|v| names.name(v)).collect();
@@ -327,10 +328,14 @@ pub(crate) fn seed_state(
     let envs = &topo.environments;
     let nreg = regions.len().max(1);
 
-    // Releases.
+    // Releases. Services share version numbers, so each distinct one is stored once.
     let mut rel = BTreeMap::new();
+    let mut version_names = Interner::new();
     for s in services {
-        let versions: Vec<Name> = releases(&mut rng).into_iter().map(Name::from).collect();
+        let versions: Vec<Name> = releases(&mut rng)
+            .iter()
+            .map(|v| version_names.name(v))
+            .collect();
         rel.insert(s.name.clone(), versions);
     }
     // Every cluster's id, made once: the deployments share their names.
