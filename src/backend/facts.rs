@@ -81,7 +81,7 @@ impl ServiceFacts {
 
     /// Names of the resources found (for [`ServiceFacts::evidence`]).
     pub fn resource_names(&self) -> Vec<String> {
-        self.resources.iter().map(|r| r.name.clone()).collect()
+        self.resources.iter().map(|r| r.name.to_string()).collect()
     }
 }
 
@@ -209,7 +209,7 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
     for e in services {
         let slug = e.annotation(REPO_SLUG_ANNOTATION).map(str::to_string);
         let repo = slug.as_ref().and_then(|s| repos.get(s).cloned().flatten());
-        let mut deployments = deps_by.remove(&e.name).unwrap_or_default();
+        let mut deployments = deps_by.remove(e.name.as_str()).unwrap_or_default();
         sort_deployments(&mut deployments, &topology);
         let my_locks = locks
             .iter()
@@ -224,7 +224,7 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
             repo,
             deployments,
             snapshot.errors.clone(),
-            secrets_by.remove(&e.name).unwrap_or_default(),
+            secrets_by.remove(e.name.as_str()).unwrap_or_default(),
             my_locks,
             topology.clone(),
         ));

@@ -119,7 +119,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         let name = &m.cat.rows[i].name;
         let live = m.live.service(name);
         let selected = m.matrix.offset + pos == m.matrix.selected;
-        let mut cells = vec![Cell::from(name.clone())];
+        let mut cells = vec![Cell::from(name.to_string())];
         for (ci, c) in shown.iter().enumerate() {
             let mut cell = matrix_cell(
                 m,

@@ -246,6 +246,10 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
     }
     let mut entities = catalog.entities().to_vec();
     entities.reserve(n - have);
+    // What every generated service has in common is stored once.
+    let namespace = Name::new(DEFAULT_NAMESPACE);
+    let service = Name::new("service");
+    let (experimental, production) = (Name::new("experimental"), Name::new("production"));
     let mut i = 0usize;
     let mut added = 0usize;
     while added < n - have {
@@ -262,9 +266,9 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
         let owner = (!owners.is_empty()).then(|| owners[rng.usize(..owners.len())].clone());
         let system = (!systems.is_empty()).then(|| systems[rng.usize(..systems.len())].clone());
         let lifecycle = if rng.f32() < 0.1 {
-            "experimental"
+            &experimental
         } else {
-            "production"
+            &production
         };
         let mut relations = Vec::with_capacity(2);
         if let Some(o) = &owner {
@@ -289,22 +293,22 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
         .collect();
         let spec = Spec::new(&serde_json::json!({
             "type": "service",
-            "lifecycle": lifecycle,
+            "lifecycle": lifecycle.as_str(),
             "owner": owner.as_ref().map(|o| o.to_string()),
             "system": system.as_ref().map(|s| s.to_string()),
         }));
         entities.push(Entity {
             kind: Kind::Component,
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            name: name.clone(),
+            namespace: namespace.clone(),
+            name: Name::from(name),
             title: None,
             description: Some("Generated service (scale test).".to_string()),
             labels: TextMap::new(),
             annotations,
             tags: vec!["generated".to_string()],
             links: Vec::new(),
-            spec_type: Some("service".to_string()),
-            lifecycle: Some(lifecycle.to_string()),
+            spec_type: Some(service.clone()),
+            lifecycle: Some(lifecycle.clone()),
             owner,
             part_of: system,
             relations,
@@ -373,8 +377,8 @@ impl Sim {
             .filter(|e| is_service(e))
             .map(|e| ServiceSpec {
                 name: Name::from(&e.name),
-                lifecycle: e.lifecycle.clone(),
-                owner: e.owner.as_ref().map(|o| o.name.clone()),
+                lifecycle: e.lifecycle.as_deref().map(str::to_string),
+                owner: e.owner.as_ref().map(|o| o.name.to_string()),
                 synthetic: e.source.file.as_os_str() == "<generated>",
             })
             .collect();
@@ -386,7 +390,7 @@ impl Sim {
         slugs.dedup();
         let mut users: Vec<String> = catalog
             .of_kind(&Kind::User)
-            .map(|u| u.name.clone())
+            .map(|u| u.name.to_string())
             .collect();
         users.sort();
         let fingerprint = state::fingerprint(&services, &slugs);

@@ -14,16 +14,16 @@ fn entity(kind: Kind, name: &str, spec_type: Option<&str>, lifecycle: Option<&st
     }
     Entity {
         kind,
-        namespace: DEFAULT_NAMESPACE.to_string(),
-        name: name.to_string(),
+        namespace: DEFAULT_NAMESPACE.into(),
+        name: name.into(),
         title: None,
         description: None,
         labels: TextMap::new(),
         annotations,
         tags: Vec::new(),
         links: Vec::new(),
-        spec_type: spec_type.map(str::to_string),
-        lifecycle: lifecycle.map(str::to_string),
+        spec_type: spec_type.map(Name::from),
+        lifecycle: lifecycle.map(Name::from),
         owner: Some(EntityRef::new(Kind::Group, DEFAULT_NAMESPACE, "team-a")),
         part_of: Some(EntityRef::new(Kind::System, DEFAULT_NAMESPACE, "shop")),
         relations: Vec::new(),
@@ -572,8 +572,8 @@ fn demo_catalog() -> Catalog {
                 None,
                 None,
             );
-            e.spec_type = s("/spec/type");
-            e.lifecycle = s("/spec/lifecycle");
+            e.spec_type = s("/spec/type").map(Name::from);
+            e.lifecycle = s("/spec/lifecycle").map(Name::from);
             e.owner = s("/spec/owner").map(|o| {
                 crate::domain::catalog::refs::parse_ref(&o, Some(Kind::Group), DEFAULT_NAMESPACE)
                     .expect("owner ref")

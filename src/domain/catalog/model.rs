@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::name::Name;
+
 /// The kind of a catalog entity. Unknown kinds are kept (Backstage installs add their own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", from = "String")]
@@ -93,14 +95,14 @@ impl fmt::Display for Kind {
 #[serde(into = "String", try_from = "String")]
 pub struct EntityRef {
     pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Name,
+    pub name: Name,
 }
 
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 impl EntityRef {
-    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, namespace: impl Into<Name>, name: impl Into<Name>) -> Self {
         EntityRef {
             kind,
             namespace: namespace.into(),
@@ -254,8 +256,8 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Name,
+    pub name: Name,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,10 +272,10 @@ pub struct Entity {
     pub links: Vec<Link>,
     /// `spec.type` (service, website, library, database, openapi, team ...).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub spec_type: Option<String>,
+    pub spec_type: Option<Name>,
     /// `spec.lifecycle` (production, experimental, deprecated ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifecycle: Option<String>,
+    pub lifecycle: Option<Name>,
     /// `spec.owner`, resolved to a full reference (default kind Group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<EntityRef>,

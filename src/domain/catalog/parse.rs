@@ -8,6 +8,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::domain::name::Name;
+
 use super::model::{
     DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Link, Problem, Severity, Source, TextMap,
 };
@@ -419,8 +421,8 @@ fn entity_from_value(
 
     let mut entity = Entity {
         kind,
-        namespace,
-        name,
+        namespace: namespace.into(),
+        name: name.into(),
         title: metadata.get("title").and_then(scalar_string),
         description: metadata.get("description").and_then(scalar_string),
         labels: string_map(metadata.get("labels")),
@@ -431,8 +433,8 @@ fn entity_from_value(
             .map(|a| a.iter().filter_map(scalar_string).collect())
             .unwrap_or_default(),
         links: links(metadata.get("links")),
-        spec_type: str_field("type"),
-        lifecycle: str_field("lifecycle"),
+        spec_type: str_field("type").map(Name::from),
+        lifecycle: str_field("lifecycle").map(Name::from),
         owner,
         part_of,
         relations: Vec::new(),
@@ -456,7 +458,7 @@ fn entity_from_value(
         });
     }
     if entity.kind == Kind::Location {
-        entity.spec_type = entity.spec_type.or_else(|| Some("file".to_string()));
+        entity.spec_type = entity.spec_type.or_else(|| Some(Name::new("file")));
     }
     Ok((entity, warnings))
 }

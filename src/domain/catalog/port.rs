@@ -47,6 +47,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::domain::name::Name;
+
 use super::model::{
     DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Problem, Severity, Source, TextMap,
 };
@@ -583,16 +585,16 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
         }
         out.push(Entity {
             kind: kinds[i].clone(),
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            name: e.identifier.clone(),
+            namespace: DEFAULT_NAMESPACE.into(),
+            name: e.identifier.as_str().into(),
             title: e.title.clone(),
             description: text(e.properties.get("description")),
             labels: TextMap::new(),
             annotations: TextMap::new(),
             tags: Vec::new(),
             links: Vec::new(),
-            spec_type,
-            lifecycle: text(e.properties.get("lifecycle")),
+            spec_type: spec_type.map(Name::from),
+            lifecycle: text(e.properties.get("lifecycle")).map(Name::from),
             owner,
             part_of: part_of[i].take(),
             relations: Vec::new(),
