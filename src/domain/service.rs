@@ -553,7 +553,18 @@ impl LiveState {
                         self.pod_spill.insert((c, rec.name.clone()), si);
                     }
                 }
-                self.services[si as usize].pods.insert(i, rec);
+                let s = &mut self.services[si as usize];
+                if s.pods.capacity() == 0 {
+                    // The service's first pod: room for every replica its deployments
+                    // want, so the list is made once instead of growing by doubling.
+                    let want: usize = s
+                        .slots
+                        .iter()
+                        .filter_map(|x| x.dep.map(|d| d.desired as usize))
+                        .sum();
+                    s.pods.reserve_exact(want.max(1));
+                }
+                s.pods.insert(i, rec);
                 self.pod_count += 1;
                 false
             }
