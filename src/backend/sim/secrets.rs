@@ -7,14 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::Deserializer;
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use super::state::{SecretValue, random_token, version_id};
-use crate::domain::{SecretMeta, Timestamp};
+use crate::domain::{Name, SecretMeta, Timestamp};
 
 /// A secret in one region, materialised. Its `Debug` never shows the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,19 +58,26 @@ const NONE: u32 = u32::MAX;
 /// Interned strings: one allocation per distinct name.
 #[derive(Clone, Default)]
 struct Names {
-    list: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, u32>,
+    list: Vec<Name>,
+    ids: HashMap<Name, u32>,
 }
 
 impl Names {
     fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
+        match self.ids.get(s) {
+            Some(&id) => id,
+            None => self.intern_shared(&Name::from(s)),
+        }
+    }
+
+    /// Like `intern`, keeping `s` itself (shared with whoever gave it) when it is new.
+    fn intern_shared(&mut self, s: &Name) -> u32 {
+        if let Some(&id) = self.ids.get(s.as_str()) {
             return id;
         }
-        let a: Arc<str> = Arc::from(s);
         let id = self.list.len() as u32;
-        self.list.push(a.clone());
-        self.ids.insert(a, id);
+        self.list.push(s.clone());
+        self.ids.insert(s.clone(), id);
         id
     }
 
@@ -186,6 +192,11 @@ impl SecretStore {
 
     pub(crate) fn reserve(&mut self, n: usize) {
         self.recs.reserve(n);
+    }
+
+    /// Store `name` (a service's, say) as the one copy of its text the store keeps.
+    pub(crate) fn share_name(&mut self, name: &Name) {
+        self.names.intern_shared(name);
     }
 
     pub(crate) fn set_team(&mut self, service: &str, team: &str) {

@@ -688,19 +688,22 @@ fn seed_secrets(
     now: Timestamp,
 ) -> SecretStore {
     // Group the clusters each service runs in.
-    let mut clusters: BTreeMap<&str, Vec<&ClusterId>> = BTreeMap::new();
+    let mut clusters: BTreeMap<&Name, Vec<&ClusterId>> = BTreeMap::new();
     for d in deployments {
-        clusters
-            .entry(d.service.as_str())
-            .or_default()
-            .push(&d.cluster);
+        clusters.entry(&d.service).or_default().push(&d.cluster);
     }
     let mut out = SecretStore::new(seed, now);
     out.reserve(deployments.len() * 6);
     // Drift kinds: 0 missing, 1 extra, 2 value differs, 3 tags differ. The first four
     // services with ≥ 2 regions in an environment get one each, then ~10% at random.
     let mut next_kind = 0usize;
-    for (service, cl) in &clusters {
+    for (&service, cl) in &clusters {
+        out.share_name(service);
+        for c in cl {
+            out.share_name(&c.env);
+            out.share_name(&c.region);
+        }
+        let service = service.as_str();
         if let Some(team) = specs.get(service).and_then(|s| s.owner.as_deref()) {
             out.set_team(service, team);
         }

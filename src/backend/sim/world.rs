@@ -25,24 +25,25 @@ pub(crate) struct Key {
 pub(crate) struct Names {
     clusters: Vec<ClusterId>,
     cluster_ids: HashMap<ClusterId, u16>,
-    services: Vec<Arc<str>>,
-    service_ids: HashMap<Arc<str>, u32>,
+    services: Vec<Name>,
+    service_ids: HashMap<Name, u32>,
 }
 
 impl Names {
     /// Tables over these clusters and services, indices in name order.
+    /// (The services' names are shared with whoever gave them.)
     fn new<'a>(
         clusters: impl IntoIterator<Item = ClusterId>,
-        services: impl IntoIterator<Item = &'a str>,
+        services: impl IntoIterator<Item = &'a Name>,
     ) -> Names {
         let mut n = Names::default();
         let clusters: BTreeSet<ClusterId> = clusters.into_iter().collect();
         for c in &clusters {
             n.cluster(c);
         }
-        let services: BTreeSet<&str> = services.into_iter().collect();
+        let services: BTreeSet<&Name> = services.into_iter().collect();
         for s in services {
-            n.service(s);
+            n.shared_service(s);
         }
         n
     }
@@ -69,13 +70,19 @@ impl Names {
     }
 
     fn service(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.service_ids.get(s) {
+        match self.service_ids.get(s) {
+            Some(&i) => i,
+            None => self.shared_service(&Name::from(s)),
+        }
+    }
+
+    fn shared_service(&mut self, s: &Name) -> u32 {
+        if let Some(&i) = self.service_ids.get(s.as_str()) {
             return i;
         }
-        let a: Arc<str> = Arc::from(s);
         let i = self.services.len() as u32;
-        self.services.push(a.clone());
-        self.service_ids.insert(a, i);
+        self.services.push(s.clone());
+        self.service_ids.insert(s.clone(), i);
         i
     }
 
@@ -99,7 +106,7 @@ impl Names {
         &self.clusters[k.cluster as usize]
     }
 
-    pub(crate) fn service_of(&self, k: Key) -> &Arc<str> {
+    pub(crate) fn service_of(&self, k: Key) -> &Name {
         &self.services[k.service as usize]
     }
 }
@@ -442,7 +449,7 @@ impl World {
             topology
                 .clusters()
                 .chain(durable.deployments.iter().map(|d| d.cluster.clone())),
-            durable.deployments.iter().map(|d| d.service.as_str()),
+            durable.deployments.iter().map(|d| &d.service),
         );
         let mut nodes: Vec<Arc<[String]>> = vec![Arc::from(Vec::new()); names.clusters.len()];
         for (ci, c) in topology.clusters().enumerate() {
