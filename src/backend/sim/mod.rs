@@ -250,6 +250,8 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
     let namespace = Name::new(DEFAULT_NAMESPACE);
     let service = Name::new("service");
     let (experimental, production) = (Name::new("experimental"), Name::new("production"));
+    let (slug_key, k8s_key) = (Name::new(SLUG), Name::new("backstage.io/kubernetes-id"));
+    let generated = Name::new("generated");
     let mut i = 0usize;
     let mut added = 0usize;
     while added < n - have {
@@ -286,8 +288,8 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
             });
         }
         let annotations: TextMap = [
-            (SLUG, format!("northwind/{name}")),
-            ("backstage.io/kubernetes-id", name.clone()),
+            (slug_key.clone(), format!("northwind/{name}")),
+            (k8s_key.clone(), name.clone()),
         ]
         .into_iter()
         .collect();
@@ -305,7 +307,7 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
             description: Some("Generated service (scale test).".to_string()),
             labels: TextMap::new(),
             annotations,
-            tags: vec!["generated".to_string()],
+            tags: vec![generated.clone()],
             links: Vec::new(),
             spec_type: Some(service.clone()),
             lifecycle: Some(lifecycle.clone()),

@@ -267,7 +267,7 @@ pub struct Entity {
     #[serde(default, skip_serializing_if = "TextMap::is_empty")]
     pub annotations: TextMap,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
+    pub tags: Vec<Name>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
     /// `spec.type` (service, website, library, database, openapi, team ...).
@@ -317,9 +317,10 @@ impl Entity {
 
 /// Labels or annotations: a few text pairs sorted by key, in one list. (A `BTreeMap`
 /// spends a node of about 500 bytes on the two annotations an entity typically has.)
-/// Serialized as a JSON/YAML mapping, like the map it replaces.
+/// Serialized as a JSON/YAML mapping, like the map it replaces. Keys are [`Name`]s, so
+/// entities made together can share them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TextMap(Box<[(Box<str>, Box<str>)]>);
+pub struct TextMap(Box<[(Name, Box<str>)]>);
 
 impl TextMap {
     pub fn new() -> TextMap {
@@ -328,14 +329,14 @@ impl TextMap {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
-            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
             .ok()
             .map(|i| &*self.0[i].1)
     }
 
     /// Set `key` to `value`; the value it had, if any, is replaced.
     pub fn insert(&mut self, key: String, value: String) {
-        let (key, value) = (key.into_boxed_str(), value.into_boxed_str());
+        let (key, value) = (Name::from(key), value.into_boxed_str());
         match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => {
@@ -363,8 +364,8 @@ impl TextMap {
 impl<'a> IntoIterator for &'a TextMap {
     type Item = (&'a str, &'a str);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Box<str>, Box<str>)>,
-        fn(&'a (Box<str>, Box<str>)) -> (&'a str, &'a str),
+        std::slice::Iter<'a, (Name, Box<str>)>,
+        fn(&'a (Name, Box<str>)) -> (&'a str, &'a str),
     >;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(k, v)| (&**k, &**v))
@@ -372,15 +373,15 @@ impl<'a> IntoIterator for &'a TextMap {
 }
 
 /// Like collecting into a map: sorted by key, the last value of a repeated key wins.
-impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for TextMap {
+impl<K: Into<Name>, V: Into<Box<str>>> FromIterator<(K, V)> for TextMap {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> TextMap {
-        let mut v: Vec<(Box<str>, Box<str>)> = iter
+        let mut v: Vec<(Name, Box<str>)> = iter
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         // Stable: among equal keys the input order stays, so the last one is kept.
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(v.len());
+        let mut out: Vec<(Name, Box<str>)> = Vec::with_capacity(v.len());
         for (k, val) in v {
             match out.last_mut() {
                 Some(last) if last.0 == k => last.1 = val,

@@ -430,7 +430,7 @@ fn entity_from_value(
         tags: metadata
             .get("tags")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(scalar_string).collect())
+            .map(|a| a.iter().filter_map(scalar_string).map(Name::from).collect())
             .unwrap_or_default(),
         links: links(metadata.get("links")),
         spec_type: str_field("type").map(Name::from),
