@@ -1199,7 +1199,12 @@ impl SecretsProvider for Sim {
 #[async_trait]
 impl ReposProvider for Sim {
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
-        Ok(self.world().durable.repos.get(slug).cloned())
+        Ok(self
+            .world()
+            .durable
+            .repos
+            .get(slug)
+            .map(state::RepoRec::info))
     }
 
     async fn releases(&self, service: &str) -> Result<Vec<String>> {
@@ -1236,12 +1241,13 @@ impl ReposProvider for Sim {
             if s.repos.get(slug).is_some_and(|r| r.exists) {
                 return;
             }
+            let slug_name = Name::from(slug);
             s.repos.insert(
-                slug.to_string(),
-                RepoInfo {
-                    slug: slug.to_string(),
+                slug_name.clone(),
+                state::RepoRec {
+                    slug: slug_name,
                     exists: true,
-                    default_branch: "main".to_string(),
+                    default_branch: Name::new("main"),
                     workflows: Vec::new(),
                 },
             );
@@ -1270,7 +1276,7 @@ impl ReposProvider for Sim {
             if let Some(name) = path.strip_prefix(".github/workflows/")
                 && !repo.workflows.iter().any(|w| w == name)
             {
-                repo.workflows.push(name.to_string());
+                repo.workflows.push(Name::from(name));
             }
             s.repo_files
                 .entry(slug.to_string())

@@ -62,6 +62,27 @@ pub(crate) struct HpaRec {
     pub target_cpu: u32,
 }
 
+/// A repository as the demo keeps it: [`RepoInfo`]'s fields (the same JSON), with the
+/// text repositories have in common (the default branch, workflow files) shared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RepoRec {
+    pub slug: Name,
+    pub exists: bool,
+    pub default_branch: Name,
+    pub workflows: Vec<Name>,
+}
+
+impl RepoRec {
+    pub(crate) fn info(&self) -> RepoInfo {
+        RepoInfo {
+            slug: self.slug.to_string(),
+            exists: self.exists,
+            default_branch: self.default_branch.to_string(),
+            workflows: self.workflows.iter().map(Name::to_string).collect(),
+        }
+    }
+}
+
 /// Everything that survives a restart of `sphere`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DurableState {
@@ -77,7 +98,7 @@ pub(crate) struct DurableState {
     pub hpas: Vec<HpaRec>,
     pub secrets: SecretStore,
     pub flags: Vec<FlagState>,
-    pub repos: BTreeMap<String, RepoInfo>,
+    pub repos: BTreeMap<Name, RepoRec>,
     pub locks: Vec<Lock>,
     pub freeze: Freeze,
     pub audit: Vec<AuditRecord>,
@@ -150,6 +171,13 @@ impl DurableState {
             names.share(&mut h.service);
             names.share(&mut h.cluster.env);
             names.share(&mut h.cluster.region);
+        }
+        for (slug, r) in &mut self.repos {
+            r.slug = slug.clone();
+            names.share(&mut r.default_branch);
+            for w in &mut r.workflows {
+                names.share(w);
+            }
         }
     }
 
@@ -329,15 +357,17 @@ pub(crate) fn seed_state(
     let nreg = regions.len().max(1);
 
     // Releases. Services share version numbers, so each distinct one is stored once.
-    let mut rel = BTreeMap::new();
+    let mut rel = Vec::with_capacity(services.len());
     let mut version_names = Interner::new();
     for s in services {
         let versions: Vec<Name> = releases(&mut rng)
             .iter()
             .map(|v| version_names.name(v))
             .collect();
-        rel.insert(s.name.clone(), versions);
+        rel.push((s.name.clone(), versions));
     }
+    // Built in one go, the map's nodes are full (inserted one by one, about half).
+    let rel: BTreeMap<Name, Vec<Name>> = rel.into_iter().collect();
     // Every cluster's id, made once: the deployments share their names.
     let cluster_ids: Vec<Vec<ClusterId>> = {
         let regions: Vec<Name> = regions.iter().map(Name::from).collect();
@@ -512,7 +542,12 @@ pub(crate) fn seed_state(
     let flags = seed_flags(&mut rng, topo, now);
 
     // Repositories: most exist, a few are missing, a few have no workflows.
-    let mut repos = BTreeMap::new();
+    let main = Name::new("main");
+    let (ci, deploy) = (
+        Name::new(".github/workflows/ci.yaml"),
+        Name::new(".github/workflows/deploy.yaml"),
+    );
+    let mut repos = Vec::with_capacity(repo_slugs.len());
     for slug in repo_slugs {
         let r = rng.f32();
         if r < 0.07 {
@@ -521,21 +556,21 @@ pub(crate) fn seed_state(
         let workflows = if r < 0.15 {
             Vec::new()
         } else {
-            vec![
-                ".github/workflows/ci.yaml".to_string(),
-                ".github/workflows/deploy.yaml".to_string(),
-            ]
+            vec![ci.clone(), deploy.clone()]
         };
-        repos.insert(
+        let slug = Name::from(slug);
+        repos.push((
             slug.clone(),
-            RepoInfo {
-                slug: slug.clone(),
+            RepoRec {
+                slug,
                 exists: true,
-                default_branch: "main".to_string(),
+                default_branch: main.clone(),
                 workflows,
             },
-        );
+        ));
     }
+    // Built in one go, the map's nodes are full (inserted one by one, about half).
+    let repos: BTreeMap<Name, RepoRec> = repos.into_iter().collect();
 
     // Ledger.
     let actors: Vec<String> = if users.is_empty() {

@@ -527,7 +527,12 @@ async fn flags_drift_and_get_acknowledged() {
         "ui-kit",
     ]
     .iter()
-    .filter(|s| sim.world().durable.repos.contains_key(&format!("acme/{s}")))
+    .filter(|s| {
+        sim.world()
+            .durable
+            .repos
+            .contains_key(format!("acme/{s}").as_str())
+    })
     .count();
     assert!(n >= 5, "{n} repos, {r:?}");
 }
