@@ -27,6 +27,9 @@ pub(crate) struct Names {
     cluster_ids: HashMap<ClusterId, u16>,
     services: Vec<Name>,
     service_ids: HashMap<Name, u32>,
+    /// The versions pods run (a few per service, shared across services).
+    versions: Vec<Name>,
+    version_ids: HashMap<Name, u32>,
 }
 
 impl Names {
@@ -106,6 +109,22 @@ impl Names {
         &self.clusters[k.cluster as usize]
     }
 
+    /// The id of version `v`, given one when it is new.
+    pub(crate) fn version(&mut self, v: &str) -> u32 {
+        if let Some(&i) = self.version_ids.get(v) {
+            return i;
+        }
+        let n = Name::from(v);
+        let i = self.versions.len() as u32;
+        self.versions.push(n.clone());
+        self.version_ids.insert(n, i);
+        i
+    }
+
+    pub(crate) fn version_of(&self, id: u32) -> &str {
+        self.versions.get(id as usize).map_or("", |v| v.as_str())
+    }
+
     pub(crate) fn service_of(&self, k: Key) -> &Name {
         &self.services[k.service as usize]
     }
@@ -137,7 +156,8 @@ const FALLBACK_NODE: &str = "ip-10-0-0-1.ec2.internal";
 pub(crate) struct LivePod {
     /// The pod template it was created from (version + restart generation).
     pub template: u64,
-    pub version: Arc<str>,
+    /// The version's id in the world's [`Names`].
+    pub version: u32,
     pub started_at: Timestamp,
     pub restarts: u32,
     pub node: u32,
@@ -180,7 +200,7 @@ impl LivePod {
                 .get(self.node as usize)
                 .map_or(FALLBACK_NODE, String::as_str)
                 .to_string(),
-            version: self.version.to_string(),
+            version: names.version_of(self.version).to_string(),
             waiting: self.crash_loop.then(|| "CrashLoopBackOff".to_string()),
             last_termination: self.last_termination.map(|t| t.as_str().to_string()),
         }
@@ -313,7 +333,7 @@ fn termination(rng: &mut fastrand::Rng) -> Termination {
 fn new_pod(
     rng: &mut fastrand::Rng,
     nodes: &[String],
-    version: &Arc<str>,
+    version: u32,
     template: u64,
     now: Timestamp,
 ) -> LivePod {
@@ -328,7 +348,7 @@ fn new_pod(
     }
     LivePod {
         template,
-        version: version.clone(),
+        version,
         started_at: now,
         restarts: 0,
         node,
@@ -485,6 +505,7 @@ impl World {
                 let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
                 let key = names.key(&d.cluster, &d.service);
                 let pool = nodes[key.cluster as usize].clone();
+                let vid = names.version(&d.version);
                 // One allocation per distinct version, shared by its deployments.
                 let version = versions
                     .entry(d.version.as_str())
@@ -501,7 +522,7 @@ impl World {
                     cpu: 30 + rng.u32(0..50),
                 };
                 for _ in 0..d.desired {
-                    let mut p = new_pod(&mut rng, &pool, &l.version, t, now);
+                    let mut p = new_pod(&mut rng, &pool, vid, t, now);
                     p.phase = PodPhase::Running;
                     p.ready = true;
                     p.started_at = now - rng.i64(600..20 * 86_400);
@@ -535,13 +556,7 @@ impl World {
     }
 
     /// A new pending pod for deployment `k` (which must be live).
-    fn new_pod_for(
-        &mut self,
-        k: &Key,
-        version: &Arc<str>,
-        template: u64,
-        now: Timestamp,
-    ) -> LivePod {
+    fn new_pod_for(&mut self, k: &Key, version: u32, template: u64, now: Timestamp) -> LivePod {
         let nodes = self.nodes.get(k.cluster as usize).map(Arc::clone);
         new_pod(
             &mut self.rng,
@@ -635,9 +650,9 @@ impl World {
         };
         let t_old = template(&service, &prev, l.restart_gen);
         let n = old(l.pods.len());
-        let prev: Arc<str> = Arc::from(prev);
+        let prev = self.names.version(&prev);
         for i in 0..n {
-            let mut p = self.new_pod_for(k, &prev, t_old, now);
+            let mut p = self.new_pod_for(k, prev, t_old, now);
             p.phase = PodPhase::Running;
             p.ready = true;
             p.started_at = now - self.rng.i64(86_400..20 * 86_400);
@@ -925,8 +940,8 @@ impl World {
                         name: old.name(self.names.service_of(*k)),
                     });
                 }
-                let (version, t) = (l.version.clone(), l.template);
-                let p = self.new_pod_for(k, &version, t, now);
+                let (version, t) = (self.names.version(&l.version), l.template);
+                let p = self.new_pod_for(k, version, t, now);
                 if let Some(l) = self.live.get_mut(k) {
                     events.push(ClusterEvent::Pod(p.summary(
                         &self.names,
@@ -1082,12 +1097,12 @@ impl World {
             return;
         }
         let old = l.pods.remove(i);
-        let (version, t) = (old.version.clone(), old.template);
+        let (version, t) = (old.version, old.template);
         self.outbox.push(ClusterEvent::PodDeleted {
             cluster: self.names.cluster_of(*k).clone(),
             name: old.name(self.names.service_of(*k)),
         });
-        let p = self.new_pod_for(k, &version, t, now);
+        let p = self.new_pod_for(k, version, t, now);
         if let Some(l) = self.live.get_mut(k) {
             self.outbox.push(ClusterEvent::Pod(p.summary(
                 &self.names,
