@@ -318,6 +318,31 @@ async fn ticks_advance_the_rollout_and_reach_watchers() {
 }
 
 #[tokio::test]
+async fn the_initial_listing_tells_what_a_snapshot_does() {
+    let sim = open(5);
+    let platform = sim.platform();
+    let snap = platform.clusters.snapshot(&Scope::default()).await.unwrap();
+    let mut stream = platform.clusters.watch();
+    let (mut deployments, mut hpas, mut pods) = (Vec::new(), Vec::new(), Vec::new());
+    let mut synced = 0;
+    while synced < 9 {
+        match next_matching(&mut stream, |_| true).await {
+            ClusterEvent::Synced(_) => synced += 1,
+            ClusterEvent::Deployment(d) => deployments.push(d),
+            ClusterEvent::Hpa(h) => hpas.push(h),
+            ClusterEvent::Pod(p) => pods.push(p),
+            _ => {}
+        }
+    }
+    // Ready, updated and rollout state come from the pods: the listing's copy of them
+    // must give the same answers as the world's own.
+    assert_eq!(deployments, snap.deployments);
+    assert!(deployments.iter().any(|d| d.ready > 0));
+    assert_eq!(hpas, snap.hpas);
+    assert_eq!(pods, snap.pods);
+}
+
+#[tokio::test]
 async fn pace_zero_has_no_clock() {
     let sim = open(1);
     assert!(sim.start_clock().is_none());

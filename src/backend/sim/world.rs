@@ -396,9 +396,19 @@ impl Iterator for Listing {
         loop {
             match self.phase {
                 0 => {
-                    if let Some((k, l, _)) = self.items.get(self.i) {
+                    if let Some((k, l, start)) = self.items.get(self.i) {
+                        let end = self
+                            .items
+                            .get(self.i + 1)
+                            .map_or(self.pods.len(), |(_, _, next)| *next);
                         self.i += 1;
-                        return Some(ClusterEvent::Deployment(World::summary(&self.names, *k, l)));
+                        let pods = &self.pods[*start..end];
+                        return Some(ClusterEvent::Deployment(World::summary_with(
+                            &self.names,
+                            *k,
+                            l,
+                            pods,
+                        )));
                     }
                     (self.phase, self.i) = (1, 0);
                 }
@@ -664,14 +674,18 @@ impl World {
     }
 
     pub(crate) fn summary(names: &Names, k: Key, l: &Live) -> DeploymentSummary {
-        let updated = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
-        let ready = l.pods.iter().filter(|p| p.ready).count() as u32;
-        let stale = l.pods.iter().any(|p| p.template != l.template);
-        let crash_new = l
-            .pods
+        Self::summary_with(names, k, l, &l.pods)
+    }
+
+    /// The summary of deployment `l` running `pods` (its own, or a listing's copy).
+    fn summary_with(names: &Names, k: Key, l: &Live, pods: &[LivePod]) -> DeploymentSummary {
+        let updated = pods.iter().filter(|p| p.template == l.template).count() as u32;
+        let ready = pods.iter().filter(|p| p.ready).count() as u32;
+        let stale = pods.iter().any(|p| p.template != l.template);
+        let crash_new = pods
             .iter()
             .any(|p| p.template == l.template && p.crash_looping());
-        let rollout = if stale || updated < l.desired || l.pods.len() as u32 > l.desired {
+        let rollout = if stale || updated < l.desired || pods.len() as u32 > l.desired {
             if crash_new {
                 RolloutState::Stalled
             } else {
