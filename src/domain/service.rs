@@ -96,10 +96,7 @@ fn row_for_entity(e: &Entity) -> ServiceRow {
         .map_or_else(empty, |r| safe(&r.name));
     let spec_type = e.spec_type.as_ref().map_or_else(empty, safe);
     let lifecycle = e.lifecycle.as_ref().map_or_else(empty, safe);
-    let description = e
-        .description
-        .as_deref()
-        .map_or_else(empty, |d| Name::from(sanitize(d).into_owned()));
+    let description = e.description.as_ref().map_or_else(empty, safe);
     let haystack = format!("{name} {owner} {system} {spec_type}").to_lowercase();
     ServiceRow {
         name,
@@ -486,6 +483,10 @@ impl LiveState {
         {
             Ok(i) => i,
             Err(i) => {
+                // One more at a time: a service runs in a handful of clusters, and a
+                // list grown by doubling keeps (or, shrunk, leaves behind) the unused
+                // half of its last block.
+                slots.reserve_exact(1);
                 slots.insert(
                     i,
                     Slot {

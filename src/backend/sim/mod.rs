@@ -252,6 +252,7 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
     let (experimental, production) = (Name::new("experimental"), Name::new("production"));
     let (slug_key, k8s_key) = (Name::new(SLUG), Name::new("backstage.io/kubernetes-id"));
     let generated = Name::new("generated");
+    let description = Name::new("Generated service (scale test).");
     let mut i = 0usize;
     let mut added = 0usize;
     while added < n - have {
@@ -304,7 +305,7 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
             namespace: namespace.clone(),
             name: Name::from(name),
             title: None,
-            description: Some("Generated service (scale test).".to_string()),
+            description: Some(description.clone()),
             labels: TextMap::new(),
             annotations,
             tags: vec![generated.clone()],
@@ -379,8 +380,8 @@ impl Sim {
             .filter(|e| is_service(e))
             .map(|e| ServiceSpec {
                 name: Name::from(&e.name),
-                lifecycle: e.lifecycle.as_deref().map(str::to_string),
-                owner: e.owner.as_ref().map(|o| o.name.to_string()),
+                lifecycle: e.lifecycle.clone(),
+                owner: e.owner.as_ref().map(|o| o.name.clone()),
                 synthetic: e.source.file.as_os_str() == "<generated>",
             })
             .collect();

@@ -223,8 +223,9 @@ impl DurableState {
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceSpec {
     pub name: Name,
-    pub lifecycle: Option<String>,
-    pub owner: Option<String>,
+    /// (Shared with the catalog; hashed like the `String`s they were.)
+    pub lifecycle: Option<Name>,
+    pub owner: Option<Name>,
     pub synthetic: bool,
 }
 

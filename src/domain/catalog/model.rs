@@ -261,7 +261,7 @@ pub struct Entity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Name>,
     #[serde(default, skip_serializing_if = "TextMap::is_empty")]
     pub labels: TextMap,
     #[serde(default, skip_serializing_if = "TextMap::is_empty")]

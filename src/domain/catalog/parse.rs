@@ -424,7 +424,10 @@ fn entity_from_value(
         namespace: namespace.into(),
         name: name.into(),
         title: metadata.get("title").and_then(scalar_string),
-        description: metadata.get("description").and_then(scalar_string),
+        description: metadata
+            .get("description")
+            .and_then(scalar_string)
+            .map(Name::from),
         labels: string_map(metadata.get("labels")),
         annotations: string_map(metadata.get("annotations")),
         tags: metadata

@@ -588,7 +588,7 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
             namespace: DEFAULT_NAMESPACE.into(),
             name: e.identifier.as_str().into(),
             title: e.title.clone(),
-            description: text(e.properties.get("description")),
+            description: text(e.properties.get("description")).map(Name::from),
             labels: TextMap::new(),
             annotations: TextMap::new(),
             tags: Vec::new(),
