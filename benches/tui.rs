@@ -158,7 +158,7 @@ fn main() -> anyhow::Result<()> {
         .expect("the selected service runs somewhere");
     h.model.update(Msg::Cluster(ClusterEvent::Pod(PodSummary {
         name: format!("{}-bench-crash", row.name),
-        service: row.name.clone(),
+        service: row.name.to_string(),
         cluster,
         phase: PodPhase::Running,
         ready: false,

@@ -54,7 +54,7 @@ async fn deployments(p: &Platform, env: &str) -> Vec<(String, String, String)> {
     let mut out: Vec<_> = snap
         .deployments
         .into_iter()
-        .map(|d| (d.service, d.cluster.region, d.version))
+        .map(|d| (d.service, d.cluster.region.to_string(), d.version))
         .collect();
     out.sort();
     out

@@ -48,7 +48,7 @@ impl Actor {
             .filter(|u| u.kind == Kind::User)
             .map(|u| {
                 u.related(RelationKind::MemberOf)
-                    .map(|g| g.name.clone())
+                    .map(|g| g.name.to_string())
                     .collect()
             })
             .unwrap_or_default();
@@ -270,7 +270,7 @@ impl PolicyContext {
                     let owner = e
                         .owner
                         .as_ref()
-                        .map(|o| (o.name.clone(), o.kind.as_str().to_lowercase()));
+                        .map(|o| (o.name.to_string(), o.kind.as_str().to_lowercase()));
                     let snapshot = platform.clusters.snapshot(&Scope::default()).await?;
                     let deployments = snapshot
                         .deployments
@@ -301,7 +301,7 @@ impl PolicyContext {
                         _ => None,
                     };
                     Some(Subject {
-                        name,
+                        name: name.to_string(),
                         owner,
                         deployments,
                         hpas,

@@ -293,7 +293,7 @@ impl AwsSecrets {
                 Ok(c) => c
                     .find(Some(&Kind::Component), service)
                     .and_then(|e| e.owner.as_ref())
-                    .map(|o| o.name.clone()),
+                    .map(|o| o.name.to_string()),
                 Err(e) => {
                     tracing::warn!(service, "catalog not readable for the team tag: {e:#}");
                     None

@@ -88,7 +88,7 @@ impl ServiceFacts {
 
     /// Names of the resources found (for [`ServiceFacts::evidence`]).
     pub fn resource_names(&self) -> Vec<String> {
-        self.resources.iter().map(|r| r.name.clone()).collect()
+        self.resources.iter().map(|r| r.name.to_string()).collect()
     }
 }
 
@@ -267,7 +267,7 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
             }
             None => None,
         };
-        let mut deployments = deps_by.remove(&e.name).unwrap_or_default();
+        let mut deployments = deps_by.remove(e.name.as_str()).unwrap_or_default();
         sort_deployments(&mut deployments, &topology);
         let my_locks = locks
             .iter()
@@ -282,7 +282,7 @@ pub async fn gather_all(platform: &Platform, catalog: &Catalog) -> Result<Vec<Se
             repo,
             deployments,
             snapshot.errors.clone(),
-            secrets_by.remove(&e.name).unwrap_or_default(),
+            secrets_by.remove(e.name.as_str()).unwrap_or_default(),
             my_locks,
             topology.clone(),
         );
@@ -388,9 +388,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn versions_by_env(facts: &ServiceFacts) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for d in &facts.deployments {
-        out.entry(d.cluster.env.clone())
+        out.entry(d.cluster.env.to_string())
             .or_default()
-            .insert(d.cluster.region.clone(), d.version.clone());
+            .insert(d.cluster.region.to_string(), d.version.clone());
     }
     out
 }

@@ -1144,11 +1144,11 @@ impl WatchState {
     /// An environment namespace: the environment as this region sees it, and once the
     /// cluster has synced, its cluster synced too (what runs there came with the rest).
     fn namespace(&mut self, ev: Event<Namespace>) -> Vec<Told> {
-        let region = self.cluster.region.clone();
+        let region = self.cluster.region.to_string();
         let gone = |(cluster, name): (ClusterId, String)| -> Vec<Told> {
             vec![Told::Env {
                 name,
-                region: cluster.region,
+                region: cluster.region.to_string(),
                 env: None,
             }]
         };

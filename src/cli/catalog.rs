@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use crate::domain::Name;
 use crate::domain::catalog::load::{FsReader, load};
 use crate::domain::catalog::{Entity, Kind, Severity};
 use crate::domain::text::sanitize;
@@ -30,7 +31,7 @@ pub struct ListItem<'a> {
     pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
-    pub tags: &'a [String],
+    pub tags: &'a [Name],
 }
 
 impl<'a> From<&'a Entity> for ListItem<'a> {

@@ -68,7 +68,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> 
     let mut services: Vec<String> = catalog
         .of_kind(&Kind::Component)
         .filter(|e| matches!(e.spec_type.as_deref(), Some("service" | "website")))
-        .map(|e| e.name.clone())
+        .map(|e| e.name.to_string())
         .collect();
     services.sort();
     let m = matrix::build(&services, &live, &locks, &topology, &scope);

@@ -52,7 +52,7 @@ use crate::domain::lifecycle::{Stage, Unread, next_step, stages};
 use crate::domain::links::{LinkVars, ServiceLink, osc8, service_links};
 use crate::domain::score::ScoreResult;
 use crate::domain::text::sanitize;
-use crate::domain::{Lock, RolloutState, Timestamp};
+use crate::domain::{Lock, Name, RolloutState, Timestamp};
 
 use super::print_table;
 use super::score::{CardRef, load_scorecard, score_facts};
@@ -77,7 +77,7 @@ struct Explained<'a> {
     spec_type: Option<&'a str>,
     lifecycle: Option<&'a str>,
     system: Option<String>,
-    tags: &'a [String],
+    tags: &'a [Name],
     owner: Option<Owner>,
     relations: Relations,
     links: Vec<ServiceLink>,

@@ -150,8 +150,8 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &FlagCommand) -> Result<ExitCode> {
                             .filter_map(|(c, id)| {
                                 c.as_ref().map(|c| FlagCellJson {
                                     cluster: id.to_string(),
-                                    env: id.env.clone(),
-                                    region: id.region.clone(),
+                                    env: id.env.to_string(),
+                                    region: id.region.to_string(),
                                     value: c.value.clone(),
                                     percentage: c.percentage,
                                     pending: c.pending.clone(),

@@ -141,7 +141,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &ScoreArgs) -> Result<ExitCode> {
                 .map(|f| {
                     let (_, r) = score_facts(&card, f);
                     Row {
-                        service: f.entity.name.clone(),
+                        service: f.entity.name.to_string(),
                         owner: f.entity.owner.as_ref().map(|o| o.to_string()),
                         level: r.level.clone(),
                         score: r.score,

@@ -94,7 +94,7 @@ pub fn flag_drift(flags: &[FlagState]) -> Vec<FlagDrift> {
             .or_default()
             .entry((&f.value, f.percentage))
             .or_default()
-            .push(f.cluster.region.clone());
+            .push(f.cluster.region.to_string());
     }
     let mut out = Vec::new();
     for ((name, env), variants) in by {

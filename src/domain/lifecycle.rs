@@ -97,8 +97,8 @@ impl ServiceEvidence<'_> {
             .collect();
         // Regions outside the topology still count (a configured platform may lag).
         for d in self.deployments.iter().filter(|d| d.cluster.env == env) {
-            if !out.contains(&d.cluster.region) {
-                out.push(d.cluster.region.clone());
+            if !out.iter().any(|r| d.cluster.region == *r) {
+                out.push(d.cluster.region.to_string());
             }
         }
         out
@@ -385,7 +385,6 @@ mod tests {
     use super::*;
     use crate::domain::catalog::{Kind, Link, Source};
     use crate::domain::platform::{ClusterId, RolloutState};
-    use std::collections::BTreeMap;
 
     fn entity() -> Entity {
         Entity {
@@ -394,8 +393,8 @@ mod tests {
             name: "payments-api".into(),
             title: None,
             description: Some("Card payments".into()),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            labels: Default::default(),
+            annotations: Default::default(),
             tags: vec![],
             links: vec![],
             spec_type: Some("service".into()),
@@ -403,7 +402,7 @@ mod tests {
             owner: None,
             part_of: None,
             relations: vec![],
-            spec: serde_json::Value::Null,
+            spec: Default::default(),
             source: Source::default(),
         }
     }

@@ -28,9 +28,9 @@ impl LinkVars {
     /// The service, owner and system of a catalog entity (names, not full references).
     pub fn for_entity(e: &Entity, env: Option<&str>, region: Option<&str>) -> LinkVars {
         LinkVars {
-            service: e.name.clone(),
-            owner: e.owner.as_ref().map(|o| o.name.clone()),
-            system: e.part_of.as_ref().map(|s| s.name.clone()),
+            service: e.name.to_string(),
+            owner: e.owner.as_ref().map(|o| o.name.to_string()),
+            system: e.part_of.as_ref().map(|s| s.name.to_string()),
             env: env.map(str::to_string),
             region: region.map(str::to_string),
         }

@@ -10,11 +10,13 @@ pub mod golden;
 pub mod lifecycle;
 pub mod links;
 pub mod matrix;
+pub mod name;
 pub mod platform;
 pub mod score;
 pub mod secret;
 pub mod service;
 pub mod text;
 
+pub use name::{Interner, Name};
 pub use platform::*;
 pub use secret::{RegionFailure, SecretListing, SecretValue};

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::environment::EphemeralEnv;
+use super::name::Name;
 
 /// Seconds since the Unix epoch. Every timestamp in the domain is one of these.
 pub type Timestamp = i64;
@@ -14,12 +15,12 @@ pub type Timestamp = i64;
 /// One cluster: an environment in a region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ClusterId {
-    pub env: String,
-    pub region: String,
+    pub env: Name,
+    pub region: Name,
 }
 
 impl ClusterId {
-    pub fn new(env: impl Into<String>, region: impl Into<String>) -> Self {
+    pub fn new(env: impl Into<Name>, region: impl Into<Name>) -> Self {
         ClusterId {
             env: env.into(),
             region: region.into(),
@@ -72,7 +73,8 @@ impl Topology {
 
     /// Is there a cluster `c`?
     pub fn has_cluster(&self, c: &ClusterId) -> bool {
-        self.environments.contains(&c.env) && self.regions_of(&c.env).contains(&c.region)
+        self.environments.iter().any(|e| c.env == *e)
+            && self.regions_of(&c.env).iter().any(|r| c.region == *r)
     }
 
     /// The ephemeral environment called `env`, if it is one.

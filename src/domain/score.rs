@@ -36,6 +36,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::lifecycle::{DESIGN_DOC_ANNOTATION, ServiceEvidence};
+use super::name::Name;
 use super::platform::SecretMeta;
 
 /// The scorecard shipped in the binary.
@@ -519,7 +520,10 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
             opt(e.part_of.as_ref().map(|o| o.to_string()).as_deref()),
         )
         .set("description", opt(e.description.as_deref()))
-        .set("tags", e.tags.clone())
+        .set(
+            "tags",
+            e.tags.iter().map(Name::to_string).collect::<Vec<_>>(),
+        )
         .set(
             "links",
             e.links.iter().map(|l| l.url.clone()).collect::<Vec<_>>(),

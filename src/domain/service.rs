@@ -1,25 +1,27 @@
 //! The catalog's row model: one row per Component, with its live status across the
 //! clusters in scope. Rows are built when data arrives, never per frame.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::catalog::{Catalog, Entity, Kind, RelationKind};
+use super::name::Name;
 use super::platform::{ClusterEvent, ClusterId, PodPhase, RolloutState, Scope, Timestamp};
 use super::text::sanitize;
 
 /// One Component as the catalog table shows it. Every string is already sanitised.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceRow {
-    pub name: String,
-    pub owner: String,
-    pub system: String,
+    pub name: Name,
+    pub owner: Name,
+    pub system: Name,
     #[serde(rename = "type")]
-    pub spec_type: String,
-    pub lifecycle: String,
-    pub description: String,
+    pub spec_type: Name,
+    pub lifecycle: Name,
+    pub description: Name,
     /// Lower-cased `name owner system type` for the fuzzy filter.
     #[serde(skip)]
     pub haystack: String,
@@ -30,7 +32,7 @@ pub struct ServiceRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LiveStatus {
     /// Regions (in scope) where the service has a deployment, in topology order.
-    pub regions: Vec<String>,
+    pub regions: Vec<Name>,
     pub deployments: u32,
     pub desired: u32,
     pub ready: u32,
@@ -75,22 +77,26 @@ pub fn rows_from_catalog(catalog: &Catalog) -> Vec<ServiceRow> {
         .collect()
 }
 
+/// `n` made safe to draw: `n` itself (shared) when it is already.
+fn safe(n: &Name) -> Name {
+    match sanitize(n) {
+        Cow::Borrowed(_) => n.clone(),
+        Cow::Owned(s) => Name::from(s),
+    }
+}
+
 fn row_for_entity(e: &Entity) -> ServiceRow {
-    let name = sanitize(&e.name).into_owned();
-    let owner = e
-        .owner
-        .as_ref()
-        .map(|r| sanitize(&r.name).into_owned())
-        .unwrap_or_default();
+    let empty = || Name::new("");
+    let name = safe(&e.name);
+    let owner = e.owner.as_ref().map_or_else(empty, |r| safe(&r.name));
     let system = e
         .part_of
         .as_ref()
         .or_else(|| e.related(RelationKind::PartOf).next())
-        .map(|r| sanitize(&r.name).into_owned())
-        .unwrap_or_default();
-    let spec_type = sanitize(e.spec_type.as_deref().unwrap_or("")).into_owned();
-    let lifecycle = sanitize(e.lifecycle.as_deref().unwrap_or("")).into_owned();
-    let description = sanitize(e.description.as_deref().unwrap_or("")).into_owned();
+        .map_or_else(empty, |r| safe(&r.name));
+    let spec_type = e.spec_type.as_ref().map_or_else(empty, safe);
+    let lifecycle = e.lifecycle.as_ref().map_or_else(empty, safe);
+    let description = e.description.as_ref().map_or_else(empty, safe);
     let haystack = format!("{name} {owner} {system} {spec_type}").to_lowercase();
     ServiceRow {
         name,
@@ -477,6 +483,10 @@ impl LiveState {
         {
             Ok(i) => i,
             Err(i) => {
+                // One more at a time: a service runs in a handful of clusters, and a
+                // list grown by doubling keeps (or, shrunk, leaves behind) the unused
+                // half of its last block.
+                slots.reserve_exact(1);
                 slots.insert(
                     i,
                     Slot {
@@ -544,7 +554,18 @@ impl LiveState {
                         self.pod_spill.insert((c, rec.name.clone()), si);
                     }
                 }
-                self.services[si as usize].pods.insert(i, rec);
+                let s = &mut self.services[si as usize];
+                if s.pods.capacity() == 0 {
+                    // The service's first pod: room for every replica its deployments
+                    // want, so the list is made once instead of growing by doubling.
+                    let want: usize = s
+                        .slots
+                        .iter()
+                        .filter_map(|x| x.dep.map(|d| d.desired as usize))
+                        .sum();
+                    s.pods.reserve_exact(want.max(1));
+                }
+                s.pods.insert(i, rec);
                 self.pod_count += 1;
                 false
             }
@@ -635,7 +656,7 @@ impl LiveState {
         let Some(live) = self.service(service) else {
             return st;
         };
-        let mut present = vec![false; region_order.len()];
+        let mut present: Vec<Option<&Name>> = vec![None; region_order.len()];
         for slot in &live.s.slots {
             let Some(d) = slot.dep else { continue };
             let cluster = &self.clusters[slot.cluster as usize];
@@ -650,17 +671,12 @@ impl LiveState {
                 RolloutState::Progressing => st.rolling += 1,
                 RolloutState::Stalled => st.stalled += 1,
             }
-            if let Some(i) = region_order.iter().position(|r| r == &cluster.region) {
-                present[i] = true;
+            if let Some(i) = region_order.iter().position(|r| cluster.region == *r) {
+                present[i] = Some(&cluster.region);
             }
             st.crash_looping += slot.crash;
         }
-        st.regions = region_order
-            .iter()
-            .zip(present)
-            .filter(|(_, p)| *p)
-            .map(|(r, _)| r.clone())
-            .collect();
+        st.regions = present.into_iter().flatten().cloned().collect();
         st
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
 
+use crate::domain::Name;
 use crate::domain::service::{Health, LiveStatus, ServiceRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,7 +104,7 @@ pub enum ViewItem {
 
 pub struct CatalogState {
     pub rows: Vec<ServiceRow>,
-    index: HashMap<String, usize>,
+    index: HashMap<Name, usize>,
     pub filter: String,
     pub editing: bool,
     pub sort: SortColumn,
@@ -165,7 +166,7 @@ impl CatalogState {
         self.view.clear();
         self.rebuild();
         if let Some(name) = keep
-            && let Some(&i) = self.index.get(&name)
+            && let Some(&i) = self.index.get(name.as_str())
             && let Some(pos) = self.view.iter().position(|v| *v == ViewItem::Row(i))
         {
             self.selected = pos;
@@ -540,7 +541,7 @@ mod tests {
             system: system.into(),
             spec_type: "service".into(),
             lifecycle: "production".into(),
-            description: String::new(),
+            description: "".into(),
             haystack: format!("{name} {owner} {system} service"),
             live: LiveStatus::default(),
         }

@@ -41,12 +41,12 @@ impl Model {
         let mut owners: Vec<String> = catalog
             .of_kind(&Kind::Group)
             .filter(|g| g.spec_type.as_deref() == Some("team"))
-            .map(|g| g.name.clone())
+            .map(|g| g.name.to_string())
             .collect();
         if owners.is_empty() {
             owners = catalog
                 .of_kind(&Kind::Group)
-                .map(|g| g.name.clone())
+                .map(|g| g.name.to_string())
                 .collect();
         }
         owners.sort();

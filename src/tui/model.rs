@@ -526,9 +526,9 @@ impl Model {
         if self.tab == Tab::Deployments
             && let Some(&i) = self.matrix_rows().get(self.matrix.selected)
         {
-            return Some(self.cat.rows[i].name.clone());
+            return Some(self.cat.rows[i].name.to_string());
         }
-        self.cat.selected_row().map(|r| r.name.clone())
+        self.cat.selected_row().map(|r| r.name.to_string())
     }
 
     /// Is `service` the focus (see `focus`)? Without building the name, outside the matrix.
@@ -931,7 +931,7 @@ impl Model {
 
     /// Recompute every row's live status (after the scope changed).
     fn restatus_all(&mut self) {
-        let names: Vec<String> = self.cat.rows.iter().map(|r| r.name.clone()).collect();
+        let names: Vec<String> = self.cat.rows.iter().map(|r| r.name.to_string()).collect();
         for n in names {
             let st = self.live.status(&n, &self.scope, &self.topology.regions);
             self.cat.set_live(&n, st);

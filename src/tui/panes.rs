@@ -119,7 +119,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         let name = &m.cat.rows[i].name;
         let live = m.live.service(name);
         let selected = m.matrix.offset + pos == m.matrix.selected;
-        let mut cells = vec![Cell::from(name.clone())];
+        let mut cells = vec![Cell::from(name.to_string())];
         for (ci, c) in shown.iter().enumerate() {
             let mut cell = matrix_cell(
                 m,
@@ -171,7 +171,7 @@ fn cluster_headers(
         let (env, region) = if compact {
             (short_env(&c.env).to_string(), short_region(&c.region))
         } else {
-            (c.env.clone(), c.region.clone())
+            (c.env.to_string(), c.region.to_string())
         };
         let ephemeral = m.topology.ephemeral(&c.env);
         env_cells.push(if last_env != Some(c.env.as_str()) {

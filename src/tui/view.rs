@@ -447,13 +447,13 @@ fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
                 let r = m.cat.rows[*idx].clone();
                 let name = highlighted(&mut m.cat, &m.theme, &r.name);
                 let t = &m.theme;
-                let mut cells = vec![Cell::from(name), Cell::from(r.owner.clone())];
+                let mut cells = vec![Cell::from(name), Cell::from(r.owner.to_string())];
                 if wide {
-                    cells.push(Cell::from(r.system.clone()));
+                    cells.push(Cell::from(r.system.to_string()));
                 }
-                cells.push(Cell::from(r.spec_type.clone()));
+                cells.push(Cell::from(r.spec_type.to_string()));
                 if wide {
-                    cells.push(Cell::from(r.lifecycle.clone()));
+                    cells.push(Cell::from(r.lifecycle.to_string()));
                 }
                 cells.push(Cell::from(regions_cell(&r.live, &m.topology.regions)));
                 let (text, slot) = status_cell(&r.live);
@@ -508,7 +508,7 @@ fn regions_cell(live: &LiveStatus, all: &[String]) -> String {
     if all.len() <= 6 {
         all.iter()
             .map(|r| {
-                if live.regions.contains(r) {
+                if live.regions.iter().any(|x| x == r) {
                     '●'
                 } else {
                     '○'
@@ -579,24 +579,24 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
     let label = |s: &str| Span::styled(format!("{s:<12}"), t.style(Slot::Muted));
     let mut lines: Vec<Line> = Vec::new();
     lines.push(Line::from(vec![
-        Span::styled(row.name.clone(), t.style(Slot::Title)),
+        Span::styled(row.name.to_string(), t.style(Slot::Title)),
         Span::styled(
             format!("  {} · {}", row.spec_type, row.lifecycle),
             t.style(Slot::Muted),
         ),
     ]));
     if !row.description.is_empty() {
-        lines.push(Line::from(row.description.clone()));
+        lines.push(Line::from(row.description.to_string()));
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
         label("owner"),
-        Span::styled(row.owner.clone(), t.style(Slot::Accent)),
+        Span::styled(row.owner.to_string(), t.style(Slot::Accent)),
     ]));
     if !row.system.is_empty() {
         lines.push(Line::from(vec![
             label("system"),
-            Span::raw(row.system.clone()),
+            Span::raw(row.system.to_string()),
         ]));
     }
     let (status, slot) = status_cell(&row.live);

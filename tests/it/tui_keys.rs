@@ -104,7 +104,10 @@ async fn open_detail_then_back() {
         .map(|r| r.name.clone())
         .expect("a row");
     h.keys("<Enter>");
-    assert_eq!(h.model.routes.last(), Some(&Route::Service(name.clone())));
+    assert_eq!(
+        h.model.routes.last(),
+        Some(&Route::Service(name.to_string()))
+    );
     let screen = h.render();
     assert!(screen.contains("owner"), "{screen}");
     assert!(screen.contains("running in"), "{screen}");

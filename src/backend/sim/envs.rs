@@ -146,7 +146,8 @@ impl Sim {
                 anyhow::bail!("{} does not span {r}", env.from);
             }
             let d = &mut w.durable;
-            let copy = |c: &ClusterId| c.env == env.from && env.regions.contains(&c.region);
+            let copy =
+                |c: &ClusterId| c.env == env.from && env.regions.iter().any(|r| c.region == *r);
             let deployments: Vec<DeploymentRec> = d
                 .deployments
                 .iter()

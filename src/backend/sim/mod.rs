@@ -44,10 +44,11 @@ use crate::domain::catalog::parse::parse_documents;
 use crate::domain::catalog::resolve;
 use crate::domain::catalog::{
     Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Severity, Source,
+    Spec, TextMap,
 };
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
-    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome,
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Name, Outcome,
     PendingFlag, Scope, SecretMeta, Timestamp, Topology,
 };
 
@@ -245,6 +246,13 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
     }
     let mut entities = catalog.entities().to_vec();
     entities.reserve(n - have);
+    // What every generated service has in common is stored once.
+    let namespace = Name::new(DEFAULT_NAMESPACE);
+    let service = Name::new("service");
+    let (experimental, production) = (Name::new("experimental"), Name::new("production"));
+    let (slug_key, k8s_key) = (Name::new(SLUG), Name::new("backstage.io/kubernetes-id"));
+    let generated = Name::new("generated");
+    let description = Name::new("Generated service (scale test).");
     let mut i = 0usize;
     let mut added = 0usize;
     while added < n - have {
@@ -261,9 +269,9 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
         let owner = (!owners.is_empty()).then(|| owners[rng.usize(..owners.len())].clone());
         let system = (!systems.is_empty()).then(|| systems[rng.usize(..systems.len())].clone());
         let lifecycle = if rng.f32() < 0.1 {
-            "experimental"
+            &experimental
         } else {
-            "production"
+            &production
         };
         let mut relations = Vec::with_capacity(2);
         if let Some(o) = &owner {
@@ -280,27 +288,30 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
                 resolved: true,
             });
         }
-        let mut annotations = BTreeMap::new();
-        annotations.insert(SLUG.to_string(), format!("northwind/{name}"));
-        annotations.insert("backstage.io/kubernetes-id".to_string(), name.clone());
-        let spec = serde_json::json!({
+        let annotations: TextMap = [
+            (slug_key.clone(), format!("northwind/{name}")),
+            (k8s_key.clone(), name.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let spec = Spec::new(&serde_json::json!({
             "type": "service",
-            "lifecycle": lifecycle,
+            "lifecycle": lifecycle.as_str(),
             "owner": owner.as_ref().map(|o| o.to_string()),
             "system": system.as_ref().map(|s| s.to_string()),
-        });
+        }));
         entities.push(Entity {
             kind: Kind::Component,
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            name: name.clone(),
+            namespace: namespace.clone(),
+            name: Name::from(name),
             title: None,
-            description: Some("Generated service (scale test).".to_string()),
-            labels: BTreeMap::new(),
+            description: Some(description.clone()),
+            labels: TextMap::new(),
             annotations,
-            tags: vec!["generated".to_string()],
+            tags: vec![generated.clone()],
             links: Vec::new(),
-            spec_type: Some("service".to_string()),
-            lifecycle: Some(lifecycle.to_string()),
+            spec_type: Some(service.clone()),
+            lifecycle: Some(lifecycle.clone()),
             owner,
             part_of: system,
             relations,
@@ -368,7 +379,7 @@ impl Sim {
             .iter()
             .filter(|e| is_service(e))
             .map(|e| ServiceSpec {
-                name: e.name.clone(),
+                name: Name::from(&e.name),
                 lifecycle: e.lifecycle.clone(),
                 owner: e.owner.as_ref().map(|o| o.name.clone()),
                 synthetic: e.source.file.as_os_str() == "<generated>",
@@ -382,7 +393,7 @@ impl Sim {
         slugs.dedup();
         let mut users: Vec<String> = catalog
             .of_kind(&Kind::User)
-            .map(|u| u.name.clone())
+            .map(|u| u.name.to_string())
             .collect();
         users.sort();
         let fingerprint = state::fingerprint(&services, &slugs);
@@ -746,20 +757,18 @@ impl Sim {
         version: &str,
     ) -> Result<bool> {
         self.mutate_world(|w, now| {
-            let Some(d) = w
+            let Some(i) = w
                 .durable
                 .deployments
-                .iter_mut()
-                .find(|d| d.service == service && &d.cluster == cluster)
+                .iter()
+                .position(|d| d.service == service && &d.cluster == cluster)
             else {
                 return false;
             };
-            d.version = version.to_string();
+            let (_, version) = w.durable.release(service, version);
+            let d = &mut w.durable.deployments[i];
+            d.version = version;
             d.updated_at = now;
-            let rel = w.durable.releases.entry(service.to_string()).or_default();
-            if !rel.iter().any(|v| v == version) {
-                rel.push(version.to_string());
-            }
             true
         })
     }
@@ -770,7 +779,7 @@ impl Sim {
             .durable
             .releases
             .get(service)
-            .cloned()
+            .map(|r| r.iter().map(Name::to_string).collect())
             .unwrap_or_default()
     }
 
@@ -1116,18 +1125,15 @@ impl ClusterProvider for Sim {
             if exists(&w.durable) {
                 return;
             }
+            let (service, version) = w.durable.release(service, version);
             w.durable.deployments.push(state::DeploymentRec {
-                service: service.to_string(),
+                service,
                 cluster: cluster.clone(),
-                version: version.to_string(),
+                version,
                 desired: replicas,
                 restart_gen: 0,
                 updated_at: now,
             });
-            let rel = w.durable.releases.entry(service.to_string()).or_default();
-            if !rel.iter().any(|v| v == version) {
-                rel.push(version.to_string());
-            }
         })
     }
 }
@@ -1194,7 +1200,12 @@ impl SecretsProvider for Sim {
 #[async_trait]
 impl ReposProvider for Sim {
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
-        Ok(self.world().durable.repos.get(slug).cloned())
+        Ok(self
+            .world()
+            .durable
+            .repos
+            .get(slug)
+            .map(state::RepoRec::info))
     }
 
     async fn releases(&self, service: &str) -> Result<Vec<String>> {
@@ -1231,12 +1242,13 @@ impl ReposProvider for Sim {
             if s.repos.get(slug).is_some_and(|r| r.exists) {
                 return;
             }
+            let slug_name = Name::from(slug);
             s.repos.insert(
-                slug.to_string(),
-                RepoInfo {
-                    slug: slug.to_string(),
+                slug_name.clone(),
+                state::RepoRec {
+                    slug: slug_name,
                     exists: true,
-                    default_branch: "main".to_string(),
+                    default_branch: Name::new("main"),
                     workflows: Vec::new(),
                 },
             );
@@ -1265,7 +1277,7 @@ impl ReposProvider for Sim {
             if let Some(name) = path.strip_prefix(".github/workflows/")
                 && !repo.workflows.iter().any(|w| w == name)
             {
-                repo.workflows.push(name.to_string());
+                repo.workflows.push(Name::from(name));
             }
             s.repo_files
                 .entry(slug.to_string())

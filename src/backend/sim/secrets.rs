@@ -7,14 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::Deserializer;
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use super::state::{SecretValue, random_token, version_id};
-use crate::domain::{SecretMeta, Timestamp};
+use crate::domain::{Name, SecretMeta, Timestamp};
 
 /// A secret in one region, materialised. Its `Debug` never shows the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,19 +58,26 @@ const NONE: u32 = u32::MAX;
 /// Interned strings: one allocation per distinct name.
 #[derive(Clone, Default)]
 struct Names {
-    list: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, u32>,
+    list: Vec<Name>,
+    ids: HashMap<Name, u32>,
 }
 
 impl Names {
     fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
+        match self.ids.get(s) {
+            Some(&id) => id,
+            None => self.intern_shared(&Name::from(s)),
+        }
+    }
+
+    /// Like `intern`, keeping `s` itself (shared with whoever gave it) when it is new.
+    fn intern_shared(&mut self, s: &Name) -> u32 {
+        if let Some(&id) = self.ids.get(s.as_str()) {
             return id;
         }
-        let a: Arc<str> = Arc::from(s);
         let id = self.list.len() as u32;
-        self.list.push(a.clone());
-        self.ids.insert(a, id);
+        self.list.push(s.clone());
+        self.ids.insert(s.clone(), id);
         id
     }
 
@@ -87,8 +93,8 @@ impl Names {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rec {
     service: u32,
-    env: u32,
-    region: u32,
+    /// Index into `places`: the (environment, region) pair, one per cluster.
+    place: u32,
     key: u32,
     /// Index into `overrides`, or `NONE`.
     ovr: u32,
@@ -117,6 +123,9 @@ pub(crate) struct SecretStore {
     names: Names,
     /// The owning team of a service (a name id to a name id), for the standard tags.
     teams: HashMap<u32, u32>,
+    /// The (environment, region) name ids records point at, each pair once.
+    places: Vec<(u32, u32)>,
+    place_ids: HashMap<(u32, u32), u32>,
     recs: Vec<Rec>,
     overrides: Vec<Override>,
 }
@@ -164,9 +173,30 @@ impl SecretStore {
             base,
             names: Names::default(),
             teams: HashMap::new(),
+            places: Vec::new(),
+            place_ids: HashMap::new(),
             recs: Vec::new(),
             overrides: Vec::new(),
         }
+    }
+
+    /// The place id of (environment, region) name ids, given one when it is new.
+    fn place(&mut self, env: u32, region: u32) -> u32 {
+        if let Some(&p) = self.place_ids.get(&(env, region)) {
+            return p;
+        }
+        let p = self.places.len() as u32;
+        self.places.push((env, region));
+        self.place_ids.insert((env, region), p);
+        p
+    }
+
+    fn env_id(&self, r: &Rec) -> u32 {
+        self.places.get(r.place as usize).map_or(NONE, |p| p.0)
+    }
+
+    fn region_id(&self, r: &Rec) -> u32 {
+        self.places.get(r.place as usize).map_or(NONE, |p| p.1)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -188,6 +218,11 @@ impl SecretStore {
         self.recs.reserve(n);
     }
 
+    /// Store `name` (a service's, say) as the one copy of its text the store keeps.
+    pub(crate) fn share_name(&mut self, name: &Name) {
+        self.names.intern_shared(name);
+    }
+
     pub(crate) fn set_team(&mut self, service: &str, team: &str) {
         let s = self.names.intern(service);
         let t = self.names.intern(team);
@@ -196,10 +231,10 @@ impl SecretStore {
 
     /// Add a seeded secret; its position.
     pub(crate) fn push(&mut self, service: &str, env: &str, region: &str, key: &str) -> usize {
+        let (env, region) = (self.names.intern(env), self.names.intern(region));
         let rec = Rec {
             service: self.names.intern(service),
-            env: self.names.intern(env),
-            region: self.names.intern(region),
+            place: self.place(env, region),
             key: self.names.intern(key),
             ovr: NONE,
         };
@@ -208,11 +243,15 @@ impl SecretStore {
     }
 
     pub(crate) fn env_of(&self, i: usize) -> &str {
-        self.recs.get(i).map_or("", |r| self.names.get(r.env))
+        self.recs
+            .get(i)
+            .map_or("", |r| self.names.get(self.env_id(r)))
     }
 
     pub(crate) fn region_of(&self, i: usize) -> &str {
-        self.recs.get(i).map_or("", |r| self.names.get(r.region))
+        self.recs
+            .get(i)
+            .map_or("", |r| self.names.get(self.region_id(r)))
     }
 
     pub(crate) fn remove_at(&mut self, i: usize) {
@@ -262,7 +301,7 @@ impl SecretStore {
     /// The generator of a seeded secret: the same for every region of (service, env, key).
     fn generator(&self, r: &Rec) -> u64 {
         let mut h = 0xcbf2_9ce4_8422_2325 ^ self.seed;
-        for id in [r.service, r.env, r.key] {
+        for id in [r.service, self.env_id(r), r.key] {
             fnv(&mut h, self.names.get(id).as_bytes());
         }
         h
@@ -279,7 +318,7 @@ impl SecretStore {
         let value = want_value.then(|| {
             SecretValue(format_value(
                 self.names.get(r.service),
-                self.names.get(r.env),
+                self.names.get(self.env_id(r)),
                 key,
                 &token,
             ))
@@ -289,12 +328,12 @@ impl SecretStore {
 
     fn materialise(&self, r: &Rec) -> SecretRec {
         let o = self.overrides.get(r.ovr as usize);
-        let (service, env) = (self.names.get(r.service), self.names.get(r.env));
+        let (service, env) = (self.names.get(r.service), self.names.get(self.env_id(r)));
         let (value, vid, changed) = self.derived(r, o.is_none_or(|o| o.value.is_none()));
         SecretRec {
             service: service.to_string(),
             env: env.to_string(),
-            region: self.names.get(r.region).to_string(),
+            region: self.names.get(self.region_id(r)).to_string(),
             key: self.names.get(r.key).to_string(),
             version_id: o.and_then(|o| o.version_id.clone()).unwrap_or(vid),
             last_changed: o.and_then(|o| o.last_changed).unwrap_or(changed),
@@ -336,9 +375,10 @@ impl SecretStore {
             self.names.id(region)?,
             self.names.id(key)?,
         );
+        let p = *self.place_ids.get(&(e, g))?;
         self.recs
             .iter()
-            .position(|r| r.service == s && r.env == e && r.region == g && r.key == k)
+            .position(|r| r.service == s && r.place == p && r.key == k)
     }
 
     /// The value of one secret.
@@ -436,8 +476,8 @@ impl Serialize for SecretStore {
                 .map(|r| {
                     (
                         n(r.service),
-                        n(r.env),
-                        n(r.region),
+                        n(self.env_id(r)),
+                        n(self.region_id(r)),
                         n(r.key),
                         self.overrides.get(r.ovr as usize),
                     )

@@ -15,7 +15,8 @@ use super::Scale;
 use super::secrets::{LEGACY_KEY, SecretStore};
 use crate::backend::RepoInfo;
 use crate::domain::{
-    AuditRecord, ClusterId, FlagState, Freeze, Lock, Outcome, PendingFlag, Timestamp, Topology,
+    AuditRecord, ClusterId, FlagState, Freeze, Interner, Lock, Name, Outcome, PendingFlag,
+    Timestamp, Topology,
 };
 
 /// Bumped whenever the layout of the state file changes; an older file is re-seeded.
@@ -42,9 +43,9 @@ impl SecretValue {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DeploymentRec {
-    pub service: String,
+    pub service: Name,
     pub cluster: ClusterId,
-    pub version: String,
+    pub version: Name,
     pub desired: u32,
     /// Bumped by a rollout restart (the pod template changes, the version does not).
     #[serde(default)]
@@ -54,11 +55,32 @@ pub(crate) struct DeploymentRec {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HpaRec {
-    pub service: String,
+    pub service: Name,
     pub cluster: ClusterId,
     pub min: u32,
     pub max: u32,
     pub target_cpu: u32,
+}
+
+/// A repository as the demo keeps it: [`RepoInfo`]'s fields (the same JSON), with the
+/// text repositories have in common (the default branch, workflow files) shared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RepoRec {
+    pub slug: Name,
+    pub exists: bool,
+    pub default_branch: Name,
+    pub workflows: Vec<Name>,
+}
+
+impl RepoRec {
+    pub(crate) fn info(&self) -> RepoInfo {
+        RepoInfo {
+            slug: self.slug.to_string(),
+            exists: self.exists,
+            default_branch: self.default_branch.to_string(),
+            workflows: self.workflows.iter().map(Name::to_string).collect(),
+        }
+    }
 }
 
 /// Everything that survives a restart of `sphere`.
@@ -71,12 +93,12 @@ pub(crate) struct DurableState {
     pub fingerprint: u64,
     pub seeded_at: Timestamp,
     /// Every released version per service, oldest first.
-    pub releases: BTreeMap<String, Vec<String>>,
+    pub releases: BTreeMap<Name, Vec<Name>>,
     pub deployments: Vec<DeploymentRec>,
     pub hpas: Vec<HpaRec>,
     pub secrets: SecretStore,
     pub flags: Vec<FlagState>,
-    pub repos: BTreeMap<String, RepoInfo>,
+    pub repos: BTreeMap<Name, RepoRec>,
     pub locks: Vec<Lock>,
     pub freeze: Freeze,
     pub audit: Vec<AuditRecord>,
@@ -106,6 +128,57 @@ impl DurableState {
             && self.seed == seed
             && &self.scale == scale
             && self.fingerprint == fingerprint
+    }
+
+    /// Record `version` among the releases of `service` (last, when it is new), and give
+    /// both back as the names the state shares.
+    pub(crate) fn release(&mut self, service: &str, version: &str) -> (Name, Name) {
+        let rel = match self.releases.get_mut(service) {
+            Some(rel) => rel,
+            None => self.releases.entry(Name::from(service)).or_default(),
+        };
+        let version = match rel.iter().find(|v| **v == version) {
+            Some(v) => v.clone(),
+            None => {
+                let v = Name::from(version);
+                rel.push(v.clone());
+                v
+            }
+        };
+        let service = self
+            .releases
+            .get_key_value(service)
+            .map_or_else(|| Name::from(service), |(k, _)| k.clone());
+        (service, version)
+    }
+
+    /// Make every record hold the one shared copy of its service, version, environment
+    /// and region (read from a file, each has its own).
+    pub(crate) fn share_names(&mut self) {
+        // Services share version numbers too.
+        let mut names = Interner::new();
+        for (service, versions) in std::mem::take(&mut self.releases) {
+            let versions = versions.iter().map(|v| names.name(v)).collect();
+            self.releases.insert(names.name(&service), versions);
+        }
+        for d in &mut self.deployments {
+            names.share(&mut d.service);
+            names.share(&mut d.version);
+            names.share(&mut d.cluster.env);
+            names.share(&mut d.cluster.region);
+        }
+        for h in &mut self.hpas {
+            names.share(&mut h.service);
+            names.share(&mut h.cluster.env);
+            names.share(&mut h.cluster.region);
+        }
+        for (slug, r) in &mut self.repos {
+            r.slug = slug.clone();
+            names.share(&mut r.default_branch);
+            for w in &mut r.workflows {
+                names.share(w);
+            }
+        }
     }
 
     /// Give back the room left over by seeding or reading (lists grow by doubling).
@@ -149,9 +222,10 @@ impl DurableState {
 /// A service as the seeding sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct ServiceSpec {
-    pub name: String,
-    pub lifecycle: Option<String>,
-    pub owner: Option<String>,
+    pub name: Name,
+    /// (Shared with the catalog; hashed like the `String`s they were.)
+    pub lifecycle: Option<Name>,
+    pub owner: Option<Name>,
     pub synthetic: bool,
 }
 
@@ -283,11 +357,31 @@ pub(crate) fn seed_state(
     let envs = &topo.environments;
     let nreg = regions.len().max(1);
 
-    // Releases.
-    let mut rel = BTreeMap::new();
+    // Releases. Services share version numbers, so each distinct one is stored once.
+    let mut rel = Vec::with_capacity(services.len());
+    let mut version_names = Interner::new();
     for s in services {
-        rel.insert(s.name.clone(), releases(&mut rng));
+        let versions: Vec<Name> = releases(&mut rng)
+            .iter()
+            .map(|v| version_names.name(v))
+            .collect();
+        rel.push((s.name.clone(), versions));
     }
+    // Built in one go, the map's nodes are full (inserted one by one, about half).
+    let rel: BTreeMap<Name, Vec<Name>> = rel.into_iter().collect();
+    // Every cluster's id, made once: the deployments share their names.
+    let cluster_ids: Vec<Vec<ClusterId>> = {
+        let regions: Vec<Name> = regions.iter().map(Name::from).collect();
+        envs.iter()
+            .map(|e| {
+                let e = Name::from(e);
+                regions
+                    .iter()
+                    .map(|r| ClusterId::new(e.clone(), r.clone()))
+                    .collect()
+            })
+            .collect()
+    };
 
     // Which real production services are missing from one region.
     let missing_region = regions
@@ -340,7 +434,7 @@ pub(crate) fn seed_state(
             "production" => in_production,
             _ => true,
         };
-        for env in envs {
+        for (ei, env) in envs.iter().enumerate() {
             if !env_ok(env) {
                 continue;
             }
@@ -357,7 +451,7 @@ pub(crate) fn seed_state(
                 };
                 deployments.push(DeploymentRec {
                     service: s.name.clone(),
-                    cluster: ClusterId::new(env.clone(), regions[r].clone()),
+                    cluster: cluster_ids[ei][r].clone(),
                     version,
                     desired,
                     restart_gen: 0,
@@ -449,7 +543,12 @@ pub(crate) fn seed_state(
     let flags = seed_flags(&mut rng, topo, now);
 
     // Repositories: most exist, a few are missing, a few have no workflows.
-    let mut repos = BTreeMap::new();
+    let main = Name::new("main");
+    let (ci, deploy) = (
+        Name::new(".github/workflows/ci.yaml"),
+        Name::new(".github/workflows/deploy.yaml"),
+    );
+    let mut repos = Vec::with_capacity(repo_slugs.len());
     for slug in repo_slugs {
         let r = rng.f32();
         if r < 0.07 {
@@ -458,21 +557,21 @@ pub(crate) fn seed_state(
         let workflows = if r < 0.15 {
             Vec::new()
         } else {
-            vec![
-                ".github/workflows/ci.yaml".to_string(),
-                ".github/workflows/deploy.yaml".to_string(),
-            ]
+            vec![ci.clone(), deploy.clone()]
         };
-        repos.insert(
+        let slug = Name::from(slug);
+        repos.push((
             slug.clone(),
-            RepoInfo {
-                slug: slug.clone(),
+            RepoRec {
+                slug,
                 exists: true,
-                default_branch: "main".to_string(),
+                default_branch: main.clone(),
                 workflows,
             },
-        );
+        ));
     }
+    // Built in one go, the map's nodes are full (inserted one by one, about half).
+    let repos: BTreeMap<Name, RepoRec> = repos.into_iter().collect();
 
     // Ledger.
     let actors: Vec<String> = if users.is_empty() {
@@ -499,7 +598,7 @@ pub(crate) fn seed_state(
     let mut locks = Vec::new();
     if let Some(service) = &lock_service {
         locks.push(Lock {
-            service: service.clone(),
+            service: service.to_string(),
             env: Some("production".to_string()),
             region: lock_region.clone(),
             reason: "INC-2291: elevated 5xx on authorisations, hold deploys until RCA".to_string(),
@@ -533,7 +632,9 @@ pub(crate) fn seed_state(
         if services.is_empty() {
             "web".to_string()
         } else {
-            services[rng.usize(..services.len().min(60))].name.clone()
+            services[rng.usize(..services.len().min(60))]
+                .name
+                .to_string()
         }
     };
     let region = |rng: &mut fastrand::Rng| {
@@ -623,19 +724,22 @@ fn seed_secrets(
     now: Timestamp,
 ) -> SecretStore {
     // Group the clusters each service runs in.
-    let mut clusters: BTreeMap<&str, Vec<&ClusterId>> = BTreeMap::new();
+    let mut clusters: BTreeMap<&Name, Vec<&ClusterId>> = BTreeMap::new();
     for d in deployments {
-        clusters
-            .entry(d.service.as_str())
-            .or_default()
-            .push(&d.cluster);
+        clusters.entry(&d.service).or_default().push(&d.cluster);
     }
     let mut out = SecretStore::new(seed, now);
     out.reserve(deployments.len() * 6);
     // Drift kinds: 0 missing, 1 extra, 2 value differs, 3 tags differ. The first four
     // services with ≥ 2 regions in an environment get one each, then ~10% at random.
     let mut next_kind = 0usize;
-    for (service, cl) in &clusters {
+    for (&service, cl) in &clusters {
+        out.share_name(service);
+        for c in cl {
+            out.share_name(&c.env);
+            out.share_name(&c.region);
+        }
+        let service = service.as_str();
         if let Some(team) = specs.get(service).and_then(|s| s.owner.as_deref()) {
             out.set_team(service, team);
         }
@@ -840,8 +944,9 @@ pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let state = serde_json::from_slice(&bytes)
+    let mut state: DurableState = serde_json::from_slice(&bytes)
         .with_context(|| format!("parsing the demo state {}", path.display()))?;
+    state.share_names();
     Ok(Some(state))
 }
 

@@ -8,26 +8,26 @@ use super::*;
 use crate::domain::{PodPhase, RolloutState};
 
 fn entity(kind: Kind, name: &str, spec_type: Option<&str>, lifecycle: Option<&str>) -> Entity {
-    let mut annotations = BTreeMap::new();
+    let mut annotations = TextMap::new();
     if kind == Kind::Component {
         annotations.insert(SLUG.to_string(), format!("acme/{name}"));
     }
     Entity {
         kind,
-        namespace: DEFAULT_NAMESPACE.to_string(),
-        name: name.to_string(),
+        namespace: DEFAULT_NAMESPACE.into(),
+        name: name.into(),
         title: None,
         description: None,
-        labels: BTreeMap::new(),
+        labels: TextMap::new(),
         annotations,
         tags: Vec::new(),
         links: Vec::new(),
-        spec_type: spec_type.map(str::to_string),
-        lifecycle: lifecycle.map(str::to_string),
+        spec_type: spec_type.map(Name::from),
+        lifecycle: lifecycle.map(Name::from),
         owner: Some(EntityRef::new(Kind::Group, DEFAULT_NAMESPACE, "team-a")),
         part_of: Some(EntityRef::new(Kind::System, DEFAULT_NAMESPACE, "shop")),
         relations: Vec::new(),
-        spec: serde_json::Value::Null,
+        spec: Spec::default(),
         source: Source {
             file: PathBuf::from("test.yaml"),
             document: 0,
@@ -244,7 +244,7 @@ fn drift_exists_across_regions() {
         BTreeMap::new();
     for d in &snap.deployments {
         versions
-            .entry((d.service.clone(), d.cluster.env.clone()))
+            .entry((d.service.clone(), d.cluster.env.to_string()))
             .or_default()
             .insert(d.version.clone());
     }
@@ -315,6 +315,31 @@ async fn ticks_advance_the_rollout_and_reach_watchers() {
         |e| matches!(e, ClusterEvent::Pod(p) if p.phase == PodPhase::Pending),
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_initial_listing_tells_what_a_snapshot_does() {
+    let sim = open(5);
+    let platform = sim.platform();
+    let snap = platform.clusters.snapshot(&Scope::default()).await.unwrap();
+    let mut stream = platform.clusters.watch();
+    let (mut deployments, mut hpas, mut pods) = (Vec::new(), Vec::new(), Vec::new());
+    let mut synced = 0;
+    while synced < 9 {
+        match next_matching(&mut stream, |_| true).await {
+            ClusterEvent::Synced(_) => synced += 1,
+            ClusterEvent::Deployment(d) => deployments.push(d),
+            ClusterEvent::Hpa(h) => hpas.push(h),
+            ClusterEvent::Pod(p) => pods.push(p),
+            _ => {}
+        }
+    }
+    // Ready, updated and rollout state come from the pods: the listing's copy of them
+    // must give the same answers as the world's own.
+    assert_eq!(deployments, snap.deployments);
+    assert!(deployments.iter().any(|d| d.ready > 0));
+    assert_eq!(hpas, snap.hpas);
+    assert_eq!(pods, snap.pods);
 }
 
 #[tokio::test]
@@ -527,7 +552,12 @@ async fn flags_drift_and_get_acknowledged() {
         "ui-kit",
     ]
     .iter()
-    .filter(|s| sim.world().durable.repos.contains_key(&format!("acme/{s}")))
+    .filter(|s| {
+        sim.world()
+            .durable
+            .repos
+            .contains_key(format!("acme/{s}").as_str())
+    })
     .count();
     assert!(n >= 5, "{n} repos, {r:?}");
 }
@@ -572,8 +602,8 @@ fn demo_catalog() -> Catalog {
                 None,
                 None,
             );
-            e.spec_type = s("/spec/type");
-            e.lifecycle = s("/spec/lifecycle");
+            e.spec_type = s("/spec/type").map(Name::from);
+            e.lifecycle = s("/spec/lifecycle").map(Name::from);
             e.owner = s("/spec/owner").map(|o| {
                 crate::domain::catalog::refs::parse_ref(&o, Some(Kind::Group), DEFAULT_NAMESPACE)
                     .expect("owner ref")
@@ -587,7 +617,7 @@ fn demo_catalog() -> Catalog {
                         .collect()
                 })
                 .unwrap_or_default();
-            e.spec = v.get("spec").cloned().unwrap_or_default();
+            e.spec = v.get("spec").cloned().unwrap_or_default().into();
             es.push(e);
         }
     }
@@ -600,13 +630,14 @@ async fn the_demo_catalog_opens() {
     // Every reference resolves.
     let mut refs = Vec::new();
     for e in catalog.entities() {
+        let spec = e.spec.value();
         for (field, kind) in [
             ("owner", Kind::Group),
             ("system", Kind::System),
             ("domain", Kind::Domain),
             ("parent", Kind::Group),
         ] {
-            if let Some(r) = e.spec.get(field).and_then(|x| x.as_str()) {
+            if let Some(r) = spec.get(field).and_then(|x| x.as_str()) {
                 refs.push((e.name.clone(), r.to_string(), kind.clone()));
             }
         }
@@ -617,8 +648,7 @@ async fn the_demo_catalog_opens() {
             ("memberOf", Kind::Group),
             ("children", Kind::Group),
         ] {
-            for r in e
-                .spec
+            for r in spec
                 .get(field)
                 .and_then(|x| x.as_array())
                 .into_iter()

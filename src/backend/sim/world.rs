@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::state::{DurableState, FileStamp, K8S_ALPHABET, next_patch};
 use super::watch::WatchQueue;
 use crate::domain::{
-    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, PodPhase, PodSummary,
-    RolloutState, Scope, Timestamp, Topology,
+    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Name, PodPhase,
+    PodSummary, RolloutState, Scope, Timestamp, Topology,
 };
 
 /// A deployment: (cluster, service), as indices into the world's [`Names`]. Indices
@@ -25,24 +25,28 @@ pub(crate) struct Key {
 pub(crate) struct Names {
     clusters: Vec<ClusterId>,
     cluster_ids: HashMap<ClusterId, u16>,
-    services: Vec<Arc<str>>,
-    service_ids: HashMap<Arc<str>, u32>,
+    services: Vec<Name>,
+    service_ids: HashMap<Name, u32>,
+    /// The versions pods run (a few per service, shared across services).
+    versions: Vec<Name>,
+    version_ids: HashMap<Name, u32>,
 }
 
 impl Names {
     /// Tables over these clusters and services, indices in name order.
+    /// (The services' names are shared with whoever gave them.)
     fn new<'a>(
         clusters: impl IntoIterator<Item = ClusterId>,
-        services: impl IntoIterator<Item = &'a str>,
+        services: impl IntoIterator<Item = &'a Name>,
     ) -> Names {
         let mut n = Names::default();
         let clusters: BTreeSet<ClusterId> = clusters.into_iter().collect();
         for c in &clusters {
             n.cluster(c);
         }
-        let services: BTreeSet<&str> = services.into_iter().collect();
+        let services: BTreeSet<&Name> = services.into_iter().collect();
         for s in services {
-            n.service(s);
+            n.shared_service(s);
         }
         n
     }
@@ -69,13 +73,19 @@ impl Names {
     }
 
     fn service(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.service_ids.get(s) {
+        match self.service_ids.get(s) {
+            Some(&i) => i,
+            None => self.shared_service(&Name::from(s)),
+        }
+    }
+
+    fn shared_service(&mut self, s: &Name) -> u32 {
+        if let Some(&i) = self.service_ids.get(s.as_str()) {
             return i;
         }
-        let a: Arc<str> = Arc::from(s);
         let i = self.services.len() as u32;
-        self.services.push(a.clone());
-        self.service_ids.insert(a, i);
+        self.services.push(s.clone());
+        self.service_ids.insert(s.clone(), i);
         i
     }
 
@@ -99,7 +109,23 @@ impl Names {
         &self.clusters[k.cluster as usize]
     }
 
-    pub(crate) fn service_of(&self, k: Key) -> &Arc<str> {
+    /// The id of version `v`, given one when it is new.
+    pub(crate) fn version(&mut self, v: &str) -> u32 {
+        if let Some(&i) = self.version_ids.get(v) {
+            return i;
+        }
+        let n = Name::from(v);
+        let i = self.versions.len() as u32;
+        self.versions.push(n.clone());
+        self.version_ids.insert(n, i);
+        i
+    }
+
+    pub(crate) fn version_of(&self, id: u32) -> &str {
+        self.versions.get(id as usize).map_or("", |v| v.as_str())
+    }
+
+    pub(crate) fn service_of(&self, k: Key) -> &Name {
         &self.services[k.service as usize]
     }
 }
@@ -130,7 +156,8 @@ const FALLBACK_NODE: &str = "ip-10-0-0-1.ec2.internal";
 pub(crate) struct LivePod {
     /// The pod template it was created from (version + restart generation).
     pub template: u64,
-    pub version: Arc<str>,
+    /// The version's id in the world's [`Names`].
+    pub version: u32,
     pub started_at: Timestamp,
     pub restarts: u32,
     pub node: u32,
@@ -173,7 +200,7 @@ impl LivePod {
                 .get(self.node as usize)
                 .map_or(FALLBACK_NODE, String::as_str)
                 .to_string(),
-            version: self.version.to_string(),
+            version: names.version_of(self.version).to_string(),
             waiting: self.crash_loop.then(|| "CrashLoopBackOff".to_string()),
             last_termination: self.last_termination.map(|t| t.as_str().to_string()),
         }
@@ -193,12 +220,68 @@ pub(crate) struct Live {
     pub cpu: u32,
 }
 
+/// The live deployments, sorted by key: a list, at about two thirds of the memory of a
+/// hash table over the same entries (which keeps an eighth of its slots free and rounds
+/// up to a power of two). Lookups are binary searches.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LiveMap(Vec<(Key, Live)>);
+
+impl LiveMap {
+    /// Over `entries` in any order; of two with the same key (which the state never
+    /// has) one is kept. Sorted in place: no second list, even for a moment.
+    fn from_entries(mut entries: Vec<(Key, Live)>) -> LiveMap {
+        entries.sort_unstable_by_key(|(k, _)| *k);
+        entries.dedup_by_key(|(k, _)| *k);
+        entries.shrink_to_fit();
+        LiveMap(entries)
+    }
+
+    fn find(&self, k: &Key) -> Result<usize, usize> {
+        self.0.binary_search_by_key(k, |(key, _)| *key)
+    }
+
+    pub(crate) fn get(&self, k: &Key) -> Option<&Live> {
+        self.find(k).ok().map(|i| &self.0[i].1)
+    }
+
+    pub(crate) fn get_mut(&mut self, k: &Key) -> Option<&mut Live> {
+        self.find(k).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub(crate) fn insert(&mut self, k: Key, l: Live) -> Option<Live> {
+        match self.find(&k) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, l)),
+            Err(i) => {
+                self.0.insert(i, (k, l));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, k: &Key) -> Option<Live> {
+        self.find(k).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Live> {
+        self.0.iter().map(|(_, l)| l)
+    }
+}
+
 pub(crate) struct World {
     pub durable: DurableState,
     pub stamp: Option<FileStamp>,
     pub topology: Topology,
     pub names: Names,
-    pub live: HashMap<Key, Live>,
+    pub live: LiveMap,
     /// Deployments whose pods do not match the spec yet.
     pub rolling: BTreeSet<Key>,
     /// Deployments with a crash-looping pod.
@@ -250,7 +333,7 @@ fn termination(rng: &mut fastrand::Rng) -> Termination {
 fn new_pod(
     rng: &mut fastrand::Rng,
     nodes: &[String],
-    version: &Arc<str>,
+    version: u32,
     template: u64,
     now: Timestamp,
 ) -> LivePod {
@@ -265,7 +348,7 @@ fn new_pod(
     }
     LivePod {
         template,
-        version: version.clone(),
+        version,
         started_at: now,
         restarts: 0,
         node,
@@ -289,7 +372,13 @@ pub(crate) struct Listing {
     head: std::vec::IntoIter<ClusterEvent>,
     names: Names,
     nodes: Vec<Arc<[String]>>,
-    items: Vec<(Key, Live)>,
+    /// Each deployment without its pods (an empty list allocates nothing), and where
+    /// its pods start in `pods`.
+    items: Vec<(Key, Live, usize)>,
+    /// Every pod, in one list: copying them per deployment would make tens of
+    /// thousands of small allocations that die while the watcher builds its own state,
+    /// leaving holes in the heap.
+    pods: Vec<LivePod>,
     synced: Vec<ClusterId>,
     /// Deployments, HPAs, pods, then `Synced`; the item and pod read next.
     phase: u8,
@@ -307,14 +396,24 @@ impl Iterator for Listing {
         loop {
             match self.phase {
                 0 => {
-                    if let Some((k, l)) = self.items.get(self.i) {
+                    if let Some((k, l, start)) = self.items.get(self.i) {
+                        let end = self
+                            .items
+                            .get(self.i + 1)
+                            .map_or(self.pods.len(), |(_, _, next)| *next);
                         self.i += 1;
-                        return Some(ClusterEvent::Deployment(World::summary(&self.names, *k, l)));
+                        let pods = &self.pods[*start..end];
+                        return Some(ClusterEvent::Deployment(World::summary_with(
+                            &self.names,
+                            *k,
+                            l,
+                            pods,
+                        )));
                     }
                     (self.phase, self.i) = (1, 0);
                 }
                 1 => {
-                    while let Some((k, l)) = self.items.get(self.i) {
+                    while let Some((k, l, _)) = self.items.get(self.i) {
                         self.i += 1;
                         if let Some(h) = World::hpa_summary(&self.names, *k, l) {
                             return Some(ClusterEvent::Hpa(h));
@@ -323,16 +422,23 @@ impl Iterator for Listing {
                     (self.phase, self.i, self.j) = (2, 0, 0);
                 }
                 2 => {
-                    while let Some((k, l)) = self.items.get(self.i) {
-                        if let Some(p) = l.pods.get(self.j) {
+                    // `j` walks `pods`; item `i` owns those before the next one's start.
+                    while let Some((k, _, _)) = self.items.get(self.i) {
+                        let end = self
+                            .items
+                            .get(self.i + 1)
+                            .map_or(self.pods.len(), |(_, _, start)| *start);
+                        if self.j < end {
+                            let p = &self.pods[self.j];
                             self.j += 1;
                             let pool = pool_of(&self.nodes, *k);
                             return Some(ClusterEvent::Pod(p.summary(&self.names, *k, pool)));
                         }
-                        (self.i, self.j) = (self.i + 1, 0);
+                        self.i += 1;
                     }
                     // Everything listed: the records are not needed any more.
                     self.items = Vec::new();
+                    self.pods = Vec::new();
                     (self.phase, self.i) = (3, 0);
                 }
                 _ => {
@@ -373,7 +479,7 @@ impl World {
             topology
                 .clusters()
                 .chain(durable.deployments.iter().map(|d| d.cluster.clone())),
-            durable.deployments.iter().map(|d| d.service.as_str()),
+            durable.deployments.iter().map(|d| &d.service),
         );
         let mut nodes: Vec<Arc<[String]>> = vec![Arc::from(Vec::new()); names.clusters.len()];
         for (ci, c) in topology.clusters().enumerate() {
@@ -391,7 +497,7 @@ impl World {
                 .collect();
             nodes[names.cluster(&c) as usize] = Arc::from(pool);
         }
-        let mut live = HashMap::with_capacity(durable.deployments.len());
+        let mut live = Vec::with_capacity(durable.deployments.len());
         let mut versions: HashMap<&str, Arc<str>> = HashMap::new();
         {
             let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = durable
@@ -409,6 +515,7 @@ impl World {
                 let hpa = hpas.get(&(&d.cluster, d.service.as_str())).copied();
                 let key = names.key(&d.cluster, &d.service);
                 let pool = nodes[key.cluster as usize].clone();
+                let vid = names.version(&d.version);
                 // One allocation per distinct version, shared by its deployments.
                 let version = versions
                     .entry(d.version.as_str())
@@ -425,7 +532,7 @@ impl World {
                     cpu: 30 + rng.u32(0..50),
                 };
                 for _ in 0..d.desired {
-                    let mut p = new_pod(&mut rng, &pool, &l.version, t, now);
+                    let mut p = new_pod(&mut rng, &pool, vid, t, now);
                     p.phase = PodPhase::Running;
                     p.ready = true;
                     p.started_at = now - rng.i64(600..20 * 86_400);
@@ -435,9 +542,10 @@ impl World {
                     }
                     l.pods.push(p);
                 }
-                live.insert(key, l);
+                live.push((key, l));
             }
         }
+        let live = LiveMap::from_entries(live);
         let mut w = World {
             durable,
             stamp,
@@ -458,13 +566,7 @@ impl World {
     }
 
     /// A new pending pod for deployment `k` (which must be live).
-    fn new_pod_for(
-        &mut self,
-        k: &Key,
-        version: &Arc<str>,
-        template: u64,
-        now: Timestamp,
-    ) -> LivePod {
+    fn new_pod_for(&mut self, k: &Key, version: u32, template: u64, now: Timestamp) -> LivePod {
         let nodes = self.nodes.get(k.cluster as usize).map(Arc::clone);
         new_pod(
             &mut self.rng,
@@ -483,7 +585,7 @@ impl World {
     fn previous_release(&self, service: &str, version: &str) -> Option<String> {
         let rel = self.durable.releases.get(service)?;
         let pos = rel.iter().position(|v| v == version)?;
-        pos.checked_sub(1).map(|p| rel[p].clone())
+        pos.checked_sub(1).map(|p| rel[p].to_string())
     }
 
     /// A rollout half done, a rollout stalled on a crash-looping pod, and a crash loop.
@@ -558,9 +660,9 @@ impl World {
         };
         let t_old = template(&service, &prev, l.restart_gen);
         let n = old(l.pods.len());
-        let prev: Arc<str> = Arc::from(prev);
+        let prev = self.names.version(&prev);
         for i in 0..n {
-            let mut p = self.new_pod_for(k, &prev, t_old, now);
+            let mut p = self.new_pod_for(k, prev, t_old, now);
             p.phase = PodPhase::Running;
             p.ready = true;
             p.started_at = now - self.rng.i64(86_400..20 * 86_400);
@@ -572,14 +674,18 @@ impl World {
     }
 
     pub(crate) fn summary(names: &Names, k: Key, l: &Live) -> DeploymentSummary {
-        let updated = l.pods.iter().filter(|p| p.template == l.template).count() as u32;
-        let ready = l.pods.iter().filter(|p| p.ready).count() as u32;
-        let stale = l.pods.iter().any(|p| p.template != l.template);
-        let crash_new = l
-            .pods
+        Self::summary_with(names, k, l, &l.pods)
+    }
+
+    /// The summary of deployment `l` running `pods` (its own, or a listing's copy).
+    fn summary_with(names: &Names, k: Key, l: &Live, pods: &[LivePod]) -> DeploymentSummary {
+        let updated = pods.iter().filter(|p| p.template == l.template).count() as u32;
+        let ready = pods.iter().filter(|p| p.ready).count() as u32;
+        let stale = pods.iter().any(|p| p.template != l.template);
+        let crash_new = pods
             .iter()
             .any(|p| p.template == l.template && p.crash_looping());
-        let rollout = if stale || updated < l.desired || l.pods.len() as u32 > l.desired {
+        let rollout = if stale || updated < l.desired || pods.len() as u32 > l.desired {
             if crash_new {
                 RolloutState::Stalled
             } else {
@@ -640,20 +746,30 @@ impl World {
     /// then `Synced` per cluster. Kept compact (the deployments' own records) and turned
     /// into events one at a time as the watcher reads them.
     pub(crate) fn listing(&self) -> Listing {
-        let items = self
-            .durable
-            .deployments
-            .iter()
-            .filter_map(|d| {
-                let k = self.names.find(&d.cluster, &d.service)?;
-                Some((k, self.live.get(&k)?.clone()))
-            })
-            .collect();
+        let mut items = Vec::with_capacity(self.durable.deployments.len());
+        let mut pods = Vec::new();
+        for d in &self.durable.deployments {
+            let Some(k) = self.names.find(&d.cluster, &d.service) else {
+                continue;
+            };
+            let Some(l) = self.live.get(&k) else { continue };
+            items.push((
+                k,
+                Live {
+                    pods: Vec::new(),
+                    version: l.version.clone(),
+                    ..*l
+                },
+                pods.len(),
+            ));
+            pods.extend_from_slice(&l.pods);
+        }
         Listing {
             head: self.clock_and_environments().into_iter(),
             names: self.names.clone(),
             nodes: self.nodes.clone(),
             items,
+            pods,
             synced: self.topology.clusters().collect(),
             phase: 0,
             i: 0,
@@ -754,7 +870,7 @@ impl World {
         for (k, l) in created {
             self.live.insert(k, l);
             changed.push(k);
-            if self.live[&k].hpa.is_some() {
+            if self.live.get(&k).is_some_and(|l| l.hpa.is_some()) {
                 hpa_changed.push(k);
             }
         }
@@ -838,8 +954,8 @@ impl World {
                         name: old.name(self.names.service_of(*k)),
                     });
                 }
-                let (version, t) = (l.version.clone(), l.template);
-                let p = self.new_pod_for(k, &version, t, now);
+                let (version, t) = (self.names.version(&l.version), l.template);
+                let p = self.new_pod_for(k, version, t, now);
                 if let Some(l) = self.live.get_mut(k) {
                     events.push(ClusterEvent::Pod(p.summary(
                         &self.names,
@@ -995,12 +1111,12 @@ impl World {
             return;
         }
         let old = l.pods.remove(i);
-        let (version, t) = (old.version.clone(), old.template);
+        let (version, t) = (old.version, old.template);
         self.outbox.push(ClusterEvent::PodDeleted {
             cluster: self.names.cluster_of(*k).clone(),
             name: old.name(self.names.service_of(*k)),
         });
-        let p = self.new_pod_for(k, &version, t, now);
+        let p = self.new_pod_for(k, version, t, now);
         if let Some(l) = self.live.get_mut(k) {
             self.outbox.push(ClusterEvent::Pod(p.summary(
                 &self.names,
@@ -1071,7 +1187,7 @@ impl World {
                 let Some(rel) = self.durable.releases.get(&d.service) else {
                     continue;
                 };
-                let next = next_patch(rel.last().map(String::as_str).unwrap_or("1.0.0"));
+                let next = next_patch(rel.last().map(Name::as_str).unwrap_or("1.0.0"));
                 target = Some((i, next));
                 break;
             }
@@ -1079,12 +1195,17 @@ impl World {
         let (i, version) = target?;
         let d = &mut self.durable.deployments[i];
         let rel = self.durable.releases.entry(d.service.clone()).or_default();
-        if !rel.contains(&version) {
-            rel.push(version.clone());
-        }
+        let version = match rel.iter().find(|v| **v == version) {
+            Some(v) => v.clone(),
+            None => {
+                let v = Name::from(version);
+                rel.push(v.clone());
+                v
+            }
+        };
         d.version = version;
         d.updated_at = now;
-        Some((d.cluster.clone(), d.service.clone()))
+        Some((d.cluster.clone(), d.service.to_string()))
     }
 
     /// Clusters acknowledge pending flag changes.

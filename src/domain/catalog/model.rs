@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::name::Name;
+
 /// The kind of a catalog entity. Unknown kinds are kept (Backstage installs add their own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", from = "String")]
@@ -93,14 +95,14 @@ impl fmt::Display for Kind {
 #[serde(into = "String", try_from = "String")]
 pub struct EntityRef {
     pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Name,
+    pub name: Name,
 }
 
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 impl EntityRef {
-    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, namespace: impl Into<Name>, name: impl Into<Name>) -> Self {
         EntityRef {
             kind,
             namespace: namespace.into(),
@@ -254,26 +256,26 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Name,
+    pub name: Name,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    pub description: Option<Name>,
+    #[serde(default, skip_serializing_if = "TextMap::is_empty")]
+    pub labels: TextMap,
+    #[serde(default, skip_serializing_if = "TextMap::is_empty")]
+    pub annotations: TextMap,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
+    pub tags: Vec<Name>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
     /// `spec.type` (service, website, library, database, openapi, team ...).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub spec_type: Option<String>,
+    pub spec_type: Option<Name>,
     /// `spec.lifecycle` (production, experimental, deprecated ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifecycle: Option<String>,
+    pub lifecycle: Option<Name>,
     /// `spec.owner`, resolved to a full reference (default kind Group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<EntityRef>,
@@ -286,7 +288,7 @@ pub struct Entity {
     pub relations: Vec<Relation>,
     /// The raw `spec` mapping, unknown fields included.
     #[serde(default)]
-    pub spec: serde_json::Value,
+    pub spec: Spec,
     pub source: Source,
 }
 
@@ -309,7 +311,162 @@ impl Entity {
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get(key).map(String::as_str)
+        self.annotations.get(key)
+    }
+}
+
+/// Labels or annotations: a few text pairs sorted by key, in one list. (A `BTreeMap`
+/// spends a node of about 500 bytes on the two annotations an entity typically has.)
+/// Serialized as a JSON/YAML mapping, like the map it replaces. Keys are [`Name`]s, so
+/// entities made together can share them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TextMap(Box<[(Name, Box<str>)]>);
+
+impl TextMap {
+    pub fn new() -> TextMap {
+        TextMap::default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    /// Set `key` to `value`; the value it had, if any, is replaced.
+    pub fn insert(&mut self, key: String, value: String) {
+        let (key, value) = (Name::from(key), value.into_boxed_str());
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => {
+                let mut v = std::mem::take(&mut self.0).into_vec();
+                v.insert(i, (key, value));
+                self.0 = v.into_boxed_slice();
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every pair, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+impl<'a> IntoIterator for &'a TextMap {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Name, Box<str>)>,
+        fn(&'a (Name, Box<str>)) -> (&'a str, &'a str),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+/// Like collecting into a map: sorted by key, the last value of a repeated key wins.
+impl<K: Into<Name>, V: Into<Box<str>>> FromIterator<(K, V)> for TextMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> TextMap {
+        let mut v: Vec<(Name, Box<str>)> = iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        // Stable: among equal keys the input order stays, so the last one is kept.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Name, Box<str>)> = Vec::with_capacity(v.len());
+        for (k, val) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = val,
+                _ => out.push((k, val)),
+            }
+        }
+        TextMap(out.into_boxed_slice())
+    }
+}
+
+impl Serialize for TextMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for TextMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TextMap, D::Error> {
+        let m = BTreeMap::<String, String>::deserialize(d)?;
+        Ok(m.into_iter().collect())
+    }
+}
+
+/// An entity's raw `spec` mapping, kept as its compact JSON text: one allocation instead
+/// of a map node and a string per field. Read it with [`Spec::value`] (parsed on each
+/// call, so read it once per use) or [`Spec::get`]; serialized as the mapping itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Spec(Box<str>);
+
+impl Spec {
+    pub fn new(value: &serde_json::Value) -> Spec {
+        // Serializing a `Value` cannot fail (its keys are strings).
+        Spec(
+            serde_json::to_string(value)
+                .unwrap_or_else(|_| "null".to_string())
+                .into_boxed_str(),
+        )
+    }
+
+    /// The mapping (or whatever `spec` held), parsed.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// One field of the mapping.
+    pub fn get(&self, field: &str) -> Option<serde_json::Value> {
+        match self.value() {
+            serde_json::Value::Object(mut m) => m.remove(field),
+            _ => None,
+        }
+    }
+
+    /// The compact JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec("null".into())
+    }
+}
+
+impl From<serde_json::Value> for Spec {
+    fn from(v: serde_json::Value) -> Spec {
+        Spec::new(&v)
+    }
+}
+
+impl fmt::Debug for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.value(), f)
+    }
+}
+
+impl Serialize for Spec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Spec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Spec, D::Error> {
+        Ok(Spec::new(&serde_json::Value::deserialize(d)?))
     }
 }
 

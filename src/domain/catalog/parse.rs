@@ -3,13 +3,16 @@
 //! Pure: takes the text and the file name (for problems), does no I/O. Following
 //! Location targets is `load`'s job, relations are `resolve`'s.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::model::{DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Link, Problem, Severity, Source};
+use crate::domain::name::Name;
+
+use super::model::{
+    DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Link, Problem, Severity, Source, TextMap,
+};
 use super::refs::{parse_ref, validate_name, validate_namespace};
 use super::resolve::declared_refs;
 
@@ -77,10 +80,11 @@ pub fn parse_documents(text: &str, file: &Path) -> ParsedFile {
 /// `spec.target` then `spec.targets` of a Location entity, as written.
 pub fn location_targets(entity: &Entity) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(t) = entity.spec.get("target").and_then(Value::as_str) {
+    let spec = entity.spec.value();
+    if let Some(t) = spec.get("target").and_then(Value::as_str) {
         out.push(t.trim().to_string());
     }
-    if let Some(ts) = entity.spec.get("targets").and_then(Value::as_array) {
+    if let Some(ts) = spec.get("targets").and_then(Value::as_array) {
         out.extend(
             ts.iter()
                 .filter_map(Value::as_str)
@@ -417,24 +421,27 @@ fn entity_from_value(
 
     let mut entity = Entity {
         kind,
-        namespace,
-        name,
+        namespace: namespace.into(),
+        name: name.into(),
         title: metadata.get("title").and_then(scalar_string),
-        description: metadata.get("description").and_then(scalar_string),
+        description: metadata
+            .get("description")
+            .and_then(scalar_string)
+            .map(Name::from),
         labels: string_map(metadata.get("labels")),
         annotations: string_map(metadata.get("annotations")),
         tags: metadata
             .get("tags")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(scalar_string).collect())
+            .map(|a| a.iter().filter_map(scalar_string).map(Name::from).collect())
             .unwrap_or_default(),
         links: links(metadata.get("links")),
-        spec_type: str_field("type"),
-        lifecycle: str_field("lifecycle"),
+        spec_type: str_field("type").map(Name::from),
+        lifecycle: str_field("lifecycle").map(Name::from),
         owner,
         part_of,
         relations: Vec::new(),
-        spec: Value::Object(spec),
+        spec: Value::Object(spec).into(),
         source,
     };
 
@@ -454,7 +461,7 @@ fn entity_from_value(
         });
     }
     if entity.kind == Kind::Location {
-        entity.spec_type = entity.spec_type.or_else(|| Some("file".to_string()));
+        entity.spec_type = entity.spec_type.or_else(|| Some(Name::new("file")));
     }
     Ok((entity, warnings))
 }
@@ -467,7 +474,7 @@ fn api_has_remotes(spec: &Map<String, Value>) -> bool {
         .is_some_and(|a| !a.is_empty())
 }
 
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+fn string_map(v: Option<&Value>) -> TextMap {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
@@ -548,8 +555,8 @@ spec:
         assert_eq!(e.name, "payments-api");
         assert_eq!(e.title.as_deref(), Some("Payments API"));
         assert_eq!(e.description.as_deref(), Some("Takes money"));
-        assert_eq!(e.labels.get("pci").map(String::as_str), Some("true"));
-        assert_eq!(e.labels.get("tier").map(String::as_str), Some("1"));
+        assert_eq!(e.labels.get("pci"), Some("true"));
+        assert_eq!(e.labels.get("tier"), Some("1"));
         assert_eq!(
             e.annotation("github.com/project-slug"),
             Some("acme/payments-api")
@@ -567,7 +574,7 @@ spec:
             e.part_of,
             Some(EntityRef::new(Kind::System, "default", "checkout"))
         );
-        assert_eq!(e.spec["providesApis"][0], "payments");
+        assert_eq!(e.spec.value()["providesApis"][0], "payments");
         assert_eq!(e.source.file, PathBuf::from("dir/catalog-info.yaml"));
         assert_eq!(e.source.document, 0);
     }
@@ -796,7 +803,7 @@ metadata: {name: third}
              spec: {type: service, lifecycle: production, owner: t, profile: {deep: [1, 2.5, true, null]}, 200: ok}\n",
         );
         assert_eq!(p.problems, vec![]);
-        let spec = &p.entities[0].spec;
+        let spec = p.entities[0].spec.value();
         assert_eq!(spec["profile"]["deep"][1], 2.5);
         assert_eq!(spec["200"], "ok");
     }
@@ -822,7 +829,10 @@ metadata: {name: third}
              spec:\n  type: openapi\n  lifecycle: production\n  owner: t\n  definition: |\n    ---\n    openapi: 3.0.0\n",
         );
         assert_eq!(p.problems, vec![]);
-        assert_eq!(p.entities[0].spec["definition"], "---\nopenapi: 3.0.0\n");
+        assert_eq!(
+            p.entities[0].spec.value()["definition"],
+            "---\nopenapi: 3.0.0\n"
+        );
     }
 
     #[test]

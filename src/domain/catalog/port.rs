@@ -47,7 +47,11 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::model::{DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Problem, Severity, Source};
+use crate::domain::name::Name;
+
+use super::model::{
+    DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Problem, Severity, Source, TextMap,
+};
 use super::refs::validate_name;
 
 /// The kind given to an entity whose kind could not be determined.
@@ -581,20 +585,20 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
         }
         out.push(Entity {
             kind: kinds[i].clone(),
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            name: e.identifier.clone(),
+            namespace: DEFAULT_NAMESPACE.into(),
+            name: e.identifier.as_str().into(),
             title: e.title.clone(),
-            description: text(e.properties.get("description")),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
+            description: text(e.properties.get("description")).map(Name::from),
+            labels: TextMap::new(),
+            annotations: TextMap::new(),
             tags: Vec::new(),
             links: Vec::new(),
-            spec_type,
-            lifecycle: text(e.properties.get("lifecycle")),
+            spec_type: spec_type.map(Name::from),
+            lifecycle: text(e.properties.get("lifecycle")).map(Name::from),
             owner,
             part_of: part_of[i].take(),
             relations: Vec::new(),
-            spec: Value::Object(spec),
+            spec: Value::Object(spec).into(),
             source: e.source.clone(),
         });
     }

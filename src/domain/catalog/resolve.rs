@@ -95,8 +95,14 @@ pub fn declared_refs(entity: &Entity) -> (Vec<Declared>, Vec<String>) {
             target: part_of.clone(),
         });
     }
-    for f in spec_ref_fields(&entity.kind) {
-        let values = match entity.spec.get(f.field) {
+    let fields = spec_ref_fields(&entity.kind);
+    let spec = if fields.is_empty() {
+        Value::Null
+    } else {
+        entity.spec.value()
+    };
+    for f in fields {
+        let values = match spec.get(f.field) {
             None | Some(Value::Null) => continue,
             Some(Value::String(s)) => vec![s.as_str()],
             Some(Value::Array(items)) => {

@@ -145,8 +145,8 @@ pub fn state(
 ) -> FlagStateRecord {
     FlagStateRecord {
         flag: flag.into(),
-        env: c.env.clone(),
-        region: c.region.clone(),
+        env: c.env.to_string(),
+        region: c.region.to_string(),
         value: value.into(),
         percentage: pct,
         ack: ack.map(str::to_string),
