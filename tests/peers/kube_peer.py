@@ -35,6 +35,7 @@ import asyncio
 import copy
 import datetime
 import json
+import os
 import re
 import signal
 import uuid
@@ -390,6 +391,9 @@ async def main() -> None:
     async with Peer() as peer, kmock.Server(peer, host=args.host, port=args.port):
         print(f'kube peer listening on http://{args.host}:{args.port}', flush=True)
         await stop.wait()
+        # A test peer has nothing to save: leave at once instead of draining the open
+        # watch streams (each may wait for its timeoutSeconds).
+        os._exit(0)
 
 
 if __name__ == '__main__':
