@@ -121,6 +121,8 @@ pub struct CatalogState {
     pub offset: usize,
     view_stale: bool,
     matcher: Matcher,
+    /// One matcher per extra scoring thread (a long list is scored in parallel).
+    helpers: Vec<Matcher>,
     /// Filters typed so far (each a prefix of the next) with the rows they matched:
     /// one more character only looks at the last one's rows, and a backspace finds
     /// its answer here without matching anything.
@@ -145,6 +147,7 @@ impl Default for CatalogState {
             offset: 0,
             view_stale: false,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
+            helpers: Vec::new(),
             narrowed: Vec::new(),
             ranks: Ranks::default(),
         }
@@ -344,28 +347,58 @@ impl CatalogState {
         self.snap_to_row(1);
     }
 
-    /// Fuzzy-score the candidate rows against the filter; non-matches are dropped.
+    /// Fuzzy-score the candidate rows against the filter; non-matches are dropped. A
+    /// long list (the first keystroke scores every row) is split across the cores, in
+    /// order, each part with a matcher of its own.
     fn score(&mut self, pattern: &Pattern, candidates: Vec<usize>) -> Vec<(usize, u32)> {
+        /// Below this many rows a thread costs more than it saves.
+        const PARALLEL_MIN: usize = 4096;
         let needle = self.filter.trim().to_lowercase();
-        let mut buf = Vec::new();
-        candidates
-            .into_iter()
-            .filter_map(|i| {
-                let row = &self.rows[i];
-                let hay = Utf32Str::new(&row.haystack, &mut buf);
-                let score = pattern.score(hay, &mut self.matcher)?;
-                // The name leads the haystack: a literal hit in it ranks first.
-                let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
-                let bonus = if name.starts_with(&needle) {
-                    2000
-                } else if name.contains(&needle) {
-                    1000
-                } else {
-                    0
-                };
-                Some((i, score + bonus))
-            })
-            .collect()
+        let rows = &self.rows;
+        let score_part = |part: &[usize], matcher: &mut Matcher| -> Vec<(usize, u32)> {
+            let mut buf = Vec::new();
+            (part.iter())
+                .filter_map(|&i| {
+                    let row = &rows[i];
+                    let hay = Utf32Str::new(&row.haystack, &mut buf);
+                    let score = pattern.score(hay, matcher)?;
+                    // The name leads the haystack: a literal hit in it ranks first.
+                    let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
+                    let bonus = if name.starts_with(&needle) {
+                        2000
+                    } else if name.contains(&needle) {
+                        1000
+                    } else {
+                        0
+                    };
+                    Some((i, score + bonus))
+                })
+                .collect()
+        };
+        let threads = if candidates.len() < PARALLEL_MIN {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        };
+        if threads <= 1 {
+            return score_part(&candidates, &mut self.matcher);
+        }
+        while self.helpers.len() < threads - 1 {
+            self.helpers.push(Matcher::new(MatcherConfig::DEFAULT));
+        }
+        let mut parts = candidates.chunks(candidates.len().div_ceil(threads));
+        let first = parts.next().unwrap_or_default();
+        let (matcher, helpers) = (&mut self.matcher, &mut self.helpers);
+        std::thread::scope(|s| {
+            let others: Vec<_> = (parts.zip(helpers.iter_mut()))
+                .map(|(part, m)| s.spawn(move || score_part(part, m)))
+                .collect();
+            let mut out = score_part(first, matcher);
+            for h in others {
+                out.extend(h.join().expect("a scoring thread panicked"));
+            }
+            out
+        })
     }
 
     /// Move the selection so it rests on a row, searching in direction `dir`.
@@ -585,6 +618,28 @@ mod tests {
         s.set_filter("zzzz".into());
         assert!(s.view.is_empty());
         assert!(s.selected_row().is_none());
+    }
+
+    /// A long list is scored on several threads: the result is the one a single
+    /// matcher gives, in the same order.
+    #[test]
+    fn a_long_list_scores_the_same_in_parallel() {
+        let rows: Vec<ServiceRow> = (0..10_000)
+            .map(|i| row(&format!("svc-{i}"), &format!("team-{}", i % 37), "sys"))
+            .collect();
+        let mut s = CatalogState::default();
+        s.set_rows(rows);
+        let pattern = Pattern::parse("sv1", CaseMatching::Smart, Normalization::Smart);
+        s.filter = "sv1".into();
+        let all: Vec<usize> = (0..s.rows.len()).collect();
+        let parallel = s.score(&pattern, all.clone());
+        // One matcher, one row at a time.
+        let single: Vec<(usize, u32)> = all
+            .chunks(1000)
+            .flat_map(|part| s.score(&pattern, part.to_vec()))
+            .collect();
+        assert_eq!(parallel, single);
+        assert!(parallel.len() > 1000, "{}", parallel.len());
     }
 
     #[test]
