@@ -744,6 +744,18 @@ impl KafkaAudit {
         read_spool(&self.spool)
     }
 
+    /// [`spooled`](Self::spooled) off the async task (the lock may wait on another
+    /// process).
+    async fn spooled_async(&self) -> Result<Vec<AuditRecord>> {
+        let path = self.spool.clone();
+        tokio::task::spawn_blocking(move || {
+            let _lock = FileLock::exclusive(&path)?;
+            read_spool(&path)
+        })
+        .await
+        .context("the journal reading task failed")?
+    }
+
     async fn find(&self, id: u64) -> Result<Option<AuditRecord>> {
         if let Some(r) = self.known.lock().expect("known lock").get(&id) {
             return Ok(Some(r.clone()));
@@ -857,13 +869,7 @@ fn fold_audit(all: &mut BTreeMap<u64, AuditRecord>, raw: &[Raw], topic: &str) {
 #[async_trait]
 impl AuditStore for KafkaAudit {
     async fn backlog(&self) -> Result<Option<String>> {
-        let path = self.spool.clone();
-        let spooled = tokio::task::spawn_blocking(move || {
-            let _lock = FileLock::exclusive(&path)?;
-            read_spool(&path)
-        })
-        .await
-        .context("the journal reading task failed")??;
+        let spooled = self.spooled_async().await?;
         // A record's later writes (its outcome) are lines of their own: count records.
         let waiting = (spooled.iter().map(|r| r.id))
             .collect::<std::collections::BTreeSet<u64>>()
@@ -887,15 +893,7 @@ impl AuditStore for KafkaAudit {
         {
             tracing::warn!("audit journal not replayed: {e:#}");
         }
-        let spooled = {
-            let path = self.spool.clone();
-            tokio::task::spawn_blocking(move || {
-                let _lock = FileLock::exclusive(&path)?;
-                read_spool(&path)
-            })
-            .await
-            .context("the journal reading task failed")??
-        };
+        let spooled = self.spooled_async().await?;
         // Only what is new since the last read; folded into what this process knows.
         let mut read_to = self.read_to.lock().await;
         let mut all = match self.conn.read_topic(&self.topic, read_to.clone()).await {
