@@ -522,6 +522,16 @@ impl Sim {
     }
 
     /// An error when a failure of `op` was injected (consuming a one-shot one).
+    /// The time a call to GitHub, Backstage or a cluster API takes, so the golden
+    /// path's steps show their progress one by one: `ms` at pace 1, shorter when the
+    /// clock runs faster, none when it is stopped (`--pace 0`, as the tests run).
+    async fn remote_call(&self, ms: u64) {
+        let pace = self.inner.opts.pace;
+        if pace.is_finite() && pace > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(ms as f64 / 1000.0 / pace)).await;
+        }
+    }
+
     fn check_fault(&self, op: &str) -> Result<()> {
         let mut f = self.faults();
         let injected = if let Some(i) = f.once.iter().position(|o| o == op) {
@@ -999,6 +1009,7 @@ impl CatalogProvider for Sim {
     }
 
     async fn register(&self, descriptor_yaml: &str, location: &str) -> Result<()> {
+        self.remote_call(300).await;
         self.check_fault("register")?;
         let parsed = parse_documents(descriptor_yaml, Path::new(location));
         if let Some(p) = parsed
@@ -1109,6 +1120,7 @@ impl ClusterProvider for Sim {
         version: &str,
         replicas: u32,
     ) -> Result<()> {
+        self.remote_call(150).await;
         self.check_fault("create_deployment")?;
         if !self.world().topology.has_cluster(cluster) {
             anyhow::bail!("there is no cluster {cluster}");
@@ -1227,6 +1239,7 @@ impl ReposProvider for Sim {
         template: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<()> {
+        self.remote_call(600).await;
         self.check_fault("create_repo")?;
         if self
             .world()
@@ -1257,6 +1270,7 @@ impl ReposProvider for Sim {
     }
 
     async fn write_file(&self, slug: &str, path: &str, content: &str) -> Result<bool> {
+        self.remote_call(250).await;
         self.check_fault("write_file")?;
         let same = |s: &DurableState| {
             s.repo_files

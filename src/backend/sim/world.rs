@@ -535,7 +535,9 @@ impl World {
                     let mut p = new_pod(&mut rng, &pool, vid, t, now);
                     p.phase = PodPhase::Running;
                     p.ready = true;
-                    p.started_at = now - rng.i64(600..20 * 86_400);
+                    // No older than the deployment's last change (a new environment's
+                    // copies start young).
+                    p.started_at = (now - rng.i64(600..20 * 86_400)).max(d.updated_at.min(now));
                     if rng.f32() < 0.12 {
                         p.restarts = rng.u32(1..4);
                         p.last_termination = Some(termination(&mut rng));
