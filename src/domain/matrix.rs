@@ -141,6 +141,19 @@ pub fn drift_summary(drift: &BTreeMap<String, usize>, order: &[String]) -> Strin
     }
 }
 
+/// The same in fewer columns, for a narrow terminal: "drifted: 6 production, 2 staging".
+pub fn drift_summary_short(drift: &BTreeMap<String, usize>, order: &[String]) -> String {
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|e| drift.get(e).filter(|n| **n > 0).map(|n| format!("{n} {e}")))
+        .collect();
+    if parts.is_empty() {
+        "no drift".to_string()
+    } else {
+        format!("drifted: {}", parts.join(", "))
+    }
+}
+
 impl LiveState {
     /// A live state holding one snapshot (the CLI's one-shot read).
     pub fn from_snapshot(snapshot: ClusterSnapshot) -> LiveState {

@@ -56,27 +56,41 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         .cloned()
         .collect();
     let drift = view.drift;
+    let drift_style = if drift.values().any(|n| *n > 0) {
+        t.style(Slot::Drift)
+    } else {
+        t.style(Slot::Ok)
+    };
+    let scrolled = columns.len() > shown.len();
+    let (first, last) = (m.matrix_col + 1, m.matrix_col + shown.len());
     let mut summary = vec![Span::styled(
         matrix::drift_summary(&drift, &envs),
-        if drift.values().any(|n| *n > 0) {
-            t.style(Slot::Drift)
-        } else {
-            t.style(Slot::Ok)
-        },
+        drift_style,
     )];
     if m.drift_only {
         summary.push(Span::styled("  (drifted only)", t.style(Slot::Muted)));
     }
-    if columns.len() > shown.len() {
+    if scrolled {
         summary.push(Span::styled(
-            format!(
-                "  clusters {}–{} of {} (h/l)",
-                m.matrix_col + 1,
-                m.matrix_col + shown.len(),
-                columns.len()
-            ),
+            format!("  clusters {first}–{last} of {} (h/l)", columns.len()),
             t.style(Slot::Muted),
         ));
+    }
+    // Too wide for the terminal: the short words, so nothing is cut mid-phrase.
+    if summary.iter().map(Span::width).sum::<usize>() > usize::from(summary_area.width) {
+        summary = vec![Span::styled(
+            matrix::drift_summary_short(&drift, &envs),
+            drift_style,
+        )];
+        if m.drift_only {
+            summary.push(Span::styled("  (drifted)", t.style(Slot::Muted)));
+        }
+        if scrolled {
+            summary.push(Span::styled(
+                format!("  {first}–{last}/{} h/l", columns.len()),
+                t.style(Slot::Muted),
+            ));
+        }
     }
     // The ephemeral environments in scope and their time left, columns on screen or
     // not, as many as fit whole.
@@ -515,6 +529,10 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
         return;
     }
     let rows = m.audit_rows();
+    // Under the table, the selected record whole: a narrow table cuts its columns.
+    let detail_h = if area.height >= 12 { 4 } else { 0 };
+    let [area, detail_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(area);
     let height = area.height.saturating_sub(2) as usize;
     let mut pos = m.list;
     pos.scroll_into_view(height, rows.len());
@@ -535,14 +553,19 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
                 .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_default()
         };
-        let mut row = Row::new(vec![
+        let mut cells = vec![
             Cell::from(when),
             Cell::from(sanitize(&r.actor).into_owned()),
             Cell::from(sanitize(&r.action).into_owned()),
             Cell::from(sanitize(&r.target).into_owned()),
-            Cell::from(sanitize(r.reason.as_deref().unwrap_or("")).into_owned()),
-            Cell::from(Span::styled(outcome, t.style(slot))),
-        ]);
+        ];
+        if !narrow {
+            cells.push(Cell::from(
+                sanitize(r.reason.as_deref().unwrap_or("")).into_owned(),
+            ));
+        }
+        cells.push(Cell::from(Span::styled(outcome, t.style(slot))));
+        let mut row = Row::new(cells);
         if i == pos.selected {
             row = row.style(t.style(Slot::Selection));
         }
@@ -570,26 +593,86 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
         .title(Line::from(title));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    f.render_widget(
-        Table::new(
-            table_rows,
-            [
-                Constraint::Length(if narrow { 9 } else { 16 }),
-                Constraint::Length(if narrow { 10 } else { 16 }),
-                Constraint::Length(if narrow { 12 } else { 19 }),
-                Constraint::Fill(2),
-                Constraint::Fill(2),
-                Constraint::Length(if narrow { 8 } else { 24 }),
+    let (widths, header) = if narrow {
+        (
+            vec![
+                Constraint::Length(9),
+                Constraint::Length(12),
+                Constraint::Length(19),
+                Constraint::Fill(1),
+                Constraint::Length(8),
             ],
+            vec!["when", "who", "action", "target", "outcome"],
         )
-        .header(
-            Row::new(vec!["when", "who", "action", "target", "reason", "outcome"])
-                .style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)),
+    } else {
+        (
+            vec![
+                Constraint::Length(16),
+                Constraint::Length(16),
+                Constraint::Length(19),
+                Constraint::Fill(2),
+                Constraint::Fill(2),
+                Constraint::Length(24),
+            ],
+            vec!["when", "who", "action", "target", "reason", "outcome"],
         )
-        .column_spacing(1),
+    };
+    f.render_widget(
+        Table::new(table_rows, widths)
+            .header(Row::new(header).style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)))
+            .column_spacing(1),
         inner,
     );
+    if detail_h > 0
+        && let Some(r) = rows.get(pos.selected)
+    {
+        f.render_widget(audit_detail(t, r), detail_area);
+    }
     m.list = pos;
+}
+
+/// One audit record in full: who did what to what, when, why, and how it ended.
+fn audit_detail<'a>(
+    t: &crate::config::theme::Theme,
+    r: &crate::domain::AuditRecord,
+) -> Paragraph<'a> {
+    let when = chrono::DateTime::from_timestamp(r.at, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    let (outcome, slot) = match &r.outcome {
+        Outcome::Started => ("started, no outcome yet".to_string(), Slot::Pending),
+        Outcome::Succeeded => ("succeeded".to_string(), Slot::Ok),
+        Outcome::Failed(e) => (format!("failed: {}", sanitize(e.as_str())), Slot::Error),
+        Outcome::Refused(e) => (format!("refused: {}", sanitize(e.as_str())), Slot::Warn),
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("#{} {when} ", r.id), t.style(Slot::Muted)),
+        Span::styled(
+            format!(
+                "{} {} {}",
+                sanitize(&r.actor),
+                sanitize(&r.action),
+                sanitize(&r.target)
+            ),
+            t.style(Slot::Text),
+        ),
+    ])];
+    let mut last = vec![];
+    if let Some(reason) = &r.reason {
+        last.push(Span::styled(
+            format!("why: {}  ", sanitize(reason)),
+            t.style(Slot::Text),
+        ));
+    }
+    last.push(Span::styled(outcome, t.style(slot)));
+    lines.push(Line::from(last));
+    Paragraph::new(lines)
+        .block(
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(t.style(Slot::Border)),
+        )
+        .wrap(Wrap { trim: true })
 }
 
 /// Secrets of the focus service (C7, read side): drift findings, a key × cluster grid

@@ -293,6 +293,7 @@ fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
         (None, None, Tab::Secrets) => &[
             ("secret_reveal", "reveal"),
             ("secret_put", "put"),
+            ("secret_new", "new"),
             ("secret_copy", "copy to missing"),
             ("secret_delete", "delete"),
             ("drift_only", "drift only"),
@@ -799,7 +800,7 @@ fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'static>>) {
 fn draw_progress(m: &Model, f: &mut Frame, body: Rect) {
     let Some(p) = &m.progress else { return };
     let t = &m.theme;
-    let width = 64.min(body.width.saturating_sub(2));
+    let width = 100.min(body.width.saturating_sub(2));
     let height = (p.steps.len() as u16 + 2).min(body.height);
     if width < 20 || height < 3 {
         return;
