@@ -203,6 +203,20 @@ impl CatalogState {
         }
     }
 
+    /// Select the service `name` when the view shows it; false when it does not.
+    pub fn select_name(&mut self, name: &str) -> bool {
+        let Some(&row) = self.index.get(name) else {
+            return false;
+        };
+        match self.view.iter().position(|v| *v == ViewItem::Row(row)) {
+            Some(pos) => {
+                self.selected = pos;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn selected_row(&self) -> Option<&ServiceRow> {
         match self.view.get(self.selected)? {
             ViewItem::Row(i) => self.rows.get(*i),

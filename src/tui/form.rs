@@ -25,6 +25,8 @@ pub enum FormKind {
     Hpa { service: String, cluster: ClusterId },
     /// A new ephemeral environment.
     Environment,
+    /// Where a new secret of `service` goes; its value is asked next, typed masked.
+    Secret { service: String },
 }
 
 /// How a field takes its value.

@@ -88,7 +88,8 @@ impl Model {
         .field(Field::choice(
             "replicas",
             (1..=10).map(|n| n.to_string()).collect(),
-            1,
+            // The CLI's default: one replica per region.
+            0,
             false,
         ));
         self.open(form);
@@ -157,6 +158,37 @@ impl Model {
         self.open(form);
     }
 
+    /// A new secret of `service`: its name, environment and region (the scope's when
+    /// it has one). The value is asked after, in the masked prompt `p` uses.
+    pub(super) fn open_secret_form(&mut self, service: String) {
+        let envs = self.topology.environments.clone();
+        let regions = self.topology.regions.clone();
+        let at = |list: &[String], want: &Option<String>| {
+            want.as_ref()
+                .and_then(|w| list.iter().position(|x| x == w))
+                .unwrap_or(0)
+        };
+        let (env, region) = (at(&envs, &self.scope.env), at(&regions, &self.scope.region));
+        let form = Form::new(
+            FormKind::Secret {
+                service: service.clone(),
+            },
+            format!("new secret of {service}"),
+            "next: the value",
+        )
+        .with_help(format!(
+            "named <env>/{service}/<NAME>, with the standard tags"
+        ))
+        .field(Field::text(
+            "name",
+            "",
+            "DATABASE_URL: capitals, digits and _",
+        ))
+        .field(Field::choice("env", envs, env, true))
+        .field(Field::choice("region", regions, region, true));
+        self.open(form);
+    }
+
     /// Check the open form again (after a key).
     pub(super) fn check_form(&mut self) {
         if let Some(mut form) = self.form.take() {
@@ -174,6 +206,7 @@ impl Model {
             },
             FormKind::Hpa { .. } => self.hpa_bounds(form).err().unwrap_or_default(),
             FormKind::Environment => self.env_request(form).err().unwrap_or_default(),
+            FormKind::Secret { .. } => self.secret_place(form).err().unwrap_or_default(),
         };
     }
 
@@ -220,6 +253,29 @@ impl Model {
         match (min, max) {
             (Some(min), Some(max)) if errors.is_empty() => Ok((min, max)),
             _ => Err(errors),
+        }
+    }
+
+    /// The new secret's (env, region, name), or what is wrong with them.
+    fn secret_place(&self, form: &Form) -> Result<(String, String, String), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = form.value("name");
+        if name.is_empty() {
+            errors.push(problem("name", "a name is required"));
+        } else if !crate::actions::valid_secret_key(&name) {
+            errors.push(problem(
+                "name",
+                format!("{name:?} is not a secret name: use capitals, digits and _, starting with a capital (DATABASE_URL)"),
+            ));
+        }
+        let (env, region) = (form.value("env"), form.value("region"));
+        if !self.topology.regions_of(&env).contains(&region) {
+            errors.push(problem("region", format!("{env} does not span {region}")));
+        }
+        if errors.is_empty() {
+            Ok((env, region, name))
+        } else {
+            Err(errors)
         }
     }
 
@@ -312,6 +368,14 @@ impl Model {
                 Ok(a) => a,
                 Err(_) => return vec![],
             },
+            FormKind::Secret { service } => {
+                let Ok((env, region, key)) = self.secret_place(&form) else {
+                    return vec![];
+                };
+                self.overlay = None;
+                self.ask_secret_value(service.clone(), env, region, key);
+                return vec![];
+            }
         };
         self.overlay = None;
         vec![Effect::Act {

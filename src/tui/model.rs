@@ -700,13 +700,27 @@ impl Model {
                     .service(&service)
                     .and_then(|s| s.deployment(&cluster))
                     .map(|d| d.version.to_string());
-                // Newest first; the running version is marked and not offered.
+                // Newest first; the running version is not offered, and one released
+                // after it is marked: going there rolls forward.
+                let running = current
+                    .as_ref()
+                    .and_then(|c| releases.iter().position(|v| v == c));
                 let items: Vec<PaletteItem> = releases
                     .iter()
+                    .enumerate()
                     .rev()
-                    .filter(|v| Some(*v) != current.as_ref())
-                    .map(|v| PaletteItem {
-                        label: format!("{} → {}", current.as_deref().unwrap_or("?"), sanitize(v)),
+                    .filter(|(_, v)| Some(*v) != current.as_ref())
+                    .map(|(i, v)| PaletteItem {
+                        label: format!(
+                            "{} → {}{}",
+                            current.as_deref().unwrap_or("?"),
+                            sanitize(v),
+                            if running.is_some_and(|r| i > r) {
+                                "  (newer: rolls forward)"
+                            } else {
+                                ""
+                            }
+                        ),
                         command: format!(
                             "rollback_to:{}:{}:{}:{}",
                             cluster.env, cluster.region, service, v
@@ -1280,41 +1294,24 @@ impl Model {
                 self.restatus_all();
             }
             "reload" => return self.pane_reads(),
-            "lock" => {
+            "lock" | "unlock" => {
+                let verb = cmd;
                 let Some(service) = self.focus() else {
-                    self.toast(Level::Error, "select a service to lock");
+                    self.toast(Level::Error, format!("select a service to {verb}"));
                     return vec![];
                 };
+                // In the matrix the selected cell offers narrower places than the scope.
+                if let Some(items) = self.lock_places(&service, verb) {
+                    self.overlay = Some(Overlay::Palette(PaletteState {
+                        items,
+                        title: format!(" {verb} {service} where? "),
+                        ..PaletteState::default()
+                    }));
+                    self.refilter_palette();
+                    return vec![];
+                }
                 let (env, region) = (self.scope.env.clone(), self.scope.region.clone());
-                let title = format!(
-                    "Lock {service} in {}: why?",
-                    crate::domain::Scope {
-                        env: env.clone(),
-                        region: region.clone()
-                    }
-                );
-                self.prompt(
-                    title,
-                    Pending::Lock {
-                        service,
-                        env,
-                        region,
-                    },
-                );
-            }
-            "unlock" => {
-                let Some(service) = self.focus() else {
-                    self.toast(Level::Error, "select a service to unlock");
-                    return vec![];
-                };
-                return vec![Effect::Act {
-                    action: Action::Unlock {
-                        service,
-                        env: self.scope.env.clone(),
-                        region: self.scope.region.clone(),
-                    },
-                    confirmed: false,
-                }];
+                return self.lock_at(verb, service, env, region);
             }
             "lock_all" => self.prompt(
                 "Lock every service everywhere (incident): why?".into(),
@@ -1378,6 +1375,10 @@ impl Model {
             "secret_reveal" | "secret_put" | "secret_delete" | "secret_copy" => {
                 return self.secret_action(cmd);
             }
+            "secret_new" => match self.focus() {
+                Some(service) => self.open_secret_form(service),
+                None => self.toast(Level::Error, "select a service first"),
+            },
             "flag_set" => {
                 let rows = self.flag_rows();
                 let Some(row) = rows.get(self.list.selected) else {
@@ -1473,6 +1474,15 @@ impl Model {
     /// Commands with an argument: `pane:3`, `sort:owner`, `group:system`,
     /// `scope:env:production`, `scope:region:eu-west-1`, `scope:clear`.
     fn run_parameterised(&mut self, cmd: &str) -> Vec<Effect> {
+        for verb in ["lock", "unlock"] {
+            if let Some(rest) = cmd.strip_prefix(verb).and_then(|r| r.strip_prefix("_at:")) {
+                let parts: Vec<&str> = rest.splitn(3, ':').collect();
+                if let [service, env, region] = parts.as_slice() {
+                    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+                    return self.lock_at(verb, service.to_string(), some(env), some(region));
+                }
+            }
+        }
         if let Some(rest) = cmd.strip_prefix("rollback_to:") {
             let parts: Vec<&str> = rest.splitn(4, ':').collect();
             if let [env, region, service, version] = parts.as_slice() {
@@ -1558,12 +1568,112 @@ impl Model {
         if tab != self.tab {
             self.pane_filter.clear();
             self.list = ListPos::default();
+            // The service in focus stays in focus: the matrix and the catalog
+            // select the same one.
+            if self.routes.is_empty() {
+                if self.tab == Tab::Deployments {
+                    if let Some(name) = self.focus() {
+                        self.cat.select_name(&name);
+                    }
+                } else if tab == Tab::Deployments
+                    && let Some(row) = self.cat.selected_row()
+                    && let Some(i) = self.cat.row_index(&row.name)
+                    && let Some(pos) = self.matrix_rows().iter().position(|&r| r == i)
+                {
+                    self.matrix.selected = pos;
+                }
+            }
         }
         self.tab = tab;
         self.routes.clear();
         self.cat.editing = false;
         self.pane_editing = false;
         self.pane_reads()
+    }
+
+    /// Lock (asks why first) or unlock `service` in `env`/`region` (`None`: every one).
+    fn lock_at(
+        &mut self,
+        verb: &str,
+        service: String,
+        env: Option<String>,
+        region: Option<String>,
+    ) -> Vec<Effect> {
+        if verb == "unlock" {
+            return vec![Effect::Act {
+                action: Action::Unlock {
+                    service,
+                    env,
+                    region,
+                },
+                confirmed: false,
+            }];
+        }
+        let title = format!(
+            "Lock {service} in {}: why?",
+            crate::domain::Scope {
+                env: env.clone(),
+                region: region.clone()
+            }
+        );
+        self.prompt(
+            title,
+            Pending::Lock {
+                service,
+                env,
+                region,
+            },
+        );
+        vec![]
+    }
+
+    /// Where the matrix's `L`/`U` can act: the selected cell, its environment, and the
+    /// scope when that is wider still. `None` outside the matrix or without a cell.
+    fn lock_places(&self, service: &str, verb: &str) -> Option<Vec<PaletteItem>> {
+        if self.tab != Tab::Deployments || !self.routes.is_empty() {
+            return None;
+        }
+        let cell = crate::domain::matrix::columns(&self.topology, &self.scope)
+            .get(self.matrix_cell)
+            .cloned()?;
+        let mut places: Vec<(Option<String>, Option<String>, String)> = vec![
+            (
+                Some(cell.env.to_string()),
+                Some(cell.region.to_string()),
+                format!("in {cell} (the selected cell)"),
+            ),
+            (
+                Some(cell.env.to_string()),
+                None,
+                format!("in {}, every region", cell.env),
+            ),
+        ];
+        let scope = (self.scope.env.clone(), self.scope.region.clone());
+        if scope.0.is_none() {
+            let wide = match &scope.1 {
+                Some(r) => format!("in {r}, every environment"),
+                None => "everywhere: every environment and region".to_string(),
+            };
+            places.push((None, scope.1, wide));
+        }
+        Some(
+            places
+                .into_iter()
+                .map(|(env, region, label)| {
+                    let mut verb_cap = verb.to_string();
+                    verb_cap[..1].make_ascii_uppercase();
+                    PaletteItem {
+                        label: format!("{verb_cap} {} {label}", sanitize(service)),
+                        command: format!(
+                            "{verb}_at:{service}:{}:{}",
+                            env.unwrap_or_default(),
+                            region.unwrap_or_default()
+                        ),
+                        keys: String::new(),
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Secrets pane actions on the selected key: the environment and region come from
@@ -1662,20 +1772,30 @@ impl Model {
                 confirmed: false,
             }],
             _ => {
-                let title =
-                    format!("New value of {env}/{service}/{key} in {region} (typed masked)");
-                self.prompt(
-                    title,
-                    Pending::SecretPut {
-                        service,
-                        env,
-                        region,
-                        key,
-                    },
-                );
+                self.ask_secret_value(service, env, region, key);
                 vec![]
             }
         }
+    }
+
+    /// The masked prompt for a secret's value; Enter puts it.
+    pub(super) fn ask_secret_value(
+        &mut self,
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+    ) {
+        let title = format!("New value of {env}/{service}/{key} in {region} (typed masked)");
+        self.prompt(
+            title,
+            Pending::SecretPut {
+                service,
+                env,
+                region,
+                key,
+            },
+        );
     }
 
     /// The palette's environment commands: the list (choose one to see it in the
@@ -2024,7 +2144,7 @@ impl Model {
         );
         add("Release the incident lock".into(), "unlock_all".into());
         add(
-            "Create a service on the golden path".into(),
+            "New service: create one on the golden path (a form)".into(),
             "service_create".into(),
         );
         add(

@@ -398,8 +398,21 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
     assert_eq!(h.model.scope.env.as_deref(), Some("production"));
     let before = production_locks(&h, "cart-service");
     h.keys("L");
+    // The matrix asks where: the selected cell or its environment (the scope is
+    // production already, so nothing wider).
+    let screen = h.render();
+    assert!(
+        screen.contains("Lock cart-service in production/us-east-1 (the selected cell)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Lock cart-service in production, every region"),
+        "{screen}"
+    );
+    assert!(!screen.contains("everywhere"), "{screen}");
+    h.keys("<Down><Enter>");
     assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
-    assert!(h.render().contains("Lock cart-service"));
+    assert!(h.render().contains("Lock cart-service in production"));
     h.keys("INC-7 bad deploy<Enter>");
     assert!(h.model.overlay.is_none());
     assert_eq!(production_locks(&h, "cart-service"), before + 1);
@@ -414,7 +427,7 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
         "{audit:?}"
     );
     // And unlock it again: production asks for the name to be typed.
-    h.keys("2U");
+    h.keys("2U<Down><Enter>");
     assert!(
         matches!(h.model.overlay, Some(Overlay::Confirm(_))),
         "{:?}",
@@ -429,6 +442,43 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
     h.keys("e<Enter>");
     assert!(h.model.overlay.is_none());
     assert_eq!(production_locks(&h, "cart-service"), before);
+}
+
+#[tokio::test]
+async fn lock_one_cell_of_the_matrix_and_only_that_cell_shows_the_icon() {
+    let mut h = demo().await;
+    // staging/eu-west-1: the fifth cell (dev has three regions).
+    h.keys("2/cart-service<Enter>llll");
+    h.keys("L");
+    let screen = h.render();
+    assert!(
+        screen.contains("everywhere: every environment and region"),
+        "the scope is everything, so that is offered too: {screen}"
+    );
+    h.keys("<Enter>");
+    assert!(
+        h.render()
+            .contains("Lock cart-service in staging · eu-west-1"),
+        "{}",
+        h.render()
+    );
+    h.keys("hold for QA<Enter>");
+    let mine: Vec<_> = h
+        .model
+        .locks
+        .iter()
+        .filter(|l| l.service == "cart-service" && l.by == "you")
+        .collect();
+    assert_eq!(mine.len(), 1, "{:?}", h.model.locks);
+    assert_eq!(mine[0].env.as_deref(), Some("staging"));
+    assert_eq!(mine[0].region.as_deref(), Some("eu-west-1"));
+    let row = h
+        .render()
+        .lines()
+        .find(|l| l.starts_with("cart-service"))
+        .map(str::to_string)
+        .expect("the row");
+    assert_eq!(row.matches('⊘').count(), 1, "one cell locked: {row}");
 }
 
 #[tokio::test]
@@ -537,6 +587,119 @@ async fn reveal_shows_the_value_for_a_while_and_put_is_typed_masked() {
             .all(|r| !r.target.contains("s3cr3t")
                 && !r.reason.as_deref().unwrap_or("").contains("s3cr3t"))
     );
+}
+
+#[tokio::test]
+async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
+    let mut h = demo().await;
+    // Scope dev / us-east-1: the form starts there.
+    h.keys("/admin-portal<Enter>4er");
+    h.keys("n");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    h.keys("bad-name");
+    let screen = h.render();
+    assert!(screen.contains("is not a secret name"), "{screen}");
+    for _ in 0.."bad-name".len() {
+        h.keys("<Backspace>");
+    }
+    h.keys("PARTNER_TOKEN<Tab>");
+    assert_eq!(
+        h.model.form.as_ref().map(|f| f.value("env")).as_deref(),
+        Some("dev")
+    );
+    h.keys("<Enter>");
+    // The value comes next, in the masked prompt.
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    assert!(
+        h.render()
+            .contains("dev/admin-portal/PARTNER_TOKEN in us-east-1")
+    );
+    h.keys("tok-9f8e7d");
+    let screen = h.render();
+    assert!(!screen.contains("tok-9f8e7d"), "typed masked: {screen}");
+    h.keys("<Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("y");
+    }
+    let (_, list) = h.model.secrets.ready().cloned().expect("secrets read");
+    let new: Vec<_> = list
+        .iter()
+        .filter(|s| s.key == "PARTNER_TOKEN")
+        .map(|s| (s.env.as_str(), s.region.as_str(), s.service.as_str()))
+        .collect();
+    assert_eq!(
+        new,
+        vec![("dev", "us-east-1", "admin-portal")],
+        "{:?}",
+        h.model.toasts
+    );
+    assert!(h.render().contains("PARTNER_TOKEN"));
+    h.keys("6");
+    let audit = h.model.audit_rows();
+    let put = audit
+        .iter()
+        .find(|r| r.action == "secret.put")
+        .expect("audited");
+    assert_eq!(put.target, "dev/admin-portal/PARTNER_TOKEN@us-east-1");
+    assert!(!h.render().contains("tok-9f8e7d"));
+}
+
+#[tokio::test]
+async fn the_service_in_focus_follows_from_the_matrix_to_the_pods_and_back() {
+    let mut h = demo().await;
+    h.keys("2jjjjjjj");
+    let in_matrix = h.model.focus().expect("a row");
+    assert_ne!(in_matrix, h.model.cat.rows[0].name.to_string());
+    h.keys("3");
+    assert_eq!(h.model.focus().as_deref(), Some(in_matrix.as_str()));
+    assert!(
+        h.render().contains(&format!(" {in_matrix} ")),
+        "{}",
+        h.render()
+    );
+    // And from the catalog into the matrix.
+    h.keys("1jj");
+    let in_catalog = h.model.focus().expect("a row");
+    h.keys("2");
+    assert_eq!(h.model.focus().as_deref(), Some(in_catalog.as_str()));
+}
+
+#[tokio::test]
+async fn the_audit_pane_shows_the_selected_record_whole() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("6");
+    let first = h.model.audit_rows()[0].clone();
+    let screen = h.render();
+    assert!(
+        screen.contains(&format!("#{} ", first.id)),
+        "the detail names the record: {screen}"
+    );
+    if let Some(reason) = &first.reason {
+        let head: String = reason.chars().take(20).collect();
+        assert!(screen.contains(&format!("why: {head}")), "{screen}");
+    }
+}
+
+#[tokio::test]
+async fn the_rollback_chooser_marks_a_newer_version() {
+    let mut h = demo().await;
+    h.keys("2/cart-service<Enter>llllllb");
+    let screen = h.render();
+    assert!(
+        !screen.contains("newer"),
+        "nothing newer than what runs: {screen}"
+    );
+    h.keys("<Down><Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("cart-service<Enter>");
+    }
+    h.keys("b");
+    let screen = h.render();
+    assert!(screen.contains("(newer: rolls forward)"), "{screen}");
 }
 
 #[tokio::test]
