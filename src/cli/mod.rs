@@ -529,9 +529,29 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         .chain(&key_problems)
         .map(|p| p.to_string())
         .collect();
-    let user = ctx
-        .config
-        .actor(platform.kind == crate::backend::PlatformKind::Demo);
+    let policy = crate::actions::Policy::from_config(
+        &ctx.config.policy,
+        platform.kind == crate::backend::PlatformKind::Demo,
+        cli.read_only,
+    );
+    // `--as NAME` works here as in every command: a catalog User, checked before the
+    // screen opens.
+    let user = match &cli.act_as {
+        Some(name) => {
+            let catalog = platform.catalog.load().await?;
+            crate::actions::Actor::resolve_as(name, &catalog, &policy)
+                .map_err(|r| {
+                    UsageError(format!(
+                        "--as: {}",
+                        crate::domain::text::sanitize(&r.to_string())
+                    ))
+                })?
+                .name
+        }
+        None => ctx
+            .config
+            .actor(platform.kind == crate::backend::PlatformKind::Demo),
+    };
     let group = match ctx.config.catalog.group_by {
         GroupBy::None => tui::catalog::Grouping::None,
         GroupBy::Owner => tui::catalog::Grouping::Owner,
@@ -546,11 +566,7 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         theme,
         toast_ttl: Duration::from_secs(ctx.config.toast_seconds),
         group,
-        policy: crate::actions::Policy::from_config(
-            &ctx.config.policy,
-            platform.kind == crate::backend::PlatformKind::Demo,
-            cli.read_only,
-        ),
+        policy,
     });
     let _clock = sim.as_ref().map(Sim::start_clock);
     tui::app::run(tui::app::RunOptions {

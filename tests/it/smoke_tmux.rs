@@ -94,3 +94,28 @@ fn idle_writes_nothing() {
     t.send(&["q"]);
     t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:0"));
 }
+
+/// `--as NAME` opens the TUI as that catalog User: the header names them and the
+/// policy applies to them; a name that is no User stops before the screen opens.
+#[test]
+fn act_as_a_catalog_user_in_the_tui() {
+    let t = Tmux::start(100, 30, "--pace 0 --as ahmed.karim");
+    let screen = t.wait_for("the catalog", |s| s.contains("live 9 clusters"));
+    assert!(screen.contains("│ ahmed.karim │"), "{screen}");
+    // payments-api belongs to the payments team, which ahmed.karim is not in.
+    t.send(&["/", "payments-api", "Enter", "L"]);
+    t.wait_for("the reason prompt", |s| s.contains("Lock payments-api"));
+    t.send(&["hold", "Enter"]);
+    let screen = t.wait_for("the refusal", |s| s.contains("refused"));
+    assert!(screen.contains("ahmed.karim is not a member"), "{screen}");
+    t.send(&["q"]);
+    t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:0"));
+    drop(t);
+    let t = Tmux::start(100, 30, "--pace 0 --as nobody.at.all");
+    let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+    assert!(screen.contains("SPHERE-EXITED:2"), "{screen}");
+    assert!(
+        screen.contains("\"nobody.at.all\" is not a User in the catalog"),
+        "{screen}"
+    );
+}
