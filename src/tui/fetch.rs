@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::actions::{
-    Action, Actor, DispatchError, Policy, PolicyContext, StepReport, dispatch_with_progress,
+    Action, Actor, DispatchError, Policy, PolicyContext, Refusal, StepReport,
+    dispatch_with_progress,
 };
 use crate::backend::Platform;
 use crate::backend::facts::{ServiceFacts, gather};
@@ -122,7 +123,22 @@ pub async fn act(
             None => done(Ok(format!("{}: {}", d.action.describe(), d.detail))),
         },
         Err(DispatchError::NeedsConfirmation(c)) => Msg::NeedsConfirm(action, c),
-        Err(e) => done(Err(e.to_string())),
+        Err(e) => match &e {
+            DispatchError::Refused {
+                refusal:
+                    Refusal::NotOwner {
+                        service,
+                        permission,
+                        ..
+                    },
+                ..
+            } if !steps => Msg::NotOwner {
+                service: service.clone(),
+                permission: *permission,
+                why: e.to_string(),
+            },
+            _ => done(Err(e.to_string())),
+        },
     }
 }
 

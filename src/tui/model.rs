@@ -118,6 +118,13 @@ pub enum Msg {
     ServiceCreated(Result<String, String>),
     /// The action needs this confirmation before it runs.
     NeedsConfirm(Action, Confirm),
+    /// Refused because the actor does not own the service: the refusal, and the access
+    /// that would allow it, to ask for on the spot (C15).
+    NotOwner {
+        why: String,
+        service: String,
+        permission: crate::domain::access::Permission,
+    },
     /// A secret revealed on purpose (audited): shown for a few seconds, then masked.
     Revealed(String, crate::domain::SecretValue),
     /// SIGTERM, SIGHUP: leave cleanly.
@@ -828,6 +835,26 @@ impl Model {
             Msg::Revealed(what, value) => {
                 self.revealed = Some((what, value, Instant::now() + REVEAL_FOR));
                 self.dirty = true;
+                vec![Effect::Fetch(Fetch::Audit)]
+            }
+            Msg::NotOwner {
+                why,
+                service,
+                permission,
+            } => {
+                self.toast(Level::Error, why);
+                let title = format!(
+                    "You may not do this to {service}. Request {} on it in {} (an owner approves, or a rule grants it)? Why — or Esc:",
+                    permission.as_str(),
+                    self.scope
+                );
+                self.prompt(
+                    title,
+                    Pending::Access {
+                        service,
+                        permission,
+                    },
+                );
                 vec![Effect::Fetch(Fetch::Audit)]
             }
             Msg::NeedsConfirm(action, confirm) => {

@@ -768,7 +768,17 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
         .map(|t| t.text.clone())
         .unwrap_or_default();
     assert!(toast.contains("request access"), "{toast}");
-    // Ask for access from the palette.
+    // The refusal offers the request on the spot; Esc declines it.
+    let screen = h.render();
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    assert!(screen.contains("Request operate on it"), "{screen}");
+    h.keys("<Esc>");
+    assert!(h.model.overlay.is_none());
+    // The palette asks for it too.
     h.keys(":Request access to operate");
     let screen = h.render();
     assert!(screen.contains("Request access to operate"), "{screen}");
@@ -810,6 +820,31 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
         h.keys("payments-api<Enter>");
     }
     assert_eq!(h.model.locks.len(), before + 1, "{:?}", h.model.toasts);
+}
+
+#[tokio::test]
+async fn a_refused_secret_reveal_becomes_an_access_request_when_answered() {
+    let mut h = demo().await;
+    h.model.user = "sofia.moreno".into();
+    h.keys("/payments-api<Enter>4er");
+    h.keys("v");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "{:?} {:?}",
+        h.model.overlay,
+        h.model.toasts
+    );
+    assert!(h.render().contains("Request read-secrets on it"));
+    h.keys("debugging a 401<Enter>");
+    let platform = h.sim.platform();
+    let requests = futures::executor::block_on(platform.ledger.access_requests()).expect("read");
+    let req = requests
+        .iter()
+        .find(|r| r.requester == "sofia.moreno" && r.service == "payments-api")
+        .expect("a request was made");
+    assert_eq!(req.permission.as_str(), "read-secrets");
+    assert_eq!(req.reason, "debugging a 401");
+    assert!(last_toast(&h).contains("pending"), "{}", last_toast(&h));
 }
 
 /// The toast most recently shown.
