@@ -244,6 +244,11 @@ impl Harness {
         out
     }
 
+    /// The last frame drawn, with its styles.
+    pub fn buffer(&self) -> &ratatui::buffer::Buffer {
+        self.terminal.backend().buffer()
+    }
+
     pub fn resize(&mut self, width: u16, height: u16) {
         self.terminal.backend_mut().resize(width, height);
         let _ = self

@@ -169,7 +169,14 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(left)).style(t.style(Slot::Header)),
         area,
     );
-    f.render_widget(Paragraph::new(right).style(t.style(Slot::Header)), area);
+    // Only the cells the sync state covers: a paragraph style over the whole line would
+    // paint every span of the left part in the header's colour (READ-ONLY included).
+    let right_w = (right.width() as u16).min(area.width);
+    let right_area = Rect::new(area.right() - right_w, area.y, right_w, 1);
+    f.render_widget(
+        Paragraph::new(right).style(t.style(Slot::Header)),
+        right_area,
+    );
 }
 
 fn draw_tabs(m: &Model, f: &mut Frame, area: Rect) {

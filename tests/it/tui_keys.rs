@@ -513,7 +513,15 @@ async fn rollback_from_the_matrix_changes_the_version() {
 async fn read_only_refuses_with_the_rule() {
     let mut h = demo().await;
     h.model.policy.read_only = true;
-    assert!(h.render().contains("READ-ONLY"));
+    let screen = h.render();
+    let header = screen.lines().next().unwrap_or_default();
+    let col = header.find("READ-ONLY").expect("the header says so");
+    // In the error colour, reversed: the header's own colour must not paint over it.
+    let x = header[..col].chars().count() as u16;
+    let cell = &h.buffer()[(x, 0)];
+    let error = h.model.theme.style(sphere::config::theme::Slot::Error);
+    assert_eq!(cell.fg, error.fg.unwrap_or_default(), "{cell:?}");
+    assert!(cell.modifier.contains(ratatui::style::Modifier::REVERSED));
     h.keys("/cart-service<Enter>L reason<Enter>");
     let toast = h
         .model
