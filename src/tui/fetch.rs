@@ -12,7 +12,7 @@ use crate::backend::facts::{ServiceFacts, gather};
 use crate::domain::lifecycle::{self, Stage};
 use crate::domain::links::{LinkVars, ServiceLink, service_links};
 use crate::domain::score::{self, ScoreResult};
-use crate::domain::{AuditRecord, FlagState, Lock, RegionFailure, SecretMeta};
+use crate::domain::{AuditRecord, FlagState, Freeze, Lock, RegionFailure, SecretMeta};
 
 use super::model::Msg;
 
@@ -45,7 +45,8 @@ pub struct ServiceReport {
 
 #[derive(Debug)]
 pub enum Fetched {
-    Locks(Vec<Lock>),
+    /// The locks and the merge freeze (both shown in the header when they hold).
+    Locks(Vec<Lock>, Freeze),
     /// The audit trail, and what of it waits to reach its store (see
     /// [`crate::backend::AuditStore::backlog`]).
     Audit(Vec<AuditRecord>, Option<String>),
@@ -147,7 +148,11 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
     let label = format!("{what:?}");
     let read = async {
         Ok::<Fetched, anyhow::Error>(match what.clone() {
-            Fetch::Locks => Fetched::Locks(platform.ledger.locks().await?),
+            Fetch::Locks => {
+                let (locks, freeze) =
+                    tokio::join!(platform.ledger.locks(), platform.ledger.freeze());
+                Fetched::Locks(locks?, freeze?)
+            }
             Fetch::Audit => {
                 let (records, backlog) =
                     tokio::join!(platform.ledger.audit(None), platform.ledger.audit_backlog());

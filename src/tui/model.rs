@@ -369,6 +369,8 @@ pub struct Model {
     pub palette: Vec<PaletteItem>,
     pub toast_ttl: Duration,
     pub locks: Vec<Lock>,
+    /// The merge freeze, as last read.
+    pub freeze: crate::domain::Freeze,
     pub audit: Remote<Vec<AuditRecord>>,
     /// What of the audit trail waits to reach its store, and why.
     pub audit_backlog: Option<String>,
@@ -454,6 +456,7 @@ impl Model {
             palette: Vec::new(),
             toast_ttl: init.toast_ttl,
             locks: Vec::new(),
+            freeze: crate::domain::Freeze::default(),
             audit: Remote::NotAsked,
             audit_backlog: None,
             flags: Remote::NotAsked,
@@ -680,9 +683,13 @@ impl Model {
 
     fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
         match res {
-            Ok(Fetched::Locks(l)) => {
+            Ok(Fetched::Locks(l, freeze)) => {
                 if l != self.locks {
                     self.locks = l;
+                    self.dirty = true;
+                }
+                if freeze != self.freeze {
+                    self.freeze = freeze;
                     self.dirty = true;
                 }
             }

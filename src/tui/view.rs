@@ -139,6 +139,32 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
         Span::styled("scope ", t.style(Slot::Muted)),
         Span::styled(m.scope.to_string(), t.style(Slot::Accent)),
     ];
+    // An incident lock on everything and the merge freeze hold for every service:
+    // said once here, whatever the pane.
+    let everything_locked = m
+        .locks
+        .iter()
+        .any(|l| l.service == crate::domain::Lock::ALL && l.env.is_none() && l.region.is_none());
+    let mut flags = Vec::new();
+    if everything_locked {
+        flags.push(Span::styled(
+            "⊘ ALL LOCKED",
+            t.style(Slot::Locked)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+        flags.push(Span::raw(" "));
+    }
+    if m.freeze.on {
+        flags.push(Span::styled(
+            "❄ FREEZE",
+            t.style(Slot::Warn)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+        flags.push(Span::raw(" "));
+    }
+    // Before the scope, which is the first to go when the line is too narrow.
+    let at = left.len() - 2;
+    left.splice(at..at, flags);
     let clusters = m.topology.cluster_count();
     let synced = m.live.synced.len();
     let (text, slot) = if !m.live.unreachable.is_empty() {

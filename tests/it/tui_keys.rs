@@ -1243,3 +1243,35 @@ async fn copy_goes_to_the_empty_cell_when_the_majority_rules_see_no_drift() {
     }
     assert_eq!(held(&h), 2, "{:?}", h.model.toasts);
 }
+
+#[tokio::test]
+async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
+    let mut h = demo().await;
+    let header = |h: &mut Harness| h.render().lines().next().unwrap_or_default().to_string();
+    assert!(!header(&mut h).contains("FREEZE"));
+    h.keys(":Merge freeze on<Enter>release week<Enter>");
+    assert!(header(&mut h).contains("❄ FREEZE"), "{:?}", h.model.toasts);
+    h.keys(":Lock every service everywhere<Enter>INC-9<Enter>");
+    // Everything: the words are typed to confirm.
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("lock all<Enter>");
+    }
+    assert!(
+        header(&mut h).contains("⊘ ALL LOCKED"),
+        "{:?}",
+        h.model.toasts
+    );
+    h.keys(":Release the incident lock<Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("unlock all<Enter>");
+    }
+    h.keys(":Merge freeze off<Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("y");
+    }
+    let line = header(&mut h);
+    assert!(
+        !line.contains("FREEZE") && !line.contains("ALL LOCKED"),
+        "{line}"
+    );
+}
