@@ -386,6 +386,8 @@ pub struct Model {
     pub matrix_col: usize,
     /// The selected cell's column in the matrix (index into the columns in scope).
     pub matrix_cell: usize,
+    /// The selected cell of the secrets grid: an index into its columns in scope.
+    pub secret_cell: usize,
     /// Show only services that drifted.
     pub drift_only: bool,
     pub pods: ListPos,
@@ -466,6 +468,7 @@ impl Model {
             matrix: ListPos::default(),
             matrix_col: 0,
             matrix_cell: 0,
+            secret_cell: 0,
             drift_only: false,
             pods: ListPos::default(),
             list: ListPos::default(),
@@ -1305,6 +1308,15 @@ impl Model {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
             }
+            // In the secrets grid they move its selected cell (what v, p, x and c act
+            // on).
+            "col_left" if self.tab == Tab::Secrets => {
+                self.secret_cell = self.secret_cell.saturating_sub(1);
+            }
+            "col_right" if self.tab == Tab::Secrets => {
+                let cols = self.secret_columns().len();
+                self.secret_cell = (self.secret_cell + 1).min(cols.saturating_sub(1));
+            }
             "col_left" => self.matrix_col = self.matrix_col.saturating_sub(1),
             "col_right" => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
@@ -1319,11 +1331,13 @@ impl Model {
             "group_next" => self.cat.group_next(),
             "scope_env_next" => {
                 self.matrix_cell = 0;
+                self.secret_cell = 0;
                 self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
                 self.restatus_all();
             }
             "scope_region_next" => {
                 self.matrix_cell = 0;
+                self.secret_cell = 0;
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
@@ -1710,8 +1724,29 @@ impl Model {
         )
     }
 
-    /// Secrets pane actions on the selected key: the environment and region come from
-    /// the scope (the environment may also come from the key's drift finding).
+    /// The secrets grid's columns in scope, in its order.
+    pub fn secret_columns(&self) -> Vec<crate::domain::ClusterId> {
+        self.secret_view()
+            .map(|v| {
+                v.grid
+                    .columns
+                    .into_iter()
+                    .filter(|c| self.scope.contains(c))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The cluster of the secrets grid's selected cell.
+    pub fn secret_cell_cluster(&self) -> Option<crate::domain::ClusterId> {
+        let cols = self.secret_columns();
+        cols.get(self.secret_cell.min(cols.len().saturating_sub(1)))
+            .cloned()
+    }
+
+    /// Secrets pane actions on the selected key, in the selected cell's environment and
+    /// region. `c` copies into the selected cell when it is empty, else to the region
+    /// the key's drift finding says is missing it.
     fn secret_action(&mut self, cmd: &str) -> Vec<Effect> {
         let (Some(view), Some((_, list))) = (self.secret_view(), self.secrets.ready()) else {
             self.toast(Level::Error, "the secrets are not read yet");
@@ -1728,13 +1763,41 @@ impl Model {
             return vec![];
         };
         let findings: Vec<_> = view.findings.into_iter().filter(|d| d.key == key).collect();
+        let cell = self.secret_cell_cluster();
+        if cmd == "secret_copy"
+            && let Some(c) = &cell
+        {
+            // The selected cell is empty and another region of its environment holds
+            // the key: copy it there.
+            let (env, to) = (c.env.to_string(), c.region.to_string());
+            let holders: Vec<&str> = list
+                .iter()
+                .filter(|s| s.service == service && s.env == env && s.key == key)
+                .map(|s| s.region.as_str())
+                .collect();
+            if !holders.contains(&to.as_str())
+                && let Some(from) = holders.first().map(|r| r.to_string())
+            {
+                return vec![Effect::Act {
+                    action: Action::SecretCopy {
+                        service,
+                        env,
+                        key,
+                        from,
+                        to,
+                    },
+                    confirmed: false,
+                }];
+            }
+        }
         let env = self
             .scope
             .env
             .clone()
-            .or_else(|| findings.first().map(|d| d.env.clone()));
+            .or_else(|| findings.first().map(|d| d.env.clone()))
+            .or_else(|| cell.as_ref().map(|c| c.env.to_string()));
         let Some(env) = env else {
-            self.toast(Level::Error, "set the environment scope (e) first");
+            self.toast(Level::Error, "no cluster in scope");
             return vec![];
         };
         if cmd == "secret_copy" {
@@ -1779,13 +1842,12 @@ impl Model {
                 confirmed: false,
             }];
         }
-        let Some(region) = self.scope.region.clone() else {
-            self.toast(
-                Level::Error,
-                "set the region scope (r) first: secrets live per region",
-            );
+        // Reveal, put and delete act on the selected cell.
+        let Some(c) = cell else {
+            self.toast(Level::Error, "no cluster in scope");
             return vec![];
         };
+        let (env, region) = (c.env.to_string(), c.region.to_string());
         match cmd {
             "secret_reveal" => vec![Effect::Act {
                 action: Action::SecretReveal {

@@ -724,8 +724,16 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
         .map(|(i, _)| i)
         .collect();
     let fit = ((area.width.saturating_sub(25)) / 10).max(1) as usize;
+    // Scroll so the selected cell is visible.
+    m.secret_cell = m.secret_cell.min(cols.len().saturating_sub(1));
+    if m.secret_cell < m.matrix_col {
+        m.matrix_col = m.secret_cell;
+    } else if m.secret_cell >= m.matrix_col + fit {
+        m.matrix_col = m.secret_cell + 1 - fit;
+    }
     m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
     let more = cols_hint(m.matrix_col, fit, cols.len());
+    let selected_col = cols.get(m.secret_cell).copied();
     let cols: Vec<usize> = cols.into_iter().skip(m.matrix_col).take(fit).collect();
     let t = &m.theme;
 
@@ -814,7 +822,11 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
                     },
                 ),
             };
-            cells.push(Cell::from(cell));
+            let mut cell = Cell::from(cell);
+            if n == pos.selected && Some(c) == selected_col {
+                cell = cell.style(Style::default().add_modifier(Modifier::REVERSED));
+            }
+            cells.push(cell);
         }
         let mut row = Row::new(cells);
         if n == pos.selected {
@@ -855,17 +867,10 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
     // The selected key across the regions of one environment.
     if let Some(&r) = rows.get(pos.selected) {
         let key = grid.keys[r].clone();
-        let env = m
-            .scope
-            .env
-            .clone()
-            .or_else(|| {
-                findings
-                    .iter()
-                    .find(|d| d.key == key)
-                    .map(|d| d.env.clone())
-            })
-            .or_else(|| m.topology.environments.last().cloned())
+        // The selected cell's environment.
+        let env = selected_col
+            .map(|c| grid.columns[c].env.to_string())
+            .or_else(|| m.scope.env.clone())
             .unwrap_or_default();
         let now = m.now();
         let mut lines = vec![Line::from(Span::styled(

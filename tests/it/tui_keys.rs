@@ -711,6 +711,35 @@ async fn the_rollback_chooser_marks_a_newer_version() {
 }
 
 #[tokio::test]
+async fn secrets_act_on_the_selected_cell_of_the_grid() {
+    let mut h = demo().await;
+    // Every environment in scope; the fourth cell is staging/us-east-1.
+    h.keys("/admin-portal<Enter>4lll");
+    assert_eq!(
+        h.model
+            .secret_cell_cluster()
+            .map(|c| c.to_string())
+            .as_deref(),
+        Some("staging/us-east-1")
+    );
+    assert!(
+        h.render()
+            .contains("staging/admin-portal/DATABASE_URL by region")
+    );
+    h.keys("v");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("y");
+    }
+    let shown = h.model.revealed.as_ref().map(|(what, ..)| what.clone());
+    assert_eq!(
+        shown.as_deref(),
+        Some("staging/admin-portal/DATABASE_URL@us-east-1"),
+        "{:?}",
+        h.model.toasts
+    );
+}
+
+#[tokio::test]
 async fn set_a_flag_and_see_it_pending() {
     let mut h = demo().await;
     h.keys("5/catalog.bulk<Enter>s");
