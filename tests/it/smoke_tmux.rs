@@ -108,6 +108,12 @@ fn act_as_a_catalog_user_in_the_tui() {
     t.send(&["hold", "Enter"]);
     let screen = t.wait_for("the refusal", |s| s.contains("refused"));
     assert!(screen.contains("ahmed.karim is not a member"), "{screen}");
+    // The refusal offers an access request; Esc declines it.
+    t.wait_for("the access request prompt", |s| {
+        s.contains("Request operate")
+    });
+    t.send(&["Escape"]);
+    t.wait_for("the prompt to close", |s| !s.contains("Request operate"));
     t.send(&["q"]);
     t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:0"));
     drop(t);
