@@ -293,7 +293,6 @@ impl ServiceRequest {
     pub fn registered_from(&self, file: &Path) -> bool {
         let location = self.location();
         file.as_os_str() == location.as_str()
-            || file == crate::domain::catalog::load::normalize(Path::new(&location))
             || file.ends_with(format!("{}/{DESCRIPTOR_PATH}", self.slug()))
     }
 

@@ -109,7 +109,12 @@ impl SourceReader for EmbeddedReader {
 
 /// Normalise a path lexically: drop `.`, resolve `..` against the preceding component.
 /// Does not touch the filesystem (so symlinks are not resolved). An empty result is `.`.
+/// A URL location (`url:https://host/...`) is not a path and is kept as written: read
+/// as one, its `//` became `/`.
 pub fn normalize(path: &Path) -> PathBuf {
+    if path.to_str().is_some_and(|s| s.contains("://")) {
+        return path.to_path_buf();
+    }
     let mut out: Vec<Component<'_>> = Vec::new();
     for c in path.components() {
         match c {
@@ -424,6 +429,9 @@ mod tests {
         assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
         assert_eq!(normalize(Path::new("../x/../y")), PathBuf::from("../y"));
         assert_eq!(normalize(Path::new("/../a")), PathBuf::from("/a"));
+        // A URL location is kept as written.
+        let url = "url:https://github.com/acme/cart/blob/main/catalog-info.yaml";
+        assert_eq!(normalize(Path::new(url)), PathBuf::from(url));
     }
 
     #[test]
