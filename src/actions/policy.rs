@@ -247,12 +247,13 @@ impl PolicyContext {
         let catalog = platform.catalog.load().await?;
         // Environment actions read the environments as they are now (on the demo,
         // reading them also removes the expired ones).
+        // Any other action may name an ephemeral environment too; when they cannot be
+        // read it still runs on the clusters alone.
         let topology = match action {
             Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
-                let envs = platform.clusters.environments().await?;
-                platform.clusters.topology().with_ephemeral(&envs)
+                platform.topology_now().await?
             }
-            _ => platform.clusters.topology(),
+            _ => platform.topology_or_clusters().await,
         };
         let all_access = platform.ledger.access_requests().await?;
         // Deciding a request is about the service it asks for.

@@ -404,6 +404,30 @@ impl KubeClusters {
             })
             .collect()
     }
+
+    /// The clusters that keep the locks about `env`/`region`: the configured ones
+    /// there, or, for an ephemeral environment, the clusters hosting its namespaces
+    /// (its source environment's, in its regions).
+    async fn lock_clusters(&self, env: Option<&str>, region: Option<&str>) -> Result<Vec<&Conn>> {
+        let direct = self.clusters_matching(env, region);
+        let Some(name) = env.filter(|_| direct.is_empty()) else {
+            return Ok(direct);
+        };
+        let envs = self.list_environments().await?;
+        let Some(e) = envs.iter().find(|e| e.name == name) else {
+            return Ok(direct);
+        };
+        Ok(self
+            .inner
+            .conns
+            .iter()
+            .filter(|c| {
+                c.id.env == e.from
+                    && e.regions.iter().any(|r| *r == c.id.region)
+                    && region.is_none_or(|r| r == c.id.region)
+            })
+            .collect())
+    }
 }
 
 /// Builds the client of one `[[clusters]]` entry from its kubeconfig and context.
@@ -718,7 +742,9 @@ impl LockStore for KubeClusters {
     /// Writes the lock into every cluster it is about (all of an environment's regions
     /// when its region is `None`, and so on).
     async fn add_lock(&self, lock: Lock) -> Result<()> {
-        let targets = self.clusters_matching(lock.env.as_deref(), lock.region.as_deref());
+        let targets = self
+            .lock_clusters(lock.env.as_deref(), lock.region.as_deref())
+            .await?;
         if targets.is_empty() {
             bail!(
                 "no configured cluster is in {}/{}",
@@ -754,19 +780,23 @@ impl LockStore for KubeClusters {
         env: Option<&str>,
         region: Option<&str>,
     ) -> Result<usize> {
-        let removes = self.clusters_matching(env, region).into_iter().map(|conn| {
-            let remove = self.update_locks(conn, move |locks| {
-                let (gone, kept): (Vec<Lock>, Vec<Lock>) = locks.drain(..).partition(|l| {
-                    l.service == service
-                        && env.is_none_or(|e| l.env.as_deref() == Some(e))
-                        && region.is_none_or(|r| l.region.as_deref() == Some(r))
+        let removes = self
+            .lock_clusters(env, region)
+            .await?
+            .into_iter()
+            .map(|conn| {
+                let remove = self.update_locks(conn, move |locks| {
+                    let (gone, kept): (Vec<Lock>, Vec<Lock>) = locks.drain(..).partition(|l| {
+                        l.service == service
+                            && env.is_none_or(|e| l.env.as_deref() == Some(e))
+                            && region.is_none_or(|r| l.region.as_deref() == Some(r))
+                    });
+                    *locks = kept;
+                    let changed = !gone.is_empty();
+                    (gone, changed)
                 });
-                *locks = kept;
-                let changed = !gone.is_empty();
-                (gone, changed)
+                async move { self.timed(&conn.id, "removing locks", remove).await }
             });
-            async move { self.timed(&conn.id, "removing locks", remove).await }
-        });
         let mut removed: Vec<Lock> = Vec::new();
         let mut errors = Vec::new();
         for result in futures::future::join_all(removes).await {

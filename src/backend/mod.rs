@@ -385,6 +385,26 @@ impl Platform {
     pub fn now(&self) -> Timestamp {
         self.clusters.now()
     }
+
+    /// The topology with the ephemeral environments as they are now (on the demo,
+    /// reading them also removes the expired ones).
+    pub async fn topology_now(&self) -> Result<crate::domain::Topology> {
+        let envs = self.clusters.environments().await?;
+        Ok(self.clusters.topology().with_ephemeral(&envs))
+    }
+
+    /// [`Platform::topology_now`], or the clusters alone when the environments cannot
+    /// be read (logged): for reads and for actions that do not create or change an
+    /// environment.
+    pub async fn topology_or_clusters(&self) -> crate::domain::Topology {
+        match self.topology_now().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("ephemeral environments not read: {e:#}");
+                self.clusters.topology()
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Platform {

@@ -54,7 +54,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> 
         output,
     } = cmd;
     let (platform, _sim) = build_platform(cli, ctx).await?;
-    let topology = super::topology_now(&platform).await;
+    let topology = platform.topology_or_clusters().await;
     let scope = scope_from(env.as_deref(), region.as_deref(), &topology)?;
     let (catalog, snapshot, locks) = tokio::try_join!(
         platform.catalog.load(),

@@ -189,7 +189,7 @@ async fn check(
     output: Output,
 ) -> Result<ExitCode> {
     let (platform, _sim) = build_platform(cli, ctx).await?;
-    let topology = super::topology_now(&platform).await;
+    let topology = platform.topology_or_clusters().await;
     scope_from(Some(env), region, &topology)?;
     let (catalog, locks) = tokio::try_join!(platform.catalog.load(), platform.ledger.locks())?;
     let Some(entity) = catalog

@@ -445,19 +445,6 @@ impl CatalogProvider for FileCatalog {
     }
 }
 
-/// The platform's topology with its ephemeral environments as they are now (when they
-/// cannot be read, the permanent ones, and a warning in the log).
-pub(crate) async fn topology_now(platform: &Platform) -> crate::domain::Topology {
-    let topology = platform.clusters.topology();
-    match platform.clusters.environments().await {
-        Ok(envs) => topology.with_ephemeral(&envs),
-        Err(e) => {
-            tracing::warn!("ephemeral environments not read: {e:#}");
-            topology
-        }
-    }
-}
-
 /// Build the platform: the configured one when the config declares one (unless
 /// `--demo`), else the demo, with the catalog from the config's paths if set. The demo's
 /// handle comes back beside it (its clock runs while the TUI is open).

@@ -42,7 +42,7 @@ struct PodsJson<'a> {
 
 pub async fn run(cli: &Cli, ctx: &Ctx, args: &PodsArgs) -> Result<ExitCode> {
     let (platform, _sim) = build_platform(cli, ctx).await?;
-    let topology = super::topology_now(&platform).await;
+    let topology = platform.topology_or_clusters().await;
     let scope = scope_from(args.env.as_deref(), args.region.as_deref(), &topology)?;
     let (catalog, snapshot) =
         tokio::try_join!(platform.catalog.load(), platform.clusters.snapshot(&scope))?;

@@ -390,3 +390,63 @@ async fn a_rollback_commits_the_earlier_version_to_the_gitops_repository() {
         "{audit:#}"
     );
 }
+
+/// A lock may name an ephemeral environment on a configured platform too: the policy
+/// reads the environments from the clusters (namespaces), not only the configured list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_may_name_an_ephemeral_environment_on_kubernetes() {
+    let server = MockServer::start().await;
+    let ns = peers::unique("envlock");
+    let service = format!("svc-{ns}");
+    seed(peers::kube(), &ns, &service, "1.0.0", 1).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &server.uri(), &ns);
+    // Cluster-wide: an environment is a namespace of its own.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(&format!("namespace = \"{ns}\"\n"), ""),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("catalog/svc.yaml"),
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {service}}}\n\
+             spec: {{type: service, lifecycle: production, owner: payments}}\n"
+        ),
+    )
+    .unwrap();
+    let env = peers::unique("pr");
+    let run = |args: &[&str]| {
+        sphere(dir.path(), &config)
+            .env("GITHUB_TOKEN", "test")
+            .args(args)
+            .output()
+            .expect("sphere runs")
+    };
+    let said = |out: &std::process::Output| {
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let out = run(&[
+        "env", "create", &env, "--from", "dev", "--ttl", "1d", "--yes",
+    ]);
+    assert!(out.status.success(), "env create: {}", said(&out));
+    let out = run(&["lock", &service, "--env", &env, "--reason", "hold", "--yes"]);
+    assert!(out.status.success(), "lock in {env}: {}", said(&out));
+    let out = run(&["lock", "check", &service, "--env", &env]);
+    assert_eq!(out.status.code(), Some(3), "lock check: {}", said(&out));
+    let out = run(&["unlock", &service, "--env", &env, "--yes"]);
+    assert!(
+        said(&out).contains("removed 1 lock"),
+        "unlock: {}",
+        said(&out)
+    );
+    let out = run(&["lock", "check", &service, "--env", &env]);
+    assert_eq!(out.status.code(), Some(0), "lock check: {}", said(&out));
+    let out = run(&["env", "delete", &env, "--yes"]);
+    assert!(out.status.success(), "env delete: {}", said(&out));
+}
