@@ -256,6 +256,11 @@ mod tests {
             drift_summary(&m.drift, &topo().environments),
             "service drifted: 1 in production"
         );
+        assert_eq!(
+            drift_summary_short(&m.drift, &topo().environments),
+            "drifted: 1 production"
+        );
+        assert_eq!(drift_summary_short(&BTreeMap::new(), &[]), "no drift");
     }
 
     #[test]

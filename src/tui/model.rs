@@ -1778,16 +1778,7 @@ impl Model {
             if !holders.contains(&to.as_str())
                 && let Some(from) = holders.first().map(|r| r.to_string())
             {
-                return vec![Effect::Act {
-                    action: Action::SecretCopy {
-                        service,
-                        env,
-                        key,
-                        from,
-                        to,
-                    },
-                    confirmed: false,
-                }];
+                return copy_secret(service, env, key, from, to);
             }
         }
         let env = self
@@ -1831,16 +1822,7 @@ impl Model {
                 .find(|s| s.service == service && s.env == env && s.key == key)
                 .map(|s| s.region.clone())
                 .unwrap_or_default();
-            return vec![Effect::Act {
-                action: Action::SecretCopy {
-                    service,
-                    env,
-                    key,
-                    from,
-                    to,
-                },
-                confirmed: false,
-            }];
+            return copy_secret(service, env, key, from, to);
         }
         // Reveal, put and delete act on the selected cell.
         let Some(c) = cell else {
@@ -2309,6 +2291,20 @@ impl Model {
         p.matches = scored.into_iter().map(|(i, _)| i).collect();
         p.selected = p.selected.min(p.matches.len().saturating_sub(1));
     }
+}
+
+/// Copy a secret from one region to another of its environment (asks as the policy says).
+fn copy_secret(service: String, env: String, key: String, from: String, to: String) -> Vec<Effect> {
+    vec![Effect::Act {
+        action: Action::SecretCopy {
+            service,
+            env,
+            key,
+            from,
+            to,
+        },
+        confirmed: false,
+    }]
 }
 
 /// all → first → ... → last → all.

@@ -63,34 +63,40 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     };
     let scrolled = columns.len() > shown.len();
     let (first, last) = (m.matrix_col + 1, m.matrix_col + shown.len());
-    let mut summary = vec![Span::styled(
-        matrix::drift_summary(&drift, &envs),
-        drift_style,
-    )];
-    if m.drift_only {
-        summary.push(Span::styled("  (drifted only)", t.style(Slot::Muted)));
-    }
-    if scrolled {
-        summary.push(Span::styled(
-            format!("  clusters {first}–{last} of {} (h/l)", columns.len()),
-            t.style(Slot::Muted),
-        ));
-    }
-    // Too wide for the terminal: the short words, so nothing is cut mid-phrase.
-    if summary.iter().map(Span::width).sum::<usize>() > usize::from(summary_area.width) {
-        summary = vec![Span::styled(
-            matrix::drift_summary_short(&drift, &envs),
+    // In short words when the long ones would not fit, so nothing is cut mid-phrase.
+    let summary_in = |short: bool| {
+        let mut s = vec![Span::styled(
+            if short {
+                matrix::drift_summary_short(&drift, &envs)
+            } else {
+                matrix::drift_summary(&drift, &envs)
+            },
             drift_style,
         )];
         if m.drift_only {
-            summary.push(Span::styled("  (drifted)", t.style(Slot::Muted)));
+            let only = if short {
+                "  (drifted)"
+            } else {
+                "  (drifted only)"
+            };
+            s.push(Span::styled(only, t.style(Slot::Muted)));
         }
         if scrolled {
-            summary.push(Span::styled(
-                format!("  {first}–{last}/{} h/l", columns.len()),
+            let n = columns.len();
+            s.push(Span::styled(
+                if short {
+                    format!("  {first}–{last}/{n} h/l")
+                } else {
+                    format!("  clusters {first}–{last} of {n} (h/l)")
+                },
                 t.style(Slot::Muted),
             ));
         }
+        s
+    };
+    let mut summary = summary_in(false);
+    if summary.iter().map(Span::width).sum::<usize>() > usize::from(summary_area.width) {
+        summary = summary_in(true);
     }
     // The ephemeral environments in scope and their time left, columns on screen or
     // not, as many as fit whole.

@@ -1304,3 +1304,17 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn the_matrix_summary_fits_a_narrow_terminal_in_short_words() {
+    let mut h = Harness::demo(64, 24).await.expect("demo");
+    create_env_from_the_palette(&mut h, "pr-64");
+    h.keys("2");
+    let screen = h.render();
+    let summary = screen.lines().nth(2).unwrap_or_default().to_string();
+    assert!(summary.starts_with("drifted: "), "short words: {summary:?}");
+    assert!(
+        summary.contains("h/l"),
+        "the column range is whole: {summary:?}"
+    );
+}
