@@ -373,7 +373,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 fn report_problems(problems: &[ConfigProblem]) {
     for p in problems {
-        eprintln!("sphere: {p} (using the default)");
+        // Each problem says what applies instead.
+        eprintln!("sphere: {p}");
     }
 }
 

@@ -166,66 +166,149 @@ fn line_col(src: &str, pos: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The dotted path of the deepest key or value whose span holds `pos`.
-fn key_path_at(src: &str, pos: usize) -> Option<String> {
-    let doc = DeTable::parse(src).ok()?;
-    let mut path = String::new();
-    walk_table(doc.get_ref(), pos, &mut path);
-    (!path.is_empty()).then_some(path)
+/// One owned step of a key path (see [`PathSeg`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
 }
 
-fn walk_table(table: &DeTable<'_>, pos: usize, path: &mut String) -> bool {
+fn borrowed(segs: &[Seg]) -> Vec<PathSeg<'_>> {
+    segs.iter()
+        .map(|s| match s {
+            Seg::Key(k) => PathSeg::Key(k),
+            Seg::Index(i) => PathSeg::Index(*i),
+        })
+        .collect()
+}
+
+/// The dotted path of the deepest key or value whose span holds `pos`.
+fn key_path_at(src: &str, pos: usize) -> Option<String> {
+    let segs = segments_at(src, pos);
+    (!segs.is_empty()).then(|| format_path(&borrowed(&segs)))
+}
+
+/// The key path of the deepest key or value whose span holds `pos`.
+fn segments_at(src: &str, pos: usize) -> Vec<Seg> {
+    let mut out = Vec::new();
+    if let Ok(doc) = DeTable::parse(src) {
+        walk_table(doc.get_ref(), pos, &mut out);
+    }
+    out
+}
+
+fn walk_table(table: &DeTable<'_>, pos: usize, out: &mut Vec<Seg>) -> bool {
     for (key, value) in table.iter() {
         let in_key = key.span().contains(&pos);
+        let mark = out.len();
+        out.push(Seg::Key(key.get_ref().to_string()));
         if in_key || value.span().contains(&pos) {
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(&quote_key(key.get_ref()));
             if !in_key {
-                walk_value(value.get_ref(), pos, path);
+                walk_value(value.get_ref(), pos, out);
             }
             return true;
         }
         // Array-of-tables and sub-tables may carry narrow spans: look inside anyway.
-        let mut inner = String::new();
-        if walk_value(value.get_ref(), pos, &mut inner) {
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(&quote_key(key.get_ref()));
-            path.push_str(&inner_join(&inner));
+        if walk_value(value.get_ref(), pos, out) {
             return true;
         }
+        out.truncate(mark);
     }
     false
 }
 
-fn inner_join(inner: &str) -> String {
-    if inner.starts_with('[') || inner.is_empty() {
-        inner.to_string()
-    } else {
-        format!(".{inner}")
-    }
-}
-
-fn walk_value(value: &DeValue<'_>, pos: usize, path: &mut String) -> bool {
+fn walk_value(value: &DeValue<'_>, pos: usize, out: &mut Vec<Seg>) -> bool {
     match value {
-        DeValue::Table(table) => walk_table(table, pos, path),
+        DeValue::Table(table) => walk_table(table, pos, out),
         DeValue::Array(array) => {
             for (i, item) in array.iter().enumerate() {
-                let mut inner = String::new();
-                let found = walk_value(item.get_ref(), pos, &mut inner);
-                if found || item.span().contains(&pos) {
-                    path.push_str(&format!("[{i}]"));
-                    path.push_str(&inner_join(&inner));
+                out.push(Seg::Index(i));
+                if walk_value(item.get_ref(), pos, out) || item.span().contains(&pos) {
                     return true;
                 }
+                out.pop();
             }
             false
         }
         _ => false,
     }
+}
+
+/// Removes the entry at `path` from `table`; false when there is none.
+fn remove_at(table: &mut toml::Table, path: &[Seg]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here: Option<&mut toml::Value> = None;
+    let mut root = Some(table);
+    for seg in parents {
+        let next = match (seg, root.take(), here.take()) {
+            (Seg::Key(k), Some(t), None) => t.get_mut(k),
+            (Seg::Key(k), None, Some(toml::Value::Table(t))) => t.get_mut(k),
+            (Seg::Index(i), None, Some(toml::Value::Array(a))) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        here = Some(next);
+    }
+    match (last, root, here) {
+        (Seg::Key(k), Some(t), None) => t.remove(k).is_some(),
+        (Seg::Key(k), None, Some(toml::Value::Table(t))) => t.remove(k).is_some(),
+        (Seg::Index(i), None, Some(toml::Value::Array(a))) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Deserializes `src` key by key: a key that is unknown or of the wrong type is a
+/// [`ConfigProblem`] and is left out, and the rest of the file still applies (a typo in
+/// one key never throws the policy away). `None` only when the file is not TOML at
+/// all, or a problem cannot be pinned to a key.
+pub(crate) fn parse_toml_lenient<T: DeserializeOwned>(
+    file: &Path,
+    src: &str,
+) -> (Option<T>, Vec<ConfigProblem>) {
+    let mut table: toml::Table = match src.parse() {
+        Ok(t) => t,
+        Err(err) => return (None, vec![toml_problem(file, src, &err)]),
+    };
+    let mut problems = Vec::new();
+    let mut text = src.to_string();
+    // Each round removes one key, so this ends; the bound only guards a surprise.
+    for _ in 0..256 {
+        let err = match toml::from_str::<T>(&text) {
+            Ok(value) => return (Some(value), problems),
+            Err(err) => err,
+        };
+        let segs = err
+            .span()
+            .map(|s| segments_at(&text, s.start))
+            .unwrap_or_default();
+        let message = err.message().trim().to_string();
+        let problem = if text == src {
+            toml_problem(file, src, &err)
+        } else {
+            value_problem(file, src, &borrowed(&segs), &message)
+        };
+        if segs.is_empty() || !remove_at(&mut table, &segs) {
+            problems.push(problem);
+            return (None, problems);
+        }
+        problems.push(ConfigProblem {
+            reason: format!(
+                "{}; left out (its default applies), the rest of the file still does",
+                problem.reason
+            ),
+            ..problem
+        });
+        text = match toml::to_string(&table) {
+            Ok(t) => t,
+            Err(_) => return (None, problems),
+        };
+    }
+    (None, problems)
 }
 
 /// The byte position of the value (or key) at `path`.

@@ -11,7 +11,7 @@ pub use super::platform::{
     AwsConfig, ClusterConfig, GithubConfig, KafkaConfig, KubernetesConfig, PlatformConfig,
     WebhookConfig,
 };
-use super::{ConfigProblem, PathSeg, Paths, parse_toml, read_optional, value_problem};
+use super::{ConfigProblem, PathSeg, Paths, parse_toml_lenient, read_optional, value_problem};
 use crate::domain::environment::parse_duration;
 
 /// sphere's settings, from `config.toml`.
@@ -215,12 +215,15 @@ impl Config {
 
     /// Parses the text of a config file named `file`.
     pub fn from_str_at(file: &Path, src: &str) -> (Config, Vec<ConfigProblem>) {
-        let mut config: Config = match parse_toml(file, src) {
-            Ok(config) => config,
-            Err(problem) => return (Config::default(), vec![problem]),
+        let (config, mut problems) = parse_toml_lenient::<Config>(file, src);
+        let Some(mut config) = config else {
+            if let Some(p) = problems.last_mut() {
+                p.reason
+                    .push_str("; the file is not used, every key has its default");
+            }
+            return (Config::default(), problems);
         };
         config.source = Some(file.to_path_buf());
-        let mut problems = Vec::new();
         if !(1..=60).contains(&config.max_fps) {
             problems.push(value_problem(
                 file,
@@ -411,15 +414,43 @@ mod tests {
     #[test]
     fn unknown_key_names_the_key() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let file = write(tmp.path(), "c.toml", "theme = \"dark\"\n[demo]\nsed = 1\n");
+        let file = write(tmp.path(), "c.toml", "theme = \"light\"\n[demo]\nsed = 1\n");
         let (config, problems) = Config::load(&Paths::in_dir(tmp.path()), Some(&file));
-        assert_eq!(config, Config::default());
+        assert_eq!(config.theme, "light", "the rest of the file applies");
         assert_eq!(problems.len(), 1);
         let shown = problems[0].to_string();
         assert_eq!(problems[0].key.as_deref(), Some("demo.sed"), "{shown}");
         assert!(shown.contains("c.toml"), "{shown}");
         assert!(shown.contains("unknown field `sed`"), "{shown}");
         assert!(shown.contains("line 3"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_left_out_and_the_policy_still_applies() {
+        let src = "bogus_key = 1\nuser = \"amara.okafor\"\nmax_fps = \"fast\"\n\
+                   [policy]\nreadonly_envs = [\"production\"]\nread_only_envs = [\"production\"]\n\
+                   hpa_max = 8\n";
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), src);
+        assert_eq!(config.user.as_deref(), Some("amara.okafor"));
+        assert_eq!(config.policy.read_only_envs, vec!["production".to_string()]);
+        assert_eq!(config.policy.hpa_max, 8);
+        assert_eq!(config.max_fps, DEFAULT_MAX_FPS);
+        let mut keys: Vec<_> = problems.iter().filter_map(|p| p.key.as_deref()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["bogus_key", "max_fps", "policy.readonly_envs"],
+            "{problems:?}"
+        );
+        let typo = problems
+            .iter()
+            .find(|p| p.key.as_deref() == Some("policy.readonly_envs"))
+            .expect("named");
+        assert!(typo.reason.contains("line 5"), "{typo}");
+        assert!(
+            typo.reason.contains("left out (its default applies)"),
+            "{typo}"
+        );
     }
 
     #[test]
