@@ -65,6 +65,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "{name:?} must start and end with a letter or digit"
         ));
     }
+    // "all environments" and "any region" are how sphere speaks of every one.
+    if ["all", "any"].contains(&name) {
+        return Err(format!("{name:?} is reserved; pick another name"));
+    }
     Ok(())
 }
 
@@ -213,7 +217,9 @@ mod tests {
     fn names_are_dns_labels() {
         assert!(check_name("pr-1234").is_ok());
         assert!(check_name("a").is_ok());
-        for bad in ["", "PR-1", "pr_1", "pr 1", "-pr", "pr-", "ünï"] {
+        for bad in [
+            "", "PR-1", "pr_1", "pr 1", "-pr", "pr-", "ünï", "all", "any",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name(&"a".repeat(MAX_NAME + 1)).is_err());

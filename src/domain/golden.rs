@@ -160,11 +160,37 @@ impl fmt::Display for Step {
 
 /// `^[a-z0-9-]+$`, 1..=63 characters.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
+    name_problem(name).is_none()
+}
+
+/// Names a command already gives a meaning to (`sphere lock all`, `sphere lock check`).
+pub const RESERVED_NAMES: [&str; 2] = ["all", "check"];
+
+/// What is wrong with a new service's name, if anything: the characters and length of
+/// `^[a-z0-9-]+$`, a letter or digit at both ends (Backstage's rule, checked again when
+/// the descriptor is registered), and not a word the commands reserve.
+pub fn name_problem(name: &str) -> Option<String> {
+    let shape = !name.is_empty()
         && name.len() <= MAX_NAME
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !shape {
+        return Some(format!(
+            "{name:?} is not a service name: 1–{MAX_NAME} characters of a-z, 0-9 and -"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some(format!(
+            "{name:?} must start and end with a letter or digit"
+        ));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Some(format!(
+            "{name:?} is reserved: `sphere lock {name}` already means something else"
+        ));
+    }
+    None
 }
 
 impl ServiceRequest {
@@ -206,14 +232,8 @@ impl ServiceRequest {
 
     fn check(&self, catalog: &Catalog, resume: bool) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if !valid_name(&self.name) {
-            errors.push(err(
-                "name",
-                format!(
-                    "{:?} is not a service name: 1–{MAX_NAME} characters of a-z, 0-9 and -",
-                    self.name
-                ),
-            ));
+        if let Some(why) = name_problem(&self.name) {
+            errors.push(err("name", why));
         } else if let Some(e) = catalog
             .entities()
             .iter()
@@ -459,7 +479,17 @@ mod tests {
     #[test]
     fn the_name_is_checked() {
         let c = demo();
-        for bad in ["", "Fraud", "fraud_scorer", "fraud scorer", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Fraud",
+            "fraud_scorer",
+            "fraud scorer",
+            &"a".repeat(64),
+            "trail-",
+            "-lead",
+            "all",
+            "check",
+        ] {
             let r = ServiceRequest::new(bad, "payments");
             assert_eq!(fields(&r, &c), vec!["name"], "{bad:?}");
         }
