@@ -345,8 +345,35 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
                     Ok(ExitCode::SUCCESS)
                 }
+                Command::Demo(_) if cli.read_only => {
+                    eprintln!(
+                        "sphere: refused: read-only mode: sphere was started read-only (--read-only); the demo's state and clock stay as they are"
+                    );
+                    Ok(ExitCode::from(act::EXIT_REFUSED))
+                }
                 Command::Demo(DemoCommand::Reset) => {
                     let path = demo_state_path(&cli, &ctx);
+                    // It forgets every lock, version and audit record: asked first.
+                    if !cli.yes {
+                        use std::io::{BufRead, IsTerminal, Write};
+                        if !std::io::stdin().is_terminal() {
+                            return Err(UsageError(
+                                "demo reset forgets every lock, version and audit record of the demo; it needs confirmation and stdin is not a terminal: pass --yes; nothing changed".to_string(),
+                            )
+                            .into());
+                        }
+                        eprint!(
+                            "Forget the demo's locks, versions and audit trail ({})? [y/N] ",
+                            path.display()
+                        );
+                        std::io::stderr().flush()?;
+                        let mut answer = String::new();
+                        std::io::stdin().lock().read_line(&mut answer)?;
+                        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                            eprintln!("sphere: not confirmed; nothing changed");
+                            return Ok(ExitCode::FAILURE);
+                        }
+                    }
                     Sim::reset(&path)?;
                     println!("demo state reset ({})", path.display());
                     Ok(ExitCode::SUCCESS)

@@ -116,6 +116,38 @@ fn read_only_refuses() {
     assert_eq!(status["on"], false);
 }
 
+#[test]
+fn demo_reset_asks_first_and_read_only_keeps_the_state() {
+    let dir = tmp();
+    let lock = [
+        "lock",
+        "cart-service",
+        "--env",
+        "staging",
+        "--reason",
+        "INC-1",
+        "--yes",
+    ];
+    assert_eq!(code(&sphere(&dir, &lock)), 0);
+    let check = ["lock", "check", "cart-service", "--env", "staging"];
+    // Without --yes and without a terminal: nothing is forgotten.
+    let out = sphere(&dir, &["demo", "reset"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+    assert_eq!(code(&sphere(&dir, &check)), 3, "still locked");
+    // Read-only: neither reset nor the clock.
+    for args in [
+        &["demo", "reset", "--yes", "--read-only"][..],
+        &["demo", "advance", "1d", "--read-only"],
+    ] {
+        let out = sphere(&dir, args);
+        assert_eq!(code(&out), 4, "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(code(&sphere(&dir, &check)), 3, "still locked");
+    assert_eq!(code(&sphere(&dir, &["demo", "reset", "--yes"])), 0);
+    assert_eq!(code(&sphere(&dir, &check)), 0, "forgotten");
+}
+
 fn version_in(matrix: &Value, service: &str, env: &str, region: &str) -> Option<String> {
     let col = matrix["columns"]
         .as_array()?
