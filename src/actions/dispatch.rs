@@ -171,6 +171,24 @@ pub async fn dispatch_with_progress(
         .await
         .map(|d| (d, None)),
     };
+    // A "rollback" to a release newer than the running one goes forward: say so.
+    let forward = match (&action, from_version.as_deref(), &ctx.subject) {
+        (Action::Rollback { to: Some(to), .. }, Some(from), Some(s)) => {
+            let at = |v: &str| s.releases.iter().position(|r| r == v);
+            matches!((at(from), at(to)), (Some(f), Some(t)) if t > f)
+        }
+        _ => false,
+    };
+    let result = result.map(|(detail, revealed)| {
+        if forward {
+            (
+                format!("{detail} (forward: a newer release than the one that ran)"),
+                revealed,
+            )
+        } else {
+            (detail, revealed)
+        }
+    });
     let (outcome, ret) = match result {
         Ok((detail, revealed)) => (
             Outcome::Succeeded,

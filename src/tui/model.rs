@@ -717,16 +717,21 @@ impl Model {
                     .service(&service)
                     .and_then(|s| s.deployment(&cluster))
                     .map(|d| d.version.to_string());
-                // Newest first; the running version is not offered, and one released
-                // after it is marked: going there rolls forward.
+                // The previous release first, then older ones; the running version is
+                // not offered, and those released after it come last, marked: going
+                // there rolls forward.
                 let running = current
                     .as_ref()
                     .and_then(|c| releases.iter().position(|v| v == c));
-                let items: Vec<PaletteItem> = releases
+                let (older, newer): (Vec<_>, Vec<_>) = releases
                     .iter()
                     .enumerate()
                     .rev()
                     .filter(|(_, v)| Some(*v) != current.as_ref())
+                    .partition(|(i, _)| running.is_none_or(|r| *i < r));
+                let items: Vec<PaletteItem> = older
+                    .into_iter()
+                    .chain(newer.into_iter().rev())
                     .map(|(i, v)| PaletteItem {
                         label: format!(
                             "{} → {}{}",

@@ -195,6 +195,24 @@ fn rollback_changes_the_version_in_the_matrix() {
     let matrix = json(&sphere(&dir, &["deploy", "matrix", "--output", "json"]));
     let after = version_in(&matrix, "cart-service", "staging", &region).expect("version");
     assert_ne!(before, after);
+    // Back to the newer one: it says it went forward.
+    let out = sphere(
+        &dir,
+        &[
+            "rollback",
+            "cart-service",
+            "--env",
+            "staging",
+            "--region",
+            &region,
+            "--to",
+            &before,
+            "--yes",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("(forward:"), "{said}");
     // A version not in history is bad usage.
     let out = sphere(
         &dir,

@@ -708,6 +708,14 @@ async fn the_rollback_chooser_marks_a_newer_version() {
     h.keys("b");
     let screen = h.render();
     assert!(screen.contains("(newer: rolls forward)"), "{screen}");
+    // The first choice, under the cursor, still goes back.
+    if let Some(Overlay::Palette(p)) = &h.model.overlay {
+        let first = p.matches.first().map(|&i| p.items[i].label.clone());
+        assert!(
+            first.as_deref().is_some_and(|l| !l.contains("newer")),
+            "{first:?}"
+        );
+    }
 }
 
 #[tokio::test]
