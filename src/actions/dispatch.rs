@@ -36,7 +36,7 @@ pub struct Dispatched {
 pub enum DispatchError {
     /// The policy refused; `audit_id` is the record of the refusal (`None` for invalid
     /// input, which is not audited, or when the audit trail could not be written).
-    #[error("refused by {}: {refusal}", refusal.rule())]
+    #[error("{}{refusal}", if refusal.is_invalid() { "" } else { "refused: " })]
     Refused {
         refusal: Refusal,
         audit_id: Option<u64>,

@@ -1195,7 +1195,7 @@ impl Model {
                                 confirmed: true,
                             }];
                         }
-                        let msg = format!("type {} to confirm", c.confirm);
+                        let msg = format!("not confirmed: {}", c.confirm);
                         self.toast(Level::Error, msg);
                     }
                     _ => {}
