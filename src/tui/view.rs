@@ -177,12 +177,22 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
     } else {
         (format!("● live {clusters} clusters "), Slot::Ok)
     };
-    // Too narrow: drop the word "scope", then the cluster count, then the scope.
+    // Too narrow: drop the word "scope", then the words of the lock and freeze marks
+    // (their signs stay), then the cluster count, then the scope.
     let width = area.width as usize;
     let used = |l: &[Span]| l.iter().map(|s| s.width()).sum::<usize>();
     let mut text = text;
     if used(&left) + text.chars().count() + 1 > width {
         left.retain(|s| s.content != "scope ");
+    }
+    if used(&left) + text.chars().count() + 1 > width {
+        for s in left.iter_mut() {
+            if s.content == "⊘ ALL LOCKED" {
+                s.content = "⊘ ALL".into();
+            } else if s.content == "❄ FREEZE" {
+                s.content = "❄".into();
+            }
+        }
     }
     if used(&left) + text.chars().count() + 1 > width {
         text = text.replace(&format!(" {clusters} clusters"), "");

@@ -1326,3 +1326,15 @@ async fn the_matrix_summary_fits_a_narrow_terminal_in_short_words() {
         "the column range is whole: {summary:?}"
     );
 }
+
+#[tokio::test]
+async fn a_narrow_header_keeps_the_scope_beside_the_freeze_mark() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys(":Merge freeze on<Enter>release week<Enter>");
+    h.model.user = "amara.okafor".into();
+    h.model.policy.read_only = true;
+    let screen = h.render();
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(header.contains('❄'), "{header}");
+    assert!(header.contains("all envs · all regions"), "{header}");
+}
