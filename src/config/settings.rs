@@ -245,6 +245,31 @@ impl Config {
             ));
             config.demo.pace = DEFAULT_PACE;
         }
+        // The readiness gate names a level of the scorecard, in any case.
+        let threshold = config.policy.readiness_threshold.trim().to_string();
+        if !threshold.is_empty()
+            && let Ok(card) = crate::domain::score::builtin_scorecard()
+        {
+            match card
+                .levels
+                .iter()
+                .find(|l| l.title.eq_ignore_ascii_case(&threshold))
+            {
+                Some(level) => config.policy.readiness_threshold = level.title.clone(),
+                None => {
+                    let levels: Vec<&str> = card.levels.iter().map(|l| l.title.as_str()).collect();
+                    problems.push(value_problem(
+                        file,
+                        src,
+                        &[PathSeg::Key("policy"), PathSeg::Key("readiness_threshold")],
+                        format_args!(
+                            "{threshold:?} is not a level of the scorecard ({}); until it names one, production unlocks and rollbacks are refused (the gate fails closed)",
+                            levels.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         if config.theme.trim().is_empty() {
             problems.push(value_problem(
                 file,
@@ -451,6 +476,25 @@ mod tests {
             typo.reason.contains("left out (its default applies)"),
             "{typo}"
         );
+    }
+
+    #[test]
+    fn the_readiness_threshold_is_a_level_in_any_case() {
+        let (config, problems) = Config::from_str_at(
+            Path::new("c.toml"),
+            "[policy]\nreadiness_threshold = \"gold\"\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(config.policy.readiness_threshold, "Gold");
+        let (_, problems) = Config::from_str_at(
+            Path::new("c.toml"),
+            "[policy]\nreadiness_threshold = \"Platinum\"\n",
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let shown = problems[0].to_string();
+        assert!(shown.contains("policy.readiness_threshold"), "{shown}");
+        assert!(shown.contains("Bronze, Silver, Gold"), "{shown}");
+        assert!(shown.contains("line 2"), "{shown}");
     }
 
     #[test]
