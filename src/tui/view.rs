@@ -218,8 +218,24 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
 fn draw_tabs(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let mut spans = Vec::new();
+    // A kept filter stays in sight: what the pane (and the matrix's drift summary)
+    // counts is only what it matches.
+    let filter_note = if m.routes.is_empty() && !m.editing() {
+        let (filter, count) = if matches!(m.tab, Tab::Catalog | Tab::Deployments) {
+            (
+                m.cat.filter.trim(),
+                format!(" {} of {}", m.cat.matched, m.cat.rows.len()),
+            )
+        } else {
+            (m.pane_filter.trim(), String::new())
+        };
+        (!filter.is_empty()).then(|| format!(" /{}{count} ", sanitize(filter)))
+    } else {
+        None
+    };
+    let note_w = filter_note.as_ref().map_or(0, |n| n.chars().count() + 2);
     let full: usize = Tab::ALL.iter().map(|t| t.title().len() + 4).sum::<usize>();
-    let narrow = full > area.width as usize;
+    let narrow = full + note_w > area.width as usize;
     for (i, tab) in Tab::ALL.iter().enumerate() {
         let title = if narrow && *tab != m.tab {
             &tab.title()[..3]
@@ -236,6 +252,12 @@ fn draw_tabs(m: &Model, f: &mut Frame, area: Rect) {
     if let Some(Route::Service(name)) = m.routes.last() {
         spans.push(Span::styled(" › ", t.style(Slot::Muted)));
         spans.push(Span::styled(name.clone(), t.style(Slot::Accent)));
+    } else if let Some(note) = filter_note {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            note,
+            t.style(Slot::Warn).add_modifier(Modifier::REVERSED),
+        ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -1338,3 +1338,24 @@ async fn a_narrow_header_keeps_the_scope_beside_the_freeze_mark() {
     assert!(header.contains('❄'), "{header}");
     assert!(header.contains("all envs · all regions"), "{header}");
 }
+
+#[tokio::test]
+async fn a_kept_filter_stays_in_sight_in_the_catalog_and_the_matrix() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("/admin-portal<Enter>");
+    let tabs = |h: &mut Harness| h.render().lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        tabs(&mut h).contains("/admin-portal 1 of"),
+        "{}",
+        tabs(&mut h)
+    );
+    h.keys("2");
+    assert!(
+        tabs(&mut h).contains("/admin-portal 1 of"),
+        "{}",
+        tabs(&mut h)
+    );
+    h.keys("1<Esc>");
+    h.keys("/<Esc>");
+    assert!(!tabs(&mut h).contains("/admin-portal"), "{}", tabs(&mut h));
+}
