@@ -407,7 +407,19 @@ async fn execute(
                 .ledger
                 .remove_locks(service, env.as_deref(), region.as_deref())
                 .await?;
-            Ok(format!("removed {n} lock{}", if n == 1 { "" } else { "s" }))
+            let mut said = match n {
+                0 => format!("{} had no lock to remove", action.target()),
+                n => format!("removed {n} lock{}", if n == 1 { "" } else { "s" }),
+            };
+            // The incident lock still holds every service: say so, or the user thinks
+            // the service is free.
+            let all = platform.ledger.locks().await.unwrap_or_default();
+            if all.iter().any(|l| l.service == crate::domain::Lock::ALL) {
+                said.push_str(
+                    "; the lock on everything still holds (`sphere unlock all` releases it)",
+                );
+            }
+            Ok(said)
         }
         Action::LockAll { reason } => {
             platform

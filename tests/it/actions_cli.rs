@@ -148,6 +148,29 @@ fn demo_reset_asks_first_and_read_only_keeps_the_state() {
     assert_eq!(code(&sphere(&dir, &check)), 0, "forgotten");
 }
 
+#[test]
+fn unlock_says_when_there_was_nothing_and_when_everything_stays_locked() {
+    let dir = tmp();
+    let out = sphere(
+        &dir,
+        &["unlock", "cart-service", "--env", "staging", "--yes"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("had no lock to remove"), "{said}");
+    let out = sphere(&dir, &["lock", "all", "--reason", "INC-3", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = sphere(
+        &dir,
+        &["unlock", "cart-service", "--env", "staging", "--yes"],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("the lock on everything still holds"),
+        "{said}"
+    );
+}
+
 fn version_in(matrix: &Value, service: &str, env: &str, region: &str) -> Option<String> {
     let col = matrix["columns"]
         .as_array()?
