@@ -163,6 +163,24 @@ pub(super) async fn create_service(
 ) -> Result<Dispatched, DispatchError> {
     // The repository goes in the platform's organisation.
     let req = &req.clone().or_org(platform.repos.org());
+    // A service made before with other settings is not made over by a re-run: its
+    // descriptor would be overwritten. (`--from-step` asks for exactly that.)
+    if from.is_none()
+        && let Ok(Some(existing)) = platform.repos.file(&req.slug(), DESCRIPTOR_PATH).await
+        && existing != req.descriptor()
+    {
+        return Err(DispatchError::Refused {
+            refusal: super::Refusal::Invalid {
+                field: "settings".to_string(),
+                message: format!(
+                    "{} was created already with other settings ({}'s {DESCRIPTOR_PATH} differs); re-run with the same settings to resume, change the descriptor in its repository, or pass --from-step descriptor to write this one over it",
+                    req.name,
+                    req.slug()
+                ),
+            },
+            audit_id: None,
+        });
+    }
     let ledger = &platform.ledger;
     let audit_name = action.audit_name();
     let mut reports: Vec<StepReport> = Vec::new();

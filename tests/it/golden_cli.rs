@@ -176,3 +176,31 @@ fn invalid_fields_exit_2_naming_the_field_and_a_non_member_exits_4() {
     assert!(stderr(&out).contains("payments"), "{}", stderr(&out));
     assert!(!listed(&dir, "fresh"));
 }
+
+#[test]
+fn a_rerun_with_other_settings_is_refused_and_changes_nothing() {
+    let dir = tmp();
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "service", "create", "pay-gw", "--owner", "payments", "--yes",
+        ];
+        args.extend_from_slice(extra);
+        sphere(&dir, &args)
+    };
+    let out = create(&["--description", "A gateway", "--database", "postgres"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The same settings: every step is done already.
+    let out = create(&["--description", "A gateway", "--database", "postgres"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already done"));
+    // Other settings: refused, the descriptor kept.
+    let out = create(&[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("other settings"), "{}", stderr(&out));
+    let shown = sphere(&dir, &["catalog", "show", "pay-gw"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("A gateway"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+}
