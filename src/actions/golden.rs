@@ -268,10 +268,11 @@ pub(super) async fn create_service(
             });
         }
     }
-    let ran = reports
+    let ran: Vec<&str> = reports
         .iter()
         .filter(|r| r.status == StepStatus::Done)
-        .count();
+        .map(|r| r.step.as_str())
+        .collect();
     let audit_id = match last_audit {
         Some(id) => id,
         None => ledger
@@ -292,16 +293,19 @@ pub(super) async fn create_service(
     Ok(Dispatched {
         audit_id,
         action: action.clone(),
-        detail: format!(
-            "{} is created ({ran} of {} steps ran now): {}",
-            req.name,
-            reports.len(),
-            reports
-                .iter()
-                .map(|r| r.step.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        detail: match ran.len() {
+            0 => format!(
+                "{} is created; all {} steps were done already",
+                req.name,
+                reports.len()
+            ),
+            n => format!(
+                "{} is created ({n} of {} steps ran now: {})",
+                req.name,
+                reports.len(),
+                ran.join(", ")
+            ),
+        },
         revealed: None,
         steps: reports,
     })
