@@ -391,6 +391,9 @@ pub struct Model {
     /// Show only services that drifted.
     pub drift_only: bool,
     pub pods: ListPos,
+    /// The selected pod by cluster and name: the selection follows it when the live
+    /// list re-sorts, so `R` and `H` act on the pod the user chose.
+    pub pods_key: Option<(crate::domain::ClusterId, String)>,
     pub list: ListPos,
     /// The filter of the panes that are not service lists (pods, secrets, flags, audit).
     pub pane_filter: String,
@@ -471,6 +474,7 @@ impl Model {
             secret_cell: 0,
             drift_only: false,
             pods: ListPos::default(),
+            pods_key: None,
             list: ListPos::default(),
             pane_filter: String::new(),
             pane_editing: false,
@@ -1104,6 +1108,7 @@ impl Model {
             }
             self.list = ListPos::default();
             self.pods = ListPos::default();
+            self.pods_key = None;
             return;
         }
         let mut f = self.cat.filter.clone();
@@ -1412,7 +1417,11 @@ impl Model {
             }
             "restart" | "hpa" => {
                 let rows = self.pod_rows();
-                let Some(pod) = rows.get(self.pods.selected) else {
+                let chosen = self
+                    .pods_key
+                    .as_ref()
+                    .and_then(|(c, n)| rows.iter().find(|r| r.cluster == c && r.name == n));
+                let Some(pod) = chosen.or_else(|| rows.get(self.pods.selected)) else {
                     self.toast(Level::Error, "select a pod");
                     return vec![];
                 };
@@ -2069,8 +2078,22 @@ impl Model {
                 self.matrix.move_by(delta, len);
             }
             Tab::Pods => {
-                let len = self.pod_rows().len();
+                let (len, at) = {
+                    let rows = self.pod_rows();
+                    let at = self
+                        .pods_key
+                        .as_ref()
+                        .and_then(|(c, n)| rows.iter().position(|r| r.cluster == c && r.name == n));
+                    (rows.len(), at)
+                };
+                if let Some(i) = at {
+                    self.pods.selected = i;
+                }
                 self.pods.move_by(delta, len);
+                self.pods_key = self
+                    .pod_rows()
+                    .get(self.pods.selected)
+                    .map(|r| (r.cluster.clone(), r.name.to_string()));
             }
             Tab::Secrets | Tab::Flags | Tab::Audit => {
                 let len = self.pane_len();

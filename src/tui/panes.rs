@@ -325,6 +325,14 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
     let height = inner.height.saturating_sub(1) as usize;
     let len = rows.len();
     let mut pos = m.pods;
+    // The chosen pod stays selected while the live list re-sorts.
+    if let Some(i) = m
+        .pods_key
+        .as_ref()
+        .and_then(|(c, n)| rows.iter().position(|r| r.cluster == c && r.name == n))
+    {
+        pos.selected = i;
+    }
     pos.scroll_into_view(height, len);
     let narrow = inner.width < 110;
     let mut header = vec!["cluster", "pod", "phase", "ready", "restarts", "age"];
