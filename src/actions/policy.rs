@@ -589,7 +589,20 @@ pub fn valid_secret_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// AWS Secrets Manager's limit on a secret's value (`SecretString`), in bytes.
+pub const MAX_SECRET_BYTES: usize = 65_536;
+/// The longest secret name (`KEY`) sphere writes; the full name adds env and service.
+pub const MAX_SECRET_KEY: usize = 128;
+/// The longest flag value.
+pub const MAX_FLAG_VALUE: usize = 256;
+
 fn check_key(key: &str) -> Result<(), Refusal> {
+    if key.len() > MAX_SECRET_KEY {
+        return Err(invalid(
+            "key",
+            format!("a secret name is at most {MAX_SECRET_KEY} characters"),
+        ));
+    }
     if valid_secret_key(key) {
         Ok(())
     } else {
@@ -883,6 +896,18 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             if value.is_empty() {
                 return Err(invalid("value", "the value is empty"));
             }
+            if value.expose().len() > MAX_SECRET_BYTES {
+                return Err(invalid(
+                    "value",
+                    format!(
+                        "{} bytes is above the secret store's limit of {MAX_SECRET_BYTES}",
+                        value.expose().len()
+                    ),
+                ));
+            }
+            if value.expose().contains('\0') {
+                return Err(invalid("value", "a value may not hold a NUL byte"));
+            }
             Action::SecretPut {
                 service: s.name.clone(),
                 env: env.clone(),
@@ -981,8 +1006,32 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             region,
         } => {
             check_scope(topo, env.as_deref(), region.as_deref())?;
-            if value.trim().is_empty() {
+            let value = value.trim();
+            if value.is_empty() {
                 return Err(invalid("value", "the value is empty"));
+            }
+            if value.chars().count() > MAX_FLAG_VALUE {
+                return Err(invalid(
+                    "value",
+                    format!("a flag value is at most {MAX_FLAG_VALUE} characters"),
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(invalid(
+                    "value",
+                    "a flag value may not hold control characters",
+                ));
+            }
+            // A flag that is on or off everywhere takes on or off.
+            let mut seen = ctx.flags.iter().filter(|f| f.name == *name).peekable();
+            if seen.peek().is_some()
+                && seen.all(|f| matches!(f.value.as_str(), "on" | "off"))
+                && !matches!(value, "on" | "off")
+            {
+                return Err(invalid(
+                    "value",
+                    format!("{name} is on or off: {value:?} is neither"),
+                ));
             }
             if let Some(p) = percentage
                 && *p > 100
@@ -1012,7 +1061,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             }
             Action::FlagSet {
                 name: name.clone(),
-                value: value.trim().to_string(),
+                value: value.to_string(),
                 percentage: *percentage,
                 env: env.clone(),
                 region: region.clone(),

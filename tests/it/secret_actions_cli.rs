@@ -159,6 +159,11 @@ fn put_refuses_an_empty_value_and_a_production_overwrite_without_yes() {
     let out = sphere_in(&dir, &args("production", "bad_key"), VALUE);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("key"), "{}", stderr(&out));
+    // Above the secret store's 64 KiB: refused before anything is written.
+    let big = "x".repeat(70_000);
+    let out = sphere_in(&dir, &args("staging", "BIG_ONE"), &big);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("65536"), "{}", stderr(&out));
     let mut with_yes = args("production", "API_KEY").to_vec();
     with_yes.push("--yes");
     let out = sphere_in(&dir, &with_yes, VALUE);
@@ -310,6 +315,21 @@ fn pending_in(list: &Value, name: &str) -> Vec<(String, Value)> {
 #[test]
 fn flag_set_shows_pending_in_flag_list() {
     let dir = tmp();
+    // An on/off flag takes on or off.
+    let out = sphere(
+        &dir,
+        &[
+            "flag",
+            "set",
+            "payments.apple-pay",
+            "maybe",
+            "--env",
+            "staging",
+            "--yes",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("on or off"), "{}", stderr(&out));
     let out = sphere(
         &dir,
         &[
