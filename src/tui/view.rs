@@ -991,8 +991,21 @@ fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
                     .collect();
                 (keys.join(" "), b.desc.clone())
             };
+            // Always a space between the keys and what they do: a long key list
+            // gets its own line.
+            if keys.chars().count() > 18 {
+                lines.push(Line::from(Span::styled(
+                    format!("  {keys}"),
+                    t.style(Slot::KeyHint),
+                )));
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {:<18} ", "")),
+                    Span::styled(desc, t.style(Slot::Text)),
+                ]));
+                continue;
+            }
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<18}"), t.style(Slot::KeyHint)),
+                Span::styled(format!("  {keys:<18} "), t.style(Slot::KeyHint)),
                 Span::styled(desc, t.style(Slot::Text)),
             ]));
         }
