@@ -233,7 +233,13 @@ impl Form {
         let errors = self.shown_errors();
         let help = !self.help.is_empty();
         let width = 72.min(area.width.saturating_sub(2));
-        let height = (self.fields.len() as u16 + 2 + u16::from(help) + errors.len() as u16)
+        // Each problem takes the lines it wraps to.
+        let text_w = usize::from(width.saturating_sub(2)).max(1);
+        let error_lines: usize = errors
+            .iter()
+            .map(|e| (e.to_string().chars().count() + 3).div_ceil(text_w))
+            .sum();
+        let height = (self.fields.len() as u16 + 2 + u16::from(help) + error_lines as u16)
             .min(area.height.saturating_sub(2));
         let popup = Rect::new(
             area.x + (area.width - width) / 2,

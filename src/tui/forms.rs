@@ -220,6 +220,8 @@ impl Model {
                     field,
                     if text.is_empty() {
                         "a number is required".to_string()
+                    } else if text.bytes().all(|b| b.is_ascii_digit()) {
+                        format!("{text} is too large")
                     } else {
                         format!("{text:?} is not a whole number")
                     },
