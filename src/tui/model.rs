@@ -862,18 +862,7 @@ impl Model {
                 permission,
             } => {
                 self.toast(Level::Error, why);
-                let title = format!(
-                    "You may not do this to {service}. Request {} on it in {} (an owner approves, or a rule grants it)? Why — or Esc:",
-                    permission.as_str(),
-                    self.scope
-                );
-                self.prompt(
-                    title,
-                    Pending::Access {
-                        service,
-                        permission,
-                    },
-                );
+                self.ask_access(service, permission, true);
                 vec![Effect::Fetch(Fetch::Audit)]
             }
             Msg::NeedsConfirm(action, confirm) => {
@@ -1472,18 +1461,7 @@ impl Model {
                 } else {
                     crate::domain::access::Permission::ReadSecrets
                 };
-                let title = format!(
-                    "Request {} on {service} in {}: why?",
-                    permission.as_str(),
-                    self.scope
-                );
-                self.prompt(
-                    title,
-                    Pending::Access {
-                        service,
-                        permission,
-                    },
-                );
+                self.ask_access(service, permission, false);
             }
             "access_approve" => {
                 self.prompt("Approve access request number:".into(), Pending::Approve);
@@ -1868,6 +1846,31 @@ impl Model {
                 vec![]
             }
         }
+    }
+
+    /// Ask why, then request `permission` on `service` in the scope's environment;
+    /// `refused`: it follows a refusal, and Esc declines.
+    fn ask_access(
+        &mut self,
+        service: String,
+        permission: crate::domain::access::Permission,
+        refused: bool,
+    ) {
+        let (p, scope) = (permission.as_str(), &self.scope);
+        let title = if refused {
+            format!(
+                "You may not do this to {service}. Request {p} on it in {scope} (an owner approves, or a rule grants it)? Why — or Esc:"
+            )
+        } else {
+            format!("Request {p} on {service} in {scope}: why?")
+        };
+        self.prompt(
+            title,
+            Pending::Access {
+                service,
+                permission,
+            },
+        );
     }
 
     /// The masked prompt for a secret's value; Enter puts it.
