@@ -495,8 +495,16 @@ fn invalid(field: &str, message: impl Into<String>) -> Refusal {
     }
 }
 
+/// A reason as it is stored: trimmed, control characters and escape sequences stripped
+/// (a reason is shown in tables, JSON and on other people's terminals).
+fn clean_reason(reason: &str) -> String {
+    crate::domain::text::sanitize(reason.trim())
+        .trim()
+        .to_string()
+}
+
 fn check_reason(reason: &str) -> Result<(), Refusal> {
-    if reason.trim().is_empty() {
+    if clean_reason(reason).is_empty() {
         return Err(invalid(
             "reason",
             "a reason is required (it goes into the audit trail)",
@@ -760,7 +768,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 service: s.name.clone(),
                 env: env.clone(),
                 region: region.clone(),
-                reason: reason.trim().to_string(),
+                reason: clean_reason(reason),
             }
         }
         Action::Unlock {
@@ -779,13 +787,13 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         Action::LockAll { reason } => {
             check_reason(reason)?;
             Action::LockAll {
-                reason: reason.trim().to_string(),
+                reason: clean_reason(reason),
             }
         }
         Action::FreezeOn { reason } => {
             check_reason(reason)?;
             Action::FreezeOn {
-                reason: reason.trim().to_string(),
+                reason: clean_reason(reason),
             }
         }
         Action::UnlockAll | Action::FreezeOff => action.clone(),
@@ -1080,7 +1088,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 service: s.name.clone(),
                 permission: *permission,
                 env: env.clone(),
-                reason: reason.trim().to_string(),
+                reason: clean_reason(reason),
             }
         }
         Action::AccessApprove { id } | Action::AccessDeny { id } => {

@@ -149,6 +149,36 @@ fn demo_reset_asks_first_and_read_only_keeps_the_state() {
 }
 
 #[test]
+fn a_reason_is_stored_without_control_characters() {
+    let dir = tmp();
+    let out = sphere(
+        &dir,
+        &[
+            "lock",
+            "cart-service",
+            "--env",
+            "staging",
+            "--reason",
+            "\u{1b}[31mINC-4\u{202E} bad\u{9b}2J deploy",
+            "--yes",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rec = json(&out);
+    let reason = rec[0]["reason"].as_str().expect("a reason").to_string();
+    assert!(
+        !reason.chars().any(|c| c.is_control() || c == '\u{202E}'),
+        "{reason:?}"
+    );
+    assert!(
+        reason.contains("INC-4") && reason.contains("deploy"),
+        "{reason:?}"
+    );
+}
+
+#[test]
 fn unlock_says_when_there_was_nothing_and_when_everything_stays_locked() {
     let dir = tmp();
     let out = sphere(
