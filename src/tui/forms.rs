@@ -274,6 +274,17 @@ impl Model {
         if !self.topology.regions_of(&env).contains(&region) {
             errors.push(problem("region", format!("{env} does not span {region}")));
         }
+        // A new secret: one that exists there already is changed with `p`.
+        if let (FormKind::Secret { service }, Some((_, list))) = (&form.kind, self.secrets.ready())
+            && list.iter().any(|s| {
+                s.service == *service && s.env == env && s.region == region && s.key == name
+            })
+        {
+            errors.push(problem(
+                "name",
+                format!("{name} exists already in {env}/{region}; p puts a new value"),
+            ));
+        }
         if errors.is_empty() {
             Ok((env, region, name))
         } else {

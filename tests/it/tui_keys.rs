@@ -610,6 +610,12 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     for _ in 0.."bad-name".len() {
         h.keys("<Backspace>");
     }
+    h.keys("DATABASE_URL");
+    let screen = h.render();
+    assert!(screen.contains("exists already"), "{screen}");
+    for _ in 0.."DATABASE_URL".len() {
+        h.keys("<Backspace>");
+    }
     h.keys("PARTNER_TOKEN<Tab>");
     assert_eq!(
         h.model.form.as_ref().map(|f| f.value("env")).as_deref(),
