@@ -139,7 +139,11 @@ async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
                         e.from.clone(),
                         e.regions.join(","),
                         e.created_by.clone(),
-                        format_duration(e.remaining(now)),
+                        // The last minute is not "0m": it is not up yet.
+                        match e.remaining(now) {
+                            left @ 1..60 => format!("<1m ({left}s)"),
+                            left => format_duration(left),
+                        },
                         rfc3339(e.expires_at),
                     ]
                 })
