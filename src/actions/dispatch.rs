@@ -28,6 +28,9 @@ pub struct Dispatched {
     /// For `ServiceCreate`: every step, in order, and what became of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepReport>,
+    /// For `AccessRequest`: the request's id (what `access approve` takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<u64>,
 }
 
 /// Why an action did not (fully) run.
@@ -136,6 +139,7 @@ pub async fn dispatch_with_progress(
             done: false,
             error: format!("{e:#}; nothing was done"),
         })?;
+    let mut request_id = None;
     let result = match &action {
         Action::SecretReveal {
             service,
@@ -155,7 +159,10 @@ pub async fn dispatch_with_progress(
             ctx.policy.access_grant_ttl,
         )
         .await
-        .map(|d| (d, None)),
+        .map(|(d, id)| {
+            request_id = Some(id);
+            (d, None)
+        }),
         Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
             environment(platform, &action, env.as_ref())
                 .await
@@ -198,6 +205,7 @@ pub async fn dispatch_with_progress(
                 detail,
                 revealed,
                 steps: Vec::new(),
+                request_id,
             }),
         ),
         Err(e) => {
@@ -324,7 +332,7 @@ async fn request_access(
     action: &Action,
     rule: Option<&str>,
     grant_ttl: i64,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, u64)> {
     let Action::AccessRequest {
         service,
         permission,
@@ -357,7 +365,7 @@ async fn request_access(
             expires_at,
         })
         .await?;
-    Ok(match rule {
+    let said = match rule {
         Some(r) => format!(
             "access request #{id}: {permission} on {service} granted ({r}) for {}",
             format_duration(grant_ttl)
@@ -365,7 +373,8 @@ async fn request_access(
         None => format!(
             "access request #{id}: {permission} on {service} is pending approval by an owner of {service}"
         ),
-    })
+    };
+    Ok((said, id))
 }
 
 /// The provider call of one (planned) action: exactly one mutation, so a failure

@@ -308,5 +308,6 @@ pub(super) async fn create_service(
         },
         revealed: None,
         steps: reports,
+        request_id: None,
     })
 }

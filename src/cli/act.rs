@@ -156,12 +156,29 @@ async fn ask(action: &Action, confirm: &Confirm) -> Result<bool> {
 }
 
 async fn print_records(platform: &Platform, ids: &[u64]) -> Result<()> {
+    print_records_with(platform, ids, None).await
+}
+
+/// The audit records, each with `request_id` when the action made an access request
+/// (a script approves it by that id).
+async fn print_records_with(
+    platform: &Platform,
+    ids: &[u64],
+    request_id: Option<u64>,
+) -> Result<()> {
     let all = platform.ledger.audit(None).await?;
-    let items: Vec<AuditItem> = all
+    let mut items: Vec<serde_json::Value> = all
         .iter()
         .filter(|r| ids.contains(&r.id))
-        .map(AuditItem::from)
-        .collect();
+        .map(|r| serde_json::to_value(AuditItem::from(r)))
+        .collect::<Result<_, _>>()?;
+    if let Some(id) = request_id {
+        for item in &mut items {
+            if let Some(o) = item.as_object_mut() {
+                o.insert("request_id".to_string(), id.into());
+            }
+        }
+    }
     println!("{}", serde_json::to_string_pretty(&items)?);
     Ok(())
 }
@@ -224,7 +241,9 @@ pub(crate) async fn run_action_then(
                             done.audit_id
                         );
                     }
-                    Output::Json => print_records(&platform, &[done.audit_id]).await?,
+                    Output::Json => {
+                        print_records_with(&platform, &[done.audit_id], done.request_id).await?
+                    }
                     Output::Table => {
                         println!("{} (audit #{})", sanitize(&done.detail), done.audit_id)
                     }

@@ -67,3 +67,33 @@ fn a_non_owner_asks_an_owner_approves_and_the_action_then_runs() {
     let out = sphere(&dir, &["access", "approve", "999", "--as", "amara.okafor"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
 }
+
+#[test]
+fn a_request_in_json_carries_the_id_that_approve_takes() {
+    let dir = tmp();
+    let out = sphere(
+        &dir,
+        &[
+            "access",
+            "request",
+            "payments-api",
+            "--permission",
+            "read-secrets",
+            "--reason",
+            "debugging",
+            "--as",
+            "sofia.moreno",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rec = json(&out);
+    assert_eq!(rec[0]["action"], "access.request");
+    let id = rec[0]["request_id"]
+        .as_u64()
+        .expect("request_id")
+        .to_string();
+    let out = sphere(&dir, &["access", "approve", &id, "--as", "amara.okafor"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
