@@ -1014,6 +1014,24 @@ impl Model {
     }
 
     fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        // Ctrl-U clears a typed line (the palette, a prompt, a typed confirmation), as
+        // in a shell; elsewhere it stays a key of the keymap.
+        if ev.code == KeyCode::Char('u') && ev.modifiers.contains(KeyModifiers::CONTROL) {
+            let line = match &mut self.overlay {
+                Some(Overlay::Palette(p)) => Some(&mut p.input),
+                Some(Overlay::Prompt(p)) => Some(&mut p.input),
+                Some(Overlay::Confirm(c)) if matches!(c.confirm, Confirm::TypeToConfirm(_)) => {
+                    Some(&mut c.input)
+                }
+                _ => None,
+            };
+            if let Some(line) = line {
+                line.clear();
+                self.refilter_palette();
+                self.dirty = true;
+                return vec![];
+            }
+        }
         let key = Key::from_event(&ev);
         let sections = self.sections();
         let matched = self.keys.feed(&self.keymap, &sections, key);

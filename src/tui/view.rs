@@ -1065,6 +1065,22 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
     );
     let h = list.height as usize;
     let offset = p.selected.saturating_sub(h.saturating_sub(1));
+    let keys_w: u16 = if p.items(&m.palette).iter().any(|i| !i.keys.is_empty()) {
+        12
+    } else {
+        0
+    };
+    // A label longer than its column ends in "…" rather than mid-word.
+    let label_w = usize::from(list.width.saturating_sub(keys_w + 1)).max(1);
+    let fit = |label: &str| -> String {
+        if label.chars().count() <= label_w {
+            label.to_string()
+        } else {
+            let mut s: String = label.chars().take(label_w.saturating_sub(1)).collect();
+            s.push('…');
+            s
+        }
+    };
     let rows: Vec<Row> = p
         .matches
         .iter()
@@ -1074,7 +1090,7 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
         .filter_map(|(i, &idx)| {
             let it = p.items(&m.palette).get(idx)?;
             let row = Row::new(vec![
-                Cell::from(it.label.clone()),
+                Cell::from(fit(&it.label)),
                 Cell::from(Span::styled(it.keys.clone(), t.style(Slot::KeyHint))),
             ]);
             Some(if offset + i == p.selected {
@@ -1084,11 +1100,6 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
             })
         })
         .collect();
-    let keys_w = if p.items(&m.palette).iter().any(|i| !i.keys.is_empty()) {
-        12
-    } else {
-        0
-    };
     f.render_widget(
         Table::new(rows, [Constraint::Fill(1), Constraint::Length(keys_w)]),
         list,

@@ -1382,3 +1382,22 @@ async fn the_selected_pod_stays_selected_when_the_list_moves_under_it() {
         .expect("still listed");
     assert_eq!(h.model.pods.selected, at);
 }
+
+#[tokio::test]
+async fn ctrl_u_clears_the_palette_line_and_long_labels_end_in_an_ellipsis() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys(":lock all");
+    h.keys("<C-u>");
+    match &h.model.overlay {
+        Some(Overlay::Palette(p)) => assert_eq!(p.input, ""),
+        other => panic!("the palette stays open: {other:?}"),
+    }
+    h.keys("copy one of");
+    let screen = h.render();
+    let line = screen
+        .lines()
+        .find(|l| l.contains("Copy one of the service"))
+        .expect("the command is listed")
+        .to_string();
+    assert!(line.contains('…'), "{line}");
+}
