@@ -489,6 +489,18 @@ pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Si
 
 /// The embedded demo platform, with the catalog from the config's paths if set.
 pub fn build_demo(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
+    // A misspelt injected failure would fail nothing, silently.
+    if let Ok(spec) = std::env::var(crate::backend::sim::FAIL_ENV) {
+        let unknown = crate::backend::sim::unknown_faults(&spec);
+        if !unknown.is_empty() {
+            eprintln!(
+                "sphere: {}: {} fails nothing: it is no operation of the demo (one of {})",
+                crate::backend::sim::FAIL_ENV,
+                unknown.join(", "),
+                crate::backend::sim::FAULT_OPS.join(", ")
+            );
+        }
+    }
     let own_catalog = &ctx.config.catalog.paths;
     let catalog = if own_catalog.is_empty() {
         demo_catalog()

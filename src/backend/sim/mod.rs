@@ -349,6 +349,41 @@ struct Faults {
 /// The environment variable naming demo provider operations that always fail.
 pub const FAIL_ENV: &str = "SPHERE_DEMO_FAIL";
 
+/// The demo provider operations a failure can be injected into (see [`FAIL_ENV`]).
+pub const FAULT_OPS: &[&str] = &[
+    "add_lock",
+    "append_audit",
+    "copy_secret",
+    "create_deployment",
+    "create_environment",
+    "create_repo",
+    "decide_access",
+    "delete_environment",
+    "delete_secret",
+    "extend_environment",
+    "put_secret",
+    "register",
+    "remove_locks",
+    "request_access",
+    "restart",
+    "reveal_secret",
+    "rollback",
+    "set_audit_outcome",
+    "set_flag",
+    "set_freeze",
+    "set_hpa",
+    "write_file",
+];
+
+/// The names in `SPHERE_DEMO_FAIL` that are no operation of the demo (they fail nothing).
+pub fn unknown_faults(spec: &str) -> Vec<String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !FAULT_OPS.contains(s))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The demo platform. Cheap to clone.
 #[derive(Clone)]
 pub struct Sim {
@@ -533,6 +568,7 @@ impl Sim {
     }
 
     fn check_fault(&self, op: &str) -> Result<()> {
+        debug_assert!(FAULT_OPS.contains(&op), "{op} is missing from FAULT_OPS");
         let mut f = self.faults();
         let injected = if let Some(i) = f.once.iter().position(|o| o == op) {
             f.once.remove(i);

@@ -835,3 +835,12 @@ mod golden_path {
         );
     }
 }
+
+#[test]
+fn a_misspelt_injected_failure_is_named() {
+    assert_eq!(
+        super::unknown_faults("register, bogus,,write_file,regster"),
+        ["bogus", "regster"]
+    );
+    assert!(super::unknown_faults("").is_empty());
+}
