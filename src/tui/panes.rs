@@ -30,7 +30,14 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     let columns = matrix::columns(&m.topology, &m.scope);
     let compact = area.width < 100;
     let cell_w = if compact { CELL_COMPACT } else { CELL_WIDE };
-    let name_w: u16 = if compact { 20 } else { 26 };
+    // The name column as wide as the longest name needs, up to a bound: the room
+    // left is for clusters.
+    let longest = rows
+        .iter()
+        .map(|&i| m.cat.rows[i].name.len())
+        .max()
+        .unwrap_or(0);
+    let name_w = (longest as u16 + 1).clamp(12, if compact { 20 } else { 26 });
     let fit = ((area.width.saturating_sub(name_w + 1)) / (cell_w + 1)).max(1) as usize;
     // Scroll so the selected cell is visible.
     m.matrix_cell = m.matrix_cell.min(columns.len().saturating_sub(1));
