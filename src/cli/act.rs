@@ -141,7 +141,12 @@ async fn ask(action: &Action, confirm: &Confirm) -> Result<bool> {
         ),
         _ => format!("{}? [y/N] ", sanitize(&action.describe())),
     };
-    let answer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+    Ok(confirm.accepts(&answer_on_terminal(question).await?))
+}
+
+/// Ask `question` on stderr and read one line of answer from stdin, off the runtime.
+pub(crate) async fn answer_on_terminal(question: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let mut err = std::io::stderr();
         err.write_all(question.as_bytes())?;
         err.flush()?;
@@ -151,8 +156,7 @@ async fn ask(action: &Action, confirm: &Confirm) -> Result<bool> {
     })
     .await
     .context("the prompt task failed")?
-    .context("reading the answer")?;
-    Ok(confirm.accepts(&answer))
+    .context("reading the answer")
 }
 
 async fn print_records(platform: &Platform, ids: &[u64]) -> Result<()> {

@@ -355,21 +355,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     let path = demo_state_path(&cli, &ctx);
                     // It forgets every lock, version and audit record: asked first.
                     if !cli.yes {
-                        use std::io::{BufRead, IsTerminal, Write};
+                        use std::io::IsTerminal;
                         if !std::io::stdin().is_terminal() {
                             return Err(UsageError(
                                 "demo reset forgets every lock, version and audit record of the demo; it needs confirmation and stdin is not a terminal: pass --yes; nothing changed".to_string(),
                             )
                             .into());
                         }
-                        eprint!(
+                        let answer = act::answer_on_terminal(format!(
                             "Forget the demo's locks, versions and audit trail ({})? [y/N] ",
                             path.display()
-                        );
-                        std::io::stderr().flush()?;
-                        let mut answer = String::new();
-                        std::io::stdin().lock().read_line(&mut answer)?;
-                        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                        ))
+                        .await?;
+                        if !crate::actions::Confirm::YesNo.accepts(&answer) {
                             eprintln!("sphere: not confirmed; nothing changed");
                             return Ok(ExitCode::FAILURE);
                         }

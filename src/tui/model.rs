@@ -1424,11 +1424,8 @@ impl Model {
             }
             "restart" | "hpa" => {
                 let rows = self.pod_rows();
-                let chosen = self
-                    .pods_key
-                    .as_ref()
-                    .and_then(|(c, n)| rows.iter().find(|r| r.cluster == c && r.name == n));
-                let Some(pod) = chosen.or_else(|| rows.get(self.pods.selected)) else {
+                let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
+                let Some(pod) = rows.get(at) else {
                     self.toast(Level::Error, "select a pod");
                     return vec![];
                 };
@@ -2099,22 +2096,17 @@ impl Model {
                 self.matrix.move_by(delta, len);
             }
             Tab::Pods => {
-                let (len, at) = {
-                    let rows = self.pod_rows();
-                    let at = self
-                        .pods_key
-                        .as_ref()
-                        .and_then(|(c, n)| rows.iter().position(|r| r.cluster == c && r.name == n));
-                    (rows.len(), at)
-                };
-                if let Some(i) = at {
-                    self.pods.selected = i;
+                let rows = self.pod_rows();
+                let mut pos = self.pods;
+                if let Some(i) = self.chosen_pod(&rows) {
+                    pos.selected = i;
                 }
-                self.pods.move_by(delta, len);
-                self.pods_key = self
-                    .pod_rows()
-                    .get(self.pods.selected)
+                pos.move_by(delta, rows.len());
+                let key = rows
+                    .get(pos.selected)
                     .map(|r| (r.cluster.clone(), r.name.to_string()));
+                self.pods = pos;
+                self.pods_key = key;
             }
             Tab::Secrets | Tab::Flags | Tab::Audit => {
                 let len = self.pane_len();
@@ -2125,6 +2117,13 @@ impl Model {
 
     /// The focus service's pods in scope, filtered by the pane filter: crash loops
     /// first, then pods that are not ready, then by cluster and name.
+    /// Where the chosen pod (`pods_key`) is in `rows`, if it is still listed.
+    pub fn chosen_pod(&self, rows: &[crate::domain::service::PodRow<'_>]) -> Option<usize> {
+        let (cluster, name) = self.pods_key.as_ref()?;
+        rows.iter()
+            .position(|r| r.cluster == cluster && r.name == name)
+    }
+
     pub fn pod_rows(&self) -> Vec<crate::domain::service::PodRow<'_>> {
         let Some(svc) = self.focus() else {
             return Vec::new();

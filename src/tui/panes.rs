@@ -333,11 +333,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
     let len = rows.len();
     let mut pos = m.pods;
     // The chosen pod stays selected while the live list re-sorts.
-    if let Some(i) = m
-        .pods_key
-        .as_ref()
-        .and_then(|(c, n)| rows.iter().position(|r| r.cluster == c && r.name == n))
-    {
+    if let Some(i) = m.chosen_pod(&rows) {
         pos.selected = i;
     }
     pos.scroll_into_view(height, len);
