@@ -158,8 +158,8 @@ impl Model {
         self.open(form);
     }
 
-    /// A new secret of `service`: its name, environment and region (the scope's when
-    /// it has one). The value is asked after, in the masked prompt `p` uses.
+    /// A new secret of `service`: its name, environment and region (the grid's selected
+    /// cell's). The value is asked after, in the masked prompt `p` uses.
     pub(super) fn open_secret_form(&mut self, service: String) {
         let envs = self.topology.environments.clone();
         let regions = self.topology.regions.clone();
@@ -168,7 +168,15 @@ impl Model {
                 .and_then(|w| list.iter().position(|x| x == w))
                 .unwrap_or(0)
         };
-        let (env, region) = (at(&envs, &self.scope.env), at(&regions, &self.scope.region));
+        // The grid's selected cell, else the scope.
+        let cell = self.secret_cell_cluster();
+        let (env, region) = match &cell {
+            Some(c) => (
+                at(&envs, &Some(c.env.to_string())),
+                at(&regions, &Some(c.region.to_string())),
+            ),
+            None => (at(&envs, &self.scope.env), at(&regions, &self.scope.region)),
+        };
         let form = Form::new(
             FormKind::Secret {
                 service: service.clone(),

@@ -751,6 +751,13 @@ async fn secrets_act_on_the_selected_cell_of_the_grid() {
         "{:?}",
         h.model.toasts
     );
+    // A new secret starts in the selected cell.
+    h.keys("n");
+    let form = h.model.form.as_ref().expect("the form");
+    assert_eq!(
+        (form.value("env"), form.value("region")),
+        ("staging".to_string(), "us-east-1".to_string())
+    );
 }
 
 #[tokio::test]
