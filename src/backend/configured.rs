@@ -231,6 +231,18 @@ impl SourceReader for LayeredReader {
     fn list_dir(&self, path: &Path) -> std::io::Result<Vec<PathBuf>> {
         FsReader.list_dir(path)
     }
+    // Files on disk stay inside the catalog's roots (see `load`); fetched ones are not
+    // on disk.
+    fn real_path(&self, path: &Path) -> Option<PathBuf> {
+        if self.files.contains_key(path) {
+            None
+        } else {
+            FsReader.real_path(path)
+        }
+    }
+    fn has_file(&self, path: &Path) -> bool {
+        self.files.contains_key(path) || FsReader.has_file(path)
+    }
 }
 
 /// A source of descriptors that are not files (a GitHub org): `(location, text)` pairs.

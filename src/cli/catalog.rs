@@ -80,6 +80,9 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                 Output::Json => println!("{}", serde_json::to_string_pretty(&items)?),
                 Output::Table => print_list(&items),
             }
+            if let Some(note) = left_out_note(catalog.left_out()) {
+                eprintln!("{note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         CatalogCommand::Show { name, kind, output } => {
@@ -119,6 +122,13 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                 .filter(|p| p.severity == Severity::Error)
                 .count();
             let warnings = catalog.problems.len() - errors;
+            // Warnings about what sphere cannot follow (remote targets) say nothing
+            // against the catalog: `--strict` does not fail on them.
+            let catalog_warnings = catalog
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Warning && !p.is_sphere_limit())
+                .count();
             let mut by_kind = BTreeMap::new();
             for e in catalog.entities() {
                 *by_kind.entry(e.kind.to_string()).or_insert(0) += 1;
@@ -138,8 +148,11 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                     for p in &catalog.problems {
                         println!("{}", sanitize(&p.to_string()));
                     }
-                    let kinds: Vec<String> =
-                        by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                    // Kinds come from the descriptors: through the sanitiser like the rest.
+                    let kinds: Vec<String> = by_kind
+                        .iter()
+                        .map(|(k, n)| format!("{n} {}", sanitize(k)))
+                        .collect();
                     let kinds = if kinds.is_empty() {
                         String::new()
                     } else {
@@ -153,7 +166,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                     );
                 }
             }
-            let failed = errors > 0 || (*strict && warnings > 0);
+            let failed = errors > 0 || (*strict && catalog_warnings > 0);
             Ok(if failed {
                 ExitCode::FAILURE
             } else {
@@ -161,6 +174,16 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
             })
         }
     }
+}
+
+/// The line `catalog list` writes on stderr when invalid entities were left out.
+pub fn left_out_note(n: usize) -> Option<String> {
+    (n > 0).then(|| {
+        format!(
+            "{n} invalid {} left out: run sphere catalog validate",
+            if n == 1 { "entity" } else { "entities" }
+        )
+    })
 }
 
 fn print_list(items: &[ListItem]) {
@@ -231,7 +254,7 @@ fn print_entity(e: &Entity) {
     }
     println!(
         "  source       {} (document {})",
-        e.source.file.display(),
+        s(&e.source.file.display().to_string()),
         e.source.document + 1
     );
 }

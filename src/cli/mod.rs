@@ -177,12 +177,14 @@ pub enum CatalogCommand {
         output: Output,
     },
     /// Check descriptor files and report every problem; exits 1 when any entity is
-    /// invalid (or, with --strict, when anything at all is wrong). Without a PATH, the
+    /// invalid (or, with --strict, when anything is wrong with the catalog; what sphere
+    /// itself cannot follow, like remote targets, never fails it). Without a PATH, the
     /// catalog sphere opens (the config's `[catalog]` sources, or the demo's).
     Validate {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Treat warnings (dangling references, unknown kinds) as failures too.
+        /// Treat warnings (dangling references, unknown kinds, documents that are not
+        /// entities, an empty directory) as failures too.
         #[arg(long)]
         strict: bool,
         #[arg(long, value_enum, default_value_t = Output::Table)]

@@ -479,6 +479,11 @@ pub enum Severity {
     Warning,
 }
 
+/// How the reason of a Warning about one of sphere's own limits begins (a remote target
+/// not fetched, a file outside the roots): the catalog may be valid for Backstage, so
+/// `catalog validate --strict` does not fail on these.
+pub const SPHERE_LIMIT: &str = "not followed by sphere: ";
+
 /// One thing wrong with the catalog, located precisely enough to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -488,6 +493,13 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity: Option<String>,
     pub reason: String,
+}
+
+impl Problem {
+    /// A Warning about what sphere cannot follow, not about the catalog itself.
+    pub fn is_sphere_limit(&self) -> bool {
+        self.severity == Severity::Warning && self.reason.starts_with(SPHERE_LIMIT)
+    }
 }
 
 impl fmt::Display for Problem {
@@ -510,6 +522,8 @@ pub struct Catalog {
     entities: Vec<Entity>,
     index: HashMap<String, usize>,
     pub problems: Vec<Problem>,
+    /// Entities left out because they are invalid (each has an Error problem).
+    left_out: usize,
 }
 
 impl Catalog {
@@ -539,6 +553,7 @@ impl Catalog {
             entities,
             index,
             problems,
+            left_out: 0,
         }
     }
 
@@ -574,6 +589,15 @@ impl Catalog {
 
     pub fn is_empty(&self) -> bool {
         self.entities.is_empty()
+    }
+
+    /// How many entities were left out as invalid (duplicates included).
+    pub fn left_out(&self) -> usize {
+        self.left_out
+    }
+
+    pub(crate) fn add_left_out(&mut self, n: usize) {
+        self.left_out += n;
     }
 
     pub fn has_errors(&self) -> bool {

@@ -13,7 +13,9 @@ use crate::domain::name::Name;
 use super::model::{
     DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Link, Problem, Severity, Source, TextMap,
 };
-use super::refs::{parse_ref, validate_name, validate_namespace};
+use super::refs::{
+    parse_descriptor_ref, validate_kind, validate_label_key, validate_name, validate_namespace,
+};
 use super::resolve::declared_refs;
 
 /// What one file yielded.
@@ -25,6 +27,8 @@ pub struct ParsedFile {
     pub problems: Vec<Problem>,
     /// `spec.target` and `spec.targets` of every valid Location entity, as written.
     pub location_targets: Vec<String>,
+    /// How many documents were entities too invalid to load (each has an Error problem).
+    pub rejected: usize,
 }
 
 /// Parse every document of a (possibly multi-document) YAML file.
@@ -35,6 +39,19 @@ pub struct ParsedFile {
 pub fn parse_documents(text: &str, file: &Path) -> ParsedFile {
     let mut out = ParsedFile::default();
     for chunk in split_documents(text) {
+        if let Some(line) = nesting_beyond(chunk.text, MAX_NESTING) {
+            out.problems.push(Problem {
+                severity: Severity::Error,
+                file: file.to_path_buf(),
+                entity: None,
+                reason: format!(
+                    "document {}: nested deeper than {MAX_NESTING} levels at line {}, not parsed",
+                    chunk.index + 1,
+                    chunk.start_line + line
+                ),
+            });
+            continue;
+        }
         let value = match parse_chunk(chunk.text) {
             Ok(Some(v)) => v,
             Ok(None) => continue,
@@ -64,14 +81,19 @@ pub fn parse_documents(text: &str, file: &Path) -> ParsedFile {
             document: chunk.index,
         };
         match entity_from_value(json, source, chunk.start_line + 1) {
-            Ok((entity, warnings)) => {
+            Ok(Doc::Foreign(p)) => out.problems.push(p),
+            Ok(Doc::Entity(entity, warnings)) => {
+                let entity = *entity;
                 out.problems.extend(warnings);
                 if entity.kind == Kind::Location {
                     out.location_targets.extend(location_targets(&entity));
                 }
                 out.entities.push(entity);
             }
-            Err(p) => out.problems.push(p),
+            Err(p) => {
+                out.rejected += 1;
+                out.problems.push(p);
+            }
         }
     }
     out
@@ -171,6 +193,94 @@ fn split_documents<'a>(text: &'a str) -> Vec<Chunk<'a>> {
     chunks
 }
 
+/// Documents nested deeper than this are refused before parsing: the YAML parser takes
+/// quadratic time on deep nesting, and no descriptor needs a tenth of it.
+pub const MAX_NESTING: usize = 64;
+
+/// The first line (1-based, in `text`) where the nesting of collections goes deeper than
+/// `limit`, in one linear pass: flow collections (`[`, `{`) count one level each, block
+/// collections one per indentation level. Quoted scalars, comments and block scalars
+/// (`|`, `>`) are skipped, so text inside them never counts.
+pub fn nesting_beyond(text: &str, limit: usize) -> Option<usize> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    // A block scalar's parent indentation: its content lines are deeper.
+    let mut block_scalar: Option<usize> = None;
+    for (no, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let body = line.trim();
+        if let Some(parent) = block_scalar {
+            if body.is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        if quote.is_none() && flow == 0 {
+            if body.is_empty() || body.starts_with('#') {
+                continue;
+            }
+            while indents.last().is_some_and(|&i| i >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+        }
+        // `- - x` opens one block sequence per dash on one line.
+        let mut extra = 0;
+        let mut chars = line[indent..].chars().peekable();
+        let mut prev = ' ';
+        // At the start of a value: where a quote, a flow collection or a block
+        // scalar indicator can begin.
+        let mut at_value = true;
+        while let Some(c) = chars.next() {
+            if let Some(q) = quote {
+                if c == q {
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                } else if c == '\\' && q == '"' {
+                    chars.next();
+                }
+                prev = c;
+                continue;
+            }
+            match c {
+                '#' if prev.is_whitespace() => break,
+                '\'' | '"' if at_value => quote = Some(c),
+                '[' | '{' if at_value || flow > 0 => flow += 1,
+                ']' | '}' if flow > 0 => flow -= 1,
+                '|' | '>' if at_value && flow == 0 => {
+                    block_scalar = Some(indent);
+                    break;
+                }
+                '-' if at_value && flow == 0 && chars.peek().is_none_or(|n| *n == ' ') => {
+                    extra += 1;
+                }
+                _ => {}
+            }
+            at_value = match c {
+                ' ' | '\t' => at_value,
+                ':' | ',' | '[' | '{' | '?' => true,
+                '-' => at_value && flow == 0,
+                _ => false,
+            };
+            if c == ':' && chars.peek().is_some_and(|n| !n.is_whitespace()) && flow == 0 {
+                at_value = false; // `a:b` is a plain scalar
+            }
+            prev = c;
+            if indents.len() + flow + extra > limit {
+                return Some(no + 1);
+            }
+        }
+        if indents.len() + flow + extra > limit {
+            return Some(no + 1);
+        }
+    }
+    None
+}
+
 fn parse_chunk(text: &str) -> Result<Option<serde_norway::Value>, serde_norway::Error> {
     let mut de = serde_norway::Deserializer::from_str(text);
     match de.next() {
@@ -250,6 +360,21 @@ fn non_empty_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> 
         .filter(|s| !s.is_empty())
 }
 
+/// The apiVersions Backstage's processors accept for a known kind (none: any
+/// `backstage.io` one, for kinds sphere does not know).
+fn accepted_api_versions(kind: &Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Template => &["scaffolder.backstage.io/v1beta3"],
+        Kind::Api => &[
+            "backstage.io/v1alpha1",
+            "backstage.io/v1beta1",
+            "backstage.io/v1alpha2",
+        ],
+        Kind::Other(_) => &[],
+        _ => &["backstage.io/v1alpha1", "backstage.io/v1beta1"],
+    }
+}
+
 /// The spec fields each kind requires, as Backstage's JSON schemas do.
 fn required_spec_fields(kind: &Kind) -> &'static [&'static str] {
     match kind {
@@ -259,16 +384,197 @@ fn required_spec_fields(kind: &Kind) -> &'static [&'static str] {
         Kind::System => &["owner"],
         Kind::Domain => &["owner"],
         Kind::Group => &["type", "children"],
+        Kind::Template => &["type", "steps"],
         _ => &[],
     }
 }
 
-/// Turn one document into an entity, or the Error problem that keeps it out.
-fn entity_from_value(
-    doc: Value,
-    source: Source,
-    line: usize,
-) -> Result<(Entity, Vec<Problem>), Problem> {
+/// What one document is.
+enum Doc {
+    /// A valid entity, and the warnings about it.
+    Entity(Box<Entity>, Vec<Problem>),
+    /// Not a Backstage entity (a Kubernetes manifest, a config file): a Warning, not loaded.
+    Foreign(Problem),
+}
+
+/// The top-level fields Backstage's envelope schema allows (`additionalProperties: false`).
+const ENVELOPE_FIELDS: [&str; 6] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "relations",
+    "status",
+];
+
+/// Is this the apiVersion of a Backstage entity: `backstage.io/...` or
+/// `<something>.backstage.io/...` (`scaffolder.backstage.io/v1beta3`)?
+pub fn is_backstage_api_version(v: &str) -> bool {
+    match v.split_once('/') {
+        Some((group, _)) => group == "backstage.io" || group.ends_with(".backstage.io"),
+        None => false,
+    }
+}
+
+/// The placeholders Backstage's `PlaceholderProcessor` resolves with its default
+/// resolvers (`$text`, `$json`, `$yaml`) and the OpenAPI/AsyncAPI modules' (`$openapi`,
+/// `$asyncapi`).
+pub const PLACEHOLDERS: [&str; 5] = ["$text", "$json", "$yaml", "$openapi", "$asyncapi"];
+
+/// A placeholder mapping (`{$text: ./api.yaml}`): its key and target, or why it is not one.
+pub fn placeholder(m: &Map<String, Value>) -> Result<(&str, &str), String> {
+    let mut keys = m.keys();
+    let (Some(key), None) = (keys.next(), keys.next()) else {
+        return Err("must be a string, or a mapping with exactly one placeholder key".into());
+    };
+    if !PLACEHOLDERS.contains(&key.as_str()) {
+        return Err(if key.starts_with('$') {
+            format!(
+                "uses the unknown placeholder {key} (known: {})",
+                PLACEHOLDERS.join(", ")
+            )
+        } else {
+            format!("must be a string or a placeholder, not a mapping with the key {key:?}")
+        });
+    }
+    match m.get(key) {
+        Some(Value::String(t)) if !t.trim().is_empty() => Ok((key.as_str(), t.trim())),
+        _ => Err(format!("placeholder {key} needs a non-empty string target")),
+    }
+}
+
+/// Backstage's URL check is JavaScript's `new URL(value)`: a scheme and something after it.
+fn is_url(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut c = scheme.chars();
+    c.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && c.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !s.chars().any(char::is_whitespace)
+}
+
+/// `metadata` checked as Backstage's `EntityMeta` schema and `FieldFormatEntityPolicy` do:
+/// label and annotation keys, label values, tags and links.
+fn check_metadata(metadata: &Map<String, Value>) -> Result<(), String> {
+    for (field, value_rule) in [("labels", true), ("annotations", false)] {
+        match metadata.get(field) {
+            None => {}
+            Some(Value::Object(m)) => {
+                for (k, v) in m {
+                    validate_label_key(k)
+                        .map_err(|r| format!("metadata.{field} key {k:?} is not valid: it {r}"))?;
+                    let Value::String(v) = v else {
+                        return Err(format!(
+                            "metadata.{field}.{k} must be a string, not {}",
+                            type_name(v)
+                        ));
+                    };
+                    if value_rule && !v.is_empty() {
+                        validate_name(v).map_err(|r| {
+                            format!("metadata.{field}.{k} value {v:?} is not valid: it {r}")
+                        })?;
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "metadata.{field} must be a mapping, not {}",
+                    type_name(other)
+                ));
+            }
+        }
+    }
+    match metadata.get("tags") {
+        None => {}
+        Some(Value::Array(tags)) => {
+            for (i, t) in tags.iter().enumerate() {
+                let Value::String(t) = t else {
+                    return Err(format!(
+                        "metadata.tags[{i}] must be a string, not {}",
+                        type_name(t)
+                    ));
+                };
+                validate_namespace(t).map_err(|r| {
+                    format!("metadata.tags[{i}] {t:?} is not a valid tag (lower-case letters, digits and '-'): it {r}")
+                })?;
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "metadata.tags must be a list, not {}",
+                type_name(other)
+            ));
+        }
+    }
+    match metadata.get("links") {
+        None => {}
+        Some(Value::Array(links)) => {
+            for (i, l) in links.iter().enumerate() {
+                let Value::Object(l) = l else {
+                    return Err(format!(
+                        "metadata.links[{i}] must be a mapping, not {}",
+                        type_name(l)
+                    ));
+                };
+                match l.get("url") {
+                    Some(Value::String(u)) if is_url(u) => {}
+                    Some(Value::String(u)) => {
+                        return Err(format!("metadata.links[{i}].url {u:?} is not a URL"));
+                    }
+                    None => return Err(format!("metadata.links[{i}] has no url")),
+                    Some(v) => {
+                        return Err(format!(
+                            "metadata.links[{i}].url must be a string, not {}",
+                            type_name(v)
+                        ));
+                    }
+                }
+                match l.get("title") {
+                    None => {}
+                    Some(Value::String(t)) if !t.trim().is_empty() => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "metadata.links[{i}].title must be a non-empty string"
+                        ));
+                    }
+                }
+                match l.get("icon") {
+                    None => {}
+                    Some(Value::String(t)) if validate_name(t).is_ok() => {}
+                    Some(v) => {
+                        return Err(format!(
+                            "metadata.links[{i}].icon {} is not a valid icon name",
+                            v
+                        ));
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "metadata.links must be a list, not {}",
+                type_name(other)
+            ));
+        }
+    }
+    for field in ["namespace", "title", "description", "uid", "etag"] {
+        if let Some(v) = metadata.get(field)
+            && !v.is_string()
+        {
+            return Err(format!(
+                "metadata.{field} must be a string, not {}",
+                type_name(v)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Turn one document into an entity, a foreign document, or the Error problem that keeps
+/// it out.
+fn entity_from_value(doc: Value, source: Source, line: usize) -> Result<Doc, Problem> {
     let doc_label = format!("document {} (line {line})", source.document + 1);
     let file = source.file.clone();
     let problem = |entity: Option<String>, reason: String| Problem {
@@ -284,7 +590,46 @@ fn entity_from_value(
         ));
     };
 
-    let kind_str = non_empty_str(&root, "kind").map(str::to_string);
+    // Only Backstage's own apiVersions are entities: a Kubernetes manifest or a config
+    // file beside the descriptors is reported and left alone.
+    let foreign = match root.get("apiVersion") {
+        Some(Value::String(v)) if !v.trim().is_empty() => {
+            (!is_backstage_api_version(v.trim())).then(|| format!("apiVersion {:?}", v.trim()))
+        }
+        None | Some(Value::Null) if !root.contains_key("kind") => {
+            Some("no apiVersion and no kind".to_string())
+        }
+        _ => None,
+    };
+    if let Some(why) = foreign {
+        let kind = match root.get("kind") {
+            Some(Value::String(k)) => format!(", kind {k:?}"),
+            _ => String::new(),
+        };
+        return Ok(Doc::Foreign(Problem {
+            severity: Severity::Warning,
+            file: file.clone(),
+            entity: None,
+            reason: format!(
+                "{doc_label}: not a catalog entity ({why}{kind}; only backstage.io apiVersions are), not loaded"
+            ),
+        }));
+    }
+
+    let kind_str = match root.get("kind") {
+        Some(Value::String(k)) if !k.trim().is_empty() => Some(k.trim().to_string()),
+        None | Some(Value::Null) => None,
+        Some(Value::String(_)) => None,
+        Some(other) => {
+            return Err(problem(
+                None,
+                format!(
+                    "{doc_label}: kind must be a string, not {}",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
     let metadata = match root.remove("metadata") {
         Some(Value::Object(m)) => Some(m),
         None | Some(Value::Null) => None,
@@ -299,14 +644,22 @@ fn entity_from_value(
         }
     };
     let metadata = metadata.unwrap_or_default();
-    let name = metadata
-        .get("name")
-        .and_then(scalar_string)
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
+    let name = match metadata.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Some(other) => {
+            return Err(problem(
+                None,
+                format!(
+                    "{doc_label}: metadata.name must be a string, not {}",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
     let namespace = metadata
         .get("namespace")
-        .and_then(scalar_string)
+        .and_then(Value::as_str)
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
 
@@ -317,8 +670,18 @@ fn entity_from_value(
     };
 
     let mut missing = Vec::new();
-    if non_empty_str(&root, "apiVersion").is_none() {
-        missing.push("apiVersion");
+    match root.get("apiVersion") {
+        Some(Value::String(v)) if !v.trim().is_empty() => {}
+        None | Some(Value::Null) | Some(Value::String(_)) => missing.push("apiVersion"),
+        Some(other) => {
+            return Err(problem(
+                label,
+                format!(
+                    "{doc_label}: apiVersion must be a string, not {}",
+                    type_name(other)
+                ),
+            ));
+        }
     }
     if kind_str.is_none() {
         missing.push("kind");
@@ -332,6 +695,29 @@ fn entity_from_value(
             format!("{doc_label}: missing required field {}", missing.join(", ")),
         ));
     };
+    let mut unknown: Vec<&str> = root
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !ENVELOPE_FIELDS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(problem(
+            label,
+            format!(
+                "unknown top-level field{} {} (Backstage allows only {})",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", "),
+                ENVELOPE_FIELDS.join(", ")
+            ),
+        ));
+    }
+    if let Err(r) = validate_kind(&kind_str) {
+        return Err(problem(
+            label,
+            format!("kind {kind_str:?} is not a valid kind: it {r}"),
+        ));
+    }
     let kind = Kind::parse(&kind_str);
 
     if let Err(r) = validate_name(&name) {
@@ -346,10 +732,48 @@ fn entity_from_value(
             format!("metadata.namespace {namespace:?} is not a valid namespace: it {r}"),
         ));
     }
+    if let Err(r) = check_metadata(&metadata) {
+        return Err(problem(label, r));
+    }
+    // Backstage's kind processors recognise a known kind only in their own apiVersions;
+    // an entity no processor recognises is rejected.
+    let api_version = root
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    let accepted = accepted_api_versions(&kind);
+    if !accepted.is_empty() && !accepted.contains(&api_version) {
+        return Err(problem(
+            label,
+            format!(
+                "apiVersion {api_version:?} is not one Backstage accepts for kind {} ({})",
+                kind.as_str(),
+                accepted.join(", ")
+            ),
+        ));
+    }
+    for (field, want_list) in [("relations", true), ("status", false)] {
+        match root.get(field) {
+            None => {}
+            Some(Value::Array(_)) if want_list => {}
+            Some(Value::Object(_)) if !want_list => {}
+            Some(other) => {
+                return Err(problem(
+                    label,
+                    format!(
+                        "{field} must be {}, not {}",
+                        if want_list { "a list" } else { "a mapping" },
+                        type_name(other)
+                    ),
+                ));
+            }
+        }
+    }
 
     let spec = match root.remove("spec") {
         Some(Value::Object(s)) => s,
-        None | Some(Value::Null) => Map::new(),
+        None => Map::new(),
         Some(other) => {
             return Err(problem(
                 label,
@@ -361,14 +785,14 @@ fn entity_from_value(
     let mut missing_spec = Vec::new();
     for field in required_spec_fields(&kind) {
         let present = match (*field, spec.get(*field)) {
-            // children may be an empty list, but must be a list
-            ("children", Some(Value::Array(_))) => true,
-            ("children", _) => false,
-            // an API definition is text, or a `$text`/`$json`/`$yaml` placeholder
-            ("definition", Some(Value::Object(m))) => !m.is_empty(),
+            // children may be an empty list, but must be a list; so must a Template's steps
+            ("children" | "steps", Some(Value::Array(_))) => true,
+            ("children" | "steps", _) => false,
+            // an API definition is text, or a placeholder (checked below)
+            ("definition", Some(Value::Object(_))) => true,
             ("definition", None) => api_has_remotes(&spec),
-            (_, Some(v)) => scalar_string(v).is_some_and(|s| !s.trim().is_empty()),
-            (_, None) => false,
+            (_, Some(Value::String(s))) => !s.trim().is_empty(),
+            (_, _) => false,
         };
         if !present {
             missing_spec.push(format!("spec.{field}"));
@@ -380,15 +804,37 @@ fn entity_from_value(
             format!("missing required field {}", missing_spec.join(", ")),
         ));
     }
+    if kind == Kind::Api
+        && let Some(Value::Object(m)) = spec.get("definition")
+        && let Err(r) = placeholder(m)
+    {
+        return Err(problem(label, format!("spec.definition {r}")));
+    }
+    if kind == Kind::Location {
+        for (i, t) in location_target_values(&spec).into_iter().enumerate() {
+            if !matches!(t, Value::String(s) if !s.trim().is_empty()) {
+                return Err(problem(
+                    label,
+                    format!("spec target {} must be a non-empty string", i + 1),
+                ));
+            }
+        }
+    }
 
     let str_field = |key: &str| non_empty_str(&spec, key).map(str::to_string);
-    let owner = match spec.get("owner") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            parse_ref(s, Some(Kind::Group), &namespace)
+    let owner = match (&kind, spec.get("owner")) {
+        (_, None | Some(Value::Null)) => None,
+        // A Location's spec has no owner field: whatever is there is not a reference.
+        (Kind::Location, _) => None,
+        // A Template's owner is any non-empty string (an e-mail address is fine).
+        (Kind::Template, Some(Value::String(s))) => {
+            parse_descriptor_ref(s, Some(Kind::Group), &namespace).ok()
+        }
+        (_, Some(Value::String(s))) => Some(
+            parse_descriptor_ref(s, Some(Kind::Group), &namespace)
                 .map_err(|e| problem(label.clone(), format!("spec.owner: {e}")))?,
         ),
-        Some(other) => {
+        (_, Some(other)) => {
             return Err(problem(
                 label,
                 format!("spec.owner is {}, not a string", type_name(other)),
@@ -406,7 +852,7 @@ fn entity_from_value(
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => {
                 part_of = Some(
-                    parse_ref(s, Some(default_kind), &namespace)
+                    parse_descriptor_ref(s, Some(default_kind), &namespace)
                         .map_err(|e| problem(label.clone(), format!("spec.{field}: {e}")))?,
                 );
             }
@@ -463,7 +909,18 @@ fn entity_from_value(
     if entity.kind == Kind::Location {
         entity.spec_type = entity.spec_type.or_else(|| Some(Name::new("file")));
     }
-    Ok((entity, warnings))
+    Ok(Doc::Entity(Box::new(entity), warnings))
+}
+
+/// `spec.target` and the items of `spec.targets`, as written.
+fn location_target_values(spec: &Map<String, Value>) -> Vec<&Value> {
+    let mut out: Vec<&Value> = spec.get("target").into_iter().collect();
+    match spec.get("targets") {
+        Some(Value::Array(ts)) => out.extend(ts),
+        Some(other) => out.push(other),
+        None => {}
+    }
+    out
 }
 
 /// Newer Backstage API types (`mcp-server`, `ai-model-server`) describe the API by its
@@ -527,7 +984,7 @@ metadata:
   name: payments-api
   title: Payments API
   description: Takes money
-  labels: {tier: '1', pci: true}
+  labels: {tier: '1', pci: 'true'}
   annotations:
     github.com/project-slug: acme/payments-api
   tags: [java, payments]
@@ -535,7 +992,6 @@ metadata:
     - url: https://grafana.example.com/d/payments
       title: Dashboard
       icon: dashboard
-    - title: no url, dropped
 spec:
   type: service
   lifecycle: production
@@ -716,9 +1172,9 @@ metadata: {name: ok-user}
     fn invalid_references_are_errors() {
         let p = parse(
             "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a}\n\
-             spec: {type: service, lifecycle: production, owner: 'a:b:c'}\n---\n\
+             spec: {type: service, lifecycle: production, owner: 'group:'}\n---\n\
              apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: b}\n\
-             spec: {type: service, lifecycle: production, owner: t, dependsOn: ['resource:bad name']}\n",
+             spec: {type: service, lifecycle: production, owner: t, dependsOn: ['resource:default/']}\n",
         );
         assert!(p.entities.is_empty());
         assert_eq!(errors(&p).len(), 2);
@@ -799,7 +1255,7 @@ metadata: {name: third}
     fn unknown_fields_are_tolerated_and_kept_in_spec() {
         let p = parse(
             "apiVersion: backstage.io/v1alpha1\nkind: Component\nstatus: {x: 1}\n\
-             metadata: {name: a, uid: 123, etag: abc}\n\
+             metadata: {name: a, uid: '123', etag: abc}\n\
              spec: {type: service, lifecycle: production, owner: t, profile: {deep: [1, 2.5, true, null]}, 200: ok}\n",
         );
         assert_eq!(p.problems, vec![]);
@@ -844,5 +1300,256 @@ metadata: {name: third}
         );
         assert_eq!(p.problems, vec![]);
         assert_eq!(p.entities.len(), 1);
+    }
+
+    #[test]
+    fn kubernetes_manifests_are_not_entities() {
+        let p = parse(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo}\n---\n\
+             site_name: docs\nnav: [a]\n",
+        );
+        assert_eq!(p.entities.len(), 1, "{:#?}", p.problems);
+        assert_eq!(p.rejected, 0);
+        let got: Vec<_> = p
+            .problems
+            .iter()
+            .map(|p| (p.severity, p.entity.clone(), p.reason.as_str()))
+            .collect();
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(
+            got.iter()
+                .all(|g| g.0 == Severity::Warning && g.1.is_none())
+        );
+        assert!(got[0].2.starts_with("document 1 (line 1): not a catalog entity (apiVersion \"apps/v1\", kind \"Deployment\""), "{}", got[0].2);
+        assert!(
+            got[1].2.starts_with(
+                "document 2 (line 5): not a catalog entity (apiVersion \"v1\", kind \"Service\""
+            ),
+            "{}",
+            got[1].2
+        );
+        assert!(
+            got[2].2.starts_with(
+                "document 4 (line 13): not a catalog entity (no apiVersion and no kind"
+            ),
+            "{}",
+            got[2].2
+        );
+        // Templates are entities of the scaffolder's apiVersion.
+        assert!(is_backstage_api_version("scaffolder.backstage.io/v1beta3"));
+        assert!(!is_backstage_api_version("backstage.io.evil.com/v1"));
+        assert!(!is_backstage_api_version("notbackstage.io/v1"));
+    }
+
+    fn reason_of(text: &str) -> String {
+        let p = parse(text);
+        assert!(p.entities.is_empty(), "{:#?}", p.entities);
+        assert_eq!(p.problems.len(), 1, "{:#?}", p.problems);
+        assert_eq!(p.problems[0].severity, Severity::Error);
+        assert_eq!(p.rejected, 1);
+        p.problems[0].reason.clone()
+    }
+
+    const HEAD: &str = "apiVersion: backstage.io/v1alpha1\nkind: User\n";
+
+    #[test]
+    fn the_envelope_is_checked_as_backstage_does() {
+        let r = reason_of(&format!(
+            "{HEAD}metadata: {{name: jo}}\nextra: 1\nalso: 2\n"
+        ));
+        assert!(r.starts_with("unknown top-level fields also, extra (Backstage allows only apiVersion, kind, metadata, spec, relations, status)"), "{r}");
+        let r = reason_of(&format!("{HEAD}metadata:\n  name: {{first: jo}}\n"));
+        assert!(
+            r.ends_with("metadata.name must be a string, not a mapping"),
+            "{r}"
+        );
+        let r = reason_of(&format!("{HEAD}metadata: {{name: 42}}\n"));
+        assert!(
+            r.ends_with("metadata.name must be a string, not a number"),
+            "{r}"
+        );
+        let r =
+            reason_of("apiVersion: backstage.io/v1alpha1\nkind: 'Us er'\nmetadata: {name: jo}\n");
+        assert!(r.contains("kind \"Us er\" is not a valid kind"), "{r}");
+        let r = reason_of(
+            "apiVersion: backstage.io/v1beta2\nkind: Template\nmetadata: {name: t}\nspec: {type: x, steps: []}\n",
+        );
+        assert!(r.starts_with("apiVersion \"backstage.io/v1beta2\" is not one Backstage accepts for kind Template (scaffolder.backstage.io/v1beta3)"), "{r}");
+        let r =
+            reason_of("apiVersion: catalog.backstage.io/v1\nkind: User\nmetadata: {name: jo}\n");
+        assert!(
+            r.contains("is not one Backstage accepts for kind User"),
+            "{r}"
+        );
+        let r = reason_of(&format!("{HEAD}metadata: {{name: jo}}\nspec: [a]\n"));
+        assert!(r.contains("spec is a list"), "{r}");
+    }
+
+    #[test]
+    fn labels_annotations_tags_and_links_follow_backstages_rules() {
+        let ok = parse(&format!(
+            "{HEAD}metadata:\n  name: jo\n  labels: {{backstage.io/custom: ValueStuff, tier: '', a.b-c_d: x}}\n  \
+             annotations: {{example.com/bindings: 'any text: at all', plain: x}}\n  tags: [java, data-1]\n  \
+             links: [{{url: 'https://x.example', title: Admin, icon: dashboard}}]\n"
+        ));
+        assert_eq!(ok.problems, vec![]);
+        for (meta, want) in [
+            (
+                "labels: {pci: true}",
+                "metadata.labels.pci must be a string, not a boolean",
+            ),
+            (
+                "labels: {tier: 'gold star'}",
+                "metadata.labels.tier value \"gold star\" is not valid",
+            ),
+            (
+                "labels: {'a/b/c': x}",
+                "metadata.labels key \"a/b/c\" is not valid: it contains more than one '/'",
+            ),
+            (
+                "labels: {'Bad_Prefix/x': y}",
+                "metadata.labels key \"Bad_Prefix/x\" is not valid",
+            ),
+            (
+                "labels: {'-x': y}",
+                "metadata.labels key \"-x\" is not valid",
+            ),
+            (
+                "annotations: {'a b': x}",
+                "metadata.annotations key \"a b\" is not valid",
+            ),
+            (
+                "annotations: {n: 1}",
+                "metadata.annotations.n must be a string, not a number",
+            ),
+            (
+                "tags: [Java]",
+                "metadata.tags[0] \"Java\" is not a valid tag",
+            ),
+            (
+                "tags: [a--b]",
+                "metadata.tags[0] \"a--b\" is not a valid tag",
+            ),
+            ("links: [{title: x}]", "metadata.links[0] has no url"),
+            (
+                "links: [{url: not-a-url}]",
+                "metadata.links[0].url \"not-a-url\" is not a URL",
+            ),
+        ] {
+            let r = reason_of(&format!("{HEAD}metadata:\n  name: jo\n  {meta}\n"));
+            assert!(r.starts_with(want), "{meta}: {r}");
+        }
+    }
+
+    #[test]
+    fn owners_per_kind() {
+        let p = parse(
+            "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: t}\n\
+             spec: {owner: jo@example.com, type: service, steps: []}\n---\n\
+             apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: t2}\n\
+             spec: {owner: 'group:', type: service, steps: []}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: l}\n\
+             spec: {owner: 'not a:ref:at all', targets: [./a.yaml]}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c}\n\
+             spec: {type: app, lifecycle: production, owner: adrien.nortain@zenika.com}\n",
+        );
+        assert_eq!(p.problems, vec![]);
+        let owners: Vec<_> = p
+            .entities
+            .iter()
+            .map(|e| e.owner.as_ref().map(|o| o.to_string()))
+            .collect();
+        assert_eq!(
+            owners,
+            vec![
+                Some("group:default/jo@example.com".to_string()),
+                None,
+                None,
+                // accepted as Backstage does; it can never resolve (a dangling reference)
+                Some("group:default/adrien.nortain@zenika.com".to_string()),
+            ]
+        );
+        let r = reason_of(
+            "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: t}\nspec: {type: service}\n",
+        );
+        assert!(r.contains("missing required field spec.steps"), "{r}");
+    }
+
+    #[test]
+    fn api_definition_placeholders() {
+        for (def, want) in [
+            ("{$text: ./a.yaml}", None),
+            ("{$openapi: ./a.yaml}", None),
+            ("{$asyncapi: 'https://x.example/a.yaml'}", None),
+            (
+                "{$foo: ./a.yaml}",
+                Some("spec.definition uses the unknown placeholder $foo"),
+            ),
+            (
+                "{$text: ./a, $json: ./b}",
+                Some(
+                    "spec.definition must be a string, or a mapping with exactly one placeholder key",
+                ),
+            ),
+            (
+                "{openapi: 3.0.0}",
+                Some("spec.definition must be a string or a placeholder"),
+            ),
+            (
+                "{$text: ''}",
+                Some("spec.definition placeholder $text needs a non-empty string target"),
+            ),
+        ] {
+            let text = format!(
+                "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {{name: a}}\n\
+                 spec: {{type: openapi, lifecycle: production, owner: t, definition: {def}}}\n"
+            );
+            match want {
+                None => assert_eq!(parse(&text).problems, vec![], "{def}"),
+                Some(w) => {
+                    let r = reason_of(&text);
+                    assert!(r.starts_with(w), "{def}: {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!(
+            "{HEAD}metadata: {{name: jo}}\nspec:\n  x: {}{}\n",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let p = parse(&deep);
+        assert!(p.entities.is_empty());
+        assert_eq!(p.problems.len(), 1, "{:#?}", p.problems);
+        assert!(
+            p.problems[0]
+                .reason
+                .starts_with("document 1: nested deeper than 64 levels at line 5"),
+            "{}",
+            p.problems[0].reason
+        );
+        let mut block = format!("{HEAD}metadata: {{name: jo}}\nspec:\n");
+        for i in 0..80 {
+            block.push_str(&format!("{}k{i}:\n", " ".repeat(2 * (i + 1))));
+        }
+        assert!(
+            parse(&block).problems[0]
+                .reason
+                .contains("nested deeper than 64 levels")
+        );
+        // Brackets in quotes, comments and block scalars do not count.
+        let fine = format!(
+            "{HEAD}metadata:\n  name: jo\n  description: '{}'\n  # {}\nspec:\n  text: |\n    {}\n  more: \"{}\"\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        assert_eq!(parse(&fine).problems, vec![]);
     }
 }

@@ -74,6 +74,71 @@ pub fn parse_ref(
     Ok(EntityRef::new(kind, namespace, name))
 }
 
+/// Parse a reference written in a descriptor the way Backstage's `parseEntityRef` does:
+/// the first `:` ends the kind unless a `/` comes before it, the first `/` after that ends
+/// the namespace, and the rest is the name. Only empty parts are rejected; a name that
+/// breaks the naming rules parses (Backstage accepts it) and can never match an entity,
+/// so it ends up a dangling reference.
+pub fn parse_descriptor_ref(
+    s: &str,
+    default_kind: Option<Kind>,
+    default_namespace: &str,
+) -> Result<EntityRef, RefError> {
+    let err = |reason: &str| RefError {
+        input: s.to_string(),
+        reason: reason.to_string(),
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(err("the reference is empty"));
+    }
+    let slash = t.find('/');
+    let colon = t.find(':').filter(|&c| slash.is_none_or(|sl| c < sl));
+    let kind = colon.map(|c| &t[..c]);
+    let ns_start = colon.map_or(0, |c| c + 1);
+    let namespace = slash.map(|sl| &t[ns_start..sl]);
+    let name = &t[slash.map_or(ns_start, |sl| sl + 1).max(ns_start)..];
+    if kind == Some("") || namespace == Some("") || name.is_empty() {
+        return Err(err("it is not of the form [<kind>:][<namespace>/]<name>"));
+    }
+    let kind = match (kind, default_kind) {
+        (Some(k), _) => Kind::parse(k),
+        (None, Some(k)) => k,
+        (None, None) => return Err(err("no kind given and no default kind")),
+    };
+    Ok(EntityRef::new(
+        kind,
+        namespace.unwrap_or(default_namespace),
+        name,
+    ))
+}
+
+/// Backstage's DNS label rule (`CommonValidatorFunctions.isValidDnsLabel`): 1 to 63
+/// characters, `^[a-z0-9]+(-[a-z0-9]+)*$`. Tags follow it too.
+pub fn validate_dns_label(s: &str) -> Result<(), String> {
+    validate_namespace(s)
+}
+
+/// Backstage's label and annotation key rule: `[prefix/]name`, the prefix a DNS subdomain
+/// (dot-separated DNS labels, at most 253 characters), the name an entity name.
+pub fn validate_label_key(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [name] => validate_name(name),
+        [prefix, name] => {
+            if prefix.is_empty() || prefix.len() > 253 {
+                return Err(format!("has a prefix {prefix:?} of 1 to 253 characters"));
+            }
+            for label in prefix.split('.') {
+                validate_dns_label(label)
+                    .map_err(|r| format!("has the prefix {prefix:?}, whose part {label:?} {r}"))?;
+            }
+            validate_name(name).map_err(|r| format!("has the name part {name:?}, which {r}"))
+        }
+        _ => Err("contains more than one '/'".into()),
+    }
+}
+
 /// Backstage's kind rule: a letter, then letters and digits, at most 63 characters.
 pub fn validate_kind(s: &str) -> Result<(), String> {
     check_len(s)?;
@@ -115,7 +180,11 @@ pub fn validate_namespace(s: &str) -> Result<(), String> {
     {
         return Err(format!("contains {}", describe(c)));
     }
-    check_ends(s, "a lower-case letter or digit")
+    check_ends(s, "a lower-case letter or digit")?;
+    if s.contains("--") {
+        return Err("contains two '-' in a row".into());
+    }
+    Ok(())
 }
 
 fn check_len(s: &str) -> Result<(), String> {
@@ -283,9 +352,11 @@ mod tests {
 
     #[test]
     fn namespaces() {
-        for ok in ["default", "alternative", "a1", "team-a", "a--b"] {
+        for ok in ["default", "alternative", "a1", "team-a", "a-b-c"] {
             assert_eq!(validate_namespace(ok), Ok(()), "{ok}");
         }
+        // Backstage's isValidDnsLabel, `^[a-z0-9]+(\-[a-z0-9]+)*$`, has no `--`.
+        assert!(validate_namespace("a--b").unwrap_err().contains("two '-'"));
         assert!(validate_namespace("").unwrap_err().contains("empty"));
         assert!(
             validate_namespace("Default")

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::model::{Catalog, Entity, EntityRef, Kind, Problem, Relation, RelationKind, Severity};
-use super::refs::parse_ref;
+use super::refs::parse_descriptor_ref;
 
 /// A spec field holding one or more entity references, and the relation it declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ pub fn declared_refs(entity: &Entity) -> (Vec<Declared>, Vec<String>) {
             }
         };
         for s in values {
-            match parse_ref(s, Some(f.default_kind.clone()), &entity.namespace) {
+            match parse_descriptor_ref(s, Some(f.default_kind.clone()), &entity.namespace) {
                 Ok(target) => out.push(Declared {
                     field: f.field,
                     relation: f.relation,
@@ -153,9 +153,11 @@ pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
     let mut key = String::new();
     let mut kept: Vec<Entity> = Vec::with_capacity(entities.len());
     let mut index: HashMap<String, usize> = HashMap::with_capacity(entities.len());
+    let mut duplicates = 0;
     for e in entities {
         e.write_key(&mut key);
         if let Some(&first) = index.get(key.as_str()) {
+            duplicates += 1;
             let prev = &kept[first].source;
             problems.push(Problem {
                 severity: Severity::Error,
@@ -246,13 +248,16 @@ pub fn build(entities: Vec<Entity>, mut problems: Vec<Problem>) -> Catalog {
         e.relations.sort_unstable();
         e.relations.dedup();
     }
-    Catalog::from_parts(kept, index, problems)
+    let mut catalog = Catalog::from_parts(kept, index, problems);
+    catalog.add_left_out(duplicates);
+    catalog
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::catalog::parse::parse_documents;
+    use crate::domain::catalog::refs::parse_ref;
     use std::path::Path;
 
     fn catalog(files: &[(&str, &str)]) -> Catalog {
