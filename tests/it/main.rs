@@ -7,6 +7,8 @@ mod common;
 mod access_cli;
 mod actions_cli;
 mod aws_provider;
+mod catalog_cli;
+mod catalog_corpus;
 mod catalog_fixtures;
 mod demo_catalog;
 mod drift_cli;
