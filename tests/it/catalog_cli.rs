@@ -83,6 +83,30 @@ fn escape_sequences_in_kinds_do_not_reach_stdout() {
     assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
     assert!(!stdout.contains('\u{7}'), "{stdout:?}");
     assert!(stdout.contains("1 entities loaded (1 svc"), "{stdout:?}");
+
+    // The same catalog through list and show, as the configured catalog.
+    write(
+        &dir.path().join("config"),
+        "config.toml",
+        &format!("[catalog]\npaths = [{:?}]\n", cat.to_str().unwrap()),
+    );
+    for args in [
+        &["catalog", "list", "--kind", "all"][..],
+        &["catalog", "show", "one"][..],
+    ] {
+        let out = sphere(&dir, args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("one"), "{args:?}: {stdout:?}");
+        assert!(
+            !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+            "{args:?}: {stdout:?}"
+        );
+    }
 }
 
 #[test]
