@@ -15,6 +15,7 @@ use super::model::{
 };
 use super::refs::{
     parse_descriptor_ref, validate_kind, validate_label_key, validate_name, validate_namespace,
+    validate_tag,
 };
 use super::resolve::declared_refs;
 
@@ -496,8 +497,10 @@ fn check_metadata(metadata: &Map<String, Value>) -> Result<(), String> {
                         type_name(t)
                     ));
                 };
-                validate_namespace(t).map_err(|r| {
-                    format!("metadata.tags[{i}] {t:?} is not a valid tag (lower-case letters, digits and '-'): it {r}")
+                validate_tag(t).map_err(|r| {
+                    format!(
+                        "metadata.tags[{i}] {t:?} is not a valid tag (lower-case letters, digits, ':', '+' and '#', joined by single '-'): it {r}"
+                    )
                 })?;
             }
         }
@@ -559,7 +562,8 @@ fn check_metadata(metadata: &Map<String, Value>) -> Result<(), String> {
             ));
         }
     }
-    for field in ["namespace", "title", "description", "uid", "etag"] {
+    // (`title` is no part of Backstage's EntityMeta schema, so any type passes there.)
+    for field in ["namespace", "description", "uid", "etag"] {
         if let Some(v) = metadata.get(field)
             && !v.is_string()
         {
@@ -1391,7 +1395,7 @@ metadata: {name: third}
     fn labels_annotations_tags_and_links_follow_backstages_rules() {
         let ok = parse(&format!(
             "{HEAD}metadata:\n  name: jo\n  labels: {{backstage.io/custom: ValueStuff, tier: '', a.b-c_d: x}}\n  \
-             annotations: {{example.com/bindings: 'any text: at all', plain: x}}\n  tags: [java, data-1]\n  \
+             annotations: {{example.com/bindings: 'any text: at all', plain: x}}\n  tags: [java, data-1, c++, 'c#', 'k8s:v1']\n  \
              links: [{{url: 'https://x.example', title: Admin, icon: dashboard}}]\n"
         ));
         assert_eq!(ok.problems, vec![]);

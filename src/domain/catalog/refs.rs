@@ -119,6 +119,24 @@ pub fn validate_dns_label(s: &str) -> Result<(), String> {
     validate_namespace(s)
 }
 
+/// Backstage's tag rule (`makeValidator`'s `isValidTag`): 1 to 63 characters,
+/// `^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$`.
+pub fn validate_tag(s: &str) -> Result<(), String> {
+    check_len(s)?;
+    if let Some(c) = s.chars().find(|c| {
+        !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '+' | '#' | '-'))
+    }) {
+        return Err(format!("contains {}", describe(c)));
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Err("starts or ends with '-'".into());
+    }
+    if s.contains("--") {
+        return Err("contains two '-' in a row".into());
+    }
+    Ok(())
+}
+
 /// Backstage's label and annotation key rule: `[prefix/]name`, the prefix a DNS subdomain
 /// (dot-separated DNS labels, at most 253 characters), the name an entity name.
 pub fn validate_label_key(s: &str) -> Result<(), String> {
