@@ -971,7 +971,9 @@ mod tests {
     use crate::domain::catalog::EntityRef;
 
     fn user(name: &str) -> String {
-        format!("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {{name: {name}}}\n")
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {{name: {name}}}\nspec: {{memberOf: []}}\n"
+        )
     }
 
     fn location(name: &str, targets: &[&str]) -> String {

@@ -386,6 +386,7 @@ fn required_spec_fields(kind: &Kind) -> &'static [&'static str] {
         Kind::Domain => &["owner"],
         Kind::Group => &["type", "children"],
         Kind::Template => &["type", "steps"],
+        Kind::User => &["memberOf"],
         _ => &[],
     }
 }
@@ -777,6 +778,11 @@ fn entity_from_value(doc: Value, source: Source, line: usize) -> Result<Doc, Pro
 
     let spec = match root.remove("spec") {
         Some(Value::Object(s)) => s,
+        // Every known kind's schema requires a spec (the required fields in it, when
+        // the kind has some, are named below).
+        None if kind.is_known() && required_spec_fields(&kind).is_empty() => {
+            return Err(problem(label, "missing required field spec".into()));
+        }
         None => Map::new(),
         Some(other) => {
             return Err(problem(
@@ -790,8 +796,8 @@ fn entity_from_value(doc: Value, source: Source, line: usize) -> Result<Doc, Pro
     for field in required_spec_fields(&kind) {
         let present = match (*field, spec.get(*field)) {
             // children may be an empty list, but must be a list; so must a Template's steps
-            ("children" | "steps", Some(Value::Array(_))) => true,
-            ("children" | "steps", _) => false,
+            ("children" | "steps" | "memberOf", Some(Value::Array(_))) => true,
+            ("children" | "steps" | "memberOf", _) => false,
             // an API definition is text, or a placeholder (checked below)
             ("definition", Some(Value::Object(_))) => true,
             ("definition", None) => api_has_remotes(&spec),
@@ -1067,7 +1073,7 @@ spec:
     #[test]
     fn multi_document_with_empty_documents() {
         let text = format!(
-            "---\n{COMPONENT}---\n---\n# only a comment\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jo\n...\n"
+            "---\n{COMPONENT}---\n---\n# only a comment\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jo\nspec: {{memberOf: []}}\n...\n"
         );
         let p = parse(&text);
         assert_eq!(p.problems, vec![]);
@@ -1117,6 +1123,7 @@ spec: {type: team, children: []}
 apiVersion: backstage.io/v1alpha1
 kind: User
 metadata: {name: ok-user}
+spec: {memberOf: []}
 ";
         let p = parse(text);
         let names: Vec<_> = p.entities.iter().map(|e| e.name.as_str()).collect();
@@ -1192,6 +1199,7 @@ metadata: {name: ok-user}
 apiVersion: backstage.io/v1alpha1
 kind: User
 metadata: {name: first}
+spec: {memberOf: []}
 ---
 apiVersion: backstage.io/v1alpha1
 kind: User
@@ -1201,6 +1209,7 @@ metadata:
 apiVersion: backstage.io/v1alpha1
 kind: User
 metadata: {name: third}
+spec: {memberOf: []}
 ";
         let p = parse(text);
         let names: Vec<_> = p.entities.iter().map(|e| e.name.as_str()).collect();
@@ -1300,7 +1309,7 @@ metadata: {name: third}
         assert_eq!(parse(""), ParsedFile::default());
         assert_eq!(parse("---\n"), ParsedFile::default());
         let p = parse(
-            "%YAML 1.2\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo}\n",
+            "%YAML 1.2\n---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo}\nspec: {memberOf: []}\n",
         );
         assert_eq!(p.problems, vec![]);
         assert_eq!(p.entities.len(), 1);
@@ -1311,7 +1320,7 @@ metadata: {name: third}
         let p = parse(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n---\n\
              apiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\n\
-             apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo}\nspec: {memberOf: []}\n---\n\
              site_name: docs\nnav: [a]\n",
         );
         assert_eq!(p.entities.len(), 1, "{:#?}", p.problems);
@@ -1336,7 +1345,7 @@ metadata: {name: third}
         );
         assert!(
             got[2].2.starts_with(
-                "document 4 (line 13): not a catalog entity (no apiVersion and no kind"
+                "document 4 (line 14): not a catalog entity (no apiVersion and no kind"
             ),
             "{}",
             got[2].2
@@ -1387,6 +1396,12 @@ metadata: {name: third}
             r.contains("is not one Backstage accepts for kind User"),
             "{r}"
         );
+        // Users list their groups (possibly none); every known kind has a spec.
+        let r = reason_of(&format!("{HEAD}metadata: {{name: jo}}\nspec: {{}}\n"));
+        assert_eq!(r, "missing required field spec.memberOf");
+        let r =
+            reason_of("apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: l}\n");
+        assert_eq!(r, "missing required field spec");
         let r = reason_of(&format!("{HEAD}metadata: {{name: jo}}\nspec: [a]\n"));
         assert!(r.contains("spec is a list"), "{r}");
     }
@@ -1396,7 +1411,7 @@ metadata: {name: third}
         let ok = parse(&format!(
             "{HEAD}metadata:\n  name: jo\n  labels: {{backstage.io/custom: ValueStuff, tier: '', a.b-c_d: x}}\n  \
              annotations: {{example.com/bindings: 'any text: at all', plain: x}}\n  tags: [java, data-1, c++, 'c#', 'k8s:v1']\n  \
-             links: [{{url: 'https://x.example', title: Admin, icon: dashboard}}]\n"
+             links: [{{url: 'https://x.example', title: Admin, icon: dashboard}}]\nspec: {{memberOf: []}}\n"
         ));
         assert_eq!(ok.problems, vec![]);
         for (meta, want) in [
@@ -1548,7 +1563,7 @@ metadata: {name: third}
         );
         // Brackets in quotes, comments and block scalars do not count.
         let fine = format!(
-            "{HEAD}metadata:\n  name: jo\n  description: '{}'\n  # {}\nspec:\n  text: |\n    {}\n  more: \"{}\"\n",
+            "{HEAD}metadata:\n  name: jo\n  description: '{}'\n  # {}\nspec:\n  memberOf: []\n  text: |\n    {}\n  more: \"{}\"\n",
             "[".repeat(100),
             "{".repeat(100),
             "[".repeat(100),

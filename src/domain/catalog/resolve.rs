@@ -544,9 +544,8 @@ spec: {type: service, lifecycle: production, owner: 'user:jo', consumesApis: [pa
 
     #[test]
     fn duplicates_are_errors_and_the_first_wins() {
-        let one =
-            "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo, title: first}\n";
-        let two = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: JO, title: second}\n\
+        let one = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: jo, title: first}\nspec: {memberOf: []}\n";
+        let two = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: JO, title: second}\nspec: {memberOf: []}\n\
                    ---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: jo}\nspec: {type: team, children: []}\n";
         let c = catalog(&[("one.yaml", one), ("two.yaml", two)]);
         assert_eq!(
@@ -572,7 +571,7 @@ spec: {type: service, lifecycle: production, owner: 'user:jo', consumesApis: [pa
 
     #[test]
     fn same_name_in_another_namespace_is_distinct() {
-        let text = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: guest}\n---\n\
+        let text = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: guest}\nspec: {memberOf: []}\n---\n\
                     apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: guest, namespace: dev}\n\
                     spec: {memberOf: ['group:default/t', t]}\n---\n\
                     apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: t}\nspec: {type: team, children: []}\n";
