@@ -58,6 +58,8 @@ pub struct ValidateReport<'a> {
     pub by_kind: BTreeMap<String, usize>,
     pub errors: usize,
     pub warnings: usize,
+    /// Entities left out as invalid (each has an error among `problems`).
+    pub left_out: usize,
     pub problems: &'a [crate::domain::catalog::Problem],
 }
 
@@ -140,6 +142,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &CatalogCommand) -> Result<ExitCode>
                         by_kind,
                         errors,
                         warnings,
+                        left_out: catalog.left_out(),
                         problems: &catalog.problems,
                     };
                     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -137,4 +137,9 @@ fn list_says_how_many_invalid_entities_it_left_out() {
         stderr.contains("3 invalid entities left out: run sphere catalog validate"),
         "{stderr}"
     );
+
+    let out = sphere(&dir, &["catalog", "validate", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["left_out"], 3);
+    assert_eq!(report["entities"], 1);
 }
