@@ -1272,7 +1272,8 @@ impl ClusterProvider for Sim {
                     error: problem.clone(),
                 })
                 .collect();
-            return Box::pin(futures::stream::iter(unreachable));
+            // A watch stays open (its end means the platform is gone).
+            return Box::pin(futures::stream::iter(unreachable).chain(futures::stream::pending()));
         }
         let queue = Arc::new(watch::WatchQueue::default());
         let listing = {
