@@ -59,6 +59,7 @@ fn outcome_parts(o: &Outcome) -> (&'static str, Option<&str>) {
         Outcome::Succeeded => ("succeeded", None),
         Outcome::Failed(why) => ("failed", Some(why)),
         Outcome::Refused(why) => ("refused", Some(why)),
+        Outcome::Interrupted(why) => ("interrupted", Some(why)),
     }
 }
 

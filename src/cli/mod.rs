@@ -347,53 +347,156 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
                     Ok(ExitCode::SUCCESS)
                 }
-                Command::Demo(_) if cli.read_only => {
-                    eprintln!(
-                        "sphere: refused: read-only mode: sphere was started read-only (--read-only); the demo's state and clock stay as they are"
-                    );
-                    Ok(ExitCode::from(act::EXIT_REFUSED))
+                Command::Demo(cmd) => demo(&cli, &ctx, cmd).await,
+            }
+        }
+    }
+}
+
+/// `sphere demo reset` and `sphere demo advance`: for platform admins only, never in
+/// read-only mode, and audited (advancing the clock expires other people's
+/// environments and grants; a reset forgets everyone's locks and audit trail).
+async fn demo(cli: &Cli, ctx: &Ctx, cmd: &DemoCommand) -> Result<ExitCode> {
+    let what = match cmd {
+        DemoCommand::Reset => "demo reset",
+        DemoCommand::Advance { .. } => "demo advance",
+    };
+    if cli.read_only {
+        eprintln!(
+            "sphere: refused: read-only mode: sphere was started read-only (--read-only); the demo's state and clock stay as they are"
+        );
+        return Ok(ExitCode::from(act::EXIT_REFUSED));
+    }
+    // Who asks, from the catalog alone: a reset must work when the state cannot be read.
+    let catalog = demo_catalog_of(ctx);
+    let policy = crate::actions::Policy::from_config(&ctx.config.policy, true, cli.read_only);
+    let actor = match &cli.act_as {
+        Some(name) => crate::actions::Actor::resolve_as(name, &catalog, &policy).map_err(|r| {
+            UsageError(format!(
+                "--as: {}",
+                crate::domain::text::sanitize(&r.to_string())
+            ))
+        })?,
+        None => crate::actions::Actor::resolve(&ctx.config.actor(true), &catalog, &policy),
+    };
+    let audit_name = match cmd {
+        DemoCommand::Reset => "demo.reset",
+        DemoCommand::Advance { .. } => "demo.advance",
+    };
+    let target = match cmd {
+        DemoCommand::Reset => "demo".to_string(),
+        DemoCommand::Advance { by } => format!(
+            "demo clock +{}",
+            crate::domain::environment::format_duration(*by)
+        ),
+    };
+    if !actor.admin {
+        let why = format!(
+            "{what} is for platform admins (config [policy] admins): {} is not one; it changes the demo for everyone (locks, audit trail, other people's environments and grants); nothing changed",
+            actor.name
+        );
+        eprintln!("sphere: refused: {}", crate::domain::text::sanitize(&why));
+        // Recorded where the state can be read (a reset may be refused over a broken one).
+        match build_demo(cli, ctx) {
+            Ok((platform, _sim)) => {
+                platform
+                    .ledger
+                    .append_audit(
+                        &actor.name,
+                        audit_name,
+                        &target,
+                        None,
+                        crate::domain::Outcome::Refused(why),
+                    )
+                    .await?;
+            }
+            Err(e) => tracing::warn!("the refused {what} is not audited: {e:#}"),
+        }
+        return Ok(ExitCode::from(act::EXIT_REFUSED));
+    }
+    match cmd {
+        DemoCommand::Reset => {
+            let path = demo_state_path(cli, ctx);
+            // It forgets every lock, version and audit record: asked first.
+            if !cli.yes {
+                use std::io::IsTerminal;
+                if !std::io::stdin().is_terminal() {
+                    return Err(UsageError(
+                        "demo reset forgets every lock, version and audit record of the demo; it needs confirmation and stdin is not a terminal: pass --yes; nothing changed".to_string(),
+                    )
+                    .into());
                 }
-                Command::Demo(DemoCommand::Reset) => {
-                    let path = demo_state_path(&cli, &ctx);
-                    // It forgets every lock, version and audit record: asked first.
-                    if !cli.yes {
-                        use std::io::IsTerminal;
-                        if !std::io::stdin().is_terminal() {
-                            return Err(UsageError(
-                                "demo reset forgets every lock, version and audit record of the demo; it needs confirmation and stdin is not a terminal: pass --yes; nothing changed".to_string(),
-                            )
-                            .into());
-                        }
-                        let answer = act::answer_on_terminal(format!(
-                            "Forget the demo's locks, versions and audit trail ({})? [y/N] ",
-                            path.display()
-                        ))
-                        .await?;
-                        if !crate::actions::Confirm::YesNo.accepts(&answer) {
-                            eprintln!("sphere: not confirmed; nothing changed");
-                            return Ok(ExitCode::FAILURE);
-                        }
-                    }
-                    Sim::reset(&path)?;
-                    println!("demo state reset ({})", path.display());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Command::Demo(DemoCommand::Advance { by }) => {
-                    let (_platform, sim) = build_demo(&cli, &ctx)?;
-                    let (now, gone) = sim.advance_clock(*by)?;
-                    println!(
-                        "demo clock moved {} forward: it reads {}{}",
-                        crate::domain::environment::format_duration(*by),
-                        crate::domain::text::rfc3339(now),
-                        match gone {
-                            0 => String::new(),
-                            1 => "; 1 environment expired".to_string(),
-                            n => format!("; {n} environments expired"),
-                        }
-                    );
-                    Ok(ExitCode::SUCCESS)
+                let answer = act::answer_on_terminal(format!(
+                    "Forget the demo's locks, versions and audit trail ({})? [y/N] ",
+                    path.display()
+                ))
+                .await?;
+                if !crate::actions::Confirm::YesNo.accepts(&answer) {
+                    eprintln!("sphere: not confirmed; nothing changed");
+                    return Ok(ExitCode::FAILURE);
                 }
             }
+            // Never read: moved aside as it is, so an unreadable state can be reset.
+            let backup = Sim::reset(&path)?;
+            let reason = match &backup {
+                Some(b) => format!("the previous state is kept as {}", b.display()),
+                None => "there was no saved state".to_string(),
+            };
+            // The new state's trail starts with who reset it.
+            let (platform, _sim) = build_demo(cli, ctx)?;
+            let id = platform
+                .ledger
+                .append_audit(
+                    &actor.name,
+                    audit_name,
+                    &target,
+                    Some(&reason),
+                    crate::domain::Outcome::Succeeded,
+                )
+                .await?;
+            println!(
+                "demo state reset ({}); {reason} (audit #{id})",
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DemoCommand::Advance { by } => {
+            let (platform, sim) = build_demo(cli, ctx)?;
+            let id = platform
+                .ledger
+                .append_audit(
+                    &actor.name,
+                    audit_name,
+                    &target,
+                    None,
+                    crate::domain::Outcome::Started,
+                )
+                .await?;
+            let (now, gone) = match sim.advance_clock(*by) {
+                Ok(r) => r,
+                Err(e) => {
+                    let outcome = crate::domain::Outcome::Failed(format!("{e:#}"));
+                    if let Err(e2) = platform.ledger.set_audit_outcome(id, outcome).await {
+                        tracing::warn!("recording the outcome of audit #{id}: {e2:#}");
+                    }
+                    return Err(e);
+                }
+            };
+            platform
+                .ledger
+                .set_audit_outcome(id, crate::domain::Outcome::Succeeded)
+                .await?;
+            println!(
+                "demo clock moved {} forward: it reads {}{} (audit #{id})",
+                crate::domain::environment::format_duration(*by),
+                crate::domain::text::rfc3339(now),
+                match gone {
+                    0 => String::new(),
+                    1 => "; 1 environment expired".to_string(),
+                    n => format!("; {n} environments expired"),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -405,15 +508,25 @@ fn report_problems(problems: &[ConfigProblem]) {
     }
 }
 
-/// Logs go to a file in the state directory, never to the terminal.
+/// Logs go to a file in the state directory, never to the terminal. The directories
+/// and the log are private to the user (0700, 0600): the log names services, users and
+/// errors.
 fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
+    if let Err(e) = paths.ensure_dirs() {
+        eprintln!("sphere: {e:#}");
+    }
     let file = paths.log_file();
     let dir = file.parent()?;
-    std::fs::create_dir_all(dir).ok()?;
-    let name = file.file_name()?;
-    let appender = tracing_appender::rolling::never(dir, name);
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    crate::config::create_private_dir(dir).ok()?;
+    let log = match crate::config::open_private_append(&file) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("sphere: no log: {e:#}");
+            return None;
+        }
+    };
+    let (writer, guard) = tracing_appender::non_blocking(log);
     let filter = EnvFilter::try_from_env("SPHERE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -501,19 +614,36 @@ pub fn build_demo(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
             );
         }
     }
+    let sim = Sim::open(demo_options(cli, ctx), demo_catalog_of(ctx))
+        .context("could not open the demo platform")?;
+    for notice in sim.notices() {
+        eprintln!("sphere: {}", crate::domain::text::sanitize(notice));
+    }
+    demo_platform(ctx, sim)
+}
+
+/// The demo's catalog: the config's `[catalog] paths` when set, else the embedded one.
+fn demo_catalog_of(ctx: &Ctx) -> Catalog {
     let own_catalog = &ctx.config.catalog.paths;
-    let catalog = if own_catalog.is_empty() {
+    if own_catalog.is_empty() {
         demo_catalog()
     } else {
         load(own_catalog, &FsReader)
-    };
-    let opts = SimOptions {
+    }
+}
+
+fn demo_options(cli: &Cli, ctx: &Ctx) -> SimOptions {
+    SimOptions {
         seed: demo_seed(cli, ctx),
         scale: cli.scale.clone().unwrap_or_default(),
         pace: cli.pace.unwrap_or(ctx.config.demo.pace),
         state_path: Some(demo_state_path(cli, ctx)),
-    };
-    let sim = Sim::open(opts, catalog).context("could not open the demo platform")?;
+    }
+}
+
+/// The platform over an opened demo, as the config dresses it.
+fn demo_platform(ctx: &Ctx, sim: Sim) -> Result<(Platform, Sim)> {
+    let own_catalog = &ctx.config.catalog.paths;
     let mut platform = sim.platform();
     if !own_catalog.is_empty() {
         platform.catalog = Arc::new(FileCatalog {
@@ -541,7 +671,25 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
             "the TUI needs a terminal; for scripts use a command such as `sphere catalog list --output json`"
         );
     }
-    let (platform, sim) = build_platform(cli, &ctx).await?;
+    // A demo state that cannot be read opens read-only, the problem shown, nothing
+    // replaced: every pane that needs the state says why it has nothing.
+    let (platform, sim, state_problem) = match build_platform(cli, &ctx).await {
+        Ok((platform, sim)) => (platform, sim, None),
+        Err(e) => match e.downcast_ref::<crate::backend::sim::StateError>() {
+            Some(problem) => {
+                let problem = problem.to_string();
+                let sim = Sim::unreadable(
+                    demo_options(cli, &ctx),
+                    demo_catalog_of(&ctx),
+                    problem.clone(),
+                )
+                .context("could not open the demo platform")?;
+                let (platform, sim) = demo_platform(&ctx, sim)?;
+                (platform, Some(sim), Some(format!("read-only: {problem}")))
+            }
+            None => return Err(e),
+        },
+    };
     let theme_name = cli
         .theme
         .clone()
@@ -555,11 +703,13 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         .chain(&theme_problems)
         .chain(&key_problems)
         .map(|p| p.to_string())
+        .chain(state_problem.clone())
+        .chain(sim.iter().flat_map(|s| s.notices().to_vec()))
         .collect();
     let policy = crate::actions::Policy::from_config(
         &ctx.config.policy,
         platform.kind == crate::backend::PlatformKind::Demo,
-        cli.read_only,
+        cli.read_only || state_problem.is_some(),
     );
     // `--as NAME` works here as in every command: a catalog User, checked before the
     // screen opens.

@@ -13,7 +13,7 @@ pub mod settings;
 pub mod theme;
 
 pub use keymap::{Binding, Key, KeyMatcher, Keymap, Match, load_keymap};
-pub use paths::Paths;
+pub use paths::{Paths, create_private_dir, open_private_append};
 pub use settings::Config;
 pub use theme::{ColorSupport, Slot, Theme, builtin_theme_names, load_theme};
 

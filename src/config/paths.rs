@@ -92,14 +92,65 @@ impl Paths {
         self.state_dir.join("sphere.log")
     }
 
-    /// Creates the data and state directories if they are missing.
+    /// Creates the data and state directories if they are missing, private to the user
+    /// (0700; see [`create_private_dir`]).
     pub fn ensure_dirs(&self) -> anyhow::Result<()> {
         for dir in [&self.data_dir, &self.state_dir] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            create_private_dir(dir)?;
         }
         Ok(())
     }
+}
+
+/// Create `dir` (and its missing parents) readable by the user only (0700). An
+/// existing directory of the user's that others can read is made private too, unless it
+/// is shared on purpose (sticky, like `/tmp`) or belongs to someone else.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let meta =
+            std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let mode = meta.mode();
+        if meta.uid() == uid && mode & 0o077 != 0 && mode & 0o1000 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(())
+}
+
+/// Open `file` for appending, creating it readable by the user only (0600); an
+/// existing file is made private too.
+pub fn open_private_append(file: &Path) -> anyhow::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let f = o
+        .open(file)
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = f
+            .metadata()
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private (0600)", file.display()))?;
+        }
+    }
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -85,6 +85,7 @@ pub fn outcome_text(o: &Outcome) -> String {
         Outcome::Succeeded => "succeeded".into(),
         Outcome::Failed(why) => format!("failed: {why}"),
         Outcome::Refused(why) => format!("refused: {why}"),
+        Outcome::Interrupted(why) => format!("interrupted: {why}"),
     }
 }
 

@@ -375,6 +375,8 @@ pub enum Outcome {
     Succeeded,
     Failed(String),
     Refused(String),
+    /// The process doing it ended before it recorded an outcome (killed mid-way).
+    Interrupted(String),
 }
 
 /// One line of the audit trail.

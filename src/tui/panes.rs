@@ -562,6 +562,7 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
             Outcome::Succeeded => ("ok".to_string(), Slot::Ok),
             Outcome::Failed(e) => (format!("failed: {}", sanitize(e)), Slot::Error),
             Outcome::Refused(e) => (format!("refused: {}", sanitize(e)), Slot::Warn),
+            Outcome::Interrupted(e) => (format!("interrupted: {}", sanitize(e)), Slot::Error),
         };
         let when = if narrow {
             format!("{} ago", age(now - r.at))
@@ -661,6 +662,10 @@ fn audit_detail<'a>(
         Outcome::Succeeded => ("succeeded".to_string(), Slot::Ok),
         Outcome::Failed(e) => (format!("failed: {}", sanitize(e.as_str())), Slot::Error),
         Outcome::Refused(e) => (format!("refused: {}", sanitize(e.as_str())), Slot::Warn),
+        Outcome::Interrupted(e) => (
+            format!("interrupted: {}", sanitize(e.as_str())),
+            Slot::Error,
+        ),
     };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("#{} {when} ", r.id), t.style(Slot::Muted)),

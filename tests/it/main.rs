@@ -23,5 +23,6 @@ mod port_import;
 mod score_cli;
 mod secret_actions_cli;
 mod smoke_tmux;
+mod state_cli;
 mod tui_keys;
 mod tui_snapshots;

@@ -17,6 +17,8 @@ mod watch;
 mod world;
 
 #[cfg(test)]
+mod state_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+pub use self::state::StateError;
 use self::state::{
     DurableState, FileLock, SecretValue, ServiceSpec, read_state, stamp, write_state,
 };
@@ -164,9 +167,35 @@ pub(crate) fn topology_for(scale: &Scale) -> Topology {
     }
 }
 
-/// The wall clock; the demo's own clock is this plus its offset (see [`Sim::now`]).
-fn wall() -> Timestamp {
-    chrono::Utc::now().timestamp()
+/// The wall clock in milliseconds; the demo's own clock is this plus its offset (see
+/// [`Sim::now`]).
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The services whose state a changed catalog keeps: the catalog's and the ones
+/// registered through sphere.
+fn kept_services(services: &[ServiceSpec], registered: &BTreeMap<String, String>) -> Vec<String> {
+    let mut keep: Vec<String> = services.iter().map(|s| s.name.to_string()).collect();
+    for (location, text) in registered {
+        let parsed = parse_documents(text, Path::new(location));
+        keep.extend(
+            parsed
+                .entities
+                .iter()
+                .filter(|e| e.kind == Kind::Component)
+                .map(|e| e.name.to_string()),
+        );
+    }
+    keep
+}
+
+/// Write the world's durable state with its live half (hold the state's lock).
+fn save(path: &Path, w: &mut World) -> Result<state::FileStamp> {
+    w.durable.live = Some(w.live_file());
+    let r = write_state(path, &w.durable);
+    w.durable.live = None;
+    r
 }
 
 fn is_service(e: &Entity) -> bool {
@@ -335,6 +364,13 @@ struct Inner {
     faults: Mutex<Faults>,
     /// The catalog served: `catalog` plus the registered descriptors it was built with.
     served: Mutex<(BTreeMap<String, String>, Arc<Catalog>)>,
+    /// The wall clock, stopped here (milliseconds), for tests.
+    fixed_ms: Option<i64>,
+    /// What opening changed that the user should hear once (a catalog change).
+    notices: Vec<String>,
+    /// Why the state file could not be read, when this is the stand-in that
+    /// [`Sim::unreadable`] opened: every read of the platform's truth fails with it.
+    unreadable: Option<String>,
 }
 
 /// Injected provider failures, for tests: one-shot ones from [`Sim::fail_next`], and
@@ -401,9 +437,18 @@ impl std::fmt::Debug for Sim {
 }
 
 impl Sim {
-    /// Open the demo platform over an already-loaded catalog: load the state file when it
-    /// matches (seed, scale, catalog), else seed a new one (and write it).
+    /// Open the demo platform over an already-loaded catalog: load the state file (or
+    /// seed a new one when there is none, and write it). A state file that cannot be
+    /// read, or is for another seed or scale, is a [`StateError`]: nothing is replaced.
+    /// A catalog that changed keeps the state that still applies (see
+    /// [`state::merge_catalog`]); the change is told once ([`Sim::notices`]).
     pub fn open(opts: SimOptions, catalog: Catalog) -> Result<Sim> {
+        Sim::open_at(opts, catalog, None)
+    }
+
+    /// [`Sim::open`] with the wall clock stopped at `at` (milliseconds), for tests.
+    pub(crate) fn open_at(opts: SimOptions, catalog: Catalog, at: Option<i64>) -> Result<Sim> {
+        let clock = || at.unwrap_or_else(wall_ms);
         let catalog = match opts.scale.services {
             Some(n) => extend_catalog(&catalog, n, opts.seed),
             None => catalog,
@@ -440,35 +485,62 @@ impl Sim {
                 &services,
                 &slugs,
                 &users,
-                wall(),
+                clock().div_euclid(1000),
             )
         };
-        let (durable, file_stamp) = match &opts.state_path {
-            None => (seed_now(), None),
+        let mut notices = Vec::new();
+        // Held until the world (and its live half) is written.
+        let mut lock = None;
+        let (durable, file_stamp, write) = match &opts.state_path {
+            None => (seed_now(), None, false),
             Some(path) => {
-                let _lock = FileLock::exclusive(path)?;
-                let existing = match read_state(path) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!("demo state unreadable, seeding a new one: {e:#}");
-                        None
-                    }
-                };
-                match existing {
-                    Some(s) if s.matches(opts.seed, &opts.scale, fingerprint) => (s, stamp(path)),
-                    _ => {
-                        let s = seed_now();
-                        let st = write_state(path, &s)?;
-                        (s, Some(st))
+                lock = Some(FileLock::exclusive(path)?);
+                let n = state::clean_stale_tmp(path);
+                if n > 0 {
+                    tracing::info!("demo: removed {n} temporary file(s) of an unfinished write");
+                }
+                match read_state(path)? {
+                    None => (seed_now(), None, true),
+                    Some(mut s) => {
+                        state::check_identity(path, &s, opts.seed, &opts.scale)?;
+                        let mut write = s.live.is_none();
+                        if s.fingerprint != fingerprint {
+                            let keep = kept_services(&services, &s.registered);
+                            let keep: std::collections::HashSet<&str> =
+                                keep.iter().map(String::as_str).collect();
+                            let teams: BTreeMap<&str, &str> = services
+                                .iter()
+                                .filter_map(|s| Some((s.name.as_str(), s.owner.as_deref()?)))
+                                .collect();
+                            let now = clock().div_euclid(1000) + s.clock_offset;
+                            let change =
+                                state::merge_catalog(&mut s, seed_now(), &keep, &teams, now);
+                            let text = change.describe();
+                            tracing::warn!("demo: {text}");
+                            notices.push(text);
+                            write = true;
+                        }
+                        let n = state::interrupt_orphans(&mut s);
+                        if n > 0 {
+                            tracing::warn!(
+                                "demo: {n} audit record(s) of actions killed mid-way marked interrupted"
+                            );
+                            write = true;
+                        }
+                        (s, stamp(path), write)
                     }
                 }
             }
         };
         // The world spans the ephemeral environments too; they keep the base
         // topology's regions in order.
-        let now = wall() + durable.clock_offset;
+        let now = clock().div_euclid(1000) + durable.clock_offset;
         let full = topology.with_ephemeral(&durable.environments);
-        let world = World::new(durable, file_stamp, full, opts.seed, now);
+        let mut world = World::new(durable, file_stamp, full, opts.seed, now);
+        if write && let Some(path) = &opts.state_path {
+            world.stamp = Some(save(path, &mut world)?);
+        }
+        drop(lock);
         let catalog = Arc::new(catalog);
         let sim = Sim {
             inner: Arc::new(Inner {
@@ -477,6 +549,9 @@ impl Sim {
                 catalog,
                 fingerprint,
                 world: Mutex::new(world),
+                fixed_ms: at,
+                notices,
+                unreadable: None,
                 faults: Mutex::new(Faults {
                     once: Vec::new(),
                     always: std::env::var(FAIL_ENV)
@@ -494,6 +569,32 @@ impl Sim {
             tracing::warn!("demo: removing expired environments failed: {e:#}");
         }
         Ok(sim)
+    }
+
+    /// A stand-in for a demo whose state file cannot be read (`problem`), for the TUI
+    /// to open read-only with the problem shown: the catalog and topology are the
+    /// demo's; every read of the platform's truth (clusters, secrets, flags, repos,
+    /// locks, freeze, audit, access) fails with the problem, and every change too.
+    /// The file is neither read nor written.
+    pub fn unreadable(opts: SimOptions, catalog: Catalog, problem: String) -> Result<Sim> {
+        let opts = SimOptions {
+            state_path: None,
+            pace: 0.0,
+            ..opts
+        };
+        let mut sim = Sim::open(opts, catalog)?;
+        if let Some(inner) = Arc::get_mut(&mut sim.inner) {
+            inner.unreadable = Some(problem);
+        }
+        Ok(sim)
+    }
+
+    /// An error when this is the stand-in for an unreadable state (fail closed).
+    fn readable(&self) -> Result<()> {
+        match &self.inner.unreadable {
+            Some(problem) => Err(anyhow::anyhow!("{problem}")),
+            None => Ok(()),
+        }
     }
 
     /// The demo platform behind every provider trait.
@@ -531,7 +632,8 @@ impl Sim {
                 interval.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
                 let sim = Sim { inner };
-                if tokio::task::spawn_blocking(move || sim.tick())
+                let gap = i64::try_from(period.as_millis() / 2).unwrap_or(i64::MAX);
+                if tokio::task::spawn_blocking(move || sim.tick_due(gap))
                     .await
                     .is_err()
                 {
@@ -569,6 +671,7 @@ impl Sim {
 
     fn check_fault(&self, op: &str) -> Result<()> {
         debug_assert!(FAULT_OPS.contains(&op), "{op} is missing from FAULT_OPS");
+        self.readable()?;
         let mut f = self.faults();
         let injected = if let Some(i) = f.once.iter().position(|o| o == op) {
             f.once.remove(i);
@@ -586,41 +689,108 @@ impl Sim {
         self.inner.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The wall clock in milliseconds (stopped, in tests opened with [`Sim::open_at`]).
+    fn wall_ms(&self) -> i64 {
+        self.inner.fixed_ms.unwrap_or_else(wall_ms)
+    }
+
     /// What the demo's clock reads: the wall clock plus however far it was moved
     /// forward (`sphere demo advance`).
     pub fn now(&self) -> Timestamp {
-        wall() + self.world().durable.clock_offset
+        self.wall_ms().div_euclid(1000) + self.world().durable.clock_offset
     }
 
-    /// One step of the clock: pick up other processes' changes, remove expired
-    /// environments, move rollouts and pods, acknowledge flags, and tell every watcher.
+    /// What opening the state changed that the user should hear once (a catalog
+    /// change: what was seeded, what was dropped).
+    pub fn notices(&self) -> &[String] {
+        &self.inner.notices
+    }
+
+    /// One step of the clock, taken now: pick up other processes' changes, remove
+    /// expired environments, move rollouts and pods, acknowledge flags, write the
+    /// world for every other process, and tell every watcher.
     pub fn tick(&self) {
-        if let Err(e) = self.refresh() {
-            tracing::warn!("demo state refresh failed: {e:#}");
-        }
+        self.step_shared(None);
+    }
+
+    /// The clock task's tick: a step, unless another process on the same state took one
+    /// less than `gap_ms` ago (then only its step is read), so the world moves at
+    /// one pace however many processes watch it.
+    fn tick_due(&self, gap_ms: i64) {
+        self.step_shared(Some(gap_ms));
+    }
+
+    fn step_shared(&self, gap_ms: Option<i64>) {
         if let Err(e) = self.expire_due() {
             tracing::warn!("demo: removing expired environments failed: {e:#}");
         }
-        let now = self.now();
-        let (rollout, ack) = {
-            let mut w = self.world();
-            let r = w.step(now);
-            w.flush();
-            r
-        };
-        if rollout || ack {
-            let r = self.mutate_world(|w, now| {
-                if rollout {
-                    w.start_rollout(now);
-                }
-                if ack {
-                    w.ack_flags();
-                }
-            });
-            if let Err(e) = r {
-                tracing::warn!("demo state update failed: {e:#}");
+        let step = |w: &mut World, now_ms: i64| {
+            let now = now_ms.div_euclid(1000);
+            let (rollout, ack) = w.step(now);
+            if rollout {
+                w.start_rollout(now);
             }
+            if ack {
+                w.ack_flags();
+            }
+            w.stepped_at_ms = now_ms;
+            w.reconcile(now);
+        };
+        let Some(path) = &self.inner.opts.state_path else {
+            let mut w = self.world();
+            let now_ms = self.wall_ms() + w.durable.clock_offset.saturating_mul(1000);
+            step(&mut w, now_ms);
+            w.flush();
+            return;
+        };
+        let r = (|| -> Result<()> {
+            let _lock = FileLock::exclusive(path)?;
+            let mut w = self.world();
+            self.catch_up(path, &mut w)?;
+            let now_ms = self.wall_ms() + w.durable.clock_offset.saturating_mul(1000);
+            if gap_ms.is_some_and(|gap| now_ms - w.stepped_at_ms < gap) {
+                w.flush();
+                return Ok(());
+            }
+            step(&mut w, now_ms);
+            let saved = save(path, &mut w);
+            // On failure our memory is ahead of the file: re-read it at the next chance.
+            w.stamp = saved.as_ref().ok().copied();
+            w.flush();
+            saved.map(|_| ())
+        })();
+        if let Err(e) = r {
+            tracing::warn!("demo state update failed: {e:#}");
         }
+    }
+
+    /// Read the state file when another process changed it (hold its lock): its
+    /// durable state and its live half replace ours, and watchers hear what differs.
+    /// True when it was read.
+    fn catch_up(&self, path: &Path, w: &mut World) -> Result<bool> {
+        let current = stamp(path);
+        if current.is_none() || current == w.stamp {
+            return Ok(false);
+        }
+        let Some(mut s) = read_state(path)? else {
+            return Ok(false);
+        };
+        state::check_identity(path, &s, self.inner.opts.seed, &self.inner.opts.scale)?;
+        if s.fingerprint != self.inner.fingerprint {
+            tracing::warn!(
+                "demo: {} was written for another catalog; showing it as it is",
+                path.display()
+            );
+        }
+        let live = s.live.take();
+        w.adopt(s);
+        if let Some(live) = live {
+            w.load_live(live);
+        }
+        let now = self.wall_ms().div_euclid(1000) + w.durable.clock_offset;
+        w.reconcile(now);
+        w.stamp = current;
+        Ok(true)
     }
 
     /// Reload the durable state when another process changed the file; emits events for
@@ -635,46 +805,19 @@ impl Sim {
         }
         let _lock = FileLock::exclusive(path)?;
         let mut w = self.world();
-        let current = stamp(path);
-        if current.is_none() || current == w.stamp {
-            return Ok(false);
-        }
-        match read_state(path)? {
-            Some(s)
-                if s.matches(
-                    self.inner.opts.seed,
-                    &self.inner.opts.scale,
-                    self.inner.fingerprint,
-                ) =>
-            {
-                w.adopt(s);
-                w.stamp = current;
-                let now = wall() + w.durable.clock_offset;
-                w.reconcile(now);
-                w.flush();
-                Ok(true)
-            }
-            _ => {
-                // Re-seeded for another configuration: leave ours alone; our next
-                // mutation overwrites it.
-                w.stamp = current;
-                Ok(false)
-            }
-        }
+        let read = self.catch_up(path, &mut w)?;
+        w.flush();
+        Ok(read)
     }
 
-    /// `sphere demo reset`: forget the durable state.
-    pub fn reset(state_path: &Path) -> Result<()> {
-        for p in [state_path.to_path_buf(), state::lock_path(state_path)] {
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(anyhow::Error::new(e).context(format!("removing {}", p.display())));
-                }
-            }
-        }
-        Ok(())
+    /// `sphere demo reset`: move the state file aside as a dated backup next to it
+    /// (without reading it: it may be unreadable), so the next command seeds a new
+    /// one. The backup's path, when there was a file.
+    pub fn reset(state_path: &Path) -> Result<Option<PathBuf>> {
+        let _lock = FileLock::exclusive(state_path)?;
+        let backup = state::back_up(state_path, chrono::Utc::now())?;
+        state::clean_stale_tmp(state_path);
+        Ok(backup)
     }
 
     /// Emit `n` pod updates at once (for the ingest benchmark).
@@ -685,11 +828,12 @@ impl Sim {
     }
 
     /// The one door for durable changes: lock `<state>.lock`, re-read the file if another
-    /// process changed it, apply `f`, write atomically, reconcile the live world, release.
+    /// process changed it, apply `f`, reconcile the live world, write both atomically,
+    /// release. A file that cannot be read fails the change: it is never replaced.
     fn mutate_world<R>(&self, f: impl FnOnce(&mut World, Timestamp) -> R) -> Result<R> {
         let Some(path) = &self.inner.opts.state_path else {
             let mut w = self.world();
-            let now = wall() + w.durable.clock_offset;
+            let now = self.wall_ms().div_euclid(1000) + w.durable.clock_offset;
             let r = f(&mut w, now);
             w.reconcile(now);
             w.flush();
@@ -697,33 +841,15 @@ impl Sim {
         };
         let _lock = FileLock::exclusive(path)?;
         let mut w = self.world();
-        let current = stamp(path);
-        if current.is_some()
-            && current != w.stamp
-            && let Some(s) = read_state(path)?
-            && s.matches(
-                self.inner.opts.seed,
-                &self.inner.opts.scale,
-                self.inner.fingerprint,
-            )
-        {
-            w.adopt(s);
-        }
-        let now = wall() + w.durable.clock_offset;
+        self.catch_up(path, &mut w)?;
+        let now = self.wall_ms().div_euclid(1000) + w.durable.clock_offset;
         let r = f(&mut w, now);
-        match write_state(path, &w.durable) {
-            Ok(st) => w.stamp = Some(st),
-            Err(e) => {
-                // Our memory is ahead of the file: re-read it at the next chance.
-                w.stamp = None;
-                w.reconcile(now);
-                w.flush();
-                return Err(e);
-            }
-        }
         w.reconcile(now);
+        let saved = save(path, &mut w);
+        // On failure our memory is ahead of the file: re-read it at the next chance.
+        w.stamp = saved.as_ref().ok().copied();
         w.flush();
-        Ok(r)
+        saved.map(|_| r)
     }
 
     /// Apply `f` to the durable state (see `mutate_world`).
@@ -774,19 +900,32 @@ impl Sim {
         outcome: Outcome,
     ) -> Result<u64> {
         self.mutate_world(|w, now| {
-            w.durable
-                .append_audit(now, actor, action, target, reason, outcome)
+            let started = outcome == Outcome::Started;
+            let id = w
+                .durable
+                .append_audit(now, actor, action, target, reason, outcome);
+            // Whose it is, so that it becomes `interrupted` if this process dies
+            // before it records the outcome.
+            if started {
+                w.durable.running.insert(id, state::Runner::this_process());
+            }
+            id
         })
     }
 
     /// Record the outcome of an audited action that was `Started`.
     pub(crate) fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<bool> {
-        self.mutate(|s| match s.audit.iter_mut().find(|r| r.id == id) {
-            Some(r) => {
-                r.outcome = outcome;
-                true
+        self.mutate(|s| {
+            if outcome != Outcome::Started {
+                s.running.remove(&id);
             }
-            None => false,
+            match s.audit.iter_mut().find(|r| r.id == id) {
+                Some(r) => {
+                    r.outcome = outcome;
+                    true
+                }
+                None => false,
+            }
         })
     }
 
@@ -1089,6 +1228,7 @@ impl ClusterProvider for Sim {
     }
 
     async fn environments(&self) -> Result<Vec<EphemeralEnv>> {
+        self.readable()?;
         self.refresh()?;
         self.expire_due()?;
         Ok(self.world().durable.environments.clone())
@@ -1113,6 +1253,7 @@ impl ClusterProvider for Sim {
     }
 
     async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
+        self.readable()?;
         Ok(self.world().snapshot(scope))
     }
 
@@ -1121,6 +1262,19 @@ impl ClusterProvider for Sim {
         // them; the listing is handed to the stream as it is, its events built as they
         // are read, and later changes wait in the watcher's own queue (which merges
         // changes to one object when the reader falls behind).
+        if let Some(problem) = &self.inner.unreadable {
+            let unreachable: Vec<ClusterEvent> = self
+                .world()
+                .topology
+                .clusters()
+                .map(|cluster| ClusterEvent::Unreachable {
+                    cluster,
+                    error: problem.clone(),
+                })
+                .collect();
+            // A watch stays open (its end means the platform is gone).
+            return Box::pin(futures::stream::iter(unreachable).chain(futures::stream::pending()));
+        }
         let queue = Arc::new(watch::WatchQueue::default());
         let listing = {
             let mut w = self.world();
@@ -1189,6 +1343,7 @@ impl ClusterProvider for Sim {
 #[async_trait]
 impl SecretsProvider for Sim {
     async fn list(&self, service: Option<&str>) -> Result<Vec<SecretMeta>> {
+        self.readable()?;
         Ok(self.world().durable.secrets.metas(service))
     }
 
@@ -1248,6 +1403,7 @@ impl SecretsProvider for Sim {
 #[async_trait]
 impl ReposProvider for Sim {
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
+        self.readable()?;
         Ok(self
             .world()
             .durable
@@ -1257,6 +1413,7 @@ impl ReposProvider for Sim {
     }
 
     async fn releases(&self, service: &str) -> Result<Vec<String>> {
+        self.readable()?;
         self.refresh()?;
         Ok(Sim::releases(self, service))
     }
@@ -1338,6 +1495,7 @@ impl ReposProvider for Sim {
     }
 
     async fn file(&self, slug: &str, path: &str) -> Result<Option<String>> {
+        self.readable()?;
         self.refresh()?;
         Ok(self
             .world()
@@ -1352,6 +1510,7 @@ impl ReposProvider for Sim {
 #[async_trait]
 impl FlagsProvider for Sim {
     async fn list(&self) -> Result<Vec<FlagState>> {
+        self.readable()?;
         Ok(self.world().durable.flags.clone())
     }
 
@@ -1390,16 +1549,19 @@ impl FlagsProvider for Sim {
 #[async_trait]
 impl LedgerProvider for Sim {
     async fn locks(&self) -> Result<Vec<Lock>> {
+        self.readable()?;
         self.refresh()?;
         Ok(self.world().durable.locks.clone())
     }
 
     async fn freeze(&self) -> Result<Freeze> {
+        self.readable()?;
         self.refresh()?;
         Ok(self.world().durable.freeze.clone())
     }
 
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>> {
+        self.readable()?;
         self.refresh()?;
         let mut out: Vec<AuditRecord> = self
             .world()
@@ -1460,6 +1622,7 @@ impl LedgerProvider for Sim {
     }
 
     async fn access_requests(&self) -> Result<Vec<AccessRequest>> {
+        self.readable()?;
         self.refresh()?;
         let mut out = self.world().durable.access.clone();
         out.sort_by_key(|r| r.id);

@@ -120,16 +120,228 @@ pub(crate) struct DurableState {
     /// (`sphere demo advance`).
     #[serde(default)]
     pub clock_offset: i64,
+    /// The process behind each audit record still `started` (by record id): when that
+    /// process is gone, the record becomes `interrupted` (see [`interrupt_orphans`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub running: BTreeMap<u64, Runner>,
+    /// The live half of the world (pods, restarts, rollouts), so every process shows the
+    /// same one; `None` in a file from before it was kept (it is made at the next open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<super::world::LiveFile>,
+}
+
+/// A process, told apart from a later one that got the same pid by its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Runner {
+    pub pid: u32,
+    /// When the process started, in clock ticks after boot (Linux); `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
+}
+
+/// The start time of process `pid` (field 22 of `/proc/<pid>/stat`), `None` when it
+/// does not exist or the system has no `/proc`.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields after the
+    // last `)` are plain; the start time is the 20th of them.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl Runner {
+    pub(crate) fn this_process() -> Runner {
+        let pid = std::process::id();
+        Runner {
+            pid,
+            started: process_start(pid),
+        }
+    }
+
+    /// Is this process still running? Where the start time is known, a new process
+    /// with a reused pid does not count.
+    pub(crate) fn alive(&self) -> bool {
+        if self.pid == std::process::id() {
+            return true;
+        }
+        if Path::new("/proc/self/stat").exists() {
+            return match (process_start(self.pid), self.started) {
+                (None, _) => false,
+                (Some(now), Some(then)) => now == then,
+                (Some(_), None) => true,
+            };
+        }
+        #[cfg(unix)]
+        {
+            let Ok(pid) = libc::pid_t::try_from(self.pid) else {
+                return false;
+            };
+            // SAFETY: signal 0 only checks that the process exists; no signal is sent.
+            let r = unsafe { libc::kill(pid, 0) };
+            r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        }
+        #[cfg(not(unix))]
+        true
+    }
+}
+
+/// Audit records still `started` whose process is gone become `interrupted`: the
+/// action was killed mid-way and nobody will record its outcome. Returns how many.
+pub(crate) fn interrupt_orphans(s: &mut DurableState) -> usize {
+    let gone: Vec<(u64, Runner)> = s
+        .running
+        .iter()
+        .filter(|(_, r)| !r.alive())
+        .map(|(id, r)| (*id, *r))
+        .collect();
+    let mut n = 0;
+    for (id, r) in gone {
+        s.running.remove(&id);
+        if let Some(rec) = s
+            .audit
+            .iter_mut()
+            .find(|a| a.id == id && a.outcome == Outcome::Started)
+        {
+            rec.outcome = Outcome::Interrupted(format!(
+                "process {} ended before the action finished; check the target's state",
+                r.pid
+            ));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// What a change of the catalog did to the state (see [`merge_catalog`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CatalogChange {
+    pub added: Vec<Name>,
+    pub removed: Vec<Name>,
+}
+
+impl CatalogChange {
+    /// One line for the log, the audit trail and the user.
+    pub(crate) fn describe(&self) -> String {
+        let list = |v: &[Name]| {
+            let mut s: Vec<&str> = v.iter().take(8).map(Name::as_str).collect();
+            if v.len() > 8 {
+                s.push("…");
+            }
+            s.join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!(
+                "{} new service(s) seeded ({})",
+                self.added.len(),
+                list(&self.added)
+            ));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!(
+                "{} service(s) gone from the catalog, their deployments, secrets and locks dropped ({})",
+                self.removed.len(),
+                list(&self.removed)
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("no service added or removed".to_string());
+        }
+        format!(
+            "the demo catalog changed: {}; every other lock, the audit trail and the rest of the state are kept",
+            parts.join("; ")
+        )
+    }
+}
+
+/// The catalog changed under a saved state: keep everything that still applies,
+/// seed only the services that are new (from `fresh`, seeded for the new catalog), and
+/// drop only what refers to services that are gone (not in `keep`: the catalog's
+/// services and the registered ones). The audit trail is kept whole, and told.
+pub(crate) fn merge_catalog(
+    s: &mut DurableState,
+    fresh: DurableState,
+    keep: &std::collections::HashSet<&str>,
+    teams: &BTreeMap<&str, &str>,
+    now: Timestamp,
+) -> CatalogChange {
+    let mut before: Vec<Name> = s.releases.keys().cloned().collect();
+    before.extend(s.deployments.iter().map(|d| d.service.clone()));
+    before.sort();
+    before.dedup();
+    let removed: Vec<Name> = before
+        .into_iter()
+        .filter(|n| !keep.contains(n.as_str()))
+        .collect();
+    let added: Vec<Name> = fresh
+        .releases
+        .keys()
+        .filter(|n| !s.releases.contains_key(*n) && keep.contains(n.as_str()))
+        .cloned()
+        .collect();
+    let gone = |n: &str| removed.binary_search_by(|r| r.as_str().cmp(n)).is_ok();
+    let new = |n: &str| added.binary_search_by(|r| r.as_str().cmp(n)).is_ok();
+    // Dropped: what refers to a service that is gone.
+    s.releases.retain(|n, _| !gone(n));
+    s.deployments.retain(|d| !gone(&d.service));
+    s.hpas.retain(|h| !gone(&h.service));
+    let doomed: Vec<(String, String, String, String)> = s
+        .secrets
+        .iter()
+        .filter(|r| gone(&r.service))
+        .map(|r| (r.service, r.env, r.region, r.key))
+        .collect();
+    for (service, env, region, key) in doomed {
+        s.secrets.remove(&service, &env, &region, &key);
+    }
+    s.locks.retain(|l| !gone(&l.service));
+    // Seeded: the new services, as a fresh seed has them.
+    for (n, v) in &fresh.releases {
+        if new(n) {
+            s.releases.insert(n.clone(), v.clone());
+        }
+    }
+    s.deployments.extend(
+        fresh
+            .deployments
+            .iter()
+            .filter(|d| new(&d.service))
+            .cloned(),
+    );
+    s.hpas
+        .extend(fresh.hpas.iter().filter(|h| new(&h.service)).cloned());
+    for r in fresh.secrets.iter().filter(|r| new(&r.service)) {
+        if let Some(team) = teams.get(r.service.as_str()) {
+            s.secrets.set_team(&r.service, team);
+        }
+        s.secrets.put(
+            &r.service,
+            &r.env,
+            &r.region,
+            &r.key,
+            r.value,
+            r.version_id,
+            r.last_changed,
+            r.tags,
+        );
+    }
+    for (slug, repo) in fresh.repos {
+        s.repos.entry(slug).or_insert(repo);
+    }
+    s.fingerprint = fresh.fingerprint;
+    let change = CatalogChange { added, removed };
+    s.append_audit(
+        now,
+        "sphere",
+        "demo.catalog-change",
+        "demo",
+        Some(&change.describe()),
+        Outcome::Succeeded,
+    );
+    change
 }
 
 impl DurableState {
-    pub(crate) fn matches(&self, seed: u64, scale: &Scale, fingerprint: u64) -> bool {
-        self.format == STATE_FORMAT
-            && self.seed == seed
-            && &self.scale == scale
-            && self.fingerprint == fingerprint
-    }
-
     /// Record `version` among the releases of `service` (last, when it is new), and give
     /// both back as the names the state shares.
     pub(crate) fn release(&mut self, service: &str, version: &str) -> (Name, Name) {
@@ -627,6 +839,8 @@ pub(crate) fn seed_state(
         access: Vec::new(),
         environments: Vec::new(),
         clock_offset: 0,
+        running: BTreeMap::new(),
+        live: None,
     };
     let svc = |rng: &mut fastrand::Rng| {
         if services.is_empty() {
@@ -922,7 +1136,7 @@ pub(crate) struct FileLock(std::fs::File);
 impl FileLock {
     pub(crate) fn exclusive(state: &Path) -> Result<FileLock> {
         if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::config::create_private_dir(dir)?;
         }
         let p = lock_path(state);
         let f = open_private(&p, false).with_context(|| format!("opening {}", p.display()))?;
@@ -938,33 +1152,199 @@ impl Drop for FileLock {
     }
 }
 
-pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>> {
+/// Why the demo's state file cannot be used. Nothing was changed: the file is left as
+/// it is, for the user to restore or to reset on purpose.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the demo state {} {detail}; nothing was changed. Run `sphere demo reset` to start over (it keeps this file as a dated backup next to it), or put back a good copy",
+    path.display()
+)]
+pub struct StateError {
+    pub path: PathBuf,
+    /// What is wrong, naming the byte, line and field where there is one.
+    pub detail: String,
+}
+
+impl StateError {
+    pub(crate) fn new(path: &Path, detail: impl Into<String>) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The byte offset of 1-based (line, column) in `bytes`.
+fn byte_at(bytes: &[u8], line: usize, column: usize) -> usize {
+    let start: usize = bytes
+        .split(|&b| b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    (start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// Parse a state file's bytes; the error names the byte, line and field.
+pub(crate) fn parse_state(path: &Path, bytes: &[u8]) -> Result<DurableState, StateError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(StateError::new(
+            path,
+            format!("is empty ({} bytes, no JSON in it)", bytes.len()),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<DurableState, _> = serde_path_to_error::deserialize(&mut de);
+    let parsed = parsed.map_err(|e| (e.path().to_string(), e.into_inner()));
+    let parsed = parsed.and_then(|s| de.end().map(|()| s).map_err(|e| (String::new(), e)));
+    let state = parsed.map_err(|(field, inner)| {
+        let (line, column) = (inner.line(), inner.column());
+        let at = format!(
+            "byte {} (line {line}, column {column})",
+            byte_at(bytes, line, column)
+        );
+        let detail = match inner.classify() {
+            serde_json::error::Category::Eof => format!(
+                "ends early at {at}, {} bytes in all: it looks truncated",
+                bytes.len()
+            ),
+            serde_json::error::Category::Syntax => format!("is not valid JSON at {at}: {inner}"),
+            _ if field == "." || field.is_empty() => {
+                format!("does not have the shape of a demo state at {at}: {inner}")
+            }
+            _ => format!("has a field of the wrong shape, `{field}`, at {at}: {inner}"),
+        };
+        StateError::new(path, detail)
+    })?;
+    Ok(state)
+}
+
+/// Read the state file: `None` when there is none. Any other failure is a
+/// [`StateError`]; the file is never replaced because it could not be read.
+pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => return Err(StateError::new(path, format!("cannot be read: {e}"))),
     };
-    let mut state: DurableState = serde_json::from_slice(&bytes)
-        .with_context(|| format!("parsing the demo state {}", path.display()))?;
+    let mut state = parse_state(path, &bytes)?;
     state.share_names();
     Ok(Some(state))
 }
 
-/// Write atomically: a private temp file next to it, then rename.
+/// A state that is not for this run (another format, seed or scale): named field by
+/// field. The catalog may differ (see `merge_catalog`).
+pub(crate) fn check_identity(
+    path: &Path,
+    s: &DurableState,
+    seed: u64,
+    scale: &Scale,
+) -> Result<(), StateError> {
+    if s.format != STATE_FORMAT {
+        return Err(StateError::new(
+            path,
+            format!(
+                "has `format` {}, and this sphere reads format {STATE_FORMAT}",
+                s.format
+            ),
+        ));
+    }
+    if s.seed != seed {
+        return Err(StateError::new(
+            path,
+            format!("has `seed` {}, and this run asks for seed {seed}", s.seed),
+        ));
+    }
+    if &s.scale != scale {
+        return Err(StateError::new(
+            path,
+            format!("has `scale` {:?}, and this run asks for {scale:?}", s.scale),
+        ));
+    }
+    Ok(())
+}
+
+fn tmp_prefix(path: &Path) -> Option<String> {
+    Some(format!("{}.tmp.", path.file_name()?.to_string_lossy()))
+}
+
+/// Remove the temporary files a killed write left next to the state. Call it holding
+/// the state's lock: every write holds it, so any temporary file found then is stale.
+/// Returns how many went.
+pub(crate) fn clean_stale_tmp(path: &Path) -> usize {
+    let (Some(dir), Some(prefix)) = (path.parent(), tmp_prefix(path)) else {
+        return 0;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix)
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            tracing::info!("removed a stale temporary file {}", e.path().display());
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `sphere demo reset`: move the state file aside as `<file>.<UTC date-time>.bak`
+/// (never reading it: it may be unreadable), and drop its lock file. The backup's
+/// path, when there was a file.
+pub(crate) fn back_up(path: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<Option<PathBuf>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let mut backup = None;
+    for i in 0..100 {
+        let mut p = path.as_os_str().to_owned();
+        if i == 0 {
+            p.push(format!(".{stamp}.bak"));
+        } else {
+            p.push(format!(".{stamp}-{i}.bak"));
+        }
+        let p = PathBuf::from(p);
+        if std::fs::symlink_metadata(&p).is_err() {
+            backup = Some(p);
+            break;
+        }
+    }
+    let backup =
+        backup.with_context(|| format!("no free backup name next to {}", path.display()))?;
+    std::fs::rename(path, &backup)
+        .with_context(|| format!("moving {} aside to {}", path.display(), backup.display()))?;
+    Ok(Some(backup))
+}
+
+/// Write atomically: a private temp file next to it, then rename. A failed write
+/// removes its temporary file.
 pub(crate) fn write_state(path: &Path, state: &DurableState) -> Result<FileStamp> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::config::create_private_dir(dir)?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    {
+    let written = (|| -> Result<()> {
         let f = open_private(&tmp, true).with_context(|| format!("writing {}", tmp.display()))?;
         let mut w = std::io::BufWriter::new(f);
-        serde_json::to_writer(&mut w, state)?;
-        w.flush()?;
+        serde_json::to_writer(&mut w, state)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        w.flush()
+            .with_context(|| format!("writing {}", tmp.display()))?;
         w.get_ref().sync_all().ok();
+        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
     stamp(path).context("the state file vanished after writing it")
 }

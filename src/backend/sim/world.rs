@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::state::{DurableState, FileStamp, K8S_ALPHABET, next_patch};
 use super::watch::WatchQueue;
 use crate::domain::{
@@ -121,6 +123,14 @@ impl Names {
         i
     }
 
+    /// Version `id`'s shared name.
+    fn version_name(&self, id: u32) -> Name {
+        self.versions
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_else(|| Name::new(""))
+    }
+
     pub(crate) fn version_of(&self, id: u32) -> &str {
         self.versions.get(id as usize).map_or("", |v| v.as_str())
     }
@@ -131,7 +141,7 @@ impl Names {
 }
 
 /// Why the last container instance of a pod ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Termination {
     Error,
     OomKilled,
@@ -152,7 +162,7 @@ const FALLBACK_NODE: &str = "ip-10-0-0-1.ec2.internal";
 /// A pod, compactly: its service and cluster are the deployment's, its node an index into
 /// the cluster's node pool, its version shared with its siblings. [`LivePod::summary`]
 /// builds the [`PodSummary`] a watcher receives.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LivePod {
     /// The pod template it was created from (version + restart generation).
     pub template: u64,
@@ -293,6 +303,8 @@ pub(crate) struct World {
     pub outbox: Vec<ClusterEvent>,
     pub ticks: u64,
     quiet_until: Option<u64>,
+    /// The demo time (milliseconds) of the last step, by whichever process took it.
+    pub stepped_at_ms: i64,
 }
 
 impl std::fmt::Debug for World {
@@ -451,6 +463,93 @@ impl Iterator for Listing {
     }
 }
 
+/// The live half of the world as the state file keeps it, so that every process on
+/// the same state shows the same pods, restarts, crash loops and rollouts: one
+/// process takes each step (under the state's lock) and writes it; the others read it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LiveFile {
+    /// Steps taken since the world was made.
+    pub ticks: u64,
+    /// The demo time (milliseconds) of the last step, so two processes on the same
+    /// clock do not both take it.
+    pub stepped_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_until: Option<u64>,
+    /// The node pool of each cluster.
+    pub nodes: Vec<(ClusterId, Vec<String>)>,
+    pub deployments: Vec<LiveDep>,
+}
+
+/// One deployment's live state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LiveDep {
+    pub service: Name,
+    pub cluster: ClusterId,
+    /// The spec the pods converge to (the durable one, as of the last reconcile).
+    pub version: Name,
+    pub desired: u32,
+    pub restart_gen: u32,
+    pub updated_at: Timestamp,
+    pub cpu: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rolling: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crashing: bool,
+    pub pods: Vec<PodRec>,
+}
+
+/// A pod, compactly: (name suffix, template, version, started, restarts, node index,
+/// phase, ready, crash loop, last termination).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PodRec(
+    String,
+    u64,
+    Name,
+    Timestamp,
+    u32,
+    u32,
+    PodPhase,
+    bool,
+    bool,
+    Option<Termination>,
+);
+
+impl PodRec {
+    fn of(p: &LivePod, names: &Names) -> PodRec {
+        PodRec(
+            p.token.iter().map(|&b| char::from(b)).collect(),
+            p.template,
+            names.version_name(p.version),
+            p.started_at,
+            p.restarts,
+            p.node,
+            p.phase,
+            p.ready,
+            p.crash_loop,
+            p.last_termination,
+        )
+    }
+
+    fn pod(&self, names: &mut Names) -> LivePod {
+        let mut token = [b'x'; 5];
+        for (t, b) in token.iter_mut().zip(self.0.bytes()) {
+            *t = b;
+        }
+        LivePod {
+            template: self.1,
+            version: names.version(&self.2),
+            started_at: self.3,
+            restarts: self.4,
+            node: self.5,
+            token,
+            phase: self.6,
+            ready: self.7,
+            crash_loop: self.8,
+            last_termination: self.9,
+        }
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
         // Streams end when the platform is gone.
@@ -461,6 +560,8 @@ impl Drop for World {
 }
 
 impl World {
+    /// The world over `durable`: its live half read from the state when the state
+    /// keeps one, else made from the seed (pods, and a few incidents) at `now`.
     pub(crate) fn new(
         mut durable: DurableState,
         stamp: Option<FileStamp>,
@@ -469,6 +570,14 @@ impl World {
         now: Timestamp,
     ) -> World {
         durable.shrink_to_fit();
+        let saved = durable.live.take();
+        // The deployments the saved live half has pods for (others, new since, get theirs
+        // from the seed).
+        let saved_keys: HashSet<(&ClusterId, &str)> = saved
+            .iter()
+            .flat_map(|l| &l.deployments)
+            .map(|d| (&d.cluster, d.service.as_str()))
+            .collect();
         let mut rng = fastrand::Rng::with_seed(seed ^ 0x005e_ed0f_11fe);
         // Node pools sized to the pods they carry.
         let mut per_cluster: BTreeMap<&ClusterId, u32> = BTreeMap::new();
@@ -531,7 +640,13 @@ impl World {
                     hpa,
                     cpu: 30 + rng.u32(0..50),
                 };
-                for _ in 0..d.desired {
+                // A saved live half brings its own pods.
+                let desired = if saved_keys.contains(&(&d.cluster, d.service.as_str())) {
+                    0
+                } else {
+                    d.desired
+                };
+                for _ in 0..desired {
                     let mut p = new_pod(&mut rng, &pool, vid, t, now);
                     p.phase = PodPhase::Running;
                     p.ready = true;
@@ -547,6 +662,7 @@ impl World {
                 live.push((key, l));
             }
         }
+        drop(saved_keys);
         let live = LiveMap::from_entries(live);
         let mut w = World {
             durable,
@@ -562,9 +678,199 @@ impl World {
             outbox: Vec::new(),
             ticks: 0,
             quiet_until: None,
+            stepped_at_ms: now.saturating_mul(1000),
         };
-        w.seed_incidents(now);
+        match saved {
+            Some(saved) => {
+                let fresh: Vec<(Key, Live)> = {
+                    let has: HashSet<(&ClusterId, &str)> = saved
+                        .deployments
+                        .iter()
+                        .map(|d| (&d.cluster, d.service.as_str()))
+                        .collect();
+                    w.live
+                        .0
+                        .iter()
+                        .filter(|(k, _)| {
+                            !has.contains(&(
+                                w.names.cluster_of(*k),
+                                w.names.service_of(*k).as_str(),
+                            ))
+                        })
+                        .cloned()
+                        .collect()
+                };
+                w.load_live(saved);
+                for (k, l) in fresh {
+                    w.live.insert(k, l);
+                }
+                w.reconcile(now);
+                // Nobody watches yet: the listing tells new watchers everything.
+                w.outbox.clear();
+            }
+            None => w.seed_incidents(now),
+        }
         w
+    }
+
+    /// The live half, for the state file (see [`LiveFile`]).
+    pub(crate) fn live_file(&self) -> LiveFile {
+        let nodes = self
+            .names
+            .clusters()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let pool = self.nodes.get(i)?;
+                (!pool.is_empty()).then(|| (c.clone(), pool.to_vec()))
+            })
+            .collect();
+        let deployments = self
+            .live
+            .0
+            .iter()
+            .map(|(k, l)| LiveDep {
+                service: self.names.service_of(*k).clone(),
+                cluster: self.names.cluster_of(*k).clone(),
+                version: Name::from(&*l.version),
+                desired: l.desired,
+                restart_gen: l.restart_gen,
+                updated_at: l.updated_at,
+                cpu: l.cpu,
+                rolling: self.rolling.contains(k),
+                crashing: self.crashing.contains(k),
+                pods: l.pods.iter().map(|p| PodRec::of(p, &self.names)).collect(),
+            })
+            .collect();
+        LiveFile {
+            ticks: self.ticks,
+            stepped_at_ms: self.stepped_at_ms,
+            quiet_until: self.quiet_until,
+            nodes,
+            deployments,
+        }
+    }
+
+    /// Take the live half another process wrote (after adopting its durable state),
+    /// telling watchers what differs from ours.
+    pub(crate) fn load_live(&mut self, file: LiveFile) {
+        self.sync_environments();
+        for (c, pool) in file.nodes {
+            let i = self.names.cluster(&c) as usize;
+            if self.nodes.len() <= i {
+                self.nodes.resize(i + 1, Arc::from(Vec::new()));
+            }
+            if self.nodes[i][..] != pool[..] {
+                self.nodes[i] = Arc::from(pool);
+            }
+        }
+        let hpas: HashMap<(&ClusterId, &str), (u32, u32, u32)> = self
+            .durable
+            .hpas
+            .iter()
+            .map(|h| {
+                (
+                    (&h.cluster, h.service.as_str()),
+                    (h.min, h.max, h.target_cpu),
+                )
+            })
+            .collect();
+        let mut versions: HashMap<Name, Arc<str>> = HashMap::new();
+        let (mut rolling, mut crashing) = (BTreeSet::new(), BTreeSet::new());
+        let mut entries = Vec::with_capacity(file.deployments.len());
+        for d in file.deployments {
+            let k = self.names.key(&d.cluster, &d.service);
+            let pods = d.pods.iter().map(|p| p.pod(&mut self.names)).collect();
+            if d.rolling {
+                rolling.insert(k);
+            }
+            if d.crashing {
+                crashing.insert(k);
+            }
+            let version = versions
+                .entry(d.version.clone())
+                .or_insert_with(|| Arc::from(d.version.as_str()))
+                .clone();
+            entries.push((
+                k,
+                Live {
+                    version,
+                    desired: d.desired,
+                    restart_gen: d.restart_gen,
+                    template: template(&d.service, &d.version, d.restart_gen),
+                    pods,
+                    updated_at: d.updated_at,
+                    hpa: hpas.get(&(&d.cluster, d.service.as_str())).copied(),
+                    cpu: d.cpu,
+                },
+            ));
+        }
+        drop(hpas);
+        let new = LiveMap::from_entries(entries);
+        let events = self.differences(&new);
+        self.outbox.extend(events);
+        self.live = new;
+        self.rolling = rolling;
+        self.crashing = crashing;
+        self.ticks = file.ticks;
+        self.quiet_until = file.quiet_until;
+        self.stepped_at_ms = file.stepped_at_ms;
+    }
+
+    /// The events that turn our live deployments into `new`'s.
+    fn differences(&self, new: &LiveMap) -> Vec<ClusterEvent> {
+        let mut out = Vec::new();
+        for (k, nl) in &new.0 {
+            let pool = pool_of(&self.nodes, *k);
+            let old = self.live.get(k);
+            let old_pods: HashMap<(u64, [u8; 5]), &LivePod> = old
+                .map(|l| l.pods.iter().map(|p| ((p.template, p.token), p)).collect())
+                .unwrap_or_default();
+            for p in &nl.pods {
+                if old_pods.get(&(p.template, p.token)) != Some(&p) {
+                    out.push(ClusterEvent::Pod(p.summary(&self.names, *k, pool)));
+                }
+            }
+            if let Some(ol) = old {
+                let new_pods: HashSet<(u64, [u8; 5])> =
+                    nl.pods.iter().map(|p| (p.template, p.token)).collect();
+                for p in ol
+                    .pods
+                    .iter()
+                    .filter(|p| !new_pods.contains(&(p.template, p.token)))
+                {
+                    out.push(ClusterEvent::PodDeleted {
+                        cluster: self.names.cluster_of(*k).clone(),
+                        name: p.name(self.names.service_of(*k)),
+                    });
+                }
+            }
+            let summary = Self::summary(&self.names, *k, nl);
+            if old.map(|ol| Self::summary(&self.names, *k, ol)).as_ref() != Some(&summary) {
+                out.push(ClusterEvent::Deployment(summary));
+            }
+            let hpa = Self::hpa_summary(&self.names, *k, nl);
+            if hpa.is_some() && old.and_then(|ol| Self::hpa_summary(&self.names, *k, ol)) != hpa {
+                out.extend(hpa.map(ClusterEvent::Hpa));
+            }
+        }
+        for (k, ol) in &self.live.0 {
+            if new.get(k).is_some() {
+                continue;
+            }
+            let (cluster, service) = (self.names.cluster_of(*k), self.names.service_of(*k));
+            for p in &ol.pods {
+                out.push(ClusterEvent::PodDeleted {
+                    cluster: cluster.clone(),
+                    name: p.name(service),
+                });
+            }
+            out.push(ClusterEvent::DeploymentDeleted {
+                cluster: cluster.clone(),
+                service: service.to_string(),
+            });
+        }
+        out
     }
 
     /// A new pending pod for deployment `k` (which must be live).
@@ -1001,6 +1307,11 @@ impl World {
     /// the two durable changes the caller applies through `mutate`.
     pub(crate) fn step(&mut self, now: Timestamp) -> (bool, bool) {
         self.ticks += 1;
+        // Each step's chance comes from the seed and the step's number: the same step
+        // of the same world goes the same way in whichever process takes it.
+        self.rng = fastrand::Rng::with_seed(
+            self.durable.seed ^ self.ticks.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
         // Rollouts progress one pod per tick.
         let keys: Vec<Key> = self.rolling.iter().copied().collect();
         for k in keys {

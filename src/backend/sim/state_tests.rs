@@ -1,0 +1,388 @@
+//! State safety (nothing silently replaced, fail closed, private files, interrupted
+//! actions) and one world across processes.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::domain::{ClusterId, Scope};
+
+/// The wall clock these tests stop at (milliseconds).
+const AT: i64 = 1_790_000_000_000;
+
+fn opts_at(path: &Path) -> SimOptions {
+    SimOptions {
+        pace: 0.0,
+        state_path: Some(path.to_path_buf()),
+        ..SimOptions::default()
+    }
+}
+
+fn open_at(path: &Path, catalog: Catalog) -> Result<Sim> {
+    Sim::open_at(opts_at(path), catalog, Some(AT))
+}
+
+fn demo() -> Catalog {
+    crate::cli::demo_catalog()
+}
+
+fn state_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo").join("state.json");
+    (dir, path)
+}
+
+fn lock(service: &str, by: &str) -> Lock {
+    Lock {
+        service: service.to_string(),
+        env: Some("staging".to_string()),
+        region: None,
+        reason: "INC-7".to_string(),
+        by: by.to_string(),
+        at: 0,
+    }
+}
+
+fn state_error(r: Result<Sim>) -> String {
+    let e = r.expect_err("the state must be refused");
+    let se = e
+        .downcast_ref::<StateError>()
+        .unwrap_or_else(|| panic!("not a StateError: {e:#}"));
+    se.to_string()
+}
+
+#[test]
+fn an_unreadable_state_is_refused_and_left_as_it_is() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    sim.add_lock(lock("cart-service", "ada")).unwrap();
+    drop(sim);
+    let good = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(good.clone()).unwrap();
+    let wrong_type = text.replacen("\"next_audit_id\":", "\"next_audit_id\":\"x\",\"_\":", 1);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", good[..good.len() / 2].to_vec(), "truncated"),
+        (
+            "not JSON",
+            b"locks: none\n".to_vec(),
+            "not valid JSON at byte 0",
+        ),
+        ("empty", Vec::new(), "is empty"),
+        (
+            "wrong shape",
+            br#"{"format": 2, "seed": 42}"#.to_vec(),
+            "missing field",
+        ),
+        (
+            "a field of the wrong type",
+            wrong_type.into_bytes(),
+            "`next_audit_id`",
+        ),
+        ("a string", b"\"hello\"".to_vec(), "shape of a demo state"),
+    ];
+    for (what, bytes, says) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let msg = state_error(open_at(&path, demo()));
+        assert!(msg.contains(&path.display().to_string()), "{what}: {msg}");
+        assert!(msg.contains(says), "{what}: {msg}");
+        assert!(msg.contains("sphere demo reset"), "{what}: {msg}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "{what}: file untouched"
+        );
+    }
+    // Another seed's state is not this run's: named, not replaced.
+    std::fs::write(&path, &good).unwrap();
+    let other = SimOptions {
+        seed: 7,
+        ..opts_at(&path)
+    };
+    let msg = state_error(Sim::open_at(other, demo(), Some(AT)));
+    assert!(msg.contains("`seed` 42"), "{msg}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    // Not readable at all (a directory where the file should be).
+    let (_d2, path2) = state_file();
+    std::fs::create_dir_all(&path2).unwrap();
+    let msg = state_error(open_at(&path2, demo()));
+    assert!(msg.contains("cannot be read"), "{msg}");
+}
+
+#[test]
+fn a_state_broken_under_a_running_process_fails_its_changes_and_survives() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    std::fs::write(&path, b"{\"format\": 2,").unwrap();
+    assert!(sim.add_lock(lock("cart-service", "ada")).is_err());
+    sim.tick();
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"format\": 2,");
+}
+
+#[test]
+fn reset_keeps_the_old_file_as_a_dated_backup_without_reading_it() {
+    let (_dir, path) = state_file();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"garbage").unwrap();
+    let backup = Sim::reset(&path).unwrap().expect("a backup");
+    assert!(!path.exists());
+    assert_eq!(std::fs::read(&backup).unwrap(), b"garbage");
+    let name = backup.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("state.json.") && name.ends_with(".bak"),
+        "{name}"
+    );
+    // A second reset on the same second keeps both backups.
+    std::fs::write(&path, b"more garbage").unwrap();
+    let second = Sim::reset(&path).unwrap().expect("a backup");
+    assert_ne!(second, backup);
+    assert_eq!(std::fs::read(&backup).unwrap(), b"garbage");
+    assert!(open_at(&path, demo()).is_ok());
+}
+
+/// The demo catalog with one service less and one more.
+fn changed_catalog(gone: &str, new: &str) -> Catalog {
+    let base = demo();
+    let mut entities: Vec<Entity> = base
+        .entities()
+        .iter()
+        .filter(|e| !(e.kind == Kind::Component && e.name == gone))
+        .cloned()
+        .collect();
+    let mut e = base
+        .find(Some(&Kind::Component), "cart-service")
+        .expect("cart-service")
+        .clone();
+    e.name = Name::from(new);
+    e.annotations
+        .insert(SLUG.to_string(), format!("northwind/{new}"));
+    entities.push(e);
+    Catalog::from_resolved(entities, Vec::new())
+}
+
+#[test]
+fn a_changed_catalog_keeps_the_locks_and_audit_that_still_apply() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    let gone = "reviews-service";
+    assert!(
+        sim.world()
+            .durable
+            .deployments
+            .iter()
+            .any(|d| d.service == gone)
+    );
+    sim.add_lock(lock("cart-service", "ada")).unwrap();
+    sim.add_lock(lock(gone, "bob")).unwrap();
+    let id = sim
+        .append_audit("ada", "lock.add", "cart-service", None, Outcome::Succeeded)
+        .unwrap();
+    let version = |sim: &Sim| {
+        sim.world()
+            .durable
+            .deployments
+            .iter()
+            .find(|d| d.service == "cart-service" && d.cluster.env == "production")
+            .map(|d| d.version.to_string())
+    };
+    assert!(
+        sim.set_version(
+            "cart-service",
+            &ClusterId::new("production", "us-east-1"),
+            "0.0.1"
+        )
+        .unwrap()
+    );
+    let before_version = version(&sim);
+    let audit_before = sim.world().durable.audit.len();
+    drop(sim);
+
+    let sim = open_at(&path, changed_catalog(gone, "brand-new-api")).unwrap();
+    let w = sim.world();
+    let d = &w.durable;
+    assert!(
+        d.locks
+            .iter()
+            .any(|l| l.service == "cart-service" && l.by == "ada")
+    );
+    assert!(!d.locks.iter().any(|l| l.service == gone), "its lock went");
+    assert!(d.audit.iter().any(|r| r.id == id), "the audit is kept");
+    assert_eq!(d.audit.len(), audit_before + 1, "and told once");
+    let told = d.audit.last().unwrap();
+    assert_eq!(told.action, "demo.catalog-change");
+    let why = told.reason.as_deref().unwrap();
+    assert!(why.contains(gone) && why.contains("brand-new-api"), "{why}");
+    assert!(!d.deployments.iter().any(|x| x.service == gone));
+    assert!(d.deployments.iter().any(|x| x.service == "brand-new-api"));
+    assert!(d.secrets.metas(Some(gone)).is_empty());
+    assert!(!d.secrets.metas(Some("brand-new-api")).is_empty());
+    drop(w);
+    assert_eq!(version(&sim), before_version, "a rollback is kept");
+    assert_eq!(sim.notices().len(), 1);
+    drop(sim);
+    // Once: the next open has nothing to say.
+    let again = open_at(&path, changed_catalog(gone, "brand-new-api")).unwrap();
+    assert!(again.notices().is_empty());
+    assert_eq!(again.world().durable.audit.len(), audit_before + 1);
+}
+
+#[test]
+fn temporary_files_of_a_failed_or_killed_write_do_not_stay() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    let dir = path.parent().unwrap().to_path_buf();
+    let tmps = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp."))
+            .collect()
+    };
+    // Killed mid-write: a temporary file stays behind; the next open removes it.
+    std::fs::write(dir.join("state.json.tmp.4242"), b"{\"half").unwrap();
+    drop(sim);
+    let sim = open_at(&path, demo()).unwrap();
+    assert!(tmps(&dir).is_empty(), "{:?}", tmps(&dir));
+    // A write that fails (the state's place is taken by a directory) removes its own.
+    let blocked = dir.join("blocked.json");
+    std::fs::create_dir_all(blocked.join("inside")).unwrap();
+    let w = sim.world();
+    assert!(state::write_state(&blocked, &w.durable).is_err());
+    assert!(tmps(&dir).is_empty(), "{:?}", tmps(&dir));
+}
+
+#[test]
+fn an_action_killed_mid_way_is_interrupted_not_started_forever() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    let mine = sim
+        .append_audit("ada", "deployment.restart", "cart", None, Outcome::Started)
+        .unwrap();
+    let theirs = sim
+        .append_audit("bob", "deployment.restart", "cart", None, Outcome::Started)
+        .unwrap();
+    drop(sim);
+    // `theirs` belonged to a process that is gone (no such pid).
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["running"][theirs.to_string()] = serde_json::json!({"pid": 999_999_999u32, "started": 1});
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let sim = open_at(&path, demo()).unwrap();
+    let outcome = |id: u64| {
+        sim.world()
+            .durable
+            .audit
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.outcome.clone())
+            .unwrap()
+    };
+    assert!(matches!(outcome(theirs), Outcome::Interrupted(_)));
+    // This process is alive: its action may still finish.
+    assert_eq!(outcome(mine), Outcome::Started);
+    sim.set_audit_outcome(mine, Outcome::Succeeded).unwrap();
+    assert!(sim.world().durable.running.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_state_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = state_file();
+    let parent = path.parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _sim = open_at(&path, demo()).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(parent), 0o700);
+    assert_eq!(mode(&path), 0o600);
+}
+
+/// Everything a user sees of the live world.
+fn live_view(sim: &Sim) -> String {
+    let snap = sim.world().snapshot(&Scope::default());
+    format!("{:?}\n{:?}\n{:?}", snap.deployments, snap.pods, snap.hpas)
+}
+
+#[tokio::test]
+async fn two_processes_on_one_state_see_one_world() {
+    let (_dir, path) = state_file();
+    let a = open_at(&path, demo()).unwrap();
+    for _ in 0..6 {
+        a.tick();
+    }
+    // A process opened later sees the world as it is, not a newly made one.
+    let b = open_at(&path, demo()).unwrap();
+    assert_eq!(live_view(&a), live_view(&b));
+    // And each sees the other's steps, watchers told.
+    let mut stream = a.platform().clusters.watch();
+    while !matches!(stream.next().await, Some(ClusterEvent::Synced(_))) {}
+    for _ in 0..6 {
+        b.tick();
+    }
+    assert!(a.refresh().unwrap());
+    assert_eq!(live_view(&a), live_view(&b));
+    let crash = a
+        .world()
+        .snapshot(&Scope::default())
+        .pods
+        .into_iter()
+        .find(|p| p.waiting.is_some())
+        .expect("a crash loop");
+    let mut seen = None;
+    // Everything b did is queued by the time `refresh` returns: drained without waiting.
+    while let Some(Some(e)) = futures::FutureExt::now_or_never(stream.next()) {
+        if let ClusterEvent::Pod(p) = e
+            && p.name == crash.name
+        {
+            seen = Some(p.restarts);
+        }
+    }
+    assert_eq!(seen, Some(crash.restarts), "the watcher heard b's restarts");
+}
+
+#[test]
+fn the_clock_does_not_step_a_world_another_process_just_stepped() {
+    let (_dir, path) = state_file();
+    let a = open_at(&path, demo()).unwrap();
+    let b = open_at(&path, demo()).unwrap();
+    a.tick();
+    let ticks = a.world().ticks;
+    // b's clock fires at the same moment: it reads a's step instead of taking another.
+    b.tick_due(1_000);
+    assert_eq!(b.world().ticks, ticks);
+    assert_eq!(live_view(&a), live_view(&b));
+}
+
+#[test]
+fn an_unreadable_state_has_a_stand_in_that_fails_closed() {
+    let sim = Sim::unreadable(
+        SimOptions::default(),
+        demo(),
+        "the demo state x is empty".into(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let p = sim.platform();
+        let e = p.ledger.locks().await.expect_err("locks unknown");
+        assert!(e.to_string().contains("is empty"));
+        assert!(p.ledger.audit(None).await.is_err());
+        assert!(p.clusters.snapshot(&Scope::default()).await.is_err());
+        assert!(
+            p.ledger
+                .add_lock(lock("cart-service", "ada"))
+                .await
+                .is_err()
+        );
+        let mut watch = p.clusters.watch();
+        for _ in 0..9 {
+            let e = watch.next().await;
+            assert!(matches!(e, Some(ClusterEvent::Unreachable { .. })), "{e:?}");
+        }
+        // The watch stays open: its end would mean the platform is gone (the TUI quits).
+        assert!(futures::FutureExt::now_or_never(watch.next()).is_none());
+        assert!(p.catalog.load().await.is_ok(), "the catalog is still there");
+    });
+}
