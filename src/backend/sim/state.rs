@@ -214,6 +214,7 @@ impl DurableState {
             target: target.to_string(),
             reason: reason.map(str::to_string),
             outcome,
+            details: Default::default(),
         });
         next
     }
