@@ -133,7 +133,16 @@ pub async fn dispatch_with_progress(
     } = plan;
     if let Action::ServiceCreate { request, from_step } = &action {
         let from = from_step.as_deref().and_then(Step::parse);
-        return create_service(platform, actor, &action, request, from, on_step).await;
+        return create_service(
+            platform,
+            actor,
+            &action,
+            request,
+            from,
+            (reason.as_deref(), &details),
+            on_step,
+        )
+        .await;
     }
     let audit_id = ledger
         .append_audit_with(
