@@ -1613,12 +1613,9 @@ impl Model {
             return self.ask_env_extend(name);
         }
         if let Some(name) = cmd.strip_prefix("env_delete:") {
-            return vec![Effect::Act {
-                action: Action::EnvDelete {
-                    name: name.to_string(),
-                },
-                confirmed: false,
-            }];
+            return self.ask_why(Action::EnvDelete {
+                name: name.to_string(),
+            });
         }
         if let Some(text) = cmd.strip_prefix("copy:") {
             let text = sanitize(text).into_owned();
@@ -1910,15 +1907,12 @@ impl Model {
                 },
                 confirmed: false,
             }],
-            "secret_delete" => vec![Effect::Act {
-                action: Action::SecretDelete {
-                    service,
-                    env,
-                    region,
-                    key,
-                },
-                confirmed: false,
-            }],
+            "secret_delete" => self.ask_why(Action::SecretDelete {
+                service,
+                env,
+                region,
+                key,
+            }),
             _ => {
                 self.ask_secret_value(service, env, region, key);
                 vec![]
@@ -2174,6 +2168,10 @@ impl Model {
                 }
             },
         };
+        // A flag change asks why too, as `sphere flag set --reason` takes it.
+        if matches!(action, Action::FlagSet { .. }) {
+            return self.ask_why(action);
+        }
         vec![Effect::Act {
             action,
             confirmed: false,

@@ -771,6 +771,9 @@ async fn set_a_flag_and_see_it_pending() {
     h.keys("5/catalog.bulk<Enter>s");
     assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
     h.keys("on 25<Enter>");
+    // Why, recorded with the change.
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("ramp up<Enter>");
     // Every environment at once: the flag's name is typed to confirm.
     assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
     assert!(h.render().contains("type catalog.bulk-editor"));
@@ -1065,8 +1068,10 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
         "the watch told of the new expiry"
     );
 
-    // Delete asks first; n keeps it.
+    // Delete asks why (Enter: no reason), then asks first; n keeps it.
     h.keys(":env delete<Enter><Enter>");
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("<Enter>");
     assert!(
         matches!(h.model.overlay, Some(Overlay::Confirm(_))),
         "{:?}",
@@ -1101,8 +1106,8 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
             .any(|r| r.actor == "system" && r.action == "env.expire" && r.target == "env:pr-8")
     );
 
-    // And delete confirmed with y.
-    h.keys(":env delete<Enter><Enter>y");
+    // And delete (why: done with it) confirmed with y.
+    h.keys(":env delete<Enter><Enter>done with it<Enter>y");
     h.pump();
     assert!(
         h.model.topology.ephemeral("pr-7").is_none(),
