@@ -763,7 +763,11 @@ fn audit_release(state: &mut state::DurableState, now: Timestamp, r: &world::Rel
         PIPELINE_ACTOR,
         "deployment.release",
         &target,
-        Some("the delivery pipeline released a new version"),
+        Some(if r.held_by.is_empty() {
+            "the delivery pipeline released a new version"
+        } else {
+            "the delivery pipeline held a new version back: the target is locked"
+        }),
         outcome,
     );
     if let Some(rec) = state.audit.iter_mut().rev().find(|a| a.id == id) {
