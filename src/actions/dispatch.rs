@@ -4,13 +4,13 @@ use serde::Serialize;
 
 use super::Action;
 use super::golden::{StepReport, create_service};
-use super::policy::{Actor, Confirm, Plan, PolicyContext, Refusal, plan};
+use super::policy::{Actor, Confirm, Plan, PolicyContext, Refusal, holders_text, plan};
 use crate::backend::Platform;
 use crate::domain::access::{AccessRequest, AccessStatus, GrantHow};
 use crate::domain::environment::{EphemeralEnv, format_duration};
 use crate::domain::golden::Step;
 use crate::domain::text::rfc3339;
-use crate::domain::{ClusterId, Freeze, Lock, Outcome, SecretValue};
+use crate::domain::{ClusterId, Details, Freeze, Lock, Outcome, SecretValue};
 
 /// An action that ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,12 +91,18 @@ pub async fn dispatch_with_progress(
             let audit_id = if refusal.is_invalid() {
                 None
             } else {
+                let mut details = Details::new();
+                if let Refusal::Locked { locks, .. } = &refusal {
+                    details.insert("locks".into(), holders_text(locks));
+                }
+                let reason = action.reason().or(ctx.reason.as_deref());
                 match ledger
-                    .append_audit(
+                    .append_audit_with(
                         &actor.name,
                         action.audit_name(),
                         &action.target(),
-                        action.reason(),
+                        reason,
+                        &details,
                         Outcome::Refused(refusal.to_string()),
                     )
                     .await
@@ -119,18 +125,32 @@ pub async fn dispatch_with_progress(
         from_version,
         grant_rule,
         env,
+        reason,
+        overridden,
+        override_reason,
+        details,
         ..
     } = plan;
     if let Action::ServiceCreate { request, from_step } = &action {
         let from = from_step.as_deref().and_then(Step::parse);
-        return create_service(platform, actor, &action, request, from, on_step).await;
+        return create_service(
+            platform,
+            actor,
+            &action,
+            request,
+            from,
+            (reason.as_deref(), &details),
+            on_step,
+        )
+        .await;
     }
     let audit_id = ledger
-        .append_audit(
+        .append_audit_with(
             &actor.name,
             action.audit_name(),
             &action.target(),
-            action.reason(),
+            reason.as_deref(),
+            &details,
             Outcome::Started,
         )
         .await
@@ -140,6 +160,8 @@ pub async fn dispatch_with_progress(
             error: format!("{e:#}; nothing was done"),
         })?;
     let mut request_id = None;
+    // What the provider call told (the version written, the locks removed).
+    let mut after = Details::new();
     let result = match &action {
         Action::SecretReveal {
             service,
@@ -174,10 +196,26 @@ pub async fn dispatch_with_progress(
             &action,
             from_version.as_deref(),
             ctx.policy.access_grant_ttl,
+            &mut after,
         )
         .await
         .map(|d| (d, None)),
     };
+    // An override is said with the outcome, naming the locks it went past.
+    let result = result.map(|(detail, revealed)| match &override_reason {
+        Some(why) if overridden.is_empty() => (
+            format!("{detail} (override of locks that could not be read: {why})"),
+            revealed,
+        ),
+        Some(why) => (
+            format!(
+                "{detail} (lock overridden: {}; because: {why})",
+                holders_text(&overridden)
+            ),
+            revealed,
+        ),
+        None => (detail, revealed),
+    });
     // A "rollback" to a release newer than the running one goes forward: say so.
     let forward = match (&action, from_version.as_deref(), &ctx.subject) {
         (Action::Rollback { to: Some(to), .. }, Some(from), Some(s)) => {
@@ -217,7 +255,10 @@ pub async fn dispatch_with_progress(
         }
     };
     let done = ret.is_ok();
-    if let Err(e) = ledger.set_audit_outcome(audit_id, outcome).await {
+    if let Err(e) = ledger
+        .set_audit_outcome_with(audit_id, outcome, &after)
+        .await
+    {
         return Err(DispatchError::Audit {
             audit_id: Some(audit_id),
             done,
@@ -238,7 +279,7 @@ fn webhook_event(action: &Action) -> Option<&'static str> {
     match action {
         Action::Rollback { .. } => Some("rollback"),
         Action::LockAll { .. } => Some("lock-all"),
-        Action::UnlockAll => Some("unlock-all"),
+        Action::UnlockAll { .. } => Some("unlock-all"),
         Action::FreezeOn { .. } | Action::FreezeOff => Some("freeze"),
         _ => None,
     }
@@ -385,6 +426,7 @@ async fn execute(
     action: &Action,
     from: Option<&str>,
     grant_ttl: i64,
+    after: &mut Details,
 ) -> anyhow::Result<String> {
     let now = || platform.now();
     match action {
@@ -394,7 +436,7 @@ async fn execute(
             region,
             reason,
         } => {
-            platform
+            let others = platform
                 .ledger
                 .add_lock(Lock {
                     service: service.clone(),
@@ -405,21 +447,38 @@ async fn execute(
                     at: now(),
                 })
                 .await?;
-            Ok(format!("locked {}", action.target()))
+            Ok(locked_said(
+                format!("locked {}", action.target()),
+                &others,
+                after,
+            ))
         }
         Action::Unlock {
             service,
             env,
             region,
+            all_holders,
         } => {
-            let n = platform
+            let by = (!all_holders).then_some(actor.name.as_str());
+            let gone = platform
                 .ledger
-                .remove_locks(service, env.as_deref(), region.as_deref())
+                .remove_locks(service, env.as_deref(), region.as_deref(), by)
                 .await?;
-            let mut said = match n {
-                0 => format!("{} had no lock to remove", action.target()),
-                n => format!("removed {n} lock{}", if n == 1 { "" } else { "s" }),
-            };
+            let mut said = unlocked_said(&action.target(), &gone, after);
+            let kept: Vec<Lock> = platform
+                .ledger
+                .locks()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| l.within(service, env.as_deref(), region.as_deref()))
+                .collect();
+            if !kept.is_empty() {
+                said.push_str(&format!(
+                    "; still locked by {} (--all-holders removes theirs)",
+                    holders_text(&kept)
+                ));
+            }
             // The incident lock still holds every service: say so, or the user thinks
             // the service is free.
             let all = platform.ledger.locks().await.unwrap_or_default();
@@ -431,7 +490,7 @@ async fn execute(
             Ok(said)
         }
         Action::LockAll { reason } => {
-            platform
+            let others = platform
                 .ledger
                 .add_lock(Lock {
                     service: Lock::ALL.to_string(),
@@ -442,15 +501,48 @@ async fn execute(
                     at: now(),
                 })
                 .await?;
-            Ok("every service is locked everywhere".to_string())
+            Ok(locked_said(
+                "every service is locked everywhere".to_string(),
+                &others,
+                after,
+            ))
         }
-        Action::UnlockAll => {
-            let n = platform.ledger.remove_locks(Lock::ALL, None, None).await?;
-            Ok(if n == 0 {
-                "there was no lock on everything".to_string()
-            } else {
-                "the lock on everything is released".to_string()
-            })
+        Action::UnlockAll { all_holders } => {
+            let by = (!all_holders).then_some(actor.name.as_str());
+            let gone = platform
+                .ledger
+                .remove_locks(Lock::ALL, None, None, by)
+                .await?;
+            let kept: Vec<Lock> = platform
+                .ledger
+                .locks()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| l.service == Lock::ALL)
+                .collect();
+            let said = match (gone.is_empty(), kept.is_empty()) {
+                (true, true) => "there was no lock on everything".to_string(),
+                (false, true) => {
+                    after.insert("lock.removed".into(), holders_text(&gone));
+                    "the lock on everything is released".to_string()
+                }
+                (_, false) => {
+                    if !gone.is_empty() {
+                        after.insert("lock.removed".into(), holders_text(&gone));
+                    }
+                    format!(
+                        "{}; the lock on everything still holds: {} (--all-holders removes theirs)",
+                        if gone.is_empty() {
+                            "you held no lock on everything"
+                        } else {
+                            "your lock on everything is released"
+                        },
+                        holders_text(&kept)
+                    )
+                }
+            };
+            Ok(said)
         }
         Action::FreezeOn { reason } => {
             platform
@@ -486,8 +578,10 @@ async fn execute(
             };
             platform.repos.rollback(service, cluster, to).await?;
             Ok(format!(
-                "{service} in {cluster}: {} → {to}",
-                from.unwrap_or("?")
+                "{service} in {cluster}: {} → {to}; a release by the delivery pipeline can replace it: lock it to keep it (sphere lock {service} --env {} --region {} --reason TEXT)",
+                from.unwrap_or("?"),
+                cluster.env,
+                cluster.region
             ))
         }
         Action::Restart { service, cluster } => {
@@ -517,6 +611,14 @@ async fn execute(
                 .secrets
                 .put(service, env, region, key, value.clone())
                 .await?;
+            // The version written, for the audit trail (the write stands without it).
+            if let Ok(all) = platform.secrets.list(Some(service)).await
+                && let Some(m) = all
+                    .iter()
+                    .find(|m| m.env == *env && m.region == *region && m.key == *key)
+            {
+                after.insert("secret.version.to".into(), m.version_id.clone());
+            }
             Ok(format!("wrote {}", action.target()))
         }
         Action::SecretDelete {
@@ -616,4 +718,28 @@ async fn execute(
             }
         }
     }
+}
+
+/// What a lock tells: done, and who else holds a lock on the same target and why.
+fn locked_said(done: String, others: &[Lock], after: &mut Details) -> String {
+    if others.is_empty() {
+        return done;
+    }
+    let text = holders_text(others);
+    after.insert("lock.others".into(), text.clone());
+    format!("{done}; already locked there by {text} (their lock stays)")
+}
+
+/// What an unlock tells: whose locks went.
+fn unlocked_said(target: &str, gone: &[Lock], after: &mut Details) -> String {
+    if gone.is_empty() {
+        return format!("{target} had no lock to remove");
+    }
+    let text = holders_text(gone);
+    after.insert("lock.removed".into(), text.clone());
+    format!(
+        "removed {} lock{}: {text}",
+        gone.len(),
+        if gone.len() == 1 { "" } else { "s" }
+    )
 }

@@ -159,6 +159,8 @@ pub(super) async fn create_service(
     action: &Action,
     req: &ServiceRequest,
     from: Option<Step>,
+    // The reason and the details every step's record carries.
+    (reason, details): (Option<&str>, &crate::domain::Details),
     on_step: &mut (dyn FnMut(&StepReport) + Send),
 ) -> Result<Dispatched, DispatchError> {
     // The repository goes in the platform's organisation.
@@ -217,7 +219,14 @@ pub(super) async fn create_service(
             continue;
         }
         let audit_id = ledger
-            .append_audit(&actor.name, audit_name, &target, None, Outcome::Started)
+            .append_audit_with(
+                &actor.name,
+                audit_name,
+                &target,
+                reason,
+                details,
+                Outcome::Started,
+            )
             .await
             .map_err(|e| DispatchError::Audit {
                 audit_id: None,

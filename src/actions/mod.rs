@@ -20,6 +20,8 @@ mod env_tests;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod lock_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webhook_tests;
@@ -35,8 +37,8 @@ use crate::domain::{ClusterId, SecretValue};
 pub use dispatch::{DispatchError, Dispatched, dispatch, dispatch_with_progress};
 pub use golden::{StepReport, StepStatus};
 pub use policy::{
-    Actor, Confirm, Plan, Policy, PolicyContext, Readiness, Refusal, Subject, is_production,
-    may_set_flag, plan, valid_secret_key,
+    Actor, Confirm, Plan, Policy, PolicyContext, Readiness, Refusal, Subject, covering_locks,
+    holders_text, is_production, may_set_flag, plan, valid_secret_key,
 };
 
 /// One mutation, as a pane or a CLI command asks for it.
@@ -50,18 +52,26 @@ pub enum Action {
         region: Option<String>,
         reason: String,
     },
-    /// Remove the service's locks inside the scope (`None` = any).
+    /// Remove the actor's own locks of the service inside the scope (`None` = any);
+    /// with `all_holders`, every holder's (a reason and a typed confirmation naming
+    /// them are needed when they are someone else's).
     Unlock {
         service: String,
         env: Option<String>,
         region: Option<String>,
+        #[serde(default)]
+        all_holders: bool,
     },
     /// The incident lock on every service everywhere.
     LockAll {
         reason: String,
     },
-    /// Release the incident lock (service locks stay).
-    UnlockAll,
+    /// Release the actor's incident lock (service locks stay); with `all_holders`,
+    /// every holder's incident lock.
+    UnlockAll {
+        #[serde(default)]
+        all_holders: bool,
+    },
     /// Switch the merge freeze on.
     FreezeOn {
         reason: String,
@@ -187,7 +197,7 @@ impl Action {
             Action::Lock { .. } => "lock.add",
             Action::Unlock { .. } => "lock.remove",
             Action::LockAll { .. } => "lock.all",
-            Action::UnlockAll => "unlock.all",
+            Action::UnlockAll { .. } => "unlock.all",
             Action::FreezeOn { .. } => "freeze.on",
             Action::FreezeOff => "freeze.off",
             Action::Rollback { .. } => "deployment.rollback",
@@ -222,8 +232,9 @@ impl Action {
                 service,
                 env,
                 region,
+                ..
             } => format!("{service}@{}/{}", or_all(env), or_all(region)),
-            Action::LockAll { .. } | Action::UnlockAll => "*@*/*".to_string(),
+            Action::LockAll { .. } | Action::UnlockAll { .. } => "*@*/*".to_string(),
             Action::FreezeOn { .. } | Action::FreezeOff => "org".to_string(),
             Action::Rollback {
                 service, cluster, ..
@@ -295,9 +306,25 @@ impl Action {
                 service,
                 env,
                 region,
-            } => format!("unlock {service} in {}", scope(env, region)),
+                all_holders,
+            } => format!(
+                "unlock {service} in {}{}",
+                scope(env, region),
+                if *all_holders {
+                    ", removing every holder's lock"
+                } else {
+                    " (your own locks)"
+                }
+            ),
             Action::LockAll { reason } => format!("lock every service everywhere ({reason})"),
-            Action::UnlockAll => "release the lock on every service".to_string(),
+            Action::UnlockAll { all_holders } => format!(
+                "release the lock on every service{}",
+                if *all_holders {
+                    ", every holder's"
+                } else {
+                    " (your own)"
+                }
+            ),
             Action::FreezeOn { reason } => format!("switch the merge freeze on ({reason})"),
             Action::FreezeOff => "switch the merge freeze off".to_string(),
             Action::Rollback {

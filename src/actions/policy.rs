@@ -17,7 +17,7 @@ use crate::domain::catalog::{Catalog, Kind, RelationKind};
 use crate::domain::environment::{EphemeralEnv, check_name, format_duration, parse_duration};
 use crate::domain::golden::{DEV_ENV, Step};
 use crate::domain::score::{Scorecard, builtin_scorecard, evaluate, properties};
-use crate::domain::{ClusterId, FlagState, Scope, SecretMeta, Timestamp, Topology};
+use crate::domain::{ClusterId, Details, FlagState, Lock, Scope, SecretMeta, Timestamp, Topology};
 
 /// The longest reason accepted.
 const MAX_REASON: usize = 500;
@@ -198,6 +198,8 @@ pub struct Subject {
     pub deployments: Vec<(ClusterId, String)>,
     /// Clusters where it has an HPA.
     pub hpas: Vec<ClusterId>,
+    /// The HPAs' bounds now: (cluster, min, max), for the audit's old → new.
+    pub hpa_bounds: Vec<(ClusterId, u32, u32)>,
     /// Every released version, oldest first.
     pub releases: Vec<String>,
     /// Its readiness, when the action needs the gate (and a threshold is set).
@@ -225,6 +227,18 @@ pub struct PolicyContext {
     pub now: Timestamp,
     /// The organisation the platform creates repositories in (`None`: the demo's).
     pub repo_org: Option<String>,
+    /// Every lock: what stops a mutating action (see [`plan`]), and whose locks an
+    /// unlock removes.
+    pub locks: Vec<Lock>,
+    /// Why the locks could not be read: then an action a lock would stop is refused
+    /// (closed) unless the lock is overridden.
+    pub locks_error: Option<String>,
+    /// The actor's reason (`--reason`) for an action that holds none itself; recorded
+    /// in the audit trail.
+    pub reason: Option<String>,
+    /// `--override-lock REASON`: act although a lock covers the target, on purpose
+    /// (audited as an override, naming the locks).
+    pub override_lock: Option<String>,
 }
 
 /// Does the action need the readiness gate (unlocking or rolling back into production)?
@@ -238,6 +252,13 @@ fn gated(action: &Action, topology: &Topology) -> bool {
 }
 
 impl PolicyContext {
+    /// The same context with the actor's reason and lock override (empty: none).
+    pub fn with_intent(mut self, reason: Option<String>, override_lock: Option<String>) -> Self {
+        self.reason = reason.filter(|r| !r.trim().is_empty());
+        self.override_lock = override_lock;
+        self
+    }
+
     /// Read what the policy needs for `action` from the platform.
     pub async fn gather(
         platform: &Platform,
@@ -285,6 +306,12 @@ impl PolicyContext {
                         .filter(|h| h.service == name)
                         .map(|h| h.cluster.clone())
                         .collect();
+                    let hpa_bounds = snapshot
+                        .hpas
+                        .iter()
+                        .filter(|h| h.service == name)
+                        .map(|h| (h.cluster.clone(), h.min, h.max))
+                        .collect();
                     // Only a rollback needs the history; any other action goes on
                     // without it when the repository host is down or not configured.
                     let releases = match action {
@@ -306,6 +333,7 @@ impl PolicyContext {
                         owner,
                         deployments,
                         hpas,
+                        hpa_bounds,
                         releases,
                         readiness,
                     })
@@ -336,7 +364,15 @@ impl PolicyContext {
                 .collect(),
             _ => Vec::new(),
         };
+        let (locks, locks_error) = match platform.ledger.locks().await {
+            Ok(l) => (l, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
         Ok(PolicyContext {
+            locks,
+            locks_error,
+            reason: None,
+            override_lock: None,
             policy,
             topology,
             catalog,
@@ -387,6 +423,16 @@ pub struct Plan {
     pub grant_rule: Option<String>,
     /// For environment creation and extension: the environment as it will be.
     pub env: Option<EphemeralEnv>,
+    /// The reason recorded in the audit trail: the action's own, else the actor's
+    /// (`--reason`), cleaned.
+    pub reason: Option<String>,
+    /// The locks overridden on purpose (`--override-lock`), and why; empty when no
+    /// lock stood in the way.
+    pub overridden: Vec<Lock>,
+    pub override_reason: Option<String>,
+    /// What the audit record says changes, known before the provider call (a
+    /// rollback's versions, HPA bounds, a flag's values, the locks an unlock removes).
+    pub details: Details,
 }
 
 /// Why an action may not run: the rule, and what would allow it.
@@ -444,6 +490,18 @@ pub enum Refusal {
         "ownership: {action} acts on every service, so only a platform admin may do it; ask one, or be listed in config [policy] admins"
     )]
     AdminOnly { action: String },
+    /// A lock covers the target of a mutating action, held by someone else.
+    #[error("locked: {target} is locked by {}; wait until the holder unlocks it, or act anyway on purpose with --override-lock REASON (audited as an override)", holders_text(.locks))]
+    Locked {
+        action: String,
+        target: String,
+        locks: Vec<Lock>,
+    },
+    /// The locks could not be read, so the scope may be locked: closed.
+    #[error(
+        "locks unknown: the locks could not be read ({error}), so {target} may be locked; act anyway on purpose with --override-lock REASON (audited as an override)"
+    )]
+    LocksUnknown { target: String, error: String },
     /// The readiness gate: the service is below the threshold.
     #[error("readiness gate: {service} is at level {} but production needs {threshold}; failing rules: {}. Fix them (see `sphere score {service}`), or lower [policy] readiness_threshold", .level.as_deref().unwrap_or("none"), .failing.join(", "))]
     Readiness {
@@ -460,6 +518,8 @@ fn read_only_text(env: &Option<String>) -> String {
         Some(e) => format!("read-only environment: {e} is read-only for everyone but platform admins (config [policy] read_only_envs); ask an admin, or be listed in [policy] admins"),
     }
 }
+
+pub use crate::domain::holders_text;
 
 fn owner_text(owner: &Option<String>) -> String {
     owner
@@ -480,11 +540,17 @@ impl Refusal {
             | Refusal::NoTeam { .. }
             | Refusal::NotCreator { .. } => "ownership",
             Refusal::Readiness { .. } => "readiness",
+            Refusal::Locked { .. } | Refusal::LocksUnknown { .. } => "lock",
         }
     }
 
     pub fn is_invalid(&self) -> bool {
         matches!(self, Refusal::Invalid { .. })
+    }
+
+    /// Refused because of a lock (or locks that could not be read)?
+    pub fn is_lock(&self) -> bool {
+        self.rule() == "lock"
     }
 }
 
@@ -753,6 +819,14 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
     let topo = &ctx.topology;
     let mut from_version = None;
     let mut env_after = None;
+    // The actor's reason, for an action that holds none itself.
+    let given = match &ctx.reason {
+        Some(r) => {
+            check_reason(r)?;
+            Some(clean_reason(r))
+        }
+        None => None,
+    };
     // 1. Validate and resolve.
     let resolved = match action {
         Action::Lock {
@@ -775,6 +849,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             service,
             env,
             region,
+            all_holders,
         } => {
             let s = subject(ctx, service)?;
             check_scope(topo, env.as_deref(), region.as_deref())?;
@@ -782,6 +857,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 service: s.name.clone(),
                 env: env.clone(),
                 region: region.clone(),
+                all_holders: *all_holders,
             }
         }
         Action::LockAll { reason } => {
@@ -796,7 +872,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 reason: clean_reason(reason),
             }
         }
-        Action::UnlockAll | Action::FreezeOff => action.clone(),
+        Action::UnlockAll { .. } | Action::FreezeOff => action.clone(),
         Action::Rollback {
             service,
             cluster,
@@ -1222,7 +1298,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
             Some(e) => vec![e.as_str()],
             None => topo.environments.iter().map(String::as_str).collect(),
         },
-        Action::LockAll { .. } | Action::UnlockAll => {
+        Action::LockAll { .. } | Action::UnlockAll { .. } => {
             topo.environments.iter().map(String::as_str).collect()
         }
         Action::FreezeOn { .. } | Action::FreezeOff => Vec::new(),
@@ -1338,13 +1414,111 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         }
     }
 
+    let reason = resolved.reason().map(str::to_string).or(given);
+    let mut details = change_details(ctx, actor, &resolved, from_version.as_deref());
+
+    // 5. Whose locks an unlock removes: the actor's own, or every holder's on purpose.
+    let mut others_removed: Vec<String> = Vec::new();
+    if let Some((service, env, region, all)) = unlock_scope(&resolved) {
+        let inside: Vec<Lock> = ctx
+            .locks
+            .iter()
+            .filter(|l| l.within(service, env, region))
+            .cloned()
+            .collect();
+        let (mine, others): (Vec<Lock>, Vec<Lock>) =
+            inside.iter().cloned().partition(|l| l.by == actor.name);
+        if !all && mine.is_empty() && !others.is_empty() {
+            return Err(invalid(
+                "all_holders",
+                format!(
+                    "{} is locked by {}, not by {}: an unlock removes only your own locks; --all-holders removes every holder's (with a reason and a typed confirmation naming them)",
+                    resolved.target(),
+                    holders_text(&others),
+                    actor.name
+                ),
+            ));
+        }
+        if all && !others.is_empty() && reason.is_none() {
+            return Err(invalid(
+                "reason",
+                format!(
+                    "removing another holder's lock ({}) needs a reason: --reason TEXT",
+                    holders_text(&others)
+                ),
+            ));
+        }
+        let removed = if all { &inside } else { &mine };
+        if !removed.is_empty() {
+            details.insert("lock.removed".into(), holders_text(removed));
+        }
+        if !all && !others.is_empty() {
+            details.insert("lock.kept".into(), holders_text(&others));
+        }
+        if all {
+            let mut names: Vec<String> = others.iter().map(|l| l.by.clone()).collect();
+            names.sort();
+            names.dedup();
+            others_removed = names;
+        }
+    }
+
+    // 6. Locks: a mutating action in a locked scope is refused unless overridden on
+    // purpose. A lock never stops its own holder (an emergency rollback by the one
+    // who locked); locks that cannot be read stop it too (closed).
+    let mut overridden = Vec::new();
+    let mut override_reason = None;
+    if let Some((target, covering)) = covering_locks(ctx, &resolved) {
+        let blocking: Vec<Lock> = covering
+            .into_iter()
+            .filter(|l| l.by != actor.name)
+            .collect();
+        let stop = match &ctx.locks_error {
+            Some(error) => Some(Refusal::LocksUnknown {
+                target: target.clone(),
+                error: error.clone(),
+            }),
+            None if !blocking.is_empty() => Some(Refusal::Locked {
+                action: resolved.audit_name().to_string(),
+                target,
+                locks: blocking.clone(),
+            }),
+            None => None,
+        };
+        if let Some(refusal) = stop {
+            let Some(why) = ctx.override_lock.as_deref() else {
+                return Err(refusal);
+            };
+            if clean_reason(why).is_empty() || why.chars().count() > MAX_REASON {
+                return Err(invalid(
+                    "override_lock",
+                    format!(
+                        "an override needs a reason of 1 to {MAX_REASON} characters: --override-lock REASON"
+                    ),
+                ));
+            }
+            let why = clean_reason(why);
+            details.insert(
+                "override.locks".into(),
+                match &ctx.locks_error {
+                    Some(e) => format!("locks unknown ({e})"),
+                    None => holders_text(&blocking),
+                },
+            );
+            details.insert("override.reason".into(), why.clone());
+            overridden = blocking;
+            override_reason = Some(why);
+        }
+    }
+
     // Confirmation.
     let prod = |env: Option<&str>| env.is_none_or(is_production);
     let confirm = match &resolved {
         Action::Lock { .. } | Action::FreezeOn { .. } => Confirm::None,
         Action::FreezeOff => Confirm::YesNo,
         Action::LockAll { .. } => Confirm::TypeToConfirm("lock all".to_string()),
-        Action::UnlockAll => Confirm::TypeToConfirm("unlock all".to_string()),
+        _ if !others_removed.is_empty() => Confirm::TypeToConfirm(others_removed.join(", ")),
+        Action::UnlockAll { .. } => Confirm::TypeToConfirm("unlock all".to_string()),
         Action::Unlock { service, env, .. } => {
             if prod(env.as_deref()) {
                 Confirm::TypeToConfirm(service.clone())
@@ -1408,7 +1582,226 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
         from_version,
         grant_rule,
         env: env_after,
+        reason,
+        overridden,
+        override_reason,
+        details,
     })
+}
+
+/// An unlock's scope: (service, env, region, every holder's?).
+fn unlock_scope(action: &Action) -> Option<(&str, Option<&str>, Option<&str>, bool)> {
+    match action {
+        Action::Unlock {
+            service,
+            env,
+            region,
+            all_holders,
+        } => Some((service, env.as_deref(), region.as_deref(), *all_holders)),
+        Action::UnlockAll { all_holders } => Some((Lock::ALL, None, None, *all_holders)),
+        _ => None,
+    }
+}
+
+/// The rule of which locks stop which action: the action's target and the locks
+/// covering it (any holder's), or `None` for an action no lock stops.
+///
+/// - rollback, restart, HPA edits, secret writes, deletes and copies (the target
+///   region): any lock covering the service in that cluster;
+/// - flag changes (flags belong to no one service), a new service (it deploys to
+///   dev), deleting an ephemeral environment: the lock on everything covering one of
+///   its clusters, and for an environment also a lock naming it;
+/// - locking, unlocking, the freeze, reading a secret, access requests, creating or
+///   extending an environment: no lock stops them.
+pub fn covering_locks(ctx: &PolicyContext, action: &Action) -> Option<(String, Vec<Lock>)> {
+    let cover = |f: &dyn Fn(&Lock) -> bool| -> Vec<Lock> {
+        ctx.locks.iter().filter(|l| f(l)).cloned().collect()
+    };
+    let everything = |l: &Lock, c: &ClusterId| l.service == Lock::ALL && l.covers(Lock::ALL, c);
+    match action {
+        Action::Rollback {
+            service, cluster, ..
+        }
+        | Action::Restart { service, cluster }
+        | Action::SetHpa {
+            service, cluster, ..
+        } => Some((
+            format!("{service}@{cluster}"),
+            cover(&|l| l.covers(service, cluster)),
+        )),
+        Action::SecretPut {
+            service,
+            env,
+            region,
+            ..
+        }
+        | Action::SecretDelete {
+            service,
+            env,
+            region,
+            ..
+        }
+        | Action::SecretCopy {
+            service,
+            env,
+            to: region,
+            ..
+        } => {
+            let c = ClusterId::new(env, region);
+            Some((format!("{service}@{c}"), cover(&|l| l.covers(service, &c))))
+        }
+        Action::FlagSet {
+            name, env, region, ..
+        } => {
+            let clusters: Vec<&ClusterId> = ctx
+                .flags
+                .iter()
+                .filter(|f| {
+                    f.name == *name
+                        && env.as_ref().is_none_or(|e| &f.cluster.env == e)
+                        && region.as_ref().is_none_or(|r| &f.cluster.region == r)
+                })
+                .map(|f| &f.cluster)
+                .collect();
+            Some((
+                format!("{name}@{}/{}", or_any(env), or_any(region)),
+                cover(&|l| clusters.iter().any(|c| everything(l, c))),
+            ))
+        }
+        Action::ServiceCreate { request, .. } => {
+            let clusters: Vec<ClusterId> = ctx
+                .topology
+                .regions_of(DEV_ENV)
+                .iter()
+                .map(|r| ClusterId::new(DEV_ENV, r.clone()))
+                .collect();
+            Some((
+                format!("{}@{DEV_ENV}/*", request.name),
+                cover(&|l| clusters.iter().any(|c| everything(l, c))),
+            ))
+        }
+        Action::EnvDelete { name } => Some((
+            format!("*@{name}/*"),
+            cover(&|l| {
+                l.env.as_deref() == Some(name.as_str())
+                    || (l.service == Lock::ALL && l.env.is_none())
+            }),
+        )),
+        _ => None,
+    }
+}
+
+/// What the audit record says changes, as far as the context knows before the
+/// provider call.
+fn change_details(
+    ctx: &PolicyContext,
+    actor: &Actor,
+    action: &Action,
+    from_version: Option<&str>,
+) -> Details {
+    let mut d = Details::new();
+    let mut put = |k: &str, v: String| {
+        d.insert(k.to_string(), v);
+    };
+    let distinct = |vals: Vec<String>| {
+        let mut v = vals;
+        v.sort();
+        v.dedup();
+        v.join(", ")
+    };
+    match action {
+        Action::Rollback { to, .. } => {
+            if let Some(f) = from_version {
+                put("version.from", f.to_string());
+            }
+            if let Some(t) = to {
+                put("version.to", t.clone());
+            }
+        }
+        Action::SetHpa {
+            cluster, min, max, ..
+        } => {
+            if let Some((_, lo, hi)) = ctx
+                .subject
+                .as_ref()
+                .and_then(|s| s.hpa_bounds.iter().find(|(c, _, _)| c == cluster))
+            {
+                put("hpa.from", format!("{lo}..{hi}"));
+            }
+            put("hpa.to", format!("{min}..{max}"));
+        }
+        Action::FlagSet {
+            name,
+            value,
+            percentage,
+            env,
+            region,
+        } => {
+            let now: Vec<&FlagState> = ctx
+                .flags
+                .iter()
+                .filter(|f| {
+                    f.name == *name
+                        && env.as_ref().is_none_or(|e| &f.cluster.env == e)
+                        && region.as_ref().is_none_or(|r| &f.cluster.region == r)
+                })
+                .collect();
+            put(
+                "value.from",
+                distinct(now.iter().map(|f| f.value.clone()).collect()),
+            );
+            put("value.to", value.clone());
+            if let Some(p) = percentage {
+                put(
+                    "percentage.from",
+                    distinct(now.iter().map(|f| format!("{}%", f.percentage)).collect()),
+                );
+                put("percentage.to", format!("{p}%"));
+            }
+        }
+        Action::SecretPut {
+            service,
+            env,
+            region,
+            key,
+            ..
+        }
+        | Action::SecretDelete {
+            service,
+            env,
+            region,
+            key,
+        } => {
+            if let Some(m) = ctx.secrets.iter().find(|m| {
+                m.service == *service && m.env == *env && m.region == *region && m.key == *key
+            }) {
+                let k = if matches!(action, Action::SecretPut { .. }) {
+                    "secret.version.from"
+                } else {
+                    "secret.version"
+                };
+                put(k, m.version_id.clone());
+            }
+        }
+        Action::SecretCopy {
+            service,
+            env,
+            key,
+            from,
+            ..
+        } => {
+            if let Some(m) = ctx.secrets.iter().find(|m| {
+                m.service == *service && m.env == *env && m.region == *from && m.key == *key
+            }) {
+                put("secret.version", m.version_id.clone());
+            }
+        }
+        Action::Lock { reason, .. } | Action::LockAll { reason } => {
+            put("lock.holder", format!("{} ({reason})", actor.name));
+        }
+        _ => {}
+    }
+    d
 }
 
 impl fmt::Display for Confirm {

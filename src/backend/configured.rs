@@ -21,8 +21,8 @@ use crate::domain::catalog::Catalog;
 use crate::domain::catalog::load::{FsReader, SourceReader, load};
 use crate::domain::catalog::model::{Problem, Severity};
 use crate::domain::{
-    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
-    SecretMeta, SecretValue, Timestamp, Topology,
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, Details, FlagState, Freeze, Lock,
+    Outcome, Scope, SecretMeta, SecretValue, Timestamp, Topology,
 };
 
 /// A provider the config does not declare (or declares so that it cannot be built):
@@ -120,10 +120,16 @@ impl LockStore for Unconfigured {
     async fn locks(&self) -> Result<Vec<Lock>> {
         Err(self.error())
     }
-    async fn add_lock(&self, _lock: Lock) -> Result<()> {
+    async fn add_lock(&self, _lock: Lock) -> Result<Vec<Lock>> {
         Err(self.error())
     }
-    async fn remove_locks(&self, _: &str, _: Option<&str>, _: Option<&str>) -> Result<usize> {
+    async fn remove_locks(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: Option<&str>,
+        _: Option<&str>,
+    ) -> Result<Vec<Lock>> {
         Err(self.error())
     }
 }
@@ -162,7 +168,7 @@ impl LedgerProvider for ComposedLedger {
     async fn audit_backlog(&self) -> Result<Option<String>> {
         self.audit.backlog().await
     }
-    async fn add_lock(&self, lock: Lock) -> Result<()> {
+    async fn add_lock(&self, lock: Lock) -> Result<Vec<Lock>> {
         self.locks.add_lock(lock).await
     }
     async fn remove_locks(
@@ -170,26 +176,35 @@ impl LedgerProvider for ComposedLedger {
         service: &str,
         env: Option<&str>,
         region: Option<&str>,
-    ) -> Result<usize> {
-        self.locks.remove_locks(service, env, region).await
+        by: Option<&str>,
+    ) -> Result<Vec<Lock>> {
+        self.locks.remove_locks(service, env, region, by).await
     }
     async fn set_freeze(&self, freeze: Freeze) -> Result<()> {
         self.freeze.set_freeze(freeze).await
     }
-    async fn append_audit(
+    async fn append_audit_with(
         &self,
         actor: &str,
         action: &str,
         target: &str,
         reason: Option<&str>,
+        details: &Details,
         outcome: Outcome,
     ) -> Result<u64> {
         self.audit
-            .append_audit(actor, action, target, reason, outcome)
+            .append_audit_with(actor, action, target, reason, details, outcome)
             .await
     }
-    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
-        self.audit.set_audit_outcome(id, outcome).await
+    async fn set_audit_outcome_with(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<()> {
+        self.audit
+            .set_audit_outcome_with(id, outcome, details)
+            .await
     }
     async fn request_access(&self, request: AccessRequest) -> Result<u64> {
         let access = self.access.clone();

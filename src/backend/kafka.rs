@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 use super::{AuditStore, FlagsProvider};
 use crate::backend::sim::state::FileLock;
 use crate::config::platform::KafkaConfig;
-use crate::domain::{AuditRecord, ClusterId, FlagState, Outcome, PendingFlag, Timestamp};
+use crate::domain::{AuditRecord, ClusterId, Details, FlagState, Outcome, PendingFlag, Timestamp};
 
 /// A flag change as produced to the command topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -926,12 +926,13 @@ impl AuditStore for KafkaAudit {
             .collect())
     }
 
-    async fn append_audit(
+    async fn append_audit_with(
         &self,
         actor: &str,
         action: &str,
         target: &str,
         reason: Option<&str>,
+        details: &Details,
         outcome: Outcome,
     ) -> Result<u64> {
         let record = AuditRecord {
@@ -942,16 +943,23 @@ impl AuditStore for KafkaAudit {
             target: target.to_string(),
             reason: reason.map(str::to_string),
             outcome,
+            details: details.clone(),
         };
         let id = record.id;
         self.write(record).await?;
         Ok(id)
     }
 
-    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
-        let Some(record) = self.find(id).await? else {
+    async fn set_audit_outcome_with(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<()> {
+        let Some(mut record) = self.find(id).await? else {
             bail!("no audit record #{id}");
         };
+        record.details.extend(details.clone());
         self.write(AuditRecord { outcome, ..record }).await
     }
 }
@@ -1067,6 +1075,7 @@ mod tests {
             target: "cart".into(),
             reason: None,
             outcome: Outcome::Started,
+            details: Default::default(),
         };
         append_spool(&path, &rec(1)).unwrap();
         append_spool(&path, &rec(2)).unwrap();

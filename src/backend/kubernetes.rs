@@ -44,8 +44,39 @@ use crate::domain::{
 
 /// The ConfigMap holding a cluster's locks, in `[kubernetes] lock_namespace`.
 pub const LOCK_OBJECT: &str = "sphere-locks";
-/// The key of [`LOCK_OBJECT`]'s data holding the locks as a JSON array.
+/// The key of [`LOCK_OBJECT`]'s data holding the locks: a [`LockDoc`] as JSON,
+/// `{"format": 2, "locks": [{"service", "env"?, "region"?, "reason", "by", "at"}]}`, a
+/// target holding one lock per holder. Format 1 (written by sphere before locks were
+/// sets) was the bare JSON list of locks, one per target; it is still read, and the
+/// next write turns it into format 2. A sphere that knows only format 1 fails to read
+/// format 2 (its `lock check` exits non-zero: closed), instead of replacing another
+/// holder's lock.
 pub const LOCK_KEY: &str = "locks.json";
+/// The format of [`LOCK_KEY`] this sphere writes.
+pub const LOCK_FORMAT: u32 = 2;
+
+/// The lock object's document (format 2).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LockDoc {
+    pub format: u32,
+    pub locks: Vec<Lock>,
+}
+
+/// Format 1 or 2, as read.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum LockData {
+    Doc(LockDoc),
+    List(Vec<Lock>),
+}
+
+/// The text of the lock object's data for `locks` (format 2).
+fn lock_text(locks: &[Lock]) -> Result<String> {
+    Ok(serde_json::to_string(&LockDoc {
+        format: LOCK_FORMAT,
+        locks: locks.to_vec(),
+    })?)
+}
 /// How often one lock write re-reads and retries after a conflict before giving up.
 const LOCK_ATTEMPTS: u32 = 64;
 /// The annotation `kubectl rollout restart` sets on the pod template.
@@ -337,10 +368,7 @@ impl KubeClusters {
                         )])),
                         ..Default::default()
                     },
-                    data: Some(BTreeMap::from([(
-                        LOCK_KEY.to_string(),
-                        serde_json::to_string(&locks)?,
-                    )])),
+                    data: Some(BTreeMap::from([(LOCK_KEY.to_string(), lock_text(&locks)?)])),
                     ..Default::default()
                 };
                 match api.create(&PostParams::default(), &cm).await {
@@ -360,7 +388,7 @@ impl KubeClusters {
             }
             cm.data
                 .get_or_insert_with(BTreeMap::new)
-                .insert(LOCK_KEY.to_string(), serde_json::to_string(&locks)?);
+                .insert(LOCK_KEY.to_string(), lock_text(&locks)?);
             // `cm.metadata.resource_version` is the version read: a stale one is refused.
             match api.replace(LOCK_OBJECT, &PostParams::default(), &cm).await {
                 Ok(_) => return Ok(report),
@@ -454,14 +482,29 @@ async fn client_for(entry: &ClusterConfig, timeout: Duration) -> Result<Client> 
 
 fn parse_locks(cm: &ConfigMap) -> Result<Vec<Lock>> {
     match cm.data.as_ref().and_then(|d| d.get(LOCK_KEY)) {
-        Some(text) if !text.trim().is_empty() => serde_json::from_str(text)
-            .with_context(|| format!("the lock object's {LOCK_KEY} is not a JSON list of locks")),
+        Some(text) if !text.trim().is_empty() => parse_lock_text(text),
         _ => Ok(Vec::new()),
     }
 }
 
+/// The locks in the lock object's text: format 2, or format 1 (a bare list). A newer
+/// format is refused (closed), not guessed at.
+pub fn parse_lock_text(text: &str) -> Result<Vec<Lock>> {
+    match serde_json::from_str::<LockData>(text) {
+        Ok(LockData::List(locks)) => Ok(locks),
+        Ok(LockData::Doc(doc)) if doc.format <= LOCK_FORMAT => Ok(doc.locks),
+        Ok(LockData::Doc(doc)) => bail!(
+            "the lock object's {LOCK_KEY} has format {}, newer than this sphere reads ({LOCK_FORMAT}): upgrade sphere",
+            doc.format
+        ),
+        Err(_) => bail!(
+            "the lock object's {LOCK_KEY} is neither {{\"format\": {LOCK_FORMAT}, \"locks\": [...]}} nor a JSON list of locks"
+        ),
+    }
+}
+
 fn same_lock(a: &Lock, b: &Lock) -> bool {
-    a.service == b.service && a.env == b.env && a.region == b.region
+    a.same(b)
 }
 
 #[async_trait]
@@ -741,7 +784,7 @@ impl LockStore for KubeClusters {
 
     /// Writes the lock into every cluster it is about (all of an environment's regions
     /// when its region is `None`, and so on).
-    async fn add_lock(&self, lock: Lock) -> Result<()> {
+    async fn add_lock(&self, lock: Lock) -> Result<Vec<Lock>> {
         let targets = self
             .lock_clusters(lock.env.as_deref(), lock.region.as_deref())
             .await?;
@@ -756,22 +799,29 @@ impl LockStore for KubeClusters {
             let lock = lock.clone();
             async move {
                 let write = self.update_locks(conn, move |locks| {
-                    locks.retain(|l| !same_lock(l, &lock));
-                    locks.push(lock.clone());
-                    ((), true)
+                    (crate::domain::add_lock(locks, lock.clone()), true)
                 });
                 self.timed(&conn.id, "writing a lock", write).await
             }
         });
-        let errors: Vec<String> = futures::future::join_all(writes)
-            .await
-            .into_iter()
-            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
-            .collect();
+        let mut others: Vec<Lock> = Vec::new();
+        let mut errors = Vec::new();
+        for result in futures::future::join_all(writes).await {
+            match result {
+                Ok(found) => {
+                    for l in found {
+                        if !others.iter().any(|o| same_lock(o, &l)) {
+                            others.push(l);
+                        }
+                    }
+                }
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }
-        Ok(())
+        Ok(others)
     }
 
     async fn remove_locks(
@@ -779,19 +829,15 @@ impl LockStore for KubeClusters {
         service: &str,
         env: Option<&str>,
         region: Option<&str>,
-    ) -> Result<usize> {
+        by: Option<&str>,
+    ) -> Result<Vec<Lock>> {
         let removes = self
             .lock_clusters(env, region)
             .await?
             .into_iter()
             .map(|conn| {
                 let remove = self.update_locks(conn, move |locks| {
-                    let (gone, kept): (Vec<Lock>, Vec<Lock>) = locks.drain(..).partition(|l| {
-                        l.service == service
-                            && env.is_none_or(|e| l.env.as_deref() == Some(e))
-                            && region.is_none_or(|r| l.region.as_deref() == Some(r))
-                    });
-                    *locks = kept;
+                    let gone = crate::domain::remove_locks(locks, service, env, region, by);
                     let changed = !gone.is_empty();
                     (gone, changed)
                 });
@@ -814,7 +860,7 @@ impl LockStore for KubeClusters {
         if !errors.is_empty() {
             bail!("{}", errors.join("; "));
         }
-        Ok(removed.len())
+        Ok(removed)
     }
 }
 
@@ -1474,6 +1520,30 @@ pub fn hpa_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_text_reads_both_formats_and_refuses_newer_ones() {
+        let l = |by: &str| Lock {
+            service: "cart".into(),
+            env: None,
+            region: None,
+            reason: "r".into(),
+            by: by.into(),
+            at: 1,
+        };
+        let v1 = serde_json::to_string(&vec![l("ada")]).unwrap();
+        assert_eq!(parse_lock_text(&v1).unwrap(), vec![l("ada")]);
+        let v2 = lock_text(&[l("ada"), l("bob")]).unwrap();
+        assert_eq!(parse_lock_text(&v2).unwrap(), vec![l("ada"), l("bob")]);
+        let v3 = r#"{"format": 3, "locks": []}"#;
+        assert!(
+            parse_lock_text(v3)
+                .unwrap_err()
+                .to_string()
+                .contains("format 3")
+        );
+        assert!(parse_lock_text("{oops").is_err());
+    }
 
     #[test]
     fn image_versions() {

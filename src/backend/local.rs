@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::AuditStore;
 use crate::backend::sim::state::FileLock;
 use crate::domain::access::{AccessRequest, add_request, decide_request};
-use crate::domain::{AuditRecord, Outcome, Timestamp};
+use crate::domain::{AuditRecord, Details, Outcome, Timestamp};
 
 /// A JSON document in a file, changed only under its lock.
 #[derive(Debug, Clone)]
@@ -136,12 +136,13 @@ impl AuditStore for LocalAudit {
             .collect())
     }
 
-    async fn append_audit(
+    async fn append_audit_with(
         &self,
         actor: &str,
         action: &str,
         target: &str,
         reason: Option<&str>,
+        details: &Details,
         outcome: Outcome,
     ) -> Result<u64> {
         self.file.mutate(|all: &mut Vec<AuditRecord>| {
@@ -154,17 +155,24 @@ impl AuditStore for LocalAudit {
                 target: target.to_string(),
                 reason: reason.map(str::to_string),
                 outcome,
+                details: details.clone(),
             });
             Ok(id)
         })
     }
 
-    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+    async fn set_audit_outcome_with(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<()> {
         self.file.mutate(|all: &mut Vec<AuditRecord>| {
             let Some(r) = all.iter_mut().find(|r| r.id == id) else {
                 anyhow::bail!("no audit record #{id}");
             };
             r.outcome = outcome;
+            r.details.extend(details.clone());
             Ok(())
         })
     }

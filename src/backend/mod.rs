@@ -23,8 +23,8 @@ use crate::domain::access::AccessRequest;
 use crate::domain::catalog::Catalog;
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
-    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Outcome, Scope,
-    SecretListing, SecretMeta, SecretValue, Timestamp, Topology,
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, Details, FlagState, Freeze, Lock,
+    Outcome, Scope, SecretListing, SecretMeta, SecretValue, Timestamp, Topology,
 };
 
 /// Where the catalog comes from (descriptor files, a GitHub org, the demo's assets).
@@ -255,22 +255,25 @@ pub trait LedgerProvider: Send + Sync {
         Ok(None)
     }
 
-    /// Add a lock, replacing one with the same service, environment and region.
-    async fn add_lock(&self, lock: Lock) -> Result<()>;
+    /// Add a lock to its target's set (see [`crate::domain::add_lock`]): another
+    /// holder's lock on the same target stays; the same holder's is replaced. Returns
+    /// the other holders' locks on that target.
+    async fn add_lock(&self, lock: Lock) -> Result<Vec<Lock>>;
 
     /// Remove the locks of `service` (`*` for the lock on everything) inside the scope
-    /// (`None` = any); how many went.
+    /// (`None` = any) held by `by` (`None`: every holder's); the locks removed.
     async fn remove_locks(
         &self,
         service: &str,
         env: Option<&str>,
         region: Option<&str>,
-    ) -> Result<usize>;
+        by: Option<&str>,
+    ) -> Result<Vec<Lock>>;
 
     /// Switch the merge freeze on or off.
     async fn set_freeze(&self, freeze: Freeze) -> Result<()>;
 
-    /// Append one audit record; returns its id (ids increase).
+    /// Append one audit record with no details; returns its id (ids increase).
     async fn append_audit(
         &self,
         actor: &str,
@@ -278,11 +281,37 @@ pub trait LedgerProvider: Send + Sync {
         target: &str,
         reason: Option<&str>,
         outcome: Outcome,
+    ) -> Result<u64> {
+        self.append_audit_with(actor, action, target, reason, &Details::new(), outcome)
+            .await
+    }
+
+    /// Append one audit record saying what changes (`details`); returns its id.
+    async fn append_audit_with(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        details: &Details,
+        outcome: Outcome,
     ) -> Result<u64>;
 
     /// Record the outcome of a record appended as `Started`. An error when there is no
     /// such record.
-    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()>;
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+        self.set_audit_outcome_with(id, outcome, &Details::new())
+            .await
+    }
+
+    /// [`LedgerProvider::set_audit_outcome`], adding `details` (what the provider
+    /// call told: the version written, the locks removed) to the record's.
+    async fn set_audit_outcome_with(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<()>;
 
     /// Record an access request (C15) as it is given (its `status` already decided
     /// when a rule granted it); returns its id, assigned by the ledger (ids increase
@@ -316,15 +345,16 @@ pub trait LedgerProvider: Send + Sync {
 #[async_trait]
 pub trait LockStore: Send + Sync {
     async fn locks(&self) -> Result<Vec<Lock>>;
-    /// Add a lock, replacing one with the same service, environment and region.
-    async fn add_lock(&self, lock: Lock) -> Result<()>;
-    /// Remove the locks of `service` (`*`: the lock on everything) inside the scope.
+    /// See [`LedgerProvider::add_lock`].
+    async fn add_lock(&self, lock: Lock) -> Result<Vec<Lock>>;
+    /// See [`LedgerProvider::remove_locks`].
     async fn remove_locks(
         &self,
         service: &str,
         env: Option<&str>,
         region: Option<&str>,
-    ) -> Result<usize>;
+        by: Option<&str>,
+    ) -> Result<Vec<Lock>>;
 }
 
 /// The merge-freeze part of a configured ledger (GitHub: an org ruleset).
@@ -352,8 +382,31 @@ pub trait AuditStore: Send + Sync {
         target: &str,
         reason: Option<&str>,
         outcome: Outcome,
+    ) -> Result<u64> {
+        self.append_audit_with(actor, action, target, reason, &Details::new(), outcome)
+            .await
+    }
+    /// Append one record with what changes.
+    async fn append_audit_with(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        reason: Option<&str>,
+        details: &Details,
+        outcome: Outcome,
     ) -> Result<u64>;
-    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()>;
+    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+        self.set_audit_outcome_with(id, outcome, &Details::new())
+            .await
+    }
+    /// Set the outcome, adding `details` to the record's.
+    async fn set_audit_outcome_with(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<()>;
 }
 
 /// Demo or configured: the header says which, and the demo is never a silent fallback.

@@ -24,7 +24,7 @@ use crate::domain::Timestamp;
 use crate::domain::access::{AccessRequest, AccessStatus, GrantHow, Permission};
 use crate::domain::environment::format_duration;
 
-use super::act::run_action;
+use super::act::{WhyArgs, run_action, run_action_why};
 use super::secret::rfc3339;
 use super::{Cli, Ctx, Output, build_platform, print_table};
 
@@ -65,12 +65,18 @@ pub enum AccessCommand {
     /// Grant a pending request (an owner of its service, or an admin).
     Approve {
         id: u64,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
     /// Deny a pending request (an owner of its service, or an admin).
     Deny {
         id: u64,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -98,11 +104,13 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &AccessCommand) -> Result<ExitCode> 
             };
             run_action(cli, ctx, action, *output).await
         }
-        AccessCommand::Approve { id, output } => {
-            run_action(cli, ctx, Action::AccessApprove { id: *id }, *output).await
+        AccessCommand::Approve { id, reason, output } => {
+            let why = because(reason);
+            run_action_why(cli, ctx, Action::AccessApprove { id: *id }, *output, &why).await
         }
-        AccessCommand::Deny { id, output } => {
-            run_action(cli, ctx, Action::AccessDeny { id: *id }, *output).await
+        AccessCommand::Deny { id, reason, output } => {
+            let why = because(reason);
+            run_action_why(cli, ctx, Action::AccessDeny { id: *id }, *output, &why).await
         }
         AccessCommand::List { output } => list(cli, ctx, *output).await,
     }
@@ -175,4 +183,11 @@ async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn because(reason: &Option<String>) -> WhyArgs {
+    WhyArgs {
+        reason: reason.clone(),
+        override_lock: None,
+    }
 }

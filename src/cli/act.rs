@@ -4,12 +4,17 @@
 //!
 //! Exit codes of every action command: 0 done, 1 the provider failed (the audit
 //! record says `failed`) or the confirmation was declined, 2 invalid input or a
-//! confirmation needed with stdin not a terminal (pass `--yes`), 4 refused by the
+//! confirmation needed with stdin not a terminal (pass `--yes`), 3 refused because a
+//! lock covers the target (the holders and their reasons are printed; pass
+//! `--override-lock REASON` to act anyway, audited as an override), 4 refused by the
 //! policy (the rule and what would allow it are printed; the refusal is audited).
+//!
+//! Every mutating command takes `--reason TEXT` (recorded in the audit trail) and,
+//! where a lock can stop it, `--override-lock REASON`.
 //!
 //! `--output json` prints the action's audit record(s) as `sphere audit --output json`
 //! does: `[{"id", "at", "time", "who", "action", "target", "reason", "outcome",
-//! "outcome_detail"}]`.
+//! "outcome_detail", "change", "details"}]`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -28,6 +33,18 @@ use super::{Cli, Ctx, Output, UsageError, build_platform};
 /// Exit code of a policy refusal.
 pub const EXIT_REFUSED: u8 = 4;
 
+/// Why the actor acts, and whether past a lock: `--reason` and `--override-lock`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WhyArgs {
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Act although a lock covers the target, on purpose, saying why (audited as an
+    /// override naming the locks).
+    #[arg(long, value_name = "REASON")]
+    pub override_lock: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     pub service: String,
@@ -38,6 +55,8 @@ pub struct RollbackArgs {
     /// The version to run; default: the release before the current one.
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub why: WhyArgs,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -49,6 +68,8 @@ pub struct RestartArgs {
     pub env: String,
     #[arg(long)]
     pub region: String,
+    #[command(flatten)]
+    pub why: WhyArgs,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -66,6 +87,8 @@ pub enum HpaCommand {
         min: u32,
         #[arg(long)]
         max: u32,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -77,7 +100,7 @@ pub async fn rollback(cli: &Cli, ctx: &Ctx, a: &RollbackArgs) -> Result<ExitCode
         cluster: ClusterId::new(&a.env, &a.region),
         to: a.to.clone(),
     };
-    run_action(cli, ctx, action, a.output).await
+    run_action_why(cli, ctx, action, a.output, &a.why).await
 }
 
 pub async fn restart(cli: &Cli, ctx: &Ctx, a: &RestartArgs) -> Result<ExitCode> {
@@ -85,7 +108,7 @@ pub async fn restart(cli: &Cli, ctx: &Ctx, a: &RestartArgs) -> Result<ExitCode> 
         service: a.service.clone(),
         cluster: ClusterId::new(&a.env, &a.region),
     };
-    run_action(cli, ctx, action, a.output).await
+    run_action_why(cli, ctx, action, a.output, &a.why).await
 }
 
 pub async fn hpa(cli: &Cli, ctx: &Ctx, cmd: &HpaCommand) -> Result<ExitCode> {
@@ -95,6 +118,7 @@ pub async fn hpa(cli: &Cli, ctx: &Ctx, cmd: &HpaCommand) -> Result<ExitCode> {
         region,
         min,
         max,
+        why,
         output,
     } = cmd;
     let action = Action::SetHpa {
@@ -103,7 +127,7 @@ pub async fn hpa(cli: &Cli, ctx: &Ctx, cmd: &HpaCommand) -> Result<ExitCode> {
         min: *min,
         max: *max,
     };
-    run_action(cli, ctx, action, *output).await
+    run_action_why(cli, ctx, action, *output, why).await
 }
 
 /// The policy as the CLI sees it: config, the platform kind and `--read-only`.
@@ -197,6 +221,17 @@ pub(crate) async fn run_action(
     run_action_then(cli, ctx, action, output, Done::Print).await
 }
 
+/// [`run_action`] with the actor's `--reason` and `--override-lock`.
+pub(crate) async fn run_action_why(
+    cli: &Cli,
+    ctx: &Ctx,
+    action: Action,
+    output: Output,
+    why: &WhyArgs,
+) -> Result<ExitCode> {
+    run_action_full(cli, ctx, action, output, Done::Print, why).await
+}
+
 /// What to print when the action ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Done {
@@ -228,9 +263,23 @@ pub(crate) async fn run_action_then(
     output: Output,
     on_done: Done,
 ) -> Result<ExitCode> {
+    run_action_full(cli, ctx, action, output, on_done, &WhyArgs::default()).await
+}
+
+/// [`run_action_then`] with the actor's `--reason` and `--override-lock`.
+pub(crate) async fn run_action_full(
+    cli: &Cli,
+    ctx: &Ctx,
+    action: Action,
+    output: Output,
+    on_done: Done,
+    why: &WhyArgs,
+) -> Result<ExitCode> {
     let (platform, _sim) = build_platform(cli, ctx).await?;
     let policy = policy(cli, ctx, &platform);
-    let pctx = PolicyContext::gather(&platform, policy, &action).await?;
+    let pctx = PolicyContext::gather(&platform, policy, &action)
+        .await?
+        .with_intent(why.reason.clone(), why.override_lock.clone());
     let actor = actor(cli, ctx, &platform, &pctx)?;
     let mut confirmed = cli.yes;
     loop {
@@ -282,7 +331,11 @@ pub(crate) async fn run_action_then(
                 {
                     print_records(&platform, &[id]).await?;
                 }
-                return Ok(ExitCode::from(EXIT_REFUSED));
+                return Ok(ExitCode::from(if refusal.is_lock() {
+                    super::lock::EXIT_LOCKED
+                } else {
+                    EXIT_REFUSED
+                }));
             }
             Err(DispatchError::Failed { audit_id, error }) => {
                 eprintln!(

@@ -7,11 +7,17 @@
 //! ```json
 //! [{"id": 12, "at": 1700000000, "time": "2023-11-14T22:13:20Z", "who": "ada",
 //!   "action": "lock.add", "target": "payments-api@production/us-east-1",
-//!   "reason": "INC-2291", "outcome": "succeeded", "outcome_detail": null}]
+//!   "reason": "INC-2291", "outcome": "succeeded", "outcome_detail": null,
+//!   "change": "lock.holder: ada (INC-2291)", "details": {"lock.holder": "ada (INC-2291)"}}]
 //! ```
 //!
 //! `outcome` is `started`, `succeeded`, `failed` or `refused`; `outcome_detail` says why
-//! for the last two. `reason` is `null` when none was given.
+//! for the last two. `reason` is `null` when none was given. `details` says what
+//! changed, by name (`version.from`/`version.to` of a rollback or a release,
+//! `hpa.from`/`hpa.to`, `value.from`/`value.to` and `percentage.*` of a flag,
+//! `secret.version*`, `lock.holder`, `lock.others`, `lock.removed`, `lock.kept`,
+//! `override.locks` and `override.reason` of a lock override, `locks` of a lock
+//! refusal); `change` is the same in one line for people (`""` when none).
 
 use std::process::ExitCode;
 
@@ -19,7 +25,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::domain::audit::{AuditFilter, filter, parse_duration};
+use crate::domain::audit::{AuditFilter, change_text, filter, parse_duration};
 use crate::domain::text::sanitize;
 use crate::domain::{AuditRecord, Outcome, Timestamp};
 
@@ -32,7 +38,8 @@ pub struct AuditArgs {
     /// Only records this recent: 30m, 2h, 7d, 1w.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<i64>,
-    /// Only records whose actor, action, target, reason or outcome contain this text.
+    /// Only records whose actor, action, target, reason, outcome or change contain
+    /// this text.
     #[arg(long, value_name = "TEXT")]
     pub grep: Option<String>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -51,6 +58,8 @@ pub struct AuditItem<'a> {
     pub reason: Option<&'a str>,
     pub outcome: &'static str,
     pub outcome_detail: Option<&'a str>,
+    pub change: String,
+    pub details: &'a crate::domain::Details,
 }
 
 fn outcome_parts(o: &Outcome) -> (&'static str, Option<&str>) {
@@ -76,6 +85,8 @@ impl<'a> From<&'a AuditRecord> for AuditItem<'a> {
             reason: r.reason.as_deref(),
             outcome,
             outcome_detail,
+            change: change_text(&r.details),
+            details: &r.details,
         }
     }
 }
@@ -112,6 +123,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &AuditArgs) -> Result<ExitCode> {
                         r.action.clone(),
                         r.target.clone(),
                         r.reason.clone().unwrap_or_default(),
+                        change_text(&r.details),
                         match why {
                             Some(w) => format!("{o}: {w}"),
                             None => o.to_string(),
@@ -120,7 +132,15 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &AuditArgs) -> Result<ExitCode> {
                 })
                 .collect();
             print_table(
-                &["TIME (UTC)", "WHO", "ACTION", "TARGET", "REASON", "OUTCOME"],
+                &[
+                    "TIME (UTC)",
+                    "WHO",
+                    "ACTION",
+                    "TARGET",
+                    "REASON",
+                    "CHANGE",
+                    "OUTCOME",
+                ],
                 &rows,
             );
             if records.is_empty() {

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::actions::Action;
 use crate::domain::environment::{EphemeralEnv, format_duration, parse_duration};
 
-use super::act::run_action;
+use super::act::{WhyArgs, run_action_why};
 use super::secret::rfc3339;
 use super::{Cli, Ctx, Output, build_platform, print_table};
 
@@ -47,6 +47,8 @@ pub enum EnvCommand {
         /// Only this region of the source (default: every region it spans).
         #[arg(long)]
         region: Option<String>,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -56,12 +58,16 @@ pub enum EnvCommand {
         /// How much more: 30m, 8h, 3d.
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         by: i64,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
     /// Delete an ephemeral environment and everything in it, now.
     Delete {
         name: String,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -79,6 +85,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &EnvCommand) -> Result<ExitCode> {
             from,
             ttl,
             region,
+            why,
             output,
         } => {
             let action = Action::EnvCreate {
@@ -87,17 +94,23 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &EnvCommand) -> Result<ExitCode> {
                 region: region.clone(),
                 ttl_seconds: *ttl,
             };
-            run_action(cli, ctx, action, *output).await
+            run_action_why(cli, ctx, action, *output, why).await
         }
-        EnvCommand::Extend { name, by, output } => {
+        EnvCommand::Extend {
+            name,
+            by,
+            why,
+            output,
+        } => {
             let action = Action::EnvExtend {
                 name: name.clone(),
                 by_seconds: *by,
             };
-            run_action(cli, ctx, action, *output).await
+            run_action_why(cli, ctx, action, *output, why).await
         }
-        EnvCommand::Delete { name, output } => {
-            run_action(cli, ctx, Action::EnvDelete { name: name.clone() }, *output).await
+        EnvCommand::Delete { name, why, output } => {
+            let action = Action::EnvDelete { name: name.clone() };
+            run_action_why(cli, ctx, action, *output, why).await
         }
         EnvCommand::List { output } => list(cli, ctx, *output).await,
     }

@@ -42,7 +42,7 @@ use crate::domain::flags::{
 };
 use crate::domain::{ClusterId, PendingFlag};
 
-use super::act::run_action;
+use super::act::{WhyArgs, run_action_why};
 use super::print_table;
 use super::{Cli, Ctx, Output, build_platform};
 use crate::actions::Action;
@@ -71,6 +71,8 @@ pub enum FlagCommand {
         /// Only this region's clusters (default: every one).
         #[arg(long)]
         region: Option<String>,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -110,6 +112,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &FlagCommand) -> Result<ExitCode> {
             percentage,
             env,
             region,
+            why,
             output,
         } => {
             let action = Action::FlagSet {
@@ -119,7 +122,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &FlagCommand) -> Result<ExitCode> {
                 env: env.clone(),
                 region: region.clone(),
             };
-            return run_action(cli, ctx, action, *output).await;
+            return run_action_why(cli, ctx, action, *output, why).await;
         }
     };
     let (platform, _sim) = build_platform(cli, ctx).await?;

@@ -1,14 +1,21 @@
 //! `sphere lock`, `sphere unlock` and `sphere freeze` (C8).
 //!
+//! A target holds a set of locks, one per holder: locking a target someone else locked
+//! adds a second lock and says who holds the first and why.
+//!
 //! - `sphere lock SERVICE [--env E] [--region R] --reason TEXT`
-//! - `sphere lock all --reason TEXT` / `sphere unlock all` (the incident lock)
-//! - `sphere unlock SERVICE [--env E] [--region R]`
+//! - `sphere lock all --reason TEXT` / `sphere unlock all [--all-holders]` (the
+//!   incident lock)
+//! - `sphere unlock SERVICE [--env E] [--region R] [--all-holders] [--reason TEXT]`:
+//!   removes your own locks; `--all-holders` removes every holder's, with a reason
+//!   and a typed confirmation naming the other holders.
 //! - `sphere lock check SERVICE --env E [--region R]`: the pipeline gate. Exit 0 when
-//!   free, 3 when locked (who, when and why on stdout), 2 bad usage. JSON:
-//!   `{"service", "env", "region", "locked": bool, "locks": [{"service", "env"?,
-//!   "region"?, "reason", "by", "at"}]}`.
-//! - `sphere freeze on --reason TEXT | off | status`. Status JSON: `{"on", "reason"?,
-//!   "by"?, "at"?}`.
+//!   free, 3 when locked (every holder, when and why on stdout), 2 bad usage, 1 when
+//!   the locks cannot be read. JSON: `{"service", "env", "region", "locked": bool,
+//!   "holders": [NAME], "locks": [{"service", "env"?, "region"?, "reason", "by",
+//!   "at"}]}`.
+//! - `sphere freeze on --reason TEXT | off [--reason TEXT] | status`. Status JSON:
+//!   `{"on", "reason"?, "by"?, "at"?}`.
 //!
 //! A service called `all` or `check` cannot be named here (the subcommands win).
 //! The other exit codes are those of every action (see `act`).
@@ -25,7 +32,7 @@ use crate::domain::catalog::Kind;
 use crate::domain::text::sanitize;
 use crate::domain::{ClusterId, Lock};
 
-use super::act::run_action;
+use super::act::{WhyArgs, run_action, run_action_why};
 use super::secret::rfc3339;
 use super::{Cli, Ctx, Output, UsageError, build_platform, scope_from};
 
@@ -86,14 +93,29 @@ pub struct UnlockArgs {
     /// Only this region's locks (default: every one).
     #[arg(long)]
     pub region: Option<String>,
+    /// Remove every holder's locks, not only your own (needs --reason and a typed
+    /// confirmation naming the other holders).
+    #[arg(long)]
+    pub all_holders: bool,
+    /// Why (recorded in the audit trail).
+    #[arg(long)]
+    pub reason: Option<String>,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UnlockCommand {
-    /// Release the lock on everything; typed confirmation `unlock all`.
+    /// Release your lock on everything (typed confirmation `unlock all`); with
+    /// --all-holders every holder's.
     All {
+        /// Remove every holder's lock on everything (needs --reason and a typed
+        /// confirmation naming the other holders).
+        #[arg(long)]
+        all_holders: bool,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -110,6 +132,9 @@ pub enum FreezeCommand {
     },
     /// Switch the merge freeze off.
     Off {
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -157,17 +182,32 @@ pub async fn lock(cli: &Cli, ctx: &Ctx, args: &LockArgs) -> Result<ExitCode> {
 
 pub async fn unlock(cli: &Cli, ctx: &Ctx, args: &UnlockArgs) -> Result<ExitCode> {
     match &args.cmd {
-        Some(UnlockCommand::All { output }) => {
-            run_action(cli, ctx, Action::UnlockAll, *output).await
+        Some(UnlockCommand::All {
+            all_holders,
+            reason,
+            output,
+        }) => {
+            let action = Action::UnlockAll {
+                all_holders: *all_holders,
+            };
+            run_action_why(cli, ctx, action, *output, &because(reason)).await
         }
         None => {
             let action = Action::Unlock {
                 service: need_service(&args.service, "unlock")?,
                 env: args.env.clone(),
                 region: args.region.clone(),
+                all_holders: args.all_holders,
             };
-            run_action(cli, ctx, action, args.output).await
+            run_action_why(cli, ctx, action, args.output, &because(&args.reason)).await
         }
+    }
+}
+
+fn because(reason: &Option<String>) -> WhyArgs {
+    WhyArgs {
+        reason: reason.clone(),
+        override_lock: None,
     }
 }
 
@@ -177,6 +217,8 @@ struct CheckJson<'a> {
     env: &'a str,
     region: Option<&'a str>,
     locked: bool,
+    /// Everyone holding a lock that covers it, in name order.
+    holders: Vec<&'a str>,
     locks: Vec<&'a Lock>,
 }
 
@@ -216,6 +258,9 @@ async fn check(
         })
         .collect();
     let locked = !covering.is_empty();
+    let mut holders: Vec<&str> = covering.iter().map(|l| l.by.as_str()).collect();
+    holders.sort();
+    holders.dedup();
     match output {
         Output::Json => println!(
             "{}",
@@ -224,13 +269,18 @@ async fn check(
                 env,
                 region,
                 locked,
+                holders: holders.clone(),
                 locks: covering.clone(),
             })?
         ),
         Output::Table => {
             let place = format!("{env}/{}", region.unwrap_or("any region"));
             if locked {
-                println!("{} is locked in {place}:", sanitize(name));
+                println!(
+                    "{} is locked in {place} by {}:",
+                    sanitize(name),
+                    sanitize(&holders.join(", "))
+                );
                 for l in &covering {
                     println!(
                         "  {}@{}/{} by {} at {}: {}",
@@ -262,7 +312,9 @@ pub async fn freeze(cli: &Cli, ctx: &Ctx, cmd: &FreezeCommand) -> Result<ExitCod
             };
             run_action(cli, ctx, action, *output).await
         }
-        FreezeCommand::Off { output } => run_action(cli, ctx, Action::FreezeOff, *output).await,
+        FreezeCommand::Off { reason, output } => {
+            run_action_why(cli, ctx, Action::FreezeOff, *output, &because(reason)).await
+        }
         FreezeCommand::Status { output } => {
             let (platform, _sim) = build_platform(cli, ctx).await?;
             let f = platform.ledger.freeze().await?;

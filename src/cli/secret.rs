@@ -57,7 +57,7 @@ use crate::domain::drift::{DriftFinding, drift};
 use crate::domain::text::sanitize;
 use crate::domain::{SecretMeta, Timestamp};
 
-use super::act::{Done, run_action, run_action_then};
+use super::act::{Done, WhyArgs, run_action_then, run_action_why};
 use super::{Cli, Ctx, Output, UsageError, build_platform, print_table, scope_from};
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +94,8 @@ pub enum SecretCommand {
         env: String,
         #[arg(long)]
         region: String,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -105,6 +107,8 @@ pub enum SecretCommand {
         env: String,
         #[arg(long)]
         region: String,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -129,6 +133,8 @@ pub enum SecretCommand {
         /// The region that lacks it.
         #[arg(long, value_name = "REGION")]
         to: String,
+        #[command(flatten)]
+        why: WhyArgs,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -173,6 +179,7 @@ async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option
             name,
             env,
             region,
+            why,
             output,
         } => match read_value() {
             Ok(value) => {
@@ -183,7 +190,7 @@ async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option
                     key: name.clone(),
                     value,
                 };
-                run_action(cli, ctx, action, *output).await
+                run_action_why(cli, ctx, action, *output, why).await
             }
             Err(e) => Err(e),
         },
@@ -192,6 +199,7 @@ async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option
             name,
             env,
             region,
+            why,
             output,
         } => {
             let action = Action::SecretDelete {
@@ -200,7 +208,7 @@ async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option
                 region: region.clone(),
                 key: name.clone(),
             };
-            run_action(cli, ctx, action, *output).await
+            run_action_why(cli, ctx, action, *output, why).await
         }
         SecretCommand::Reveal {
             service,
@@ -222,6 +230,7 @@ async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option
             env,
             from,
             to,
+            why,
             output,
         } => {
             let action = Action::SecretCopy {
@@ -231,7 +240,7 @@ async fn run_action_command(cli: &Cli, ctx: &Ctx, cmd: &SecretCommand) -> Option
                 from: from.clone(),
                 to: to.clone(),
             };
-            run_action(cli, ctx, action, *output).await
+            run_action_why(cli, ctx, action, *output, why).await
         }
         SecretCommand::List { .. } | SecretCommand::Drift { .. } => return None,
     })

@@ -64,6 +64,8 @@ pub struct CreateArgs {
     /// the first one not done.
     #[arg(long, value_name = "STEP")]
     pub from_step: Option<String>,
+    #[command(flatten)]
+    pub why: super::act::WhyArgs,
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -122,7 +124,9 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
         from_step: a.from_step.clone(),
     };
     let (platform, _sim) = build_platform(cli, ctx).await?;
-    let pctx = PolicyContext::gather(&platform, policy(cli, ctx, &platform), &action).await?;
+    let pctx = PolicyContext::gather(&platform, policy(cli, ctx, &platform), &action)
+        .await?
+        .with_intent(a.why.reason.clone(), a.why.override_lock.clone());
     let actor = actor(cli, ctx, &platform, &pctx)?;
     let json = a.output == Output::Json;
     let steps: Arc<Mutex<Vec<StepReport>>> = Arc::default();

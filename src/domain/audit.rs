@@ -1,7 +1,7 @@
 //! Capability C13: reading the audit trail back — durations such as `30m` or `7d`, and
 //! filters by time and text. Pure.
 
-use super::platform::{AuditRecord, Outcome, Timestamp};
+use super::platform::{AuditRecord, Details, Outcome, Timestamp};
 
 /// Parse a duration: a positive whole number and a unit, `s` (seconds), `m` (minutes),
 /// `h` (hours), `d` (days) or `w` (weeks): `30m`, `2h`, `7d`, `1w`. Returns seconds.
@@ -41,8 +41,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 pub struct AuditFilter {
     /// Keep records at or after this time.
     pub since: Option<Timestamp>,
-    /// Keep records whose actor, action, target, reason or outcome contain this text
-    /// (case-insensitive).
+    /// Keep records whose actor, action, target, reason, outcome or details contain
+    /// this text (case-insensitive).
     pub text: Option<String>,
 }
 
@@ -66,16 +66,41 @@ impl AuditFilter {
             return true;
         }
         let outcome = outcome_text(&r.outcome);
+        let change = change_text(&r.details);
         [
             r.actor.as_str(),
             r.action.as_str(),
             r.target.as_str(),
             r.reason.as_deref().unwrap_or(""),
             outcome.as_str(),
+            change.as_str(),
         ]
         .iter()
         .any(|f| f.to_lowercase().contains(&needle))
     }
+}
+
+/// What a record says changed, for people, in one line: a `NAME.from`/`NAME.to` pair
+/// reads `NAME from → to`, any other detail `NAME: value`, joined by `; `
+/// (`version 1.4.2 → 1.4.1; override: bob (INC-12)`). Empty when there are none.
+pub fn change_text(details: &Details) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in details {
+        if let Some(name) = k.strip_suffix(".from") {
+            let to = details
+                .get(&format!("{name}.to"))
+                .map(String::as_str)
+                .unwrap_or("?");
+            parts.push(format!("{name} {v} → {to}"));
+        } else if let Some(name) = k.strip_suffix(".to") {
+            if !details.contains_key(&format!("{name}.from")) {
+                parts.push(format!("{name} → {v}"));
+            }
+        } else {
+            parts.push(format!("{k}: {v}"));
+        }
+    }
+    parts.join("; ")
 }
 
 /// `succeeded`, `failed: why`, ...
@@ -130,7 +155,33 @@ mod tests {
             target: format!("svc-{id}@production/us-east-1"),
             reason: Some("INC-1".into()),
             outcome,
+            details: Details::new(),
         }
+    }
+
+    #[test]
+    fn change_text_pairs_from_and_to() {
+        let d: Details = [
+            ("version.from", "1.4.2"),
+            ("version.to", "1.4.1"),
+            ("override", "bob (INC-12)"),
+            ("hpa.to", "3..12"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            change_text(&d),
+            "hpa → 3..12; override: bob (INC-12); version 1.4.2 → 1.4.1"
+        );
+        assert_eq!(change_text(&Details::new()), "");
+        let mut r = rec(1, 1, "deployment.rollback", Outcome::Succeeded);
+        r.details = d;
+        let f = AuditFilter {
+            since: None,
+            text: Some("1.4.1".into()),
+        };
+        assert!(f.matches(&r), "details are searched");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct Cell {
     /// The reason of the lock that stops deploys here, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked: Option<String>,
+    /// Everyone holding a lock that covers this cell, in name order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lock_holders: Vec<String>,
     /// This cell's version differs from another region of the same environment.
     pub drift: bool,
 }
@@ -60,6 +63,16 @@ pub fn cell(
             .iter()
             .find(|l| l.covers(service, cluster))
             .map(|l| l.reason.clone()),
+        lock_holders: {
+            let mut h: Vec<String> = locks
+                .iter()
+                .filter(|l| l.covers(service, cluster))
+                .map(|l| l.by.clone())
+                .collect();
+            h.sort();
+            h.dedup();
+            h
+        },
         drift: live.drifted_in(&cluster.env),
     })
 }

@@ -331,7 +331,48 @@ pub struct PendingFlag {
     pub sent_at: Timestamp,
 }
 
-/// A deployment lock. `None` for env or region means every one.
+/// `bob (INC-12) on payments@production/*; carol (...) on *@*/*`: who holds these
+/// locks, why and where.
+pub fn holders_text(locks: &[Lock]) -> String {
+    locks
+        .iter()
+        .map(|l| format!("{} on {}", l.holder(), l.target()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Add `lock` to the set: a target holds one lock per holder, so a lock by someone
+/// else on the same target stays, and the holder's own earlier lock there is replaced.
+/// Returns the other holders' locks on the same target (what the locker is told).
+pub fn add_lock(locks: &mut Vec<Lock>, lock: Lock) -> Vec<Lock> {
+    locks.retain(|l| !l.same(&lock));
+    let others = locks
+        .iter()
+        .filter(|l| l.same_target(&lock))
+        .cloned()
+        .collect();
+    locks.push(lock);
+    others
+}
+
+/// Remove the locks inside the scope (see [`Lock::within`]) held by `by` (`None`:
+/// every holder's); the locks removed.
+pub fn remove_locks(
+    locks: &mut Vec<Lock>,
+    service: &str,
+    env: Option<&str>,
+    region: Option<&str>,
+    by: Option<&str>,
+) -> Vec<Lock> {
+    let (gone, kept): (Vec<Lock>, Vec<Lock>) = locks
+        .drain(..)
+        .partition(|l| l.within(service, env, region) && by.is_none_or(|b| l.by == b));
+    *locks = kept;
+    gone
+}
+
+/// A deployment lock. `None` for env or region means every one. A target holds a set
+/// of these, one per holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     /// The service, or `*` for the incident lock on everything.
@@ -347,6 +388,42 @@ pub struct Lock {
 
 impl Lock {
     pub const ALL: &'static str = "*";
+
+    /// Is this the same lock as `other`: the same target (service, environment,
+    /// region) held by the same person? A target holds a set of locks, one per holder;
+    /// locking again as the same holder replaces that holder's lock (its reason).
+    pub fn same(&self, other: &Lock) -> bool {
+        self.same_target(other) && self.by == other.by
+    }
+
+    /// Is it on the same target (service, environment and region) as `other`?
+    pub fn same_target(&self, other: &Lock) -> bool {
+        self.service == other.service && self.env == other.env && self.region == other.region
+    }
+
+    /// Is it inside the unlock scope `service`, `env`, `region` (`None`: any)? An
+    /// unlock of production removes a production/eu-west-1 lock, not a lock on every
+    /// environment.
+    pub fn within(&self, service: &str, env: Option<&str>, region: Option<&str>) -> bool {
+        self.service == service
+            && env.is_none_or(|e| self.env.as_deref() == Some(e))
+            && region.is_none_or(|r| self.region.as_deref() == Some(r))
+    }
+
+    /// `service@env/region` (`*` for every one).
+    pub fn target(&self) -> String {
+        format!(
+            "{}@{}/{}",
+            self.service,
+            self.env.as_deref().unwrap_or("*"),
+            self.region.as_deref().unwrap_or("*")
+        )
+    }
+
+    /// `ada (INC-12)`: who holds it and why, for people.
+    pub fn holder(&self) -> String {
+        format!("{} ({})", self.by, self.reason)
+    }
 
     /// Does this lock stop a deploy of `service` to `cluster`?
     pub fn covers(&self, service: &str, cluster: &ClusterId) -> bool {
@@ -390,4 +467,47 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub outcome: Outcome,
+    /// What changed, by name (see [`crate::domain::audit::change_text`]): `version.from`
+    /// and `version.to` of a rollback, `hpa.from`/`hpa.to`, `value`, `percentage`,
+    /// `secret.version`, `lock.holders`, `override`, ... Older records have none.
+    #[serde(default, skip_serializing_if = "Details::is_empty")]
+    pub details: Details,
+}
+
+/// What an audit record says changed: name → value, in name order.
+pub type Details = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(by: &str, reason: &str) -> Lock {
+        Lock {
+            service: "cart".into(),
+            env: Some("production".into()),
+            region: None,
+            reason: reason.into(),
+            by: by.into(),
+            at: 1,
+        }
+    }
+
+    #[test]
+    fn a_target_holds_a_lock_per_holder() {
+        let mut locks = Vec::new();
+        assert!(add_lock(&mut locks, lock("ada", "INC-1")).is_empty());
+        let others = add_lock(&mut locks, lock("bob", "release"));
+        assert_eq!(others, vec![lock("ada", "INC-1")], "bob is told ada's");
+        // Ada locking again replaces her own lock, not bob's.
+        add_lock(&mut locks, lock("ada", "INC-2"));
+        assert_eq!(locks.len(), 2);
+        assert!(locks.contains(&lock("ada", "INC-2")) && locks.contains(&lock("bob", "release")));
+        // Bob's unlock removes his own.
+        let gone = remove_locks(&mut locks, "cart", Some("production"), None, Some("bob"));
+        assert_eq!(gone, vec![lock("bob", "release")]);
+        assert_eq!(locks, vec![lock("ada", "INC-2")]);
+        // Every holder's, on purpose.
+        assert_eq!(remove_locks(&mut locks, "cart", None, None, None).len(), 1);
+        assert!(locks.is_empty());
+    }
 }

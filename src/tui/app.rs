@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, un
 use crate::backend::Platform;
 use crate::domain::ClusterEvent;
 
-use super::fetch::{Fetch, act, fetch};
+use super::fetch::{Fetch, act_why, fetch};
 use super::model::{Effect, Level, Model, Msg};
 use super::terminal::TerminalGuard;
 use super::view;
@@ -124,6 +124,36 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender
             _ = hup.recv() => tracing::info!("SIGHUP"),
         }
         let _ = t.send(Msg::Quit);
+    });
+}
+
+/// Run an action off the UI task (see [`act_why`]); its answer arrives as a message.
+fn spawn_act(
+    platform: &Platform,
+    tx: &UnboundedSender<Msg>,
+    model: &Model,
+    action: crate::actions::Action,
+    confirmed: bool,
+    why: super::model::Why,
+) {
+    let (platform, t) = (platform.clone(), tx.clone());
+    let (policy, user) = (model.policy.clone(), model.user.clone());
+    tokio::spawn(async move {
+        // The golden path's steps tick as they end.
+        let progress = t.clone();
+        let mut on_step = move |r: &crate::actions::StepReport| {
+            let _ = progress.send(Msg::Progress(r.clone()));
+        };
+        let msg = act_why(
+            &platform,
+            policy,
+            &user,
+            action,
+            confirmed,
+            why,
+            &mut on_step,
+        );
+        let _ = t.send(msg.await);
     });
 }
 
@@ -253,19 +283,19 @@ async fn event_loop(
                         let _ = t.send(Msg::CatalogLoaded(res));
                     });
                 }
-                Effect::Act { action, confirmed } => {
-                    let (platform, t) = (platform.clone(), tx.clone());
-                    let (policy, user) = (model.policy.clone(), model.user.clone());
-                    tokio::spawn(async move {
-                        // The golden path's steps tick as they end.
-                        let progress = t.clone();
-                        let mut on_step = move |r: &crate::actions::StepReport| {
-                            let _ = progress.send(Msg::Progress(r.clone()));
-                        };
-                        let msg = act(&platform, policy, &user, action, confirmed, &mut on_step);
-                        let _ = t.send(msg.await);
-                    });
-                }
+                Effect::Act { action, confirmed } => spawn_act(
+                    platform,
+                    tx,
+                    model,
+                    action,
+                    confirmed,
+                    super::model::Why::default(),
+                ),
+                Effect::ActWhy {
+                    action,
+                    confirmed,
+                    why,
+                } => spawn_act(platform, tx, model, action, confirmed, why),
                 Effect::Copy(text) => {
                     let backend = guard.terminal.backend_mut();
                     backend.write_all(crate::domain::links::osc52_copy(&text).as_bytes())?;

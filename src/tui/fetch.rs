@@ -14,7 +14,7 @@ use crate::domain::links::{LinkVars, ServiceLink, service_links};
 use crate::domain::score::{self, ScoreResult};
 use crate::domain::{AuditRecord, FlagState, Freeze, Lock, RegionFailure, SecretMeta};
 
-use super::model::Msg;
+use super::model::{Msg, Why};
 
 /// How long one provider read may take before the pane shows an error.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +93,28 @@ pub async fn act(
     confirmed: bool,
     on_step: &mut (dyn FnMut(&StepReport) + Send),
 ) -> Msg {
+    act_why(
+        platform,
+        policy,
+        actor,
+        action,
+        confirmed,
+        Why::default(),
+        on_step,
+    )
+    .await
+}
+
+/// [`act`] with the user's reason and lock override (`why`).
+pub async fn act_why(
+    platform: &Platform,
+    policy: Policy,
+    actor: &str,
+    action: Action,
+    confirmed: bool,
+    why: Why,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
+) -> Msg {
     let steps = matches!(action, Action::ServiceCreate { .. });
     let done = |r: Result<String, String>| {
         if steps {
@@ -107,7 +129,7 @@ pub async fn act(
     )
     .await
     {
-        Ok(Ok(ctx)) => ctx,
+        Ok(Ok(ctx)) => ctx.with_intent(why.reason.clone(), why.override_lock.clone()),
         Ok(Err(e)) => return done(Err(format!("{}: {e:#}", action.describe()))),
         Err(_) => {
             return done(Err(format!(
@@ -123,7 +145,35 @@ pub async fn act(
             Some(value) => Msg::Revealed(d.action.target(), value),
             None => done(Ok(format!("{}: {}", d.action.describe(), d.detail))),
         },
-        Err(DispatchError::NeedsConfirmation(c)) => Msg::NeedsConfirm(action, c),
+        Err(DispatchError::NeedsConfirmation(c)) => Msg::NeedsConfirm(action, c, why),
+        Err(DispatchError::Refused { refusal, .. }) if refusal.is_lock() && !steps => Msg::Locked {
+            action,
+            why,
+            refusal: refusal.to_string(),
+        },
+        Err(DispatchError::Refused {
+            refusal: Refusal::Invalid { field, message },
+            ..
+        }) if field == "all_holders" => {
+            let action = match action {
+                Action::Unlock {
+                    service,
+                    env,
+                    region,
+                    ..
+                } => Action::Unlock {
+                    service,
+                    env,
+                    region,
+                    all_holders: true,
+                },
+                _ => Action::UnlockAll { all_holders: true },
+            };
+            Msg::OthersHold {
+                action,
+                refusal: message,
+            }
+        }
         Err(e) => match &e {
             DispatchError::Refused {
                 refusal:

@@ -399,6 +399,10 @@ impl Model {
             }
         };
         self.overlay = None;
+        // An HPA edit asks why, as `sphere hpa set --reason` takes it.
+        if matches!(action, Action::SetHpa { .. }) {
+            return self.ask_why(action);
+        }
         vec![Effect::Act {
             action,
             confirmed: false,

@@ -17,7 +17,7 @@ use crate::config::{Key, Paths, keymap::load_keymap};
 use crate::domain::ClusterEvent;
 
 use super::catalog::Grouping;
-use super::fetch::{act, fetch};
+use super::fetch::{act_why, fetch};
 use super::model::{Effect, Model, ModelInit, Msg};
 use super::view;
 
@@ -182,6 +182,15 @@ impl Harness {
     pub fn apply(&mut self, effects: Vec<Effect>) {
         let platform = self.sim.platform();
         for e in effects {
+            // One way to act: with no reason given, the reason is none.
+            let e = match e {
+                Effect::Act { action, confirmed } => Effect::ActWhy {
+                    action,
+                    confirmed,
+                    why: super::model::Why::default(),
+                },
+                e => e,
+            };
             match e {
                 Effect::Quit => self.quit = true,
                 Effect::Fetch(what) => {
@@ -191,16 +200,22 @@ impl Harness {
                     self.apply(more);
                 }
                 Effect::Copy(text) => self.copied.push(text),
-                Effect::Act { action, confirmed } => {
+                Effect::Act { .. } => {}
+                Effect::ActWhy {
+                    action,
+                    confirmed,
+                    why,
+                } => {
                     let policy = self.model.policy.clone();
                     let user = self.model.user.clone();
                     let mut steps = Vec::new();
-                    let msg = futures::executor::block_on(act(
+                    let msg = futures::executor::block_on(act_why(
                         &platform,
                         policy,
                         &user,
                         action,
                         confirmed,
+                        why,
                         &mut |r| steps.push(r.clone()),
                     ));
                     // As the app's loop would: each step as it ended, then the answer.

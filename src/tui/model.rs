@@ -116,8 +116,22 @@ pub enum Msg {
     Progress(StepReport),
     /// The golden path ended: what happened, or why it stopped.
     ServiceCreated(Result<String, String>),
-    /// The action needs this confirmation before it runs.
-    NeedsConfirm(Action, Confirm),
+    /// The action needs this confirmation before it runs (with the reason and
+    /// override it was asked with).
+    NeedsConfirm(Action, Confirm, Why),
+    /// Refused because a lock covers the target: the refusal (naming the holders and
+    /// why), to override on purpose with a reason or leave.
+    Locked {
+        action: Action,
+        why: Why,
+        refusal: String,
+    },
+    /// An unlock found only other holders' locks: the action that removes them too,
+    /// and what the refusal said (naming them).
+    OthersHold {
+        action: Action,
+        refusal: String,
+    },
     /// Refused because the actor does not own the service: the refusal, and the access
     /// that would allow it, to ask for on the spot (C15).
     NotOwner {
@@ -147,8 +161,22 @@ pub enum Effect {
         action: Action,
         confirmed: bool,
     },
+    /// [`Effect::Act`] with the user's reason and lock override.
+    ActWhy {
+        action: Action,
+        confirmed: bool,
+        why: Why,
+    },
     /// Read the catalog again (an action registered or changed an entity).
     ReloadCatalog,
+}
+
+/// Why the user acts (recorded in the audit trail), and the reason to override a lock
+/// (`--reason` and `--override-lock` in the CLI).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Why {
+    pub reason: Option<String>,
+    pub override_lock: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +329,10 @@ pub enum Pending {
         permission: crate::domain::access::Permission,
     },
     Approve,
+    /// Why (optional): the answer is the reason the action is recorded with.
+    Why(Box<Action>),
+    /// Override a lock: the answer is the override's reason (empty: leave it).
+    Override(Box<Action>, Why),
 }
 
 impl Pending {
@@ -315,6 +347,8 @@ pub struct ConfirmState {
     pub action: Action,
     pub confirm: Confirm,
     pub input: String,
+    /// The reason and override it runs with.
+    pub why: Why,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -865,12 +899,39 @@ impl Model {
                 self.ask_access(service, permission, true);
                 vec![Effect::Fetch(Fetch::Audit)]
             }
-            Msg::NeedsConfirm(action, confirm) => {
+            Msg::NeedsConfirm(action, confirm, why) => {
                 self.overlay = Some(Overlay::Confirm(ConfirmState {
                     action,
                     confirm,
                     input: String::new(),
+                    why,
                 }));
+                self.dirty = true;
+                vec![]
+            }
+            Msg::Locked {
+                action,
+                why,
+                refusal,
+            } => {
+                self.prompt(
+                    format!(
+                        "{}. Override the lock? Type why (audited as an override), Esc to leave it",
+                        sanitize(&refusal)
+                    ),
+                    Pending::Override(Box::new(action), why),
+                );
+                self.dirty = true;
+                vec![Effect::Fetch(Fetch::Audit)]
+            }
+            Msg::OthersHold { action, refusal } => {
+                self.prompt(
+                    format!(
+                        "{}. To remove their locks too, type why (a typed confirmation naming them follows), Esc to keep them",
+                        sanitize(&refusal)
+                    ),
+                    Pending::Why(Box::new(action)),
+                );
                 self.dirty = true;
                 vec![]
             }
@@ -1199,12 +1260,13 @@ impl Model {
                             Confirm::TypeToConfirm(_) => c.confirm.accepts(c.input.trim()),
                             _ => true,
                         };
-                        let action = c.action.clone();
+                        let (action, why) = (c.action.clone(), c.why.clone());
                         if ok {
                             self.overlay = None;
-                            return vec![Effect::Act {
+                            return vec![Effect::ActWhy {
                                 action,
                                 confirmed: true,
+                                why,
                             }];
                         }
                         let msg = format!("not confirmed: {}", c.confirm);
@@ -1383,18 +1445,10 @@ impl Model {
                 Pending::LockAll,
             ),
             "unlock_all" => {
-                return vec![Effect::Act {
-                    action: Action::UnlockAll,
-                    confirmed: false,
-                }];
+                return self.ask_why(Action::UnlockAll { all_holders: false });
             }
             "freeze_on" => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
-            "freeze_off" => {
-                return vec![Effect::Act {
-                    action: Action::FreezeOff,
-                    confirmed: false,
-                }];
-            }
+            "freeze_off" => return self.ask_why(Action::FreezeOff),
             "rollback" => {
                 // The matrix's selected cell, else the scope when it is one cluster.
                 let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
@@ -1431,10 +1485,7 @@ impl Model {
                 };
                 let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
                 if cmd == "restart" {
-                    return vec![Effect::Act {
-                        action: Action::Restart { service, cluster },
-                        confirmed: false,
-                    }];
+                    return self.ask_why(Action::Restart { service, cluster });
                 }
                 self.open_hpa_form(service, cluster);
             }
@@ -1541,14 +1592,11 @@ impl Model {
         if let Some(rest) = cmd.strip_prefix("rollback_to:") {
             let parts: Vec<&str> = rest.splitn(4, ':').collect();
             if let [env, region, service, version] = parts.as_slice() {
-                return vec![Effect::Act {
-                    action: Action::Rollback {
-                        service: service.to_string(),
-                        cluster: crate::domain::ClusterId::new(*env, *region),
-                        to: Some(version.to_string()),
-                    },
-                    confirmed: false,
-                }];
+                return self.ask_why(Action::Rollback {
+                    service: service.to_string(),
+                    cluster: crate::domain::ClusterId::new(*env, *region),
+                    to: Some(version.to_string()),
+                });
             }
         }
         if let Some(name) = cmd.strip_prefix("env_show:") {
@@ -1565,12 +1613,9 @@ impl Model {
             return self.ask_env_extend(name);
         }
         if let Some(name) = cmd.strip_prefix("env_delete:") {
-            return vec![Effect::Act {
-                action: Action::EnvDelete {
-                    name: name.to_string(),
-                },
-                confirmed: false,
-            }];
+            return self.ask_why(Action::EnvDelete {
+                name: name.to_string(),
+            });
         }
         if let Some(text) = cmd.strip_prefix("copy:") {
             let text = sanitize(text).into_owned();
@@ -1655,17 +1700,32 @@ impl Model {
         region: Option<String>,
     ) -> Vec<Effect> {
         if verb == "unlock" {
-            return vec![Effect::Act {
-                action: Action::Unlock {
-                    service,
-                    env,
-                    region,
-                },
-                confirmed: false,
-            }];
+            return self.ask_why(Action::Unlock {
+                service,
+                env,
+                region,
+                all_holders: false,
+            });
         }
+        // A target holds a lock per holder: say who already holds one there, and why.
+        let others: Vec<Lock> = self
+            .locks
+            .iter()
+            .filter(|l| {
+                l.service == service && l.env == env && l.region == region && l.by != self.user
+            })
+            .cloned()
+            .collect();
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (already locked there by {}; your lock is added)",
+                sanitize(&crate::actions::holders_text(&others))
+            )
+        };
         let title = format!(
-            "Lock {service} in {}: why?",
+            "Lock {service} in {}{also}: why?",
             crate::domain::Scope {
                 env: env.clone(),
                 region: region.clone()
@@ -1847,15 +1907,12 @@ impl Model {
                 },
                 confirmed: false,
             }],
-            "secret_delete" => vec![Effect::Act {
-                action: Action::SecretDelete {
-                    service,
-                    env,
-                    region,
-                    key,
-                },
-                confirmed: false,
-            }],
+            "secret_delete" => self.ask_why(Action::SecretDelete {
+                service,
+                env,
+                region,
+                key,
+            }),
             _ => {
                 self.ask_secret_value(service, env, region, key);
                 vec![]
@@ -1993,6 +2050,16 @@ impl Model {
         vec![]
     }
 
+    /// Ask why (optional, recorded in the audit trail), then hand the action over.
+    pub(crate) fn ask_why(&mut self, action: Action) -> Vec<Effect> {
+        let title = format!(
+            "{}: why? (recorded in the audit trail; Enter: no reason)",
+            sanitize(&action.describe())
+        );
+        self.prompt(title, Pending::Why(Box::new(action)));
+        vec![]
+    }
+
     fn prompt(&mut self, title: String, then: Pending) {
         self.overlay = Some(Overlay::Prompt(PromptState {
             title,
@@ -2004,6 +2071,30 @@ impl Model {
     /// Build the action a prompt's answer completes.
     fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
         let action = match then {
+            Pending::Why(action) => {
+                return vec![Effect::ActWhy {
+                    action: *action,
+                    confirmed: false,
+                    why: Why {
+                        reason: (!input.is_empty()).then_some(input),
+                        override_lock: None,
+                    },
+                }];
+            }
+            Pending::Override(action, why) => {
+                if input.is_empty() {
+                    self.toast(Level::Info, "the lock stays: nothing changed");
+                    return vec![];
+                }
+                return vec![Effect::ActWhy {
+                    action: *action,
+                    confirmed: false,
+                    why: Why {
+                        override_lock: Some(input),
+                        ..why
+                    },
+                }];
+            }
             Pending::Lock {
                 service,
                 env,
@@ -2077,6 +2168,10 @@ impl Model {
                 }
             },
         };
+        // A flag change asks why too, as `sphere flag set --reason` takes it.
+        if matches!(action, Action::FlagSet { .. }) {
+            return self.ask_why(action);
+        }
         vec![Effect::Act {
             action,
             confirmed: false,

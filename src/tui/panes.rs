@@ -258,6 +258,13 @@ fn matrix_cell(m: &Model, c: Option<&MatrixCell>, compact: bool) -> Cell<'static
     let mut spans = Vec::new();
     if c.locked.is_some() {
         spans.push(Span::styled("⊘", t.style(Slot::Locked)));
+        // More than one holder: how many (each unlock removes only its holder's).
+        if c.lock_holders.len() > 1 {
+            spans.push(Span::styled(
+                c.lock_holders.len().to_string(),
+                t.style(Slot::Locked),
+            ));
+        }
     }
     let vstyle = if c.drift {
         t.style(Slot::Drift)
@@ -679,6 +686,13 @@ fn audit_detail<'a>(
             t.style(Slot::Text),
         ),
     ])];
+    let change = crate::domain::audit::change_text(&r.details);
+    if !change.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("changed: {}", sanitize(&change)),
+            t.style(Slot::Text),
+        )));
+    }
     let mut last = vec![];
     if let Some(reason) = &r.reason {
         last.push(Span::styled(

@@ -141,17 +141,25 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
     ];
     // An incident lock on everything and the merge freeze hold for every service:
     // said once here, whatever the pane.
-    let everything_locked = m
+    let everything_holders = m
         .locks
         .iter()
-        .any(|l| l.service == crate::domain::Lock::ALL && l.env.is_none() && l.region.is_none());
+        .filter(|l| l.service == crate::domain::Lock::ALL && l.env.is_none() && l.region.is_none())
+        .count();
     let mut flags = Vec::new();
-    if everything_locked {
+    if everything_holders > 0 {
         flags.push(Span::styled(
             "⊘ ALL LOCKED",
             t.style(Slot::Locked)
                 .add_modifier(Modifier::BOLD | Modifier::REVERSED),
         ));
+        // Held by more than one: each holder's unlock removes only their own.
+        if everything_holders > 1 {
+            flags.push(Span::styled(
+                format!("×{everything_holders}"),
+                t.style(Slot::Locked).add_modifier(Modifier::BOLD),
+            ));
+        }
         flags.push(Span::raw(" "));
     }
     if m.freeze.on {

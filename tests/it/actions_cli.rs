@@ -330,3 +330,149 @@ fn an_injected_provider_failure_exits_1_and_is_audited_as_failed() {
     let status = json(&sphere(&dir, &["freeze", "status", "--output", "json"]));
     assert_eq!(status["on"], false, "nothing half-done");
 }
+
+#[test]
+fn two_holders_lock_check_shows_both_and_a_lock_stops_a_rollback_until_overridden() {
+    let dir = tmp();
+    let lock_as = |who: &str, reason: &str| {
+        let mut args = vec![
+            "lock",
+            "payments-api",
+            "--env",
+            "staging",
+            "--reason",
+            reason,
+            "--yes",
+        ];
+        if !who.is_empty() {
+            args.extend(["--as", who]);
+        }
+        sphere(&dir, &args)
+    };
+    let out = lock_as("", "INC-7");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A second holder (an owner) adds a lock and is told who holds the first.
+    let out = lock_as("lukas.becker", "release 12");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("already locked there by you (INC-7)"),
+        "{said}"
+    );
+    let check = sphere(
+        &dir,
+        &[
+            "lock",
+            "check",
+            "payments-api",
+            "--env",
+            "staging",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&check), 3);
+    let check = json(&check);
+    assert_eq!(check["holders"], serde_json::json!(["lukas.becker", "you"]));
+    assert_eq!(check["locks"].as_array().map(Vec::len), Some(2));
+    // Lukas's unlock removes his own lock; `you` still holds one.
+    let out = sphere(
+        &dir,
+        &[
+            "unlock",
+            "payments-api",
+            "--env",
+            "staging",
+            "--as",
+            "lukas.becker",
+            "--yes",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("still locked by you (INC-7)"), "{said}");
+    // Another holder's lock goes only with --all-holders.
+    let out = sphere(
+        &dir,
+        &[
+            "unlock",
+            "payments-api",
+            "--env",
+            "staging",
+            "--as",
+            "lukas.becker",
+            "--yes",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--all-holders"), "{}", stderr(&out));
+    let out = sphere(
+        &dir,
+        &["unlock", "payments-api", "--env", "staging", "--yes"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Everything locked by `you`: someone else's rollback is refused with exit 3.
+    let out = sphere(&dir, &["lock", "all", "--reason", "INC-3", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let matrix = json(&sphere(&dir, &["deploy", "matrix", "--output", "json"]));
+    let region = matrix["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| c["env"] == "staging")
+        .filter_map(|c| c["region"].as_str())
+        .find(|r| version_in(&matrix, "payments-api", "staging", r).is_some())
+        .expect("payments-api runs in staging")
+        .to_string();
+    let rollback = |extra: &[&str]| {
+        let mut args = vec![
+            "rollback",
+            "payments-api",
+            "--env",
+            "staging",
+            "--region",
+            &region,
+            "--as",
+            "amara.okafor",
+            "--reason",
+            "bad deploy",
+            "--yes",
+            "--output",
+            "json",
+        ];
+        args.extend(extra);
+        sphere(&dir, &args)
+    };
+    let out = rollback(&[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("locked by you (INC-3)") && stderr(&out).contains("--override-lock"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rollback(&["--override-lock", "pages every minute"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rec = json(&out);
+    assert_eq!(rec[0]["reason"], "bad deploy");
+    assert_eq!(rec[0]["details"]["override.reason"], "pages every minute");
+    assert!(rec[0]["details"]["version.from"].is_string(), "{rec}");
+    let audit = json(&sphere(&dir, &["audit", "--output", "json"]));
+    let refused = audit
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["action"] == "deployment.rollback" && r["outcome"] == "refused")
+        .expect("the refusal is audited");
+    assert!(
+        refused["change"]
+            .as_str()
+            .is_some_and(|c| c.contains("you (INC-3)")),
+        "{refused}"
+    );
+    let table = sphere(&dir, &["audit"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("CHANGE") && text.contains("override.reason: pages every minute"),
+        "{text}"
+    );
+}

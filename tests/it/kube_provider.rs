@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-use sphere::backend::kubernetes::{KubeClusters, LOCK_KEY, LOCK_OBJECT};
+use sphere::backend::kubernetes::{KubeClusters, LOCK_KEY, LOCK_OBJECT, parse_lock_text};
 use sphere::backend::{ClusterProvider, LockStore};
 use sphere::config::platform::{ClusterConfig, KubernetesConfig};
 use sphere::domain::environment::EphemeralEnv;
@@ -634,7 +634,7 @@ fn second_peer() -> String {
 async fn stored_locks(server: &str, lock_ns: &str) -> Vec<Lock> {
     let cms: Api<ConfigMap> = Api::namespaced(seeder(server).await, lock_ns);
     let cm = cms.get(LOCK_OBJECT).await.expect("the lock object");
-    serde_json::from_str(&cm.data.unwrap()[LOCK_KEY]).expect("locks json")
+    parse_lock_text(&cm.data.unwrap()[LOCK_KEY]).expect("locks json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -690,13 +690,19 @@ async fn locks_round_trip_across_clusters() {
     );
 
     assert_eq!(
-        kube.remove_locks("payments", Some("production"), None)
+        kube.remove_locks("payments", Some("production"), None, None)
             .await
-            .unwrap(),
+            .unwrap()
+            .len(),
         1,
         "one lock, though stored twice"
     );
-    assert_eq!(kube.remove_locks("payments", None, None).await.unwrap(), 0);
+    assert!(
+        kube.remove_locks("payments", None, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         keys(&kube.locks().await.unwrap()),
         BTreeSet::from([key(
@@ -708,12 +714,71 @@ async fn locks_round_trip_across_clusters() {
     );
     assert!(stored_locks(peers::kube(), &lock_ns).await.is_empty());
     assert_eq!(
-        kube.remove_locks("search", None, Some("us-east-1"))
+        kube.remove_locks("search", None, Some("us-east-1"), None)
             .await
-            .unwrap(),
+            .unwrap()
+            .len(),
         1
     );
     assert!(kube.locks().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_holds_a_lock_per_holder_and_the_old_format_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_ns = peers::unique("holders");
+    let c = peer_wide("production", "eu-west-1");
+    let kube = provider(dir.path(), &[c], &settings(&lock_ns, 5)).await;
+    let by = |who: &str, reason: &str| Lock {
+        by: who.to_string(),
+        ..lock("payments", Some("production"), None, reason)
+    };
+    assert!(kube.add_lock(by("ada", "INC-1")).await.unwrap().is_empty());
+    // Bob's lock is added beside Ada's, and he is told hers.
+    let others = kube.add_lock(by("bob", "release 7")).await.unwrap();
+    assert_eq!(others.len(), 1);
+    assert_eq!(
+        (others[0].by.as_str(), others[0].reason.as_str()),
+        ("ada", "INC-1")
+    );
+    assert_eq!(kube.locks().await.unwrap().len(), 2);
+    // The object is format 2 (an older sphere fails to read it: closed).
+    let cms: Api<ConfigMap> = Api::namespaced(seeder(peers::kube()).await, &lock_ns);
+    let text = cms.get(LOCK_OBJECT).await.unwrap().data.unwrap()[LOCK_KEY].clone();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["format"], 2, "{text}");
+    assert!(serde_json::from_str::<Vec<Lock>>(&text).is_err());
+    // Bob's unlock removes his own lock only.
+    let gone = kube
+        .remove_locks("payments", Some("production"), None, Some("bob"))
+        .await
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    let left = kube.locks().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].by, "ada");
+
+    // A cluster written by an older sphere (format 1: a bare list) still reads, and
+    // the next write keeps its locks.
+    let mut cm = cms.get(LOCK_OBJECT).await.unwrap();
+    let old = serde_json::to_string(&vec![by("carol", "old format")]).unwrap();
+    cm.data.as_mut().unwrap().insert(LOCK_KEY.to_string(), old);
+    cms.replace(LOCK_OBJECT, &PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let read = kube.locks().await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].by, "carol");
+    kube.add_lock(by("dave", "INC-2")).await.unwrap();
+    let mut holders: Vec<String> = kube
+        .locks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.by)
+        .collect();
+    holders.sort();
+    assert_eq!(holders, ["carol", "dave"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -743,9 +808,10 @@ async fn the_lock_race_loses_no_update() {
                         .unwrap_or_else(|e| panic!("lock {service}: {e:#}"));
                     if k % 2 == 1 {
                         let n = client
-                            .remove_locks(&service, Some("production"), None)
+                            .remove_locks(&service, Some("production"), None, None)
                             .await
-                            .unwrap_or_else(|e| panic!("unlock {service}: {e:#}"));
+                            .unwrap_or_else(|e| panic!("unlock {service}: {e:#}"))
+                            .len();
                         assert_eq!(n, 1, "the lock of {service} was lost before its unlock");
                     } else {
                         client

@@ -153,6 +153,24 @@ fn put_refuses_an_empty_value_and_a_production_overwrite_without_yes() {
     let out = sphere_in(&dir, &args("staging", "EMPTY_ONE"), "\n");
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+    // The demo's incident lock on payments-api in production stops secret writes
+    // there (exit 3): released first, so this tests the confirmation alone.
+    let locked = sphere_in(&dir, &args("production", "API_KEY"), VALUE);
+    assert_eq!(code(&locked), 3, "{}", stderr(&locked));
+    let out = sphere(
+        &dir,
+        &[
+            "unlock",
+            "payments-api",
+            "--env",
+            "production",
+            "--all-holders",
+            "--reason",
+            "test",
+            "--yes",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = sphere_in(&dir, &args("production", "API_KEY"), VALUE);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));

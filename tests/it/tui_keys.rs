@@ -426,8 +426,9 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
             .any(|r| r.action == "lock.add" && r.target.contains("cart-service")),
         "{audit:?}"
     );
-    // And unlock it again: production asks for the name to be typed.
-    h.keys("2U<Down><Enter>");
+    // And unlock it again: why (Enter: none), then production asks for the name to
+    // be typed.
+    h.keys("2U<Down><Enter><Enter>");
     assert!(
         matches!(h.model.overlay, Some(Overlay::Confirm(_))),
         "{:?}",
@@ -501,6 +502,9 @@ async fn rollback_from_the_matrix_changes_the_version() {
     assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
     assert!(h.render().contains("roll back cart-service"));
     h.keys("<Enter>");
+    // Why, recorded with the rollback.
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("bad deploy<Enter>");
     assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
     assert!(h.render().contains("type cart-service"));
     h.keys("cart-service<Enter>");
@@ -707,7 +711,8 @@ async fn the_rollback_chooser_marks_a_newer_version() {
         !screen.contains("newer"),
         "nothing newer than what runs: {screen}"
     );
-    h.keys("<Down><Enter>");
+    // Why (optional), then the confirmation.
+    h.keys("<Down><Enter><Enter>");
     if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
         h.keys("cart-service<Enter>");
     }
@@ -766,6 +771,9 @@ async fn set_a_flag_and_see_it_pending() {
     h.keys("5/catalog.bulk<Enter>s");
     assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
     h.keys("on 25<Enter>");
+    // Why, recorded with the change.
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("ramp up<Enter>");
     // Every environment at once: the flag's name is typed to confirm.
     assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
     assert!(h.render().contains("type catalog.bulk-editor"));
@@ -1060,8 +1068,10 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
         "the watch told of the new expiry"
     );
 
-    // Delete asks first; n keeps it.
+    // Delete asks why (Enter: no reason), then asks first; n keeps it.
     h.keys(":env delete<Enter><Enter>");
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("<Enter>");
     assert!(
         matches!(h.model.overlay, Some(Overlay::Confirm(_))),
         "{:?}",
@@ -1096,8 +1106,8 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
             .any(|r| r.actor == "system" && r.action == "env.expire" && r.target == "env:pr-8")
     );
 
-    // And delete confirmed with y.
-    h.keys(":env delete<Enter><Enter>y");
+    // And delete (why: done with it) confirmed with y.
+    h.keys(":env delete<Enter><Enter>done with it<Enter>y");
     h.pump();
     assert!(
         h.model.topology.ephemeral("pr-7").is_none(),
@@ -1161,6 +1171,9 @@ async fn hpa_bounds_in_a_small_form_checked_as_typed() {
     h.keys("<Enter>");
     assert!(matches!(h.model.overlay, Some(Overlay::Form)));
     h.keys(&format!("{clear}9<Enter>"));
+    // Why (recorded in the audit trail), then the confirmation.
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("black friday<Enter>");
     // Staging is not production: a plain yes.
     assert!(
         matches!(h.model.overlay, Some(Overlay::Confirm(_))),
@@ -1246,7 +1259,14 @@ async fn an_environment_arriving_while_the_palette_is_open_keeps_its_choice() {
     assert!(h.model.topology.ephemeral("pr-1").is_some());
     assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
     h.keys("<Enter>");
-    // "Release the incident lock" asks to type `unlock all`: the same command ran.
+    // "Release the incident lock" asks why, then to type `unlock all`: the same
+    // command ran.
+    assert!(
+        h.render().contains("release the lock on every service"),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("<Enter>");
     assert!(h.render().contains("unlock all"), "{:?}", h.model.overlay);
 }
 
@@ -1311,11 +1331,14 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
         "{:?}",
         h.model.toasts
     );
+    // Each asks why first (recorded in the audit trail).
     h.keys(":Release the incident lock<Enter>");
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("INC-9 over<Enter>");
     if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
         h.keys("unlock all<Enter>");
     }
-    h.keys(":Merge freeze off<Enter>");
+    h.keys(":Merge freeze off<Enter><Enter>");
     if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
         h.keys("y");
     }
@@ -1407,4 +1430,70 @@ async fn ctrl_u_clears_the_palette_line_and_long_labels_end_in_an_ellipsis() {
         .expect("the command is listed")
         .to_string();
     assert!(line.contains('…'), "{line}");
+}
+
+#[tokio::test]
+async fn a_lock_held_by_another_asks_for_an_override_that_is_audited() {
+    let mut h = demo().await;
+    h.sim
+        .platform()
+        .ledger
+        .add_lock(sphere::domain::Lock {
+            service: sphere::domain::Lock::ALL.into(),
+            env: None,
+            region: None,
+            reason: "INC-9".into(),
+            by: "amara.okafor".into(),
+            at: 0,
+        })
+        .await
+        .expect("lock");
+    h.keys("2/cart-service<Enter>llllll");
+    let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
+    let version = |h: &Harness| {
+        h.model
+            .live
+            .service("cart-service")
+            .and_then(|s| s.deployment(&cluster))
+            .map(|d| d.version.to_string())
+            .expect("cart-service runs there")
+    };
+    let before = version(&h);
+    h.keys("b<Enter>bad deploy<Enter>");
+    // Refused by the lock: the prompt names it and asks for the override's reason.
+    match &h.model.overlay {
+        Some(Overlay::Prompt(p)) => {
+            assert!(p.title.contains("amara.okafor (INC-9)"), "{}", p.title);
+            assert!(p.title.contains("Override"), "{}", p.title);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(version(&h), before, "nothing changed yet");
+    h.keys("pages every minute<Enter>");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("cart-service<Enter>");
+    h.pump();
+    assert_ne!(version(&h), before, "overridden on purpose");
+    let records = h.sim.platform().ledger.audit(None).await.expect("audit");
+    let r = records
+        .iter()
+        .rev()
+        .find(|r| {
+            r.action == "deployment.rollback" && r.outcome == sphere::domain::Outcome::Succeeded
+        })
+        .expect("the rollback's record");
+    assert_eq!(r.reason.as_deref(), Some("bad deploy"));
+    assert_eq!(
+        r.details.get("override.reason").map(String::as_str),
+        Some("pages every minute")
+    );
+    assert!(
+        records.iter().any(|r| r.action == "deployment.rollback"
+            && matches!(r.outcome, sphere::domain::Outcome::Refused(_))),
+        "the refusal is audited"
+    );
 }

@@ -51,8 +51,8 @@ use crate::domain::catalog::{
 };
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{
-    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, FlagState, Freeze, Lock, Name, Outcome,
-    PendingFlag, Scope, SecretMeta, Timestamp, Topology,
+    AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, Details, FlagState, Freeze, Lock, Name,
+    Outcome, PendingFlag, Scope, SecretMeta, Timestamp, Topology,
 };
 
 /// How big the demo platform is. `None` keeps the demo's natural size.
@@ -727,8 +727,8 @@ impl Sim {
         let step = |w: &mut World, now_ms: i64| {
             let now = now_ms.div_euclid(1000);
             let (rollout, ack) = w.step(now);
-            if rollout {
-                w.start_rollout(now);
+            if rollout && let Some(release) = w.start_rollout(now) {
+                audit_release(&mut w.durable, now, &release);
             }
             if ack {
                 w.ack_flags();
@@ -859,35 +859,69 @@ impl Sim {
     }
 }
 
+/// The actor the demo's delivery pipeline is audited as.
+pub const PIPELINE_ACTOR: &str = "system:pipeline";
+
+/// Audit a release of the demo's delivery pipeline as `deployment.release` by
+/// [`PIPELINE_ACTOR`], with `version.from`/`version.to`: succeeded, or refused naming
+/// the locks that held it (once per target and version, not at every try).
+fn audit_release(state: &mut state::DurableState, now: Timestamp, r: &world::Release) {
+    let target = format!("{}@{}", r.service, r.cluster);
+    let outcome = if r.held_by.is_empty() {
+        Outcome::Succeeded
+    } else {
+        let told = state.audit.iter().rev().any(|a| {
+            a.actor == PIPELINE_ACTOR
+                && a.target == target
+                && matches!(a.outcome, Outcome::Refused(_))
+                && a.details.get("version.to") == Some(&r.to)
+        });
+        if told {
+            return;
+        }
+        Outcome::Refused(format!(
+            "locked by {}",
+            crate::domain::holders_text(&r.held_by)
+        ))
+    };
+    let id = state.append_audit(
+        now,
+        PIPELINE_ACTOR,
+        "deployment.release",
+        &target,
+        Some(if r.held_by.is_empty() {
+            "the delivery pipeline released a new version"
+        } else {
+            "the delivery pipeline held a new version back: the target is locked"
+        }),
+        outcome,
+    );
+    if let Some(rec) = state.audit.iter_mut().rev().find(|a| a.id == id) {
+        rec.details.insert("version.from".into(), r.from.clone());
+        rec.details.insert("version.to".into(), r.to.clone());
+    }
+}
+
 /// Mutations behind the provider traits (and the secrets and flags actions to come).
 #[allow(dead_code)]
 impl Sim {
-    pub(crate) fn add_lock(&self, lock: Lock) -> Result<()> {
-        self.mutate(|s| {
-            s.locks.retain(|l| {
-                !(l.service == lock.service && l.env == lock.env && l.region == lock.region)
-            });
-            s.locks.push(lock);
-        })
+    /// Add a lock to its target's set; the other holders' locks there (see
+    /// [`crate::domain::add_lock`]).
+    pub(crate) fn add_lock(&self, lock: Lock) -> Result<Vec<Lock>> {
+        self.mutate(|s| crate::domain::add_lock(&mut s.locks, lock))
     }
 
-    /// Remove every lock of `service` inside the given scope (`None` = any): unlocking
-    /// production removes production/eu-west-1, not a lock on every environment.
+    /// Remove the locks of `service` inside the given scope (`None` = any) held by
+    /// `by` (`None`: every holder's): unlocking production removes
+    /// production/eu-west-1, not a lock on every environment.
     pub(crate) fn remove_locks(
         &self,
         service: &str,
         env: Option<&str>,
         region: Option<&str>,
-    ) -> Result<usize> {
-        self.mutate(|s| {
-            let before = s.locks.len();
-            s.locks.retain(|l| {
-                !(l.service == service
-                    && env.is_none_or(|e| l.env.as_deref() == Some(e))
-                    && region.is_none_or(|r| l.region.as_deref() == Some(r)))
-            });
-            before - s.locks.len()
-        })
+        by: Option<&str>,
+    ) -> Result<Vec<Lock>> {
+        self.mutate(|s| crate::domain::remove_locks(&mut s.locks, service, env, region, by))
     }
 
     /// Append an audit record; ids increase across processes.
@@ -897,6 +931,7 @@ impl Sim {
         action: &str,
         target: &str,
         reason: Option<&str>,
+        details: &Details,
         outcome: Outcome,
     ) -> Result<u64> {
         self.mutate_world(|w, now| {
@@ -904,6 +939,9 @@ impl Sim {
             let id = w
                 .durable
                 .append_audit(now, actor, action, target, reason, outcome);
+            if let Some(r) = w.durable.audit.iter_mut().rev().find(|r| r.id == id) {
+                r.details = details.clone();
+            }
             // Whose it is, so that it becomes `interrupted` if this process dies
             // before it records the outcome.
             if started {
@@ -913,8 +951,13 @@ impl Sim {
         })
     }
 
-    /// Record the outcome of an audited action that was `Started`.
-    pub(crate) fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<bool> {
+    /// Record the outcome of an audited action that was `Started`, adding `details`.
+    pub(crate) fn set_audit_outcome(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<bool> {
         self.mutate(|s| {
             if outcome != Outcome::Started {
                 s.running.remove(&id);
@@ -922,6 +965,7 @@ impl Sim {
             match s.audit.iter_mut().find(|r| r.id == id) {
                 Some(r) => {
                     r.outcome = outcome;
+                    r.details.extend(details.clone());
                     true
                 }
                 None => false,
@@ -1575,7 +1619,7 @@ impl LedgerProvider for Sim {
         Ok(out)
     }
 
-    async fn add_lock(&self, lock: Lock) -> Result<()> {
+    async fn add_lock(&self, lock: Lock) -> Result<Vec<Lock>> {
         self.check_fault("add_lock")?;
         Sim::add_lock(self, lock)
     }
@@ -1585,9 +1629,10 @@ impl LedgerProvider for Sim {
         service: &str,
         env: Option<&str>,
         region: Option<&str>,
-    ) -> Result<usize> {
+        by: Option<&str>,
+    ) -> Result<Vec<Lock>> {
         self.check_fault("remove_locks")?;
-        Sim::remove_locks(self, service, env, region)
+        Sim::remove_locks(self, service, env, region, by)
     }
 
     async fn set_freeze(&self, freeze: Freeze) -> Result<()> {
@@ -1595,21 +1640,27 @@ impl LedgerProvider for Sim {
         Sim::set_freeze(self, freeze)
     }
 
-    async fn append_audit(
+    async fn append_audit_with(
         &self,
         actor: &str,
         action: &str,
         target: &str,
         reason: Option<&str>,
+        details: &Details,
         outcome: Outcome,
     ) -> Result<u64> {
         self.check_fault("append_audit")?;
-        Sim::append_audit(self, actor, action, target, reason, outcome)
+        Sim::append_audit(self, actor, action, target, reason, details, outcome)
     }
 
-    async fn set_audit_outcome(&self, id: u64, outcome: Outcome) -> Result<()> {
+    async fn set_audit_outcome_with(
+        &self,
+        id: u64,
+        outcome: Outcome,
+        details: &Details,
+    ) -> Result<()> {
         self.check_fault("set_audit_outcome")?;
-        if !Sim::set_audit_outcome(self, id, outcome)? {
+        if !Sim::set_audit_outcome(self, id, outcome, details)? {
             anyhow::bail!("no audit record #{id}");
         }
         Ok(())

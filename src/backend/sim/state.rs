@@ -426,6 +426,7 @@ impl DurableState {
             target: target.to_string(),
             reason: reason.map(str::to_string),
             outcome,
+            details: Default::default(),
         });
         next
     }

@@ -173,7 +173,14 @@ fn a_changed_catalog_keeps_the_locks_and_audit_that_still_apply() {
     sim.add_lock(lock("cart-service", "ada")).unwrap();
     sim.add_lock(lock(gone, "bob")).unwrap();
     let id = sim
-        .append_audit("ada", "lock.add", "cart-service", None, Outcome::Succeeded)
+        .append_audit(
+            "ada",
+            "lock.add",
+            "cart-service",
+            None,
+            &Default::default(),
+            Outcome::Succeeded,
+        )
         .unwrap();
     let version = |sim: &Sim| {
         sim.world()
@@ -255,10 +262,24 @@ fn an_action_killed_mid_way_is_interrupted_not_started_forever() {
     let (_dir, path) = state_file();
     let sim = open_at(&path, demo()).unwrap();
     let mine = sim
-        .append_audit("ada", "deployment.restart", "cart", None, Outcome::Started)
+        .append_audit(
+            "ada",
+            "deployment.restart",
+            "cart",
+            None,
+            &Default::default(),
+            Outcome::Started,
+        )
         .unwrap();
     let theirs = sim
-        .append_audit("bob", "deployment.restart", "cart", None, Outcome::Started)
+        .append_audit(
+            "bob",
+            "deployment.restart",
+            "cart",
+            None,
+            &Default::default(),
+            Outcome::Started,
+        )
         .unwrap();
     drop(sim);
     // `theirs` belonged to a process that is gone (no such pid).
@@ -278,7 +299,8 @@ fn an_action_killed_mid_way_is_interrupted_not_started_forever() {
     assert!(matches!(outcome(theirs), Outcome::Interrupted(_)));
     // This process is alive: its action may still finish.
     assert_eq!(outcome(mine), Outcome::Started);
-    sim.set_audit_outcome(mine, Outcome::Succeeded).unwrap();
+    sim.set_audit_outcome(mine, Outcome::Succeeded, &Default::default())
+        .unwrap();
     assert!(sim.world().durable.running.is_empty());
 }
 

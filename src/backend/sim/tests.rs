@@ -392,7 +392,12 @@ async fn a_lock_from_one_process_is_seen_by_the_other() {
     assert!(!b.refresh().unwrap(), "nothing new the second time");
     let locks = b.platform().ledger.locks().await.unwrap();
     assert!(locks.iter().any(|l| l.service == "cart"));
-    assert_eq!(b.remove_locks("cart", Some("production"), None).unwrap(), 1);
+    assert_eq!(
+        b.remove_locks("cart", Some("production"), None, None)
+            .unwrap()
+            .len(),
+        1
+    );
     a.refresh().unwrap();
     assert!(!a.world().durable.locks.iter().any(|l| l.service == "cart"));
     // A rollback through one is a rollout in the other.
@@ -430,6 +435,7 @@ fn concurrent_appends_lose_nothing() {
                             "test.append",
                             &format!("{t}/{i}"),
                             None,
+                            &Default::default(),
                             Outcome::Succeeded,
                         )
                         .unwrap()
@@ -843,4 +849,93 @@ fn a_misspelt_injected_failure_is_named() {
         ["bogus", "regster"]
     );
     assert!(super::unknown_faults("").is_empty());
+}
+
+/// The deployments' versions: (service, cluster) → version.
+fn versions(sim: &Sim) -> BTreeMap<(String, ClusterId), String> {
+    sim.world()
+        .durable
+        .deployments
+        .iter()
+        .map(|d| {
+            (
+                (d.service.to_string(), d.cluster.clone()),
+                d.version.to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pipeline_records(sim: &Sim) -> Vec<AuditRecord> {
+    sim.world()
+        .durable
+        .audit
+        .iter()
+        .filter(|r| r.actor == PIPELINE_ACTOR)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_pipeline_skips_locked_targets_and_audits_every_release() {
+    let sim = Sim::open(opts(5), small_catalog()).unwrap();
+    // Everything locked: the pipeline's releases are held, said once per target and
+    // version, and no version changes.
+    sim.add_lock(Lock {
+        service: Lock::ALL.into(),
+        env: None,
+        region: None,
+        reason: "INC-9".into(),
+        by: "ada".into(),
+        at: 0,
+    })
+    .unwrap();
+    let before = versions(&sim);
+    for _ in 0..150 {
+        sim.tick();
+    }
+    assert_eq!(versions(&sim), before, "a locked target never changes");
+    let held = pipeline_records(&sim);
+    assert!(!held.is_empty(), "the skipped releases are audited");
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &held {
+        assert!(
+            matches!(&r.outcome, Outcome::Refused(why) if why.contains("ada (INC-9)")),
+            "{r:?}"
+        );
+        let to = r.details.get("version.to").cloned().unwrap_or_default();
+        assert!(
+            seen.insert((r.target.clone(), to)),
+            "one record per target and version: {r:?}"
+        );
+    }
+    // Unlocked: releases go out, each audited under the system actor with from → to.
+    sim.remove_locks(Lock::ALL, None, None, None).unwrap();
+    let skipped = held.len();
+    for _ in 0..150 {
+        sim.tick();
+    }
+    let after = versions(&sim);
+    let released: Vec<AuditRecord> = pipeline_records(&sim)
+        .into_iter()
+        .skip(skipped)
+        .filter(|r| r.outcome == Outcome::Succeeded)
+        .collect();
+    assert!(!released.is_empty(), "the pipeline released something");
+    for r in &released {
+        assert_eq!(r.action, "deployment.release");
+        let (from, to) = (&r.details["version.from"], &r.details["version.to"]);
+        assert_ne!(from, to, "{r:?}");
+    }
+    for ((service, cluster), v) in &after {
+        if before[&(service.clone(), cluster.clone())] != *v {
+            let target = format!("{service}@{cluster}");
+            assert!(
+                released
+                    .iter()
+                    .any(|r| r.target == target && r.details["version.to"] == *v),
+                "{target} changed to {v} with no audit record"
+            );
+        }
+    }
 }

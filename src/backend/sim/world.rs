@@ -10,9 +10,20 @@ use serde::{Deserialize, Serialize};
 use super::state::{DurableState, FileStamp, K8S_ALPHABET, next_patch};
 use super::watch::WatchQueue;
 use crate::domain::{
-    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Name, PodPhase,
+    ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary, Lock, Name, PodPhase,
     PodSummary, RolloutState, Scope, Timestamp, Topology,
 };
+
+/// A release the demo's delivery pipeline made, or skipped because locks cover it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Release {
+    pub service: String,
+    pub cluster: ClusterId,
+    pub from: String,
+    pub to: String,
+    /// The locks that held it (then nothing changed).
+    pub held_by: Vec<Lock>,
+}
 
 /// A deployment: (cluster, service), as indices into the world's [`Names`]. Indices
 /// are given in name order, so keys sort like the names they stand for.
@@ -1444,18 +1455,13 @@ impl World {
 
     /// Start a rollout (durable): either catch a drifted deployment up with its siblings
     /// or release a new patch version to one cluster (which creates drift for a while).
-    pub(crate) fn start_rollout(&mut self, now: Timestamp) -> Option<(ClusterId, String)> {
+    /// A target a lock covers is skipped (the pipeline's `lock check` gate): nothing
+    /// changes, and the release says which locks held it.
+    pub(crate) fn start_rollout(&mut self, now: Timestamp) -> Option<Release> {
         let n = self.durable.deployments.len();
         if n == 0 {
             return None;
         }
-        let locked = |w: &World, i: usize| {
-            let d = &w.durable.deployments[i];
-            w.durable
-                .locks
-                .iter()
-                .any(|l| l.covers(&d.service, &d.cluster))
-        };
         let mut target: Option<(usize, String)> = None;
         if self.rng.bool() {
             // Catch-up: a deployment whose version differs from the most common one in
@@ -1482,10 +1488,6 @@ impl World {
                     (*best != d.version).then(|| (i, best.to_string()))
                 })
                 .collect();
-            let drifted: Vec<_> = drifted
-                .into_iter()
-                .filter(|(i, _)| !locked(self, *i))
-                .collect();
             if !drifted.is_empty() {
                 target = Some(drifted[self.rng.usize(..drifted.len())].clone());
             }
@@ -1494,7 +1496,7 @@ impl World {
             for _ in 0..20 {
                 let i = self.rng.usize(..n);
                 let d = &self.durable.deployments[i];
-                if d.desired < 2 || locked(self, i) {
+                if d.desired < 2 {
                     continue;
                 }
                 let Some(rel) = self.durable.releases.get(&d.service) else {
@@ -1506,6 +1508,24 @@ impl World {
             }
         }
         let (i, version) = target?;
+        let d = &self.durable.deployments[i];
+        let held: Vec<Lock> = self
+            .durable
+            .locks
+            .iter()
+            .filter(|l| l.covers(&d.service, &d.cluster))
+            .cloned()
+            .collect();
+        let mut release = Release {
+            service: d.service.to_string(),
+            cluster: d.cluster.clone(),
+            from: d.version.to_string(),
+            to: version.clone(),
+            held_by: held,
+        };
+        if !release.held_by.is_empty() {
+            return Some(release);
+        }
         let d = &mut self.durable.deployments[i];
         let rel = self.durable.releases.entry(d.service.clone()).or_default();
         let version = match rel.iter().find(|v| **v == version) {
@@ -1518,7 +1538,8 @@ impl World {
         };
         d.version = version;
         d.updated_at = now;
-        Some((d.cluster.clone(), d.service.to_string()))
+        release.to = d.version.to_string();
+        Some(release)
     }
 
     /// Clusters acknowledge pending flag changes.
