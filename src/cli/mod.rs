@@ -600,6 +600,11 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         max_fps: ctx.config.max_fps,
         startup_problems,
     })
-    .await?;
+    .await
+    .map_err(|e| match tui::terminal::panicked() {
+        // Where to read more.
+        Some(_) => anyhow::anyhow!("{e:#}; the log: {}", ctx.paths.log_file().display()),
+        None => e,
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -125,3 +125,75 @@ fn act_as_a_catalog_user_in_the_tui() {
         "{screen}"
     );
 }
+
+/// Send `signal` to the sphere running in `t`'s pane.
+fn signal_sphere(t: &Tmux, signal: &str) {
+    let pid = t.tmux(&["display-message", "-p", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    let st = Command::new("pkill")
+        .args([&format!("-{signal}"), "-P", &shell, "sphere"])
+        .status()
+        .expect("pkill");
+    assert!(st.success(), "sphere was running under the pane's shell");
+}
+
+/// SIGINT and SIGQUIT (from `kill`: in raw mode ctrl-c is a key) end sphere as SIGTERM
+/// does: off the alternate screen, cursor shown, the tty cooked.
+#[test]
+fn sigint_and_sigquit_restore_the_terminal() {
+    for signal in ["INT", "QUIT"] {
+        let t = Tmux::start(100, 30, "--pace 0");
+        t.wait_for("the catalog", |s| s.contains("live 9 clusters"));
+        let cursor = t.tmux(&["display-message", "-p", "#{cursor_flag}"]);
+        assert_eq!(
+            String::from_utf8_lossy(&cursor.stdout).trim(),
+            "0",
+            "the TUI hides the cursor"
+        );
+        signal_sphere(&t, signal);
+        let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+        assert!(screen.contains("SPHERE-EXITED:0"), "SIG{signal}: {screen}");
+        let alt = t.tmux(&["display-message", "-p", "#{alternate_on}"]);
+        assert_eq!(
+            String::from_utf8_lossy(&alt.stdout).trim(),
+            "0",
+            "SIG{signal} left the alternate screen on"
+        );
+        let cursor = t.tmux(&["display-message", "-p", "#{cursor_flag}"]);
+        assert_eq!(
+            String::from_utf8_lossy(&cursor.stdout).trim(),
+            "1",
+            "SIG{signal} left the cursor hidden"
+        );
+        t.wait_for("cooked mode", |s| s.contains("COOKED"));
+    }
+}
+
+/// A panic in a background task ends sphere: the terminal restored, a message naming
+/// the panic and the log, a non-zero exit, and no frame drawn after it.
+#[test]
+fn a_background_panic_ends_sphere_cleanly() {
+    let t = Tmux::start_with_env(
+        100,
+        30,
+        "--pace 0",
+        "RUST_BACKTRACE=0 SPHERE_DEBUG_PANIC_IN_TASK=1",
+    );
+    let screen = t.wait_for("sphere to exit", |s| s.contains("SPHERE-EXITED:"));
+    assert!(
+        screen.contains("SPHERE-EXITED:1"),
+        "a background panic exits 1: {screen}"
+    );
+    assert!(
+        screen.contains("a background task panicked: SPHERE_DEBUG_PANIC_IN_TASK"),
+        "{screen}"
+    );
+    assert!(screen.contains("sphere.log"), "{screen}");
+    // Nothing of the TUI was drawn over the restored terminal.
+    assert!(!screen.contains("live 9 clusters"), "{screen}");
+    let alt = t.tmux(&["display-message", "-p", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    t.wait_for("cooked mode", |s| s.contains("COOKED"));
+    let log = std::fs::read_to_string(t.home().join("state").join("sphere.log")).expect("log");
+    assert!(log.contains("SPHERE_DEBUG_PANIC_IN_TASK"), "{log}");
+}
