@@ -211,13 +211,11 @@ fn print_revealed(done: &crate::actions::Dispatched) -> Result<()> {
     let Some(value) = &done.revealed else {
         anyhow::bail!("the provider returned no value");
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(value.expose().as_bytes())?;
-    if std::io::stdout().is_terminal() {
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
+    super::secret::write_revealed(
+        &mut std::io::stdout().lock(),
+        value.expose(),
+        std::io::stdout().is_terminal(),
+    )
 }
 
 /// [`run_action`], printing what `done` says on success.

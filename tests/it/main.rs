@@ -21,5 +21,6 @@ mod port_import;
 mod score_cli;
 mod secret_actions_cli;
 mod smoke_tmux;
+mod terminal_safety;
 mod tui_keys;
 mod tui_snapshots;
