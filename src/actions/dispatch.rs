@@ -93,7 +93,7 @@ pub async fn dispatch_with_progress(
             } else {
                 match ledger
                     .append_audit(
-                        &actor.name,
+                        &actor.recorded(),
                         action.audit_name(),
                         &action.target(),
                         action.reason(),
@@ -127,7 +127,7 @@ pub async fn dispatch_with_progress(
     }
     let audit_id = ledger
         .append_audit(
-            &actor.name,
+            &actor.recorded(),
             action.audit_name(),
             &action.target(),
             action.reason(),
@@ -270,7 +270,7 @@ async fn notify(platform: &Platform, actor: &Actor, d: &Dispatched) {
         let _ = platform
             .ledger
             .append_audit(
-                &actor.name,
+                &actor.recorded(),
                 "webhook.notify",
                 &format!("{event} {target}"),
                 None,
@@ -534,7 +534,7 @@ async fn execute(
         Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
             anyhow::bail!("environments are changed by dispatch")
         }
-        Action::AccessApprove { id } | Action::AccessDeny { id } => {
+        Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => {
             let grant = matches!(action, Action::AccessApprove { .. });
             let expires_at = grant.then(|| now() + grant_ttl);
             let r = platform

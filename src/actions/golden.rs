@@ -217,7 +217,13 @@ pub(super) async fn create_service(
             continue;
         }
         let audit_id = ledger
-            .append_audit(&actor.name, audit_name, &target, None, Outcome::Started)
+            .append_audit(
+                &actor.recorded(),
+                audit_name,
+                &target,
+                None,
+                Outcome::Started,
+            )
             .await
             .map_err(|e| DispatchError::Audit {
                 audit_id: None,
@@ -277,7 +283,7 @@ pub(super) async fn create_service(
         Some(id) => id,
         None => ledger
             .append_audit(
-                &actor.name,
+                &actor.recorded(),
                 audit_name,
                 &req.name,
                 Some("every step was already done"),

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::actions::{Action, Actor, Confirm, DispatchError, Policy, PolicyContext, dispatch};
-use crate::backend::{Platform, PlatformKind};
+use crate::backend::Platform;
 use crate::domain::ClusterId;
 use crate::domain::text::sanitize;
 
@@ -106,30 +106,23 @@ pub async fn hpa(cli: &Cli, ctx: &Ctx, cmd: &HpaCommand) -> Result<ExitCode> {
     run_action(cli, ctx, action, *output).await
 }
 
-/// The policy as the CLI sees it: config, the platform kind and `--read-only`.
+/// The policy as the CLI sees it: config, the platform kind and `--read-only`; the
+/// config's problems with environment names are printed (see [`super::policy_for`]).
 pub(crate) fn policy(cli: &Cli, ctx: &Ctx, platform: &Platform) -> Policy {
-    Policy::from_config(
-        &ctx.config.policy,
-        platform.kind == PlatformKind::Demo,
-        cli.read_only,
-    )
+    let (policy, problems) = super::policy_for(cli, ctx, platform);
+    super::report_problems(&problems);
+    policy
 }
 
-/// The actor: `--as NAME` (a catalog User), else the configured user.
-pub(crate) fn actor(
+/// The actor: `--as NAME` (a catalog User), else the operator (see
+/// [`super::resolve_actor`]).
+pub(crate) async fn actor(
     cli: &Cli,
     ctx: &Ctx,
     platform: &Platform,
     pctx: &PolicyContext,
 ) -> Result<Actor> {
-    match &cli.act_as {
-        Some(name) => Actor::resolve_as(name, &pctx.catalog, &pctx.policy)
-            .map_err(|r| UsageError(format!("--as: {}", sanitize(&r.to_string()))).into()),
-        None => {
-            let name = ctx.config.actor(platform.kind == PlatformKind::Demo);
-            Ok(Actor::resolve(&name, &pctx.catalog, &pctx.policy))
-        }
-    }
+    super::resolve_actor(cli, ctx, platform, &pctx.catalog, &pctx.policy).await
 }
 
 /// Ask on the terminal; true when the answer confirms.
@@ -229,7 +222,7 @@ pub(crate) async fn run_action_then(
     let (platform, _sim) = build_platform(cli, ctx).await?;
     let policy = policy(cli, ctx, &platform);
     let pctx = PolicyContext::gather(&platform, policy, &action).await?;
-    let actor = actor(cli, ctx, &platform, &pctx)?;
+    let actor = actor(cli, ctx, &platform, &pctx).await?;
     let mut confirmed = cli.yes;
     loop {
         match dispatch(&platform, &pctx, &actor, action.clone(), confirmed).await {

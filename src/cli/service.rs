@@ -123,7 +123,7 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
     };
     let (platform, _sim) = build_platform(cli, ctx).await?;
     let pctx = PolicyContext::gather(&platform, policy(cli, ctx, &platform), &action).await?;
-    let actor = actor(cli, ctx, &platform, &pctx)?;
+    let actor = actor(cli, ctx, &platform, &pctx).await?;
     let json = a.output == Output::Json;
     let steps: Arc<Mutex<Vec<StepReport>>> = Arc::default();
     let seen = steps.clone();

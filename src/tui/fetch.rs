@@ -22,6 +22,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetch {
     Locks,
+    /// Every access request (the header marks those waiting for the user).
+    Access,
     Audit,
     Flags,
     /// Every secret of one service, in every region.
@@ -47,6 +49,7 @@ pub struct ServiceReport {
 pub enum Fetched {
     /// The locks and the merge freeze (both shown in the header when they hold).
     Locks(Vec<Lock>, Freeze),
+    Access(Vec<crate::domain::access::AccessRequest>),
     /// The audit trail, and what of it waits to reach its store (see
     /// [`crate::backend::AuditStore::backlog`]).
     Audit(Vec<AuditRecord>, Option<String>),
@@ -153,6 +156,7 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
                     tokio::join!(platform.ledger.locks(), platform.ledger.freeze());
                 Fetched::Locks(locks?, freeze?)
             }
+            Fetch::Access => Fetched::Access(platform.ledger.access_requests().await?),
             Fetch::Audit => {
                 let (records, backlog) =
                     tokio::join!(platform.ledger.audit(None), platform.ledger.audit_backlog());

@@ -300,7 +300,11 @@ pub enum Pending {
         service: String,
         permission: crate::domain::access::Permission,
     },
-    Approve,
+    /// Approve (or deny) access request `id`: the answer is the reason.
+    Decide {
+        id: u64,
+        approve: bool,
+    },
 }
 
 impl Pending {
@@ -326,6 +330,9 @@ pub struct PaletteState {
     /// A chooser of its own (links to copy, ...); empty for the command palette.
     pub items: Vec<PaletteItem>,
     pub title: String,
+    /// Drawn as wide as the screen allows (up to 110 columns): its items are long
+    /// lines (the access requests waiting for a decision).
+    pub wide: bool,
 }
 
 impl PaletteState {
@@ -371,6 +378,10 @@ pub struct Model {
     pub locks: Vec<Lock>,
     /// The merge freeze, as last read.
     pub freeze: crate::domain::Freeze,
+    /// Every access request, as last read.
+    pub access: Vec<crate::domain::access::AccessRequest>,
+    /// How many of them wait for the user to decide (shown in the header).
+    pub access_waiting: usize,
     pub audit: Remote<Vec<AuditRecord>>,
     /// What of the audit trail waits to reach its store, and why.
     pub audit_backlog: Option<String>,
@@ -462,6 +473,8 @@ impl Model {
             toast_ttl: init.toast_ttl,
             locks: Vec::new(),
             freeze: crate::domain::Freeze::default(),
+            access: Vec::new(),
+            access_waiting: 0,
             audit: Remote::NotAsked,
             audit_backlog: None,
             flags: Remote::NotAsked,
@@ -616,7 +629,7 @@ impl Model {
 
     /// What to read when sphere starts.
     pub fn startup_effects(&self) -> Vec<Effect> {
-        vec![Effect::Fetch(Fetch::Locks)]
+        vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Access)]
     }
 
     pub fn toast(&mut self, level: Level, text: impl Into<String>) {
@@ -677,13 +690,16 @@ impl Model {
         if let Some(Route::Service(s)) = self.routes.last() {
             return vec![Effect::Fetch(Fetch::Report(s.clone()))];
         }
-        let reads = match self.tab {
+        let mut reads = match self.tab {
             Tab::Deployments => vec![Fetch::Locks],
             Tab::Audit => vec![Fetch::Audit],
             Tab::Flags => vec![Fetch::Flags],
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
             Tab::Catalog | Tab::Pods => vec![],
         };
+        // The header marks the access requests waiting for the user, whatever the pane
+        // (a read that changes nothing draws nothing).
+        reads.push(Fetch::Access);
         self.poll_at = (!reads.is_empty()).then(|| Instant::now() + POLL);
         reads.into_iter().map(Effect::Fetch).collect()
     }
@@ -700,6 +716,7 @@ impl Model {
                     self.dirty = true;
                 }
             }
+            Ok(Fetched::Access(requests)) => self.set_access(requests),
             Ok(Fetched::Audit(mut a, backlog)) => {
                 a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
                 self.audit = Remote::Ready(a);
@@ -777,6 +794,7 @@ impl Model {
                 let e = sanitize(&e).into_owned();
                 match what {
                     Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
+                    Fetch::Access => self.toast(Level::Error, format!("access requests: {e}")),
                     Fetch::Audit => self.audit = Remote::Failed(e),
                     Fetch::Flags => self.flags = Remote::Failed(e),
                     Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
@@ -806,6 +824,7 @@ impl Model {
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
                 self.set_catalog(catalog);
+                self.recount_access();
                 vec![]
             }
             Msg::CatalogLoaded(Err(e)) => {
@@ -827,6 +846,7 @@ impl Model {
                 // the catalog (the golden path registers a service).
                 let mut e = vec![
                     Effect::Fetch(Fetch::Locks),
+                    Effect::Fetch(Fetch::Access),
                     Effect::Fetch(Fetch::Audit),
                     Effect::ReloadCatalog,
                 ];
@@ -1478,9 +1498,7 @@ impl Model {
                 };
                 self.ask_access(service, permission, false);
             }
-            "access_approve" => {
-                self.prompt("Approve access request number:".into(), Pending::Approve);
-            }
+            "access_approve" => return self.open_access_picker(),
             "service_create_retry" => {
                 let Some(request) = self.last_create.clone() else {
                     self.toast(Level::Info, "no service creation to retry");
@@ -1537,6 +1555,9 @@ impl Model {
                     return self.lock_at(verb, service.to_string(), some(env), some(region));
                 }
             }
+        }
+        if let Some(effects) = self.access_command(cmd) {
+            return effects;
         }
         if let Some(rest) = cmd.strip_prefix("rollback_to:") {
             let parts: Vec<&str> = rest.splitn(4, ':').collect();
@@ -1993,7 +2014,7 @@ impl Model {
         vec![]
     }
 
-    fn prompt(&mut self, title: String, then: Pending) {
+    pub(super) fn prompt(&mut self, title: String, then: Pending) {
         self.overlay = Some(Overlay::Prompt(PromptState {
             title,
             input: String::new(),
@@ -2059,13 +2080,7 @@ impl Model {
                 env: self.scope.env.clone(),
                 reason: input,
             },
-            Pending::Approve => match input.trim_start_matches('#').parse::<u64>() {
-                Ok(id) => Action::AccessApprove { id },
-                Err(_) => {
-                    self.toast(Level::Error, format!("{input:?} is not a request number"));
-                    return vec![];
-                }
-            },
+            Pending::Decide { id, approve } => super::access::decision(id, approve, input),
             Pending::EnvExtend { name } => match parse_duration(&input) {
                 Ok(by) => Action::EnvExtend {
                     name,
@@ -2281,7 +2296,10 @@ impl Model {
             "Request access to read the selected service's secrets".into(),
             "access_secrets".into(),
         );
-        add("Approve an access request".into(), "access_approve".into());
+        add(
+            "Access requests waiting for you: approve or deny (who, what, where, why)".into(),
+            "access_approve".into(),
+        );
         add(
             "env create: an ephemeral environment with a TTL".into(),
             "env_create".into(),
@@ -2316,7 +2334,7 @@ impl Model {
         items
     }
 
-    fn refilter_palette(&mut self) {
+    pub(super) fn refilter_palette(&mut self) {
         let Some(Overlay::Palette(p)) = &mut self.overlay else {
             return;
         };

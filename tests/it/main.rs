@@ -17,6 +17,7 @@ mod golden_cli;
 mod golden_configured;
 mod kafka_provider;
 mod kube_provider;
+mod policy_corners;
 mod port_import;
 mod score_cli;
 mod secret_actions_cli;
