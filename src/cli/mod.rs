@@ -653,18 +653,17 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
     // screen opens.
     // `--as NAME` works here as in every command: a catalog User, checked (and on a
     // configured platform, allowed to admins only) before the screen opens.
-    let user = {
+    let actor = {
         let catalog = platform.catalog.load().await?;
-        resolve_actor(cli, &ctx, &platform, &catalog, &policy)
-            .await?
-            .name
+        resolve_actor(cli, &ctx, &platform, &catalog, &policy).await?
     };
+    let user = actor.name.clone();
     let group = match ctx.config.catalog.group_by {
         GroupBy::None => tui::catalog::Grouping::None,
         GroupBy::Owner => tui::catalog::Grouping::Owner,
         GroupBy::System => tui::catalog::Grouping::System,
     };
-    let model = tui::model::Model::new(tui::model::ModelInit {
+    let mut model = tui::model::Model::new(tui::model::ModelInit {
         platform_name: platform.name.clone(),
         demo: platform.kind == crate::backend::PlatformKind::Demo,
         user,
@@ -675,6 +674,8 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         group,
         policy,
     });
+    // The header names who acts; the audit trail also who impersonates them.
+    model.impersonator = actor.by;
     let _clock = sim.as_ref().map(Sim::start_clock);
     tui::app::run(tui::app::RunOptions {
         platform,

@@ -277,13 +277,22 @@ async fn event_loop(
                 Effect::Act { action, confirmed } => {
                     let (platform, t) = (platform.clone(), tx.clone());
                     let (policy, user) = (model.policy.clone(), model.user.clone());
+                    let by = model.impersonator.clone();
                     tokio::spawn(async move {
                         // The golden path's steps tick as they end.
                         let progress = t.clone();
                         let mut on_step = move |r: &crate::actions::StepReport| {
                             let _ = progress.send(Msg::Progress(r.clone()));
                         };
-                        let msg = act(&platform, policy, &user, action, confirmed, &mut on_step);
+                        let msg = act(
+                            &platform,
+                            policy,
+                            &user,
+                            by,
+                            action,
+                            confirmed,
+                            &mut on_step,
+                        );
                         let _ = t.send(msg.await);
                     });
                 }

@@ -85,13 +85,14 @@ async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceRep
 }
 
 /// Run one action through the dispatcher (policy, confirmation, audit, provider) as
-/// `actor`, off the UI task. The answer says what happened, or what it needs; a
+/// `actor` (acting for `by` when an admin impersonates), off the UI task. The answer says what happened, or what it needs; a
 /// multi-step action (the golden path) tells `on_step` as each step ends, and its
 /// answer is `Msg::ServiceCreated`.
 pub async fn act(
     platform: &Platform,
     policy: Policy,
     actor: &str,
+    by: Option<String>,
     action: Action,
     confirmed: bool,
     on_step: &mut (dyn FnMut(&StepReport) + Send),
@@ -120,7 +121,8 @@ pub async fn act(
             )));
         }
     };
-    let who = Actor::resolve(actor, &ctx.catalog, &policy);
+    let mut who = Actor::resolve(actor, &ctx.catalog, &policy);
+    who.by = by;
     match dispatch_with_progress(platform, &ctx, &who, action.clone(), confirmed, on_step).await {
         Ok(d) => match d.revealed {
             Some(value) => Msg::Revealed(d.action.target(), value),

@@ -199,6 +199,7 @@ impl Harness {
                         &platform,
                         policy,
                         &user,
+                        self.model.impersonator.clone(),
                         action,
                         confirmed,
                         &mut |r| steps.push(r.clone()),

@@ -358,6 +358,9 @@ pub struct Model {
     pub platform_name: String,
     pub demo: bool,
     pub user: String,
+    /// The admin acting as `user` (`--as` on a configured platform): the audit trail
+    /// records both names.
+    pub impersonator: Option<String>,
     pub topology: Topology,
     pub scope: Scope,
     pub catalog: Option<Arc<Catalog>>,
@@ -455,6 +458,7 @@ impl Model {
             platform_name: sanitize(&init.platform_name).into_owned(),
             demo: init.demo,
             user: sanitize(&init.user).into_owned(),
+            impersonator: None,
             topology: init.topology,
             scope: Scope::default(),
             catalog: None,

@@ -982,6 +982,27 @@ async fn an_owner_sees_waiting_requests_and_decides_them_in_a_picker() {
     assert!(screen.contains("⚑ 1 access"), "{screen}");
 }
 
+/// An admin acting as someone else in the TUI (`--as` on a configured platform): the
+/// audit trail names both.
+#[tokio::test]
+async fn an_impersonated_action_is_audited_under_both_names() {
+    let mut h = demo().await;
+    h.model.user = "amara.okafor".into();
+    h.model.impersonator = Some("ada".into());
+    h.keys("/payments-api<Enter>Lhold for INC-3<Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("payments-api<Enter>");
+    }
+    let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "lock.add" && a.actor == "ada as amara.okafor"),
+        "{audit:?} {:?}",
+        h.model.toasts
+    );
+}
+
 /// The toast most recently shown.
 fn last_toast(h: &Harness) -> String {
     h.model
