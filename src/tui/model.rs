@@ -1475,8 +1475,25 @@ impl Model {
                     self.toast(Level::Error, "select a flag");
                     return vec![];
                 };
+                // A flag that declares its variants takes only those: say which.
+                let variants = self
+                    .flags
+                    .ready()
+                    .and_then(|all| {
+                        all.iter()
+                            .find(|f| f.name == row.name && !f.variants.is_empty())
+                    })
+                    .map(|f| {
+                        let v: Vec<String> = f
+                            .variants
+                            .iter()
+                            .map(|v| sanitize(v).into_owned())
+                            .collect();
+                        format!(" (one of {})", v.join(", "))
+                    })
+                    .unwrap_or_default();
                 let title = format!(
-                    "Set {} in {}: VALUE [PERCENT]",
+                    "Set {} in {}: VALUE [PERCENT]{variants}",
                     sanitize(&row.name),
                     self.scope
                 );

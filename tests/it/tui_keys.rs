@@ -780,6 +780,23 @@ async fn set_a_flag_and_see_it_pending() {
     assert!(h.render().contains('→'));
 }
 
+/// The flag prompt names a flag's declared variants; another value is refused naming them.
+#[tokio::test]
+async fn the_flag_prompt_names_the_declared_variants() {
+    let mut h = demo().await;
+    h.keys("5/payments.router<Enter>s");
+    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    let screen = h.render();
+    assert!(screen.contains("(one of v1,"), "{screen}");
+    match &h.model.overlay {
+        Some(Overlay::Prompt(p)) => assert!(p.title.ends_with("(one of v1, v2, shadow)")),
+        other => panic!("{other:?}"),
+    }
+    h.keys("v9<Enter>");
+    let toast = last_toast(&h);
+    assert!(toast.contains("takes one of v1, v2, shadow"), "{toast}");
+}
+
 #[tokio::test]
 async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
     let mut h = demo().await;
