@@ -27,6 +27,8 @@ fn main() -> ExitCode {
             eprintln!("sphere: {e:#}");
             if e.downcast_ref::<sphere::cli::UsageError>().is_some() {
                 ExitCode::from(2)
+            } else if e.downcast_ref::<sphere::cli::Refused>().is_some() {
+                ExitCode::from(4)
             } else {
                 ExitCode::FAILURE
             }

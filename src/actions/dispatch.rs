@@ -98,7 +98,7 @@ pub async fn dispatch_with_progress(
                 let reason = action.reason().or(ctx.reason.as_deref());
                 match ledger
                     .append_audit_with(
-                        &actor.name,
+                        &actor.recorded(),
                         action.audit_name(),
                         &action.target(),
                         reason,
@@ -146,7 +146,7 @@ pub async fn dispatch_with_progress(
     }
     let audit_id = ledger
         .append_audit_with(
-            &actor.name,
+            &actor.recorded(),
             action.audit_name(),
             &action.target(),
             reason.as_deref(),
@@ -311,7 +311,7 @@ async fn notify(platform: &Platform, actor: &Actor, d: &Dispatched) {
         let _ = platform
             .ledger
             .append_audit(
-                &actor.name,
+                &actor.recorded(),
                 "webhook.notify",
                 &format!("{event} {target}"),
                 None,
@@ -636,7 +636,7 @@ async fn execute(
         Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
             anyhow::bail!("environments are changed by dispatch")
         }
-        Action::AccessApprove { id } | Action::AccessDeny { id } => {
+        Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => {
             let grant = matches!(action, Action::AccessApprove { .. });
             let expires_at = grant.then(|| now() + grant_ttl);
             let r = platform

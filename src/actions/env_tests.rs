@@ -484,9 +484,17 @@ async fn an_approved_grant_expires_after_the_policy_ttl() {
         .await
         .expect("pending");
     let id = last_access_id(&p).await;
-    let d = go_demo(&p, "you", Action::AccessApprove { id }, false)
-        .await
-        .expect("approved");
+    let d = go_demo(
+        &p,
+        "you",
+        Action::AccessApprove {
+            id,
+            reason: String::new(),
+        },
+        false,
+    )
+    .await
+    .expect("approved");
     assert!(d.detail.contains("granted for 8h"), "{}", d.detail);
     let r = access_request(&p, id).await;
     let left = r.expires_at.expect("expires") - p.now();

@@ -220,7 +220,7 @@ pub(super) async fn create_service(
         }
         let audit_id = ledger
             .append_audit_with(
-                &actor.name,
+                &actor.recorded(),
                 audit_name,
                 &target,
                 reason,
@@ -286,7 +286,7 @@ pub(super) async fn create_service(
         Some(id) => id,
         None => ledger
             .append_audit(
-                &actor.name,
+                &actor.recorded(),
                 audit_name,
                 &req.name,
                 Some("every step was already done"),

@@ -159,10 +159,14 @@ pub enum Action {
     /// Grant a pending access request (an owner of its service, or an admin).
     AccessApprove {
         id: u64,
+        /// Why (recorded in the audit trail; may be empty).
+        reason: String,
     },
     /// Deny a pending access request (an owner of its service, or an admin).
     AccessDeny {
         id: u64,
+        /// Why (recorded in the audit trail; may be empty).
+        reason: String,
     },
     /// Create an ephemeral environment (C14) from `from`: in `region`, or in every
     /// region `from` spans; it lives `ttl_seconds` (at most `[policy] env_ttl_max`).
@@ -279,7 +283,9 @@ impl Action {
                 env,
                 ..
             } => format!("{service}@{}:{permission}", or_all(env)),
-            Action::AccessApprove { id } | Action::AccessDeny { id } => format!("access#{id}"),
+            Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => {
+                format!("access#{id}")
+            }
             Action::EnvCreate { name, .. }
             | Action::EnvExtend { name, .. }
             | Action::EnvDelete { name } => env_target(name),
@@ -392,8 +398,8 @@ impl Action {
                 "request {permission} access to {service} in {} ({reason})",
                 env.as_deref().unwrap_or("every environment")
             ),
-            Action::AccessApprove { id } => format!("approve access request #{id}"),
-            Action::AccessDeny { id } => format!("deny access request #{id}"),
+            Action::AccessApprove { id, .. } => format!("approve access request #{id}"),
+            Action::AccessDeny { id, .. } => format!("deny access request #{id}"),
             Action::EnvCreate {
                 name,
                 from,
@@ -421,6 +427,11 @@ impl Action {
             | Action::LockAll { reason }
             | Action::FreezeOn { reason }
             | Action::AccessRequest { reason, .. } => Some(reason),
+            Action::AccessApprove { reason, .. } | Action::AccessDeny { reason, .. }
+                if !reason.is_empty() =>
+            {
+                Some(reason)
+            }
             _ => None,
         }
     }

@@ -37,6 +37,10 @@ pub struct Actor {
     pub groups: Vec<String>,
     /// A platform admin (listed in `[policy] admins`).
     pub admin: bool,
+    /// The authenticated user acting as this one (`--as` on a configured platform:
+    /// impersonation, for admins only); `None`: they act as themself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Actor {
@@ -59,6 +63,16 @@ impl Actor {
             name: name.to_string(),
             groups,
             admin,
+            by: None,
+        }
+    }
+
+    /// The name the audit trail records: `ada as amara.okafor` when an admin acts as
+    /// someone else, else the actor's own.
+    pub fn recorded(&self) -> String {
+        match &self.by {
+            Some(by) => format!("{by} as {}", self.name),
+            None => self.name.clone(),
         }
     }
 
@@ -279,7 +293,7 @@ impl PolicyContext {
         let all_access = platform.ledger.access_requests().await?;
         // Deciding a request is about the service it asks for.
         let service = match action {
-            Action::AccessApprove { id } | Action::AccessDeny { id } => all_access
+            Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => all_access
                 .iter()
                 .find(|r| r.id == *id)
                 .map(|r| r.service.clone()),
@@ -567,6 +581,29 @@ fn clean_reason(reason: &str) -> String {
     crate::domain::text::sanitize(reason.trim())
         .trim()
         .to_string()
+}
+
+/// An approval or denial with its reason (optional) cleaned and bounded.
+fn decided_with(action: &Action) -> Result<Action, Refusal> {
+    match action {
+        Action::AccessApprove { reason, .. } | Action::AccessDeny { reason, .. }
+            if reason.chars().count() > MAX_REASON =>
+        {
+            Err(invalid(
+                "reason",
+                format!("at most {MAX_REASON} characters"),
+            ))
+        }
+        Action::AccessApprove { id, reason } => Ok(Action::AccessApprove {
+            id: *id,
+            reason: clean_reason(reason),
+        }),
+        Action::AccessDeny { id, reason } => Ok(Action::AccessDeny {
+            id: *id,
+            reason: clean_reason(reason),
+        }),
+        other => Ok(other.clone()),
+    }
 }
 
 fn check_reason(reason: &str) -> Result<(), Refusal> {
@@ -1117,6 +1154,22 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                     format!("{name} is on or off: {value:?} is neither"),
                 ));
             }
+            // A flag that declares its variants takes only those.
+            if let Some(declared) = ctx
+                .flags
+                .iter()
+                .find(|f| f.name == *name && !f.variants.is_empty())
+                .map(|f| &f.variants)
+                && !declared.iter().any(|v| v == value)
+            {
+                return Err(invalid(
+                    "value",
+                    format!(
+                        "{name} takes one of {}: {value:?} is none of them",
+                        declared.join(", ")
+                    ),
+                ));
+            }
             if let Some(p) = percentage
                 && *p > 100
             {
@@ -1167,7 +1220,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 reason: clean_reason(reason),
             }
         }
-        Action::AccessApprove { id } | Action::AccessDeny { id } => {
+        Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => {
             match ctx.access.iter().find(|r| r.id == *id) {
                 None => {
                     return Err(invalid(
@@ -1181,7 +1234,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                         format!("access request #{id} is already {}", r.status.as_str()),
                     ));
                 }
-                Some(_) => action.clone(),
+                Some(_) => decided_with(action)?,
             }
         }
         Action::EnvCreate {
@@ -1358,7 +1411,7 @@ pub fn plan(ctx: &PolicyContext, actor: &Actor, action: &Action) -> Result<Plan,
                 None
             };
         }
-        Action::AccessApprove { id } | Action::AccessDeny { id } => {
+        Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => {
             if !owns && !actor.admin {
                 return Err(Refusal::NotApprover {
                     actor: actor.name.clone(),

@@ -1270,6 +1270,7 @@ fn flag_ownership_is_by_group_prefix_and_a_dot() {
         name: "x".into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         admin,
+        by: None,
     };
     assert!(may_set_flag(
         &actor(&["payments"], false),
@@ -1492,7 +1493,10 @@ async fn a_request_waits_for_an_owner_who_approves_it() {
         &p,
         demo_policy(),
         "amara.okafor",
-        Action::AccessApprove { id },
+        Action::AccessApprove {
+            id,
+            reason: String::new(),
+        },
         false,
     )
     .await
@@ -1514,7 +1518,10 @@ async fn a_request_waits_for_an_owner_who_approves_it() {
         &p,
         demo_policy(),
         "amara.okafor",
-        Action::AccessDeny { id },
+        Action::AccessDeny {
+            id,
+            reason: String::new(),
+        },
         false,
     )
     .await
@@ -1540,7 +1547,10 @@ async fn only_an_owner_or_an_admin_decides_and_a_denial_grants_nothing() {
         &p,
         demo_policy(),
         "sofia.moreno",
-        Action::AccessApprove { id },
+        Action::AccessApprove {
+            id,
+            reason: String::new(),
+        },
         false,
     )
     .await
@@ -1553,9 +1563,18 @@ async fn only_an_owner_or_an_admin_decides_and_a_denial_grants_nothing() {
         other => panic!("{other:?}"),
     }
     assert_eq!(request_status(&p, id).await, AccessStatus::Pending);
-    go(&p, demo_policy(), "you", Action::AccessDeny { id }, false)
-        .await
-        .expect("an admin denies");
+    go(
+        &p,
+        demo_policy(),
+        "you",
+        Action::AccessDeny {
+            id,
+            reason: String::new(),
+        },
+        false,
+    )
+    .await
+    .expect("an admin denies");
     assert_eq!(
         request_status(&p, id).await,
         AccessStatus::Denied { by: "you".into() }
@@ -1594,7 +1613,10 @@ async fn read_secrets_is_not_operate_and_a_grant_is_scoped_to_its_env() {
         &p,
         demo_policy(),
         "amara.okafor",
-        Action::AccessApprove { id },
+        Action::AccessApprove {
+            id,
+            reason: String::new(),
+        },
         false,
     )
     .await

@@ -429,6 +429,24 @@ impl ReposProvider for GithubProvider {
         Some(self.config.org.clone())
     }
 
+    async fn whoami(&self) -> Result<Option<String>> {
+        // GET /user: the account the token belongs to.
+        // Only `login` is read: GitHub Enterprise versions differ in the rest.
+        let user = self
+            .crab
+            .get::<serde_json::Value, _, _>("/user", None::<&()>);
+        match self.call(user).await {
+            Ok(user) => Ok(user
+                .get("login")
+                .and_then(|l| l.as_str())
+                .map(str::to_string)
+                .filter(|l| !l.is_empty())),
+            // No token, or one GitHub does not accept: nobody is authenticated.
+            Err(f) if f.status() == Some(401) => Ok(None),
+            Err(f) => Err(self.error(f, "who the token belongs to (GET /user)")),
+        }
+    }
+
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
         let (owner, name) = self.split(slug)?;
         let Some(repo) = self.get_repo(owner, name).await? else {

@@ -20,7 +20,8 @@
 //!    "percentage":50,"ack":"1764480000123-3f2a9c","updated_at":1764480002}
 //!   ```
 //!   `ack` echoes the id of the last command the cluster applied (absent when it applied
-//!   none, e.g. the state it starts with). A record with no payload (a tombstone) means the
+//!   none, e.g. the state it starts with). An optional `"variants":["v1","v2"]` declares
+//!   the values the flag takes: sphere then refuses to send any other. A record with no payload (a tombstone) means the
 //!   flag no longer exists in that cluster.
 //!
 //! [`FlagsProvider::list`] reads both topics from the beginning with `assign` (no consumer
@@ -95,6 +96,10 @@ pub struct FlagStateRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<String>,
     pub updated_at: Timestamp,
+    /// The values the flag declares, when the agent knows them (`["v1","v2"]`):
+    /// sphere then sends only those. Absent: any value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 impl FlagStateRecord {
@@ -496,6 +501,7 @@ fn flag_states(
             value: s.value.clone(),
             percentage: s.percentage,
             pending,
+            variants: s.variants.clone(),
         });
     }
     out
@@ -993,6 +999,7 @@ mod tests {
             percentage: 10,
             ack: ack.map(str::to_string),
             updated_at: 1,
+            variants: Vec::new(),
         }
     }
 

@@ -513,6 +513,30 @@ impl ClusterProvider for KubeClusters {
         self.inner.topology.clone()
     }
 
+    async fn whoami(&self) -> Result<Option<String>> {
+        use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+        // The first cluster that has a client: the user its credentials authenticate.
+        let Some(conn) = self.inner.conns.iter().find(|c| c.client.is_ok()) else {
+            return Ok(None);
+        };
+        let api: Api<SelfSubjectReview> = Api::all(conn.client()?.clone());
+        let review = tokio::time::timeout(
+            self.inner.timeout,
+            api.create(
+                &kube::api::PostParams::default(),
+                &SelfSubjectReview::default(),
+            ),
+        )
+        .await
+        .map_err(|_| anyhow!("cluster {}: no SelfSubjectReview answer", conn.id))?
+        .with_context(|| format!("cluster {}: SelfSubjectReview", conn.id))?;
+        Ok(review
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .filter(|u| !u.trim().is_empty()))
+    }
+
     async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot> {
         let mapping = self.mapping().await;
         let mapping = &mapping;

@@ -49,6 +49,12 @@ pub trait CatalogProvider: Send + Sync {
 pub trait ClusterProvider: Send + Sync {
     fn topology(&self) -> Topology;
 
+    /// Who the credentials belong to (Kubernetes: the user a SelfSubjectReview names);
+    /// `None` when there is no authenticated user (the demo).
+    async fn whoami(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// One consistent read of every cluster in the scope (for the CLI).
     async fn snapshot(&self, scope: &Scope) -> Result<ClusterSnapshot>;
 
@@ -187,6 +193,12 @@ pub trait ReposProvider: Send + Sync {
     /// The organisation new repositories go in (the golden path's); `None`: the demo's.
     fn org(&self) -> Option<String> {
         None
+    }
+
+    /// Who the credentials belong to (GitHub: the token's login); `None` when the host
+    /// authenticates nobody (the demo, no token).
+    async fn whoami(&self) -> Result<Option<String>> {
+        Ok(None)
     }
 
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>>;

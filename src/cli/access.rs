@@ -3,9 +3,11 @@
 //! - `sphere access request SERVICE --permission read-secrets|operate [--env E]
 //!   --reason TEXT`: granted at once by ownership or a team rule (`[policy]
 //!   access_rules`), else pending. The line printed starts `access request #ID`.
-//! - `sphere access approve ID` / `sphere access deny ID`: a member of the group that
-//!   owns the service, or a platform admin.
-//! - `sphere access list [--output json]`: every request, oldest first. JSON:
+//! - `sphere access approve ID [--reason TEXT]` / `sphere access deny ID [--reason
+//!   TEXT]`: a member of the group that owns the service, or a platform admin; the
+//!   reason goes into the audit trail.
+//! - `sphere access list [--pending] [--output json]`: every request (with
+//!   `--pending`, those waiting for a decision), oldest first. JSON:
 //!   `[{"id", "requester", "service", "permission", "env", "reason", "status": {"status",
 //!   "by"?, "how"?}, "at", "expires_at"}]`. A grant lasts `[policy] access_grant_ttl`
 //!   (default 8h); the table shows when it ends, and an expired one no longer
@@ -82,6 +84,9 @@ pub enum AccessCommand {
     },
     /// Every access request, oldest first.
     List {
+        /// Only the requests waiting for a decision.
+        #[arg(long)]
+        pending: bool,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -106,13 +111,29 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &AccessCommand) -> Result<ExitCode> 
         }
         AccessCommand::Approve { id, reason, output } => {
             let why = because(reason);
-            run_action_why(cli, ctx, Action::AccessApprove { id: *id }, *output, &why).await
+            let reason = reason.clone().unwrap_or_default();
+            run_action_why(
+                cli,
+                ctx,
+                Action::AccessApprove { id: *id, reason },
+                *output,
+                &why,
+            )
+            .await
         }
         AccessCommand::Deny { id, reason, output } => {
             let why = because(reason);
-            run_action_why(cli, ctx, Action::AccessDeny { id: *id }, *output, &why).await
+            let reason = reason.clone().unwrap_or_default();
+            run_action_why(
+                cli,
+                ctx,
+                Action::AccessDeny { id: *id, reason },
+                *output,
+                &why,
+            )
+            .await
         }
-        AccessCommand::List { output } => list(cli, ctx, *output).await,
+        AccessCommand::List { pending, output } => list(cli, ctx, *pending, *output).await,
     }
 }
 
@@ -143,9 +164,12 @@ fn expiry_text(r: &AccessRequest, now: Timestamp) -> String {
     }
 }
 
-async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
+async fn list(cli: &Cli, ctx: &Ctx, pending: bool, output: Output) -> Result<ExitCode> {
     let (platform, _sim) = build_platform(cli, ctx).await?;
-    let requests = platform.ledger.access_requests().await?;
+    let mut requests = platform.ledger.access_requests().await?;
+    if pending {
+        requests.retain(|r| r.status == AccessStatus::Pending);
+    }
     let now = platform.now();
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&requests)?),

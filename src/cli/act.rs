@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::actions::{Action, Actor, Confirm, DispatchError, Policy, PolicyContext, dispatch};
-use crate::backend::{Platform, PlatformKind};
+use crate::backend::Platform;
 use crate::domain::ClusterId;
 use crate::domain::text::sanitize;
 
@@ -130,30 +130,23 @@ pub async fn hpa(cli: &Cli, ctx: &Ctx, cmd: &HpaCommand) -> Result<ExitCode> {
     run_action_why(cli, ctx, action, *output, why).await
 }
 
-/// The policy as the CLI sees it: config, the platform kind and `--read-only`.
+/// The policy as the CLI sees it: config, the platform kind and `--read-only`; the
+/// config's problems with environment names are printed (see [`super::policy_for`]).
 pub(crate) fn policy(cli: &Cli, ctx: &Ctx, platform: &Platform) -> Policy {
-    Policy::from_config(
-        &ctx.config.policy,
-        platform.kind == PlatformKind::Demo,
-        cli.read_only,
-    )
+    let (policy, problems) = super::policy_for(cli, ctx, platform);
+    super::report_problems(&problems);
+    policy
 }
 
-/// The actor: `--as NAME` (a catalog User), else the configured user.
-pub(crate) fn actor(
+/// The actor: `--as NAME` (a catalog User), else the operator (see
+/// [`super::resolve_actor`]).
+pub(crate) async fn actor(
     cli: &Cli,
     ctx: &Ctx,
     platform: &Platform,
     pctx: &PolicyContext,
 ) -> Result<Actor> {
-    match &cli.act_as {
-        Some(name) => Actor::resolve_as(name, &pctx.catalog, &pctx.policy)
-            .map_err(|r| UsageError(format!("--as: {}", sanitize(&r.to_string()))).into()),
-        None => {
-            let name = ctx.config.actor(platform.kind == PlatformKind::Demo);
-            Ok(Actor::resolve(&name, &pctx.catalog, &pctx.policy))
-        }
-    }
+    super::resolve_actor(cli, ctx, platform, &pctx.catalog, &pctx.policy).await
 }
 
 /// Ask on the terminal; true when the answer confirms.
@@ -246,13 +239,11 @@ fn print_revealed(done: &crate::actions::Dispatched) -> Result<()> {
     let Some(value) = &done.revealed else {
         anyhow::bail!("the provider returned no value");
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(value.expose().as_bytes())?;
-    if std::io::stdout().is_terminal() {
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
+    super::secret::write_revealed(
+        &mut std::io::stdout().lock(),
+        value.expose(),
+        std::io::stdout().is_terminal(),
+    )
 }
 
 /// [`run_action`], printing what `done` says on success.
@@ -280,7 +271,7 @@ pub(crate) async fn run_action_full(
     let pctx = PolicyContext::gather(&platform, policy, &action)
         .await?
         .with_intent(why.reason.clone(), why.override_lock.clone());
-    let actor = actor(cli, ctx, &platform, &pctx)?;
+    let actor = actor(cli, ctx, &platform, &pctx).await?;
     let mut confirmed = cli.yes;
     loop {
         match dispatch(&platform, &pctx, &actor, action.clone(), confirmed).await {

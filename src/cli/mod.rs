@@ -304,6 +304,81 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// An action refused by the policy before it reached the dispatcher (`--as` by a
+/// non-admin on a configured platform): the process exits 4, as for every refusal.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0}")]
+pub struct Refused(pub String);
+
+/// Who is at the keyboard. On a configured platform, the identity its systems
+/// authenticate: the GitHub token's login (GET /user), else the Kubernetes user (a
+/// SelfSubjectReview of the first cluster), else `user` from the config, else `$USER`.
+/// On the demo: `user` from the config, else `you`.
+pub(crate) async fn operator(ctx: &Ctx, platform: &Platform) -> String {
+    if platform.kind == crate::backend::PlatformKind::Demo {
+        return ctx.config.actor(true);
+    }
+    let (github, kube) = tokio::join!(platform.repos.whoami(), platform.clusters.whoami());
+    for (system, who) in [("GitHub", github), ("Kubernetes", kube)] {
+        match who {
+            Ok(Some(name)) => {
+                tracing::info!(%name, "the {system} credentials authenticate this user");
+                return name;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{system} did not say who the credentials are: {e:#}"),
+        }
+    }
+    ctx.config.actor(false)
+}
+
+/// The actor: `--as NAME` (a catalog User), else the operator (see [`operator`]).
+///
+/// On a configured platform `--as` is impersonation: only an admin may, the refusal
+/// is audited, and the actor carries the admin's name (`by`) so the audit trail
+/// records both. On the demo, `--as` is how one tries the policy as someone else.
+pub(crate) async fn resolve_actor(
+    cli: &Cli,
+    ctx: &Ctx,
+    platform: &Platform,
+    catalog: &Catalog,
+    policy: &crate::actions::Policy,
+) -> Result<crate::actions::Actor> {
+    use crate::actions::Actor;
+    use crate::domain::text::sanitize;
+    let me = operator(ctx, platform).await;
+    let Some(name) = &cli.act_as else {
+        return Ok(Actor::resolve(&me, catalog, policy));
+    };
+    let mut actor = Actor::resolve_as(name, catalog, policy)
+        .map_err(|r| UsageError(format!("--as: {}", sanitize(&r.to_string()))))?;
+    if platform.kind == crate::backend::PlatformKind::Demo || actor.name == me {
+        return Ok(actor);
+    }
+    let real = Actor::resolve(&me, catalog, policy);
+    if !real.admin {
+        let why = format!(
+            "--as is impersonation: only platform admins ([policy] admins) may act as another user, and {me} is not one; nothing changed"
+        );
+        if let Err(e) = platform
+            .ledger
+            .append_audit(
+                &me,
+                "impersonate",
+                &actor.name,
+                None,
+                crate::domain::Outcome::Refused(why.clone()),
+            )
+            .await
+        {
+            tracing::warn!("could not audit a refused --as: {e:#}");
+        }
+        return Err(Refused(sanitize(&why).into_owned()).into());
+    }
+    actor.by = Some(me);
+    Ok(actor)
+}
+
 /// Everything both faces need, built once.
 pub struct Ctx {
     pub paths: Paths,
@@ -501,7 +576,25 @@ async fn demo(cli: &Cli, ctx: &Ctx, cmd: &DemoCommand) -> Result<ExitCode> {
     }
 }
 
-fn report_problems(problems: &[ConfigProblem]) {
+/// The policy: `[policy]` checked against the platform's environments (a name that is
+/// none fails closed, see [`Config::policy_for_environments`]), the platform kind and
+/// `--read-only`; the problems found come back beside it.
+pub(crate) fn policy_for(
+    cli: &Cli,
+    ctx: &Ctx,
+    platform: &Platform,
+) -> (crate::actions::Policy, Vec<ConfigProblem>) {
+    let envs = platform.clusters.topology().environments;
+    let (cfg, problems) = ctx.config.policy_for_environments(&envs);
+    let policy = crate::actions::Policy::from_config(
+        &cfg,
+        platform.kind == crate::backend::PlatformKind::Demo,
+        cli.read_only,
+    );
+    (policy, problems)
+}
+
+pub(crate) fn report_problems(problems: &[ConfigProblem]) {
     for p in problems {
         // Each problem says what applies instead.
         eprintln!("sphere: {p}");
@@ -697,44 +790,35 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
     let (theme, theme_problems) =
         crate::config::theme::load_theme(&theme_name, &ctx.paths, ColorSupport::detect());
     let (keymap, key_problems) = crate::config::keymap::load_keymap(&ctx.paths);
+    let (policy, policy_problems) = policy_for(cli, &ctx, &platform);
     let startup_problems = ctx
         .problems
         .iter()
         .chain(&theme_problems)
         .chain(&key_problems)
+        .chain(&policy_problems)
         .map(|p| p.to_string())
         .chain(state_problem.clone())
         .chain(sim.iter().flat_map(|s| s.notices().to_vec()))
         .collect();
-    let policy = crate::actions::Policy::from_config(
-        &ctx.config.policy,
-        platform.kind == crate::backend::PlatformKind::Demo,
-        cli.read_only || state_problem.is_some(),
-    );
-    // `--as NAME` works here as in every command: a catalog User, checked before the
-    // screen opens.
-    let user = match &cli.act_as {
-        Some(name) => {
-            let catalog = platform.catalog.load().await?;
-            crate::actions::Actor::resolve_as(name, &catalog, &policy)
-                .map_err(|r| {
-                    UsageError(format!(
-                        "--as: {}",
-                        crate::domain::text::sanitize(&r.to_string())
-                    ))
-                })?
-                .name
-        }
-        None => ctx
-            .config
-            .actor(platform.kind == crate::backend::PlatformKind::Demo),
+    // An unreadable demo state: nothing may change until it is reset.
+    let policy = crate::actions::Policy {
+        read_only: policy.read_only || state_problem.is_some(),
+        ..policy
     };
+    // `--as NAME` works here as in every command: a catalog User, checked (and on a
+    // configured platform, allowed to admins only) before the screen opens.
+    let actor = {
+        let catalog = platform.catalog.load().await?;
+        resolve_actor(cli, &ctx, &platform, &catalog, &policy).await?
+    };
+    let user = actor.name.clone();
     let group = match ctx.config.catalog.group_by {
         GroupBy::None => tui::catalog::Grouping::None,
         GroupBy::Owner => tui::catalog::Grouping::Owner,
         GroupBy::System => tui::catalog::Grouping::System,
     };
-    let model = tui::model::Model::new(tui::model::ModelInit {
+    let mut model = tui::model::Model::new(tui::model::ModelInit {
         platform_name: platform.name.clone(),
         demo: platform.kind == crate::backend::PlatformKind::Demo,
         user,
@@ -745,6 +829,8 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         group,
         policy,
     });
+    // The header names who acts; the audit trail also who impersonates them.
+    model.impersonator = actor.by;
     let _clock = sim.as_ref().map(Sim::start_clock);
     tui::app::run(tui::app::RunOptions {
         platform,
@@ -752,6 +838,11 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         max_fps: ctx.config.max_fps,
         startup_problems,
     })
-    .await?;
+    .await
+    .map_err(|e| match tui::terminal::panicked() {
+        // Where to read more.
+        Some(_) => anyhow::anyhow!("{e:#}; the log: {}", ctx.paths.log_file().display()),
+        None => e,
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -140,6 +140,24 @@ pub enum SecretCommand {
     },
 }
 
+/// Write a revealed value: exactly its bytes into a pipe or file; on a terminal its
+/// control characters shown as escapes (`\x1b`, never the raw sequence that would
+/// move the cursor or set the title) and a newline after it.
+pub(crate) fn write_revealed(
+    out: &mut impl std::io::Write,
+    value: &str,
+    terminal: bool,
+) -> Result<()> {
+    if terminal {
+        out.write_all(crate::domain::text::escape_controls(value).as_bytes())?;
+        out.write_all(b"\n")?;
+    } else {
+        out.write_all(value.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// The value piped on stdin, with one trailing newline (`\n` or `\r\n`) stripped.
 fn read_value() -> Result<SecretValue> {
     let mut stdin = std::io::stdin();

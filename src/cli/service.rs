@@ -127,7 +127,7 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
     let pctx = PolicyContext::gather(&platform, policy(cli, ctx, &platform), &action)
         .await?
         .with_intent(a.why.reason.clone(), a.why.override_lock.clone());
-    let actor = actor(cli, ctx, &platform, &pctx)?;
+    let actor = actor(cli, ctx, &platform, &pctx).await?;
     let json = a.output == Output::Json;
     let steps: Arc<Mutex<Vec<StepReport>>> = Arc::default();
     let seen = steps.clone();

@@ -21,8 +21,9 @@ pub struct Config {
     /// The theme: a built-in one (`dark`, `light`, `high-contrast`, `mono`) or the name of a
     /// file `<config dir>/themes/<name>.toml`. `NO_COLOR` forces `mono`. Default `dark`.
     pub theme: String,
-    /// The actor name recorded in the audit log. Default: `$USER`; on the demo platform `you`.
-    /// Use [`Config::actor`] to read it.
+    /// The actor name recorded in the audit log. On a configured platform only a fallback:
+    /// the identity its systems authenticate comes first (see `cli::operator`). Default:
+    /// `$USER`; on the demo platform `you`. Use [`Config::actor`] to read it.
     pub user: Option<String>,
     /// The name shown in the header. Default: the platform's own name (`demo` on the demo).
     pub platform_name: Option<String>,
@@ -361,6 +362,75 @@ impl Config {
         self.source.is_some()
     }
 
+    /// The `[policy]` checked against the platform's environments: every environment
+    /// the config names (`read_only_envs`, `access_rules[].env`) must be one of them.
+    ///
+    /// The read-only guard fails closed: a name that matches an environment only in
+    /// case (`Production`) is a problem and protects that environment; a name that is no
+    /// environment at all is a problem and makes every environment read-only (for all
+    /// but admins) until it is fixed, since the environment it meant is unknown. An
+    /// access rule naming an unknown environment matches nothing (it grants nothing).
+    pub fn policy_for_environments(
+        &self,
+        environments: &[String],
+    ) -> (PolicyConfig, Vec<ConfigProblem>) {
+        let mut policy = self.policy.clone();
+        let mut problems = Vec::new();
+        let file = self
+            .source
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config.toml"));
+        let known = environments.join(", ");
+        let mut unknown = false;
+        for (i, name) in self.policy.read_only_envs.iter().enumerate() {
+            if environments.iter().any(|e| e == name) {
+                continue;
+            }
+            let key = format!("policy.read_only_envs[{i}]");
+            match environments.iter().find(|e| e.eq_ignore_ascii_case(name)) {
+                Some(e) => {
+                    problems.push(ConfigProblem::key(
+                        &file,
+                        key,
+                        format!(
+                            "{name:?} is not an environment, {e:?} is (environment names are exact); {e} is read-only as meant, write {e:?} to silence this"
+                        ),
+                    ));
+                    policy.read_only_envs.push(e.clone());
+                }
+                None => {
+                    problems.push(ConfigProblem::key(
+                        &file,
+                        key,
+                        format!(
+                            "{name:?} is not an environment of the platform ({known}); until it names one, every environment is read-only for all but admins (the guard fails closed)"
+                        ),
+                    ));
+                    unknown = true;
+                }
+            }
+        }
+        if unknown {
+            policy.read_only_envs.extend(environments.iter().cloned());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        policy.read_only_envs.retain(|e| seen.insert(e.clone()));
+        for (i, rule) in self.policy.access_rules.iter().enumerate() {
+            if let Some(env) = &rule.env
+                && !environments.iter().any(|e| e == env)
+            {
+                problems.push(ConfigProblem::key(
+                    &file,
+                    format!("policy.access_rules[{i}].env"),
+                    format!(
+                        "{env:?} is not an environment of the platform ({known}); this rule grants nothing until it names one"
+                    ),
+                ));
+            }
+        }
+        (policy, problems)
+    }
+
     /// The actor name for the audit log: `user` if set, else `you` on the demo platform,
     /// else `$USER`, else `you`.
     pub fn actor(&self, demo: bool) -> String {
@@ -638,6 +708,62 @@ mod tests {
         let kafka = config.kafka.as_ref().expect("[kafka]");
         assert!(kafka.properties.contains_key("bootstrap.servers"));
         assert!(config.webhook.is_some());
+    }
+
+    fn envs() -> Vec<String> {
+        ["dev", "staging", "production"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn a_misspelt_read_only_env_is_a_problem_and_still_protects() {
+        let src = "[policy]\nread_only_envs = [\"Production\"]\n";
+        let (config, problems) = Config::from_str_at(Path::new("/c/config.toml"), src);
+        assert!(problems.is_empty(), "{problems:?}");
+        let (policy, problems) = config.policy_for_environments(&envs());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let shown = problems[0].to_string();
+        assert!(
+            shown.starts_with("/c/config.toml: key `policy.read_only_envs[0]`"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"Production\" is not an environment"),
+            "{shown}"
+        );
+        assert!(policy.read_only_envs.contains(&"production".to_string()));
+        assert!(!policy.read_only_envs.contains(&"staging".to_string()));
+    }
+
+    #[test]
+    fn an_unknown_read_only_env_makes_every_environment_read_only() {
+        let src = "[policy]\nread_only_envs = [\"prdo\", \"staging\"]\n\
+                   access_rules = [{ team = \"sre\", permission = \"operate\", env = \"prod\" }]\n";
+        let (config, problems) = Config::from_str_at(Path::new("/c/config.toml"), src);
+        assert!(problems.is_empty(), "{problems:?}");
+        let (policy, problems) = config.policy_for_environments(&envs());
+        let keys: Vec<_> = problems.iter().filter_map(|p| p.key.clone()).collect();
+        assert_eq!(
+            keys,
+            ["policy.read_only_envs[0]", "policy.access_rules[0].env"],
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].reason.contains("fails closed"),
+            "{}",
+            problems[0]
+        );
+        for e in envs() {
+            assert!(policy.read_only_envs.contains(&e), "{e} is writable");
+        }
+        // Names that are environments pass without a word.
+        let ok = Config::from_str_at(
+            Path::new("c.toml"),
+            "[policy]\nread_only_envs = [\"production\"]\n",
+        )
+        .0;
+        let (policy, problems) = ok.policy_for_environments(&envs());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(policy.read_only_envs, ["production"]);
     }
 
     #[test]

@@ -168,6 +168,7 @@ mod tests {
             value: value.into(),
             percentage: pct,
             pending: None,
+            variants: Vec::new(),
         }
     }
 

@@ -322,6 +322,10 @@ pub struct FlagState {
     /// A change sent but not yet acknowledged by this cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingFlag>,
+    /// The values the flag declares (`v1`, `v2`, `shadow`); a change must take one of
+    /// them. Empty: none declared, any value goes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,29 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     )
 }
 
+/// Show a value whole but harmless on a terminal: every control character (C0, DEL,
+/// C1) and bidirectional control is written as a visible escape (`\x1b`, `\r`,
+/// `\u{202e}`); newlines and tabs stay as they are. For values shown on purpose (a revealed secret), where
+/// [`sanitize`] would silently change what the user copies.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let escaped = |c: char| needs_cleaning(c) && !matches!(c, '\n' | '\t');
+    if !s.chars().any(escaped) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            c if escaped(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if escaped(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn needs_cleaning(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
 }
@@ -89,6 +112,17 @@ mod tests {
         assert_eq!(age(61), "1m");
         assert_eq!(age(3 * 3600 + 5 * 60), "3h5m");
         assert_eq!(age(2 * 86_400 + 4 * 3600), "2d4h");
+    }
+
+    #[test]
+    fn escapes_controls_visibly_and_keeps_lines() {
+        assert!(matches!(escape_controls("plain ✓"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_controls("a\x1b]0;t\x07b\r\u{9b}c\u{202E}d\\e\nline2\tx"),
+            "a\\x1b]0;t\\x07b\\r\\x9bc\\u{202e}d\\e\nline2\tx"
+        );
+        let shown = escape_controls("\x1b[2J\x00\x7f");
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use crossterm::event::EventStream;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use futures::StreamExt;
@@ -55,9 +55,17 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let (input_tx, input) = unbounded_channel();
     let (cluster_tx, cluster) = tokio::sync::mpsc::channel(CLUSTER_QUEUE);
     spawn_sources(&platform, &tx, cluster_tx);
+    spawn_signals(&tx)?;
     for p in startup_problems {
         model.toast(Level::Error, p);
     }
+    // A panic anywhere (a background task included) wakes the loop, which then ends.
+    let wake = std::sync::Mutex::new(tx.clone());
+    super::terminal::on_panic(move || {
+        if let Ok(t) = wake.lock() {
+            let _ = t.send(Msg::Quit);
+        }
+    });
     let mut guard = TerminalGuard::new()?;
     spawn_input(&input_tx);
     let inbox = Inbox {
@@ -82,7 +90,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     .await
 }
 
-/// Providers: the catalog load, the cluster watch, and the signals.
+/// Providers: the catalog load and the cluster watch.
 fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender<ClusterEvent>) {
     let catalog = platform.catalog.clone();
     let t = tx.clone();
@@ -109,22 +117,28 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender
             }
         }
     });
+}
+
+/// The signals that end sphere: SIGTERM, SIGHUP, SIGINT and SIGQUIT. Installed before
+/// the terminal is taken, so none of them can kill sphere with the terminal left raw.
+/// (In raw mode ctrl-c and ctrl-\ are keys, not signals; these come from `kill`.)
+fn spawn_signals(tx: &UnboundedSender<Msg>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("could not handle SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("could not handle SIGHUP")?;
+    let mut int = signal(SignalKind::interrupt()).context("could not handle SIGINT")?;
+    let mut quit = signal(SignalKind::quit()).context("could not handle SIGQUIT")?;
     let t = tx.clone();
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            tracing::warn!("could not install signal handlers");
-            return;
-        };
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM"),
             _ = hup.recv() => tracing::info!("SIGHUP"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+            _ = quit.recv() => tracing::info!("SIGQUIT"),
         }
         let _ = t.send(Msg::Quit);
     });
+    Ok(())
 }
 
 /// Run an action off the UI task (see [`act_why`]); its answer arrives as a message.
@@ -138,6 +152,7 @@ fn spawn_act(
 ) {
     let (platform, t) = (platform.clone(), tx.clone());
     let (policy, user) = (model.policy.clone(), model.user.clone());
+    let by = model.impersonator.clone();
     tokio::spawn(async move {
         // The golden path's steps tick as they end.
         let progress = t.clone();
@@ -148,6 +163,7 @@ fn spawn_act(
             &platform,
             policy,
             &user,
+            by,
             action,
             confirmed,
             why,
@@ -197,6 +213,9 @@ async fn event_loop(
     let mut last_draw: Option<Instant> = None;
     let mut placed = Placed::default();
     loop {
+        // A panic (in a background task: one in this loop unwinds it) restored the
+        // terminal: draw nothing more.
+        ended()?;
         // Draw if something changed and the frame budget allows it.
         let now = Instant::now();
         for e in model.on_time(now) {
@@ -210,9 +229,13 @@ async fn event_loop(
             if due <= now {
                 draw(guard, model, &mut placed)?;
                 last_draw = Some(Instant::now());
-                // A hook for the test that checks the terminal survives a panic.
+                // Hooks for the tests that check the terminal survives a panic, in
+                // this loop and in a background task.
                 if std::env::var_os("SPHERE_DEBUG_PANIC_AFTER_DRAW").is_some() {
                     panic!("SPHERE_DEBUG_PANIC_AFTER_DRAW is set");
+                }
+                if std::env::var_os("SPHERE_DEBUG_PANIC_IN_TASK").is_some() {
+                    tokio::spawn(async { panic!("SPHERE_DEBUG_PANIC_IN_TASK is set") });
                 }
             } else {
                 wake = Some(wake.map_or(due, |w| w.min(due)));
@@ -263,7 +286,7 @@ async fn event_loop(
         }
         for e in effects {
             match e {
-                Effect::Quit => return Ok(()),
+                Effect::Quit => return ended(),
                 Effect::Suspend => {
                     guard.suspend()?;
                     placed.clear();
@@ -306,6 +329,17 @@ async fn event_loop(
     }
 }
 
+/// How the loop ends: `Ok` unless a panic restored the terminal, then an error with
+/// its message.
+fn ended() -> Result<()> {
+    match super::terminal::panicked() {
+        Some(what) => Err(anyhow::anyhow!(
+            "a background task panicked: {what}; sphere stopped"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Hyperlinks written over the last frame: (row, column, url), and the frame's size
 /// (a resize redraws every cell plain, so they must be written again).
 #[derive(Default)]
@@ -322,6 +356,10 @@ impl Placed {
 }
 
 fn draw(guard: &mut TerminalGuard, model: &mut Model, placed: &mut Placed) -> Result<()> {
+    // Never over a terminal a panic gave back.
+    if !super::terminal::entered() {
+        return Ok(());
+    }
     let _ = crossterm::queue!(guard.terminal.backend_mut(), BeginSynchronizedUpdate);
     let urls = view::visible_urls(model);
     let frame = guard.terminal.draw(|f| view::draw(model, f))?;

@@ -22,6 +22,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetch {
     Locks,
+    /// Every access request (the header marks those waiting for the user).
+    Access,
     Audit,
     Flags,
     /// Every secret of one service, in every region.
@@ -47,6 +49,7 @@ pub struct ServiceReport {
 pub enum Fetched {
     /// The locks and the merge freeze (both shown in the header when they hold).
     Locks(Vec<Lock>, Freeze),
+    Access(Vec<crate::domain::access::AccessRequest>),
     /// The audit trail, and what of it waits to reach its store (see
     /// [`crate::backend::AuditStore::backlog`]).
     Audit(Vec<AuditRecord>, Option<String>),
@@ -82,13 +85,14 @@ async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceRep
 }
 
 /// Run one action through the dispatcher (policy, confirmation, audit, provider) as
-/// `actor`, off the UI task. The answer says what happened, or what it needs; a
+/// `actor` (acting for `by` when an admin impersonates), off the UI task. The answer says what happened, or what it needs; a
 /// multi-step action (the golden path) tells `on_step` as each step ends, and its
 /// answer is `Msg::ServiceCreated`.
 pub async fn act(
     platform: &Platform,
     policy: Policy,
     actor: &str,
+    by: Option<String>,
     action: Action,
     confirmed: bool,
     on_step: &mut (dyn FnMut(&StepReport) + Send),
@@ -97,6 +101,7 @@ pub async fn act(
         platform,
         policy,
         actor,
+        by,
         action,
         confirmed,
         Why::default(),
@@ -106,10 +111,12 @@ pub async fn act(
 }
 
 /// [`act`] with the user's reason and lock override (`why`).
+#[allow(clippy::too_many_arguments)]
 pub async fn act_why(
     platform: &Platform,
     policy: Policy,
     actor: &str,
+    by: Option<String>,
     action: Action,
     confirmed: bool,
     why: Why,
@@ -139,7 +146,8 @@ pub async fn act_why(
             )));
         }
     };
-    let who = Actor::resolve(actor, &ctx.catalog, &policy);
+    let mut who = Actor::resolve(actor, &ctx.catalog, &policy);
+    who.by = by;
     match dispatch_with_progress(platform, &ctx, &who, action.clone(), confirmed, on_step).await {
         Ok(d) => match d.revealed {
             Some(value) => Msg::Revealed(d.action.target(), value),
@@ -203,6 +211,7 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
                     tokio::join!(platform.ledger.locks(), platform.ledger.freeze());
                 Fetched::Locks(locks?, freeze?)
             }
+            Fetch::Access => Fetched::Access(platform.ledger.access_requests().await?),
             Fetch::Audit => {
                 let (records, backlog) =
                     tokio::join!(platform.ledger.audit(None), platform.ledger.audit_backlog());

@@ -213,6 +213,7 @@ impl Harness {
                         &platform,
                         policy,
                         &user,
+                        self.model.impersonator.clone(),
                         action,
                         confirmed,
                         why,

@@ -1,5 +1,6 @@
 //! The full-screen TUI: one message loop, a model, `update`, and drawing.
 
+mod access;
 pub mod app;
 pub mod catalog;
 pub mod fetch;

@@ -328,11 +328,15 @@ pub enum Pending {
         service: String,
         permission: crate::domain::access::Permission,
     },
-    Approve,
     /// Why (optional): the answer is the reason the action is recorded with.
     Why(Box<Action>),
     /// Override a lock: the answer is the override's reason (empty: leave it).
     Override(Box<Action>, Why),
+    /// Approve (or deny) access request `id`: the answer is the reason.
+    Decide {
+        id: u64,
+        approve: bool,
+    },
 }
 
 impl Pending {
@@ -360,6 +364,9 @@ pub struct PaletteState {
     /// A chooser of its own (links to copy, ...); empty for the command palette.
     pub items: Vec<PaletteItem>,
     pub title: String,
+    /// Drawn as wide as the screen allows (up to 110 columns): its items are long
+    /// lines (the access requests waiting for a decision).
+    pub wide: bool,
 }
 
 impl PaletteState {
@@ -385,6 +392,9 @@ pub struct Model {
     pub platform_name: String,
     pub demo: bool,
     pub user: String,
+    /// The admin acting as `user` (`--as` on a configured platform): the audit trail
+    /// records both names.
+    pub impersonator: Option<String>,
     pub topology: Topology,
     pub scope: Scope,
     pub catalog: Option<Arc<Catalog>>,
@@ -405,6 +415,10 @@ pub struct Model {
     pub locks: Vec<Lock>,
     /// The merge freeze, as last read.
     pub freeze: crate::domain::Freeze,
+    /// Every access request, as last read.
+    pub access: Vec<crate::domain::access::AccessRequest>,
+    /// How many of them wait for the user to decide (shown in the header).
+    pub access_waiting: usize,
     pub audit: Remote<Vec<AuditRecord>>,
     /// What of the audit trail waits to reach its store, and why.
     pub audit_backlog: Option<String>,
@@ -478,6 +492,7 @@ impl Model {
             platform_name: sanitize(&init.platform_name).into_owned(),
             demo: init.demo,
             user: sanitize(&init.user).into_owned(),
+            impersonator: None,
             topology: init.topology,
             scope: Scope::default(),
             catalog: None,
@@ -496,6 +511,8 @@ impl Model {
             toast_ttl: init.toast_ttl,
             locks: Vec::new(),
             freeze: crate::domain::Freeze::default(),
+            access: Vec::new(),
+            access_waiting: 0,
             audit: Remote::NotAsked,
             audit_backlog: None,
             flags: Remote::NotAsked,
@@ -650,7 +667,7 @@ impl Model {
 
     /// What to read when sphere starts.
     pub fn startup_effects(&self) -> Vec<Effect> {
-        vec![Effect::Fetch(Fetch::Locks)]
+        vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Access)]
     }
 
     pub fn toast(&mut self, level: Level, text: impl Into<String>) {
@@ -711,13 +728,16 @@ impl Model {
         if let Some(Route::Service(s)) = self.routes.last() {
             return vec![Effect::Fetch(Fetch::Report(s.clone()))];
         }
-        let reads = match self.tab {
+        let mut reads = match self.tab {
             Tab::Deployments => vec![Fetch::Locks],
             Tab::Audit => vec![Fetch::Audit],
             Tab::Flags => vec![Fetch::Flags],
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
             Tab::Catalog | Tab::Pods => vec![],
         };
+        // The header marks the access requests waiting for the user, whatever the pane
+        // (a read that changes nothing draws nothing).
+        reads.push(Fetch::Access);
         self.poll_at = (!reads.is_empty()).then(|| Instant::now() + POLL);
         reads.into_iter().map(Effect::Fetch).collect()
     }
@@ -734,6 +754,7 @@ impl Model {
                     self.dirty = true;
                 }
             }
+            Ok(Fetched::Access(requests)) => self.set_access(requests),
             Ok(Fetched::Audit(mut a, backlog)) => {
                 a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
                 self.audit = Remote::Ready(a);
@@ -811,6 +832,7 @@ impl Model {
                 let e = sanitize(&e).into_owned();
                 match what {
                     Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
+                    Fetch::Access => self.toast(Level::Error, format!("access requests: {e}")),
                     Fetch::Audit => self.audit = Remote::Failed(e),
                     Fetch::Flags => self.flags = Remote::Failed(e),
                     Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
@@ -840,6 +862,7 @@ impl Model {
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
                 self.set_catalog(catalog);
+                self.recount_access();
                 vec![]
             }
             Msg::CatalogLoaded(Err(e)) => {
@@ -861,6 +884,7 @@ impl Model {
                 // the catalog (the golden path registers a service).
                 let mut e = vec![
                     Effect::Fetch(Fetch::Locks),
+                    Effect::Fetch(Fetch::Access),
                     Effect::Fetch(Fetch::Audit),
                     Effect::ReloadCatalog,
                 ];
@@ -1502,8 +1526,25 @@ impl Model {
                     self.toast(Level::Error, "select a flag");
                     return vec![];
                 };
+                // A flag that declares its variants takes only those: say which.
+                let variants = self
+                    .flags
+                    .ready()
+                    .and_then(|all| {
+                        all.iter()
+                            .find(|f| f.name == row.name && !f.variants.is_empty())
+                    })
+                    .map(|f| {
+                        let v: Vec<String> = f
+                            .variants
+                            .iter()
+                            .map(|v| sanitize(v).into_owned())
+                            .collect();
+                        format!(" (one of {})", v.join(", "))
+                    })
+                    .unwrap_or_default();
                 let title = format!(
-                    "Set {} in {}: VALUE [PERCENT]",
+                    "Set {} in {}: VALUE [PERCENT]{variants}",
                     sanitize(&row.name),
                     self.scope
                 );
@@ -1529,9 +1570,7 @@ impl Model {
                 };
                 self.ask_access(service, permission, false);
             }
-            "access_approve" => {
-                self.prompt("Approve access request number:".into(), Pending::Approve);
-            }
+            "access_approve" => return self.open_access_picker(),
             "service_create_retry" => {
                 let Some(request) = self.last_create.clone() else {
                     self.toast(Level::Info, "no service creation to retry");
@@ -1588,6 +1627,9 @@ impl Model {
                     return self.lock_at(verb, service.to_string(), some(env), some(region));
                 }
             }
+        }
+        if let Some(effects) = self.access_command(cmd) {
+            return effects;
         }
         if let Some(rest) = cmd.strip_prefix("rollback_to:") {
             let parts: Vec<&str> = rest.splitn(4, ':').collect();
@@ -2060,7 +2102,7 @@ impl Model {
         vec![]
     }
 
-    fn prompt(&mut self, title: String, then: Pending) {
+    pub(super) fn prompt(&mut self, title: String, then: Pending) {
         self.overlay = Some(Overlay::Prompt(PromptState {
             title,
             input: String::new(),
@@ -2150,13 +2192,7 @@ impl Model {
                 env: self.scope.env.clone(),
                 reason: input,
             },
-            Pending::Approve => match input.trim_start_matches('#').parse::<u64>() {
-                Ok(id) => Action::AccessApprove { id },
-                Err(_) => {
-                    self.toast(Level::Error, format!("{input:?} is not a request number"));
-                    return vec![];
-                }
-            },
+            Pending::Decide { id, approve } => super::access::decision(id, approve, input),
             Pending::EnvExtend { name } => match parse_duration(&input) {
                 Ok(by) => Action::EnvExtend {
                     name,
@@ -2376,7 +2412,10 @@ impl Model {
             "Request access to read the selected service's secrets".into(),
             "access_secrets".into(),
         );
-        add("Approve an access request".into(), "access_approve".into());
+        add(
+            "Access requests waiting for you: approve or deny (who, what, where, why)".into(),
+            "access_approve".into(),
+        );
         add(
             "env create: an ephemeral environment with a TTL".into(),
             "env_create".into(),
@@ -2411,7 +2450,7 @@ impl Model {
         items
     }
 
-    fn refilter_palette(&mut self) {
+    pub(super) fn refilter_palette(&mut self) {
         let Some(Overlay::Palette(p)) = &mut self.overlay else {
             return;
         };

@@ -1,12 +1,16 @@
 //! Entering and leaving the full-screen terminal, on every exit path.
 //!
 //! `TerminalGuard` restores the terminal when dropped (normal quit, `?` errors); the
-//! panic hook restores it before the panic message is printed; SIGTERM and SIGHUP
-//! arrive as messages that end the loop, so the guard runs for them too.
+//! panic hook restores it before the panic message is printed; SIGTERM, SIGHUP, SIGINT
+//! and SIGQUIT arrive as messages that end the loop, so the guard runs for them too.
+//!
+//! A panic in a background task (a fetch, an action) does not unwind the loop: tokio
+//! catches it. The hook then records it and wakes the loop, which stops drawing (the
+//! terminal is already restored) and ends sphere with the panic's message.
 
 use std::io::{self, Stdout, Write};
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 
 use anyhow::{Context, Result};
 use crossterm::{
@@ -98,13 +102,61 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// The first panic seen while sphere held the terminal: where and what.
+static PANICKED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Called by the panic hook after it restored the terminal, to wake the loop.
+static ON_PANIC: OnceLock<Box<dyn Fn() + Send + Sync>> = OnceLock::new();
+
+/// Wake the loop with `wake` when any thread panics while the TUI runs (set once).
+pub fn on_panic(wake: impl Fn() + Send + Sync + 'static) {
+    let _ = ON_PANIC.set(Box::new(wake));
+}
+
+/// The panic that ended sphere's hold on the terminal, if one did.
+pub fn panicked() -> Option<String> {
+    PANICKED.lock().ok().and_then(|p| p.clone())
+}
+
+/// Whether sphere holds the terminal now (false after a panic restored it).
+pub fn entered() -> bool {
+    ENTERED.load(Ordering::SeqCst)
+}
+
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            let held = entered();
             restore();
             previous(info);
+            if !held {
+                return;
+            }
+            let payload = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_string());
+            let what = match info.location() {
+                Some(l) => format!("{payload} (at {}:{})", l.file(), l.line()),
+                None => payload,
+            };
+            let thread = std::thread::current();
+            tracing::error!(
+                thread = thread.name().unwrap_or("?"),
+                "panic: {what}; sphere ends"
+            );
+            if let Ok(mut p) = PANICKED.lock()
+                && p.is_none()
+            {
+                *p = Some(what);
+            }
+            if let Some(wake) = ON_PANIC.get() {
+                wake();
+            }
         }));
     });
 }

@@ -162,6 +162,13 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
         }
         flags.push(Span::raw(" "));
     }
+    if m.access_waiting > 0 {
+        flags.push(Span::styled(
+            format!("⚑ {} access", m.access_waiting),
+            t.style(Slot::Warn).add_modifier(Modifier::BOLD),
+        ));
+        flags.push(Span::raw(" "));
+    }
     if m.freeze.on {
         flags.push(Span::styled(
             "❄ FREEZE",
@@ -1044,7 +1051,7 @@ fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
         return;
     };
     let t = &m.theme;
-    let width = 70.min(area.width.saturating_sub(4));
+    let width = if p.wide { 110 } else { 70 }.min(area.width.saturating_sub(4));
     let height = 14.min(area.height.saturating_sub(4));
     let popup = Rect::new(area.x + (area.width - width) / 2, area.y + 2, width, height);
     f.render_widget(Clear, popup);

@@ -1086,3 +1086,32 @@ async fn an_org_that_cannot_be_listed_is_a_problem_and_the_files_still_load() {
     assert_eq!(problem.severity, Severity::Error);
     assert!(problem.reason.contains("404"), "{}", problem.reason);
 }
+
+/// The actor on a configured platform is who the token belongs to: GET /user's login;
+/// a token GitHub refuses authenticates nobody (the config's `user` then applies).
+#[tokio::test]
+async fn whoami_is_the_tokens_login() {
+    let server = MockServer::start().await;
+    get("/user")
+        .and(bearer_token("test-token"))
+        .respond_with(ok(json!({
+            "login": "ada", "id": 7, "node_id": "U_7", "type": "User", "site_admin": false
+        })))
+        .mount(&server)
+        .await;
+    get("/user")
+        .and(bearer_token("expired"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "message": "Bad credentials",
+            "documentation_url": "https://docs.github.com/rest"
+        })))
+        .mount(&server)
+        .await;
+    assert_eq!(
+        provider(&server).whoami().await.expect("whoami").as_deref(),
+        Some("ada")
+    );
+    let refused =
+        GithubProvider::new(&config(&server.uri()), Some("expired".to_string())).expect("provider");
+    assert_eq!(refused.whoami().await.expect("whoami"), None);
+}

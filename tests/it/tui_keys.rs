@@ -3,7 +3,7 @@
 
 use sphere::tui::catalog::{Grouping, SortColumn};
 use sphere::tui::harness::Harness;
-use sphere::tui::model::{Overlay, Route, Tab};
+use sphere::tui::model::{Msg, Overlay, Route, Tab};
 
 async fn demo() -> Harness {
     Harness::demo(120, 40).await.expect("demo platform opens")
@@ -788,6 +788,23 @@ async fn set_a_flag_and_see_it_pending() {
     assert!(h.render().contains('→'));
 }
 
+/// The flag prompt names a flag's declared variants; another value is refused naming them.
+#[tokio::test]
+async fn the_flag_prompt_names_the_declared_variants() {
+    let mut h = demo().await;
+    h.keys("5/payments.router<Enter>s");
+    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    let screen = h.render();
+    assert!(screen.contains("(one of v1,"), "{screen}");
+    match &h.model.overlay {
+        Some(Overlay::Prompt(p)) => assert!(p.title.ends_with("(one of v1, v2, shadow)")),
+        other => panic!("{other:?}"),
+    }
+    h.keys("v9<Enter>");
+    let toast = last_toast(&h);
+    assert!(toast.contains("takes one of v1, v2, shadow"), "{toast}");
+}
+
 #[tokio::test]
 async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
     let mut h = demo().await;
@@ -873,10 +890,10 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
                 h.model.toasts, h.model.overlay
             )
         });
-    // An owner (the demo's admin) approves it.
+    // An owner (the demo's admin) approves it, from the picker of waiting requests.
     h.model.user = "you".into();
     h.keys(&format!(
-        ":Approve an access request<Enter>{}<Enter>",
+        ":Access requests waiting<Enter>#{}<Enter><Enter>fine<Enter>",
         req.id
     ));
     h.model.user = "sofia.moreno".into();
@@ -911,6 +928,104 @@ async fn a_refused_secret_reveal_becomes_an_access_request_when_answered() {
     assert_eq!(req.permission.as_str(), "read-secrets");
     assert_eq!(req.reason, "debugging a 401");
     assert!(last_toast(&h).contains("pending"), "{}", last_toast(&h));
+}
+
+/// An owner sees that requests wait (a header mark), picks one from a list that says
+/// who asks for what, where, why and when, and approves or denies it with a reason.
+#[tokio::test]
+async fn an_owner_sees_waiting_requests_and_decides_them_in_a_picker() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter>");
+    // Two users who do not own payments-api ask to operate it.
+    for (who, why) in [
+        ("sofia.moreno", "hold deploys"),
+        ("ahmed.karim", "restart a pod"),
+    ] {
+        h.model.user = who.into();
+        h.keys(&format!(":Request access to operate<Enter>{why}<Enter>"));
+    }
+    let requests = |h: &Harness| {
+        futures::executor::block_on(h.sim.platform().ledger.access_requests()).expect("read")
+    };
+    let made: Vec<_> = requests(&h)
+        .into_iter()
+        .filter(|r| r.status.as_str() == "pending")
+        .collect();
+    assert_eq!(made.len(), 2, "{:?}", h.model.toasts);
+    // A requester owns nothing they asked for: no mark for them.
+    assert!(!h.render().contains("⚑"), "{}", h.render());
+    // The admin (an owner of everything) sees the mark.
+    h.model.user = "you".into();
+    let catalog = futures::executor::block_on(h.sim.platform().catalog.load()).expect("catalog");
+    h.model.update(Msg::CatalogLoaded(Ok(catalog)));
+    let screen = h.render();
+    let waiting = made.len();
+    assert!(screen.contains(&format!("⚑ {waiting} access")), "{screen}");
+    h.keys(":Access requests waiting<Enter>");
+    let screen = h.render();
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Palette(_))),
+        "{screen}"
+    );
+    let r = &made[0];
+    for part in [
+        format!("#{}", r.id),
+        "sofia.moreno asks operate on".to_string(),
+        r.service.clone(),
+        format!("“{}”", r.reason),
+        " ago".to_string(),
+    ] {
+        assert!(screen.contains(&part), "{part:?} not in {screen}");
+    }
+    // Deny the first with a reason.
+    h.keys(&format!("#{}<Enter>", r.id));
+    let screen = h.render();
+    assert!(
+        screen.contains("approve: grant sofia.moreno operate"),
+        "{screen}"
+    );
+    h.keys("deny<Enter>");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    h.keys("not during the freeze<Enter>");
+    let after = requests(&h);
+    let decided = after.iter().find(|x| x.id == r.id).expect("still listed");
+    assert_eq!(decided.status.as_str(), "denied", "{:?}", h.model.toasts);
+    let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "access.deny"
+                && a.reason.as_deref() == Some("not during the freeze")),
+        "{audit:?}"
+    );
+    // The mark counts one less.
+    let screen = h.render();
+    assert!(screen.contains("⚑ 1 access"), "{screen}");
+}
+
+/// An admin acting as someone else in the TUI (`--as` on a configured platform): the
+/// audit trail names both.
+#[tokio::test]
+async fn an_impersonated_action_is_audited_under_both_names() {
+    let mut h = demo().await;
+    h.model.user = "amara.okafor".into();
+    h.model.impersonator = Some("ada".into());
+    h.keys("/payments-api<Enter>Lhold for INC-3<Enter>");
+    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
+        h.keys("payments-api<Enter>");
+    }
+    let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "lock.add" && a.actor == "ada as amara.okafor"),
+        "{audit:?} {:?}",
+        h.model.toasts
+    );
 }
 
 /// The toast most recently shown.

@@ -1078,6 +1078,7 @@ fn seed_flags(rng: &mut fastrand::Rng, topo: &Topology, now: Timestamp) -> Vec<F
                 value,
                 percentage,
                 pending,
+                variants: values.iter().map(|v| v.to_string()).collect(),
             });
         }
     }

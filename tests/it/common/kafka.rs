@@ -151,5 +151,6 @@ pub fn state(
         percentage: pct,
         ack: ack.map(str::to_string),
         updated_at: chrono::Utc::now().timestamp(),
+        variants: Vec::new(),
     }
 }
