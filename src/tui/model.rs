@@ -29,6 +29,11 @@ pub const REVEAL_FOR: Duration = Duration::from_secs(10);
 /// How often a pane that shows polled data (locks, audit, flags) reads it again.
 pub const POLL: Duration = Duration::from_secs(5);
 
+/// How often the secrets pane and the service view read again: each read lists every
+/// region's secrets (and the service view asks GitHub), at the providers' per-call
+/// price, for data that seldom changes.
+pub const SLOW_POLL: Duration = Duration::from_secs(30);
+
 /// The matrix rows and drift counts, computed once per change of what they depend on.
 #[derive(Debug, Clone)]
 pub struct MatrixCache {
@@ -107,6 +112,8 @@ pub enum Msg {
     Term(Event),
     Cluster(ClusterEvent),
     CatalogLoaded(Result<Arc<Catalog>, String>),
+    /// What the header must say about a provider now (`None`: nothing).
+    Notice(Option<String>),
     Toast(Level, String),
     /// A read a pane asked for: its result, or the read and why it failed.
     Fetched(Result<Fetched, (Fetch, String)>),
@@ -149,6 +156,8 @@ pub enum Effect {
     },
     /// Read the catalog again (an action registered or changed an entity).
     ReloadCatalog,
+    /// Read the catalog again from its sources now (`C-r`), not from what is held.
+    RefreshCatalog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,6 +364,8 @@ pub struct Model {
     pub scope: Scope,
     pub catalog: Option<Arc<Catalog>>,
     pub catalog_error: Option<String>,
+    /// What a provider says the header must show now (GitHub's rate limit reached).
+    pub notice: Option<String>,
     pub live: LiveState,
     pub cat: CatalogState,
     pub tab: Tab,
@@ -448,6 +459,7 @@ impl Model {
             scope: Scope::default(),
             catalog: None,
             catalog_error: None,
+            notice: None,
             live: LiveState::default(),
             cat,
             tab: Tab::Catalog,
@@ -675,8 +687,14 @@ impl Model {
     /// The reads the pane on screen needs, and when to poll again.
     pub fn pane_reads(&mut self) -> Vec<Effect> {
         if let Some(Route::Service(s)) = self.routes.last() {
+            self.poll_at = Some(Instant::now() + SLOW_POLL);
             return vec![Effect::Fetch(Fetch::Report(s.clone()))];
         }
+        let every = if self.tab == Tab::Secrets {
+            SLOW_POLL
+        } else {
+            POLL
+        };
         let reads = match self.tab {
             Tab::Deployments => vec![Fetch::Locks],
             Tab::Audit => vec![Fetch::Audit],
@@ -684,7 +702,7 @@ impl Model {
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
             Tab::Catalog | Tab::Pods => vec![],
         };
-        self.poll_at = (!reads.is_empty()).then(|| Instant::now() + POLL);
+        self.poll_at = (!reads.is_empty()).then(|| Instant::now() + every);
         reads.into_iter().map(Effect::Fetch).collect()
     }
 
@@ -700,20 +718,28 @@ impl Model {
                     self.dirty = true;
                 }
             }
+            // Drawn again only when the read changed something.
             Ok(Fetched::Audit(mut a, backlog)) => {
                 a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
-                self.audit = Remote::Ready(a);
-                self.audit_backlog = backlog;
-                self.dirty = true;
+                if self.audit.ready() != Some(&a) || self.audit_backlog != backlog {
+                    self.audit = Remote::Ready(a);
+                    self.audit_backlog = backlog;
+                    self.dirty = true;
+                }
             }
             Ok(Fetched::Flags(f)) => {
-                self.flags = Remote::Ready(f);
-                self.dirty = true;
+                if self.flags.ready() != Some(&f) {
+                    self.flags = Remote::Ready(f);
+                    self.dirty = true;
+                }
             }
             Ok(Fetched::Secrets(svc, list, failed)) => {
-                self.secrets = Remote::Ready((svc, list));
-                self.secrets_failed = failed;
-                self.dirty = true;
+                let read = (svc, list);
+                if self.secrets.ready() != Some(&read) || self.secrets_failed != failed {
+                    self.secrets = Remote::Ready(read);
+                    self.secrets_failed = failed;
+                    self.dirty = true;
+                }
             }
             Ok(Fetched::Releases(service, cluster, releases)) => {
                 let current = self
@@ -805,7 +831,25 @@ impl Model {
                 vec![]
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
+                // The very catalog held already (a refresh that found nothing new):
+                // nothing to rebuild or draw.
+                if self
+                    .catalog
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &catalog))
+                    && self.catalog_error.is_none()
+                {
+                    return vec![];
+                }
                 self.set_catalog(catalog);
+                vec![]
+            }
+            Msg::Notice(n) => {
+                let n = n.map(|n| sanitize(&n).into_owned());
+                if n != self.notice {
+                    self.notice = n;
+                    self.dirty = true;
+                }
                 vec![]
             }
             Msg::CatalogLoaded(Err(e)) => {
@@ -1358,7 +1402,11 @@ impl Model {
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
-            "reload" => return self.pane_reads(),
+            "reload" => {
+                let mut e = self.pane_reads();
+                e.push(Effect::RefreshCatalog);
+                return e;
+            }
             "lock" | "unlock" => {
                 let verb = cmd;
                 let Some(service) = self.focus() else {
