@@ -582,7 +582,7 @@ impl GithubProvider {
             if !known.found.is_empty() {
                 return Ok(known);
             }
-        } else if recently && self.rate().low(now) {
+        } else if recently && self.cache.is_some() && self.rate().low(now) {
             return Ok(self.remembered(None));
         }
         let repos = match self.org_repos().await {

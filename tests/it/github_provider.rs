@@ -1167,9 +1167,16 @@ async fn a_warm_start_reads_no_descriptor_and_only_changed_repositories_are_read
 #[tokio::test]
 async fn without_the_cache_every_discovery_reads_everything() {
     let (server, org) = GithubOrg::start(ORG, 20, 1).await;
+    // Little budget left changes nothing here: there is nothing remembered to show.
+    org.set_remaining(50);
     let github = org_provider(&server, None);
     github.discover().await.expect("discovery");
-    github.discover().await.expect("discovery");
+    let second = github.discover().await.expect("discovery");
+    assert_eq!(
+        second.found.len(),
+        20,
+        "nothing remembered: everything read again"
+    );
     let c = org.counts();
     assert_eq!(
         (c.list, c.list_304, c.descriptor, c.descriptor_304),
