@@ -688,6 +688,43 @@ mod tests {
         assert!(id > 0);
     }
 
+    /// Every reader of the platform's catalog (panes, policy, mapping, tagging) gets
+    /// the one catalog read: a second load reads nothing; `Caching { off }` reads again.
+    #[tokio::test]
+    async fn the_platform_catalog_is_read_once_and_shared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("catalog-info.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cart\nspec:\n  type: service\n  owner: team-a\n  lifecycle: production\n",
+        )
+        .unwrap();
+        let src = format!(
+            "[catalog]\npaths = [{:?}]\n[github]\norg = \"acme\"\napi_url = \"not a url\"\n",
+            file.display().to_string()
+        );
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), &src);
+        assert!(problems.is_empty(), "{problems:?}");
+        let platform = build(&config, dir.path()).await.expect("builds");
+        let a = platform.catalog.load().await.expect("catalog");
+        let b = platform.catalog.load().await.expect("catalog");
+        assert!(Arc::ptr_eq(&a, &b), "one catalog, shared");
+        assert!(platform.catalog.refresh_every().is_some());
+        let off = build_with(
+            &config,
+            dir.path(),
+            Caching {
+                dir: None,
+                off: true,
+            },
+        )
+        .await
+        .expect("builds");
+        let a = off.catalog.load().await.expect("catalog");
+        let b = off.catalog.load().await.expect("catalog");
+        assert!(!Arc::ptr_eq(&a, &b), "without the cache every load reads");
+    }
+
     /// The golden path's registration on a configured platform: kept in the data dir,
     /// loaded with the files, replaced when registered again, refused when invalid.
     #[tokio::test]
