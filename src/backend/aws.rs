@@ -96,6 +96,8 @@ impl Default for AwsOptions {
 
 /// One SDK client and the clusters whose secrets it holds.
 struct RegionClient {
+    /// Its place in the provider's list (the key of its remembered hashes).
+    idx: usize,
     aws_region: String,
     profile: Option<String>,
     client: Client,
@@ -133,6 +135,12 @@ pub struct AwsSecrets {
     options: AwsOptions,
     /// Where the `team` tag comes from (the owner of the service's component).
     catalog: OnceLock<Arc<dyn CatalogProvider>>,
+    /// Each secret's value hash by the version it was read at: `(client, name)` →
+    /// `(version id, hash)`. A listed secret whose current version is the one
+    /// remembered is not read again.
+    hashes: std::sync::Mutex<HashMap<(usize, String), (String, u64)>>,
+    /// Whether hashes are remembered at all (see [`AwsSecrets::remember_value_hashes`]).
+    remember: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AwsSecrets {
@@ -249,6 +257,7 @@ impl AwsSecrets {
                 Some(i) => i,
                 None => {
                     clients.push(RegionClient {
+                        idx: clients.len(),
                         aws_region: t.aws_region.clone(),
                         profile: t.profile.clone(),
                         client: client(t, &options).await,
@@ -267,7 +276,24 @@ impl AwsSecrets {
             clients,
             options,
             catalog: OnceLock::new(),
+            hashes: std::sync::Mutex::new(HashMap::new()),
+            remember: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Remember each secret's value hash by version id (the default), so listing again
+    /// reads (`GetSecretValue`) only the secrets whose version changed; `false`: read
+    /// every value on every listing.
+    pub fn remember_value_hashes(&self, on: bool) {
+        self.remember
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        if !on {
+            self.hashes().clear();
+        }
+    }
+
+    fn hashes(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, String), (String, u64)>> {
+        self.hashes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The catalog whose component owners give the `team` tag (set once, after the
@@ -383,26 +409,43 @@ impl AwsSecrets {
         let mut version = current(e.secret_versions_to_stages());
         let mut last_changed = secs(e.last_changed_date()).or(secs(e.created_date()));
         let mut tags = tag_map(e.tags());
-        let value_hash = match rc.client.get_secret_value().secret_id(&name).send().await {
-            Ok(v) => {
-                let hash = hash_value(v.secret_string(), v.secret_binary().map(|b| b.as_ref()));
-                if version.is_none() {
-                    let mut stages = v.version_stages().to_vec();
-                    stages.sort();
-                    version = v.version_id().map(|id| (id.to_string(), stages));
+        let remember = self.remember.load(std::sync::atomic::Ordering::Relaxed);
+        let memo_key = (rc.idx, name.clone());
+        let known = match &version {
+            Some((id, _)) if remember => self
+                .hashes()
+                .get(&memo_key)
+                .filter(|(v, _)| v == id)
+                .map(|(_, h)| *h),
+            _ => None,
+        };
+        let value_hash = match known {
+            Some(hash) => Some(hash),
+            None => match rc.client.get_secret_value().secret_id(&name).send().await {
+                Ok(v) => {
+                    let hash = hash_value(v.secret_string(), v.secret_binary().map(|b| b.as_ref()));
+                    if version.is_none() {
+                        let mut stages = v.version_stages().to_vec();
+                        stages.sort();
+                        version = v.version_id().map(|id| (id.to_string(), stages));
+                    }
+                    // The version read is the one the hash belongs to.
+                    if let (true, Some(h), Some(id)) = (remember, hash, v.version_id()) {
+                        self.hashes().insert(memo_key, (id.to_string(), h));
+                    }
+                    hash
                 }
-                hash
-            }
-            Err(err) => {
-                // Listed but not readable (permissions, KMS): no hash, still listed.
-                tracing::warn!(
-                    secret = %name,
-                    "{}: GetSecretValue: {}",
-                    rc.label(),
-                    DisplayErrorContext(&err)
-                );
-                None
-            }
+                Err(err) => {
+                    // Listed but not readable (permissions, KMS): no hash, still listed.
+                    tracing::warn!(
+                        secret = %name,
+                        "{}: GetSecretValue: {}",
+                        rc.label(),
+                        DisplayErrorContext(&err)
+                    );
+                    None
+                }
+            },
         };
         if version.is_none() || last_changed.is_none() {
             let d = rc

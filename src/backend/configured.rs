@@ -314,9 +314,82 @@ fn repo_of_location(location: &str) -> Option<String> {
     }
 }
 
-#[async_trait]
-impl CatalogProvider for ConfiguredCatalog {
-    async fn load(&self) -> Result<Arc<Catalog>> {
+/// What one load of a [`ConfiguredCatalog`] read, to tell the next load whether
+/// anything changed: the descriptors it was given (hashed), every question it asked the
+/// filesystem with a hash of the answer, and the catalog it made of them.
+pub struct LoadMemo {
+    given: u64,
+    asked: Vec<(Asked, u64)>,
+    catalog: Arc<Catalog>,
+}
+
+/// One question a catalog load asks its reader.
+enum Asked {
+    Read(PathBuf),
+    IsDir(PathBuf),
+    ListDir(PathBuf),
+}
+
+fn hash_of(v: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+impl Asked {
+    /// The answer's hash, asked again.
+    fn answer(&self, reader: &dyn SourceReader) -> u64 {
+        match self {
+            Asked::Read(p) => match reader.read(p) {
+                Ok(text) => hash_of((0u8, text)),
+                Err(e) => hash_of((1u8, e.kind().to_string())),
+            },
+            Asked::IsDir(p) => hash_of(reader.is_dir(p)),
+            Asked::ListDir(p) => match reader.list_dir(p) {
+                Ok(mut entries) => {
+                    entries.sort();
+                    hash_of((0u8, entries))
+                }
+                Err(e) => hash_of((1u8, e.kind().to_string())),
+            },
+        }
+    }
+}
+
+/// A reader that notes every question and the hash of its answer.
+struct Recording<'r> {
+    inner: &'r dyn SourceReader,
+    asked: std::cell::RefCell<Vec<(Asked, u64)>>,
+}
+
+impl Recording<'_> {
+    fn note(&self, q: Asked) {
+        let h = q.answer(self.inner);
+        self.asked.borrow_mut().push((q, h));
+    }
+}
+
+impl SourceReader for Recording<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        self.note(Asked::Read(path.to_path_buf()));
+        self.inner.read(path)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        self.note(Asked::IsDir(path.to_path_buf()));
+        self.inner.is_dir(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<PathBuf>> {
+        self.note(Asked::ListDir(path.to_path_buf()));
+        self.inner.list_dir(path)
+    }
+}
+
+impl ConfiguredCatalog {
+    /// Load the catalog; with a `memo` of the last load, the same catalog (the same
+    /// `Arc`) comes back without parsing anything when nothing it was made of changed
+    /// (the discovered descriptors, the registered ones, every file it read).
+    pub async fn load_with(&self, memo: &mut Option<LoadMemo>) -> Result<Arc<Catalog>> {
         let mut files = BTreeMap::new();
         let mut roots = self.roots.clone();
         let mut failed = Vec::new();
@@ -339,7 +412,8 @@ impl CatalogProvider for ConfiguredCatalog {
             }
         }
         let registered = self.registered.clone();
-        tokio::task::spawn_blocking(move || {
+        let last = memo.take();
+        let (catalog, kept) = tokio::task::spawn_blocking(move || {
             // What sphere registered, unless discovery read the same repository's
             // descriptor (that one is the repository's current text).
             if let Some(path) = registered {
@@ -362,7 +436,20 @@ impl CatalogProvider for ConfiguredCatalog {
                     files.insert(path, text);
                 }
             }
-            let mut catalog = load(&roots, &LayeredReader { files });
+            let given = hash_of((&roots, &files, &failed));
+            let reader = LayeredReader { files };
+            if let Some(last) = last
+                && last.given == given
+                && last.asked.iter().all(|(q, h)| q.answer(&reader) == *h)
+            {
+                let catalog = last.catalog.clone();
+                return (catalog, last);
+            }
+            let recording = Recording {
+                inner: &reader,
+                asked: std::cell::RefCell::new(Vec::new()),
+            };
+            let mut catalog = load(&roots, &recording);
             catalog
                 .problems
                 .extend(failed.into_iter().map(|(location, reason)| Problem {
@@ -371,10 +458,27 @@ impl CatalogProvider for ConfiguredCatalog {
                     entity: None,
                     reason,
                 }));
-            Arc::new(catalog)
+            let catalog = Arc::new(catalog);
+            let kept = LoadMemo {
+                given,
+                asked: recording.asked.into_inner(),
+                catalog: catalog.clone(),
+            };
+            (catalog, kept)
         })
         .await
-        .context("catalog loading task failed")
+        .context("catalog loading task failed")?;
+        *memo = Some(kept);
+        Ok(catalog)
+    }
+}
+
+#[async_trait]
+impl CatalogProvider for ConfiguredCatalog {
+    /// Every load reads everything again (see [`CachedCatalog`](super::catalog_cache::CachedCatalog)
+    /// for the one the platform shares).
+    async fn load(&self) -> Result<Arc<Catalog>> {
+        self.load_with(&mut None).await
     }
 
     /// Keeps the descriptor in `registered.json` (as Backstage keeps a registered
@@ -404,9 +508,28 @@ impl CatalogProvider for ConfiguredCatalog {
     }
 }
 
+/// How a configured platform remembers what it read, to ask again only what changed.
+#[derive(Debug, Clone, Default)]
+pub struct Caching {
+    /// Where GitHub's answers and the discovered descriptors are kept between runs;
+    /// `None`: in memory only (for this process).
+    pub dir: Option<PathBuf>,
+    /// Nothing remembered at all: every catalog load discovers and parses everything,
+    /// every GitHub request is unconditional, every secret's value is read on every
+    /// listing (as sphere did before; the cost benchmark measures it so, and
+    /// `SPHERE_NO_CACHE=1` asks for it).
+    pub off: bool,
+}
+
 /// Builds the configured platform from `config` (which declares one: see
-/// [`Config::is_configured_platform`]); `data_dir` holds the local journals.
+/// [`Config::is_configured_platform`]); `data_dir` holds the local journals. What it
+/// reads is remembered in memory only (see [`build_with`]).
 pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
+    build_with(config, data_dir, Caching::default()).await
+}
+
+/// [`build`], remembering what it reads as `caching` says.
+pub async fn build_with(config: &Config, data_dir: &Path, caching: Caching) -> Result<Platform> {
     let p = config.platform();
     let no_clusters = Arc::new(Unconfigured {
         what: "Kubernetes clusters",
@@ -445,9 +568,9 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let aws = if p.clusters.is_empty() {
         None
     } else {
-        Some(Arc::new(
-            super::aws::AwsSecrets::from_config(p.clusters, p.aws).await,
-        ))
+        let aws = super::aws::AwsSecrets::from_config(p.clusters, p.aws).await;
+        aws.remember_value_hashes(!caching.off);
+        Some(Arc::new(aws))
     };
     let secrets: Arc<dyn SecretsProvider> = match &aws {
         Some(aws) => aws.clone(),
@@ -460,7 +583,15 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
     let (repos, freeze, discovered) = match p.github {
         // A [github] that cannot be used shows its error in the panes that need GitHub;
         // everything else keeps working.
-        Some(gh) => match super::github::GithubProvider::from_env(gh) {
+        Some(gh) => match super::github::GithubProvider::from_env_with_cache(
+            gh,
+            (!caching.off).then(|| match &caching.dir {
+                Some(dir) => super::github::cache::GithubCache::open(
+                    super::github::GithubProvider::cache_file(gh, dir),
+                ),
+                None => super::github::cache::GithubCache::in_memory(),
+            }),
+        ) {
             Ok(github) => {
                 let github = Arc::new(github);
                 let discovered: Option<Arc<dyn DescriptorSource>> = if gh.discover_catalog {
@@ -513,11 +644,18 @@ pub async fn build(config: &Config, data_dir: &Path) -> Result<Platform> {
             .clone()
             .unwrap_or_else(|| "configured".to_string()),
         kind: PlatformKind::Configured,
-        catalog: Arc::new(ConfiguredCatalog {
-            roots: config.catalog.paths.clone(),
-            discovered,
-            registered: Some(data_dir.join("registered.json")),
-        }),
+        catalog: {
+            let catalog = ConfiguredCatalog {
+                roots: config.catalog.paths.clone(),
+                discovered,
+                registered: Some(data_dir.join("registered.json")),
+            };
+            if caching.off {
+                Arc::new(catalog)
+            } else {
+                Arc::new(super::catalog_cache::CachedCatalog::new(catalog))
+            }
+        },
         clusters,
         secrets,
         repos,
@@ -575,6 +713,43 @@ mod tests {
             .await
             .expect("audit");
         assert!(id > 0);
+    }
+
+    /// Every reader of the platform's catalog (panes, policy, mapping, tagging) gets
+    /// the one catalog read: a second load reads nothing; `Caching { off }` reads again.
+    #[tokio::test]
+    async fn the_platform_catalog_is_read_once_and_shared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("catalog-info.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cart\nspec:\n  type: service\n  owner: team-a\n  lifecycle: production\n",
+        )
+        .unwrap();
+        let src = format!(
+            "[catalog]\npaths = [{:?}]\n[github]\norg = \"acme\"\napi_url = \"not a url\"\n",
+            file.display().to_string()
+        );
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), &src);
+        assert!(problems.is_empty(), "{problems:?}");
+        let platform = build(&config, dir.path()).await.expect("builds");
+        let a = platform.catalog.load().await.expect("catalog");
+        let b = platform.catalog.load().await.expect("catalog");
+        assert!(Arc::ptr_eq(&a, &b), "one catalog, shared");
+        assert!(platform.catalog.refresh_every().is_some());
+        let off = build_with(
+            &config,
+            dir.path(),
+            Caching {
+                dir: None,
+                off: true,
+            },
+        )
+        .await
+        .expect("builds");
+        let a = off.catalog.load().await.expect("catalog");
+        let b = off.catalog.load().await.expect("catalog");
+        assert!(!Arc::ptr_eq(&a, &b), "without the cache every load reads");
     }
 
     /// The golden path's registration on a configured platform: kept in the data dir,

@@ -27,19 +27,38 @@
 //!   or author: `freeze()` gives on/off and, when on, `at` = the ruleset's last update;
 //!   who froze and why are in the audit trail. The ruleset must exist (create it
 //!   disabled, with the rules the freeze should enforce); sphere only switches it.
+//!
+//! Cost (see [`cache`]): every GET goes out conditionally (`If-None-Match`) when GitHub
+//! gave an `ETag` before, and a `304` is answered from the cache (GitHub does not count
+//! it against the rate limit). Discovery reads a repository's descriptor only when the
+//! repository's `pushed_at` or default branch moved since it was last read; the cache
+//! is kept in the cache directory, so a restart with nothing changed reads none.
+//!
+//! Rate limit: every answer's `x-ratelimit-remaining`/`x-ratelimit-reset` is noted. With
+//! less than a tenth of the limit left, discovery refreshes at most every
+//! [`LOW_BUDGET_REFRESH`] (the descriptors read before are used meanwhile) and reads
+//! one repository at a time; a `429` or a `403` saying the limit is reached (or a
+//! `retry-after`) stops every request until the time GitHub gave: they fail at once,
+//! saying until when, and nothing is retried in a loop. [`GithubProvider::notice`]
+//! says so for the header.
 
-use std::collections::BTreeMap;
+pub mod cache;
+
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Display;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use futures::StreamExt;
-use octocrab::Octocrab;
-use octocrab::models::repos::Content;
+use octocrab::models::repos::{Content, ContentItems};
 use octocrab::models::rulesets::{Ruleset, RulesetEnforcement, UpdateRuleset};
+use octocrab::service::middleware::retry::RetryConfig;
+use octocrab::{FromResponse, Octocrab, Page};
 
+use self::cache::{GithubCache, RepoMemo};
 use super::configured::{DescriptorSource, Discovery};
 use super::{FreezeStore, RepoInfo, ReposProvider};
 use crate::config::platform::GithubConfig;
@@ -55,6 +74,12 @@ const DISCOVERY_CONCURRENCY: usize = 8;
 const PER_PAGE: u8 = 100;
 /// The public API root.
 const DEFAULT_API: &str = "https://api.github.com";
+/// With little of the rate limit left, discovery lists the org at most this often.
+pub const LOW_BUDGET_REFRESH: Duration = Duration::from_secs(300);
+/// Little of the rate limit is left below this many requests (or a tenth of the limit).
+const LOW_BUDGET_FLOOR: u64 = 100;
+/// Stopped this long when GitHub refuses for the rate limit and says not until when.
+const DEFAULT_BACKOFF_SECS: i64 = 60;
 
 /// Why one request failed.
 #[derive(Debug)]
@@ -65,6 +90,8 @@ enum Failure {
     TimedOut,
     /// No answer at all (refused, reset, DNS, TLS).
     Transport(String),
+    /// Not asked: GitHub's rate limit is reached until this time (unix seconds).
+    RateLimited(i64),
 }
 
 impl Failure {
@@ -76,18 +103,127 @@ impl Failure {
     }
 }
 
+/// What GitHub said of its rate limit, and until when sphere holds back.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RateState {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// When the limit resets (unix seconds).
+    pub reset: Option<i64>,
+    /// No request goes out before this (unix seconds): GitHub refused for the limit.
+    pub blocked_until: Option<i64>,
+}
+
+impl RateState {
+    /// Note one answer's status and rate-limit headers (at unix time `now`).
+    pub fn observe(&mut self, status: u16, headers: &http::HeaderMap, now: i64) {
+        let num = |name: &str| -> Option<i64> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        if let Some(l) = num("x-ratelimit-limit") {
+            self.limit = u64::try_from(l).ok();
+        }
+        if let Some(r) = num("x-ratelimit-remaining") {
+            self.remaining = u64::try_from(r).ok();
+        }
+        if let Some(r) = num("x-ratelimit-reset") {
+            self.reset = Some(r);
+        }
+        let retry_after = num("retry-after");
+        let exhausted = self.remaining == Some(0);
+        if status == 429 || (status == 403 && (retry_after.is_some() || exhausted)) {
+            let until = match (retry_after, self.reset) {
+                (Some(secs), _) => now + secs.max(1),
+                (None, Some(reset)) if exhausted && reset > now => reset,
+                _ => now + DEFAULT_BACKOFF_SECS,
+            };
+            self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+        }
+    }
+
+    /// Until when requests are held back, if they are now.
+    pub fn blocked(&self, now: i64) -> Option<i64> {
+        self.blocked_until.filter(|&until| until > now)
+    }
+
+    /// Little of the limit left before it resets.
+    pub fn low(&self, now: i64) -> bool {
+        let reserve = self
+            .limit
+            .map_or(LOW_BUDGET_FLOOR, |l| (l / 10).max(LOW_BUDGET_FLOOR));
+        self.remaining.is_some_and(|r| r < reserve) && self.reset.is_none_or(|r| r > now)
+    }
+
+    /// What the header says about it; `None` while there is enough left.
+    pub fn notice(&self, now: i64) -> Option<String> {
+        if let Some(until) = self.blocked(now) {
+            return Some(format!(
+                "GitHub rate limit reached: paused until {}",
+                clock(until)
+            ));
+        }
+        if self.low(now) {
+            return Some(format!(
+                "GitHub: {} requests left{}, refreshing slower",
+                self.remaining.unwrap_or(0),
+                self.reset
+                    .map(|r| format!(" until {}", clock(r)))
+                    .unwrap_or_default()
+            ));
+        }
+        None
+    }
+}
+
+/// `HH:MM:SS` UTC of a unix time.
+fn clock(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// One repository of the org, as discovery needs it (the listing's other fields are
+/// not kept).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct RepoSummary {
+    name: String,
+    owner: Option<RepoOwner>,
+    pushed_at: Option<String>,
+    default_branch: Option<String>,
+    archived: Option<bool>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct RepoOwner {
+    login: String,
+}
+
 /// The provider: one octocrab client for the configured org.
 pub struct GithubProvider {
     crab: Octocrab,
     config: GithubConfig,
     api: String,
     timeout: Duration,
+    /// `None`: nothing remembered (every request unconditional).
+    cache: Option<GithubCache>,
+    rate: Mutex<RateState>,
+    /// When the org was last listed.
+    listed_at: Mutex<Option<Instant>>,
 }
 
 impl GithubProvider {
     /// A provider with the token from `GITHUB_TOKEN` (else `GH_TOKEN`); without one,
     /// requests go unauthenticated (and GitHub refuses what needs a login).
     pub fn from_env(config: &GithubConfig) -> Result<Self> {
+        Self::from_env_with_cache(config, Some(GithubCache::in_memory()))
+    }
+
+    /// [`from_env`](Self::from_env) with this cache (`None`: none at all — every
+    /// request unconditional, every descriptor read each time).
+    pub fn from_env_with_cache(config: &GithubConfig, cache: Option<GithubCache>) -> Result<Self> {
         let token = ["GITHUB_TOKEN", "GH_TOKEN"]
             .into_iter()
             .find_map(|var| std::env::var(var).ok().filter(|t| !t.trim().is_empty()));
@@ -96,11 +232,37 @@ impl GithubProvider {
                 "neither GITHUB_TOKEN nor GH_TOKEN is set: GitHub requests go unauthenticated"
             );
         }
-        Self::new(config, token)
+        Self::with_cache(config, token, cache)
     }
 
-    /// A provider with an explicit token (`None`: unauthenticated).
+    /// A provider with an explicit token (`None`: unauthenticated) and a cache in
+    /// memory only.
     pub fn new(config: &GithubConfig, token: Option<String>) -> Result<Self> {
+        Self::with_cache(config, token, Some(GithubCache::in_memory()))
+    }
+
+    /// The file the cache of `config`'s org is kept in, under `cache_dir`.
+    pub fn cache_file(config: &GithubConfig, cache_dir: &std::path::Path) -> std::path::PathBuf {
+        let api = config.api_url.as_deref().unwrap_or(DEFAULT_API);
+        let safe: String = format!("{api}-{}", config.org)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        cache_dir.join("github").join(format!("{safe}.json"))
+    }
+
+    /// A provider with an explicit token and cache.
+    pub fn with_cache(
+        config: &GithubConfig,
+        token: Option<String>,
+        cache: Option<GithubCache>,
+    ) -> Result<Self> {
         let api = config
             .api_url
             .clone()
@@ -108,8 +270,15 @@ impl GithubProvider {
         let timeout = Duration::from_secs(config.timeout_seconds.max(1));
         // Only connecting has its own limit here: every request as a whole (retries
         // included) is limited in `call`, so a slow answer always reads "did not answer".
+        // No retries inside octocrab: its simple policy asks again at once on a 5xx or
+        // 429; sphere backs off by the rate-limit headers instead (see `RateState`).
         let mut builder = Octocrab::builder()
             .set_connect_timeout(Some(timeout))
+            .add_retry_config(RetryConfig::None);
+        if let Some(cache) = &cache {
+            builder = builder.cache(cache.clone());
+        }
+        let mut builder = builder
             .base_uri(api.as_str())
             .with_context(|| format!("[github] api_url {api:?} is not a URL"))?;
         if let Some(token) = token {
@@ -121,11 +290,45 @@ impl GithubProvider {
             config: config.clone(),
             api,
             timeout,
+            cache,
+            rate: Mutex::new(RateState::default()),
+            listed_at: Mutex::new(None),
         })
     }
 
-    /// One request with the time limit.
+    fn rate(&self) -> std::sync::MutexGuard<'_, RateState> {
+        self.rate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What GitHub last said of its rate limit.
+    pub fn rate_state(&self) -> RateState {
+        self.rate().clone()
+    }
+
+    /// What the header should say about GitHub now (the rate limit), if anything.
+    pub fn notice(&self) -> Option<String> {
+        self.rate().notice(chrono::Utc::now().timestamp())
+    }
+
+    /// A GET of `uri` (a path under the API root, or a whole URL GitHub gave) read as
+    /// `R`, noting the rate-limit headers of the answer.
+    async fn get_json<R: FromResponse>(&self, uri: &str) -> Result<R, Failure> {
+        self.call(async {
+            let response = self.crab._get(uri).await?;
+            let now = chrono::Utc::now().timestamp();
+            self.rate()
+                .observe(response.status().as_u16(), response.headers(), now);
+            let response = octocrab::map_github_error(response).await?;
+            R::from_response(response).await
+        })
+        .await
+    }
+
+    /// One request with the time limit; none at all while the rate limit holds back.
     async fn call<T>(&self, fut: impl Future<Output = octocrab::Result<T>>) -> Result<T, Failure> {
+        if let Some(until) = self.rate().blocked(chrono::Utc::now().timestamp()) {
+            return Err(Failure::RateLimited(until));
+        }
         match tokio::time::timeout(self.timeout, fut).await {
             Err(_) => Err(Failure::TimedOut),
             Ok(Ok(v)) => Ok(v),
@@ -158,6 +361,10 @@ impl GithubProvider {
             Failure::Transport(e) => {
                 anyhow!("GitHub ({}) is unreachable for {what}: {e}", self.api)
             }
+            Failure::RateLimited(until) => anyhow!(
+                "{what} not asked: GitHub's rate limit is reached until {}",
+                clock(until)
+            ),
         }
     }
 
@@ -211,12 +418,12 @@ impl GithubProvider {
         path: &str,
         reference: Option<&str>,
     ) -> Result<Option<Vec<Content>>, Failure> {
-        let repos = self.crab.repos(owner, name);
-        let mut req = repos.get_content().path(path);
+        let mut uri = format!("/repos/{owner}/{name}/contents/{path}");
         if let Some(r) = reference {
-            req = req.r#ref(r);
+            uri.push_str("?ref=");
+            uri.push_str(&query_escape(r));
         }
-        match self.call(req.send()).await {
+        match self.get_json::<ContentItems>(&uri).await {
             Ok(mut items) => Ok(Some(items.take_items())),
             Err(f) if f.status() == Some(404) => Ok(None),
             Err(f) => Err(f),
@@ -277,23 +484,19 @@ impl GithubProvider {
         self.call(req.send()).await.map(|_| ())
     }
 
-    /// Every repository of the org (every page).
-    async fn org_repos(&self) -> Result<Vec<octocrab::models::Repository>> {
+    /// Every repository of the org (every page), each page asked conditionally.
+    async fn org_repos(&self) -> Result<Vec<RepoSummary>> {
         let org = &self.config.org;
         let what = || format!("the repositories of {org}");
-        let orgs = self.crab.orgs(org.as_str());
-        let mut page = self
-            .call(orgs.list_repos().per_page(PER_PAGE).send())
-            .await
-            .map_err(|f| self.error(f, what()))?;
-        let mut out = page.take_items();
-        while let Some(mut next) = self
-            .call(self.crab.get_page(&page.next))
-            .await
-            .map_err(|f| self.error(f, what()))?
-        {
-            out.append(&mut next.take_items());
-            page = next;
+        let mut next = Some(format!("/orgs/{org}/repos?per_page={PER_PAGE}"));
+        let mut out = Vec::new();
+        while let Some(uri) = next.take() {
+            let mut page: Page<RepoSummary> = self
+                .get_json(&uri)
+                .await
+                .map_err(|f| self.error(f, what()))?;
+            out.append(&mut page.take_items());
+            next = page.next.map(|u| u.to_string());
         }
         Ok(out)
     }
@@ -361,36 +564,71 @@ impl GithubProvider {
             .replace("{region}", &cluster.region)
     }
 
-    /// Discovery: every repository's descriptor, read concurrently.
+    /// Discovery: every repository's descriptor, read concurrently, and only where
+    /// the repository changed since the last read (the memo in the cache).
     async fn discover_all(&self) -> Result<Discovery> {
-        let repos = self.org_repos().await?;
+        let now = chrono::Utc::now().timestamp();
+        // Little budget left: list the org at most every LOW_BUDGET_REFRESH.
+        let recently = (self.listed_at.lock().unwrap_or_else(|p| p.into_inner()))
+            .is_some_and(|t| t.elapsed() < LOW_BUDGET_REFRESH);
+        let blocked = self.rate().blocked(now);
+        if let Some(until) = blocked {
+            let known = self.remembered(Some(format!(
+                "{} not listed: GitHub's rate limit is reached until {}; showing the \
+                 descriptors read before",
+                self.config.org,
+                clock(until)
+            )));
+            if !known.found.is_empty() {
+                return Ok(known);
+            }
+        } else if recently && self.cache.is_some() && self.rate().low(now) {
+            return Ok(self.remembered(None));
+        }
+        let repos = match self.org_repos().await {
+            Ok(repos) => repos,
+            Err(e) => {
+                // What was read before, said to be so; nothing read before: the error.
+                let known =
+                    self.remembered(Some(format!("{e:#}; showing the descriptors read before")));
+                if known.found.is_empty() {
+                    return Err(e);
+                }
+                return Ok(known);
+            }
+        };
+        *self.listed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let host = self.host();
+        let concurrency = if self.rate().low(now) {
+            1
+        } else {
+            DISCOVERY_CONCURRENCY
+        };
+        let mut seen = HashSet::new();
         let results: Vec<(String, Result<Option<String>>)> =
             futures::stream::iter(repos.into_iter().filter(|r| r.archived != Some(true)))
                 .map(|r| {
+                    let owner = r
+                        .owner
+                        .as_ref()
+                        .map(|o| o.login.clone())
+                        .unwrap_or_else(|| self.config.org.clone());
+                    seen.insert(format!("{owner}/{}", r.name));
                     let host = &host;
                     async move {
-                        let owner = r
-                            .owner
-                            .as_ref()
-                            .map(|o| o.login.clone())
-                            .unwrap_or_else(|| self.config.org.clone());
                         let location = format!("{host}/{owner}/{}/{DESCRIPTOR_FILE}", r.name);
-                        let text = self
-                            .read_file(
-                                &owner,
-                                &r.name,
-                                DESCRIPTOR_FILE,
-                                r.default_branch.as_deref(),
-                            )
-                            .await
-                            .map(|f| f.map(|(text, _)| text));
-                        (location, text)
+                        (location, self.descriptor_of(&owner, &r).await)
                     }
                 })
-                .buffer_unordered(DISCOVERY_CONCURRENCY)
+                .buffer_unordered(concurrency)
                 .collect()
                 .await;
+        if let Some(cache) = self.cache.clone() {
+            cache.retain_repos(&seen);
+            // Written off the async workers; a cache that cannot be written costs
+            // requests only.
+            let _ = tokio::task::spawn_blocking(move || cache.save()).await;
+        }
         let mut discovery = Discovery::default();
         for (location, result) in results {
             match result {
@@ -406,6 +644,66 @@ impl GithubProvider {
         discovery.failed.sort();
         Ok(discovery)
     }
+
+    /// One repository's descriptor: from the memo when the repository did not change
+    /// since it was read, else read (conditionally) and remembered.
+    async fn descriptor_of(&self, owner: &str, r: &RepoSummary) -> Result<Option<String>> {
+        let key = format!("{owner}/{}", r.name);
+        if let Some(memo) = self.cache.as_ref().and_then(|c| c.repo(&key))
+            && memo.pushed_at.is_some()
+            && memo.pushed_at == r.pushed_at
+            && memo.default_branch == r.default_branch
+        {
+            return Ok(memo.descriptor);
+        }
+        let text = self
+            .read_file(owner, &r.name, DESCRIPTOR_FILE, r.default_branch.as_deref())
+            .await?
+            .map(|(text, _)| text);
+        if let Some(cache) = &self.cache {
+            cache.set_repo(
+                &key,
+                RepoMemo {
+                    pushed_at: r.pushed_at.clone(),
+                    default_branch: r.default_branch.clone(),
+                    descriptor: text.clone(),
+                },
+            );
+        }
+        Ok(text)
+    }
+
+    /// The descriptors remembered from earlier reads, with `failure` on the org.
+    fn remembered(&self, failure: Option<String>) -> Discovery {
+        let host = self.host();
+        let mut found: Vec<(String, String)> = (self.cache.iter())
+            .flat_map(|c| c.repos())
+            .filter_map(|(repo, memo)| {
+                let text = memo.descriptor?;
+                Some((format!("{host}/{repo}/{DESCRIPTOR_FILE}"), text))
+            })
+            .collect();
+        found.sort();
+        Discovery {
+            found,
+            failed: failure
+                .map(|f| vec![(self.origin(), f)])
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A query value as it goes in a URL (branch names may hold `/`, `#`, `&`...).
+fn query_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[async_trait]
@@ -445,6 +743,10 @@ impl ReposProvider for GithubProvider {
             Err(f) if f.status() == Some(401) => Ok(None),
             Err(f) => Err(self.error(f, "who the token belongs to (GET /user)")),
         }
+    }
+
+    fn notice(&self) -> Option<String> {
+        GithubProvider::notice(self)
     }
 
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {

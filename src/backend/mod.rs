@@ -3,6 +3,7 @@
 //! other way. No terminal code here.
 
 pub mod aws;
+pub mod catalog_cache;
 pub mod configured;
 pub mod facts;
 pub mod github;
@@ -33,6 +34,19 @@ pub trait CatalogProvider: Send + Sync {
     /// Load and resolve the whole catalog. Problems are inside the catalog; an `Err`
     /// means nothing at all could be read. Shared, so handing it out copies nothing.
     async fn load(&self) -> Result<Arc<Catalog>>;
+
+    /// Read the catalog again from its sources now (`C-r`, a background refresh), as
+    /// cheaply as the provider can; the catalog as it now is. A provider that can tell
+    /// nothing changed gives the same `Arc` back. Default: [`load`](Self::load).
+    async fn refresh(&self) -> Result<Arc<Catalog>> {
+        self.load().await
+    }
+
+    /// How often the TUI should [`refresh`](Self::refresh) in the background (the
+    /// sources can change while sphere runs); `None`: never.
+    fn refresh_every(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Register a descriptor (one or more Backstage documents) read from `location`:
     /// the next [`load`](Self::load) includes its entities. Registering the same
@@ -199,6 +213,12 @@ pub trait ReposProvider: Send + Sync {
     /// authenticates nobody (the demo, no token).
     async fn whoami(&self) -> Result<Option<String>> {
         Ok(None)
+    }
+
+    /// What the header should say about the repository host now (GitHub's rate limit
+    /// reached or nearly), if anything.
+    fn notice(&self) -> Option<String> {
+        None
     }
 
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>>;

@@ -684,9 +684,16 @@ impl CatalogProvider for FileCatalog {
 /// handle comes back beside it (its clock runs while the TUI is open).
 pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Sim>)> {
     if ctx.config.is_configured_platform() && !cli.demo {
-        let platform = crate::backend::configured::build(&ctx.config, &ctx.paths.data_dir)
-            .await
-            .context("could not set up the configured platform")?;
+        // What sphere read is remembered in the cache dir; SPHERE_NO_CACHE=1 reads
+        // everything every time (to compare the cost).
+        let caching = crate::backend::configured::Caching {
+            dir: Some(ctx.paths.cache_dir.clone()),
+            off: std::env::var_os("SPHERE_NO_CACHE").is_some_and(|v| !v.is_empty() && v != "0"),
+        };
+        let platform =
+            crate::backend::configured::build_with(&ctx.config, &ctx.paths.data_dir, caching)
+                .await
+                .context("could not set up the configured platform")?;
         return Ok((platform, None));
     }
     let (platform, sim) = build_demo(cli, ctx)?;

@@ -15,6 +15,9 @@ pub struct Paths {
     /// Logs and other state. `SPHERE_STATE_DIR` overrides; the data dir where the platform has
     /// no state dir (macOS, Windows).
     pub state_dir: PathBuf,
+    /// What sphere remembers to ask less (GitHub's answers, the discovered catalog): safe
+    /// to delete. `SPHERE_CACHE_DIR` overrides.
+    pub cache_dir: PathBuf,
 }
 
 impl Paths {
@@ -55,10 +58,14 @@ impl Paths {
                     .and_then(|p| p.state_dir().map(Path::to_path_buf))
             })
             .unwrap_or_else(|| data_dir.clone());
+        let cache_dir = var("SPHERE_CACHE_DIR")
+            .or_else(|| project.as_ref().map(|p| p.cache_dir().to_path_buf()))
+            .unwrap_or_else(|| data_dir.join("cache"));
         Ok(Paths {
             config_dir,
             data_dir,
             state_dir,
+            cache_dir,
         })
     }
 
@@ -69,6 +76,7 @@ impl Paths {
             config_dir: root.join("config"),
             data_dir: root.join("data"),
             state_dir: root.join("state"),
+            cache_dir: root.join("cache"),
         }
     }
 

@@ -3,6 +3,7 @@
 //! `max_fps` times a second. While idle it sleeps on the channel and writes nothing.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -93,10 +94,44 @@ pub async fn run(opts: RunOptions) -> Result<()> {
 /// Providers: the catalog load and the cluster watch.
 fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender<ClusterEvent>) {
     let catalog = platform.catalog.clone();
+    let repos = platform.repos.clone();
     let t = tx.clone();
     tokio::spawn(async move {
         let res = catalog.load().await.map_err(|e| format!("{e:#}"));
+        let mut held = res.as_ref().ok().cloned();
         let _ = t.send(Msg::CatalogLoaded(res));
+        // Read again in the background (conditional requests: cheap when nothing
+        // changed); the loop hears only of a catalog that changed, and of what the
+        // header must say about the repository host (its rate limit).
+        let Some(every) = catalog.refresh_every() else {
+            return;
+        };
+        let mut notice = None;
+        loop {
+            tokio::time::sleep(every).await;
+            let fresh = catalog.refresh().await;
+            let now = repos.notice();
+            if now != notice {
+                notice = now.clone();
+                if t.send(Msg::Notice(now)).is_err() {
+                    return;
+                }
+            }
+            let msg = match fresh {
+                Ok(c) if held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &c)) => continue,
+                Ok(c) => {
+                    held = Some(c.clone());
+                    Msg::CatalogLoaded(Ok(c))
+                }
+                Err(e) => {
+                    tracing::warn!("catalog refresh failed: {e:#}");
+                    continue;
+                }
+            };
+            if t.send(msg).is_err() {
+                return;
+            }
+        }
     });
     let clusters = platform.clusters.clone();
     let t = tx.clone();
@@ -303,6 +338,13 @@ async fn event_loop(
                     let (catalog, t) = (platform.catalog.clone(), tx.clone());
                     tokio::spawn(async move {
                         let res = catalog.load().await.map_err(|e| format!("{e:#}"));
+                        let _ = t.send(Msg::CatalogLoaded(res));
+                    });
+                }
+                Effect::RefreshCatalog => {
+                    let (catalog, t) = (platform.catalog.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let res = catalog.refresh().await.map_err(|e| format!("{e:#}"));
                         let _ = t.send(Msg::CatalogLoaded(res));
                     });
                 }

@@ -239,3 +239,48 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::harness::{Harness, parse_keys};
+    use crate::tui::model::Effect;
+    use crossterm::event::Event;
+
+    /// A pane's read that brings what is on screen already draws nothing (before,
+    /// Audit, Flags and Secrets were drawn again on every 5 s read).
+    #[tokio::test]
+    async fn a_read_that_changed_nothing_draws_nothing() {
+        let mut h = Harness::demo(120, 40).await.expect("demo");
+        let platform = h.sim.platform();
+        let service = h
+            .model
+            .catalog
+            .as_ref()
+            .and_then(|c| c.entities().first().map(|e| e.name.to_string()))
+            .expect("a service");
+        for what in [Fetch::Audit, Fetch::Flags, Fetch::Secrets(service)] {
+            let first = fetch(&platform, what.clone()).await;
+            h.model.update(first);
+            assert!(h.model.dirty, "{what:?}: the first answer is drawn");
+            h.model.dirty = false;
+            let again = fetch(&platform, what.clone()).await;
+            h.model.update(again);
+            assert!(!h.model.dirty, "{what:?}: nothing changed, nothing drawn");
+        }
+    }
+
+    /// `C-r` reads the catalog again from its sources; the same catalog coming back
+    /// (a refresh that found nothing new) rebuilds and draws nothing.
+    #[tokio::test]
+    async fn reload_refreshes_the_catalog_and_the_same_catalog_draws_nothing() {
+        let mut h = Harness::demo(120, 40).await.expect("demo");
+        let key = parse_keys("<C-r>").remove(0);
+        let effects = h.model.update(Msg::Term(Event::Key(key)));
+        assert!(effects.contains(&Effect::RefreshCatalog), "{effects:?}");
+        let held = h.model.catalog.clone().expect("catalog");
+        h.model.dirty = false;
+        let effects = h.model.update(Msg::CatalogLoaded(Ok(held)));
+        assert!(effects.is_empty() && !h.model.dirty);
+    }
+}

@@ -232,6 +232,11 @@ impl Harness {
                         self.model.update(Msg::CatalogLoaded(Ok(c)));
                     }
                 }
+                Effect::RefreshCatalog => {
+                    if let Ok(c) = futures::executor::block_on(platform.catalog.refresh()) {
+                        self.model.update(Msg::CatalogLoaded(Ok(c)));
+                    }
+                }
                 Effect::Suspend | Effect::ClearScreen => {}
             }
         }

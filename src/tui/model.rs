@@ -29,6 +29,11 @@ pub const REVEAL_FOR: Duration = Duration::from_secs(10);
 /// How often a pane that shows polled data (locks, audit, flags) reads it again.
 pub const POLL: Duration = Duration::from_secs(5);
 
+/// How often the secrets pane and the service view read again: each read lists every
+/// region's secrets (and the service view asks GitHub), at the providers' per-call
+/// price, for data that seldom changes.
+pub const SLOW_POLL: Duration = Duration::from_secs(30);
+
 /// The matrix rows and drift counts, computed once per change of what they depend on.
 #[derive(Debug, Clone)]
 pub struct MatrixCache {
@@ -107,6 +112,8 @@ pub enum Msg {
     Term(Event),
     Cluster(ClusterEvent),
     CatalogLoaded(Result<Arc<Catalog>, String>),
+    /// What the header must say about a provider now (`None`: nothing).
+    Notice(Option<String>),
     Toast(Level, String),
     /// A read a pane asked for: its result, or the read and why it failed.
     Fetched(Result<Fetched, (Fetch, String)>),
@@ -169,6 +176,8 @@ pub enum Effect {
     },
     /// Read the catalog again (an action registered or changed an entity).
     ReloadCatalog,
+    /// Read the catalog again from its sources now (`C-r`), not from what is held.
+    RefreshCatalog,
 }
 
 /// Why the user acts (recorded in the audit trail), and the reason to override a lock
@@ -399,6 +408,8 @@ pub struct Model {
     pub scope: Scope,
     pub catalog: Option<Arc<Catalog>>,
     pub catalog_error: Option<String>,
+    /// What a provider says the header must show now (GitHub's rate limit reached).
+    pub notice: Option<String>,
     pub live: LiveState,
     pub cat: CatalogState,
     pub tab: Tab,
@@ -497,6 +508,7 @@ impl Model {
             scope: Scope::default(),
             catalog: None,
             catalog_error: None,
+            notice: None,
             live: LiveState::default(),
             cat,
             tab: Tab::Catalog,
@@ -726,8 +738,14 @@ impl Model {
     /// The reads the pane on screen needs, and when to poll again.
     pub fn pane_reads(&mut self) -> Vec<Effect> {
         if let Some(Route::Service(s)) = self.routes.last() {
+            self.poll_at = Some(Instant::now() + SLOW_POLL);
             return vec![Effect::Fetch(Fetch::Report(s.clone()))];
         }
+        let every = if self.tab == Tab::Secrets {
+            SLOW_POLL
+        } else {
+            POLL
+        };
         let mut reads = match self.tab {
             Tab::Deployments => vec![Fetch::Locks],
             Tab::Audit => vec![Fetch::Audit],
@@ -738,7 +756,7 @@ impl Model {
         // The header marks the access requests waiting for the user, whatever the pane
         // (a read that changes nothing draws nothing).
         reads.push(Fetch::Access);
-        self.poll_at = (!reads.is_empty()).then(|| Instant::now() + POLL);
+        self.poll_at = (!reads.is_empty()).then(|| Instant::now() + every);
         reads.into_iter().map(Effect::Fetch).collect()
     }
 
@@ -754,21 +772,29 @@ impl Model {
                     self.dirty = true;
                 }
             }
+            // Drawn again only when the read changed something.
             Ok(Fetched::Access(requests)) => self.set_access(requests),
             Ok(Fetched::Audit(mut a, backlog)) => {
                 a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
-                self.audit = Remote::Ready(a);
-                self.audit_backlog = backlog;
-                self.dirty = true;
+                if self.audit.ready() != Some(&a) || self.audit_backlog != backlog {
+                    self.audit = Remote::Ready(a);
+                    self.audit_backlog = backlog;
+                    self.dirty = true;
+                }
             }
             Ok(Fetched::Flags(f)) => {
-                self.flags = Remote::Ready(f);
-                self.dirty = true;
+                if self.flags.ready() != Some(&f) {
+                    self.flags = Remote::Ready(f);
+                    self.dirty = true;
+                }
             }
             Ok(Fetched::Secrets(svc, list, failed)) => {
-                self.secrets = Remote::Ready((svc, list));
-                self.secrets_failed = failed;
-                self.dirty = true;
+                let read = (svc, list);
+                if self.secrets.ready() != Some(&read) || self.secrets_failed != failed {
+                    self.secrets = Remote::Ready(read);
+                    self.secrets_failed = failed;
+                    self.dirty = true;
+                }
             }
             Ok(Fetched::Releases(service, cluster, releases)) => {
                 let current = self
@@ -861,8 +887,26 @@ impl Model {
                 vec![]
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
+                // The very catalog held already (a refresh that found nothing new):
+                // nothing to rebuild or draw.
+                if self
+                    .catalog
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &catalog))
+                    && self.catalog_error.is_none()
+                {
+                    return vec![];
+                }
                 self.set_catalog(catalog);
                 self.recount_access();
+                vec![]
+            }
+            Msg::Notice(n) => {
+                let n = n.map(|n| sanitize(&n).into_owned());
+                if n != self.notice {
+                    self.notice = n;
+                    self.dirty = true;
+                }
                 vec![]
             }
             Msg::CatalogLoaded(Err(e)) => {
@@ -1444,7 +1488,11 @@ impl Model {
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
-            "reload" => return self.pane_reads(),
+            "reload" => {
+                let mut e = self.pane_reads();
+                e.push(Effect::RefreshCatalog);
+                return e;
+            }
             "lock" | "unlock" => {
                 let verb = cmd;
                 let Some(service) = self.focus() else {

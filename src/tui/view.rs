@@ -177,6 +177,13 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
         ));
         flags.push(Span::raw(" "));
     }
+    if let Some(n) = &m.notice {
+        flags.push(Span::styled(
+            format!("⚠ {n}"),
+            t.style(Slot::Warn).add_modifier(Modifier::BOLD),
+        ));
+        flags.push(Span::raw(" "));
+    }
     // Before the scope, which is the first to go when the line is too narrow.
     let at = left.len() - 2;
     left.splice(at..at, flags);
@@ -206,6 +213,8 @@ fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
                 s.content = "⊘ ALL".into();
             } else if s.content == "❄ FREEZE" {
                 s.content = "❄".into();
+            } else if s.content.starts_with("⚠ ") {
+                s.content = "⚠".into();
             }
         }
     }

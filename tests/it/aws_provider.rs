@@ -571,3 +571,53 @@ async fn the_secrets_pane_names_an_unreadable_region() {
         "the other regions' keys stay"
     );
 }
+
+/// Listing again reads no value whose version did not change (the hash is kept by
+/// version id): a steady secrets pane makes no `GetSecretValue` call; a new version is
+/// read once, and its new hash shows.
+#[tokio::test]
+async fn listing_again_reads_only_the_values_whose_version_changed() {
+    use crate::common::counting_proxy;
+    let env = peers::unique("prod");
+    let upstream = peers::moto().trim_start_matches("http://").to_string();
+    let (url, counter) = counting_proxy::start(upstream).await;
+    let aws = AwsSecrets::new(
+        &[
+            target_at(&env, "use1", "us-east-1", &url),
+            target_at(&env, "euw1", "eu-west-1", &url),
+        ],
+        options(Duration::from_secs(10)),
+    )
+    .await;
+    for region in ["use1", "euw1"] {
+        for key in ["A", "B", "C"] {
+            aws.put(SERVICE, &env, region, key, value(&format!("{key}-1")))
+                .await
+                .expect("put");
+        }
+    }
+    let first = aws.list(Some(SERVICE)).await.expect("list");
+    assert_eq!(first.len(), 6);
+    let reads = counter.get("GetSecretValue");
+    assert_eq!(reads, 6, "{:?}", counter.snapshot());
+
+    let again = aws.list(Some(SERVICE)).await.expect("list");
+    assert_eq!(again, first, "the same listing");
+    assert_eq!(counter.get("GetSecretValue"), reads, "no value read again");
+    assert!(counter.get("ListSecrets") >= 4, "{:?}", counter.snapshot());
+
+    aws.put(SERVICE, &env, "euw1", "B", value("B-2"))
+        .await
+        .expect("a new version");
+    let before = counter.get("GetSecretValue");
+    let changed = aws.list(Some(SERVICE)).await.expect("list");
+    assert_eq!(
+        counter.get("GetSecretValue") - before,
+        1,
+        "only the new version is read"
+    );
+    let old = find(&first, "euw1", "B").unwrap();
+    let new = find(&changed, "euw1", "B").unwrap();
+    assert_ne!(old.value_hash, new.value_hash);
+    assert_ne!(old.version_id, new.version_id);
+}

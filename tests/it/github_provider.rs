@@ -394,11 +394,13 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
         .expect(2)
         .mount(&server)
         .await;
+    // Read once: the second discovery finds every repository's `pushed_at` as it was
+    // and reads no descriptor again (the provider remembers them).
     let serve = |name: &str, text: &str| {
         descriptor_request(name)
             .and(query_param("ref", "main"))
             .respond_with(descriptor_response(&base, name, text))
-            .expect(2)
+            .expect(1)
     };
     serve("payments-api", &descriptor("payments-api"))
         .mount(&server)
@@ -412,11 +414,12 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
     .await;
     descriptor_request("docs-site")
         .respond_with(not_found())
-        .expect(2)
+        .expect(1)
         .mount(&server)
         .await;
 
-    // Discovered twice below (directly, then by the catalog): each read twice.
+    // Discovered twice below (directly, then by the catalog): the org listed twice,
+    // each descriptor read once.
     let github = Arc::new(provider(&server));
     let found = github.descriptors().await.expect("descriptors");
     let host = "127.0.0.1";
@@ -1114,4 +1117,144 @@ async fn whoami_is_the_tokens_login() {
     let refused =
         GithubProvider::new(&config(&server.uri()), Some("expired".to_string())).expect("provider");
     assert_eq!(refused.whoami().await.expect("whoami"), None);
+}
+
+// ---- cost: conditional requests, the discovery memo, the rate limit ----------------
+
+use crate::common::github_org::{DESCRIPTOR, GithubOrg, descriptor as org_descriptor};
+use sphere::backend::github::cache::GithubCache;
+
+fn org_provider(server: &MockServer, cache: Option<GithubCache>) -> GithubProvider {
+    GithubProvider::with_cache(
+        &config(&server.uri()),
+        Some("test-token".to_string()),
+        cache,
+    )
+    .expect("provider")
+}
+
+/// A restart with the cache present and nothing changed asks only whether the org's
+/// listing changed (every page answered 304, free of the rate limit) and reads no
+/// descriptor; then a changed descriptor, a push that changed none, and a new
+/// repository cost one read each (the unchanged one a 304).
+#[tokio::test]
+async fn a_warm_start_reads_no_descriptor_and_only_changed_repositories_are_read() {
+    let (server, org) = GithubOrg::start(ORG, 250, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = GithubProvider::cache_file(&config(&server.uri()), dir.path());
+
+    let cold = org_provider(&server, Some(GithubCache::open(file.clone())));
+    let found = cold.discover().await.expect("discovery");
+    assert_eq!(found.found.len(), 125);
+    let c = org.counts();
+    assert_eq!((c.list, c.descriptor, c.other), (3, 125, 125), "{c:?}");
+    drop(cold);
+
+    // Another process, the same cache file.
+    let before = org.counts();
+    let warm = org_provider(&server, Some(GithubCache::open(file.clone())));
+    let again = warm.discover().await.expect("discovery");
+    assert_eq!(again, found);
+    let c = org.counts().since(&before);
+    assert_eq!(
+        c,
+        crate::common::github_org::Counts {
+            list_304: 3,
+            ..Default::default()
+        },
+        "a warm start lists conditionally and reads nothing else"
+    );
+
+    org.push_file(
+        "svc-0002",
+        DESCRIPTOR,
+        &org_descriptor("svc-0002").replace("does things", "moved"),
+    );
+    org.push("svc-0004");
+    org.push_file("svc-new", DESCRIPTOR, &org_descriptor("svc-new"));
+    let before = org.counts();
+    let changed = warm.discover().await.expect("discovery");
+    let c = org.counts().since(&before);
+    assert_eq!(
+        (c.descriptor, c.descriptor_304, c.other),
+        (2, 1, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.list + c.list_304, 3, "{c:?}");
+    assert_eq!(changed.found.len(), 126);
+    assert!(
+        changed
+            .found
+            .iter()
+            .any(|(l, t)| l.ends_with("/svc-0002/catalog-info.yaml") && t.contains("moved")),
+        "the changed descriptor is read"
+    );
+}
+
+/// Without the cache (as before), every discovery lists unconditionally and reads every
+/// descriptor: what the cost benchmark's "before" measures.
+#[tokio::test]
+async fn without_the_cache_every_discovery_reads_everything() {
+    let (server, org) = GithubOrg::start(ORG, 20, 1).await;
+    // Little budget left changes nothing here: there is nothing remembered to show.
+    org.set_remaining(50);
+    let github = org_provider(&server, None);
+    github.discover().await.expect("discovery");
+    let second = github.discover().await.expect("discovery");
+    assert_eq!(
+        second.found.len(),
+        20,
+        "nothing remembered: everything read again"
+    );
+    let c = org.counts();
+    assert_eq!(
+        (c.list, c.list_304, c.descriptor, c.descriptor_304),
+        (2, 0, 40, 0),
+        "{c:?}"
+    );
+}
+
+/// A 429 with `retry-after` stops every request until then: the next discovery asks
+/// nothing (no tight loop), serves what was read before, and the notice says until
+/// when. Little budget left: the org is not listed again for a while.
+#[tokio::test]
+async fn the_rate_limit_is_respected_and_said() {
+    let (server, org) = GithubOrg::start(ORG, 10, 1).await;
+    let github = org_provider(&server, Some(GithubCache::in_memory()));
+    github.discover().await.expect("discovery");
+    assert_eq!(github.notice(), None, "plenty left: nothing to say");
+
+    org.throttle(Some(120));
+    let before = org.counts();
+    let d = github.discover().await.expect("what was read before");
+    assert_eq!(d.found.len(), 10, "the descriptors read before are kept");
+    assert!(d.failed[0].1.contains("429"), "{:?}", d.failed);
+    assert_eq!(org.counts().since(&before).total(), 1, "asked once");
+    let notice = github.notice().expect("a notice");
+    assert!(notice.contains("paused until"), "{notice}");
+    for _ in 0..3 {
+        let d = github.discover().await.expect("kept");
+        assert!(d.failed[0].1.contains("rate limit"), "{:?}", d.failed);
+    }
+    assert_eq!(
+        org.counts().since(&before).total(),
+        1,
+        "not asked again before the time"
+    );
+
+    // Low budget: once listed, not again for LOW_BUDGET_REFRESH.
+    let (server, org) = GithubOrg::start(ORG, 10, 1).await;
+    org.set_remaining(50);
+    let github = org_provider(&server, Some(GithubCache::in_memory()));
+    github.discover().await.expect("discovery");
+    let notice = github.notice().expect("a notice");
+    assert!(notice.contains("requests left"), "{notice}");
+    let before = org.counts();
+    let d = github.discover().await.expect("discovery");
+    assert_eq!(d.found.len(), 10);
+    assert_eq!(
+        org.counts().since(&before).total(),
+        0,
+        "slowed down: nothing asked"
+    );
 }

@@ -2,6 +2,8 @@
 //! the demo's clock stopped, nothing inherited from the developer's environment.
 #![allow(dead_code)]
 
+pub mod counting_proxy;
+pub mod github_org;
 pub mod kafka;
 pub mod peers;
 pub mod tmux;
