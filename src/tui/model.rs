@@ -888,13 +888,15 @@ impl Model {
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
                 // The very catalog held already (a refresh that found nothing new):
-                // nothing to rebuild or draw.
+                // nothing to rebuild or draw (the waiting requests are counted again,
+                // which draws only when the count moved).
                 if self
                     .catalog
                     .as_ref()
                     .is_some_and(|c| Arc::ptr_eq(c, &catalog))
                     && self.catalog_error.is_none()
                 {
+                    self.recount_access();
                     return vec![];
                 }
                 self.set_catalog(catalog);

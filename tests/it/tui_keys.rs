@@ -801,6 +801,9 @@ async fn the_flag_prompt_names_the_declared_variants() {
         other => panic!("{other:?}"),
     }
     h.keys("v9<Enter>");
+    // Why (Enter: no reason); then the value is refused, naming the variants.
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("<Enter>");
     let toast = last_toast(&h);
     assert!(toast.contains("takes one of v1, v2, shadow"), "{toast}");
 }
