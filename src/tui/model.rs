@@ -2142,6 +2142,27 @@ impl Model {
         vec![]
     }
 
+    /// Whether every cluster in scope has listed its workloads and none is unreachable:
+    /// only then is a service seen nowhere "not deployed" rather than unknown.
+    pub(crate) fn scope_known(&self) -> bool {
+        let scope = &self.scope;
+        if self.live.unreachable.keys().any(|c| scope.contains(c)) {
+            return false;
+        }
+        let synced = self
+            .live
+            .synced
+            .iter()
+            .filter(|c| scope.contains(c))
+            .count();
+        let expected = self
+            .topology
+            .clusters()
+            .filter(|c| scope.contains(c))
+            .count();
+        synced >= expected
+    }
+
     /// Ask why (optional, recorded in the audit trail), then hand the action over.
     pub(crate) fn ask_why(&mut self, action: Action) -> Vec<Effect> {
         let title = format!(

@@ -489,6 +489,7 @@ fn draw_catalog(m: &mut Model, f: &mut Frame, area: Rect) {
 fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
     let wide = area.width >= WIDE;
     let height = area.height.saturating_sub(1) as usize;
+    let known = m.scope_known();
     m.cat.refresh_view();
     m.cat.scroll_into_view(height);
     let t = &m.theme;
@@ -546,7 +547,7 @@ fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
                     cells.push(Cell::from(r.lifecycle.to_string()));
                 }
                 cells.push(Cell::from(regions_cell(&r.live, &m.topology.regions)));
-                let (text, slot) = status_cell(&r.live);
+                let (text, slot) = status_cell(&r.live, known);
                 cells.push(Cell::from(Span::styled(text, t.style(slot))));
                 let mut row = Row::new(cells);
                 if selected {
@@ -610,8 +611,11 @@ fn regions_cell(live: &LiveStatus, all: &[String]) -> String {
     }
 }
 
-fn status_cell(live: &LiveStatus) -> (String, Slot) {
+/// A service's status; nothing seen in scope is "not deployed" only once every cluster
+/// in scope has listed its workloads (`known`), else it is not known yet.
+fn status_cell(live: &LiveStatus, known: bool) -> (String, Slot) {
     match live.health() {
+        Health::Absent if !known => ("? unknown".into(), Slot::Muted),
         Health::Absent => ("– not deployed".into(), Slot::Muted),
         Health::Healthy => (format!("✓ {}/{}", live.ready, live.desired), Slot::Ok),
         Health::Rolling => (
@@ -689,7 +693,7 @@ fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'sta
             Span::raw(row.system.to_string()),
         ]));
     }
-    let (status, slot) = status_cell(&row.live);
+    let (status, slot) = status_cell(&row.live, m.scope_known());
     lines.push(Line::from(vec![
         label("status"),
         Span::styled(status, t.style(slot)),

@@ -1615,3 +1615,26 @@ async fn a_lock_held_by_another_asks_for_an_override_that_is_audited() {
         "the refusal is audited"
     );
 }
+
+/// A service seen in no cluster is "not deployed" only once every cluster in scope has
+/// listed its workloads; while one is unreachable (or not synced yet) it is unknown.
+#[tokio::test]
+async fn a_service_seen_nowhere_is_unknown_until_every_cluster_in_scope_answered() {
+    let mut h = demo().await;
+    h.keys("/cart-service<Enter>");
+    h.model.cat.set_live(
+        "cart-service",
+        sphere::domain::service::LiveStatus::default(),
+    );
+    let screen = h.render();
+    assert!(screen.contains("– not deployed"), "{screen}");
+    let cluster = h.model.topology.clusters().next().expect("a cluster");
+    h.model
+        .live
+        .unreachable
+        .insert(cluster, "connection refused".into());
+    h.model.dirty = true;
+    let screen = h.render();
+    assert!(screen.contains("? unknown"), "{screen}");
+    assert!(!screen.contains("not deployed"), "{screen}");
+}
