@@ -350,9 +350,11 @@ pub fn holders_text(locks: &[Lock]) -> String {
 /// Returns the other holders' locks on the same target (what the locker is told).
 pub fn add_lock(locks: &mut Vec<Lock>, lock: Lock) -> Vec<Lock> {
     locks.retain(|l| !l.same(&lock));
+    // Whoever else holds a lock on any part of the same target (a lock on the
+    // service's production, when this one is on every environment, too).
     let others = locks
         .iter()
-        .filter(|l| l.same_target(&lock))
+        .filter(|l| l.by != lock.by && l.overlaps(&lock))
         .cloned()
         .collect();
     locks.push(lock);
@@ -403,6 +405,18 @@ impl Lock {
     /// Is it on the same target (service, environment and region) as `other`?
     pub fn same_target(&self, other: &Lock) -> bool {
         self.service == other.service && self.env == other.env && self.region == other.region
+    }
+
+    /// Does it stop a deploy somewhere `other` does too (the same service or the lock
+    /// on everything, and environments and regions that meet)?
+    pub fn overlaps(&self, other: &Lock) -> bool {
+        let meet = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        (self.service == other.service || self.service == Self::ALL || other.service == Self::ALL)
+            && meet(&self.env, &other.env)
+            && meet(&self.region, &other.region)
     }
 
     /// Is it inside the unlock scope `service`, `env`, `region` (`None`: any)? An
@@ -494,6 +508,47 @@ mod tests {
             by: by.into(),
             at: 1,
         }
+    }
+
+    /// A lock on a wider or narrower part of the same target tells of the others too:
+    /// bob locking cart everywhere hears of ada's lock on its production, and of the
+    /// lock on everything; not of another service's.
+    #[test]
+    fn a_second_lock_hears_of_overlapping_ones() {
+        let mut locks = vec![lock("ada", "INC-1")];
+        let everything = Lock {
+            service: Lock::ALL.into(),
+            env: None,
+            region: None,
+            ..lock("cleo", "incident")
+        };
+        let other_service = Lock {
+            service: "ledger".into(),
+            ..lock("dan", "audit")
+        };
+        let dev_only = Lock {
+            env: Some("dev".into()),
+            ..lock("eve", "demo")
+        };
+        locks.extend([everything.clone(), other_service, dev_only]);
+        let wide = Lock {
+            env: None,
+            region: Some("eu-west-1".into()),
+            ..lock("bob", "release")
+        };
+        let mut others = add_lock(&mut locks, wide);
+        others.sort_by(|a, b| a.by.cmp(&b.by));
+        let names: Vec<&str> = others.iter().map(|l| l.by.as_str()).collect();
+        assert_eq!(names, ["ada", "cleo", "eve"]);
+        // Bob's own earlier lock elsewhere on the target is not "someone else's".
+        let again = add_lock(
+            &mut locks,
+            Lock {
+                env: Some("staging".into()),
+                ..lock("bob", "more")
+            },
+        );
+        assert!(again.iter().all(|l| l.by != "bob"), "{again:?}");
     }
 
     #[test]

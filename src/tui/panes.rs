@@ -259,9 +259,11 @@ fn matrix_cell(m: &Model, c: Option<&MatrixCell>, compact: bool) -> Cell<'static
     if c.locked.is_some() {
         spans.push(Span::styled("⊘", t.style(Slot::Locked)));
         // More than one holder: how many (each unlock removes only its holder's).
+        // A superscript, so the count never reads as part of the version (⊘²2.1.3,
+        // not ⊘22.1.3).
         if c.lock_holders.len() > 1 {
             spans.push(Span::styled(
-                c.lock_holders.len().to_string(),
+                superscript(c.lock_holders.len()),
                 t.style(Slot::Locked),
             ));
         }
@@ -1107,4 +1109,10 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
         table_area,
     );
     m.list = pos;
+}
+
+/// `n` in superscript digits (`⁺` past 9), one column wide.
+fn superscript(n: usize) -> &'static str {
+    const DIGITS: [&str; 10] = ["⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"];
+    DIGITS.get(n).copied().unwrap_or("⁺")
 }
