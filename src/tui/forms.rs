@@ -399,8 +399,9 @@ impl Model {
             }
         };
         self.overlay = None;
-        // An HPA edit asks why, as `sphere hpa set --reason` takes it.
-        if matches!(action, Action::SetHpa { .. }) {
+        // An HPA edit and a new environment ask why, as `sphere hpa set` and `env
+        // create` take `--reason`.
+        if matches!(action, Action::SetHpa { .. } | Action::EnvCreate { .. }) {
             return self.ask_why(action);
         }
         vec![Effect::Act {

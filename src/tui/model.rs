@@ -2275,8 +2275,12 @@ impl Model {
                 }
             },
         };
-        // A flag change asks why too, as `sphere flag set --reason` takes it.
-        if matches!(action, Action::FlagSet { .. }) {
+        // A flag change, a secret's new value and an environment's extension ask why
+        // too, as `sphere flag set`, `secret put` and `env extend` take `--reason`.
+        if matches!(
+            action,
+            Action::FlagSet { .. } | Action::SecretPut { .. } | Action::EnvExtend { .. }
+        ) {
             return self.ask_why(action);
         }
         vec![Effect::Act {

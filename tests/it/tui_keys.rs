@@ -574,6 +574,9 @@ async fn reveal_shows_the_value_for_a_while_and_put_is_typed_masked() {
     assert!(!screen.contains("s3cr3t-value"), "typed masked: {screen}");
     assert!(screen.contains("••••"), "{screen}");
     h.keys("<Enter>");
+    // Why (recorded in the audit trail, never the value).
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("rotated<Enter>");
     // Production asks for the service name.
     if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
         h.keys("admin-portal<Enter>");
@@ -639,6 +642,8 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     h.keys("tok-9f8e7d");
     let screen = h.render();
     assert!(!screen.contains("tok-9f8e7d"), "typed masked: {screen}");
+    h.keys("<Enter>");
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("<Enter>");
     if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
         h.keys("y");
@@ -1058,6 +1063,9 @@ fn create_env_from_the_palette(h: &mut Harness, name: &str) {
     h.keys(&format!(
         "{name}<Tab><Tab><Right><Right><Tab><Backspace><Backspace>3d<Enter>"
     ));
+    // Why (Enter: no reason), as `sphere env create --reason` takes it.
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("<Enter>");
     assert!(
         h.model.overlay.is_none(),
         "{:?}",
@@ -1174,10 +1182,19 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
     h.keys("2x<Enter>");
     assert!(last_toast(&h).contains("invalid by"), "{}", last_toast(&h));
     h.keys(":env extend<Enter><Enter>1d<Enter>");
+    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    h.keys("review runs late<Enter>");
     assert!(
         last_toast(&h).contains("pr-7 now expires in"),
         "{}",
         last_toast(&h)
+    );
+    let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.reason.as_deref() == Some("review runs late")),
+        "the reason is recorded: {audit:?}"
     );
     let now = h.model.topology.ephemeral("pr-7").map(|e| e.expires_at);
     assert_eq!(

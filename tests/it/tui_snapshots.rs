@@ -128,7 +128,7 @@ async fn flags_80x24_drifted() {
 /// palette's form, the screen's clock one day and an hour later.
 async fn with_environment(w: u16, h: u16) -> Harness {
     let mut app = Harness::demo(w, h).await.expect("demo platform opens");
-    app.keys(":env create<Enter>pr-42<Tab><Tab><Right><Right><Tab><Backspace><Backspace>3d<Enter>");
+    app.keys(":env create<Enter>pr-42<Tab><Tab><Right><Right><Tab><Backspace><Backspace>3d<Enter><Enter>");
     let expires = app
         .model
         .topology
