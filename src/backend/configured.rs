@@ -136,8 +136,15 @@ impl LockStore for Unconfigured {
 
 #[async_trait]
 impl FreezeStore for Unconfigured {
+    /// The freeze is a GitHub org ruleset: with no GitHub declared nothing can be
+    /// frozen, so it is off (no error toast when only `[[clusters]]` is configured). A
+    /// GitHub section that is declared but unusable is an error: then the freeze is
+    /// not known.
     async fn freeze(&self) -> Result<Freeze> {
-        Err(self.error())
+        match self.reason {
+            None => Ok(Freeze::default()),
+            Some(_) => Err(self.error()),
+        }
     }
     async fn set_freeze(&self, _freeze: Freeze) -> Result<()> {
         Err(self.error())
@@ -688,6 +695,30 @@ pub async fn build_with(config: &Config, data_dir: &Path, caching: Caching) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With no `[github]` there is no freeze to read: it is off, not an error (the TUI
+    /// showed "locks: GitHub not configured" when only `[[clusters]]` was set); setting
+    /// it still says what to configure.
+    #[tokio::test]
+    async fn no_github_means_no_freeze_rather_than_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, problems) = Config::from_str_at(Path::new("c.toml"), "");
+        assert!(problems.is_empty(), "{problems:?}");
+        let platform = build(&config, dir.path()).await.expect("builds");
+        assert_eq!(
+            platform.ledger.freeze().await.expect("no freeze"),
+            Freeze::default()
+        );
+        let err = platform
+            .ledger
+            .set_freeze(Freeze {
+                on: true,
+                ..Freeze::default()
+            })
+            .await
+            .expect_err("nothing to freeze with");
+        assert!(format!("{err:#}").contains("not configured"), "{err:#}");
+    }
 
     #[tokio::test]
     async fn a_github_section_that_cannot_be_used_breaks_only_github() {
