@@ -2155,11 +2155,19 @@ impl Model {
             .iter()
             .filter(|c| scope.contains(c))
             .count();
-        let expected = self
+        // Counted without building a ClusterId per cluster: this runs on every draw.
+        let expected: usize = self
             .topology
-            .clusters()
-            .filter(|c| scope.contains(c))
-            .count();
+            .environments
+            .iter()
+            .filter(|e| scope.env.as_ref().is_none_or(|s| s == *e))
+            .map(|e| {
+                let regions = self.topology.regions_of(e).iter();
+                regions
+                    .filter(|r| scope.region.as_ref().is_none_or(|s| s == *r))
+                    .count()
+            })
+            .sum();
         synced >= expected
     }
 
