@@ -284,20 +284,29 @@ pub(super) async fn create_service(
         .collect();
     let audit_id = match last_audit {
         Some(id) => id,
-        None => ledger
-            .append_audit(
-                &actor.recorded(),
-                audit_name,
-                &req.name,
-                Some("every step was already done"),
-                Outcome::Succeeded,
-            )
-            .await
-            .map_err(|e| DispatchError::Audit {
-                audit_id: None,
-                done: true,
-                error: format!("{e:#}"),
-            })?,
+        None => {
+            // The user's reason stays the reason; that nothing ran is a detail.
+            let mut details = details.clone();
+            details.insert(
+                "steps".to_string(),
+                "every step was already done".to_string(),
+            );
+            ledger
+                .append_audit_with(
+                    &actor.recorded(),
+                    audit_name,
+                    &req.name,
+                    reason,
+                    &details,
+                    Outcome::Succeeded,
+                )
+                .await
+        }
+        .map_err(|e| DispatchError::Audit {
+            audit_id: None,
+            done: true,
+            error: format!("{e:#}"),
+        })?,
     };
     Ok(Dispatched {
         audit_id,

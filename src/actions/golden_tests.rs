@@ -283,3 +283,33 @@ async fn invalid_fields_are_named_and_nothing_is_attempted() {
             .all(|r| !(r.action == "service.create" && r.target.starts_with("fraud-scorer")))
     );
 }
+
+#[tokio::test]
+async fn a_run_with_nothing_left_to_do_keeps_the_users_reason() {
+    let (_s, p) = sim();
+    let r = request();
+    go(&p, "amara.okafor", create(&r)).await.0.expect("created");
+    let before = audit(&p).await.len();
+    let action = create(&r);
+    let mut ctx = PolicyContext::gather(&p, policy(), &action)
+        .await
+        .expect("gather");
+    ctx.reason = Some("re-run after the incident review".into());
+    let actor = Actor::resolve("amara.okafor", &ctx.catalog, &ctx.policy);
+    dispatch(&p, &ctx, &actor, action, false)
+        .await
+        .expect("nothing to do");
+    let records = audit(&p).await;
+    assert_eq!(records.len(), before + 1, "one record says so");
+    let last = &records[before];
+    assert_eq!(last.target, "fraud-scorer");
+    assert_eq!(
+        last.reason.as_deref(),
+        Some("re-run after the incident review"),
+        "the user's reason is the record's reason"
+    );
+    assert_eq!(
+        last.details.get("steps").map(String::as_str),
+        Some("every step was already done")
+    );
+}
