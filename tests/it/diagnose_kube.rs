@@ -732,3 +732,129 @@ async fn the_problems_list_names_the_crash_loop_from_a_watch() {
         .count();
     assert_eq!(crashes, 2, "{list:?}");
 }
+
+/// A configured platform's config: two production clusters on the peer, the catalog
+/// (`svc` owned by the Group payments, whose member is ada; bob is in no group), no
+/// admins, and `user` at the keyboard.
+fn configured(dir: &Path, service: &str, ns: [&str; 2], user: &str) -> PathBuf {
+    let kube = peers::kube();
+    std::fs::write(
+        dir.join("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: peer\n  cluster: {{server: \"{kube}\"}}\n\
+             contexts:\n- name: use1\n  context: {{cluster: peer, user: u, namespace: {a}}}\n\
+             - name: euw1\n  context: {{cluster: peer, user: u, namespace: {b}}}\n\
+             users:\n- name: u\n  user: {{token: test}}\ncurrent-context: use1\n",
+            a = ns[0],
+            b = ns[1]
+        ),
+    )
+    .expect("kubeconfig");
+    std::fs::create_dir_all(dir.join("catalog")).expect("mkdir");
+    std::fs::write(
+        dir.join("catalog/catalog-info.yaml"),
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {{name: payments}}\n\
+             spec: {{type: team, children: [], members: [ada]}}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {{name: ada}}\n\
+             spec: {{memberOf: [payments]}}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {{name: bob}}\n\
+             spec: {{memberOf: []}}\n---\n\
+             apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: {service}}}\n\
+             spec: {{type: service, lifecycle: production, owner: payments}}\n"
+        ),
+    )
+    .expect("catalog");
+    let config = dir.join(format!("config-{user}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "platform_name = \"diag\"\nuser = \"{user}\"\n[catalog]\npaths = [\"catalog\"]\n\
+             [policy]\nadmins = []\n\
+             [[clusters]]\nregion = \"us-east-1\"\nenv = \"production\"\ncontext = \"use1\"\n\
+             kubeconfig = \"kubeconfig\"\nnamespace = \"{a}\"\n\
+             [[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\ncontext = \"euw1\"\n\
+             kubeconfig = \"kubeconfig\"\nnamespace = \"{b}\"\n",
+            a = ns[0],
+            b = ns[1],
+        ),
+    )
+    .expect("config");
+    config
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_logs_on_kubernetes_are_refused_to_a_non_owner_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = peers::unique("svc");
+    let ns = [peers::unique("diag-use1"), peers::unique("diag-euw1")];
+    crate::e2e_configured::seed(peers::kube(), &ns[0], &service, "1.0.0", 1).await;
+    crate::e2e_configured::seed(peers::kube(), &ns[1], &service, "1.0.0", 1).await;
+    let pod = format!("{service}-0");
+    let (t1, t2) = (ago(20), ago(10));
+    write_logs(&ns[0], &pod, false, &[("from us", Some(&t1))]).await;
+    write_logs(&ns[1], &pod, false, &[("from eu", Some(&t2))]).await;
+    let run = |user: &str, args: &[&str]| {
+        let config = configured(dir.path(), &service, [&ns[0], &ns[1]], user);
+        crate::e2e_configured::sphere(dir.path(), &config)
+            .args(args)
+            .output()
+            .expect("sphere runs")
+    };
+    let out = run("bob", &["logs", &service, "--env", "production"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("--permission read-logs"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = run(
+        "bob",
+        &[
+            "events",
+            &pod,
+            "--env",
+            "production",
+            "--region",
+            "us-east-1",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run("ada", &["logs", &service, "--env", "production"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains(" us-east-1/0 from us"), "{text}");
+    assert!(lines[1].contains(" eu-west-1/0 from eu"), "{text}");
+
+    let out = run("ada", &["audit", "--output", "json"]);
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout).expect("audit json");
+    let reads: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "logs.read")
+        .map(|r| {
+            (
+                r["who"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(reads.contains(&("bob".into(), "refused".into())), "{audit}");
+    assert!(
+        reads.contains(&("ada".into(), "succeeded".into())),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("from us"), "never the lines");
+}
