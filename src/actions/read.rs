@@ -161,4 +161,73 @@ mod tests {
         other.permission = Permission::ReadSecrets;
         assert!(may_read(&bob, "cart", o, &prod, &[other], 10).is_err());
     }
+
+    /// `[policy] access_rules` with `permission = "read-logs"` grants a team member's
+    /// request at once; the grant then lets them read production logs, and both the
+    /// refused and the allowed read are in the audit trail.
+    #[tokio::test]
+    async fn a_team_rule_grants_read_logs_and_reads_are_audited() {
+        use crate::actions::Action;
+        use crate::actions::policy::Policy;
+        use crate::actions::tests::{audit, go, sim};
+        use crate::config::settings::{AccessRule, PolicyConfig};
+        let (_s, p) = sim();
+        let cfg = PolicyConfig {
+            access_rules: vec![AccessRule {
+                team: "checkout".into(),
+                permission: Permission::ReadLogs,
+                env: Some("production".into()),
+            }],
+            ..PolicyConfig::default()
+        };
+        let policy = Policy::from_config(&cfg, true, false);
+        let catalog = p.catalog.load().await.unwrap();
+        let sofia = Actor::resolve("sofia.moreno", &catalog, &policy);
+        let envs = ["production"];
+        let target = "payments-api@production/eu-west-1";
+        let read = || {
+            authorize_read(
+                &p,
+                &catalog,
+                &sofia,
+                "payments-api",
+                &envs,
+                target,
+                ReadKind::Logs,
+            )
+        };
+        let refused = read().await.unwrap().unwrap_err();
+        assert!(
+            refused.to_string().contains("--permission read-logs"),
+            "{refused}"
+        );
+        let ask = Action::AccessRequest {
+            service: "payments-api".into(),
+            permission: Permission::ReadLogs,
+            env: Some("production".into()),
+            reason: "INC-41".into(),
+        };
+        go(&p, policy.clone(), "sofia.moreno", ask, false)
+            .await
+            .unwrap();
+        let requests = p.ledger.access_requests().await.unwrap();
+        assert!(
+            matches!(&requests.last().unwrap().status,
+                AccessStatus::Granted { how: GrantHow::Auto(rule), .. } if rule == "team"),
+            "{requests:?}"
+        );
+        read().await.unwrap().expect("granted by the team rule");
+        let reads: Vec<_> = audit(&p)
+            .await
+            .into_iter()
+            .filter(|r| r.action == "logs.read")
+            .collect();
+        assert_eq!(reads.len(), 2);
+        assert!(matches!(reads[0].outcome, Outcome::Refused(_)));
+        assert_eq!(reads[1].outcome, Outcome::Succeeded);
+        assert_eq!(
+            (reads[1].actor.as_str(), reads[1].target.as_str()),
+            ("sofia.moreno", target)
+        );
+    }
 }
