@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::drift::DriftFinding;
 use super::flags::FlagDrift;
+use super::matrix::drifted_envs;
 use super::platform::{
     ClusterId, Freeze, Lock, PodPhase, RolloutState, Scope, Timestamp, Topology,
 };
@@ -217,13 +218,17 @@ pub fn problems(input: &ProblemInput<'_>) -> Vec<Problem> {
                 });
             }
         }
-        // Versions that differ across the regions of one environment.
-        let mut by_env: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+        // Versions that differ across the regions of one environment (the matrix's
+        // drift), with the regions of each version.
+        let mut by_env: BTreeMap<String, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+        for env in drifted_envs(&svc, input.topology) {
+            if env_in_scope(&env) {
+                by_env.insert(env, BTreeMap::new());
+            }
+        }
         for d in svc.deployments() {
-            if env_in_scope(&d.cluster.env) {
-                by_env
-                    .entry(d.cluster.env.as_str())
-                    .or_default()
+            if let Some(versions) = by_env.get_mut(d.cluster.env.as_str()) {
+                versions
                     .entry(d.version)
                     .or_default()
                     .push(d.cluster.region.as_str());
@@ -242,9 +247,9 @@ pub fn problems(input: &ProblemInput<'_>) -> Vec<Problem> {
                 kind: ProblemKind::VersionDrift,
                 what: format!("version drift: {}", text.join("; ")),
                 service: Some(name.to_string()),
-                place: env.to_string(),
-                since: None,
                 next: format!("sphere deploy matrix --env {env}"),
+                place: env,
+                since: None,
             });
         }
     }

@@ -376,6 +376,21 @@ async fn describe_and_events_come_from_the_pod_and_core_v1_events() {
             "ScalingReplicaSet"
         ]
     );
+    // A service scaled to nothing still has its deployment's events.
+    create_deployment(&client, &ns, "idle").await;
+    create_event(
+        &client,
+        &ns,
+        "e6",
+        "Deployment",
+        "idle",
+        "ScalingReplicaSet",
+        "2026-11-01T11:00:00Z",
+    )
+    .await;
+    let ev = p.events(&cluster, "idle", None).await.expect("events");
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0].object.name, "idle");
 }
 
 #[tokio::test]

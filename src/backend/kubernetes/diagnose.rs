@@ -218,7 +218,10 @@ impl KubeClusters {
         // (namespace, client) and the objects whose events count.
         let mut names: BTreeSet<(String, String)> = BTreeSet::new();
         let mut places: Vec<(String, Client)> = Vec::new();
-        let mut add_pod = |p: &Pod, client: &Client, names: &mut BTreeSet<(String, String)>| {
+        let add_pod = |p: &Pod,
+                       client: &Client,
+                       names: &mut BTreeSet<(String, String)>,
+                       places: &mut Vec<(String, Client)>| {
             let ns = p.namespace().unwrap_or_else(|| "default".to_string());
             names.insert(("Pod".into(), p.name_any()));
             for o in p.metadata.owner_references.as_deref().unwrap_or(&[]) {
@@ -234,7 +237,7 @@ impl KubeClusters {
                 if mapping.service(p.metadata.labels.as_ref()).as_deref() != Some(service) {
                     bail!("pod {name} in {cluster} is not a pod of {service}");
                 }
-                add_pod(&p, &client, &mut names);
+                add_pod(&p, &client, &mut names, &mut places);
             }
             None => {
                 for conn in self
@@ -256,7 +259,15 @@ impl KubeClusters {
                             && mapping.service(p.metadata.labels.as_ref()).as_deref()
                                 == Some(service)
                     }) {
-                        add_pod(p, conn.client()?, &mut names);
+                        add_pod(p, conn.client()?, &mut names, &mut places);
+                    }
+                    // The cluster's own namespace, where the deployment's events are
+                    // even when no pod runs.
+                    if conn.id == *cluster
+                        && let Some(ns) = &conn.namespace
+                        && !places.iter().any(|(n, _)| n == ns)
+                    {
+                        places.push((ns.clone(), conn.client()?.clone()));
                     }
                 }
             }
