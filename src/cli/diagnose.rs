@@ -35,7 +35,7 @@ use crate::domain::catalog::{Catalog, Kind};
 use crate::domain::drift::drift;
 use crate::domain::flags::flag_drift;
 use crate::domain::pod::{LogQuery, PodEvent, parse_since};
-use crate::domain::problems::{ProblemInput, problems};
+use crate::domain::problems::{ProblemInput, Unreadable, problems};
 use crate::domain::service::LiveState;
 use crate::domain::text::{age, rfc3339, sanitize};
 use crate::domain::{ClusterId, PodSummary, Scope};
@@ -462,38 +462,77 @@ pub async fn run_problems(cli: &Cli, ctx: &Ctx, args: &ProblemsArgs) -> Result<E
     let (platform, _sim) = build_platform(cli, ctx).await?;
     let topology = platform.topology_or_clusters().await;
     let scope = scope_from(args.env.as_deref(), args.region.as_deref(), &topology)?;
-    let (snapshot, locks, freeze, secrets, flags) = tokio::join!(
+    let (catalog, snapshot, locks, freeze, secrets, flags) = tokio::join!(
+        platform.catalog.load(),
         platform.clusters.snapshot(&scope),
         platform.ledger.locks(),
         platform.ledger.freeze(),
         platform.secrets.list_partial(None),
         platform.flags.list(),
     );
-    let mut unread: Vec<(String, String)> = Vec::new();
-    let mut note =
-        |what: &str, e: &anyhow::Error| unread.push((what.to_string(), format!("{e:#}")));
+    let mut unread: Vec<Unreadable> = Vec::new();
+    let mut note = |what: &str, e: &anyhow::Error, next: &str| {
+        unread.push(Unreadable {
+            what: what.to_string(),
+            error: format!("{e:#}"),
+            next: next.to_string(),
+        })
+    };
+    match &catalog {
+        Ok(c) => {
+            for p in c
+                .problems
+                .iter()
+                .filter(|p| p.severity == crate::domain::catalog::Severity::Error)
+            {
+                unread.push(Unreadable {
+                    what: format!("catalog file {}", p.file.display()),
+                    error: p.reason.clone(),
+                    next: "sphere catalog validate".to_string(),
+                });
+            }
+        }
+        Err(e) => note("the catalog", e, "sphere catalog validate"),
+    }
+    let mut note = |what: &str, e: &anyhow::Error, next: &str| {
+        unread.push(Unreadable {
+            what: what.to_string(),
+            error: format!("{e:#}"),
+            next: next.to_string(),
+        })
+    };
     let snapshot = snapshot.unwrap_or_else(|e| {
-        note("clusters", &e);
+        note("clusters", &e, "sphere deploy matrix");
         Default::default()
     });
     let locks = locks.unwrap_or_else(|e| {
-        note("locks", &e);
+        note("locks", &e, "sphere lock check SERVICE");
         Vec::new()
     });
-    let freeze = freeze.map_err(|e| note("merge freeze", &e)).ok();
+    let freeze = freeze
+        .map_err(|e| note("merge freeze", &e, "sphere freeze status"))
+        .ok();
     let flags = flags.unwrap_or_else(|e| {
-        note("flags", &e);
+        note("flags", &e, "sphere flag list");
         Vec::new()
     });
     let secrets = match secrets {
         Ok(l) => {
             for f in &l.failed {
-                unread.push((format!("secrets in {}", f.region), f.error.clone()));
+                unread.push(Unreadable {
+                    what: format!("secrets in {}", f.region),
+                    error: f.error.clone(),
+                    next: "sphere secret drift".to_string(),
+                });
             }
             l.secrets
         }
         Err(e) => {
-            note("secrets", &e);
+            unread.push(Unreadable {
+                what: "secrets".to_string(),
+                error: format!("{e:#}"),
+                next: "sphere secret drift".to_string(),
+            });
             Vec::new()
         }
     };

@@ -81,6 +81,14 @@ pub struct Problem {
     pub next: String,
 }
 
+/// A source that could not be read: what, why, and the command that tells more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub what: String,
+    pub error: String,
+    pub next: String,
+}
+
 /// What the problems are computed over.
 #[derive(Debug, Clone, Copy)]
 pub struct ProblemInput<'a> {
@@ -92,8 +100,8 @@ pub struct ProblemInput<'a> {
     pub secret_drift: &'a [DriftFinding],
     pub flag_drift: &'a [FlagDrift],
     /// Sources that could not be read (besides unreachable clusters, which the live
-    /// state holds): what, and why.
-    pub unread: &'a [(String, String)],
+    /// state holds).
+    pub unread: &'a [Unreadable],
     pub now: Timestamp,
 }
 
@@ -266,15 +274,15 @@ pub fn problems(input: &ProblemInput<'_>) -> Vec<Problem> {
             });
         }
     }
-    for (what, error) in input.unread {
+    for u in input.unread {
         out.push(Problem {
             severity: Severity::Error,
             kind: ProblemKind::Unreadable,
-            what: format!("{what} cannot be read: {error}"),
+            what: format!("{} cannot be read: {}", u.what, u.error),
             service: None,
-            place: what.clone(),
+            place: u.what.clone(),
             since: None,
-            next: "sphere explain SERVICE (names what it could not read)".to_string(),
+            next: u.next.clone(),
         });
     }
     for f in input.secret_drift.iter().filter(|f| env_in_scope(&f.env)) {

@@ -317,3 +317,39 @@ fn production_logs_are_for_owners_others_are_refused_until_granted() {
         "no log text in the audit"
     );
 }
+
+#[test]
+fn a_catalog_file_that_cannot_be_read_is_a_problem() {
+    let dir = tmp();
+    let catalog = dir.path().join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    std::fs::write(
+        catalog.join("good.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: cart}\n\
+         spec: {type: service, lifecycle: production, owner: shop}\n",
+    )
+    .unwrap();
+    std::fs::write(catalog.join("broken.yaml"), "apiVersion: [unclosed\n").unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("[catalog]\npaths = [{:?}]\n", catalog.display().to_string()),
+    )
+    .unwrap();
+    let out = sphere(&dir, &["problems", "--output", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let v = json(&out);
+    let row = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "unreadable")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        row["where"].as_str().unwrap().ends_with("broken.yaml"),
+        "{row}"
+    );
+    assert_eq!(row["severity"], "error");
+    assert_eq!(row["next"], "sphere catalog validate");
+}
