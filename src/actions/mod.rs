@@ -14,6 +14,7 @@
 mod dispatch;
 mod golden;
 mod policy;
+pub mod read;
 
 #[cfg(test)]
 mod env_tests;

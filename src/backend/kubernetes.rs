@@ -10,6 +10,7 @@
 //! annotation ([`mapping`]). Only standard API calls are used: list, watch, get,
 //! create, merge/strategic-merge patch and replace.
 
+pub mod diagnose;
 pub mod envs;
 pub mod mapping;
 
@@ -643,6 +644,32 @@ impl ClusterProvider for KubeClusters {
 
     async fn delete_environment(&self, name: &str) -> Result<usize> {
         self.delete_env(name).await
+    }
+
+    async fn pod_details(
+        &self,
+        cluster: &ClusterId,
+        pod: &str,
+    ) -> Result<crate::domain::pod::PodDetails> {
+        self.describe_pod(cluster, pod).await
+    }
+
+    async fn events(
+        &self,
+        cluster: &ClusterId,
+        service: &str,
+        pod: Option<&str>,
+    ) -> Result<Vec<crate::domain::pod::PodEvent>> {
+        self.read_events(cluster, service, pod).await
+    }
+
+    async fn logs(
+        &self,
+        cluster: &ClusterId,
+        pod: &str,
+        query: &crate::domain::pod::LogQuery,
+    ) -> Result<BoxStream<'static, crate::domain::pod::LogLine>> {
+        self.open_logs(cluster, pod, query).await
     }
 
     async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {

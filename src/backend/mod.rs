@@ -10,6 +10,7 @@ pub mod github;
 pub mod kafka;
 pub mod kubernetes;
 pub mod local;
+pub mod logs;
 pub mod sim;
 pub mod webhook;
 
@@ -23,6 +24,7 @@ use futures::stream::BoxStream;
 use crate::domain::access::AccessRequest;
 use crate::domain::catalog::Catalog;
 use crate::domain::environment::EphemeralEnv;
+use crate::domain::pod::{LogLine, LogQuery, PodDetails, PodEvent};
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, Details, FlagState, Freeze, Lock,
     Outcome, Scope, SecretListing, SecretMeta, SecretValue, Timestamp, Topology,
@@ -126,6 +128,41 @@ pub trait ClusterProvider: Send + Sync {
     async fn extend_environment(&self, name: &str, expires_at: Timestamp) -> Result<()> {
         let _ = (name, expires_at);
         anyhow::bail!("this cluster provider cannot extend environments")
+    }
+
+    /// Everything about one pod (`sphere describe pod`): conditions, IPs, owner and
+    /// each container's state, restarts, last termination and resources. An error when
+    /// there is no such pod in `cluster`.
+    async fn pod_details(&self, cluster: &ClusterId, pod: &str) -> Result<PodDetails> {
+        let _ = (cluster, pod);
+        anyhow::bail!("this cluster provider cannot describe pods")
+    }
+
+    /// The events of `service` in `cluster` (its deployments, replica sets and pods),
+    /// or of one of its pods and that pod's owners, newest first.
+    async fn events(
+        &self,
+        cluster: &ClusterId,
+        service: &str,
+        pod: Option<&str>,
+    ) -> Result<Vec<PodEvent>> {
+        let _ = (cluster, service, pod);
+        anyhow::bail!("this cluster provider cannot read events")
+    }
+
+    /// The log lines of one pod, oldest first, sanitised. With `query.follow` the
+    /// stream stays open and tells new lines as they are written (reconnecting when
+    /// the connection ends, without repeating a line) until the pod goes away, which
+    /// it tells as a last [`LogLine::notice`]. An error when the pod (or the
+    /// container, or its previous instance) cannot be read.
+    async fn logs(
+        &self,
+        cluster: &ClusterId,
+        pod: &str,
+        query: &LogQuery,
+    ) -> Result<BoxStream<'static, LogLine>> {
+        let _ = (cluster, pod, query);
+        anyhow::bail!("this cluster provider cannot read logs")
     }
 
     /// Delete an ephemeral environment with everything in it; how many deployments

@@ -1,6 +1,6 @@
 //! `sphere access` (C15): ask for access to a service one does not own, and decide.
 //!
-//! - `sphere access request SERVICE --permission read-secrets|operate [--env E]
+//! - `sphere access request SERVICE --permission read-secrets|operate|read-logs [--env E]
 //!   --reason TEXT`: granted at once by ownership or a team rule (`[policy]
 //!   access_rules`), else pending. The line printed starts `access request #ID`.
 //! - `sphere access approve ID [--reason TEXT]` / `sphere access deny ID [--reason
@@ -37,6 +37,8 @@ pub enum PermissionArg {
     ReadSecrets,
     /// Act on the service as an owner would.
     Operate,
+    /// Read the service's logs and events in production.
+    ReadLogs,
 }
 
 impl From<PermissionArg> for Permission {
@@ -44,6 +46,7 @@ impl From<PermissionArg> for Permission {
         match p {
             PermissionArg::ReadSecrets => Permission::ReadSecrets,
             PermissionArg::Operate => Permission::Operate,
+            PermissionArg::ReadLogs => Permission::ReadLogs,
         }
     }
 }

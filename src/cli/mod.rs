@@ -11,6 +11,7 @@ mod act;
 mod audit;
 mod catalog;
 mod deploy;
+mod diagnose;
 mod env;
 mod explain;
 mod flag;
@@ -117,6 +118,15 @@ pub enum Command {
     Deploy(deploy::DeployCommand),
     /// Live pods of a service.
     Pods(pods::PodsArgs),
+    /// Everything wrong in scope, worst first; exits 1 when anything is.
+    Problems(diagnose::ProblemsArgs),
+    /// Details of one object (a pod).
+    #[command(subcommand)]
+    Describe(diagnose::DescribeCommand),
+    /// Events of a service or a pod (and its owners), newest first.
+    Events(diagnose::EventsArgs),
+    /// Logs of one pod, or of every pod of a service merged across regions.
+    Logs(diagnose::LogsArgs),
     /// Secrets (names and metadata; values never shown unless revealed).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
@@ -405,6 +415,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Explain(args) => explain::run(&cli, &ctx, args).await,
                 Command::Deploy(cmd) => deploy::run(&cli, &ctx, cmd).await,
                 Command::Pods(args) => pods::run(&cli, &ctx, args).await,
+                Command::Problems(args) => diagnose::run_problems(&cli, &ctx, args).await,
+                Command::Describe(cmd) => diagnose::describe(&cli, &ctx, cmd).await,
+                Command::Events(args) => diagnose::events(&cli, &ctx, args).await,
+                Command::Logs(args) => diagnose::logs(&cli, &ctx, args).await,
                 Command::Secret(cmd) => secret::run(&cli, &ctx, cmd).await,
                 Command::Flag(cmd) => flag::run(&cli, &ctx, cmd).await,
                 Command::Audit(args) => audit::run(&cli, &ctx, args).await,

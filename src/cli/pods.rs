@@ -96,8 +96,8 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &PodsArgs) -> Result<ExitCode> {
 fn print_table(pods: &[PodSummary], deployments: &[DeploymentSummary], hpas: &[HpaSummary]) {
     let now = chrono::Utc::now().timestamp();
     println!(
-        "{:<26} {:<44} {:<9} {:<5} {:>8} {:>7} {:<28} REASON",
-        "CLUSTER", "POD", "PHASE", "READY", "RESTARTS", "AGE", "NODE"
+        "{:<26} {:<44} {:<9} {:<5} {:>8} {:>7} {:<28} {:<17} LAST TERMINATION",
+        "CLUSTER", "POD", "PHASE", "READY", "RESTARTS", "AGE", "NODE", "REASON"
     );
     for p in pods {
         let reason = p
@@ -106,7 +106,7 @@ fn print_table(pods: &[PodSummary], deployments: &[DeploymentSummary], hpas: &[H
             .or(p.last_termination.as_deref())
             .unwrap_or("");
         println!(
-            "{:<26} {:<44} {:<9} {:<5} {:>8} {:>7} {:<28} {}",
+            "{:<26} {:<44} {:<9} {:<5} {:>8} {:>7} {:<28} {:<17} {}",
             p.cluster.to_string(),
             sanitize(&p.name),
             p.phase.to_string(),
@@ -114,7 +114,8 @@ fn print_table(pods: &[PodSummary], deployments: &[DeploymentSummary], hpas: &[H
             p.restarts,
             age(now - p.started_at),
             sanitize(&p.node),
-            sanitize(reason)
+            sanitize(reason),
+            sanitize(p.last_termination.as_deref().unwrap_or("-"))
         );
     }
     println!();

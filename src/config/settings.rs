@@ -116,7 +116,7 @@ pub struct PolicyConfig {
 pub struct AccessRule {
     /// The Group whose members are granted (its catalog name, e.g. `sre`).
     pub team: String,
-    /// What is granted: `operate` or `read-secrets`.
+    /// What is granted: `operate`, `read-secrets` or `read-logs`.
     pub permission: crate::domain::access::Permission,
     /// Only requests for this environment; absent: any.
     #[serde(default)]

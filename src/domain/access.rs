@@ -16,6 +16,9 @@ pub enum Permission {
     ReadSecrets,
     /// Act on the service as an owner would (lock, roll back, restart, HPA, secrets).
     Operate,
+    /// Read the service's logs and events in production (`sphere logs`, `sphere
+    /// events`); outside production anyone may.
+    ReadLogs,
 }
 
 impl Permission {
@@ -24,6 +27,7 @@ impl Permission {
         match self {
             Permission::ReadSecrets => "read-secrets",
             Permission::Operate => "operate",
+            Permission::ReadLogs => "read-logs",
         }
     }
 
@@ -31,6 +35,7 @@ impl Permission {
         match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "read-secrets" => Some(Permission::ReadSecrets),
             "operate" => Some(Permission::Operate),
+            "read-logs" => Some(Permission::ReadLogs),
             _ => None,
         }
     }

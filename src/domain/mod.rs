@@ -12,6 +12,8 @@ pub mod links;
 pub mod matrix;
 pub mod name;
 pub mod platform;
+pub mod pod;
+pub mod problems;
 pub mod score;
 pub mod secret;
 pub mod service;

@@ -11,6 +11,8 @@ mod catalog_cli;
 mod catalog_corpus;
 mod catalog_fixtures;
 mod demo_catalog;
+mod diagnose_cli;
+mod diagnose_kube;
 mod drift_cli;
 mod e2e_configured;
 mod env_cli;

@@ -97,7 +97,12 @@ fn no_command_lets_an_escape_sequence_from_data_reach_the_terminal() {
         vec!["access", "list"],
         vec!["access", "list", "--pending"],
         vec!["env", "list"],
+        vec!["problems"],
+        vec!["events", "evil-api"],
+        vec!["logs", "evil-api", "--tail", "2"],
+        vec!["describe", "pod", "evil\x1b[2J-pod"],
         // Refusals and errors name data too.
+        vec!["logs", "evil-api", "--env", "production", "--as", "eve"],
         vec![
             "lock", "evil-api", "--env", "staging", "--reason", evil, "--as", "eve", "--yes",
         ],

@@ -28,6 +28,18 @@ at path P right after the next GET of it has been answered: a concurrent writer 
 exactly between a client's read and its write. ``POST /_peer/forbid {"path": P}`` makes
 every later request of path P answer 403 Forbidden, as RBAC does for a user who may not
 list namespaces.
+
+Pods' ``log`` subresource is served the way the kubelet answers through the API server:
+``container`` (default: the pod's first; another name is 400), ``previous`` (400 when the
+container has no previous instance), ``sinceSeconds``, ``sinceTime``, ``tailLines``,
+``timestamps`` (RFC 3339 with fractional seconds), and ``follow``: a chunked stream that
+tells each new line as it is written and ends when the pod is deleted. A pod's lines are
+written with ``POST /_peer/logs {"namespace", "pod", "container", "previous"?: bool,
+"lines": [TEXT | {"text", "at"?: RFC 3339}]}`` (``at`` defaults to now);
+``POST /_peer/logs/cut`` ends every open follow stream (a dropped connection, which a
+client must resume without losing or repeating a line). Events are ordinary objects
+(``/api/v1/namespaces/NS/events``); ``fieldSelector`` also takes
+``involvedObject.name=`` and ``involvedObject.kind=``.
 """
 
 import argparse
@@ -117,6 +129,8 @@ class Peer(kmock.KubernetesEmulator):
         self.conflicts = 0
         self.after_get = {}  # path -> merge patch applied right after the next GET of it
         self.forbidden = set()  # paths answered 403 Forbidden
+        self.logs = {}  # (namespace, pod, container, previous) -> [(datetime, text)]
+        self.log_cuts = 0  # bumped by /_peer/logs/cut: open follow streams end
 
     # --- addressing ---------------------------------------------------------------
 
@@ -182,6 +196,13 @@ class Peer(kmock.KubernetesEmulator):
         if path == '/_peer/forbid' and request.method.value.upper() == 'POST':
             self.forbidden.add(request.data['path'])
             return aiohttp.web.json_response({})
+        if path == '/_peer/logs' and request.method.value.upper() == 'POST':
+            return await _write_logs(self, request.data)
+        if path == '/_peer/logs/cut' and request.method.value.upper() == 'POST':
+            self.log_cuts += 1
+            async with self.changed:
+                self.changed.notify_all()
+            return aiohttp.web.json_response({'cuts': self.log_cuts})
         if path in self.forbidden:
             return status(403, 'Forbidden', f'the user may not {request.method.value} {path}')
         addr = self.address(path)
@@ -191,6 +212,8 @@ class Peer(kmock.KubernetesEmulator):
         res = kmock.resource(group, version, plural)
         method = request.method.value.upper()
         params = dict(request.params)
+        if sub == 'log' and plural == 'pods' and request.method.value.upper() == 'GET':
+            return await _serve_log(self, request, namespace, name, dict(request.params))
         if sub not in (None, 'status'):
             return status(404, 'NotFound', f'subresource {sub} is not served by this emulator')
         async with self._lock:
@@ -225,9 +248,13 @@ class Peer(kmock.KubernetesEmulator):
     def matching(self, res, namespace, params):
         select = parse_selector(params.get('labelSelector', ''))
         field_name = None
+        involved = {}
         for term in (params.get('fieldSelector') or '').split(','):
             if term.startswith('metadata.name='):
                 field_name = term.split('=', 1)[1]
+            elif term.startswith('involvedObject.'):
+                key, value = term[len('involvedObject.'):].split('=', 1)
+                involved[key] = value
         for (r, ns, n), obj in list(self.objects.items()):
             if r != res or obj.deleted:
                 continue
@@ -236,6 +263,8 @@ class Peer(kmock.KubernetesEmulator):
             if field_name is not None and n != field_name:
                 continue
             raw = obj.raw
+            if any(raw.get('involvedObject', {}).get(k) != v for k, v in involved.items()):
+                continue
             if select(raw.get('metadata', {}).get('labels')):
                 yield raw
 
@@ -363,6 +392,86 @@ class Peer(kmock.KubernetesEmulator):
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return response
+
+
+def parse_time(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+
+
+def log_time(at: datetime.datetime) -> str:
+    return at.astimezone(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+async def _write_logs(peer, data):
+    key = (data['namespace'], data['pod'], data['container'], bool(data.get('previous')))
+    lines = peer.logs.setdefault(key, [])
+    for line in data.get('lines', []):
+        if isinstance(line, str):
+            line = {'text': line}
+        at = parse_time(line['at']) if line.get('at') else datetime.datetime.now(tz=datetime.UTC)
+        lines.append((at, line['text']))
+    async with peer.changed:
+        peer.changed.notify_all()
+    return aiohttp.web.json_response({'lines': len(lines)})
+
+
+async def _serve_log(peer, request, namespace, name, params):
+    pods = kmock.resource('', 'v1', 'pods')
+    pod = peer.live(pods, namespace, name)
+    if pod is None:
+        return status(404, 'NotFound', f'pods "{name}" not found')
+    containers = [c.get('name') for c in pod.raw.get('spec', {}).get('containers', [])]
+    container = params.get('container') or (containers[0] if containers else None)
+    if container not in containers:
+        return status(400, 'BadRequest', f'container {container} is not valid for pod {name}')
+    previous = params.get('previous') in ('true', '1')
+    key = (namespace, name, container, previous)
+    if previous and key not in peer.logs:
+        return status(400, 'BadRequest',
+                      f'previous terminated container "{container}" in pod "{name}" not found')
+    stamps = params.get('timestamps') in ('true', '1')
+
+    def text(at, line):
+        return (log_time(at) + ' ' if stamps else '') + line + '\n'
+
+    lines = list(peer.logs.get(key, []))
+    position = len(lines)
+    if params.get('sinceSeconds'):
+        cutoff = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(
+            seconds=int(params['sinceSeconds']))
+        lines = [l for l in lines if l[0] >= cutoff]
+    elif params.get('sinceTime'):
+        cutoff = parse_time(params['sinceTime'])
+        lines = [l for l in lines if l[0] >= cutoff]
+    if params.get('tailLines') is not None:
+        n = int(params['tailLines'])
+        lines = lines[-n:] if n > 0 else []
+    body = ''.join(text(at, line) for at, line in lines)
+    if params.get('follow') not in ('true', '1') or previous:
+        return aiohttp.web.Response(text=body, content_type='text/plain')
+    response = aiohttp.web.StreamResponse(headers={'Content-Type': 'text/plain'})
+    response.enable_chunked_encoding()
+    await response.prepare(request._raw_request)
+    cuts = peer.log_cuts
+    try:
+        if body:
+            await response.write(body.encode())
+        while True:
+            async with peer.changed:
+                await peer.changed.wait_for(
+                    lambda: len(peer.logs.get(key, [])) > position
+                    or peer.log_cuts != cuts
+                    or peer.live(pods, namespace, name) is not pod)
+            new = peer.logs.get(key, [])[position:]
+            position += len(new)
+            if new:
+                await response.write(''.join(text(at, line) for at, line in new).encode())
+            if peer.log_cuts != cuts or peer.live(pods, namespace, name) is not pod:
+                break
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
 
 
 def merge(target, patch):

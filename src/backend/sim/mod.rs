@@ -10,6 +10,7 @@
 //! durable spec the way a controller would.
 
 pub mod assets;
+mod diagnose;
 mod envs;
 mod secrets;
 pub(crate) mod state;
@@ -1329,6 +1330,32 @@ impl ClusterProvider for Sim {
         let updates =
             futures::stream::unfold(queue, |q| async move { q.next().await.map(|e| (e, q)) });
         Box::pin(futures::stream::iter(listing).chain(updates))
+    }
+
+    async fn pod_details(
+        &self,
+        cluster: &ClusterId,
+        pod: &str,
+    ) -> Result<crate::domain::pod::PodDetails> {
+        Sim::pod_details(self, cluster, pod)
+    }
+
+    async fn events(
+        &self,
+        cluster: &ClusterId,
+        service: &str,
+        pod: Option<&str>,
+    ) -> Result<Vec<crate::domain::pod::PodEvent>> {
+        Sim::pod_events(self, cluster, service, pod)
+    }
+
+    async fn logs(
+        &self,
+        cluster: &ClusterId,
+        pod: &str,
+        query: &crate::domain::pod::LogQuery,
+    ) -> Result<BoxStream<'static, crate::domain::pod::LogLine>> {
+        Sim::pod_logs(self, cluster, pod, query)
     }
 
     async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {
