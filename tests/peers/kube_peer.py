@@ -12,8 +12,8 @@ object's history) and serves the object verbs the way the API server does:
 * LIST returns the current revision as the list's ``resourceVersion``; WATCH with
   ``resourceVersion=N`` streams every change after N (from an event log, so nothing
   between the list and the watch is lost), ``timeoutSeconds`` ends the stream;
-* ``labelSelector`` (``k``, ``!k``, ``k=v``, ``k!=v``, ``k in (a,b)``) filters lists and
-  watches;
+* ``labelSelector`` (``k``, ``!k``, ``k=v``, ``k!=v``, ``k in (a,b)``) and the
+  ``fieldSelector`` ``metadata.name=N`` filter lists and watches;
 * PUT replaces an object; a body whose ``metadata.resourceVersion`` is not the stored
   one is refused with 409 Conflict, as is a PATCH carrying a stale one; POST of an
   existing name is 409 AlreadyExists;
@@ -326,6 +326,9 @@ class Peer(kmock.KubernetesEmulator):
 
     async def watch(self, request, res, namespace, name, params):
         select = parse_selector(params.get('labelSelector', ''))
+        for term in (params.get('fieldSelector') or '').split(','):
+            if term.startswith('metadata.name='):
+                name = term.split('=', 1)[1]
         since = int(params.get('resourceVersion') or 0)
         timeout = float(params.get('timeoutSeconds') or 300)
         raw_request = request._raw_request
