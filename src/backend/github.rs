@@ -301,7 +301,17 @@ impl GithubProvider {
             listed_at: Mutex::new(None),
             repo_facts: FactsMemo::default(),
             release_facts: FactsMemo::default(),
-        })
+        }
+        .remembering_facts())
+    }
+
+    /// Without a cache nothing is remembered: the facts are asked every time too.
+    fn remembering_facts(self) -> Self {
+        if self.cache.is_none() {
+            self.repo_facts.set_off();
+            self.release_facts.set_off();
+        }
+        self
     }
 
     /// How long the service view's facts are given again without asking GitHub

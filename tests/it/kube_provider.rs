@@ -1621,3 +1621,20 @@ async fn environments_come_from_a_watch_of_their_namespaces() {
     eventually("the environment gone", || kube.environments(), |e| !mine(e)).await;
     assert_eq!(namespaces(&counter), before, "it came through the watch");
 }
+
+/// With watched reads off (`SPHERE_NO_CACHE=1`, the cost bench's "before"), every read
+/// of the locks asks each cluster for the lock object, as sphere did before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_watched_reads_every_lock_read_asks_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_ns = peers::unique("unwatched");
+    let (ours, counter) = counted_peer("production", "eu-west-1").await;
+    let kube = provider(dir.path(), &[ours], &settings(&lock_ns, 5)).await;
+    kube.set_watched_reads(false);
+    for _ in 0..5 {
+        assert!(kube.locks().await.unwrap().is_empty());
+    }
+    let get = format!("GET /api/v1/namespaces/{lock_ns}/configmaps/{LOCK_OBJECT}");
+    assert_eq!(counter.get(&get), 5, "{:?}", counter.snapshot());
+    assert_eq!(counter.total(), 5, "{:?}", counter.snapshot());
+}

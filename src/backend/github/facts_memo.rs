@@ -17,6 +17,8 @@ pub const FACTS_TTL: Duration = Duration::from_secs(60);
 pub struct FactsMemo<T> {
     ttl: Mutex<Duration>,
     entries: Mutex<HashMap<String, (Instant, T)>>,
+    /// Nothing is kept (a provider without a cache).
+    off: std::sync::atomic::AtomicBool,
 }
 
 impl<T: Clone> Default for FactsMemo<T> {
@@ -24,6 +26,7 @@ impl<T: Clone> Default for FactsMemo<T> {
         FactsMemo {
             ttl: Mutex::new(FACTS_TTL),
             entries: Mutex::new(HashMap::new()),
+            off: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -56,7 +59,16 @@ impl<T: Clone> FactsMemo<T> {
             .map(|(_, v)| v.clone())
     }
 
+    /// Keeps nothing from now on.
+    pub fn set_off(&self) {
+        (self.off).store(true, std::sync::atomic::Ordering::Relaxed);
+        self.entries().clear();
+    }
+
     pub fn put(&self, key: &str, value: T) {
+        if self.off.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         self.entries()
             .insert(key.to_lowercase(), (Instant::now(), value));
     }

@@ -431,6 +431,8 @@ pub(super) struct Stores {
     locks: Vec<Arc<Slot<LockView>>>,
     envs: Vec<Arc<Slot<EnvView>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Off: every read goes to the API servers (as before; `SPHERE_NO_CACHE=1`).
+    off: std::sync::atomic::AtomicBool,
 }
 
 /// What a [`Stores`] needs to know of one connection.
@@ -455,12 +457,16 @@ impl Stores {
                 })
                 .collect(),
             tasks: Mutex::new(Vec::new()),
+            off: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Starts the watches (again, when the runtime they ran on is gone); `false` when
     /// there is no runtime to run them (reads then go to the API servers).
     fn start(&self, targets: impl FnOnce() -> Vec<Target>, lock_namespace: &str) -> bool {
+        if self.off.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return false;
         };
@@ -519,6 +525,13 @@ impl Drop for Stores {
 }
 
 impl KubeClusters {
+    /// Whether locks and environments are read from watches (the default) or from the
+    /// API servers on every read (as before: `SPHERE_NO_CACHE=1`, the cost bench's
+    /// "before").
+    pub fn set_watched_reads(&self, on: bool) {
+        (self.inner.stores.off).store(!on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn conn_index(&self, conn: &Conn) -> Option<usize> {
         self.inner.conns.iter().position(|c| std::ptr::eq(c, conn))
     }
