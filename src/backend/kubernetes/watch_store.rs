@@ -210,6 +210,20 @@ impl<V: View> Default for State<V> {
 }
 
 impl<V: View> State<V> {
+    /// A (re-)list arrived: the view is what it gave, and the watch serves.
+    fn listed(&mut self, items: Vec<V::K>, version: Option<String>) {
+        self.view.reset(items, version);
+        // A write of this process the list was answered before is not lost (an older
+        // one is dropped by its version).
+        for (obj, deleted) in &self.recent {
+            self.view.apply(obj, *deleted);
+        }
+        self.synced = true;
+        self.live = true;
+        self.error = None;
+        self.generation += 1;
+    }
+
     fn serving(&self) -> bool {
         self.synced && self.live
     }
@@ -312,18 +326,7 @@ async fn follow<V: View>(
             }
         };
         let mut version = listed.metadata.resource_version.clone().unwrap_or_default();
-        slot.state.send_modify(|s| {
-            s.view.reset(listed.items, listed.metadata.resource_version);
-            // A write of this process the list was answered before is not lost (an
-            // older one is dropped by its version).
-            for (obj, deleted) in &s.recent {
-                s.view.apply(obj, *deleted);
-            }
-            s.synced = true;
-            s.live = true;
-            s.error = None;
-            s.generation += 1;
-        });
+        (slot.state).send_modify(|s| s.listed(listed.items, listed.metadata.resource_version));
         backoff.reset();
         loop {
             let stream = match api.watch(&watch_params, &version).await {
@@ -696,6 +699,43 @@ mod tests {
         assert!(v.envs().is_empty());
         assert!(v.apply(&ns("9"), false), "made again");
         assert_eq!(v.envs().len(), 1);
+    }
+
+    /// A direct read carries the generation it started at: when the watch serves
+    /// something newer by its end, the late direct answer gives way; otherwise it
+    /// stands. Before the first list the watch does not serve (read directly).
+    #[tokio::test]
+    async fn a_late_direct_answer_gives_way_to_a_newer_watch_state() {
+        let slot = Slot::new(LockView::default());
+        let wait = Duration::from_millis(20);
+        let Served::No {
+            generation,
+            waited_out: true,
+        } = slot.serve(wait, LockView::locks).await
+        else {
+            panic!("served before the first list");
+        };
+        // The list arrives (and this process's own write, noted before it, stays).
+        slot.note(&cm("12", &one("mine")), false);
+        (slot.state).send_modify(|s| s.listed(vec![cm("10", &one("cart"))], Some("11".into())));
+        let newer = slot.newer(generation, LockView::locks).expect("newer");
+        assert_eq!(newer.unwrap()[0].service, "mine");
+        // Nothing new since a read that started now: its own answer stands.
+        let Served::Yes(_) = slot.serve(wait, LockView::locks).await else {
+            panic!("a live watch does not serve");
+        };
+        let now = slot.state.borrow().generation;
+        assert!(slot.newer(now, LockView::locks).is_none());
+        // Broken: not served, and nothing newer to prefer.
+        slot.state.send_modify(|s| s.live = false);
+        assert!(matches!(
+            slot.serve(wait, LockView::locks).await,
+            Served::No {
+                waited_out: false,
+                ..
+            }
+        ));
+        assert!(slot.newer(0, LockView::locks).is_none());
     }
 
     #[test]
