@@ -522,8 +522,10 @@ pub struct Caching {
     /// `None`: in memory only (for this process).
     pub dir: Option<PathBuf>,
     /// Nothing remembered at all: every catalog load discovers and parses everything,
-    /// every GitHub request is unconditional, every secret's value is read on every
-    /// listing (as sphere did before; the cost benchmark measures it so, and
+    /// every GitHub request is unconditional (and the service view's facts asked every
+    /// time), every secret's value is read on every listing, locks and environments
+    /// are read from the clusters on every read (as sphere did before; the cost
+    /// benchmark measures it so, and
     /// `SPHERE_NO_CACHE=1` asks for it).
     pub off: bool,
 }
@@ -563,9 +565,9 @@ pub async fn build_with(config: &Config, data_dir: &Path, caching: Caching) -> R
     let kube = if p.clusters.is_empty() {
         None
     } else {
-        Some(Arc::new(
-            super::kubernetes::KubeClusters::new(p.clusters, p.kubernetes).await,
-        ))
+        let kube = super::kubernetes::KubeClusters::new(p.clusters, p.kubernetes).await;
+        kube.set_watched_reads(!caching.off);
+        Some(Arc::new(kube))
     };
     let (clusters, locks): (Arc<dyn ClusterProvider>, Arc<dyn LockStore>) = match &kube {
         Some(kube) => (kube.clone(), kube.clone()),

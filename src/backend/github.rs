@@ -43,6 +43,7 @@
 //! says so for the header.
 
 pub mod cache;
+pub mod facts_memo;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Display;
@@ -59,6 +60,7 @@ use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::{FromResponse, Octocrab, Page};
 
 use self::cache::{GithubCache, RepoMemo};
+use self::facts_memo::FactsMemo;
 use super::configured::{DescriptorSource, Discovery};
 use super::{FreezeStore, RepoInfo, ReposProvider};
 use crate::config::platform::GithubConfig;
@@ -212,6 +214,10 @@ pub struct GithubProvider {
     rate: Mutex<RateState>,
     /// When the org was last listed.
     listed_at: Mutex<Option<Instant>>,
+    /// The service view's facts ([`facts_memo`]): a repository (and its `pushed_at`),
+    /// a repository's releases.
+    repo_facts: FactsMemo<(Option<RepoInfo>, Option<String>)>,
+    release_facts: FactsMemo<Vec<String>>,
 }
 
 impl GithubProvider {
@@ -293,7 +299,33 @@ impl GithubProvider {
             cache,
             rate: Mutex::new(RateState::default()),
             listed_at: Mutex::new(None),
-        })
+            repo_facts: FactsMemo::default(),
+            release_facts: FactsMemo::default(),
+        }
+        .remembering_facts())
+    }
+
+    /// Without a cache nothing is remembered: the facts are asked every time too.
+    fn remembering_facts(self) -> Self {
+        if self.cache.is_none() {
+            self.repo_facts.set_off();
+            self.release_facts.set_off();
+        }
+        self
+    }
+
+    /// How long the service view's facts are given again without asking GitHub
+    /// ([`facts_memo::FACTS_TTL`] unless set).
+    pub fn set_facts_ttl(&self, ttl: Duration) {
+        self.repo_facts.set_ttl(ttl);
+        self.release_facts.set_ttl(ttl);
+    }
+
+    /// Forgets the facts of `owner/name` (sphere wrote to it).
+    fn forget_facts(&self, owner: &str, name: &str) {
+        let key = format!("{owner}/{name}");
+        self.repo_facts.forget(&key);
+        self.release_facts.forget(&key);
     }
 
     fn rate(&self) -> std::sync::MutexGuard<'_, RateState> {
@@ -464,6 +496,55 @@ impl GithubProvider {
             (None, _) => bail!("{} has no content in GitHub's answer (too large?)", what()),
         };
         Ok(Some((text, item.sha.clone())))
+    }
+
+    /// A repository's releases, oldest first (else its tags; see the module's notes).
+    async fn read_releases(&self, owner: &str, name: &str) -> Result<Vec<String>> {
+        let what = || format!("the releases of {owner}/{name}");
+        let repos = self.crab.repos(owner, name);
+        let first = match self
+            .call(repos.releases().list().per_page(PER_PAGE).send())
+            .await
+        {
+            Ok(p) => p,
+            Err(f) if f.status() == Some(404) => return Ok(Vec::new()),
+            Err(f) => return Err(self.error(f, what())),
+        };
+        let mut page = first;
+        let mut releases = page.take_items();
+        while let Some(mut next) = self
+            .call(self.crab.get_page(&page.next))
+            .await
+            .map_err(|f| self.error(f, what()))?
+        {
+            releases.append(&mut next.take_items());
+            page = next;
+        }
+        if !releases.is_empty() {
+            // GitHub lists newest first: reverse, then a stable sort by date.
+            releases.reverse();
+            releases.retain(|r| !r.draft);
+            releases.sort_by_key(|r| r.published_at.or(r.created_at));
+            return Ok(releases.iter().map(|r| version_of(&r.tag_name)).collect());
+        }
+        let what = || format!("the tags of {owner}/{name}");
+        let mut page = self
+            .call(repos.list_tags().per_page(PER_PAGE).send())
+            .await
+            .map_err(|f| self.error(f, what()))?;
+        let mut tags = page.take_items();
+        while let Some(mut next) = self
+            .call(self.crab.get_page(&page.next))
+            .await
+            .map_err(|f| self.error(f, what()))?
+        {
+            tags.append(&mut next.take_items());
+            page = next;
+        }
+        let mut versions: Vec<String> = tags.iter().map(|t| version_of(&t.name)).collect();
+        versions.sort_by(|a, b| version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b)));
+        versions.dedup();
+        Ok(versions)
     }
 
     /// Commit `content` to `path`: a new file without `sha`, else replacing that blob.
@@ -749,12 +830,29 @@ impl ReposProvider for GithubProvider {
         GithubProvider::notice(self)
     }
 
+    /// The repository and its workflows, remembered for [`facts_memo::FACTS_TTL`];
+    /// after it the repository is asked again (conditionally), its workflows only when
+    /// it was pushed to since.
     async fn repo(&self, slug: &str) -> Result<Option<RepoInfo>> {
         let (owner, name) = self.split(slug)?;
+        let key = format!("{owner}/{name}");
+        if let Some((info, _)) = self.repo_facts.fresh(&key) {
+            return Ok(info);
+        }
         let Some(repo) = self.get_repo(owner, name).await? else {
+            self.repo_facts.put(&key, (None, None));
             return Ok(None);
         };
         let default_branch = repo.default_branch.unwrap_or_else(|| "main".to_string());
+        let pushed_at = repo.pushed_at.map(|t| t.to_rfc3339());
+        if let Some((Some(info), Some(pushed))) = self.repo_facts.last(&key)
+            && pushed_at.as_ref() == Some(&pushed)
+            && info.default_branch == default_branch
+        {
+            // Nothing pushed since: the workflows are those read before.
+            self.repo_facts.put(&key, (Some(info.clone()), pushed_at));
+            return Ok(Some(info));
+        }
         let items = self
             .contents(owner, name, WORKFLOWS_DIR, Some(&default_branch))
             .await
@@ -768,60 +866,26 @@ impl ReposProvider for GithubProvider {
             .map(|c| c.name)
             .collect();
         workflows.sort();
-        Ok(Some(RepoInfo {
+        let info = RepoInfo {
             slug: format!("{owner}/{name}"),
             exists: true,
             default_branch,
             workflows,
-        }))
+        };
+        self.repo_facts.put(&key, (Some(info.clone()), pushed_at));
+        Ok(Some(info))
     }
 
+    /// The releases, remembered for [`facts_memo::FACTS_TTL`] (then asked again,
+    /// conditionally).
     async fn releases(&self, service: &str) -> Result<Vec<String>> {
         let (owner, name) = self.split(service)?;
-        let what = || format!("the releases of {owner}/{name}");
-        let repos = self.crab.repos(owner, name);
-        let first = match self
-            .call(repos.releases().list().per_page(PER_PAGE).send())
-            .await
-        {
-            Ok(p) => p,
-            Err(f) if f.status() == Some(404) => return Ok(Vec::new()),
-            Err(f) => return Err(self.error(f, what())),
-        };
-        let mut page = first;
-        let mut releases = page.take_items();
-        while let Some(mut next) = self
-            .call(self.crab.get_page(&page.next))
-            .await
-            .map_err(|f| self.error(f, what()))?
-        {
-            releases.append(&mut next.take_items());
-            page = next;
+        let key = format!("{owner}/{name}");
+        if let Some(versions) = self.release_facts.fresh(&key) {
+            return Ok(versions);
         }
-        if !releases.is_empty() {
-            // GitHub lists newest first: reverse, then a stable sort by date.
-            releases.reverse();
-            releases.retain(|r| !r.draft);
-            releases.sort_by_key(|r| r.published_at.or(r.created_at));
-            return Ok(releases.iter().map(|r| version_of(&r.tag_name)).collect());
-        }
-        let what = || format!("the tags of {owner}/{name}");
-        let mut page = self
-            .call(repos.list_tags().per_page(PER_PAGE).send())
-            .await
-            .map_err(|f| self.error(f, what()))?;
-        let mut tags = page.take_items();
-        while let Some(mut next) = self
-            .call(self.crab.get_page(&page.next))
-            .await
-            .map_err(|f| self.error(f, what()))?
-        {
-            tags.append(&mut next.take_items());
-            page = next;
-        }
-        let mut versions: Vec<String> = tags.iter().map(|t| version_of(&t.name)).collect();
-        versions.sort_by(|a, b| version_key(a).cmp(&version_key(b)).then_with(|| a.cmp(b)));
-        versions.dedup();
+        let versions = self.read_releases(owner, name).await?;
+        self.release_facts.put(&key, versions.clone());
         Ok(versions)
     }
 
@@ -900,6 +964,7 @@ impl ReposProvider for GithubProvider {
         if let Some(d) = values.get("description").filter(|d| !d.is_empty()) {
             req = req.description(d.as_str());
         }
+        self.forget_facts(owner, name);
         match self.call(req.send()).await {
             Ok(_) => {
                 tracing::info!(repo = %format!("{owner}/{name}"), template = %template_repo, "repository generated");
@@ -927,6 +992,7 @@ impl ReposProvider for GithubProvider {
             return Ok(false);
         }
         let sha = existing.as_ref().map(|(_, sha)| sha.as_str());
+        self.forget_facts(owner, name);
         let message = format!(
             "{} {path}\n\nCommitted by sphere.",
             if sha.is_some() { "Update" } else { "Add" }

@@ -13,6 +13,7 @@
 pub mod diagnose;
 pub mod envs;
 pub mod mapping;
+mod watch_store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +122,8 @@ struct Inner {
     conflicts: AtomicU64,
     /// The catalog whose Components' annotations map workloads (see [`mapping`]).
     catalog: OnceLock<Arc<dyn CatalogProvider>>,
+    /// The lock objects and environment namespaces, watched ([`watch_store`]).
+    stores: watch_store::Stores,
 }
 
 /// Every `[[clusters]]` entry's Kubernetes cluster: the [`ClusterProvider`] and the
@@ -150,6 +153,7 @@ impl KubeClusters {
                 namespace: entry.namespace.clone(),
             });
         }
+        let regions: Vec<String> = clusters.iter().map(|c| c.region.clone()).collect();
         let mut topology = Topology::default();
         for entry in clusters {
             if !topology.regions.contains(&entry.region) {
@@ -169,6 +173,7 @@ impl KubeClusters {
                 timeout,
                 conflicts: AtomicU64::new(0),
                 catalog: OnceLock::new(),
+                stores: watch_store::Stores::new(&regions),
             }),
         }
     }
@@ -373,7 +378,10 @@ impl KubeClusters {
                     ..Default::default()
                 };
                 match api.create(&PostParams::default(), &cm).await {
-                    Ok(_) => return Ok(report),
+                    Ok(made) => {
+                        self.note_locks(conn, &made);
+                        return Ok(report);
+                    }
                     Err(kube::Error::Api(s)) if s.code == 409 => {
                         // Someone created it first: read theirs and apply on top.
                         self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -392,7 +400,10 @@ impl KubeClusters {
                 .insert(LOCK_KEY.to_string(), lock_text(&locks)?);
             // `cm.metadata.resource_version` is the version read: a stale one is refused.
             match api.replace(LOCK_OBJECT, &PostParams::default(), &cm).await {
-                Ok(_) => return Ok(report),
+                Ok(written) => {
+                    self.note_locks(conn, &written);
+                    return Ok(report);
+                }
                 Err(kube::Error::Api(s)) if s.is_conflict() => {
                     self.inner.conflicts.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(cluster = %conn.id, attempt, "lock object changed meanwhile; re-reading");
@@ -806,13 +817,11 @@ impl ClusterProvider for KubeClusters {
 
 #[async_trait]
 impl LockStore for KubeClusters {
-    /// The locks of every cluster, merged. An error when any cluster cannot be read: a
-    /// lock check must not pass because the cluster holding the lock was unreachable.
+    /// The locks of every cluster, merged, from the watches of the lock objects (see
+    /// [`watch_store`]). An error when any cluster cannot be read: a lock check must
+    /// not pass because the cluster holding the lock was unreachable.
     async fn locks(&self) -> Result<Vec<Lock>> {
-        let reads = self.inner.conns.iter().map(|conn| async move {
-            self.timed(&conn.id, "reading locks", self.read_locks(conn))
-                .await
-        });
+        let reads = (self.inner.conns.iter()).map(|conn| self.watched_locks(conn));
         let mut out: Vec<Lock> = Vec::new();
         let mut errors = Vec::new();
         for result in futures::future::join_all(reads).await {

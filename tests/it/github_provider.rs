@@ -1258,3 +1258,62 @@ async fn the_rate_limit_is_respected_and_said() {
         "slowed down: nothing asked"
     );
 }
+
+/// The service view's GitHub facts (issue 14): a repository with its workflows and its
+/// releases are given again without asking GitHub within the TTL; after it, a steady
+/// state makes only 304s (free of the rate limit), and the workflow directory of a
+/// repository nothing was pushed to is not asked again; a push and a new release are
+/// seen after the TTL. A repository without workflows or releases costs no charged
+/// request in the steady state either.
+#[tokio::test]
+async fn service_facts_are_remembered_then_asked_only_conditionally() {
+    let (server, org) = GithubOrg::start(ORG, 3, 1).await;
+    org.push_file("svc-0001", ".github/workflows/ci.yml", "on: push\n");
+    org.publish("svc-0001", "v1.0.0");
+    let gh = org_provider(&server, Some(GithubCache::in_memory()));
+    let read = || async {
+        let with = gh.repo("svc-0001").await.expect("repo").expect("exists");
+        let without = gh.repo("svc-0002").await.expect("repo").expect("exists");
+        let releases = gh.releases("svc-0001").await.expect("releases");
+        let none = gh.releases("svc-0002").await.expect("releases");
+        (with.workflows, without.workflows, releases, none)
+    };
+    let first = read().await;
+    assert_eq!(first.0, ["ci.yml"]);
+    assert!(first.1.is_empty());
+    assert_eq!(first.2, ["1.0.0"]);
+    assert!(first.3.is_empty());
+
+    // Within the TTL: nothing is asked.
+    let before = org.counts();
+    for _ in 0..10 {
+        assert_eq!(read().await, first);
+    }
+    assert_eq!(
+        org.counts().since(&before).total(),
+        0,
+        "asked within the TTL"
+    );
+
+    // After it, with nothing changed: only 304s, and no workflow directory asked.
+    gh.set_facts_ttl(Duration::ZERO);
+    let before = org.counts();
+    for _ in 0..5 {
+        assert_eq!(read().await, first);
+    }
+    let c = org.counts().since(&before);
+    assert_eq!(c.charged(), 0, "a steady state is charged: {c:?}");
+    // Per round: 2 repositories, 2 release listings, 1 tag listing (no releases).
+    assert_eq!(c.other_304, 5 * 5, "{c:?}");
+
+    // A push (a new workflow) and a new release are seen.
+    org.push_file("svc-0001", ".github/workflows/deploy.yml", "on: release\n");
+    org.publish("svc-0001", "v1.1.0");
+    let before = org.counts();
+    let now = read().await;
+    assert_eq!(now.0, ["ci.yml", "deploy.yml"]);
+    assert_eq!(now.2, ["1.0.0", "1.1.0"]);
+    let c = org.counts().since(&before);
+    // The pushed repository, its workflows and its releases: read again.
+    assert_eq!(c.other, 3, "{c:?}");
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::peers;
+use crate::common::{counting_proxy, peers};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -766,7 +766,14 @@ async fn a_target_holds_a_lock_per_holder_and_the_old_format_is_read() {
     cms.replace(LOCK_OBJECT, &PostParams::default(), &cm)
         .await
         .unwrap();
-    let read = kube.locks().await.unwrap();
+    // (Read from the watch of the lock object: the other writer's change arrives as an
+    // event, a moment after its write.)
+    let read = eventually(
+        "the old-format write",
+        || kube.locks(),
+        |l| l.iter().any(|l| l.by == "carol"),
+    )
+    .await;
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].by, "carol");
     kube.add_lock(by("dave", "INC-2")).await.unwrap();
@@ -835,9 +842,12 @@ async fn the_lock_race_loses_no_update() {
         })
         .collect();
     assert_eq!(expected.len(), 26);
-    let from_a = kube_keys(&a).await;
-    assert_eq!(from_a, expected, "a lost update");
-    assert_eq!(kube_keys(&b).await, expected);
+    // Each client reads the locks from its watch: the other's last writes arrive as
+    // events, a moment after them.
+    let from_a = eventually("a's view", || a.locks(), |l| keys(l) == expected).await;
+    assert_eq!(keys(&from_a), expected, "a lost update");
+    let from_b = eventually("b's view", || b.locks(), |l| keys(l) == expected).await;
+    assert_eq!(keys(&from_b), expected);
     assert_eq!(keys(&stored_locks(peers::kube(), &lock_ns).await), expected);
 
     let conflicts = a.lock_conflicts() + b.lock_conflicts();
@@ -846,10 +856,6 @@ async fn the_lock_race_loses_no_update() {
         conflicts > 0,
         "the clients never raced: the test proved nothing"
     );
-}
-
-async fn kube_keys(k: &KubeClusters) -> BTreeSet<LockKey> {
-    keys(&k.locks().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1407,4 +1413,234 @@ async fn a_cluster_that_forbids_listing_namespaces_still_syncs() {
     );
     let err = kube.environments().await.unwrap_err();
     assert_err_mentions(&err, "403");
+}
+
+/// Polls `read` (errors retried: a read during a network break may fail) until `done`
+/// holds of what it gives, within [`DEADLINE`]; the last answer.
+async fn eventually<T: std::fmt::Debug, F: std::future::Future<Output = anyhow::Result<T>>>(
+    what: &str,
+    read: impl Fn() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let last = match read().await {
+            Ok(v) if done(&v) => return v,
+            other => format!("{other:?}"),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "no {what} within {DEADLINE:?}; last read: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `cond` holds (a request the proxy saw), within [`DEADLINE`].
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A cluster of the shared peer reached through a counting proxy (every request sphere
+/// makes is counted; `cut` breaks the connections).
+async fn counted_peer(
+    env: &'static str,
+    region: &'static str,
+) -> (TestCluster, counting_proxy::Counter) {
+    let upstream = peers::kube().trim_start_matches("http://").to_string();
+    let (url, counter) = counting_proxy::start(upstream).await;
+    let cluster = TestCluster {
+        env,
+        region,
+        server: url,
+        namespace: None,
+    };
+    (cluster, counter)
+}
+
+/// Locks come from a watch of the lock object (issue 14): once it has listed, reading
+/// the locks asks the API server nothing; a lock another process makes arrives through
+/// the open watch (no GET, no list again); a watch the network broke resumes from the
+/// version it had (watched again, not listed again) and serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_come_from_a_watch_and_a_broken_watch_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_ns = peers::unique("watched");
+    let (ours, counter) = counted_peer("production", "eu-west-1").await;
+    let kube = provider(dir.path(), &[ours], &settings(&lock_ns, 5)).await;
+    // Another sphere, straight to the API server.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = provider(
+        other_dir.path(),
+        &[peer_wide("production", "eu-west-1")],
+        &settings(&lock_ns, 5),
+    )
+    .await;
+
+    assert!(kube.locks().await.unwrap().is_empty());
+    let list = format!("GET /api/v1/namespaces/{lock_ns}/configmaps");
+    let watch = format!("{list} (watch)");
+    until("the lock watch", || counter.get(&watch) >= 1).await;
+    // What was asked about the lock object (the environments' watch runs beside it).
+    let of_locks = |c: &counting_proxy::Counter| -> BTreeMap<String, u64> {
+        (c.snapshot().into_iter())
+            .filter(|(k, _)| k.contains("/configmaps"))
+            .collect()
+    };
+    assert_eq!(counter.get(&list), 1, "{:?}", counter.snapshot());
+    let before = of_locks(&counter);
+    for _ in 0..50 {
+        assert!(kube.locks().await.unwrap().is_empty());
+    }
+    assert_eq!(
+        counting_proxy::since(&of_locks(&counter), &before),
+        BTreeMap::new(),
+        "50 reads of the locks asked the API server"
+    );
+
+    other
+        .add_lock(lock("payments", Some("production"), None, "incident"))
+        .await
+        .unwrap();
+    let seen = eventually(
+        "the other process's lock",
+        || kube.locks(),
+        |l| l.len() == 1,
+    )
+    .await;
+    assert_eq!(seen[0].service, "payments");
+    assert_eq!(
+        counting_proxy::since(&of_locks(&counter), &before),
+        BTreeMap::new(),
+        "the lock came through the open watch"
+    );
+
+    // The network breaks the watch; meanwhile another lock is made.
+    counter.cut();
+    other
+        .add_lock(lock("search", Some("production"), None, "migration"))
+        .await
+        .unwrap();
+    eventually(
+        "the lock made during the break",
+        || kube.locks(),
+        |l| l.len() == 2,
+    )
+    .await;
+    until("the watch resumed", || counter.get(&watch) >= 2).await;
+    // Serving from the watch again: reads ask nothing.
+    let quiet = async {
+        loop {
+            let at = of_locks(&counter);
+            kube.locks().await.ok();
+            if of_locks(&counter) == at {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(DEADLINE, quiet)
+        .await
+        .expect("the resumed watch never served the locks");
+    let resumed = of_locks(&counter);
+    for _ in 0..20 {
+        assert_eq!(kube.locks().await.unwrap().len(), 2);
+    }
+    assert_eq!(
+        of_locks(&counter),
+        resumed,
+        "reads asked again after the resume"
+    );
+    other
+        .remove_locks("payments", None, None, None)
+        .await
+        .unwrap();
+    eventually("the unlock", || kube.locks(), |l| l.len() == 1).await;
+    let all = counting_proxy::since(&of_locks(&counter), &before);
+    assert_eq!(
+        all.get(&list),
+        None,
+        "the broken watch listed again instead of resuming: {all:?}"
+    );
+}
+
+/// Ephemeral environments come from a watch of the labelled namespaces: reading them
+/// asks nothing once listed, and an environment another process makes (or deletes)
+/// arrives through the watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_come_from_a_watch_of_their_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, counter) = counted_peer("staging", "eu-west-1").await;
+    let kube = provider(dir.path(), &[ours], &settings(&peers::unique("envw"), 5)).await;
+    let name = peers::unique("wenv");
+    let mine = |envs: &Vec<EphemeralEnv>| envs.iter().any(|e| e.name == name);
+
+    assert!(!mine(&kube.environments().await.unwrap()));
+    let list = "GET /api/v1/namespaces".to_string();
+    let watch = format!("{list} (watch)");
+    until("the namespace watch", || counter.get(&watch) >= 1).await;
+    let namespaces = |c: &counting_proxy::Counter| -> BTreeMap<String, u64> {
+        c.snapshot()
+            .into_iter()
+            .filter(|(k, _)| {
+                k == &list || k == &watch || k.starts_with("GET /api/v1/namespaces/sphere-env-")
+            })
+            .collect()
+    };
+    let before = namespaces(&counter);
+    assert_eq!(before.get(&list), Some(&1), "{before:?}");
+    for _ in 0..20 {
+        kube.environments().await.unwrap();
+    }
+    assert_eq!(
+        namespaces(&counter),
+        before,
+        "reads of the environments asked"
+    );
+
+    // Another sphere creates the environment's namespace, as `env create` does.
+    let api: Api<Namespace> = Api::all(seeder(peers::kube()).await);
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("sphere-env-{name}"),
+            "labels": {"sphere.dev/ephemeral-env": name},
+            "annotations": {"sphere.dev/from": "staging", "sphere.dev/created-by": "bob"},
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &ns).await.unwrap();
+    let envs = eventually(
+        "the other process's environment",
+        || kube.environments(),
+        mine,
+    )
+    .await;
+    let e = envs.iter().find(|e| e.name == name).unwrap();
+    assert_eq!((e.from.as_str(), e.created_by.as_str()), ("staging", "bob"));
+    api.delete(&format!("sphere-env-{name}"), &Default::default())
+        .await
+        .unwrap();
+    eventually("the environment gone", || kube.environments(), |e| !mine(e)).await;
+    assert_eq!(namespaces(&counter), before, "it came through the watch");
+}
+
+/// With watched reads off (`SPHERE_NO_CACHE=1`, the cost bench's "before"), every read
+/// of the locks asks each cluster for the lock object, as sphere did before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_watched_reads_every_lock_read_asks_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock_ns = peers::unique("unwatched");
+    let (ours, counter) = counted_peer("production", "eu-west-1").await;
+    let kube = provider(dir.path(), &[ours], &settings(&lock_ns, 5)).await;
+    kube.set_watched_reads(false);
+    for _ in 0..5 {
+        assert!(kube.locks().await.unwrap().is_empty());
+    }
+    let get = format!("GET /api/v1/namespaces/{lock_ns}/configmaps/{LOCK_OBJECT}");
+    assert_eq!(counter.get(&get), 5, "{:?}", counter.snapshot());
+    assert_eq!(counter.total(), 5, "{:?}", counter.snapshot());
 }

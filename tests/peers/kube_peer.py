@@ -9,11 +9,13 @@ object's history) and serves the object verbs the way the API server does:
 * every create, patch, replace and delete takes the next ``resourceVersion`` (one
   counter for the whole server, as etcd's revision) and sets ``uid``,
   ``creationTimestamp`` and ``generation`` (bumped when ``spec`` changes);
-* LIST returns the current revision as the list's ``resourceVersion``; WATCH with
+* LIST returns the current revision as the list's ``resourceVersion``, in pages of
+  ``limit`` items with a ``continue`` token when asked (kube's watcher asks for 500);
+  WATCH with
   ``resourceVersion=N`` streams every change after N (from an event log, so nothing
   between the list and the watch is lost), ``timeoutSeconds`` ends the stream;
-* ``labelSelector`` (``k``, ``!k``, ``k=v``, ``k!=v``, ``k in (a,b)``) filters lists and
-  watches;
+* ``labelSelector`` (``k``, ``!k``, ``k=v``, ``k!=v``, ``k in (a,b)``) and the
+  ``fieldSelector`` ``metadata.name=N`` filter lists and watches;
 * PUT replaces an object; a body whose ``metadata.resourceVersion`` is not the stored
   one is refused with 409 Conflict, as is a PATCH carrying a stale one; POST of an
   existing name is 409 AlreadyExists;
@@ -269,11 +271,37 @@ class Peer(kmock.KubernetesEmulator):
                 yield raw
 
     def list(self, res, namespace, params):
+        meta = {'resourceVersion': str(self.revision)}
+        limit = int(params.get('limit') or 0)
+        if limit <= 0:
+            items = list(self.matching(res, namespace, params))
+        else:
+            # Pages as the API server gives them: `limit` items, and a `continue` token
+            # for the rest (here: the list's revision and the offset, in name order;
+            # the sorted list is kept for the pages that follow).
+            offset = 0
+            token = params.get('continue')
+            if token:
+                revision, offset = (int(x) for x in token.split(':', 1))
+                meta['resourceVersion'] = str(revision)
+            key = (res, namespace, params.get('labelSelector'), params.get('fieldSelector'),
+                   meta['resourceVersion'])
+            if getattr(self, '_paged', (None,))[0] != key:
+                items = list(self.matching(res, namespace, params))
+                items.sort(key=lambda o: (o.get('metadata', {}).get('namespace') or '',
+                                          o.get('metadata', {}).get('name') or ''))
+                self._paged = (key, items)
+            items = self._paged[1]
+            page = items[offset:offset + limit]
+            if offset + limit < len(items):
+                meta['continue'] = f"{meta['resourceVersion']}:{offset + limit}"
+                meta['remainingItemCount'] = len(items) - offset - limit
+            items = page
         return aiohttp.web.json_response({
             'apiVersion': 'v1',
             'kind': 'List',
-            'metadata': {'resourceVersion': str(self.revision)},
-            'items': list(self.matching(res, namespace, params)),
+            'metadata': meta,
+            'items': items,
         })
 
     async def create(self, res, namespace, plural, body):
@@ -355,6 +383,9 @@ class Peer(kmock.KubernetesEmulator):
 
     async def watch(self, request, res, namespace, name, params):
         select = parse_selector(params.get('labelSelector', ''))
+        for term in (params.get('fieldSelector') or '').split(','):
+            if term.startswith('metadata.name='):
+                name = term.split('=', 1)[1]
         since = int(params.get('resourceVersion') or 0)
         timeout = float(params.get('timeoutSeconds') or 300)
         raw_request = request._raw_request

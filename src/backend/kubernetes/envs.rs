@@ -150,21 +150,8 @@ impl KubeClusters {
 
     /// Every connection's environment namespaces, merged per environment.
     pub(super) async fn list_environments(&self) -> Result<Vec<EphemeralEnv>> {
-        let reads = self.inner.conns.iter().map(|conn| async move {
-            let read = async {
-                let api: Api<Namespace> = Api::all(conn.client()?.clone());
-                let list = api
-                    .list(&ListParams::default().labels(ENV_LABEL))
-                    .await
-                    .context("listing environment namespaces")?;
-                Ok(list
-                    .items
-                    .iter()
-                    .filter_map(|ns| env_from_namespace(ns, &conn.id.region))
-                    .collect::<Vec<_>>())
-            };
-            self.timed(&conn.id, "listing environments", read).await
-        });
+        // From each connection's watch of the namespaces (see `watch_store`).
+        let reads = (self.inner.conns.iter()).map(|conn| self.watched_envs(conn));
         let mut out: Vec<EphemeralEnv> = Vec::new();
         let mut errors = Vec::new();
         for result in futures::future::join_all(reads).await {
@@ -185,6 +172,20 @@ impl KubeClusters {
         }
         out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)));
         Ok(out)
+    }
+
+    /// One connection's environment namespaces, listed.
+    pub(super) async fn list_envs_of(&self, conn: &Conn) -> Result<Vec<EphemeralEnv>> {
+        let api: Api<Namespace> = Api::all(conn.client()?.clone());
+        let list = api
+            .list(&ListParams::default().labels(ENV_LABEL))
+            .await
+            .context("listing environment namespaces")?;
+        Ok(list
+            .items
+            .iter()
+            .filter_map(|ns| env_from_namespace(ns, &conn.id.region))
+            .collect())
     }
 
     pub(super) async fn create_env(&self, env: &EphemeralEnv) -> Result<usize> {
@@ -280,10 +281,11 @@ impl KubeClusters {
             },
             ..Namespace::default()
         };
-        Api::<Namespace>::all(client.clone())
+        let made = Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns)
             .await
             .with_context(|| format!("creating the namespace {ns_name}"))?;
+        self.note_namespace(conn, &made, false);
 
         let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns_name);
         let hpa_api: Api<HorizontalPodAutoscaler> = Api::namespaced(client, ns_name);
@@ -325,8 +327,10 @@ impl KubeClusters {
             let work = async {
                 match api.get_opt(&ns_name).await? {
                     Some(ns) if env_from_namespace(&ns, &conn.id.region).is_some() => {
-                        api.patch(&ns_name, &PatchParams::default(), &Patch::Merge(&patch))
-                            .await?;
+                        let ns =
+                            (api.patch(&ns_name, &PatchParams::default(), &Patch::Merge(&patch)))
+                                .await?;
+                        self.note_namespace(conn, &ns, false);
                         Ok(true)
                     }
                     _ => Ok(false),
@@ -370,7 +374,10 @@ impl KubeClusters {
                 for h in hpas.list(&ListParams::default()).await?.items {
                     hpas.delete(&h.name_any(), &dp).await?;
                 }
-                api.delete(&ns_name, &dp).await?;
+                if let Some(ns) = api.delete(&ns_name, &dp).await?.left() {
+                    // Terminating, or gone: either way no longer an environment.
+                    self.note_namespace(conn, &ns, true);
+                }
                 Ok::<_, anyhow::Error>(Some(n))
             };
             if let Some(n) = self

@@ -11,12 +11,25 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
-/// Requests seen, by operation.
-#[derive(Clone, Default)]
-pub struct Counter(Arc<Mutex<BTreeMap<String, u64>>>);
+/// Requests seen, by operation; and the switch that cuts every open connection.
+#[derive(Clone)]
+pub struct Counter(Arc<Mutex<BTreeMap<String, u64>>>, Arc<watch::Sender<u64>>);
+
+impl Default for Counter {
+    fn default() -> Self {
+        Counter(Arc::default(), Arc::new(watch::Sender::new(0)))
+    }
+}
 
 impl Counter {
+    /// Closes every connection open through the proxy now (a network break: a watch
+    /// stream ends mid-way). New connections are taken as before.
+    pub fn cut(&self) {
+        self.1.send_modify(|n| *n += 1);
+    }
+
     pub fn get(&self, op: &str) -> u64 {
         self.0.lock().unwrap().get(op).copied().unwrap_or(0)
     }
@@ -48,9 +61,13 @@ pub async fn start(upstream: String) -> (String, Counter) {
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let (c, upstream) = (c.clone(), upstream.clone());
+            let mut cut = c.1.subscribe();
             tokio::spawn(async move {
                 if let Ok(server) = TcpStream::connect(&upstream).await {
-                    let _ = relay(client, server, c).await;
+                    tokio::select! {
+                        _ = relay(client, server, c) => {}
+                        _ = cut.changed() => {} // both sockets dropped: closed
+                    }
                 }
             });
         }
@@ -81,7 +98,10 @@ fn operation(head: &str) -> String {
 async fn relay(client: TcpStream, server: TcpStream, counter: Counter) -> std::io::Result<()> {
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    let back = tokio::spawn(async move { tokio::io::copy(&mut sr, &mut cw).await });
+    // Ended with the relay (also when a cut drops it), so both directions close.
+    let back = AbortOnDrop(tokio::spawn(async move {
+        tokio::io::copy(&mut sr, &mut cw).await
+    }));
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -94,7 +114,7 @@ async fn relay(client: TcpStream, server: TcpStream, counter: Counter) -> std::i
             }
             let n = cr.read(&mut chunk).await?;
             if n == 0 {
-                back.abort();
+                back.0.abort();
                 return Ok(());
             }
             buf.extend_from_slice(&chunk[..n]);
@@ -117,5 +137,13 @@ async fn relay(client: TcpStream, server: TcpStream, counter: Counter) -> std::i
         let end = (head_end + length).min(buf.len());
         sw.write_all(&buf[..end]).await?;
         buf.drain(..end);
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -1,6 +1,7 @@
 //! A GitHub org as GitHub serves it, on loopback (wiremock answering from state): the
-//! org's repository listing (paginated, with `Link`), each repository's files through
-//! the contents API (GET and PUT with the blob sha), `ETag`s on every answer and `304
+//! org's repository listing (paginated, with `Link`), each repository, its files and
+//! directories through the contents API (GET, and PUT with the blob sha), its releases
+//! and tags, `ETag`s on every answer and `304
 //! Not Modified` to a matching `If-None-Match`, the rate-limit headers (a `304` does
 //! not count, as on GitHub), and a counter of every request by kind. A push moves the
 //! repository's `pushed_at`, as on GitHub.
@@ -62,6 +63,8 @@ struct Repo {
     pushed: u64,
     /// path → (text, blob sha)
     files: BTreeMap<String, (String, String)>,
+    /// Published releases' tags, oldest first.
+    releases: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -140,6 +143,7 @@ impl GithubOrg {
                     id: i as u64 + 1,
                     pushed: 0,
                     files,
+                    releases: Vec::new(),
                 },
             );
         }
@@ -176,6 +180,7 @@ impl GithubOrg {
             id,
             pushed: 0,
             files: BTreeMap::new(),
+            releases: Vec::new(),
         });
         r.files
             .insert(path.to_string(), (text.to_string(), sha_of(text)));
@@ -189,6 +194,14 @@ impl GithubOrg {
         let clock = s.clock;
         if let Some(r) = s.repos.get_mut(repo) {
             r.pushed = clock;
+        }
+    }
+
+    /// `repo` publishes a release tagged `tag` (GitHub moves no `pushed_at` for it).
+    pub fn publish(&self, repo: &str, tag: &str) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(r) = s.repos.get_mut(repo) {
+            r.releases.push(tag.to_string());
         }
     }
 
@@ -215,7 +228,7 @@ fn repo_json(base: &str, org: &str, name: &str, r: &Repo) -> Value {
         "node_id": "R_kgDOAbCdEf",
         "name": name,
         "full_name": format!("{org}/{name}"),
-        "owner": {"login": org, "id": 1001, "type": "Organization", "url": format!("{base}/users/{org}")},
+        "owner": user_json(base, org, "Organization"),
         "private": true,
         "html_url": format!("https://github.com/{org}/{name}"),
         "description": null,
@@ -251,6 +264,46 @@ fn content_json(base: &str, org: &str, repo: &str, path: &str, text: &str, sha: 
             "self": url,
             "html": format!("https://github.com/{org}/{repo}/blob/main/{path}")
         }
+    })
+}
+
+fn release_json(base: &str, org: &str, repo: &str, id: u64, tag: &str) -> Value {
+    let url = format!("{base}/repos/{org}/{repo}/releases/{id}");
+    let published = format!("2026-11-{:02}T09:00:00Z", 1 + id % 28);
+    json!({
+        "url": url,
+        "html_url": format!("https://github.com/{org}/{repo}/releases/tag/{tag}"),
+        "assets_url": format!("{url}/assets"),
+        "upload_url": format!("https://uploads.github.com/repos/{org}/{repo}/releases/{id}/assets{{?name,label}}"),
+        "tarball_url": format!("{base}/repos/{org}/{repo}/tarball/{tag}"),
+        "zipball_url": format!("{base}/repos/{org}/{repo}/zipball/{tag}"),
+        "id": id,
+        "node_id": "MDc6UmVsZWFzZTE=",
+        "tag_name": tag,
+        "target_commitish": "main",
+        "name": tag,
+        "body": "",
+        "draft": false,
+        "prerelease": false,
+        "created_at": published,
+        "published_at": published,
+        "author": user_json(base, "octocat", "User"),
+        "assets": []
+    })
+}
+
+/// A user or organisation as GitHub embeds one (a repository's owner, an author).
+fn user_json(base: &str, login: &str, kind: &str) -> Value {
+    let u = format!("{base}/users/{login}");
+    json!({
+        "login": login, "id": 1001, "node_id": "MDEyOk9yZ2FuaXphdGlvbjEwMDE=",
+        "avatar_url": "https://avatars.githubusercontent.com/u/1001?v=4", "gravatar_id": "",
+        "url": u, "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following{{/other_user}}"),
+        "gists_url": format!("{u}/gists{{/gist_id}}"), "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
+        "received_events_url": format!("{u}/received_events"), "type": kind, "site_admin": false
     })
 }
 
@@ -329,15 +382,36 @@ impl Respond for GithubOrg {
                 } else {
                     Kind::Other
                 };
-                match s.repos.get(*repo).and_then(|r| r.files.get(*file)) {
-                    Some((text, sha)) => {
+                let dir = format!("{file}/");
+                match s.repos.get(*repo) {
+                    Some(r) if r.files.contains_key(*file) => {
+                        let (text, sha) = &r.files[*file];
                         let body = content_json(&base, &org, repo, file, text, sha);
                         (
                             kind,
                             Ok((200, serde_json::to_vec(&body).unwrap(), Vec::new())),
                         )
                     }
-                    None => (kind, Err(not_found())),
+                    // A directory: its entries (files directly in it).
+                    Some(r) if r.files.keys().any(|p| p.starts_with(&dir)) => {
+                        let entries: Vec<Value> = (r.files.iter())
+                            .filter(|(p, _)| {
+                                p.strip_prefix(&dir).is_some_and(|rest| !rest.contains('/'))
+                            })
+                            .map(|(p, (text, sha))| {
+                                let mut e = content_json(&base, &org, repo, p, text, sha);
+                                let e_obj = e.as_object_mut().unwrap();
+                                e_obj.remove("content");
+                                e_obj.remove("encoding");
+                                e
+                            })
+                            .collect();
+                        (
+                            kind,
+                            Ok((200, serde_json::to_vec(&entries).unwrap(), Vec::new())),
+                        )
+                    }
+                    _ => (kind, Err(not_found())),
                 }
             }
             ("PUT", ["repos", o, repo, "contents", file]) if *o == org => {
@@ -375,6 +449,23 @@ impl Respond for GithubOrg {
                         }
                     }));
             }
+            ("GET", ["repos", o, repo, "releases"]) if *o == org => match s.repos.get(*repo) {
+                Some(r) => {
+                    // Newest first, as GitHub lists them.
+                    let items: Vec<Value> = (r.releases.iter().enumerate().rev())
+                        .map(|(i, tag)| release_json(&base, &org, repo, i as u64 + 1, tag))
+                        .collect();
+                    (
+                        Kind::Other,
+                        Ok((200, serde_json::to_vec(&items).unwrap(), Vec::new())),
+                    )
+                }
+                None => (Kind::Other, Err(not_found())),
+            },
+            ("GET", ["repos", o, repo, "tags"]) if *o == org => match s.repos.get(*repo) {
+                Some(_) => (Kind::Other, Ok((200, b"[]".to_vec(), Vec::new()))),
+                None => (Kind::Other, Err(not_found())),
+            },
             ("GET", ["repos", o, repo]) if *o == org => match s.repos.get(*repo) {
                 Some(r) => {
                     let body = repo_json(&base, &org, repo, r);
