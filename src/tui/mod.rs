@@ -3,11 +3,13 @@
 mod access;
 pub mod app;
 pub mod catalog;
+pub mod command;
 pub mod fetch;
 pub mod form;
 mod forms;
 pub mod harness;
 pub mod model;
+pub mod msg;
 pub mod panes;
 pub mod terminal;
 pub mod view;

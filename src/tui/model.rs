@@ -20,7 +20,9 @@ use crate::domain::text::sanitize;
 use crate::domain::{ClusterEvent, Scope, Topology};
 
 use super::catalog::{CatalogState, Grouping, SortColumn, ViewItem};
+use super::command::{Command, LockVerb, ScopeArg};
 use super::fetch::{Fetch, Fetched, ServiceReport};
+pub use super::msg::{Effect, Level, Msg, Why};
 use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 
 /// How long a revealed secret stays readable before it is masked again.
@@ -104,94 +106,6 @@ impl<T> Remote<T> {
             _ => None,
         }
     }
-}
-
-/// Everything that can happen.
-#[derive(Debug)]
-pub enum Msg {
-    Term(Event),
-    Cluster(ClusterEvent),
-    CatalogLoaded(Result<Arc<Catalog>, String>),
-    /// What the header must say about a provider now (`None`: nothing).
-    Notice(Option<String>),
-    Toast(Level, String),
-    /// A read a pane asked for: its result, or the read and why it failed.
-    Fetched(Result<Fetched, (Fetch, String)>),
-    /// An action ran (what happened), or was refused or failed (why).
-    Acted(Result<String, String>),
-    /// A step of the golden path ended (while it runs).
-    Progress(StepReport),
-    /// The golden path ended: what happened, or why it stopped.
-    ServiceCreated(Result<String, String>),
-    /// The action needs this confirmation before it runs (with the reason and
-    /// override it was asked with).
-    NeedsConfirm(Action, Confirm, Why),
-    /// Refused because a lock covers the target: the refusal (naming the holders and
-    /// why), to override on purpose with a reason or leave.
-    Locked {
-        action: Action,
-        why: Why,
-        refusal: String,
-    },
-    /// An unlock found only other holders' locks: the action that removes them too,
-    /// and what the refusal said (naming them).
-    OthersHold {
-        action: Action,
-        refusal: String,
-    },
-    /// Refused because the actor does not own the service: the refusal, and the access
-    /// that would allow it, to ask for on the spot (C15).
-    NotOwner {
-        why: String,
-        service: String,
-        permission: crate::domain::access::Permission,
-    },
-    /// A secret revealed on purpose (audited): shown for a few seconds, then masked.
-    Revealed(String, crate::domain::SecretValue),
-    /// SIGTERM, SIGHUP: leave cleanly.
-    Quit,
-}
-
-/// What `update` asks the loop to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    Quit,
-    Suspend,
-    /// Forget what is on screen and draw everything again.
-    ClearScreen,
-    /// Read something from the platform; the answer arrives as `Msg::Fetched`.
-    Fetch(Fetch),
-    /// Put text on the clipboard of the terminal (OSC 52: works over SSH).
-    Copy(String),
-    /// Hand an action to the dispatcher; `confirmed` once the user confirmed it.
-    Act {
-        action: Action,
-        confirmed: bool,
-    },
-    /// [`Effect::Act`] with the user's reason and lock override.
-    ActWhy {
-        action: Action,
-        confirmed: bool,
-        why: Why,
-    },
-    /// Read the catalog again (an action registered or changed an entity).
-    ReloadCatalog,
-    /// Read the catalog again from its sources now (`C-r`), not from what is held.
-    RefreshCatalog,
-}
-
-/// Why the user acts (recorded in the audit trail), and the reason to override a lock
-/// (`--reason` and `--override-lock` in the CLI).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Why {
-    pub reason: Option<String>,
-    pub override_lock: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Error,
 }
 
 #[derive(Debug, Clone)]
@@ -393,7 +307,7 @@ impl PaletteState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaletteItem {
     pub label: String,
-    pub command: String,
+    pub command: Command,
     pub keys: String,
 }
 
@@ -828,10 +742,11 @@ impl Model {
                                 ""
                             }
                         ),
-                        command: format!(
-                            "rollback_to:{}:{}:{}:{}",
-                            cluster.env, cluster.region, service, v
-                        ),
+                        command: Command::RollbackTo {
+                            cluster: cluster.clone(),
+                            service: service.clone(),
+                            version: v.clone(),
+                        },
                         keys: String::new(),
                     })
                     .collect();
@@ -1168,7 +1083,15 @@ impl Model {
         let matched = self.keys.feed(&self.keymap, &sections, key);
         self.dirty = true;
         match matched {
-            Match::Run(cmd) => self.run(&cmd),
+            Match::Run(cmd) => match Command::parse(&cmd) {
+                Ok(cmd) => self.run(cmd),
+                // The keymap was checked when it loaded: only a keymap built in code
+                // can get here.
+                Err(why) => {
+                    self.toast(Level::Error, why);
+                    vec![]
+                }
+            },
             Match::Pending => vec![],
             Match::None => {
                 self.type_text(&ev);
@@ -1262,25 +1185,26 @@ impl Model {
     }
 
     /// Run one command, from the keymap or the palette.
-    pub fn run(&mut self, cmd: &str) -> Vec<Effect> {
+    pub fn run(&mut self, cmd: Command) -> Vec<Effect> {
+        use Command as C;
         self.dirty = true;
         // Overlays first: they consume what they understand.
         if let Some(overlay) = &mut self.overlay {
             match overlay {
                 Overlay::Help { scroll } => match cmd {
-                    "down" => *scroll += 1,
-                    "up" => *scroll = scroll.saturating_sub(1),
-                    "page_down" => *scroll += 10,
-                    "page_up" => *scroll = scroll.saturating_sub(10),
-                    "top" => *scroll = 0,
-                    "quit" | "back" | "help" | "close" => self.overlay = None,
+                    C::Down => *scroll += 1,
+                    C::Up => *scroll = scroll.saturating_sub(1),
+                    C::PageDown => *scroll += 10,
+                    C::PageUp => *scroll = scroll.saturating_sub(10),
+                    C::Top => *scroll = 0,
+                    C::Quit | C::Back | C::Help | C::Close => self.overlay = None,
                     _ => {}
                 },
                 Overlay::Palette(p) => match cmd {
-                    "down" => p.selected = (p.selected + 1).min(p.matches.len().saturating_sub(1)),
-                    "up" => p.selected = p.selected.saturating_sub(1),
-                    "back" | "quit" | "close" => self.overlay = None,
-                    "open" | "palette_run" => {
+                    C::Down => p.selected = (p.selected + 1).min(p.matches.len().saturating_sub(1)),
+                    C::Up => p.selected = p.selected.saturating_sub(1),
+                    C::Back | C::Quit | C::Close => self.overlay = None,
+                    C::Open | C::PaletteRun => {
                         let chosen = p
                             .matches
                             .get(p.selected)
@@ -1288,32 +1212,32 @@ impl Model {
                             .map(|it| it.command.clone());
                         self.overlay = None;
                         if let Some(c) = chosen {
-                            return self.run(&c);
+                            return self.run(c);
                         }
                     }
                     _ => {}
                 },
                 Overlay::Form => match cmd {
-                    "cancel" | "back" | "close" => {
+                    C::Cancel | C::Back | C::Close => {
                         self.overlay = None;
                         self.form = None;
                     }
-                    "next_field" | "down" => {
+                    C::NextField | C::Down => {
                         if let Some(f) = &mut self.form {
                             f.next_field(true);
                         }
                     }
-                    "prev_field" | "up" => {
+                    C::PrevField | C::Up => {
                         if let Some(f) = &mut self.form {
                             f.next_field(false);
                         }
                     }
-                    "confirm" | "submit" => return self.submit_form(),
+                    C::Confirm | C::Submit => return self.submit_form(),
                     _ => {}
                 },
                 Overlay::Prompt(p) => match cmd {
-                    "cancel" | "back" | "close" => self.overlay = None,
-                    "confirm" => {
+                    C::Cancel | C::Back | C::Close => self.overlay = None,
+                    C::Confirm => {
                         let (then, input) = (p.then.clone(), p.input.trim().to_string());
                         self.overlay = None;
                         return self.complete_prompt(then, input);
@@ -1321,11 +1245,11 @@ impl Model {
                     _ => {}
                 },
                 Overlay::Confirm(c) => match cmd {
-                    "cancel" | "back" | "close" => {
+                    C::Cancel | C::Back | C::Close => {
                         self.overlay = None;
                         self.toast(Level::Info, "cancelled: nothing changed");
                     }
-                    "confirm" => {
+                    C::Confirm => {
                         let ok = match &c.confirm {
                             Confirm::TypeToConfirm(_) => c.confirm.accepts(c.input.trim()),
                             _ => true,
@@ -1350,7 +1274,7 @@ impl Model {
         if self.editing() {
             let pane = self.pane_editing;
             match cmd {
-                "back" | "filter_cancel" => {
+                C::Back | C::FilterCancel => {
                     self.cat.editing = false;
                     self.pane_editing = false;
                     if pane {
@@ -1360,12 +1284,12 @@ impl Model {
                     }
                     return vec![];
                 }
-                "open" | "filter_apply" => {
+                C::Open | C::FilterApply => {
                     self.cat.editing = false;
                     self.pane_editing = false;
                     return vec![];
                 }
-                "filter_clear" => {
+                C::FilterClear => {
                     if pane {
                         self.pane_filter.clear();
                     } else {
@@ -1378,33 +1302,31 @@ impl Model {
         }
         if matches!(self.routes.last(), Some(Route::Service(_))) {
             let s = &mut self.detail_scroll;
-            match cmd {
-                "down" => *s += 1,
-                "up" => *s = s.saturating_sub(1),
-                "page_down" => *s += 10,
-                "page_up" => *s = s.saturating_sub(10),
-                "top" => *s = 0,
-                "bottom" => *s = usize::MAX / 2,
-                _ => {}
-            }
-            if matches!(
-                cmd,
-                "down" | "up" | "page_down" | "page_up" | "top" | "bottom"
-            ) {
+            let scrolled = match cmd {
+                C::Down => Some(*s + 1),
+                C::Up => Some(s.saturating_sub(1)),
+                C::PageDown => Some(*s + 10),
+                C::PageUp => Some(s.saturating_sub(10)),
+                C::Top => Some(0),
+                C::Bottom => Some(usize::MAX / 2),
+                _ => None,
+            };
+            if let Some(to) = scrolled {
+                *s = to;
                 return vec![];
             }
         }
         match cmd {
-            "quit" => return vec![Effect::Quit],
-            "suspend" => return vec![Effect::Suspend],
-            "redraw" => return vec![Effect::ClearScreen],
-            "noop" => {}
-            "help" => self.overlay = Some(Overlay::Help { scroll: 0 }),
-            "palette" => {
+            C::Quit => return vec![Effect::Quit],
+            C::Suspend => return vec![Effect::Suspend],
+            C::Redraw => return vec![Effect::ClearScreen],
+            C::Noop => {}
+            C::Help => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            C::Palette => {
                 self.overlay = Some(Overlay::Palette(PaletteState::default()));
                 self.refilter_palette();
             }
-            "filter" => {
+            C::Filter => {
                 self.routes.clear();
                 if self.uses_service_filter() {
                     self.cat.editing = true;
@@ -1412,10 +1334,10 @@ impl Model {
                     self.pane_editing = true;
                 }
             }
-            "back" if self.progress.as_ref().is_some_and(|p| p.outcome.is_some()) => {
+            C::Back if self.progress.as_ref().is_some_and(|p| p.outcome.is_some()) => {
                 self.progress = None;
             }
-            "back" => {
+            C::Back => {
                 if self.routes.pop().is_none() {
                     if !self.pane_filter.is_empty() && !self.uses_service_filter() {
                         self.pane_filter.clear();
@@ -1424,20 +1346,24 @@ impl Model {
                     }
                 }
             }
-            "next_pane" => {
+            C::NextPane => {
                 return self.set_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]);
             }
-            "prev_pane" => {
+            C::PrevPane => {
                 return self
                     .set_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
             }
-            "down" => self.nav(1),
-            "up" => self.nav(-1),
-            "page_down" => self.nav(10),
-            "page_up" => self.nav(-10),
-            "top" => self.nav(isize::MIN / 2),
-            "bottom" => self.nav(isize::MAX / 2),
-            "open" => {
+            C::Pane(n) => match n.checked_sub(1).and_then(|i| Tab::ALL.get(i)) {
+                Some(&t) => return self.set_tab(t),
+                None => self.toast(Level::Error, format!("no pane {n}")),
+            },
+            C::Down => self.nav(1),
+            C::Up => self.nav(-1),
+            C::PageDown => self.nav(10),
+            C::PageUp => self.nav(-10),
+            C::Top => self.nav(isize::MIN / 2),
+            C::Bottom => self.nav(isize::MAX / 2),
+            C::Open => {
                 if self.routes.is_empty()
                     && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
                     && let Some(name) = self.focus()
@@ -1450,62 +1376,91 @@ impl Model {
             }
             // In the matrix they move the selected cell (the view scrolls to it);
             // in the secrets and flags grids they scroll.
-            "col_left" if self.tab == Tab::Deployments => {
+            C::ColLeft if self.tab == Tab::Deployments => {
                 self.matrix_cell = self.matrix_cell.saturating_sub(1);
             }
-            "col_right" if self.tab == Tab::Deployments => {
+            C::ColRight if self.tab == Tab::Deployments => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
             }
             // In the secrets grid they move its selected cell (what v, p, x and c act
             // on).
-            "col_left" if self.tab == Tab::Secrets => {
+            C::ColLeft if self.tab == Tab::Secrets => {
                 self.secret_cell = self.secret_cell.saturating_sub(1);
             }
-            "col_right" if self.tab == Tab::Secrets => {
+            C::ColRight if self.tab == Tab::Secrets => {
                 let cols = self.secret_columns().len();
                 self.secret_cell = (self.secret_cell + 1).min(cols.saturating_sub(1));
             }
-            "col_left" => self.matrix_col = self.matrix_col.saturating_sub(1),
-            "col_right" => {
+            C::ColLeft => self.matrix_col = self.matrix_col.saturating_sub(1),
+            C::ColRight => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_col = (self.matrix_col + 1).min(cols.saturating_sub(1));
             }
-            "drift_only" => {
+            C::DriftOnly => {
                 self.drift_only = !self.drift_only;
                 self.matrix = ListPos::default();
             }
-            "sort_next" => self.cat.sort_next(),
-            "sort_reverse" => self.cat.sort_reverse(),
-            "group_next" => self.cat.group_next(),
-            "scope_env_next" => {
+            C::SortNext => self.cat.sort_next(),
+            C::SortReverse => self.cat.sort_reverse(),
+            C::GroupNext => self.cat.group_next(),
+            C::Sort(c) => self.cat.set_sort(c),
+            C::Group(g) => self.cat.set_group(g),
+            C::ScopeEnvNext => {
                 self.matrix_cell = 0;
                 self.secret_cell = 0;
                 self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
                 self.restatus_all();
             }
-            "scope_region_next" => {
+            C::ScopeRegionNext => {
                 self.matrix_cell = 0;
                 self.secret_cell = 0;
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
-            "reload" => {
+            C::Scope(ScopeArg::Clear) => {
+                self.scope = Scope::default();
+                self.restatus_all();
+            }
+            C::Scope(ScopeArg::Env(e)) => {
+                if self.topology.environments.contains(&e) {
+                    self.scope.env = Some(e);
+                    self.restatus_all();
+                } else {
+                    self.toast(Level::Error, format!("unknown environment {e:?}"));
+                }
+            }
+            C::Scope(ScopeArg::Region(r)) => {
+                if self.topology.regions.contains(&r) {
+                    self.scope.region = Some(r);
+                    self.restatus_all();
+                } else {
+                    self.toast(Level::Error, format!("unknown region {r:?}"));
+                }
+            }
+            C::Reload => {
                 let mut e = self.pane_reads();
                 e.push(Effect::RefreshCatalog);
                 return e;
             }
-            "lock" | "unlock" => {
-                let verb = cmd;
+            C::Lock | C::Unlock => {
+                let verb = if cmd == C::Lock {
+                    LockVerb::Lock
+                } else {
+                    LockVerb::Unlock
+                };
                 let Some(service) = self.focus() else {
-                    self.toast(Level::Error, format!("select a service to {verb}"));
+                    self.toast(
+                        Level::Error,
+                        format!("select a service to {}", verb.as_str()),
+                    );
                     return vec![];
                 };
                 // In the matrix the selected cell offers narrower places than the scope.
                 if let Some(items) = self.lock_places(&service, verb) {
                     self.overlay = Some(Overlay::Palette(PaletteState {
                         items,
-                        title: format!(" {verb} {service} where? "),
+                        title: format!(" {} {service} where? ", verb.as_str()),
                         ..PaletteState::default()
                     }));
                     self.refilter_palette();
@@ -1514,16 +1469,22 @@ impl Model {
                 let (env, region) = (self.scope.env.clone(), self.scope.region.clone());
                 return self.lock_at(verb, service, env, region);
             }
-            "lock_all" => self.prompt(
+            C::LockAt {
+                verb,
+                service,
+                env,
+                region,
+            } => return self.lock_at(verb, service, env, region),
+            C::LockAll => self.prompt(
                 "Lock every service everywhere (incident): why?".into(),
                 Pending::LockAll,
             ),
-            "unlock_all" => {
+            C::UnlockAll => {
                 return self.ask_why(Action::UnlockAll { all_holders: false });
             }
-            "freeze_on" => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
-            "freeze_off" => return self.ask_why(Action::FreezeOff),
-            "rollback" => {
+            C::FreezeOn => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
+            C::FreezeOff => return self.ask_why(Action::FreezeOff),
+            C::Rollback => {
                 // The matrix's selected cell, else the scope when it is one cluster.
                 let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
                     crate::domain::matrix::columns(&self.topology, &self.scope)
@@ -1543,14 +1504,21 @@ impl Model {
                     );
                     return vec![];
                 };
-                let (env, region) = (cluster.env, cluster.region);
                 // Pick the version from the history; the answer opens a chooser.
-                return vec![Effect::Fetch(Fetch::Releases(
-                    service,
-                    crate::domain::ClusterId::new(env, region),
-                ))];
+                return vec![Effect::Fetch(Fetch::Releases(service, cluster))];
             }
-            "restart" | "hpa" => {
+            C::RollbackTo {
+                cluster,
+                service,
+                version,
+            } => {
+                return self.ask_why(Action::Rollback {
+                    service,
+                    cluster,
+                    to: Some(version),
+                });
+            }
+            C::Restart | C::Hpa => {
                 let rows = self.pod_rows();
                 let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
                 let Some(pod) = rows.get(at) else {
@@ -1558,19 +1526,19 @@ impl Model {
                     return vec![];
                 };
                 let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
-                if cmd == "restart" {
+                if cmd == C::Restart {
                     return self.ask_why(Action::Restart { service, cluster });
                 }
                 self.open_hpa_form(service, cluster);
             }
-            "secret_reveal" | "secret_put" | "secret_delete" | "secret_copy" => {
-                return self.secret_action(cmd);
+            C::SecretReveal | C::SecretPut | C::SecretDelete | C::SecretCopy => {
+                return self.secret_action(&cmd);
             }
-            "secret_new" => match self.focus() {
+            C::SecretNew => match self.focus() {
                 Some(service) => self.open_secret_form(service),
                 None => self.toast(Level::Error, "select a service first"),
             },
-            "flag_set" => {
+            C::FlagSet => {
                 let rows = self.flag_rows();
                 let Some(row) = rows.get(self.list.selected) else {
                     self.toast(Level::Error, "select a flag");
@@ -1605,23 +1573,33 @@ impl Model {
                     },
                 );
             }
-            "service_create" => self.open_service_form(),
-            "env_create" => self.open_env_form(),
-            "env_list" | "env_extend" | "env_delete" => return self.env_command(cmd),
-            "access_operate" | "access_secrets" => {
+            C::ServiceCreate => self.open_service_form(),
+            C::EnvCreate => self.open_env_form(),
+            C::EnvList | C::EnvExtend | C::EnvDelete => return self.env_command(&cmd),
+            C::EnvShow(name) => {
+                if self.topology.environments.contains(&name) {
+                    self.scope.env = Some(name);
+                    self.matrix_cell = 0;
+                    self.restatus_all();
+                    return self.set_tab(Tab::Deployments);
+                }
+                self.toast(Level::Error, format!("unknown environment {name:?}"));
+            }
+            C::EnvExtendOf(name) => return self.ask_env_extend(&name),
+            C::EnvDeleteOf(name) => return self.ask_why(Action::EnvDelete { name }),
+            C::AccessOperate | C::AccessSecrets => {
                 let Some(service) = self.focus() else {
                     self.toast(Level::Error, "select a service first");
                     return vec![];
                 };
-                let permission = if cmd == "access_operate" {
-                    crate::domain::access::Permission::Operate
-                } else {
-                    crate::domain::access::Permission::ReadSecrets
-                };
-                self.ask_access(service, permission, false);
+                if let Some(permission) = cmd.permission() {
+                    self.ask_access(service, permission, false);
+                }
             }
-            "access_approve" => return self.open_access_picker(),
-            "service_create_retry" => {
+            C::AccessApprove => return self.open_access_picker(),
+            C::AccessPick(id) => self.access_pick(id),
+            C::AccessDecide { id, approve } => self.access_decide(id, approve),
+            C::ServiceCreateRetry => {
                 let Some(request) = self.last_create.clone() else {
                     self.toast(Level::Info, "no service creation to retry");
                     return vec![];
@@ -1635,7 +1613,7 @@ impl Model {
                     confirmed: false,
                 }];
             }
-            "copy_link" => {
+            C::CopyLink => {
                 let links: Vec<PaletteItem> = self
                     .report
                     .ready()
@@ -1644,7 +1622,7 @@ impl Model {
                             .iter()
                             .map(|l| PaletteItem {
                                 label: format!("{}  {}", sanitize(&l.name), sanitize(&l.url)),
-                                command: format!("copy:{}", l.url),
+                                command: Command::CopyText(l.url.clone()),
                                 keys: String::new(),
                             })
                             .collect()
@@ -1661,97 +1639,22 @@ impl Model {
                     self.refilter_palette();
                 }
             }
-            other => return self.run_parameterised(other),
-        }
-        vec![]
-    }
-
-    /// Commands with an argument: `pane:3`, `sort:owner`, `group:system`,
-    /// `scope:env:production`, `scope:region:eu-west-1`, `scope:clear`.
-    fn run_parameterised(&mut self, cmd: &str) -> Vec<Effect> {
-        for verb in ["lock", "unlock"] {
-            if let Some(rest) = cmd.strip_prefix(verb).and_then(|r| r.strip_prefix("_at:")) {
-                let parts: Vec<&str> = rest.splitn(3, ':').collect();
-                if let [service, env, region] = parts.as_slice() {
-                    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-                    return self.lock_at(verb, service.to_string(), some(env), some(region));
-                }
+            C::CopyText(text) => {
+                let text = sanitize(&text).into_owned();
+                self.toast(Level::Info, format!("copied {text}"));
+                return vec![Effect::Copy(text)];
             }
-        }
-        if let Some(effects) = self.access_command(cmd) {
-            return effects;
-        }
-        if let Some(rest) = cmd.strip_prefix("rollback_to:") {
-            let parts: Vec<&str> = rest.splitn(4, ':').collect();
-            if let [env, region, service, version] = parts.as_slice() {
-                return self.ask_why(Action::Rollback {
-                    service: service.to_string(),
-                    cluster: crate::domain::ClusterId::new(*env, *region),
-                    to: Some(version.to_string()),
-                });
-            }
-        }
-        if let Some(name) = cmd.strip_prefix("env_show:") {
-            if self.topology.environments.iter().any(|e| e == name) {
-                self.scope.env = Some(name.to_string());
-                self.matrix_cell = 0;
-                self.restatus_all();
-                return self.set_tab(Tab::Deployments);
-            }
-            self.toast(Level::Error, format!("unknown environment {name:?}"));
-            return vec![];
-        }
-        if let Some(name) = cmd.strip_prefix("env_extend:") {
-            return self.ask_env_extend(name);
-        }
-        if let Some(name) = cmd.strip_prefix("env_delete:") {
-            return self.ask_why(Action::EnvDelete {
-                name: name.to_string(),
-            });
-        }
-        if let Some(text) = cmd.strip_prefix("copy:") {
-            let text = sanitize(text).into_owned();
-            self.toast(Level::Info, format!("copied {text}"));
-            return vec![Effect::Copy(text)];
-        }
-        let mut parts = cmd.splitn(3, ':');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("pane"), Some(n), None) => match n.parse::<usize>() {
-                Ok(n) if (1..=Tab::ALL.len()).contains(&n) => return self.set_tab(Tab::ALL[n - 1]),
-                _ => self.toast(Level::Error, format!("no pane {n}")),
-            },
-            (Some("sort"), Some(col), None) => match SortColumn::parse(col) {
-                Some(c) => self.cat.set_sort(c),
-                None => self.toast(Level::Error, format!("cannot sort by {col:?}")),
-            },
-            (Some("group"), Some(g), None) => match Grouping::parse(g) {
-                Some(g) => self.cat.set_group(g),
-                None => self.toast(Level::Error, format!("cannot group by {g:?}")),
-            },
-            (Some("scope"), Some("clear"), None) => {
-                self.scope = Scope::default();
-                self.restatus_all();
-            }
-            (Some("scope"), Some("env"), Some(e)) => {
-                if self.topology.environments.iter().any(|x| x == e) {
-                    self.scope.env = Some(e.to_string());
-                    self.restatus_all();
-                } else {
-                    self.toast(Level::Error, format!("unknown environment {e:?}"));
-                }
-            }
-            (Some("scope"), Some("region"), Some(r)) => {
-                if self.topology.regions.iter().any(|x| x == r) {
-                    self.scope.region = Some(r.to_string());
-                    self.restatus_all();
-                } else {
-                    self.toast(Level::Error, format!("unknown region {r:?}"));
-                }
-            }
-            _ => {
-                tracing::warn!(command = cmd, "unknown command");
-                self.toast(Level::Error, format!("unknown command {cmd:?}"));
-            }
+            // The layers' own commands do nothing without their layer.
+            C::FilterApply
+            | C::FilterCancel
+            | C::FilterClear
+            | C::PaletteRun
+            | C::Close
+            | C::NextField
+            | C::PrevField
+            | C::Confirm
+            | C::Cancel
+            | C::Submit => {}
         }
         vec![]
     }
@@ -1786,12 +1689,12 @@ impl Model {
     /// Lock (asks why first) or unlock `service` in `env`/`region` (`None`: every one).
     fn lock_at(
         &mut self,
-        verb: &str,
+        verb: LockVerb,
         service: String,
         env: Option<String>,
         region: Option<String>,
     ) -> Vec<Effect> {
-        if verb == "unlock" {
+        if verb == LockVerb::Unlock {
             return self.ask_why(Action::Unlock {
                 service,
                 env,
@@ -1836,7 +1739,7 @@ impl Model {
 
     /// Where the matrix's `L`/`U` can act: the selected cell, its environment, and the
     /// scope when that is wider still. `None` outside the matrix or without a cell.
-    fn lock_places(&self, service: &str, verb: &str) -> Option<Vec<PaletteItem>> {
+    fn lock_places(&self, service: &str, verb: LockVerb) -> Option<Vec<PaletteItem>> {
         if self.tab != Tab::Deployments || !self.routes.is_empty() {
             return None;
         }
@@ -1867,15 +1770,16 @@ impl Model {
             places
                 .into_iter()
                 .map(|(env, region, label)| {
-                    let mut verb_cap = verb.to_string();
+                    let mut verb_cap = verb.as_str().to_string();
                     verb_cap[..1].make_ascii_uppercase();
                     PaletteItem {
                         label: format!("{verb_cap} {} {label}", sanitize(service)),
-                        command: format!(
-                            "{verb}_at:{service}:{}:{}",
-                            env.unwrap_or_default(),
-                            region.unwrap_or_default()
-                        ),
+                        command: Command::LockAt {
+                            verb,
+                            service: service.to_string(),
+                            env,
+                            region,
+                        },
                         keys: String::new(),
                     }
                 })
@@ -1906,7 +1810,7 @@ impl Model {
     /// Secrets pane actions on the selected key, in the selected cell's environment and
     /// region. `c` copies into the selected cell when it is empty, else to the region
     /// the key's drift finding says is missing it.
-    fn secret_action(&mut self, cmd: &str) -> Vec<Effect> {
+    fn secret_action(&mut self, cmd: &Command) -> Vec<Effect> {
         let (Some(view), Some((_, list))) = (self.secret_view(), self.secrets.ready()) else {
             self.toast(Level::Error, "the secrets are not read yet");
             return vec![];
@@ -1923,7 +1827,7 @@ impl Model {
         };
         let findings: Vec<_> = view.findings.into_iter().filter(|d| d.key == key).collect();
         let cell = self.secret_cell_cluster();
-        if cmd == "secret_copy"
+        if *cmd == Command::SecretCopy
             && let Some(c) = &cell
         {
             // The selected cell is empty and another region of its environment holds
@@ -1950,7 +1854,7 @@ impl Model {
             self.toast(Level::Error, "no cluster in scope");
             return vec![];
         };
-        if cmd == "secret_copy" {
+        if *cmd == Command::SecretCopy {
             let missing = findings
                 .iter()
                 .find(|d| d.env == env && d.kind == crate::domain::drift::DriftKind::Missing)
@@ -1990,7 +1894,7 @@ impl Model {
         };
         let (env, region) = (c.env.to_string(), c.region.to_string());
         match cmd {
-            "secret_reveal" => vec![Effect::Act {
+            Command::SecretReveal => vec![Effect::Act {
                 action: Action::SecretReveal {
                     service,
                     env,
@@ -1999,7 +1903,7 @@ impl Model {
                 },
                 confirmed: false,
             }],
-            "secret_delete" => self.ask_why(Action::SecretDelete {
+            Command::SecretDelete => self.ask_why(Action::SecretDelete {
                 service,
                 env,
                 region,
@@ -2060,7 +1964,7 @@ impl Model {
     /// The palette's environment commands: the list (choose one to see it in the
     /// matrix), more time, delete. Extend and delete act on the scope's environment
     /// when it is an ephemeral one, else ask which.
-    fn env_command(&mut self, cmd: &str) -> Vec<Effect> {
+    fn env_command(&mut self, cmd: &Command) -> Vec<Effect> {
         if self.topology.ephemeral.is_empty() {
             self.toast(
                 Level::Info,
@@ -2074,17 +1978,17 @@ impl Model {
             .as_ref()
             .filter(|e| self.topology.ephemeral(e).is_some())
             .cloned();
-        match (cmd, scoped) {
-            ("env_extend", Some(name)) => return self.ask_env_extend(&name),
-            ("env_delete", Some(name)) => return self.run(&format!("env_delete:{name}")),
+        match (cmd.clone(), scoped) {
+            (Command::EnvExtend, Some(name)) => return self.ask_env_extend(&name),
+            (Command::EnvDelete, Some(name)) => return self.run(Command::EnvDeleteOf(name)),
             _ => {}
         }
         let now = self.now();
-        let (verb, title) = match cmd {
-            "env_extend" => ("env_extend", " give which environment more time? "),
-            "env_delete" => ("env_delete", " delete which environment? "),
+        let (verb, title): (fn(String) -> Command, _) = match cmd {
+            Command::EnvExtend => (Command::EnvExtendOf, " give which environment more time? "),
+            Command::EnvDelete => (Command::EnvDeleteOf, " delete which environment? "),
             _ => (
-                "env_show",
+                Command::EnvShow,
                 " ephemeral environments: Enter shows one in the matrix ",
             ),
         };
@@ -2105,7 +2009,7 @@ impl Model {
                         .join(","),
                     sanitize(&e.created_by)
                 ),
-                command: format!("{verb}:{}", e.name),
+                command: verb(e.name.clone()),
                 keys: String::new(),
             })
             .collect();
@@ -2437,25 +2341,32 @@ impl Model {
         }
     }
 
+    /// The `:` palette, from the command registry: the commands a key of the global,
+    /// catalog, list or service-view sections runs (with the key and its desc), then
+    /// those the registry always offers, their arguments spelled out.
     fn build_palette(&self) -> Vec<PaletteItem> {
+        use super::command::{Arg, InPalette, REGISTRY};
         let mut items: Vec<PaletteItem> = Vec::new();
         for section in ["global", "catalog", "list", "detail"] {
             for b in self.keymap.section(section) {
-                if matches!(b.run.as_str(), "palette" | "noop" | "redraw" | "suspend")
-                    || b.run.starts_with("pane:")
-                    || items.iter().any(|i| i.command == b.run)
-                {
+                let Ok(command) = Command::parse(&b.run) else {
+                    continue;
+                };
+                let offered = command
+                    .spec()
+                    .is_some_and(|s| s.palette != InPalette::No && s.arg != Arg::Pane);
+                if !offered || items.iter().any(|i| i.command == command) {
                     continue;
                 }
                 items.push(PaletteItem {
                     label: b.desc.clone(),
-                    command: b.run.clone(),
+                    command,
                     keys: format_keys(&b.on),
                 });
             }
         }
         // A command a key already runs is listed once, with its key.
-        let mut add = |label: String, command: String| {
+        let mut add = |label: String, command: Command| {
             if items.iter().any(|i| i.command == command) {
                 return;
             }
@@ -2465,70 +2376,47 @@ impl Model {
                 keys: String::new(),
             })
         };
-        for (i, t) in Tab::ALL.iter().enumerate() {
-            add(
-                format!("Go to the {} pane", t.title()),
-                format!("pane:{}", i + 1),
-            );
-        }
-        for e in &self.topology.environments {
-            add(format!("Scope: environment {e}"), format!("scope:env:{e}"));
-        }
-        for r in &self.topology.regions {
-            add(format!("Scope: region {r}"), format!("scope:region:{r}"));
-        }
-        add("Scope: everything".into(), "scope:clear".into());
-        add(
-            "Lock every service everywhere (incident)".into(),
-            "lock_all".into(),
-        );
-        add("Release the incident lock".into(), "unlock_all".into());
-        add(
-            "New service: create one on the golden path (a form)".into(),
-            "service_create".into(),
-        );
-        add(
-            "Request access to operate the selected service".into(),
-            "access_operate".into(),
-        );
-        add(
-            "Request access to read the selected service's secrets".into(),
-            "access_secrets".into(),
-        );
-        add(
-            "Access requests waiting for you: approve or deny (who, what, where, why)".into(),
-            "access_approve".into(),
-        );
-        add(
-            "env create: an ephemeral environment with a TTL".into(),
-            "env_create".into(),
-        );
-        add(
-            "env list: ephemeral environments and expiry".into(),
-            "env_list".into(),
-        );
-        add(
-            "env extend: more time for an environment".into(),
-            "env_extend".into(),
-        );
-        add(
-            "env delete: remove an environment now".into(),
-            "env_delete".into(),
-        );
-        add(
-            "Retry the last service creation (resumes at the failed step)".into(),
-            "service_create_retry".into(),
-        );
-        add("Merge freeze on".into(), "freeze_on".into());
-        add("Merge freeze off".into(), "freeze_off".into());
-        for g in ["none", "owner", "system"] {
-            add(format!("Group the catalog by {g}"), format!("group:{g}"));
-        }
-        for c in SortColumn::ALL {
-            add(
-                format!("Sort the catalog by {}", c.label()),
-                format!("sort:{}", c.label()),
-            );
+        for spec in REGISTRY.iter().filter(|s| s.palette == InPalette::Always) {
+            match spec.arg {
+                Arg::Pane => {
+                    for (i, t) in Tab::ALL.iter().enumerate() {
+                        add(
+                            format!("Go to the {} pane", t.title()),
+                            Command::Pane(i + 1),
+                        );
+                    }
+                }
+                Arg::Scope => {
+                    for e in &self.topology.environments {
+                        add(
+                            format!("Scope: environment {e}"),
+                            Command::Scope(ScopeArg::Env(e.clone())),
+                        );
+                    }
+                    for r in &self.topology.regions {
+                        add(
+                            format!("Scope: region {r}"),
+                            Command::Scope(ScopeArg::Region(r.clone())),
+                        );
+                    }
+                    add("Scope: everything".into(), Command::Scope(ScopeArg::Clear));
+                }
+                Arg::Group => {
+                    for g in [Grouping::None, Grouping::Owner, Grouping::System] {
+                        add(format!("{} {}", spec.desc, g.label()), Command::Group(g));
+                    }
+                }
+                Arg::Sort => {
+                    for c in SortColumn::ALL {
+                        add(format!("{} {}", spec.desc, c.label()), Command::Sort(c));
+                    }
+                }
+                Arg::None => {
+                    if let Ok(c) = Command::parse(spec.name) {
+                        add(spec.desc.to_string(), c);
+                    }
+                }
+            }
         }
         items
     }

@@ -15,6 +15,7 @@ use crate::domain::service::{Health, LiveStatus, ServiceRow};
 use crate::domain::text::sanitize;
 
 use super::catalog::{CatalogState, ViewItem};
+use super::command::{Command, Context};
 use super::model::{Level, Model, Overlay, Remote, Route, Tab};
 use super::panes;
 
@@ -318,8 +319,8 @@ fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
     }
     let mut width: usize = spans.iter().map(|s: &Span| s.width()).sum();
     let sections = m.sections();
-    for &(run, label) in footer_commands(m) {
-        let Some(keys) = first_key(m, &sections, run) else {
+    for (command, label) in footer_context(m).footer() {
+        let Some(keys) = first_key(m, &sections, &command) else {
             continue;
         };
         let w = keys.chars().count() + label.chars().count() + 3;
@@ -345,98 +346,28 @@ pub fn visible_urls(m: &Model) -> Vec<String> {
     }
 }
 
-/// The few commands worth a footer hint in each context, most useful first. The keys
-/// come from the keymap, so a rebinding shows here too.
-fn footer_commands(m: &Model) -> &'static [(&'static str, &'static str)] {
+/// Where the footer's hints come from now (see [`Context::footer`]): the keys come
+/// from the keymap, so a rebinding shows there too.
+fn footer_context(m: &Model) -> Context {
     match (&m.overlay, m.routes.last(), m.tab) {
-        (Some(Overlay::Help { .. }), _, _) => &[("close", "close"), ("down", "scroll")],
-        (Some(Overlay::Palette(_)), _, _) => {
-            &[("palette_run", "run"), ("down", "next"), ("close", "close")]
-        }
-        (Some(Overlay::Form), _, _) => &[
-            ("next_field", "next field"),
-            ("confirm", "submit"),
-            ("cancel", "cancel"),
-        ],
-        (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => {
-            &[("confirm", "accept"), ("cancel", "cancel")]
-        }
-        (None, Some(_), _) => &[
-            ("back", "back"),
-            ("down", "scroll"),
-            ("palette", "commands"),
-            ("help", "help"),
-            ("quit", "quit"),
-        ],
-        (None, None, Tab::Catalog) => &[
-            ("filter", "filter"),
-            ("open", "open"),
-            ("sort_next", "sort"),
-            ("group_next", "group"),
-            ("scope_env_next", "env"),
-            ("scope_region_next", "region"),
-            ("palette", "commands"),
-            ("help", "help"),
-            ("quit", "quit"),
-        ],
-        (None, None, Tab::Secrets) => &[
-            ("secret_reveal", "reveal"),
-            ("secret_put", "put"),
-            ("secret_new", "new"),
-            ("secret_copy", "copy to missing"),
-            ("secret_delete", "delete"),
-            ("drift_only", "drift only"),
-            ("scope_env_next", "env"),
-            ("scope_region_next", "region"),
-            ("help", "help"),
-        ],
-        (None, None, Tab::Flags) => &[
-            ("flag_set", "set"),
-            ("drift_only", "drift only"),
-            ("filter", "filter"),
-            ("scope_env_next", "env"),
-            ("scope_region_next", "region"),
-            ("help", "help"),
-            ("quit", "quit"),
-        ],
-        (None, None, Tab::Deployments) => &[
-            ("filter", "filter"),
-            ("open", "open"),
-            ("col_right", "scroll"),
-            ("drift_only", "drift only"),
-            ("lock", "lock"),
-            ("rollback", "roll back"),
-            ("scope_env_next", "env"),
-            ("scope_region_next", "region"),
-            ("palette", "commands"),
-            ("help", "help"),
-            ("quit", "quit"),
-        ],
-        (None, None, Tab::Pods) => &[
-            ("restart", "restart"),
-            ("hpa", "hpa"),
-            ("lock", "lock"),
-            ("filter", "filter"),
-            ("scope_env_next", "env"),
-            ("scope_region_next", "region"),
-            ("palette", "commands"),
-            ("help", "help"),
-            ("quit", "quit"),
-        ],
-        (None, None, _) => &[
-            ("filter", "filter"),
-            ("scope_env_next", "env"),
-            ("scope_region_next", "region"),
-            ("next_pane", "next pane"),
-            ("palette", "commands"),
-            ("help", "help"),
-            ("quit", "quit"),
-        ],
+        (Some(Overlay::Help { .. }), _, _) => Context::Help,
+        (Some(Overlay::Palette(_)), _, _) => Context::Palette,
+        (Some(Overlay::Form), _, _) => Context::Form,
+        (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => Context::Question,
+        (None, Some(_), _) => Context::Service,
+        (None, None, Tab::Catalog) => Context::Catalog,
+        (None, None, Tab::Secrets) => Context::Secrets,
+        (None, None, Tab::Flags) => Context::Flags,
+        (None, None, Tab::Deployments) => Context::Deployments,
+        (None, None, Tab::Pods) => Context::Pods,
+        (None, None, _) => Context::Other,
     }
 }
 
-/// The first key bound to `run` in the active sections.
-fn first_key(m: &Model, sections: &[&str], run: &str) -> Option<String> {
+/// The first key bound to `command` in the active sections.
+fn first_key(m: &Model, sections: &[&str], command: &Command) -> Option<String> {
+    // The keymap holds commands as written, checked against the registry at load.
+    let run = command.to_string();
     sections
         .iter()
         .flat_map(|s| m.keymap.section(s))
@@ -999,11 +930,8 @@ fn draw_help(m: &Model, f: &mut Frame, area: Rect, scroll: usize) {
         // One line per command, its keys joined; `pane:N` folded into one line.
         let mut seen: Vec<&str> = Vec::new();
         for b in bindings {
-            let run = if b.run.starts_with("pane:") {
-                "pane:N"
-            } else {
-                b.run.as_str()
-            };
+            let pane = matches!(Command::parse(&b.run), Ok(Command::Pane(_)));
+            let run = if pane { "pane:N" } else { b.run.as_str() };
             if run == "noop" || seen.contains(&run) {
                 continue;
             }

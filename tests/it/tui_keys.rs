@@ -2,6 +2,7 @@
 //! at the model and at the screen.
 
 use sphere::tui::catalog::{Grouping, SortColumn};
+use sphere::tui::command::Command;
 use sphere::tui::harness::Harness;
 use sphere::tui::model::{Msg, Overlay, Route, Tab};
 
@@ -873,13 +874,14 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     h.keys(":Request access to operate");
     let screen = h.render();
     assert!(screen.contains("Request access to operate"), "{screen}");
-    if let Some(Overlay::Palette(p)) = &h.model.overlay {
-        let top = p
-            .matches
-            .first()
-            .map(|&i| h.model.palette[i].command.clone());
-        assert_eq!(top.as_deref(), Some("access_operate"), "{screen}");
-    }
+    let Some(Overlay::Palette(p)) = &h.model.overlay else {
+        panic!("the palette is open: {:?}", h.model.overlay);
+    };
+    let top = p
+        .matches
+        .first()
+        .map(|&i| h.model.palette[i].command.clone());
+    assert_eq!(top, Some(Command::AccessOperate), "{screen}");
     h.keys("<Enter>");
     assert!(
         matches!(h.model.overlay, Some(Overlay::Prompt(_))),
@@ -1049,13 +1051,14 @@ fn last_toast(h: &Harness) -> String {
 /// eu-west-1 for three days.
 fn create_env_from_the_palette(h: &mut Harness, name: &str) {
     h.keys(":env create");
-    if let Some(Overlay::Palette(p)) = &h.model.overlay {
-        let top = p
-            .matches
-            .first()
-            .map(|&i| h.model.palette[i].command.clone());
-        assert_eq!(top.as_deref(), Some("env_create"));
-    }
+    let Some(Overlay::Palette(p)) = &h.model.overlay else {
+        panic!("the palette is open: {:?}", h.model.overlay);
+    };
+    let top = p
+        .matches
+        .first()
+        .map(|&i| h.model.palette[i].command.clone());
+    assert_eq!(top, Some(Command::EnvCreate));
     h.keys("<Enter>");
     assert!(matches!(h.model.overlay, Some(Overlay::Form)));
     // name, then from (staging is offered first), region (every, us-east-1,
@@ -1331,7 +1334,7 @@ async fn the_golden_path_shows_each_step_as_it_ends_and_resumes_after_a_failure(
     h.keys("n");
     h.keys("fraud-scorer<Tab>Scores payments<Tab><Right>");
     // Submit by hand to look at the panel between steps.
-    let effects = h.model.run("confirm");
+    let effects = h.model.run(Command::Confirm);
     assert_eq!(effects.len(), 1, "the action");
     let screen = h.render();
     assert!(screen.contains("creating fraud-scorer"), "{screen}");
