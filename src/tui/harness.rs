@@ -171,7 +171,8 @@ impl Harness {
     /// Type a key sequence: plain characters, and `<Enter>`, `<Esc>`, `<Tab>`,
     /// `<Down>`, `<C-c>` ... for special keys.
     pub fn keys(&mut self, seq: &str) {
-        for ev in parse_keys(seq) {
+        let events = parse_keys(seq).unwrap_or_else(|e| panic!("bad key sequence {e}"));
+        for ev in events {
             let effects = self.model.update(Msg::Term(Event::Key(ev)));
             self.apply(effects);
             self.pump();
@@ -284,24 +285,72 @@ impl Harness {
     }
 }
 
-/// Parse `"/pay<Enter>G"` into key events, with the keymap's own key notation.
-pub fn parse_keys(seq: &str) -> Vec<KeyEvent> {
+/// Parse `"/pay<Enter>G"` into key events, with the keymap's own key notation. A
+/// token that names no key (`<Entr>`) is an error naming it, never silently nothing.
+/// A `<` not followed by a letter is the character itself.
+pub fn parse_keys(seq: &str) -> Result<Vec<KeyEvent>, String> {
     let mut out = Vec::new();
     let mut chars = seq.chars().peekable();
     while let Some(c) = chars.next() {
         let token = if c == '<' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) {
-            let name: String = chars.by_ref().take_while(|&c| c != '>').collect();
+            let mut name = String::new();
+            let mut closed = false;
+            for c in chars.by_ref() {
+                if c == '>' {
+                    closed = true;
+                    break;
+                }
+                name.push(c);
+            }
+            if !closed {
+                return Err(format!("in {seq:?}: <{name} is not closed with >"));
+            }
             format!("<{name}>")
         } else {
             c.to_string()
         };
-        if let Ok(k) = token.parse::<Key>() {
-            let mods = match k.code {
-                KeyCode::Char(ch) if ch.is_ascii_uppercase() => k.modifiers | KeyModifiers::SHIFT,
-                _ => k.modifiers,
-            };
-            out.push(KeyEvent::new(k.code, mods));
+        let k = token
+            .parse::<Key>()
+            .map_err(|e| format!("in {seq:?}: {e}"))?;
+        let mods = match k.code {
+            KeyCode::Char(ch) if ch.is_ascii_uppercase() => k.modifiers | KeyModifiers::SHIFT,
+            _ => k.modifiers,
+        };
+        out.push(KeyEvent::new(k.code, mods));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_sequences_parse_and_a_typo_is_an_error() {
+        let keys = parse_keys("/pa<Enter>G<C-r><lt>").expect("parses");
+        let codes: Vec<KeyCode> = keys.iter().map(|k| k.code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                KeyCode::Char('/'),
+                KeyCode::Char('p'),
+                KeyCode::Char('a'),
+                KeyCode::Enter,
+                KeyCode::Char('G'),
+                KeyCode::Char('r'),
+                KeyCode::Char('<'),
+            ]
+        );
+        assert_eq!(keys[4].modifiers, KeyModifiers::SHIFT);
+        assert_eq!(keys[5].modifiers, KeyModifiers::CONTROL);
+        // `<` before a non-letter is the character.
+        assert_eq!(parse_keys("a<1").expect("parses").len(), 3);
+        for bad in ["<Entr>", "x<Esc", "<Ctl-x>"] {
+            let e = parse_keys(bad).expect_err(bad);
+            assert!(
+                e.contains(bad.trim_start_matches('x')) || e.contains("not closed"),
+                "{e}"
+            );
         }
     }
-    out
 }

@@ -579,13 +579,9 @@ async fn reveal_shows_the_value_for_a_while_and_put_is_typed_masked() {
     assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("rotated<Enter>");
     // Production asks for the service name.
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("admin-portal<Enter>");
-    }
+    answer_confirm(&mut h, "admin-portal<Enter>");
     h.keys("v");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("admin-portal<Enter>");
-    }
+    assert_no_confirm(&h);
     let screen = h.render();
     assert!(
         screen.contains("s3cr3t-value"),
@@ -646,9 +642,7 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     h.keys("<Enter>");
     assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("y");
-    }
+    assert_no_confirm(&h);
     let (_, list) = h.model.secrets.ready().cloned().expect("secrets read");
     let new: Vec<_> = list
         .iter()
@@ -702,10 +696,12 @@ async fn the_audit_pane_shows_the_selected_record_whole() {
         screen.contains(&format!("#{} ", first.id)),
         "the detail names the record: {screen}"
     );
-    if let Some(reason) = &first.reason {
-        let head: String = reason.chars().take(20).collect();
-        assert!(screen.contains(&format!("why: {head}")), "{screen}");
-    }
+    let reason = first
+        .reason
+        .as_ref()
+        .expect("the newest seeded record has a reason");
+    let head: String = reason.chars().take(20).collect();
+    assert!(screen.contains(&format!("why: {head}")), "{screen}");
 }
 
 #[tokio::test]
@@ -719,20 +715,19 @@ async fn the_rollback_chooser_marks_a_newer_version() {
     );
     // Why (optional), then the confirmation.
     h.keys("<Down><Enter><Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("cart-service<Enter>");
-    }
+    answer_confirm(&mut h, "cart-service<Enter>");
     h.keys("b");
     let screen = h.render();
     assert!(screen.contains("(newer: rolls forward)"), "{screen}");
     // The first choice, under the cursor, still goes back.
-    if let Some(Overlay::Palette(p)) = &h.model.overlay {
-        let first = p.matches.first().map(|&i| p.items[i].label.clone());
-        assert!(
-            first.as_deref().is_some_and(|l| !l.contains("newer")),
-            "{first:?}"
-        );
-    }
+    let Some(Overlay::Palette(p)) = &h.model.overlay else {
+        panic!("the chooser is open: {:?}", h.model.overlay);
+    };
+    let first = p.matches.first().map(|&i| p.items[i].label.clone());
+    assert!(
+        first.as_deref().is_some_and(|l| !l.contains("newer")),
+        "{first:?}"
+    );
 }
 
 #[tokio::test]
@@ -752,9 +747,7 @@ async fn secrets_act_on_the_selected_cell_of_the_grid() {
             .contains("staging/admin-portal/DATABASE_URL by region")
     );
     h.keys("v");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("y");
-    }
+    assert_no_confirm(&h);
     let shown = h.model.revealed.as_ref().map(|(what, ..)| what.clone());
     assert_eq!(
         shown.as_deref(),
@@ -909,9 +902,7 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     h.model.user = "sofia.moreno".into();
     let before = h.model.locks.len();
     h.keys("Lhold deploys<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("payments-api<Enter>");
-    }
+    assert_no_confirm(&h);
     assert_eq!(h.model.locks.len(), before + 1, "{:?}", h.model.toasts);
 }
 
@@ -1025,9 +1016,7 @@ async fn an_impersonated_action_is_audited_under_both_names() {
     h.model.user = "amara.okafor".into();
     h.model.impersonator = Some("ada".into());
     h.keys("/payments-api<Enter>Lhold for INC-3<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("payments-api<Enter>");
-    }
+    assert_no_confirm(&h);
     let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
     assert!(
         audit
@@ -1039,6 +1028,26 @@ async fn an_impersonated_action_is_audited_under_both_names() {
 }
 
 /// The toast most recently shown.
+/// The action waits for a confirmation (the demo's policy asks for this one): answer it.
+fn answer_confirm(h: &mut Harness, answer: &str) {
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "a confirmation is asked: {:?} {:?}",
+        h.model.overlay,
+        h.model.toasts
+    );
+    h.keys(answer);
+}
+
+/// The action ran without a confirmation (the demo's policy asks none for it).
+fn assert_no_confirm(h: &Harness) {
+    assert!(
+        !matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "no confirmation is asked: {:?}",
+        h.model.overlay
+    );
+}
+
 fn last_toast(h: &Harness) -> String {
     h.model
         .toasts
@@ -1446,9 +1455,7 @@ async fn copy_goes_to_the_empty_cell_when_the_majority_rules_see_no_drift() {
         h.keys("j");
     }
     h.keys("c");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("admin-portal<Enter>");
-    }
+    assert_no_confirm(&h);
     assert_eq!(held(&h), 2, "{:?}", h.model.toasts);
 }
 
@@ -1461,9 +1468,7 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
     assert!(header(&mut h).contains("❄ FREEZE"), "{:?}", h.model.toasts);
     h.keys(":Lock every service everywhere<Enter>INC-9<Enter>");
     // Everything: the words are typed to confirm.
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("lock all<Enter>");
-    }
+    answer_confirm(&mut h, "lock all<Enter>");
     assert!(
         header(&mut h).contains("⊘ ALL LOCKED"),
         "{:?}",
@@ -1473,13 +1478,9 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
     h.keys(":Release the incident lock<Enter>");
     assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("INC-9 over<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("unlock all<Enter>");
-    }
+    answer_confirm(&mut h, "unlock all<Enter>");
     h.keys(":Merge freeze off<Enter><Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("y");
-    }
+    answer_confirm(&mut h, "y");
     let line = header(&mut h);
     assert!(
         !line.contains("FREEZE") && !line.contains("ALL LOCKED"),
