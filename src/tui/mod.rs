@@ -12,4 +12,6 @@ pub mod model;
 pub mod msg;
 pub mod panes;
 pub mod terminal;
+#[cfg(test)]
+mod update_tests;
 pub mod view;

@@ -1659,3 +1659,38 @@ async fn a_service_seen_nowhere_is_unknown_until_every_cluster_in_scope_answered
     assert!(screen.contains("? unknown"), "{screen}");
     assert!(!screen.contains("not deployed"), "{screen}");
 }
+
+/// Left alone on a pane for longer than its refresh interval, sphere reads again and,
+/// nothing having changed, writes nothing to the terminal (no redraw every 5 s).
+#[tokio::test]
+async fn an_idle_pane_writes_nothing_to_the_terminal() {
+    use sphere::tui::model::{POLL, SLOW_POLL};
+    use std::time::{Duration, Instant};
+    let mut h = demo().await;
+    for (key, tab, every) in [
+        ("6", Tab::Audit, POLL),
+        ("5", Tab::Flags, POLL),
+        ("4", Tab::Secrets, SLOW_POLL),
+        ("2", Tab::Deployments, POLL),
+        ("3", Tab::Pods, POLL),
+    ] {
+        h.keys(key);
+        assert_eq!(h.model.tab, tab);
+        h.model.toasts.clear();
+        let start = Instant::now();
+        assert!(
+            h.tick(start) > 0,
+            "{tab:?}: the pane's first frame is written"
+        );
+        let (mut written, mut polls) = (0, 0);
+        for s in 1..=2 * every.as_secs() + 1 {
+            let due = h.model.poll_at;
+            written += h.tick(start + Duration::from_secs(s));
+            if h.model.poll_at != due {
+                polls += 1;
+            }
+        }
+        assert!(polls >= 2, "{tab:?}: read again {polls} times");
+        assert_eq!(written, 0, "{tab:?}: bytes written while idle");
+    }
+}
