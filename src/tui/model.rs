@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
+use nucleo_matcher::{Config as MatcherConfig, Matcher};
 
 use crate::actions::{Action, Confirm, Policy, StepReport, StepStatus};
-use crate::config::keymap::format_keys;
 use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
 use crate::domain::catalog::Catalog;
 use crate::domain::environment::{format_duration, parse_duration};
@@ -19,10 +17,12 @@ use crate::domain::service::{LiveState, rows_from_catalog};
 use crate::domain::text::sanitize;
 use crate::domain::{ClusterEvent, Scope, Topology};
 
-use super::catalog::{CatalogState, Grouping, SortColumn, ViewItem};
+use super::catalog::{CatalogState, Grouping};
 use super::command::{Command, LockVerb, ScopeArg};
 use super::fetch::{Fetch, Fetched, ServiceReport};
 pub use super::msg::{Effect, Level, Msg, Why};
+pub use super::panes::matrix::MatrixCache;
+pub use super::panes::secrets::SecretView;
 use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 
 /// How long a revealed secret stays readable before it is masked again.
@@ -35,24 +35,6 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// region's secrets (and the service view asks GitHub), at the providers' per-call
 /// price, for data that seldom changes.
 pub const SLOW_POLL: Duration = Duration::from_secs(30);
-
-/// The matrix rows and drift counts, computed once per change of what they depend on.
-#[derive(Debug, Clone)]
-pub struct MatrixCache {
-    key: (u64, u64, Scope, bool),
-    pub rows: Vec<usize>,
-    /// Drifted services per environment in scope, over the catalog's filtered rows.
-    pub drift: std::collections::BTreeMap<String, usize>,
-}
-
-/// What the secrets pane shows, computed once per use (see `Model::secret_view`).
-pub struct SecretView {
-    pub service: String,
-    pub findings: Vec<crate::domain::drift::DriftFinding>,
-    pub grid: crate::domain::drift::SecretGrid,
-    /// Indices into `grid.keys` of the rows shown.
-    pub rows: Vec<usize>,
-}
 
 /// Selection and scroll of a plain list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,7 +124,7 @@ impl Progress {
         }
     }
 
-    fn report(&mut self, r: &StepReport) {
+    pub(crate) fn report(&mut self, r: &StepReport) {
         if let Some(x) = self.steps.iter_mut().find(|x| x.0 == r.step) {
             x.1 = Some(r.status.clone());
             x.2 = r.detail.clone();
@@ -190,7 +172,7 @@ impl Tab {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         Self::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 }
@@ -391,10 +373,10 @@ pub struct Model {
     /// A secret value revealed on purpose, what it is, and when it is masked again.
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
-    matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
+    pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// Something changed since the last frame.
     pub dirty: bool,
-    matcher: Matcher,
+    pub(crate) matcher: Matcher,
 }
 
 pub struct ModelInit {
@@ -526,7 +508,7 @@ impl Model {
     }
 
     /// Is `service` the focus (see `focus`)? Without building the name, outside the matrix.
-    fn is_focus(&self, service: &str) -> bool {
+    pub(crate) fn is_focus(&self, service: &str) -> bool {
         if let Some(Route::Service(s)) = self.routes.last() {
             return s == service;
         }
@@ -534,55 +516,6 @@ impl Model {
             return self.focus().as_deref() == Some(service);
         }
         self.cat.selected_row().is_some_and(|r| r.name == service)
-    }
-
-    /// Rows of the matrix: the catalog's filtered, sorted services (indices into
-    /// `cat.rows`), only drifted ones when asked.
-    pub fn matrix_rows(&self) -> Vec<usize> {
-        self.matrix_view().rows
-    }
-
-    /// The matrix's rows and drift summary, from the cache when nothing changed.
-    pub fn matrix_view(&self) -> MatrixCache {
-        let key = (
-            self.cat.view_gen,
-            self.live_gen,
-            self.scope.clone(),
-            self.drift_only,
-        );
-        if let Some(c) = self.matrix_cache.borrow().as_ref()
-            && c.key == key
-        {
-            return c.clone();
-        }
-        let envs: Vec<&String> = self
-            .topology
-            .environments
-            .iter()
-            .filter(|e| self.scope.env.as_ref().is_none_or(|s| s == *e))
-            .collect();
-        let mut drift = std::collections::BTreeMap::new();
-        let mut rows = Vec::new();
-        for v in &self.cat.view {
-            let ViewItem::Row(i) = v else { continue };
-            let drifted: Vec<String> = self
-                .live
-                .service(&self.cat.rows[*i].name)
-                .map(|l| crate::domain::matrix::drifted_envs(&l, &self.topology))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| envs.contains(&e))
-                .collect();
-            for e in &drifted {
-                *drift.entry(e.clone()).or_insert(0usize) += 1;
-            }
-            if !self.drift_only || !drifted.is_empty() {
-                rows.push(*i);
-            }
-        }
-        let cache = MatrixCache { key, rows, drift };
-        *self.matrix_cache.borrow_mut() = Some(cache.clone());
-        cache
     }
 
     /// Unix seconds now by the platform's clock (fixed in golden-screen tests).
@@ -674,7 +607,7 @@ impl Model {
         reads.into_iter().map(Effect::Fetch).collect()
     }
 
-    fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
+    pub(crate) fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
         match res {
             Ok(Fetched::Locks(l, freeze)) => {
                 if l != self.locks {
@@ -947,7 +880,7 @@ impl Model {
         self.dirty = true;
     }
 
-    fn on_cluster(&mut self, ev: ClusterEvent) {
+    pub(crate) fn on_cluster(&mut self, ev: ClusterEvent) {
         match ev {
             ClusterEvent::Environment(e) => {
                 self.topology.set_ephemeral(e);
@@ -1025,7 +958,7 @@ impl Model {
     }
 
     /// Recompute every row's live status (after the scope changed).
-    fn restatus_all(&mut self) {
+    pub(crate) fn restatus_all(&mut self) {
         let names: Vec<String> = self.cat.rows.iter().map(|r| r.name.to_string()).collect();
         for n in names {
             let st = self.live.status(&n, &self.scope, &self.topology.regions);
@@ -1035,7 +968,7 @@ impl Model {
         self.dirty = true;
     }
 
-    fn on_paste(&mut self, text: &str) {
+    pub(crate) fn on_paste(&mut self, text: &str) {
         let clean = sanitize(text);
         if matches!(self.overlay, Some(Overlay::Form))
             && let Some(form) = &mut self.form
@@ -1059,7 +992,7 @@ impl Model {
         self.dirty = true;
     }
 
-    fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+    pub(crate) fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         // Ctrl-U clears a typed line (the palette, a prompt, a typed confirmation), as
         // in a shell; elsewhere it stays a key of the keymap.
         if ev.code == KeyCode::Char('u') && ev.modifiers.contains(KeyModifiers::CONTROL) {
@@ -1101,7 +1034,7 @@ impl Model {
     }
 
     /// Keys that no binding took: text for the filter or the palette.
-    fn type_text(&mut self, ev: &KeyEvent) {
+    pub(crate) fn type_text(&mut self, ev: &KeyEvent) {
         if matches!(self.overlay, Some(Overlay::Form))
             && let Some(form) = &mut self.form
         {
@@ -1659,7 +1592,7 @@ impl Model {
         vec![]
     }
 
-    fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
+    pub(crate) fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
         if tab != self.tab {
             self.pane_filter.clear();
             self.list = ListPos::default();
@@ -1686,239 +1619,9 @@ impl Model {
         self.pane_reads()
     }
 
-    /// Lock (asks why first) or unlock `service` in `env`/`region` (`None`: every one).
-    fn lock_at(
-        &mut self,
-        verb: LockVerb,
-        service: String,
-        env: Option<String>,
-        region: Option<String>,
-    ) -> Vec<Effect> {
-        if verb == LockVerb::Unlock {
-            return self.ask_why(Action::Unlock {
-                service,
-                env,
-                region,
-                all_holders: false,
-            });
-        }
-        // A target holds a lock per holder: say who already holds one there, and why.
-        let others: Vec<Lock> = self
-            .locks
-            .iter()
-            .filter(|l| {
-                l.service == service && l.env == env && l.region == region && l.by != self.user
-            })
-            .cloned()
-            .collect();
-        let also = if others.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (already locked there by {}; your lock is added)",
-                sanitize(&crate::actions::holders_text(&others))
-            )
-        };
-        let title = format!(
-            "Lock {service} in {}{also}: why?",
-            crate::domain::Scope {
-                env: env.clone(),
-                region: region.clone()
-            }
-        );
-        self.prompt(
-            title,
-            Pending::Lock {
-                service,
-                env,
-                region,
-            },
-        );
-        vec![]
-    }
-
-    /// Where the matrix's `L`/`U` can act: the selected cell, its environment, and the
-    /// scope when that is wider still. `None` outside the matrix or without a cell.
-    fn lock_places(&self, service: &str, verb: LockVerb) -> Option<Vec<PaletteItem>> {
-        if self.tab != Tab::Deployments || !self.routes.is_empty() {
-            return None;
-        }
-        let cell = crate::domain::matrix::columns(&self.topology, &self.scope)
-            .get(self.matrix_cell)
-            .cloned()?;
-        let mut places: Vec<(Option<String>, Option<String>, String)> = vec![
-            (
-                Some(cell.env.to_string()),
-                Some(cell.region.to_string()),
-                format!("in {cell} (the selected cell)"),
-            ),
-            (
-                Some(cell.env.to_string()),
-                None,
-                format!("in {}, every region", cell.env),
-            ),
-        ];
-        let scope = (self.scope.env.clone(), self.scope.region.clone());
-        if scope.0.is_none() {
-            let wide = match &scope.1 {
-                Some(r) => format!("in {r}, every environment"),
-                None => "everywhere: every environment and region".to_string(),
-            };
-            places.push((None, scope.1, wide));
-        }
-        Some(
-            places
-                .into_iter()
-                .map(|(env, region, label)| {
-                    let mut verb_cap = verb.as_str().to_string();
-                    verb_cap[..1].make_ascii_uppercase();
-                    PaletteItem {
-                        label: format!("{verb_cap} {} {label}", sanitize(service)),
-                        command: Command::LockAt {
-                            verb,
-                            service: service.to_string(),
-                            env,
-                            region,
-                        },
-                        keys: String::new(),
-                    }
-                })
-                .collect(),
-        )
-    }
-
-    /// The secrets grid's columns in scope, in its order.
-    pub fn secret_columns(&self) -> Vec<crate::domain::ClusterId> {
-        self.secret_view()
-            .map(|v| {
-                v.grid
-                    .columns
-                    .into_iter()
-                    .filter(|c| self.scope.contains(c))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The cluster of the secrets grid's selected cell.
-    pub fn secret_cell_cluster(&self) -> Option<crate::domain::ClusterId> {
-        let cols = self.secret_columns();
-        cols.get(self.secret_cell.min(cols.len().saturating_sub(1)))
-            .cloned()
-    }
-
-    /// Secrets pane actions on the selected key, in the selected cell's environment and
-    /// region. `c` copies into the selected cell when it is empty, else to the region
-    /// the key's drift finding says is missing it.
-    fn secret_action(&mut self, cmd: &Command) -> Vec<Effect> {
-        let (Some(view), Some((_, list))) = (self.secret_view(), self.secrets.ready()) else {
-            self.toast(Level::Error, "the secrets are not read yet");
-            return vec![];
-        };
-        let list = list.clone();
-        let service = view.service;
-        let Some(key) = view
-            .rows
-            .get(self.list.selected)
-            .map(|&i| view.grid.keys[i].clone())
-        else {
-            self.toast(Level::Error, "select a secret");
-            return vec![];
-        };
-        let findings: Vec<_> = view.findings.into_iter().filter(|d| d.key == key).collect();
-        let cell = self.secret_cell_cluster();
-        if *cmd == Command::SecretCopy
-            && let Some(c) = &cell
-        {
-            // The selected cell is empty and another region of its environment holds
-            // the key: copy it there.
-            let (env, to) = (c.env.to_string(), c.region.to_string());
-            let holders: Vec<&str> = list
-                .iter()
-                .filter(|s| s.service == service && s.env == env && s.key == key)
-                .map(|s| s.region.as_str())
-                .collect();
-            if !holders.contains(&to.as_str())
-                && let Some(from) = holders.first().map(|r| r.to_string())
-            {
-                return copy_secret(service, env, key, from, to);
-            }
-        }
-        let env = self
-            .scope
-            .env
-            .clone()
-            .or_else(|| findings.first().map(|d| d.env.clone()))
-            .or_else(|| cell.as_ref().map(|c| c.env.to_string()));
-        let Some(env) = env else {
-            self.toast(Level::Error, "no cluster in scope");
-            return vec![];
-        };
-        if *cmd == Command::SecretCopy {
-            let missing = findings
-                .iter()
-                .find(|d| d.env == env && d.kind == crate::domain::drift::DriftKind::Missing)
-                .and_then(|d| d.regions.first().cloned());
-            // Not drift by the majority rules (say, the service's secrets are all in one
-            // region so far), but absent from a region of the environment in scope: the
-            // empty cell the grid shows is where it goes.
-            let absent = || {
-                let held = |r: &String| {
-                    list.iter().any(|s| {
-                        s.service == service && s.env == env && s.key == key && &s.region == r
-                    })
-                };
-                (self.topology.regions_of(&env).iter())
-                    .filter(|r| self.scope.region.as_ref().is_none_or(|s| s == *r))
-                    .find(|r| !held(r))
-                    .cloned()
-            };
-            let Some(to) = missing.or_else(absent) else {
-                self.toast(
-                    Level::Info,
-                    format!("{key} is in every region of {env} already"),
-                );
-                return vec![];
-            };
-            let from = list
-                .iter()
-                .find(|s| s.service == service && s.env == env && s.key == key)
-                .map(|s| s.region.clone())
-                .unwrap_or_default();
-            return copy_secret(service, env, key, from, to);
-        }
-        // Reveal, put and delete act on the selected cell.
-        let Some(c) = cell else {
-            self.toast(Level::Error, "no cluster in scope");
-            return vec![];
-        };
-        let (env, region) = (c.env.to_string(), c.region.to_string());
-        match cmd {
-            Command::SecretReveal => vec![Effect::Act {
-                action: Action::SecretReveal {
-                    service,
-                    env,
-                    region,
-                    key,
-                },
-                confirmed: false,
-            }],
-            Command::SecretDelete => self.ask_why(Action::SecretDelete {
-                service,
-                env,
-                region,
-                key,
-            }),
-            _ => {
-                self.ask_secret_value(service, env, region, key);
-                vec![]
-            }
-        }
-    }
-
     /// Ask why, then request `permission` on `service` in the scope's environment;
     /// `refused`: it follows a refusal, and Esc declines.
-    fn ask_access(
+    pub(crate) fn ask_access(
         &mut self,
         service: String,
         permission: crate::domain::access::Permission,
@@ -1941,30 +1644,10 @@ impl Model {
         );
     }
 
-    /// The masked prompt for a secret's value; Enter puts it.
-    pub(super) fn ask_secret_value(
-        &mut self,
-        service: String,
-        env: String,
-        region: String,
-        key: String,
-    ) {
-        let title = format!("New value of {env}/{service}/{key} in {region} (typed masked)");
-        self.prompt(
-            title,
-            Pending::SecretPut {
-                service,
-                env,
-                region,
-                key,
-            },
-        );
-    }
-
     /// The palette's environment commands: the list (choose one to see it in the
     /// matrix), more time, delete. Extend and delete act on the scope's environment
     /// when it is an ephemeral one, else ask which.
-    fn env_command(&mut self, cmd: &Command) -> Vec<Effect> {
+    pub(crate) fn env_command(&mut self, cmd: &Command) -> Vec<Effect> {
         if self.topology.ephemeral.is_empty() {
             self.toast(
                 Level::Info,
@@ -2004,7 +1687,7 @@ impl Model {
                     sanitize(&e.from),
                     e.regions
                         .iter()
-                        .map(|r| super::panes::short_region(&sanitize(r)))
+                        .map(|r| super::format::short_region(&sanitize(r)))
                         .collect::<Vec<_>>()
                         .join(","),
                     sanitize(&e.created_by)
@@ -2023,7 +1706,7 @@ impl Model {
     }
 
     /// Ask how much more time an ephemeral environment gets.
-    fn ask_env_extend(&mut self, name: &str) -> Vec<Effect> {
+    pub(crate) fn ask_env_extend(&mut self, name: &str) -> Vec<Effect> {
         let Some(e) = self.topology.ephemeral(name) else {
             self.toast(
                 Level::Error,
@@ -2085,7 +1768,7 @@ impl Model {
         vec![]
     }
 
-    pub(super) fn prompt(&mut self, title: String, then: Pending) {
+    pub(crate) fn prompt(&mut self, title: String, then: Pending) {
         self.overlay = Some(Overlay::Prompt(PromptState {
             title,
             input: String::new(),
@@ -2094,7 +1777,7 @@ impl Model {
     }
 
     /// Build the action a prompt's answer completes.
-    fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
+    pub(crate) fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
         let action = match then {
             Pending::Why(action) => {
                 return vec![Effect::ActWhy {
@@ -2202,7 +1885,7 @@ impl Model {
     }
 
     /// Move the selection of the list on screen.
-    fn nav(&mut self, delta: isize) {
+    pub(crate) fn nav(&mut self, delta: isize) {
         match self.tab {
             Tab::Catalog => match delta {
                 d if d <= isize::MIN / 4 => self.cat.top(),
@@ -2233,106 +1916,8 @@ impl Model {
         }
     }
 
-    /// The focus service's pods in scope, filtered by the pane filter: crash loops
-    /// first, then pods that are not ready, then by cluster and name.
-    /// Where the chosen pod (`pods_key`) is in `rows`, if it is still listed.
-    pub fn chosen_pod(&self, rows: &[crate::domain::service::PodRow<'_>]) -> Option<usize> {
-        let (cluster, name) = self.pods_key.as_ref()?;
-        rows.iter()
-            .position(|r| r.cluster == cluster && r.name == name)
-    }
-
-    pub fn pod_rows(&self) -> Vec<crate::domain::service::PodRow<'_>> {
-        let Some(svc) = self.focus() else {
-            return Vec::new();
-        };
-        let f = self.pane_filter.to_lowercase();
-        let mut rows: Vec<_> = self
-            .live
-            .pods_of(&svc, &self.scope)
-            .filter(|p| f.is_empty() || p.name.to_lowercase().contains(&f))
-            .collect();
-        // Trouble first: crash loops, then pods that are not ready.
-        rows.sort_by_key(|p| (!p.crash_looping(), p.ready));
-        rows
-    }
-
-    /// Rows of the audit pane, newest first, filtered by the pane filter.
-    pub fn audit_rows(&self) -> Vec<&AuditRecord> {
-        let f = self.pane_filter.to_lowercase();
-        self.audit
-            .ready()
-            .map(|a| {
-                a.iter()
-                    .filter(|r| {
-                        f.is_empty()
-                            || [&r.actor, &r.action, &r.target]
-                                .iter()
-                                .any(|s| s.to_lowercase().contains(&f))
-                            || r.reason
-                                .as_ref()
-                                .is_some_and(|s| s.to_lowercase().contains(&f))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The flags pane's rows: filtered by name, drifted only when asked.
-    pub fn flag_rows(&self) -> Vec<crate::domain::flags::FlagRow> {
-        let f = self.pane_filter.to_lowercase();
-        self.flags
-            .ready()
-            .map(|flags| {
-                crate::domain::flags::flag_matrix(flags, &self.topology.permanent())
-                    .into_iter()
-                    .filter(|r| f.is_empty() || r.name.to_lowercase().contains(&f))
-                    .filter(|r| !self.drift_only || r.drifted)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The secrets pane's keys for the focus service: filtered by name, only those
-    /// with drift in scope when asked.
-    pub fn secret_keys(&self) -> Vec<String> {
-        self.secret_view()
-            .map(|v| v.rows.iter().map(|&i| v.grid.keys[i].clone()).collect())
-            .unwrap_or_default()
-    }
-
-    /// The secrets pane's data, derived once: the focus service's drift findings in
-    /// scope, its key × cluster grid, and the grid rows shown (filter, drifted only).
-    pub fn secret_view(&self) -> Option<SecretView> {
-        let (service, list) = self.secrets.ready()?;
-        let findings: Vec<crate::domain::drift::DriftFinding> =
-            crate::domain::drift::drift(list, &self.topology)
-                .into_iter()
-                .filter(|d| {
-                    d.service == *service && self.scope.env.as_ref().is_none_or(|e| *e == d.env)
-                })
-                .collect();
-        // Ephemeral environments hold no flags or secrets of their own: the grids
-        // span the permanent ones.
-        let grid = crate::domain::drift::grid(list, &self.topology.permanent(), service);
-        let f = self.pane_filter.to_lowercase();
-        let rows = (0..grid.keys.len())
-            .filter(|&i| {
-                let k = &grid.keys[i];
-                (f.is_empty() || k.to_lowercase().contains(&f))
-                    && (!self.drift_only || findings.iter().any(|d| d.key == *k))
-            })
-            .collect();
-        Some(SecretView {
-            service: service.clone(),
-            findings,
-            grid,
-            rows,
-        })
-    }
-
     /// How many rows the secrets, flags or audit pane shows.
-    fn pane_len(&self) -> usize {
+    pub(crate) fn pane_len(&self) -> usize {
         match self.tab {
             Tab::Audit => self.audit_rows().len(),
             Tab::Flags => self.flag_rows().len(),
@@ -2340,128 +1925,10 @@ impl Model {
             _ => 0,
         }
     }
-
-    /// The `:` palette, from the command registry: the commands a key of the global,
-    /// catalog, list or service-view sections runs (with the key and its desc), then
-    /// those the registry always offers, their arguments spelled out.
-    fn build_palette(&self) -> Vec<PaletteItem> {
-        use super::command::{Arg, InPalette, REGISTRY};
-        let mut items: Vec<PaletteItem> = Vec::new();
-        for section in ["global", "catalog", "list", "detail"] {
-            for b in self.keymap.section(section) {
-                let Ok(command) = Command::parse(&b.run) else {
-                    continue;
-                };
-                let offered = command
-                    .spec()
-                    .is_some_and(|s| s.palette != InPalette::No && s.arg != Arg::Pane);
-                if !offered || items.iter().any(|i| i.command == command) {
-                    continue;
-                }
-                items.push(PaletteItem {
-                    label: b.desc.clone(),
-                    command,
-                    keys: format_keys(&b.on),
-                });
-            }
-        }
-        // A command a key already runs is listed once, with its key.
-        let mut add = |label: String, command: Command| {
-            if items.iter().any(|i| i.command == command) {
-                return;
-            }
-            items.push(PaletteItem {
-                label,
-                command,
-                keys: String::new(),
-            })
-        };
-        for spec in REGISTRY.iter().filter(|s| s.palette == InPalette::Always) {
-            match spec.arg {
-                Arg::Pane => {
-                    for (i, t) in Tab::ALL.iter().enumerate() {
-                        add(
-                            format!("Go to the {} pane", t.title()),
-                            Command::Pane(i + 1),
-                        );
-                    }
-                }
-                Arg::Scope => {
-                    for e in &self.topology.environments {
-                        add(
-                            format!("Scope: environment {e}"),
-                            Command::Scope(ScopeArg::Env(e.clone())),
-                        );
-                    }
-                    for r in &self.topology.regions {
-                        add(
-                            format!("Scope: region {r}"),
-                            Command::Scope(ScopeArg::Region(r.clone())),
-                        );
-                    }
-                    add("Scope: everything".into(), Command::Scope(ScopeArg::Clear));
-                }
-                Arg::Group => {
-                    for g in [Grouping::None, Grouping::Owner, Grouping::System] {
-                        add(format!("{} {}", spec.desc, g.label()), Command::Group(g));
-                    }
-                }
-                Arg::Sort => {
-                    for c in SortColumn::ALL {
-                        add(format!("{} {}", spec.desc, c.label()), Command::Sort(c));
-                    }
-                }
-                Arg::None => {
-                    if let Ok(c) = Command::parse(spec.name) {
-                        add(spec.desc.to_string(), c);
-                    }
-                }
-            }
-        }
-        items
-    }
-
-    pub(super) fn refilter_palette(&mut self) {
-        let Some(Overlay::Palette(p)) = &mut self.overlay else {
-            return;
-        };
-        let pattern = Pattern::parse(&p.input, CaseMatching::Smart, Normalization::Smart);
-        let mut buf = Vec::new();
-        let mut scored: Vec<(usize, u32)> = p
-            .items(&self.palette)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, it)| {
-                let hay = format!("{} {}", it.label, it.command);
-                pattern
-                    .score(Utf32Str::new(&hay, &mut buf), &mut self.matcher)
-                    .map(|s| (i, s))
-            })
-            .collect();
-        if !p.input.is_empty() {
-            scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        }
-        p.matches = scored.into_iter().map(|(i, _)| i).collect();
-        p.selected = p.selected.min(p.matches.len().saturating_sub(1));
-    }
-}
-
-/// Copy a secret from one region to another of its environment (asks as the policy says).
-fn copy_secret(service: String, env: String, key: String, from: String, to: String) -> Vec<Effect> {
-    vec![Effect::Act {
-        action: Action::SecretCopy {
-            service,
-            env,
-            key,
-            from,
-            to,
-        },
-        confirmed: false,
-    }]
 }
 
 /// all → first → ... → last → all.
-fn cycle(options: &[String], current: Option<String>) -> Option<String> {
+pub(crate) fn cycle(options: &[String], current: Option<String>) -> Option<String> {
     match current {
         None => options.first().cloned(),
         Some(c) => {
