@@ -330,6 +330,10 @@ pub struct Model {
     /// What of the audit trail waits to reach its store, and why.
     pub audit_backlog: Option<String>,
     pub flags: Remote<Vec<FlagState>>,
+    /// The flags pane's rows (every flag by cluster), built when the flags arrive.
+    pub flag_table: Vec<crate::domain::flags::FlagRow>,
+    /// The secrets pane's drift findings and grid, derived when the secrets arrive.
+    pub secret_base: Option<super::panes::secrets::SecretBase>,
     /// The secrets of one service.
     pub secrets: Remote<(String, Vec<SecretMeta>)>,
     /// The regions whose secrets the last read could not get (shown above the grid).
@@ -424,6 +428,8 @@ impl Model {
             audit: Remote::NotAsked,
             audit_backlog: None,
             flags: Remote::NotAsked,
+            flag_table: Vec::new(),
+            secret_base: None,
             secrets: Remote::NotAsked,
             secrets_failed: Vec::new(),
             report: Remote::NotAsked,
@@ -631,6 +637,10 @@ impl Model {
             }
             Ok(Fetched::Flags(f)) => {
                 if self.flags.ready() != Some(&f) {
+                    // The pane's rows are built here, when the data arrives, not per
+                    // frame.
+                    self.flag_table =
+                        crate::domain::flags::flag_matrix(&f, &self.topology.permanent());
                     self.flags = Remote::Ready(f);
                     self.dirty = true;
                 }
@@ -638,6 +648,13 @@ impl Model {
             Ok(Fetched::Secrets(svc, list, failed)) => {
                 let read = (svc, list);
                 if self.secrets.ready() != Some(&read) || self.secrets_failed != failed {
+                    // Drift and the grid are derived here, when the data arrives, not
+                    // per frame.
+                    self.secret_base = Some(super::panes::secrets::SecretBase::new(
+                        &read.0,
+                        &read.1,
+                        &self.topology,
+                    ));
                     self.secrets = Remote::Ready(read);
                     self.secrets_failed = failed;
                     self.dirty = true;
@@ -708,8 +725,14 @@ impl Model {
                     Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
                     Fetch::Access => self.toast(Level::Error, format!("access requests: {e}")),
                     Fetch::Audit => self.audit = Remote::Failed(e),
-                    Fetch::Flags => self.flags = Remote::Failed(e),
-                    Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
+                    Fetch::Flags => {
+                        self.flags = Remote::Failed(e);
+                        self.flag_table.clear();
+                    }
+                    Fetch::Secrets(_) => {
+                        self.secrets = Remote::Failed(e);
+                        self.secret_base = None;
+                    }
                     Fetch::Report(_) => self.report = Remote::Failed(e),
                     Fetch::Releases(..) => self.toast(Level::Error, format!("releases: {e}")),
                 }

@@ -152,15 +152,11 @@ impl Model {
     /// The flags pane's rows: filtered by name, drifted only when asked.
     pub fn flag_rows(&self) -> Vec<crate::domain::flags::FlagRow> {
         let f = self.pane_filter.to_lowercase();
-        self.flags
-            .ready()
-            .map(|flags| {
-                crate::domain::flags::flag_matrix(flags, &self.topology.permanent())
-                    .into_iter()
-                    .filter(|r| f.is_empty() || r.name.to_lowercase().contains(&f))
-                    .filter(|r| !self.drift_only || r.drifted)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.flag_table
+            .iter()
+            .filter(|r| f.is_empty() || r.name.to_lowercase().contains(&f))
+            .filter(|r| !self.drift_only || r.drifted)
+            .cloned()
+            .collect()
     }
 }

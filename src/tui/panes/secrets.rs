@@ -271,6 +271,36 @@ pub(crate) fn kind_label(k: DriftKind) -> &'static str {
     }
 }
 
+/// What the secrets pane derives from a read, once, when it arrives: the service's
+/// drift findings and its key × cluster grid.
+#[derive(Debug, Clone)]
+pub struct SecretBase {
+    pub service: String,
+    pub findings: Vec<crate::domain::drift::DriftFinding>,
+    pub grid: crate::domain::drift::SecretGrid,
+}
+
+impl SecretBase {
+    pub fn new(
+        service: &str,
+        list: &[crate::domain::SecretMeta],
+        topology: &crate::domain::Topology,
+    ) -> SecretBase {
+        let findings = crate::domain::drift::drift(list, topology)
+            .into_iter()
+            .filter(|d| d.service == service)
+            .collect();
+        // Ephemeral environments hold no flags or secrets of their own: the grids
+        // span the permanent ones.
+        let grid = crate::domain::drift::grid(list, &topology.permanent(), service);
+        SecretBase {
+            service: service.to_string(),
+            findings,
+            grid,
+        }
+    }
+}
+
 /// What the secrets pane shows, computed once per use (see `Model::secret_view`).
 pub struct SecretView {
     pub service: String,
@@ -461,17 +491,15 @@ impl Model {
     /// The secrets pane's data, derived once: the focus service's drift findings in
     /// scope, its key × cluster grid, and the grid rows shown (filter, drifted only).
     pub fn secret_view(&self) -> Option<SecretView> {
-        let (service, list) = self.secrets.ready()?;
-        let findings: Vec<crate::domain::drift::DriftFinding> =
-            crate::domain::drift::drift(list, &self.topology)
-                .into_iter()
-                .filter(|d| {
-                    d.service == *service && self.scope.env.as_ref().is_none_or(|e| *e == d.env)
-                })
-                .collect();
-        // Ephemeral environments hold no flags or secrets of their own: the grids
-        // span the permanent ones.
-        let grid = crate::domain::drift::grid(list, &self.topology.permanent(), service);
+        let base = self.secret_base.as_ref()?;
+        let service = &base.service;
+        let findings: Vec<crate::domain::drift::DriftFinding> = base
+            .findings
+            .iter()
+            .filter(|d| self.scope.env.as_ref().is_none_or(|e| *e == d.env))
+            .cloned()
+            .collect();
+        let grid = base.grid.clone();
         let f = self.pane_filter.to_lowercase();
         let rows = (0..grid.keys.len())
             .filter(|&i| {
