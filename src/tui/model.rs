@@ -1474,19 +1474,7 @@ impl Model {
                     to: Some(version),
                 });
             }
-            C::Restart | C::Hpa => {
-                let rows = self.pod_rows();
-                let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-                let Some(pod) = rows.get(at) else {
-                    self.toast(Level::Error, "select a pod");
-                    return vec![];
-                };
-                let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
-                if cmd == C::Restart {
-                    return self.ask_why(Action::Restart { service, cluster });
-                }
-                self.open_hpa_form(service, cluster);
-            }
+            C::Restart | C::Hpa => return self.pod_action(&cmd),
             C::SecretReveal | C::SecretPut | C::SecretDelete | C::SecretCopy => {
                 return self.secret_action(&cmd);
             }
@@ -1494,41 +1482,7 @@ impl Model {
                 Some(service) => self.open_secret_form(service),
                 None => self.toast(Level::Error, "select a service first"),
             },
-            C::FlagSet => {
-                let rows = self.flag_rows();
-                let Some(row) = rows.get(self.list.selected) else {
-                    self.toast(Level::Error, "select a flag");
-                    return vec![];
-                };
-                // A flag that declares its variants takes only those: say which.
-                let variants = self
-                    .flags
-                    .ready()
-                    .and_then(|all| {
-                        all.iter()
-                            .find(|f| f.name == row.name && !f.variants.is_empty())
-                    })
-                    .map(|f| {
-                        let v: Vec<String> = f
-                            .variants
-                            .iter()
-                            .map(|v| sanitize(v).into_owned())
-                            .collect();
-                        format!(" (one of {})", v.join(", "))
-                    })
-                    .unwrap_or_default();
-                let title = format!(
-                    "Set {} in {}: VALUE [PERCENT]{variants}",
-                    sanitize(&row.name),
-                    self.scope
-                );
-                self.prompt(
-                    title,
-                    Pending::FlagSet {
-                        name: row.name.clone(),
-                    },
-                );
-            }
+            C::FlagSet => self.ask_flag_value(),
             C::ServiceCreate => self.open_service_form(),
             C::EnvCreate => self.open_env_form(),
             C::EnvList | C::EnvExtend | C::EnvDelete => return self.env_command(&cmd),

@@ -159,4 +159,41 @@ impl Model {
             .cloned()
             .collect()
     }
+
+    /// `s`: ask the selected flag's new value and rollout in the scope.
+    pub(crate) fn ask_flag_value(&mut self) {
+        let rows = self.flag_rows();
+        let Some(row) = rows.get(self.list.selected) else {
+            self.toast(Level::Error, "select a flag");
+            return;
+        };
+        // A flag that declares its variants takes only those: say which.
+        let variants = self
+            .flags
+            .ready()
+            .and_then(|all| {
+                all.iter()
+                    .find(|f| f.name == row.name && !f.variants.is_empty())
+            })
+            .map(|f| {
+                let v: Vec<String> = f
+                    .variants
+                    .iter()
+                    .map(|v| sanitize(v).into_owned())
+                    .collect();
+                format!(" (one of {})", v.join(", "))
+            })
+            .unwrap_or_default();
+        let title = format!(
+            "Set {} in {}: VALUE [PERCENT]{variants}",
+            sanitize(&row.name),
+            self.scope
+        );
+        self.prompt(
+            title,
+            Pending::FlagSet {
+                name: row.name.clone(),
+            },
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! The pods pane: the focus service's pods in scope (trouble first), its deployments
 //! and HPAs; restart and HPA bounds act on the chosen pod.
 
+use crate::actions::Action;
+use crate::tui::command::Command;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -228,5 +230,22 @@ impl Model {
         // Trouble first: crash loops, then pods that are not ready.
         rows.sort_by_key(|p| (!p.crash_looping(), p.ready));
         rows
+    }
+
+    /// `R` and `H`: restart the chosen pod's deployment (asks why), or open the form
+    /// of its HPA bounds.
+    pub(crate) fn pod_action(&mut self, cmd: &Command) -> Vec<Effect> {
+        let rows = self.pod_rows();
+        let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
+        let Some(pod) = rows.get(at) else {
+            self.toast(Level::Error, "select a pod");
+            return vec![];
+        };
+        let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
+        if *cmd == Command::Restart {
+            return self.ask_why(Action::Restart { service, cluster });
+        }
+        self.open_hpa_form(service, cluster);
+        vec![]
     }
 }
