@@ -467,6 +467,12 @@ fn parse_keymap(
                 problems.push(value_problem(file, src, &at("run"), "empty command"));
                 continue;
             }
+            // Every command is checked against the TUI's registry now, not when the key
+            // is pressed.
+            if let Err(reason) = crate::tui::command::Command::parse(&run) {
+                problems.push(value_problem(file, src, &at("run"), reason));
+                continue;
+            }
             let desc = entry.desc.unwrap_or_default().trim().to_string();
             if known.is_none() && desc.is_empty() && run != NOOP {
                 problems.push(value_problem(
@@ -864,6 +870,18 @@ mod tests {
             "[[global]]\non = \"x\"\nrun = \"quit\"\n\n[[catlog]]\non = \"q\"\nrun = \"quit\"\n",
             "catlog",
             "unknown section",
+        );
+        // A command the TUI does not know is a problem at load, naming file and line,
+        // not a toast when the key is pressed.
+        assert_bad(
+            "[[global]]\non = \"x\"\nrun = \"quit\"\n[[list]]\non = \"J\"\nrun = \"donw\"\n",
+            "list[0].run",
+            "unknown command \"donw\"",
+        );
+        assert_bad(
+            "[[catalog]]\non = \"9\"\nrun = \"pane:9\"\n",
+            "catalog[0].run",
+            "no pane \"9\"",
         );
         let (_tmp, keymap, problems) = with_user_keymap("[[global]\non = \"x\"\n");
         assert_eq!(keymap, Keymap::builtin());

@@ -8,6 +8,7 @@ use crate::domain::access::{AccessRequest, AccessStatus};
 use crate::domain::catalog::Kind;
 use crate::domain::text::{age, sanitize};
 
+use super::command::Command;
 use super::model::{Effect, Level, Model, Overlay, PaletteItem, PaletteState, Pending};
 
 impl Model {
@@ -76,7 +77,7 @@ impl Model {
             .into_iter()
             .map(|r| PaletteItem {
                 label: self.request_line(r),
-                command: format!("access_pick:{}", r.id),
+                command: Command::AccessPick(r.id),
                 keys: String::new(),
             })
             .collect();
@@ -101,46 +102,37 @@ impl Model {
         vec![]
     }
 
-    /// `access_pick:ID`, `access_decide:ID:approve|deny`: the steps of the picker.
-    /// `None` when `cmd` is not one of them.
-    pub(super) fn access_command(&mut self, cmd: &str) -> Option<Vec<Effect>> {
-        if let Some(id) = cmd.strip_prefix("access_pick:") {
-            let id = id.parse::<u64>().ok()?;
-            let Some(r) = self.access.iter().find(|r| r.id == id) else {
-                self.toast(Level::Error, format!("access request #{id} is gone"));
-                return Some(vec![]);
-            };
-            let line = self.request_line(r);
-            let who = sanitize(&r.requester).into_owned();
-            let items = vec![
-                PaletteItem {
-                    label: format!("approve: grant {who} {}", r.permission),
-                    command: format!("access_decide:{id}:approve"),
-                    keys: String::new(),
-                },
-                PaletteItem {
-                    label: format!("deny: {who} gets nothing"),
-                    command: format!("access_decide:{id}:deny"),
-                    keys: String::new(),
-                },
-            ];
-            self.overlay = Some(Overlay::Palette(PaletteState {
-                title: format!(" {line} "),
-                items,
-                wide: true,
-                ..PaletteState::default()
-            }));
-            self.refilter_palette();
-            return Some(vec![]);
-        }
-        let rest = cmd.strip_prefix("access_decide:")?;
-        let (id, verb) = rest.split_once(':')?;
-        let id = id.parse::<u64>().ok()?;
-        let approve = match verb {
-            "approve" => true,
-            "deny" => false,
-            _ => return None,
+    /// A request chosen in the picker: approve or deny it.
+    pub(super) fn access_pick(&mut self, id: u64) {
+        let Some(r) = self.access.iter().find(|r| r.id == id) else {
+            self.toast(Level::Error, format!("access request #{id} is gone"));
+            return;
         };
+        let line = self.request_line(r);
+        let who = sanitize(&r.requester).into_owned();
+        let items = vec![
+            PaletteItem {
+                label: format!("approve: grant {who} {}", r.permission),
+                command: Command::AccessDecide { id, approve: true },
+                keys: String::new(),
+            },
+            PaletteItem {
+                label: format!("deny: {who} gets nothing"),
+                command: Command::AccessDecide { id, approve: false },
+                keys: String::new(),
+            },
+        ];
+        self.overlay = Some(Overlay::Palette(PaletteState {
+            title: format!(" {line} "),
+            items,
+            wide: true,
+            ..PaletteState::default()
+        }));
+        self.refilter_palette();
+    }
+
+    /// Approve or deny request `id`: ask why first.
+    pub(super) fn access_decide(&mut self, id: u64, approve: bool) {
         let line = self
             .access
             .iter()
@@ -152,7 +144,6 @@ impl Model {
             format!("{verb} {line} — why? (Enter: no reason)"),
             Pending::Decide { id, approve },
         );
-        Some(vec![])
     }
 }
 

@@ -10,13 +10,14 @@ use anyhow::{Context, Result};
 use crossterm::event::EventStream;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::backend::Platform;
 use crate::domain::ClusterEvent;
 
-use super::fetch::{Fetch, act_why, fetch};
-use super::model::{Effect, Level, Model, Msg};
+use super::fetch::{act_why, fetch};
+use super::model::{Effect, Level, Model, Msg, Why};
 use super::terminal::TerminalGuard;
 use super::view;
 
@@ -74,10 +75,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         other: rx,
         cluster,
     };
+    let mut placed = Placed::default();
     for e in model.startup_effects() {
-        if let Effect::Fetch(what) = e {
-            spawn_fetch(&platform, &tx, what);
-        }
+        let mut host = AppHost {
+            guard: &mut guard,
+            placed: &mut placed,
+        };
+        run_effect(e, &mut model, &platform, &tx, &mut host)?;
     }
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
     event_loop(
@@ -87,6 +91,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         &tx,
         inbox,
         frame_interval,
+        placed,
     )
     .await
 }
@@ -176,44 +181,123 @@ fn spawn_signals(tx: &UnboundedSender<Msg>) -> Result<()> {
     Ok(())
 }
 
-/// Run an action off the UI task (see [`act_why`]); its answer arrives as a message.
-fn spawn_act(
+/// Where the effect runner puts its work: the app spawns each task on tokio and
+/// writes to the real terminal; the test harness runs each task to its end at once.
+pub trait Host {
+    /// Run a task; what it finds arrives on the loop's channel as a `Msg`.
+    fn spawn(&mut self, task: BoxFuture<'static, ()>);
+    /// Put text on the terminal's clipboard (OSC 52).
+    fn copy(&mut self, text: &str) -> Result<()>;
+    /// Give the terminal back until the user resumes (`C-z`).
+    fn suspend(&mut self) -> Result<()>;
+    /// Forget what is on screen (`C-l`).
+    fn clear(&mut self) -> Result<()>;
+}
+
+/// What the loop does after an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// The one effect runner, for the app and the test harness alike: every read, action
+/// and catalog load becomes a task whose answer comes back on `tx` as a `Msg`.
+pub fn run_effect(
+    effect: Effect,
+    model: &mut Model,
     platform: &Platform,
     tx: &UnboundedSender<Msg>,
-    model: &Model,
-    action: crate::actions::Action,
-    confirmed: bool,
-    why: super::model::Why,
-) {
-    let (platform, t) = (platform.clone(), tx.clone());
-    let (policy, user) = (model.policy.clone(), model.user.clone());
-    let by = model.impersonator.clone();
-    tokio::spawn(async move {
-        // The golden path's steps tick as they end.
-        let progress = t.clone();
-        let mut on_step = move |r: &crate::actions::StepReport| {
-            let _ = progress.send(Msg::Progress(r.clone()));
-        };
-        let msg = act_why(
-            &platform,
-            policy,
-            &user,
-            by,
+    host: &mut impl Host,
+) -> Result<Flow> {
+    let (p, t) = (platform.clone(), tx.clone());
+    match effect {
+        Effect::Quit => return Ok(Flow::Quit),
+        Effect::Suspend => {
+            host.suspend()?;
+            tracing::info!("resumed after suspend");
+            model.dirty = true;
+        }
+        Effect::ClearScreen => {
+            host.clear()?;
+            model.dirty = true;
+        }
+        Effect::Copy(text) => host.copy(&text)?,
+        Effect::Fetch(what) => host.spawn(Box::pin(async move {
+            let _ = t.send(fetch(&p, what).await);
+        })),
+        Effect::ReloadCatalog => host.spawn(Box::pin(async move {
+            let res = p.catalog.load().await.map_err(|e| format!("{e:#}"));
+            let _ = t.send(Msg::CatalogLoaded(res));
+        })),
+        Effect::RefreshCatalog => host.spawn(Box::pin(async move {
+            let res = p.catalog.refresh().await.map_err(|e| format!("{e:#}"));
+            let _ = t.send(Msg::CatalogLoaded(res));
+        })),
+        // One way to act: with no reason given, the reason is none.
+        Effect::Act { action, confirmed } => {
+            return run_effect(
+                Effect::ActWhy {
+                    action,
+                    confirmed,
+                    why: Why::default(),
+                },
+                model,
+                platform,
+                tx,
+                host,
+            );
+        }
+        Effect::ActWhy {
             action,
             confirmed,
             why,
-            &mut on_step,
-        );
-        let _ = t.send(msg.await);
-    });
+        } => {
+            let (policy, user) = (model.policy.clone(), model.user.clone());
+            let by = model.impersonator.clone();
+            host.spawn(Box::pin(async move {
+                // The golden path's steps tick as they end.
+                let progress = t.clone();
+                let mut on_step = move |r: &crate::actions::StepReport| {
+                    let _ = progress.send(Msg::Progress(r.clone()));
+                };
+                let msg = act_why(&p, policy, &user, by, action, confirmed, why, &mut on_step);
+                let _ = t.send(msg.await);
+            }));
+        }
+    }
+    Ok(Flow::Continue)
 }
 
-fn spawn_fetch(platform: &Platform, tx: &UnboundedSender<Msg>, what: Fetch) {
-    let platform = platform.clone();
-    let t = tx.clone();
-    tokio::spawn(async move {
-        let _ = t.send(fetch(&platform, what).await);
-    });
+/// The app's host: tasks on tokio, the terminal of the guard.
+struct AppHost<'a> {
+    guard: &'a mut TerminalGuard,
+    placed: &'a mut Placed,
+}
+
+impl Host for AppHost<'_> {
+    fn spawn(&mut self, task: BoxFuture<'static, ()>) {
+        tokio::spawn(task);
+    }
+
+    fn copy(&mut self, text: &str) -> Result<()> {
+        let backend = self.guard.terminal.backend_mut();
+        backend.write_all(crate::domain::links::osc52_copy(text).as_bytes())?;
+        backend.flush()?;
+        Ok(())
+    }
+
+    fn suspend(&mut self) -> Result<()> {
+        self.guard.suspend()?;
+        self.placed.clear();
+        Ok(())
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        self.guard.reset()?;
+        self.placed.clear();
+        Ok(())
+    }
 }
 
 fn spawn_input(tx: &UnboundedSender<Msg>) {
@@ -244,9 +328,9 @@ async fn event_loop(
     tx: &UnboundedSender<Msg>,
     mut inbox: Inbox,
     frame_interval: Duration,
+    mut placed: Placed,
 ) -> Result<()> {
     let mut last_draw: Option<Instant> = None;
-    let mut placed = Placed::default();
     loop {
         // A panic (in a background task: one in this loop unwinds it) restored the
         // terminal: draw nothing more.
@@ -254,9 +338,11 @@ async fn event_loop(
         // Draw if something changed and the frame budget allows it.
         let now = Instant::now();
         for e in model.on_time(now) {
-            if let Effect::Fetch(what) = e {
-                spawn_fetch(platform, tx, what);
-            }
+            let mut host = AppHost {
+                guard,
+                placed: &mut placed,
+            };
+            run_effect(e, model, platform, tx, &mut host)?;
         }
         let mut wake = model.next_deadline();
         if model.dirty {
@@ -320,52 +406,12 @@ async fn event_loop(
             }
         }
         for e in effects {
-            match e {
-                Effect::Quit => return ended(),
-                Effect::Suspend => {
-                    guard.suspend()?;
-                    placed.clear();
-                    tracing::info!("resumed after suspend");
-                    model.dirty = true;
-                }
-                Effect::ClearScreen => {
-                    guard.reset()?;
-                    placed.clear();
-                    model.dirty = true;
-                }
-                Effect::Fetch(what) => spawn_fetch(platform, tx, what),
-                Effect::ReloadCatalog => {
-                    let (catalog, t) = (platform.catalog.clone(), tx.clone());
-                    tokio::spawn(async move {
-                        let res = catalog.load().await.map_err(|e| format!("{e:#}"));
-                        let _ = t.send(Msg::CatalogLoaded(res));
-                    });
-                }
-                Effect::RefreshCatalog => {
-                    let (catalog, t) = (platform.catalog.clone(), tx.clone());
-                    tokio::spawn(async move {
-                        let res = catalog.refresh().await.map_err(|e| format!("{e:#}"));
-                        let _ = t.send(Msg::CatalogLoaded(res));
-                    });
-                }
-                Effect::Act { action, confirmed } => spawn_act(
-                    platform,
-                    tx,
-                    model,
-                    action,
-                    confirmed,
-                    super::model::Why::default(),
-                ),
-                Effect::ActWhy {
-                    action,
-                    confirmed,
-                    why,
-                } => spawn_act(platform, tx, model, action, confirmed, why),
-                Effect::Copy(text) => {
-                    let backend = guard.terminal.backend_mut();
-                    backend.write_all(crate::domain::links::osc52_copy(&text).as_bytes())?;
-                    backend.flush()?;
-                }
+            let mut host = AppHost {
+                guard,
+                placed: &mut placed,
+            };
+            if run_effect(e, model, platform, tx, &mut host)? == Flow::Quit {
+                return ended();
             }
         }
     }
@@ -385,7 +431,7 @@ fn ended() -> Result<()> {
 /// Hyperlinks written over the last frame: (row, column, url), and the frame's size
 /// (a resize redraws every cell plain, so they must be written again).
 #[derive(Default)]
-struct Placed {
+pub struct Placed {
     area: ratatui::layout::Rect,
     links: Vec<(u16, u16, String)>,
 }
@@ -402,14 +448,24 @@ fn draw(guard: &mut TerminalGuard, model: &mut Model, placed: &mut Placed) -> Re
     if !super::terminal::entered() {
         return Ok(());
     }
-    let _ = crossterm::queue!(guard.terminal.backend_mut(), BeginSynchronizedUpdate);
+    frame(&mut guard.terminal, model, placed)
+}
+
+/// Draw one frame as the app does (synchronised update, hyperlinks), on any terminal
+/// that takes bytes: the app's, or the harness's byte counter.
+pub fn frame<W: Write>(
+    terminal: &mut ratatui::Terminal<ratatui::backend::CrosstermBackend<W>>,
+    model: &mut Model,
+    placed: &mut Placed,
+) -> Result<()> {
+    let _ = crossterm::queue!(terminal.backend_mut(), BeginSynchronizedUpdate);
     let urls = view::visible_urls(model);
-    let frame = guard.terminal.draw(|f| view::draw(model, f))?;
+    let frame = terminal.draw(|f| view::draw(model, f))?;
     // Links on screen become OSC 8 hyperlinks: the same text, written again with the
     // link around it, only when where they stand changed.
     let found = find_urls(frame.buffer, &urls);
     let area = frame.area;
-    let backend = guard.terminal.backend_mut();
+    let backend = terminal.backend_mut();
     if found != placed.links || area != placed.area {
         for (y, x, url) in &found {
             crossterm::queue!(backend, crossterm::cursor::MoveTo(*x, *y))?;
@@ -419,7 +475,7 @@ fn draw(guard: &mut TerminalGuard, model: &mut Model, placed: &mut Placed) -> Re
         placed.area = area;
     }
     let _ = crossterm::queue!(backend, EndSynchronizedUpdate);
-    backend.flush()?;
+    Write::flush(backend)?;
     model.dirty = false;
     Ok(())
 }

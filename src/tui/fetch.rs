@@ -275,7 +275,7 @@ mod tests {
     #[tokio::test]
     async fn reload_refreshes_the_catalog_and_the_same_catalog_draws_nothing() {
         let mut h = Harness::demo(120, 40).await.expect("demo");
-        let key = parse_keys("<C-r>").remove(0);
+        let key = parse_keys("<C-r>").expect("a key").remove(0);
         let effects = h.model.update(Msg::Term(Event::Key(key)));
         assert!(effects.contains(&Effect::RefreshCatalog), "{effects:?}");
         let held = h.model.catalog.clone().expect("catalog");

@@ -7,17 +7,19 @@ use anyhow::Result;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use futures::FutureExt;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use ratatui::Terminal;
-use ratatui::backend::{Backend, TestBackend};
+use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
+use ratatui::{Terminal, TerminalOptions, Viewport};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::backend::sim::{Scale, Sim, SimOptions};
 use crate::config::theme::{ColorSupport, load_theme};
 use crate::config::{Key, Paths, keymap::load_keymap};
 use crate::domain::ClusterEvent;
 
+use super::app::{Flow, Host};
 use super::catalog::Grouping;
-use super::fetch::{act_why, fetch};
 use super::model::{Effect, Model, ModelInit, Msg};
 use super::view;
 
@@ -25,6 +27,13 @@ pub struct Harness {
     pub model: Model,
     pub sim: Sim,
     pub terminal: Terminal<TestBackend>,
+    /// The loop's channel: the effect runner's tasks answer here.
+    tx: UnboundedSender<Msg>,
+    rx: UnboundedReceiver<Msg>,
+    /// A terminal that keeps the bytes the app would write (see [`Harness::tick`]).
+    wire: Option<Terminal<CrosstermBackend<Counted>>>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    placed: super::app::Placed,
     watch: Option<BoxStream<'static, ClusterEvent>>,
     pub quit: bool,
     /// What the app put on the clipboard (OSC 52).
@@ -87,10 +96,16 @@ impl Harness {
         });
         let catalog = platform.catalog.load().await?;
         phase("catalog provider load");
+        let (tx, rx) = unbounded_channel();
         let mut h = Harness {
             model,
             sim,
             terminal: Terminal::new(TestBackend::new(width, height))?,
+            tx,
+            rx,
+            wire: None,
+            written: Default::default(),
+            placed: super::app::Placed::default(),
             watch: None,
             quit: false,
             copied: Vec::new(),
@@ -171,75 +186,70 @@ impl Harness {
     /// Type a key sequence: plain characters, and `<Enter>`, `<Esc>`, `<Tab>`,
     /// `<Down>`, `<C-c>` ... for special keys.
     pub fn keys(&mut self, seq: &str) {
-        for ev in parse_keys(seq) {
+        let events = parse_keys(seq).unwrap_or_else(|e| panic!("bad key sequence {e}"));
+        for ev in events {
             let effects = self.model.update(Msg::Term(Event::Key(ev)));
             self.apply(effects);
             self.pump();
         }
     }
 
-    /// Carry out effects as the app's loop would; reads complete at once.
+    /// Carry out effects with the app's own effect runner; each task runs to its end at
+    /// once, and what it answers is handled before the next effect (progress reports,
+    /// then the answer, as the app's loop receives them).
     pub fn apply(&mut self, effects: Vec<Effect>) {
         let platform = self.sim.platform();
         for e in effects {
-            // One way to act: with no reason given, the reason is none.
-            let e = match e {
-                Effect::Act { action, confirmed } => Effect::ActWhy {
-                    action,
-                    confirmed,
-                    why: super::model::Why::default(),
-                },
-                e => e,
+            let mut host = Immediate {
+                copied: &mut self.copied,
             };
-            match e {
-                Effect::Quit => self.quit = true,
-                Effect::Fetch(what) => {
-                    // The demo's providers answer without awaiting I/O.
-                    let msg = futures::executor::block_on(fetch(&platform, what));
-                    let more = self.model.update(msg);
-                    self.apply(more);
+            if let Ok(Flow::Quit) =
+                super::app::run_effect(e, &mut self.model, &platform, &self.tx, &mut host)
+            {
+                self.quit = true;
+            }
+            while let Ok(msg) = self.rx.try_recv() {
+                if let Msg::Progress(r) = &msg {
+                    self.progress_seen.push(r.clone());
                 }
-                Effect::Copy(text) => self.copied.push(text),
-                Effect::Act { .. } => {}
-                Effect::ActWhy {
-                    action,
-                    confirmed,
-                    why,
-                } => {
-                    let policy = self.model.policy.clone();
-                    let user = self.model.user.clone();
-                    let mut steps = Vec::new();
-                    let msg = futures::executor::block_on(act_why(
-                        &platform,
-                        policy,
-                        &user,
-                        self.model.impersonator.clone(),
-                        action,
-                        confirmed,
-                        why,
-                        &mut |r| steps.push(r.clone()),
-                    ));
-                    // As the app's loop would: each step as it ended, then the answer.
-                    for r in steps {
-                        self.progress_seen.push(r.clone());
-                        self.model.update(Msg::Progress(r));
-                    }
-                    let more = self.model.update(msg);
-                    self.apply(more);
-                }
-                Effect::ReloadCatalog => {
-                    if let Ok(c) = futures::executor::block_on(platform.catalog.load()) {
-                        self.model.update(Msg::CatalogLoaded(Ok(c)));
-                    }
-                }
-                Effect::RefreshCatalog => {
-                    if let Ok(c) = futures::executor::block_on(platform.catalog.refresh()) {
-                        self.model.update(Msg::CatalogLoaded(Ok(c)));
-                    }
-                }
-                Effect::Suspend | Effect::ClearScreen => {}
+                let more = self.model.update(msg);
+                self.apply(more);
             }
         }
+    }
+
+    /// One turn of the app's loop at `at` with no key pressed: due timers fire (polls,
+    /// toasts, a revealed value's expiry), their reads run and answer, the watch is
+    /// drained, and a frame is drawn only if something changed, as `app::event_loop`
+    /// does. Returns how many bytes went to the terminal.
+    pub fn tick(&mut self, at: std::time::Instant) -> usize {
+        let effects = self.model.on_time(at);
+        self.apply(effects);
+        self.pump();
+        if !self.model.dirty {
+            return 0;
+        }
+        let (width, height) = self.size();
+        let area = ratatui::layout::Rect::new(0, 0, width, height);
+        let wire = match &mut self.wire {
+            Some(w) => w,
+            None => {
+                let Ok(w) = Terminal::with_options(
+                    CrosstermBackend::new(Counted(self.written.clone())),
+                    TerminalOptions {
+                        viewport: Viewport::Fixed(area),
+                    },
+                ) else {
+                    return 0;
+                };
+                self.wire.insert(w)
+            }
+        };
+        let before = self.written.load(std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = super::app::frame(wire, &mut self.model, &mut self.placed) {
+            panic!("a frame failed: {e:#}");
+        }
+        self.written.load(std::sync::atomic::Ordering::Relaxed) - before
     }
 
     /// Draw a frame and return the screen as text, one line per row.
@@ -284,24 +294,112 @@ impl Harness {
     }
 }
 
-/// Parse `"/pay<Enter>G"` into key events, with the keymap's own key notation.
-pub fn parse_keys(seq: &str) -> Vec<KeyEvent> {
+/// A terminal's output, counted and dropped.
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .fetch_add(buf.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The harness's host: a task runs to its end at once (the demo's providers answer
+/// without awaiting I/O), the clipboard is a list.
+struct Immediate<'a> {
+    copied: &'a mut Vec<String>,
+}
+
+impl Host for Immediate<'_> {
+    fn spawn(&mut self, task: BoxFuture<'static, ()>) {
+        futures::executor::block_on(task);
+    }
+
+    fn copy(&mut self, text: &str) -> Result<()> {
+        self.copied.push(text.to_string());
+        Ok(())
+    }
+
+    fn suspend(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Parse `"/pay<Enter>G"` into key events, with the keymap's own key notation. A
+/// token that names no key (`<Entr>`) is an error naming it, never silently nothing.
+/// A `<` not followed by a letter is the character itself.
+pub fn parse_keys(seq: &str) -> Result<Vec<KeyEvent>, String> {
     let mut out = Vec::new();
     let mut chars = seq.chars().peekable();
     while let Some(c) = chars.next() {
         let token = if c == '<' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic()) {
-            let name: String = chars.by_ref().take_while(|&c| c != '>').collect();
+            let mut name = String::new();
+            let mut closed = false;
+            for c in chars.by_ref() {
+                if c == '>' {
+                    closed = true;
+                    break;
+                }
+                name.push(c);
+            }
+            if !closed {
+                return Err(format!("in {seq:?}: <{name} is not closed with >"));
+            }
             format!("<{name}>")
         } else {
             c.to_string()
         };
-        if let Ok(k) = token.parse::<Key>() {
-            let mods = match k.code {
-                KeyCode::Char(ch) if ch.is_ascii_uppercase() => k.modifiers | KeyModifiers::SHIFT,
-                _ => k.modifiers,
-            };
-            out.push(KeyEvent::new(k.code, mods));
+        let k = token
+            .parse::<Key>()
+            .map_err(|e| format!("in {seq:?}: {e}"))?;
+        let mods = match k.code {
+            KeyCode::Char(ch) if ch.is_ascii_uppercase() => k.modifiers | KeyModifiers::SHIFT,
+            _ => k.modifiers,
+        };
+        out.push(KeyEvent::new(k.code, mods));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_sequences_parse_and_a_typo_is_an_error() {
+        let keys = parse_keys("/pa<Enter>G<C-r><lt>").expect("parses");
+        let codes: Vec<KeyCode> = keys.iter().map(|k| k.code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                KeyCode::Char('/'),
+                KeyCode::Char('p'),
+                KeyCode::Char('a'),
+                KeyCode::Enter,
+                KeyCode::Char('G'),
+                KeyCode::Char('r'),
+                KeyCode::Char('<'),
+            ]
+        );
+        assert_eq!(keys[4].modifiers, KeyModifiers::SHIFT);
+        assert_eq!(keys[5].modifiers, KeyModifiers::CONTROL);
+        // `<` before a non-letter is the character.
+        assert_eq!(parse_keys("a<1").expect("parses").len(), 3);
+        for bad in ["<Entr>", "x<Esc", "<Ctl-x>"] {
+            let e = parse_keys(bad).expect_err(bad);
+            assert!(
+                e.contains(bad.trim_start_matches('x')) || e.contains("not closed"),
+                "{e}"
+            );
         }
     }
-    out
 }

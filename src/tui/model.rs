@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
+use nucleo_matcher::{Config as MatcherConfig, Matcher};
 
 use crate::actions::{Action, Confirm, Policy, StepReport, StepStatus};
-use crate::config::keymap::format_keys;
 use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
 use crate::domain::catalog::Catalog;
 use crate::domain::environment::{format_duration, parse_duration};
@@ -19,8 +17,12 @@ use crate::domain::service::{LiveState, rows_from_catalog};
 use crate::domain::text::sanitize;
 use crate::domain::{ClusterEvent, Scope, Topology};
 
-use super::catalog::{CatalogState, Grouping, SortColumn, ViewItem};
+use super::catalog::{CatalogState, Grouping};
+use super::command::{Command, LockVerb, ScopeArg};
 use super::fetch::{Fetch, Fetched, ServiceReport};
+pub use super::msg::{Effect, Level, Msg, Why};
+pub use super::panes::matrix::MatrixCache;
+pub use super::panes::secrets::SecretView;
 use crate::domain::{AuditRecord, FlagState, Lock, SecretMeta};
 
 /// How long a revealed secret stays readable before it is masked again.
@@ -33,24 +35,6 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// region's secrets (and the service view asks GitHub), at the providers' per-call
 /// price, for data that seldom changes.
 pub const SLOW_POLL: Duration = Duration::from_secs(30);
-
-/// The matrix rows and drift counts, computed once per change of what they depend on.
-#[derive(Debug, Clone)]
-pub struct MatrixCache {
-    key: (u64, u64, Scope, bool),
-    pub rows: Vec<usize>,
-    /// Drifted services per environment in scope, over the catalog's filtered rows.
-    pub drift: std::collections::BTreeMap<String, usize>,
-}
-
-/// What the secrets pane shows, computed once per use (see `Model::secret_view`).
-pub struct SecretView {
-    pub service: String,
-    pub findings: Vec<crate::domain::drift::DriftFinding>,
-    pub grid: crate::domain::drift::SecretGrid,
-    /// Indices into `grid.keys` of the rows shown.
-    pub rows: Vec<usize>,
-}
 
 /// Selection and scroll of a plain list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,94 +90,6 @@ impl<T> Remote<T> {
     }
 }
 
-/// Everything that can happen.
-#[derive(Debug)]
-pub enum Msg {
-    Term(Event),
-    Cluster(ClusterEvent),
-    CatalogLoaded(Result<Arc<Catalog>, String>),
-    /// What the header must say about a provider now (`None`: nothing).
-    Notice(Option<String>),
-    Toast(Level, String),
-    /// A read a pane asked for: its result, or the read and why it failed.
-    Fetched(Result<Fetched, (Fetch, String)>),
-    /// An action ran (what happened), or was refused or failed (why).
-    Acted(Result<String, String>),
-    /// A step of the golden path ended (while it runs).
-    Progress(StepReport),
-    /// The golden path ended: what happened, or why it stopped.
-    ServiceCreated(Result<String, String>),
-    /// The action needs this confirmation before it runs (with the reason and
-    /// override it was asked with).
-    NeedsConfirm(Action, Confirm, Why),
-    /// Refused because a lock covers the target: the refusal (naming the holders and
-    /// why), to override on purpose with a reason or leave.
-    Locked {
-        action: Action,
-        why: Why,
-        refusal: String,
-    },
-    /// An unlock found only other holders' locks: the action that removes them too,
-    /// and what the refusal said (naming them).
-    OthersHold {
-        action: Action,
-        refusal: String,
-    },
-    /// Refused because the actor does not own the service: the refusal, and the access
-    /// that would allow it, to ask for on the spot (C15).
-    NotOwner {
-        why: String,
-        service: String,
-        permission: crate::domain::access::Permission,
-    },
-    /// A secret revealed on purpose (audited): shown for a few seconds, then masked.
-    Revealed(String, crate::domain::SecretValue),
-    /// SIGTERM, SIGHUP: leave cleanly.
-    Quit,
-}
-
-/// What `update` asks the loop to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    Quit,
-    Suspend,
-    /// Forget what is on screen and draw everything again.
-    ClearScreen,
-    /// Read something from the platform; the answer arrives as `Msg::Fetched`.
-    Fetch(Fetch),
-    /// Put text on the clipboard of the terminal (OSC 52: works over SSH).
-    Copy(String),
-    /// Hand an action to the dispatcher; `confirmed` once the user confirmed it.
-    Act {
-        action: Action,
-        confirmed: bool,
-    },
-    /// [`Effect::Act`] with the user's reason and lock override.
-    ActWhy {
-        action: Action,
-        confirmed: bool,
-        why: Why,
-    },
-    /// Read the catalog again (an action registered or changed an entity).
-    ReloadCatalog,
-    /// Read the catalog again from its sources now (`C-r`), not from what is held.
-    RefreshCatalog,
-}
-
-/// Why the user acts (recorded in the audit trail), and the reason to override a lock
-/// (`--reason` and `--override-lock` in the CLI).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Why {
-    pub reason: Option<String>,
-    pub override_lock: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Error,
-}
-
 #[derive(Debug, Clone)]
 pub struct Toast {
     pub level: Level,
@@ -228,7 +124,7 @@ impl Progress {
         }
     }
 
-    fn report(&mut self, r: &StepReport) {
+    pub(crate) fn report(&mut self, r: &StepReport) {
         if let Some(x) = self.steps.iter_mut().find(|x| x.0 == r.step) {
             x.1 = Some(r.status.clone());
             x.2 = r.detail.clone();
@@ -276,7 +172,7 @@ impl Tab {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         Self::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 }
@@ -393,7 +289,7 @@ impl PaletteState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaletteItem {
     pub label: String,
-    pub command: String,
+    pub command: Command,
     pub keys: String,
 }
 
@@ -434,6 +330,10 @@ pub struct Model {
     /// What of the audit trail waits to reach its store, and why.
     pub audit_backlog: Option<String>,
     pub flags: Remote<Vec<FlagState>>,
+    /// The flags pane's rows (every flag by cluster), built when the flags arrive.
+    pub flag_table: Vec<crate::domain::flags::FlagRow>,
+    /// The secrets pane's drift findings and grid, derived when the secrets arrive.
+    pub secret_base: Option<super::panes::secrets::SecretBase>,
     /// The secrets of one service.
     pub secrets: Remote<(String, Vec<SecretMeta>)>,
     /// The regions whose secrets the last read could not get (shown above the grid).
@@ -477,10 +377,10 @@ pub struct Model {
     /// A secret value revealed on purpose, what it is, and when it is masked again.
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
-    matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
+    pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// Something changed since the last frame.
     pub dirty: bool,
-    matcher: Matcher,
+    pub(crate) matcher: Matcher,
 }
 
 pub struct ModelInit {
@@ -528,6 +428,8 @@ impl Model {
             audit: Remote::NotAsked,
             audit_backlog: None,
             flags: Remote::NotAsked,
+            flag_table: Vec::new(),
+            secret_base: None,
             secrets: Remote::NotAsked,
             secrets_failed: Vec::new(),
             report: Remote::NotAsked,
@@ -612,7 +514,7 @@ impl Model {
     }
 
     /// Is `service` the focus (see `focus`)? Without building the name, outside the matrix.
-    fn is_focus(&self, service: &str) -> bool {
+    pub(crate) fn is_focus(&self, service: &str) -> bool {
         if let Some(Route::Service(s)) = self.routes.last() {
             return s == service;
         }
@@ -620,55 +522,6 @@ impl Model {
             return self.focus().as_deref() == Some(service);
         }
         self.cat.selected_row().is_some_and(|r| r.name == service)
-    }
-
-    /// Rows of the matrix: the catalog's filtered, sorted services (indices into
-    /// `cat.rows`), only drifted ones when asked.
-    pub fn matrix_rows(&self) -> Vec<usize> {
-        self.matrix_view().rows
-    }
-
-    /// The matrix's rows and drift summary, from the cache when nothing changed.
-    pub fn matrix_view(&self) -> MatrixCache {
-        let key = (
-            self.cat.view_gen,
-            self.live_gen,
-            self.scope.clone(),
-            self.drift_only,
-        );
-        if let Some(c) = self.matrix_cache.borrow().as_ref()
-            && c.key == key
-        {
-            return c.clone();
-        }
-        let envs: Vec<&String> = self
-            .topology
-            .environments
-            .iter()
-            .filter(|e| self.scope.env.as_ref().is_none_or(|s| s == *e))
-            .collect();
-        let mut drift = std::collections::BTreeMap::new();
-        let mut rows = Vec::new();
-        for v in &self.cat.view {
-            let ViewItem::Row(i) = v else { continue };
-            let drifted: Vec<String> = self
-                .live
-                .service(&self.cat.rows[*i].name)
-                .map(|l| crate::domain::matrix::drifted_envs(&l, &self.topology))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| envs.contains(&e))
-                .collect();
-            for e in &drifted {
-                *drift.entry(e.clone()).or_insert(0usize) += 1;
-            }
-            if !self.drift_only || !drifted.is_empty() {
-                rows.push(*i);
-            }
-        }
-        let cache = MatrixCache { key, rows, drift };
-        *self.matrix_cache.borrow_mut() = Some(cache.clone());
-        cache
     }
 
     /// Unix seconds now by the platform's clock (fixed in golden-screen tests).
@@ -760,7 +613,7 @@ impl Model {
         reads.into_iter().map(Effect::Fetch).collect()
     }
 
-    fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
+    pub(crate) fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
         match res {
             Ok(Fetched::Locks(l, freeze)) => {
                 if l != self.locks {
@@ -784,6 +637,10 @@ impl Model {
             }
             Ok(Fetched::Flags(f)) => {
                 if self.flags.ready() != Some(&f) {
+                    // The pane's rows are built here, when the data arrives, not per
+                    // frame.
+                    self.flag_table =
+                        crate::domain::flags::flag_matrix(&f, &self.topology.permanent());
                     self.flags = Remote::Ready(f);
                     self.dirty = true;
                 }
@@ -791,6 +648,13 @@ impl Model {
             Ok(Fetched::Secrets(svc, list, failed)) => {
                 let read = (svc, list);
                 if self.secrets.ready() != Some(&read) || self.secrets_failed != failed {
+                    // Drift and the grid are derived here, when the data arrives, not
+                    // per frame.
+                    self.secret_base = Some(super::panes::secrets::SecretBase::new(
+                        &read.0,
+                        &read.1,
+                        &self.topology,
+                    ));
                     self.secrets = Remote::Ready(read);
                     self.secrets_failed = failed;
                     self.dirty = true;
@@ -828,10 +692,11 @@ impl Model {
                                 ""
                             }
                         ),
-                        command: format!(
-                            "rollback_to:{}:{}:{}:{}",
-                            cluster.env, cluster.region, service, v
-                        ),
+                        command: Command::RollbackTo {
+                            cluster: cluster.clone(),
+                            service: service.clone(),
+                            version: v.clone(),
+                        },
                         keys: String::new(),
                     })
                     .collect();
@@ -860,8 +725,14 @@ impl Model {
                     Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
                     Fetch::Access => self.toast(Level::Error, format!("access requests: {e}")),
                     Fetch::Audit => self.audit = Remote::Failed(e),
-                    Fetch::Flags => self.flags = Remote::Failed(e),
-                    Fetch::Secrets(_) => self.secrets = Remote::Failed(e),
+                    Fetch::Flags => {
+                        self.flags = Remote::Failed(e);
+                        self.flag_table.clear();
+                    }
+                    Fetch::Secrets(_) => {
+                        self.secrets = Remote::Failed(e);
+                        self.secret_base = None;
+                    }
                     Fetch::Report(_) => self.report = Remote::Failed(e),
                     Fetch::Releases(..) => self.toast(Level::Error, format!("releases: {e}")),
                 }
@@ -1032,7 +903,7 @@ impl Model {
         self.dirty = true;
     }
 
-    fn on_cluster(&mut self, ev: ClusterEvent) {
+    pub(crate) fn on_cluster(&mut self, ev: ClusterEvent) {
         match ev {
             ClusterEvent::Environment(e) => {
                 self.topology.set_ephemeral(e);
@@ -1110,7 +981,7 @@ impl Model {
     }
 
     /// Recompute every row's live status (after the scope changed).
-    fn restatus_all(&mut self) {
+    pub(crate) fn restatus_all(&mut self) {
         let names: Vec<String> = self.cat.rows.iter().map(|r| r.name.to_string()).collect();
         for n in names {
             let st = self.live.status(&n, &self.scope, &self.topology.regions);
@@ -1120,7 +991,7 @@ impl Model {
         self.dirty = true;
     }
 
-    fn on_paste(&mut self, text: &str) {
+    pub(crate) fn on_paste(&mut self, text: &str) {
         let clean = sanitize(text);
         if matches!(self.overlay, Some(Overlay::Form))
             && let Some(form) = &mut self.form
@@ -1144,7 +1015,7 @@ impl Model {
         self.dirty = true;
     }
 
-    fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+    pub(crate) fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         // Ctrl-U clears a typed line (the palette, a prompt, a typed confirmation), as
         // in a shell; elsewhere it stays a key of the keymap.
         if ev.code == KeyCode::Char('u') && ev.modifiers.contains(KeyModifiers::CONTROL) {
@@ -1168,7 +1039,15 @@ impl Model {
         let matched = self.keys.feed(&self.keymap, &sections, key);
         self.dirty = true;
         match matched {
-            Match::Run(cmd) => self.run(&cmd),
+            Match::Run(cmd) => match Command::parse(&cmd) {
+                Ok(cmd) => self.run(cmd),
+                // The keymap was checked when it loaded: only a keymap built in code
+                // can get here.
+                Err(why) => {
+                    self.toast(Level::Error, why);
+                    vec![]
+                }
+            },
             Match::Pending => vec![],
             Match::None => {
                 self.type_text(&ev);
@@ -1178,7 +1057,7 @@ impl Model {
     }
 
     /// Keys that no binding took: text for the filter or the palette.
-    fn type_text(&mut self, ev: &KeyEvent) {
+    pub(crate) fn type_text(&mut self, ev: &KeyEvent) {
         if matches!(self.overlay, Some(Overlay::Form))
             && let Some(form) = &mut self.form
         {
@@ -1262,25 +1141,26 @@ impl Model {
     }
 
     /// Run one command, from the keymap or the palette.
-    pub fn run(&mut self, cmd: &str) -> Vec<Effect> {
+    pub fn run(&mut self, cmd: Command) -> Vec<Effect> {
+        use Command as C;
         self.dirty = true;
         // Overlays first: they consume what they understand.
         if let Some(overlay) = &mut self.overlay {
             match overlay {
                 Overlay::Help { scroll } => match cmd {
-                    "down" => *scroll += 1,
-                    "up" => *scroll = scroll.saturating_sub(1),
-                    "page_down" => *scroll += 10,
-                    "page_up" => *scroll = scroll.saturating_sub(10),
-                    "top" => *scroll = 0,
-                    "quit" | "back" | "help" | "close" => self.overlay = None,
+                    C::Down => *scroll += 1,
+                    C::Up => *scroll = scroll.saturating_sub(1),
+                    C::PageDown => *scroll += 10,
+                    C::PageUp => *scroll = scroll.saturating_sub(10),
+                    C::Top => *scroll = 0,
+                    C::Quit | C::Back | C::Help | C::Close => self.overlay = None,
                     _ => {}
                 },
                 Overlay::Palette(p) => match cmd {
-                    "down" => p.selected = (p.selected + 1).min(p.matches.len().saturating_sub(1)),
-                    "up" => p.selected = p.selected.saturating_sub(1),
-                    "back" | "quit" | "close" => self.overlay = None,
-                    "open" | "palette_run" => {
+                    C::Down => p.selected = (p.selected + 1).min(p.matches.len().saturating_sub(1)),
+                    C::Up => p.selected = p.selected.saturating_sub(1),
+                    C::Back | C::Quit | C::Close => self.overlay = None,
+                    C::Open | C::PaletteRun => {
                         let chosen = p
                             .matches
                             .get(p.selected)
@@ -1288,32 +1168,32 @@ impl Model {
                             .map(|it| it.command.clone());
                         self.overlay = None;
                         if let Some(c) = chosen {
-                            return self.run(&c);
+                            return self.run(c);
                         }
                     }
                     _ => {}
                 },
                 Overlay::Form => match cmd {
-                    "cancel" | "back" | "close" => {
+                    C::Cancel | C::Back | C::Close => {
                         self.overlay = None;
                         self.form = None;
                     }
-                    "next_field" | "down" => {
+                    C::NextField | C::Down => {
                         if let Some(f) = &mut self.form {
                             f.next_field(true);
                         }
                     }
-                    "prev_field" | "up" => {
+                    C::PrevField | C::Up => {
                         if let Some(f) = &mut self.form {
                             f.next_field(false);
                         }
                     }
-                    "confirm" | "submit" => return self.submit_form(),
+                    C::Confirm | C::Submit => return self.submit_form(),
                     _ => {}
                 },
                 Overlay::Prompt(p) => match cmd {
-                    "cancel" | "back" | "close" => self.overlay = None,
-                    "confirm" => {
+                    C::Cancel | C::Back | C::Close => self.overlay = None,
+                    C::Confirm => {
                         let (then, input) = (p.then.clone(), p.input.trim().to_string());
                         self.overlay = None;
                         return self.complete_prompt(then, input);
@@ -1321,11 +1201,11 @@ impl Model {
                     _ => {}
                 },
                 Overlay::Confirm(c) => match cmd {
-                    "cancel" | "back" | "close" => {
+                    C::Cancel | C::Back | C::Close => {
                         self.overlay = None;
                         self.toast(Level::Info, "cancelled: nothing changed");
                     }
-                    "confirm" => {
+                    C::Confirm => {
                         let ok = match &c.confirm {
                             Confirm::TypeToConfirm(_) => c.confirm.accepts(c.input.trim()),
                             _ => true,
@@ -1350,7 +1230,7 @@ impl Model {
         if self.editing() {
             let pane = self.pane_editing;
             match cmd {
-                "back" | "filter_cancel" => {
+                C::Back | C::FilterCancel => {
                     self.cat.editing = false;
                     self.pane_editing = false;
                     if pane {
@@ -1360,12 +1240,12 @@ impl Model {
                     }
                     return vec![];
                 }
-                "open" | "filter_apply" => {
+                C::Open | C::FilterApply => {
                     self.cat.editing = false;
                     self.pane_editing = false;
                     return vec![];
                 }
-                "filter_clear" => {
+                C::FilterClear => {
                     if pane {
                         self.pane_filter.clear();
                     } else {
@@ -1378,33 +1258,31 @@ impl Model {
         }
         if matches!(self.routes.last(), Some(Route::Service(_))) {
             let s = &mut self.detail_scroll;
-            match cmd {
-                "down" => *s += 1,
-                "up" => *s = s.saturating_sub(1),
-                "page_down" => *s += 10,
-                "page_up" => *s = s.saturating_sub(10),
-                "top" => *s = 0,
-                "bottom" => *s = usize::MAX / 2,
-                _ => {}
-            }
-            if matches!(
-                cmd,
-                "down" | "up" | "page_down" | "page_up" | "top" | "bottom"
-            ) {
+            let scrolled = match cmd {
+                C::Down => Some(*s + 1),
+                C::Up => Some(s.saturating_sub(1)),
+                C::PageDown => Some(*s + 10),
+                C::PageUp => Some(s.saturating_sub(10)),
+                C::Top => Some(0),
+                C::Bottom => Some(usize::MAX / 2),
+                _ => None,
+            };
+            if let Some(to) = scrolled {
+                *s = to;
                 return vec![];
             }
         }
         match cmd {
-            "quit" => return vec![Effect::Quit],
-            "suspend" => return vec![Effect::Suspend],
-            "redraw" => return vec![Effect::ClearScreen],
-            "noop" => {}
-            "help" => self.overlay = Some(Overlay::Help { scroll: 0 }),
-            "palette" => {
+            C::Quit => return vec![Effect::Quit],
+            C::Suspend => return vec![Effect::Suspend],
+            C::Redraw => return vec![Effect::ClearScreen],
+            C::Noop => {}
+            C::Help => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            C::Palette => {
                 self.overlay = Some(Overlay::Palette(PaletteState::default()));
                 self.refilter_palette();
             }
-            "filter" => {
+            C::Filter => {
                 self.routes.clear();
                 if self.uses_service_filter() {
                     self.cat.editing = true;
@@ -1412,10 +1290,10 @@ impl Model {
                     self.pane_editing = true;
                 }
             }
-            "back" if self.progress.as_ref().is_some_and(|p| p.outcome.is_some()) => {
+            C::Back if self.progress.as_ref().is_some_and(|p| p.outcome.is_some()) => {
                 self.progress = None;
             }
-            "back" => {
+            C::Back => {
                 if self.routes.pop().is_none() {
                     if !self.pane_filter.is_empty() && !self.uses_service_filter() {
                         self.pane_filter.clear();
@@ -1424,20 +1302,24 @@ impl Model {
                     }
                 }
             }
-            "next_pane" => {
+            C::NextPane => {
                 return self.set_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]);
             }
-            "prev_pane" => {
+            C::PrevPane => {
                 return self
                     .set_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
             }
-            "down" => self.nav(1),
-            "up" => self.nav(-1),
-            "page_down" => self.nav(10),
-            "page_up" => self.nav(-10),
-            "top" => self.nav(isize::MIN / 2),
-            "bottom" => self.nav(isize::MAX / 2),
-            "open" => {
+            C::Pane(n) => match n.checked_sub(1).and_then(|i| Tab::ALL.get(i)) {
+                Some(&t) => return self.set_tab(t),
+                None => self.toast(Level::Error, format!("no pane {n}")),
+            },
+            C::Down => self.nav(1),
+            C::Up => self.nav(-1),
+            C::PageDown => self.nav(10),
+            C::PageUp => self.nav(-10),
+            C::Top => self.nav(isize::MIN / 2),
+            C::Bottom => self.nav(isize::MAX / 2),
+            C::Open => {
                 if self.routes.is_empty()
                     && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
                     && let Some(name) = self.focus()
@@ -1450,62 +1332,91 @@ impl Model {
             }
             // In the matrix they move the selected cell (the view scrolls to it);
             // in the secrets and flags grids they scroll.
-            "col_left" if self.tab == Tab::Deployments => {
+            C::ColLeft if self.tab == Tab::Deployments => {
                 self.matrix_cell = self.matrix_cell.saturating_sub(1);
             }
-            "col_right" if self.tab == Tab::Deployments => {
+            C::ColRight if self.tab == Tab::Deployments => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
             }
             // In the secrets grid they move its selected cell (what v, p, x and c act
             // on).
-            "col_left" if self.tab == Tab::Secrets => {
+            C::ColLeft if self.tab == Tab::Secrets => {
                 self.secret_cell = self.secret_cell.saturating_sub(1);
             }
-            "col_right" if self.tab == Tab::Secrets => {
+            C::ColRight if self.tab == Tab::Secrets => {
                 let cols = self.secret_columns().len();
                 self.secret_cell = (self.secret_cell + 1).min(cols.saturating_sub(1));
             }
-            "col_left" => self.matrix_col = self.matrix_col.saturating_sub(1),
-            "col_right" => {
+            C::ColLeft => self.matrix_col = self.matrix_col.saturating_sub(1),
+            C::ColRight => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_col = (self.matrix_col + 1).min(cols.saturating_sub(1));
             }
-            "drift_only" => {
+            C::DriftOnly => {
                 self.drift_only = !self.drift_only;
                 self.matrix = ListPos::default();
             }
-            "sort_next" => self.cat.sort_next(),
-            "sort_reverse" => self.cat.sort_reverse(),
-            "group_next" => self.cat.group_next(),
-            "scope_env_next" => {
+            C::SortNext => self.cat.sort_next(),
+            C::SortReverse => self.cat.sort_reverse(),
+            C::GroupNext => self.cat.group_next(),
+            C::Sort(c) => self.cat.set_sort(c),
+            C::Group(g) => self.cat.set_group(g),
+            C::ScopeEnvNext => {
                 self.matrix_cell = 0;
                 self.secret_cell = 0;
                 self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
                 self.restatus_all();
             }
-            "scope_region_next" => {
+            C::ScopeRegionNext => {
                 self.matrix_cell = 0;
                 self.secret_cell = 0;
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
-            "reload" => {
+            C::Scope(ScopeArg::Clear) => {
+                self.scope = Scope::default();
+                self.restatus_all();
+            }
+            C::Scope(ScopeArg::Env(e)) => {
+                if self.topology.environments.contains(&e) {
+                    self.scope.env = Some(e);
+                    self.restatus_all();
+                } else {
+                    self.toast(Level::Error, format!("unknown environment {e:?}"));
+                }
+            }
+            C::Scope(ScopeArg::Region(r)) => {
+                if self.topology.regions.contains(&r) {
+                    self.scope.region = Some(r);
+                    self.restatus_all();
+                } else {
+                    self.toast(Level::Error, format!("unknown region {r:?}"));
+                }
+            }
+            C::Reload => {
                 let mut e = self.pane_reads();
                 e.push(Effect::RefreshCatalog);
                 return e;
             }
-            "lock" | "unlock" => {
-                let verb = cmd;
+            C::Lock | C::Unlock => {
+                let verb = if cmd == C::Lock {
+                    LockVerb::Lock
+                } else {
+                    LockVerb::Unlock
+                };
                 let Some(service) = self.focus() else {
-                    self.toast(Level::Error, format!("select a service to {verb}"));
+                    self.toast(
+                        Level::Error,
+                        format!("select a service to {}", verb.as_str()),
+                    );
                     return vec![];
                 };
                 // In the matrix the selected cell offers narrower places than the scope.
                 if let Some(items) = self.lock_places(&service, verb) {
                     self.overlay = Some(Overlay::Palette(PaletteState {
                         items,
-                        title: format!(" {verb} {service} where? "),
+                        title: format!(" {} {service} where? ", verb.as_str()),
                         ..PaletteState::default()
                     }));
                     self.refilter_palette();
@@ -1514,16 +1425,22 @@ impl Model {
                 let (env, region) = (self.scope.env.clone(), self.scope.region.clone());
                 return self.lock_at(verb, service, env, region);
             }
-            "lock_all" => self.prompt(
+            C::LockAt {
+                verb,
+                service,
+                env,
+                region,
+            } => return self.lock_at(verb, service, env, region),
+            C::LockAll => self.prompt(
                 "Lock every service everywhere (incident): why?".into(),
                 Pending::LockAll,
             ),
-            "unlock_all" => {
+            C::UnlockAll => {
                 return self.ask_why(Action::UnlockAll { all_holders: false });
             }
-            "freeze_on" => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
-            "freeze_off" => return self.ask_why(Action::FreezeOff),
-            "rollback" => {
+            C::FreezeOn => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
+            C::FreezeOff => return self.ask_why(Action::FreezeOff),
+            C::Rollback => {
                 // The matrix's selected cell, else the scope when it is one cluster.
                 let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
                     crate::domain::matrix::columns(&self.topology, &self.scope)
@@ -1543,85 +1460,56 @@ impl Model {
                     );
                     return vec![];
                 };
-                let (env, region) = (cluster.env, cluster.region);
                 // Pick the version from the history; the answer opens a chooser.
-                return vec![Effect::Fetch(Fetch::Releases(
+                return vec![Effect::Fetch(Fetch::Releases(service, cluster))];
+            }
+            C::RollbackTo {
+                cluster,
+                service,
+                version,
+            } => {
+                return self.ask_why(Action::Rollback {
                     service,
-                    crate::domain::ClusterId::new(env, region),
-                ))];
+                    cluster,
+                    to: Some(version),
+                });
             }
-            "restart" | "hpa" => {
-                let rows = self.pod_rows();
-                let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-                let Some(pod) = rows.get(at) else {
-                    self.toast(Level::Error, "select a pod");
-                    return vec![];
-                };
-                let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
-                if cmd == "restart" {
-                    return self.ask_why(Action::Restart { service, cluster });
-                }
-                self.open_hpa_form(service, cluster);
+            C::Restart | C::Hpa => return self.pod_action(&cmd),
+            C::SecretReveal | C::SecretPut | C::SecretDelete | C::SecretCopy => {
+                return self.secret_action(&cmd);
             }
-            "secret_reveal" | "secret_put" | "secret_delete" | "secret_copy" => {
-                return self.secret_action(cmd);
-            }
-            "secret_new" => match self.focus() {
+            C::SecretNew => match self.focus() {
                 Some(service) => self.open_secret_form(service),
                 None => self.toast(Level::Error, "select a service first"),
             },
-            "flag_set" => {
-                let rows = self.flag_rows();
-                let Some(row) = rows.get(self.list.selected) else {
-                    self.toast(Level::Error, "select a flag");
-                    return vec![];
-                };
-                // A flag that declares its variants takes only those: say which.
-                let variants = self
-                    .flags
-                    .ready()
-                    .and_then(|all| {
-                        all.iter()
-                            .find(|f| f.name == row.name && !f.variants.is_empty())
-                    })
-                    .map(|f| {
-                        let v: Vec<String> = f
-                            .variants
-                            .iter()
-                            .map(|v| sanitize(v).into_owned())
-                            .collect();
-                        format!(" (one of {})", v.join(", "))
-                    })
-                    .unwrap_or_default();
-                let title = format!(
-                    "Set {} in {}: VALUE [PERCENT]{variants}",
-                    sanitize(&row.name),
-                    self.scope
-                );
-                self.prompt(
-                    title,
-                    Pending::FlagSet {
-                        name: row.name.clone(),
-                    },
-                );
+            C::FlagSet => self.ask_flag_value(),
+            C::ServiceCreate => self.open_service_form(),
+            C::EnvCreate => self.open_env_form(),
+            C::EnvList | C::EnvExtend | C::EnvDelete => return self.env_command(&cmd),
+            C::EnvShow(name) => {
+                if self.topology.environments.contains(&name) {
+                    self.scope.env = Some(name);
+                    self.matrix_cell = 0;
+                    self.restatus_all();
+                    return self.set_tab(Tab::Deployments);
+                }
+                self.toast(Level::Error, format!("unknown environment {name:?}"));
             }
-            "service_create" => self.open_service_form(),
-            "env_create" => self.open_env_form(),
-            "env_list" | "env_extend" | "env_delete" => return self.env_command(cmd),
-            "access_operate" | "access_secrets" => {
+            C::EnvExtendOf(name) => return self.ask_env_extend(&name),
+            C::EnvDeleteOf(name) => return self.ask_why(Action::EnvDelete { name }),
+            C::AccessOperate | C::AccessSecrets => {
                 let Some(service) = self.focus() else {
                     self.toast(Level::Error, "select a service first");
                     return vec![];
                 };
-                let permission = if cmd == "access_operate" {
-                    crate::domain::access::Permission::Operate
-                } else {
-                    crate::domain::access::Permission::ReadSecrets
-                };
-                self.ask_access(service, permission, false);
+                if let Some(permission) = cmd.permission() {
+                    self.ask_access(service, permission, false);
+                }
             }
-            "access_approve" => return self.open_access_picker(),
-            "service_create_retry" => {
+            C::AccessApprove => return self.open_access_picker(),
+            C::AccessPick(id) => self.access_pick(id),
+            C::AccessDecide { id, approve } => self.access_decide(id, approve),
+            C::ServiceCreateRetry => {
                 let Some(request) = self.last_create.clone() else {
                     self.toast(Level::Info, "no service creation to retry");
                     return vec![];
@@ -1635,7 +1523,7 @@ impl Model {
                     confirmed: false,
                 }];
             }
-            "copy_link" => {
+            C::CopyLink => {
                 let links: Vec<PaletteItem> = self
                     .report
                     .ready()
@@ -1644,7 +1532,7 @@ impl Model {
                             .iter()
                             .map(|l| PaletteItem {
                                 label: format!("{}  {}", sanitize(&l.name), sanitize(&l.url)),
-                                command: format!("copy:{}", l.url),
+                                command: Command::CopyText(l.url.clone()),
                                 keys: String::new(),
                             })
                             .collect()
@@ -1661,102 +1549,27 @@ impl Model {
                     self.refilter_palette();
                 }
             }
-            other => return self.run_parameterised(other),
+            C::CopyText(text) => {
+                let text = sanitize(&text).into_owned();
+                self.toast(Level::Info, format!("copied {text}"));
+                return vec![Effect::Copy(text)];
+            }
+            // The layers' own commands do nothing without their layer.
+            C::FilterApply
+            | C::FilterCancel
+            | C::FilterClear
+            | C::PaletteRun
+            | C::Close
+            | C::NextField
+            | C::PrevField
+            | C::Confirm
+            | C::Cancel
+            | C::Submit => {}
         }
         vec![]
     }
 
-    /// Commands with an argument: `pane:3`, `sort:owner`, `group:system`,
-    /// `scope:env:production`, `scope:region:eu-west-1`, `scope:clear`.
-    fn run_parameterised(&mut self, cmd: &str) -> Vec<Effect> {
-        for verb in ["lock", "unlock"] {
-            if let Some(rest) = cmd.strip_prefix(verb).and_then(|r| r.strip_prefix("_at:")) {
-                let parts: Vec<&str> = rest.splitn(3, ':').collect();
-                if let [service, env, region] = parts.as_slice() {
-                    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-                    return self.lock_at(verb, service.to_string(), some(env), some(region));
-                }
-            }
-        }
-        if let Some(effects) = self.access_command(cmd) {
-            return effects;
-        }
-        if let Some(rest) = cmd.strip_prefix("rollback_to:") {
-            let parts: Vec<&str> = rest.splitn(4, ':').collect();
-            if let [env, region, service, version] = parts.as_slice() {
-                return self.ask_why(Action::Rollback {
-                    service: service.to_string(),
-                    cluster: crate::domain::ClusterId::new(*env, *region),
-                    to: Some(version.to_string()),
-                });
-            }
-        }
-        if let Some(name) = cmd.strip_prefix("env_show:") {
-            if self.topology.environments.iter().any(|e| e == name) {
-                self.scope.env = Some(name.to_string());
-                self.matrix_cell = 0;
-                self.restatus_all();
-                return self.set_tab(Tab::Deployments);
-            }
-            self.toast(Level::Error, format!("unknown environment {name:?}"));
-            return vec![];
-        }
-        if let Some(name) = cmd.strip_prefix("env_extend:") {
-            return self.ask_env_extend(name);
-        }
-        if let Some(name) = cmd.strip_prefix("env_delete:") {
-            return self.ask_why(Action::EnvDelete {
-                name: name.to_string(),
-            });
-        }
-        if let Some(text) = cmd.strip_prefix("copy:") {
-            let text = sanitize(text).into_owned();
-            self.toast(Level::Info, format!("copied {text}"));
-            return vec![Effect::Copy(text)];
-        }
-        let mut parts = cmd.splitn(3, ':');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("pane"), Some(n), None) => match n.parse::<usize>() {
-                Ok(n) if (1..=Tab::ALL.len()).contains(&n) => return self.set_tab(Tab::ALL[n - 1]),
-                _ => self.toast(Level::Error, format!("no pane {n}")),
-            },
-            (Some("sort"), Some(col), None) => match SortColumn::parse(col) {
-                Some(c) => self.cat.set_sort(c),
-                None => self.toast(Level::Error, format!("cannot sort by {col:?}")),
-            },
-            (Some("group"), Some(g), None) => match Grouping::parse(g) {
-                Some(g) => self.cat.set_group(g),
-                None => self.toast(Level::Error, format!("cannot group by {g:?}")),
-            },
-            (Some("scope"), Some("clear"), None) => {
-                self.scope = Scope::default();
-                self.restatus_all();
-            }
-            (Some("scope"), Some("env"), Some(e)) => {
-                if self.topology.environments.iter().any(|x| x == e) {
-                    self.scope.env = Some(e.to_string());
-                    self.restatus_all();
-                } else {
-                    self.toast(Level::Error, format!("unknown environment {e:?}"));
-                }
-            }
-            (Some("scope"), Some("region"), Some(r)) => {
-                if self.topology.regions.iter().any(|x| x == r) {
-                    self.scope.region = Some(r.to_string());
-                    self.restatus_all();
-                } else {
-                    self.toast(Level::Error, format!("unknown region {r:?}"));
-                }
-            }
-            _ => {
-                tracing::warn!(command = cmd, "unknown command");
-                self.toast(Level::Error, format!("unknown command {cmd:?}"));
-            }
-        }
-        vec![]
-    }
-
-    fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
+    pub(crate) fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
         if tab != self.tab {
             self.pane_filter.clear();
             self.list = ListPos::default();
@@ -1783,238 +1596,9 @@ impl Model {
         self.pane_reads()
     }
 
-    /// Lock (asks why first) or unlock `service` in `env`/`region` (`None`: every one).
-    fn lock_at(
-        &mut self,
-        verb: &str,
-        service: String,
-        env: Option<String>,
-        region: Option<String>,
-    ) -> Vec<Effect> {
-        if verb == "unlock" {
-            return self.ask_why(Action::Unlock {
-                service,
-                env,
-                region,
-                all_holders: false,
-            });
-        }
-        // A target holds a lock per holder: say who already holds one there, and why.
-        let others: Vec<Lock> = self
-            .locks
-            .iter()
-            .filter(|l| {
-                l.service == service && l.env == env && l.region == region && l.by != self.user
-            })
-            .cloned()
-            .collect();
-        let also = if others.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (already locked there by {}; your lock is added)",
-                sanitize(&crate::actions::holders_text(&others))
-            )
-        };
-        let title = format!(
-            "Lock {service} in {}{also}: why?",
-            crate::domain::Scope {
-                env: env.clone(),
-                region: region.clone()
-            }
-        );
-        self.prompt(
-            title,
-            Pending::Lock {
-                service,
-                env,
-                region,
-            },
-        );
-        vec![]
-    }
-
-    /// Where the matrix's `L`/`U` can act: the selected cell, its environment, and the
-    /// scope when that is wider still. `None` outside the matrix or without a cell.
-    fn lock_places(&self, service: &str, verb: &str) -> Option<Vec<PaletteItem>> {
-        if self.tab != Tab::Deployments || !self.routes.is_empty() {
-            return None;
-        }
-        let cell = crate::domain::matrix::columns(&self.topology, &self.scope)
-            .get(self.matrix_cell)
-            .cloned()?;
-        let mut places: Vec<(Option<String>, Option<String>, String)> = vec![
-            (
-                Some(cell.env.to_string()),
-                Some(cell.region.to_string()),
-                format!("in {cell} (the selected cell)"),
-            ),
-            (
-                Some(cell.env.to_string()),
-                None,
-                format!("in {}, every region", cell.env),
-            ),
-        ];
-        let scope = (self.scope.env.clone(), self.scope.region.clone());
-        if scope.0.is_none() {
-            let wide = match &scope.1 {
-                Some(r) => format!("in {r}, every environment"),
-                None => "everywhere: every environment and region".to_string(),
-            };
-            places.push((None, scope.1, wide));
-        }
-        Some(
-            places
-                .into_iter()
-                .map(|(env, region, label)| {
-                    let mut verb_cap = verb.to_string();
-                    verb_cap[..1].make_ascii_uppercase();
-                    PaletteItem {
-                        label: format!("{verb_cap} {} {label}", sanitize(service)),
-                        command: format!(
-                            "{verb}_at:{service}:{}:{}",
-                            env.unwrap_or_default(),
-                            region.unwrap_or_default()
-                        ),
-                        keys: String::new(),
-                    }
-                })
-                .collect(),
-        )
-    }
-
-    /// The secrets grid's columns in scope, in its order.
-    pub fn secret_columns(&self) -> Vec<crate::domain::ClusterId> {
-        self.secret_view()
-            .map(|v| {
-                v.grid
-                    .columns
-                    .into_iter()
-                    .filter(|c| self.scope.contains(c))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The cluster of the secrets grid's selected cell.
-    pub fn secret_cell_cluster(&self) -> Option<crate::domain::ClusterId> {
-        let cols = self.secret_columns();
-        cols.get(self.secret_cell.min(cols.len().saturating_sub(1)))
-            .cloned()
-    }
-
-    /// Secrets pane actions on the selected key, in the selected cell's environment and
-    /// region. `c` copies into the selected cell when it is empty, else to the region
-    /// the key's drift finding says is missing it.
-    fn secret_action(&mut self, cmd: &str) -> Vec<Effect> {
-        let (Some(view), Some((_, list))) = (self.secret_view(), self.secrets.ready()) else {
-            self.toast(Level::Error, "the secrets are not read yet");
-            return vec![];
-        };
-        let list = list.clone();
-        let service = view.service;
-        let Some(key) = view
-            .rows
-            .get(self.list.selected)
-            .map(|&i| view.grid.keys[i].clone())
-        else {
-            self.toast(Level::Error, "select a secret");
-            return vec![];
-        };
-        let findings: Vec<_> = view.findings.into_iter().filter(|d| d.key == key).collect();
-        let cell = self.secret_cell_cluster();
-        if cmd == "secret_copy"
-            && let Some(c) = &cell
-        {
-            // The selected cell is empty and another region of its environment holds
-            // the key: copy it there.
-            let (env, to) = (c.env.to_string(), c.region.to_string());
-            let holders: Vec<&str> = list
-                .iter()
-                .filter(|s| s.service == service && s.env == env && s.key == key)
-                .map(|s| s.region.as_str())
-                .collect();
-            if !holders.contains(&to.as_str())
-                && let Some(from) = holders.first().map(|r| r.to_string())
-            {
-                return copy_secret(service, env, key, from, to);
-            }
-        }
-        let env = self
-            .scope
-            .env
-            .clone()
-            .or_else(|| findings.first().map(|d| d.env.clone()))
-            .or_else(|| cell.as_ref().map(|c| c.env.to_string()));
-        let Some(env) = env else {
-            self.toast(Level::Error, "no cluster in scope");
-            return vec![];
-        };
-        if cmd == "secret_copy" {
-            let missing = findings
-                .iter()
-                .find(|d| d.env == env && d.kind == crate::domain::drift::DriftKind::Missing)
-                .and_then(|d| d.regions.first().cloned());
-            // Not drift by the majority rules (say, the service's secrets are all in one
-            // region so far), but absent from a region of the environment in scope: the
-            // empty cell the grid shows is where it goes.
-            let absent = || {
-                let held = |r: &String| {
-                    list.iter().any(|s| {
-                        s.service == service && s.env == env && s.key == key && &s.region == r
-                    })
-                };
-                (self.topology.regions_of(&env).iter())
-                    .filter(|r| self.scope.region.as_ref().is_none_or(|s| s == *r))
-                    .find(|r| !held(r))
-                    .cloned()
-            };
-            let Some(to) = missing.or_else(absent) else {
-                self.toast(
-                    Level::Info,
-                    format!("{key} is in every region of {env} already"),
-                );
-                return vec![];
-            };
-            let from = list
-                .iter()
-                .find(|s| s.service == service && s.env == env && s.key == key)
-                .map(|s| s.region.clone())
-                .unwrap_or_default();
-            return copy_secret(service, env, key, from, to);
-        }
-        // Reveal, put and delete act on the selected cell.
-        let Some(c) = cell else {
-            self.toast(Level::Error, "no cluster in scope");
-            return vec![];
-        };
-        let (env, region) = (c.env.to_string(), c.region.to_string());
-        match cmd {
-            "secret_reveal" => vec![Effect::Act {
-                action: Action::SecretReveal {
-                    service,
-                    env,
-                    region,
-                    key,
-                },
-                confirmed: false,
-            }],
-            "secret_delete" => self.ask_why(Action::SecretDelete {
-                service,
-                env,
-                region,
-                key,
-            }),
-            _ => {
-                self.ask_secret_value(service, env, region, key);
-                vec![]
-            }
-        }
-    }
-
     /// Ask why, then request `permission` on `service` in the scope's environment;
     /// `refused`: it follows a refusal, and Esc declines.
-    fn ask_access(
+    pub(crate) fn ask_access(
         &mut self,
         service: String,
         permission: crate::domain::access::Permission,
@@ -2037,30 +1621,10 @@ impl Model {
         );
     }
 
-    /// The masked prompt for a secret's value; Enter puts it.
-    pub(super) fn ask_secret_value(
-        &mut self,
-        service: String,
-        env: String,
-        region: String,
-        key: String,
-    ) {
-        let title = format!("New value of {env}/{service}/{key} in {region} (typed masked)");
-        self.prompt(
-            title,
-            Pending::SecretPut {
-                service,
-                env,
-                region,
-                key,
-            },
-        );
-    }
-
     /// The palette's environment commands: the list (choose one to see it in the
     /// matrix), more time, delete. Extend and delete act on the scope's environment
     /// when it is an ephemeral one, else ask which.
-    fn env_command(&mut self, cmd: &str) -> Vec<Effect> {
+    pub(crate) fn env_command(&mut self, cmd: &Command) -> Vec<Effect> {
         if self.topology.ephemeral.is_empty() {
             self.toast(
                 Level::Info,
@@ -2074,17 +1638,17 @@ impl Model {
             .as_ref()
             .filter(|e| self.topology.ephemeral(e).is_some())
             .cloned();
-        match (cmd, scoped) {
-            ("env_extend", Some(name)) => return self.ask_env_extend(&name),
-            ("env_delete", Some(name)) => return self.run(&format!("env_delete:{name}")),
+        match (cmd.clone(), scoped) {
+            (Command::EnvExtend, Some(name)) => return self.ask_env_extend(&name),
+            (Command::EnvDelete, Some(name)) => return self.run(Command::EnvDeleteOf(name)),
             _ => {}
         }
         let now = self.now();
-        let (verb, title) = match cmd {
-            "env_extend" => ("env_extend", " give which environment more time? "),
-            "env_delete" => ("env_delete", " delete which environment? "),
+        let (verb, title): (fn(String) -> Command, _) = match cmd {
+            Command::EnvExtend => (Command::EnvExtendOf, " give which environment more time? "),
+            Command::EnvDelete => (Command::EnvDeleteOf, " delete which environment? "),
             _ => (
-                "env_show",
+                Command::EnvShow,
                 " ephemeral environments: Enter shows one in the matrix ",
             ),
         };
@@ -2100,12 +1664,12 @@ impl Model {
                     sanitize(&e.from),
                     e.regions
                         .iter()
-                        .map(|r| super::panes::short_region(&sanitize(r)))
+                        .map(|r| super::format::short_region(&sanitize(r)))
                         .collect::<Vec<_>>()
                         .join(","),
                     sanitize(&e.created_by)
                 ),
-                command: format!("{verb}:{}", e.name),
+                command: verb(e.name.clone()),
                 keys: String::new(),
             })
             .collect();
@@ -2119,7 +1683,7 @@ impl Model {
     }
 
     /// Ask how much more time an ephemeral environment gets.
-    fn ask_env_extend(&mut self, name: &str) -> Vec<Effect> {
+    pub(crate) fn ask_env_extend(&mut self, name: &str) -> Vec<Effect> {
         let Some(e) = self.topology.ephemeral(name) else {
             self.toast(
                 Level::Error,
@@ -2181,7 +1745,7 @@ impl Model {
         vec![]
     }
 
-    pub(super) fn prompt(&mut self, title: String, then: Pending) {
+    pub(crate) fn prompt(&mut self, title: String, then: Pending) {
         self.overlay = Some(Overlay::Prompt(PromptState {
             title,
             input: String::new(),
@@ -2190,7 +1754,7 @@ impl Model {
     }
 
     /// Build the action a prompt's answer completes.
-    fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
+    pub(crate) fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
         let action = match then {
             Pending::Why(action) => {
                 return vec![Effect::ActWhy {
@@ -2298,7 +1862,7 @@ impl Model {
     }
 
     /// Move the selection of the list on screen.
-    fn nav(&mut self, delta: isize) {
+    pub(crate) fn nav(&mut self, delta: isize) {
         match self.tab {
             Tab::Catalog => match delta {
                 d if d <= isize::MIN / 4 => self.cat.top(),
@@ -2329,106 +1893,8 @@ impl Model {
         }
     }
 
-    /// The focus service's pods in scope, filtered by the pane filter: crash loops
-    /// first, then pods that are not ready, then by cluster and name.
-    /// Where the chosen pod (`pods_key`) is in `rows`, if it is still listed.
-    pub fn chosen_pod(&self, rows: &[crate::domain::service::PodRow<'_>]) -> Option<usize> {
-        let (cluster, name) = self.pods_key.as_ref()?;
-        rows.iter()
-            .position(|r| r.cluster == cluster && r.name == name)
-    }
-
-    pub fn pod_rows(&self) -> Vec<crate::domain::service::PodRow<'_>> {
-        let Some(svc) = self.focus() else {
-            return Vec::new();
-        };
-        let f = self.pane_filter.to_lowercase();
-        let mut rows: Vec<_> = self
-            .live
-            .pods_of(&svc, &self.scope)
-            .filter(|p| f.is_empty() || p.name.to_lowercase().contains(&f))
-            .collect();
-        // Trouble first: crash loops, then pods that are not ready.
-        rows.sort_by_key(|p| (!p.crash_looping(), p.ready));
-        rows
-    }
-
-    /// Rows of the audit pane, newest first, filtered by the pane filter.
-    pub fn audit_rows(&self) -> Vec<&AuditRecord> {
-        let f = self.pane_filter.to_lowercase();
-        self.audit
-            .ready()
-            .map(|a| {
-                a.iter()
-                    .filter(|r| {
-                        f.is_empty()
-                            || [&r.actor, &r.action, &r.target]
-                                .iter()
-                                .any(|s| s.to_lowercase().contains(&f))
-                            || r.reason
-                                .as_ref()
-                                .is_some_and(|s| s.to_lowercase().contains(&f))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The flags pane's rows: filtered by name, drifted only when asked.
-    pub fn flag_rows(&self) -> Vec<crate::domain::flags::FlagRow> {
-        let f = self.pane_filter.to_lowercase();
-        self.flags
-            .ready()
-            .map(|flags| {
-                crate::domain::flags::flag_matrix(flags, &self.topology.permanent())
-                    .into_iter()
-                    .filter(|r| f.is_empty() || r.name.to_lowercase().contains(&f))
-                    .filter(|r| !self.drift_only || r.drifted)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The secrets pane's keys for the focus service: filtered by name, only those
-    /// with drift in scope when asked.
-    pub fn secret_keys(&self) -> Vec<String> {
-        self.secret_view()
-            .map(|v| v.rows.iter().map(|&i| v.grid.keys[i].clone()).collect())
-            .unwrap_or_default()
-    }
-
-    /// The secrets pane's data, derived once: the focus service's drift findings in
-    /// scope, its key × cluster grid, and the grid rows shown (filter, drifted only).
-    pub fn secret_view(&self) -> Option<SecretView> {
-        let (service, list) = self.secrets.ready()?;
-        let findings: Vec<crate::domain::drift::DriftFinding> =
-            crate::domain::drift::drift(list, &self.topology)
-                .into_iter()
-                .filter(|d| {
-                    d.service == *service && self.scope.env.as_ref().is_none_or(|e| *e == d.env)
-                })
-                .collect();
-        // Ephemeral environments hold no flags or secrets of their own: the grids
-        // span the permanent ones.
-        let grid = crate::domain::drift::grid(list, &self.topology.permanent(), service);
-        let f = self.pane_filter.to_lowercase();
-        let rows = (0..grid.keys.len())
-            .filter(|&i| {
-                let k = &grid.keys[i];
-                (f.is_empty() || k.to_lowercase().contains(&f))
-                    && (!self.drift_only || findings.iter().any(|d| d.key == *k))
-            })
-            .collect();
-        Some(SecretView {
-            service: service.clone(),
-            findings,
-            grid,
-            rows,
-        })
-    }
-
     /// How many rows the secrets, flags or audit pane shows.
-    fn pane_len(&self) -> usize {
+    pub(crate) fn pane_len(&self) -> usize {
         match self.tab {
             Tab::Audit => self.audit_rows().len(),
             Tab::Flags => self.flag_rows().len(),
@@ -2436,144 +1902,10 @@ impl Model {
             _ => 0,
         }
     }
-
-    fn build_palette(&self) -> Vec<PaletteItem> {
-        let mut items: Vec<PaletteItem> = Vec::new();
-        for section in ["global", "catalog", "list", "detail"] {
-            for b in self.keymap.section(section) {
-                if matches!(b.run.as_str(), "palette" | "noop" | "redraw" | "suspend")
-                    || b.run.starts_with("pane:")
-                    || items.iter().any(|i| i.command == b.run)
-                {
-                    continue;
-                }
-                items.push(PaletteItem {
-                    label: b.desc.clone(),
-                    command: b.run.clone(),
-                    keys: format_keys(&b.on),
-                });
-            }
-        }
-        // A command a key already runs is listed once, with its key.
-        let mut add = |label: String, command: String| {
-            if items.iter().any(|i| i.command == command) {
-                return;
-            }
-            items.push(PaletteItem {
-                label,
-                command,
-                keys: String::new(),
-            })
-        };
-        for (i, t) in Tab::ALL.iter().enumerate() {
-            add(
-                format!("Go to the {} pane", t.title()),
-                format!("pane:{}", i + 1),
-            );
-        }
-        for e in &self.topology.environments {
-            add(format!("Scope: environment {e}"), format!("scope:env:{e}"));
-        }
-        for r in &self.topology.regions {
-            add(format!("Scope: region {r}"), format!("scope:region:{r}"));
-        }
-        add("Scope: everything".into(), "scope:clear".into());
-        add(
-            "Lock every service everywhere (incident)".into(),
-            "lock_all".into(),
-        );
-        add("Release the incident lock".into(), "unlock_all".into());
-        add(
-            "New service: create one on the golden path (a form)".into(),
-            "service_create".into(),
-        );
-        add(
-            "Request access to operate the selected service".into(),
-            "access_operate".into(),
-        );
-        add(
-            "Request access to read the selected service's secrets".into(),
-            "access_secrets".into(),
-        );
-        add(
-            "Access requests waiting for you: approve or deny (who, what, where, why)".into(),
-            "access_approve".into(),
-        );
-        add(
-            "env create: an ephemeral environment with a TTL".into(),
-            "env_create".into(),
-        );
-        add(
-            "env list: ephemeral environments and expiry".into(),
-            "env_list".into(),
-        );
-        add(
-            "env extend: more time for an environment".into(),
-            "env_extend".into(),
-        );
-        add(
-            "env delete: remove an environment now".into(),
-            "env_delete".into(),
-        );
-        add(
-            "Retry the last service creation (resumes at the failed step)".into(),
-            "service_create_retry".into(),
-        );
-        add("Merge freeze on".into(), "freeze_on".into());
-        add("Merge freeze off".into(), "freeze_off".into());
-        for g in ["none", "owner", "system"] {
-            add(format!("Group the catalog by {g}"), format!("group:{g}"));
-        }
-        for c in SortColumn::ALL {
-            add(
-                format!("Sort the catalog by {}", c.label()),
-                format!("sort:{}", c.label()),
-            );
-        }
-        items
-    }
-
-    pub(super) fn refilter_palette(&mut self) {
-        let Some(Overlay::Palette(p)) = &mut self.overlay else {
-            return;
-        };
-        let pattern = Pattern::parse(&p.input, CaseMatching::Smart, Normalization::Smart);
-        let mut buf = Vec::new();
-        let mut scored: Vec<(usize, u32)> = p
-            .items(&self.palette)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, it)| {
-                let hay = format!("{} {}", it.label, it.command);
-                pattern
-                    .score(Utf32Str::new(&hay, &mut buf), &mut self.matcher)
-                    .map(|s| (i, s))
-            })
-            .collect();
-        if !p.input.is_empty() {
-            scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        }
-        p.matches = scored.into_iter().map(|(i, _)| i).collect();
-        p.selected = p.selected.min(p.matches.len().saturating_sub(1));
-    }
-}
-
-/// Copy a secret from one region to another of its environment (asks as the policy says).
-fn copy_secret(service: String, env: String, key: String, from: String, to: String) -> Vec<Effect> {
-    vec![Effect::Act {
-        action: Action::SecretCopy {
-            service,
-            env,
-            key,
-            from,
-            to,
-        },
-        confirmed: false,
-    }]
 }
 
 /// all → first → ... → last → all.
-fn cycle(options: &[String], current: Option<String>) -> Option<String> {
+pub(crate) fn cycle(options: &[String], current: Option<String>) -> Option<String> {
     match current {
         None => options.first().cloned(),
         Some(c) => {

@@ -2,6 +2,7 @@
 //! at the model and at the screen.
 
 use sphere::tui::catalog::{Grouping, SortColumn};
+use sphere::tui::command::Command;
 use sphere::tui::harness::Harness;
 use sphere::tui::model::{Msg, Overlay, Route, Tab};
 
@@ -578,13 +579,9 @@ async fn reveal_shows_the_value_for_a_while_and_put_is_typed_masked() {
     assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("rotated<Enter>");
     // Production asks for the service name.
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("admin-portal<Enter>");
-    }
+    answer_confirm(&mut h, "admin-portal<Enter>");
     h.keys("v");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("admin-portal<Enter>");
-    }
+    assert_no_confirm(&h);
     let screen = h.render();
     assert!(
         screen.contains("s3cr3t-value"),
@@ -645,9 +642,7 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     h.keys("<Enter>");
     assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("y");
-    }
+    assert_no_confirm(&h);
     let (_, list) = h.model.secrets.ready().cloned().expect("secrets read");
     let new: Vec<_> = list
         .iter()
@@ -701,10 +696,12 @@ async fn the_audit_pane_shows_the_selected_record_whole() {
         screen.contains(&format!("#{} ", first.id)),
         "the detail names the record: {screen}"
     );
-    if let Some(reason) = &first.reason {
-        let head: String = reason.chars().take(20).collect();
-        assert!(screen.contains(&format!("why: {head}")), "{screen}");
-    }
+    let reason = first
+        .reason
+        .as_ref()
+        .expect("the newest seeded record has a reason");
+    let head: String = reason.chars().take(20).collect();
+    assert!(screen.contains(&format!("why: {head}")), "{screen}");
 }
 
 #[tokio::test]
@@ -718,20 +715,19 @@ async fn the_rollback_chooser_marks_a_newer_version() {
     );
     // Why (optional), then the confirmation.
     h.keys("<Down><Enter><Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("cart-service<Enter>");
-    }
+    answer_confirm(&mut h, "cart-service<Enter>");
     h.keys("b");
     let screen = h.render();
     assert!(screen.contains("(newer: rolls forward)"), "{screen}");
     // The first choice, under the cursor, still goes back.
-    if let Some(Overlay::Palette(p)) = &h.model.overlay {
-        let first = p.matches.first().map(|&i| p.items[i].label.clone());
-        assert!(
-            first.as_deref().is_some_and(|l| !l.contains("newer")),
-            "{first:?}"
-        );
-    }
+    let Some(Overlay::Palette(p)) = &h.model.overlay else {
+        panic!("the chooser is open: {:?}", h.model.overlay);
+    };
+    let first = p.matches.first().map(|&i| p.items[i].label.clone());
+    assert!(
+        first.as_deref().is_some_and(|l| !l.contains("newer")),
+        "{first:?}"
+    );
 }
 
 #[tokio::test]
@@ -751,9 +747,7 @@ async fn secrets_act_on_the_selected_cell_of_the_grid() {
             .contains("staging/admin-portal/DATABASE_URL by region")
     );
     h.keys("v");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("y");
-    }
+    assert_no_confirm(&h);
     let shown = h.model.revealed.as_ref().map(|(what, ..)| what.clone());
     assert_eq!(
         shown.as_deref(),
@@ -873,13 +867,14 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     h.keys(":Request access to operate");
     let screen = h.render();
     assert!(screen.contains("Request access to operate"), "{screen}");
-    if let Some(Overlay::Palette(p)) = &h.model.overlay {
-        let top = p
-            .matches
-            .first()
-            .map(|&i| h.model.palette[i].command.clone());
-        assert_eq!(top.as_deref(), Some("access_operate"), "{screen}");
-    }
+    let Some(Overlay::Palette(p)) = &h.model.overlay else {
+        panic!("the palette is open: {:?}", h.model.overlay);
+    };
+    let top = p
+        .matches
+        .first()
+        .map(|&i| h.model.palette[i].command.clone());
+    assert_eq!(top, Some(Command::AccessOperate), "{screen}");
     h.keys("<Enter>");
     assert!(
         matches!(h.model.overlay, Some(Overlay::Prompt(_))),
@@ -907,9 +902,7 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     h.model.user = "sofia.moreno".into();
     let before = h.model.locks.len();
     h.keys("Lhold deploys<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("payments-api<Enter>");
-    }
+    assert_no_confirm(&h);
     assert_eq!(h.model.locks.len(), before + 1, "{:?}", h.model.toasts);
 }
 
@@ -1023,9 +1016,7 @@ async fn an_impersonated_action_is_audited_under_both_names() {
     h.model.user = "amara.okafor".into();
     h.model.impersonator = Some("ada".into());
     h.keys("/payments-api<Enter>Lhold for INC-3<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("payments-api<Enter>");
-    }
+    assert_no_confirm(&h);
     let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
     assert!(
         audit
@@ -1037,6 +1028,26 @@ async fn an_impersonated_action_is_audited_under_both_names() {
 }
 
 /// The toast most recently shown.
+/// The action waits for a confirmation (the demo's policy asks for this one): answer it.
+fn answer_confirm(h: &mut Harness, answer: &str) {
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "a confirmation is asked: {:?} {:?}",
+        h.model.overlay,
+        h.model.toasts
+    );
+    h.keys(answer);
+}
+
+/// The action ran without a confirmation (the demo's policy asks none for it).
+fn assert_no_confirm(h: &Harness) {
+    assert!(
+        !matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        "no confirmation is asked: {:?}",
+        h.model.overlay
+    );
+}
+
 fn last_toast(h: &Harness) -> String {
     h.model
         .toasts
@@ -1049,13 +1060,14 @@ fn last_toast(h: &Harness) -> String {
 /// eu-west-1 for three days.
 fn create_env_from_the_palette(h: &mut Harness, name: &str) {
     h.keys(":env create");
-    if let Some(Overlay::Palette(p)) = &h.model.overlay {
-        let top = p
-            .matches
-            .first()
-            .map(|&i| h.model.palette[i].command.clone());
-        assert_eq!(top.as_deref(), Some("env_create"));
-    }
+    let Some(Overlay::Palette(p)) = &h.model.overlay else {
+        panic!("the palette is open: {:?}", h.model.overlay);
+    };
+    let top = p
+        .matches
+        .first()
+        .map(|&i| h.model.palette[i].command.clone());
+    assert_eq!(top, Some(Command::EnvCreate));
     h.keys("<Enter>");
     assert!(matches!(h.model.overlay, Some(Overlay::Form)));
     // name, then from (staging is offered first), region (every, us-east-1,
@@ -1331,7 +1343,7 @@ async fn the_golden_path_shows_each_step_as_it_ends_and_resumes_after_a_failure(
     h.keys("n");
     h.keys("fraud-scorer<Tab>Scores payments<Tab><Right>");
     // Submit by hand to look at the panel between steps.
-    let effects = h.model.run("confirm");
+    let effects = h.model.run(Command::Confirm);
     assert_eq!(effects.len(), 1, "the action");
     let screen = h.render();
     assert!(screen.contains("creating fraud-scorer"), "{screen}");
@@ -1443,9 +1455,7 @@ async fn copy_goes_to_the_empty_cell_when_the_majority_rules_see_no_drift() {
         h.keys("j");
     }
     h.keys("c");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("admin-portal<Enter>");
-    }
+    assert_no_confirm(&h);
     assert_eq!(held(&h), 2, "{:?}", h.model.toasts);
 }
 
@@ -1458,9 +1468,7 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
     assert!(header(&mut h).contains("❄ FREEZE"), "{:?}", h.model.toasts);
     h.keys(":Lock every service everywhere<Enter>INC-9<Enter>");
     // Everything: the words are typed to confirm.
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("lock all<Enter>");
-    }
+    answer_confirm(&mut h, "lock all<Enter>");
     assert!(
         header(&mut h).contains("⊘ ALL LOCKED"),
         "{:?}",
@@ -1470,13 +1478,9 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
     h.keys(":Release the incident lock<Enter>");
     assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
     h.keys("INC-9 over<Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("unlock all<Enter>");
-    }
+    answer_confirm(&mut h, "unlock all<Enter>");
     h.keys(":Merge freeze off<Enter><Enter>");
-    if matches!(h.model.overlay, Some(Overlay::Confirm(_))) {
-        h.keys("y");
-    }
+    answer_confirm(&mut h, "y");
     let line = header(&mut h);
     assert!(
         !line.contains("FREEZE") && !line.contains("ALL LOCKED"),
@@ -1654,4 +1658,39 @@ async fn a_service_seen_nowhere_is_unknown_until_every_cluster_in_scope_answered
     let screen = h.render();
     assert!(screen.contains("? unknown"), "{screen}");
     assert!(!screen.contains("not deployed"), "{screen}");
+}
+
+/// Left alone on a pane for longer than its refresh interval, sphere reads again and,
+/// nothing having changed, writes nothing to the terminal (no redraw every 5 s).
+#[tokio::test]
+async fn an_idle_pane_writes_nothing_to_the_terminal() {
+    use sphere::tui::model::{POLL, SLOW_POLL};
+    use std::time::{Duration, Instant};
+    let mut h = demo().await;
+    for (key, tab, every) in [
+        ("6", Tab::Audit, POLL),
+        ("5", Tab::Flags, POLL),
+        ("4", Tab::Secrets, SLOW_POLL),
+        ("2", Tab::Deployments, POLL),
+        ("3", Tab::Pods, POLL),
+    ] {
+        h.keys(key);
+        assert_eq!(h.model.tab, tab);
+        h.model.toasts.clear();
+        let start = Instant::now();
+        assert!(
+            h.tick(start) > 0,
+            "{tab:?}: the pane's first frame is written"
+        );
+        let (mut written, mut polls) = (0, 0);
+        for s in 1..=2 * every.as_secs() + 1 {
+            let due = h.model.poll_at;
+            written += h.tick(start + Duration::from_secs(s));
+            if h.model.poll_at != due {
+                polls += 1;
+            }
+        }
+        assert!(polls >= 2, "{tab:?}: read again {polls} times");
+        assert_eq!(written, 0, "{tab:?}: bytes written while idle");
+    }
 }

@@ -50,13 +50,13 @@ impl SortColumn {
         Self::ALL.into_iter().find(|c| c.label() == s)
     }
 
-    fn next(self) -> SortColumn {
+    pub(crate) fn next(self) -> SortColumn {
         let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
         Self::ALL[(i + 1) % Self::ALL.len()]
     }
 
     /// Does the order depend on live data (so live updates must re-sort)?
-    fn is_live(self) -> bool {
+    pub(crate) fn is_live(self) -> bool {
         matches!(self, SortColumn::Regions | SortColumn::Status)
     }
 }
@@ -86,7 +86,7 @@ impl Grouping {
         }
     }
 
-    fn next(self) -> Grouping {
+    pub(crate) fn next(self) -> Grouping {
         match self {
             Grouping::None => Grouping::Owner,
             Grouping::Owner => Grouping::System,
@@ -364,7 +364,7 @@ impl CatalogState {
     /// Fuzzy-score the candidate rows against the filter; non-matches are dropped. A
     /// long list (the first keystroke scores every row) is split across the cores, in
     /// order, each part with a matcher of its own.
-    fn score(&mut self, pattern: &Pattern, candidates: Vec<usize>) -> Vec<(usize, u32)> {
+    pub(crate) fn score(&mut self, pattern: &Pattern, candidates: Vec<usize>) -> Vec<(usize, u32)> {
         /// Below this many rows a thread costs more than it saves.
         const PARALLEL_MIN: usize = 4096;
         let needle = self.filter.trim().to_lowercase();
@@ -416,7 +416,7 @@ impl CatalogState {
     }
 
     /// Move the selection so it rests on a row, searching in direction `dir`.
-    fn snap_to_row(&mut self, dir: isize) {
+    pub(crate) fn snap_to_row(&mut self, dir: isize) {
         if self.view.is_empty() {
             self.selected = 0;
             return;
@@ -513,11 +513,11 @@ struct Ranks {
 }
 
 impl Ranks {
-    fn peek(&self, key: RankKey) -> &[u32] {
+    pub(crate) fn peek(&self, key: RankKey) -> &[u32] {
         self.cache.get(&key).map_or(&[], Vec::as_slice)
     }
 
-    fn ensure(&mut self, rows: &[ServiceRow], key: RankKey) {
+    pub(crate) fn ensure(&mut self, rows: &[ServiceRow], key: RankKey) {
         self.cache.entry(key).or_insert_with(|| {
             let cmp = |a: &ServiceRow, b: &ServiceRow| match key {
                 RankKey::Sort(col) => compare(a, b, col),
@@ -540,13 +540,13 @@ impl Ranks {
     }
 
     /// Live columns change with the data; their ranks are recomputed on demand.
-    fn forget_live(&mut self) {
+    pub(crate) fn forget_live(&mut self) {
         self.cache
             .retain(|k, _| !matches!(k, RankKey::Sort(c) if c.is_live()));
     }
 }
 
-fn group_key(r: &ServiceRow, g: Grouping) -> &str {
+pub(crate) fn group_key(r: &ServiceRow, g: Grouping) -> &str {
     match g {
         Grouping::None => "",
         Grouping::Owner => &r.owner,
@@ -554,7 +554,7 @@ fn group_key(r: &ServiceRow, g: Grouping) -> &str {
     }
 }
 
-fn compare(a: &ServiceRow, b: &ServiceRow, col: SortColumn) -> Ordering {
+pub(crate) fn compare(a: &ServiceRow, b: &ServiceRow, col: SortColumn) -> Ordering {
     match col {
         SortColumn::Name => a.name.cmp(&b.name),
         SortColumn::Owner => a.owner.cmp(&b.owner),
@@ -567,7 +567,7 @@ fn compare(a: &ServiceRow, b: &ServiceRow, col: SortColumn) -> Ordering {
     }
 }
 
-fn health_rank(h: Health) -> u8 {
+pub(crate) fn health_rank(h: Health) -> u8 {
     match h {
         Health::Absent => 0,
         Health::Healthy => 1,
@@ -581,7 +581,7 @@ fn health_rank(h: Health) -> u8 {
 mod tests {
     use super::*;
 
-    fn row(name: &str, owner: &str, system: &str) -> ServiceRow {
+    pub(crate) fn row(name: &str, owner: &str, system: &str) -> ServiceRow {
         ServiceRow {
             name: name.into(),
             owner: owner.into(),
@@ -594,7 +594,7 @@ mod tests {
         }
     }
 
-    fn state() -> CatalogState {
+    pub(crate) fn state() -> CatalogState {
         let mut s = CatalogState::default();
         s.set_rows(vec![
             row("payments-api", "payments", "billing"),
@@ -605,7 +605,7 @@ mod tests {
         s
     }
 
-    fn names(s: &CatalogState) -> Vec<&str> {
+    pub(crate) fn names(s: &CatalogState) -> Vec<&str> {
         s.view
             .iter()
             .filter_map(|v| match v {
@@ -616,7 +616,7 @@ mod tests {
     }
 
     #[test]
-    fn filter_keeps_fuzzy_matches_and_selection() {
+    pub(crate) fn filter_keeps_fuzzy_matches_and_selection() {
         let mut s = state();
         s.move_by(2);
         assert_eq!(
@@ -637,7 +637,7 @@ mod tests {
     /// A long list is scored on several threads: the result is the one a single
     /// matcher gives, in the same order.
     #[test]
-    fn a_long_list_scores_the_same_in_parallel() {
+    pub(crate) fn a_long_list_scores_the_same_in_parallel() {
         let rows: Vec<ServiceRow> = (0..10_000)
             .map(|i| row(&format!("svc-{i}"), &format!("team-{}", i % 37), "sys"))
             .collect();
@@ -657,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn narrowing_while_typing_matches_a_fresh_filter() {
+    pub(crate) fn narrowing_while_typing_matches_a_fresh_filter() {
         let mut typed = state();
         for f in [
             "p", "pa", "pay", "pa", "p", "pay", "pay !led", "pay !le", "pay", "pa",
@@ -672,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn sort_and_reverse() {
+    pub(crate) fn sort_and_reverse() {
         let mut s = state();
         assert_eq!(
             names(&s),
@@ -691,7 +691,7 @@ mod tests {
     }
 
     #[test]
-    fn grouping_inserts_headers_and_selection_skips_them() {
+    pub(crate) fn grouping_inserts_headers_and_selection_skips_them() {
         let mut s = state();
         s.set_group(Grouping::System);
         s.top();
@@ -721,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn live_sort_reorders_only_when_sorted_by_live_column() {
+    pub(crate) fn live_sort_reorders_only_when_sorted_by_live_column() {
         let mut s = state();
         let crash = LiveStatus {
             deployments: 1,
@@ -738,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn scroll_keeps_selection_visible() {
+    pub(crate) fn scroll_keeps_selection_visible() {
         let mut s = CatalogState::default();
         s.set_rows(
             (0..100)
@@ -753,3 +753,210 @@ mod tests {
         assert_eq!(s.offset, 5);
     }
 }
+
+// ---- Drawing.
+
+mod draw {
+    use super::*;
+    use ratatui::Frame;
+    use ratatui::layout::{Constraint, Layout, Rect};
+    use ratatui::style::Modifier;
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+    use crate::config::theme::{Slot, Theme};
+    use crate::domain::catalog::Kind;
+    use crate::domain::service::{Health, LiveStatus};
+    use crate::tui::model::*;
+    use crate::tui::panes::service::*;
+    use crate::tui::view::*;
+
+    pub(crate) fn draw_catalog(m: &mut Model, f: &mut Frame, area: Rect) {
+        if m.catalog.is_none() {
+            let text = match &m.catalog_error {
+                Some(e) => format!("The catalog could not be loaded: {e}"),
+                None => "Loading the catalog…".to_string(),
+            };
+            f.render_widget(
+                Paragraph::new(text)
+                    .style(m.theme.style(Slot::Muted))
+                    .wrap(Wrap { trim: true }),
+                area,
+            );
+            return;
+        }
+        let (table_area, side) = if area.width >= SIDE_PANEL {
+            let [a, b] =
+                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                    .areas(area);
+            (a, Some(b))
+        } else {
+            (area, None)
+        };
+        draw_catalog_table(m, f, table_area);
+        if let Some(side) = side {
+            let entity = m
+                .cat
+                .selected_row()
+                .and_then(|r| m.catalog.as_ref()?.find(Some(&Kind::Component), &r.name))
+                .cloned();
+            let block = Block::default()
+                .borders(Borders::LEFT)
+                .border_style(m.theme.style(Slot::Border));
+            let inner = block.inner(side);
+            f.render_widget(block, side);
+            if let (Some(e), Some(row)) = (entity, m.cat.selected_row().cloned()) {
+                f.render_widget(
+                    Paragraph::new(detail_text(m, &e, &row, false)).wrap(Wrap { trim: false }),
+                    inner,
+                );
+            }
+        }
+    }
+
+    pub(crate) fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
+        let wide = area.width >= WIDE;
+        let height = area.height.saturating_sub(1) as usize;
+        let known = m.scope_known();
+        m.cat.refresh_view();
+        m.cat.scroll_into_view(height);
+        let t = &m.theme;
+        let sort = m.cat.sort.label();
+        let arrow = if m.cat.reverse { "▲" } else { "▼" };
+        let head = |label: &'static str| -> Cell<'static> {
+            if label == sort {
+                Cell::from(format!("{label}{arrow}"))
+            } else {
+                Cell::from(label)
+            }
+        };
+        let mut headers = vec![head("name"), head("owner")];
+        let mut widths = vec![Constraint::Fill(3), Constraint::Fill(2)];
+        if wide {
+            headers.push(head("system"));
+            widths.push(Constraint::Fill(2));
+        }
+        headers.push(head("type"));
+        widths.push(Constraint::Length(8));
+        if wide {
+            headers.push(head("lifecycle"));
+            widths.push(Constraint::Length(12));
+        }
+        headers.push(head("regions"));
+        widths.push(Constraint::Length(7));
+        headers.push(head("status"));
+        widths.push(Constraint::Length(17));
+
+        let end = (m.cat.offset + height).min(m.cat.view.len());
+        let visible: Vec<ViewItem> = m.cat.view[m.cat.offset..end].to_vec();
+        let mut rows = Vec::with_capacity(visible.len());
+        for (i, item) in visible.iter().enumerate() {
+            let selected = m.cat.offset + i == m.cat.selected;
+            match item {
+                ViewItem::Group { label, count } => {
+                    rows.push(
+                        Row::new(vec![Cell::from(Line::from(vec![
+                            Span::styled(format!("▾ {label}"), m.theme.style(Slot::Accent)),
+                            Span::styled(format!(" ({count})"), m.theme.style(Slot::Muted)),
+                        ]))])
+                        .style(m.theme.style(Slot::Header)),
+                    );
+                }
+                ViewItem::Row(idx) => {
+                    let r = m.cat.rows[*idx].clone();
+                    let name = highlighted(&mut m.cat, &m.theme, &r.name);
+                    let t = &m.theme;
+                    let mut cells = vec![Cell::from(name), Cell::from(r.owner.to_string())];
+                    if wide {
+                        cells.push(Cell::from(r.system.to_string()));
+                    }
+                    cells.push(Cell::from(r.spec_type.to_string()));
+                    if wide {
+                        cells.push(Cell::from(r.lifecycle.to_string()));
+                    }
+                    cells.push(Cell::from(regions_cell(&r.live, &m.topology.regions)));
+                    let (text, slot) = status_cell(&r.live, known);
+                    cells.push(Cell::from(Span::styled(text, t.style(slot))));
+                    let mut row = Row::new(cells);
+                    if selected {
+                        row = row.style(t.style(Slot::Selection));
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+        let table = Table::new(rows, widths)
+            .header(Row::new(headers).style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)))
+            .column_spacing(1);
+        f.render_widget(table, area);
+        if m.cat.view.is_empty() {
+            let msg = if m.cat.rows.is_empty() {
+                "The catalog has no components.".to_string()
+            } else {
+                format!("Nothing matches “{}”. Esc clears the filter.", m.cat.filter)
+            };
+            let [_, below] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+            f.render_widget(Paragraph::new(msg).style(t.style(Slot::Muted)), below);
+        }
+    }
+
+    /// The name with the filter's matched characters highlighted.
+    pub(crate) fn highlighted(cat: &mut CatalogState, theme: &Theme, name: &str) -> Line<'static> {
+        let idx = cat.match_indices(name);
+        if idx.is_empty() {
+            return Line::from(name.to_string());
+        }
+        let hl = theme.style(Slot::Match);
+        let spans: Vec<Span> = name
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if idx.binary_search(&(i as u32)).is_ok() {
+                    Span::styled(c.to_string(), hl)
+                } else {
+                    Span::raw(c.to_string())
+                }
+            })
+            .collect();
+        Line::from(spans)
+    }
+
+    /// One dot per region in topology order (filled where deployed), or a count when
+    /// there are too many regions for dots.
+    pub(crate) fn regions_cell(live: &LiveStatus, all: &[String]) -> String {
+        if all.len() <= 6 {
+            all.iter()
+                .map(|r| {
+                    if live.regions.iter().any(|x| x == r) {
+                        '●'
+                    } else {
+                        '○'
+                    }
+                })
+                .collect()
+        } else {
+            format!("{}/{}", live.regions.len(), all.len())
+        }
+    }
+
+    /// A service's status; nothing seen in scope is "not deployed" only once every cluster
+    /// in scope has listed its workloads (`known`), else it is not known yet.
+    pub(crate) fn status_cell(live: &LiveStatus, known: bool) -> (String, Slot) {
+        match live.health() {
+            Health::Absent if !known => ("? unknown".into(), Slot::Muted),
+            Health::Absent => ("– not deployed".into(), Slot::Muted),
+            Health::Healthy => (format!("✓ {}/{}", live.ready, live.desired), Slot::Ok),
+            Health::Rolling => (
+                format!("⟳ rolling {}/{}", live.ready, live.desired),
+                Slot::Pending,
+            ),
+            Health::Degraded => (
+                format!("! {}/{} ready", live.ready, live.desired),
+                Slot::Warn,
+            ),
+            Health::CrashLoop => (format!("✗ crashloop ×{}", live.crash_looping), Slot::Error),
+        }
+    }
+}
+pub(crate) use draw::*;

@@ -1,0 +1,960 @@
+//! Every command the TUI runs, typed, and the one registry of them: name, what it does,
+//! how its argument is parsed and where it applies. Keymap `run` values are parsed with
+//! [`Command::parse`] when the keymap loads (an unknown one is a config problem naming the
+//! file and line); the palette, help and footer hints are built from [`REGISTRY`].
+//!
+//! Commands that carry data only a chooser knows (`RollbackTo`, `LockAt`, `CopyText`, ...)
+//! are built in code by the chooser and never parsed from text.
+
+use std::fmt;
+
+use crate::domain::ClusterId;
+use crate::domain::access::Permission;
+
+use super::catalog::{Grouping, SortColumn};
+
+/// Lock or unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockVerb {
+    Lock,
+    Unlock,
+}
+
+impl LockVerb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockVerb::Lock => "lock",
+            LockVerb::Unlock => "unlock",
+        }
+    }
+}
+
+/// What `scope:` sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeArg {
+    Clear,
+    Env(String),
+    Region(String),
+}
+
+/// One command of the TUI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    // Global.
+    Quit,
+    Suspend,
+    Redraw,
+    Noop,
+    Help,
+    Palette,
+    Filter,
+    Back,
+    NextPane,
+    PrevPane,
+    /// Go to pane N (1-based, as the tabs are numbered).
+    Pane(usize),
+    Reload,
+    // Lists.
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    Open,
+    ScopeEnvNext,
+    ScopeRegionNext,
+    Scope(ScopeArg),
+    Lock,
+    Unlock,
+    // Matrix and grids.
+    Rollback,
+    ColLeft,
+    ColRight,
+    DriftOnly,
+    // Catalog.
+    ServiceCreate,
+    SortNext,
+    SortReverse,
+    GroupNext,
+    Sort(SortColumn),
+    Group(Grouping),
+    // Pods.
+    Restart,
+    Hpa,
+    // Secrets.
+    SecretReveal,
+    SecretPut,
+    SecretNew,
+    SecretDelete,
+    SecretCopy,
+    // Flags.
+    FlagSet,
+    // Service view.
+    CopyLink,
+    // Typing a filter.
+    FilterApply,
+    FilterCancel,
+    FilterClear,
+    // Layers: palette, help, form, prompt, confirmation.
+    PaletteRun,
+    Close,
+    NextField,
+    PrevField,
+    Confirm,
+    Cancel,
+    Submit,
+    // The palette's own.
+    LockAll,
+    UnlockAll,
+    AccessOperate,
+    AccessSecrets,
+    AccessApprove,
+    EnvCreate,
+    EnvList,
+    EnvExtend,
+    EnvDelete,
+    ServiceCreateRetry,
+    FreezeOn,
+    FreezeOff,
+    // Chooser items: built in code, never parsed.
+    LockAt {
+        verb: LockVerb,
+        service: String,
+        env: Option<String>,
+        region: Option<String>,
+    },
+    RollbackTo {
+        cluster: ClusterId,
+        service: String,
+        version: String,
+    },
+    EnvShow(String),
+    EnvExtendOf(String),
+    EnvDeleteOf(String),
+    CopyText(String),
+    AccessPick(u64),
+    AccessDecide {
+        id: u64,
+        approve: bool,
+    },
+}
+
+/// How a registry entry's argument is written after its name and a `:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    None,
+    /// `pane:3`
+    Pane,
+    /// `sort:owner`
+    Sort,
+    /// `group:system`
+    Group,
+    /// `scope:clear`, `scope:env:production`, `scope:region:eu-west-1`
+    Scope,
+}
+
+/// Where a command is offered in the palette.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPalette {
+    /// Never (it moves in a list, or belongs to a layer).
+    No,
+    /// When a key of the global, catalog, list or service-view sections runs it.
+    Bound,
+    /// Always, after the bound commands, in registry order.
+    Always,
+}
+
+/// One entry of the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub name: &'static str,
+    pub desc: &'static str,
+    pub arg: Arg,
+    /// The keymap sections it applies in (for the reader, and the help's layout).
+    pub sections: &'static [&'static str],
+    pub palette: InPalette,
+    /// The short word for a footer hint.
+    pub hint: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    desc: &'static str,
+    sections: &'static [&'static str],
+    palette: InPalette,
+    hint: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        desc,
+        arg: Arg::None,
+        sections,
+        palette,
+        hint,
+    }
+}
+
+const fn with_arg(mut s: Spec, arg: Arg) -> Spec {
+    s.arg = arg;
+    s
+}
+
+use InPalette::{Always, Bound, No};
+
+const GLOBAL: &[&str] = &["global"];
+const LIST: &[&str] = &["list", "filter"];
+const MATRIX: &[&str] = &["matrix"];
+const LAYERS: &[&str] = &["help", "palette", "form", "prompt", "confirm"];
+
+/// Every command a keymap may name, in the palette's order for those it always offers.
+pub const REGISTRY: &[Spec] = &[
+    spec("quit", "Quit", GLOBAL, Bound, "quit"),
+    spec(
+        "suspend",
+        "Suspend sphere (fg to come back)",
+        GLOBAL,
+        No,
+        "suspend",
+    ),
+    spec("redraw", "Redraw the screen", GLOBAL, No, "redraw"),
+    spec("noop", "Unbind the key", GLOBAL, No, ""),
+    spec("help", "Show the keys", GLOBAL, Bound, "help"),
+    spec(
+        "palette",
+        "Open the command palette",
+        GLOBAL,
+        No,
+        "commands",
+    ),
+    spec("filter", "Filter the list", GLOBAL, Bound, "filter"),
+    spec("back", "Back / close", &["global", "detail"], Bound, "back"),
+    spec("next_pane", "Next pane", GLOBAL, Bound, "next pane"),
+    spec("prev_pane", "Previous pane", GLOBAL, Bound, "previous pane"),
+    spec(
+        "reload",
+        "Read the pane's data again",
+        GLOBAL,
+        Bound,
+        "reload",
+    ),
+    spec("down", "Move down", LIST, Bound, "down"),
+    spec("up", "Move up", LIST, Bound, "up"),
+    spec("page_down", "Page down", LIST, Bound, "page down"),
+    spec("page_up", "Page up", LIST, Bound, "page up"),
+    spec("top", "Go to the first row", LIST, Bound, "top"),
+    spec("bottom", "Go to the last row", LIST, Bound, "bottom"),
+    spec("open", "Open the selected row", LIST, Bound, "open"),
+    spec(
+        "scope_env_next",
+        "Next environment scope",
+        LIST,
+        Bound,
+        "env",
+    ),
+    spec(
+        "scope_region_next",
+        "Next region scope",
+        LIST,
+        Bound,
+        "region",
+    ),
+    spec(
+        "lock",
+        "Lock the selected service in the current scope",
+        LIST,
+        Bound,
+        "lock",
+    ),
+    spec(
+        "unlock",
+        "Unlock the selected service in the current scope",
+        LIST,
+        Bound,
+        "unlock",
+    ),
+    spec(
+        "rollback",
+        "Roll back the selected cell: pick the version from its history",
+        MATRIX,
+        Bound,
+        "roll back",
+    ),
+    spec(
+        "col_left",
+        "Select the cluster to the left",
+        MATRIX,
+        No,
+        "left",
+    ),
+    spec(
+        "col_right",
+        "Select the cluster to the right",
+        MATRIX,
+        No,
+        "scroll",
+    ),
+    spec(
+        "drift_only",
+        "Show only drifted services, or all",
+        MATRIX,
+        Bound,
+        "drift only",
+    ),
+    spec(
+        "sort_next",
+        "Sort by the next column",
+        &["catalog"],
+        Bound,
+        "sort",
+    ),
+    spec(
+        "sort_reverse",
+        "Reverse the sort",
+        &["catalog"],
+        Bound,
+        "reverse",
+    ),
+    spec(
+        "group_next",
+        "Group by none / owner / system",
+        &["catalog"],
+        Bound,
+        "group",
+    ),
+    spec(
+        "restart",
+        "Restart the selected pod's deployment",
+        &["pods"],
+        Bound,
+        "restart",
+    ),
+    spec(
+        "hpa",
+        "Set the selected pod's HPA bounds",
+        &["pods"],
+        Bound,
+        "hpa",
+    ),
+    spec(
+        "secret_reveal",
+        "Reveal the selected secret in the selected cell",
+        &["secrets"],
+        Bound,
+        "reveal",
+    ),
+    spec(
+        "secret_put",
+        "Put a new value of the selected secret",
+        &["secrets"],
+        Bound,
+        "put",
+    ),
+    spec("secret_new", "New secret", &["secrets"], Bound, "new"),
+    spec(
+        "secret_delete",
+        "Delete the selected secret in the selected cell",
+        &["secrets"],
+        Bound,
+        "delete",
+    ),
+    spec(
+        "secret_copy",
+        "Fix drift: copy the selected secret",
+        &["secrets"],
+        Bound,
+        "copy to missing",
+    ),
+    spec(
+        "flag_set",
+        "Set the selected flag's value and rollout in the scope",
+        &["flags"],
+        Bound,
+        "set",
+    ),
+    spec(
+        "copy_link",
+        "Copy one of the service's links",
+        &["detail"],
+        Bound,
+        "copy link",
+    ),
+    spec(
+        "filter_apply",
+        "Keep the filter, back to the list",
+        &["filter"],
+        No,
+        "keep",
+    ),
+    spec(
+        "filter_cancel",
+        "Clear the filter, back to the list",
+        &["filter"],
+        No,
+        "clear",
+    ),
+    spec(
+        "filter_clear",
+        "Clear the typed text",
+        &["filter"],
+        No,
+        "clear text",
+    ),
+    spec(
+        "palette_run",
+        "Run the selected command",
+        &["palette"],
+        No,
+        "run",
+    ),
+    spec("close", "Close", LAYERS, No, "close"),
+    spec("next_field", "Next field", &["form"], No, "next field"),
+    spec(
+        "prev_field",
+        "Previous field",
+        &["form"],
+        No,
+        "previous field",
+    ),
+    spec("confirm", "Confirm", LAYERS, No, "accept"),
+    spec("cancel", "Cancel", LAYERS, No, "cancel"),
+    spec("submit", "Submit the form", &["form"], No, "submit"),
+    // The palette offers these always, in this order.
+    with_arg(
+        spec("pane", "Go to the pane", GLOBAL, Always, "pane"),
+        Arg::Pane,
+    ),
+    with_arg(spec("scope", "Scope", GLOBAL, Always, "scope"), Arg::Scope),
+    spec(
+        "lock_all",
+        "Lock every service everywhere (incident)",
+        GLOBAL,
+        Always,
+        "lock all",
+    ),
+    spec(
+        "unlock_all",
+        "Release the incident lock",
+        GLOBAL,
+        Always,
+        "unlock all",
+    ),
+    spec(
+        "service_create",
+        "New service: create one on the golden path (a form)",
+        &["catalog"],
+        Always,
+        "new",
+    ),
+    spec(
+        "access_operate",
+        "Request access to operate the selected service",
+        GLOBAL,
+        Always,
+        "access",
+    ),
+    spec(
+        "access_secrets",
+        "Request access to read the selected service's secrets",
+        GLOBAL,
+        Always,
+        "access",
+    ),
+    spec(
+        "access_approve",
+        "Access requests waiting for you: approve or deny (who, what, where, why)",
+        GLOBAL,
+        Always,
+        "decide",
+    ),
+    spec(
+        "env_create",
+        "env create: an ephemeral environment with a TTL",
+        GLOBAL,
+        Always,
+        "env create",
+    ),
+    spec(
+        "env_list",
+        "env list: ephemeral environments and expiry",
+        GLOBAL,
+        Always,
+        "env list",
+    ),
+    spec(
+        "env_extend",
+        "env extend: more time for an environment",
+        GLOBAL,
+        Always,
+        "env extend",
+    ),
+    spec(
+        "env_delete",
+        "env delete: remove an environment now",
+        GLOBAL,
+        Always,
+        "env delete",
+    ),
+    spec(
+        "service_create_retry",
+        "Retry the last service creation (resumes at the failed step)",
+        GLOBAL,
+        Always,
+        "retry",
+    ),
+    spec("freeze_on", "Merge freeze on", GLOBAL, Always, "freeze"),
+    spec("freeze_off", "Merge freeze off", GLOBAL, Always, "thaw"),
+    with_arg(
+        spec(
+            "group",
+            "Group the catalog by",
+            &["catalog"],
+            Always,
+            "group",
+        ),
+        Arg::Group,
+    ),
+    with_arg(
+        spec("sort", "Sort the catalog by", &["catalog"], Always, "sort"),
+        Arg::Sort,
+    ),
+];
+
+impl Command {
+    /// Parse a keymap's `run` value (`quit`, `pane:3`, `sort:owner`, `scope:env:dev`).
+    /// The error says what is wrong and, for an unknown name, the names there are.
+    pub fn parse(text: &str) -> Result<Command, String> {
+        let text = text.trim();
+        let (name, arg) = match text.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (text, None),
+        };
+        let Some(spec) = REGISTRY.iter().find(|s| s.name == name) else {
+            let names: Vec<&str> = REGISTRY.iter().map(|s| s.name).collect();
+            return Err(format!(
+                "unknown command {text:?}; the commands are {}",
+                names.join(", ")
+            ));
+        };
+        let needs = |what: &str| format!("{name} needs an argument: {what}");
+        Ok(match (spec.arg, arg) {
+            (Arg::None, Some(_)) => return Err(format!("{name} takes no argument")),
+            (Arg::None, None) => Self::plain(name).ok_or_else(|| needs("none"))?,
+            (Arg::Pane, Some(n)) => match n.parse::<usize>() {
+                Ok(n) if (1..=super::model::Tab::ALL.len()).contains(&n) => Command::Pane(n),
+                _ => {
+                    return Err(format!(
+                        "no pane {n:?}; the panes are 1 to {}",
+                        super::model::Tab::ALL.len()
+                    ));
+                }
+            },
+            (Arg::Sort, Some(c)) => Command::Sort(SortColumn::parse(c).ok_or_else(|| {
+                let cols: Vec<&str> = SortColumn::ALL.iter().map(|c| c.label()).collect();
+                format!("cannot sort by {c:?}; the columns are {}", cols.join(", "))
+            })?),
+            (Arg::Group, Some(g)) => Command::Group(
+                Grouping::parse(g)
+                    .ok_or_else(|| format!("cannot group by {g:?}; use none, owner or system"))?,
+            ),
+            (Arg::Scope, Some("clear")) => Command::Scope(ScopeArg::Clear),
+            (Arg::Scope, Some(a)) => match a.split_once(':') {
+                Some(("env", e)) if !e.is_empty() => Command::Scope(ScopeArg::Env(e.into())),
+                Some(("region", r)) if !r.is_empty() => Command::Scope(ScopeArg::Region(r.into())),
+                _ => return Err(needs("clear, env:NAME or region:NAME")),
+            },
+            (Arg::Pane, None) => return Err(needs("a pane number (pane:3)")),
+            (Arg::Sort, None) => return Err(needs("a column (sort:owner)")),
+            (Arg::Group, None) => return Err(needs("none, owner or system (group:owner)")),
+            (Arg::Scope, None) => return Err(needs("clear, env:NAME or region:NAME")),
+        })
+    }
+
+    /// The commands without an argument, by name.
+    fn plain(name: &str) -> Option<Command> {
+        use Command::*;
+        Some(match name {
+            "quit" => Quit,
+            "suspend" => Suspend,
+            "redraw" => Redraw,
+            "noop" => Noop,
+            "help" => Help,
+            "palette" => Palette,
+            "filter" => Filter,
+            "back" => Back,
+            "next_pane" => NextPane,
+            "prev_pane" => PrevPane,
+            "reload" => Reload,
+            "down" => Down,
+            "up" => Up,
+            "page_down" => PageDown,
+            "page_up" => PageUp,
+            "top" => Top,
+            "bottom" => Bottom,
+            "open" => Open,
+            "scope_env_next" => ScopeEnvNext,
+            "scope_region_next" => ScopeRegionNext,
+            "lock" => Lock,
+            "unlock" => Unlock,
+            "rollback" => Rollback,
+            "col_left" => ColLeft,
+            "col_right" => ColRight,
+            "drift_only" => DriftOnly,
+            "service_create" => ServiceCreate,
+            "sort_next" => SortNext,
+            "sort_reverse" => SortReverse,
+            "group_next" => GroupNext,
+            "restart" => Restart,
+            "hpa" => Hpa,
+            "secret_reveal" => SecretReveal,
+            "secret_put" => SecretPut,
+            "secret_new" => SecretNew,
+            "secret_delete" => SecretDelete,
+            "secret_copy" => SecretCopy,
+            "flag_set" => FlagSet,
+            "copy_link" => CopyLink,
+            "filter_apply" => FilterApply,
+            "filter_cancel" => FilterCancel,
+            "filter_clear" => FilterClear,
+            "palette_run" => PaletteRun,
+            "close" => Close,
+            "next_field" => NextField,
+            "prev_field" => PrevField,
+            "confirm" => Confirm,
+            "cancel" => Cancel,
+            "submit" => Submit,
+            "lock_all" => LockAll,
+            "unlock_all" => UnlockAll,
+            "access_operate" => AccessOperate,
+            "access_secrets" => AccessSecrets,
+            "access_approve" => AccessApprove,
+            "env_create" => EnvCreate,
+            "env_list" => EnvList,
+            "env_extend" => EnvExtend,
+            "env_delete" => EnvDelete,
+            "service_create_retry" => ServiceCreateRetry,
+            "freeze_on" => FreezeOn,
+            "freeze_off" => FreezeOff,
+            _ => return None,
+        })
+    }
+
+    /// The registry entry of this command (`None` for a chooser's item).
+    pub fn spec(&self) -> Option<&'static Spec> {
+        use Command::*;
+        if matches!(
+            self,
+            LockAt { .. }
+                | RollbackTo { .. }
+                | EnvShow(_)
+                | EnvExtendOf(_)
+                | EnvDeleteOf(_)
+                | CopyText(_)
+                | AccessPick(_)
+                | AccessDecide { .. }
+        ) {
+            return None;
+        }
+        let name = self.to_string();
+        let name = name.split(':').next().unwrap_or_default();
+        REGISTRY.iter().find(|s| s.name == name)
+    }
+
+    /// The access a request command asks for.
+    pub fn permission(&self) -> Option<Permission> {
+        match self {
+            Command::AccessOperate => Some(Permission::Operate),
+            Command::AccessSecrets => Some(Permission::ReadSecrets),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    /// The command as a keymap writes it; a chooser's item as a readable line (matched by
+    /// the palette's filter, never parsed).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Command::*;
+        let plain = match self {
+            Pane(n) => return write!(f, "pane:{n}"),
+            Sort(c) => return write!(f, "sort:{}", c.label()),
+            Group(g) => return write!(f, "group:{}", g.label()),
+            Scope(ScopeArg::Clear) => "scope:clear",
+            Scope(ScopeArg::Env(e)) => return write!(f, "scope:env:{e}"),
+            Scope(ScopeArg::Region(r)) => return write!(f, "scope:region:{r}"),
+            LockAt {
+                verb,
+                service,
+                env,
+                region,
+            } => {
+                return write!(
+                    f,
+                    "{}_at:{service}:{}:{}",
+                    verb.as_str(),
+                    env.as_deref().unwrap_or_default(),
+                    region.as_deref().unwrap_or_default()
+                );
+            }
+            RollbackTo {
+                cluster,
+                service,
+                version,
+            } => {
+                return write!(
+                    f,
+                    "rollback_to:{}:{}:{service}:{version}",
+                    cluster.env, cluster.region
+                );
+            }
+            EnvShow(n) => return write!(f, "env_show:{n}"),
+            EnvExtendOf(n) => return write!(f, "env_extend:{n}"),
+            EnvDeleteOf(n) => return write!(f, "env_delete:{n}"),
+            CopyText(t) => return write!(f, "copy:{t}"),
+            AccessPick(id) => return write!(f, "access_pick:{id}"),
+            AccessDecide { id, approve } => {
+                return write!(
+                    f,
+                    "access_decide:{id}:{}",
+                    if *approve { "approve" } else { "deny" }
+                );
+            }
+            Quit => "quit",
+            Suspend => "suspend",
+            Redraw => "redraw",
+            Noop => "noop",
+            Help => "help",
+            Palette => "palette",
+            Filter => "filter",
+            Back => "back",
+            NextPane => "next_pane",
+            PrevPane => "prev_pane",
+            Reload => "reload",
+            Down => "down",
+            Up => "up",
+            PageDown => "page_down",
+            PageUp => "page_up",
+            Top => "top",
+            Bottom => "bottom",
+            Open => "open",
+            ScopeEnvNext => "scope_env_next",
+            ScopeRegionNext => "scope_region_next",
+            Lock => "lock",
+            Unlock => "unlock",
+            Rollback => "rollback",
+            ColLeft => "col_left",
+            ColRight => "col_right",
+            DriftOnly => "drift_only",
+            ServiceCreate => "service_create",
+            SortNext => "sort_next",
+            SortReverse => "sort_reverse",
+            GroupNext => "group_next",
+            Restart => "restart",
+            Hpa => "hpa",
+            SecretReveal => "secret_reveal",
+            SecretPut => "secret_put",
+            SecretNew => "secret_new",
+            SecretDelete => "secret_delete",
+            SecretCopy => "secret_copy",
+            FlagSet => "flag_set",
+            CopyLink => "copy_link",
+            FilterApply => "filter_apply",
+            FilterCancel => "filter_cancel",
+            FilterClear => "filter_clear",
+            PaletteRun => "palette_run",
+            Close => "close",
+            NextField => "next_field",
+            PrevField => "prev_field",
+            Confirm => "confirm",
+            Cancel => "cancel",
+            Submit => "submit",
+            LockAll => "lock_all",
+            UnlockAll => "unlock_all",
+            AccessOperate => "access_operate",
+            AccessSecrets => "access_secrets",
+            AccessApprove => "access_approve",
+            EnvCreate => "env_create",
+            EnvList => "env_list",
+            EnvExtend => "env_extend",
+            EnvDelete => "env_delete",
+            ServiceCreateRetry => "service_create_retry",
+            FreezeOn => "freeze_on",
+            FreezeOff => "freeze_off",
+        };
+        f.write_str(plain)
+    }
+}
+
+/// Where the footer's hints come from: the commands worth a hint there, most useful
+/// first. Each hint's word is the registry's, unless given here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Help,
+    Palette,
+    Form,
+    Question,
+    Service,
+    Catalog,
+    Secrets,
+    Flags,
+    Deployments,
+    Pods,
+    Other,
+}
+
+impl Context {
+    /// The footer's commands and their words, from the registry.
+    pub fn footer(self) -> Vec<(Command, &'static str)> {
+        use Command::*;
+        let with = |items: Vec<(Command, Option<&'static str>)>| {
+            items
+                .into_iter()
+                .map(|(c, word)| {
+                    let w = word.unwrap_or_else(|| c.spec().map_or("", |s| s.hint));
+                    (c, w)
+                })
+                .collect()
+        };
+        let n = |c: Command| (c, None);
+        match self {
+            Context::Help => with(vec![n(Close), (Down, Some("scroll"))]),
+            Context::Palette => with(vec![n(PaletteRun), (Down, Some("next")), n(Close)]),
+            Context::Form => with(vec![n(NextField), (Confirm, Some("submit")), n(Cancel)]),
+            Context::Question => with(vec![n(Confirm), n(Cancel)]),
+            Context::Service => with(vec![
+                n(Back),
+                (Down, Some("scroll")),
+                n(Palette),
+                n(Help),
+                n(Quit),
+            ]),
+            Context::Catalog => with(vec![
+                n(Filter),
+                n(Open),
+                n(SortNext),
+                n(GroupNext),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(Palette),
+                n(Help),
+                n(Quit),
+            ]),
+            Context::Secrets => with(vec![
+                n(SecretReveal),
+                n(SecretPut),
+                n(SecretNew),
+                n(SecretCopy),
+                n(SecretDelete),
+                n(DriftOnly),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(Help),
+            ]),
+            Context::Flags => with(vec![
+                n(FlagSet),
+                n(DriftOnly),
+                n(Filter),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(Help),
+                n(Quit),
+            ]),
+            Context::Deployments => with(vec![
+                n(Filter),
+                n(Open),
+                n(ColRight),
+                n(DriftOnly),
+                n(Lock),
+                n(Rollback),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(Palette),
+                n(Help),
+                n(Quit),
+            ]),
+            Context::Pods => with(vec![
+                n(Restart),
+                n(Hpa),
+                n(Lock),
+                n(Filter),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(Palette),
+                n(Help),
+                n(Quit),
+            ]),
+            Context::Other => with(vec![
+                n(Filter),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(NextPane),
+                n(Palette),
+                n(Help),
+                n(Quit),
+            ]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registry_name_parses_and_prints_back() {
+        for s in REGISTRY {
+            let text = match s.arg {
+                Arg::None => s.name.to_string(),
+                Arg::Pane => "pane:3".into(),
+                Arg::Sort => "sort:owner".into(),
+                Arg::Group => "group:system".into(),
+                Arg::Scope => "scope:env:production".into(),
+            };
+            let c = Command::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(c.to_string(), text);
+            assert_eq!(c.spec().map(|x| x.name), Some(s.name), "{text}");
+            assert!(!s.desc.is_empty(), "{} has a desc", s.name);
+        }
+        assert_eq!(
+            Command::parse("scope:region:eu-west-1"),
+            Ok(Command::Scope(ScopeArg::Region("eu-west-1".into())))
+        );
+        assert_eq!(
+            Command::parse("scope:clear"),
+            Ok(Command::Scope(ScopeArg::Clear))
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_bad_arguments_say_why() {
+        for (text, says) in [
+            ("qiut", "unknown command \"qiut\""),
+            ("pane:9", "no pane \"9\""),
+            ("pane", "pane needs an argument"),
+            ("sort:colour", "cannot sort by \"colour\""),
+            ("group:colour", "cannot group by \"colour\""),
+            ("scope:galaxy:x", "scope needs an argument"),
+            ("quit:now", "quit takes no argument"),
+            // A chooser's items are typed, never parsed from a keymap.
+            ("rollback_to:production:eu-west-1:x:1", "unknown command"),
+            ("copy:https://x", "unknown command"),
+        ] {
+            let e = Command::parse(text).expect_err(text);
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn chooser_items_print_as_before_for_the_palette_filter() {
+        let c = Command::RollbackTo {
+            cluster: ClusterId::new("production", "eu-west-1"),
+            service: "payments-api".into(),
+            version: "1.2.3".into(),
+        };
+        assert_eq!(
+            c.to_string(),
+            "rollback_to:production:eu-west-1:payments-api:1.2.3"
+        );
+        assert!(c.spec().is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! Shared formatting for the panes: short cluster, environment and region names,
+//! plurals, deployment states.
+
+use crate::config::theme::Slot;
+use crate::domain::RolloutState;
+
+/// `1 drift finding`, `3 drift findings`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// One deployment's state in a word or two, and the colour to draw it in.
+pub fn deployment_state(
+    d: &crate::domain::service::DeploymentRow<'_>,
+    crash: u32,
+) -> (String, Slot) {
+    match d.rollout {
+        _ if crash > 0 => (format!("crashloop ×{crash}"), Slot::Error),
+        RolloutState::Complete if d.ready >= d.desired => ("ready".into(), Slot::Ok),
+        RolloutState::Complete => ("degraded".into(), Slot::Warn),
+        RolloutState::Progressing => (
+            format!("rolling {}/{}", d.updated, d.desired),
+            Slot::Pending,
+        ),
+        RolloutState::Stalled => ("stalled".into(), Slot::Error),
+    }
+}
+
+/// `prod·euw1`: the environment and region in AWS's short style.
+pub fn short_cluster(env: &str, region: &str) -> String {
+    format!("{}·{}", short_env(env), short_region(region))
+}
+
+pub fn short_env(env: &str) -> &str {
+    match env {
+        "production" => "prod",
+        "staging" => "stg",
+        other => other,
+    }
+}
+
+/// `us-east-1` → `use1`, `ap-southeast-2` → `apse2`, `eu-central-1` → `euc1`.
+pub fn short_region(region: &str) -> String {
+    let parts: Vec<&str> = region.split('-').collect();
+    if parts.len() < 3 {
+        return region.to_string();
+    }
+    let dir = |w: &str| -> String {
+        match w {
+            "northeast" => "ne".into(),
+            "northwest" => "nw".into(),
+            "southeast" => "se".into(),
+            "southwest" => "sw".into(),
+            w => w.chars().take(1).collect(),
+        }
+    };
+    let middle: String = parts[1..parts.len() - 1].iter().map(|w| dir(w)).collect();
+    format!("{}{middle}{}", parts[0], parts[parts.len() - 1])
+}
+
+/// "  clusters 1–5 of 9 (h/l)" when not every cluster fits.
+pub(crate) fn cols_hint(first: usize, fit: usize, total: usize) -> String {
+    if total <= fit {
+        String::new()
+    } else {
+        format!(
+            "  clusters {}–{} of {total} (h/l)",
+            first + 1,
+            (first + fit).min(total)
+        )
+    }
+}

@@ -1,0 +1,275 @@
+//! The service view: one service's catalog entry, live state, lifecycle, score and
+//! links (opened with Enter from the catalog, the matrix or the pods).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+
+use crate::config::theme::Slot;
+use crate::domain::catalog::{Entity, Kind, RelationKind};
+use crate::domain::service::ServiceRow;
+use crate::domain::text::sanitize;
+use crate::tui::format::*;
+use crate::tui::model::*;
+use crate::tui::panes::catalog::*;
+
+pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str) {
+    let entity = m
+        .catalog
+        .as_ref()
+        .and_then(|c| c.find(Some(&Kind::Component), name))
+        .cloned();
+    let row = m.cat.row_index(name).map(|i| m.cat.rows[i].clone());
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(m.theme.style(Slot::BorderFocus))
+        .title(Span::styled(
+            format!(" {name} "),
+            m.theme.style(Slot::Title),
+        ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    match (entity, row) {
+        (Some(e), Some(r)) => {
+            let text = detail_text(m, &e, &r, true);
+            let max = text.lines.len().saturating_sub(inner.height as usize);
+            m.detail_scroll = m.detail_scroll.min(max);
+            f.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: false })
+                    .scroll((m.detail_scroll as u16, 0)),
+                inner,
+            );
+        }
+        _ => f.render_widget(
+            Paragraph::new(format!("{name} is no longer in the catalog."))
+                .style(m.theme.style(Slot::Muted)),
+            inner,
+        ),
+    }
+}
+
+/// Description, links, relations and where it runs.
+pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -> Text<'static> {
+    let t = &m.theme;
+    let label = |s: &str| Span::styled(format!("{s:<12}"), t.style(Slot::Muted));
+    let mut lines: Vec<Line> = Vec::new();
+    lines.push(Line::from(vec![
+        Span::styled(row.name.to_string(), t.style(Slot::Title)),
+        Span::styled(
+            format!("  {} · {}", row.spec_type, row.lifecycle),
+            t.style(Slot::Muted),
+        ),
+    ]));
+    if !row.description.is_empty() {
+        lines.push(Line::from(row.description.to_string()));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        label("owner"),
+        Span::styled(row.owner.to_string(), t.style(Slot::Accent)),
+    ]));
+    if !row.system.is_empty() {
+        lines.push(Line::from(vec![
+            label("system"),
+            Span::raw(row.system.to_string()),
+        ]));
+    }
+    let (status, slot) = status_cell(&row.live, m.scope_known());
+    lines.push(Line::from(vec![
+        label("status"),
+        Span::styled(status, t.style(slot)),
+    ]));
+    let rel = |kind: RelationKind, filter: Option<&Kind>| -> Vec<String> {
+        e.related(kind)
+            .filter(|r| filter.is_none_or(|k| &r.kind == k))
+            .map(|r| sanitize(&r.name).into_owned())
+            .collect()
+    };
+    let depends: Vec<String> = e
+        .related(RelationKind::DependsOn)
+        .filter(|r| r.kind != Kind::Resource)
+        .map(|r| sanitize(&r.name).into_owned())
+        .collect();
+    let sections = [
+        ("depends on", depends),
+        ("used by", rel(RelationKind::DependencyOf, None)),
+        ("provides", rel(RelationKind::ProvidesApi, None)),
+        ("consumes", rel(RelationKind::ConsumesApi, None)),
+        (
+            "resources",
+            rel(RelationKind::DependsOn, Some(&Kind::Resource)),
+        ),
+    ];
+    for (name, items) in sections {
+        if items.is_empty() {
+            continue;
+        }
+        lines.push(Line::from(vec![label(name), Span::raw(items.join(", "))]));
+    }
+    // The full view lists links from the report (config templates and catalog).
+    if !full && !e.links.is_empty() {
+        lines.push(Line::default());
+        for l in &e.links {
+            let title = sanitize(l.title.as_deref().unwrap_or("link")).into_owned();
+            lines.push(Line::from(vec![
+                label(&title.chars().take(11).collect::<String>()),
+                Span::styled(sanitize(&l.url).into_owned(), t.style(Slot::Info)),
+            ]));
+        }
+    }
+    if full {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(
+            "running in",
+            t.style(Slot::Muted).add_modifier(Modifier::BOLD),
+        )));
+        if let Some(live) = m.live.service(&row.name) {
+            for d in live.deployments().filter(|d| m.scope.contains(d.cluster)) {
+                let cluster = d.cluster;
+                let crash = live.crash_loops(cluster);
+                let (state, slot) = deployment_state(&d, crash);
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {:<26}", cluster.to_string())),
+                    Span::raw(format!("{:<12}", sanitize(d.version))),
+                    Span::raw(format!("{:>3}/{:<3} ", d.ready, d.desired)),
+                    Span::styled(state, t.style(slot)),
+                ]));
+            }
+        }
+    }
+    if full {
+        report_lines(m, &row.name, &mut lines);
+    }
+    Text::from(lines)
+}
+
+/// Locks, lifecycle stages, readiness and links of the open service.
+pub(crate) fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'static>>) {
+    let t = &m.theme;
+    let heading = |s: &str| {
+        Line::from(Span::styled(
+            s.to_string(),
+            t.style(Slot::Muted).add_modifier(Modifier::BOLD),
+        ))
+    };
+    let locks: Vec<_> = m
+        .locks
+        .iter()
+        .filter(|l| l.service == service || l.service == crate::domain::Lock::ALL)
+        .collect();
+    if !locks.is_empty() {
+        lines.push(Line::default());
+        lines.push(heading("locks"));
+        for l in locks {
+            let where_ = format!(
+                "{}/{}",
+                l.env.as_deref().unwrap_or("every env"),
+                l.region.as_deref().unwrap_or("every region")
+            );
+            lines.push(Line::from(vec![
+                Span::styled("  ⊘ ", t.style(Slot::Locked)),
+                Span::styled(format!("{where_:<28}"), t.style(Slot::Locked)),
+                Span::raw(format!("{} — {}", sanitize(&l.by), sanitize(&l.reason))),
+            ]));
+        }
+    }
+    lines.push(Line::default());
+    let r = match &m.report {
+        Remote::Ready(r) if r.service == service => r,
+        Remote::Failed(e) => {
+            lines.push(Line::from(Span::styled(
+                format!("lifecycle and readiness could not be read: {e}"),
+                t.style(Slot::Error),
+            )));
+            return;
+        }
+        _ => {
+            lines.push(Line::from(Span::styled(
+                "reading lifecycle and readiness…",
+                t.style(Slot::Muted),
+            )));
+            return;
+        }
+    };
+    // What could not be read: those facts are unknown, and the stages and rules that
+    // need them say so.
+    for u in &r.facts.unread {
+        lines.push(Line::from(Span::styled(
+            format!("not read: {}: {}", sanitize(&u.source), sanitize(&u.reason)),
+            t.style(Slot::Warn),
+        )));
+    }
+    lines.push(heading("lifecycle"));
+    for st in &r.stages {
+        let (mark, slot) = if st.done {
+            ("✓", Slot::Ok)
+        } else {
+            ("○", Slot::Warn)
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {mark} "), t.style(slot)),
+            Span::styled(format!("{:<16}", st.title), t.style(Slot::Text)),
+            Span::styled(sanitize(&st.evidence).into_owned(), t.style(Slot::Muted)),
+            Span::styled(format!("  ({})", st.source), t.style(Slot::Muted)),
+        ]));
+    }
+    if let Some(next) = &r.next_step {
+        lines.push(Line::from(vec![
+            Span::styled("  next: ", t.style(Slot::Accent)),
+            Span::raw(sanitize(next).into_owned()),
+        ]));
+    }
+    if let Some(score) = &r.score {
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled(
+                "readiness ",
+                t.style(Slot::Muted).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                score.level.clone().unwrap_or_else(|| "no level".into()),
+                t.style(if score.level.is_some() {
+                    Slot::Accent
+                } else {
+                    Slot::Warn
+                }),
+            ),
+            Span::styled(
+                format!(
+                    "  {}% ({} of {} rules)",
+                    score.score, score.passed, score.total
+                ),
+                t.style(Slot::Muted),
+            ),
+        ]));
+        for rule in &score.rules {
+            let (mark, slot) = if rule.passed {
+                ("✓", Slot::Ok)
+            } else {
+                ("✗", Slot::Error)
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {mark} "), t.style(slot)),
+                Span::styled(
+                    format!("{:<44} ", format!("{} ({})", rule.title, rule.level)),
+                    t.style(Slot::Text),
+                ),
+                Span::styled(sanitize(&rule.why).into_owned(), t.style(Slot::Muted)),
+            ]));
+        }
+    }
+    if !r.links.is_empty() {
+        lines.push(Line::default());
+        lines.push(heading("links"));
+        for l in &r.links {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<12}", sanitize(&l.name)), t.style(Slot::Muted)),
+                Span::styled(sanitize(&l.url).into_owned(), t.style(Slot::Info)),
+            ]));
+        }
+    }
+}
