@@ -521,3 +521,32 @@ fn a_state_broken_deep_inside_names_the_byte_and_field() {
     assert!(msg.contains("byte "), "{msg}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
 }
+
+/// A state file from before the live half had a file of its own (it kept it inside)
+/// opens as the same world, and the live half moves out at that open.
+#[test]
+fn an_older_state_with_its_live_half_inside_opens_as_the_same_world() {
+    let (_dir, path) = state_file();
+    let a = open_at(&path, demo()).unwrap();
+    for _ in 0..5 {
+        a.tick();
+    }
+    let view = live_view(&a);
+    {
+        let w = a.world();
+        let mut old = w.durable.clone();
+        old.live = Some(w.live_file());
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+    }
+    drop(a);
+    std::fs::remove_file(state::live_path(&path)).unwrap();
+    let b = open_at(&path, demo()).unwrap();
+    assert_eq!(live_view(&b), view);
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(on_disk.get("live").is_none(), "moved out");
+    assert_eq!(
+        state::read_live(&path).unwrap(),
+        Some(b.world().live_file())
+    );
+}
