@@ -191,11 +191,20 @@ fn kept_services(services: &[ServiceSpec], registered: &BTreeMap<String, String>
     keep
 }
 
-/// Write the world's durable state with its live half (hold the state's lock).
-fn save(path: &Path, w: &mut World) -> Result<state::FileStamp> {
-    w.durable.live = Some(w.live_file());
-    let r = write_state(path, &w.durable);
-    w.durable.live = None;
+/// Write the world's live half to its file, and its durable state to the state file
+/// when `durable` (it changed), each atomically; hold the state's lock. On failure our
+/// memory is ahead of the files: both are read again at the next chance.
+fn save(path: &Path, w: &mut World, durable: bool) -> Result<()> {
+    let r = (|| -> Result<()> {
+        w.live_stamp = Some(write_state(&state::live_path(path), &w.live_out())?);
+        if durable {
+            w.stamp = Some(write_state(path, &w.durable)?);
+        }
+        Ok(())
+    })();
+    if r.is_err() {
+        (w.stamp, w.live_stamp) = (None, None);
+    }
     r
 }
 
@@ -450,6 +459,7 @@ impl Sim {
     /// [`Sim::open`] with the wall clock stopped at `at` (milliseconds), for tests.
     pub(crate) fn open_at(opts: SimOptions, catalog: Catalog, at: Option<i64>) -> Result<Sim> {
         let clock = || at.unwrap_or_else(wall_ms);
+        let opening = std::time::Instant::now();
         let catalog = match opts.scale.services {
             Some(n) => extend_catalog(&catalog, n, opts.seed),
             None => catalog,
@@ -496,7 +506,8 @@ impl Sim {
             None => (seed_now(), None, false),
             Some(path) => {
                 lock = Some(FileLock::exclusive(path)?);
-                let n = state::clean_stale_tmp(path);
+                let n =
+                    state::clean_stale_tmp(path) + state::clean_stale_tmp(&state::live_path(path));
                 if n > 0 {
                     tracing::info!("demo: removed {n} temporary file(s) of an unfinished write");
                 }
@@ -504,7 +515,13 @@ impl Sim {
                     None => (seed_now(), None, true),
                     Some(mut s) => {
                         state::check_identity(path, &s, opts.seed, &opts.scale)?;
-                        let mut write = s.live.is_none();
+                        // The live half has a file of its own (an older state file kept
+                        // it inside: then it moves out).
+                        let inline = s.live.is_some();
+                        if !inline {
+                            s.live = state::read_live(path)?;
+                        }
+                        let mut write = inline || s.live.is_none();
                         if s.fingerprint != fingerprint {
                             let keep = kept_services(&services, &s.registered);
                             let keep: std::collections::HashSet<&str> =
@@ -537,11 +554,24 @@ impl Sim {
         // topology's regions in order.
         let now = clock().div_euclid(1000) + durable.clock_offset;
         let full = topology.with_ephemeral(&durable.environments);
+        let read = opening.elapsed();
         let mut world = World::new(durable, file_stamp, full, opts.seed, now);
-        if write && let Some(path) = &opts.state_path {
-            world.stamp = Some(save(path, &mut world)?);
+        let made = opening.elapsed();
+        if let Some(path) = &opts.state_path {
+            if write {
+                save(path, &mut world, true)?;
+            } else {
+                world.live_stamp = stamp(&state::live_path(path));
+            }
         }
         drop(lock);
+        world::give_back_freed_memory();
+        tracing::info!(
+            "demo: opened in {:.1} ms (state {:.1} ms, world {:.1} ms, written: {write})",
+            opening.elapsed().as_secs_f64() * 1e3,
+            read.as_secs_f64() * 1e3,
+            (made - read).as_secs_f64() * 1e3,
+        );
         let catalog = Arc::new(catalog);
         let sim = Sim {
             inner: Arc::new(Inner {
@@ -725,17 +755,24 @@ impl Sim {
         if let Err(e) = self.expire_due() {
             tracing::warn!("demo: removing expired environments failed: {e:#}");
         }
+        // True when the step changed the durable state (a release, an acknowledged
+        // flag), which is then written; else only the live half is.
         let step = |w: &mut World, now_ms: i64| {
             let now = now_ms.div_euclid(1000);
             let (rollout, ack) = w.step(now);
+            let mut durable = false;
             if rollout && let Some(release) = w.start_rollout(now) {
+                // A release changes a version; a held one is audited once.
+                let audited = w.durable.audit.len();
                 audit_release(&mut w.durable, now, &release);
+                durable = release.held_by.is_empty() || w.durable.audit.len() != audited;
             }
             if ack {
-                w.ack_flags();
+                durable |= w.ack_flags() > 0;
             }
             w.stepped_at_ms = now_ms;
             w.reconcile(now);
+            durable
         };
         let Some(path) = &self.inner.opts.state_path else {
             let mut w = self.world();
@@ -753,12 +790,10 @@ impl Sim {
                 w.flush();
                 return Ok(());
             }
-            step(&mut w, now_ms);
-            let saved = save(path, &mut w);
-            // On failure our memory is ahead of the file: re-read it at the next chance.
-            w.stamp = saved.as_ref().ok().copied();
+            let durable = step(&mut w, now_ms);
+            let saved = save(path, &mut w, durable);
             w.flush();
-            saved.map(|_| ())
+            saved
         })();
         if let Err(e) = r {
             tracing::warn!("demo state update failed: {e:#}");
@@ -769,28 +804,35 @@ impl Sim {
     /// durable state and its live half replace ours, and watchers hear what differs.
     /// True when it was read.
     fn catch_up(&self, path: &Path, w: &mut World) -> Result<bool> {
-        let current = stamp(path);
-        if current.is_none() || current == w.stamp {
+        let (current, live_now) = (stamp(path), stamp(&state::live_path(path)));
+        if current.is_none() || (current == w.stamp && live_now == w.live_stamp) {
             return Ok(false);
         }
-        let Some(mut s) = read_state(path)? else {
-            return Ok(false);
-        };
-        state::check_identity(path, &s, self.inner.opts.seed, &self.inner.opts.scale)?;
-        if s.fingerprint != self.inner.fingerprint {
-            tracing::warn!(
-                "demo: {} was written for another catalog; showing it as it is",
-                path.display()
-            );
+        let mut live = None;
+        if current != w.stamp {
+            let Some(mut s) = read_state(path)? else {
+                return Ok(false);
+            };
+            state::check_identity(path, &s, self.inner.opts.seed, &self.inner.opts.scale)?;
+            if s.fingerprint != self.inner.fingerprint {
+                tracing::warn!(
+                    "demo: {} was written for another catalog; showing it as it is",
+                    path.display()
+                );
+            }
+            // (An older state file keeps its live half inside.)
+            live = s.live.take();
+            w.adopt(s);
         }
-        let live = s.live.take();
-        w.adopt(s);
+        if live.is_none() && live_now != w.live_stamp {
+            live = state::read_live(path)?;
+        }
         if let Some(live) = live {
             w.load_live(live);
         }
         let now = self.wall_ms().div_euclid(1000) + w.durable.clock_offset;
         w.reconcile(now);
-        w.stamp = current;
+        (w.stamp, w.live_stamp) = (current, live_now);
         Ok(true)
     }
 
@@ -800,8 +842,11 @@ impl Sim {
         let Some(path) = &self.inner.opts.state_path else {
             return Ok(false);
         };
-        let current = stamp(path);
-        if current.is_none() || current == self.world().stamp {
+        let (current, live_now) = (stamp(path), stamp(&state::live_path(path)));
+        if current.is_none() || {
+            let w = self.world();
+            current == w.stamp && live_now == w.live_stamp
+        } {
             return Ok(false);
         }
         let _lock = FileLock::exclusive(path)?;
@@ -817,7 +862,15 @@ impl Sim {
     pub fn reset(state_path: &Path) -> Result<Option<PathBuf>> {
         let _lock = FileLock::exclusive(state_path)?;
         let backup = state::back_up(state_path, chrono::Utc::now())?;
+        // The live half goes with it (a new state makes its own).
+        let live = state::live_path(state_path);
+        if let Err(e) = std::fs::remove_file(&live)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(anyhow::Error::new(e).context(format!("removing {}", live.display())));
+        }
         state::clean_stale_tmp(state_path);
+        state::clean_stale_tmp(&live);
         Ok(backup)
     }
 
@@ -846,11 +899,9 @@ impl Sim {
         let now = self.wall_ms().div_euclid(1000) + w.durable.clock_offset;
         let r = f(&mut w, now);
         w.reconcile(now);
-        let saved = save(path, &mut w);
-        // On failure our memory is ahead of the file: re-read it at the next chance.
-        w.stamp = saved.as_ref().ok().copied();
+        let saved = save(path, &mut w, true);
         w.flush();
-        saved.map(|_| r)
+        saved.map(|()| r)
     }
 
     /// Apply `f` to the durable state (see `mutate_world`).

@@ -451,7 +451,26 @@ struct FileOut<'a> {
     seed: u64,
     base: Timestamp,
     teams: BTreeMap<&'a str, &'a str>,
-    records: Vec<(&'a str, &'a str, &'a str, &'a str, Option<&'a Override>)>,
+    records: RecordsOut<'a>,
+}
+
+/// The records, written one by one from the store (no list of them is made).
+struct RecordsOut<'a>(&'a SecretStore);
+
+impl Serialize for RecordsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let store = self.0;
+        let n = |id: u32| store.names.get(id);
+        s.collect_seq(store.recs.iter().map(|r| {
+            (
+                n(r.service),
+                n(store.env_id(r)),
+                n(store.region_id(r)),
+                n(r.key),
+                store.overrides.get(r.ovr as usize),
+            )
+        }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -460,7 +479,66 @@ struct FileIn {
     base: Timestamp,
     #[serde(default)]
     teams: BTreeMap<String, String>,
-    records: Vec<(String, String, String, String, Option<Override>)>,
+    records: RecordsIn,
+}
+
+/// The records as they are read: each goes into a store as soon as it is parsed (a
+/// list of them, four strings a record, was several times the store's size).
+/// The store's seed, base and teams come after (they are fields of their own).
+struct RecordsIn(SecretStore);
+
+/// A name as the parser hands it: borrowed from the input when it can be.
+struct Text<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordsIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RecordsIn;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of [service, env, region, key, override] records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RecordsIn, A::Error> {
+                let mut store = SecretStore::new(0, 0);
+                store.reserve(seq.size_hint().unwrap_or(0));
+                while let Some((service, env, region, key, o)) =
+                    seq.next_element::<(Text, Text, Text, Text, Option<Override>)>()?
+                {
+                    let i = store.push(&service.0, &env.0, &region.0, &key.0);
+                    if let Some(o) = o {
+                        store.edit(i, |x| *x = o);
+                    }
+                }
+                Ok(RecordsIn(store))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 impl Serialize for SecretStore {
@@ -470,19 +548,7 @@ impl Serialize for SecretStore {
             seed: self.seed,
             base: self.base,
             teams: self.teams.iter().map(|(&k, &v)| (n(k), n(v))).collect(),
-            records: self
-                .recs
-                .iter()
-                .map(|r| {
-                    (
-                        n(r.service),
-                        n(self.env_id(r)),
-                        n(self.region_id(r)),
-                        n(r.key),
-                        self.overrides.get(r.ovr as usize),
-                    )
-                })
-                .collect(),
+            records: RecordsOut(self),
         }
         .serialize(s)
     }
@@ -491,17 +557,13 @@ impl Serialize for SecretStore {
 impl<'de> Deserialize<'de> for SecretStore {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let f = FileIn::deserialize(d)?;
-        let mut store = SecretStore::new(f.seed, f.base);
+        let mut store = f.records.0;
+        store.seed = f.seed;
+        store.base = f.base;
         for (service, team) in &f.teams {
             store.set_team(service, team);
         }
-        store.reserve(f.records.len());
-        for (service, env, region, key, o) in f.records {
-            let i = store.push(&service, &env, &region, &key);
-            if let Some(o) = o {
-                store.edit(i, |x| *x = o);
-            }
-        }
+        store.shrink_to_fit();
         Ok(store)
     }
 }

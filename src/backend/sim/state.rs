@@ -1186,8 +1186,8 @@ fn byte_at(bytes: &[u8], line: usize, column: usize) -> usize {
     (start + column.saturating_sub(1)).min(bytes.len())
 }
 
-/// Parse a state file's bytes; the error names the byte, line and field.
-pub(crate) fn parse_state(path: &Path, bytes: &[u8]) -> Result<DurableState, StateError> {
+/// Parse the bytes of one of the demo's files; the error names the byte, line and field.
+fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(StateError::new(
             path,
@@ -1195,7 +1195,7 @@ pub(crate) fn parse_state(path: &Path, bytes: &[u8]) -> Result<DurableState, Sta
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed: Result<DurableState, _> = serde_path_to_error::deserialize(&mut de);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let parsed = parsed.map_err(|e| (e.path().to_string(), e.into_inner()));
     let parsed = parsed.and_then(|s| de.end().map(|()| s).map_err(|e| (String::new(), e)));
     let state = parsed.map_err(|(field, inner)| {
@@ -1222,15 +1222,53 @@ pub(crate) fn parse_state(path: &Path, bytes: &[u8]) -> Result<DurableState, Sta
 
 /// Read the state file: `None` when there is none. Any other failure is a
 /// [`StateError`]; the file is never replaced because it could not be read.
+///
+/// The file is parsed as it is read, through a small buffer: its bytes (tens of
+/// megabytes at scale) are never held beside the state they describe. Only when it
+/// does not parse is it read whole, to name the byte, line and field
+/// ([`parse_json`]).
 pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>, StateError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let Some(mut state) = read_json::<DurableState>(path)? else {
+        return Ok(None);
+    };
+    state.share_names();
+    Ok(Some(state))
+}
+
+/// The file of the live half next to the state file `state` (see [`read_live`]).
+pub(crate) fn live_path(state: &Path) -> PathBuf {
+    let mut s = state.as_os_str().to_owned();
+    s.push(".live");
+    PathBuf::from(s)
+}
+
+/// Read the live half's own file (`<state>.live`): `None` when there is none. It is
+/// written at every step of the clock; the state file only when what it keeps changed.
+/// A file that cannot be read is a [`StateError`] naming it, as for the state.
+pub(crate) fn read_live(state: &Path) -> Result<Option<super::world::LiveFile>, StateError> {
+    read_json(&live_path(state))
+}
+
+/// One of the demo's files, parsed as it is read; on failure read whole for the
+/// byte and field ([`parse_json`]).
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StateError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StateError::new(path, format!("cannot be read: {e}"))),
     };
-    let mut state = parse_state(path, &bytes)?;
-    state.share_names();
-    Ok(Some(state))
+    let reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    match T::deserialize(&mut de).and_then(|s| de.end().map(|()| s)) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.is_io() => Err(StateError::new(path, format!("cannot be read: {e}"))),
+        Err(_) => {
+            // The error path: the whole file, for the byte and field that are wrong.
+            let bytes = std::fs::read(path)
+                .map_err(|e| StateError::new(path, format!("cannot be read: {e}")))?;
+            parse_json(path, &bytes).map(Some)
+        }
+    }
 }
 
 /// A state that is not for this run (another format, seed or scale): named field by
@@ -1327,7 +1365,7 @@ pub(crate) fn back_up(path: &Path, now: chrono::DateTime<chrono::Utc>) -> Result
 
 /// Write atomically: a private temp file next to it, then rename. A failed write
 /// removes its temporary file.
-pub(crate) fn write_state(path: &Path, state: &DurableState) -> Result<FileStamp> {
+pub(crate) fn write_state(path: &Path, state: &impl Serialize) -> Result<FileStamp> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::config::create_private_dir(dir)?;
     }

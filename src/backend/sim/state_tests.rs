@@ -408,3 +408,145 @@ fn an_unreadable_state_has_a_stand_in_that_fails_closed() {
         assert!(p.catalog.load().await.is_ok(), "the catalog is still there");
     });
 }
+
+/// The live half is written straight from the world to its own file (no copy of it
+/// is made to write it), and reads back as the world it was written from.
+#[test]
+fn the_world_is_written_as_its_state_and_live_half() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    for _ in 0..4 {
+        sim.tick();
+    }
+    let w = sim.world();
+    let live: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state::live_path(&path)).unwrap()).unwrap();
+    assert_eq!(live, serde_json::to_value(w.live_file()).unwrap());
+    let durable: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(durable, serde_json::to_value(&w.durable).unwrap());
+    assert!(
+        durable.get("live").is_none(),
+        "the live half has its own file"
+    );
+    let read = state::read_state(&path).unwrap().unwrap();
+    assert_eq!(read.secrets, w.durable.secrets);
+    assert_eq!(read.deployments, w.durable.deployments);
+    assert_eq!(state::read_live(&path).unwrap(), Some(w.live_file()));
+}
+
+/// A clock step writes the state file only when it changed what the file keeps (a
+/// release, an acknowledged flag); the live half, which every step moves, is written
+/// to its own file each time, so every process still shows one world.
+#[test]
+fn a_step_rewrites_the_state_file_only_when_the_durable_state_changed() {
+    let (_dir, path) = state_file();
+    let a = open_at(&path, demo()).unwrap();
+    let b = open_at(&path, demo()).unwrap();
+    let (mut kept, mut rewritten) = (0, 0);
+    for _ in 0..12 {
+        let before = serde_json::to_value(&a.world().durable).unwrap();
+        let (file, live) = (stamp(&path), stamp(&state::live_path(&path)));
+        a.tick();
+        let changed = serde_json::to_value(&a.world().durable).unwrap() != before;
+        assert_eq!(
+            stamp(&path) != file,
+            changed,
+            "state file written ⇔ durable state changed"
+        );
+        assert_ne!(
+            stamp(&state::live_path(&path)),
+            live,
+            "the live half is written"
+        );
+        if changed {
+            rewritten += 1;
+        } else {
+            kept += 1;
+        }
+        assert!(b.refresh().unwrap());
+        assert_eq!(live_view(&a), live_view(&b));
+    }
+    assert!(
+        kept > 0 && rewritten > 0,
+        "{kept} steps kept the file, {rewritten} rewrote it"
+    );
+}
+
+/// A live half's file that cannot be read is refused like the state, naming it.
+#[test]
+fn a_broken_live_file_is_refused_naming_it() {
+    let (_dir, path) = state_file();
+    drop(open_at(&path, demo()).unwrap());
+    let live = state::live_path(&path);
+    let text = std::fs::read_to_string(&live).unwrap();
+    std::fs::write(&live, &text[..text.len() / 2]).unwrap();
+    let msg = state_error(open_at(&path, demo()));
+    assert!(msg.contains(&live.display().to_string()), "{msg}");
+    assert!(msg.contains("truncated"), "{msg}");
+    assert_eq!(
+        std::fs::read_to_string(&live).unwrap(),
+        text[..text.len() / 2]
+    );
+    // `demo reset` starts over: the live half goes with the state.
+    Sim::reset(&path).unwrap();
+    assert!(!live.exists());
+    let sim = open_at(&path, demo()).unwrap();
+    assert!(sim.world().live.len() > 0);
+    assert!(live.exists());
+}
+
+/// A file broken anywhere is refused with the same detail whether it is parsed as it
+/// is read (a good file) or read whole (to name the byte and field).
+#[test]
+fn a_state_broken_deep_inside_names_the_byte_and_field() {
+    let (_dir, path) = state_file();
+    drop(open_at(&path, demo()).unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    // A secret record with a number where the key is.
+    let at = text.find("\"records\":[[").unwrap() + "\"records\":[[".len();
+    let rec_end = at + text[at..].find(']').unwrap();
+    let fields: Vec<&str> = text[at..rec_end].split(',').collect();
+    let broken = format!(
+        "{}{},{},{},7{}",
+        &text[..at],
+        fields[0],
+        fields[1],
+        fields[2],
+        &text[at + fields[..4].join(",").len()..]
+    );
+    std::fs::write(&path, &broken).unwrap();
+    let msg = state_error(open_at(&path, demo()));
+    assert!(msg.contains("`secrets.records[0]"), "{msg}");
+    assert!(msg.contains("byte "), "{msg}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+}
+
+/// A state file from before the live half had a file of its own (it kept it inside)
+/// opens as the same world, and the live half moves out at that open.
+#[test]
+fn an_older_state_with_its_live_half_inside_opens_as_the_same_world() {
+    let (_dir, path) = state_file();
+    let a = open_at(&path, demo()).unwrap();
+    for _ in 0..5 {
+        a.tick();
+    }
+    let view = live_view(&a);
+    {
+        let w = a.world();
+        let mut old = w.durable.clone();
+        old.live = Some(w.live_file());
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+    }
+    drop(a);
+    std::fs::remove_file(state::live_path(&path)).unwrap();
+    let b = open_at(&path, demo()).unwrap();
+    assert_eq!(live_view(&b), view);
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(on_disk.get("live").is_none(), "moved out");
+    assert_eq!(
+        state::read_live(&path).unwrap(),
+        Some(b.world().live_file())
+    );
+}

@@ -135,6 +135,7 @@ impl Names {
     }
 
     /// Version `id`'s shared name.
+    #[cfg(test)]
     fn version_name(&self, id: u32) -> Name {
         self.versions
             .get(id as usize)
@@ -299,7 +300,10 @@ impl LiveMap {
 
 pub(crate) struct World {
     pub durable: DurableState,
+    /// The state file as last read or written.
     pub stamp: Option<FileStamp>,
+    /// The live half's file as last read or written.
+    pub live_stamp: Option<FileStamp>,
     pub topology: Topology,
     pub names: Names,
     pub live: LiveMap,
@@ -462,6 +466,7 @@ impl Iterator for Listing {
                     // Everything listed: the records are not needed any more.
                     self.items = Vec::new();
                     self.pods = Vec::new();
+                    give_back_freed_memory();
                     (self.phase, self.i) = (3, 0);
                 }
                 _ => {
@@ -471,6 +476,18 @@ impl Iterator for Listing {
                 }
             }
         }
+    }
+}
+
+/// Hand the memory freed inside the heap back to the system. Start-up (reading or
+/// seeding the state, a watcher's first listing) frees tens of megabytes in many
+/// small pieces between the ones that stay; glibc's allocator keeps such pages
+/// resident until it is asked to release them.
+pub(crate) fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own heap.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -489,6 +506,89 @@ pub(crate) struct LiveFile {
     /// The node pool of each cluster.
     pub nodes: Vec<(ClusterId, Vec<String>)>,
     pub deployments: Vec<LiveDep>,
+}
+
+/// [`LiveFile`]'s JSON, written straight from the world (no copy of it is made to
+/// write it).
+#[derive(Serialize)]
+pub(crate) struct LiveOut<'a> {
+    ticks: u64,
+    stepped_at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quiet_until: Option<u64>,
+    nodes: NodesOut<'a>,
+    deployments: DepsOut<'a>,
+}
+
+struct NodesOut<'a>(&'a World);
+
+impl Serialize for NodesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let w = self.0;
+        s.collect_seq(w.names.clusters().iter().enumerate().filter_map(|(i, c)| {
+            let pool = w.nodes.get(i)?;
+            (!pool.is_empty()).then_some((c, &pool[..]))
+        }))
+    }
+}
+
+struct DepsOut<'a>(&'a World);
+
+/// [`LiveDep`]'s JSON, borrowed.
+#[derive(Serialize)]
+struct LiveDepOut<'a> {
+    service: &'a Name,
+    cluster: &'a ClusterId,
+    version: &'a str,
+    desired: u32,
+    restart_gen: u32,
+    updated_at: Timestamp,
+    cpu: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    rolling: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    crashing: bool,
+    pods: PodsOut<'a>,
+}
+
+struct PodsOut<'a>(&'a [LivePod], &'a Names);
+
+impl Serialize for PodsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let names = self.1;
+        s.collect_seq(self.0.iter().map(|p| {
+            (
+                Token(p.token),
+                p.template,
+                names.version_of(p.version),
+                p.started_at,
+                p.restarts,
+                p.node,
+                p.phase,
+                p.ready,
+                p.crash_loop,
+                p.last_termination,
+            )
+        }))
+    }
+}
+
+impl Serialize for DepsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let w = self.0;
+        s.collect_seq(w.live.0.iter().map(|(k, l)| LiveDepOut {
+            service: w.names.service_of(*k),
+            cluster: w.names.cluster_of(*k),
+            version: &l.version,
+            desired: l.desired,
+            restart_gen: l.restart_gen,
+            updated_at: l.updated_at,
+            cpu: l.cpu,
+            rolling: w.rolling.contains(k),
+            crashing: w.crashing.contains(k),
+            pods: PodsOut(&l.pods, &w.names),
+        }))
+    }
 }
 
 /// One deployment's live state.
@@ -513,7 +613,7 @@ pub(crate) struct LiveDep {
 /// phase, ready, crash loop, last termination).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PodRec(
-    String,
+    Token,
     u64,
     Name,
     Timestamp,
@@ -525,10 +625,50 @@ pub(crate) struct PodRec(
     Option<Termination>,
 );
 
+/// A pod name's random suffix, kept as its five bytes (written as a string; one
+/// allocation less per pod when the file is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token([u8; 5]);
+
+impl Token {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("xxxxx")
+    }
+}
+
+impl Serialize for Token {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Token;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a pod name suffix")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Token, E> {
+                // As before: the first five bytes, `x` for any missing; never a
+                // byte that is not in the suffix alphabet (the name reaches the screen).
+                let mut token = [b'x'; 5];
+                for (t, b) in token.iter_mut().zip(v.bytes()) {
+                    *t = if K8S_ALPHABET.contains(&b) { b } else { b'x' };
+                }
+                Ok(Token(token))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 impl PodRec {
+    #[cfg(test)]
     fn of(p: &LivePod, names: &Names) -> PodRec {
         PodRec(
-            p.token.iter().map(|&b| char::from(b)).collect(),
+            Token(p.token),
             p.template,
             names.version_name(p.version),
             p.started_at,
@@ -542,17 +682,13 @@ impl PodRec {
     }
 
     fn pod(&self, names: &mut Names) -> LivePod {
-        let mut token = [b'x'; 5];
-        for (t, b) in token.iter_mut().zip(self.0.bytes()) {
-            *t = b;
-        }
         LivePod {
             template: self.1,
             version: names.version(&self.2),
             started_at: self.3,
             restarts: self.4,
             node: self.5,
-            token,
+            token: self.0.0,
             phase: self.6,
             ready: self.7,
             crash_loop: self.8,
@@ -678,6 +814,7 @@ impl World {
         let mut w = World {
             durable,
             stamp,
+            live_stamp: None,
             topology,
             names,
             live,
@@ -711,7 +848,7 @@ impl World {
                         .cloned()
                         .collect()
                 };
-                w.load_live(saved);
+                w.take_live(saved, false);
                 for (k, l) in fresh {
                     w.live.insert(k, l);
                 }
@@ -724,7 +861,19 @@ impl World {
         w
     }
 
+    /// The live half as its file keeps it (see [`LiveOut`]).
+    pub(crate) fn live_out(&self) -> LiveOut<'_> {
+        LiveOut {
+            ticks: self.ticks,
+            stepped_at_ms: self.stepped_at_ms,
+            quiet_until: self.quiet_until,
+            nodes: NodesOut(self),
+            deployments: DepsOut(self),
+        }
+    }
+
     /// The live half, for the state file (see [`LiveFile`]).
+    #[cfg(test)]
     pub(crate) fn live_file(&self) -> LiveFile {
         let nodes = self
             .names
@@ -765,6 +914,12 @@ impl World {
     /// Take the live half another process wrote (after adopting its durable state),
     /// telling watchers what differs from ours.
     pub(crate) fn load_live(&mut self, file: LiveFile) {
+        self.take_live(file, true);
+    }
+
+    /// [`World::load_live`]; `tell` false when nobody can be watching yet (at open:
+    /// the listing tells a new watcher everything), so no event is made.
+    fn take_live(&mut self, file: LiveFile, tell: bool) {
         self.sync_environments();
         for (c, pool) in file.nodes {
             let i = self.names.cluster(&c) as usize;
@@ -818,8 +973,10 @@ impl World {
         }
         drop(hpas);
         let new = LiveMap::from_entries(entries);
-        let events = self.differences(&new);
-        self.outbox.extend(events);
+        if tell {
+            let events = self.differences(&new);
+            self.outbox.extend(events);
+        }
         self.live = new;
         self.rolling = rolling;
         self.crashing = crashing;
