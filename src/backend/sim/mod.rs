@@ -365,6 +365,33 @@ fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog {
     Catalog::from_resolved(entities, catalog.problems.clone())
 }
 
+/// What seeding reads from the catalog: its services, repository slugs and users.
+fn seed_inputs(catalog: &Catalog) -> (Vec<ServiceSpec>, Vec<String>, Vec<String>) {
+    let services: Vec<ServiceSpec> = catalog
+        .entities()
+        .iter()
+        .filter(|e| is_service(e))
+        .map(|e| ServiceSpec {
+            name: Name::from(&e.name),
+            lifecycle: e.lifecycle.clone(),
+            owner: e.owner.as_ref().map(|o| o.name.clone()),
+            synthetic: e.source.file.as_os_str() == "<generated>",
+        })
+        .collect();
+    let mut slugs: Vec<String> = catalog
+        .of_kind(&Kind::Component)
+        .filter_map(|e| e.annotation(SLUG).map(str::to_string))
+        .collect();
+    slugs.sort();
+    slugs.dedup();
+    let mut users: Vec<String> = catalog
+        .of_kind(&Kind::User)
+        .map(|u| u.name.to_string())
+        .collect();
+    users.sort();
+    (services, slugs, users)
+}
+
 struct Inner {
     opts: SimOptions,
     catalog: Arc<Catalog>,
@@ -465,28 +492,7 @@ impl Sim {
             None => catalog,
         };
         let topology = topology_for(&opts.scale);
-        let services: Vec<ServiceSpec> = catalog
-            .entities()
-            .iter()
-            .filter(|e| is_service(e))
-            .map(|e| ServiceSpec {
-                name: Name::from(&e.name),
-                lifecycle: e.lifecycle.clone(),
-                owner: e.owner.as_ref().map(|o| o.name.clone()),
-                synthetic: e.source.file.as_os_str() == "<generated>",
-            })
-            .collect();
-        let mut slugs: Vec<String> = catalog
-            .of_kind(&Kind::Component)
-            .filter_map(|e| e.annotation(SLUG).map(str::to_string))
-            .collect();
-        slugs.sort();
-        slugs.dedup();
-        let mut users: Vec<String> = catalog
-            .of_kind(&Kind::User)
-            .map(|u| u.name.to_string())
-            .collect();
-        users.sort();
+        let (services, slugs, users) = seed_inputs(&catalog);
         let fingerprint = state::fingerprint(&services, &slugs);
         let seed_now = || {
             state::seed_state(
@@ -804,7 +810,18 @@ impl Sim {
     /// durable state and its live half replace ours, and watchers hear what differs.
     /// True when it was read.
     fn catch_up(&self, path: &Path, w: &mut World) -> Result<bool> {
-        let (current, live_now) = (stamp(path), stamp(&state::live_path(path)));
+        let (mut current, mut live_now) = (stamp(path), stamp(&state::live_path(path)));
+        if current.is_none() && w.stamp.is_some() {
+            // The file we read is gone: another process ran `sphere demo reset` (it moved
+            // the file aside). Start over from the seed as a first opening would, never
+            // writing our old world back over the reset; then adopt that world below like
+            // any other process's, so watchers hear what differs.
+            tracing::info!("demo: {} was reset by another process", path.display());
+            let mut fresh = self.seeded_world();
+            save(path, &mut fresh, true)?;
+            drop(fresh);
+            (current, live_now) = (stamp(path), stamp(&state::live_path(path)));
+        }
         if current.is_none() || (current == w.stamp && live_now == w.live_stamp) {
             return Ok(false);
         }
@@ -834,6 +851,26 @@ impl Sim {
         w.reconcile(now);
         (w.stamp, w.live_stamp) = (current, live_now);
         Ok(true)
+    }
+
+    /// A new world from the seed at the wall clock, as the first opening of a state file
+    /// makes it.
+    fn seeded_world(&self) -> World {
+        let opts = &self.inner.opts;
+        let topology = topology_for(&opts.scale);
+        let (services, slugs, users) = seed_inputs(&self.inner.catalog);
+        let now = self.wall_ms().div_euclid(1000);
+        let durable = state::seed_state(
+            opts.seed,
+            &opts.scale,
+            &topology,
+            &services,
+            &slugs,
+            &users,
+            now,
+        );
+        let full = topology.with_ephemeral(&durable.environments);
+        World::new(durable, None, full, opts.seed, now)
     }
 
     /// Reload the durable state when another process changed the file; emits events for

@@ -550,3 +550,29 @@ fn an_older_state_with_its_live_half_inside_opens_as_the_same_world() {
         Some(b.world().live_file())
     );
 }
+
+#[test]
+fn a_process_open_during_a_reset_starts_over_and_never_writes_its_old_world_back() {
+    let (_dir, path) = state_file();
+    let tui = open_at(&path, demo()).unwrap();
+    tui.add_lock(lock("cart-service", "ada")).unwrap();
+    for _ in 0..3 {
+        tui.tick();
+    }
+    // Another process: `sphere demo reset`.
+    let backup = Sim::reset(&path).unwrap().expect("a backup");
+    assert!(!path.exists());
+    // The open process's clock steps: it must not write its world (and ada's lock) back.
+    tui.tick();
+    let cli = open_at(&path, demo()).unwrap();
+    let adas = |sim: &Sim| {
+        let w = sim.world();
+        w.durable.locks.iter().filter(|l| l.by == "ada").count()
+    };
+    assert_eq!(adas(&cli), 0, "the reset world does not have ada's lock");
+    assert_eq!(adas(&tui), 0, "the open process started over too");
+    assert_eq!(live_view(&tui), live_view(&cli), "and both see one world");
+    // The backup still holds the old world.
+    let old = std::fs::read_to_string(&backup).unwrap();
+    assert!(old.contains("INC-7"));
+}
