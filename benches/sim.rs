@@ -155,7 +155,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let catalog = sphere::cli::demo_catalog();
+    let catalog = sphere::backend::catalog::demo_catalog();
     let sizes = sizes()?;
     if let Some(i) = std::env::var(ONE)
         .ok()

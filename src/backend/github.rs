@@ -59,7 +59,7 @@ use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::{FromResponse, Octocrab, Page};
 
 use self::cache::{GithubCache, RepoMemo};
-use super::configured::{DescriptorSource, Discovery};
+use super::{DescriptorSource, Discovery};
 use super::{FreezeStore, RepoInfo, ReposProvider};
 use crate::config::platform::GithubConfig;
 use crate::domain::{ClusterId, Freeze};

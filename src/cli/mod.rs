@@ -28,11 +28,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::backend::Platform;
+use crate::backend::catalog::{FileCatalog, demo_catalog};
 use crate::backend::sim::{Scale, Sim, SimOptions};
-use crate::backend::{CatalogProvider, Platform};
 use crate::config::settings::GroupBy;
 use crate::config::{ColorSupport, Config, ConfigProblem, Paths};
-use crate::domain::catalog::load::{EmbeddedReader, FsReader, load};
+use crate::domain::catalog::load::{FsReader, load};
 use crate::domain::catalog::{Catalog, Kind};
 use crate::tui;
 
@@ -653,30 +654,6 @@ pub fn demo_state_path(cli: &Cli, ctx: &Ctx) -> PathBuf {
         .data_dir
         .join("demo")
         .join(format!("state-{seed}{scale}.json"))
-}
-
-/// The demo's own catalog, embedded in the binary.
-pub fn demo_catalog() -> Catalog {
-    let reader = EmbeddedReader::new(crate::backend::sim::assets::demo_sources());
-    load(
-        &[PathBuf::from(crate::backend::sim::assets::DEMO_ROOT)],
-        &reader,
-    )
-}
-
-/// A catalog read from descriptor files on every load.
-pub struct FileCatalog {
-    pub roots: Vec<PathBuf>,
-}
-
-#[async_trait::async_trait]
-impl CatalogProvider for FileCatalog {
-    async fn load(&self) -> Result<Arc<Catalog>> {
-        let roots = self.roots.clone();
-        tokio::task::spawn_blocking(move || Arc::new(load(&roots, &FsReader)))
-            .await
-            .context("catalog loading task failed")
-    }
 }
 
 /// Build the platform: the configured one when the config declares one (unless

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sphere::backend::configured::{ConfiguredCatalog, DescriptorSource};
+use sphere::backend::DescriptorSource;
+use sphere::backend::configured::ConfiguredCatalog;
 use sphere::backend::github::GithubProvider;
 use sphere::backend::{CatalogProvider, FreezeStore, ReposProvider};
 use sphere::config::platform::GithubConfig;
