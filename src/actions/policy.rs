@@ -15,6 +15,8 @@ mod ownership;
 mod read_only;
 mod readiness;
 mod resolve;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
