@@ -17,6 +17,8 @@
 //!   mapping once), plus for the rollback its commit to the GitOps repository.
 //!
 //! Time is compressed (the intervals are counted, not waited for).
+// A benchmark, like a test, stops with its message when its set-up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/it/common/counting_proxy.rs"]
 mod counting_proxy;

@@ -441,7 +441,7 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
 
     let catalog = discovered_catalog(github).await;
     let mut names: Vec<&str> = catalog.entities().iter().map(|e| e.name.as_str()).collect();
-    names.sort();
+    names.sort_unstable();
     assert!(
         names.contains(&"payments-api") && names.contains(&"ledger"),
         "{names:?}"
