@@ -19,6 +19,9 @@ mod pods;
 mod score;
 mod secret;
 mod service;
+mod suggest;
+
+pub use suggest::parse_from;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
