@@ -7,6 +7,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // `COMPLETE=bash sphere …`: the shell asks for completions; answered, then exit.
+    sphere::cli::complete_if_asked();
     let cli = match sphere::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

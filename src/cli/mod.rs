@@ -10,6 +10,7 @@ mod access;
 mod act;
 mod audit;
 mod catalog;
+mod complete;
 mod deploy;
 mod env;
 mod explain;
@@ -23,6 +24,7 @@ mod suggest;
 #[cfg(test)]
 mod table_tests;
 
+pub use complete::complete_if_asked;
 pub use suggest::parse_from;
 
 use std::path::PathBuf;
@@ -31,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::backend::Platform;
 use crate::backend::catalog::{FileCatalog, demo_catalog};
@@ -155,7 +157,8 @@ pub enum Command {
     /// delete, list.
     #[command(subcommand)]
     Env(env::EnvCommand),
-    /// Print shell completions.
+    /// Print the shell's completion hook (services, environments and regions
+    /// included): `source <(sphere completions bash)`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -509,8 +512,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Service(cmd) => service::run(&cli, &ctx, cmd).await,
                 Command::Env(cmd) => env::run(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
-                    let mut cmd = Cli::command();
-                    clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
+                    // The hook calls sphere back, which offers the services,
+                    // environments and regions of the platform (see complete.rs).
+                    let me = std::env::args().next().unwrap_or_else(|| "sphere".into());
+                    complete::write_registration(*shell, &me, &mut std::io::stdout())?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Demo(cmd) => demo(&cli, &ctx, cmd).await,
