@@ -28,6 +28,8 @@
 //! `SPHERE_BENCH_PODS=N cargo bench --bench cost` measures instead the memory of the
 //! configured path: the resident size of this process after the pods watch of one
 //! cluster listed N pods from the emulator (kept as the TUI keeps them: summaries).
+// A benchmark, like a test, stops with its message when its set-up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/it/common/counting_proxy.rs"]
 mod counting_proxy;

@@ -7,6 +7,8 @@
 //! resident memory the open added. Each size runs in fresh processes, `SPHERE_SIM_BENCH_RUNS`
 //! times (3), and the run with the fastest open is shown. Then the default demo with a state file: the first
 //! open seeds and writes it, the second reads it back.
+// A benchmark, like a test, stops with its message when its set-up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -155,7 +157,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let catalog = sphere::cli::demo_catalog();
+    let catalog = sphere::backend::catalog::demo_catalog();
     let sizes = sizes()?;
     if let Some(i) = std::env::var(ONE)
         .ok()

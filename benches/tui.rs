@@ -4,6 +4,8 @@
 //! keystroke latency, and bytes written to the terminal for one changed row. Drawing
 //! goes through the real crossterm backend into a byte counter, so the figures include
 //! ratatui's diff and the escape sequences a terminal would receive.
+// A benchmark, like a test, stops with its message when its set-up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{self, Write};
 use std::sync::Arc;

@@ -1,7 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`sphere catalog list | head`) as Unix tools do,
     // instead of panicking in `println!`.
@@ -9,7 +7,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = sphere::cli::Cli::parse();
+    // `COMPLETE=bash sphere …`: the shell asks for completions; answered, then exit.
+    sphere::cli::complete_if_asked();
+    let cli = match sphere::cli::parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

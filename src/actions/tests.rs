@@ -11,7 +11,7 @@ pub(super) fn sim() -> (Sim, Platform) {
         pace: 0.0,
         ..SimOptions::default()
     };
-    let sim = Sim::open(opts, crate::cli::demo_catalog()).expect("open");
+    let sim = Sim::open(opts, crate::backend::catalog::demo_catalog()).expect("open");
     let p = sim.platform();
     (sim, p)
 }
@@ -747,7 +747,7 @@ fn actions_describe_and_target_themselves() {
 
 #[test]
 fn actors_get_groups_from_the_catalog_and_admin_from_the_policy() {
-    let catalog = crate::cli::demo_catalog();
+    let catalog = crate::backend::catalog::demo_catalog();
     let policy = demo_policy();
     let you = Actor::resolve("you", &catalog, &policy);
     assert!(you.admin && you.groups == ["platform"]);

@@ -12,8 +12,8 @@ use futures::stream::BoxStream;
 
 use super::local::{JsonFile, LocalAccess, LocalAudit};
 use super::{
-    AuditStore, CatalogProvider, ClusterProvider, FlagsProvider, FreezeStore, LedgerProvider,
-    LockStore, Platform, PlatformKind, ReposProvider, SecretsProvider,
+    AuditStore, CatalogProvider, ClusterProvider, DescriptorSource, FlagsProvider, FreezeStore,
+    LedgerProvider, LockStore, Platform, PlatformKind, ReposProvider, SecretsProvider,
 };
 use crate::config::Config;
 use crate::domain::access::AccessRequest;
@@ -265,34 +265,6 @@ impl SourceReader for LayeredReader {
     fn has_file(&self, path: &Path) -> bool {
         self.files.contains_key(path) || FsReader.has_file(path)
     }
-}
-
-/// A source of descriptors that are not files (a GitHub org): `(location, text)` pairs.
-#[async_trait]
-pub trait DescriptorSource: Send + Sync {
-    async fn descriptors(&self) -> Result<Vec<(String, String)>>;
-
-    /// Where the descriptors come from, to name it when it cannot be read at all.
-    fn origin(&self) -> String {
-        "the discovered catalog".to_string()
-    }
-
-    /// What [`descriptors`](Self::descriptors) gives, plus the locations that exist but
-    /// could not be read this time (with why): the catalog reports each as a problem of
-    /// that location and loads the rest. Default: nothing failed.
-    async fn discover(&self) -> Result<Discovery> {
-        Ok(Discovery {
-            found: self.descriptors().await?,
-            failed: Vec::new(),
-        })
-    }
-}
-
-/// One discovery: `(location, text)` read, `(location, error)` not read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Discovery {
-    pub found: Vec<(String, String)>,
-    pub failed: Vec<(String, String)>,
 }
 
 /// The catalog of a configured platform: descriptor files and directories from

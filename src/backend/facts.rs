@@ -401,7 +401,7 @@ mod tests {
     use crate::backend::sim::{Sim, SimOptions};
 
     fn sim() -> (Platform, Catalog) {
-        let catalog = crate::cli::demo_catalog();
+        let catalog = crate::backend::catalog::demo_catalog();
         let sim = Sim::open(
             SimOptions {
                 pace: 0.0,

@@ -61,7 +61,7 @@ use octocrab::{FromResponse, Octocrab, Page};
 
 use self::cache::{GithubCache, RepoMemo};
 use self::facts_memo::FactsMemo;
-use super::configured::{DescriptorSource, Discovery};
+use super::{DescriptorSource, Discovery};
 use super::{FreezeStore, RepoInfo, ReposProvider};
 use crate::config::platform::GithubConfig;
 use crate::domain::{ClusterId, Freeze};
@@ -1106,14 +1106,14 @@ fn version_key(v: &str) -> Vec<u64> {
 /// panic, on anything else.
 fn decode_base64(text: &str) -> Result<Vec<u8>> {
     fn value(c: u8) -> Option<u32> {
-        Some(match c {
+        Some(u32::from(match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
             b'+' => 62,
             b'/' => 63,
             _ => return None,
-        } as u32)
+        }))
     }
     let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let body = bytes

@@ -53,7 +53,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -591,6 +591,14 @@ pub struct KafkaAudit {
     read_to: tokio::sync::Mutex<Offsets>,
 }
 
+/// The value behind one of the audit's small locks. A thread that panicked while
+/// holding it poisons it, but every write under these locks leaves a usable value (one
+/// assignment, or records folded into the cache by id, which the next read folds
+/// again): go on with it rather than panic on every later call.
+fn held<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The journal's file name in the data dir.
 pub const SPOOL_FILE: &str = "audit-spool.jsonl";
 
@@ -618,16 +626,13 @@ impl KafkaAudit {
 
     /// Writes go straight to the journal until then (a produce failed recently).
     pub fn backing_off(&self) -> bool {
-        self.retry_at
-            .lock()
-            .expect("retry lock")
-            .is_some_and(|t| Instant::now() < t)
+        held(&self.retry_at).is_some_and(|t| Instant::now() < t)
     }
 
     fn next_id(&self) -> u64 {
         let ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let fresh = (ms << 20) | fastrand::u64(..1 << 20);
-        let mut last = self.last_id.lock().expect("id lock");
+        let mut last = held(&self.last_id);
         *last = fresh.max(*last + 1);
         *last
     }
@@ -651,11 +656,10 @@ impl KafkaAudit {
             )
             .await;
         match &result {
-            Ok(()) => *self.last_error.lock().expect("error lock") = None,
+            Ok(()) => *held(&self.last_error) = None,
             Err(e) => {
-                *self.retry_at.lock().expect("retry lock") =
-                    Some(Instant::now() + self.conn.timeout);
-                *self.last_error.lock().expect("error lock") = Some(format!("{e:#}"));
+                *held(&self.retry_at) = Some(Instant::now() + self.conn.timeout);
+                *held(&self.last_error) = Some(format!("{e:#}"));
             }
         }
         result
@@ -717,10 +721,7 @@ impl KafkaAudit {
     /// One write: straight to Kafka when nothing waits in the journal and the broker
     /// answers, else to the journal (after replaying it when it may answer again).
     async fn write(&self, record: AuditRecord) -> Result<()> {
-        self.known
-            .lock()
-            .expect("known lock")
-            .insert(record.id, record.clone());
+        held(&self.known).insert(record.id, record.clone());
         let _lock = self.lock_spool().await?;
         let mut direct = !self.backing_off();
         if direct && spool_has_records(&self.spool)? {
@@ -763,7 +764,7 @@ impl KafkaAudit {
     }
 
     async fn find(&self, id: u64) -> Result<Option<AuditRecord>> {
-        if let Some(r) = self.known.lock().expect("known lock").get(&id) {
+        if let Some(r) = held(&self.known).get(&id) {
             return Ok(Some(r.clone()));
         }
         Ok(self.audit(None).await?.into_iter().find(|r| r.id == id))
@@ -883,8 +884,7 @@ impl AuditStore for KafkaAudit {
         if waiting == 0 {
             return Ok(None);
         }
-        let why = (self.last_error.lock().expect("error lock").clone())
-            .unwrap_or_else(|| "not sent yet".to_string());
+        let why = (held(&self.last_error).clone()).unwrap_or_else(|| "not sent yet".to_string());
         Ok(Some(format!(
             "{waiting} audit record(s) wait in {} for Kafka: {why}",
             self.spool.display()
@@ -904,7 +904,7 @@ impl AuditStore for KafkaAudit {
         let mut read_to = self.read_to.lock().await;
         let mut all = match self.conn.read_topic(&self.topic, read_to.clone()).await {
             Ok(batch) => {
-                let mut known = self.known.lock().expect("known lock");
+                let mut known = held(&self.known);
                 if batch.restarted {
                     known.clear();
                 }
@@ -913,7 +913,7 @@ impl AuditStore for KafkaAudit {
                 known.clone()
             }
             Err(e) => {
-                let known = self.known.lock().expect("known lock").clone();
+                let known = held(&self.known).clone();
                 if known.is_empty() && spooled.is_empty() {
                     return Err(e.context("the audit trail is unreachable"));
                 }
@@ -1012,6 +1012,31 @@ mod tests {
             clusters: regions.iter().map(|r| format!("production/{r}")).collect(),
             sent_at: 7,
         }
+    }
+
+    /// A thread that panicked while holding one of the audit's small locks (an id, a
+    /// back-off time, the last error, the cache) leaves whole values behind: the audit
+    /// goes on with them instead of panicking on every later write.
+    #[test]
+    fn the_audit_goes_on_after_a_panic_poisoned_its_locks() {
+        let config = KafkaConfig {
+            properties: [("bootstrap.servers".to_string(), "127.0.0.1:9".to_string())].into(),
+            ..KafkaConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let audit = KafkaAudit::new(&config, dir.path().join(SPOOL_FILE)).unwrap();
+        let first = audit.next_id();
+        std::thread::scope(|s| {
+            let poisoned = s.spawn(|| {
+                let _id = audit.last_id.lock();
+                let _retry = audit.retry_at.lock();
+                panic!("a panic while the locks are held");
+            });
+            assert!(poisoned.join().is_err());
+        });
+        assert!(audit.last_id.is_poisoned() && audit.retry_at.is_poisoned());
+        assert!(!audit.backing_off());
+        assert!(audit.next_id() > first);
     }
 
     #[test]

@@ -141,7 +141,7 @@ mod tests {
     use crate::domain::Scope;
 
     fn demo() -> Sim {
-        let catalog = crate::cli::demo_catalog();
+        let catalog = crate::backend::catalog::demo_catalog();
         // The clock stopped, so two reads see the same lines.
         Sim::open_at(
             SimOptions {

@@ -3,6 +3,7 @@
 //! other way. No terminal code here.
 
 pub mod aws;
+pub mod catalog;
 pub mod catalog_cache;
 pub mod configured;
 pub mod facts;
@@ -58,6 +59,34 @@ pub trait CatalogProvider: Send + Sync {
         let _ = (descriptor_yaml, location);
         anyhow::bail!("this catalog provider cannot register descriptors")
     }
+}
+
+/// A source of descriptors that are not files (a GitHub org): `(location, text)` pairs.
+#[async_trait]
+pub trait DescriptorSource: Send + Sync {
+    async fn descriptors(&self) -> Result<Vec<(String, String)>>;
+
+    /// Where the descriptors come from, to name it when it cannot be read at all.
+    fn origin(&self) -> String {
+        "the discovered catalog".to_string()
+    }
+
+    /// What [`descriptors`](Self::descriptors) gives, plus the locations that exist but
+    /// could not be read this time (with why): the catalog reports each as a problem of
+    /// that location and loads the rest. Default: nothing failed.
+    async fn discover(&self) -> Result<Discovery> {
+        Ok(Discovery {
+            found: self.descriptors().await?,
+            failed: Vec::new(),
+        })
+    }
+}
+
+/// One discovery: `(location, text)` read, `(location, error)` not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub found: Vec<(String, String)>,
+    pub failed: Vec<(String, String)>,
 }
 
 /// Deployments, pods and HPAs in every cluster.

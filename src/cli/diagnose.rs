@@ -227,7 +227,7 @@ async fn authorize(
     if let Some(e) = &scope.env {
         envs.push(e);
     }
-    envs.sort();
+    envs.sort_unstable();
     envs.dedup();
     let what = read_target(target.service(), &pods, scope);
     match authorize_read(

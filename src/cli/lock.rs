@@ -259,7 +259,7 @@ async fn check(
         .collect();
     let locked = !covering.is_empty();
     let mut holders: Vec<&str> = covering.iter().map(|l| l.by.as_str()).collect();
-    holders.sort();
+    holders.sort_unstable();
     holders.dedup();
     match output {
         Output::Json => println!(

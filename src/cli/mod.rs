@@ -10,6 +10,7 @@ mod access;
 mod act;
 mod audit;
 mod catalog;
+mod complete;
 mod deploy;
 mod diagnose;
 mod env;
@@ -20,6 +21,12 @@ mod pods;
 mod score;
 mod secret;
 mod service;
+mod suggest;
+#[cfg(test)]
+mod table_tests;
+
+pub use complete::complete_if_asked;
+pub use suggest::parse_from;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,13 +34,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::backend::Platform;
+use crate::backend::catalog::{FileCatalog, demo_catalog};
 use crate::backend::sim::{Scale, Sim, SimOptions};
-use crate::backend::{CatalogProvider, Platform};
 use crate::config::settings::GroupBy;
 use crate::config::{ColorSupport, Config, ConfigProblem, Paths};
-use crate::domain::catalog::load::{EmbeddedReader, FsReader, load};
+use crate::domain::catalog::load::{FsReader, load};
 use crate::domain::catalog::{Catalog, Kind};
 use crate::tui;
 
@@ -159,7 +167,8 @@ pub enum Command {
     /// delete, list.
     #[command(subcommand)]
     Env(env::EnvCommand),
-    /// Print shell completions.
+    /// Print the shell's completion hook (services, environments and regions
+    /// included): `source <(sphere completions bash)`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -286,7 +295,36 @@ pub fn scope_from(
 }
 
 /// A left-aligned table; every cell is sanitised (it may come from a remote system).
+/// It fits the width [`table_width`] gives: the widest columns but the first are cut to
+/// fit, each cut cell ending in `…`.
 pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    for line in table_lines(header, rows, table_width()) {
+        println!("{line}");
+    }
+}
+
+/// The width tables fit: `COLUMNS` when set, else the terminal's when stdout is one;
+/// `None` (no cut) when piped, so scripts get every character.
+fn table_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|n| *n > 0)
+}
+
+/// The lines of a table (see [`print_table`]), fitted to `width` when given.
+fn table_lines(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> Vec<String> {
     let clean: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -301,17 +339,73 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
             *w = (*w).max(c.chars().count());
         }
     }
+    // The first column names the row (a time, a name): it is never cut.
+    if let Some(width) = width
+        && let Some((first, rest)) = widths.split_first()
+    {
+        let rest = fit_widths(rest, width.saturating_sub(first + 2));
+        widths = std::iter::once(*first).chain(rest).collect();
+    }
     let line = |cells: &mut dyn Iterator<Item = &str>| {
         let parts: Vec<String> = cells
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{:<w$}", elide(c, *w)))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        parts.join("  ").trim_end().to_string()
     };
-    line(&mut header.iter().copied());
+    let mut lines = vec![line(&mut header.iter().copied())];
     for r in &clean {
-        line(&mut r.iter().map(String::as_str));
+        lines.push(line(&mut r.iter().map(String::as_str)));
     }
+    lines
+}
+
+/// The narrowest a column is cut to (a short column is left as it is).
+const MIN_COLUMN: usize = 8;
+
+/// Column widths that fit `width` with two spaces between columns: the widest are cut
+/// first, down to the same width, none below [`MIN_COLUMN`] (the table may then still
+/// be wider than `width`).
+fn fit_widths(widths: &[usize], width: usize) -> Vec<usize> {
+    let mut out = widths.to_vec();
+    let gaps = 2 * out.len().saturating_sub(1);
+    loop {
+        let total: usize = out.iter().sum::<usize>() + gaps;
+        if total <= width {
+            return out;
+        }
+        let widest = out.iter().copied().max().unwrap_or(0);
+        if widest <= MIN_COLUMN {
+            return out;
+        }
+        let next = out
+            .iter()
+            .copied()
+            .filter(|w| *w < widest)
+            .max()
+            .unwrap_or(0);
+        let at_widest = out.iter().filter(|w| **w == widest).count();
+        // Cut every widest column by the same amount: to the next width down, or just
+        // enough to fit, whichever is less.
+        let cut = (total - width).div_ceil(at_widest);
+        let to = widest
+            .saturating_sub(cut)
+            .max(next)
+            .max(MIN_COLUMN.min(widest));
+        for w in out.iter_mut().filter(|w| **w == widest) {
+            *w = to;
+        }
+    }
+}
+
+/// `cell` cut to `width` characters, ending in `…` when cut.
+fn elide(cell: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if cell.chars().count() <= width {
+        return std::borrow::Cow::Borrowed(cell);
+    }
+    let mut cut: String = cell.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    std::borrow::Cow::Owned(cut)
 }
 
 /// An action refused by the policy before it reached the dispatcher (`--as` by a
@@ -432,8 +526,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Service(cmd) => service::run(&cli, &ctx, cmd).await,
                 Command::Env(cmd) => env::run(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
-                    let mut cmd = Cli::command();
-                    clap_complete::generate(*shell, &mut cmd, "sphere", &mut std::io::stdout());
+                    // The hook calls sphere back, which offers the services,
+                    // environments and regions of the platform (see complete.rs).
+                    let me = std::env::args().next().unwrap_or_else(|| "sphere".into());
+                    complete::write_registration(*shell, &me, &mut std::io::stdout())?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Command::Demo(cmd) => demo(&cli, &ctx, cmd).await,
@@ -667,30 +763,6 @@ pub fn demo_state_path(cli: &Cli, ctx: &Ctx) -> PathBuf {
         .data_dir
         .join("demo")
         .join(format!("state-{seed}{scale}.json"))
-}
-
-/// The demo's own catalog, embedded in the binary.
-pub fn demo_catalog() -> Catalog {
-    let reader = EmbeddedReader::new(crate::backend::sim::assets::demo_sources());
-    load(
-        &[PathBuf::from(crate::backend::sim::assets::DEMO_ROOT)],
-        &reader,
-    )
-}
-
-/// A catalog read from descriptor files on every load.
-pub struct FileCatalog {
-    pub roots: Vec<PathBuf>,
-}
-
-#[async_trait::async_trait]
-impl CatalogProvider for FileCatalog {
-    async fn load(&self) -> Result<Arc<Catalog>> {
-        let roots = self.roots.clone();
-        tokio::task::spawn_blocking(move || Arc::new(load(&roots, &FsReader)))
-            .await
-            .context("catalog loading task failed")
-    }
 }
 
 /// Build the platform: the configured one when the config declares one (unless

@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(config.policy.hpa_max, 8);
         assert_eq!(config.max_fps, DEFAULT_MAX_FPS);
         let mut keys: Vec<_> = problems.iter().filter_map(|p| p.key.as_deref()).collect();
-        keys.sort();
+        keys.sort_unstable();
         assert_eq!(
             keys,
             ["bogus_key", "max_fps", "policy.readonly_envs"],

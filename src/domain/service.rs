@@ -240,7 +240,7 @@ pub struct DeploymentRow<'a> {
     pub updated_at: Timestamp,
 }
 
-/// One pod, as the panes read it: the fields of a [`PodSummary`], borrowed.
+/// One pod, as the panes read it: the fields of a [`PodSummary`](super::platform::PodSummary), borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PodRow<'a> {
     pub name: &'a str,

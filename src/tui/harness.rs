@@ -66,7 +66,7 @@ impl Harness {
             startup.push((name, t.elapsed()));
             t = std::time::Instant::now();
         };
-        let catalog = crate::cli::demo_catalog();
+        let catalog = crate::backend::catalog::demo_catalog();
         phase("load the embedded catalog");
         let sim = Sim::open(
             SimOptions {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use sphere::cli::demo_catalog;
+use sphere::backend::catalog::demo_catalog;
 use sphere::domain::catalog::{Kind, RelationKind};
 
 #[test]

@@ -135,7 +135,7 @@ fn a_service_logs_merge_across_regions_in_time_order() {
     let lines: Vec<&str> = text.lines().collect();
     let times: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
     let mut sorted = times.clone();
-    sorted.sort();
+    sorted.sort_unstable();
     assert_eq!(times, sorted, "time order across pods: {text}");
     let regions: std::collections::BTreeSet<&str> = lines
         .iter()

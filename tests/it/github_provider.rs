@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sphere::backend::configured::{ConfiguredCatalog, DescriptorSource};
+use sphere::backend::DescriptorSource;
+use sphere::backend::configured::ConfiguredCatalog;
 use sphere::backend::github::GithubProvider;
 use sphere::backend::{CatalogProvider, FreezeStore, ReposProvider};
 use sphere::config::platform::GithubConfig;
@@ -440,7 +441,7 @@ async fn discovery_reads_every_page_skips_repos_without_a_descriptor_and_reports
 
     let catalog = discovered_catalog(github).await;
     let mut names: Vec<&str> = catalog.entities().iter().map(|e| e.name.as_str()).collect();
-    names.sort();
+    names.sort_unstable();
     assert!(
         names.contains(&"payments-api") && names.contains(&"ledger"),
         "{names:?}"

@@ -147,7 +147,7 @@ async fn audit_records_are_read_back_and_folded_by_id() {
     let all = fresh.audit(None).await.expect("read back");
     let ids: Vec<u64> = all.iter().map(|r| r.id).collect();
     let mut want = vec![id1, id2, id3];
-    want.sort();
+    want.sort_unstable();
     assert_eq!(ids, want, "each record once, by id");
     let r1 = &all[ids.iter().position(|i| *i == id1).unwrap()];
     assert_eq!(

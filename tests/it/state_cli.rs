@@ -87,7 +87,7 @@ async fn the_cli_and_a_running_sphere_show_one_world() {
             state_path: Some(path.clone()),
             ..SimOptions::default()
         },
-        sphere::cli::demo_catalog(),
+        sphere::backend::catalog::demo_catalog(),
     )
     .expect("open");
     for _ in 0..12 {

@@ -502,7 +502,7 @@ impl Sim {
         // The owners: the deployment scaled its replica sets when it last changed.
         if let Some(d) = snap.deployments.iter().find(|d| d.service == service) {
             let mut sets: Vec<&str> = pods.iter().map(|p| replica_set_of(&p.name)).collect();
-            sets.sort();
+            sets.sort_unstable();
             sets.dedup();
             for rs in sets {
                 out.push(PodEvent {

@@ -278,7 +278,7 @@ mod tests {
             state_path: Some(path.to_path_buf()),
             ..SimOptions::default()
         };
-        Sim::open(opts, crate::cli::demo_catalog()).expect("open")
+        Sim::open(opts, crate::backend::catalog::demo_catalog()).expect("open")
     }
 
     fn preview(sim: &Sim, name: &str, ttl: i64) -> EphemeralEnv {
@@ -365,7 +365,7 @@ mod tests {
                 pace: 0.0,
                 ..SimOptions::default()
             },
-            crate::cli::demo_catalog(),
+            crate::backend::catalog::demo_catalog(),
         )
         .expect("open");
         sim.create_environment(&preview(&sim, "pr-9", 600))

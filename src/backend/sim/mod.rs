@@ -5,7 +5,7 @@
 //! The durable half (`state`) is what a real platform keeps in its systems of record:
 //! deployment versions and their history, desired replicas, HPA bounds, secrets, flags,
 //! repositories, locks, the freeze and the audit trail. Every change to it goes through
-//! [`Sim::mutate`], which holds an OS lock on `<state>.lock`. The live half (`world`) is
+//! `Sim::mutate`, which holds an OS lock on `<state>.lock`. The live half (`world`) is
 //! pods and rollout progress: in memory, regenerated at open, converging towards the
 //! durable spec the way a controller would.
 
@@ -478,7 +478,7 @@ impl Sim {
     /// seed a new one when there is none, and write it). A state file that cannot be
     /// read, or is for another seed or scale, is a [`StateError`]: nothing is replaced.
     /// A catalog that changed keeps the state that still applies (see
-    /// [`state::merge_catalog`]); the change is told once ([`Sim::notices`]).
+    /// `state::merge_catalog`); the change is told once ([`Sim::notices`]).
     pub fn open(opts: SimOptions, catalog: Catalog) -> Result<Sim> {
         Sim::open_at(opts, catalog, None)
     }

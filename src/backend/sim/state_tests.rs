@@ -22,7 +22,7 @@ fn open_at(path: &Path, catalog: Catalog) -> Result<Sim> {
 }
 
 fn demo() -> Catalog {
-    crate::cli::demo_catalog()
+    crate::backend::catalog::demo_catalog()
 }
 
 fn state_file() -> (tempfile::TempDir, PathBuf) {

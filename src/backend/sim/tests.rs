@@ -724,7 +724,7 @@ mod golden_path {
             pace: 0.0,
             ..SimOptions::default()
         };
-        let sim = Sim::open(opts, crate::cli::demo_catalog()).expect("open");
+        let sim = Sim::open(opts, crate::backend::catalog::demo_catalog()).expect("open");
         let p = sim.platform();
         (sim, p)
     }
@@ -813,7 +813,7 @@ mod golden_path {
         };
         let r = ServiceRequest::new("fraud-scorer", "payments");
         {
-            let sim = Sim::open(opts(), crate::cli::demo_catalog()).expect("open");
+            let sim = Sim::open(opts(), crate::backend::catalog::demo_catalog()).expect("open");
             let p = sim.platform();
             p.repos
                 .create_from_template(&r.slug(), &r.template, &r.template_values())
@@ -824,7 +824,7 @@ mod golden_path {
                 .await
                 .expect("register");
         }
-        let sim = Sim::open(opts(), crate::cli::demo_catalog()).expect("reopen");
+        let sim = Sim::open(opts(), crate::backend::catalog::demo_catalog()).expect("reopen");
         let p = sim.platform();
         let catalog = p.catalog.load().await.expect("load");
         assert!(

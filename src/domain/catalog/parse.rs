@@ -549,8 +549,7 @@ fn check_metadata(metadata: &Map<String, Value>) -> Result<(), String> {
                     Some(Value::String(t)) if validate_name(t).is_ok() => {}
                     Some(v) => {
                         return Err(format!(
-                            "metadata.links[{i}].icon {} is not a valid icon name",
-                            v
+                            "metadata.links[{i}].icon {v} is not a valid icon name"
                         ));
                     }
                 }
@@ -677,7 +676,7 @@ fn entity_from_value(doc: Value, source: Source, line: usize) -> Result<Doc, Pro
     let mut missing = Vec::new();
     match root.get("apiVersion") {
         Some(Value::String(v)) if !v.trim().is_empty() => {}
-        None | Some(Value::Null) | Some(Value::String(_)) => missing.push("apiVersion"),
+        None | Some(Value::Null | Value::String(_)) => missing.push("apiVersion"),
         Some(other) => {
             return Err(problem(
                 label,

@@ -1,7 +1,7 @@
 //! The real protocol peers the provider tests talk to, on loopback.
 //!
-//! `.ci/run` starts each peer once and exports where it listens
-//! (`SPHERE_TEST_MOTO_URL`, `SPHERE_TEST_KUBE_URL`, `SPHERE_TEST_KAFKA`). When a variable
+//! `scripts/test.sh` (which `.ci/run` calls) starts each peer once and exports where it
+//! listens (`SPHERE_TEST_MOTO_URL`, `SPHERE_TEST_KUBE_URL`, `SPHERE_TEST_KAFKA`). When a variable
 //! is not set (a developer running `cargo test` by hand), the test process starts the
 //! peer itself on a free port, from `.ci/venv/bin` or the PATH, and the peer ends with
 //! the test process. A peer that is not installed fails the test with what to install.
@@ -122,7 +122,7 @@ pub fn moto() -> &'static str {
         from_env_or("SPHERE_TEST_MOTO_URL", || {
             let bin = tool("moto_server").unwrap_or_else(|| {
                 panic!(
-                    "moto_server is not installed: `.ci/run` installs it into .ci/venv \
+                    "moto_server is not installed: `scripts/test.sh` installs it into .ci/venv \
                      (pip install 'moto[server]'), or set SPHERE_TEST_MOTO_URL"
                 )
             });
@@ -147,7 +147,7 @@ pub fn kube() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         from_env_or("SPHERE_TEST_KUBE_URL", || {
-            // `.ci/venv/bin/python3` first (where `.ci/run` installs kmock), else the PATH's.
+            // `.ci/venv/bin/python3` first (where `scripts/test.sh` installs kmock), else the PATH's.
             let python = tool("python3").expect("python3");
             let has_kmock = Command::new(&python)
                 .args(["-c", "import kmock"])
@@ -157,8 +157,8 @@ pub fn kube() -> &'static str {
                 .is_ok_and(|s| s.success());
             assert!(
                 has_kmock,
-                "kmock is not installed for {}: `python3 -m venv .ci/venv && \
-                 .ci/venv/bin/pip install kmock`, or set SPHERE_TEST_KUBE_URL",
+                "kmock is not installed for {}: `scripts/test.sh` installs it into .ci/venv \
+                 (pip install -r tests/peers/requirements.txt), or set SPHERE_TEST_KUBE_URL",
                 python.display()
             );
             let port = free_port();
@@ -186,7 +186,7 @@ pub fn kafka() -> &'static str {
         from_env_or("SPHERE_TEST_KAFKA", || {
             let bin = tool("tansu").unwrap_or_else(|| {
                 panic!(
-                    "tansu is not installed: `.ci/run` installs it \
+                    "tansu is not installed: `scripts/test.sh` installs it \
                      (cargo install tansu --locked --features dynostore), or set SPHERE_TEST_KAFKA"
                 )
             });
@@ -250,7 +250,7 @@ impl OwnedBroker {
         assert!(self.child.is_none(), "the broker is running");
         let bin = tool("tansu").unwrap_or_else(|| {
             panic!(
-                "tansu is not installed: `.ci/run` installs it \
+                "tansu is not installed: `scripts/test.sh` installs it \
                  (cargo install tansu --locked --features dynostore)"
             )
         });
