@@ -818,7 +818,7 @@ impl ClusterProvider for KubeClusters {
 #[async_trait]
 impl LockStore for KubeClusters {
     /// The locks of every cluster, merged, from the watches of the lock objects (see
-    /// [`watch_store`]). An error when any cluster cannot be read: a lock check must
+    /// `watch_store`). An error when any cluster cannot be read: a lock check must
     /// not pass because the cluster holding the lock was unreachable.
     async fn locks(&self) -> Result<Vec<Lock>> {
         let reads = (self.inner.conns.iter()).map(|conn| self.watched_locks(conn));
