@@ -799,6 +799,7 @@ pub enum Context {
     Flags,
     Deployments,
     Pods,
+    Problems,
     Other,
 }
 
@@ -879,6 +880,16 @@ impl Context {
                 n(Filter),
                 n(ScopeEnvNext),
                 n(ScopeRegionNext),
+                n(Palette),
+                n(Help),
+                n(Quit),
+            ]),
+            Context::Problems => with(vec![
+                (Open, Some("deeper")),
+                n(Filter),
+                n(ScopeEnvNext),
+                n(ScopeRegionNext),
+                n(NextPane),
                 n(Palette),
                 n(Help),
                 n(Quit),

@@ -149,16 +149,18 @@ pub enum Tab {
     Secrets,
     Flags,
     Audit,
+    Problems,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Catalog,
         Tab::Deployments,
         Tab::Pods,
         Tab::Secrets,
         Tab::Flags,
         Tab::Audit,
+        Tab::Problems,
     ];
 
     pub fn title(self) -> &'static str {
@@ -169,6 +171,7 @@ impl Tab {
             Tab::Secrets => "Secrets",
             Tab::Flags => "Flags",
             Tab::Audit => "Audit",
+            Tab::Problems => "Problems",
         }
     }
 
@@ -381,6 +384,8 @@ pub struct Model {
     /// Something changed since the last frame.
     pub dirty: bool,
     pub(crate) matcher: Matcher,
+    /// The problems pane's rows, computed when asked after the data under them changed.
+    pub problems: Option<super::panes::problems::ProblemsCache>,
 }
 
 pub struct ModelInit {
@@ -453,6 +458,7 @@ impl Model {
             clock_offset: 0,
             last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
+            problems: None,
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -605,6 +611,7 @@ impl Model {
             Tab::Flags => vec![Fetch::Flags],
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
             Tab::Catalog | Tab::Pods => vec![],
+            Tab::Problems => vec![Fetch::Locks, Fetch::Flags],
         };
         // The header marks the access requests waiting for the user, whatever the pane
         // (a read that changes nothing draws nothing).
@@ -742,6 +749,7 @@ impl Model {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.on_problem_data(&msg);
         match msg {
             Msg::Term(Event::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
             Msg::Term(Event::Resize(..)) => {
@@ -1319,6 +1327,9 @@ impl Model {
             C::PageUp => self.nav(-10),
             C::Top => self.nav(isize::MIN / 2),
             C::Bottom => self.nav(isize::MAX / 2),
+            C::Open if self.routes.is_empty() && self.tab == Tab::Problems => {
+                return self.open_problem();
+            }
             C::Open => {
                 if self.routes.is_empty()
                     && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
@@ -1888,6 +1899,10 @@ impl Model {
             }
             Tab::Secrets | Tab::Flags | Tab::Audit => {
                 let len = self.pane_len();
+                self.list.move_by(delta, len);
+            }
+            Tab::Problems => {
+                let len = self.problem_rows().len();
                 self.list.move_by(delta, len);
             }
         }

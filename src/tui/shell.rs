@@ -253,6 +253,7 @@ pub(crate) fn footer_context(m: &Model) -> Context {
         (None, None, Tab::Flags) => Context::Flags,
         (None, None, Tab::Deployments) => Context::Deployments,
         (None, None, Tab::Pods) => Context::Pods,
+        (None, None, Tab::Problems) => Context::Problems,
         (None, None, _) => Context::Other,
     }
 }

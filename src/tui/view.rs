@@ -61,6 +61,7 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
         (None, Tab::Audit) => panes::draw_audit(m, f, body),
         (None, Tab::Secrets) => panes::draw_secrets(m, f, body),
         (None, Tab::Flags) => panes::draw_flags(m, f, body),
+        (None, Tab::Problems) => panes::problems::draw_problems(m, f, body),
     }
     draw_footer(m, f, footer);
     draw_progress(m, f, body);

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod flags;
 pub mod matrix;
 pub mod pods;
+pub mod problems;
 pub mod secrets;
 pub mod service;
 
