@@ -185,6 +185,8 @@ impl Tab {
 pub enum Route {
     /// A service's full detail view.
     Service(String),
+    /// One pod: describe and events (`panes/pod.rs`).
+    Pod(crate::domain::ClusterId, String),
 }
 
 /// A layer over everything: it takes keys first.
@@ -386,6 +388,8 @@ pub struct Model {
     pub(crate) matcher: Matcher,
     /// The problems pane's rows, computed when asked after the data under them changed.
     pub problems: Option<super::panes::problems::ProblemsCache>,
+    /// The open pod view's pod, events included.
+    pub pod_view: Remote<Box<super::panes::pod::PodView>>,
 }
 
 pub struct ModelInit {
@@ -459,6 +463,7 @@ impl Model {
             last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
             problems: None,
+            pod_view: Remote::NotAsked,
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -486,6 +491,7 @@ impl Model {
         }
         match (self.routes.last(), self.tab) {
             (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
+            (Some(Route::Pod(..)), _) => vec!["pod", "detail", "list", "global"],
             (None, Tab::Catalog) => vec!["catalog", "list", "global"],
             (None, Tab::Deployments) => vec!["matrix", "list", "global"],
             (None, Tab::Secrets) => vec!["secrets", "matrix", "list", "global"],
@@ -884,6 +890,10 @@ impl Model {
                 self.dirty = true;
                 vec![]
             }
+            Msg::PodRead { cluster, pod, res } => {
+                self.on_pod_read(cluster, pod, res);
+                vec![]
+            }
             Msg::Quit => vec![Effect::Quit],
         }
     }
@@ -1264,7 +1274,7 @@ impl Model {
                 _ => {}
             }
         }
-        if matches!(self.routes.last(), Some(Route::Service(_))) {
+        if matches!(self.routes.last(), Some(Route::Service(_) | Route::Pod(..))) {
             let s = &mut self.detail_scroll;
             let scrolled = match cmd {
                 C::Down => Some(*s + 1),
@@ -1327,6 +1337,14 @@ impl Model {
             C::PageUp => self.nav(-10),
             C::Top => self.nav(isize::MIN / 2),
             C::Bottom => self.nav(isize::MAX / 2),
+            C::Open if self.routes.is_empty() && self.tab == Tab::Pods => {
+                return self.open_chosen_pod();
+            }
+            C::Reload if matches!(self.routes.last(), Some(Route::Pod(..))) => {
+                if let Some(Route::Pod(cluster, pod)) = self.routes.last().cloned() {
+                    return vec![Effect::ReadPod { cluster, pod }];
+                }
+            }
             C::Open if self.routes.is_empty() && self.tab == Tab::Problems => {
                 return self.open_problem();
             }

@@ -57,6 +57,13 @@ pub enum Msg {
     Revealed(String, crate::domain::SecretValue),
     /// SIGTERM, SIGHUP: leave cleanly.
     Quit,
+    /// A pod view's read ([`Effect::ReadPod`]): the pod's details and events, or why
+    /// they could not be read.
+    PodRead {
+        cluster: crate::domain::ClusterId,
+        pod: String,
+        res: Result<Box<super::panes::pod::PodView>, String>,
+    },
 }
 
 /// What `update` asks the loop to do.
@@ -85,6 +92,12 @@ pub enum Effect {
     ReloadCatalog,
     /// Read the catalog again from its sources now (`C-r`), not from what is held.
     RefreshCatalog,
+    /// Read a pod for the pod view (its events as the user: audited, and refused in
+    /// production to whoever does not own the service); the answer is `Msg::PodRead`.
+    ReadPod {
+        cluster: crate::domain::ClusterId,
+        pod: String,
+    },
 }
 
 /// Why the user acts (recorded in the audit trail), and the reason to override a lock

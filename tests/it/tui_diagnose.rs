@@ -97,3 +97,51 @@ async fn tui_problems_filter_keeps_the_matching_rows() {
         "{screen}"
     );
 }
+
+#[tokio::test]
+async fn tui_enter_on_the_crash_loop_shows_its_pod_oom_killed() {
+    let mut h = demo().await;
+    h.keys("7");
+    let (cluster, pod) = h.model.problem_rows()[0].pod.clone().expect("a pod");
+    h.keys("<Enter>");
+    assert_eq!(
+        h.model.routes.last(),
+        Some(&Route::Pod(cluster.clone(), pod.clone()))
+    );
+    let view = h.model.pod_view.ready().expect("the pod was read").clone();
+    assert_eq!(view.details.summary.name, pod);
+    let screen = h.render();
+    assert!(screen.contains(&format!("pod {pod}")), "{screen}");
+    assert!(
+        screen.contains("Last termination: OOMKilled (exit 137"),
+        "{screen}"
+    );
+    assert!(screen.contains("CrashLoopBackOff"), "{screen}");
+    // The events, newest first, below the containers.
+    let events = view.events.as_ref().expect("the owner reads the events");
+    assert!(!events.is_empty());
+    assert!(events.windows(2).all(|w| w[0].at >= w[1].at));
+    h.keys("G");
+    let screen = h.render();
+    assert!(screen.contains("Events (newest first):"), "{screen}");
+    h.keys("<Esc>");
+    assert_eq!(h.model.routes.last(), None);
+    assert_eq!(h.model.tab, Tab::Problems);
+}
+
+#[tokio::test]
+async fn tui_enter_in_the_pods_pane_opens_the_pod_view() {
+    let mut h = demo().await;
+    h.keys("/reviews-service<Enter>3");
+    let rows = h.model.pod_rows();
+    let first = (rows[0].cluster.clone(), rows[0].name.to_string());
+    drop(rows);
+    h.keys("<Enter>");
+    assert_eq!(
+        h.model.routes.last(),
+        Some(&Route::Pod(first.0, first.1.clone()))
+    );
+    let screen = h.render();
+    assert!(screen.contains("Containers:"), "{screen}");
+    assert!(screen.contains("Requests:"), "{screen}");
+}

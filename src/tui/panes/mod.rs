@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalog;
 pub mod flags;
 pub mod matrix;
+pub mod pod;
 pub mod pods;
 pub mod problems;
 pub mod secrets;

@@ -173,24 +173,6 @@ impl Model {
             }
         }
     }
-
-    /// The pod view of one pod (until it exists: its service view with the pod chosen
-    /// in the pods pane).
-    pub(crate) fn open_pod(&mut self, cluster: ClusterId, name: String) -> Vec<Effect> {
-        let service = self
-            .live
-            .pod(&cluster, &name)
-            .map(|p| p.service.to_string());
-        self.pods_key = Some((cluster, name));
-        let Some(service) = service else {
-            self.toast(Level::Error, "the pod is gone");
-            return vec![];
-        };
-        self.routes.push(Route::Service(service.clone()));
-        self.detail_scroll = 0;
-        self.report = Remote::NotAsked;
-        vec![Effect::Fetch(Fetch::Report(service))]
-    }
 }
 
 fn severity_cell(s: Severity) -> (&'static str, Slot) {
