@@ -187,6 +187,8 @@ pub enum Route {
     Service(String),
     /// One pod: describe and events (`panes/pod.rs`).
     Pod(crate::domain::ClusterId, String),
+    /// The logs view (its state is `Model::logs`).
+    Logs,
 }
 
 /// A layer over everything: it takes keys first.
@@ -247,6 +249,8 @@ pub enum Pending {
         id: u64,
         approve: bool,
     },
+    /// What to search the logs view for.
+    LogsSearch,
 }
 
 impl Pending {
@@ -390,6 +394,10 @@ pub struct Model {
     pub problems: Option<super::panes::problems::ProblemsCache>,
     /// The open pod view's pod, events included.
     pub pod_view: Remote<Box<super::panes::pod::PodView>>,
+    /// The open logs view.
+    pub logs: Option<super::panes::logs::LogView>,
+    /// Numbers the logs views opened, so a late stream of a closed one is dropped.
+    pub logs_seq: u64,
 }
 
 pub struct ModelInit {
@@ -464,6 +472,8 @@ impl Model {
             matrix_cache: std::cell::RefCell::new(None),
             problems: None,
             pod_view: Remote::NotAsked,
+            logs: None,
+            logs_seq: 0,
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -492,6 +502,8 @@ impl Model {
         match (self.routes.last(), self.tab) {
             (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
             (Some(Route::Pod(..)), _) => vec!["pod", "detail", "list", "global"],
+            (Some(Route::Logs), _) => vec!["logs", "list", "global"],
+            (None, Tab::Problems) => vec!["problems", "list", "global"],
             (None, Tab::Catalog) => vec!["catalog", "list", "global"],
             (None, Tab::Deployments) => vec!["matrix", "list", "global"],
             (None, Tab::Secrets) => vec!["secrets", "matrix", "list", "global"],
@@ -568,11 +580,13 @@ impl Model {
             .map(|t| t.until)
             .chain(self.poll_at)
             .chain(self.progress.as_ref().and_then(|p| p.until))
+            .chain(self.logs_deadline())
             .min()
     }
 
     /// Drop expired toasts; read the pane's data again when its poll is due.
     pub fn on_time(&mut self, now: Instant) -> Vec<Effect> {
+        self.drain_logs();
         if self.revealed.as_ref().is_some_and(|r| r.2 <= now) {
             self.revealed = None;
             self.dirty = true;
@@ -888,6 +902,10 @@ impl Model {
                     Pending::Why(Box::new(action)),
                 );
                 self.dirty = true;
+                vec![]
+            }
+            Msg::LogsOpened { id, res } => {
+                self.on_logs_opened(id, res);
                 vec![]
             }
             Msg::PodRead { cluster, pod, res } => {
@@ -1274,6 +1292,9 @@ impl Model {
                 _ => {}
             }
         }
+        if let Some(effects) = self.logs_command(&cmd) {
+            return effects;
+        }
         if matches!(self.routes.last(), Some(Route::Service(_) | Route::Pod(..))) {
             let s = &mut self.detail_scroll;
             let scrolled = match cmd {
@@ -1337,6 +1358,16 @@ impl Model {
             C::PageUp => self.nav(-10),
             C::Top => self.nav(isize::MIN / 2),
             C::Bottom => self.nav(isize::MAX / 2),
+            C::Logs => return self.logs_here(),
+            // The logs view's own (taken by `logs_command` while it is open).
+            C::LogsPause
+            | C::LogsWrap
+            | C::LogsTimestamps
+            | C::LogsEnd
+            | C::LogsSearch
+            | C::LogsNext
+            | C::LogsPrev
+            | C::LogsPrevious => {}
             C::Open if self.routes.is_empty() && self.tab == Tab::Pods => {
                 return self.open_chosen_pod();
             }
@@ -1785,6 +1816,10 @@ impl Model {
     /// Build the action a prompt's answer completes.
     pub(crate) fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
         let action = match then {
+            Pending::LogsSearch => {
+                self.logs_search(input);
+                return vec![];
+            }
             Pending::Why(action) => {
                 return vec![Effect::ActWhy {
                     action: *action,

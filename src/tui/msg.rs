@@ -57,6 +57,19 @@ pub enum Msg {
     Revealed(String, crate::domain::SecretValue),
     /// SIGTERM, SIGHUP: leave cleanly.
     Quit,
+    /// A logs view's stream opened ([`Effect::OpenLogs`]): its bounded channel and
+    /// task, or why it could not be read.
+    LogsOpened {
+        id: u64,
+        #[allow(clippy::type_complexity)]
+        res: Result<
+            (
+                tokio::sync::mpsc::Receiver<crate::domain::pod::LogLine>,
+                tokio::task::JoinHandle<()>,
+            ),
+            String,
+        >,
+    },
     /// A pod view's read ([`Effect::ReadPod`]): the pod's details and events, or why
     /// they could not be read.
     PodRead {
@@ -98,6 +111,9 @@ pub enum Effect {
         cluster: crate::domain::ClusterId,
         pod: String,
     },
+    /// Open a logs view's stream (authorised and audited as the user); the answer
+    /// is `Msg::LogsOpened` (and `Msg::NotOwner` when refused for want of access).
+    OpenLogs(super::panes::logs::LogsRequest),
 }
 
 /// Why the user acts (recorded in the audit trail), and the reason to override a lock

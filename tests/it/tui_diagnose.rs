@@ -145,3 +145,115 @@ async fn tui_enter_in_the_pods_pane_opens_the_pod_view() {
     assert!(screen.contains("Containers:"), "{screen}");
     assert!(screen.contains("Requests:"), "{screen}");
 }
+
+/// Tick until the logs view holds a line with `text` (the stream runs in a task of its
+/// own), or fail after a few seconds.
+fn wait_for_line(h: &mut Harness, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        h.tick(std::time::Instant::now());
+        let v = h.model.logs.as_ref().expect("the logs view is open");
+        if let Some(e) = &v.error {
+            panic!("the logs could not be read: {e}");
+        }
+        if v.lines.iter().any(|l| l.text.contains(text)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line with {text:?}: {:?}",
+            v.lines.iter().rev().take(5).collect::<Vec<_>>()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tui_l_on_the_crash_loop_shows_its_logs_and_p_the_crash() {
+    let mut h = demo().await;
+    h.keys("7");
+    let (_, pod) = h.model.problem_rows()[0].pod.clone().expect("a pod");
+    h.keys("<Enter>l");
+    assert_eq!(h.model.routes.last(), Some(&Route::Logs));
+    wait_for_line(&mut h, "");
+    let screen = h.render();
+    assert!(screen.contains(&format!("logs {pod}")), "{screen}");
+    assert!(screen.contains("following"), "{screen}");
+    // The previous container: the crash's own last lines.
+    h.keys("p");
+    wait_for_line(&mut h, "OutOfMemoryError");
+    let screen = h.render();
+    assert!(screen.contains("(previous)"), "{screen}");
+    assert!(screen.contains("OutOfMemoryError"), "{screen}");
+    // Timestamps, pause, search.
+    h.keys("t");
+    assert!(h.render().contains("Z "), "timestamps shown");
+    h.keys("/Starting<Enter>");
+    let v = h.model.logs.as_ref().unwrap();
+    assert!(!v.follow);
+    assert!(
+        v.lines[v.top].text.contains("Starting"),
+        "{:?}",
+        v.lines[v.top]
+    );
+    h.keys("G");
+    assert!(h.model.logs.as_ref().unwrap().follow);
+    h.keys("<Space>");
+    assert!(h.render().contains("paused"));
+    h.keys("<Esc>");
+    assert!(h.model.logs.is_none(), "closing the view ends its stream");
+    assert!(matches!(h.model.routes.last(), Some(Route::Pod(..))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tui_service_logs_merge_every_pod_with_a_source_prefix() {
+    let mut h = demo().await;
+    h.keys("/reviews-service<Enter><Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    h.keys("l");
+    let v = h.model.logs.as_ref().expect("the logs view");
+    let pods = v.req.sources.len();
+    assert!(pods > 1, "{pods} pods");
+    let regions: std::collections::BTreeSet<_> = v
+        .req
+        .sources
+        .iter()
+        .map(|(c, _)| c.region.clone())
+        .collect();
+    assert!(regions.len() > 1, "{regions:?}");
+    wait_for_line(&mut h, "");
+    let screen = h.render();
+    assert!(screen.contains(&format!("{pods} pods")), "{screen}");
+    // Each line names its source: region (and environment) and the pod's suffix.
+    let first = h.model.logs.as_ref().unwrap().lines[0].clone();
+    assert!(
+        screen.contains(&first.source(true)) || screen.contains(&first.source(false)),
+        "{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tui_a_non_owner_in_production_is_refused_the_logs_and_offered_access() {
+    let mut h = demo().await;
+    // An admin acting as someone outside the owning group (`--as`).
+    h.model.user = "nobody.outside".into();
+    h.model.impersonator = Some("you".into());
+    h.keys("7");
+    let row = h.model.problem_rows()[0].clone();
+    assert!(row.problem.place.starts_with("production"), "{row:?}");
+    h.keys("l");
+    let v = h.model.logs.as_ref().expect("the logs view");
+    let error = v.error.clone().expect("refused");
+    assert!(error.contains("refused"), "{error}");
+    assert!(v.lines.is_empty());
+    // The access request is offered on the spot, for read-logs.
+    let overlay = format!("{:?}", h.model.overlay);
+    assert!(overlay.contains("ReadLogs"), "{overlay}");
+    let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "logs.read"
+            && a.actor.contains("nobody.outside")
+            && matches!(a.outcome, sphere::domain::Outcome::Refused(_))),
+        "{audit:?}"
+    );
+}

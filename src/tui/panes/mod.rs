@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod flags;
+pub mod logs;
 pub mod matrix;
 pub mod pod;
 pub mod pods;
