@@ -873,6 +873,7 @@ pub enum Context {
     Deployments,
     Pods,
     Problems,
+    Logs,
     Other,
 }
 
@@ -956,6 +957,17 @@ impl Context {
                 n(Palette),
                 n(Help),
                 n(Quit),
+            ]),
+            Context::Logs => with(vec![
+                n(Back),
+                n(LogsPause),
+                n(LogsEnd),
+                n(LogsSearch),
+                n(LogsNext),
+                n(LogsPrevious),
+                n(LogsWrap),
+                n(LogsTimestamps),
+                n(Help),
             ]),
             Context::Problems => with(vec![
                 (Open, Some("deeper")),

@@ -247,6 +247,7 @@ pub(crate) fn footer_context(m: &Model) -> Context {
         (Some(Overlay::Palette(_)), _, _) => Context::Palette,
         (Some(Overlay::Form), _, _) => Context::Form,
         (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => Context::Question,
+        (None, Some(Route::Logs), _) => Context::Logs,
         (None, Some(_), _) => Context::Service,
         (None, None, Tab::Catalog) => Context::Catalog,
         (None, None, Tab::Secrets) => Context::Secrets,

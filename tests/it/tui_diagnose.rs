@@ -179,6 +179,10 @@ async fn tui_l_on_the_crash_loop_shows_its_logs_and_p_the_crash() {
     let screen = h.render();
     assert!(screen.contains(&format!("logs {pod}")), "{screen}");
     assert!(screen.contains("following"), "{screen}");
+    assert!(
+        screen.contains("<Space> pause"),
+        "the footer names the view's keys: {screen}"
+    );
     // The previous container: the crash's own last lines.
     h.keys("p");
     wait_for_line(&mut h, "OutOfMemoryError");
