@@ -265,6 +265,23 @@ pub fn run_effect(
                 let _ = t.send(msg.await);
             }));
         }
+        Effect::OpenLogs(req) => {
+            let (policy, user) = (model.policy.clone(), model.user.clone());
+            let by = model.impersonator.clone();
+            host.spawn(Box::pin(async move {
+                for msg in super::panes::logs::open_logs(&p, policy, &user, by, req).await {
+                    let _ = t.send(msg);
+                }
+            }));
+        }
+        Effect::ReadPod { cluster, pod } => {
+            let (policy, user) = (model.policy.clone(), model.user.clone());
+            let by = model.impersonator.clone();
+            host.spawn(Box::pin(async move {
+                let msg = super::panes::pod::read_pod(&p, policy, &user, by, cluster, pod).await;
+                let _ = t.send(msg);
+            }));
+        }
     }
     Ok(Flow::Continue)
 }

@@ -149,16 +149,18 @@ pub enum Tab {
     Secrets,
     Flags,
     Audit,
+    Problems,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Catalog,
         Tab::Deployments,
         Tab::Pods,
         Tab::Secrets,
         Tab::Flags,
         Tab::Audit,
+        Tab::Problems,
     ];
 
     pub fn title(self) -> &'static str {
@@ -169,6 +171,7 @@ impl Tab {
             Tab::Secrets => "Secrets",
             Tab::Flags => "Flags",
             Tab::Audit => "Audit",
+            Tab::Problems => "Problems",
         }
     }
 
@@ -182,6 +185,10 @@ impl Tab {
 pub enum Route {
     /// A service's full detail view.
     Service(String),
+    /// One pod: describe and events (`panes/pod.rs`).
+    Pod(crate::domain::ClusterId, String),
+    /// The logs view (its state is `Model::logs`).
+    Logs,
 }
 
 /// A layer over everything: it takes keys first.
@@ -242,6 +249,8 @@ pub enum Pending {
         id: u64,
         approve: bool,
     },
+    /// What to search the logs view for.
+    LogsSearch,
 }
 
 impl Pending {
@@ -381,6 +390,14 @@ pub struct Model {
     /// Something changed since the last frame.
     pub dirty: bool,
     pub(crate) matcher: Matcher,
+    /// The problems pane's rows, computed when asked after the data under them changed.
+    pub problems: Option<super::panes::problems::ProblemsCache>,
+    /// The open pod view's pod, events included.
+    pub pod_view: Remote<Box<super::panes::pod::PodView>>,
+    /// The open logs view.
+    pub logs: Option<super::panes::logs::LogView>,
+    /// Numbers the logs views opened, so a late stream of a closed one is dropped.
+    pub logs_seq: u64,
 }
 
 pub struct ModelInit {
@@ -453,6 +470,10 @@ impl Model {
             clock_offset: 0,
             last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
+            problems: None,
+            pod_view: Remote::NotAsked,
+            logs: None,
+            logs_seq: 0,
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -480,6 +501,9 @@ impl Model {
         }
         match (self.routes.last(), self.tab) {
             (Some(Route::Service(_)), _) => vec!["detail", "list", "global"],
+            (Some(Route::Pod(..)), _) => vec!["pod", "detail", "list", "global"],
+            (Some(Route::Logs), _) => vec!["logs", "list", "global"],
+            (None, Tab::Problems) => vec!["problems", "list", "global"],
             (None, Tab::Catalog) => vec!["catalog", "list", "global"],
             (None, Tab::Deployments) => vec!["matrix", "list", "global"],
             (None, Tab::Secrets) => vec!["secrets", "matrix", "list", "global"],
@@ -556,11 +580,13 @@ impl Model {
             .map(|t| t.until)
             .chain(self.poll_at)
             .chain(self.progress.as_ref().and_then(|p| p.until))
+            .chain(self.logs_deadline())
             .min()
     }
 
     /// Drop expired toasts; read the pane's data again when its poll is due.
     pub fn on_time(&mut self, now: Instant) -> Vec<Effect> {
+        self.drain_logs();
         if self.revealed.as_ref().is_some_and(|r| r.2 <= now) {
             self.revealed = None;
             self.dirty = true;
@@ -605,6 +631,7 @@ impl Model {
             Tab::Flags => vec![Fetch::Flags],
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
             Tab::Catalog | Tab::Pods => vec![],
+            Tab::Problems => vec![Fetch::Locks, Fetch::Flags],
         };
         // The header marks the access requests waiting for the user, whatever the pane
         // (a read that changes nothing draws nothing).
@@ -742,6 +769,7 @@ impl Model {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.on_problem_data(&msg);
         match msg {
             Msg::Term(Event::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
             Msg::Term(Event::Resize(..)) => {
@@ -874,6 +902,14 @@ impl Model {
                     Pending::Why(Box::new(action)),
                 );
                 self.dirty = true;
+                vec![]
+            }
+            Msg::LogsOpened { id, res } => {
+                self.on_logs_opened(id, res);
+                vec![]
+            }
+            Msg::PodRead { cluster, pod, res } => {
+                self.on_pod_read(cluster, pod, res);
                 vec![]
             }
             Msg::Quit => vec![Effect::Quit],
@@ -1256,7 +1292,10 @@ impl Model {
                 _ => {}
             }
         }
-        if matches!(self.routes.last(), Some(Route::Service(_))) {
+        if let Some(effects) = self.logs_command(&cmd) {
+            return effects;
+        }
+        if matches!(self.routes.last(), Some(Route::Service(_) | Route::Pod(..))) {
             let s = &mut self.detail_scroll;
             let scrolled = match cmd {
                 C::Down => Some(*s + 1),
@@ -1319,6 +1358,27 @@ impl Model {
             C::PageUp => self.nav(-10),
             C::Top => self.nav(isize::MIN / 2),
             C::Bottom => self.nav(isize::MAX / 2),
+            C::Logs => return self.logs_here(),
+            // The logs view's own (taken by `logs_command` while it is open).
+            C::LogsPause
+            | C::LogsWrap
+            | C::LogsTimestamps
+            | C::LogsEnd
+            | C::LogsSearch
+            | C::LogsNext
+            | C::LogsPrev
+            | C::LogsPrevious => {}
+            C::Open if self.routes.is_empty() && self.tab == Tab::Pods => {
+                return self.open_chosen_pod();
+            }
+            C::Reload if matches!(self.routes.last(), Some(Route::Pod(..))) => {
+                if let Some(Route::Pod(cluster, pod)) = self.routes.last().cloned() {
+                    return vec![Effect::ReadPod { cluster, pod }];
+                }
+            }
+            C::Open if self.routes.is_empty() && self.tab == Tab::Problems => {
+                return self.open_problem();
+            }
             C::Open => {
                 if self.routes.is_empty()
                     && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
@@ -1756,6 +1816,10 @@ impl Model {
     /// Build the action a prompt's answer completes.
     pub(crate) fn complete_prompt(&mut self, then: Pending, input: String) -> Vec<Effect> {
         let action = match then {
+            Pending::LogsSearch => {
+                self.logs_search(input);
+                return vec![];
+            }
             Pending::Why(action) => {
                 return vec![Effect::ActWhy {
                     action: *action,
@@ -1888,6 +1952,10 @@ impl Model {
             }
             Tab::Secrets | Tab::Flags | Tab::Audit => {
                 let len = self.pane_len();
+                self.list.move_by(delta, len);
+            }
+            Tab::Problems => {
+                let len = self.problem_rows().len();
                 self.list.move_by(delta, len);
             }
         }

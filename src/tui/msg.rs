@@ -57,6 +57,26 @@ pub enum Msg {
     Revealed(String, crate::domain::SecretValue),
     /// SIGTERM, SIGHUP: leave cleanly.
     Quit,
+    /// A logs view's stream opened ([`Effect::OpenLogs`]): its bounded channel and
+    /// task, or why it could not be read.
+    LogsOpened {
+        id: u64,
+        #[allow(clippy::type_complexity)]
+        res: Result<
+            (
+                tokio::sync::mpsc::Receiver<crate::domain::pod::LogLine>,
+                tokio::task::JoinHandle<()>,
+            ),
+            String,
+        >,
+    },
+    /// A pod view's read ([`Effect::ReadPod`]): the pod's details and events, or why
+    /// they could not be read.
+    PodRead {
+        cluster: crate::domain::ClusterId,
+        pod: String,
+        res: Result<Box<super::panes::pod::PodView>, String>,
+    },
 }
 
 /// What `update` asks the loop to do.
@@ -85,6 +105,15 @@ pub enum Effect {
     ReloadCatalog,
     /// Read the catalog again from its sources now (`C-r`), not from what is held.
     RefreshCatalog,
+    /// Read a pod for the pod view (its events as the user: audited, and refused in
+    /// production to whoever does not own the service); the answer is `Msg::PodRead`.
+    ReadPod {
+        cluster: crate::domain::ClusterId,
+        pod: String,
+    },
+    /// Open a logs view's stream (authorised and audited as the user); the answer
+    /// is `Msg::LogsOpened` (and `Msg::NotOwner` when refused for want of access).
+    OpenLogs(super::panes::logs::LogsRequest),
 }
 
 /// Why the user acts (recorded in the audit trail), and the reason to override a lock

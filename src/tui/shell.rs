@@ -247,12 +247,14 @@ pub(crate) fn footer_context(m: &Model) -> Context {
         (Some(Overlay::Palette(_)), _, _) => Context::Palette,
         (Some(Overlay::Form), _, _) => Context::Form,
         (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => Context::Question,
+        (None, Some(Route::Logs), _) => Context::Logs,
         (None, Some(_), _) => Context::Service,
         (None, None, Tab::Catalog) => Context::Catalog,
         (None, None, Tab::Secrets) => Context::Secrets,
         (None, None, Tab::Flags) => Context::Flags,
         (None, None, Tab::Deployments) => Context::Deployments,
         (None, None, Tab::Pods) => Context::Pods,
+        (None, None, Tab::Problems) => Context::Problems,
         (None, None, _) => Context::Other,
     }
 }

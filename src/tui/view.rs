@@ -55,12 +55,15 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     draw_tabs(m, f, tabs);
     match (m.routes.last().cloned(), m.tab) {
         (Some(Route::Service(name)), _) => draw_service(m, f, body, &name),
+        (Some(Route::Logs), _) => panes::logs::draw_logs(m, f, body),
+        (Some(Route::Pod(cluster, name)), _) => panes::pod::draw_pod(m, f, body, &cluster, &name),
         (None, Tab::Catalog) => draw_catalog(m, f, body),
         (None, Tab::Deployments) => panes::draw_matrix(m, f, body),
         (None, Tab::Pods) => panes::draw_pods(m, f, body),
         (None, Tab::Audit) => panes::draw_audit(m, f, body),
         (None, Tab::Secrets) => panes::draw_secrets(m, f, body),
         (None, Tab::Flags) => panes::draw_flags(m, f, body),
+        (None, Tab::Problems) => panes::problems::draw_problems(m, f, body),
     }
     draw_footer(m, f, footer);
     draw_progress(m, f, body);

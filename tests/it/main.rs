@@ -32,5 +32,6 @@ mod secret_actions_cli;
 mod smoke_tmux;
 mod state_cli;
 mod terminal_safety;
+mod tui_diagnose;
 mod tui_keys;
 mod tui_snapshots;

@@ -173,3 +173,20 @@ async fn golden_path_progress_80x24() {
     app.model.toasts.clear();
     insta::assert_snapshot!(app.render());
 }
+
+#[tokio::test]
+async fn problems_80x24() {
+    let s = screen(80, 24, "7").await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d+(d\d+h|h\d+m|m|s)\b", "[age]");
+    settings.bind(|| insta::assert_snapshot!(s));
+}
+
+#[tokio::test]
+async fn pod_view_80x24() {
+    let s = screen(80, 24, "7<Enter>").await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d+(d\d+h|h\d+m|m|s)\b", "[age]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", "[time]");
+    settings.bind(|| insta::assert_snapshot!(s));
+}

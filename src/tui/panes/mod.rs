@@ -4,8 +4,11 @@
 pub mod audit;
 pub mod catalog;
 pub mod flags;
+pub mod logs;
 pub mod matrix;
+pub mod pod;
 pub mod pods;
+pub mod problems;
 pub mod secrets;
 pub mod service;
 

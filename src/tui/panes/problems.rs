@@ -1,0 +1,334 @@
+//! The problems pane: everything wrong in scope, worst first (`domain::problems`),
+//! computed from what the model already holds — the live state from the watch, the
+//! locks and freeze, the flags and the secrets drift as last read, the catalog's
+//! errors — when that data changes (or the scope, or the minute), never per frame.
+//! Enter goes deeper: a pod's problem to its pod, a service's to its service view.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::config::theme::Slot;
+use crate::domain::ClusterId;
+use crate::domain::problems::{Problem, ProblemInput, ProblemKind, Severity, Unreadable};
+use crate::domain::text::{age, sanitize};
+use crate::tui::fetch::Fetch;
+use crate::tui::model::*;
+
+/// One row of the pane: the problem, its strings sanitised, and the pod it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemRow {
+    pub problem: Problem,
+    /// The pod a crash loop or a not-ready pod is about (cluster, name).
+    pub pod: Option<(ClusterId, String)>,
+}
+
+/// The rows as computed, and what they were computed for: the scope and the minute
+/// (a pod becomes a problem after being not ready for a while).
+#[derive(Debug, Clone, Default)]
+pub struct ProblemsCache {
+    pub rows: Vec<ProblemRow>,
+    pub scope: crate::domain::Scope,
+    pub minute: i64,
+    /// The pane filter they were kept by.
+    pub filter: String,
+}
+
+impl Model {
+    /// Forget the computed problems: the data under them changed.
+    pub(crate) fn problems_stale(&mut self) {
+        self.problems = None;
+    }
+
+    /// The problems in scope, worst first, computed again only when stale.
+    pub fn problem_rows(&mut self) -> &[ProblemRow] {
+        let now = self.now();
+        let fresh = self.problems.as_ref().is_some_and(|c| {
+            c.scope == self.scope && c.minute == now / 60 && c.filter == self.pane_filter
+        });
+        if !fresh {
+            let rows = self.compute_problems(now);
+            self.problems = Some(ProblemsCache {
+                rows,
+                scope: self.scope.clone(),
+                minute: now / 60,
+                filter: self.pane_filter.clone(),
+            });
+        }
+        self.problems.as_ref().map_or(&[], |c| &c.rows)
+    }
+
+    fn compute_problems(&self, now: i64) -> Vec<ProblemRow> {
+        let mut unread = Vec::new();
+        if let Some(e) = &self.catalog_error {
+            unread.push(Unreadable {
+                what: "the catalog".into(),
+                error: e.clone(),
+                next: "sphere catalog validate".into(),
+            });
+        }
+        if let Some(c) = &self.catalog {
+            for p in c
+                .problems
+                .iter()
+                .filter(|p| p.severity == crate::domain::catalog::Severity::Error)
+            {
+                unread.push(Unreadable {
+                    what: format!("catalog file {}", p.file.display()),
+                    error: p.reason.clone(),
+                    next: "sphere catalog validate".into(),
+                });
+            }
+        }
+        if let Remote::Failed(e) = &self.flags {
+            unread.push(Unreadable {
+                what: "flags".into(),
+                error: e.clone(),
+                next: "sphere flag list".into(),
+            });
+        }
+        let flag_drift = self
+            .flags
+            .ready()
+            .map(|f| crate::domain::flags::flag_drift(f))
+            .unwrap_or_default();
+        let secret_drift: &[crate::domain::drift::DriftFinding] = self
+            .secret_base
+            .as_ref()
+            .map_or(&[], |b| b.findings.as_slice());
+        let list = crate::domain::problems::problems(&ProblemInput {
+            live: &self.live,
+            topology: &self.topology,
+            scope: &self.scope,
+            locks: &self.locks,
+            freeze: Some(&self.freeze),
+            secret_drift,
+            flag_drift: &flag_drift,
+            unread: &unread,
+            now,
+        });
+        let filter = self.pane_filter.to_lowercase();
+        let kept = |p: &Problem| {
+            filter.is_empty()
+                || [&p.what, &p.place, &p.next]
+                    .into_iter()
+                    .chain(p.service.as_ref())
+                    .any(|s| s.to_lowercase().contains(&filter))
+        };
+        list.into_iter()
+            .filter(kept)
+            .map(|p| {
+                let pod = self.problem_pod(&p);
+                ProblemRow {
+                    problem: Problem {
+                        what: sanitize(&p.what).into_owned(),
+                        service: p.service.as_deref().map(|s| sanitize(s).into_owned()),
+                        place: sanitize(&p.place).into_owned(),
+                        next: sanitize(&p.next).into_owned(),
+                        ..p
+                    },
+                    pod,
+                }
+            })
+            .collect()
+    }
+
+    /// The pod a pod's problem is about: the service's pod in that cluster that the
+    /// problem names.
+    fn problem_pod(&self, p: &Problem) -> Option<(ClusterId, String)> {
+        if !matches!(p.kind, ProblemKind::CrashLoop | ProblemKind::PodNotReady) {
+            return None;
+        }
+        let svc = self.live.service(p.service.as_deref()?)?;
+        svc.pods(&self.scope)
+            .find(|pod| {
+                pod.cluster.to_string() == p.place
+                    && p.what.starts_with(&format!("pod {} ", pod.name))
+            })
+            .map(|pod| (pod.cluster.clone(), pod.name.to_string()))
+    }
+
+    /// Enter on a problem: a pod's problem opens its pod, a service's problem its
+    /// service view; anything else says where to look.
+    pub(crate) fn open_problem(&mut self) -> Vec<Effect> {
+        let at = self.list.selected;
+        let Some(row) = self.problem_rows().get(at).cloned() else {
+            return vec![];
+        };
+        if let Some((cluster, name)) = row.pod {
+            return self.open_pod(cluster, name);
+        }
+        match row.problem.service {
+            Some(service) => {
+                self.routes.push(Route::Service(service.clone()));
+                self.detail_scroll = 0;
+                self.report = Remote::NotAsked;
+                vec![Effect::Fetch(Fetch::Report(service))]
+            }
+            None => {
+                self.toast(Level::Info, format!("deeper: {}", row.problem.next));
+                vec![]
+            }
+        }
+    }
+}
+
+fn severity_cell(s: Severity) -> (&'static str, Slot) {
+    match s {
+        Severity::Critical => ("crit", Slot::Error),
+        Severity::Error => ("err", Slot::Warn),
+        Severity::Warning => ("warn", Slot::Pending),
+        Severity::Info => ("info", Slot::Muted),
+    }
+}
+
+pub fn draw_problems(m: &mut Model, f: &mut Frame, area: Rect) {
+    let now = m.now();
+    let rows = m.problem_rows().to_vec();
+    let t = &m.theme;
+    let crit = rows
+        .iter()
+        .filter(|r| r.problem.severity == Severity::Critical)
+        .count();
+    let mut title = vec![
+        Span::styled(" problems ", t.style(Slot::Title)),
+        Span::styled(
+            format!("{} in {} ", rows.len(), m.scope),
+            t.style(Slot::Muted),
+        ),
+    ];
+    if crit > 0 {
+        title.push(Span::styled(
+            format!("{crit} critical "),
+            t.style(Slot::Error),
+        ));
+    }
+    if !m.pane_filter.is_empty() {
+        title.push(Span::styled(
+            format!("/{} ", sanitize(&m.pane_filter)),
+            t.style(Slot::Accent),
+        ));
+    }
+    let detail_h = if area.height >= 12 { 3 } else { 0 };
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(area);
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.style(Slot::Border))
+        .title(Line::from(title));
+    let inner = block.inner(list_area);
+    f.render_widget(block, list_area);
+    if rows.is_empty() {
+        f.render_widget(
+            Paragraph::new(format!("Nothing wrong in {}.", m.scope)).style(t.style(Slot::Ok)),
+            inner,
+        );
+        return;
+    }
+    let height = inner.height.saturating_sub(1) as usize;
+    let mut pos = m.list;
+    pos.clamp(rows.len());
+    pos.scroll_into_view(height, rows.len());
+    let narrow = inner.width < 110;
+    let mut header = vec!["sev", "what"];
+    let mut widths = vec![Constraint::Length(4), Constraint::Fill(1)];
+    if !narrow {
+        header.push("service");
+        widths.push(Constraint::Length(22));
+    }
+    header.extend(["where", "since"]);
+    widths.extend([
+        Constraint::Length(if narrow { 14 } else { 26 }),
+        Constraint::Length(7),
+    ]);
+    let mut table_rows = Vec::new();
+    for (i, r) in rows.iter().enumerate().skip(pos.offset).take(height) {
+        let p = &r.problem;
+        let (sev, slot) = severity_cell(p.severity);
+        let place = if narrow {
+            match p.place.split_once('/') {
+                Some((env, region)) => crate::tui::format::short_cluster(env, region),
+                None => p.place.clone(),
+            }
+        } else {
+            p.place.clone()
+        };
+        // Narrow: the service goes before what, unless what names it already.
+        let what = match (&p.service, narrow) {
+            (Some(s), true) if !p.what.contains(s.as_str()) => format!("{s}: {}", p.what),
+            _ => p.what.clone(),
+        };
+        let since = p.since.map_or("-".to_string(), |s| {
+            if s <= now {
+                age(now - s)
+            } else {
+                format!("in {}", age(s - now))
+            }
+        });
+        let mut cells = vec![
+            Cell::from(Span::styled(sev, t.style(slot))),
+            Cell::from(what),
+        ];
+        if !narrow {
+            cells.push(Cell::from(p.service.clone().unwrap_or_else(|| "-".into())));
+        }
+        cells.extend([Cell::from(place), Cell::from(since)]);
+        let mut row = Row::new(cells);
+        if i == pos.selected {
+            row = row.style(t.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
+    f.render_widget(
+        Table::new(table_rows, widths)
+            .header(Row::new(header).style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)))
+            .column_spacing(1),
+        inner,
+    );
+    // Under the list, the selected problem whole and the command that goes deeper.
+    if detail_h > 0
+        && let Some(r) = rows.get(pos.selected)
+    {
+        let p = &r.problem;
+        let deeper = if r.pod.is_some() || p.service.is_some() {
+            "Enter"
+        } else {
+            "run"
+        };
+        let text = vec![
+            Line::from(Span::styled(p.what.clone(), t.style(Slot::Text))),
+            Line::from(vec![
+                Span::styled(format!("{deeper} · "), t.style(Slot::Muted)),
+                Span::styled(p.next.clone(), t.style(Slot::Accent)),
+            ]),
+        ];
+        f.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(
+                Block::default()
+                    .borders(Borders::TOP)
+                    .border_style(t.style(Slot::Border)),
+            ),
+            detail_area,
+        );
+    }
+    m.list = pos;
+}
+
+impl Model {
+    /// A message that may change what the problems are: forget them, and draw again
+    /// when the problems pane is on screen and the watch moved.
+    pub(crate) fn on_problem_data(&mut self, msg: &Msg) {
+        match msg {
+            Msg::Cluster(_) => {
+                self.problems_stale();
+                if self.tab == Tab::Problems && self.routes.is_empty() {
+                    self.dirty = true;
+                }
+            }
+            Msg::Fetched(_) | Msg::CatalogLoaded(_) => self.problems_stale(),
+            _ => {}
+        }
+    }
+}
