@@ -1166,6 +1166,13 @@ impl Model {
                             .get(p.selected)
                             .and_then(|&i| p.items(&self.palette).get(i))
                             .map(|it| it.command.clone());
+                        // Leaving the app from the palette takes the word typed out,
+                        // never a bare Enter on the first entry or a fuzzy match.
+                        let typed_quit = p.input.trim().eq_ignore_ascii_case("quit");
+                        if chosen == Some(C::Quit) && !typed_quit {
+                            self.toast(Level::Info, "type quit to leave sphere");
+                            return vec![];
+                        }
                         self.overlay = None;
                         if let Some(c) = chosen {
                             return self.run(c);

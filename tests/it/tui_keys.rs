@@ -1694,3 +1694,29 @@ async fn an_idle_pane_writes_nothing_to_the_terminal() {
         assert_eq!(written, 0, "{tab:?}: bytes written while idle");
     }
 }
+
+#[tokio::test]
+async fn the_palette_quits_only_when_quit_is_typed() {
+    let mut h = demo().await;
+    // Quit is the palette's first entry: a bare Enter must not leave the app.
+    h.keys(":<Enter>");
+    assert!(!h.quit, "`:` then Enter quit the app");
+    h.keys("<Esc>");
+    h.keys(":qu<Enter>");
+    assert!(!h.quit, "a fuzzy match is not a typed quit");
+    h.keys("<Esc>");
+    h.keys(":quit<Enter>");
+    assert!(h.quit, "typing quit quits");
+}
+
+#[tokio::test]
+async fn q_in_the_service_view_goes_back_instead_of_quitting() {
+    let mut h = demo().await;
+    h.keys("<Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    h.keys("q");
+    assert!(!h.quit, "q in a nested view quit the app");
+    assert!(h.model.routes.is_empty(), "q goes back to the catalog");
+    h.keys("q");
+    assert!(h.quit, "q on a top pane still quits");
+}
