@@ -74,3 +74,21 @@ pub(crate) fn cols_hint(first: usize, fit: usize, total: usize) -> String {
         )
     }
 }
+
+/// The selected cell of a selected row (the matrix, the secrets grid): the cell every
+/// rollback, reveal, put, delete and copy acts on. Reversed against a coloured row; when
+/// the row itself is reversed (the mono theme, `NO_COLOR`) the cell is drawn the other
+/// way round, bold and underlined, so it still stands out.
+pub(crate) fn selected_cell_style(t: &crate::config::theme::Theme) -> ratatui::style::Style {
+    use ratatui::style::{Modifier, Style};
+    if t.style(Slot::Selection)
+        .add_modifier
+        .contains(Modifier::REVERSED)
+    {
+        Style::default()
+            .remove_modifier(Modifier::REVERSED)
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+}

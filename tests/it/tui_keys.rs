@@ -1720,3 +1720,68 @@ async fn q_in_the_service_view_goes_back_instead_of_quitting() {
     h.keys("q");
     assert!(h.quit, "q on a top pane still quits");
 }
+
+/// The modifiers of each cell of screen line `y`.
+fn line_modifiers(h: &Harness, y: u16) -> Vec<ratatui::style::Modifier> {
+    let b = h.buffer();
+    (0..b.area.width).map(|x| b[(x, y)].modifier).collect()
+}
+
+/// The line of the screen that shows the selected row: the one reversed from `x0`.
+fn selected_line(h: &Harness, x0: u16) -> u16 {
+    let b = h.buffer();
+    (3..b.area.height)
+        .find(|&y| {
+            (x0..x0 + 8).all(|x| {
+                b[(x, y)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::REVERSED)
+            })
+        })
+        .expect("a reversed (selected) row")
+}
+
+/// With NO_COLOR (the mono theme) moving the selected cell along its row changes how
+/// the row looks: the cell stands out of the reversed row.
+fn assert_selected_cell_shows_in_mono(h: &mut Harness) {
+    let empty = sphere::config::Paths::in_dir(std::path::Path::new("/nonexistent/sphere-mono"));
+    let (mono, _) = sphere::config::theme::load_theme(
+        "mono",
+        &empty,
+        sphere::config::theme::ColorSupport::None,
+    );
+    h.model.theme = mono;
+    h.render();
+    let y = selected_line(h, 1);
+    let before = line_modifiers(h, y);
+    h.keys("l");
+    h.render();
+    let after = line_modifiers(h, y);
+    assert_ne!(
+        before, after,
+        "the selected cell cannot be told apart in the reversed row"
+    );
+    // And in the row some cells are not reversed while the name is: the cell shows.
+    assert!(
+        after
+            .iter()
+            .any(|m| !m.contains(ratatui::style::Modifier::REVERSED)),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_no_color_the_selected_matrix_cell_stands_out() {
+    let mut h = demo().await;
+    h.keys("2");
+    assert_eq!(h.model.tab, Tab::Deployments);
+    assert_selected_cell_shows_in_mono(&mut h);
+}
+
+#[tokio::test]
+async fn with_no_color_the_selected_secret_cell_stands_out() {
+    let mut h = demo().await;
+    h.keys("4");
+    assert_eq!(h.model.tab, Tab::Secrets);
+    assert_selected_cell_shows_in_mono(&mut h);
+}

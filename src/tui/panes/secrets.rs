@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
@@ -165,7 +165,7 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
             };
             let mut cell = Cell::from(cell);
             if n == pos.selected && Some(c) == selected_col {
-                cell = cell.style(Style::default().add_modifier(Modifier::REVERSED));
+                cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
             }
             cells.push(cell);
         }
