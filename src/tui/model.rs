@@ -1291,9 +1291,16 @@ impl Model {
             }
             C::Filter => {
                 self.routes.clear();
+                // `/` starts a fresh filter (typing never appends to the last one); the
+                // selection stays where it was until the new text ranks the rows.
                 if self.uses_service_filter() {
+                    self.cat.set_filter(String::new());
                     self.cat.editing = true;
                 } else {
+                    self.pane_filter.clear();
+                    self.list = ListPos::default();
+                    self.pods = ListPos::default();
+                    self.pods_key = None;
                     self.pane_editing = true;
                 }
             }

@@ -1785,3 +1785,57 @@ async fn with_no_color_the_selected_secret_cell_stands_out() {
     assert_eq!(h.model.tab, Tab::Secrets);
     assert_selected_cell_shows_in_mono(&mut h);
 }
+
+#[tokio::test]
+async fn slash_starts_a_fresh_filter_and_esc_keeps_the_selected_service() {
+    let mut h = demo().await;
+    h.keys("/pay<Enter>");
+    h.keys("/x");
+    assert_eq!(h.model.cat.filter, "x", "`/` appended to the old filter");
+    h.keys("<Esc>/pay<Enter>jj");
+    let chosen = h.model.cat.selected_row().map(|r| r.name.clone());
+    assert!(chosen.is_some());
+    h.keys("<Esc>");
+    assert_eq!(h.model.cat.filter, "");
+    assert_eq!(
+        h.model.cat.selected_row().map(|r| r.name.clone()),
+        chosen,
+        "Esc moved the selection off the service"
+    );
+}
+
+#[tokio::test]
+async fn a_filter_ranks_exact_then_prefix_names_and_selects_the_best() {
+    let mut h = demo().await;
+    // Stand on a worse match first: the filter must still select the best one.
+    h.keys("/payments-sdk<Enter><Esc>");
+    assert_eq!(
+        h.model
+            .cat
+            .selected_row()
+            .map(|r| r.name.to_string())
+            .as_deref(),
+        Some("payments-sdk")
+    );
+    // payments-sdk still matches `payments-a` (fuzzily), but payments-api is the best.
+    h.keys("/payments-a");
+    let names: Vec<String> = h
+        .model
+        .cat
+        .view
+        .iter()
+        .filter_map(|v| match v {
+            sphere::tui::catalog::ViewItem::Row(i) => Some(h.model.cat.rows[*i].name.to_string()),
+            _ => None,
+        })
+        .collect();
+    let selected = h.model.cat.selected_row().map(|r| r.name.to_string());
+    assert_eq!(selected.as_deref(), Some(names[0].as_str()), "{names:?}");
+    assert_eq!(names[0], "payments-api", "{names:?}");
+    assert!(names.iter().any(|n| n == "payments-sdk"), "{names:?}");
+    let last_prefix = names.iter().rposition(|n| n.starts_with("payments-a"));
+    let first_other = names.iter().position(|n| !n.starts_with("payments-a"));
+    if let (Some(p), Some(o)) = (last_prefix, first_other) {
+        assert!(p < o, "a fuzzy match ranks above a prefix match: {names:?}");
+    }
+}

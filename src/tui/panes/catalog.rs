@@ -228,6 +228,12 @@ impl CatalogState {
         if filter != self.filter {
             self.filter = filter;
             self.rebuild();
+            // A new filter text puts the selection on its best match (the first row),
+            // never on a worse match that still shows; clearing it keeps the selection.
+            if !self.filter.trim().is_empty() {
+                self.selected = 0;
+                self.snap_to_row(1);
+            }
         }
     }
 
@@ -378,10 +384,15 @@ impl CatalogState {
                     let score = pattern.score(hay, matcher)?;
                     // The name leads the haystack: a literal hit in it ranks first.
                     let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
-                    let bonus = if name.starts_with(&needle) {
-                        2000
+                    // Tiers far above any fuzzy score: the exact name, then a prefix,
+                    // then the name containing the text, then fuzzy matches.
+                    const TIER: u32 = 1 << 20;
+                    let bonus = if name.eq_ignore_ascii_case(&needle) {
+                        3 * TIER
+                    } else if name.starts_with(&needle) {
+                        2 * TIER
                     } else if name.contains(&needle) {
-                        1000
+                        TIER
                     } else {
                         0
                     };
