@@ -1839,3 +1839,45 @@ async fn a_filter_ranks_exact_then_prefix_names_and_selects_the_best() {
         assert!(p < o, "a fuzzy match ranks above a prefix match: {names:?}");
     }
 }
+
+#[tokio::test]
+async fn the_service_view_lists_environments_in_the_platform_order() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter><Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    let screen = h.render();
+    let envs = h.model.topology.environments.clone();
+    let first_line_of = |env: &str| {
+        screen.lines().position(|l| {
+            l.trim_start_matches('│')
+                .trim_start()
+                .starts_with(&format!("{env}/"))
+        })
+    };
+    let at: Vec<usize> = envs.iter().filter_map(|e| first_line_of(e)).collect();
+    assert!(at.len() >= 2, "deployed in several environments: {screen}");
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "environments not in the platform's order {envs:?}: {screen}"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_u_clears_a_form_field_like_the_palette_line() {
+    let mut h = demo().await;
+    h.keys("n");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    h.keys("billing-two");
+    let name = |h: &Harness| h.model.form.as_ref().map(|f| f.value("name"));
+    assert_eq!(name(&h).as_deref(), Some("billing-two"));
+    h.keys("<C-u>");
+    assert_eq!(name(&h).as_deref(), Some(""), "Ctrl-U must clear the line");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+}
+
+#[tokio::test]
+async fn esc_then_a_key_reported_as_alt_key_are_two_presses() {
+    let mut h = demo().await;
+    assert_eq!(h.model.cat.selected, 0);
+    // A quick Esc then j arrives from the terminal as Alt+j.
+    h.keys(":<A-j>");
