@@ -1015,6 +1015,13 @@ impl Model {
         self.dirty = true;
     }
 
+    /// Does any section of the keymap start a binding with `key`?
+    fn binds_anywhere(&self, key: Key) -> bool {
+        (self.keymap.section_names())
+            .flat_map(|s| self.keymap.section(s))
+            .any(|b| b.on.first() == Some(&key))
+    }
+
     pub(crate) fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         // Ctrl-U clears a typed line (the palette, a prompt, a typed confirmation), as
         // in a shell; elsewhere it stays a key of the keymap.
@@ -1033,6 +1040,26 @@ impl Model {
                 self.dirty = true;
                 return vec![];
             }
+            // A form's text field too (the text area would undo one edit instead).
+            if matches!(self.overlay, Some(Overlay::Form))
+                && self.form.as_mut().is_some_and(|f| f.clear_focused())
+            {
+                self.check_form();
+                self.dirty = true;
+                return vec![];
+            }
+        }
+        // A terminal sends Esc then a key typed quickly after it as one Alt+key: when
+        // no binding takes that Alt+key, it is the two presses it was.
+        if ev.modifiers.contains(KeyModifiers::ALT)
+            && matches!(ev.code, KeyCode::Char(_))
+            && !self.binds_anywhere(Key::from_event(&ev))
+        {
+            let mut effects = self.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+            let mut bare = ev;
+            bare.modifiers.remove(KeyModifiers::ALT);
+            effects.extend(self.on_key(bare));
+            return effects;
         }
         let key = Key::from_event(&ev);
         let sections = self.sections();

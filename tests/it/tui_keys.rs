@@ -1881,3 +1881,6 @@ async fn esc_then_a_key_reported_as_alt_key_are_two_presses() {
     assert_eq!(h.model.cat.selected, 0);
     // A quick Esc then j arrives from the terminal as Alt+j.
     h.keys(":<A-j>");
+    assert!(h.model.overlay.is_none(), "the Esc closed the palette");
+    assert_eq!(h.model.cat.selected, 1, "the j moved the selection");
+}
