@@ -378,6 +378,10 @@ pub struct Model {
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
     pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
+    /// The keymap sections of the pane the help was opened from (shown first).
+    pub(crate) help_from: Vec<&'static str>,
+    /// How far the help can scroll at the last drawn size (set by its layout).
+    pub(crate) help_max: std::cell::Cell<usize>,
     /// Something changed since the last frame.
     pub dirty: bool,
     pub(crate) matcher: Matcher,
@@ -453,6 +457,8 @@ impl Model {
             clock_offset: 0,
             last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
+            help_from: Vec::new(),
+            help_max: std::cell::Cell::new(usize::MAX / 2),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -1175,11 +1181,12 @@ impl Model {
         if let Some(overlay) = &mut self.overlay {
             match overlay {
                 Overlay::Help { scroll } => match cmd {
-                    C::Down => *scroll += 1,
+                    C::Down => *scroll = (*scroll + 1).min(self.help_max.get()),
                     C::Up => *scroll = scroll.saturating_sub(1),
-                    C::PageDown => *scroll += 10,
+                    C::PageDown => *scroll = (*scroll + 10).min(self.help_max.get()),
                     C::PageUp => *scroll = scroll.saturating_sub(10),
                     C::Top => *scroll = 0,
+                    C::Bottom => *scroll = self.help_max.get(),
                     C::Quit | C::Back | C::Help | C::Close => self.overlay = None,
                     _ => {}
                 },
@@ -1311,7 +1318,12 @@ impl Model {
             C::Suspend => return vec![Effect::Suspend],
             C::Redraw => return vec![Effect::ClearScreen],
             C::Noop => {}
-            C::Help => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            C::Help => {
+                // The help opens on the keys of the pane it was asked from.
+                self.help_from = self.sections();
+                self.help_max.set(usize::MAX / 2);
+                self.overlay = Some(Overlay::Help { scroll: 0 });
+            }
             C::Palette => {
                 self.overlay = Some(Overlay::Palette(PaletteState::default()));
                 self.refilter_palette();

@@ -1884,3 +1884,66 @@ async fn esc_then_a_key_reported_as_alt_key_are_two_presses() {
     assert!(h.model.overlay.is_none(), "the Esc closed the palette");
     assert_eq!(h.model.cat.selected, 1, "the j moved the selection");
 }
+
+fn help_scroll(h: &Harness) -> usize {
+    match &h.model.overlay {
+        Some(Overlay::Help { scroll }) => *scroll,
+        other => panic!("the help is open: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn help_g_and_end_reach_the_bottom_and_k_comes_back() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("?");
+    h.render();
+    h.keys("G");
+    let bottom = help_scroll(&h);
+    assert!(bottom > 0, "G did nothing");
+    h.render();
+    h.keys("k");
+    assert_eq!(help_scroll(&h), bottom - 1, "k after G moves up at once");
+    h.keys("gg<End>");
+    assert_eq!(help_scroll(&h), bottom, "End did nothing");
+}
+
+#[tokio::test]
+async fn help_opens_on_the_current_panes_keys_and_wraps_long_lines() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("<Enter>?");
+    let screen = h.render();
+    let first = |s: &str| screen.lines().position(|l| l.contains(&format!("│{s} ")));
+    let (detail, global) = (first("detail"), first("global"));
+    assert!(
+        detail.is_some(),
+        "the service view's keys show first: {screen}"
+    );
+    assert!(
+        global.is_none_or(|g| Some(g) > detail),
+        "global before the pane's keys: {screen}"
+    );
+    // "Copy one of the service's links (OSC 52, works over SSH)" is longer than the
+    // help is wide: it wraps rather than being cut.
+    assert!(screen.contains("SSH)"), "{screen}");
+}
+
+#[tokio::test]
+async fn a_user_binding_has_its_own_line_in_the_help() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let paths = sphere::config::Paths::in_dir(dir.path());
+    std::fs::create_dir_all(dir.path().join("config")).expect("dir");
+    std::fs::write(
+        paths.keymap_file(),
+        "[[global]]\non = \"<C-p>\"\nrun = \"pane:2\"\ndesc = \"Straight to the deployments\"\n\n\
+         [[global]]\non = \"Z\"\nrun = \"quit\"\ndesc = \"Leave right now\"\n",
+    )
+    .expect("write");
+    let (keymap, problems) = sphere::config::load_keymap(&paths);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut h = Harness::demo(140, 120).await.expect("demo");
+    h.model.keymap = keymap;
+    h.keys("?");
+    let screen = h.render();
+    assert!(screen.contains("Straight to the deployments"), "{screen}");
+    assert!(screen.contains("Leave right now"), "{screen}");
+}
