@@ -380,6 +380,8 @@ pub struct Model {
     pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// The keymap sections of the pane the help was opened from (shown first).
     pub(crate) help_from: Vec<&'static str>,
+    /// The user moved the matrix's selected cell: opening the pane leaves it there.
+    pub(crate) matrix_cell_chosen: bool,
     /// How far the help can scroll at the last drawn size (set by its layout).
     pub(crate) help_max: std::cell::Cell<usize>,
     /// Something changed since the last frame.
@@ -458,6 +460,7 @@ impl Model {
             last_create: None,
             matrix_cache: std::cell::RefCell::new(None),
             help_from: Vec::new(),
+            matrix_cell_chosen: false,
             help_max: std::cell::Cell::new(usize::MAX / 2),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
@@ -1387,10 +1390,12 @@ impl Model {
             // in the secrets and flags grids they scroll.
             C::ColLeft if self.tab == Tab::Deployments => {
                 self.matrix_cell = self.matrix_cell.saturating_sub(1);
+                self.matrix_cell_chosen = true;
             }
             C::ColRight if self.tab == Tab::Deployments => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
+                self.matrix_cell_chosen = true;
             }
             // In the secrets grid they move its selected cell (what v, p, x and c act
             // on).
@@ -1409,6 +1414,10 @@ impl Model {
             C::DriftOnly => {
                 self.drift_only = !self.drift_only;
                 self.matrix = ListPos::default();
+                // Showing the drift scrolls to where it is.
+                if self.drift_only && self.tab == Tab::Deployments {
+                    self.place_matrix_cell();
+                }
             }
             C::SortNext => self.cat.sort_next(),
             C::SortReverse => self.cat.sort_reverse(),
@@ -1622,6 +1631,31 @@ impl Model {
         vec![]
     }
 
+    /// Put the matrix's selected cell, and its first shown column, on the environment
+    /// where drift matters: production when it drifts or nothing does, else the first
+    /// environment (in the platform's order) that drifts.
+    pub(crate) fn place_matrix_cell(&mut self) {
+        let columns = crate::domain::matrix::columns(&self.topology, &self.scope);
+        let drift = self.matrix_view().drift;
+        let drifts = |e: &str| drift.get(e).is_some_and(|n| *n > 0);
+        let envs = &self.topology.environments;
+        let production = (envs.iter())
+            .find(|e| matches!(e.as_str(), "production" | "prod"))
+            .or_else(|| {
+                (envs.iter().rev()).find(|e| self.topology.ephemeral(e.as_str()).is_none())
+            });
+        let target = match production {
+            Some(p) if drifts(p) || !envs.iter().any(|e| drifts(e)) => Some(p.clone()),
+            _ => envs.iter().find(|e| drifts(e)).cloned(),
+        };
+        if let Some(env) = target
+            && let Some(i) = columns.iter().position(|c| c.env == env)
+        {
+            self.matrix_cell = i;
+            self.matrix_col = i;
+        }
+    }
+
     pub(crate) fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
         if tab != self.tab {
             self.pane_filter.clear();
@@ -1642,7 +1676,11 @@ impl Model {
                 }
             }
         }
+        let opening_matrix = tab == Tab::Deployments && self.tab != Tab::Deployments;
         self.tab = tab;
+        if opening_matrix && !self.matrix_cell_chosen {
+            self.place_matrix_cell();
+        }
         self.routes.clear();
         self.cat.editing = false;
         self.pane_editing = false;

@@ -232,7 +232,8 @@ async fn matrix_rows_follow_the_catalog_filter_and_drift_toggle() {
 async fn matrix_shows_the_seeded_lock_and_scrolls_columns() {
     let mut h = demo().await;
     assert!(!h.model.locks.is_empty(), "locks were read at start");
-    h.keys("2/payments-api<Enter>");
+    // The matrix opens on production (where drift matters): back to the first cluster.
+    h.keys("2hhhhhhhh/payments-api<Enter>");
     let screen = h.render();
     assert!(screen.contains("payments-api"), "{screen}");
     h.keys("lllllll");
@@ -449,8 +450,9 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
 #[tokio::test]
 async fn lock_one_cell_of_the_matrix_and_only_that_cell_shows_the_icon() {
     let mut h = demo().await;
-    // staging/eu-west-1: the fifth cell (dev has three regions).
-    h.keys("2/cart-service<Enter>llll");
+    // staging/eu-west-1: the fifth cell (dev has three regions), counted from the
+    // first (the matrix opens on production).
+    h.keys("2hhhhhhhh/cart-service<Enter>llll");
     h.keys("L");
     let screen = h.render();
     assert!(
@@ -486,8 +488,9 @@ async fn lock_one_cell_of_the_matrix_and_only_that_cell_shows_the_icon() {
 #[tokio::test]
 async fn rollback_from_the_matrix_changes_the_version() {
     let mut h = demo().await;
-    // The cell: production is the third environment, us-east-1 its first region.
-    h.keys("2/cart-service<Enter>llllll");
+    // The cell: production is the third environment, us-east-1 its first region,
+    // counted from the first cluster (the matrix opens on production).
+    h.keys("2hhhhhhhh/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
     let version = |h: &Harness| {
         h.model
@@ -1587,7 +1590,7 @@ async fn a_lock_held_by_another_asks_for_an_override_that_is_audited() {
         })
         .await
         .expect("lock");
-    h.keys("2/cart-service<Enter>llllll");
+    h.keys("2hhhhhhhh/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
     let version = |h: &Harness| {
         h.model
@@ -1946,4 +1949,65 @@ async fn a_user_binding_has_its_own_line_in_the_help() {
     let screen = h.render();
     assert!(screen.contains("Straight to the deployments"), "{screen}");
     assert!(screen.contains("Leave right now"), "{screen}");
+}
+
+fn selected_matrix_env(h: &Harness) -> String {
+    let columns = sphere::domain::matrix::columns(&h.model.topology, &h.model.scope);
+    columns[h.model.matrix_cell].env.to_string()
+}
+
+#[tokio::test]
+async fn at_80_columns_the_matrix_opens_on_production_and_d_scrolls_back_to_it() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("2");
+    assert_eq!(selected_matrix_env(&h), "production");
+    let screen = h.render();
+    let header = screen.lines().nth(3).unwrap_or_default().to_string();
+    assert!(
+        header.contains("prod"),
+        "production columns in sight: {screen}"
+    );
+    h.keys("hhhhhhhhh");
+    assert_ne!(selected_matrix_env(&h), "production");
+    h.keys("d");
+    assert_eq!(
+        selected_matrix_env(&h),
+        "production",
+        "d scrolls to the drift"
+    );
+    let screen = h.render();
+    let header = screen.lines().nth(3).unwrap_or_default().to_string();
+    assert!(header.contains("prod"), "{screen}");
+}
+
+#[tokio::test]
+async fn only_the_odd_region_of_a_drifted_environment_is_marked() {
+    let h = demo().await;
+    let service = "api-gateway";
+    let live = h.model.live.service(service).expect("deployed");
+    let prod: Vec<_> = h
+        .model
+        .topology
+        .clusters()
+        .filter(|c| c.env == "production")
+        .collect();
+    let cells: Vec<_> = prod
+        .iter()
+        .map(|c| {
+            sphere::domain::matrix::cell(service, Some(&live), c, &h.model.locks).expect("a cell")
+        })
+        .collect();
+    let versions: Vec<&str> = cells.iter().map(|c| c.version.as_str()).collect();
+    let count = |v: &str| versions.iter().filter(|x| **x == v).count();
+    assert!(
+        versions.iter().any(|v| count(v) == 1) && versions.iter().any(|v| count(v) > 1),
+        "api-gateway has one odd region in production: {versions:?}"
+    );
+    for c in &cells {
+        assert_eq!(
+            c.drift,
+            count(&c.version) == 1,
+            "only the odd region is marked: {versions:?}"
+        );
+    }
 }
