@@ -2011,3 +2011,32 @@ async fn only_the_odd_region_of_a_drifted_environment_is_marked() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_huge_description_shows_three_lines_ending_in_an_ellipsis() {
+    let mut h = demo().await;
+    let catalog = h.model.catalog.clone().expect("a catalog");
+    let mut entities = catalog.entities().to_vec();
+    let e = entities
+        .iter_mut()
+        .find(|e| e.name.as_str() == "payments-api")
+        .expect("payments-api");
+    // A hostile catalog: 2 MB of description.
+    e.description = Some("flood ".repeat(350_000).into());
+    let hostile = sphere::domain::catalog::Catalog::from_resolved(entities, vec![]);
+    h.model
+        .update(Msg::CatalogLoaded(Ok(std::sync::Arc::new(hostile))));
+    h.keys("/payments-api<Enter><Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    let screen = h.render();
+    let flooded = screen.lines().filter(|l| l.contains("flood flood")).count();
+    assert!(
+        (1..=3).contains(&flooded),
+        "{flooded} lines of description: {screen}"
+    );
+    assert!(screen.contains("flood…"), "{screen}");
+    assert!(
+        screen.contains("owner"),
+        "the rest of the view shows: {screen}"
+    );
+}

@@ -104,6 +104,9 @@ pub enum ViewItem {
 
 pub struct CatalogState {
     pub rows: Vec<ServiceRow>,
+    /// Each row's description as the service view and the side panel show it: wrapped
+    /// once when the rows arrive, at most three lines (never per frame).
+    pub(crate) blurbs: Vec<Vec<String>>,
     index: HashMap<Name, usize>,
     pub filter: String,
     pub editing: bool,
@@ -134,6 +137,7 @@ impl Default for CatalogState {
     fn default() -> Self {
         CatalogState {
             rows: Vec::new(),
+            blurbs: Vec::new(),
             index: HashMap::new(),
             filter: String::new(),
             editing: false,
@@ -163,6 +167,7 @@ impl CatalogState {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
+        self.blurbs = rows.iter().map(|r| blurb(&r.description)).collect();
         self.rows = rows;
         self.narrowed.clear();
         self.ranks = Ranks::default();
@@ -588,6 +593,31 @@ pub(crate) fn health_rank(h: Health) -> u8 {
     }
 }
 
+/// How wide and how many lines a description gets (fits an 80-column screen).
+const BLURB_WIDTH: usize = 76;
+const BLURB_LINES: usize = 3;
+
+/// A description in at most [`BLURB_LINES`] lines of [`BLURB_WIDTH`], ending in `…`
+/// when there is more. Only the start of a long (even hostile, megabytes) text is read.
+pub(crate) fn blurb(description: &str) -> Vec<String> {
+    if description.trim().is_empty() {
+        return Vec::new();
+    }
+    let budget = BLURB_WIDTH * (BLURB_LINES + 1);
+    let head: String = description.chars().take(budget).collect();
+    let cut = head.len() < description.len();
+    let mut lines = crate::tui::format::wrap_words(&head, BLURB_WIDTH);
+    let more = cut || lines.len() > BLURB_LINES;
+    lines.truncate(BLURB_LINES);
+    if more && let Some(last) = lines.last_mut() {
+        while last.chars().count() >= BLURB_WIDTH {
+            last.pop();
+        }
+        last.push('…');
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -971,3 +1001,19 @@ mod draw {
     }
 }
 pub(crate) use draw::*;
+
+#[cfg(test)]
+mod blurb_tests {
+    use super::blurb;
+
+    #[test]
+    fn a_short_description_is_kept_and_a_huge_one_is_three_lines_with_an_ellipsis() {
+        assert_eq!(blurb("Takes payments."), ["Takes payments."]);
+        assert!(blurb("  ").is_empty());
+        let huge = "flood ".repeat(350_000);
+        let b = blurb(&huge);
+        assert_eq!(b.len(), 3);
+        assert!(b.iter().all(|l| l.chars().count() <= 76), "{b:?}");
+        assert!(b[2].ends_with('…'), "{b:?}");
+    }
+}

@@ -64,8 +64,9 @@ pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -
             t.style(Slot::Muted),
         ),
     ]));
-    if !row.description.is_empty() {
-        lines.push(Line::from(row.description.to_string()));
+    // The description wrapped when the rows arrived: at most three lines.
+    if let Some(blurb) = m.cat.row_index(&row.name).and_then(|i| m.cat.blurbs.get(i)) {
+        lines.extend(blurb.iter().map(|l| Line::from(l.clone())));
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
