@@ -2040,3 +2040,16 @@ async fn a_huge_description_shows_three_lines_ending_in_an_ellipsis() {
         "the rest of the view shows: {screen}"
     );
 }
+
+#[tokio::test]
+async fn at_160_columns_the_catalog_keeps_system_and_lifecycle_beside_the_side_panel() {
+    let mut h = Harness::demo(160, 48).await.expect("demo");
+    let screen = h.render();
+    let header = screen
+        .lines()
+        .find(|l| l.contains("name") && l.contains("owner"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(header.contains("system"), "{screen}");
+    assert!(header.contains("lifecycle"), "{screen}");
+}

@@ -827,9 +827,11 @@ mod draw {
             return;
         }
         let (table_area, side) = if area.width >= SIDE_PANEL {
+            // The table keeps the columns a table of WIDE shows (system, lifecycle);
+            // the side panel takes the rest, at least 40 columns.
+            let table_w = (area.width * 3 / 5).max(WIDE.min(area.width.saturating_sub(40)));
             let [a, b] =
-                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                    .areas(area);
+                Layout::horizontal([Constraint::Length(table_w), Constraint::Fill(1)]).areas(area);
             (a, Some(b))
         } else {
             (area, None)
