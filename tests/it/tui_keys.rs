@@ -2053,3 +2053,22 @@ async fn at_160_columns_the_catalog_keeps_system_and_lifecycle_beside_the_side_p
     assert!(header.contains("system"), "{screen}");
     assert!(header.contains("lifecycle"), "{screen}");
 }
+
+#[tokio::test]
+async fn the_pods_panes_deployments_are_in_the_platform_order() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter>3");
+    let screen = h.render();
+    let below: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("deployments · hpa"))
+        .collect();
+    assert!(!below.is_empty(), "{screen}");
+    let first = |env: &str| below.iter().position(|l| l.contains(&format!("{env}·")));
+    let at: Vec<usize> = ["dev", "stg", "prod"]
+        .iter()
+        .filter_map(|e| first(e))
+        .collect();
+    assert_eq!(at.len(), 3, "{screen}");
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{screen}");
+}

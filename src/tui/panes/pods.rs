@@ -169,7 +169,13 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str
         return;
     };
     let mut rows = Vec::new();
-    for d in live.deployments().filter(|d| m.scope.contains(d.cluster)) {
+    let mut deployments: Vec<_> = live
+        .deployments()
+        .filter(|d| m.scope.contains(d.cluster))
+        .collect();
+    // The platform's order (dev, staging, production), as the matrix shows it.
+    deployments.sort_by_key(|d| m.topology.cluster_rank(d.cluster));
+    for d in deployments {
         let c = d.cluster;
         let crash = live.crash_loops(c);
         let (state, slot) = deployment_state(&d, crash);
