@@ -2072,3 +2072,18 @@ async fn the_pods_panes_deployments_are_in_the_platform_order() {
     assert_eq!(at.len(), 3, "{screen}");
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{screen}");
 }
+
+#[tokio::test]
+async fn at_160_columns_the_pods_side_panel_shows_whole_hpa_lines() {
+    let mut h = Harness::demo(160, 48).await.expect("demo");
+    h.keys("/payments-api<Enter>3");
+    let screen = h.render();
+    let hpa_lines: Vec<&str> = screen.lines().filter(|l| l.contains(" now ")).collect();
+    assert!(!hpa_lines.is_empty(), "{screen}");
+    for l in hpa_lines {
+        assert!(
+            l.trim_end().ends_with("%/70%"),
+            "the HPA column is cut: {l}"
+        );
+    }
+}

@@ -26,8 +26,15 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
     };
     let wide = area.width >= 140;
     let (pods_area, side) = if wide {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)])
-            .areas(area);
+        // The side panel as wide as a deployment with its whole HPA line needs (a
+        // space apart from the pods' reason), the pods the rest.
+        let side_w = (area.width * 36 / 100).max(70);
+        let [a, _, b] = Layout::horizontal([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Length(side_w),
+        ])
+        .areas(area);
         (a, b)
     } else {
         let [a, b] =
