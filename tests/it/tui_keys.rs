@@ -2087,3 +2087,18 @@ async fn at_160_columns_the_pods_side_panel_shows_whole_hpa_lines() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_long_revealed_value_wraps_at_80_columns() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    let long = format!("{}-END", "v".repeat(150));
+    h.keys("/admin-portal<Enter>4eeer");
+    h.keys("p");
+    h.keys(&long);
+    h.keys("<Enter>rotated<Enter>");
+    answer_confirm(&mut h, "admin-portal<Enter>");
+    h.keys("v");
+    assert_no_confirm(&h);
+    let screen = h.render();
+    assert!(screen.contains("-END"), "the value is cut: {screen}");
+}

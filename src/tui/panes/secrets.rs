@@ -198,10 +198,9 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
                 t.style(Slot::Muted),
             ),
         ]);
-        let [top, _] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(side_area);
-        f.render_widget(Clear, top);
-        f.render_widget(Paragraph::new(line), top);
+        // Wrapped over the panel: a long value is never cut at 80 columns.
+        f.render_widget(Clear, side_area);
+        f.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), side_area);
         m.list = pos;
         return;
     }
