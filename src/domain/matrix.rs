@@ -73,7 +73,8 @@ pub fn cell(
             h.dedup();
             h
         },
-        drift: live.drifted_in(&cluster.env),
+        // Only the odd region of a drifted environment stands out.
+        drift: live.drifted_in(&cluster.env) && live.odd_in(cluster),
     })
 }
 

@@ -56,6 +56,18 @@ impl Topology {
         })
     }
 
+    /// Where cluster `c` sorts in the platform's order (environments as declared,
+    /// then regions): how every list of clusters is ordered, as the matrix is.
+    pub fn cluster_rank(&self, c: &ClusterId) -> (usize, usize) {
+        let env = (self.environments.iter())
+            .position(|e| c.env == *e)
+            .unwrap_or(usize::MAX);
+        let region = (self.regions.iter())
+            .position(|r| c.region == *r)
+            .unwrap_or(usize::MAX);
+        (env, region)
+    }
+
     pub fn cluster_count(&self) -> usize {
         self.environments
             .iter()

@@ -336,6 +336,32 @@ impl<'a> ServiceView<'a> {
         false
     }
 
+    /// Is the deployment in `cluster` the odd one of its environment: a version most
+    /// of the environment's regions do not run (in a tie, every version is odd)?
+    pub(crate) fn odd_in(&self, cluster: &ClusterId) -> bool {
+        let rows: Vec<_> = (*self)
+            .deployments()
+            .filter(|d| d.cluster.env == cluster.env)
+            .collect();
+        let Some(mine) = rows
+            .iter()
+            .find(|d| d.cluster == cluster)
+            .map(|d| d.version)
+        else {
+            return false;
+        };
+        let count = |v: &str| rows.iter().filter(|d| d.version == v).count();
+        let most = rows.iter().map(|d| count(d.version)).max().unwrap_or(0);
+        let mut leaders: Vec<&str> = (rows.iter())
+            .map(|d| d.version)
+            .filter(|v| count(v) == most)
+            .collect();
+        leaders.dedup();
+        leaders.sort_unstable();
+        leaders.dedup();
+        count(mine) < most || leaders.len() > 1
+    }
+
     /// Its pods in a scope, in (cluster, name) order.
     pub fn pods(self, scope: &'a Scope) -> impl Iterator<Item = PodRow<'a>> + 'a {
         let v = self;

@@ -201,6 +201,22 @@ impl Form {
         }
     }
 
+    /// Clear the focused text field (Ctrl-U, as in the palette and a shell); true when
+    /// there was one.
+    pub fn clear_focused(&mut self) -> bool {
+        let Some(f) = self.fields.get_mut(self.focus) else {
+            return false;
+        };
+        let FieldKind::Text(ta) = &mut f.kind else {
+            return false;
+        };
+        ta.select_all();
+        if ta.cut() {
+            f.touched = true;
+        }
+        true
+    }
+
     /// Pasted text into the focused text field (control characters stripped).
     pub fn paste(&mut self, text: &str) {
         if let Some(f) = self.fields.get_mut(self.focus)

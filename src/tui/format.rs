@@ -74,3 +74,69 @@ pub(crate) fn cols_hint(first: usize, fit: usize, total: usize) -> String {
         )
     }
 }
+
+/// The selected cell of a selected row (the matrix, the secrets grid): the cell every
+/// rollback, reveal, put, delete and copy acts on. Reversed against a coloured row; when
+/// the row itself is reversed (the mono theme, `NO_COLOR`) the cell is drawn the other
+/// way round, bold and underlined, so it still stands out.
+pub(crate) fn selected_cell_style(t: &crate::config::theme::Theme) -> ratatui::style::Style {
+    use ratatui::style::{Modifier, Style};
+    if t.style(Slot::Selection)
+        .add_modifier
+        .contains(Modifier::REVERSED)
+    {
+        Style::default()
+            .remove_modifier(Modifier::REVERSED)
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+}
+
+/// `text` wrapped at word boundaries into lines of at most `width` characters (a word
+/// longer than a line is split). Cheap and plain: for help and descriptions.
+pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > width {
+            if len > 0 {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            lines.push(word.drain(..width).collect());
+        }
+        if word.is_empty() {
+            continue;
+        }
+        if len > 0 && len + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+            len = 0;
+        }
+        if len > 0 {
+            line.push(' ');
+            len += 1;
+        }
+        len += word.len();
+        line.extend(word);
+    }
+    if len > 0 || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap_words;
+
+    #[test]
+    fn wraps_at_words_and_splits_a_long_word() {
+        assert_eq!(wrap_words("a bb ccc dd", 6), ["a bb", "ccc dd"]);
+        assert_eq!(wrap_words("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap_words("", 5), [""]);
+    }
+}

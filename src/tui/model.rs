@@ -387,6 +387,12 @@ pub struct Model {
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
     pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
+    /// The keymap sections of the pane the help was opened from (shown first).
+    pub(crate) help_from: Vec<&'static str>,
+    /// The user moved the matrix's selected cell: opening the pane leaves it there.
+    pub(crate) matrix_cell_chosen: bool,
+    /// How far the help can scroll at the last drawn size (set by its layout).
+    pub(crate) help_max: std::cell::Cell<usize>,
     /// Something changed since the last frame.
     pub dirty: bool,
     pub(crate) matcher: Matcher,
@@ -474,6 +480,9 @@ impl Model {
             pod_view: Remote::NotAsked,
             logs: None,
             logs_seq: 0,
+            help_from: Vec::new(),
+            matrix_cell_chosen: false,
+            help_max: std::cell::Cell::new(usize::MAX / 2),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
@@ -1051,6 +1060,13 @@ impl Model {
         self.dirty = true;
     }
 
+    /// Does any section of the keymap start a binding with `key`?
+    fn binds_anywhere(&self, key: Key) -> bool {
+        (self.keymap.section_names())
+            .flat_map(|s| self.keymap.section(s))
+            .any(|b| b.on.first() == Some(&key))
+    }
+
     pub(crate) fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         // Ctrl-U clears a typed line (the palette, a prompt, a typed confirmation), as
         // in a shell; elsewhere it stays a key of the keymap.
@@ -1069,6 +1085,26 @@ impl Model {
                 self.dirty = true;
                 return vec![];
             }
+            // A form's text field too (the text area would undo one edit instead).
+            if matches!(self.overlay, Some(Overlay::Form))
+                && self.form.as_mut().is_some_and(|f| f.clear_focused())
+            {
+                self.check_form();
+                self.dirty = true;
+                return vec![];
+            }
+        }
+        // A terminal sends Esc then a key typed quickly after it as one Alt+key: when
+        // no binding takes that Alt+key, it is the two presses it was.
+        if ev.modifiers.contains(KeyModifiers::ALT)
+            && matches!(ev.code, KeyCode::Char(_))
+            && !self.binds_anywhere(Key::from_event(&ev))
+        {
+            let mut effects = self.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+            let mut bare = ev;
+            bare.modifiers.remove(KeyModifiers::ALT);
+            effects.extend(self.on_key(bare));
+            return effects;
         }
         let key = Key::from_event(&ev);
         let sections = self.sections();
@@ -1184,11 +1220,12 @@ impl Model {
         if let Some(overlay) = &mut self.overlay {
             match overlay {
                 Overlay::Help { scroll } => match cmd {
-                    C::Down => *scroll += 1,
+                    C::Down => *scroll = (*scroll + 1).min(self.help_max.get()),
                     C::Up => *scroll = scroll.saturating_sub(1),
-                    C::PageDown => *scroll += 10,
+                    C::PageDown => *scroll = (*scroll + 10).min(self.help_max.get()),
                     C::PageUp => *scroll = scroll.saturating_sub(10),
                     C::Top => *scroll = 0,
+                    C::Bottom => *scroll = self.help_max.get(),
                     C::Quit | C::Back | C::Help | C::Close => self.overlay = None,
                     _ => {}
                 },
@@ -1202,6 +1239,13 @@ impl Model {
                             .get(p.selected)
                             .and_then(|&i| p.items(&self.palette).get(i))
                             .map(|it| it.command.clone());
+                        // Leaving the app from the palette takes the word typed out,
+                        // never a bare Enter on the first entry or a fuzzy match.
+                        let typed_quit = p.input.trim().eq_ignore_ascii_case("quit");
+                        if chosen == Some(C::Quit) && !typed_quit {
+                            self.toast(Level::Info, "type quit to leave sphere");
+                            return vec![];
+                        }
                         self.overlay = None;
                         if let Some(c) = chosen {
                             return self.run(c);
@@ -1316,16 +1360,28 @@ impl Model {
             C::Suspend => return vec![Effect::Suspend],
             C::Redraw => return vec![Effect::ClearScreen],
             C::Noop => {}
-            C::Help => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            C::Help => {
+                // The help opens on the keys of the pane it was asked from.
+                self.help_from = self.sections();
+                self.help_max.set(usize::MAX / 2);
+                self.overlay = Some(Overlay::Help { scroll: 0 });
+            }
             C::Palette => {
                 self.overlay = Some(Overlay::Palette(PaletteState::default()));
                 self.refilter_palette();
             }
             C::Filter => {
                 self.routes.clear();
+                // `/` starts a fresh filter (typing never appends to the last one); the
+                // selection stays where it was until the new text ranks the rows.
                 if self.uses_service_filter() {
+                    self.cat.set_filter(String::new());
                     self.cat.editing = true;
                 } else {
+                    self.pane_filter.clear();
+                    self.list = ListPos::default();
+                    self.pods = ListPos::default();
+                    self.pods_key = None;
                     self.pane_editing = true;
                 }
             }
@@ -1394,10 +1450,12 @@ impl Model {
             // in the secrets and flags grids they scroll.
             C::ColLeft if self.tab == Tab::Deployments => {
                 self.matrix_cell = self.matrix_cell.saturating_sub(1);
+                self.matrix_cell_chosen = true;
             }
             C::ColRight if self.tab == Tab::Deployments => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
                 self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
+                self.matrix_cell_chosen = true;
             }
             // In the secrets grid they move its selected cell (what v, p, x and c act
             // on).
@@ -1416,6 +1474,10 @@ impl Model {
             C::DriftOnly => {
                 self.drift_only = !self.drift_only;
                 self.matrix = ListPos::default();
+                // Showing the drift scrolls to where it is.
+                if self.drift_only && self.tab == Tab::Deployments {
+                    self.place_matrix_cell();
+                }
             }
             C::SortNext => self.cat.sort_next(),
             C::SortReverse => self.cat.sort_reverse(),
@@ -1629,6 +1691,31 @@ impl Model {
         vec![]
     }
 
+    /// Put the matrix's selected cell, and its first shown column, on the environment
+    /// where drift matters: production when it drifts or nothing does, else the first
+    /// environment (in the platform's order) that drifts.
+    pub(crate) fn place_matrix_cell(&mut self) {
+        let columns = crate::domain::matrix::columns(&self.topology, &self.scope);
+        let drift = self.matrix_view().drift;
+        let drifts = |e: &str| drift.get(e).is_some_and(|n| *n > 0);
+        let envs = &self.topology.environments;
+        let production = (envs.iter())
+            .find(|e| matches!(e.as_str(), "production" | "prod"))
+            .or_else(|| {
+                (envs.iter().rev()).find(|e| self.topology.ephemeral(e.as_str()).is_none())
+            });
+        let target = match production {
+            Some(p) if drifts(p) || !envs.iter().any(|e| drifts(e)) => Some(p.clone()),
+            _ => envs.iter().find(|e| drifts(e)).cloned(),
+        };
+        if let Some(env) = target
+            && let Some(i) = columns.iter().position(|c| c.env == env)
+        {
+            self.matrix_cell = i;
+            self.matrix_col = i;
+        }
+    }
+
     pub(crate) fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
         if tab != self.tab {
             self.pane_filter.clear();
@@ -1649,7 +1736,11 @@ impl Model {
                 }
             }
         }
+        let opening_matrix = tab == Tab::Deployments && self.tab != Tab::Deployments;
         self.tab = tab;
+        if opening_matrix && !self.matrix_cell_chosen {
+            self.place_matrix_cell();
+        }
         self.routes.clear();
         self.cat.editing = false;
         self.pane_editing = false;

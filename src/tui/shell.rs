@@ -263,11 +263,20 @@ pub(crate) fn footer_context(m: &Model) -> Context {
 pub(crate) fn first_key(m: &Model, sections: &[&str], command: &Command) -> Option<String> {
     // The keymap holds commands as written, checked against the registry at load.
     let run = command.to_string();
+    // A key an inner section binds to something else does not run `command` here
+    // (`q` goes back in the service view): it is no hint for it.
+    let shadowed = |i: usize, b: &crate::config::Binding| {
+        sections[..i]
+            .iter()
+            .flat_map(|s| m.keymap.section(s))
+            .any(|inner| inner.on == b.on && inner.run != run)
+    };
     sections
         .iter()
-        .flat_map(|s| m.keymap.section(s))
-        .find(|b| b.run == run)
-        .map(|b| format_keys(&b.on))
+        .enumerate()
+        .flat_map(|(i, s)| m.keymap.section(s).iter().map(move |b| (i, b)))
+        .find(|(i, b)| b.run == run && !shadowed(*i, b))
+        .map(|(_, b)| format_keys(&b.on))
 }
 
 /// The golden path's steps, top right of the body, ticking as each one ends.

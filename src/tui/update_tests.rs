@@ -62,7 +62,10 @@ async fn roll_back_reads_the_history_then_asks_why_then_acts() {
     let mut h = demo().await;
     press(&mut h, "2");
     let service = h.model.focus().expect("a row");
-    let cluster = crate::domain::matrix::columns(&h.model.topology, &h.model.scope)[0].clone();
+    // The selected cell (the matrix opens on production, not on the first cluster).
+    let cluster = crate::domain::matrix::columns(&h.model.topology, &h.model.scope)
+        [h.model.matrix_cell]
+        .clone();
     assert_eq!(
         press(&mut h, "b"),
         vec![Effect::Fetch(Fetch::Releases(

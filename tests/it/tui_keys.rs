@@ -232,7 +232,8 @@ async fn matrix_rows_follow_the_catalog_filter_and_drift_toggle() {
 async fn matrix_shows_the_seeded_lock_and_scrolls_columns() {
     let mut h = demo().await;
     assert!(!h.model.locks.is_empty(), "locks were read at start");
-    h.keys("2/payments-api<Enter>");
+    // The matrix opens on production (where drift matters): back to the first cluster.
+    h.keys("2hhhhhhhh/payments-api<Enter>");
     let screen = h.render();
     assert!(screen.contains("payments-api"), "{screen}");
     h.keys("lllllll");
@@ -449,8 +450,9 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
 #[tokio::test]
 async fn lock_one_cell_of_the_matrix_and_only_that_cell_shows_the_icon() {
     let mut h = demo().await;
-    // staging/eu-west-1: the fifth cell (dev has three regions).
-    h.keys("2/cart-service<Enter>llll");
+    // staging/eu-west-1: the fifth cell (dev has three regions), counted from the
+    // first (the matrix opens on production).
+    h.keys("2hhhhhhhh/cart-service<Enter>llll");
     h.keys("L");
     let screen = h.render();
     assert!(
@@ -486,8 +488,9 @@ async fn lock_one_cell_of_the_matrix_and_only_that_cell_shows_the_icon() {
 #[tokio::test]
 async fn rollback_from_the_matrix_changes_the_version() {
     let mut h = demo().await;
-    // The cell: production is the third environment, us-east-1 its first region.
-    h.keys("2/cart-service<Enter>llllll");
+    // The cell: production is the third environment, us-east-1 its first region,
+    // counted from the first cluster (the matrix opens on production).
+    h.keys("2hhhhhhhh/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
     let version = |h: &Harness| {
         h.model
@@ -1587,7 +1590,7 @@ async fn a_lock_held_by_another_asks_for_an_override_that_is_audited() {
         })
         .await
         .expect("lock");
-    h.keys("2/cart-service<Enter>llllll");
+    h.keys("2hhhhhhhh/cart-service<Enter>llllll");
     let cluster = sphere::domain::ClusterId::new("production", "us-east-1");
     let version = |h: &Harness| {
         h.model
@@ -1693,4 +1696,409 @@ async fn an_idle_pane_writes_nothing_to_the_terminal() {
         assert!(polls >= 2, "{tab:?}: read again {polls} times");
         assert_eq!(written, 0, "{tab:?}: bytes written while idle");
     }
+}
+
+#[tokio::test]
+async fn the_palette_quits_only_when_quit_is_typed() {
+    let mut h = demo().await;
+    // Quit is the palette's first entry: a bare Enter must not leave the app.
+    h.keys(":<Enter>");
+    assert!(!h.quit, "`:` then Enter quit the app");
+    h.keys("<Esc>");
+    h.keys(":qu<Enter>");
+    assert!(!h.quit, "a fuzzy match is not a typed quit");
+    h.keys("<Esc>");
+    h.keys(":quit<Enter>");
+    assert!(h.quit, "typing quit quits");
+}
+
+#[tokio::test]
+async fn q_in_the_service_view_goes_back_instead_of_quitting() {
+    let mut h = demo().await;
+    h.keys("<Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    h.keys("q");
+    assert!(!h.quit, "q in a nested view quit the app");
+    assert!(h.model.routes.is_empty(), "q goes back to the catalog");
+    h.keys("q");
+    assert!(h.quit, "q on a top pane still quits");
+}
+
+/// The modifiers of each cell of screen line `y`.
+fn line_modifiers(h: &Harness, y: u16) -> Vec<ratatui::style::Modifier> {
+    let b = h.buffer();
+    (0..b.area.width).map(|x| b[(x, y)].modifier).collect()
+}
+
+/// The line of the screen that shows the selected row: the one reversed from `x0`.
+fn selected_line(h: &Harness, x0: u16) -> u16 {
+    let b = h.buffer();
+    (3..b.area.height)
+        .find(|&y| {
+            (x0..x0 + 8).all(|x| {
+                b[(x, y)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::REVERSED)
+            })
+        })
+        .expect("a reversed (selected) row")
+}
+
+/// With NO_COLOR (the mono theme) moving the selected cell along its row changes how
+/// the row looks: the cell stands out of the reversed row.
+fn assert_selected_cell_shows_in_mono(h: &mut Harness) {
+    let empty = sphere::config::Paths::in_dir(std::path::Path::new("/nonexistent/sphere-mono"));
+    let (mono, _) = sphere::config::theme::load_theme(
+        "mono",
+        &empty,
+        sphere::config::theme::ColorSupport::None,
+    );
+    h.model.theme = mono;
+    h.render();
+    let y = selected_line(h, 1);
+    let before = line_modifiers(h, y);
+    h.keys("l");
+    h.render();
+    let after = line_modifiers(h, y);
+    assert_ne!(
+        before, after,
+        "the selected cell cannot be told apart in the reversed row"
+    );
+    // And in the row some cells are not reversed while the name is: the cell shows.
+    assert!(
+        after
+            .iter()
+            .any(|m| !m.contains(ratatui::style::Modifier::REVERSED)),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_no_color_the_selected_matrix_cell_stands_out() {
+    let mut h = demo().await;
+    h.keys("2");
+    assert_eq!(h.model.tab, Tab::Deployments);
+    assert_selected_cell_shows_in_mono(&mut h);
+}
+
+#[tokio::test]
+async fn with_no_color_the_selected_secret_cell_stands_out() {
+    let mut h = demo().await;
+    h.keys("4");
+    assert_eq!(h.model.tab, Tab::Secrets);
+    assert_selected_cell_shows_in_mono(&mut h);
+}
+
+#[tokio::test]
+async fn slash_starts_a_fresh_filter_and_esc_keeps_the_selected_service() {
+    let mut h = demo().await;
+    h.keys("/pay<Enter>");
+    h.keys("/x");
+    assert_eq!(h.model.cat.filter, "x", "`/` appended to the old filter");
+    h.keys("<Esc>/pay<Enter>jj");
+    let chosen = h.model.cat.selected_row().map(|r| r.name.clone());
+    assert!(chosen.is_some());
+    h.keys("<Esc>");
+    assert_eq!(h.model.cat.filter, "");
+    assert_eq!(
+        h.model.cat.selected_row().map(|r| r.name.clone()),
+        chosen,
+        "Esc moved the selection off the service"
+    );
+}
+
+#[tokio::test]
+async fn a_filter_ranks_exact_then_prefix_names_and_selects_the_best() {
+    let mut h = demo().await;
+    // Stand on a worse match first: the filter must still select the best one.
+    h.keys("/payments-sdk<Enter><Esc>");
+    assert_eq!(
+        h.model
+            .cat
+            .selected_row()
+            .map(|r| r.name.to_string())
+            .as_deref(),
+        Some("payments-sdk")
+    );
+    // payments-sdk still matches `payments-a` (fuzzily), but payments-api is the best.
+    h.keys("/payments-a");
+    let names: Vec<String> = h
+        .model
+        .cat
+        .view
+        .iter()
+        .filter_map(|v| match v {
+            sphere::tui::catalog::ViewItem::Row(i) => Some(h.model.cat.rows[*i].name.to_string()),
+            _ => None,
+        })
+        .collect();
+    let selected = h.model.cat.selected_row().map(|r| r.name.to_string());
+    assert_eq!(selected.as_deref(), Some(names[0].as_str()), "{names:?}");
+    assert_eq!(names[0], "payments-api", "{names:?}");
+    assert!(names.iter().any(|n| n == "payments-sdk"), "{names:?}");
+    let last_prefix = names.iter().rposition(|n| n.starts_with("payments-a"));
+    let first_other = names.iter().position(|n| !n.starts_with("payments-a"));
+    if let (Some(p), Some(o)) = (last_prefix, first_other) {
+        assert!(p < o, "a fuzzy match ranks above a prefix match: {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_service_view_lists_environments_in_the_platform_order() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter><Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    let screen = h.render();
+    let envs = h.model.topology.environments.clone();
+    let first_line_of = |env: &str| {
+        screen.lines().position(|l| {
+            l.trim_start_matches('│')
+                .trim_start()
+                .starts_with(&format!("{env}/"))
+        })
+    };
+    let at: Vec<usize> = envs.iter().filter_map(|e| first_line_of(e)).collect();
+    assert!(at.len() >= 2, "deployed in several environments: {screen}");
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "environments not in the platform's order {envs:?}: {screen}"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_u_clears_a_form_field_like_the_palette_line() {
+    let mut h = demo().await;
+    h.keys("n");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    h.keys("billing-two");
+    let name = |h: &Harness| h.model.form.as_ref().map(|f| f.value("name"));
+    assert_eq!(name(&h).as_deref(), Some("billing-two"));
+    h.keys("<C-u>");
+    assert_eq!(name(&h).as_deref(), Some(""), "Ctrl-U must clear the line");
+    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+}
+
+#[tokio::test]
+async fn esc_then_a_key_reported_as_alt_key_are_two_presses() {
+    let mut h = demo().await;
+    assert_eq!(h.model.cat.selected, 0);
+    // A quick Esc then j arrives from the terminal as Alt+j.
+    h.keys(":<A-j>");
+    assert!(h.model.overlay.is_none(), "the Esc closed the palette");
+    assert_eq!(h.model.cat.selected, 1, "the j moved the selection");
+}
+
+fn help_scroll(h: &Harness) -> usize {
+    match &h.model.overlay {
+        Some(Overlay::Help { scroll }) => *scroll,
+        other => panic!("the help is open: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn help_g_and_end_reach_the_bottom_and_k_comes_back() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("?");
+    h.render();
+    h.keys("G");
+    let bottom = help_scroll(&h);
+    assert!(bottom > 0, "G did nothing");
+    h.render();
+    h.keys("k");
+    assert_eq!(help_scroll(&h), bottom - 1, "k after G moves up at once");
+    h.keys("gg<End>");
+    assert_eq!(help_scroll(&h), bottom, "End did nothing");
+}
+
+#[tokio::test]
+async fn help_opens_on_the_current_panes_keys_and_wraps_long_lines() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("<Enter>?");
+    let screen = h.render();
+    let first = |s: &str| screen.lines().position(|l| l.contains(&format!("│{s} ")));
+    let (detail, global) = (first("detail"), first("global"));
+    assert!(
+        detail.is_some(),
+        "the service view's keys show first: {screen}"
+    );
+    assert!(
+        global.is_none_or(|g| Some(g) > detail),
+        "global before the pane's keys: {screen}"
+    );
+    // "Copy one of the service's links (OSC 52, works over SSH)" is longer than the
+    // help is wide: it wraps rather than being cut.
+    assert!(screen.contains("SSH)"), "{screen}");
+}
+
+#[tokio::test]
+async fn a_user_binding_has_its_own_line_in_the_help() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let paths = sphere::config::Paths::in_dir(dir.path());
+    std::fs::create_dir_all(dir.path().join("config")).expect("dir");
+    std::fs::write(
+        paths.keymap_file(),
+        "[[global]]\non = \"<C-p>\"\nrun = \"pane:2\"\ndesc = \"Straight to the deployments\"\n\n\
+         [[global]]\non = \"Z\"\nrun = \"quit\"\ndesc = \"Leave right now\"\n",
+    )
+    .expect("write");
+    let (keymap, problems) = sphere::config::load_keymap(&paths);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut h = Harness::demo(140, 120).await.expect("demo");
+    h.model.keymap = keymap;
+    h.keys("?");
+    let screen = h.render();
+    assert!(screen.contains("Straight to the deployments"), "{screen}");
+    assert!(screen.contains("Leave right now"), "{screen}");
+}
+
+fn selected_matrix_env(h: &Harness) -> String {
+    let columns = sphere::domain::matrix::columns(&h.model.topology, &h.model.scope);
+    columns[h.model.matrix_cell].env.to_string()
+}
+
+#[tokio::test]
+async fn at_80_columns_the_matrix_opens_on_production_and_d_scrolls_back_to_it() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    h.keys("2");
+    assert_eq!(selected_matrix_env(&h), "production");
+    let screen = h.render();
+    let header = screen.lines().nth(3).unwrap_or_default().to_string();
+    assert!(
+        header.contains("prod"),
+        "production columns in sight: {screen}"
+    );
+    h.keys("hhhhhhhhh");
+    assert_ne!(selected_matrix_env(&h), "production");
+    h.keys("d");
+    assert_eq!(
+        selected_matrix_env(&h),
+        "production",
+        "d scrolls to the drift"
+    );
+    let screen = h.render();
+    let header = screen.lines().nth(3).unwrap_or_default().to_string();
+    assert!(header.contains("prod"), "{screen}");
+}
+
+#[tokio::test]
+async fn only_the_odd_region_of_a_drifted_environment_is_marked() {
+    let h = demo().await;
+    let service = "api-gateway";
+    let live = h.model.live.service(service).expect("deployed");
+    let prod: Vec<_> = h
+        .model
+        .topology
+        .clusters()
+        .filter(|c| c.env == "production")
+        .collect();
+    let cells: Vec<_> = prod
+        .iter()
+        .map(|c| {
+            sphere::domain::matrix::cell(service, Some(&live), c, &h.model.locks).expect("a cell")
+        })
+        .collect();
+    let versions: Vec<&str> = cells.iter().map(|c| c.version.as_str()).collect();
+    let count = |v: &str| versions.iter().filter(|x| **x == v).count();
+    assert!(
+        versions.iter().any(|v| count(v) == 1) && versions.iter().any(|v| count(v) > 1),
+        "api-gateway has one odd region in production: {versions:?}"
+    );
+    for c in &cells {
+        assert_eq!(
+            c.drift,
+            count(&c.version) == 1,
+            "only the odd region is marked: {versions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_huge_description_shows_three_lines_ending_in_an_ellipsis() {
+    let mut h = demo().await;
+    let catalog = h.model.catalog.clone().expect("a catalog");
+    let mut entities = catalog.entities().to_vec();
+    let e = entities
+        .iter_mut()
+        .find(|e| e.name.as_str() == "payments-api")
+        .expect("payments-api");
+    // A hostile catalog: 2 MB of description.
+    e.description = Some("flood ".repeat(350_000).into());
+    let hostile = sphere::domain::catalog::Catalog::from_resolved(entities, vec![]);
+    h.model
+        .update(Msg::CatalogLoaded(Ok(std::sync::Arc::new(hostile))));
+    h.keys("/payments-api<Enter><Enter>");
+    assert!(matches!(h.model.routes.last(), Some(Route::Service(_))));
+    let screen = h.render();
+    let flooded = screen.lines().filter(|l| l.contains("flood flood")).count();
+    assert!(
+        (1..=3).contains(&flooded),
+        "{flooded} lines of description: {screen}"
+    );
+    assert!(screen.contains("flood…"), "{screen}");
+    assert!(
+        screen.contains("owner"),
+        "the rest of the view shows: {screen}"
+    );
+}
+
+#[tokio::test]
+async fn at_160_columns_the_catalog_keeps_system_and_lifecycle_beside_the_side_panel() {
+    let mut h = Harness::demo(160, 48).await.expect("demo");
+    let screen = h.render();
+    let header = screen
+        .lines()
+        .find(|l| l.contains("name") && l.contains("owner"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(header.contains("system"), "{screen}");
+    assert!(header.contains("lifecycle"), "{screen}");
+}
+
+#[tokio::test]
+async fn the_pods_panes_deployments_are_in_the_platform_order() {
+    let mut h = demo().await;
+    h.keys("/payments-api<Enter>3");
+    let screen = h.render();
+    let below: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.contains("deployments · hpa"))
+        .collect();
+    assert!(!below.is_empty(), "{screen}");
+    let first = |env: &str| below.iter().position(|l| l.contains(&format!("{env}·")));
+    let at: Vec<usize> = ["dev", "stg", "prod"]
+        .iter()
+        .filter_map(|e| first(e))
+        .collect();
+    assert_eq!(at.len(), 3, "{screen}");
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{screen}");
+}
+
+#[tokio::test]
+async fn at_160_columns_the_pods_side_panel_shows_whole_hpa_lines() {
+    let mut h = Harness::demo(160, 48).await.expect("demo");
+    h.keys("/payments-api<Enter>3");
+    let screen = h.render();
+    let hpa_lines: Vec<&str> = screen.lines().filter(|l| l.contains(" now ")).collect();
+    assert!(!hpa_lines.is_empty(), "{screen}");
+    for l in hpa_lines {
+        assert!(
+            l.trim_end().ends_with("%/70%"),
+            "the HPA column is cut: {l}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_long_revealed_value_wraps_at_80_columns() {
+    let mut h = Harness::demo(80, 24).await.expect("demo");
+    let long = format!("{}-END", "v".repeat(150));
+    h.keys("/admin-portal<Enter>4eeer");
+    h.keys("p");
+    h.keys(&long);
+    h.keys("<Enter>rotated<Enter>");
+    answer_confirm(&mut h, "admin-portal<Enter>");
+    h.keys("v");
+    assert_no_confirm(&h);
+    let screen = h.render();
+    assert!(screen.contains("-END"), "the value is cut: {screen}");
 }

@@ -104,6 +104,9 @@ pub enum ViewItem {
 
 pub struct CatalogState {
     pub rows: Vec<ServiceRow>,
+    /// Each row's description as the service view and the side panel show it: wrapped
+    /// once when the rows arrive, at most three lines (never per frame).
+    pub(crate) blurbs: Vec<Vec<String>>,
     index: HashMap<Name, usize>,
     pub filter: String,
     pub editing: bool,
@@ -134,6 +137,7 @@ impl Default for CatalogState {
     fn default() -> Self {
         CatalogState {
             rows: Vec::new(),
+            blurbs: Vec::new(),
             index: HashMap::new(),
             filter: String::new(),
             editing: false,
@@ -163,6 +167,7 @@ impl CatalogState {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
+        self.blurbs = rows.iter().map(|r| blurb(&r.description)).collect();
         self.rows = rows;
         self.narrowed.clear();
         self.ranks = Ranks::default();
@@ -228,6 +233,12 @@ impl CatalogState {
         if filter != self.filter {
             self.filter = filter;
             self.rebuild();
+            // A new filter text puts the selection on its best match (the first row),
+            // never on a worse match that still shows; clearing it keeps the selection.
+            if !self.filter.trim().is_empty() {
+                self.selected = 0;
+                self.snap_to_row(1);
+            }
         }
     }
 
@@ -378,10 +389,15 @@ impl CatalogState {
                     let score = pattern.score(hay, matcher)?;
                     // The name leads the haystack: a literal hit in it ranks first.
                     let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
-                    let bonus = if name.starts_with(&needle) {
-                        2000
+                    // Tiers far above any fuzzy score: the exact name, then a prefix,
+                    // then the name containing the text, then fuzzy matches.
+                    const TIER: u32 = 1 << 20;
+                    let bonus = if name.eq_ignore_ascii_case(&needle) {
+                        3 * TIER
+                    } else if name.starts_with(&needle) {
+                        2 * TIER
                     } else if name.contains(&needle) {
-                        1000
+                        TIER
                     } else {
                         0
                     };
@@ -575,6 +591,31 @@ pub(crate) fn health_rank(h: Health) -> u8 {
         Health::Degraded => 3,
         Health::CrashLoop => 4,
     }
+}
+
+/// How wide and how many lines a description gets (fits an 80-column screen).
+const BLURB_WIDTH: usize = 76;
+const BLURB_LINES: usize = 3;
+
+/// A description in at most [`BLURB_LINES`] lines of [`BLURB_WIDTH`], ending in `…`
+/// when there is more. Only the start of a long (even hostile, megabytes) text is read.
+pub(crate) fn blurb(description: &str) -> Vec<String> {
+    if description.trim().is_empty() {
+        return Vec::new();
+    }
+    let budget = BLURB_WIDTH * (BLURB_LINES + 1);
+    let head: String = description.chars().take(budget).collect();
+    let cut = head.len() < description.len();
+    let mut lines = crate::tui::format::wrap_words(&head, BLURB_WIDTH);
+    let more = cut || lines.len() > BLURB_LINES;
+    lines.truncate(BLURB_LINES);
+    if more && let Some(last) = lines.last_mut() {
+        while last.chars().count() >= BLURB_WIDTH {
+            last.pop();
+        }
+        last.push('…');
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -786,9 +827,11 @@ mod draw {
             return;
         }
         let (table_area, side) = if area.width >= SIDE_PANEL {
+            // The table keeps the columns a table of WIDE shows (system, lifecycle);
+            // the side panel takes the rest, at least 40 columns.
+            let table_w = (area.width * 3 / 5).max(WIDE.min(area.width.saturating_sub(40)));
             let [a, b] =
-                Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-                    .areas(area);
+                Layout::horizontal([Constraint::Length(table_w), Constraint::Fill(1)]).areas(area);
             (a, Some(b))
         } else {
             (area, None)
@@ -960,3 +1003,19 @@ mod draw {
     }
 }
 pub(crate) use draw::*;
+
+#[cfg(test)]
+mod blurb_tests {
+    use super::blurb;
+
+    #[test]
+    fn a_short_description_is_kept_and_a_huge_one_is_three_lines_with_an_ellipsis() {
+        assert_eq!(blurb("Takes payments."), ["Takes payments."]);
+        assert!(blurb("  ").is_empty());
+        let huge = "flood ".repeat(350_000);
+        let b = blurb(&huge);
+        assert_eq!(b.len(), 3);
+        assert!(b.iter().all(|l| l.chars().count() <= 76), "{b:?}");
+        assert!(b[2].ends_with('…'), "{b:?}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
@@ -158,7 +158,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
                 compact,
             );
             if selected && m.matrix_col + ci == m.matrix_cell {
-                cell = cell.style(Style::default().add_modifier(Modifier::REVERSED));
+                cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
             }
             cells.push(cell);
         }

@@ -26,8 +26,15 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
     };
     let wide = area.width >= 140;
     let (pods_area, side) = if wide {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(64), Constraint::Percentage(36)])
-            .areas(area);
+        // The side panel as wide as a deployment with its whole HPA line needs (a
+        // space apart from the pods' reason), the pods the rest.
+        let side_w = (area.width * 36 / 100).max(70);
+        let [a, _, b] = Layout::horizontal([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Length(side_w),
+        ])
+        .areas(area);
         (a, b)
     } else {
         let [a, b] =
@@ -169,7 +176,13 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str
         return;
     };
     let mut rows = Vec::new();
-    for d in live.deployments().filter(|d| m.scope.contains(d.cluster)) {
+    let mut deployments: Vec<_> = live
+        .deployments()
+        .filter(|d| m.scope.contains(d.cluster))
+        .collect();
+    // The platform's order (dev, staging, production), as the matrix shows it.
+    deployments.sort_by_key(|d| m.topology.cluster_rank(d.cluster));
+    for d in deployments {
         let c = d.cluster;
         let crash = live.crash_loops(c);
         let (state, slot) = deployment_state(&d, crash);

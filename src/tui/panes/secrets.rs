@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
@@ -165,7 +165,7 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
             };
             let mut cell = Cell::from(cell);
             if n == pos.selected && Some(c) == selected_col {
-                cell = cell.style(Style::default().add_modifier(Modifier::REVERSED));
+                cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
             }
             cells.push(cell);
         }
@@ -198,10 +198,9 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
                 t.style(Slot::Muted),
             ),
         ]);
-        let [top, _] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(side_area);
-        f.render_widget(Clear, top);
-        f.render_widget(Paragraph::new(line), top);
+        // Wrapped over the panel: a long value is never cut at 80 columns.
+        f.render_widget(Clear, side_area);
+        f.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), side_area);
         m.list = pos;
         return;
     }

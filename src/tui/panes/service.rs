@@ -64,8 +64,9 @@ pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -
             t.style(Slot::Muted),
         ),
     ]));
-    if !row.description.is_empty() {
-        lines.push(Line::from(row.description.to_string()));
+    // The description wrapped when the rows arrived: at most three lines.
+    if let Some(blurb) = m.cat.row_index(&row.name).and_then(|i| m.cat.blurbs.get(i)) {
+        lines.extend(blurb.iter().map(|l| Line::from(l.clone())));
     }
     lines.push(Line::default());
     lines.push(Line::from(vec![
@@ -128,7 +129,13 @@ pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -
             t.style(Slot::Muted).add_modifier(Modifier::BOLD),
         )));
         if let Some(live) = m.live.service(&row.name) {
-            for d in live.deployments().filter(|d| m.scope.contains(d.cluster)) {
+            let mut deployments: Vec<_> = live
+                .deployments()
+                .filter(|d| m.scope.contains(d.cluster))
+                .collect();
+            // The platform's order (dev, staging, production), as the matrix shows it.
+            deployments.sort_by_key(|d| m.topology.cluster_rank(d.cluster));
+            for d in deployments {
                 let cluster = d.cluster;
                 let crash = live.crash_loops(cluster);
                 let (state, slot) = deployment_state(&d, crash);
