@@ -189,6 +189,11 @@ async fn tui_l_on_the_crash_loop_shows_its_logs_and_p_the_crash() {
     let screen = h.render();
     assert!(screen.contains("(previous)"), "{screen}");
     assert!(screen.contains("OutOfMemoryError"), "{screen}");
+    // It opens on the crash's last lines, on a small screen too.
+    h.resize(80, 24);
+    let screen = h.render();
+    assert!(screen.contains("OutOfMemoryError"), "at 80x24: {screen}");
+    h.resize(120, 40);
     // Timestamps, pause, search.
     h.keys("t");
     assert!(h.render().contains("Z "), "timestamps shown");

@@ -197,7 +197,9 @@ impl Model {
             many => format!("{} · {} pods", sanitize(&service), many.len()),
         };
         let req = self.logs_request(service, sources, previous);
-        let follow = !previous;
+        // The view opens on the newest lines, the previous container's too: its last
+        // lines are the crash's own (the stream itself is followed only when live).
+        let follow = true;
         if !matches!(self.routes.last(), Some(Route::Logs)) {
             self.routes.push(Route::Logs);
         }
