@@ -554,16 +554,24 @@ async fn copy_a_missing_secret_and_the_drift_vanishes() {
     };
     let before = missing(&h);
     assert!(before > 0, "the demo has a missing secret for admin-portal");
-    // Select the drifted key, then copy it where it is missing.
+    // Select the drifted key, then copy it where it is missing: why first.
     h.keys("d");
     h.keys("c");
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "a copy asks why, as `sphere secret copy --reason` takes one"
+    );
+    assert_eq!(missing(&h), before, "nothing copied before the answer");
+    h.keys("INC-12 region rebuild<Enter>");
     assert_eq!(missing(&h), before - 1, "{:?}", h.model.toasts);
     h.keys("6");
     assert!(
         h.model
             .audit_rows()
             .iter()
-            .any(|r| r.action == "secret.copy")
+            .any(|r| r.action == "secret.copy"
+                && r.reason.as_deref() == Some("INC-12 region rebuild")),
+        "the reason is in the audit"
     );
 }
 
@@ -1457,7 +1465,7 @@ async fn copy_goes_to_the_empty_cell_when_the_majority_rules_see_no_drift() {
     for _ in 0..row {
         h.keys("j");
     }
-    h.keys("c");
+    h.keys("c<Enter>");
     assert_no_confirm(&h);
     assert_eq!(held(&h), 2, "{:?}", h.model.toasts);
 }

@@ -309,24 +309,23 @@ pub struct SecretView {
     pub rows: Vec<usize>,
 }
 
-/// Copy a secret from one region to another of its environment (asks as the policy says).
-pub(crate) fn copy_secret(
+/// Copy a secret from one region to another of its environment: why first (recorded
+/// in the audit, as `sphere secret copy --reason` is), then as the policy says.
+fn copy_secret(
+    m: &mut Model,
     service: String,
     env: String,
     key: String,
     from: String,
     to: String,
 ) -> Vec<Effect> {
-    vec![Effect::Act {
-        action: Action::SecretCopy {
-            service,
-            env,
-            key,
-            from,
-            to,
-        },
-        confirmed: false,
-    }]
+    m.ask_why(Action::SecretCopy {
+        service,
+        env,
+        key,
+        from,
+        to,
+    })
 }
 
 impl Model {
@@ -384,7 +383,7 @@ impl Model {
             if !holders.contains(&to.as_str())
                 && let Some(from) = holders.first().map(|r| r.to_string())
             {
-                return copy_secret(service, env, key, from, to);
+                return copy_secret(self, service, env, key, from, to);
             }
         }
         let env = self
@@ -428,7 +427,7 @@ impl Model {
                 .find(|s| s.service == service && s.env == env && s.key == key)
                 .map(|s| s.region.clone())
                 .unwrap_or_default();
-            return copy_secret(service, env, key, from, to);
+            return copy_secret(self, service, env, key, from, to);
         }
         // Reveal, put and delete act on the selected cell.
         let Some(c) = cell else {
