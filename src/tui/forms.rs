@@ -9,7 +9,7 @@ use crate::domain::environment::{check_name, format_duration, parse_duration};
 use crate::domain::golden::{Database, ServiceRequest, TEMPLATES};
 
 use super::form::{Field, FieldError, Form, FormKind};
-use super::model::{Effect, Level, Model, Overlay, Progress};
+use super::model::{Effect, Level, Model, Overlay};
 
 /// The golden path's database choices, as the form shows them.
 pub const DATABASES: [&str; 3] = ["none", "postgres", "mysql"];
@@ -365,15 +365,12 @@ impl Model {
             return vec![];
         }
         let action = match &form.kind {
+            // Its progress shows once the "why?" below is answered.
             FormKind::Service => match service_request(&form) {
-                Ok(request) => {
-                    self.last_create = Some(request.clone());
-                    self.progress = Some(Progress::new(&request));
-                    Action::ServiceCreate {
-                        request,
-                        from_step: None,
-                    }
-                }
+                Ok(request) => Action::ServiceCreate {
+                    request,
+                    from_step: None,
+                },
                 Err(_) => return vec![],
             },
             FormKind::Hpa { service, cluster } => match self.hpa_bounds(&form) {
@@ -399,9 +396,12 @@ impl Model {
             }
         };
         self.overlay = None;
-        // An HPA edit and a new environment ask why, as `sphere hpa set` and `env
-        // create` take `--reason`.
-        if matches!(action, Action::SetHpa { .. } | Action::EnvCreate { .. }) {
+        // An HPA edit, a new environment and a new service ask why, as `sphere hpa
+        // set`, `env create` and `service create` take `--reason`.
+        if matches!(
+            action,
+            Action::SetHpa { .. } | Action::EnvCreate { .. } | Action::ServiceCreate { .. }
+        ) {
             return self.ask_why(action);
         }
         vec![Effect::Act {

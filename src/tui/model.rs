@@ -1912,6 +1912,15 @@ impl Model {
                 return vec![];
             }
             Pending::Why(action) => {
+                // The golden path's steps show as they end, from the answer on.
+                if let Action::ServiceCreate {
+                    request,
+                    from_step: None,
+                } = action.as_ref()
+                {
+                    self.last_create = Some(request.clone());
+                    self.progress = Some(Progress::new(request));
+                }
                 return vec![Effect::ActWhy {
                     action: *action,
                     confirmed: false,

@@ -836,6 +836,17 @@ async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
         h.keys("<Backspace>");
     }
     h.keys("ledger-exporter<Tab>Exports ledger entries<Tab><Right><Tab><Tab><Right><Enter>");
+    // Why first, as `sphere service create --reason` takes one.
+    assert!(
+        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        "{:?}",
+        h.model.overlay
+    );
+    assert!(
+        h.model.cat.row_index("ledger-exporter").is_none(),
+        "not yet"
+    );
+    h.keys("exports for finance<Enter>");
     assert!(h.model.overlay.is_none(), "{:?}", h.model.toasts);
     let row = h.model.cat.row_index("ledger-exporter");
     assert!(row.is_some(), "in the catalog: {:?}", h.model.toasts);
@@ -843,12 +854,9 @@ async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
     let live = h.model.cat.rows[row.unwrap_or(0)].live.clone();
     assert!(live.deployments > 0, "deployed to dev: {live:?}");
     h.keys("6");
-    assert!(
-        h.model
-            .audit_rows()
-            .iter()
-            .any(|r| r.action == "service.create")
-    );
+    assert!(h.model.audit_rows().iter().any(
+        |r| r.action == "service.create" && r.reason.as_deref() == Some("exports for finance")
+    ));
 }
 
 #[tokio::test]
@@ -1353,7 +1361,9 @@ async fn the_golden_path_shows_each_step_as_it_ends_and_resumes_after_a_failure(
     let mut h = demo().await;
     h.keys("n");
     h.keys("fraud-scorer<Tab>Scores payments<Tab><Right>");
-    // Submit by hand to look at the panel between steps.
+    // Submit, answer why by hand, and look at the panel between steps.
+    assert!(h.model.run(Command::Confirm).is_empty(), "why first");
+    h.keys("fraud scoring for INC-3");
     let effects = h.model.run(Command::Confirm);
     assert_eq!(effects.len(), 1, "the action");
     let screen = h.render();

@@ -169,7 +169,7 @@ async fn hpa_form_80x24() {
 async fn golden_path_progress_80x24() {
     let mut app = Harness::demo(80, 24).await.expect("demo platform opens");
     app.sim.fail_next("register");
-    app.keys("nfraud-scorer<Tab>Scores payments<Tab><Right><Enter>");
+    app.keys("nfraud-scorer<Tab>Scores payments<Tab><Right><Enter>INC-3<Enter>");
     app.model.toasts.clear();
     insta::assert_snapshot!(app.render());
 }
