@@ -1644,3 +1644,27 @@ async fn without_watched_reads_every_lock_read_asks_the_cluster() {
     assert_eq!(counter.get(&get), 5, "{:?}", counter.snapshot());
     assert_eq!(counter.total(), 5, "{:?}", counter.snapshot());
 }
+
+#[tokio::test]
+async fn whoami_is_the_user_a_self_subject_review_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clusters = [peer_wide("production", "us-east-1")];
+    // Credentials that authenticate a user: the emulator's authenticator reads the
+    // bearer token `user:NAME`, as a real API server reads its token.
+    let path = kubeconfig(dir.path(), &clusters);
+    let text = std::fs::read_to_string(&path).expect("kubeconfig");
+    let text = text.replace("user: {}", "user: {token: \"user:amara.okafor\"}");
+    std::fs::write(&path, text).expect("kubeconfig");
+    let entries = vec![ClusterConfig {
+        region: "us-east-1".into(),
+        env: "production".into(),
+        context: Some("production-us-east-1".into()),
+        kubeconfig: Some(path),
+        namespace: None,
+        aws_region: None,
+        aws_profile: None,
+    }];
+    let p = KubeClusters::new(&entries, &settings("sphere-locks", 10)).await;
+    let who = p.whoami().await.expect("a SelfSubjectReview answer");
+    assert_eq!(who.as_deref(), Some("amara.okafor"));
+}

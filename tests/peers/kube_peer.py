@@ -207,6 +207,21 @@ class Peer(kmock.KubernetesEmulator):
             return aiohttp.web.json_response({'cuts': self.log_cuts})
         if path in self.forbidden:
             return status(403, 'Forbidden', f'the user may not {request.method.value} {path}')
+        if (path == '/apis/authentication.k8s.io/v1/selfsubjectreviews'
+                and request.method.value.upper() == 'POST'):
+            # Who the credentials are: a bearer token `user:NAME` authenticates NAME
+            # (as a real API server's authenticator would say); any other token falls
+            # through to kmock, which does not know this resource.
+            auth = request.headers.get('Authorization', '')
+            token = auth[len('Bearer '):] if auth.startswith('Bearer ') else ''
+            if token.startswith('user:'):
+                return aiohttp.web.json_response({
+                    'apiVersion': 'authentication.k8s.io/v1',
+                    'kind': 'SelfSubjectReview',
+                    'metadata': {'creationTimestamp': now()},
+                    'status': {'userInfo': {'username': token[len('user:'):],
+                                            'groups': ['system:authenticated']}},
+                }, status=201)
         addr = self.address(path)
         if addr is None:
             return await super()._handle(request)  # discovery, version: kmock's own
