@@ -337,16 +337,23 @@ pub(crate) fn draw_progress(m: &Model, f: &mut Frame, body: Rect) {
 }
 
 pub(crate) fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
+    // Toasts take at most half the body (newest at the bottom), so the pane stays
+    // readable; what does not fit is counted on one line above them.
+    let top = body.bottom().saturating_sub(body.height.div_ceil(2));
     let mut y = body.bottom();
+    let mut shown = 0;
     for toast in m.toasts.iter().rev() {
         let width = (toast.text.chars().count() as u16 + 4).min(body.width.saturating_sub(2));
         let inner = width.saturating_sub(2).max(1);
         let lines = (toast.text.chars().count() as u16).div_ceil(inner).max(1);
         let h = (lines + 2).min(5);
-        if y < body.y + h {
+        // Room for the "more" line unless this is the last toast.
+        let reserve = u16::from(shown + 1 < m.toasts.len());
+        if y < top + h + reserve {
             break;
         }
         y -= h;
+        shown += 1;
         let area = Rect::new(body.right().saturating_sub(width + 1), y, width, h);
         let slot = match toast.level {
             Level::Error => Slot::ToastError,
@@ -363,6 +370,17 @@ pub(crate) fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
                         .border_type(BorderType::Rounded)
                         .border_style(m.theme.style(slot)),
                 ),
+            area,
+        );
+    }
+    let hidden = m.toasts.len() - shown;
+    if hidden > 0 && y > body.y {
+        let text = format!(" +{hidden} more (all in the log) ");
+        let width = (text.chars().count() as u16).min(body.width.saturating_sub(2));
+        let area = Rect::new(body.right().saturating_sub(width + 1), y - 1, width, 1);
+        f.render_widget(Clear, area);
+        f.render_widget(
+            Paragraph::new(text).style(m.theme.style(Slot::ToastInfo)),
             area,
         );
     }

@@ -2120,3 +2120,36 @@ async fn a_long_revealed_value_wraps_at_80_columns() {
     let screen = h.render();
     assert!(screen.contains("-END"), "the value is cut: {screen}");
 }
+
+#[tokio::test]
+async fn toasts_take_at_most_half_the_screen_and_count_the_rest() {
+    use sphere::tui::model::Level;
+    let mut h = demo().await;
+    h.resize(80, 24);
+    for what in ["locks", "access requests", "read-only"] {
+        h.model.toast(
+            Level::Error,
+            format!(
+                "{what}: the demo state /tmp/x/state-42.json ends early at byte 24 (line 1, column 25), 25 bytes in all: it looks truncated; nothing was changed"
+            ),
+        );
+    }
+    let screen = h.render();
+    let lines: Vec<&str> = screen.lines().collect();
+    // The body is everything between the two header lines and the footer.
+    let body = &lines[2..lines.len() - 1];
+    let covered = body
+        .iter()
+        .filter(|l| l.contains('│') || l.contains('╭') || l.contains('╰'))
+        .count();
+    assert!(
+        covered <= body.len().div_ceil(2),
+        "{covered} of {} body rows covered:\n{screen}",
+        body.len()
+    );
+    assert!(screen.contains("read-only"), "the newest shows: {screen}");
+    assert!(
+        screen.contains("+1 more"),
+        "the hidden one is counted: {screen}"
+    );
+}
