@@ -2153,3 +2153,21 @@ async fn toasts_take_at_most_half_the_screen_and_count_the_rest() {
         "the hidden one is counted: {screen}"
     );
 }
+
+#[tokio::test]
+async fn the_pods_pane_lists_clusters_in_the_platforms_order() {
+    let mut h = demo().await;
+    h.keys("/admin-portal<Enter>3");
+    let ranks: Vec<_> = h
+        .model
+        .pod_rows()
+        .iter()
+        .filter(|p| !p.crash_looping() && p.ready)
+        .map(|p| h.model.topology.cluster_rank(p.cluster))
+        .collect();
+    assert!(ranks.len() > 3, "{ranks:?}");
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "healthy pods follow the platform's order (dev·use1, dev·euw1, …): {ranks:?}"
+    );
+}

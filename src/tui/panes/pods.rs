@@ -240,8 +240,15 @@ impl Model {
             .pods_of(&svc, &self.scope)
             .filter(|p| f.is_empty() || p.name.to_lowercase().contains(&f))
             .collect();
-        // Trouble first: crash loops, then pods that are not ready.
-        rows.sort_by_key(|p| (!p.crash_looping(), p.ready));
+        // Trouble first: crash loops, then pods that are not ready; then the platform's
+        // order of clusters (dev before staging before production), as the matrix.
+        rows.sort_by_key(|p| {
+            (
+                !p.crash_looping(),
+                p.ready,
+                self.topology.cluster_rank(p.cluster),
+            )
+        });
         rows
     }
 
