@@ -277,15 +277,19 @@ impl<V: View> Slot<V> {
     /// failure) up to `wait`.
     async fn serve<T>(&self, wait: Duration, read: impl Fn(&V) -> T) -> Served<T> {
         let mut rx = self.state.subscribe();
-        let ready =
-            tokio::time::timeout(wait, rx.wait_for(|s| s.synced || s.error.is_some())).await;
+        // `wait_for` answers with a read guard on the state: it is dropped within this
+        // statement. Held while borrowing again below, it deadlocked against the watch
+        // task waiting to write (a second read waits behind a waiting writer).
+        let waited_out = tokio::time::timeout(wait, rx.wait_for(|s| s.synced || s.error.is_some()))
+            .await
+            .is_err();
         let s = self.state.borrow();
         if s.serving() {
             return Served::Yes(read(&s.view));
         }
         Served::No {
             generation: s.generation,
-            waited_out: ready.is_err(),
+            waited_out,
         }
     }
 
@@ -736,6 +740,45 @@ mod tests {
             }
         ));
         assert!(slot.newer(0, LockView::locks).is_none());
+    }
+
+    /// Reads while the watch task writes: a read never holds the state's lock while
+    /// taking it again (a second read waits behind a waiting writer: a deadlock that
+    /// hung `sphere lock check` on a configured platform).
+    #[test]
+    fn reads_while_the_watch_writes_never_deadlock() {
+        let slot = Arc::new(Slot::new(LockView::default()));
+        (slot.state).send_modify(|s| s.listed(vec![cm("10", &one("cart"))], Some("11".into())));
+        slot.state.send_modify(|s| s.live = true);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (slot, stop) = (slot.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    slot.state.send_modify(|s| s.live = true);
+                }
+            })
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("runtime");
+                for _ in 0..20_000 {
+                    let served = rt.block_on(slot.serve(Duration::from_secs(5), LockView::locks));
+                    assert!(matches!(served, Served::Yes(_)));
+                }
+                let _ = done_tx.send(());
+            })
+        };
+        let finished = done_rx.recv_timeout(Duration::from_secs(20)).is_ok();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(finished, "a read deadlocked against the writing watch task");
+        writer.join().expect("writer");
+        reader.join().expect("reader");
     }
 
     #[test]
