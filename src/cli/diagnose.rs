@@ -470,30 +470,7 @@ pub async fn run_problems(cli: &Cli, ctx: &Ctx, args: &ProblemsArgs) -> Result<E
         platform.secrets.list_partial(None),
         platform.flags.list(),
     );
-    let mut unread: Vec<Unreadable> = Vec::new();
-    let mut note = |what: &str, e: &anyhow::Error, next: &str| {
-        unread.push(Unreadable {
-            what: what.to_string(),
-            error: format!("{e:#}"),
-            next: next.to_string(),
-        })
-    };
-    match &catalog {
-        Ok(c) => {
-            for p in c
-                .problems
-                .iter()
-                .filter(|p| p.severity == crate::domain::catalog::Severity::Error)
-            {
-                unread.push(Unreadable {
-                    what: format!("catalog file {}", p.file.display()),
-                    error: p.reason.clone(),
-                    next: "sphere catalog validate".to_string(),
-                });
-            }
-        }
-        Err(e) => note("the catalog", e, "sphere catalog validate"),
-    }
+    let mut unread = Unreadable::of_catalog(catalog.as_deref().map_err(|e| format!("{e:#}")));
     let mut note = |what: &str, e: &anyhow::Error, next: &str| {
         unread.push(Unreadable {
             what: what.to_string(),

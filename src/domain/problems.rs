@@ -89,6 +89,31 @@ pub struct Unreadable {
     pub next: String,
 }
 
+impl Unreadable {
+    /// The catalog as a source, for the CLI and the pane alike: the error it could not
+    /// be loaded with, else each descriptor file it could not read.
+    pub fn of_catalog(catalog: Result<&super::catalog::Catalog, String>) -> Vec<Unreadable> {
+        const NEXT: &str = "sphere catalog validate";
+        match catalog {
+            Err(error) => vec![Unreadable {
+                what: "the catalog".into(),
+                error,
+                next: NEXT.into(),
+            }],
+            Ok(c) => c
+                .problems
+                .iter()
+                .filter(|p| p.severity == super::catalog::Severity::Error)
+                .map(|p| Unreadable {
+                    what: format!("catalog file {}", p.file.display()),
+                    error: p.reason.clone(),
+                    next: NEXT.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What the problems are computed over.
 #[derive(Debug, Clone, Copy)]
 pub struct ProblemInput<'a> {

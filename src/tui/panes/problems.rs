@@ -63,24 +63,10 @@ impl Model {
     fn compute_problems(&self, now: i64) -> Vec<ProblemRow> {
         let mut unread = Vec::new();
         if let Some(e) = &self.catalog_error {
-            unread.push(Unreadable {
-                what: "the catalog".into(),
-                error: e.clone(),
-                next: "sphere catalog validate".into(),
-            });
+            unread.extend(Unreadable::of_catalog(Err(e.clone())));
         }
         if let Some(c) = &self.catalog {
-            for p in c
-                .problems
-                .iter()
-                .filter(|p| p.severity == crate::domain::catalog::Severity::Error)
-            {
-                unread.push(Unreadable {
-                    what: format!("catalog file {}", p.file.display()),
-                    error: p.reason.clone(),
-                    next: "sphere catalog validate".into(),
-                });
-            }
+            unread.extend(Unreadable::of_catalog(Ok(c)));
         }
         if let Remote::Failed(e) = &self.flags {
             unread.push(Unreadable {
