@@ -542,7 +542,7 @@ pub fn draw_logs(m: &mut Model, f: &mut Frame, area: Rect) {
     };
     let start = end.saturating_sub(h);
     let mut out = Vec::new();
-    for (i, l) in v.lines.iter().enumerate().skip(start).take(end - start) {
+    for (i, l) in (start..end).zip(v.lines.range(start..end)) {
         let mut spans = Vec::new();
         if v.timestamps {
             spans.push(Span::styled(

@@ -159,6 +159,22 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
     m.pods = pos;
 }
 
+impl Model {
+    /// A service's deployments in scope, in the platform's order (dev, staging,
+    /// production), as the matrix shows them.
+    pub(crate) fn deployments_in_scope<'a>(
+        &self,
+        live: crate::domain::service::ServiceView<'a>,
+    ) -> Vec<crate::domain::service::DeploymentRow<'a>> {
+        let mut deployments: Vec<_> = live
+            .deployments()
+            .filter(|d| self.scope.contains(d.cluster))
+            .collect();
+        deployments.sort_by_key(|d| self.topology.cluster_rank(d.cluster));
+        deployments
+    }
+}
+
 /// Deployments and HPAs of the focus service, beside or below its pods.
 pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
     let t = &m.theme;
@@ -176,13 +192,7 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str
         return;
     };
     let mut rows = Vec::new();
-    let mut deployments: Vec<_> = live
-        .deployments()
-        .filter(|d| m.scope.contains(d.cluster))
-        .collect();
-    // The platform's order (dev, staging, production), as the matrix shows it.
-    deployments.sort_by_key(|d| m.topology.cluster_rank(d.cluster));
-    for d in deployments {
+    for d in m.deployments_in_scope(live) {
         let c = d.cluster;
         let crash = live.crash_loops(c);
         let (state, slot) = deployment_state(&d, crash);

@@ -129,13 +129,7 @@ pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -
             t.style(Slot::Muted).add_modifier(Modifier::BOLD),
         )));
         if let Some(live) = m.live.service(&row.name) {
-            let mut deployments: Vec<_> = live
-                .deployments()
-                .filter(|d| m.scope.contains(d.cluster))
-                .collect();
-            // The platform's order (dev, staging, production), as the matrix shows it.
-            deployments.sort_by_key(|d| m.topology.cluster_rank(d.cluster));
-            for d in deployments {
+            for d in m.deployments_in_scope(live) {
                 let cluster = d.cluster;
                 let crash = live.crash_loops(cluster);
                 let (state, slot) = deployment_state(&d, crash);
