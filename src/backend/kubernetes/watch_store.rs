@@ -559,51 +559,59 @@ impl KubeClusters {
     /// One cluster's locks: from its watch when it serves, else read directly.
     pub(super) async fn watched_locks(&self, conn: &Conn) -> Result<Vec<Lock>> {
         let what = "reading locks";
-        let direct = || self.timed(&conn.id, what, self.read_locks(conn));
-        let Some(i) = self.conn_index(conn).filter(|_| conn.client.is_ok()) else {
-            return direct().await;
-        };
-        if !self.watching() {
-            return direct().await;
-        }
-        let slot = &self.inner.stores.locks[i];
-        match slot.serve(self.inner.timeout, LockView::locks).await {
-            Served::Yes(r) => r.with_context(|| format!("cluster {}: {what}", conn.id)),
-            Served::No {
-                waited_out: true, ..
-            } => Err(self.waited_out(conn, what)),
-            Served::No { generation, .. } => {
-                let read = direct().await;
-                match slot.newer(generation, LockView::locks) {
-                    // The watch came back with something newer: the direct answer is late.
-                    Some(newer) => newer.with_context(|| format!("cluster {}: {what}", conn.id)),
-                    None => read,
-                }
-            }
-        }
+        let slot = |i| &self.inner.stores.locks[i];
+        self.watched(conn, what, slot, LockView::locks, || {
+            self.timed(&conn.id, what, self.read_locks(conn))
+        })
+        .await
     }
 
     /// The environments one cluster holds: from its watch when it serves, else listed.
     pub(super) async fn watched_envs(&self, conn: &Conn) -> Result<Vec<EphemeralEnv>> {
         let what = "listing environments";
-        let direct = || self.timed(&conn.id, what, self.list_envs_of(conn));
+        let slot = |i| &self.inner.stores.envs[i];
+        self.watched(
+            conn,
+            what,
+            slot,
+            |v: &EnvView| Ok(v.envs()),
+            || self.timed(&conn.id, what, self.list_envs_of(conn)),
+        )
+        .await
+    }
+
+    /// What `read` finds in the watched store of `conn` (`slot` of its index) when the
+    /// watch serves; else the `direct` read, unless the watch came back meanwhile with
+    /// something newer (then the direct answer is late and gives way).
+    async fn watched<'s, V: View, T, F>(
+        &'s self,
+        conn: &Conn,
+        what: &str,
+        slot: impl FnOnce(usize) -> &'s Arc<Slot<V>>,
+        read: impl Fn(&V) -> Result<T>,
+        direct: impl FnOnce() -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
         let Some(i) = self.conn_index(conn).filter(|_| conn.client.is_ok()) else {
             return direct().await;
         };
         if !self.watching() {
             return direct().await;
         }
-        let slot = &self.inner.stores.envs[i];
-        match slot.serve(self.inner.timeout, EnvView::envs).await {
-            Served::Yes(envs) => Ok(envs),
+        let slot = slot(i);
+        let context = || format!("cluster {}: {what}", conn.id);
+        match slot.serve(self.inner.timeout, &read).await {
+            Served::Yes(r) => r.with_context(context),
             Served::No {
                 waited_out: true, ..
             } => Err(self.waited_out(conn, what)),
             Served::No { generation, .. } => {
-                let read = direct().await;
-                match slot.newer(generation, EnvView::envs) {
-                    Some(newer) => Ok(newer),
-                    None => read,
+                let direct = direct().await;
+                match slot.newer(generation, &read) {
+                    Some(newer) => newer.with_context(context),
+                    None => direct,
                 }
             }
         }
