@@ -752,19 +752,7 @@ async fn the_problems_list_names_the_crash_loop_from_a_watch() {
 /// (`svc` owned by the Group payments, whose member is ada; bob is in no group), no
 /// admins, and `user` at the keyboard.
 fn configured(dir: &Path, service: &str, ns: [&str; 2], user: &str) -> PathBuf {
-    let kube = peers::kube();
-    std::fs::write(
-        dir.join("kubeconfig"),
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: peer\n  cluster: {{server: \"{kube}\"}}\n\
-             contexts:\n- name: use1\n  context: {{cluster: peer, user: u, namespace: {a}}}\n\
-             - name: euw1\n  context: {{cluster: peer, user: u, namespace: {b}}}\n\
-             users:\n- name: u\n  user: {{token: test}}\ncurrent-context: use1\n",
-            a = ns[0],
-            b = ns[1]
-        ),
-    )
-    .expect("kubeconfig");
+    peers::kubeconfig_two_contexts(dir, ns);
     std::fs::create_dir_all(dir.join("catalog")).expect("mkdir");
     std::fs::write(
         dir.join("catalog/catalog-info.yaml"),

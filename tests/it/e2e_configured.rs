@@ -87,19 +87,7 @@ fn write_config(
     kafka: &KafkaConfig,
     github: &str,
 ) -> std::path::PathBuf {
-    let kube = peers::kube();
-    std::fs::write(
-        dir.join("kubeconfig"),
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: peer\n  cluster: {{server: \"{kube}\"}}\n\
-             contexts:\n- name: use1\n  context: {{cluster: peer, user: u, namespace: {a}}}\n\
-             - name: euw1\n  context: {{cluster: peer, user: u, namespace: {b}}}\n\
-             users:\n- name: u\n  user: {{token: test}}\ncurrent-context: use1\n",
-            a = ns[0],
-            b = ns[1]
-        ),
-    )
-    .expect("kubeconfig");
+    peers::kubeconfig_two_contexts(dir, ns);
     std::fs::create_dir_all(dir.join("catalog")).expect("mkdir");
     std::fs::write(
         dir.join("catalog/catalog-info.yaml"),

@@ -304,3 +304,21 @@ impl Drop for OwnedBroker {
         }
     }
 }
+
+/// `DIR/kubeconfig`: two contexts on the Kubernetes emulator, `use1` and `euw1`, each
+/// on its own namespace of `ns` (the configured-platform tests' two production clusters).
+pub fn kubeconfig_two_contexts(dir: &std::path::Path, ns: [&str; 2]) {
+    let kube = kube();
+    std::fs::write(
+        dir.join("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: peer\n  cluster: {{server: \"{kube}\"}}\n\
+             contexts:\n- name: use1\n  context: {{cluster: peer, user: u, namespace: {a}}}\n\
+             - name: euw1\n  context: {{cluster: peer, user: u, namespace: {b}}}\n\
+             users:\n- name: u\n  user: {{token: test}}\ncurrent-context: use1\n",
+            a = ns[0],
+            b = ns[1]
+        ),
+    )
+    .expect("kubeconfig");
+}
