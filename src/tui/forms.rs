@@ -9,7 +9,8 @@ use crate::domain::environment::{check_name, format_duration, parse_duration};
 use crate::domain::golden::{Database, ServiceRequest, TEMPLATES};
 
 use super::form::{Field, FieldError, Form, FormKind};
-use super::model::{Effect, Level, Model, Overlay};
+use super::layers::Layer;
+use super::model::{Effect, Level, Model};
 
 /// The golden path's database choices, as the form shows them.
 pub const DATABASES: [&str; 3] = ["none", "postgres", "mysql"];
@@ -27,8 +28,7 @@ fn problem(field: &str, reason: impl Into<String>) -> FieldError {
 impl Model {
     fn open(&mut self, mut form: Form) {
         self.check(&mut form);
-        self.form = Some(form);
-        self.overlay = Some(Overlay::Form);
+        self.layers.push(Layer::Form(Box::new(form)));
     }
 
     /// The golden-path form: owners are the catalog's teams, the actor's own team
@@ -199,9 +199,9 @@ impl Model {
 
     /// Check the open form again (after a key).
     pub(super) fn check_form(&mut self) {
-        if let Some(mut form) = self.form.take() {
+        if let Some((i, mut form)) = self.layers.take_form() {
             self.check(&mut form);
-            self.form = Some(form);
+            self.layers.put_form(i, form);
         }
     }
 
@@ -354,14 +354,14 @@ impl Model {
 
     /// Enter: when nothing is wrong, the action; else every problem is shown.
     pub(super) fn submit_form(&mut self) -> Vec<Effect> {
-        let Some(mut form) = self.form.take() else {
-            self.overlay = None;
+        // The form leaves the stack, and comes back only when something is wrong.
+        let Some((i, mut form)) = self.layers.take_form() else {
             return vec![];
         };
         self.check(&mut form);
         if !form.errors.is_empty() {
             form.submitted = true;
-            self.form = Some(form);
+            self.layers.put_form(i, form);
             return vec![];
         }
         let action = match &form.kind {
@@ -390,12 +390,10 @@ impl Model {
                 let Ok((env, region, key)) = self.secret_place(&form) else {
                     return vec![];
                 };
-                self.overlay = None;
                 self.ask_secret_value(service.clone(), env, region, key);
                 return vec![];
             }
         };
-        self.overlay = None;
         // An HPA edit, a new environment and a new service ask why, as `sphere hpa
         // set`, `env create` and `service create` take `--reason`.
         if matches!(
