@@ -1217,4 +1217,50 @@ mod tests {
             assert!(Command::parse(&r.run).is_ok(), "{r:?}");
         }
     }
+
+    /// A user's binding shows under its command, in its section: with the default's
+    /// words it joins the command's keys; with words of its own it has its own row.
+    #[test]
+    fn a_user_binding_is_listed_under_its_command_in_its_section() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths = crate::config::Paths::in_dir(dir.path());
+        std::fs::create_dir_all(paths.keymap_file().parent().expect("a dir")).expect("dir");
+        std::fs::write(
+            paths.keymap_file(),
+            "[[pods]]\non = \"o\"\nrun = \"logs\"\ndesc = \"The selected pod's logs\"\n\n\
+             [[pods]]\non = \"K\"\nrun = \"restart\"\ndesc = \"Kick it\"\n",
+        )
+        .expect("write");
+        let (keymap, problems) = crate::config::load_keymap(&paths);
+        assert!(problems.is_empty(), "{problems:?}");
+        let rows: Vec<KeyRow> = key_rows(&keymap)
+            .into_iter()
+            .filter(|r| r.section == "pods")
+            .collect();
+        let keys = |run: &str, desc: &str| -> Option<Vec<String>> {
+            rows.iter()
+                .find(|r| r.run == run && r.desc == desc)
+                .map(|r| {
+                    r.keys
+                        .iter()
+                        .map(|k| crate::config::keymap::format_keys(k))
+                        .collect()
+                })
+        };
+        assert_eq!(
+            keys("logs", "The selected pod's logs"),
+            Some(vec!["o".to_string(), "l".to_string()]),
+            "{rows:?}"
+        );
+        assert_eq!(
+            keys("restart", "Kick it"),
+            Some(vec!["K".to_string()]),
+            "{rows:?}"
+        );
+        assert_eq!(
+            keys("restart", "Restart the selected pod's deployment"),
+            Some(vec!["R".to_string()]),
+            "{rows:?}"
+        );
+    }
 }
