@@ -352,9 +352,11 @@ impl Model {
         })
     }
 
-    /// Enter: when nothing is wrong, the action; else every problem is shown.
+    /// Enter: when nothing is wrong, the action; else every problem is shown. The form
+    /// stays under what it asks next (why, a new secret's value): Esc there comes back
+    /// to it as typed; it closes when the action is handed over (see
+    /// `Model::dispatch`).
     pub(super) fn submit_form(&mut self) -> Vec<Effect> {
-        // The form leaves the stack, and comes back only when something is wrong.
         let Some((i, mut form)) = self.layers.take_form() else {
             return vec![];
         };
@@ -364,49 +366,68 @@ impl Model {
             self.layers.put_form(i, form);
             return vec![];
         }
+        let next = self.form_next(&form);
+        self.layers.put_form(i, form);
+        match next {
+            None => vec![],
+            Some(Next::Value {
+                service,
+                env,
+                region,
+                key,
+            }) => {
+                self.ask_secret_value(service, env, region, key);
+                vec![]
+            }
+            // An HPA edit, a new environment and a new service ask why, as `sphere hpa
+            // set`, `env create` and `service create` take `--reason`.
+            Some(Next::Act(action)) => self.ask_why(action),
+        }
+    }
+
+    /// What a checked form asks next.
+    fn form_next(&self, form: &Form) -> Option<Next> {
         let action = match &form.kind {
             // Its progress shows once the "why?" below is answered.
-            FormKind::Service => match service_request(&form) {
-                Ok(request) => Action::ServiceCreate {
-                    request,
-                    from_step: None,
-                },
-                Err(_) => return vec![],
+            FormKind::Service => Action::ServiceCreate {
+                request: service_request(form).ok()?,
+                from_step: None,
             },
-            FormKind::Hpa { service, cluster } => match self.hpa_bounds(&form) {
-                Ok((min, max)) => Action::SetHpa {
+            FormKind::Hpa { service, cluster } => {
+                let (min, max) = self.hpa_bounds(form).ok()?;
+                Action::SetHpa {
                     service: service.clone(),
                     cluster: cluster.clone(),
                     min,
                     max,
-                },
-                Err(_) => return vec![],
-            },
-            FormKind::Environment => match self.env_request(&form) {
-                Ok(a) => a,
-                Err(_) => return vec![],
-            },
+                }
+            }
+            FormKind::Environment => self.env_request(form).ok()?,
             FormKind::Secret { service } => {
-                let Ok((env, region, key)) = self.secret_place(&form) else {
-                    return vec![];
-                };
-                self.ask_secret_value(service.clone(), env, region, key);
-                return vec![];
+                let (env, region, key) = self.secret_place(form).ok()?;
+                return Some(Next::Value {
+                    service: service.clone(),
+                    env,
+                    region,
+                    key,
+                });
             }
         };
-        // An HPA edit, a new environment and a new service ask why, as `sphere hpa
-        // set`, `env create` and `service create` take `--reason`.
-        if matches!(
-            action,
-            Action::SetHpa { .. } | Action::EnvCreate { .. } | Action::ServiceCreate { .. }
-        ) {
-            return self.ask_why(action);
-        }
-        vec![Effect::Act {
-            action,
-            confirmed: false,
-        }]
+        Some(Next::Act(action))
     }
+}
+
+/// What a submitted form asks next.
+enum Next {
+    /// Why, then the action.
+    Act(Action),
+    /// A new secret's value (typed masked), then why.
+    Value {
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+    },
 }
 
 /// The golden-path request the form holds.

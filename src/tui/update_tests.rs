@@ -268,3 +268,35 @@ async fn a_destructive_command_from_the_palette_opens_the_confirm_layer() {
     press(&mut h, "<Esc>");
     assert!(h.model.top().is_none());
 }
+
+#[tokio::test]
+async fn a_form_stays_under_its_why_prompt_and_closes_when_the_action_is_handed_over() {
+    let mut h = demo().await;
+    press(&mut h, ":env create<Enter>");
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
+    press(&mut h, "pr-7<Enter>");
+    // Why? over the form: Esc comes back to the form as typed.
+    assert!(
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
+        "{:?}",
+        h.model.top()
+    );
+    assert_eq!(h.model.layers.len(), 2);
+    press(&mut h, "<Esc>");
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
+    assert_eq!(
+        h.model.form().map(|f| f.value("name")).as_deref(),
+        Some("pr-7")
+    );
+    // Enter, then a reason: the action is handed over and the form is done.
+    let effects = press(&mut h, "<Enter>preview<Enter>");
+    let [Effect::ActWhy { action, why, .. }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert!(
+        matches!(action, Action::EnvCreate { name, .. } if name == "pr-7"),
+        "{action:?}"
+    );
+    assert_eq!(why.reason.as_deref(), Some("preview"));
+    assert!(h.model.top().is_none(), "{:?}", h.model.top());
+}

@@ -327,7 +327,21 @@ impl Model {
         match after {
             After::Nothing => vec![],
             After::Run(cmd) => self.run(cmd),
-            After::Answer(then, input) => self.complete_prompt(then, input),
+            After::Answer(then, input) => {
+                let effects = self.complete_prompt(then, input);
+                // The action is handed over: the form it came from (under its
+                // prompts) is done.
+                let handed = effects.iter().any(|e| match e {
+                    Effect::Act { action, .. } | Effect::ActWhy { action, .. } => {
+                        matches!(self.layers.top(), Some(Layer::Form(f)) if f.makes(action))
+                    }
+                    _ => false,
+                });
+                if handed {
+                    self.layers.pop();
+                }
+                effects
+            }
             After::Effects(effects) => effects,
             After::Toast(level, text) => {
                 self.toast(level, text);
