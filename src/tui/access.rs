@@ -9,7 +9,7 @@ use crate::domain::catalog::Kind;
 use crate::domain::text::{age, sanitize};
 
 use super::command::Command;
-use super::model::{Effect, Level, Model, Overlay, PaletteItem, PaletteState, Pending};
+use super::model::{Effect, Level, Model, PaletteItem, PaletteState, Pending};
 
 impl Model {
     /// The pending requests the user may decide: on a service they (or one of their
@@ -88,7 +88,7 @@ impl Model {
             );
             return vec![Effect::Fetch(super::fetch::Fetch::Access)];
         }
-        self.overlay = Some(Overlay::Palette(PaletteState {
+        self.open_palette(PaletteState {
             title: format!(
                 " {} access request{} waiting for you: Enter to decide ",
                 items.len(),
@@ -97,8 +97,7 @@ impl Model {
             items,
             wide: true,
             ..PaletteState::default()
-        }));
-        self.refilter_palette();
+        });
         vec![]
     }
 
@@ -122,13 +121,12 @@ impl Model {
                 keys: String::new(),
             },
         ];
-        self.overlay = Some(Overlay::Palette(PaletteState {
+        self.open_palette(PaletteState {
             title: format!(" {line} "),
             items,
             wide: true,
             ..PaletteState::default()
-        }));
-        self.refilter_palette();
+        });
     }
 
     /// Approve or deny request `id`: ask why first.

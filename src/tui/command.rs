@@ -992,6 +992,123 @@ impl Context {
     }
 }
 
+/// The keymap sections in the registry's order (each where a command of it first
+/// names it), then any other section a keymap has: the order of the help and of the
+/// README's keymap table.
+pub fn section_order(keymap: &crate::config::Keymap) -> Vec<&str> {
+    let mut order: Vec<&str> = Vec::new();
+    for s in REGISTRY.iter().flat_map(|s| s.sections.iter().copied()) {
+        if !order.contains(&s) {
+            order.push(s);
+        }
+    }
+    for s in keymap.section_names() {
+        if !order.contains(&s) {
+            order.push(s);
+        }
+    }
+    order
+}
+
+/// One row of the keymap by section and command: every key of the section running
+/// it with the same words, and those words (the keymap's, else the registry's). A
+/// user's binding with words of its own has its own row, under its command. The digit
+/// keys of `pane:N` are one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub section: String,
+    /// Each key sequence that runs it here (the digits, for `pane:N`).
+    pub keys: Vec<Vec<crate::config::Key>>,
+    /// The command as a keymap writes it (`pane:N` for the digits).
+    pub run: String,
+    pub desc: String,
+}
+
+impl KeyRow {
+    /// The digit keys of the panes, folded into one row.
+    pub fn is_panes(&self) -> bool {
+        self.run == "pane:N"
+    }
+}
+
+/// The keymap's rows, section by section in [`section_order`], commands in the order
+/// the section binds them first; `noop` entries are left out.
+pub fn key_rows(keymap: &crate::config::Keymap) -> Vec<KeyRow> {
+    let digit_pane = |b: &crate::config::Binding| {
+        matches!(Command::parse(&b.run), Ok(Command::Pane(n))
+            if crate::config::keymap::format_keys(&b.on) == n.to_string())
+    };
+    let mut rows: Vec<KeyRow> = Vec::new();
+    for section in section_order(keymap) {
+        let start = rows.len();
+        let mut digits: Vec<Vec<crate::config::Key>> = Vec::new();
+        for b in keymap.section(section) {
+            if b.run == "noop" {
+                continue;
+            }
+            if digit_pane(b) {
+                digits.push(b.on.clone());
+                continue;
+            }
+            let desc = if b.desc.is_empty() {
+                Command::parse(&b.run)
+                    .ok()
+                    .and_then(|c| c.spec())
+                    .map_or(String::new(), |s| s.desc.to_string())
+            } else {
+                b.desc.clone()
+            };
+            match rows[start..]
+                .iter_mut()
+                .find(|r| r.run == b.run && r.desc == desc)
+            {
+                Some(row) => row.keys.push(b.on.clone()),
+                None => rows.push(KeyRow {
+                    section: section.to_string(),
+                    keys: vec![b.on.clone()],
+                    run: b.run.clone(),
+                    desc,
+                }),
+            }
+        }
+        if !digits.is_empty() {
+            rows.push(KeyRow {
+                section: section.to_string(),
+                keys: digits,
+                run: "pane:N".into(),
+                desc: "Go to pane N".into(),
+            });
+        }
+    }
+    rows
+}
+
+/// The README's keymap table (Markdown), from the keymap and the registry.
+pub fn keymap_table(keymap: &crate::config::Keymap) -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let seq = |on: &[crate::config::Key]| {
+        let keys: Vec<String> = on.iter().map(ToString::to_string).collect();
+        format!("`{}`", cell(&keys.join(" ")))
+    };
+    let mut out = String::from("| section | key | command | what it does |\n|---|---|---|---|\n");
+    for r in key_rows(keymap) {
+        let keys = match (r.is_panes(), r.keys.first(), r.keys.last()) {
+            (true, Some(first), Some(last)) if r.keys.len() > 1 => {
+                format!("{} … {}", seq(first), seq(last))
+            }
+            _ => r.keys.iter().map(|k| seq(k)).collect::<Vec<_>>().join(", "),
+        };
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {} |\n",
+            r.section,
+            keys,
+            cell(&r.run),
+            cell(&r.desc)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1052,5 +1169,98 @@ mod tests {
             "rollback_to:production:eu-west-1:payments-api:1.2.3"
         );
         assert!(c.spec().is_none());
+    }
+
+    /// The README's keymap table is the default keymap's: when a binding changes,
+    /// this fails and prints the table to paste.
+    #[test]
+    fn the_readme_keymap_table_is_the_default_keymap() {
+        let expected = keymap_table(&crate::config::Keymap::builtin());
+        let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme =
+            std::fs::read_to_string(readme_path).unwrap_or_else(|e| panic!("{readme_path}: {e}"));
+        let header = "| section | key | command | what it does |";
+        let table: String = readme
+            .lines()
+            .skip_while(|l| *l != header)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            table == expected,
+            "README.md's keymap table differs from keymaps/default.toml; replace it with:\n\n{expected}"
+        );
+    }
+
+    #[test]
+    fn the_keymap_table_lists_every_binding_under_its_command() {
+        let rows = key_rows(&crate::config::Keymap::builtin());
+        let quit = rows
+            .iter()
+            .find(|r| r.section == "global" && r.run == "quit")
+            .expect("quit is bound");
+        let keys = |r: &KeyRow| -> Vec<String> {
+            r.keys
+                .iter()
+                .map(|k| crate::config::keymap::format_keys(k))
+                .collect()
+        };
+        assert_eq!(keys(quit), ["q", "<C-c>"]);
+        let panes = rows.iter().find(|r| r.is_panes()).expect("the panes row");
+        assert_eq!(keys(panes), ["1", "2", "3", "4", "5", "6", "7"]);
+        assert!(
+            rows.iter()
+                .any(|r| r.run == "top" && keys(r).contains(&"gg".to_string()))
+        );
+        // Every row's command is the registry's.
+        for r in rows.iter().filter(|r| r.run != "pane:N") {
+            assert!(Command::parse(&r.run).is_ok(), "{r:?}");
+        }
+    }
+
+    /// A user's binding shows under its command, in its section: with the default's
+    /// words it joins the command's keys; with words of its own it has its own row.
+    #[test]
+    fn a_user_binding_is_listed_under_its_command_in_its_section() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths = crate::config::Paths::in_dir(dir.path());
+        std::fs::create_dir_all(paths.keymap_file().parent().expect("a dir")).expect("dir");
+        std::fs::write(
+            paths.keymap_file(),
+            "[[pods]]\non = \"o\"\nrun = \"logs\"\ndesc = \"The selected pod's logs\"\n\n\
+             [[pods]]\non = \"K\"\nrun = \"restart\"\ndesc = \"Kick it\"\n",
+        )
+        .expect("write");
+        let (keymap, problems) = crate::config::load_keymap(&paths);
+        assert!(problems.is_empty(), "{problems:?}");
+        let rows: Vec<KeyRow> = key_rows(&keymap)
+            .into_iter()
+            .filter(|r| r.section == "pods")
+            .collect();
+        let keys = |run: &str, desc: &str| -> Option<Vec<String>> {
+            rows.iter()
+                .find(|r| r.run == run && r.desc == desc)
+                .map(|r| {
+                    r.keys
+                        .iter()
+                        .map(|k| crate::config::keymap::format_keys(k))
+                        .collect()
+                })
+        };
+        assert_eq!(
+            keys("logs", "The selected pod's logs"),
+            Some(vec!["o".to_string(), "l".to_string()]),
+            "{rows:?}"
+        );
+        assert_eq!(
+            keys("restart", "Kick it"),
+            Some(vec!["K".to_string()]),
+            "{rows:?}"
+        );
+        assert_eq!(
+            keys("restart", "Restart the selected pod's deployment"),
+            Some(vec!["R".to_string()]),
+            "{rows:?}"
+        );
     }
 }

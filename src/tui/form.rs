@@ -227,6 +227,18 @@ impl Form {
         }
     }
 
+    /// Is `action` what this form becomes (its kind, whatever the values)?
+    pub fn makes(&self, action: &crate::actions::Action) -> bool {
+        use crate::actions::Action as A;
+        matches!(
+            (&self.kind, action),
+            (FormKind::Service, A::ServiceCreate { .. })
+                | (FormKind::Hpa { .. }, A::SetHpa { .. })
+                | (FormKind::Environment, A::EnvCreate { .. })
+                | (FormKind::Secret { .. }, A::SecretPut { .. })
+        )
+    }
+
     pub fn is_text(&self) -> bool {
         matches!(self.focused().map(|f| &f.kind), Some(FieldKind::Text(_)))
     }

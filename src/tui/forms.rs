@@ -9,7 +9,8 @@ use crate::domain::environment::{check_name, format_duration, parse_duration};
 use crate::domain::golden::{Database, ServiceRequest, TEMPLATES};
 
 use super::form::{Field, FieldError, Form, FormKind};
-use super::model::{Effect, Level, Model, Overlay};
+use super::layers::Layer;
+use super::model::{Effect, Level, Model};
 
 /// The golden path's database choices, as the form shows them.
 pub const DATABASES: [&str; 3] = ["none", "postgres", "mysql"];
@@ -27,8 +28,7 @@ fn problem(field: &str, reason: impl Into<String>) -> FieldError {
 impl Model {
     fn open(&mut self, mut form: Form) {
         self.check(&mut form);
-        self.form = Some(form);
-        self.overlay = Some(Overlay::Form);
+        self.layers.push(Layer::Form(Box::new(form)));
     }
 
     /// The golden-path form: owners are the catalog's teams, the actor's own team
@@ -199,9 +199,9 @@ impl Model {
 
     /// Check the open form again (after a key).
     pub(super) fn check_form(&mut self) {
-        if let Some(mut form) = self.form.take() {
+        if let Some((i, mut form)) = self.layers.take_form() {
             self.check(&mut form);
-            self.form = Some(form);
+            self.layers.put_form(i, form);
         }
     }
 
@@ -352,63 +352,82 @@ impl Model {
         })
     }
 
-    /// Enter: when nothing is wrong, the action; else every problem is shown.
+    /// Enter: when nothing is wrong, the action; else every problem is shown. The form
+    /// stays under what it asks next (why, a new secret's value): Esc there comes back
+    /// to it as typed; it closes when the action is handed over (see
+    /// `Model::dispatch`).
     pub(super) fn submit_form(&mut self) -> Vec<Effect> {
-        let Some(mut form) = self.form.take() else {
-            self.overlay = None;
+        let Some((i, mut form)) = self.layers.take_form() else {
             return vec![];
         };
         self.check(&mut form);
         if !form.errors.is_empty() {
             form.submitted = true;
-            self.form = Some(form);
+            self.layers.put_form(i, form);
             return vec![];
         }
+        let next = self.form_next(&form);
+        self.layers.put_form(i, form);
+        match next {
+            None => vec![],
+            Some(Next::Value {
+                service,
+                env,
+                region,
+                key,
+            }) => {
+                self.ask_secret_value(service, env, region, key);
+                vec![]
+            }
+            // An HPA edit, a new environment and a new service ask why, as `sphere hpa
+            // set`, `env create` and `service create` take `--reason`.
+            Some(Next::Act(action)) => self.ask_why(action),
+        }
+    }
+
+    /// What a checked form asks next.
+    fn form_next(&self, form: &Form) -> Option<Next> {
         let action = match &form.kind {
             // Its progress shows once the "why?" below is answered.
-            FormKind::Service => match service_request(&form) {
-                Ok(request) => Action::ServiceCreate {
-                    request,
-                    from_step: None,
-                },
-                Err(_) => return vec![],
+            FormKind::Service => Action::ServiceCreate {
+                request: service_request(form).ok()?,
+                from_step: None,
             },
-            FormKind::Hpa { service, cluster } => match self.hpa_bounds(&form) {
-                Ok((min, max)) => Action::SetHpa {
+            FormKind::Hpa { service, cluster } => {
+                let (min, max) = self.hpa_bounds(form).ok()?;
+                Action::SetHpa {
                     service: service.clone(),
                     cluster: cluster.clone(),
                     min,
                     max,
-                },
-                Err(_) => return vec![],
-            },
-            FormKind::Environment => match self.env_request(&form) {
-                Ok(a) => a,
-                Err(_) => return vec![],
-            },
+                }
+            }
+            FormKind::Environment => self.env_request(form).ok()?,
             FormKind::Secret { service } => {
-                let Ok((env, region, key)) = self.secret_place(&form) else {
-                    return vec![];
-                };
-                self.overlay = None;
-                self.ask_secret_value(service.clone(), env, region, key);
-                return vec![];
+                let (env, region, key) = self.secret_place(form).ok()?;
+                return Some(Next::Value {
+                    service: service.clone(),
+                    env,
+                    region,
+                    key,
+                });
             }
         };
-        self.overlay = None;
-        // An HPA edit, a new environment and a new service ask why, as `sphere hpa
-        // set`, `env create` and `service create` take `--reason`.
-        if matches!(
-            action,
-            Action::SetHpa { .. } | Action::EnvCreate { .. } | Action::ServiceCreate { .. }
-        ) {
-            return self.ask_why(action);
-        }
-        vec![Effect::Act {
-            action,
-            confirmed: false,
-        }]
+        Some(Next::Act(action))
     }
+}
+
+/// What a submitted form asks next.
+enum Next {
+    /// Why, then the action.
+    Act(Action),
+    /// A new secret's value (typed masked), then why.
+    Value {
+        service: String,
+        env: String,
+        region: String,
+        key: String,
+    },
 }
 
 /// The golden-path request the form holds.

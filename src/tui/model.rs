@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use nucleo_matcher::{Config as MatcherConfig, Matcher};
 
-use crate::actions::{Action, Confirm, Policy, StepReport, StepStatus};
+use crate::actions::{Action, Policy, StepReport, StepStatus};
 use crate::config::{Key, KeyMatcher, Keymap, Match, Theme};
 use crate::domain::catalog::Catalog;
 use crate::domain::environment::{format_duration, parse_duration};
@@ -20,6 +20,10 @@ use crate::domain::{ClusterEvent, Scope, Topology};
 use super::catalog::{CatalogState, Grouping};
 use super::command::{Command, LockVerb, ScopeArg};
 use super::fetch::{Fetch, Fetched, ServiceReport};
+use super::layers::Input;
+pub use super::layers::{
+    ConfirmState, Layer, Layers, PaletteItem, PaletteState, Pending, PromptState,
+};
 pub use super::msg::{Effect, Level, Msg, Why};
 pub use super::panes::matrix::MatrixCache;
 pub use super::panes::secrets::SecretView;
@@ -191,117 +195,6 @@ pub enum Route {
     Logs,
 }
 
-/// A layer over everything: it takes keys first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Overlay {
-    Help {
-        scroll: usize,
-    },
-    Palette(PaletteState),
-    /// A line of text the next action needs (a reason, HPA bounds).
-    Prompt(PromptState),
-    /// An action waiting for the user's yes, or for the name typed.
-    Confirm(ConfirmState),
-    /// The golden-path form (its state is `Model::form`).
-    Form,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PromptState {
-    pub title: String,
-    pub input: String,
-    pub then: Pending,
-}
-
-/// The action a prompt's answer completes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pending {
-    Lock {
-        service: String,
-        env: Option<String>,
-        region: Option<String>,
-    },
-    LockAll,
-    FreezeOn,
-    /// More time for an ephemeral environment: the answer is a duration.
-    EnvExtend {
-        name: String,
-    },
-    SecretPut {
-        service: String,
-        env: String,
-        region: String,
-        key: String,
-    },
-    FlagSet {
-        name: String,
-    },
-    Access {
-        service: String,
-        permission: crate::domain::access::Permission,
-    },
-    /// Why (optional): the answer is the reason the action is recorded with.
-    Why(Box<Action>),
-    /// Override a lock: the answer is the override's reason (empty: leave it).
-    Override(Box<Action>, Why),
-    /// Approve (or deny) access request `id`: the answer is the reason.
-    Decide {
-        id: u64,
-        approve: bool,
-    },
-    /// What to search the logs view for.
-    LogsSearch,
-}
-
-impl Pending {
-    /// Is the answer a secret value (typed masked, never drawn)?
-    pub fn masked(&self) -> bool {
-        matches!(self, Pending::SecretPut { .. })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfirmState {
-    pub action: Action,
-    pub confirm: Confirm,
-    pub input: String,
-    /// The reason and override it runs with.
-    pub why: Why,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PaletteState {
-    pub input: String,
-    pub selected: usize,
-    /// Indices into the palette's items that match the input, best first.
-    pub matches: Vec<usize>,
-    /// A chooser of its own (links to copy, ...); empty for the command palette.
-    pub items: Vec<PaletteItem>,
-    pub title: String,
-    /// Drawn as wide as the screen allows (up to 110 columns): its items are long
-    /// lines (the access requests waiting for a decision).
-    pub wide: bool,
-}
-
-impl PaletteState {
-    /// The item list this palette chooses from.
-    pub fn items<'a>(&'a self, commands: &'a [PaletteItem]) -> &'a [PaletteItem] {
-        if self.items.is_empty() {
-            commands
-        } else {
-            &self.items
-        }
-    }
-}
-
-/// One entry of the `:` palette.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaletteItem {
-    pub label: String,
-    pub command: Command,
-    pub keys: String,
-}
-
 pub struct Model {
     pub platform_name: String,
     pub demo: bool,
@@ -321,7 +214,9 @@ pub struct Model {
     pub routes: Vec<Route>,
     /// Scroll position of the detail view on top of the route stack.
     pub detail_scroll: usize,
-    pub overlay: Option<Overlay>,
+    /// The layers over the panes (help, palette, prompt, confirmation, form): the
+    /// top one takes each key first.
+    pub layers: Layers,
     pub toasts: Vec<Toast>,
     pub keymap: Keymap,
     pub keys: KeyMatcher,
@@ -374,8 +269,6 @@ pub struct Model {
     pub live_gen: u64,
     /// What the dispatcher checks every action against.
     pub policy: Policy,
-    /// The form while it is open (golden path, HPA bounds, new environment).
-    pub form: Option<super::form::Form>,
     /// The golden path's steps while it runs.
     pub progress: Option<Progress>,
     /// How far the platform's clock is ahead of the wall clock (the demo's can be
@@ -437,7 +330,7 @@ impl Model {
             tab: Tab::Catalog,
             routes: Vec::new(),
             detail_scroll: 0,
-            overlay: None,
+            layers: Layers::default(),
             toasts: Vec::new(),
             keymap: init.keymap,
             keys: KeyMatcher::default(),
@@ -471,7 +364,6 @@ impl Model {
             live_gen: 0,
             policy: init.policy,
             revealed: None,
-            form: None,
             progress: None,
             clock_offset: 0,
             last_create: None,
@@ -492,18 +384,8 @@ impl Model {
 
     /// The keymap sections that apply now, innermost first.
     pub fn sections(&self) -> Vec<&'static str> {
-        match &self.overlay {
-            Some(Overlay::Help { .. }) => return vec!["help", "global"],
-            Some(Overlay::Palette(_)) => return vec!["palette"],
-            Some(Overlay::Prompt(_)) => return vec!["prompt"],
-            Some(Overlay::Form) => return vec!["form"],
-            Some(Overlay::Confirm(c)) => {
-                return match c.confirm {
-                    Confirm::TypeToConfirm(_) => vec!["prompt"],
-                    _ => vec!["confirm"],
-                };
-            }
-            None => {}
+        if let Some(layer) = self.layers.top() {
+            return layer.sections();
         }
         if self.editing() {
             return vec!["filter"];
@@ -524,7 +406,7 @@ impl Model {
 
     /// Is a filter being typed (the services filter, or a pane's own)?
     pub fn editing(&self) -> bool {
-        self.overlay.is_none() && self.routes.is_empty() && (self.cat.editing || self.pane_editing)
+        self.layers.is_empty() && self.routes.is_empty() && (self.cat.editing || self.pane_editing)
     }
 
     /// Panes whose rows are services share the catalog's filter.
@@ -739,12 +621,11 @@ impl Model {
                 if items.is_empty() {
                     self.toast(Level::Error, format!("{service} has no earlier release"));
                 } else {
-                    self.overlay = Some(Overlay::Palette(PaletteState {
+                    self.open_palette(PaletteState {
                         items,
                         title: format!(" roll back {service} in {cluster} to "),
                         ..PaletteState::default()
-                    }));
-                    self.refilter_palette();
+                    });
                 }
                 self.dirty = true;
             }
@@ -878,7 +759,8 @@ impl Model {
                 vec![Effect::Fetch(Fetch::Audit)]
             }
             Msg::NeedsConfirm(action, confirm, why) => {
-                self.overlay = Some(Overlay::Confirm(ConfirmState {
+                // On top of whatever is open: Esc comes back to it.
+                self.layers.push(Layer::Confirm(ConfirmState {
                     action,
                     confirm,
                     input: String::new(),
@@ -1038,16 +920,12 @@ impl Model {
 
     pub(crate) fn on_paste(&mut self, text: &str) {
         let clean = sanitize(text);
-        if matches!(self.overlay, Some(Overlay::Form))
-            && let Some(form) = &mut self.form
-        {
-            form.paste(&clean);
-            self.check_form();
-            self.dirty = true;
-            return;
-        }
-        match &mut self.overlay {
-            Some(Overlay::Palette(p)) => {
+        match self.layers.top_mut() {
+            Some(Layer::Form(form)) => {
+                form.paste(&clean);
+                self.check_form();
+            }
+            Some(Layer::Palette(p)) => {
                 p.input.push_str(&clean);
                 self.refilter_palette();
             }
@@ -1068,31 +946,17 @@ impl Model {
     }
 
     pub(crate) fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
-        // Ctrl-U clears a typed line (the palette, a prompt, a typed confirmation), as
-        // in a shell; elsewhere it stays a key of the keymap.
-        if ev.code == KeyCode::Char('u') && ev.modifiers.contains(KeyModifiers::CONTROL) {
-            let line = match &mut self.overlay {
-                Some(Overlay::Palette(p)) => Some(&mut p.input),
-                Some(Overlay::Prompt(p)) => Some(&mut p.input),
-                Some(Overlay::Confirm(c)) if matches!(c.confirm, Confirm::TypeToConfirm(_)) => {
-                    Some(&mut c.input)
-                }
-                _ => None,
-            };
-            if let Some(line) = line {
-                line.clear();
-                self.refilter_palette();
-                self.dirty = true;
-                return vec![];
-            }
-            // A form's text field too (the text area would undo one edit instead).
-            if matches!(self.overlay, Some(Overlay::Form))
-                && self.form.as_mut().is_some_and(|f| f.clear_focused())
-            {
-                self.check_form();
-                self.dirty = true;
-                return vec![];
-            }
+        // Ctrl-U clears a typed line of the layer on top (the palette, a prompt, a
+        // typed confirmation, a form's text field), as in a shell; elsewhere it stays a
+        // key of the keymap.
+        if ev.code == KeyCode::Char('u')
+            && ev.modifiers.contains(KeyModifiers::CONTROL)
+            && self.layers.top_mut().is_some_and(|l| l.clear_line())
+        {
+            self.refilter_palette();
+            self.check_form();
+            self.dirty = true;
+            return vec![];
         }
         // A terminal sends Esc then a key typed quickly after it as one Alt+key: when
         // no binding takes that Alt+key, it is the two presses it was.
@@ -1107,12 +971,13 @@ impl Model {
             return effects;
         }
         let key = Key::from_event(&ev);
+        // The keymap reads the key in the sections of the layer on top (or the pane's).
         let sections = self.sections();
         let matched = self.keys.feed(&self.keymap, &sections, key);
         self.dirty = true;
         match matched {
             Match::Run(cmd) => match Command::parse(&cmd) {
-                Ok(cmd) => self.run(cmd),
+                Ok(cmd) => self.dispatch(Input::Command(cmd)),
                 // The keymap was checked when it loaded: only a keymap built in code
                 // can get here.
                 Err(why) => {
@@ -1121,71 +986,19 @@ impl Model {
                 }
             },
             Match::Pending => vec![],
-            Match::None => {
-                self.type_text(&ev);
-                vec![]
-            }
+            Match::None => self.dispatch(Input::Key(ev)),
         }
     }
 
-    /// Keys that no binding took: text for the filter or the palette.
+    /// Keys that no binding and no layer took: text for the pane's filter.
     pub(crate) fn type_text(&mut self, ev: &KeyEvent) {
-        if matches!(self.overlay, Some(Overlay::Form))
-            && let Some(form) = &mut self.form
-        {
-            match ev.code {
-                KeyCode::Left | KeyCode::Right if !form.is_text() => {
-                    form.choose(ev.code == KeyCode::Right);
-                }
-                _ => form.type_key(*ev),
-            }
-            self.check_form();
+        if !self.editing() {
             return;
         }
-        let text_input = matches!(self.overlay, Some(Overlay::Palette(_) | Overlay::Prompt(_)))
-            || matches!(
-                &self.overlay,
-                Some(Overlay::Confirm(c)) if matches!(c.confirm, Confirm::TypeToConfirm(_))
-            )
-            || self.editing();
-        if !text_input {
-            return;
-        }
-        let ch = match ev.code {
-            KeyCode::Char(c)
-                if !ev
-                    .modifiers
-                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-            {
-                Some(c)
-            }
-            KeyCode::Backspace => None,
-            _ => return,
+        let ch = match super::layers::text_key(ev) {
+            Ok(ch) => ch,
+            Err(()) => return,
         };
-        let field = match &mut self.overlay {
-            Some(Overlay::Prompt(p)) => Some(&mut p.input),
-            Some(Overlay::Confirm(c)) => Some(&mut c.input),
-            _ => None,
-        };
-        if let Some(field) = field {
-            match ch {
-                Some(c) => field.push(c),
-                None => {
-                    field.pop();
-                }
-            }
-            return;
-        }
-        if let Some(Overlay::Palette(p)) = &mut self.overlay {
-            match ch {
-                Some(c) => p.input.push(c),
-                None => {
-                    p.input.pop();
-                }
-            }
-            self.refilter_palette();
-            return;
-        }
         if self.pane_editing {
             match ch {
                 Some(c) => self.pane_filter.push(c),
@@ -1212,101 +1025,17 @@ impl Model {
         self.cat.set_filter(f);
     }
 
-    /// Run one command, from the keymap or the palette.
+    /// Run one command, from the keymap or the palette: the layers first (the top one
+    /// takes it or passes it on), then the pane.
     pub fn run(&mut self, cmd: Command) -> Vec<Effect> {
+        self.dirty = true;
+        self.dispatch(Input::Command(cmd))
+    }
+
+    /// Run a command no layer took, on the pane (or the app).
+    pub(crate) fn run_pane(&mut self, cmd: Command) -> Vec<Effect> {
         use Command as C;
         self.dirty = true;
-        // Overlays first: they consume what they understand.
-        if let Some(overlay) = &mut self.overlay {
-            match overlay {
-                Overlay::Help { scroll } => match cmd {
-                    C::Down => *scroll = (*scroll + 1).min(self.help_max.get()),
-                    C::Up => *scroll = scroll.saturating_sub(1),
-                    C::PageDown => *scroll = (*scroll + 10).min(self.help_max.get()),
-                    C::PageUp => *scroll = scroll.saturating_sub(10),
-                    C::Top => *scroll = 0,
-                    C::Bottom => *scroll = self.help_max.get(),
-                    C::Quit | C::Back | C::Help | C::Close => self.overlay = None,
-                    _ => {}
-                },
-                Overlay::Palette(p) => match cmd {
-                    C::Down => p.selected = (p.selected + 1).min(p.matches.len().saturating_sub(1)),
-                    C::Up => p.selected = p.selected.saturating_sub(1),
-                    C::Back | C::Quit | C::Close => self.overlay = None,
-                    C::Open | C::PaletteRun => {
-                        let chosen = p
-                            .matches
-                            .get(p.selected)
-                            .and_then(|&i| p.items(&self.palette).get(i))
-                            .map(|it| it.command.clone());
-                        // Leaving the app from the palette takes the word typed out,
-                        // never a bare Enter on the first entry or a fuzzy match.
-                        let typed_quit = p.input.trim().eq_ignore_ascii_case("quit");
-                        if chosen == Some(C::Quit) && !typed_quit {
-                            self.toast(Level::Info, "type quit to leave sphere");
-                            return vec![];
-                        }
-                        self.overlay = None;
-                        if let Some(c) = chosen {
-                            return self.run(c);
-                        }
-                    }
-                    _ => {}
-                },
-                Overlay::Form => match cmd {
-                    C::Cancel | C::Back | C::Close => {
-                        self.overlay = None;
-                        self.form = None;
-                    }
-                    C::NextField | C::Down => {
-                        if let Some(f) = &mut self.form {
-                            f.next_field(true);
-                        }
-                    }
-                    C::PrevField | C::Up => {
-                        if let Some(f) = &mut self.form {
-                            f.next_field(false);
-                        }
-                    }
-                    C::Confirm | C::Submit => return self.submit_form(),
-                    _ => {}
-                },
-                Overlay::Prompt(p) => match cmd {
-                    C::Cancel | C::Back | C::Close => self.overlay = None,
-                    C::Confirm => {
-                        let (then, input) = (p.then.clone(), p.input.trim().to_string());
-                        self.overlay = None;
-                        return self.complete_prompt(then, input);
-                    }
-                    _ => {}
-                },
-                Overlay::Confirm(c) => match cmd {
-                    C::Cancel | C::Back | C::Close => {
-                        self.overlay = None;
-                        self.toast(Level::Info, "cancelled: nothing changed");
-                    }
-                    C::Confirm => {
-                        let ok = match &c.confirm {
-                            Confirm::TypeToConfirm(_) => c.confirm.accepts(c.input.trim()),
-                            _ => true,
-                        };
-                        let (action, why) = (c.action.clone(), c.why.clone());
-                        if ok {
-                            self.overlay = None;
-                            return vec![Effect::ActWhy {
-                                action,
-                                confirmed: true,
-                                why,
-                            }];
-                        }
-                        let msg = format!("not confirmed: {}", c.confirm);
-                        self.toast(Level::Error, msg);
-                    }
-                    _ => {}
-                },
-            }
-            return vec![];
-        }
         if self.editing() {
             let pane = self.pane_editing;
             match cmd {
@@ -1364,11 +1093,10 @@ impl Model {
                 // The help opens on the keys of the pane it was asked from.
                 self.help_from = self.sections();
                 self.help_max.set(usize::MAX / 2);
-                self.overlay = Some(Overlay::Help { scroll: 0 });
+                self.layers.push(Layer::Help { scroll: 0 });
             }
             C::Palette => {
-                self.overlay = Some(Overlay::Palette(PaletteState::default()));
-                self.refilter_palette();
+                self.open_palette(PaletteState::default());
             }
             C::Filter => {
                 self.routes.clear();
@@ -1536,12 +1264,11 @@ impl Model {
                 };
                 // In the matrix the selected cell offers narrower places than the scope.
                 if let Some(items) = self.lock_places(&service, verb) {
-                    self.overlay = Some(Overlay::Palette(PaletteState {
+                    self.open_palette(PaletteState {
                         items,
                         title: format!(" {} {service} where? ", verb.as_str()),
                         ..PaletteState::default()
-                    }));
-                    self.refilter_palette();
+                    });
                     return vec![];
                 }
                 let (env, region) = (self.scope.env.clone(), self.scope.region.clone());
@@ -1663,12 +1390,11 @@ impl Model {
                 if links.is_empty() {
                     self.toast(Level::Info, "no links to copy here");
                 } else {
-                    self.overlay = Some(Overlay::Palette(PaletteState {
+                    self.open_palette(PaletteState {
                         items: links,
                         title: " copy a link ".into(),
                         ..PaletteState::default()
-                    }));
-                    self.refilter_palette();
+                    });
                 }
             }
             C::CopyText(text) => {
@@ -1824,12 +1550,11 @@ impl Model {
                 keys: String::new(),
             })
             .collect();
-        self.overlay = Some(Overlay::Palette(PaletteState {
+        self.open_palette(PaletteState {
             items,
             title: title.to_string(),
             ..PaletteState::default()
-        }));
-        self.refilter_palette();
+        });
         vec![]
     }
 
@@ -1897,7 +1622,7 @@ impl Model {
     }
 
     pub(crate) fn prompt(&mut self, title: String, then: Pending) {
-        self.overlay = Some(Overlay::Prompt(PromptState {
+        self.layers.push(Layer::Prompt(PromptState {
             title,
             input: String::new(),
             then,

@@ -242,11 +242,8 @@ pub(crate) fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
 /// Where the footer's hints come from now (see [`Context::footer`]): the keys come
 /// from the keymap, so a rebinding shows there too.
 pub(crate) fn footer_context(m: &Model) -> Context {
-    match (&m.overlay, m.routes.last(), m.tab) {
-        (Some(Overlay::Help { .. }), _, _) => Context::Help,
-        (Some(Overlay::Palette(_)), _, _) => Context::Palette,
-        (Some(Overlay::Form), _, _) => Context::Form,
-        (Some(Overlay::Prompt(_) | Overlay::Confirm(_)), _, _) => Context::Question,
+    match (m.layers.top(), m.routes.last(), m.tab) {
+        (Some(layer), _, _) => layer.context(),
         (None, Some(Route::Logs), _) => Context::Logs,
         (None, Some(_), _) => Context::Service,
         (None, None, Tab::Catalog) => Context::Catalog,

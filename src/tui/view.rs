@@ -3,17 +3,12 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Modifier;
-use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::config::theme::Slot;
 use crate::domain::text::sanitize;
 
-use super::layers::help::*;
-use super::layers::palette::*;
-use super::layers::prompt::*;
-use super::model::{Model, Overlay, Remote, Route, Tab};
+use super::model::{Model, Remote, Route, Tab};
 use super::panes;
 use super::panes::catalog::*;
 use super::panes::service::*;
@@ -68,48 +63,8 @@ pub fn draw(m: &mut Model, f: &mut Frame) {
     draw_footer(m, f, footer);
     draw_progress(m, f, body);
     draw_toasts(m, f, body);
-    match &m.overlay {
-        Some(Overlay::Help { scroll }) => draw_help(m, f, area, *scroll),
-        Some(Overlay::Palette(_)) => draw_palette(m, f, area),
-        Some(Overlay::Form) => {
-            if let Some(form) = &m.form {
-                form.draw(&m.theme, f, area);
-            }
-        }
-        Some(Overlay::Prompt(p)) => {
-            // A secret value is typed masked: never drawn.
-            let shown = if p.then.masked() {
-                "•".repeat(p.input.chars().count())
-            } else {
-                p.input.clone()
-            };
-            draw_question(
-                m,
-                f,
-                area,
-                " action ",
-                vec![Line::from(sanitize(&p.title).into_owned())],
-                Some(&shown),
-            )
-        }
-        Some(Overlay::Confirm(c)) => {
-            let t = &m.theme;
-            let mut lines = vec![Line::from(Span::styled(
-                c.action.describe(),
-                t.style(Slot::Warn).add_modifier(Modifier::BOLD),
-            ))];
-            let (ask, input) = match &c.confirm {
-                crate::actions::Confirm::TypeToConfirm(word) => (
-                    format!("This touches production or everything: type {word} and press Enter."),
-                    Some(&c.input),
-                ),
-                _ => ("Go ahead? y / Enter: yes · n / Esc: no".to_string(), None),
-            };
-            lines.push(Line::from(Span::styled(ask, t.style(Slot::Text))));
-            draw_question(m, f, area, " confirm ", lines, input)
-        }
-        None => {}
-    }
+    // The layers over the panes, bottom to top.
+    m.draw_layers(f, area);
 }
 
 /// The URLs the current screen shows, to be made clickable (OSC 8).

@@ -256,7 +256,7 @@ async fn tui_a_non_owner_in_production_is_refused_the_logs_and_offered_access() 
     assert!(error.contains("refused"), "{error}");
     assert!(v.lines.is_empty());
     // The access request is offered on the spot, for read-logs.
-    let overlay = format!("{:?}", h.model.overlay);
+    let overlay = format!("{:?}", h.model.top());
     assert!(overlay.contains("ReadLogs"), "{overlay}");
     let audit = futures::executor::block_on(h.sim.platform().ledger.audit(None)).expect("audit");
     assert!(

@@ -4,7 +4,7 @@
 use sphere::tui::catalog::{Grouping, SortColumn};
 use sphere::tui::command::Command;
 use sphere::tui::harness::Harness;
-use sphere::tui::model::{Msg, Overlay, Route, Tab};
+use sphere::tui::model::{Layer, Msg, Route, Tab};
 
 async fn demo() -> Harness {
     Harness::demo(120, 40).await.expect("demo platform opens")
@@ -123,21 +123,21 @@ async fn open_detail_then_back() {
 async fn help_overlay_lists_keymap_descriptions() {
     let mut h = demo().await;
     h.keys("?");
-    assert!(matches!(h.model.overlay, Some(Overlay::Help { .. })));
+    assert!(matches!(h.model.top(), Some(Layer::Help { .. })));
     let screen = h.render();
     assert!(screen.contains(" keys "), "{screen}");
     assert!(screen.to_lowercase().contains("quit"), "{screen}");
     h.keys("<Esc>");
-    assert!(h.model.overlay.is_none());
+    assert!(h.model.top().is_none());
 }
 
 #[tokio::test]
 async fn palette_runs_a_command() {
     let mut h = demo().await;
     h.keys(":group owner");
-    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Palette(_))));
     h.keys("<Enter>");
-    assert!(h.model.overlay.is_none());
+    assert!(h.model.top().is_none());
     assert_eq!(h.model.cat.group, Grouping::Owner);
     assert!(h.render().contains("▾ "));
 }
@@ -377,7 +377,7 @@ async fn flags_pane_shows_drift_and_pending() {
 async fn copy_a_link_from_the_service_view() {
     let mut h = demo().await;
     h.keys("/payments-api<Enter><Enter>y");
-    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Palette(_))));
     assert!(h.render().contains("copy a link"));
     h.keys("<Enter>");
     assert_eq!(h.copied.len(), 1);
@@ -413,10 +413,10 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
     );
     assert!(!screen.contains("everywhere"), "{screen}");
     h.keys("<Down><Enter>");
-    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Prompt(_))));
     assert!(h.render().contains("Lock cart-service in production"));
     h.keys("INC-7 bad deploy<Enter>");
-    assert!(h.model.overlay.is_none());
+    assert!(h.model.top().is_none());
     assert_eq!(production_locks(&h, "cart-service"), before + 1);
     let screen = h.render();
     assert!(screen.contains('⊘'), "{screen}");
@@ -432,9 +432,9 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
     // be typed.
     h.keys("2U<Down><Enter><Enter>");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        matches!(h.model.top(), Some(Layer::Confirm(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("cart-servic<Enter>");
     assert_eq!(
@@ -443,7 +443,7 @@ async fn lock_from_the_matrix_shows_the_icon_and_an_audit_record() {
         "a wrong name does nothing"
     );
     h.keys("e<Enter>");
-    assert!(h.model.overlay.is_none());
+    assert!(h.model.top().is_none());
     assert_eq!(production_locks(&h, "cart-service"), before);
 }
 
@@ -503,13 +503,13 @@ async fn rollback_from_the_matrix_changes_the_version() {
     let before = version(&h);
     h.keys("b");
     // Pick from the history: the newest earlier release is first.
-    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Palette(_))));
     assert!(h.render().contains("roll back cart-service"));
     h.keys("<Enter>");
     // Why, recorded with the rollback.
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("bad deploy<Enter>");
-    assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Confirm(_))));
     assert!(h.render().contains("type cart-service"));
     h.keys("cart-service<Enter>");
     h.pump();
@@ -558,7 +558,7 @@ async fn copy_a_missing_secret_and_the_drift_vanishes() {
     h.keys("d");
     h.keys("c");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "a copy asks why, as `sphere secret copy --reason` takes one"
     );
     assert_eq!(missing(&h), before, "nothing copied before the answer");
@@ -580,14 +580,14 @@ async fn reveal_shows_the_value_for_a_while_and_put_is_typed_masked() {
     let mut h = demo().await;
     h.keys("/admin-portal<Enter>4eeer");
     h.keys("p");
-    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Prompt(_))));
     h.keys("s3cr3t-value");
     let screen = h.render();
     assert!(!screen.contains("s3cr3t-value"), "typed masked: {screen}");
     assert!(screen.contains("••••"), "{screen}");
     h.keys("<Enter>");
     // Why (recorded in the audit trail, never the value).
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("rotated<Enter>");
     // Production asks for the service name.
     answer_confirm(&mut h, "admin-portal<Enter>");
@@ -618,7 +618,7 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     // Scope dev / us-east-1: the form starts there.
     h.keys("/admin-portal<Enter>4er");
     h.keys("n");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     h.keys("bad-name");
     let screen = h.render();
     assert!(screen.contains("is not a secret name"), "{screen}");
@@ -633,15 +633,15 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     }
     h.keys("PARTNER_TOKEN<Tab>");
     assert_eq!(
-        h.model.form.as_ref().map(|f| f.value("env")).as_deref(),
+        h.model.form().map(|f| f.value("env")).as_deref(),
         Some("dev")
     );
     h.keys("<Enter>");
     // The value comes next, in the masked prompt.
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     assert!(
         h.render()
@@ -651,7 +651,7 @@ async fn create_a_new_secret_from_the_form_with_its_value_typed_masked() {
     let screen = h.render();
     assert!(!screen.contains("tok-9f8e7d"), "typed masked: {screen}");
     h.keys("<Enter>");
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("<Enter>");
     assert_no_confirm(&h);
     let (_, list) = h.model.secrets.ready().cloned().expect("secrets read");
@@ -731,8 +731,8 @@ async fn the_rollback_chooser_marks_a_newer_version() {
     let screen = h.render();
     assert!(screen.contains("(newer: rolls forward)"), "{screen}");
     // The first choice, under the cursor, still goes back.
-    let Some(Overlay::Palette(p)) = &h.model.overlay else {
-        panic!("the chooser is open: {:?}", h.model.overlay);
+    let Some(Layer::Palette(p)) = h.model.top() else {
+        panic!("the chooser is open: {:?}", h.model.top());
     };
     let first = p.matches.first().map(|&i| p.items[i].label.clone());
     assert!(
@@ -768,7 +768,7 @@ async fn secrets_act_on_the_selected_cell_of_the_grid() {
     );
     // A new secret starts in the selected cell.
     h.keys("n");
-    let form = h.model.form.as_ref().expect("the form");
+    let form = h.model.form().expect("the form");
     assert_eq!(
         (form.value("env"), form.value("region")),
         ("staging".to_string(), "us-east-1".to_string())
@@ -779,13 +779,13 @@ async fn secrets_act_on_the_selected_cell_of_the_grid() {
 async fn set_a_flag_and_see_it_pending() {
     let mut h = demo().await;
     h.keys("5/catalog.bulk<Enter>s");
-    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Prompt(_))));
     h.keys("on 25<Enter>");
     // Why, recorded with the change.
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("ramp up<Enter>");
     // Every environment at once: the flag's name is typed to confirm.
-    assert!(matches!(h.model.overlay, Some(Overlay::Confirm(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Confirm(_))));
     assert!(h.render().contains("type catalog.bulk-editor"));
     h.keys("catalog.bulk-editor<Enter>");
     let rows = h.model.flag_rows();
@@ -803,16 +803,16 @@ async fn set_a_flag_and_see_it_pending() {
 async fn the_flag_prompt_names_the_declared_variants() {
     let mut h = demo().await;
     h.keys("5/payments.router<Enter>s");
-    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Prompt(_))));
     let screen = h.render();
     assert!(screen.contains("(one of v1,"), "{screen}");
-    match &h.model.overlay {
-        Some(Overlay::Prompt(p)) => assert!(p.title.ends_with("(one of v1, v2, shadow)")),
+    match h.model.top() {
+        Some(Layer::Prompt(p)) => assert!(p.title.ends_with("(one of v1, v2, shadow)")),
         other => panic!("{other:?}"),
     }
     h.keys("v9<Enter>");
     // Why (Enter: no reason); then the value is refused, naming the variants.
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("<Enter>");
     let toast = last_toast(&h);
     assert!(toast.contains("takes one of v1, v2, shadow"), "{toast}");
@@ -822,7 +822,7 @@ async fn the_flag_prompt_names_the_declared_variants() {
 async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
     let mut h = demo().await;
     h.keys("n");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     let screen = h.render();
     assert!(
         screen.contains("new service on the golden path"),
@@ -830,7 +830,7 @@ async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
     );
     // A bad name is refused in the form, naming the field.
     h.keys("Bad Name<Enter>");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     assert!(h.render().contains("name"), "the error names the field");
     for _ in 0.."Bad Name".len() {
         h.keys("<Backspace>");
@@ -838,16 +838,16 @@ async fn create_a_service_through_the_form_and_find_it_in_the_catalog() {
     h.keys("ledger-exporter<Tab>Exports ledger entries<Tab><Right><Tab><Tab><Right><Enter>");
     // Why first, as `sphere service create --reason` takes one.
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     assert!(
         h.model.cat.row_index("ledger-exporter").is_none(),
         "not yet"
     );
     h.keys("exports for finance<Enter>");
-    assert!(h.model.overlay.is_none(), "{:?}", h.model.toasts);
+    assert!(h.model.top().is_none(), "{:?}", h.model.toasts);
     let row = h.model.cat.row_index("ledger-exporter");
     assert!(row.is_some(), "in the catalog: {:?}", h.model.toasts);
     h.pump();
@@ -875,19 +875,19 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     // The refusal offers the request on the spot; Esc declines it.
     let screen = h.render();
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     assert!(screen.contains("Request operate on it"), "{screen}");
     h.keys("<Esc>");
-    assert!(h.model.overlay.is_none());
+    assert!(h.model.top().is_none());
     // The palette asks for it too.
     h.keys(":Request access to operate");
     let screen = h.render();
     assert!(screen.contains("Request access to operate"), "{screen}");
-    let Some(Overlay::Palette(p)) = &h.model.overlay else {
-        panic!("the palette is open: {:?}", h.model.overlay);
+    let Some(Layer::Palette(p)) = h.model.top() else {
+        panic!("the palette is open: {:?}", h.model.top());
     };
     let top = p
         .matches
@@ -896,9 +896,9 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
     assert_eq!(top, Some(Command::AccessOperate), "{screen}");
     h.keys("<Enter>");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("need to hold deploys<Enter>");
     let platform = h.sim.platform();
@@ -909,7 +909,8 @@ async fn a_refused_non_owner_requests_access_and_an_owner_approves() {
         .unwrap_or_else(|| {
             panic!(
                 "a request was made: {:?} {:?}",
-                h.model.toasts, h.model.overlay
+                h.model.toasts,
+                h.model.top()
             )
         });
     // An owner (the demo's admin) approves it, from the picker of waiting requests.
@@ -932,9 +933,9 @@ async fn a_refused_secret_reveal_becomes_an_access_request_when_answered() {
     h.keys("/payments-api<Enter>4er");
     h.keys("v");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "{:?} {:?}",
-        h.model.overlay,
+        h.model.top(),
         h.model.toasts
     );
     assert!(h.render().contains("Request read-secrets on it"));
@@ -983,10 +984,7 @@ async fn an_owner_sees_waiting_requests_and_decides_them_in_a_picker() {
     assert!(screen.contains(&format!("⚑ {waiting} access")), "{screen}");
     h.keys(":Access requests waiting<Enter>");
     let screen = h.render();
-    assert!(
-        matches!(h.model.overlay, Some(Overlay::Palette(_))),
-        "{screen}"
-    );
+    assert!(matches!(h.model.top(), Some(Layer::Palette(_))), "{screen}");
     let r = &made[0];
     for part in [
         format!("#{}", r.id),
@@ -1006,9 +1004,9 @@ async fn an_owner_sees_waiting_requests_and_decides_them_in_a_picker() {
     );
     h.keys("deny<Enter>");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Prompt(_))),
+        matches!(h.model.top(), Some(Layer::Prompt(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("not during the freeze<Enter>");
     let after = requests(&h);
@@ -1050,9 +1048,9 @@ async fn an_impersonated_action_is_audited_under_both_names() {
 /// The action waits for a confirmation (the demo's policy asks for this one): answer it.
 fn answer_confirm(h: &mut Harness, answer: &str) {
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        matches!(h.model.top(), Some(Layer::Confirm(_))),
         "a confirmation is asked: {:?} {:?}",
-        h.model.overlay,
+        h.model.top(),
         h.model.toasts
     );
     h.keys(answer);
@@ -1061,9 +1059,9 @@ fn answer_confirm(h: &mut Harness, answer: &str) {
 /// The action ran without a confirmation (the demo's policy asks none for it).
 fn assert_no_confirm(h: &Harness) {
     assert!(
-        !matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        !matches!(h.model.top(), Some(Layer::Confirm(_))),
         "no confirmation is asked: {:?}",
-        h.model.overlay
+        h.model.top()
     );
 }
 
@@ -1079,8 +1077,8 @@ fn last_toast(h: &Harness) -> String {
 /// eu-west-1 for three days.
 fn create_env_from_the_palette(h: &mut Harness, name: &str) {
     h.keys(":env create");
-    let Some(Overlay::Palette(p)) = &h.model.overlay else {
-        panic!("the palette is open: {:?}", h.model.overlay);
+    let Some(Layer::Palette(p)) = h.model.top() else {
+        panic!("the palette is open: {:?}", h.model.top());
     };
     let top = p
         .matches
@@ -1088,19 +1086,19 @@ fn create_env_from_the_palette(h: &mut Harness, name: &str) {
         .map(|&i| h.model.palette[i].command.clone());
     assert_eq!(top, Some(Command::EnvCreate));
     h.keys("<Enter>");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     // name, then from (staging is offered first), region (every, us-east-1,
     // eu-west-1), ttl (1d offered).
     h.keys(&format!(
         "{name}<Tab><Tab><Right><Right><Tab><Backspace><Backspace>3d<Enter>"
     ));
     // Why (Enter: no reason), as `sphere env create --reason` takes it.
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("<Enter>");
     assert!(
-        h.model.overlay.is_none(),
+        h.model.top().is_none(),
         "{:?}",
-        h.model.form.as_ref().map(|f| &f.errors)
+        h.model.form().map(|f| &f.errors)
     );
 }
 
@@ -1120,7 +1118,7 @@ async fn create_an_environment_from_the_palette_and_see_it_in_the_matrix() {
     assert!(screen.contains("✗ name:"), "{screen}");
     h.keys("<Backspace><Backspace><Backspace><Backspace><Esc>");
     assert!(
-        h.model.overlay.is_none() && h.model.form.is_none(),
+        h.model.top().is_none() && h.model.form().is_none(),
         "Esc cancels"
     );
 
@@ -1208,12 +1206,12 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
     h.keys(":env extend<Enter>");
     assert!(h.render().contains("give which environment more time"));
     h.keys("<Enter>");
-    assert!(matches!(h.model.overlay, Some(Overlay::Prompt(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Prompt(_))));
     assert!(h.render().contains("Give pr-7 more time"));
     h.keys("2x<Enter>");
     assert!(last_toast(&h).contains("invalid by"), "{}", last_toast(&h));
     h.keys(":env extend<Enter><Enter>1d<Enter>");
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("review runs late<Enter>");
     assert!(
         last_toast(&h).contains("pr-7 now expires in"),
@@ -1236,12 +1234,12 @@ async fn extend_and_delete_from_the_palette_and_expiry_on_the_clock() {
 
     // Delete asks why (Enter: no reason), then asks first; n keeps it.
     h.keys(":env delete<Enter><Enter>");
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("<Enter>");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        matches!(h.model.top(), Some(Layer::Confirm(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("n");
     assert!(h.model.topology.ephemeral("pr-7").is_some());
@@ -1305,7 +1303,7 @@ async fn hpa_bounds_in_a_small_form_checked_as_typed() {
     };
     let before = hpa(&h);
     h.keys("H");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     let screen = h.render();
     assert!(
         screen.contains(&format!("HPA of {service} in {cluster}")),
@@ -1319,7 +1317,7 @@ async fn hpa_bounds_in_a_small_form_checked_as_typed() {
 
     // Esc cancels, nothing changes.
     h.keys("<Esc>");
-    assert!(h.model.overlay.is_none());
+    assert!(h.model.top().is_none());
     h.keys("H");
     let clear = "<Backspace><Backspace><Backspace>";
     h.keys(&format!("{clear}0"));
@@ -1335,16 +1333,16 @@ async fn hpa_bounds_in_a_small_form_checked_as_typed() {
     assert!(h.render().contains("✗ min: min 3 is above max 2"));
     // Enter with a problem keeps the form open.
     h.keys("<Enter>");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     h.keys(&format!("{clear}9<Enter>"));
     // Why (recorded in the audit trail), then the confirmation.
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("black friday<Enter>");
     // Staging is not production: a plain yes.
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        matches!(h.model.top(), Some(Layer::Confirm(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("y");
     h.pump();
@@ -1425,17 +1423,17 @@ async fn an_environment_arriving_while_the_palette_is_open_keeps_its_choice() {
     }]);
     h.pump();
     assert!(h.model.topology.ephemeral("pr-1").is_some());
-    assert!(matches!(h.model.overlay, Some(Overlay::Palette(_))));
+    assert!(matches!(h.model.top(), Some(Layer::Palette(_))));
     h.keys("<Enter>");
     // "Release the incident lock" asks why, then to type `unlock all`: the same
     // command ran.
     assert!(
         h.render().contains("release the lock on every service"),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("<Enter>");
-    assert!(h.render().contains("unlock all"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("unlock all"), "{:?}", h.model.top());
 }
 
 #[tokio::test]
@@ -1497,7 +1495,7 @@ async fn the_header_says_when_everything_is_locked_or_merges_are_frozen() {
     );
     // Each asks why first (recorded in the audit trail).
     h.keys(":Release the incident lock<Enter>");
-    assert!(h.render().contains("why?"), "{:?}", h.model.overlay);
+    assert!(h.render().contains("why?"), "{:?}", h.model.top());
     h.keys("INC-9 over<Enter>");
     answer_confirm(&mut h, "unlock all<Enter>");
     h.keys(":Merge freeze off<Enter><Enter>");
@@ -1578,8 +1576,8 @@ async fn ctrl_u_clears_the_palette_line_and_long_labels_end_in_an_ellipsis() {
     let mut h = Harness::demo(80, 24).await.expect("demo");
     h.keys(":lock all");
     h.keys("<C-u>");
-    match &h.model.overlay {
-        Some(Overlay::Palette(p)) => assert_eq!(p.input, ""),
+    match h.model.top() {
+        Some(Layer::Palette(p)) => assert_eq!(p.input, ""),
         other => panic!("the palette stays open: {other:?}"),
     }
     h.keys("copy one of");
@@ -1621,8 +1619,8 @@ async fn a_lock_held_by_another_asks_for_an_override_that_is_audited() {
     let before = version(&h);
     h.keys("b<Enter>bad deploy<Enter>");
     // Refused by the lock: the prompt names it and asks for the override's reason.
-    match &h.model.overlay {
-        Some(Overlay::Prompt(p)) => {
+    match h.model.top() {
+        Some(Layer::Prompt(p)) => {
             assert!(p.title.contains("amara.okafor (INC-9)"), "{}", p.title);
             assert!(p.title.contains("Override"), "{}", p.title);
         }
@@ -1631,9 +1629,9 @@ async fn a_lock_held_by_another_asks_for_an_override_that_is_audited() {
     assert_eq!(version(&h), before, "nothing changed yet");
     h.keys("pages every minute<Enter>");
     assert!(
-        matches!(h.model.overlay, Some(Overlay::Confirm(_))),
+        matches!(h.model.top(), Some(Layer::Confirm(_))),
         "{:?}",
-        h.model.overlay
+        h.model.top()
     );
     h.keys("cart-service<Enter>");
     h.pump();
@@ -1887,13 +1885,13 @@ async fn the_service_view_lists_environments_in_the_platform_order() {
 async fn ctrl_u_clears_a_form_field_like_the_palette_line() {
     let mut h = demo().await;
     h.keys("n");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
     h.keys("billing-two");
-    let name = |h: &Harness| h.model.form.as_ref().map(|f| f.value("name"));
+    let name = |h: &Harness| h.model.form().map(|f| f.value("name"));
     assert_eq!(name(&h).as_deref(), Some("billing-two"));
     h.keys("<C-u>");
     assert_eq!(name(&h).as_deref(), Some(""), "Ctrl-U must clear the line");
-    assert!(matches!(h.model.overlay, Some(Overlay::Form)));
+    assert!(matches!(h.model.top(), Some(Layer::Form(_))));
 }
 
 #[tokio::test]
@@ -1902,13 +1900,13 @@ async fn esc_then_a_key_reported_as_alt_key_are_two_presses() {
     assert_eq!(h.model.cat.selected, 0);
     // A quick Esc then j arrives from the terminal as Alt+j.
     h.keys(":<A-j>");
-    assert!(h.model.overlay.is_none(), "the Esc closed the palette");
+    assert!(h.model.top().is_none(), "the Esc closed the palette");
     assert_eq!(h.model.cat.selected, 1, "the j moved the selection");
 }
 
 fn help_scroll(h: &Harness) -> usize {
-    match &h.model.overlay {
-        Some(Overlay::Help { scroll }) => *scroll,
+    match h.model.top() {
+        Some(Layer::Help { scroll }) => *scroll,
         other => panic!("the help is open: {other:?}"),
     }
 }

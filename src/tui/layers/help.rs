@@ -12,31 +12,48 @@ use crate::tui::format::wrap_words;
 use crate::tui::model::*;
 use crate::tui::view::*;
 
-/// The help's lines at `width` columns: the sections of the pane it was opened from
-/// first (innermost first), then the others; descriptions wrapped, never cut.
+use super::{After, Input, Step, passes_every_layer};
+
+/// The help takes its scroll keys and its close keys; it passes what changes nothing
+/// under it (suspend, redraw), and ignores the rest (it has no text).
+pub(crate) fn on_input(scroll: &mut usize, input: &Input, max: usize) -> Step {
+    use Command as C;
+    let Input::Command(cmd) = input else {
+        return Step::Consumed(vec![]);
+    };
+    match cmd {
+        C::Down => *scroll = (*scroll + 1).min(max),
+        C::Up => *scroll = scroll.saturating_sub(1),
+        C::PageDown => *scroll = (*scroll + 10).min(max),
+        C::PageUp => *scroll = scroll.saturating_sub(10),
+        C::Top => *scroll = 0,
+        C::Bottom => *scroll = max,
+        C::Quit | C::Back | C::Help | C::Close => return Step::Close(After::Nothing),
+        c if passes_every_layer(c) => return Step::Pass,
+        _ => {}
+    }
+    Step::Consumed(vec![])
+}
+
+/// The help's lines at `width` columns, generated from the keymap and the command
+/// registry (the rows of [`key_rows`], as the README's table): the sections of the pane
+/// it was opened from first (innermost first), then the others in the registry's
+/// order; descriptions wrapped, never cut.
 pub(crate) fn help_lines(m: &Model, width: usize) -> Vec<Line<'static>> {
     let t = &m.theme;
     let mut order: Vec<&str> = m.help_from.clone();
-    for section in [
-        "global", "list", "catalog", "matrix", "pods", "secrets", "flags", "detail", "filter",
-        "palette", "prompt", "confirm", "help",
-    ] {
+    for section in section_order(&m.keymap) {
         if !order.contains(&section) {
             order.push(section);
         }
     }
-    // Sections only a user's keymap has come last, so their keys can be found too.
-    for section in m.keymap.section_names() {
-        if !order.contains(&section) {
-            order.push(section);
-        }
-    }
+    let rows = key_rows(&m.keymap);
     const KEYS_W: usize = 18;
     let desc_w = width.saturating_sub(KEYS_W + 3).max(10);
     let mut lines: Vec<Line> = Vec::new();
     for section in order {
-        let bindings = m.keymap.section(section);
-        if bindings.is_empty() {
+        let mut here = rows.iter().filter(|r| r.section == section).peekable();
+        if here.peek().is_none() {
             continue;
         }
         if !lines.is_empty() {
@@ -47,32 +64,14 @@ pub(crate) fn help_lines(m: &Model, width: usize) -> Vec<Line<'static>> {
             t.style(Slot::Title),
         )));
         // One line per command and description, its keys joined; the digit keys of
-        // `pane:N` folded into one line (any other key to a pane keeps its own line).
-        let digit_pane = |b: &crate::config::Binding| {
-            matches!(Command::parse(&b.run), Ok(Command::Pane(n))
-                if format_keys(&b.on) == n.to_string())
-        };
-        let mut seen: Vec<(&str, &str)> = Vec::new();
-        for b in bindings {
-            let pane = digit_pane(b);
-            let run = if pane { "pane:N" } else { b.run.as_str() };
-            let desc = if pane { "" } else { b.desc.as_str() };
-            if run == "noop" || seen.contains(&(run, desc)) {
-                continue;
-            }
-            seen.push((run, desc));
-            let (keys, desc) = if pane {
-                let n = Tab::ALL.len();
-                (format!("1…{n}"), "Go to pane N".to_string())
-            } else {
-                let keys: Vec<String> = bindings
-                    .iter()
-                    .filter(|x| x.run == b.run && x.desc == b.desc && !digit_pane(x))
-                    .map(|x| format_keys(&x.on))
-                    .collect();
-                (keys.join(" "), b.desc.clone())
+        // `pane:N` folded into one line.
+        for row in here {
+            let keys: Vec<String> = row.keys.iter().map(|k| format_keys(k)).collect();
+            let keys = match (row.is_panes(), keys.first(), keys.last()) {
+                (true, Some(first), Some(last)) if keys.len() > 1 => format!("{first}…{last}"),
+                _ => keys.join(" "),
             };
-            let wrapped = wrap_words(&desc, desc_w);
+            let wrapped = wrap_words(&row.desc, desc_w);
             // Always a space between the keys and what they do: a long key list
             // gets its own line.
             let mut rest = wrapped.into_iter();

@@ -9,15 +9,113 @@ use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Paragraph, Row, 
 use crate::config::keymap::format_keys;
 use crate::config::theme::Slot;
 use crate::tui::command::*;
+use crate::tui::layers::Layer;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::{Grouping, SortColumn};
-use nucleo_matcher::Utf32Str;
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Matcher, Utf32Str};
 
-pub(crate) fn draw_palette(m: &Model, f: &mut Frame, area: Rect) {
-    let Some(Overlay::Palette(p)) = &m.overlay else {
-        return;
-    };
+use super::{After, Ctx, Input, Step, passes_every_layer};
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PaletteState {
+    pub input: String,
+    pub selected: usize,
+    /// Indices into the palette's items that match the input, best first.
+    pub matches: Vec<usize>,
+    /// A chooser of its own (links to copy, ...); empty for the command palette.
+    pub items: Vec<PaletteItem>,
+    pub title: String,
+    /// Drawn as wide as the screen allows (up to 110 columns): its items are long
+    /// lines (the access requests waiting for a decision).
+    pub wide: bool,
+}
+
+/// One entry of the `:` palette.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaletteItem {
+    pub label: String,
+    pub command: Command,
+    pub keys: String,
+}
+
+impl PaletteState {
+    /// The item list this palette chooses from.
+    pub fn items<'a>(&'a self, commands: &'a [PaletteItem]) -> &'a [PaletteItem] {
+        if self.items.is_empty() {
+            commands
+        } else {
+            &self.items
+        }
+    }
+
+    /// The palette takes every key: its moves, Enter, close, and text; it passes only
+    /// what changes nothing under it (suspend, redraw).
+    pub(crate) fn on_input(&mut self, input: &Input, ctx: &mut Ctx) -> Step {
+        use Command as C;
+        let cmd = match input {
+            Input::Key(ev) => {
+                if super::edit_line(&mut self.input, ev) {
+                    self.refilter(ctx);
+                }
+                return Step::Consumed(vec![]);
+            }
+            Input::Command(cmd) => cmd,
+        };
+        match cmd {
+            C::Down => {
+                self.selected = (self.selected + 1).min(self.matches.len().saturating_sub(1))
+            }
+            C::Up => self.selected = self.selected.saturating_sub(1),
+            C::Back | C::Quit | C::Close => return Step::Close(After::Nothing),
+            C::Open | C::PaletteRun => {
+                let chosen = self
+                    .matches
+                    .get(self.selected)
+                    .and_then(|&i| self.items(ctx.commands).get(i))
+                    .map(|it| it.command.clone());
+                // Leaving the app from the palette takes the word typed out, never a
+                // bare Enter on the first entry or a fuzzy match.
+                let typed_quit = self.input.trim().eq_ignore_ascii_case("quit");
+                if chosen == Some(C::Quit) && !typed_quit {
+                    return Step::Then(After::Toast(Level::Info, "type quit to leave sphere"));
+                }
+                return Step::Close(chosen.map_or(After::Nothing, After::Run));
+            }
+            c if passes_every_layer(c) => return Step::Pass,
+            _ => {}
+        }
+        Step::Consumed(vec![])
+    }
+
+    /// Match the items against the input, best first.
+    pub(crate) fn refilter(&mut self, ctx: &mut Ctx) {
+        refilter(self, ctx.commands, ctx.matcher);
+    }
+}
+
+fn refilter(p: &mut PaletteState, commands: &[PaletteItem], matcher: &mut Matcher) {
+    let pattern = Pattern::parse(&p.input, CaseMatching::Smart, Normalization::Smart);
+    let mut buf = Vec::new();
+    let mut scored: Vec<(usize, u32)> = p
+        .items(commands)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, it)| {
+            let hay = format!("{} {}", it.label, it.command);
+            pattern
+                .score(Utf32Str::new(&hay, &mut buf), matcher)
+                .map(|s| (i, s))
+        })
+        .collect();
+    if !p.input.is_empty() {
+        scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    }
+    p.matches = scored.into_iter().map(|(i, _)| i).collect();
+    p.selected = p.selected.min(p.matches.len().saturating_sub(1));
+}
+
+pub(crate) fn draw_palette(m: &Model, p: &PaletteState, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let width = if p.wide { 110 } else { 70 }.min(area.width.saturating_sub(4));
     let height = 14.min(area.height.saturating_sub(4));
@@ -170,27 +268,16 @@ impl Model {
         items
     }
 
+    /// Open a palette (the `:` one when `p` has no items of its own) on top.
+    pub(crate) fn open_palette(&mut self, mut p: PaletteState) {
+        refilter(&mut p, &self.palette, &mut self.matcher);
+        self.layers.push(Layer::Palette(p));
+    }
+
+    /// Match the palette on top again (its input changed outside a key: a paste, Ctrl-U).
     pub(crate) fn refilter_palette(&mut self) {
-        let Some(Overlay::Palette(p)) = &mut self.overlay else {
-            return;
-        };
-        let pattern = Pattern::parse(&p.input, CaseMatching::Smart, Normalization::Smart);
-        let mut buf = Vec::new();
-        let mut scored: Vec<(usize, u32)> = p
-            .items(&self.palette)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, it)| {
-                let hay = format!("{} {}", it.label, it.command);
-                pattern
-                    .score(Utf32Str::new(&hay, &mut buf), &mut self.matcher)
-                    .map(|s| (i, s))
-            })
-            .collect();
-        if !p.input.is_empty() {
-            scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        if let Some(p) = self.layers.palette_mut() {
+            refilter(p, &self.palette, &mut self.matcher);
         }
-        p.matches = scored.into_iter().map(|(i, _)| i).collect();
-        p.selected = p.selected.min(p.matches.len().saturating_sub(1));
     }
 }
