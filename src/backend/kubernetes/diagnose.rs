@@ -14,9 +14,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams, LogParams};
 use kube::{Client, ResourceExt};
 
+use super::KubeClusters;
 use super::envs::cluster_for;
 use super::mapping::Mapping;
-use super::{KubeClusters, deployment_service, pod_summary, secs};
+use super::summaries::{deployment_service, pod_summary, secs};
 use crate::domain::ClusterId;
 use crate::domain::pod::{
     ContainerDetails, ContainerState, EventObject, LogLine, LogQuery, OwnerRef, PodCondition,

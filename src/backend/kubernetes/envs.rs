@@ -25,7 +25,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 
-use super::{Conn, KubeClusters, Mapping, deployment_service};
+use super::client::Conn;
+use super::summaries::deployment_service;
+use super::{KubeClusters, Mapping};
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{ClusterId, Timestamp};
 

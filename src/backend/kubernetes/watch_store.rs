@@ -36,8 +36,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::client::Conn;
 use super::envs::{ENV_LABEL, env_from_namespace};
-use super::{Conn, KubeClusters, LOCK_OBJECT, parse_locks};
+use super::locks::parse_locks;
+use super::{KubeClusters, LOCK_OBJECT};
 use crate::domain::Lock;
 use crate::domain::environment::EphemeralEnv;
 

@@ -4,7 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::domain::{ClusterId, Scope};
+
+use anyhow::Result;
+use futures::StreamExt;
+
+use super::options::SimOptions;
+use super::seed::SLUG;
+use super::state;
+use super::state::stamp;
+use crate::domain::catalog::{Catalog, Entity, Kind};
+use crate::domain::{ClusterEvent, ClusterId, Lock, Name, Outcome, Scope};
 
 /// The wall clock these tests stop at (milliseconds).
 const AT: i64 = 1_790_000_000_000;

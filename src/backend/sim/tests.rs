@@ -5,6 +5,18 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::*;
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+
+use super::clock::PIPELINE_ACTOR;
+use super::options::{Scale, SimOptions, topology_for};
+use super::seed::{SLUG, is_service};
+use crate::backend::PlatformKind;
+use crate::domain::catalog::{
+    Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Source, Spec, TextMap,
+};
+use crate::domain::{AuditRecord, ClusterEvent, ClusterId, Lock, Name, Outcome, Scope, SecretMeta};
 use crate::domain::{PodPhase, RolloutState};
 
 fn entity(kind: Kind, name: &str, spec_type: Option<&str>, lifecycle: Option<&str>) -> Entity {

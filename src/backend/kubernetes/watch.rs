@@ -1,0 +1,488 @@
+//! The live watch of every cluster's deployments, pods, HPAs and environment
+//! namespaces (`kube::runtime::watcher`), turned into [`ClusterEvent`]s: per cluster a
+//! [`WatchState`] that keeps what each kind listed (a re-list becomes deletions), and
+//! the clusters' streams merged into one, environments joined across regions.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde::de::DeserializeOwned;
+
+use super::client::Conn;
+use super::envs::{self, cluster_for};
+use super::summaries::{deployment_summary, hpa_summary, hpa_target_key, pod_summary, target_key};
+use super::{KubeClusters, Mapping};
+use crate::domain::environment::EphemeralEnv;
+use crate::domain::{ClusterEvent, ClusterId};
+
+impl KubeClusters {
+    /// Every cluster's watch, merged. The workload mapping is read from the catalog
+    /// once, when the watch starts.
+    pub(super) fn watch_clusters(&self) -> BoxStream<'static, ClusterEvent> {
+        let this = self.clone();
+        stream::once(async move {
+            let mapping = this.mapping().await;
+            let streams: Vec<_> = (this.inner.conns.iter())
+                .map(|conn| watch_cluster(conn, mapping.clone(), this.inner.timeout))
+                .collect();
+            // Each cluster sees the environments' namespaces in its own region: joined
+            // here into one environment per name.
+            let mut envs: BTreeMap<String, BTreeMap<String, EphemeralEnv>> = BTreeMap::new();
+            stream::select_all(streams).flat_map(move |told| {
+                stream::iter(match told {
+                    Told::Event(e) => vec![e],
+                    Told::Env { name, region, env } => {
+                        match env {
+                            Some(e) => {
+                                envs.entry(name.clone()).or_default().insert(region, e);
+                            }
+                            None => {
+                                if let Some(regions) = envs.get_mut(&name) {
+                                    regions.remove(&region);
+                                }
+                            }
+                        }
+                        match envs.get(&name) {
+                            Some(regions) if !regions.is_empty() => {
+                                let mut merged = Vec::new();
+                                for e in regions.values() {
+                                    envs::merge_env(&mut merged, e.clone());
+                                }
+                                merged.into_iter().map(ClusterEvent::Environment).collect()
+                            }
+                            Some(_) => {
+                                envs.remove(&name);
+                                vec![ClusterEvent::EnvironmentDeleted { name }]
+                            }
+                            None => Vec::new(),
+                        }
+                    }
+                })
+            })
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+/// What one cluster's watch tells the merged stream: an event, or what it sees of an
+/// ephemeral environment in its region (`None`: its namespace there is gone).
+enum Told {
+    Event(ClusterEvent),
+    Env {
+        name: String,
+        region: String,
+        env: Option<EphemeralEnv>,
+    },
+}
+
+/// What one cluster's watchers deliver, merged.
+enum Raw {
+    Deployment(Result<Event<Deployment>, watcher::Error>),
+    Pod(Result<Event<Pod>, watcher::Error>),
+    Hpa(Result<Event<HorizontalPodAutoscaler>, watcher::Error>),
+    Namespace(Result<Event<Namespace>, watcher::Error>),
+    /// The configured timeout passed since the watch began.
+    Deadline,
+}
+
+fn kind_stream<K, F>(api: Api<K>, config: watcher::Config, wrap: F) -> BoxStream<'static, Raw>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: Fn(Result<Event<K>, watcher::Error>) -> Raw + Send + 'static,
+{
+    watcher::watcher(api, config)
+        .default_backoff()
+        .map(wrap)
+        .boxed()
+}
+
+/// One cluster's live stream: deployments and pods carrying the service label, and
+/// every HPA; `Synced` once all three have listed; `Unreachable` on each failure (the
+/// watchers keep retrying with backoff) and when the first listing takes longer than
+/// the timeout.
+fn watch_cluster(
+    conn: &Conn,
+    mapping: Arc<Mapping>,
+    timeout: Duration,
+) -> BoxStream<'static, Told> {
+    let id = conn.id.clone();
+    let (deps, pods, hpas) = match (
+        conn.api::<Deployment>(),
+        conn.api::<Pod>(),
+        conn.api::<HorizontalPodAutoscaler>(),
+    ) {
+        (Ok(d), Ok(p), Ok(h)) => (d, p, h),
+        _ => {
+            let error = conn.client.as_ref().err().cloned().unwrap_or_default();
+            return stream::iter([Told::Event(ClusterEvent::Unreachable {
+                cluster: id,
+                error,
+            })])
+            .boxed();
+        }
+    };
+    let labelled = match mapping.watch_selector() {
+        Some(selector) => watcher::Config::default().labels(&selector),
+        None => watcher::Config::default(),
+    };
+    let deadline = stream::once(tokio::time::sleep(timeout)).map(|_| Raw::Deadline);
+    let mut kinds = vec![
+        kind_stream(deps, labelled.clone(), Raw::Deployment),
+        kind_stream(pods, labelled, Raw::Pod),
+        kind_stream(hpas, watcher::Config::default(), Raw::Hpa),
+        deadline.boxed(),
+    ];
+    // Ephemeral environments live in namespaces of their own: seen from a cluster
+    // entry that watches every namespace (one scoped to a namespace cannot see them).
+    let mut namespaces = Known::default();
+    if conn.namespace.is_none()
+        && let Ok(client) = conn.client()
+    {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let config = watcher::Config::default().labels(envs::ENV_LABEL);
+        kinds.push(kind_stream(api, config, Raw::Namespace));
+    } else {
+        namespaces.synced = true;
+    }
+    let merged = stream::select_all(kinds);
+    let mut state = WatchState {
+        cluster: id,
+        mapping,
+        timeout,
+        deps: Known::default(),
+        pods: Known::default(),
+        hpas: Known::default(),
+        namespaces,
+        targets: HashMap::new(),
+        waiting_hpas: HashMap::new(),
+        synced_once: false,
+        failing: false,
+    };
+    merged
+        .flat_map(move |raw| stream::iter(state.handle(raw)))
+        .boxed()
+}
+
+/// What one kind's watcher has listed, to turn a re-list into deletions.
+#[derive(Default)]
+pub(super) struct Known {
+    /// Live objects: `namespace/name` → their cluster and the service (deployments),
+    /// pod name (pods) or environment (namespaces).
+    live: HashMap<String, (ClusterId, String)>,
+    /// During a re-list: the objects listed so far.
+    relisting: Option<HashSet<String>>,
+    synced: bool,
+}
+
+impl Known {
+    /// A (re-)list starts: remember what it lists.
+    fn begin(&mut self) {
+        self.relisting = Some(HashSet::new());
+    }
+
+    /// `key` was listed (or changed).
+    fn seen(&mut self, key: &str) {
+        if let Some(seen) = &mut self.relisting {
+            seen.insert(key.to_string());
+        }
+    }
+
+    /// The list is complete: forget the objects it no longer had, returning what each
+    /// stood for.
+    fn finish(&mut self) -> Vec<(ClusterId, String)> {
+        let seen = self.relisting.take().unwrap_or_default();
+        let gone: Vec<String> = self
+            .live
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        self.synced = true;
+        gone.into_iter()
+            .filter_map(|k| self.live.remove(&k))
+            .collect()
+    }
+
+    pub(super) fn key(meta: &ObjectMeta) -> String {
+        format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or(""),
+            meta.name.as_deref().unwrap_or("")
+        )
+    }
+}
+
+struct WatchState {
+    cluster: ClusterId,
+    mapping: Arc<Mapping>,
+    namespaces: Known,
+    timeout: Duration,
+    deps: Known,
+    pods: Known,
+    hpas: Known,
+    /// Deployment `namespace/name` → service, so an HPA without the label maps by
+    /// its target.
+    targets: HashMap<String, String>,
+    /// HPAs without the label whose target deployment has not been seen yet (the
+    /// watchers run concurrently): told as soon as it is.
+    waiting_hpas: HashMap<String, HorizontalPodAutoscaler>,
+    synced_once: bool,
+    failing: bool,
+}
+
+impl WatchState {
+    /// The cluster an object belongs to: an environment namespace's are that
+    /// environment's.
+    fn cluster_of(&self, meta: &ObjectMeta) -> ClusterId {
+        cluster_for(&self.cluster, meta.namespace.as_deref())
+    }
+
+    fn unreachable(&mut self, what: &str, e: &dyn std::fmt::Display) -> Vec<Told> {
+        self.failing = true;
+        tracing::warn!(cluster = %self.cluster, error = %e, "watching {what} failed; retrying");
+        vec![Told::Event(ClusterEvent::Unreachable {
+            cluster: self.cluster.clone(),
+            error: format!("watching {what}: {e}"),
+        })]
+    }
+
+    fn synced(&self) -> bool {
+        self.deps.synced && self.pods.synced && self.hpas.synced && self.namespaces.synced
+    }
+
+    /// The environments seen in this cluster, as clusters of their own.
+    fn env_clusters(&self) -> Vec<ClusterId> {
+        let mut out: Vec<ClusterId> = (self.namespaces.live.values())
+            .map(|(c, _)| c.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn all_synced(&mut self) -> Vec<Told> {
+        if self.synced() {
+            let first = !self.synced_once;
+            self.synced_once = true;
+            if first || std::mem::take(&mut self.failing) {
+                return std::iter::once(self.cluster.clone())
+                    .chain(self.env_clusters())
+                    .map(|c| Told::Event(ClusterEvent::Synced(c)))
+                    .collect();
+            }
+        }
+        Vec::new()
+    }
+
+    fn handle(&mut self, raw: Raw) -> Vec<Told> {
+        match raw {
+            Raw::Deadline => {
+                if self.synced_once {
+                    return Vec::new();
+                }
+                let e = format!("no answer within {}s", self.timeout.as_secs());
+                self.unreachable("workloads", &e)
+            }
+            Raw::Deployment(Err(e)) => self.unreachable("deployments", &e),
+            Raw::Pod(Err(e)) => self.unreachable("pods", &e),
+            Raw::Hpa(Err(e)) => self.unreachable("horizontal pod autoscalers", &e),
+            // Ephemeral environments are optional: a cluster whose namespaces cannot be
+            // listed (RBAC often forbids it) is not unreachable; it shows none.
+            Raw::Namespace(Err(e)) => {
+                if self.namespaces.synced {
+                    return Vec::new();
+                }
+                tracing::warn!(cluster = %self.cluster, error = %e, "ephemeral environments not watched");
+                self.namespaces.synced = true;
+                self.all_synced()
+            }
+            Raw::Deployment(Ok(ev)) => self.deployment(ev),
+            Raw::Pod(Ok(ev)) => self.pod(ev),
+            Raw::Hpa(Ok(ev)) => self.hpa(ev),
+            Raw::Namespace(Ok(ev)) => self.namespace(ev),
+        }
+    }
+
+    fn deployment(&mut self, ev: Event<Deployment>) -> Vec<Told> {
+        match ev {
+            Event::Init => {
+                self.deps.begin();
+                Vec::new()
+            }
+            Event::Apply(d) | Event::InitApply(d) => {
+                let key = Known::key(&d.metadata);
+                self.deps.seen(&key);
+                let cluster = self.cluster_of(&d.metadata);
+                match deployment_summary(&d, &cluster, &self.mapping) {
+                    Some(s) => {
+                        let target = target_key(&d.metadata);
+                        self.targets.insert(target.clone(), s.service.clone());
+                        self.deps
+                            .live
+                            .insert(key, (cluster.clone(), s.service.clone()));
+                        let mut out = vec![Told::Event(ClusterEvent::Deployment(s))];
+                        if let Some(h) = self.waiting_hpas.remove(&target)
+                            && let Some(hs) =
+                                hpa_summary(&h, &cluster, &self.mapping, &self.targets)
+                        {
+                            out.push(Told::Event(ClusterEvent::Hpa(hs)));
+                        }
+                        out
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Event::Delete(d) => {
+                let key = Known::key(&d.metadata);
+                self.targets.remove(&target_key(&d.metadata));
+                match self.deps.live.remove(&key) {
+                    Some((cluster, service)) => {
+                        vec![Told::Event(ClusterEvent::DeploymentDeleted {
+                            cluster,
+                            service,
+                        })]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Event::InitDone => {
+                let mut out: Vec<Told> = (self.deps.finish().into_iter())
+                    .map(|(cluster, service)| {
+                        Told::Event(ClusterEvent::DeploymentDeleted { cluster, service })
+                    })
+                    .collect();
+                out.extend(self.all_synced());
+                out
+            }
+        }
+    }
+
+    fn pod(&mut self, ev: Event<Pod>) -> Vec<Told> {
+        match ev {
+            Event::Init => {
+                self.pods.begin();
+                Vec::new()
+            }
+            Event::Apply(p) | Event::InitApply(p) => {
+                let key = Known::key(&p.metadata);
+                self.pods.seen(&key);
+                let cluster = self.cluster_of(&p.metadata);
+                match pod_summary(&p, &cluster, &self.mapping) {
+                    Some(s) => {
+                        self.pods.live.insert(key, (cluster, s.name.clone()));
+                        vec![Told::Event(ClusterEvent::Pod(s))]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Event::Delete(p) => match self.pods.live.remove(&Known::key(&p.metadata)) {
+                Some((cluster, name)) => {
+                    vec![Told::Event(ClusterEvent::PodDeleted { cluster, name })]
+                }
+                None => Vec::new(),
+            },
+            Event::InitDone => {
+                let mut out: Vec<Told> = (self.pods.finish().into_iter())
+                    .map(|(cluster, name)| Told::Event(ClusterEvent::PodDeleted { cluster, name }))
+                    .collect();
+                out.extend(self.all_synced());
+                out
+            }
+        }
+    }
+
+    fn hpa(&mut self, ev: Event<HorizontalPodAutoscaler>) -> Vec<Told> {
+        match ev {
+            Event::Init => Vec::new(),
+            Event::Apply(h) | Event::InitApply(h) => {
+                let cluster = self.cluster_of(&h.metadata);
+                match hpa_summary(&h, &cluster, &self.mapping, &self.targets) {
+                    Some(s) => vec![Told::Event(ClusterEvent::Hpa(s))],
+                    None => {
+                        if h.spec.scale_target_ref.kind == "Deployment" {
+                            self.waiting_hpas.insert(hpa_target_key(&h), h);
+                        }
+                        Vec::new()
+                    }
+                }
+            }
+            // The domain has no HPA deletion: the HPA pane shows the last bounds.
+            Event::Delete(_) => Vec::new(),
+            Event::InitDone => {
+                self.hpas.synced = true;
+                self.all_synced()
+            }
+        }
+    }
+
+    /// An environment namespace: the environment as this region sees it, and once the
+    /// cluster has synced, its cluster synced too (what runs there came with the rest).
+    fn namespace(&mut self, ev: Event<Namespace>) -> Vec<Told> {
+        let region = self.cluster.region.to_string();
+        let gone = |(cluster, name): (ClusterId, String)| -> Vec<Told> {
+            vec![Told::Env {
+                name,
+                region: cluster.region.to_string(),
+                env: None,
+            }]
+        };
+        match ev {
+            Event::Init => {
+                self.namespaces.begin();
+                Vec::new()
+            }
+            Event::Apply(ns) | Event::InitApply(ns) => {
+                let key = Known::key(&ns.metadata);
+                self.namespaces.seen(&key);
+                match envs::env_from_namespace(&ns, &region) {
+                    Some(env) => {
+                        let cluster = ClusterId::new(&env.name, &region);
+                        let new = (self.namespaces.live)
+                            .insert(key, (cluster.clone(), env.name.clone()))
+                            .is_none();
+                        let mut out = vec![Told::Env {
+                            name: env.name.clone(),
+                            region,
+                            env: Some(env),
+                        }];
+                        if new && self.synced_once {
+                            out.push(Told::Event(ClusterEvent::Synced(cluster)));
+                        }
+                        out
+                    }
+                    // Being deleted: gone from here.
+                    None => self
+                        .namespaces
+                        .live
+                        .remove(&key)
+                        .map(gone)
+                        .unwrap_or_default(),
+                }
+            }
+            Event::Delete(ns) => (self.namespaces.live.remove(&Known::key(&ns.metadata)))
+                .map(gone)
+                .unwrap_or_default(),
+            Event::InitDone => {
+                let mut out: Vec<Told> = self
+                    .namespaces
+                    .finish()
+                    .into_iter()
+                    .flat_map(gone)
+                    .collect();
+                out.extend(self.all_synced());
+                out
+            }
+        }
+    }
+}
