@@ -21,7 +21,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use crate::actions::Action;
-use crate::domain::environment::{EphemeralEnv, format_duration, parse_duration};
+use crate::domain::environment::{EphemeralEnv, parse_duration, short_remaining};
 
 use super::act::{WhyArgs, run_action_why};
 use super::secret::rfc3339;
@@ -152,10 +152,11 @@ async fn list(cli: &Cli, ctx: &Ctx, output: Output) -> Result<ExitCode> {
                         e.from.clone(),
                         e.regions.join(","),
                         e.created_by.clone(),
-                        // The last minute is not "0m": it is not up yet.
+                        // As the TUI's ⏳ reads it (one formatter); the last minute
+                        // is not "0m": it is not up yet.
                         match e.remaining(now) {
                             left @ 1..60 => format!("<1m ({left}s)"),
-                            left => format_duration(left),
+                            left => short_remaining(left),
                         },
                         rfc3339(e.expires_at),
                     ]

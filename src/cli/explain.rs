@@ -2,7 +2,8 @@
 //! about a service — the catalog entry and its relations, the owner and its members,
 //! links, where it runs and at which version, resources, secrets (names only, never
 //! values), locks, the lifecycle with the next step, the readiness score — and the
-//! commands to dig deeper.
+//! commands to dig deeper (pods, problems, describe, events, logs) and who may read the
+//! logs in production (the `read-logs` permission).
 //!
 //! JSON output (stable: fields are only added):
 //!
@@ -33,7 +34,10 @@
 //!                         "next_step": null },
 //!   "score": { "scorecard": { "identifier": "...", "title": "..." }, "level": "Silver",
 //!              "score": 87, "passed": 7, "total": 8, "rules": [ ... as in `sphere score` ] },
-//!   "dig_deeper": ["sphere pods payments-api --env production", "..."] }
+//!   "dig_deeper": ["sphere pods payments-api --env production", "sphere logs ...", "..."],
+//!   "read_logs": { "permission": "read-logs",
+//!                  "allowed": ["members of group:default/payments", "platform admins ([policy] admins)"],
+//!                  "request": "sphere access request payments-api --permission read-logs --env production --reason TEXT" } }
 //! ```
 //!
 //! Secrets carry no `value` field: values never leave the secrets provider here.
@@ -47,6 +51,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::backend::facts::{ServiceFacts, gather};
+use crate::domain::access::Permission;
 use crate::domain::catalog::{Catalog, EntityRef, RelationKind};
 use crate::domain::lifecycle::{Stage, Unread, next_step, stages};
 use crate::domain::links::{LinkVars, ServiceLink, osc8, service_links};
@@ -93,6 +98,8 @@ struct Explained<'a> {
     lifecycle_stages: LifecycleOut,
     score: ScoreOut<'a>,
     dig_deeper: Vec<String>,
+    /// Reading logs and events in production: who may, and the `read-logs` request.
+    read_logs: ReadLogs,
 }
 
 #[derive(Debug, Serialize)]
@@ -193,10 +200,42 @@ fn relations(facts: &ServiceFacts, catalog: &Catalog) -> Relations {
 fn dig_deeper(service: &str) -> Vec<String> {
     vec![
         format!("sphere pods {service} --env production"),
+        format!("sphere problems --env production"),
+        format!("sphere describe pod POD --env production (a pod from `sphere pods`)"),
+        format!("sphere events {service} --env production"),
+        format!("sphere logs {service} --env production --tail 100"),
+        format!("sphere logs POD --env production --previous"),
         format!("sphere secret drift {service}"),
         format!("sphere score {service}"),
         format!("sphere catalog show {service}"),
     ]
+}
+
+/// Who may read the service's logs and events in production (C18, seed 004), and how
+/// anyone else asks: the `read-logs` permission.
+#[derive(Debug, Serialize)]
+struct ReadLogs {
+    permission: &'static str,
+    /// Who may read in production without asking: the owner's members and admins.
+    allowed: Vec<String>,
+    /// How anyone else asks (granted by an owner or `[policy] access_rules`).
+    request: String,
+}
+
+fn read_logs(service: &str, owner: Option<&str>) -> ReadLogs {
+    let mut allowed: Vec<String> = owner
+        .map(|o| format!("members of {o}"))
+        .into_iter()
+        .collect();
+    allowed.push("platform admins ([policy] admins)".to_string());
+    ReadLogs {
+        permission: Permission::ReadLogs.as_str(),
+        allowed,
+        request: format!(
+            "sphere access request {service} --permission {} --env production --reason TEXT",
+            Permission::ReadLogs.as_str()
+        ),
+    }
 }
 
 pub async fn run(cli: &Cli, ctx: &Ctx, args: &ExplainArgs) -> Result<ExitCode> {
@@ -298,6 +337,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &ExplainArgs) -> Result<ExitCode> {
             result: &result,
         },
         dig_deeper: dig_deeper(&e.name),
+        read_logs: read_logs(&e.name, e.owner.as_ref().map(|o| o.to_string()).as_deref()),
     };
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&out)?),
@@ -529,4 +569,11 @@ fn print_explained(x: &Explained, facts: &ServiceFacts, hyperlinks: bool) {
     for c in &x.dig_deeper {
         println!("  {}", s(c));
     }
+    let r = &x.read_logs;
+    println!(
+        "  logs and events in production: {} may read them; anyone else asks for {}:",
+        s(&r.allowed.join(" and ")),
+        r.permission
+    );
+    println!("    {}", s(&r.request));
 }

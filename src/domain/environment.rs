@@ -152,16 +152,21 @@ pub fn format_duration(seconds: i64) -> String {
     out
 }
 
-/// Time left, in the fewest characters, for a column header: `13d`, `23h`, `59m`,
-/// `<1m`, or `0m` once it is up. Always rounded down, so it never promises more time
-/// than there is.
+/// Time left, in the fewest characters, the one way every view shows it (the TUI's
+/// `⏳` and the CLI's `EXPIRES IN`): `2d`, `23h`, `59m`, `<1m`, or `0m` once it is up.
+/// Rounded to the nearest unit, the largest one that reads at least 1 after rounding
+/// (an environment made for 2d reads `2d` until 1d12h is left: 47h59m is `2d`, not
+/// `1d`); never `0m` while time remains (under half a minute reads `<1m`). The exact
+/// moment is in the `expires_at` each view shows next to it.
 pub fn short_remaining(seconds: i64) -> String {
+    // Halves round up: `(s + unit / 2) / unit`.
+    let nearest = |s: i64, unit: i64| (s + unit / 2) / unit;
     match seconds {
         s if s <= 0 => "0m".to_string(),
-        s if s < MINUTE => "<1m".to_string(),
-        s if s < HOUR => format!("{}m", s / MINUTE),
-        s if s < DAY => format!("{}h", s / HOUR),
-        s => format!("{}d", s / DAY),
+        s if nearest(s, MINUTE) == 0 => "<1m".to_string(),
+        s if nearest(s, MINUTE) < 60 => format!("{}m", nearest(s, MINUTE)),
+        s if nearest(s, HOUR) < 24 => format!("{}h", nearest(s, HOUR)),
+        s => format!("{}d", nearest(s, DAY)),
     }
 }
 
@@ -203,12 +208,24 @@ mod tests {
     }
 
     #[test]
-    fn remaining_time_is_short_and_rounded_down() {
+    fn remaining_time_is_short_and_rounded_to_the_nearest_unit() {
+        // Made for 2d, a moment later: 2d, as the CLI said when it was made.
+        assert_eq!(short_remaining(2 * DAY - 1), "2d");
+        assert_eq!(short_remaining(2 * DAY - MINUTE), "2d");
+        assert_eq!(short_remaining(DAY + 12 * HOUR), "2d");
+        assert_eq!(short_remaining(DAY + 12 * HOUR - 1), "1d");
         assert_eq!(short_remaining(14 * DAY), "14d");
-        assert_eq!(short_remaining(2 * DAY - 1), "1d");
-        assert_eq!(short_remaining(23 * HOUR + 59 * MINUTE), "23h");
-        assert_eq!(short_remaining(59 * MINUTE + 59), "59m");
-        assert_eq!(short_remaining(30), "<1m");
+        // 23h59m is a day, not "24h"; 23h29m is 23h.
+        assert_eq!(short_remaining(23 * HOUR + 59 * MINUTE), "1d");
+        assert_eq!(short_remaining(23 * HOUR + 29 * MINUTE), "23h");
+        assert_eq!(short_remaining(59 * MINUTE + 59), "1h");
+        assert_eq!(short_remaining(90 * MINUTE), "2h");
+        assert_eq!(short_remaining(89 * MINUTE), "1h");
+        assert_eq!(short_remaining(59 * MINUTE + 29), "59m");
+        assert_eq!(short_remaining(45), "1m");
+        // Never 0 while time remains.
+        assert_eq!(short_remaining(29), "<1m");
+        assert_eq!(short_remaining(1), "<1m");
         assert_eq!(short_remaining(0), "0m");
         assert_eq!(short_remaining(-100), "0m");
     }

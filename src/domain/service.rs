@@ -39,6 +39,10 @@ pub struct LiveStatus {
     pub rolling: u32,
     pub stalled: u32,
     pub crash_looping: u32,
+    /// Deployments coming up for the first time (an ephemeral environment's copies, say)
+    /// left out of the counts above: across environments they are not the service
+    /// rolling out (see [`LiveState::status`]).
+    pub starting: u32,
 }
 
 /// The single word the table shows for a service's health.
@@ -176,6 +180,20 @@ struct Slot {
     crash: u32,
     dep: Option<Dep>,
     hpa: Option<HpaRow>,
+    /// Has its deployment been seen complete (since it appeared)? Until then, with no
+    /// ready replica beyond the updated ones, it is coming up, not rolling out.
+    seen_complete: bool,
+}
+
+impl Slot {
+    /// Is its deployment coming up for the first time (a new service's, an ephemeral
+    /// environment's copy) rather than replacing running replicas: progressing, never
+    /// seen complete, and nothing ready but replicas of the wanted version?
+    fn coming_up(&self) -> bool {
+        self.dep.is_some_and(|d| {
+            d.rollout == RolloutState::Progressing && !self.seen_complete && d.ready <= d.updated
+        })
+    }
 }
 
 /// A pod, compactly (about 48 bytes and its name): the strings it shares with other
@@ -390,7 +408,9 @@ impl LiveState {
                     rollout: d.rollout,
                     updated_at: d.updated_at,
                 };
-                self.slot_mut(si, c).dep = Some(dep);
+                let slot = self.slot_mut(si, c);
+                slot.seen_complete |= d.rollout == RolloutState::Complete;
+                slot.dep = Some(dep);
                 Some(d.service)
             }
             ClusterEvent::DeploymentDeleted { cluster, service } => {
@@ -401,6 +421,8 @@ impl LiveState {
                     let s = &mut self.services[si as usize];
                     if let Some(slot) = s.slots.iter_mut().find(|x| x.cluster == c) {
                         slot.dep = None;
+                        // One made again later comes up afresh.
+                        slot.seen_complete = false;
                     }
                 }
                 Some(service)
@@ -520,6 +542,7 @@ impl LiveState {
                         crash: 0,
                         dep: None,
                         hpa: None,
+                        seen_complete: false,
                     },
                 );
                 i
@@ -677,16 +700,36 @@ impl LiveState {
     }
 
     /// The live status of one service within a scope, regions in `region_order`.
+    ///
+    /// Across environments (no environment in scope), deployments coming up for the
+    /// first time (an ephemeral environment being made, see [`Slot::coming_up`]) are
+    /// counted in `starting` only, so a service running fine elsewhere does not read
+    /// "rolling" while a copy of it comes up; they count as usual when the scope is
+    /// their environment, or when nothing else of the service is in scope (a new
+    /// service's first deploy).
     pub fn status(&self, service: &str, scope: &Scope, region_order: &[String]) -> LiveStatus {
         let mut st = LiveStatus::default();
         let Some(live) = self.service(service) else {
             return st;
         };
+        let in_scope = |slot: &Slot| {
+            slot.dep.is_some() && scope.contains(&self.clusters[slot.cluster as usize])
+        };
+        let set_aside = scope.env.is_none()
+            && live
+                .s
+                .slots
+                .iter()
+                .any(|slot| in_scope(slot) && !slot.coming_up());
         let mut present: Vec<Option<&Name>> = vec![None; region_order.len()];
         for slot in &live.s.slots {
             let Some(d) = slot.dep else { continue };
             let cluster = &self.clusters[slot.cluster as usize];
             if !scope.contains(cluster) {
+                continue;
+            }
+            if set_aside && slot.coming_up() {
+                st.starting += 1;
                 continue;
             }
             st.deployments += 1;
@@ -747,6 +790,64 @@ mod tests {
             "eu-west-1".into(),
             "ap-southeast-2".into(),
         ]
+    }
+
+    fn progressing(
+        svc: &str,
+        env: &str,
+        region: &str,
+        desired: u32,
+        ready: u32,
+        updated: u32,
+    ) -> ClusterEvent {
+        ClusterEvent::Deployment(DeploymentSummary {
+            service: svc.into(),
+            cluster: ClusterId::new(env, region),
+            version: "1.0.0".into(),
+            desired,
+            ready,
+            updated,
+            rollout: RolloutState::Progressing,
+            updated_at: 0,
+        })
+    }
+
+    /// While an ephemeral environment made from production comes up, its services read
+    /// as they run elsewhere across environments (not "rolling"), rolling in the
+    /// environment's own scope; a real rollout still reads rolling.
+    #[test]
+    fn an_environment_coming_up_does_not_make_its_services_read_rolling() {
+        let all = Scope::default();
+        let pr = Scope {
+            env: Some("pr-1".into()),
+            region: None,
+        };
+        let mut s = LiveState::default();
+        s.apply(dep("pay", "production", "eu-west-1", 3, 3));
+        s.apply(dep("pay", "production", "us-east-1", 3, 3));
+        // The copy in pr-1 appears with nothing yet, then its first pods come up.
+        s.apply(progressing("pay", "pr-1", "eu-west-1", 3, 0, 0));
+        s.apply(progressing("pay", "pr-1", "us-east-1", 3, 1, 2));
+        let st = s.status("pay", &all, &regions());
+        assert_eq!(st.health(), Health::Healthy, "{st:?}");
+        assert_eq!((st.ready, st.desired, st.deployments), (6, 6, 2));
+        assert_eq!((st.rolling, st.starting), (0, 2));
+        let st = s.status("pay", &pr, &regions());
+        assert_eq!(st.health(), Health::Rolling, "{st:?}");
+        assert_eq!((st.ready, st.desired, st.rolling), (1, 6, 2));
+        // Once up, a rollout there is a rollout everywhere it is in scope.
+        s.apply(dep("pay", "pr-1", "us-east-1", 3, 3));
+        s.apply(progressing("pay", "pr-1", "us-east-1", 3, 2, 2));
+        assert_eq!(s.status("pay", &all, &regions()).health(), Health::Rolling);
+        // A production rollout (running replicas being replaced) reads rolling.
+        let mut s = LiveState::default();
+        s.apply(progressing("cart", "production", "eu-west-1", 3, 3, 1));
+        s.apply(dep("cart", "production", "us-east-1", 3, 3));
+        assert_eq!(s.status("cart", &all, &regions()).health(), Health::Rolling);
+        // A new service's first deploy (nothing else of it anywhere) reads rolling.
+        s.apply(progressing("new", "dev", "eu-west-1", 1, 0, 1));
+        let st = s.status("new", &all, &regions());
+        assert_eq!((st.health(), st.starting), (Health::Rolling, 0));
     }
 
     #[test]

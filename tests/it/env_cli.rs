@@ -173,6 +173,40 @@ fn the_policy_refuses_with_exit_4() {
     assert_eq!(json(&out)[0]["outcome"], "refused");
 }
 
+/// The `EXPIRES IN` column of `sphere env list` for `name`.
+fn expires_in(dir: &tempfile::TempDir, name: &str) -> String {
+    let table = stdout(&succeeds(dir, &["env", "list"]));
+    let head = table.lines().next().unwrap_or_default().to_string();
+    let col = head.find("EXPIRES IN").expect("an EXPIRES IN column");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("{name} in {table}"));
+    row.chars()
+        .skip(head[..col].chars().count())
+        .collect::<String>()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Made for 2d, it reads 2d a minute later (as the TUI's ⏳ does, one formatter),
+/// not 1d23h59m or a floored 1d; rounded to the nearest day until 1d12h is left.
+#[test]
+fn time_left_reads_as_it_was_asked_for_rounded_to_the_nearest_unit() {
+    let dir = tmp();
+    succeeds(&dir, &env_create("pr-2", "dev", "2d", &[]));
+    succeeds(&dir, &["demo", "advance", "1m"]);
+    assert_eq!(expires_in(&dir, "pr-2"), "2d");
+    succeeds(&dir, &["demo", "advance", "11h58m"]);
+    assert_eq!(expires_in(&dir, "pr-2"), "2d", "1d12h1m left");
+    succeeds(&dir, &["demo", "advance", "2m"]);
+    assert_eq!(expires_in(&dir, "pr-2"), "1d", "1d11h59m left");
+    succeeds(&dir, &["demo", "advance", "1d11h"]);
+    assert_eq!(expires_in(&dir, "pr-2"), "59m");
+}
+
 #[test]
 fn the_demo_clock_expires_an_environment_for_every_process() {
     let dir = tmp();

@@ -155,6 +155,14 @@ fn explain_prints_every_section_and_the_dig_deeper_commands() {
         "sphere secret drift payments-api",
         "sphere score payments-api",
         "sphere catalog show payments-api",
+        "sphere problems --env production",
+        "sphere describe pod POD --env production",
+        "sphere events payments-api --env production",
+        "sphere logs payments-api --env production",
+        "sphere logs POD --env production --previous",
+        // Who may read logs in production, and how anyone else asks.
+        "members of group:default/payments",
+        "sphere access request payments-api --permission read-logs --env production",
     ] {
         assert!(text.contains(cmd), "{cmd} missing");
     }
@@ -222,7 +230,16 @@ fn explain_json_never_carries_a_secret_value() {
             .is_some_and(|s| s.len() == 7)
     );
     assert!(v["score"]["rules"].as_array().is_some_and(|r| r.len() == 8));
-    assert!(v["dig_deeper"].as_array().is_some_and(|d| d.len() == 4));
+    // pods, problems, describe, events, logs, previous logs, secret drift, score, catalog.
+    assert!(v["dig_deeper"].as_array().is_some_and(|d| d.len() == 9));
+    assert_eq!(v["read_logs"]["permission"], "read-logs");
+    assert!(
+        v["read_logs"]["request"]
+            .as_str()
+            .is_some_and(|r| r.contains("--permission read-logs")),
+        "{}",
+        v["read_logs"]
+    );
     assert!(v["deployments"].as_array().is_some_and(|d| !d.is_empty()));
     assert!(
         v["owner"]["members"]
