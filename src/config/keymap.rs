@@ -244,64 +244,6 @@ impl Keymap {
         self.sections.keys().map(String::as_str)
     }
 
-    /// `(keys, desc)` for every command reachable from `sections` (innermost first), for the
-    /// help overlay and footer hints. Keys running the same command in one section are
-    /// joined with `/` (`j/<Down>`); a command bound in several sections is listed once,
-    /// from the innermost; keys hidden by an inner section and `noop` entries are left out.
-    pub fn hints(&self, sections: &[&str]) -> Vec<(String, String)> {
-        struct Hint<'a> {
-            run: &'a str,
-            section: usize,
-            keys: Vec<String>,
-            desc: &'a str,
-        }
-        let mut hints: Vec<Hint<'_>> = Vec::new();
-        let mut bound: Vec<&[Key]> = Vec::new();
-        for (index, name) in sections.iter().enumerate() {
-            let mut here: Vec<&[Key]> = Vec::new();
-            for binding in self.section(name) {
-                if bound.contains(&binding.on.as_slice()) {
-                    continue;
-                }
-                here.push(&binding.on);
-                if binding.run == NOOP {
-                    continue;
-                }
-                match hints.iter_mut().find(|h| h.run == binding.run) {
-                    Some(hint) if hint.section == index => hint.keys.push(format_keys(&binding.on)),
-                    Some(_) => {}
-                    None => hints.push(Hint {
-                        run: &binding.run,
-                        section: index,
-                        keys: vec![format_keys(&binding.on)],
-                        desc: &binding.desc,
-                    }),
-                }
-            }
-            bound.extend(here);
-        }
-        hints
-            .into_iter()
-            .map(|h| (h.keys.join("/"), h.desc.to_string()))
-            .collect()
-    }
-
-    /// The keys that run `run` from `sections`, as in [`Keymap::hints`] (`"?"`, `"j/<Down>"`).
-    pub fn keys_for(&self, sections: &[&str], run: &str) -> Option<String> {
-        let desc = self
-            .sections_bindings(sections)
-            .find(|b| b.run == run)
-            .map(|b| b.desc.clone())?;
-        self.hints(sections)
-            .into_iter()
-            .find(|(_, d)| *d == desc)
-            .map(|(keys, _)| keys)
-    }
-
-    fn sections_bindings<'a>(&'a self, sections: &'a [&str]) -> impl Iterator<Item = &'a Binding> {
-        sections.iter().flat_map(|s| self.section(s))
-    }
-
     /// Layers a user file's sections over this keymap.
     fn layer(&mut self, user: BTreeMap<String, Vec<Binding>>) {
         // A user entry without a desc borrows one from a default running the same command,
@@ -835,11 +777,14 @@ mod tests {
             m.feed(&keymap, &sections, key("<Down>")),
             Match::Run("down".into())
         );
-        let hints = keymap.hints(&sections);
-        assert!(
-            hints.iter().any(|(k, d)| k == "<Down>" && d == "Move down"),
-            "{hints:?}"
-        );
+        // The help and the keymap table list `down` under <Down> only.
+        let rows = crate::tui::command::key_rows(&keymap);
+        let down = rows
+            .iter()
+            .find(|r| r.section == "list" && r.run == "down")
+            .expect("down is still bound");
+        assert_eq!(down.keys, [keys(&["<Down>"])], "{down:?}");
+        assert_eq!(down.desc, "Move down");
     }
 
     fn assert_bad(text: &str, key_path: &str, reason: &str) {
@@ -889,29 +834,6 @@ mod tests {
             problems[0].to_string().contains("line 1"),
             "{}",
             problems[0]
-        );
-    }
-
-    #[test]
-    fn hints_dedupe_across_sections_keeping_the_innermost() {
-        let keymap = Keymap::builtin();
-        let hints = keymap.hints(&["help", "global"]);
-        let close = hints
-            .iter()
-            .find(|(_, d)| d.contains("Close"))
-            .expect("close hint");
-        assert!(
-            close.0.contains('q') && close.0.contains("<Esc>"),
-            "{close:?}"
-        );
-        let quit = hints.iter().find(|(_, d)| d == "Quit").expect("quit hint");
-        assert_eq!(quit.0, "<C-c>", "q is taken by help, <C-c> still quits");
-        let list = keymap.hints(&["list", "global"]);
-        assert!(list.iter().any(|(k, _)| k == "j/<Down>"), "{list:?}");
-        assert!(list.iter().any(|(k, _)| k == "gg/<Home>"), "{list:?}");
-        assert_eq!(
-            keymap.keys_for(&["list", "global"], "help").as_deref(),
-            Some("?")
         );
     }
 }

@@ -181,11 +181,14 @@ mod tests {
 
     #[test]
     fn empty_overrides_are_ignored() {
-        if let Ok(paths) = Paths::discover_with(|name| match name {
+        // An empty override is no directory: the platform's is used, or, with no home
+        // directory, the error asks for the overrides.
+        match Paths::discover_with(|name| match name {
             "SPHERE_CONFIG_DIR" => Some("".into()),
             _ => None,
         }) {
-            assert!(!paths.config_dir.as_os_str().is_empty());
+            Ok(paths) => assert!(!paths.config_dir.as_os_str().is_empty()),
+            Err(e) => assert!(e.to_string().contains("set SPHERE_CONFIG_DIR"), "{e:#}"),
         }
     }
 

@@ -186,6 +186,25 @@ pub struct Spec {
     pub palette: InPalette,
     /// The short word for a footer hint.
     pub hint: &'static str,
+    /// The footer hint's rank: lower ranks come first and are the last to be cut
+    /// when the footer is narrow; 0 gives no hint.
+    pub footer: u8,
+    /// Where the view's own section (the innermost active one) is `.0`, the rank
+    /// `.1` (0: no hint there) and the word `.2` (empty: [`Spec::hint`]) instead.
+    pub footer_in: &'static [(&'static str, u8, &'static str)],
+}
+
+impl Spec {
+    /// The footer hint's rank and word where `own` is the view's own section; `None`
+    /// when the command has no hint there.
+    pub fn footer_hint(&self, own: &str) -> Option<(u8, &'static str)> {
+        let (rank, word) = match self.footer_in.iter().find(|(s, ..)| *s == own) {
+            Some(&(_, rank, word)) if !word.is_empty() => (rank, word),
+            Some(&(_, rank, _)) => (rank, self.hint),
+            None => (self.footer, self.hint),
+        };
+        (rank > 0).then_some((rank, word))
+    }
 }
 
 const fn spec(
@@ -202,7 +221,20 @@ const fn spec(
         sections,
         palette,
         hint,
+        footer: 0,
+        footer_in: &[],
     }
+}
+
+/// A footer hint for `s`: its rank, and its rank and word in given sections.
+const fn footer(
+    mut s: Spec,
+    rank: u8,
+    footer_in: &'static [(&'static str, u8, &'static str)],
+) -> Spec {
+    s.footer = rank;
+    s.footer_in = footer_in;
+    s
 }
 
 const fn with_arg(mut s: Spec, arg: Arg) -> Spec {
@@ -219,7 +251,7 @@ const LAYERS: &[&str] = &["help", "palette", "form", "prompt", "confirm"];
 
 /// Every command a keymap may name, in the palette's order for those it always offers.
 pub const REGISTRY: &[Spec] = &[
-    spec("quit", "Quit", GLOBAL, Bound, "quit"),
+    footer(spec("quit", "Quit", GLOBAL, Bound, "quit"), 60, &[]),
     spec(
         "suspend",
         "Suspend sphere (fg to come back)",
@@ -229,17 +261,37 @@ pub const REGISTRY: &[Spec] = &[
     ),
     spec("redraw", "Redraw the screen", GLOBAL, No, "redraw"),
     spec("noop", "Unbind the key", GLOBAL, No, ""),
-    spec("help", "Show the keys", GLOBAL, Bound, "help"),
-    spec(
-        "palette",
-        "Open the command palette",
-        GLOBAL,
-        No,
-        "commands",
+    footer(
+        spec("help", "Show the keys", GLOBAL, Bound, "help"),
+        55,
+        &[],
     ),
-    spec("filter", "Filter the list", GLOBAL, Bound, "filter"),
-    spec("back", "Back / close", &["global", "detail"], Bound, "back"),
-    spec("next_pane", "Next pane", GLOBAL, Bound, "next pane"),
+    footer(
+        spec(
+            "palette",
+            "Open the command palette",
+            GLOBAL,
+            No,
+            "commands",
+        ),
+        50,
+        &[],
+    ),
+    footer(
+        spec("filter", "Filter the list", GLOBAL, Bound, "filter"),
+        30,
+        &[("secrets", 0, ""), ("detail", 0, ""), ("pod", 0, "")],
+    ),
+    footer(
+        spec("back", "Back / close", &["global", "detail"], Bound, "back"),
+        0,
+        &[("detail", 15, ""), ("pod", 15, ""), ("logs", 15, "")],
+    ),
+    footer(
+        spec("next_pane", "Next pane", GLOBAL, Bound, "next pane"),
+        0,
+        &[("problems", 45, ""), ("list", 45, "")],
+    ),
     spec("prev_pane", "Previous pane", GLOBAL, Bound, "previous pane"),
     spec(
         "reload",
@@ -248,33 +300,62 @@ pub const REGISTRY: &[Spec] = &[
         Bound,
         "reload",
     ),
-    spec("down", "Move down", LIST, Bound, "down"),
+    footer(
+        spec("down", "Move down", LIST, Bound, "down"),
+        0,
+        &[
+            ("palette", 12, "next"),
+            ("help", 14, "scroll"),
+            ("detail", 16, "scroll"),
+            ("pod", 16, "scroll"),
+        ],
+    ),
     spec("up", "Move up", LIST, Bound, "up"),
     spec("page_down", "Page down", LIST, Bound, "page down"),
     spec("page_up", "Page up", LIST, Bound, "page up"),
     spec("top", "Go to the first row", LIST, Bound, "top"),
     spec("bottom", "Go to the last row", LIST, Bound, "bottom"),
-    spec("open", "Open the selected row", LIST, Bound, "open"),
-    spec(
-        "scope_env_next",
-        "Next environment scope",
-        LIST,
-        Bound,
-        "env",
+    footer(
+        spec("open", "Open the selected row", LIST, Bound, "open"),
+        0,
+        &[
+            ("problems", 29, "deeper"),
+            ("catalog", 31, ""),
+            ("matrix", 31, ""),
+        ],
     ),
-    spec(
-        "scope_region_next",
-        "Next region scope",
-        LIST,
-        Bound,
-        "region",
+    footer(
+        spec(
+            "scope_env_next",
+            "Next environment scope",
+            LIST,
+            Bound,
+            "env",
+        ),
+        40,
+        &[("detail", 0, ""), ("pod", 0, ""), ("logs", 0, "")],
     ),
-    spec(
-        "lock",
-        "Lock the selected service in the current scope",
-        LIST,
-        Bound,
-        "lock",
+    footer(
+        spec(
+            "scope_region_next",
+            "Next region scope",
+            LIST,
+            Bound,
+            "region",
+        ),
+        41,
+        &[("detail", 0, ""), ("pod", 0, ""), ("logs", 0, "")],
+    ),
+    footer(
+        spec(
+            "lock",
+            "Lock the selected service in the current scope",
+            LIST,
+            Bound,
+            "lock",
+        ),
+        0,
+        &[("pods", 22, ""), ("matrix", 34, "")],
     ),
     spec(
         "unlock",
@@ -283,12 +364,16 @@ pub const REGISTRY: &[Spec] = &[
         Bound,
         "unlock",
     ),
-    spec(
-        "rollback",
-        "Roll back the selected cell: pick the version from its history",
-        MATRIX,
-        Bound,
-        "roll back",
+    footer(
+        spec(
+            "rollback",
+            "Roll back the selected cell: pick the version from its history",
+            MATRIX,
+            Bound,
+            "roll back",
+        ),
+        0,
+        &[("matrix", 35, "")],
     ),
     spec(
         "col_left",
@@ -297,26 +382,38 @@ pub const REGISTRY: &[Spec] = &[
         No,
         "left",
     ),
-    spec(
-        "col_right",
-        "Select the cluster to the right",
-        MATRIX,
-        No,
-        "scroll",
+    footer(
+        spec(
+            "col_right",
+            "Select the cluster to the right",
+            MATRIX,
+            No,
+            "scroll",
+        ),
+        0,
+        &[("matrix", 32, "")],
     ),
-    spec(
-        "drift_only",
-        "Show only drifted services, or all",
-        MATRIX,
-        Bound,
-        "drift only",
+    footer(
+        spec(
+            "drift_only",
+            "Show only drifted services, or all",
+            MATRIX,
+            Bound,
+            "drift only",
+        ),
+        33,
+        &[],
     ),
-    spec(
-        "sort_next",
-        "Sort by the next column",
-        &["catalog"],
-        Bound,
-        "sort",
+    footer(
+        spec(
+            "sort_next",
+            "Sort by the next column",
+            &["catalog"],
+            Bound,
+            "sort",
+        ),
+        36,
+        &[],
     ),
     spec(
         "sort_reverse",
@@ -325,62 +422,98 @@ pub const REGISTRY: &[Spec] = &[
         Bound,
         "reverse",
     ),
-    spec(
-        "group_next",
-        "Group by none / owner / system",
-        &["catalog"],
-        Bound,
-        "group",
+    footer(
+        spec(
+            "group_next",
+            "Group by none / owner / system",
+            &["catalog"],
+            Bound,
+            "group",
+        ),
+        37,
+        &[],
     ),
-    spec(
-        "restart",
-        "Restart the selected pod's deployment",
-        &["pods"],
-        Bound,
-        "restart",
+    footer(
+        spec(
+            "restart",
+            "Restart the selected pod's deployment",
+            &["pods"],
+            Bound,
+            "restart",
+        ),
+        20,
+        &[],
     ),
-    spec(
-        "hpa",
-        "Set the selected pod's HPA bounds",
-        &["pods"],
-        Bound,
-        "hpa",
+    footer(
+        spec(
+            "hpa",
+            "Set the selected pod's HPA bounds",
+            &["pods"],
+            Bound,
+            "hpa",
+        ),
+        21,
+        &[],
     ),
-    spec(
-        "secret_reveal",
-        "Reveal the selected secret in the selected cell",
-        &["secrets"],
-        Bound,
-        "reveal",
+    footer(
+        spec(
+            "secret_reveal",
+            "Reveal the selected secret in the selected cell",
+            &["secrets"],
+            Bound,
+            "reveal",
+        ),
+        20,
+        &[],
     ),
-    spec(
-        "secret_put",
-        "Put a new value of the selected secret",
-        &["secrets"],
-        Bound,
-        "put",
+    footer(
+        spec(
+            "secret_put",
+            "Put a new value of the selected secret",
+            &["secrets"],
+            Bound,
+            "put",
+        ),
+        21,
+        &[],
     ),
-    spec("secret_new", "New secret", &["secrets"], Bound, "new"),
-    spec(
-        "secret_delete",
-        "Delete the selected secret in the selected cell",
-        &["secrets"],
-        Bound,
-        "delete",
+    footer(
+        spec("secret_new", "New secret", &["secrets"], Bound, "new"),
+        22,
+        &[],
     ),
-    spec(
-        "secret_copy",
-        "Fix drift: copy the selected secret",
-        &["secrets"],
-        Bound,
-        "copy to missing",
+    footer(
+        spec(
+            "secret_delete",
+            "Delete the selected secret in the selected cell",
+            &["secrets"],
+            Bound,
+            "delete",
+        ),
+        24,
+        &[],
     ),
-    spec(
-        "flag_set",
-        "Set the selected flag's value and rollout in the scope",
-        &["flags"],
-        Bound,
-        "set",
+    footer(
+        spec(
+            "secret_copy",
+            "Fix drift: copy the selected secret",
+            &["secrets"],
+            Bound,
+            "copy to missing",
+        ),
+        23,
+        &[],
+    ),
+    footer(
+        spec(
+            "flag_set",
+            "Set the selected flag's value and rollout in the scope",
+            &["flags"],
+            Bound,
+            "set",
+        ),
+        20,
+        &[],
     ),
     spec(
         "copy_link",
@@ -396,43 +529,71 @@ pub const REGISTRY: &[Spec] = &[
         Bound,
         "logs",
     ),
-    spec(
-        "logs_pause",
-        "Pause / resume the logs",
-        &["logs"],
-        Bound,
-        "pause",
+    footer(
+        spec(
+            "logs_pause",
+            "Pause / resume the logs",
+            &["logs"],
+            Bound,
+            "pause",
+        ),
+        20,
+        &[],
     ),
-    spec(
-        "logs_wrap",
-        "Wrap long lines or not",
-        &["logs"],
-        Bound,
-        "wrap",
+    footer(
+        spec(
+            "logs_wrap",
+            "Wrap long lines or not",
+            &["logs"],
+            Bound,
+            "wrap",
+        ),
+        25,
+        &[],
     ),
-    spec(
-        "logs_timestamps",
-        "Show / hide the timestamps",
-        &["logs"],
-        Bound,
-        "timestamps",
+    footer(
+        spec(
+            "logs_timestamps",
+            "Show / hide the timestamps",
+            &["logs"],
+            Bound,
+            "timestamps",
+        ),
+        26,
+        &[],
     ),
-    spec(
-        "logs_end",
-        "Jump to the end and follow",
-        &["logs"],
-        Bound,
-        "follow",
+    footer(
+        spec(
+            "logs_end",
+            "Jump to the end and follow",
+            &["logs"],
+            Bound,
+            "follow",
+        ),
+        21,
+        &[],
     ),
-    spec("logs_search", "Search the logs", &["logs"], Bound, "search"),
-    spec("logs_next", "Next match", &["logs"], Bound, "next"),
+    footer(
+        spec("logs_search", "Search the logs", &["logs"], Bound, "search"),
+        22,
+        &[],
+    ),
+    footer(
+        spec("logs_next", "Next match", &["logs"], Bound, "next"),
+        23,
+        &[],
+    ),
     spec("logs_prev", "Previous match", &["logs"], Bound, "previous"),
-    spec(
-        "logs_previous",
-        "The previous container's logs (the crash's last lines), or back to the live ones",
-        &["logs"],
-        Bound,
-        "previous container",
+    footer(
+        spec(
+            "logs_previous",
+            "The previous container's logs (the crash's last lines), or back to the live ones",
+            &["logs"],
+            Bound,
+            "previous container",
+        ),
+        24,
+        &[],
     ),
     spec(
         "filter_apply",
@@ -455,15 +616,23 @@ pub const REGISTRY: &[Spec] = &[
         No,
         "clear text",
     ),
-    spec(
-        "palette_run",
-        "Run the selected command",
-        &["palette"],
-        No,
-        "run",
+    footer(
+        spec(
+            "palette_run",
+            "Run the selected command",
+            &["palette"],
+            No,
+            "run",
+        ),
+        10,
+        &[],
     ),
-    spec("close", "Close", LAYERS, No, "close"),
-    spec("next_field", "Next field", &["form"], No, "next field"),
+    footer(spec("close", "Close", LAYERS, No, "close"), 13, &[]),
+    footer(
+        spec("next_field", "Next field", &["form"], No, "next field"),
+        10,
+        &[],
+    ),
     spec(
         "prev_field",
         "Previous field",
@@ -471,8 +640,12 @@ pub const REGISTRY: &[Spec] = &[
         No,
         "previous field",
     ),
-    spec("confirm", "Confirm", LAYERS, No, "accept"),
-    spec("cancel", "Cancel", LAYERS, No, "cancel"),
+    footer(
+        spec("confirm", "Confirm", LAYERS, No, "accept"),
+        11,
+        &[("form", 11, "submit")],
+    ),
+    footer(spec("cancel", "Cancel", LAYERS, No, "cancel"), 13, &[]),
     spec("submit", "Submit the form", &["form"], No, "submit"),
     // The palette offers these always, in this order.
     with_arg(
@@ -858,138 +1031,57 @@ impl fmt::Display for Command {
     }
 }
 
-/// Where the footer's hints come from: the commands worth a hint there, most useful
-/// first. Each hint's word is the registry's, unless given here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Context {
-    Help,
-    Palette,
-    Form,
-    Question,
-    Service,
-    Catalog,
-    Secrets,
-    Flags,
-    Deployments,
-    Pods,
-    Problems,
-    Logs,
-    Other,
+/// One hint of the footer: a command, the first key that runs it in the view, and
+/// its word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FooterHint {
+    pub command: Command,
+    /// The key sequence, as the keymap writes it (`gg`, `<C-d>`).
+    pub keys: String,
+    pub word: &'static str,
+    pub rank: u8,
 }
 
-impl Context {
-    /// The footer's commands and their words, from the registry.
-    pub fn footer(self) -> Vec<(Command, &'static str)> {
-        use Command::*;
-        let with = |items: Vec<(Command, Option<&'static str>)>| {
-            items
-                .into_iter()
-                .map(|(c, word)| {
-                    let w = word.unwrap_or_else(|| c.spec().map_or("", |s| s.hint));
-                    (c, w)
-                })
-                .collect()
-        };
-        let n = |c: Command| (c, None);
-        match self {
-            Context::Help => with(vec![n(Close), (Down, Some("scroll"))]),
-            Context::Palette => with(vec![n(PaletteRun), (Down, Some("next")), n(Close)]),
-            Context::Form => with(vec![n(NextField), (Confirm, Some("submit")), n(Cancel)]),
-            Context::Question => with(vec![n(Confirm), n(Cancel)]),
-            Context::Service => with(vec![
-                n(Back),
-                (Down, Some("scroll")),
-                n(Palette),
-                n(Help),
-                n(Quit),
-            ]),
-            Context::Catalog => with(vec![
-                n(Filter),
-                n(Open),
-                n(SortNext),
-                n(GroupNext),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(Palette),
-                n(Help),
-                n(Quit),
-            ]),
-            Context::Secrets => with(vec![
-                n(SecretReveal),
-                n(SecretPut),
-                n(SecretNew),
-                n(SecretCopy),
-                n(SecretDelete),
-                n(DriftOnly),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(Help),
-            ]),
-            Context::Flags => with(vec![
-                n(FlagSet),
-                n(DriftOnly),
-                n(Filter),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(Help),
-                n(Quit),
-            ]),
-            Context::Deployments => with(vec![
-                n(Filter),
-                n(Open),
-                n(ColRight),
-                n(DriftOnly),
-                n(Lock),
-                n(Rollback),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(Palette),
-                n(Help),
-                n(Quit),
-            ]),
-            Context::Pods => with(vec![
-                n(Restart),
-                n(Hpa),
-                n(Lock),
-                n(Filter),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(Palette),
-                n(Help),
-                n(Quit),
-            ]),
-            Context::Logs => with(vec![
-                n(Back),
-                n(LogsPause),
-                n(LogsEnd),
-                n(LogsSearch),
-                n(LogsNext),
-                n(LogsPrevious),
-                n(LogsWrap),
-                n(LogsTimestamps),
-                n(Help),
-            ]),
-            Context::Problems => with(vec![
-                (Open, Some("deeper")),
-                n(Filter),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(NextPane),
-                n(Palette),
-                n(Help),
-                n(Quit),
-            ]),
-            Context::Other => with(vec![
-                n(Filter),
-                n(ScopeEnvNext),
-                n(ScopeRegionNext),
-                n(NextPane),
-                n(Palette),
-                n(Help),
-                n(Quit),
-            ]),
+/// The footer's hints for the active `sections` (innermost first, as the keys
+/// resolve), from the keymap and the registry: every command a key of these sections
+/// runs whose registry entry gives it a hint in the view's own section (the first),
+/// by rank (ties in keymap order), each with its first key. A key an inner section
+/// binds to something else does not run the command here (`q` goes back in the
+/// service view): it is no hint for it. So a user's binding, or a new command with a
+/// rank, shows without a list to edit.
+pub fn footer_hints(keymap: &crate::config::Keymap, sections: &[&str]) -> Vec<FooterHint> {
+    let Some(own) = sections.first() else {
+        return Vec::new();
+    };
+    let mut hints: Vec<FooterHint> = Vec::new();
+    for (i, section) in sections.iter().enumerate() {
+        for b in keymap.section(section) {
+            let shadowed = sections[..i]
+                .iter()
+                .flat_map(|s| keymap.section(s))
+                .any(|inner| inner.on == b.on && inner.run != b.run);
+            if shadowed {
+                continue;
+            }
+            let Ok(command) = Command::parse(&b.run) else {
+                continue;
+            };
+            if hints.iter().any(|h| h.command == command) {
+                continue;
+            }
+            let Some((rank, word)) = command.spec().and_then(|s| s.footer_hint(own)) else {
+                continue;
+            };
+            hints.push(FooterHint {
+                command,
+                keys: crate::config::keymap::format_keys(&b.on),
+                word,
+                rank,
+            });
         }
     }
+    hints.sort_by_key(|h| h.rank);
+    hints
 }
 
 /// The keymap sections in the registry's order (each where a command of it first
@@ -1261,6 +1353,146 @@ mod tests {
             keys("restart", "Restart the selected pod's deployment"),
             Some(vec!["R".to_string()]),
             "{rows:?}"
+        );
+    }
+
+    fn footer_line(keymap: &crate::config::Keymap, sections: &[&str]) -> String {
+        footer_hints(keymap, sections)
+            .iter()
+            .map(|h| format!("{} {}", h.keys, h.word))
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+
+    /// The default keymap's footers, view by view, as the hand-written lists had them
+    /// (secrets and flags now also hint the palette; flags hint the filter before
+    /// drift, as the matrix does).
+    #[test]
+    fn the_footer_hints_come_from_the_registry_and_the_keymap() {
+        let keymap = crate::config::Keymap::builtin();
+        for (sections, line) in [
+            (
+                &["catalog", "list", "global"][..],
+                "/ filter  <Enter> open  s sort  o group  e env  r region  : commands  ? help  q quit",
+            ),
+            (
+                &["matrix", "list", "global"],
+                "/ filter  <Enter> open  l scroll  d drift only  L lock  b roll back  e env  r region  : commands  ? help  q quit",
+            ),
+            (
+                &["pods", "list", "global"],
+                "R restart  H hpa  L lock  / filter  e env  r region  : commands  ? help  q quit",
+            ),
+            (
+                &["secrets", "matrix", "list", "global"],
+                "v reveal  p put  n new  c copy to missing  x delete  d drift only  e env  r region  : commands  ? help  q quit",
+            ),
+            (
+                &["flags", "matrix", "list", "global"],
+                "s set  / filter  d drift only  e env  r region  : commands  ? help  q quit",
+            ),
+            (
+                &["problems", "list", "global"],
+                "<Enter> deeper  / filter  e env  r region  <Tab> next pane  : commands  ? help  q quit",
+            ),
+            (
+                &["list", "global"],
+                "/ filter  e env  r region  <Tab> next pane  : commands  ? help  q quit",
+            ),
+            (
+                &["detail", "list", "global"],
+                "q back  j scroll  : commands  ? help  <C-c> quit",
+            ),
+            (
+                &["pod", "detail", "list", "global"],
+                "q back  j scroll  : commands  ? help  <C-c> quit",
+            ),
+            (
+                &["logs", "list", "global"],
+                "<Esc> back  <Space> pause  G follow  / search  n next  p previous container  w wrap  t timestamps  : commands  ? help  q quit",
+            ),
+            (&["help"], "<Esc> close  j scroll"),
+            (&["palette"], "<Enter> run  <Down> next  <Esc> close"),
+            (&["form"], "<Tab> next field  <Enter> submit  <Esc> cancel"),
+            (&["confirm"], "y accept  n cancel"),
+            (&["prompt"], "<Enter> accept  <Esc> cancel"),
+        ] {
+            assert_eq!(footer_line(&keymap, sections), line, "{sections:?}");
+        }
+    }
+
+    /// A key an inner section takes is no hint for the outer command; the outer
+    /// command's next key is.
+    #[test]
+    fn a_footer_hint_skips_keys_an_inner_section_takes() {
+        let keymap = crate::config::Keymap::builtin();
+        let hints = footer_hints(&keymap, &["help", "global"]);
+        let key = |c: Command| {
+            hints
+                .iter()
+                .find(|h| h.command == c)
+                .map(|h| h.keys.clone())
+        };
+        assert_eq!(key(Command::Close).as_deref(), Some("<Esc>"), "{hints:?}");
+        assert_eq!(
+            key(Command::Quit).as_deref(),
+            Some("<C-c>"),
+            "q is taken by help, <C-c> still quits: {hints:?}"
+        );
+        assert_eq!(key(Command::Help), None, "? closes the help: {hints:?}");
+        let hints = footer_hints(&keymap, &["list", "global"]);
+        assert_eq!(
+            hints
+                .iter()
+                .find(|h| h.command == Command::Help)
+                .map(|h| h.keys.as_str()),
+            Some("?"),
+            "{hints:?}"
+        );
+        assert!(footer_hints(&keymap, &[]).is_empty());
+    }
+
+    /// Keys running one command in one section are one row of the help: the help's
+    /// `q` and `<Esc>` close it; `j` and `<Down>`, `gg` and `<Home>` move in a list.
+    #[test]
+    fn a_key_row_holds_every_key_of_its_command_in_its_section() {
+        let rows = key_rows(&crate::config::Keymap::builtin());
+        let keys = |section: &str, run: &str| -> Vec<String> {
+            rows.iter()
+                .find(|r| r.section == section && r.run == run)
+                .map(|r| {
+                    r.keys
+                        .iter()
+                        .map(|k| crate::config::keymap::format_keys(k))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(keys("help", "close"), ["<Esc>", "q", "?"]);
+        assert_eq!(keys("list", "down"), ["j", "<Down>"]);
+        assert_eq!(keys("list", "top"), ["gg", "<Home>"]);
+    }
+
+    /// A user's binding of a command with a hint shows in the footer with the user's
+    /// key, where the old key is unbound; and a command the user binds in a view
+    /// that had no key for it gets its hint there.
+    #[test]
+    fn a_user_binding_shows_in_the_footer() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths = crate::config::Paths::in_dir(dir.path());
+        std::fs::create_dir_all(paths.keymap_file().parent().expect("a dir")).expect("dir");
+        std::fs::write(
+            paths.keymap_file(),
+            "[[pods]]\non = \"K\"\nrun = \"restart\"\n\n\
+             [[pods]]\non = \"R\"\nrun = \"noop\"\n\n\
+             [[pods]]\non = \"d\"\nrun = \"drift_only\"\n",
+        )
+        .expect("write");
+        let (keymap, problems) = crate::config::load_keymap(&paths);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            footer_line(&keymap, &["pods", "list", "global"]),
+            "K restart  H hpa  L lock  / filter  d drift only  e env  r region  : commands  ? help  q quit"
         );
     }
 }

@@ -8,7 +8,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use crate::actions::StepStatus;
-use crate::config::keymap::format_keys;
 use crate::config::theme::Slot;
 use crate::domain::text::sanitize;
 use crate::tui::command::*;
@@ -223,57 +222,24 @@ pub(crate) fn draw_footer(m: &Model, f: &mut Frame, area: Rect) {
         ));
     }
     let mut width: usize = spans.iter().map(|s: &Span| s.width()).sum();
-    let sections = m.sections();
-    for (command, label) in footer_context(m).footer() {
-        let Some(keys) = first_key(m, &sections, &command) else {
-            continue;
-        };
-        let w = keys.chars().count() + label.chars().count() + 3;
+    let mut sections = m.sections();
+    // A layer's footer names the layer's own keys only.
+    if m.layers.top().is_some() {
+        sections.truncate(1);
+    }
+    for hint in footer_hints(&m.keymap, &sections) {
+        let w = hint.keys.chars().count() + hint.word.chars().count() + 3;
         if width + w > area.width as usize {
             break;
         }
         width += w;
-        spans.push(Span::styled(keys, t.style(Slot::KeyHint)));
-        spans.push(Span::styled(format!(" {label}  "), t.style(Slot::Muted)));
+        spans.push(Span::styled(hint.keys, t.style(Slot::KeyHint)));
+        spans.push(Span::styled(
+            format!(" {}  ", hint.word),
+            t.style(Slot::Muted),
+        ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// Where the footer's hints come from now (see [`Context::footer`]): the keys come
-/// from the keymap, so a rebinding shows there too.
-pub(crate) fn footer_context(m: &Model) -> Context {
-    match (m.layers.top(), m.routes.last(), m.tab) {
-        (Some(layer), _, _) => layer.context(),
-        (None, Some(Route::Logs), _) => Context::Logs,
-        (None, Some(_), _) => Context::Service,
-        (None, None, Tab::Catalog) => Context::Catalog,
-        (None, None, Tab::Secrets) => Context::Secrets,
-        (None, None, Tab::Flags) => Context::Flags,
-        (None, None, Tab::Deployments) => Context::Deployments,
-        (None, None, Tab::Pods) => Context::Pods,
-        (None, None, Tab::Problems) => Context::Problems,
-        (None, None, _) => Context::Other,
-    }
-}
-
-/// The first key bound to `command` in the active sections.
-pub(crate) fn first_key(m: &Model, sections: &[&str], command: &Command) -> Option<String> {
-    // The keymap holds commands as written, checked against the registry at load.
-    let run = command.to_string();
-    // A key an inner section binds to something else does not run `command` here
-    // (`q` goes back in the service view): it is no hint for it.
-    let shadowed = |i: usize, b: &crate::config::Binding| {
-        sections[..i]
-            .iter()
-            .flat_map(|s| m.keymap.section(s))
-            .any(|inner| inner.on == b.on && inner.run != run)
-    };
-    sections
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| m.keymap.section(s).iter().map(move |b| (i, b)))
-        .find(|(i, b)| b.run == run && !shadowed(*i, b))
-        .map(|(_, b)| format_keys(&b.on))
 }
 
 /// The golden path's steps, top right of the body, ticking as each one ends.

@@ -84,6 +84,7 @@ async fn roll_back_reads_the_history_then_asks_why_then_acts() {
     let Some(Layer::Palette(p)) = h.model.top() else {
         panic!("a chooser: {:?}", h.model.top());
     };
+    assert!(!p.items.is_empty(), "the chooser offers the releases");
     assert!(
         p.items.iter().all(|i| matches!(
             &i.command,

@@ -115,10 +115,14 @@ fn problems_name_the_crash_loop_and_its_command_shows_the_crash() {
     // The same for the pod alone: only it and its owners.
     let out = sphere(&dir, &["events", &pod, "--output", "json"]);
     let ev = json(&out);
+    let ev = ev.as_array().unwrap();
     assert!(
-        ev.as_array()
-            .unwrap()
-            .iter()
+        ev.iter()
+            .any(|e| e["reason"] == "BackOff" && e["object"]["name"] == pod.as_str()),
+        "the pod's own events: {ev:?}"
+    );
+    assert!(
+        ev.iter()
             .all(|e| e["object"]["name"] == pod.as_str() || e["object"]["kind"] != "Pod")
     );
 }

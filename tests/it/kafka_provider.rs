@@ -50,6 +50,7 @@ async fn a_flag_change_is_pending_until_each_cluster_acknowledges_it() {
     assert!(cmd.sent_at > 0 && !cmd.id.is_empty());
 
     let listed = flags.list().await.expect("list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
     for f in &listed {
         let p = f.pending.as_ref().expect("pending until acknowledged");
         assert_eq!((p.value.as_str(), p.percentage), ("on", 50));
@@ -97,6 +98,7 @@ async fn a_flag_change_is_pending_until_each_cluster_acknowledges_it() {
         .publish(&state("checkout", &us, "off", 50, Some(&sent[1].1.id)))
         .await;
     let listed = flags.list().await.expect("list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|f| f.pending.is_none()), "{listed:?}");
 
     let e = flags.set("nope", "on", None, None).await.unwrap_err();

@@ -1360,6 +1360,7 @@ async fn ephemeral_environments_are_namespaces_copied_from_their_source() {
     assert!(kube.environments().await.expect("environments").is_empty());
     // The source is untouched.
     let snap = kube.snapshot(&Scope::default()).await.unwrap();
+    assert!(!snap.deployments.is_empty(), "the source's deployments");
     assert!(
         snap.deployments
             .iter()

@@ -20,6 +20,7 @@ mod diagnose_kube;
 mod drift_cli;
 mod e2e_configured;
 mod env_cli;
+mod footer_keys;
 mod github_provider;
 mod golden_cli;
 mod golden_configured;

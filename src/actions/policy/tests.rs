@@ -260,9 +260,7 @@ fn ownership_keeps_platform_wide_actions_to_admins() {
 fn gated_ctx(readiness: Option<Readiness>) -> PolicyContext {
     let mut c = ctx();
     c.policy.readiness_threshold = Some("Silver".into());
-    if let Some(s) = c.subject.as_mut() {
-        s.readiness = readiness;
-    }
+    c.subject.as_mut().expect("ctx() has a subject").readiness = readiness;
     c
 }
 

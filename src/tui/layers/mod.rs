@@ -18,7 +18,7 @@ use nucleo_matcher::Matcher;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use super::command::{Command, Context};
+use super::command::Command;
 use super::form::Form;
 use super::model::{Effect, Level, Model};
 
@@ -144,16 +144,6 @@ impl Layer {
             Layer::Prompt(_) => vec!["prompt"],
             Layer::Form(_) => vec!["form"],
             Layer::Confirm(c) => c.sections(),
-        }
-    }
-
-    /// The footer's hints while this layer is on top.
-    pub fn context(&self) -> Context {
-        match self {
-            Layer::Help { .. } => Context::Help,
-            Layer::Palette(_) => Context::Palette,
-            Layer::Form(_) => Context::Form,
-            Layer::Prompt(_) | Layer::Confirm(_) => Context::Question,
         }
     }
 
