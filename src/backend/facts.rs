@@ -135,11 +135,15 @@ pub async fn gather_within(
             None => Ok(None),
         }
     };
-    let everywhere = Scope::default();
-    // A source that fails is named in `unread`; the rest is still shown.
+    // A source that fails is named in `unread`; the rest is still shown. The clusters
+    // are asked only for this service's deployments (from the watch when one runs).
     let (repo, snapshot, secrets, locks) = tokio::join!(
         repo,
-        timed("cluster", limit, platform.clusters.snapshot(&everywhere)),
+        timed(
+            "cluster",
+            limit,
+            platform.clusters.service_deployments(name)
+        ),
         timed("secrets", limit, platform.secrets.list_partial(Some(name))),
         timed("ledger", limit, platform.ledger.locks()),
     );

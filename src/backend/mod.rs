@@ -129,6 +129,18 @@ pub trait ClusterProvider: Send + Sync {
         anyhow::bail!("this cluster provider cannot create deployments")
     }
 
+    /// The deployments of one service in every cluster, and the clusters that could
+    /// not be read (pods and HPAs left empty): what the service view shows. By
+    /// default a [`snapshot`](Self::snapshot) of everything, kept to the service; a
+    /// provider whose watch is running serves it from what the watch holds.
+    async fn service_deployments(&self, service: &str) -> Result<ClusterSnapshot> {
+        let mut all = self.snapshot(&Scope::default()).await?;
+        all.deployments.retain(|d| d.service == service);
+        all.pods.clear();
+        all.hpas.clear();
+        Ok(all)
+    }
+
     /// What the clusters' clock reads: ephemeral environments expire by it. Real
     /// clusters go by the wall clock; the demo's can be moved forward.
     fn now(&self) -> Timestamp {

@@ -1669,3 +1669,109 @@ async fn whoami_is_the_user_a_self_subject_review_names() {
     let who = p.whoami().await.expect("a SelfSubjectReview answer");
     assert_eq!(who.as_deref(), Some("amara.okafor"));
 }
+
+/// The service view's facts read the service's deployments from the running watch
+/// (issue 14): without a watch each refresh lists the workloads; once a running watch
+/// has synced, refreshes ask the API server nothing and still see a change as it
+/// comes; once the watch is gone, the workloads are read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_view_reads_deployments_from_the_running_watch() {
+    use sphere::backend::sim::{Sim, SimOptions};
+    use sphere::backend::{Platform, facts};
+
+    let service = "cart-service";
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, client) = seeded_namespace("facts", service).await;
+    let (mut cluster, counter) = counted_peer("production", "eu-west-1").await;
+    cluster.namespace = Some(ns.clone());
+    let lock_ns = peers::unique("facts-locks");
+    let kube = provider(dir.path(), &[cluster], &settings(&lock_ns, 5)).await;
+    // The demo's catalog, secrets, repositories and ledger; these clusters.
+    let catalog = sphere::backend::catalog::demo_catalog();
+    let opts = SimOptions {
+        pace: 0.0,
+        ..SimOptions::default()
+    };
+    let sim = Sim::open(opts, catalog.clone()).unwrap();
+    let platform = Platform {
+        clusters: Arc::new(kube.clone()),
+        ..sim.platform()
+    };
+    // Requests about workloads other than watches.
+    let reads = |c: &counting_proxy::Counter| -> u64 {
+        (c.snapshot().into_iter())
+            .filter(|(k, _)| !k.ends_with("(watch)"))
+            .filter(|(k, _)| {
+                ["/deployments", "/pods", "/horizontalpodautoscalers"]
+                    .iter()
+                    .any(|kind| k.contains(kind))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let version = |facts: &facts::ServiceFacts| -> Vec<String> {
+        (facts.deployments.iter())
+            .map(|d| format!("{}@{}", d.version, d.cluster))
+            .collect()
+    };
+
+    let before = reads(&counter);
+    let f = facts::gather(&platform, &catalog, service).await.unwrap();
+    assert_eq!(version(&f), ["1.4.2@production/eu-west-1"], "{f:?}");
+    assert!(reads(&counter) > before, "{:?}", counter.snapshot());
+
+    // The watch runs as the TUI runs it: read all along.
+    let mut watch = kube.watch();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Some(ev) = watch.next().await {
+            let _ = tx.send(ev);
+        }
+    });
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(ClusterEvent::Synced(_))) => break,
+            Ok(Some(_)) => {}
+            other => panic!("no Synced within {DEADLINE:?}: {other:?}"),
+        }
+    }
+    let before = reads(&counter);
+    for _ in 0..10 {
+        let f = facts::gather(&platform, &catalog, service).await.unwrap();
+        assert_eq!(version(&f), ["1.4.2@production/eu-west-1"], "{f:?}");
+    }
+    assert_eq!(
+        reads(&counter),
+        before,
+        "10 refreshes with a running watch read workloads: {:?}",
+        counter.snapshot()
+    );
+
+    // A new version arrives through the watch.
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": format!("ghcr.io/acme/{service}:1.5.0")}]}}}});
+    deps.patch(
+        &format!("{service}-deploy"),
+        &PatchParams::default(),
+        &Patch::Strategic(patch),
+    )
+    .await
+    .expect("new version");
+    eventually(
+        "the new version in the service view",
+        || facts::gather(&platform, &catalog, service),
+        |f| version(f) == ["1.5.0@production/eu-west-1"],
+    )
+    .await;
+    assert_eq!(reads(&counter), before, "{:?}", counter.snapshot());
+
+    // The watch gone: read directly again.
+    reader.abort();
+    let _ = reader.await;
+    let f = facts::gather(&platform, &catalog, service).await.unwrap();
+    assert_eq!(version(&f), ["1.5.0@production/eu-west-1"], "{f:?}");
+    assert!(reads(&counter) > before, "{:?}", counter.snapshot());
+}

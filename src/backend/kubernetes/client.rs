@@ -12,6 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource};
 
 use super::Mapping;
+use super::watch::Watched;
 use super::watch_store;
 use crate::backend::CatalogProvider;
 use crate::config::platform::{ClusterConfig, KubernetesConfig};
@@ -57,6 +58,8 @@ pub(super) struct Inner {
     pub(super) catalog: OnceLock<Arc<dyn CatalogProvider>>,
     /// The lock objects and environment namespaces, watched ([`watch_store`]).
     pub(super) stores: watch_store::Stores,
+    /// The deployments the running workload watches told of ([`watch`](super::watch)).
+    pub(super) watched: Watched,
 }
 
 /// Every `[[clusters]]` entry's Kubernetes cluster: the [`ClusterProvider`] and the
@@ -107,6 +110,7 @@ impl KubeClusters {
                 conflicts: AtomicU64::new(0),
                 catalog: OnceLock::new(),
                 stores: watch_store::Stores::new(&regions),
+                watched: Watched::default(),
             }),
         }
     }

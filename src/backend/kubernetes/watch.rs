@@ -4,7 +4,7 @@
 //! the clusters' streams merged into one, environments joined across regions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -23,13 +23,15 @@ use super::envs::{self, cluster_for};
 use super::summaries::{deployment_summary, hpa_summary, hpa_target_key, pod_summary, target_key};
 use super::{KubeClusters, Mapping};
 use crate::domain::environment::EphemeralEnv;
-use crate::domain::{ClusterEvent, ClusterId};
+use crate::domain::{ClusterEvent, ClusterId, DeploymentSummary};
 
 impl KubeClusters {
     /// Every cluster's watch, merged. The workload mapping is read from the catalog
     /// once, when the watch starts.
     pub(super) fn watch_clusters(&self) -> BoxStream<'static, ClusterEvent> {
         let this = self.clone();
+        // What passes is kept for reads the watch can answer (see [`Watched`]).
+        let running = Running::start(this.clone());
         stream::once(async move {
             let mapping = this.mapping().await;
             let streams: Vec<_> = (this.inner.conns.iter())
@@ -71,6 +73,7 @@ impl KubeClusters {
             })
         })
         .flatten()
+        .inspect(move |event| running.apply(event))
         .boxed()
     }
 }
@@ -483,6 +486,95 @@ impl WatchState {
                 out.extend(self.all_synced());
                 out
             }
+        }
+    }
+}
+
+/// The deployments the running workload watches told of, so the service view's reads
+/// ask the API servers nothing while a watch runs (issue 14): served only while at
+/// least one watch stream is open and every configured cluster has synced and is not
+/// failing since; otherwise the caller reads directly.
+#[derive(Default)]
+pub(super) struct Watched(Mutex<WatchedState>);
+
+#[derive(Default)]
+struct WatchedState {
+    /// Open watch streams (a dropped stream ends its share).
+    streams: usize,
+    /// Clusters (configured ones and environments) synced and not unreachable since.
+    live: HashSet<ClusterId>,
+    /// Deployments by cluster, then service.
+    deployments: HashMap<ClusterId, BTreeMap<String, DeploymentSummary>>,
+}
+
+impl Watched {
+    fn state(&self) -> MutexGuard<'_, WatchedState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The deployments of `service` in every cluster, when a running watch has synced
+    /// every one of `clusters` (the configured ones) and none failed since; `None`
+    /// otherwise.
+    pub(super) fn service_deployments(
+        &self,
+        service: &str,
+        clusters: &[ClusterId],
+    ) -> Option<Vec<DeploymentSummary>> {
+        let state = self.state();
+        if state.streams == 0 || !clusters.iter().all(|c| state.live.contains(c)) {
+            return None;
+        }
+        Some(
+            (state.deployments.values())
+                .filter_map(|by_service| by_service.get(service).cloned())
+                .collect(),
+        )
+    }
+}
+
+/// One open watch stream's share of [`Watched`]: counted while the stream lives, and
+/// each event it passes applied.
+struct Running(KubeClusters);
+
+impl Running {
+    fn start(clusters: KubeClusters) -> Self {
+        clusters.inner.watched.state().streams += 1;
+        Running(clusters)
+    }
+
+    fn apply(&self, event: &ClusterEvent) {
+        let mut state = self.0.inner.watched.state();
+        match event {
+            ClusterEvent::Deployment(d) => {
+                (state.deployments.entry(d.cluster.clone()).or_default())
+                    .insert(d.service.clone(), d.clone());
+            }
+            ClusterEvent::DeploymentDeleted { cluster, service } => {
+                if let Some(by_service) = state.deployments.get_mut(cluster) {
+                    by_service.remove(service);
+                }
+            }
+            ClusterEvent::Synced(cluster) => {
+                state.live.insert(cluster.clone());
+            }
+            ClusterEvent::Unreachable { cluster, .. } => {
+                state.live.remove(cluster);
+            }
+            ClusterEvent::EnvironmentDeleted { name } => {
+                state.deployments.retain(|c, _| c.env != name.as_str());
+                state.live.retain(|c| c.env != name.as_str());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut state = self.0.inner.watched.state();
+        state.streams = state.streams.saturating_sub(1);
+        if state.streams == 0 {
+            *state = WatchedState::default();
         }
     }
 }

@@ -451,6 +451,11 @@ struct Target {
 }
 
 impl Stores {
+    /// Whether reads may be served from watches (see [`KubeClusters::set_watched_reads`]).
+    pub(super) fn on(&self) -> bool {
+        !self.off.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stores for connections in these regions (in the connections' order).
     pub(super) fn new(regions: &[String]) -> Self {
         Stores {

@@ -181,6 +181,25 @@ impl ClusterProvider for KubeClusters {
         Ok(out)
     }
 
+    /// From the running watch when there is one (no request), else read directly.
+    async fn service_deployments(&self, service: &str) -> Result<ClusterSnapshot> {
+        let configured: Vec<ClusterId> = (self.inner.conns.iter()).map(|c| c.id.clone()).collect();
+        if self.inner.stores.on()
+            && let Some(deployments) =
+                (self.inner.watched).service_deployments(service, &configured)
+        {
+            return Ok(ClusterSnapshot {
+                deployments,
+                ..ClusterSnapshot::default()
+            });
+        }
+        let mut all = self.snapshot(&Scope::default()).await?;
+        all.deployments.retain(|d| d.service == service);
+        all.pods.clear();
+        all.hpas.clear();
+        Ok(all)
+    }
+
     /// Every cluster's watch, merged. The workload mapping is read from the catalog
     /// once, when the watch starts.
     fn watch(&self) -> BoxStream<'static, ClusterEvent> {
