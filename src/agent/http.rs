@@ -23,6 +23,8 @@ struct Inner {
     published: BTreeMap<&'static str, u64>,
     findings: u64,
     heartbeats: u64,
+    alerts: u64,
+    alert_failures: u64,
     /// The sources watched: `None` when the last read succeeded, else why not.
     failing: BTreeMap<&'static str, Option<String>>,
     /// When each source was last read whole.
@@ -50,6 +52,14 @@ impl Metrics {
 
     pub fn findings_published(&self, n: usize) {
         self.lock().findings += n as u64;
+    }
+
+    pub fn alerts_sent(&self, n: usize) {
+        self.lock().alerts += n as u64;
+    }
+
+    pub fn alert_failed(&self) {
+        self.lock().alert_failures += 1;
     }
 
     pub fn heartbeats_published(&self, n: usize) {
@@ -159,6 +169,18 @@ impl Metrics {
             "counter",
             "Heartbeats published.",
             format!("sphere_agent_heartbeats_published_total {}", m.heartbeats),
+        );
+        metric(
+            "sphere_agent_alerts_sent_total",
+            "counter",
+            "Drift alerts the webhook took.",
+            format!("sphere_agent_alerts_sent_total {}", m.alerts),
+        );
+        metric(
+            "sphere_agent_alert_failures_total",
+            "counter",
+            "Drift alerts the webhook did not take (each tried again).",
+            format!("sphere_agent_alert_failures_total {}", m.alert_failures),
         );
         let failing = m.failing.values().filter(|e| e.is_some()).count();
         metric(

@@ -81,6 +81,10 @@ struct Agent {
     tracker: Tracker,
     /// Finding records the broker has not taken yet, in order.
     outbox: Vec<FindingRecord>,
+    /// Findings the webhook has not taken yet (`[webhook] events` with `drift`), in order.
+    alerts: std::collections::VecDeque<FindingRecord>,
+    /// After the webhook refused one: not before then, and how long the last wait was.
+    alert_retry: Option<(Instant, Duration)>,
     topology: Topology,
     live: LiveState,
     /// Clusters of the topology that have sent their first listing.
@@ -194,6 +198,8 @@ async fn start(
         current,
         tracker,
         outbox: Vec::new(),
+        alerts: std::collections::VecDeque::new(),
+        alert_retry: None,
         topology,
         live: LiveState::default(),
         synced: BTreeSet::new(),
@@ -287,6 +293,7 @@ impl Agent {
 
     async fn flush_clusters(&mut self) {
         self.send_outbox().await;
+        self.send_alerts().await;
         if !self.watches("clusters") || !self.clusters_ready() {
             return;
         }
@@ -478,8 +485,49 @@ impl Agent {
                 crate::domain::text::sanitize(&r.finding.detail)
             );
         }
+        if self
+            .platform
+            .webhook
+            .as_ref()
+            .is_some_and(|w| w.wants(ALERT_EVENT))
+        {
+            self.alerts.extend(records.iter().cloned());
+        }
         self.outbox.extend(records);
         self.send_outbox().await;
+        self.send_alerts().await;
+    }
+
+    /// Tells the webhook each finding record once, in order; one it refuses is tried
+    /// again on the next round (and those after it wait).
+    async fn send_alerts(&mut self) {
+        let Some(webhook) = self.platform.webhook.clone() else {
+            return;
+        };
+        if self.alert_retry.is_some_and(|(at, _)| Instant::now() < at) {
+            return;
+        }
+        while let Some(r) = self.alerts.front() {
+            let message = alert(&self.platform.name, r);
+            match webhook.notify(&message).await {
+                Ok(()) => {
+                    self.metrics.alerts_sent(1);
+                    self.alerts.pop_front();
+                    self.alert_retry = None;
+                }
+                Err(e) => {
+                    // Waits 1 s, then twice as long each time, at most a minute: the
+                    // loop (the watch) never waits on a webhook that is down.
+                    let wait = self.alert_retry.map_or(Duration::from_secs(1), |(_, w)| {
+                        (w * 2).min(Duration::from_secs(60))
+                    });
+                    tracing::warn!(id = %r.finding.id, "the drift alert was not taken: {e:#}; trying again in {wait:?}");
+                    self.metrics.alert_failed();
+                    self.alert_retry = Some((Instant::now() + wait, wait));
+                    break;
+                }
+            }
+        }
     }
 
     async fn send_outbox(&mut self) {
@@ -539,6 +587,48 @@ impl Agent {
 
 fn now_ts() -> Timestamp {
     now()
+}
+
+/// The `[webhook] events` name of drift alerts.
+pub const ALERT_EVENT: &str = "drift";
+
+/// A finding record as a webhook message (Slack-compatible: `text`). `audit_id` is 0: a
+/// finding is no action, it has no audit record.
+pub fn alert(platform: &str, r: &FindingRecord) -> crate::backend::webhook::Notification {
+    use findings::FindingState;
+    let f = &r.finding;
+    let state = match r.state {
+        FindingState::Appeared => "appeared",
+        FindingState::Changed => "changed",
+        FindingState::Cleared => "cleared",
+    };
+    let mark = match r.state {
+        FindingState::Cleared => "resolved",
+        _ => "drift",
+    };
+    let detail = format!("{state}: {}", f.detail);
+    crate::backend::webhook::Notification {
+        event: ALERT_EVENT.to_string(),
+        platform: platform.to_string(),
+        actor: "sphere agent".to_string(),
+        target: f.id.clone(),
+        reason: None,
+        text: crate::domain::text::sanitize(&format!(
+            "[{platform}] {mark}: {} {} in {} ({}) {detail}",
+            f.kind.as_str(),
+            f.subject,
+            f.env,
+            if f.regions.is_empty() {
+                "-".to_string()
+            } else {
+                f.regions.join(", ")
+            },
+        ))
+        .into_owned(),
+        detail,
+        audit_id: 0,
+        at: r.at,
+    }
 }
 
 /// The sources a platform has: on the demo all of them; on a configured platform those

@@ -341,7 +341,7 @@ fn the_agent_publishes_the_demo_and_after_a_kill_and_restart_publishes_nothing_n
 
 /// A configured platform of two production clusters on the emulator (a namespace each),
 /// running `service` at `version` in both; the catalog names it.
-fn kube_platform(e: &Env, service: &str, ns: [&str; 2]) -> PathBuf {
+fn kube_platform(e: &Env, service: &str, ns: [&str; 2], webhook: &str) -> PathBuf {
     peers::kubeconfig_two_contexts(e.path(), ns);
     std::fs::create_dir_all(e.path().join("catalog")).unwrap();
     std::fs::write(
@@ -357,7 +357,8 @@ fn kube_platform(e: &Env, service: &str, ns: [&str; 2]) -> PathBuf {
          [[clusters]]\nregion = \"us-east-1\"\nenv = \"production\"\ncontext = \"use1\"\n\
          kubeconfig = \"kubeconfig\"\nnamespace = \"{a}\"\n\
          [[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\ncontext = \"euw1\"\n\
-         kubeconfig = \"kubeconfig\"\nnamespace = \"{b}\"\n{agent}",
+         kubeconfig = \"kubeconfig\"\nnamespace = \"{b}\"\n\
+         [webhook]\nurl = \"{webhook}/hook\"\nevents = [\"drift\"]\n{agent}",
         a = ns[0],
         b = ns[1],
         agent = e.agent_section(),
@@ -404,7 +405,13 @@ async fn a_version_change_on_kubernetes_is_one_finding_when_it_appears_and_one_w
     let ns = [peers::unique("ag-use1"), peers::unique("ag-euw1")];
     crate::e2e_configured::seed(peers::kube(), &ns[0], &service, "1.0.0", 1).await;
     crate::e2e_configured::seed(peers::kube(), &ns[1], &service, "1.0.0", 1).await;
-    let config = kube_platform(&e, &service, [&ns[0], &ns[1]]);
+    // The alert sink: a Slack-compatible webhook (an HTTP server taking POSTs).
+    let hook = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let config = kube_platform(&e, &service, [&ns[0], &ns[1]], &hook.uri());
     let id = format!("version/{service}/production");
 
     // No drift: exit 0.
@@ -465,6 +472,44 @@ async fn a_version_change_on_kubernetes_is_one_finding_when_it_appears_and_one_w
     assert_eq!(states, vec!["appeared", "cleared"]);
     let (code, _) = drift_json(&e, &config);
     assert_eq!(code, 0);
+
+    // The webhook was told each once: appeared, then cleared.
+    agent.wait("two alerts", |a| {
+        a.metric("sphere_agent_alerts_sent_total")
+            .is_some_and(|n| n >= 2.0)
+    });
+    let alerts: Vec<Value> = hook
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let mine: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["target"] == id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 2, "{alerts:#?}");
+    assert_eq!(mine[0]["event"], "drift");
+    assert!(
+        mine[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("appeared: versions differ"),
+        "{}",
+        mine[0]
+    );
+    assert!(
+        mine[0]["text"].as_str().unwrap().contains("drift: version"),
+        "{}",
+        mine[0]
+    );
+    assert!(mine[1]["detail"].as_str().unwrap().starts_with("cleared: "));
+    assert!(
+        mine[1]["text"].as_str().unwrap().contains("resolved"),
+        "{}",
+        mine[1]
+    );
 
     let status = agent.signal(libc::SIGTERM);
     assert!(status.success(), "{status}");
