@@ -37,21 +37,29 @@ impl Bus {
                     anyhow!("[agent] properties: `bootstrap.servers` is required (here or in [kafka] properties)")
                 })?
         };
-        let mut properties = properties;
-        // One record per produce batch unless told otherwise: tansu (the broker the tests
-        // run) reports a partition's end at the start of its last multi-record batch, so
-        // a restarted agent would not read back what it published last and would publish
-        // it again. Set `batch.num.messages` in [agent.properties] to batch on Kafka.
-        properties
-            .entry("batch.num.messages".to_string())
-            .or_insert_with(|| "1".to_string());
         let cfg = KafkaConfig {
             properties,
             timeout_seconds: agent.timeout_seconds.max(1),
             ..KafkaConfig::default()
         };
         let conn = Conn::new(&cfg);
-        let producer = conn.producer()?;
+        let mut c = conn.client_config();
+        // One record per produce batch unless told otherwise: tansu (the broker the tests
+        // run) reports a partition's end at the start of its last multi-record batch, so
+        // a restarted agent would not read back what it published last and would publish
+        // it again. Set `batch.num.messages` in [agent.properties] to batch on Kafka.
+        if !cfg.properties.contains_key("batch.num.messages") {
+            c.set("batch.num.messages", "1");
+        }
+        if !cfg.properties.contains_key("message.timeout.ms") {
+            c.set(
+                "message.timeout.ms",
+                (cfg.timeout_seconds * 1000).to_string(),
+            );
+        }
+        let producer: FutureProducer = c
+            .create()
+            .with_context(|| format!("creating a Kafka producer for {}", conn.bootstrap()))?;
         Ok(Bus {
             conn,
             producer,

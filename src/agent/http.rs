@@ -193,16 +193,15 @@ impl Metrics {
             .failing
             .iter()
             .map(|(s, e)| {
-                format!(
-                    "sphere_agent_source_up{{source=\"{s}\"}} {}",
-                    u8::from(e.is_none())
-                )
+                // Up: read whole, and the last read succeeded (not read yet: down).
+                let up = e.is_none() && m.last_ok.contains_key(s);
+                format!("sphere_agent_source_up{{source=\"{s}\"}} {}", u8::from(up))
             })
             .collect();
         metric(
             "sphere_agent_source_up",
             "gauge",
-            "1 when the source's last read succeeded.",
+            "1 when the source was read and its last read succeeded.",
             up.join("\n"),
         );
         let now = Instant::now();
@@ -355,6 +354,7 @@ mod tests {
         let m = Metrics::default();
         m.watching("clusters");
         m.watching("secrets");
+        m.watching("flags");
         m.published("clusters", 3);
         m.source_ok("clusters");
         m.source_failed("secrets", "eu-west-1 timed out".into());
@@ -369,6 +369,11 @@ mod tests {
         );
         assert!(text.contains("sphere_agent_sources_failing 1"), "{text}");
         assert!(text.contains("sphere_agent_source_up{source=\"secrets\"} 0"));
+        assert!(text.contains("sphere_agent_source_up{source=\"clusters\"} 1"));
+        assert!(
+            text.contains("sphere_agent_source_up{source=\"flags\"} 0"),
+            "not read yet: {text}"
+        );
         assert!(text.contains("sphere_agent_watch_lag_seconds 0.000"));
         assert!(!m.health().0, "not started");
         m.started();

@@ -137,8 +137,17 @@ pub async fn run(
     let result = tokio::select! {
         _ = shutdown => {
             let _ = stop_tx.send(true);
-            // The loop sees the stop, flushes what is queued and ends.
-            work.await
+            // The loop sees the stop, flushes what is queued and ends; a publish still
+            // under way gets a grace period, then is dropped: what the broker did not
+            // acknowledge is not in the topic, so the next start sends it.
+            let grace = Duration::from_secs(cfg.timeout_seconds.max(1) + 5);
+            match tokio::time::timeout(grace, work).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("stopped within {grace:?} before a publish had finished; the next start sends the rest");
+                    Ok(())
+                }
+            }
         }
         r = &mut work => r,
     };
