@@ -85,7 +85,10 @@ struct Agent {
     alerts: std::collections::VecDeque<FindingRecord>,
     /// After the webhook refused one: not before then, and how long the last wait was.
     alert_retry: Option<(Instant, Duration)>,
+    /// With the ephemeral environments (read every poll).
     topology: Topology,
+    /// The configured clusters (the watch's first listing covers each).
+    base: Vec<ClusterId>,
     live: LiveState,
     /// Clusters of the topology that have sent their first listing.
     synced: BTreeSet<ClusterId>,
@@ -199,6 +202,7 @@ async fn start(
         "read the agent's topics"
     );
     let topology = platform.topology_or_clusters().await;
+    let base = platform.clusters.topology().clusters().collect();
     Some(Agent {
         platform,
         bus,
@@ -209,6 +213,7 @@ async fn start(
         outbox: Vec::new(),
         alerts: std::collections::VecDeque::new(),
         alert_retry: None,
+        base,
         topology,
         live: LiveState::default(),
         synced: BTreeSet::new(),
@@ -293,11 +298,12 @@ impl Agent {
         self.metrics.watch_pending(self.pending_since);
     }
 
-    /// Every cluster of the topology has sent its first listing (or is unreachable).
+    /// Every configured cluster has sent its first listing (or is unreachable). Only
+    /// those: an ephemeral environment's clusters come and go with it.
     fn clusters_ready(&self) -> bool {
-        self.topology
-            .clusters()
-            .all(|c| self.synced.contains(&c) || self.unreachable.contains(&c))
+        self.base
+            .iter()
+            .all(|c| self.synced.contains(c) || self.unreachable.contains(c))
     }
 
     async fn flush_clusters(&mut self) {
@@ -315,7 +321,7 @@ impl Agent {
             records::cluster_of(k).is_some_and(|(env, region)| {
                 let c = ClusterId::new(env, region);
                 self.unreachable.contains(&c)
-                    || (!self.synced.contains(&c) && self.topology.clusters().any(|t| t == c))
+                    || (!self.synced.contains(&c) && self.base.contains(&c))
             })
         };
         let diff = records::diff(&self.current, "clusters/", now, keep);

@@ -89,6 +89,7 @@ impl Env {
         AgentProc {
             child: Some(child),
             port: self.port,
+            log: self.path().join(log),
         }
     }
 
@@ -103,6 +104,8 @@ impl Env {
 struct AgentProc {
     child: Option<Child>,
     port: u16,
+    /// Its stdout (the JSON log).
+    log: PathBuf,
 }
 
 impl AgentProc {
@@ -139,10 +142,11 @@ impl AgentProc {
                     .map(|mut e| e.read_to_string(&mut err));
                 panic!("the agent ended ({status}) waiting for {what}: {err}");
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{what}: not within 60 s"
-            );
+            if start.elapsed() > Duration::from_secs(60) {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let metrics = self.get("/metrics").1;
+                panic!("{what}: not within 60 s\n{metrics}\n{log}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
