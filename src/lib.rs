@@ -5,6 +5,7 @@
 //! files that shape them.
 
 pub mod actions;
+pub mod agent;
 pub mod backend;
 pub mod cli;
 pub mod config;

@@ -111,23 +111,23 @@ impl FlagStateRecord {
 
 /// One record read back from a topic.
 #[derive(Debug, Clone)]
-struct Raw {
-    partition: i32,
-    offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
+pub(crate) struct Raw {
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) payload: Option<Vec<u8>>,
 }
 
 /// How far a topic has been read: the next offset of each partition.
-type Offsets = HashMap<i32, i64>;
+pub(crate) type Offsets = HashMap<i32, i64>;
 
 /// The records of a topic after some offsets, and where the next read goes on.
-struct Batch {
-    records: Vec<Raw>,
-    next: Offsets,
+pub(crate) struct Batch {
+    pub(crate) records: Vec<Raw>,
+    pub(crate) next: Offsets,
     /// A partition ended before where the last read stopped (the topic was deleted and
     /// created again): this read began at the start, and what was folded before is void.
-    restarted: bool,
+    pub(crate) restarted: bool,
 }
 
 /// A topic read incrementally: each read fetches only the records after the last one,
@@ -165,13 +165,13 @@ impl<S: Default> Tail<S> {
 
 /// The connection settings shared by flags and audit.
 #[derive(Debug, Clone)]
-struct Conn {
+pub(crate) struct Conn {
     properties: BTreeMap<String, String>,
     timeout: Duration,
 }
 
 impl Conn {
-    fn new(config: &KafkaConfig) -> Self {
+    pub(crate) fn new(config: &KafkaConfig) -> Self {
         Conn {
             properties: config.properties.clone(),
             timeout: Duration::from_secs(config.timeout_seconds.max(1)),
@@ -180,13 +180,13 @@ impl Conn {
 
     /// Where the broker is, for error messages (never the other properties: they may
     /// hold credentials).
-    fn bootstrap(&self) -> &str {
+    pub(crate) fn bootstrap(&self) -> &str {
         self.properties
             .get("bootstrap.servers")
             .map_or("(no bootstrap.servers)", String::as_str)
     }
 
-    fn client_config(&self) -> ClientConfig {
+    pub(crate) fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         // Reconnect soon after a broker comes back (librdkafka waits up to 10 s).
         c.set("reconnect.backoff.max.ms", "1000");
@@ -196,7 +196,7 @@ impl Conn {
         c
     }
 
-    fn producer(&self) -> Result<FutureProducer> {
+    pub(crate) fn producer(&self) -> Result<FutureProducer> {
         let mut c = self.client_config();
         if !self.properties.contains_key("message.timeout.ms") {
             c.set("message.timeout.ms", self.timeout.as_millis().to_string());
@@ -232,7 +232,7 @@ impl Conn {
     /// The records of `topic` from the offsets `from` (a partition not in it: from its
     /// start) up to the high watermarks as they were when the read started, within the
     /// timeout.
-    async fn read_topic(&self, topic: &str, from: Offsets) -> Result<Batch> {
+    pub(crate) async fn read_topic(&self, topic: &str, from: Offsets) -> Result<Batch> {
         let conn = self.clone();
         let topic = topic.to_string();
         tokio::task::spawn_blocking(move || conn.read_topic_blocking(&topic, &from))

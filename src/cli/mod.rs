@@ -8,11 +8,13 @@
 
 mod access;
 mod act;
+mod agent;
 mod audit;
 mod catalog;
 mod complete;
 mod deploy;
 mod diagnose;
+mod drift;
 mod env;
 mod explain;
 mod flag;
@@ -167,6 +169,11 @@ pub enum Command {
     /// delete, list.
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// Run headless: watch the platform once and publish it to Kafka ([agent] in the
+    /// config), with drift findings, heartbeats, /healthz and /metrics.
+    Agent(agent::AgentArgs),
+    /// Every kind of drift (versions, secrets, flags); exits 1 when any.
+    Drift(drift::DriftArgs),
     /// Print the shell's completion hook (services, environments and regions
     /// included): `source <(sphere completions bash)`.
     Completions {
@@ -493,7 +500,13 @@ pub struct Ctx {
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let paths = Paths::discover()?;
     let (config, problems) = Config::load(&paths, cli.config.as_deref());
-    let _log = init_logging(&paths);
+    // The agent logs to stdout (JSON when it is no terminal); everything else to a file.
+    let _log = if matches!(cli.command, Some(Command::Agent(_))) {
+        crate::agent::init_logging();
+        None
+    } else {
+        init_logging(&paths)
+    };
     let ctx = Ctx {
         paths,
         config,
@@ -525,6 +538,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Hpa(cmd) => act::hpa(&cli, &ctx, cmd).await,
                 Command::Service(cmd) => service::run(&cli, &ctx, cmd).await,
                 Command::Env(cmd) => env::run(&cli, &ctx, cmd).await,
+                Command::Agent(args) => agent::run(&cli, &ctx, args).await,
+                Command::Drift(args) => drift::run(&cli, &ctx, args).await,
                 Command::Completions { shell } => {
                     // The hook calls sphere back, which offers the services,
                     // environments and regions of the platform (see complete.rs).

@@ -6,6 +6,7 @@
 //! a list of [`ConfigProblem`]s naming the file, the key and the reason, and falls back to the
 //! defaults for whatever was wrong.
 
+pub mod agent;
 pub mod keymap;
 pub mod paths;
 pub mod platform;

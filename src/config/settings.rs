@@ -53,6 +53,8 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     /// `[webhook]`: a JSON message on rollback and lock-all.
     pub webhook: Option<WebhookConfig>,
+    /// `[agent]`: what `sphere agent` watches and where it publishes.
+    pub agent: Option<super::agent::AgentConfig>,
     /// The file these settings were read from; `None` when no file was read.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -180,6 +182,7 @@ impl Default for Config {
             github: None,
             kafka: None,
             webhook: None,
+            agent: None,
             source: None,
         }
     }
@@ -294,6 +297,7 @@ impl Config {
             config.policy.hpa_max = DEFAULT_HPA_MAX;
         }
         problems.extend(super::platform::validate(file, src, &mut config));
+        problems.extend(super::agent::validate(file, src, &config));
         for (key, value, default) in [
             (
                 "access_grant_ttl",

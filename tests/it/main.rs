@@ -10,6 +10,7 @@ mod common;
 
 mod access_cli;
 mod actions_cli;
+mod agent;
 mod aws_provider;
 mod catalog_cli;
 mod catalog_corpus;

@@ -1,0 +1,711 @@
+//! `sphere agent`: one headless process watches the platform once and shares it through
+//! Kafka (issue 15, first slice).
+//!
+//! - **State** (`[agent] state_topic`, compacted): one record per key, the latest the
+//!   truth (see [`records`]); a key gone from its source is a tombstone. The clusters come
+//!   from their watch (published once every cluster has sent its first listing, then on
+//!   each change); locks, the catalog, secret metadata and flags are read every
+//!   `poll_seconds`.
+//! - **Heartbeats** (`[agent] heartbeat_topic`, compacted): one record per source every
+//!   `heartbeat_seconds`: whether its last read succeeded (and why not), when it last
+//!   did, how many keys it holds.
+//! - **Findings** (`[agent] findings_topic`, compacted): a record when a drift appears,
+//!   changes and clears (see [`findings`]), keyed by the finding's id.
+//!
+//! On start the agent reads the state and findings topics to their end: a record whose
+//! payload is already the latest of its key is not sent again, and an open finding is not
+//! told again. A source that cannot be read keeps its last state (nothing is
+//! tombstoned, no finding of its kind clears) and says so in its heartbeat; a cluster
+//! that is unreachable keeps its deployments; a region whose secrets cannot be read keeps
+//! its secrets. A record the broker did not take is sent again on the next round.
+
+pub mod bus;
+pub mod findings;
+pub mod http;
+pub mod records;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::backend::Platform;
+use crate::backend::sim::Sim;
+use crate::config::agent::AgentConfig;
+use crate::config::platform::KafkaConfig;
+use crate::domain::service::LiveState;
+use crate::domain::{ClusterEvent, ClusterId, Timestamp, Topology};
+use findings::{FindingKind, FindingRecord, Tracker};
+use http::Metrics;
+
+/// How the agent runs.
+pub struct Options {
+    pub config: AgentConfig,
+    /// `[kafka]`, whose properties apply when `[agent]` names no broker.
+    pub kafka: Option<KafkaConfig>,
+    /// The sources to watch, of [`crate::config::agent::SOURCES`].
+    pub sources: Vec<&'static str>,
+}
+
+/// One heartbeat (key: the source).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub source: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When this heartbeat was sent (seconds since the epoch).
+    pub at: Timestamp,
+    /// When the source was last read whole; `None`: not yet.
+    pub last_ok: Option<Timestamp>,
+    /// How many keys of the source the state topic holds.
+    pub records: usize,
+}
+
+fn now() -> Timestamp {
+    chrono::Utc::now().timestamp()
+}
+
+/// The state of one run.
+struct Agent {
+    platform: Platform,
+    bus: bus::Bus,
+    metrics: Arc<Metrics>,
+    sources: Vec<&'static str>,
+    /// The state topic's latest payload per key, as the broker holds it.
+    current: HashMap<String, Vec<u8>>,
+    tracker: Tracker,
+    /// Finding records the broker has not taken yet, in order.
+    outbox: Vec<FindingRecord>,
+    /// Findings the webhook has not taken yet (`[webhook] events` with `drift`), in order.
+    alerts: std::collections::VecDeque<FindingRecord>,
+    /// After the webhook refused one: not before then, and how long the last wait was.
+    alert_retry: Option<(Instant, Duration)>,
+    /// With the ephemeral environments (read every poll).
+    topology: Topology,
+    /// The configured clusters (the watch's first listing covers each).
+    base: Vec<ClusterId>,
+    live: LiveState,
+    /// Clusters of the topology that have sent their first listing.
+    synced: BTreeSet<ClusterId>,
+    unreachable: BTreeSet<ClusterId>,
+    /// Watch events not yet published, since when.
+    pending_since: Option<Instant>,
+}
+
+/// Runs the agent until `shutdown` completes. The demo's `sim`, when given, is read
+/// again every `poll_seconds` (another process may have changed it) and its clock runs
+/// at its pace.
+pub async fn run(
+    platform: Platform,
+    sim: Option<Sim>,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let cfg = &opts.config;
+    let addr = cfg
+        .listen_addr()
+        .with_context(|| format!("[agent] listen: {:?} is not an address", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("[agent] listen: cannot listen on {addr}"))?;
+    let metrics = Arc::new(Metrics::default());
+    for s in &opts.sources {
+        metrics.watching(s);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, metrics.clone(), stop_rx.clone()));
+    tracing::info!(%addr, sources = ?opts.sources, "sphere agent: /healthz and /metrics answer");
+    let bus = bus::Bus::new(cfg, opts.kafka.as_ref())?;
+    let _clock = sim.as_ref().and_then(Sim::start_clock);
+    let work = async {
+        match start(
+            platform,
+            bus,
+            metrics.clone(),
+            opts.sources.clone(),
+            stop_rx.clone(),
+        )
+        .await
+        {
+            Some(agent) => agent.run_loop(cfg, sim, stop_rx.clone()).await,
+            None => Ok(()),
+        }
+    };
+    let mut work = std::pin::pin!(work);
+    let result = tokio::select! {
+        _ = shutdown => {
+            let _ = stop_tx.send(true);
+            // The loop sees the stop, flushes what is queued and ends; a publish still
+            // under way gets a grace period, then is dropped: what the broker did not
+            // acknowledge is not in the topic, so the next start sends it.
+            let grace = Duration::from_secs(cfg.timeout_seconds.max(1) + 5);
+            match tokio::time::timeout(grace, work).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("stopped within {grace:?} before a publish had finished; the next start sends the rest");
+                    Ok(())
+                }
+            }
+        }
+        r = &mut work => r,
+    };
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    tracing::info!("sphere agent stopped");
+    result
+}
+
+/// Creates the topics and reads them back, retrying until the broker answers.
+async fn start(
+    platform: Platform,
+    bus: bus::Bus,
+    metrics: Arc<Metrics>,
+    sources: Vec<&'static str>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<Agent> {
+    let mut wait = Duration::from_millis(500);
+    let (current, tracker) = loop {
+        let read = async {
+            bus.ensure_topics().await?;
+            let current = bus.latest(&bus.state_topic).await?;
+            let findings = bus.latest(&bus.findings_topic).await?;
+            let records = findings.values().filter_map(|p| {
+                serde_json::from_slice::<FindingRecord>(p)
+                    .map_err(|e| tracing::warn!("a findings record is not one: {e}"))
+                    .ok()
+            });
+            anyhow::Ok((current, Tracker::from_records(records.collect::<Vec<_>>())))
+        };
+        match read.await {
+            Ok(r) => break r,
+            Err(e) => {
+                tracing::warn!("kafka at {} not ready: {e:#}; retrying", bus.bootstrap());
+                metrics.broker(Some(format!("{e:#}")));
+                tokio::select! {
+                    _ = stop.changed() => return None,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    metrics.broker(None);
+    metrics.started();
+    tracing::info!(
+        records = current.len(),
+        open_findings = tracker.open().count(),
+        "read the agent's topics"
+    );
+    let topology = platform.topology_or_clusters().await;
+    let base = platform.clusters.topology().clusters().collect();
+    Some(Agent {
+        platform,
+        bus,
+        metrics,
+        sources,
+        current,
+        tracker,
+        outbox: Vec::new(),
+        alerts: std::collections::VecDeque::new(),
+        alert_retry: None,
+        base,
+        topology,
+        live: LiveState::default(),
+        synced: BTreeSet::new(),
+        unreachable: BTreeSet::new(),
+        pending_since: None,
+    })
+}
+
+impl Agent {
+    fn watches(&self, source: &str) -> bool {
+        self.sources.contains(&source)
+    }
+
+    async fn run_loop(
+        mut self,
+        cfg: &AgentConfig,
+        sim: Option<Sim>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<()> {
+        let mut watch = if self.watches("clusters") {
+            self.platform.clusters.watch()
+        } else {
+            futures::stream::pending().boxed()
+        };
+        let mut poll = tokio::time::interval(Duration::from_secs(cfg.poll_seconds.max(1)));
+        let mut flush = tokio::time::interval(Duration::from_millis(250));
+        let mut beat = tokio::time::interval(Duration::from_secs(cfg.heartbeat_seconds.max(1)));
+        for i in [&mut poll, &mut flush, &mut beat] {
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                ev = watch.next() => match ev {
+                    Some(ev) => self.apply(ev),
+                    None => {
+                        tracing::warn!("the cluster watch ended; watching again");
+                        self.metrics.source_failed("clusters", "the watch ended".into());
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        self.synced.clear();
+                        self.live = LiveState::default();
+                        watch = self.platform.clusters.watch();
+                    }
+                },
+                _ = poll.tick() => {
+                    if let Some(sim) = &sim {
+                        let sim = sim.clone();
+                        match tokio::task::spawn_blocking(move || sim.refresh()).await {
+                            Ok(Err(e)) => tracing::warn!("demo: reading the state again failed: {e:#}"),
+                            Err(e) => tracing::warn!("demo: reading the state again failed: {e}"),
+                            Ok(Ok(_)) => {}
+                        }
+                    }
+                    self.poll().await;
+                }
+                _ = flush.tick() => self.flush_clusters().await,
+                _ = beat.tick() => self.heartbeats().await,
+            }
+        }
+        self.bus.flush();
+        Ok(())
+    }
+
+    fn apply(&mut self, ev: ClusterEvent) {
+        match &ev {
+            ClusterEvent::Synced(c) => {
+                self.synced.insert(c.clone());
+                self.unreachable.remove(c);
+            }
+            ClusterEvent::Unreachable { cluster, error } => {
+                tracing::warn!(cluster = %cluster, "unreachable: {}", crate::domain::text::sanitize(error));
+                self.unreachable.insert(cluster.clone());
+            }
+            ClusterEvent::Deployment(d) => {
+                self.unreachable.remove(&d.cluster);
+            }
+            ClusterEvent::Pod(_) | ClusterEvent::PodDeleted { .. } => return,
+            _ => {}
+        }
+        self.live.apply(ev);
+        self.pending_since.get_or_insert_with(Instant::now);
+        self.metrics.watch_pending(self.pending_since);
+    }
+
+    /// Every configured cluster has sent its first listing (or is unreachable). Only
+    /// those: an ephemeral environment's clusters come and go with it.
+    fn clusters_ready(&self) -> bool {
+        self.base
+            .iter()
+            .all(|c| self.synced.contains(c) || self.unreachable.contains(c))
+    }
+
+    async fn flush_clusters(&mut self) {
+        self.send_outbox().await;
+        self.send_alerts().await;
+        if !self.watches("clusters") || !self.clusters_ready() {
+            return;
+        }
+        if self.pending_since.is_none() {
+            self.clusters_status();
+            return;
+        }
+        let now = records::deployments(&self.live);
+        let keep = |k: &str| {
+            records::cluster_of(k).is_some_and(|(env, region)| {
+                let c = ClusterId::new(env, region);
+                self.unreachable.contains(&c)
+                    || (!self.synced.contains(&c) && self.base.contains(&c))
+            })
+        };
+        let diff = records::diff(&self.current, "clusters/", now, keep);
+        if self.publish("clusters", diff).await {
+            self.pending_since = None;
+            self.metrics.watch_pending(None);
+            self.clusters_status();
+            let found = findings::version_drift(&self.live, &self.topology);
+            self.findings(FindingKind::Version, found).await;
+        }
+    }
+
+    /// The watch is current: every cluster synced and published, or some unreachable.
+    fn clusters_status(&self) {
+        if self.unreachable.is_empty() {
+            self.metrics.source_ok("clusters");
+        } else {
+            let names: Vec<String> = self.unreachable.iter().map(|c| c.to_string()).collect();
+            self.metrics
+                .source_failed("clusters", format!("unreachable: {}", names.join(", ")));
+        }
+    }
+
+    /// Reads every polled source (at once) and publishes what changed.
+    async fn poll(&mut self) {
+        self.topology = self.platform.topology_or_clusters().await;
+        let p = self.platform.clone();
+        let (locks, catalog, secrets, flags) = tokio::join!(
+            async {
+                if self.watches("locks") {
+                    Some(p.ledger.locks().await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if self.watches("catalog") {
+                    Some(p.catalog.refresh().await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if self.watches("secrets") {
+                    Some(p.secrets.list_partial(None).await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if self.watches("flags") {
+                    Some(p.flags.list().await)
+                } else {
+                    None
+                }
+            },
+        );
+        if let Some(r) = locks {
+            match r {
+                Ok(l) => {
+                    self.read_ok("locks", records::locks(&l), |_| false).await;
+                }
+                Err(e) => self.read_failed("locks", e),
+            }
+        }
+        if let Some(r) = catalog {
+            match r {
+                Ok(c) => {
+                    self.read_ok("catalog", records::catalog(&c), |_| false)
+                        .await;
+                }
+                Err(e) => self.read_failed("catalog", e),
+            }
+        }
+        if let Some(r) = secrets {
+            match r {
+                Ok(listing) => {
+                    let failed = records::failed_regions(&listing.failed);
+                    let recs = records::secrets(&listing.secrets);
+                    let published = self
+                        .read_ok("secrets", recs, |k| {
+                            records::region_of_secret(k).is_some_and(|r| failed.contains(r))
+                        })
+                        .await;
+                    if !listing.failed.is_empty() {
+                        let why: Vec<String> =
+                            listing.failed.iter().map(|f| f.error.clone()).collect();
+                        self.metrics.source_failed("secrets", why.join("; "));
+                    }
+                    if published && listing.failed.is_empty() {
+                        let found = findings::secret_drift(&listing.secrets, &self.topology);
+                        self.findings(FindingKind::Secret, found).await;
+                    }
+                }
+                Err(e) => self.read_failed("secrets", e),
+            }
+        }
+        if let Some(r) = flags {
+            match r {
+                Ok(f) => {
+                    if self.read_ok("flags", records::flags(&f), |_| false).await {
+                        let found = findings::flag_drift(&f);
+                        self.findings(FindingKind::Flag, found).await;
+                    }
+                }
+                Err(e) => self.read_failed("flags", e),
+            }
+        }
+    }
+
+    /// A source read whole: publish its diff. True when the broker took all of it.
+    async fn read_ok(
+        &mut self,
+        source: &'static str,
+        now: records::Records,
+        keep: impl Fn(&str) -> bool,
+    ) -> bool {
+        let diff = records::diff(&self.current, &format!("{source}/"), now, keep);
+        let ok = self.publish(source, diff).await;
+        if ok {
+            self.metrics.source_ok(source);
+        }
+        ok
+    }
+
+    fn read_failed(&mut self, source: &'static str, e: anyhow::Error) {
+        let why = crate::domain::text::sanitize(&format!("{e:#}")).into_owned();
+        tracing::warn!(source, "reading failed: {why}");
+        self.metrics.source_failed(source, why);
+    }
+
+    /// Sends a diff; `current` follows what the broker acknowledged.
+    async fn publish(&mut self, source: &'static str, diff: records::Diff) -> bool {
+        if diff.is_empty() {
+            return true;
+        }
+        let mut sends: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        let mut payloads: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+        for (k, v) in diff.put {
+            payloads.insert(k.clone(), Some(v.clone()));
+            sends.push((k, Some(v)));
+        }
+        for k in diff.delete {
+            payloads.insert(k.clone(), None);
+            sends.push((k, None));
+        }
+        let (done, error) = self.bus.send(&self.bus.state_topic, &sends).await;
+        self.metrics.published(source, done.len());
+        for k in &done {
+            match payloads.remove(k).flatten() {
+                Some(v) => self.current.insert(k.clone(), v),
+                None => self.current.remove(k),
+            };
+        }
+        tracing::info!(source, published = done.len(), "published");
+        match error {
+            Some(e) => {
+                tracing::warn!(source, "publishing failed: {e:#}");
+                self.metrics.broker(Some(format!("{e:#}")));
+                false
+            }
+            None => {
+                self.metrics.broker(None);
+                true
+            }
+        }
+    }
+
+    async fn findings(&mut self, kind: FindingKind, now: Vec<findings::Finding>) {
+        let records = self.tracker.update(kind, now, now_ts());
+        for r in &records {
+            tracing::info!(
+                id = %r.finding.id,
+                state = ?r.state,
+                "drift {}",
+                crate::domain::text::sanitize(&r.finding.detail)
+            );
+        }
+        if self
+            .platform
+            .webhook
+            .as_ref()
+            .is_some_and(|w| w.wants(ALERT_EVENT))
+        {
+            self.alerts.extend(records.iter().cloned());
+        }
+        self.outbox.extend(records);
+        self.send_outbox().await;
+        self.send_alerts().await;
+    }
+
+    /// Tells the webhook each finding record once, in order; one it refuses is tried
+    /// again on the next round (and those after it wait).
+    async fn send_alerts(&mut self) {
+        let Some(webhook) = self.platform.webhook.clone() else {
+            return;
+        };
+        if self.alert_retry.is_some_and(|(at, _)| Instant::now() < at) {
+            return;
+        }
+        while let Some(r) = self.alerts.front() {
+            let message = alert(&self.platform.name, r);
+            match webhook.notify(&message).await {
+                Ok(()) => {
+                    self.metrics.alerts_sent(1);
+                    self.alerts.pop_front();
+                    self.alert_retry = None;
+                }
+                Err(e) => {
+                    // Waits 1 s, then twice as long each time, at most a minute: the
+                    // loop (the watch) never waits on a webhook that is down.
+                    let wait = self.alert_retry.map_or(Duration::from_secs(1), |(_, w)| {
+                        (w * 2).min(Duration::from_secs(60))
+                    });
+                    tracing::warn!(id = %r.finding.id, "the drift alert was not taken: {e:#}; trying again in {wait:?}");
+                    self.metrics.alert_failed();
+                    self.alert_retry = Some((Instant::now() + wait, wait));
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn send_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let sends: Vec<(String, Option<Vec<u8>>)> = self
+            .outbox
+            .iter()
+            .filter_map(|r| {
+                serde_json::to_vec(r)
+                    .ok()
+                    .map(|p| (r.finding.id.clone(), Some(p)))
+            })
+            .collect();
+        let (done, error) = self.bus.send(&self.bus.findings_topic, &sends).await;
+        self.metrics.findings_published(done.len());
+        if error.is_none() && done.len() == self.outbox.len() {
+            self.outbox.clear();
+        } else if let Some(e) = error {
+            // Sent again, all of them in order, next time (the latest per id wins).
+            tracing::warn!("publishing findings failed: {e:#}");
+            self.metrics.broker(Some(format!("{e:#}")));
+        }
+    }
+
+    async fn heartbeats(&mut self) {
+        let at = now();
+        let sends: Vec<(String, Option<Vec<u8>>)> = self
+            .sources
+            .iter()
+            .map(|s| {
+                let error = self.metrics.source_error(s);
+                let last_ok = self
+                    .metrics
+                    .last_ok(s)
+                    .map(|t| at - i64::try_from(t.elapsed().as_secs()).unwrap_or(i64::MAX));
+                let hb = Heartbeat {
+                    source: s.to_string(),
+                    ok: error.is_none() && last_ok.is_some(),
+                    error: error.or_else(|| last_ok.is_none().then(|| "not read yet".to_string())),
+                    at,
+                    last_ok,
+                    records: records::count(&self.current, &format!("{s}/")),
+                };
+                (s.to_string(), serde_json::to_vec(&hb).ok())
+            })
+            .collect();
+        let (done, error) = self.bus.send(&self.bus.heartbeat_topic, &sends).await;
+        self.metrics.heartbeats_published(done.len());
+        if let Some(e) = error {
+            tracing::warn!("publishing heartbeats failed: {e:#}");
+            self.metrics.broker(Some(format!("{e:#}")));
+        }
+    }
+}
+
+fn now_ts() -> Timestamp {
+    now()
+}
+
+/// The `[webhook] events` name of drift alerts.
+pub const ALERT_EVENT: &str = "drift";
+
+/// A finding record as a webhook message (Slack-compatible: `text`). `audit_id` is 0: a
+/// finding is no action, it has no audit record.
+pub fn alert(platform: &str, r: &FindingRecord) -> crate::backend::webhook::Notification {
+    use findings::FindingState;
+    let f = &r.finding;
+    let state = match r.state {
+        FindingState::Appeared => "appeared",
+        FindingState::Changed => "changed",
+        FindingState::Cleared => "cleared",
+    };
+    let mark = match r.state {
+        FindingState::Cleared => "resolved",
+        _ => "drift",
+    };
+    let detail = format!("{state}: {}", f.detail);
+    crate::backend::webhook::Notification {
+        event: ALERT_EVENT.to_string(),
+        platform: platform.to_string(),
+        actor: "sphere agent".to_string(),
+        target: f.id.clone(),
+        reason: None,
+        text: crate::domain::text::sanitize(&format!(
+            "[{platform}] {mark}: {} {} in {} ({}) {detail}",
+            f.kind.as_str(),
+            f.subject,
+            f.env,
+            if f.regions.is_empty() {
+                "-".to_string()
+            } else {
+                f.regions.join(", ")
+            },
+        ))
+        .into_owned(),
+        detail,
+        audit_id: 0,
+        at: r.at,
+    }
+}
+
+/// The sources a platform has: on the demo all of them; on a configured platform those
+/// its config declares.
+pub fn default_sources(config: &crate::config::Config, demo: bool) -> Vec<&'static str> {
+    use crate::config::agent::SOURCES;
+    if demo {
+        return SOURCES.to_vec();
+    }
+    SOURCES
+        .into_iter()
+        .filter(|s| match *s {
+            "clusters" => !config.clusters.is_empty(),
+            // Locks live in the clusters (or the demo).
+            "locks" => !config.clusters.is_empty(),
+            "catalog" => true,
+            "secrets" => config.aws.is_some(),
+            "flags" => config.kafka.is_some(),
+            _ => false,
+        })
+        .collect()
+}
+
+/// JSON lines on stdout when it is not a terminal (a container's log), else readable
+/// lines; the level from `SPHERE_LOG` (default info).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SPHERE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    let r = if std::io::stdout().is_terminal() {
+        builder.try_init()
+    } else {
+        builder.json().with_ansi(false).try_init()
+    };
+    if let Err(e) = r {
+        eprintln!("sphere: no log: {e}");
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("SIGTERM cannot be caught: {e}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

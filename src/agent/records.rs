@@ -1,0 +1,288 @@
+//! The state topic's records: one per key, the latest the truth. Pure: no I/O.
+//!
+//! | source   | key                                         | payload                         |
+//! |----------|---------------------------------------------|---------------------------------|
+//! | clusters | `clusters/<env>/<region>/<service>`         | [`DeploymentRecord`]            |
+//! | locks    | `locks/<service>/<env or *>/<region or *>/<by>` | the [`Lock`]                |
+//! | catalog  | `catalog/<kind>:<namespace>/<name>`         | the catalog [`Entity`]          |
+//! | secrets  | `secrets/<region>/<env>/<service>/<KEY>`    | [`SecretRecord`] (never a value) |
+//! | flags    | `flags/<env>/<region>/<flag>`               | the [`FlagState`]               |
+//!
+//! A key that is gone from its source is published as a tombstone (no payload). A payload
+//! holds nothing that changes by itself (no read time), so the same state gives the same
+//! bytes and nothing is republished while nothing changed.
+//!
+//! [`Entity`]: crate::domain::catalog::Entity
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::catalog::{Catalog, EntityRef};
+use crate::domain::service::LiveState;
+use crate::domain::{FlagState, Lock, RolloutState, SecretMeta, Timestamp};
+
+/// Key → JSON payload, of one source.
+pub type Records = BTreeMap<String, Vec<u8>>;
+
+/// One deployment in one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub version: String,
+    pub desired: u32,
+    pub ready: u32,
+    pub updated: u32,
+    pub rollout: RolloutState,
+}
+
+/// One secret's metadata in one region: never its value. `value_hash` is the hash the
+/// provider computed in memory for drift (hex), so readers can compare regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRecord {
+    pub name: String,
+    pub service: String,
+    pub env: String,
+    pub region: String,
+    pub key: String,
+    pub version_id: String,
+    pub stages: Vec<String>,
+    pub last_changed: Timestamp,
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_hash: Option<String>,
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising plain structs and maps cannot fail; an empty payload would be a
+    // tombstone, so a failure is logged and written as `null`.
+    serde_json::to_vec(v).unwrap_or_else(|e| {
+        tracing::warn!("a record could not be serialised: {e}");
+        b"null".to_vec()
+    })
+}
+
+/// Every deployment the watch holds.
+pub fn deployments(live: &LiveState) -> Records {
+    let mut out = Records::new();
+    for s in live.services() {
+        for d in s.deployments() {
+            let r = DeploymentRecord {
+                service: d.service.to_string(),
+                env: d.cluster.env.to_string(),
+                region: d.cluster.region.to_string(),
+                version: d.version.to_string(),
+                desired: d.desired,
+                ready: d.ready,
+                updated: d.updated,
+                rollout: d.rollout,
+            };
+            out.insert(
+                format!("clusters/{}/{}/{}", r.env, r.region, r.service),
+                json(&r),
+            );
+        }
+    }
+    out
+}
+
+/// The cluster (`env/region`) a `clusters/…` key belongs to.
+pub fn cluster_of(key: &str) -> Option<(&str, &str)> {
+    let mut parts = key.strip_prefix("clusters/")?.splitn(3, '/');
+    Some((parts.next()?, parts.next()?))
+}
+
+pub fn locks(locks: &[Lock]) -> Records {
+    locks
+        .iter()
+        .map(|l| {
+            (
+                format!(
+                    "locks/{}/{}/{}/{}",
+                    l.service,
+                    l.env.as_deref().unwrap_or("*"),
+                    l.region.as_deref().unwrap_or("*"),
+                    l.by
+                ),
+                json(l),
+            )
+        })
+        .collect()
+}
+
+pub fn catalog(catalog: &Catalog) -> Records {
+    catalog
+        .entities()
+        .iter()
+        .map(|e| {
+            let key = EntityRef::new(e.kind.clone(), e.namespace.clone(), e.name.clone()).key();
+            (format!("catalog/{key}"), json(e))
+        })
+        .collect()
+}
+
+pub fn secrets(secrets: &[SecretMeta]) -> Records {
+    secrets
+        .iter()
+        .map(|s| {
+            let r = SecretRecord {
+                name: s.name.clone(),
+                service: s.service.clone(),
+                env: s.env.clone(),
+                region: s.region.clone(),
+                key: s.key.clone(),
+                version_id: s.version_id.clone(),
+                stages: s.stages.clone(),
+                last_changed: s.last_changed,
+                tags: s.tags.clone(),
+                value_hash: s.value_hash.map(|h| format!("{h:016x}")),
+            };
+            (
+                format!("secrets/{}/{}/{}/{}", r.region, r.env, r.service, r.key),
+                json(&r),
+            )
+        })
+        .collect()
+}
+
+/// The region a `secrets/…` key belongs to.
+pub fn region_of_secret(key: &str) -> Option<&str> {
+    key.strip_prefix("secrets/")?.split('/').next()
+}
+
+pub fn flags(flags: &[FlagState]) -> Records {
+    flags
+        .iter()
+        .map(|f| {
+            (
+                format!("flags/{}/{}/{}", f.cluster.env, f.cluster.region, f.name),
+                json(f),
+            )
+        })
+        .collect()
+}
+
+/// What to publish for one source: the keys whose payload is new or changed, and the
+/// keys under `prefix` that are gone (tombstones), except those `keep` holds on to (a
+/// cluster or region that could not be read keeps its last state).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub put: Vec<(String, Vec<u8>)>,
+    pub delete: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.delete.is_empty()
+    }
+}
+
+pub fn diff(
+    current: &HashMap<String, Vec<u8>>,
+    prefix: &str,
+    now: Records,
+    keep: impl Fn(&str) -> bool,
+) -> Diff {
+    let mut delete: Vec<String> = current
+        .keys()
+        .filter(|k| k.starts_with(prefix) && !now.contains_key(*k) && !keep(k))
+        .cloned()
+        .collect();
+    delete.sort();
+    let put = now
+        .into_iter()
+        .filter(|(k, v)| current.get(k) != Some(v))
+        .collect();
+    Diff { put, delete }
+}
+
+/// How many keys of `prefix` are current.
+pub fn count(current: &HashMap<String, Vec<u8>>, prefix: &str) -> usize {
+    current.keys().filter(|k| k.starts_with(prefix)).count()
+}
+
+/// The regions named by failures, for [`diff`]'s `keep`.
+pub fn failed_regions(failed: &[crate::domain::RegionFailure]) -> BTreeSet<String> {
+    failed.iter().map(|f| f.region.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClusterId;
+
+    fn current(pairs: &[(&str, &str)]) -> HashMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn diff_puts_what_changed_and_tombstones_what_is_gone_under_its_prefix_only() {
+        let cur = current(&[
+            ("locks/a/*/*/x", "1"),
+            ("locks/b/*/*/x", "1"),
+            ("flags/p/r/f", "1"),
+        ]);
+        let now: Records = [
+            ("locks/a/*/*/x".to_string(), b"1".to_vec()),
+            ("locks/c/*/*/x".to_string(), b"2".to_vec()),
+        ]
+        .into();
+        let d = diff(&cur, "locks/", now, |_| false);
+        assert_eq!(d.put, vec![("locks/c/*/*/x".to_string(), b"2".to_vec())]);
+        assert_eq!(d.delete, vec!["locks/b/*/*/x".to_string()]);
+        let same: Records = [("locks/a/*/*/x".to_string(), b"1".to_vec())].into();
+        let d = diff(&cur, "locks/", same, |k| k.starts_with("locks/b/"));
+        assert!(d.is_empty(), "kept: {d:?}");
+    }
+
+    #[test]
+    fn keys_name_their_cluster_and_region() {
+        assert_eq!(
+            cluster_of("clusters/production/eu-west-1/pay"),
+            Some(("production", "eu-west-1"))
+        );
+        assert_eq!(cluster_of("locks/x"), None);
+        assert_eq!(
+            region_of_secret("secrets/eu-west-1/prod/pay/K"),
+            Some("eu-west-1")
+        );
+    }
+
+    #[test]
+    fn a_secret_record_never_holds_a_value_and_the_same_state_gives_the_same_bytes() {
+        let s = SecretMeta {
+            name: "production/pay/DB".into(),
+            service: "pay".into(),
+            env: "production".into(),
+            region: "eu-west-1".into(),
+            key: "DB".into(),
+            version_id: "v1".into(),
+            stages: vec!["AWSCURRENT".into()],
+            last_changed: 5,
+            tags: BTreeMap::new(),
+            value_hash: Some(0xabc),
+        };
+        let a = secrets(std::slice::from_ref(&s));
+        let b = secrets(&[s]);
+        assert_eq!(a, b);
+        let (k, v) = a.iter().next().expect("one record");
+        assert_eq!(k, "secrets/eu-west-1/production/pay/DB");
+        let v: serde_json::Value = serde_json::from_slice(v).expect("json");
+        assert_eq!(v["value_hash"], "0000000000000abc");
+        assert!(v.get("value").is_none());
+        let f = FlagState {
+            name: "f".into(),
+            cluster: ClusterId::new("production", "eu-west-1"),
+            value: "on".into(),
+            percentage: 5,
+            pending: None,
+            variants: vec![],
+        };
+        assert!(flags(&[f]).contains_key("flags/production/eu-west-1/f"));
+    }
+}
