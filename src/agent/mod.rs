@@ -49,6 +49,8 @@ pub struct Options {
     pub kafka: Option<KafkaConfig>,
     /// The sources to watch, of [`crate::config::agent::SOURCES`].
     pub sources: Vec<&'static str>,
+    /// The key of the published secret digests.
+    pub hash_key: records::HashKey,
 }
 
 /// One heartbeat (key: the source).
@@ -76,6 +78,7 @@ struct Agent {
     bus: bus::Bus,
     metrics: Arc<Metrics>,
     sources: Vec<&'static str>,
+    hash_key: records::HashKey,
     /// The state topic's latest payload per key, as the broker holds it.
     current: HashMap<String, Vec<u8>>,
     tracker: Tracker,
@@ -122,12 +125,14 @@ pub async fn run(
     tracing::info!(%addr, sources = ?opts.sources, "sphere agent: /healthz and /metrics answer");
     let bus = bus::Bus::new(cfg, opts.kafka.as_ref())?;
     let _clock = sim.as_ref().and_then(Sim::start_clock);
+    let hash_key = opts.hash_key;
     let work = async {
         match start(
             platform,
             bus,
             metrics.clone(),
             opts.sources.clone(),
+            hash_key,
             stop_rx.clone(),
         )
         .await
@@ -166,6 +171,7 @@ async fn start(
     bus: bus::Bus,
     metrics: Arc<Metrics>,
     sources: Vec<&'static str>,
+    hash_key: records::HashKey,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<Agent> {
     let mut wait = Duration::from_millis(500);
@@ -208,6 +214,7 @@ async fn start(
         bus,
         metrics,
         sources,
+        hash_key,
         current,
         tracker,
         outbox: Vec::new(),
@@ -400,7 +407,7 @@ impl Agent {
             match r {
                 Ok(listing) => {
                     let failed = records::failed_regions(&listing.failed);
-                    let recs = records::secrets(&listing.secrets);
+                    let recs = records::secrets(&listing.secrets, &self.hash_key);
                     let published = self
                         .read_ok("secrets", recs, |k| {
                             records::region_of_secret(k).is_some_and(|r| failed.contains(r))

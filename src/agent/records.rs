@@ -38,8 +38,9 @@ pub struct DeploymentRecord {
     pub rollout: RolloutState,
 }
 
-/// One secret's metadata in one region: never its value. `value_hash` is the hash the
-/// provider computed in memory for drift (hex), so readers can compare regions.
+/// One secret's metadata in one region: never its value. `value_hash` is a keyed digest
+/// ([`HashKey`]) of the hash the provider computed in memory for drift, so readers can
+/// compare regions but not test guesses of a value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRecord {
     pub name: String,
@@ -123,7 +124,81 @@ pub fn catalog(catalog: &Catalog) -> Records {
         .collect()
 }
 
-pub fn secrets(secrets: &[SecretMeta]) -> Records {
+/// The key of the agent's secret digests. A published digest is HMAC-SHA-256 under this
+/// key of the in-memory value hash, so readers of the topic can compare two regions'
+/// digests for equality, but cannot test a guessed value against one without the key.
+pub struct HashKey(aws_lc_rs::hmac::Key);
+
+/// Where the agent's digest key comes from, and the name of the environment variable.
+pub const HASH_KEY_ENV: &str = "SPHERE_AGENT_HASH_KEY";
+
+impl HashKey {
+    /// A key of the given bytes (at least 16).
+    pub fn new(bytes: &[u8]) -> anyhow::Result<HashKey> {
+        anyhow::ensure!(
+            bytes.len() >= 16,
+            "the agent's digest key has {} bytes; it needs at least 16",
+            bytes.len()
+        );
+        Ok(HashKey(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            bytes,
+        )))
+    }
+
+    /// The key from `SPHERE_AGENT_HASH_KEY` when set (every agent replica of a platform
+    /// should share one, from a Kubernetes Secret), else from `file`, made once with 32
+    /// random bytes, readable by the user only. A key that changes makes the agent
+    /// republish each secret's record once, nothing worse.
+    pub fn load(env: Option<String>, file: &std::path::Path) -> anyhow::Result<HashKey> {
+        use anyhow::Context;
+        if let Some(v) = env.filter(|v| !v.is_empty()) {
+            return HashKey::new(v.as_bytes()).with_context(|| format!("{HASH_KEY_ENV}"));
+        }
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                return HashKey::new(&bytes).with_context(|| format!("{}", file.display()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        }
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("no random bytes for the agent's digest key"))?;
+        if let Some(dir) = file.parent() {
+            crate::config::paths::create_private_dir(dir)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(file).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(&bytes)
+        });
+        match written {
+            Ok(()) => HashKey::new(&bytes),
+            // Another agent made it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let bytes = std::fs::read(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                HashKey::new(&bytes).with_context(|| format!("{}", file.display()))
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot write {}", file.display())),
+        }
+    }
+
+    /// The published digest of one value hash.
+    pub fn digest(&self, value_hash: u64) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.0, &value_hash.to_le_bytes());
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+pub fn secrets(secrets: &[SecretMeta], key: &HashKey) -> Records {
     secrets
         .iter()
         .map(|s| {
@@ -137,7 +212,7 @@ pub fn secrets(secrets: &[SecretMeta]) -> Records {
                 stages: s.stages.clone(),
                 last_changed: s.last_changed,
                 tags: s.tags.clone(),
-                value_hash: s.value_hash.map(|h| format!("{h:016x}")),
+                value_hash: s.value_hash.map(|h| key.digest(h)),
             };
             (
                 format!("secrets/{}/{}/{}/{}", r.region, r.env, r.service, r.key),
@@ -267,13 +342,21 @@ mod tests {
             tags: BTreeMap::new(),
             value_hash: Some(0xabc),
         };
-        let a = secrets(std::slice::from_ref(&s));
-        let b = secrets(&[s]);
+        let key = HashKey::new(b"0123456789abcdef").expect("key");
+        let a = secrets(std::slice::from_ref(&s), &key);
+        let b = secrets(std::slice::from_ref(&s), &key);
         assert_eq!(a, b);
         let (k, v) = a.iter().next().expect("one record");
         assert_eq!(k, "secrets/eu-west-1/production/pay/DB");
         let v: serde_json::Value = serde_json::from_slice(v).expect("json");
-        assert_eq!(v["value_hash"], "0000000000000abc");
+        let digest = v["value_hash"].as_str().expect("a digest");
+        // Keyed: not the bare value hash a reader could test guesses against, and another
+        // key gives another digest of the same value.
+        assert_eq!(digest.len(), 32);
+        assert_ne!(digest, "0000000000000abc");
+        let other = HashKey::new(b"fedcba9876543210").expect("key");
+        assert_ne!(other.digest(0xabc), digest);
+        assert_eq!(key.digest(0xabc), digest);
         assert!(v.get("value").is_none());
         let f = FlagState {
             name: "f".into(),
@@ -284,5 +367,30 @@ mod tests {
             variants: vec![],
         };
         assert!(flags(&[f]).contains_key("flags/production/eu-west-1/f"));
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::HashKey;
+
+    #[test]
+    fn the_digest_key_is_made_once_private_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("state").join("agent-hash.key");
+        let a = HashKey::load(None, &file).expect("made");
+        let b = HashKey::load(None, &file).expect("read back");
+        assert_eq!(a.digest(7), b.digest(7));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "readable by others: {mode:o}");
+        }
+        let from_env =
+            HashKey::load(Some("a shared key of the platform".into()), &file).expect("env");
+        assert_ne!(from_env.digest(7), a.digest(7));
+        let short = HashKey::load(Some("short".into()), &file);
+        assert!(short.is_err());
     }
 }

@@ -45,10 +45,15 @@ pub async fn run(cli: &Cli, ctx: &Ctx, _args: &AgentArgs) -> Result<ExitCode> {
             .collect(),
         None => crate::agent::default_sources(&ctx.config, demo),
     };
+    let hash_key = crate::agent::records::HashKey::load(
+        std::env::var(crate::agent::records::HASH_KEY_ENV).ok(),
+        &ctx.paths.state_dir.join("agent-hash.key"),
+    )?;
     let opts = crate::agent::Options {
         config,
         kafka: ctx.config.kafka.clone(),
         sources,
+        hash_key,
     };
     crate::agent::run(platform, sim, opts, crate::agent::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
