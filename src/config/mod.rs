@@ -9,6 +9,7 @@
 pub mod keymap;
 pub mod paths;
 pub mod platform;
+pub mod retry;
 pub mod settings;
 pub mod theme;
 
