@@ -1,25 +1,84 @@
 //! `cargo bench --bench tui`: the catalog at scale on the demo platform.
 //!
 //! Prints a table: time to first full frame, catalog draw time (median, p99), filter
-//! keystroke latency, and bytes written to the terminal for one changed row. Drawing
+//! keystroke latency, bytes written to the terminal for one changed row, the matrix's
+//! and the problems view's draw times, pod updates and log lines ingested while keys
+//! are answered, the memory of a full logs ring, and resident memory. Drawing
 //! goes through the real crossterm backend into a byte counter, so the figures include
 //! ratatui's diff and the escape sequences a terminal would receive.
 // A benchmark, like a test, stops with its message when its set-up fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use futures::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::{Terminal, TerminalOptions, Viewport};
+use sphere::backend::logs::into_channel;
 use sphere::backend::sim::Scale;
-use sphere::domain::{ClusterEvent, PodPhase, PodSummary};
+use sphere::domain::pod::LogLine;
+use sphere::domain::{ClusterEvent, ClusterId, PodPhase, PodSummary};
 use sphere::tui::harness::Harness;
-use sphere::tui::model::Msg;
+use sphere::tui::model::{Model, Msg};
+use sphere::tui::panes::logs::{CHANNEL, RING};
 use sphere::tui::view;
+
+/// The system allocator, counting the bytes freed on one thread while that thread asks
+/// it to (see [`freed_by`]): how the logs ring's memory is measured, not estimated.
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static FREED: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_freed(bytes: usize) {
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = FREED.try_with(|f| f.set(f.get() + bytes));
+        }
+    });
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the counting only
+// reads and writes this thread's `Cell`s, which allocate nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_freed(layout.size());
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The bytes (as allocated) that dropping `value` gives back: what it holds.
+fn freed_by<T>(value: T) -> usize {
+    FREED.with(|f| f.set(0));
+    COUNTING.with(|on| on.set(true));
+    drop(value);
+    COUNTING.with(|on| on.set(false));
+    FREED.with(Cell::get)
+}
 
 #[derive(Clone, Default)]
 struct Counter(Arc<AtomicUsize>);
@@ -54,6 +113,9 @@ fn key(c: char) -> Msg {
 /// Set in the child process that measures resident memory (see [`memory_child`]); `synced`
 /// stops there and leaves everything allocated, for a heap profiler's "not freed" list.
 const MEMORY_CHILD: &str = "SPHERE_TUI_BENCH_MEMORY";
+
+/// Log lines the logs view is flooded with.
+const LOG_LINES: usize = 300_000;
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -228,6 +290,122 @@ fn main() -> anyhow::Result<()> {
             break;
         }
     }
+
+    // The problems view at the bench scale: draw time while moving through it, and
+    // after a pod event each frame (the list is worked out again before the draw).
+    let effects = h.model.update(key('7'));
+    {
+        let _rt = rt.enter();
+        h.apply(effects);
+    }
+    let problems = h.model.problem_rows().len();
+    assert!(problems > 0, "the demo has problems to show");
+    let mut problem_draws = Vec::with_capacity(500);
+    for i in 0..500 {
+        h.model.update(key(if i % 2 == 0 { 'j' } else { 'k' }));
+        let t = Instant::now();
+        term.draw(|f| view::draw(&mut h.model, f))?;
+        problem_draws.push(t.elapsed());
+    }
+    let problems_med = percentile(&mut problem_draws, 0.5);
+    let problems_p99 = percentile(&mut problem_draws, 0.99);
+    let crash = h
+        .model
+        .problem_rows()
+        .iter()
+        .find_map(|r| r.pod.clone())
+        .expect("a problem names a pod");
+    let service = h
+        .model
+        .live
+        .pod(&crash.0, &crash.1)
+        .map(|p| p.service.to_string())
+        .expect("the problem's pod is live");
+    let mut restated = Vec::with_capacity(200);
+    for i in 0..200u32 {
+        h.model.update(Msg::Cluster(ClusterEvent::Pod(PodSummary {
+            name: crash.1.clone(),
+            service: service.clone(),
+            cluster: crash.0.clone(),
+            phase: PodPhase::Running,
+            ready: false,
+            restarts: 100 + i,
+            started_at: 0,
+            node: "bench".into(),
+            version: "0".into(),
+            waiting: Some("CrashLoopBackOff".into()),
+            last_termination: Some("OOMKilled".into()),
+        })));
+        let t = Instant::now();
+        term.draw(|f| view::draw(&mut h.model, f))?;
+        restated.push(t.elapsed());
+    }
+    let problems_event_p99 = percentile(&mut restated, 0.99);
+
+    // Log lines flooding the logs view of a pod, through the view's own path: a stream
+    // into the bounded channel (`backend::logs::into_channel`, as `open_logs` does),
+    // drained into the ring by the loop's timer (`Model::on_time` at
+    // `Model::next_deadline`, at most `BATCH` lines a tick), a key answered and a frame
+    // drawn every turn. The lines are made as fast as the channel takes them.
+    let (log_rate, worst_log_key, ring_len, ring_bytes) = {
+        let _rt = rt.enter();
+        h.model.update(key('3'));
+        h.model.update(key('l'));
+        let id = h
+            .model
+            .logs
+            .as_ref()
+            .map(|v| v.req.id)
+            .expect("the logs view opens on the selected pod");
+        let cluster = ClusterId::new("production", "eu-west-1");
+        let lines = futures::stream::iter((0..LOG_LINES).map(move |i| {
+            LogLine::new(
+                1_700_000_000_000_000_000 + i as i64 * 10_000,
+                &cluster,
+                "payments-api-7d9f8c6b5-x2k4q",
+                "app",
+                &format!(
+                    "INFO GET /api/v1/orders/{} 200 {}ms request_id={i:016x}",
+                    i % 9_973,
+                    i % 90
+                ),
+            )
+        }));
+        h.model.update(Msg::LogsOpened {
+            id,
+            res: Ok(into_channel(lines.boxed(), CHANNEL)),
+        });
+        let taken = |m: &Model| {
+            m.logs
+                .as_ref()
+                .map_or(0, |v| v.dropped as usize + v.lines.len())
+        };
+        let started = Instant::now();
+        let mut worst = Duration::ZERO;
+        while taken(&h.model) < LOG_LINES {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(300),
+                "the logs view took {} of {LOG_LINES} lines in 300 s",
+                taken(&h.model)
+            );
+            // The loop waits for its next timer (the drain tick), then drains, answers
+            // the key that came meanwhile and draws.
+            if let Some(at) = h.model.next_deadline() {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            let t = Instant::now();
+            h.model.on_time(t);
+            h.model.update(key('j'));
+            term.draw(|f| view::draw(&mut h.model, f))?;
+            worst = worst.max(t.elapsed());
+        }
+        let rate = LOG_LINES as f64 / started.elapsed().as_secs_f64();
+        let ring = std::mem::take(&mut h.model.logs.as_mut().expect("the logs view").lines);
+        let len = ring.len();
+        (rate, worst, len, freed_by(ring))
+    };
+    assert_eq!(ring_len, RING, "the ring is full");
+
     let (clusters, pods, startup) = (
         h.model.topology.cluster_count(),
         h.model.live.pod_count(),
@@ -300,6 +478,30 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| slowest key answer while ingesting (key waiting: events until the loop looks for input + key + draw) | {} | ≤ 33 ms |",
         ms(worst_key)
+    );
+    println!(
+        "| problems view draw (median; {problems} problems) | {} | |",
+        ms(problems_med)
+    );
+    println!(
+        "| problems view draw (p99) | {} | ≤ 2 ms |",
+        ms(problems_p99)
+    );
+    println!(
+        "| problems view draw after a pod event, list worked out again (p99) | {} | |",
+        ms(problems_event_p99)
+    );
+    println!(
+        "| log lines ingested into the logs view, a key answered every turn ({LOG_LINES} lines) | {log_rate:.0} /s | ≥ 50,000 /s |"
+    );
+    println!(
+        "| — slowest key answer while ingesting (drain + key + draw) | {} | ≤ 33 ms |",
+        ms(worst_log_key)
+    );
+    println!(
+        "| memory of a full {ring_len}-line logs ring (bytes allocated, counted at its drop) | {ring_bytes} B ({:.1} MB, {} B a line) | |",
+        ring_bytes as f64 / (1024.0 * 1024.0),
+        ring_bytes / ring_len.max(1)
     );
     let mb = |k: Option<u64>| {
         k.map_or("n/a".to_string(), |k| {

@@ -899,7 +899,7 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         crate::config::theme::load_theme(&theme_name, &ctx.paths, ColorSupport::detect());
     let (keymap, key_problems) = crate::config::keymap::load_keymap(&ctx.paths);
     let (policy, policy_problems) = policy_for(cli, &ctx, &platform);
-    let startup_problems = ctx
+    let startup_problems: Vec<String> = ctx
         .problems
         .iter()
         .chain(&theme_problems)
@@ -926,6 +926,14 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         GroupBy::Owner => tui::catalog::Grouping::Owner,
         GroupBy::System => tui::catalog::Grouping::System,
     };
+    // A service creation of this user's that failed at a step (kept across restarts)
+    // is offered again; a file that cannot be read is said, and left as it is.
+    let retry_store = crate::config::retry::RetryStore::in_dir(&ctx.paths.state_dir);
+    let (failed_create, retry_problem) = match retry_store.load(&user) {
+        Ok(f) => (f, None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    let startup_problems: Vec<String> = startup_problems.into_iter().chain(retry_problem).collect();
     let mut model = tui::model::Model::new(tui::model::ModelInit {
         platform_name: platform.name.clone(),
         demo: platform.kind == crate::backend::PlatformKind::Demo,
@@ -936,6 +944,8 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         toast_ttl: Duration::from_secs(ctx.config.toast_seconds),
         group,
         policy,
+        retry_store: Some(retry_store),
+        failed_create,
     });
     // The header names who acts; the audit trail also who impersonates them.
     model.impersonator = actor.by;

@@ -3,8 +3,13 @@
 //!
 //! Prints each step as it ends (`✓ repository  created northwind/x from rust-service`,
 //! `✗ register  demo platform: injected failure of register`). Exit codes are those of
-//! every action (see `act`): 0 created, 1 a step failed (run the same command again to
-//! resume at that step), 2 an invalid field (named; nothing changed), 4 refused.
+//! every action (see `act`): 0 created, 1 a step failed (run the same command again, or
+//! `sphere service create --retry`, to resume at that step), 2 an invalid field (named;
+//! nothing changed), 4 refused.
+//!
+//! A failed request is kept per user in the state directory (`golden-retry.json`, see
+//! `config::retry`) until a run of it succeeds: `--retry` runs it again (the TUI offers
+//! the same at start).
 //!
 //! `--output json`: `{"service", "ok", "error"?, "steps": [{"step", "status",
 //! "error"?, "detail", "audit_id"?}], "audit": [records as `sphere audit --output
@@ -21,6 +26,7 @@ use serde::Serialize;
 use crate::actions::{
     Action, DispatchError, PolicyContext, StepReport, StepStatus, dispatch_with_progress,
 };
+use crate::config::retry::{FailedCreate, RetryStore};
 use crate::domain::golden::{DEFAULT_TEMPLATE, Database, ServiceRequest};
 use crate::domain::text::sanitize;
 
@@ -39,10 +45,15 @@ pub enum ServiceCommand {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// The service's name: a-z, 0-9 and -, at most 63 characters, not taken.
-    pub name: String,
+    #[arg(required_unless_present = "retry")]
+    pub name: Option<String>,
     /// The owning Group.
-    #[arg(long)]
-    pub owner: String,
+    #[arg(long, required_unless_present = "retry")]
+    pub owner: Option<String>,
+    /// Run your last failed creation again (kept across restarts), from the step that
+    /// failed; the other fields come from it.
+    #[arg(long, conflicts_with_all = ["name", "owner", "description", "template", "database", "cache", "replicas", "system"])]
+    pub retry: bool,
     #[arg(long, default_value = "")]
     pub description: String,
     /// rust-service, node-service or python-worker.
@@ -98,7 +109,8 @@ fn print_step(r: &StepReport) {
     let _ = out.flush();
 }
 
-async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
+/// The request the arguments describe.
+fn request_of(a: &CreateArgs) -> Result<ServiceRequest> {
     let database = match a.database.as_deref() {
         None => None,
         Some(d) => Some(Database::parse(d).ok_or_else(|| {
@@ -108,22 +120,59 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
             ))
         })?),
     };
-    let request = ServiceRequest {
-        name: a.name.clone(),
+    Ok(ServiceRequest {
+        name: a.name.clone().unwrap_or_default(),
         description: a.description.clone(),
-        owner: a.owner.clone(),
+        owner: a.owner.clone().unwrap_or_default(),
         template: a.template.clone(),
         database,
         cache: a.cache,
         replicas: a.replicas,
         system: a.system.clone(),
         org: None,
+    })
+}
+
+async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
+    let store = RetryStore::in_dir(&ctx.paths.state_dir);
+    let fresh = if a.retry { None } else { Some(request_of(a)?) };
+    let (platform, _sim) = build_platform(cli, ctx).await?;
+    // Who acts decides which kept request `--retry` means.
+    let request = match fresh {
+        Some(r) => r,
+        None => {
+            let catalog = platform.catalog.load().await?;
+            let (probe_policy, _) = super::policy_for(cli, ctx, &platform);
+            let who = super::resolve_actor(cli, ctx, &platform, &catalog, &probe_policy).await?;
+            let kept = store
+                .load(&who.name)
+                .map_err(|e| UsageError(format!("{e:#}")))?;
+            let Some(kept) = kept else {
+                return Err(UsageError(format!(
+                    "no failed service creation of {} to retry (kept in {}); nothing changed",
+                    sanitize(&who.name),
+                    store.path().display()
+                ))
+                .into());
+            };
+            if !a.output.eq(&Output::Json) {
+                println!(
+                    "retrying {} (failed {}: {})",
+                    sanitize(&kept.request.name),
+                    kept.step
+                        .as_deref()
+                        .map_or_else(|| "before".to_string(), |s| format!("at {s}")),
+                    sanitize(&kept.error)
+                );
+            }
+            kept.request
+        }
     };
+    let name = request.name.clone();
     let action = Action::ServiceCreate {
-        request,
+        request: request.clone(),
         from_step: a.from_step.clone(),
     };
-    let (platform, _sim) = build_platform(cli, ctx).await?;
     let pctx = PolicyContext::gather(&platform, policy(cli, ctx, &platform), &action)
         .await?
         .with_intent(a.why.reason.clone(), a.why.override_lock.clone());
@@ -155,7 +204,7 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
         let mut ids = ids.clone();
         ids.extend(extra);
         let steps = steps.clone();
-        let name = a.name.clone();
+        let name = name.clone();
         async move {
             let all = platform.ledger.audit(None).await?;
             let audit = all
@@ -174,6 +223,29 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
             anyhow::Ok(())
         }
     };
+    // Kept for a retry after a failed step, forgotten once it succeeds (a failure to
+    // keep it is said, never fatal: the creation's own outcome stands).
+    let keep = |r: Result<()>| {
+        if let Err(e) = r {
+            eprintln!("sphere: the retry could not be kept: {e:#}");
+        }
+    };
+    match &result {
+        Ok(_) => keep(store.clear(&actor.name)),
+        Err(DispatchError::Failed { error, .. }) => keep(store.save(
+            &actor.name,
+            &FailedCreate {
+                request,
+                step: steps.iter().find_map(|s| match s.status {
+                    StepStatus::Failed(_) => Some(s.step.as_str().to_string()),
+                    _ => None,
+                }),
+                error: error.clone(),
+                at: platform.now(),
+            },
+        )),
+        Err(_) => {}
+    }
     match result {
         Ok(done) => {
             if json {
@@ -204,8 +276,8 @@ async fn create(cli: &Cli, ctx: &Ctx, a: &CreateArgs) -> Result<ExitCode> {
         .into()),
         Err(DispatchError::Failed { audit_id, error }) => {
             eprintln!(
-                "sphere: creating {} failed: {} (audit #{audit_id})",
-                sanitize(&a.name),
+                "sphere: creating {} failed: {} (audit #{audit_id}); `sphere service create --retry` resumes at the step that failed",
+                sanitize(&name),
                 sanitize(&error)
             );
             if json {

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod keymap;
 pub mod paths;
 pub mod platform;
+pub mod retry;
 pub mod settings;
 pub mod theme;
 

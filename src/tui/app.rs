@@ -255,14 +255,45 @@ pub fn run_effect(
         } => {
             let (policy, user) = (model.policy.clone(), model.user.clone());
             let by = model.impersonator.clone();
+            // A golden-path run that fails at a step is kept for a retry after a
+            // restart; one that succeeds is forgotten (off the UI task).
+            let keep = match (&action, &model.retry_store) {
+                (crate::actions::Action::ServiceCreate { request, .. }, Some(store)) => {
+                    Some((store.clone(), request.clone()))
+                }
+                _ => None,
+            };
             host.spawn(Box::pin(async move {
                 // The golden path's steps tick as they end.
                 let progress = t.clone();
-                let mut on_step = move |r: &crate::actions::StepReport| {
+                let mut failed_step = None;
+                let mut on_step = |r: &crate::actions::StepReport| {
+                    if let crate::actions::StepStatus::Failed(e) = &r.status {
+                        failed_step = Some((r.step.as_str().to_string(), e.clone()));
+                    }
                     let _ = progress.send(Msg::Progress(r.clone()));
                 };
-                let msg = act_why(&p, policy, &user, by, action, confirmed, why, &mut on_step);
-                let _ = t.send(msg.await);
+                let msg =
+                    act_why(&p, policy, &user, by, action, confirmed, why, &mut on_step).await;
+                if let (Some((store, request)), Msg::ServiceCreated(res)) = (keep, &msg) {
+                    let kept = match (res, failed_step) {
+                        (Ok(_), _) => store.clear(&user),
+                        (Err(_), Some((step, error))) => store.save(
+                            &user,
+                            &crate::config::retry::FailedCreate {
+                                request,
+                                step: Some(step),
+                                error,
+                                at: p.now(),
+                            },
+                        ),
+                        (Err(_), None) => Ok(()),
+                    };
+                    if let Err(e) = kept {
+                        tracing::warn!("the golden path's retry could not be kept: {e:#}");
+                    }
+                }
+                let _ = t.send(msg);
             }));
         }
         Effect::OpenLogs(req) => {

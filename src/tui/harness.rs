@@ -93,6 +93,8 @@ impl Harness {
             toast_ttl: Duration::from_secs(5),
             group: Grouping::None,
             policy: crate::actions::Policy::from_config(&Default::default(), true, false),
+            retry_store: None,
+            failed_create: None,
         });
         let catalog = platform.catalog.load().await?;
         phase("catalog provider load");

@@ -276,6 +276,8 @@ pub struct Model {
     pub clock_offset: i64,
     /// The last service creation asked for, to retry from the step that failed.
     pub last_create: Option<crate::domain::golden::ServiceRequest>,
+    /// Where a failed service creation is kept for a retry after a restart.
+    pub retry_store: Option<crate::config::retry::RetryStore>,
     /// A secret value revealed on purpose, what it is, and when it is masked again.
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
     /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
@@ -309,6 +311,10 @@ pub struct ModelInit {
     pub toast_ttl: Duration,
     pub group: Grouping,
     pub policy: Policy,
+    /// Where a failed service creation is kept across restarts, and the one kept for
+    /// this user (offered as the `retry` command at start).
+    pub retry_store: Option<crate::config::retry::RetryStore>,
+    pub failed_create: Option<crate::config::retry::FailedCreate>,
 }
 
 impl Model {
@@ -367,6 +373,7 @@ impl Model {
             progress: None,
             clock_offset: 0,
             last_create: None,
+            retry_store: init.retry_store,
             matrix_cache: std::cell::RefCell::new(None),
             problems: None,
             pod_view: Remote::NotAsked,
@@ -379,7 +386,24 @@ impl Model {
             matcher: Matcher::new(MatcherConfig::DEFAULT),
         };
         m.palette = m.build_palette();
+        if let Some(f) = init.failed_create {
+            m.offer_retry(f);
+        }
         m
+    }
+
+    /// At start: a service creation that failed before (kept across restarts) is
+    /// offered again, as the `retry` command.
+    pub fn offer_retry(&mut self, f: crate::config::retry::FailedCreate) {
+        self.toast(
+            Level::Info,
+            format!(
+                "creating {} failed{}: `:retry` resumes it",
+                f.request.name,
+                f.step.map(|s| format!(" at {s}")).unwrap_or_default()
+            ),
+        );
+        self.last_create = Some(f.request);
     }
 
     /// The keymap sections that apply now, innermost first.

@@ -133,6 +133,76 @@ fn a_failed_step_exits_1_and_the_rerun_resumes_from_it() {
     assert_eq!(dev_cells(&dir, "fraud-scorer").len(), 3);
 }
 
+/// A failed run is kept in the state directory (per user) across processes:
+/// `--retry` runs it again from the step that failed, and success forgets it.
+#[test]
+fn a_failed_creation_is_kept_for_retry_by_a_later_process_until_it_succeeds() {
+    let dir = tmp();
+    let kept = dir.path().join("state").join("golden-retry.json");
+    let out = sphere(&dir, &["service", "create", "--retry"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no failed service creation of you to retry"));
+    let args = [
+        "service",
+        "create",
+        "fraud-scorer",
+        "--owner",
+        "payments",
+        "--description",
+        "Scores payments",
+        "--replicas",
+        "2",
+    ];
+    let out = sphere_env(&dir, &args, Some("register"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--retry"), "{}", stderr(&out));
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept).expect("kept")).expect("JSON");
+    let you = &file["by_user"]["you"];
+    assert_eq!(you["request"]["name"], "fraud-scorer");
+    assert_eq!(you["request"]["replicas"], 2);
+    assert_eq!(you["step"], "register");
+    // Another user has nothing to retry.
+    let out = sphere(
+        &dir,
+        &["service", "create", "--retry", "--as", "amara.okafor"],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // A new process, only `--retry`: the kept request, from the failed step.
+    let out = sphere(&dir, &["service", "create", "--retry", "--output", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["service"], "fraud-scorer");
+    let statuses: Vec<&str> = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "already_done",
+            "already_done",
+            "already_done",
+            "done",
+            "done"
+        ]
+    );
+    assert!(listed(&dir, "fraud-scorer"));
+    assert!(
+        dev_cells(&dir, "fraud-scorer")
+            .iter()
+            .all(|c| c["desired"] == 2)
+    );
+    assert!(!kept.exists(), "forgotten once it succeeded");
+    let out = sphere(&dir, &["service", "create", "--retry"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // --retry takes no other field.
+    let out = sphere(&dir, &["service", "create", "--retry", "x"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
 #[test]
 fn invalid_fields_exit_2_naming_the_field_and_a_non_member_exits_4() {
     let dir = tmp();

@@ -1404,6 +1404,48 @@ async fn the_golden_path_shows_each_step_as_it_ends_and_resumes_after_a_failure(
     assert!(h.model.cat.row_index("fraud-scorer").is_some());
 }
 
+/// A golden-path run that fails at a step is kept (per user, in the state directory)
+/// and offered by the next sphere as `retry`; success forgets it.
+#[tokio::test]
+async fn a_failed_golden_path_is_offered_again_after_a_restart() {
+    use sphere::config::retry::RetryStore;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RetryStore::in_dir(dir.path());
+    let mut h = demo().await;
+    h.model.retry_store = Some(store.clone());
+    h.sim.fail_next("register");
+    h.keys("nfraud-scorer<Tab>Scores payments<Tab><Right><Enter>INC-3<Enter>");
+    assert!(h.render().contains("✗ register"), "{}", h.render());
+    let kept = store
+        .load("you")
+        .expect("readable")
+        .expect("kept after the failure");
+    assert_eq!(kept.request.name, "fraud-scorer");
+    assert_eq!(kept.request.description, "Scores payments");
+    assert_eq!(kept.step.as_deref(), Some("register"));
+    assert_eq!(store.load("amara.okafor").expect("readable"), None);
+    drop(h);
+
+    // A new sphere: the request kept for this user is offered at start.
+    let mut h = demo().await;
+    h.model.retry_store = Some(store.clone());
+    h.model.offer_retry(kept);
+    assert!(
+        last_toast(&h).contains("creating fraud-scorer failed at register: `:retry` resumes it"),
+        "{}",
+        last_toast(&h)
+    );
+    h.keys(":retry<Enter>");
+    let screen = h.render();
+    assert!(screen.contains("fraud-scorer created ✓"), "{screen}");
+    assert!(h.model.cat.row_index("fraud-scorer").is_some());
+    assert_eq!(
+        store.load("you").expect("readable"),
+        None,
+        "forgotten once it succeeded"
+    );
+}
+
 #[tokio::test]
 async fn an_environment_arriving_while_the_palette_is_open_keeps_its_choice() {
     use sphere::actions::Action;
