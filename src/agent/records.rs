@@ -153,7 +153,7 @@ impl HashKey {
     pub fn load(env: Option<String>, file: &std::path::Path) -> anyhow::Result<HashKey> {
         use anyhow::Context;
         if let Some(v) = env.filter(|v| !v.is_empty()) {
-            return HashKey::new(v.as_bytes()).with_context(|| format!("{HASH_KEY_ENV}"));
+            return HashKey::new(v.as_bytes()).context(HASH_KEY_ENV);
         }
         match std::fs::read(file) {
             Ok(bytes) => {
