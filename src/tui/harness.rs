@@ -112,6 +112,8 @@ impl Harness {
             startup: Vec::new(),
             progress_seen: Vec::new(),
         };
+        // The model knows the screen's size from the start, as the app's does.
+        h.model.update(Msg::Term(Event::Resize(width, height)));
         h.model.update(Msg::CatalogLoaded(Ok(catalog)));
         let start = h.model.startup_effects();
         h.apply(start);
@@ -254,9 +256,12 @@ impl Harness {
 
     /// Draw a frame and return the screen as text, one line per row.
     pub fn render(&mut self) -> String {
-        let model = &mut self.model;
+        // As `app::frame`: watch events since the last frame settle the pane, then the
+        // draw only reads.
+        self.model.settle();
+        let model = &self.model;
         let _ = self.terminal.draw(|f| view::draw(model, f));
-        model.dirty = false;
+        self.model.dirty = false;
         let buf = self.terminal.backend().buffer().clone();
         let area = buf.area;
         let mut out = String::new();

@@ -358,10 +358,8 @@ pub struct Model {
     pub secret_cell: usize,
     /// Show only services that drifted.
     pub drift_only: bool,
-    pub pods: ListPos,
-    /// The selected pod by cluster and name: the selection follows it when the live
-    /// list re-sorts, so `R` and `H` act on the pod the user chose.
-    pub pods_key: Option<(crate::domain::ClusterId, String)>,
+    /// The pods pane: its selection, chosen pod and rows (`panes/pods.rs`).
+    pub pods: super::panes::pods::PodsPane,
     pub list: ListPos,
     /// The filter of the panes that are not service lists (pods, secrets, flags, audit).
     pub pane_filter: String,
@@ -404,6 +402,9 @@ pub struct Model {
     pub logs: Option<super::panes::logs::LogView>,
     /// Numbers the logs views opened, so a late stream of a closed one is dropped.
     pub logs_seq: u64,
+    /// The terminal's size (set at start and on every resize): what `settle` lays the
+    /// panes out for, so selections and scroll offsets are right before any draw.
+    pub screen: ratatui::layout::Rect,
 }
 
 pub struct ModelInit {
@@ -461,8 +462,7 @@ impl Model {
             matrix_cell: 0,
             secret_cell: 0,
             drift_only: false,
-            pods: ListPos::default(),
-            pods_key: None,
+            pods: Default::default(),
             list: ListPos::default(),
             pane_filter: String::new(),
             pane_editing: false,
@@ -480,6 +480,7 @@ impl Model {
             pod_view: Remote::NotAsked,
             logs: None,
             logs_seq: 0,
+            screen: ratatui::layout::Rect::default(),
             help_from: Vec::new(),
             matrix_cell_chosen: false,
             help_max: std::cell::Cell::new(usize::MAX / 2),
@@ -777,11 +778,46 @@ impl Model {
         }
     }
 
+    /// Apply one message, then settle the pane on screen (its selection and scroll
+    /// offset for the screen's size): what the next frame draws is decided here, never
+    /// in the draw. Watch events are many and change no selection: the pane settles
+    /// for them once, before the frame that follows (`app::frame`).
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let settle = !matches!(msg, Msg::Cluster(_));
+        let effects = self.reduce(msg);
+        if settle {
+            self.settle();
+        }
+        effects
+    }
+
+    /// Keep the pane on screen consistent with the screen's size: rows built, the
+    /// selection inside the list, the scroll offsets showing it. Pure layout
+    /// (`view::layout` and each pane's own) decides the sizes, as the draw does.
+    pub fn settle(&mut self) {
+        let Some([_, _, body, _]) = super::view::layout(self.screen) else {
+            return;
+        };
+        match (self.routes.last().cloned(), self.tab) {
+            (Some(Route::Service(name)), _) => self.settle_service(body, &name),
+            (Some(Route::Pod(..)), _) => self.settle_pod(body),
+            (Some(Route::Logs), _) => {}
+            (None, Tab::Catalog) => self.settle_catalog(body),
+            (None, Tab::Deployments) => self.settle_matrix(body),
+            (None, Tab::Pods) => self.settle_pods(body),
+            (None, Tab::Audit) => self.settle_audit(body),
+            (None, Tab::Secrets) => self.settle_secrets(body),
+            (None, Tab::Flags) => self.settle_flags(body),
+            (None, Tab::Problems) => self.settle_problems(body),
+        }
+    }
+
+    fn reduce(&mut self, msg: Msg) -> Vec<Effect> {
         self.on_problem_data(&msg);
         match msg {
             Msg::Term(Event::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
-            Msg::Term(Event::Resize(..)) => {
+            Msg::Term(Event::Resize(w, h)) => {
+                self.screen = ratatui::layout::Rect::new(0, 0, w, h);
                 self.dirty = true;
                 vec![]
             }
@@ -861,7 +897,7 @@ impl Model {
                     p.until = res.is_ok().then(|| Instant::now() + self.toast_ttl);
                     p.outcome = Some(res.clone());
                 }
-                self.update(Msg::Acted(res))
+                self.reduce(Msg::Acted(res))
             }
             Msg::Revealed(what, value) => {
                 self.revealed = Some((what, value, Instant::now() + REVEAL_FOR));
@@ -996,6 +1032,9 @@ impl Model {
             };
             about.is_some_and(|a| self.is_focus(a))
         };
+        if self.pods.touched_by(&ev) {
+            self.pods.mark_stale();
+        }
         let deployment = matches!(
             ev,
             ClusterEvent::Deployment(_) | ClusterEvent::DeploymentDeleted { .. }
@@ -1196,8 +1235,7 @@ impl Model {
                 }
             }
             self.list = ListPos::default();
-            self.pods = ListPos::default();
-            self.pods_key = None;
+            self.pods.reset_selection();
             return;
         }
         let mut f = self.cat.filter.clone();
@@ -1380,8 +1418,7 @@ impl Model {
                 } else {
                     self.pane_filter.clear();
                     self.list = ListPos::default();
-                    self.pods = ListPos::default();
-                    self.pods_key = None;
+                    self.pods.reset_selection();
                     self.pane_editing = true;
                 }
             }
@@ -2037,19 +2074,7 @@ impl Model {
                 let len = self.matrix_rows().len();
                 self.matrix.move_by(delta, len);
             }
-            Tab::Pods => {
-                let rows = self.pod_rows();
-                let mut pos = self.pods;
-                if let Some(i) = self.chosen_pod(&rows) {
-                    pos.selected = i;
-                }
-                pos.move_by(delta, rows.len());
-                let key = rows
-                    .get(pos.selected)
-                    .map(|r| (r.cluster.clone(), r.name.to_string()));
-                self.pods = pos;
-                self.pods_key = key;
-            }
+            Tab::Pods => self.pods_nav(delta),
             Tab::Secrets | Tab::Flags | Tab::Audit => {
                 let len = self.pane_len();
                 self.list.move_by(delta, len);

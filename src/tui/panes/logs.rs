@@ -244,13 +244,12 @@ impl Model {
         }
         match self.tab {
             Tab::Pods if self.routes.is_empty() => {
-                let rows = self.pod_rows();
-                let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-                let Some(p) = rows.get(at) else {
+                self.refresh_pods();
+                let Some(p) = self.pods.current() else {
                     self.toast(Level::Error, "select a pod");
                     return vec![];
                 };
-                let (s, c, n) = (p.service.to_string(), p.cluster.clone(), p.name.to_string());
+                let (s, c, n) = (p.service.clone(), p.cluster.clone(), p.name.clone());
                 self.open_logs_of(s, vec![(c, n)], false)
             }
             Tab::Problems if self.routes.is_empty() => {
@@ -463,7 +462,7 @@ impl Model {
     }
 }
 
-pub fn draw_logs(m: &mut Model, f: &mut Frame, area: Rect) {
+pub fn draw_logs(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let Some(v) = m.logs.as_ref() else {
         return;

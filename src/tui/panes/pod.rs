@@ -92,7 +92,7 @@ pub async fn read_pod(
 impl Model {
     /// Open the pod view of one pod, and read it.
     pub(crate) fn open_pod(&mut self, cluster: ClusterId, name: String) -> Vec<Effect> {
-        self.pods_key = Some((cluster.clone(), name.clone()));
+        self.pods.key = Some((cluster.clone(), name.clone()));
         self.routes.push(Route::Pod(cluster.clone(), name.clone()));
         self.detail_scroll = 0;
         self.pod_view = Remote::NotAsked;
@@ -101,13 +101,12 @@ impl Model {
 
     /// Enter in the pods pane: the chosen pod's view.
     pub(crate) fn open_chosen_pod(&mut self) -> Vec<Effect> {
-        let rows = self.pod_rows();
-        let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-        let Some(pod) = rows.get(at) else {
+        self.refresh_pods();
+        let Some(pod) = self.pods.current() else {
             self.toast(Level::Error, "select a pod");
             return vec![];
         };
-        let (cluster, name) = (pod.cluster.clone(), pod.name.to_string());
+        let (cluster, name) = (pod.cluster.clone(), pod.name.clone());
         self.open_pod(cluster, name)
     }
 
@@ -210,7 +209,21 @@ fn lines(m: &Model, v: &PodView) -> Vec<Line<'static>> {
     out
 }
 
-pub fn draw_pod(m: &mut Model, f: &mut Frame, area: Rect, cluster: &ClusterId, name: &str) {
+impl Model {
+    /// The pod view scrolls no further than its last line at the bottom.
+    pub(crate) fn settle_pod(&mut self, body: Rect) {
+        let inner = Block::default().borders(Borders::TOP).inner(body);
+        let len = match &self.pod_view {
+            Remote::Ready(v) => lines(self, v).len(),
+            _ => 0,
+        };
+        self.detail_scroll = self
+            .detail_scroll
+            .min(len.saturating_sub(inner.height as usize));
+    }
+}
+
+pub fn draw_pod(m: &Model, f: &mut Frame, area: Rect, cluster: &ClusterId, name: &str) {
     let t = &m.theme;
     let block = Block::default()
         .borders(Borders::TOP)
@@ -240,8 +253,6 @@ pub fn draw_pod(m: &mut Model, f: &mut Frame, area: Rect, cluster: &ClusterId, n
         }
         Remote::Ready(v) => lines(m, v),
     };
-    let max = text.len().saturating_sub(inner.height as usize);
-    m.detail_scroll = m.detail_scroll.min(max);
     f.render_widget(
         Paragraph::new(text).scroll((m.detail_scroll as u16, 0)),
         inner,

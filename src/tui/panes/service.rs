@@ -15,13 +15,26 @@ use crate::tui::format::*;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::*;
 
-pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str) {
-    let entity = m
-        .catalog
-        .as_ref()
-        .and_then(|c| c.find(Some(&Kind::Component), name))
-        .cloned();
-    let row = m.cat.row_index(name).map(|i| m.cat.rows[i].clone());
+impl Model {
+    /// The service view's text: `None` when the service left the catalog.
+    pub(crate) fn service_text(&self, name: &str) -> Option<Text<'static>> {
+        let entity = self
+            .catalog
+            .as_ref()
+            .and_then(|c| c.find(Some(&Kind::Component), name))?;
+        let row = &self.cat.rows[self.cat.row_index(name)?];
+        Some(detail_text(self, entity, row, true))
+    }
+
+    /// The view scrolls no further than its last line at the bottom.
+    pub(crate) fn settle_service(&mut self, body: Rect, name: &str) {
+        let inner = Block::default().borders(Borders::ALL).inner(body);
+        let lines = self.service_text(name).map_or(0, |t| t.lines.len());
+        self.detail_scroll = (self.detail_scroll).min(lines.saturating_sub(inner.height as usize));
+    }
+}
+
+pub(crate) fn draw_service(m: &Model, f: &mut Frame, area: Rect, name: &str) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -32,11 +45,8 @@ pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str)
         ));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    match (entity, row) {
-        (Some(e), Some(r)) => {
-            let text = detail_text(m, &e, &r, true);
-            let max = text.lines.len().saturating_sub(inner.height as usize);
-            m.detail_scroll = m.detail_scroll.min(max);
+    match m.service_text(name) {
+        Some(text) => {
             f.render_widget(
                 Paragraph::new(text)
                     .wrap(Wrap { trim: false })
@@ -44,7 +54,7 @@ pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str)
                 inner,
             );
         }
-        _ => f.render_widget(
+        None => f.render_widget(
             Paragraph::new(format!("{name} is no longer in the catalog."))
                 .style(m.theme.style(Slot::Muted)),
             inner,
