@@ -349,14 +349,15 @@ pub struct Model {
     pub secrets_failed: Vec<crate::domain::RegionFailure>,
     /// The open service view's lifecycle, score and links.
     pub report: Remote<Box<ServiceReport>>,
-    pub matrix: ListPos,
-    /// First cluster column shown in the matrix (horizontal scroll).
-    pub matrix_col: usize,
-    /// The selected cell's column in the matrix (index into the columns in scope).
-    pub matrix_cell: usize,
-    /// The selected cell of the secrets grid: an index into its columns in scope.
-    pub secret_cell: usize,
-    /// Show only services that drifted.
+    /// The deployments matrix: selected row and cell, first column shown, its rows
+    /// cached (`panes/matrix.rs`).
+    pub matrix: super::panes::matrix::MatrixPane,
+    /// The secrets grid's selected cell and first column shown (`panes/secrets.rs`).
+    pub secrets_pane: super::panes::secrets::SecretsPane,
+    /// The flags grid's first column shown (`panes/flags.rs`).
+    pub flags_pane: super::panes::flags::FlagsPane,
+    /// Show only services that drifted (the matrix) and keys that drifted (the
+    /// secrets grid): one toggle, `d`, shared by both views.
     pub drift_only: bool,
     /// The pods pane: its selection, chosen pod and rows (`panes/pods.rs`).
     pub pods: super::panes::pods::PodsPane,
@@ -383,12 +384,8 @@ pub struct Model {
     pub last_create: Option<crate::domain::golden::ServiceRequest>,
     /// A secret value revealed on purpose, what it is, and when it is masked again.
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
-    /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
-    pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// The keymap sections of the pane the help was opened from (shown first).
     pub(crate) help_from: Vec<&'static str>,
-    /// The user moved the matrix's selected cell: opening the pane leaves it there.
-    pub(crate) matrix_cell_chosen: bool,
     /// How far the help can scroll at the last drawn size (set by its layout).
     pub(crate) help_max: std::cell::Cell<usize>,
     /// Something changed since the last frame.
@@ -457,10 +454,9 @@ impl Model {
             secrets: Remote::NotAsked,
             secrets_failed: Vec::new(),
             report: Remote::NotAsked,
-            matrix: ListPos::default(),
-            matrix_col: 0,
-            matrix_cell: 0,
-            secret_cell: 0,
+            matrix: Default::default(),
+            secrets_pane: Default::default(),
+            flags_pane: Default::default(),
             drift_only: false,
             pods: Default::default(),
             list: ListPos::default(),
@@ -475,14 +471,12 @@ impl Model {
             progress: None,
             clock_offset: 0,
             last_create: None,
-            matrix_cache: std::cell::RefCell::new(None),
             problems: None,
             pod_view: Remote::NotAsked,
             logs: None,
             logs_seq: 0,
             screen: ratatui::layout::Rect::default(),
             help_from: Vec::new(),
-            matrix_cell_chosen: false,
             help_max: std::cell::Cell::new(usize::MAX / 2),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
@@ -540,7 +534,7 @@ impl Model {
             return Some(s.clone());
         }
         if self.tab == Tab::Deployments
-            && let Some(&i) = self.matrix_rows().get(self.matrix.selected)
+            && let Some(&i) = self.matrix_rows().get(self.matrix.pos.selected)
         {
             return Some(self.cat.rows[i].name.to_string());
         }
@@ -999,7 +993,7 @@ impl Model {
                     self.live.synced.retain(|c| c.env != name);
                     if self.scope.env.as_deref() == Some(name.as_str()) {
                         self.scope.env = None;
-                        self.matrix_cell = 0;
+                        self.matrix.cell = 0;
                         self.restatus_all();
                     }
                     self.palette = self.build_palette();
@@ -1486,31 +1480,32 @@ impl Model {
             // In the matrix they move the selected cell (the view scrolls to it);
             // in the secrets and flags grids they scroll.
             C::ColLeft if self.tab == Tab::Deployments => {
-                self.matrix_cell = self.matrix_cell.saturating_sub(1);
-                self.matrix_cell_chosen = true;
+                self.matrix.cell = self.matrix.cell.saturating_sub(1);
+                self.matrix.cell_chosen = true;
             }
             C::ColRight if self.tab == Tab::Deployments => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
-                self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
-                self.matrix_cell_chosen = true;
+                self.matrix.cell = (self.matrix.cell + 1).min(cols.saturating_sub(1));
+                self.matrix.cell_chosen = true;
             }
             // In the secrets grid they move its selected cell (what v, p, x and c act
             // on).
             C::ColLeft if self.tab == Tab::Secrets => {
-                self.secret_cell = self.secret_cell.saturating_sub(1);
+                self.secrets_pane.cell = self.secrets_pane.cell.saturating_sub(1);
             }
             C::ColRight if self.tab == Tab::Secrets => {
                 let cols = self.secret_columns().len();
-                self.secret_cell = (self.secret_cell + 1).min(cols.saturating_sub(1));
+                self.secrets_pane.cell = (self.secrets_pane.cell + 1).min(cols.saturating_sub(1));
             }
-            C::ColLeft => self.matrix_col = self.matrix_col.saturating_sub(1),
+            // The flags grid scrolls by a column.
+            C::ColLeft => self.flags_pane.col = self.flags_pane.col.saturating_sub(1),
             C::ColRight => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
-                self.matrix_col = (self.matrix_col + 1).min(cols.saturating_sub(1));
+                self.flags_pane.col = (self.flags_pane.col + 1).min(cols.saturating_sub(1));
             }
             C::DriftOnly => {
                 self.drift_only = !self.drift_only;
-                self.matrix = ListPos::default();
+                self.matrix.pos = ListPos::default();
                 // Showing the drift scrolls to where it is.
                 if self.drift_only && self.tab == Tab::Deployments {
                     self.place_matrix_cell();
@@ -1522,14 +1517,14 @@ impl Model {
             C::Sort(c) => self.cat.set_sort(c),
             C::Group(g) => self.cat.set_group(g),
             C::ScopeEnvNext => {
-                self.matrix_cell = 0;
-                self.secret_cell = 0;
+                self.matrix.cell = 0;
+                self.secrets_pane.cell = 0;
                 self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
                 self.restatus_all();
             }
             C::ScopeRegionNext => {
-                self.matrix_cell = 0;
-                self.secret_cell = 0;
+                self.matrix.cell = 0;
+                self.secrets_pane.cell = 0;
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
@@ -1603,7 +1598,7 @@ impl Model {
                 // The matrix's selected cell, else the scope when it is one cluster.
                 let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
                     crate::domain::matrix::columns(&self.topology, &self.scope)
-                        .get(self.matrix_cell)
+                        .get(self.matrix.cell)
                         .cloned()
                 } else {
                     self.scope
@@ -1648,7 +1643,7 @@ impl Model {
             C::EnvShow(name) => {
                 if self.topology.environments.contains(&name) {
                     self.scope.env = Some(name);
-                    self.matrix_cell = 0;
+                    self.matrix.cell = 0;
                     self.restatus_all();
                     return self.set_tab(Tab::Deployments);
                 }
@@ -1748,8 +1743,8 @@ impl Model {
         if let Some(env) = target
             && let Some(i) = columns.iter().position(|c| c.env == env)
         {
-            self.matrix_cell = i;
-            self.matrix_col = i;
+            self.matrix.cell = i;
+            self.matrix.col = i;
         }
     }
 
@@ -1769,13 +1764,13 @@ impl Model {
                     && let Some(i) = self.cat.row_index(&row.name)
                     && let Some(pos) = self.matrix_rows().iter().position(|&r| r == i)
                 {
-                    self.matrix.selected = pos;
+                    self.matrix.pos.selected = pos;
                 }
             }
         }
         let opening_matrix = tab == Tab::Deployments && self.tab != Tab::Deployments;
         self.tab = tab;
-        if opening_matrix && !self.matrix_cell_chosen {
+        if opening_matrix && !self.matrix.cell_chosen {
             self.place_matrix_cell();
         }
         self.routes.clear();
@@ -2072,7 +2067,7 @@ impl Model {
             },
             Tab::Deployments => {
                 let len = self.matrix_rows().len();
-                self.matrix.move_by(delta, len);
+                self.matrix.pos.move_by(delta, len);
             }
             Tab::Pods => self.pods_nav(delta),
             Tab::Secrets | Tab::Flags | Tab::Audit => {

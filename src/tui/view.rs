@@ -189,16 +189,16 @@ mod settle_tests {
         press(&mut h, "2G");
         assert_eq!(h.model.tab, Tab::Deployments);
         let rows = h.model.matrix_rows().len();
-        let pos = h.model.matrix;
+        let pos = h.model.matrix.pos;
         assert_eq!(pos.selected, rows - 1);
         // The summary line and two header lines above the rows.
         assert!(shown(pos.selected, pos.offset, 24 - 3 - 3), "{pos:?}");
         // Back to the first cluster: the first column shown follows the cell.
         press(&mut h, &"h".repeat(9));
-        assert_eq!((h.model.matrix_cell, h.model.matrix_col), (0, 0));
+        assert_eq!((h.model.matrix.cell, h.model.matrix.col), (0, 0));
         press(&mut h, &"l".repeat(8));
-        assert_eq!(h.model.matrix_cell, 8);
-        assert!(h.model.matrix_col > 0, "scrolled to the last cluster");
+        assert_eq!(h.model.matrix.cell, 8);
+        assert!(h.model.matrix.col > 0, "scrolled to the last cluster");
     }
 
     #[tokio::test]

@@ -240,7 +240,7 @@ async fn matrix_shows_the_seeded_lock_and_scrolls_columns() {
     let screen = h.render();
     assert!(screen.contains("production"), "{screen}");
     assert_eq!(
-        h.model.matrix_cell, 7,
+        h.model.matrix.cell, 7,
         "the selected cell moved to production"
     );
     assert!(
@@ -1971,7 +1971,7 @@ async fn a_user_binding_has_its_own_line_in_the_help() {
 
 fn selected_matrix_env(h: &Harness) -> String {
     let columns = sphere::domain::matrix::columns(&h.model.topology, &h.model.scope);
-    columns[h.model.matrix_cell].env.to_string()
+    columns[h.model.matrix.cell].env.to_string()
 }
 
 #[tokio::test]

@@ -14,6 +14,12 @@ use crate::tui::panes::matrix::*;
 
 /// Flags (C10, read side): value and rollout per cluster, drift between the clusters
 /// of an environment, changes pending until each cluster acknowledges them.
+/// The flags grid's state: the first cluster column shown (h/l scroll it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagsPane {
+    pub col: usize,
+}
+
 /// The summary line and the table under it.
 fn flags_areas(area: Rect) -> [Rect; 2] {
     Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area)
@@ -48,7 +54,7 @@ impl Model {
         let len = self.flag_rows().len();
         let (height, fit, _) = flags_fit(body);
         self.list.scroll_into_view(height, len);
-        self.matrix_col = self.matrix_col.min(cols.saturating_sub(fit));
+        self.flags_pane.col = self.flags_pane.col.min(cols.saturating_sub(fit));
     }
 }
 
@@ -85,7 +91,7 @@ pub fn draw_flags(m: &Model, f: &mut Frame, area: Rect) {
     // Settled before the frame; clamped again here on a copy, in case.
     let mut pos = m.list;
     pos.scroll_into_view(height, rows.len());
-    let col = m.matrix_col.min(cols.len().saturating_sub(fit));
+    let col = m.flags_pane.col.min(cols.len().saturating_sub(fit));
     let more = cols_hint(col, fit, cols.len());
     let shown: Vec<usize> = cols.iter().copied().skip(col).take(fit).collect();
     let t = &m.theme;

@@ -25,6 +25,22 @@ pub(crate) const CELL_WIDE: u16 = 14;
 
 pub(crate) const CELL_COMPACT: u16 = 9;
 
+/// The deployments matrix's state: the selected service (row) and cluster (cell),
+/// the first cluster column shown, and its rows, cached per change of what they
+/// depend on.
+#[derive(Debug, Default)]
+pub struct MatrixPane {
+    pub pos: ListPos,
+    /// The first cluster column shown (horizontal scroll; follows the cell).
+    pub col: usize,
+    /// The selected cell's column (an index into the columns in scope).
+    pub cell: usize,
+    /// The user moved the selected cell: opening the pane leaves it there.
+    pub(crate) cell_chosen: bool,
+    /// The rows and drift summary, valid for one (view, live, scope, filter).
+    pub(crate) cache: std::cell::RefCell<Option<MatrixCache>>,
+}
+
 /// The matrix's geometry at `area`: the summary line, the table, the name column's
 /// width, the cluster columns that fit, their width, and the rows of services shown.
 pub(crate) struct MatrixFit {
@@ -70,14 +86,14 @@ impl Model {
         let rows = self.matrix_view().rows;
         let columns = matrix::columns(&self.topology, &self.scope).len();
         let g = matrix_fit(self, &rows, body);
-        self.matrix_cell = self.matrix_cell.min(columns.saturating_sub(1));
-        self.matrix_col = crate::tui::panes::secrets::scroll_cols(
-            self.matrix_col,
-            self.matrix_cell,
+        self.matrix.cell = self.matrix.cell.min(columns.saturating_sub(1));
+        self.matrix.col = crate::tui::panes::secrets::scroll_cols(
+            self.matrix.col,
+            self.matrix.cell,
             g.fit,
             columns,
         );
-        self.matrix.scroll_into_view(g.height, rows.len());
+        self.matrix.pos.scroll_into_view(g.height, rows.len());
     }
 }
 
@@ -97,10 +113,10 @@ pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
     } = matrix_fit(m, &rows, area);
     // Settled before the frame (the selected cell in view); clamped again here on a
     // copy, in case.
-    let sel_cell = m.matrix_cell.min(columns.len().saturating_sub(1));
+    let sel_cell = m.matrix.cell.min(columns.len().saturating_sub(1));
     let first_col =
-        crate::tui::panes::secrets::scroll_cols(m.matrix_col, sel_cell, fit, columns.len());
-    let mut pos = m.matrix;
+        crate::tui::panes::secrets::scroll_cols(m.matrix.col, sel_cell, fit, columns.len());
+    let mut pos = m.matrix.pos;
     pos.scroll_into_view(height, rows.len());
     let shown: Vec<_> = columns.iter().skip(first_col).take(fit).cloned().collect();
 
@@ -357,7 +373,7 @@ impl Model {
             self.scope.clone(),
             self.drift_only,
         );
-        if let Some(c) = self.matrix_cache.borrow().as_ref()
+        if let Some(c) = self.matrix.cache.borrow().as_ref()
             && c.key == key
         {
             return c.clone();
@@ -388,7 +404,7 @@ impl Model {
             }
         }
         let cache = MatrixCache { key, rows, drift };
-        *self.matrix_cache.borrow_mut() = Some(cache.clone());
+        *self.matrix.cache.borrow_mut() = Some(cache.clone());
         cache
     }
 
@@ -399,7 +415,7 @@ impl Model {
             return None;
         }
         let cell = crate::domain::matrix::columns(&self.topology, &self.scope)
-            .get(self.matrix_cell)
+            .get(self.matrix.cell)
             .cloned()?;
         let mut places: Vec<(Option<String>, Option<String>, String)> = vec![
             (

@@ -18,6 +18,15 @@ use crate::tui::panes::matrix::*;
 
 /// Secrets of the focus service (C7, read side): drift findings, a key × cluster grid
 /// (presence and version, never values), and the selected key side by side.
+/// The secrets grid's state: the selected cell (what v, p, x and c act on) and the
+/// first cluster column shown (follows the cell).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecretsPane {
+    /// An index into the grid's columns in scope.
+    pub cell: usize,
+    pub col: usize,
+}
+
 /// The secrets pane's parts: drift findings (and unreadable regions) above, the grid,
 /// the selected key by region under it; and the cluster columns that fit.
 fn secrets_areas(area: Rect, findings: usize, failed: usize) -> ([Rect; 3], usize) {
@@ -66,8 +75,9 @@ impl Model {
             .count();
         let ([_, table, _], fit) =
             secrets_areas(body, view.findings.len(), self.secrets_failed.len());
-        self.secret_cell = self.secret_cell.min(cols.saturating_sub(1));
-        self.matrix_col = scroll_cols(self.matrix_col, self.secret_cell, fit, cols);
+        self.secrets_pane.cell = self.secrets_pane.cell.min(cols.saturating_sub(1));
+        self.secrets_pane.col =
+            scroll_cols(self.secrets_pane.col, self.secrets_pane.cell, fit, cols);
         self.list
             .scroll_into_view(secrets_height(table), view.rows.len());
     }
@@ -123,8 +133,8 @@ pub fn draw_secrets(m: &Model, f: &mut Frame, area: Rect) {
     let ([head, table_area, side_area], fit) = secrets_areas(area, findings.len(), failed.len());
     // Settled before the frame (the selected cell scrolled into view); clamped again
     // here on a copy, in case.
-    let cell = m.secret_cell.min(cols.len().saturating_sub(1));
-    let first = scroll_cols(m.matrix_col, cell, fit, cols.len());
+    let cell = m.secrets_pane.cell.min(cols.len().saturating_sub(1));
+    let first = scroll_cols(m.secrets_pane.col, cell, fit, cols.len());
     let more = cols_hint(first, fit, cols.len());
     let selected_col = cols.get(cell).copied();
     let cols: Vec<usize> = cols.into_iter().skip(first).take(fit).collect();
@@ -387,7 +397,7 @@ impl Model {
     /// The cluster of the secrets grid's selected cell.
     pub fn secret_cell_cluster(&self) -> Option<crate::domain::ClusterId> {
         let cols = self.secret_columns();
-        cols.get(self.secret_cell.min(cols.len().saturating_sub(1)))
+        cols.get(self.secrets_pane.cell.min(cols.len().saturating_sub(1)))
             .cloned()
     }
 
