@@ -142,10 +142,13 @@ impl Harness {
         let Some(watch) = self.watch.as_mut() else {
             return 0;
         };
+        let mut effects = Vec::new();
         while let Some(Some(ev)) = tokio::task::unconstrained(watch.next()).now_or_never() {
-            self.model.update(Msg::Cluster(ev));
+            effects.extend(self.model.update(Msg::Cluster(ev)));
             n += 1;
         }
+        // What the events ask for (the open pod view's read), as the app's loop does.
+        self.apply(effects);
         n
     }
 

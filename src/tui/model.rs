@@ -821,8 +821,13 @@ impl Model {
             }
             Msg::Term(_) => vec![],
             Msg::Cluster(ev) => {
+                // The open pod view reads its pod again when the watch says it changed.
+                let reread = self.pod_view_changed_by(&ev);
                 self.on_cluster(ev);
-                vec![]
+                reread
+                    .map(|(cluster, pod)| Effect::ReadPod { cluster, pod })
+                    .into_iter()
+                    .collect()
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
                 // The very catalog held already (a refresh that found nothing new):

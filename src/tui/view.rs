@@ -233,4 +233,33 @@ mod settle_tests {
         press(&mut h, "k");
         assert_eq!(h.model.detail_scroll, max - 1);
     }
+
+    /// The pods pane's rows are built when the watch changes its pods (then read by
+    /// every frame): the crash loop's restarts climb in them, and the chosen pod's
+    /// last termination is in its row.
+    #[tokio::test]
+    async fn pod_rows_follow_the_watch_and_carry_the_last_termination() {
+        let mut h = Harness::demo(80, 24).await.expect("demo");
+        press(&mut h, "/reviews-service<Enter>3");
+        let crash = |h: &Harness| {
+            h.model
+                .pods
+                .rows
+                .iter()
+                .find(|p| p.crash_looping)
+                .cloned()
+                .expect("a crash-looping pod")
+        };
+        let before = crash(&h);
+        assert_eq!(before.termination_text(), "OOMKilled (137)");
+        for _ in 0..10 {
+            h.sim.tick();
+            h.pump();
+        }
+        h.render();
+        assert!(
+            crash(&h).restarts > before.restarts,
+            "rows rebuilt from the watch"
+        );
+    }
 }

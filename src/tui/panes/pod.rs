@@ -14,9 +14,9 @@ use crate::actions::read::{ReadKind, authorize_read};
 use crate::actions::{Actor, Policy};
 use crate::backend::Platform;
 use crate::config::theme::Slot;
-use crate::domain::ClusterId;
 use crate::domain::pod::{PodDetails, PodEvent, sort_events};
 use crate::domain::text::{age, sanitize};
+use crate::domain::{ClusterEvent, ClusterId};
 use crate::tui::fetch::TIMEOUT;
 use crate::tui::model::*;
 
@@ -108,6 +108,40 @@ impl Model {
         };
         let (cluster, name) = (pod.cluster.clone(), pod.name.clone());
         self.open_pod(cluster, name)
+    }
+
+    /// Does this watch event (not applied yet) change the pod the open pod view shows
+    /// (its phase, readiness, restarts, waiting or last termination), or delete it?
+    /// Then the view reads it again: describe and events follow the pod live.
+    pub(crate) fn pod_view_changed_by(&self, ev: &ClusterEvent) -> Option<(ClusterId, String)> {
+        let Some(Route::Pod(cluster, name)) = self.routes.last() else {
+            return None;
+        };
+        let changed = match ev {
+            ClusterEvent::Pod(p) if p.cluster == *cluster && p.name == *name => {
+                self.live.pod(cluster, name).is_none_or(|was| {
+                    (
+                        was.phase,
+                        was.ready,
+                        was.restarts,
+                        was.waiting,
+                        was.last_termination,
+                    ) != (
+                        p.phase,
+                        p.ready,
+                        p.restarts,
+                        p.waiting.as_deref(),
+                        p.last_termination.as_deref(),
+                    )
+                })
+            }
+            ClusterEvent::PodDeleted {
+                cluster: c,
+                name: n,
+            } => c == cluster && n == name,
+            _ => false,
+        };
+        changed.then(|| (cluster.clone(), name.clone()))
     }
 
     /// A pod's read came back: kept when it is the pod on screen.
@@ -257,4 +291,40 @@ pub fn draw_pod(m: &Model, f: &mut Frame, area: Rect, cluster: &ClusterId, name:
         Paragraph::new(text).scroll((m.detail_scroll as u16, 0)),
         inner,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::harness::Harness;
+    use crate::tui::model::{Remote, Route};
+
+    /// The pod view follows its pod: when the watch says the pod changed (a crash
+    /// loop's restart), the view reads it again, with no key pressed.
+    #[tokio::test]
+    async fn the_pod_view_reads_its_pod_again_when_the_watch_says_it_changed() {
+        let mut h = Harness::demo(80, 24).await.expect("demo");
+        // Trouble first: the crash-looping pod is the first row.
+        h.keys("/reviews-service<Enter>3<Enter>");
+        let Some(Route::Pod(_, name)) = h.model.routes.last().cloned() else {
+            panic!("the pod view is open: {:?}", h.model.routes);
+        };
+        let restarts = |h: &Harness| match &h.model.pod_view {
+            Remote::Ready(v) => v.details.summary.restarts,
+            other => panic!("the pod was read: {other:?}"),
+        };
+        let before = restarts(&h);
+        for _ in 0..10 {
+            h.sim.tick();
+            h.pump();
+        }
+        let live = h
+            .model
+            .live
+            .pods_of("reviews-service", &h.model.scope)
+            .find(|p| p.name == name)
+            .map(|p| p.restarts)
+            .expect("still running");
+        assert!(live > before, "the pod restarted meanwhile");
+        assert_eq!(restarts(&h), live, "the view shows the pod as it is now");
+    }
 }
