@@ -262,4 +262,37 @@ mod settle_tests {
             "rows rebuilt from the watch"
         );
     }
+
+    /// The deployments beside the pods are rows built when the watch changes them:
+    /// an HPA event about the service shows in the next frame's rows, and frames in
+    /// between build nothing.
+    #[tokio::test]
+    async fn workload_rows_are_built_from_the_watch() {
+        let mut h = Harness::demo(80, 24).await.expect("demo");
+        press(&mut h, "/reviews-service<Enter>3");
+        let first = h.model.pods.workloads.clone().expect("deployed");
+        let cluster = first[0].cluster.clone();
+        h.render();
+        assert_eq!(
+            h.model.pods.workloads.as_ref(),
+            Some(&first),
+            "nothing changed"
+        );
+        h.model
+            .update(Msg::Cluster(crate::domain::ClusterEvent::Hpa(
+                crate::domain::HpaSummary {
+                    service: "reviews-service".into(),
+                    cluster: cluster.clone(),
+                    min: 2,
+                    max: 97,
+                    current: 5,
+                    target_cpu: 70,
+                    current_cpu: Some(41),
+                },
+            )));
+        h.render();
+        let now = h.model.pods.workloads.clone().expect("deployed");
+        let row = now.iter().find(|w| w.cluster == cluster).expect("listed");
+        assert_eq!(row.hpa, "2–97 now 5 cpu 41%/70%");
+    }
 }

@@ -27,6 +27,10 @@ pub struct PodsPane {
     pub key: Option<(ClusterId, String)>,
     /// The rows, trouble first (see `Model::pod_rows`).
     pub rows: Vec<PodLine>,
+    /// The service's deployments in scope with their HPAs, in the platform's order
+    /// (the side panel here, "running in" in the service view); `None` when the
+    /// service runs nowhere.
+    pub workloads: Option<Vec<WorkloadLine>>,
     /// What `rows` were built for: (service, scope, filter).
     built: Option<(String, crate::domain::Scope, String)>,
     /// A watch event changed the pods of the service shown.
@@ -49,7 +53,10 @@ impl PodsPane {
     /// pod is looked up in the rows.)
     pub(crate) fn touched_by(&self, ev: &ClusterEvent) -> bool {
         match ev {
-            ClusterEvent::Pod(p) => self.built.as_ref().is_some_and(|b| b.0 == p.service),
+            ClusterEvent::Pod(p) => self.shows(&p.service),
+            ClusterEvent::Deployment(d) => self.shows(&d.service),
+            ClusterEvent::DeploymentDeleted { service, .. } => self.shows(service),
+            ClusterEvent::Hpa(h) => self.shows(&h.service),
             ClusterEvent::PodDeleted { cluster, name } => self
                 .rows
                 .iter()
@@ -57,6 +64,11 @@ impl PodsPane {
             ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. } => true,
             _ => false,
         }
+    }
+
+    /// Are the rows built for `service`?
+    pub fn shows(&self, service: &str) -> bool {
+        self.built.as_ref().is_some_and(|b| b.0 == service)
     }
 
     /// Where the chosen pod is in the rows, if it is still listed.
@@ -120,6 +132,19 @@ impl PodLine {
     }
 }
 
+/// One deployment of the service and its HPA, owned: built when the data arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadLine {
+    pub cluster: ClusterId,
+    pub version: String,
+    pub ready: u32,
+    pub desired: u32,
+    /// What the rollout is doing (`crashloop ×1`, `⟳ rolling`), and how it is shown.
+    pub state: (String, Slot),
+    /// `2–10 now 3 cpu 41/70%`, or `no hpa`.
+    pub hpa: String,
+}
+
 /// The pods table and the deployments beside it (from 140 columns) or under it; the
 /// table's rows are the inner area's less its header line.
 fn pods_areas(area: Rect) -> (Rect, Rect) {
@@ -156,7 +181,9 @@ impl Model {
             return;
         }
         let rows: Vec<PodLine> = self.pod_rows().iter().map(PodLine::of).collect();
+        let workloads = self.workload_rows(&want.0);
         self.pods.rows = rows;
+        self.pods.workloads = workloads;
         self.pods.built = Some(want);
         self.pods.stale = false;
         if let Some(i) = self.pods.chosen() {
@@ -331,7 +358,7 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
             .column_spacing(1),
         inner,
     );
-    draw_workloads(m, f, side, &service);
+    draw_workloads(m, f, side);
 }
 
 impl Model {
@@ -350,8 +377,41 @@ impl Model {
     }
 }
 
+impl Model {
+    /// `service`'s deployments in scope, in the platform's order, with their HPAs.
+    fn workload_rows(&self, service: &str) -> Option<Vec<WorkloadLine>> {
+        let live = self.live.service(service)?;
+        let rows = self
+            .deployments_in_scope(live)
+            .iter()
+            .map(|d| {
+                let c = d.cluster;
+                let hpa = live
+                    .hpa(c)
+                    .map(|h| {
+                        let cpu = h.current_cpu.map_or("-".into(), |c| format!("{c}%"));
+                        format!(
+                            "{}–{} now {} cpu {cpu}/{}%",
+                            h.min, h.max, h.current, h.target_cpu
+                        )
+                    })
+                    .unwrap_or_else(|| "no hpa".into());
+                WorkloadLine {
+                    cluster: c.clone(),
+                    version: sanitize(d.version).into_owned(),
+                    ready: d.ready,
+                    desired: d.desired,
+                    state: deployment_state(d, live.crash_loops(c)),
+                    hpa,
+                }
+            })
+            .collect();
+        Some(rows)
+    }
+}
+
 /// Deployments and HPAs of the focus service, beside or below its pods.
-pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
+pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let block = Block::default()
         .borders(Borders::TOP)
@@ -359,36 +419,25 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str
         .title(Span::styled(" deployments · hpa ", t.style(Slot::Title)));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(live) = m.live.service(service) else {
+    // Built when the data arrived (`refresh_pods`), never here.
+    let Some(workloads) = &m.pods.workloads else {
         f.render_widget(
             Paragraph::new("Not deployed anywhere.").style(t.style(Slot::Muted)),
             inner,
         );
         return;
     };
-    let mut rows = Vec::new();
-    for d in m.deployments_in_scope(live) {
-        let c = d.cluster;
-        let crash = live.crash_loops(c);
-        let (state, slot) = deployment_state(&d, crash);
-        let hpa = live
-            .hpa(c)
-            .map(|h| {
-                let cpu = h.current_cpu.map_or("-".into(), |c| format!("{c}%"));
-                format!(
-                    "{}–{} now {} cpu {cpu}/{}%",
-                    h.min, h.max, h.current, h.target_cpu
-                )
-            })
-            .unwrap_or_else(|| "no hpa".into());
-        rows.push(Row::new(vec![
-            Cell::from(short_cluster(&c.env, &c.region)),
-            Cell::from(sanitize(d.version).into_owned()),
-            Cell::from(format!("{}/{}", d.ready, d.desired)),
-            Cell::from(Span::styled(state, t.style(slot))),
-            Cell::from(Span::styled(hpa, t.style(Slot::Muted))),
-        ]));
-    }
+    let rows: Vec<Row> = (workloads.iter())
+        .map(|w| {
+            Row::new(vec![
+                Cell::from(short_cluster(&w.cluster.env, &w.cluster.region)),
+                Cell::from(w.version.clone()),
+                Cell::from(format!("{}/{}", w.ready, w.desired)),
+                Cell::from(Span::styled(w.state.0.clone(), t.style(w.state.1))),
+                Cell::from(Span::styled(w.hpa.clone(), t.style(Slot::Muted))),
+            ])
+        })
+        .collect();
     f.render_widget(
         Table::new(
             rows,

@@ -11,7 +11,6 @@ use crate::config::theme::Slot;
 use crate::domain::catalog::{Entity, Kind, RelationKind};
 use crate::domain::service::ServiceRow;
 use crate::domain::text::sanitize;
-use crate::tui::format::*;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::*;
 
@@ -28,6 +27,8 @@ impl Model {
 
     /// The view scrolls no further than its last line at the bottom.
     pub(crate) fn settle_service(&mut self, body: Rect, name: &str) {
+        // Its "running in" lines are the pods pane's workload rows, for this service.
+        self.refresh_pods();
         let inner = Block::default().borders(Borders::ALL).inner(body);
         let lines = self.service_text(name).map_or(0, |t| t.lines.len());
         self.detail_scroll = (self.detail_scroll).min(lines.saturating_sub(inner.height as usize));
@@ -138,18 +139,18 @@ pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -
             "running in",
             t.style(Slot::Muted).add_modifier(Modifier::BOLD),
         )));
-        if let Some(live) = m.live.service(&row.name) {
-            for d in m.deployments_in_scope(live) {
-                let cluster = d.cluster;
-                let crash = live.crash_loops(cluster);
-                let (state, slot) = deployment_state(&d, crash);
-                lines.push(Line::from(vec![
-                    Span::raw(format!("  {:<26}", cluster.to_string())),
-                    Span::raw(format!("{:<12}", sanitize(d.version))),
-                    Span::raw(format!("{:>3}/{:<3} ", d.ready, d.desired)),
-                    Span::styled(state, t.style(slot)),
-                ]));
-            }
+        // Built when the data arrived (`refresh_pods`, run by the settle step).
+        let workloads = (m.pods.shows(&row.name))
+            .then_some(m.pods.workloads.as_deref())
+            .flatten()
+            .unwrap_or_default();
+        for w in workloads {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {:<26}", w.cluster.to_string())),
+                Span::raw(format!("{:<12}", w.version)),
+                Span::raw(format!("{:>3}/{:<3} ", w.ready, w.desired)),
+                Span::styled(w.state.0.clone(), t.style(w.state.1)),
+            ]));
         }
     }
     if full {
