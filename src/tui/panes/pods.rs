@@ -205,10 +205,10 @@ impl Model {
 }
 
 /// Which optional columns the pods table shows at `width`: (short cluster names, last
-/// termination, node). Dropped first as the table narrows: the node, then the last
-/// termination (the reason column then says it), so the pod's name and state always
-/// have room.
-fn pod_columns(width: u16) -> (bool, bool, Option<u16>) {
+/// termination, node as (width, whole name)). Dropped first as the table narrows: the
+/// node (its domain, then all of it), then the last termination (the reason column
+/// then says it), so the pod's name and state always have room.
+fn pod_columns(width: u16) -> (bool, bool, Option<(u16, bool)>) {
     let narrow = width < 110;
     let cluster_w: u16 = if narrow { 13 } else { 26 };
     // cluster, pod, phase, ready, restarts, age, reason: six spaces between them.
@@ -218,10 +218,20 @@ fn pod_columns(width: u16) -> (bool, bool, Option<u16>) {
     if last {
         room -= LAST_W + 1;
     }
-    let node_w = if narrow { 20 } else { 28 };
-    let node = (room > node_w).then_some(node_w);
+    let node = if !narrow && room > NODE_W {
+        Some((NODE_W, true))
+    } else if room > NODE_HOST_W {
+        // The host part only (`ip-10-14-4-85`, not its domain).
+        Some((NODE_HOST_W, false))
+    } else {
+        None
+    };
     (narrow, last, node)
 }
+
+/// The node column: the whole name (`ip-10-18-10-243.ec2.internal`), or its host part.
+const NODE_W: u16 = 28;
+const NODE_HOST_W: u16 = 16;
 
 /// The room a pod's name (without its service's prefix) needs.
 const POD_NAME_MIN: u16 = 17;
@@ -286,7 +296,7 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
         Constraint::Length(8),
         Constraint::Length(6),
     ];
-    if let Some(w) = node_w {
+    if let Some((w, _)) = node_w {
         header.push("node");
         widths.push(Constraint::Length(w));
     }
@@ -333,12 +343,11 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
             Cell::from(p.restarts.to_string()),
             Cell::from(age(now - p.started_at)),
         ];
-        if node_w.is_some() {
-            // Narrow: the host part only (`ip-10-14-4-85`, not its domain).
-            let node = if narrow {
-                p.node.split('.').next().unwrap_or(&p.node)
-            } else {
+        if let Some((_, whole)) = node_w {
+            let node = if whole {
                 &p.node
+            } else {
+                p.node.split('.').next().unwrap_or(&p.node)
             };
             cells.push(Cell::from(node.to_string()));
         }
