@@ -69,6 +69,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         }
     });
     let mut guard = TerminalGuard::new()?;
+    // The model lays the panes out for the terminal's size from the start (then on
+    // every resize event).
+    let size = guard.terminal.size()?;
+    model.update(Msg::Term(crossterm::event::Event::Resize(
+        size.width,
+        size.height,
+    )));
     spawn_input(&input_tx);
     let inbox = Inbox {
         input,
@@ -508,6 +515,9 @@ pub fn frame<W: Write>(
 ) -> Result<()> {
     let _ = crossterm::queue!(terminal.backend_mut(), BeginSynchronizedUpdate);
     let urls = view::visible_urls(model);
+    // Watch events since the last frame may have moved rows: the pane settles once
+    // here (keys and answers settled as they were applied); the draw only reads.
+    model.settle();
     let frame = terminal.draw(|f| view::draw(model, f))?;
     // Links on screen become OSC 8 hyperlinks: the same text, written again with the
     // link around it, only when where they stand changed.

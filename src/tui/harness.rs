@@ -114,6 +114,8 @@ impl Harness {
             startup: Vec::new(),
             progress_seen: Vec::new(),
         };
+        // The model knows the screen's size from the start, as the app's does.
+        h.model.update(Msg::Term(Event::Resize(width, height)));
         h.model.update(Msg::CatalogLoaded(Ok(catalog)));
         let start = h.model.startup_effects();
         h.apply(start);
@@ -142,10 +144,13 @@ impl Harness {
         let Some(watch) = self.watch.as_mut() else {
             return 0;
         };
+        let mut effects = Vec::new();
         while let Some(Some(ev)) = tokio::task::unconstrained(watch.next()).now_or_never() {
-            self.model.update(Msg::Cluster(ev));
+            effects.extend(self.model.update(Msg::Cluster(ev)));
             n += 1;
         }
+        // What the events ask for (the open pod view's read), as the app's loop does.
+        self.apply(effects);
         n
     }
 
@@ -256,9 +261,12 @@ impl Harness {
 
     /// Draw a frame and return the screen as text, one line per row.
     pub fn render(&mut self) -> String {
-        let model = &mut self.model;
+        // As `app::frame`: watch events since the last frame settle the pane, then the
+        // draw only reads.
+        self.model.settle();
+        let model = &self.model;
         let _ = self.terminal.draw(|f| view::draw(model, f));
-        model.dirty = false;
+        self.model.dirty = false;
         let buf = self.terminal.backend().buffer().clone();
         let area = buf.area;
         let mut out = String::new();

@@ -244,19 +244,18 @@ pub struct Model {
     pub secrets_failed: Vec<crate::domain::RegionFailure>,
     /// The open service view's lifecycle, score and links.
     pub report: Remote<Box<ServiceReport>>,
-    pub matrix: ListPos,
-    /// First cluster column shown in the matrix (horizontal scroll).
-    pub matrix_col: usize,
-    /// The selected cell's column in the matrix (index into the columns in scope).
-    pub matrix_cell: usize,
-    /// The selected cell of the secrets grid: an index into its columns in scope.
-    pub secret_cell: usize,
-    /// Show only services that drifted.
+    /// The deployments matrix: selected row and cell, first column shown, its rows
+    /// cached (`panes/matrix.rs`).
+    pub matrix: super::panes::matrix::MatrixPane,
+    /// The secrets grid's selected cell and first column shown (`panes/secrets.rs`).
+    pub secrets_pane: super::panes::secrets::SecretsPane,
+    /// The flags grid's first column shown (`panes/flags.rs`).
+    pub flags_pane: super::panes::flags::FlagsPane,
+    /// Show only services that drifted (the matrix) and keys that drifted (the
+    /// secrets grid): one toggle, `d`, shared by both views.
     pub drift_only: bool,
-    pub pods: ListPos,
-    /// The selected pod by cluster and name: the selection follows it when the live
-    /// list re-sorts, so `R` and `H` act on the pod the user chose.
-    pub pods_key: Option<(crate::domain::ClusterId, String)>,
+    /// The pods pane: its selection, chosen pod and rows (`panes/pods.rs`).
+    pub pods: super::panes::pods::PodsPane,
     pub list: ListPos,
     /// The filter of the panes that are not service lists (pods, secrets, flags, audit).
     pub pane_filter: String,
@@ -280,12 +279,8 @@ pub struct Model {
     pub retry_store: Option<crate::config::retry::RetryStore>,
     /// A secret value revealed on purpose, what it is, and when it is masked again.
     pub revealed: Option<(String, crate::domain::SecretValue, Instant)>,
-    /// The matrix's rows and drift summary, valid for one (view, live, scope, filter).
-    pub(crate) matrix_cache: std::cell::RefCell<Option<MatrixCache>>,
     /// The keymap sections of the pane the help was opened from (shown first).
     pub(crate) help_from: Vec<&'static str>,
-    /// The user moved the matrix's selected cell: opening the pane leaves it there.
-    pub(crate) matrix_cell_chosen: bool,
     /// How far the help can scroll at the last drawn size (set by its layout).
     pub(crate) help_max: std::cell::Cell<usize>,
     /// Something changed since the last frame.
@@ -299,6 +294,9 @@ pub struct Model {
     pub logs: Option<super::panes::logs::LogView>,
     /// Numbers the logs views opened, so a late stream of a closed one is dropped.
     pub logs_seq: u64,
+    /// The terminal's size (set at start and on every resize): what `settle` lays the
+    /// panes out for, so selections and scroll offsets are right before any draw.
+    pub screen: ratatui::layout::Rect,
 }
 
 pub struct ModelInit {
@@ -355,13 +353,11 @@ impl Model {
             secrets: Remote::NotAsked,
             secrets_failed: Vec::new(),
             report: Remote::NotAsked,
-            matrix: ListPos::default(),
-            matrix_col: 0,
-            matrix_cell: 0,
-            secret_cell: 0,
+            matrix: Default::default(),
+            secrets_pane: Default::default(),
+            flags_pane: Default::default(),
             drift_only: false,
-            pods: ListPos::default(),
-            pods_key: None,
+            pods: Default::default(),
             list: ListPos::default(),
             pane_filter: String::new(),
             pane_editing: false,
@@ -374,13 +370,12 @@ impl Model {
             clock_offset: 0,
             last_create: None,
             retry_store: init.retry_store,
-            matrix_cache: std::cell::RefCell::new(None),
             problems: None,
             pod_view: Remote::NotAsked,
             logs: None,
             logs_seq: 0,
+            screen: ratatui::layout::Rect::default(),
             help_from: Vec::new(),
-            matrix_cell_chosen: false,
             help_max: std::cell::Cell::new(usize::MAX / 2),
             dirty: true,
             matcher: Matcher::new(MatcherConfig::DEFAULT),
@@ -445,7 +440,7 @@ impl Model {
             return Some(s.clone());
         }
         if self.tab == Tab::Deployments
-            && let Some(&i) = self.matrix_rows().get(self.matrix.selected)
+            && let Some(&i) = self.matrix_rows().get(self.matrix.pos.selected)
         {
             return Some(self.cat.rows[i].name.to_string());
         }
@@ -682,11 +677,46 @@ impl Model {
         }
     }
 
+    /// Apply one message, then settle the pane on screen (its selection and scroll
+    /// offset for the screen's size): what the next frame draws is decided here, never
+    /// in the draw. Watch events are many and change no selection: the pane settles
+    /// for them once, before the frame that follows (`app::frame`).
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let settle = !matches!(msg, Msg::Cluster(_));
+        let effects = self.reduce(msg);
+        if settle {
+            self.settle();
+        }
+        effects
+    }
+
+    /// Keep the pane on screen consistent with the screen's size: rows built, the
+    /// selection inside the list, the scroll offsets showing it. Pure layout
+    /// (`view::layout` and each pane's own) decides the sizes, as the draw does.
+    pub fn settle(&mut self) {
+        let Some([_, _, body, _]) = super::view::layout(self.screen) else {
+            return;
+        };
+        match (self.routes.last().cloned(), self.tab) {
+            (Some(Route::Service(name)), _) => self.settle_service(body, &name),
+            (Some(Route::Pod(..)), _) => self.settle_pod(body),
+            (Some(Route::Logs), _) => {}
+            (None, Tab::Catalog) => self.settle_catalog(body),
+            (None, Tab::Deployments) => self.settle_matrix(body),
+            (None, Tab::Pods) => self.settle_pods(body),
+            (None, Tab::Audit) => self.settle_audit(body),
+            (None, Tab::Secrets) => self.settle_secrets(body),
+            (None, Tab::Flags) => self.settle_flags(body),
+            (None, Tab::Problems) => self.settle_problems(body),
+        }
+    }
+
+    fn reduce(&mut self, msg: Msg) -> Vec<Effect> {
         self.on_problem_data(&msg);
         match msg {
             Msg::Term(Event::Key(k)) if k.kind != KeyEventKind::Release => self.on_key(k),
-            Msg::Term(Event::Resize(..)) => {
+            Msg::Term(Event::Resize(w, h)) => {
+                self.screen = ratatui::layout::Rect::new(0, 0, w, h);
                 self.dirty = true;
                 vec![]
             }
@@ -696,8 +726,13 @@ impl Model {
             }
             Msg::Term(_) => vec![],
             Msg::Cluster(ev) => {
+                // The open pod view reads its pod again when the watch says it changed.
+                let reread = self.pod_view_changed_by(&ev);
                 self.on_cluster(ev);
-                vec![]
+                reread
+                    .map(|(cluster, pod)| Effect::ReadPod { cluster, pod })
+                    .into_iter()
+                    .collect()
             }
             Msg::CatalogLoaded(Ok(catalog)) => {
                 // The very catalog held already (a refresh that found nothing new):
@@ -766,7 +801,7 @@ impl Model {
                     p.until = res.is_ok().then(|| Instant::now() + self.toast_ttl);
                     p.outcome = Some(res.clone());
                 }
-                self.update(Msg::Acted(res))
+                self.reduce(Msg::Acted(res))
             }
             Msg::Revealed(what, value) => {
                 self.revealed = Some((what, value, Instant::now() + REVEAL_FOR));
@@ -869,7 +904,7 @@ impl Model {
                     self.live.synced.retain(|c| c.env != name);
                     if self.scope.env.as_deref() == Some(name.as_str()) {
                         self.scope.env = None;
-                        self.matrix_cell = 0;
+                        self.matrix.cell = 0;
                         self.restatus_all();
                     }
                     self.palette = self.build_palette();
@@ -902,6 +937,9 @@ impl Model {
             };
             about.is_some_and(|a| self.is_focus(a))
         };
+        if self.pods.touched_by(&ev) {
+            self.pods.mark_stale();
+        }
         let deployment = matches!(
             ev,
             ClusterEvent::Deployment(_) | ClusterEvent::DeploymentDeleted { .. }
@@ -1033,8 +1071,7 @@ impl Model {
                 }
             }
             self.list = ListPos::default();
-            self.pods = ListPos::default();
-            self.pods_key = None;
+            self.pods.reset_selection();
             return;
         }
         let mut f = self.cat.filter.clone();
@@ -1132,8 +1169,7 @@ impl Model {
                 } else {
                     self.pane_filter.clear();
                     self.list = ListPos::default();
-                    self.pods = ListPos::default();
-                    self.pods_key = None;
+                    self.pods.reset_selection();
                     self.pane_editing = true;
                 }
             }
@@ -1201,31 +1237,32 @@ impl Model {
             // In the matrix they move the selected cell (the view scrolls to it);
             // in the secrets and flags grids they scroll.
             C::ColLeft if self.tab == Tab::Deployments => {
-                self.matrix_cell = self.matrix_cell.saturating_sub(1);
-                self.matrix_cell_chosen = true;
+                self.matrix.cell = self.matrix.cell.saturating_sub(1);
+                self.matrix.cell_chosen = true;
             }
             C::ColRight if self.tab == Tab::Deployments => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
-                self.matrix_cell = (self.matrix_cell + 1).min(cols.saturating_sub(1));
-                self.matrix_cell_chosen = true;
+                self.matrix.cell = (self.matrix.cell + 1).min(cols.saturating_sub(1));
+                self.matrix.cell_chosen = true;
             }
             // In the secrets grid they move its selected cell (what v, p, x and c act
             // on).
             C::ColLeft if self.tab == Tab::Secrets => {
-                self.secret_cell = self.secret_cell.saturating_sub(1);
+                self.secrets_pane.cell = self.secrets_pane.cell.saturating_sub(1);
             }
             C::ColRight if self.tab == Tab::Secrets => {
                 let cols = self.secret_columns().len();
-                self.secret_cell = (self.secret_cell + 1).min(cols.saturating_sub(1));
+                self.secrets_pane.cell = (self.secrets_pane.cell + 1).min(cols.saturating_sub(1));
             }
-            C::ColLeft => self.matrix_col = self.matrix_col.saturating_sub(1),
+            // The flags grid scrolls by a column.
+            C::ColLeft => self.flags_pane.col = self.flags_pane.col.saturating_sub(1),
             C::ColRight => {
                 let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
-                self.matrix_col = (self.matrix_col + 1).min(cols.saturating_sub(1));
+                self.flags_pane.col = (self.flags_pane.col + 1).min(cols.saturating_sub(1));
             }
             C::DriftOnly => {
                 self.drift_only = !self.drift_only;
-                self.matrix = ListPos::default();
+                self.matrix.pos = ListPos::default();
                 // Showing the drift scrolls to where it is.
                 if self.drift_only && self.tab == Tab::Deployments {
                     self.place_matrix_cell();
@@ -1237,14 +1274,14 @@ impl Model {
             C::Sort(c) => self.cat.set_sort(c),
             C::Group(g) => self.cat.set_group(g),
             C::ScopeEnvNext => {
-                self.matrix_cell = 0;
-                self.secret_cell = 0;
+                self.matrix.cell = 0;
+                self.secrets_pane.cell = 0;
                 self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
                 self.restatus_all();
             }
             C::ScopeRegionNext => {
-                self.matrix_cell = 0;
-                self.secret_cell = 0;
+                self.matrix.cell = 0;
+                self.secrets_pane.cell = 0;
                 self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
                 self.restatus_all();
             }
@@ -1317,7 +1354,7 @@ impl Model {
                 // The matrix's selected cell, else the scope when it is one cluster.
                 let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
                     crate::domain::matrix::columns(&self.topology, &self.scope)
-                        .get(self.matrix_cell)
+                        .get(self.matrix.cell)
                         .cloned()
                 } else {
                     self.scope
@@ -1362,7 +1399,7 @@ impl Model {
             C::EnvShow(name) => {
                 if self.topology.environments.contains(&name) {
                     self.scope.env = Some(name);
-                    self.matrix_cell = 0;
+                    self.matrix.cell = 0;
                     self.restatus_all();
                     return self.set_tab(Tab::Deployments);
                 }
@@ -1461,8 +1498,8 @@ impl Model {
         if let Some(env) = target
             && let Some(i) = columns.iter().position(|c| c.env == env)
         {
-            self.matrix_cell = i;
-            self.matrix_col = i;
+            self.matrix.cell = i;
+            self.matrix.col = i;
         }
     }
 
@@ -1482,13 +1519,13 @@ impl Model {
                     && let Some(i) = self.cat.row_index(&row.name)
                     && let Some(pos) = self.matrix_rows().iter().position(|&r| r == i)
                 {
-                    self.matrix.selected = pos;
+                    self.matrix.pos.selected = pos;
                 }
             }
         }
         let opening_matrix = tab == Tab::Deployments && self.tab != Tab::Deployments;
         self.tab = tab;
-        if opening_matrix && !self.matrix_cell_chosen {
+        if opening_matrix && !self.matrix.cell_chosen {
             self.place_matrix_cell();
         }
         self.routes.clear();
@@ -1784,21 +1821,9 @@ impl Model {
             },
             Tab::Deployments => {
                 let len = self.matrix_rows().len();
-                self.matrix.move_by(delta, len);
+                self.matrix.pos.move_by(delta, len);
             }
-            Tab::Pods => {
-                let rows = self.pod_rows();
-                let mut pos = self.pods;
-                if let Some(i) = self.chosen_pod(&rows) {
-                    pos.selected = i;
-                }
-                pos.move_by(delta, rows.len());
-                let key = rows
-                    .get(pos.selected)
-                    .map(|r| (r.cluster.clone(), r.name.to_string()));
-                self.pods = pos;
-                self.pods_key = key;
-            }
+            Tab::Pods => self.pods_nav(delta),
             Tab::Secrets | Tab::Flags | Tab::Audit => {
                 let len = self.pane_len();
                 self.list.move_by(delta, len);

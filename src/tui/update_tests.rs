@@ -64,7 +64,7 @@ async fn roll_back_reads_the_history_then_asks_why_then_acts() {
     let service = h.model.focus().expect("a row");
     // The selected cell (the matrix opens on production, not on the first cluster).
     let cluster = crate::domain::matrix::columns(&h.model.topology, &h.model.scope)
-        [h.model.matrix_cell]
+        [h.model.matrix.cell]
         .clone();
     assert_eq!(
         press(&mut h, "b"),

@@ -240,7 +240,7 @@ async fn matrix_shows_the_seeded_lock_and_scrolls_columns() {
     let screen = h.render();
     assert!(screen.contains("production"), "{screen}");
     assert_eq!(
-        h.model.matrix_cell, 7,
+        h.model.matrix.cell, 7,
         "the selected cell moved to production"
     );
     assert!(
@@ -1600,17 +1600,17 @@ async fn a_kept_filter_stays_in_sight_in_the_catalog_and_the_matrix() {
 async fn the_selected_pod_stays_selected_when_the_list_moves_under_it() {
     let mut h = demo().await;
     h.keys("/cart-service<Enter>3jjj");
-    let chosen = h.model.pods_key.clone().expect("a pod is chosen");
+    let chosen = h.model.pods.key.clone().expect("a pod is chosen");
     // The live list re-sorts (a pod before it starts crash-looping, say): its index
     // moves, the choice does not.
-    h.model.pods.selected = 0;
+    h.model.pods.pos.selected = 0;
     h.render();
     let rows = h.model.pod_rows();
     let at = rows
         .iter()
         .position(|r| *r.cluster == chosen.0 && r.name == chosen.1)
         .expect("still listed");
-    assert_eq!(h.model.pods.selected, at);
+    assert_eq!(h.model.pods.pos.selected, at);
 }
 
 #[tokio::test]
@@ -2011,7 +2011,7 @@ async fn a_user_binding_has_its_own_line_in_the_help() {
 
 fn selected_matrix_env(h: &Harness) -> String {
     let columns = sphere::domain::matrix::columns(&h.model.topology, &h.model.scope);
-    columns[h.model.matrix_cell].env.to_string()
+    columns[h.model.matrix.cell].env.to_string()
 }
 
 #[tokio::test]

@@ -66,6 +66,21 @@ async fn pods_120x40() {
     settings.bind(|| insta::assert_snapshot!(s));
 }
 
+/// At 200 columns the pods table (beside the deployments) has room for the node and
+/// the last termination.
+#[tokio::test]
+async fn pods_200x50() {
+    let s = screen(200, 50, "/reviews-service<Enter>3").await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d+(d\d+h|h\d+m|m|s)\b", "[age]");
+    settings.bind(|| insta::assert_snapshot!(s));
+}
+
+#[tokio::test]
+async fn catalog_200x50_with_side_panel() {
+    insta::assert_snapshot!(screen(200, 50, "jj").await);
+}
+
 #[tokio::test]
 async fn pods_80x24() {
     let s = screen(80, 24, "/reviews-service<Enter>3").await;

@@ -11,7 +11,29 @@ use crate::domain::text::{age, sanitize};
 use crate::domain::{AuditRecord, Outcome};
 use crate::tui::model::*;
 
-pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
+/// The table and, under it when there is room, the selected record whole.
+fn audit_areas(area: Rect) -> [Rect; 2] {
+    let detail_h = if area.height >= 12 { 4 } else { 0 };
+    Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(area)
+}
+
+/// Rows of records the table shows (a header line and a border above them).
+fn audit_height(table: Rect) -> usize {
+    table.height.saturating_sub(2) as usize
+}
+
+impl Model {
+    pub(crate) fn settle_audit(&mut self, body: Rect) {
+        if self.audit.ready().is_none() {
+            return;
+        }
+        let len = self.audit_rows().len();
+        let [table, _] = audit_areas(body);
+        self.list.scroll_into_view(audit_height(table), len);
+    }
+}
+
+pub fn draw_audit(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     if let Remote::Failed(e) = &m.audit {
         f.render_widget(
@@ -31,10 +53,10 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
     }
     let rows = m.audit_rows();
     // Under the table, the selected record whole: a narrow table cuts its columns.
-    let detail_h = if area.height >= 12 { 4 } else { 0 };
-    let [area, detail_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(area);
-    let height = area.height.saturating_sub(2) as usize;
+    let [area, detail_area] = audit_areas(area);
+    let detail_h = detail_area.height;
+    let height = audit_height(area);
+    // Settled before the frame; clamped again here on a copy, in case.
     let mut pos = m.list;
     pos.scroll_into_view(height, rows.len());
     let narrow = area.width < 110;
@@ -130,7 +152,6 @@ pub fn draw_audit(m: &mut Model, f: &mut Frame, area: Rect) {
     {
         f.render_widget(audit_detail(t, r), detail_area);
     }
-    m.list = pos;
 }
 
 /// One audit record in full: who did what to what, when, why, and how it ended.

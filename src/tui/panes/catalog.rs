@@ -812,7 +812,32 @@ mod draw {
     use crate::tui::panes::service::*;
     use crate::tui::view::*;
 
-    pub(crate) fn draw_catalog(m: &mut Model, f: &mut Frame, area: Rect) {
+    /// The catalog's table and, from `SIDE_PANEL` columns, the detail panel beside it.
+    pub(crate) fn catalog_areas(area: Rect) -> (Rect, Option<Rect>) {
+        if area.width >= SIDE_PANEL {
+            // The table keeps the columns a table of WIDE shows (system, lifecycle);
+            // the side panel takes the rest, at least 40 columns.
+            let table_w = (area.width * 3 / 5).max(WIDE.min(area.width.saturating_sub(40)));
+            let [a, b] =
+                Layout::horizontal([Constraint::Length(table_w), Constraint::Fill(1)]).areas(area);
+            (a, Some(b))
+        } else {
+            (area, None)
+        }
+    }
+
+    impl Model {
+        /// The catalog's view rebuilt if stale, its selection scrolled into the table's
+        /// rows (a header line above them).
+        pub(crate) fn settle_catalog(&mut self, body: Rect) {
+            let (table, _) = catalog_areas(body);
+            self.cat.refresh_view();
+            self.cat
+                .scroll_into_view(table.height.saturating_sub(1) as usize);
+        }
+    }
+
+    pub(crate) fn draw_catalog(m: &Model, f: &mut Frame, area: Rect) {
         if m.catalog.is_none() {
             let text = match &m.catalog_error {
                 Some(e) => format!("The catalog could not be loaded: {e}"),
@@ -826,16 +851,7 @@ mod draw {
             );
             return;
         }
-        let (table_area, side) = if area.width >= SIDE_PANEL {
-            // The table keeps the columns a table of WIDE shows (system, lifecycle);
-            // the side panel takes the rest, at least 40 columns.
-            let table_w = (area.width * 3 / 5).max(WIDE.min(area.width.saturating_sub(40)));
-            let [a, b] =
-                Layout::horizontal([Constraint::Length(table_w), Constraint::Fill(1)]).areas(area);
-            (a, Some(b))
-        } else {
-            (area, None)
-        };
+        let (table_area, side) = catalog_areas(area);
         draw_catalog_table(m, f, table_area);
         if let Some(side) = side {
             let entity = m
@@ -857,12 +873,10 @@ mod draw {
         }
     }
 
-    pub(crate) fn draw_catalog_table(m: &mut Model, f: &mut Frame, area: Rect) {
+    pub(crate) fn draw_catalog_table(m: &Model, f: &mut Frame, area: Rect) {
         let wide = area.width >= WIDE;
         let height = area.height.saturating_sub(1) as usize;
         let known = m.scope_known();
-        m.cat.refresh_view();
-        m.cat.scroll_into_view(height);
         let t = &m.theme;
         let sort = m.cat.sort.label();
         let arrow = if m.cat.reverse { "▲" } else { "▼" };
@@ -891,7 +905,7 @@ mod draw {
         widths.push(Constraint::Length(17));
 
         let end = (m.cat.offset + height).min(m.cat.view.len());
-        let visible: Vec<ViewItem> = m.cat.view[m.cat.offset..end].to_vec();
+        let visible = &m.cat.view[m.cat.offset.min(end)..end];
         let mut rows = Vec::with_capacity(visible.len());
         for (i, item) in visible.iter().enumerate() {
             let selected = m.cat.offset + i == m.cat.selected;
@@ -907,7 +921,7 @@ mod draw {
                 }
                 ViewItem::Row(idx) => {
                     let r = m.cat.rows[*idx].clone();
-                    let name = highlighted(&mut m.cat, &m.theme, &r.name);
+                    let name = highlighted(&m.cat.filter, &m.theme, &r.name);
                     let t = &m.theme;
                     let mut cells = vec![Cell::from(name), Cell::from(r.owner.to_string())];
                     if wide {
@@ -944,9 +958,34 @@ mod draw {
         }
     }
 
+    thread_local! {
+        /// The drawing's own matcher (the filter's is the catalog state's, and drawing
+        /// takes the model read-only).
+        static MARKS: std::cell::RefCell<nucleo_matcher::Matcher> =
+            std::cell::RefCell::new(nucleo_matcher::Matcher::new(nucleo_matcher::Config::DEFAULT));
+    }
+
+    /// Where `filter` matches in `name` (character indices, sorted), to highlight.
+    fn match_marks(filter: &str, name: &str) -> Vec<u32> {
+        use nucleo_matcher::Utf32Str;
+        use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+        let mut out = Vec::new();
+        if filter.trim().is_empty() {
+            return out;
+        }
+        let pattern = Pattern::parse(filter, CaseMatching::Smart, Normalization::Smart);
+        let mut buf = Vec::new();
+        MARKS.with(|m| {
+            pattern.indices(Utf32Str::new(name, &mut buf), &mut m.borrow_mut(), &mut out)
+        });
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The name with the filter's matched characters highlighted.
-    pub(crate) fn highlighted(cat: &mut CatalogState, theme: &Theme, name: &str) -> Line<'static> {
-        let idx = cat.match_indices(name);
+    pub(crate) fn highlighted(filter: &str, theme: &Theme, name: &str) -> Line<'static> {
+        let idx = match_marks(filter, name);
         if idx.is_empty() {
             return Line::from(name.to_string());
         }

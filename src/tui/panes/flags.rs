@@ -14,7 +14,51 @@ use crate::tui::panes::matrix::*;
 
 /// Flags (C10, read side): value and rollout per cluster, drift between the clusters
 /// of an environment, changes pending until each cluster acknowledges them.
-pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
+/// The flags grid's state: the first cluster column shown (h/l scroll it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagsPane {
+    pub col: usize,
+}
+
+/// The summary line and the table under it.
+fn flags_areas(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area)
+}
+
+/// (rows of flags the table shows, cluster columns that fit, cell width).
+fn flags_fit(area: Rect) -> (usize, usize, u16) {
+    let [_, table_area] = flags_areas(area);
+    let compact = area.width < 120;
+    let cell_w: u16 = if compact { 8 } else { 11 };
+    let fit = ((area.width.saturating_sub(29)) / (cell_w + 1)).max(1) as usize;
+    (table_area.height.saturating_sub(2) as usize, fit, cell_w)
+}
+
+impl Model {
+    /// The flags' cluster columns in scope (indices into `flag_columns`).
+    fn flag_cols(&self, flags: &[crate::domain::FlagState]) -> Vec<usize> {
+        let topology = self.topology.permanent();
+        flags::flag_columns(flags, &topology)
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| self.scope.contains(c))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    pub(crate) fn settle_flags(&mut self, body: Rect) {
+        let Some(flags) = self.flags.ready() else {
+            return;
+        };
+        let cols = self.flag_cols(flags).len();
+        let len = self.flag_rows().len();
+        let (height, fit, _) = flags_fit(body);
+        self.list.scroll_into_view(height, len);
+        self.flags_pane.col = self.flags_pane.col.min(cols.saturating_sub(fit));
+    }
+}
+
+pub fn draw_flags(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let flags = match &m.flags {
         Remote::Ready(f) => f,
@@ -38,25 +82,18 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
     // Ephemeral environments hold no flags of their own.
     let topology = m.topology.permanent();
     let columns = flags::flag_columns(flags, &topology);
-    let summary = flags::flag_summary(&flags::flag_matrix(flags, &topology));
+    let summary = flags::flag_summary(&m.flag_table);
     let rows = m.flag_rows();
-    let cols: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| m.scope.contains(c))
-        .map(|(i, _)| i)
-        .collect();
-    let [head, table_area] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let height = table_area.height.saturating_sub(2) as usize;
+    let cols = m.flag_cols(flags);
+    let [head, table_area] = flags_areas(area);
+    let (height, fit, cell_w) = flags_fit(area);
+    let compact = area.width < 120;
+    // Settled before the frame; clamped again here on a copy, in case.
     let mut pos = m.list;
     pos.scroll_into_view(height, rows.len());
-    let compact = area.width < 120;
-    let cell_w: u16 = if compact { 8 } else { 11 };
-    let fit = ((area.width.saturating_sub(29)) / (cell_w + 1)).max(1) as usize;
-    m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
-    let more = cols_hint(m.matrix_col, fit, cols.len());
-    let shown: Vec<usize> = cols.iter().copied().skip(m.matrix_col).take(fit).collect();
+    let col = m.flags_pane.col.min(cols.len().saturating_sub(fit));
+    let more = cols_hint(col, fit, cols.len());
+    let shown: Vec<usize> = cols.iter().copied().skip(col).take(fit).collect();
     let t = &m.theme;
     f.render_widget(
         Paragraph::new(Line::from(vec![
@@ -139,7 +176,6 @@ pub fn draw_flags(m: &mut Model, f: &mut Frame, area: Rect) {
             .column_spacing(1),
         table_area,
     );
-    m.list = pos;
 }
 
 /// `n` in superscript digits (`⁺` past 9), one column wide.

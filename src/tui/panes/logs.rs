@@ -244,13 +244,12 @@ impl Model {
         }
         match self.tab {
             Tab::Pods if self.routes.is_empty() => {
-                let rows = self.pod_rows();
-                let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-                let Some(p) = rows.get(at) else {
+                self.refresh_pods();
+                let Some(p) = self.pods.current() else {
                     self.toast(Level::Error, "select a pod");
                     return vec![];
                 };
-                let (s, c, n) = (p.service.to_string(), p.cluster.clone(), p.name.to_string());
+                let (s, c, n) = (p.service.clone(), p.cluster.clone(), p.name.clone());
                 self.open_logs_of(s, vec![(c, n)], false)
             }
             Tab::Problems if self.routes.is_empty() => {
@@ -463,7 +462,7 @@ impl Model {
     }
 }
 
-pub fn draw_logs(m: &mut Model, f: &mut Frame, area: Rect) {
+pub fn draw_logs(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let Some(v) = m.logs.as_ref() else {
         return;
@@ -534,15 +533,7 @@ pub fn draw_logs(m: &mut Model, f: &mut Frame, area: Rect) {
             .iter()
             .any(|(c, _)| c.env != v.req.sources[0].0.env);
     let search = v.search.as_ref().map(|s| s.to_lowercase());
-    // Following: the last lines; else from `top`.
-    let end = if v.follow {
-        v.lines.len()
-    } else {
-        (v.top + h).min(v.lines.len())
-    };
-    let start = end.saturating_sub(h);
-    let mut out = Vec::new();
-    for (i, l) in (start..end).zip(v.lines.range(start..end)) {
+    let line = |i: usize, l: &LogLine| {
         let mut spans = Vec::new();
         if v.timestamps {
             spans.push(Span::styled(
@@ -568,12 +559,44 @@ pub fn draw_logs(m: &mut Model, f: &mut Frame, area: Rect) {
         };
         // Sanitised when the line was made; again here, cheaply, in case.
         spans.push(Span::styled(sanitize(&l.text).into_owned(), t.style(slot)));
-        out.push(Line::from(spans));
-    }
+        Line::from(spans)
+    };
+    let (out, skip) = if v.follow {
+        // Following: the newest lines, counted from the end in screen rows (a wrapped
+        // line takes several), so the newest is always on screen.
+        let mut out = Vec::new();
+        let mut rows = 0;
+        let mut i = v.lines.len();
+        while i > 0 && rows < h {
+            i -= 1;
+            let l = line(i, &v.lines[i]);
+            rows += if v.wrap {
+                Paragraph::new(l.clone())
+                    .wrap(Wrap { trim: false })
+                    .line_count(inner.width)
+                    .max(1)
+            } else {
+                1
+            };
+            out.push(l);
+        }
+        out.reverse();
+        // The oldest of them may be only partly shown: its first rows scroll off.
+        (out, rows.saturating_sub(h))
+    } else {
+        let end = (v.top + h).min(v.lines.len());
+        let start = end.saturating_sub(h);
+        let out = (start..end)
+            .zip(v.lines.range(start..end))
+            .map(|(i, l)| line(i, l))
+            .collect();
+        (out, 0)
+    };
     let mut p = Paragraph::new(out);
     if v.wrap {
         p = p.wrap(Wrap { trim: false });
     }
+    let p = p.scroll((u16::try_from(skip).unwrap_or(u16::MAX), 0));
     f.render_widget(p, inner);
 }
 
@@ -581,6 +604,38 @@ pub fn draw_logs(m: &mut Model, f: &mut Frame, area: Rect) {
 mod tests {
     use super::*;
     use crate::tui::harness::Harness;
+
+    /// Following with wrap on, long lines take several rows each: the newest line is
+    /// still on screen (the window is counted in wrapped rows from the end).
+    #[tokio::test]
+    async fn following_with_wrap_keeps_the_newest_line_on_screen() {
+        let mut h = Harness::demo(80, 24).await.expect("demo");
+        let c = ClusterId::new("dev", "eu-west-1");
+        let effects =
+            h.model
+                .open_logs_of("cart".into(), vec![(c.clone(), "cart-x".into())], false);
+        let Some(Effect::OpenLogs(req)) = effects.first().cloned() else {
+            panic!("{effects:?}");
+        };
+        let (tx, rx) = mpsc::channel(64);
+        for i in 0..40 {
+            // Each line wraps over three rows at 80 columns.
+            let text = format!("line {i} {}", "word ".repeat(40));
+            tx.try_send(LogLine::new(i, &c, "cart-x", "app", &text))
+                .expect("room");
+        }
+        tx.try_send(LogLine::new(40, &c, "cart-x", "app", "the newest line"))
+            .expect("room");
+        let task = tokio::spawn(async {});
+        h.model.on_logs_opened(req.id, Ok((rx, task)));
+        h.model.run(Command::LogsWrap);
+        let v = h.model.logs.as_ref().expect("open");
+        assert!(v.wrap && v.follow, "wrap on, following");
+        let screen = h.render();
+        assert!(screen.contains("the newest line"), "{screen}");
+        // The rows just above it are the end of the line before it.
+        assert!(screen.contains("line 39"), "{screen}");
+    }
 
     /// However many lines wait, one tick takes at most `BATCH`, and the ring keeps the
     /// newest `RING`.

@@ -25,13 +25,37 @@ pub(crate) const CELL_WIDE: u16 = 14;
 
 pub(crate) const CELL_COMPACT: u16 = 9;
 
-pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
-    let t = &m.theme;
-    let [summary_area, table_area] =
+/// The deployments matrix's state: the selected service (row) and cluster (cell),
+/// the first cluster column shown, and its rows, cached per change of what they
+/// depend on.
+#[derive(Debug, Default)]
+pub struct MatrixPane {
+    pub pos: ListPos,
+    /// The first cluster column shown (horizontal scroll; follows the cell).
+    pub col: usize,
+    /// The selected cell's column (an index into the columns in scope).
+    pub cell: usize,
+    /// The user moved the selected cell: opening the pane leaves it there.
+    pub(crate) cell_chosen: bool,
+    /// The rows and drift summary, valid for one (view, live, scope, filter).
+    pub(crate) cache: std::cell::RefCell<Option<MatrixCache>>,
+}
+
+/// The matrix's geometry at `area`: the summary line, the table, the name column's
+/// width, the cluster columns that fit, their width, and the rows of services shown.
+pub(crate) struct MatrixFit {
+    pub summary: Rect,
+    pub table: Rect,
+    pub name_w: u16,
+    pub fit: usize,
+    pub cell_w: u16,
+    pub compact: bool,
+    pub height: usize,
+}
+
+pub(crate) fn matrix_fit(m: &Model, rows: &[usize], area: Rect) -> MatrixFit {
+    let [summary, table] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let view = m.matrix_view();
-    let rows = view.rows;
-    let columns = matrix::columns(&m.topology, &m.scope);
     let compact = area.width < 100;
     let cell_w = if compact { CELL_COMPACT } else { CELL_WIDE };
     // The name column as wide as the longest name needs, up to a bound: the room
@@ -43,20 +67,58 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         .unwrap_or(0);
     let name_w = (longest as u16 + 1).clamp(12, if compact { 20 } else { 26 });
     let fit = ((area.width.saturating_sub(name_w + 1)) / (cell_w + 1)).max(1) as usize;
-    // Scroll so the selected cell is visible.
-    m.matrix_cell = m.matrix_cell.min(columns.len().saturating_sub(1));
-    if m.matrix_cell < m.matrix_col {
-        m.matrix_col = m.matrix_cell;
-    } else if m.matrix_cell >= m.matrix_col + fit {
-        m.matrix_col = m.matrix_cell + 1 - fit;
+    MatrixFit {
+        summary,
+        table,
+        name_w,
+        fit,
+        cell_w,
+        compact,
+        // Two header lines: environment, then region.
+        height: table.height.saturating_sub(2) as usize,
     }
-    m.matrix_col = m.matrix_col.min(columns.len().saturating_sub(fit));
-    let shown: Vec<_> = columns
-        .iter()
-        .skip(m.matrix_col)
-        .take(fit)
-        .cloned()
-        .collect();
+}
+
+impl Model {
+    /// The selected cell inside the columns and scrolled into view (the first column
+    /// shown follows it), the selected service inside the rows and scrolled to.
+    pub(crate) fn settle_matrix(&mut self, body: Rect) {
+        let rows = self.matrix_view().rows;
+        let columns = matrix::columns(&self.topology, &self.scope).len();
+        let g = matrix_fit(self, &rows, body);
+        self.matrix.cell = self.matrix.cell.min(columns.saturating_sub(1));
+        self.matrix.col = crate::tui::panes::secrets::scroll_cols(
+            self.matrix.col,
+            self.matrix.cell,
+            g.fit,
+            columns,
+        );
+        self.matrix.pos.scroll_into_view(g.height, rows.len());
+    }
+}
+
+pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let view = m.matrix_view();
+    let rows = view.rows;
+    let columns = matrix::columns(&m.topology, &m.scope);
+    let MatrixFit {
+        summary: summary_area,
+        table: table_area,
+        name_w,
+        fit,
+        cell_w,
+        compact,
+        height,
+    } = matrix_fit(m, &rows, area);
+    // Settled before the frame (the selected cell in view); clamped again here on a
+    // copy, in case.
+    let sel_cell = m.matrix.cell.min(columns.len().saturating_sub(1));
+    let first_col =
+        crate::tui::panes::secrets::scroll_cols(m.matrix.col, sel_cell, fit, columns.len());
+    let mut pos = m.matrix.pos;
+    pos.scroll_into_view(height, rows.len());
+    let shown: Vec<_> = columns.iter().skip(first_col).take(fit).cloned().collect();
 
     // Drift summary over the rows in view (the catalog's filter applies).
     let envs: Vec<String> = m
@@ -73,7 +135,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
         t.style(Slot::Ok)
     };
     let scrolled = columns.len() > shown.len();
-    let (first, last) = (m.matrix_col + 1, m.matrix_col + shown.len());
+    let (first, last) = (first_col + 1, first_col + shown.len());
     // In short words when the long ones would not fit, so nothing is cut mid-phrase.
     let summary_in = |short: bool| {
         let mut s = vec![Span::styled(
@@ -136,20 +198,17 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
     }
     f.render_widget(Paragraph::new(Line::from(summary)), summary_area);
 
-    // Two header lines: environment, then region.
-    let height = table_area.height.saturating_sub(2) as usize;
-    m.matrix.scroll_into_view(height, rows.len());
     let t = &m.theme;
     let (env_cells, region_cells) = cluster_headers(m, &shown, "service", compact);
     let mut widths = vec![Constraint::Length(name_w)];
     widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
     let header_style = t.style(Slot::Muted);
     let mut table_rows = vec![Row::new(region_cells).style(header_style)];
-    let end = (m.matrix.offset + height).min(rows.len());
-    for (pos, &i) in rows[m.matrix.offset..end].iter().enumerate() {
+    let end = (pos.offset + height).min(rows.len());
+    for (n, &i) in rows[pos.offset.min(end)..end].iter().enumerate() {
         let name = &m.cat.rows[i].name;
         let live = m.live.service(name);
-        let selected = m.matrix.offset + pos == m.matrix.selected;
+        let selected = pos.offset + n == pos.selected;
         let mut cells = vec![Cell::from(name.to_string())];
         for (ci, c) in shown.iter().enumerate() {
             let mut cell = matrix_cell(
@@ -157,7 +216,7 @@ pub fn draw_matrix(m: &mut Model, f: &mut Frame, area: Rect) {
                 matrix::cell(name, live.as_ref(), c, &m.locks).as_ref(),
                 compact,
             );
-            if selected && m.matrix_col + ci == m.matrix_cell {
+            if selected && first_col + ci == sel_cell {
                 cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
             }
             cells.push(cell);
@@ -314,7 +373,7 @@ impl Model {
             self.scope.clone(),
             self.drift_only,
         );
-        if let Some(c) = self.matrix_cache.borrow().as_ref()
+        if let Some(c) = self.matrix.cache.borrow().as_ref()
             && c.key == key
         {
             return c.clone();
@@ -345,7 +404,7 @@ impl Model {
             }
         }
         let cache = MatrixCache { key, rows, drift };
-        *self.matrix_cache.borrow_mut() = Some(cache.clone());
+        *self.matrix.cache.borrow_mut() = Some(cache.clone());
         cache
     }
 
@@ -356,7 +415,7 @@ impl Model {
             return None;
         }
         let cell = crate::domain::matrix::columns(&self.topology, &self.scope)
-            .get(self.matrix_cell)
+            .get(self.matrix.cell)
             .cloned()?;
         let mut places: Vec<(Option<String>, Option<String>, String)> = vec![
             (

@@ -14,9 +14,9 @@ use crate::actions::read::{ReadKind, authorize_read};
 use crate::actions::{Actor, Policy};
 use crate::backend::Platform;
 use crate::config::theme::Slot;
-use crate::domain::ClusterId;
 use crate::domain::pod::{PodDetails, PodEvent, sort_events};
 use crate::domain::text::{age, sanitize};
+use crate::domain::{ClusterEvent, ClusterId};
 use crate::tui::fetch::TIMEOUT;
 use crate::tui::model::*;
 
@@ -92,7 +92,7 @@ pub async fn read_pod(
 impl Model {
     /// Open the pod view of one pod, and read it.
     pub(crate) fn open_pod(&mut self, cluster: ClusterId, name: String) -> Vec<Effect> {
-        self.pods_key = Some((cluster.clone(), name.clone()));
+        self.pods.key = Some((cluster.clone(), name.clone()));
         self.routes.push(Route::Pod(cluster.clone(), name.clone()));
         self.detail_scroll = 0;
         self.pod_view = Remote::NotAsked;
@@ -101,14 +101,47 @@ impl Model {
 
     /// Enter in the pods pane: the chosen pod's view.
     pub(crate) fn open_chosen_pod(&mut self) -> Vec<Effect> {
-        let rows = self.pod_rows();
-        let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-        let Some(pod) = rows.get(at) else {
+        self.refresh_pods();
+        let Some(pod) = self.pods.current() else {
             self.toast(Level::Error, "select a pod");
             return vec![];
         };
-        let (cluster, name) = (pod.cluster.clone(), pod.name.to_string());
+        let (cluster, name) = (pod.cluster.clone(), pod.name.clone());
         self.open_pod(cluster, name)
+    }
+
+    /// Does this watch event (not applied yet) change the pod the open pod view shows
+    /// (its phase, readiness, restarts, waiting or last termination), or delete it?
+    /// Then the view reads it again: describe and events follow the pod live.
+    pub(crate) fn pod_view_changed_by(&self, ev: &ClusterEvent) -> Option<(ClusterId, String)> {
+        let Some(Route::Pod(cluster, name)) = self.routes.last() else {
+            return None;
+        };
+        let changed = match ev {
+            ClusterEvent::Pod(p) if p.cluster == *cluster && p.name == *name => {
+                self.live.pod(cluster, name).is_none_or(|was| {
+                    (
+                        was.phase,
+                        was.ready,
+                        was.restarts,
+                        was.waiting,
+                        was.last_termination,
+                    ) != (
+                        p.phase,
+                        p.ready,
+                        p.restarts,
+                        p.waiting.as_deref(),
+                        p.last_termination.as_deref(),
+                    )
+                })
+            }
+            ClusterEvent::PodDeleted {
+                cluster: c,
+                name: n,
+            } => c == cluster && n == name,
+            _ => false,
+        };
+        changed.then(|| (cluster.clone(), name.clone()))
     }
 
     /// A pod's read came back: kept when it is the pod on screen.
@@ -210,7 +243,21 @@ fn lines(m: &Model, v: &PodView) -> Vec<Line<'static>> {
     out
 }
 
-pub fn draw_pod(m: &mut Model, f: &mut Frame, area: Rect, cluster: &ClusterId, name: &str) {
+impl Model {
+    /// The pod view scrolls no further than its last line at the bottom.
+    pub(crate) fn settle_pod(&mut self, body: Rect) {
+        let inner = Block::default().borders(Borders::TOP).inner(body);
+        let len = match &self.pod_view {
+            Remote::Ready(v) => lines(self, v).len(),
+            _ => 0,
+        };
+        self.detail_scroll = self
+            .detail_scroll
+            .min(len.saturating_sub(inner.height as usize));
+    }
+}
+
+pub fn draw_pod(m: &Model, f: &mut Frame, area: Rect, cluster: &ClusterId, name: &str) {
     let t = &m.theme;
     let block = Block::default()
         .borders(Borders::TOP)
@@ -240,10 +287,44 @@ pub fn draw_pod(m: &mut Model, f: &mut Frame, area: Rect, cluster: &ClusterId, n
         }
         Remote::Ready(v) => lines(m, v),
     };
-    let max = text.len().saturating_sub(inner.height as usize);
-    m.detail_scroll = m.detail_scroll.min(max);
     f.render_widget(
         Paragraph::new(text).scroll((m.detail_scroll as u16, 0)),
         inner,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::harness::Harness;
+    use crate::tui::model::{Remote, Route};
+
+    /// The pod view follows its pod: when the watch says the pod changed (a crash
+    /// loop's restart), the view reads it again, with no key pressed.
+    #[tokio::test]
+    async fn the_pod_view_reads_its_pod_again_when_the_watch_says_it_changed() {
+        let mut h = Harness::demo(80, 24).await.expect("demo");
+        // Trouble first: the crash-looping pod is the first row.
+        h.keys("/reviews-service<Enter>3<Enter>");
+        let Some(Route::Pod(_, name)) = h.model.routes.last().cloned() else {
+            panic!("the pod view is open: {:?}", h.model.routes);
+        };
+        let restarts = |h: &Harness| match &h.model.pod_view {
+            Remote::Ready(v) => v.details.summary.restarts,
+            other => panic!("the pod was read: {other:?}"),
+        };
+        let before = restarts(&h);
+        for _ in 0..10 {
+            h.sim.tick();
+            h.pump();
+        }
+        let live = h
+            .model
+            .live
+            .pods_of("reviews-service", &h.model.scope)
+            .find(|p| p.name == name)
+            .map(|p| p.restarts)
+            .expect("still running");
+        assert!(live > before, "the pod restarted meanwhile");
+        assert_eq!(restarts(&h), live, "the view shows the pod as it is now");
+    }
 }

@@ -10,22 +10,145 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::config::theme::Slot;
-use crate::domain::PodPhase;
 use crate::domain::text::{age, sanitize};
+use crate::domain::{ClusterEvent, ClusterId, PodPhase};
 use crate::tui::format::*;
 use crate::tui::model::*;
 
-pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
-    let Some(service) = m.focus() else {
-        f.render_widget(
-            Paragraph::new("Select a service in the catalog to see its pods.")
-                .style(m.theme.style(Slot::Muted)),
-            area,
-        );
-        return;
-    };
-    let wide = area.width >= 140;
-    let (pods_area, side) = if wide {
+/// The pods pane's state: the selection (and the pod chosen, which the selection
+/// follows when the live list re-sorts) and its rows, built when the data under them
+/// changes (a watch event about the service's pods, the focus, the scope, the filter),
+/// never per frame.
+#[derive(Debug, Clone, Default)]
+pub struct PodsPane {
+    pub pos: ListPos,
+    /// The selected pod by cluster and name: the selection follows it when the live
+    /// list re-sorts, so `R` and `H` act on the pod the user chose.
+    pub key: Option<(ClusterId, String)>,
+    /// The rows, trouble first (see `Model::pod_rows`).
+    pub rows: Vec<PodLine>,
+    /// The service's deployments in scope with their HPAs, in the platform's order
+    /// (the side panel here, "running in" in the service view); `None` when the
+    /// service runs nowhere.
+    pub workloads: Option<Vec<WorkloadLine>>,
+    /// What `rows` were built for: (service, scope, filter).
+    built: Option<(String, crate::domain::Scope, String)>,
+    /// A watch event changed the pods of the service shown.
+    stale: bool,
+}
+
+impl PodsPane {
+    /// A new filter: the selection back to the top, no pod chosen.
+    pub fn reset_selection(&mut self) {
+        self.pos = ListPos::default();
+        self.key = None;
+    }
+
+    /// The rows are built again before they are next used.
+    pub(crate) fn mark_stale(&mut self) {
+        self.stale = true;
+    }
+
+    /// Does this watch event change the rows shown? (Before it is applied: a deleted
+    /// pod is looked up in the rows.)
+    pub(crate) fn touched_by(&self, ev: &ClusterEvent) -> bool {
+        match ev {
+            ClusterEvent::Pod(p) => self.shows(&p.service),
+            ClusterEvent::Deployment(d) => self.shows(&d.service),
+            ClusterEvent::DeploymentDeleted { service, .. } => self.shows(service),
+            ClusterEvent::Hpa(h) => self.shows(&h.service),
+            ClusterEvent::PodDeleted { cluster, name } => self
+                .rows
+                .iter()
+                .any(|r| r.cluster == *cluster && r.name == *name),
+            ClusterEvent::Synced(_) | ClusterEvent::Unreachable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Are the rows built for `service`?
+    pub fn shows(&self, service: &str) -> bool {
+        self.built.as_ref().is_some_and(|b| b.0 == service)
+    }
+
+    /// Where the chosen pod is in the rows, if it is still listed.
+    pub fn chosen(&self) -> Option<usize> {
+        let (cluster, name) = self.key.as_ref()?;
+        self.rows
+            .iter()
+            .position(|r| r.cluster == *cluster && r.name == *name)
+    }
+
+    /// The row `R`, `H`, `l` and Enter act on: the chosen pod, else the selection.
+    pub fn current(&self) -> Option<&PodLine> {
+        self.rows.get(self.chosen().unwrap_or(self.pos.selected))
+    }
+}
+
+/// One row of the pods table, owned: built when the data arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodLine {
+    pub cluster: ClusterId,
+    pub name: String,
+    pub service: String,
+    pub phase: PodPhase,
+    pub ready: bool,
+    pub restarts: u32,
+    pub started_at: i64,
+    pub node: String,
+    /// A container's waiting reason, such as `CrashLoopBackOff`.
+    pub waiting: Option<String>,
+    /// Why the last container instance ended (`OOMKilled`).
+    pub last_termination: Option<String>,
+    pub crash_looping: bool,
+}
+
+impl PodLine {
+    fn of(p: &crate::domain::service::PodRow<'_>) -> PodLine {
+        PodLine {
+            cluster: p.cluster.clone(),
+            name: p.name.to_string(),
+            service: p.service.to_string(),
+            phase: p.phase,
+            ready: p.ready,
+            restarts: p.restarts,
+            started_at: p.started_at,
+            node: sanitize(p.node).into_owned(),
+            waiting: p.waiting.map(|w| sanitize(w).into_owned()),
+            last_termination: p.last_termination.map(|w| sanitize(w).into_owned()),
+            crash_looping: p.crash_looping(),
+        }
+    }
+
+    /// The LAST TERMINATION cell: the reason, and the exit code where the reason
+    /// fixes it (the kernel's OOM killer ends a container with SIGKILL: 128 + 9). The
+    /// pod summaries carry the reason only; the pod view has every exit code.
+    pub fn termination_text(&self) -> String {
+        match self.last_termination.as_deref() {
+            Some(r @ "OOMKilled") => format!("{r} (137)"),
+            Some(r) => r.to_string(),
+            None => String::new(),
+        }
+    }
+}
+
+/// One deployment of the service and its HPA, owned: built when the data arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadLine {
+    pub cluster: ClusterId,
+    pub version: String,
+    pub ready: u32,
+    pub desired: u32,
+    /// What the rollout is doing (`crashloop ×1`, `⟳ rolling`), and how it is shown.
+    pub state: (String, Slot),
+    /// `2–10 now 3 cpu 41/70%`, or `no hpa`.
+    pub hpa: String,
+}
+
+/// The pods table and the deployments beside it (from 140 columns) or under it; the
+/// table's rows are the inner area's less its header line.
+fn pods_areas(area: Rect) -> (Rect, Rect) {
+    if area.width >= 140 {
         // The side panel as wide as a deployment with its whole HPA line needs (a
         // space apart from the pods' reason), the pods the rest.
         let side_w = (area.width * 36 / 100).max(70);
@@ -40,11 +163,96 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
         let [a, b] =
             Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(area);
         (a, b)
+    }
+}
+
+fn pods_block(area: Rect) -> Rect {
+    Block::default().borders(Borders::TOP).inner(area)
+}
+
+impl Model {
+    /// Build the pods pane's rows again if what they show changed (the focus service,
+    /// the scope, the filter, or a watch event about its pods); the selection follows
+    /// the chosen pod.
+    pub(crate) fn refresh_pods(&mut self) {
+        let service = self.focus().unwrap_or_default();
+        let want = (service, self.scope.clone(), self.pane_filter.clone());
+        if !self.pods.stale && self.pods.built.as_ref() == Some(&want) {
+            return;
+        }
+        let rows: Vec<PodLine> = self.pod_rows().iter().map(PodLine::of).collect();
+        let workloads = self.workload_rows(&want.0);
+        self.pods.rows = rows;
+        self.pods.workloads = workloads;
+        self.pods.built = Some(want);
+        self.pods.stale = false;
+        if let Some(i) = self.pods.chosen() {
+            self.pods.pos.selected = i;
+        }
+    }
+
+    /// Rows built, the selection on the chosen pod and scrolled into view.
+    pub(crate) fn settle_pods(&mut self, body: Rect) {
+        self.refresh_pods();
+        if let Some(i) = self.pods.chosen() {
+            self.pods.pos.selected = i;
+        }
+        let (table, _) = pods_areas(body);
+        let height = pods_block(table).height.saturating_sub(1) as usize;
+        let len = self.pods.rows.len();
+        self.pods.pos.scroll_into_view(height, len);
+    }
+}
+
+/// Which optional columns the pods table shows at `width`: (short cluster names, last
+/// termination, node as (width, whole name)). Dropped first as the table narrows: the
+/// node (its domain, then all of it), then the last termination (the reason column
+/// then says it), so the pod's name and state always have room.
+fn pod_columns(width: u16) -> (bool, bool, Option<(u16, bool)>) {
+    let narrow = width < 110;
+    let cluster_w: u16 = if narrow { 13 } else { 26 };
+    // cluster, pod, phase, ready, restarts, age, reason: six spaces between them.
+    let fixed = cluster_w + 8 + 5 + 8 + 6 + 16 + 6;
+    let mut room = width.saturating_sub(fixed + POD_NAME_MIN);
+    let last = room > LAST_W;
+    if last {
+        room -= LAST_W + 1;
+    }
+    let node = if !narrow && room > NODE_W {
+        Some((NODE_W, true))
+    } else if room > NODE_HOST_W {
+        // The host part only (`ip-10-14-4-85`, not its domain).
+        Some((NODE_HOST_W, false))
+    } else {
+        None
     };
+    (narrow, last, node)
+}
+
+/// The node column: the whole name (`ip-10-18-10-243.ec2.internal`), or its host part.
+const NODE_W: u16 = 28;
+const NODE_HOST_W: u16 = 16;
+
+/// The room a pod's name (without its service's prefix) needs.
+const POD_NAME_MIN: u16 = 17;
+/// The LAST TERMINATION column: `OOMKilled (137)`.
+const LAST_W: u16 = 16;
+
+pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
+    let Some(service) = m.focus() else {
+        f.render_widget(
+            Paragraph::new("Select a service in the catalog to see its pods.")
+                .style(m.theme.style(Slot::Muted)),
+            area,
+        );
+        return;
+    };
+    let (pods_area, side) = pods_areas(area);
     let now = m.now();
     let t = &m.theme;
-    let rows = m.pod_rows();
-    let crash = rows.iter().filter(|p| p.crash_looping()).count();
+    // Built when the data arrived (`refresh_pods`), never here.
+    let rows = &m.pods.rows;
+    let crash = rows.iter().filter(|p| p.crash_looping).count();
     let not_ready = rows.iter().filter(|p| !p.ready).count();
     let mut title = vec![
         Span::styled(format!(" {service} "), t.style(Slot::Title)),
@@ -75,14 +283,10 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
     let inner = block.inner(pods_area);
     f.render_widget(block, pods_area);
     let height = inner.height.saturating_sub(1) as usize;
-    let len = rows.len();
-    let mut pos = m.pods;
-    // The chosen pod stays selected while the live list re-sorts.
-    if let Some(i) = m.chosen_pod(&rows) {
-        pos.selected = i;
-    }
-    pos.scroll_into_view(height, len);
-    let narrow = inner.width < 110;
+    // Settled before the frame; clamped again here on a copy, in case.
+    let mut pos = m.pods.pos;
+    pos.scroll_into_view(height, rows.len());
+    let (narrow, show_last, node_w) = pod_columns(inner.width);
     let mut header = vec!["cluster", "pod", "phase", "ready", "restarts", "age"];
     let mut widths = vec![
         Constraint::Length(if narrow { 13 } else { 26 }),
@@ -92,18 +296,19 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
         Constraint::Length(8),
         Constraint::Length(6),
     ];
-    // The node, when there is room for it beside a readable pod name (a wide terminal
-    // with the deployments beside the pods still has).
-    let show_node = !narrow || inner.width >= 96;
-    if show_node {
+    if let Some((w, _)) = node_w {
         header.push("node");
-        widths.push(Constraint::Length(if narrow { 20 } else { 28 }));
+        widths.push(Constraint::Length(w));
     }
     header.push("reason");
     widths.push(Constraint::Length(16));
+    if show_last {
+        header.push("last termination");
+        widths.push(Constraint::Length(LAST_W));
+    }
     let mut table_rows = Vec::new();
     for (i, p) in rows.iter().enumerate().skip(pos.offset).take(height) {
-        let slot = if p.crash_looping() || p.phase == PodPhase::Failed {
+        let slot = if p.crash_looping || p.phase == PodPhase::Failed {
             Slot::Error
         } else if !p.ready {
             Slot::Warn
@@ -115,7 +320,12 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
         } else {
             p.cluster.to_string()
         };
-        let reason = p.waiting.or(p.last_termination).unwrap_or("");
+        // With its own column, the last termination is not repeated as the reason.
+        let reason = if show_last {
+            p.waiting.as_deref()
+        } else {
+            p.waiting.as_deref().or(p.last_termination.as_deref())
+        };
         let mut cells = vec![
             Cell::from(cluster),
             // The service is in the title: show what tells the pods apart.
@@ -124,7 +334,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
                     p.name
                         .strip_prefix(service.as_str())
                         .and_then(|n| n.strip_prefix('-'))
-                        .unwrap_or(p.name),
+                        .unwrap_or(&p.name),
                 )
                 .into_owned(),
             ),
@@ -133,16 +343,18 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
             Cell::from(p.restarts.to_string()),
             Cell::from(age(now - p.started_at)),
         ];
-        if show_node {
-            // Narrow: the host part only (`ip-10-14-4-85`, not its domain).
-            let node = if narrow {
-                p.node.split('.').next().unwrap_or(p.node)
+        if let Some((_, whole)) = node_w {
+            let node = if whole {
+                &p.node
             } else {
-                p.node
+                p.node.split('.').next().unwrap_or(&p.node)
             };
-            cells.push(Cell::from(sanitize(node).into_owned()));
+            cells.push(Cell::from(node.to_string()));
         }
-        cells.push(Cell::from(sanitize(reason).into_owned()));
+        cells.push(Cell::from(reason.unwrap_or("").to_string()));
+        if show_last {
+            cells.push(Cell::from(p.termination_text()));
+        }
         let mut row = Row::new(cells).style(t.style(slot));
         if i == pos.selected {
             row = row.style(t.style(Slot::Selection));
@@ -155,8 +367,7 @@ pub fn draw_pods(m: &mut Model, f: &mut Frame, area: Rect) {
             .column_spacing(1),
         inner,
     );
-    draw_workloads(m, f, side, &service);
-    m.pods = pos;
+    draw_workloads(m, f, side);
 }
 
 impl Model {
@@ -175,8 +386,41 @@ impl Model {
     }
 }
 
+impl Model {
+    /// `service`'s deployments in scope, in the platform's order, with their HPAs.
+    fn workload_rows(&self, service: &str) -> Option<Vec<WorkloadLine>> {
+        let live = self.live.service(service)?;
+        let rows = self
+            .deployments_in_scope(live)
+            .iter()
+            .map(|d| {
+                let c = d.cluster;
+                let hpa = live
+                    .hpa(c)
+                    .map(|h| {
+                        let cpu = h.current_cpu.map_or("-".into(), |c| format!("{c}%"));
+                        format!(
+                            "{}–{} now {} cpu {cpu}/{}%",
+                            h.min, h.max, h.current, h.target_cpu
+                        )
+                    })
+                    .unwrap_or_else(|| "no hpa".into());
+                WorkloadLine {
+                    cluster: c.clone(),
+                    version: sanitize(d.version).into_owned(),
+                    ready: d.ready,
+                    desired: d.desired,
+                    state: deployment_state(d, live.crash_loops(c)),
+                    hpa,
+                }
+            })
+            .collect();
+        Some(rows)
+    }
+}
+
 /// Deployments and HPAs of the focus service, beside or below its pods.
-pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str) {
+pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let block = Block::default()
         .borders(Borders::TOP)
@@ -184,36 +428,25 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str
         .title(Span::styled(" deployments · hpa ", t.style(Slot::Title)));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(live) = m.live.service(service) else {
+    // Built when the data arrived (`refresh_pods`), never here.
+    let Some(workloads) = &m.pods.workloads else {
         f.render_widget(
             Paragraph::new("Not deployed anywhere.").style(t.style(Slot::Muted)),
             inner,
         );
         return;
     };
-    let mut rows = Vec::new();
-    for d in m.deployments_in_scope(live) {
-        let c = d.cluster;
-        let crash = live.crash_loops(c);
-        let (state, slot) = deployment_state(&d, crash);
-        let hpa = live
-            .hpa(c)
-            .map(|h| {
-                let cpu = h.current_cpu.map_or("-".into(), |c| format!("{c}%"));
-                format!(
-                    "{}–{} now {} cpu {cpu}/{}%",
-                    h.min, h.max, h.current, h.target_cpu
-                )
-            })
-            .unwrap_or_else(|| "no hpa".into());
-        rows.push(Row::new(vec![
-            Cell::from(short_cluster(&c.env, &c.region)),
-            Cell::from(sanitize(d.version).into_owned()),
-            Cell::from(format!("{}/{}", d.ready, d.desired)),
-            Cell::from(Span::styled(state, t.style(slot))),
-            Cell::from(Span::styled(hpa, t.style(Slot::Muted))),
-        ]));
-    }
+    let rows: Vec<Row> = (workloads.iter())
+        .map(|w| {
+            Row::new(vec![
+                Cell::from(short_cluster(&w.cluster.env, &w.cluster.region)),
+                Cell::from(w.version.clone()),
+                Cell::from(format!("{}/{}", w.ready, w.desired)),
+                Cell::from(Span::styled(w.state.0.clone(), t.style(w.state.1))),
+                Cell::from(Span::styled(w.hpa.clone(), t.style(Slot::Muted))),
+            ])
+        })
+        .collect();
     f.render_widget(
         Table::new(
             rows,
@@ -233,13 +466,6 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect, service: &str
 impl Model {
     /// The focus service's pods in scope, filtered by the pane filter: crash loops
     /// first, then pods that are not ready, then by cluster and name.
-    /// Where the chosen pod (`pods_key`) is in `rows`, if it is still listed.
-    pub fn chosen_pod(&self, rows: &[crate::domain::service::PodRow<'_>]) -> Option<usize> {
-        let (cluster, name) = self.pods_key.as_ref()?;
-        rows.iter()
-            .position(|r| r.cluster == cluster && r.name == name)
-    }
-
     pub fn pod_rows(&self) -> Vec<crate::domain::service::PodRow<'_>> {
         let Some(svc) = self.focus() else {
             return Vec::new();
@@ -265,17 +491,27 @@ impl Model {
     /// `R` and `H`: restart the chosen pod's deployment (asks why), or open the form
     /// of its HPA bounds.
     pub(crate) fn pod_action(&mut self, cmd: &Command) -> Vec<Effect> {
-        let rows = self.pod_rows();
-        let at = self.chosen_pod(&rows).unwrap_or(self.pods.selected);
-        let Some(pod) = rows.get(at) else {
+        self.refresh_pods();
+        let Some(pod) = self.pods.current() else {
             self.toast(Level::Error, "select a pod");
             return vec![];
         };
-        let (service, cluster) = (pod.service.to_string(), pod.cluster.clone());
+        let (service, cluster) = (pod.service.clone(), pod.cluster.clone());
         if *cmd == Command::Restart {
             return self.ask_why(Action::Restart { service, cluster });
         }
         self.open_hpa_form(service, cluster);
         vec![]
+    }
+
+    /// Move the pods pane's selection (from the chosen pod); the pod there is chosen.
+    pub(crate) fn pods_nav(&mut self, delta: isize) {
+        self.refresh_pods();
+        let p = &mut self.pods;
+        if let Some(i) = p.chosen() {
+            p.pos.selected = i;
+        }
+        p.pos.move_by(delta, p.rows.len());
+        p.key = (p.rows.get(p.pos.selected)).map(|r| (r.cluster.clone(), r.name.clone()));
     }
 }

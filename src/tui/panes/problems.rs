@@ -170,9 +170,39 @@ fn severity_cell(s: Severity) -> (&'static str, Slot) {
     }
 }
 
-pub fn draw_problems(m: &mut Model, f: &mut Frame, area: Rect) {
+/// The list and, under it when there is room, the selected problem's detail.
+fn problems_areas(area: Rect) -> [Rect; 2] {
+    let detail_h = if area.height >= 12 { 3 } else { 0 };
+    Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(area)
+}
+
+/// Rows of problems the list shows (its title border and a header line above them).
+fn problems_height(list: Rect) -> usize {
+    Block::default()
+        .borders(Borders::TOP)
+        .inner(list)
+        .height
+        .saturating_sub(1) as usize
+}
+
+impl Model {
+    /// The problems computed if stale (the data under them changed, or the minute),
+    /// the selection inside them and scrolled into view.
+    pub(crate) fn settle_problems(&mut self, body: Rect) {
+        let len = self.problem_rows().len();
+        if len == 0 {
+            return;
+        }
+        let [list, _] = problems_areas(body);
+        self.list.clamp(len);
+        self.list.scroll_into_view(problems_height(list), len);
+    }
+}
+
+pub fn draw_problems(m: &Model, f: &mut Frame, area: Rect) {
     let now = m.now();
-    let rows = m.problem_rows().to_vec();
+    // Computed by `settle` before the frame, never here.
+    let rows: &[ProblemRow] = m.problems.as_ref().map_or(&[], |c| &c.rows);
     let t = &m.theme;
     let crit = rows
         .iter()
@@ -197,9 +227,8 @@ pub fn draw_problems(m: &mut Model, f: &mut Frame, area: Rect) {
             t.style(Slot::Accent),
         ));
     }
-    let detail_h = if area.height >= 12 { 3 } else { 0 };
-    let [list_area, detail_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(area);
+    let [list_area, detail_area] = problems_areas(area);
+    let detail_h = detail_area.height;
     let block = Block::default()
         .borders(Borders::TOP)
         .border_style(t.style(Slot::Border))
@@ -213,7 +242,8 @@ pub fn draw_problems(m: &mut Model, f: &mut Frame, area: Rect) {
         );
         return;
     }
-    let height = inner.height.saturating_sub(1) as usize;
+    let height = problems_height(list_area);
+    // Settled before the frame; clamped again here on a copy, in case.
     let mut pos = m.list;
     pos.clamp(rows.len());
     pos.scroll_into_view(height, rows.len());
@@ -299,7 +329,6 @@ pub fn draw_problems(m: &mut Model, f: &mut Frame, area: Rect) {
             detail_area,
         );
     }
-    m.list = pos;
 }
 
 impl Model {

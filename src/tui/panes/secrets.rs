@@ -18,7 +18,72 @@ use crate::tui::panes::matrix::*;
 
 /// Secrets of the focus service (C7, read side): drift findings, a key × cluster grid
 /// (presence and version, never values), and the selected key side by side.
-pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
+/// The secrets grid's state: the selected cell (what v, p, x and c act on) and the
+/// first cluster column shown (follows the cell).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecretsPane {
+    /// An index into the grid's columns in scope.
+    pub cell: usize,
+    pub col: usize,
+}
+
+/// The secrets pane's parts: drift findings (and unreadable regions) above, the grid,
+/// the selected key by region under it; and the cluster columns that fit.
+fn secrets_areas(area: Rect, findings: usize, failed: usize) -> ([Rect; 3], usize) {
+    let fit = ((area.width.saturating_sub(25)) / 10).max(1) as usize;
+    let find_h = (findings as u16).min(6) + (failed as u16).min(3) + 1;
+    let areas = Layout::vertical([
+        Constraint::Length(find_h),
+        Constraint::Min(4),
+        Constraint::Length(7),
+    ])
+    .areas(area);
+    (areas, fit)
+}
+
+/// Rows of keys the grid shows (two header lines above them).
+fn secrets_height(table: Rect) -> usize {
+    table.height.saturating_sub(2) as usize
+}
+
+/// The first column shown so that column `cell` of `cols` is on screen.
+pub(crate) fn scroll_cols(first: usize, cell: usize, fit: usize, cols: usize) -> usize {
+    let mut first = first;
+    if cell < first {
+        first = cell;
+    } else if cell >= first + fit {
+        first = cell + 1 - fit;
+    }
+    first.min(cols.saturating_sub(fit))
+}
+
+impl Model {
+    /// The grid's selected cell inside its columns and scrolled into view, the
+    /// selected key inside the rows shown.
+    pub(crate) fn settle_secrets(&mut self, body: Rect) {
+        let Some(service) = self.focus() else {
+            return;
+        };
+        if !matches!(&self.secrets, Remote::Ready((s, _)) if *s == service) {
+            return;
+        }
+        let Some(view) = self.secret_view() else {
+            return;
+        };
+        let cols = (view.grid.columns.iter())
+            .filter(|c| self.scope.contains(c))
+            .count();
+        let ([_, table, _], fit) =
+            secrets_areas(body, view.findings.len(), self.secrets_failed.len());
+        self.secrets_pane.cell = self.secrets_pane.cell.min(cols.saturating_sub(1));
+        self.secrets_pane.col =
+            scroll_cols(self.secrets_pane.col, self.secrets_pane.cell, fit, cols);
+        self.list
+            .scroll_into_view(secrets_height(table), view.rows.len());
+    }
+}
+
+pub fn draw_secrets(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let Some(service) = m.focus() else {
         f.render_widget(
@@ -64,28 +129,17 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
         .filter(|(_, c)| m.scope.contains(c))
         .map(|(i, _)| i)
         .collect();
-    let fit = ((area.width.saturating_sub(25)) / 10).max(1) as usize;
-    // Scroll so the selected cell is visible.
-    m.secret_cell = m.secret_cell.min(cols.len().saturating_sub(1));
-    if m.secret_cell < m.matrix_col {
-        m.matrix_col = m.secret_cell;
-    } else if m.secret_cell >= m.matrix_col + fit {
-        m.matrix_col = m.secret_cell + 1 - fit;
-    }
-    m.matrix_col = m.matrix_col.min(cols.len().saturating_sub(fit));
-    let more = cols_hint(m.matrix_col, fit, cols.len());
-    let selected_col = cols.get(m.secret_cell).copied();
-    let cols: Vec<usize> = cols.into_iter().skip(m.matrix_col).take(fit).collect();
+    let failed = &m.secrets_failed;
+    let ([head, table_area, side_area], fit) = secrets_areas(area, findings.len(), failed.len());
+    // Settled before the frame (the selected cell scrolled into view); clamped again
+    // here on a copy, in case.
+    let cell = m.secrets_pane.cell.min(cols.len().saturating_sub(1));
+    let first = scroll_cols(m.secrets_pane.col, cell, fit, cols.len());
+    let more = cols_hint(first, fit, cols.len());
+    let selected_col = cols.get(cell).copied();
+    let cols: Vec<usize> = cols.into_iter().skip(first).take(fit).collect();
     let t = &m.theme;
 
-    let failed = &m.secrets_failed;
-    let find_h = (findings.len() as u16).min(6) + (failed.len() as u16).min(3) + 1;
-    let [head, table_area, side_area] = Layout::vertical([
-        Constraint::Length(find_h),
-        Constraint::Min(4),
-        Constraint::Length(7),
-    ])
-    .areas(area);
     let mut lines = vec![Line::from(vec![
         Span::styled(format!(" {service} "), t.style(Slot::Title)),
         Span::styled(format!("{} keys · ", grid.keys.len()), t.style(Slot::Muted)),
@@ -126,7 +180,7 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(lines), head);
 
     // The grid: one row per key, one narrow column per cluster in scope.
-    let height = table_area.height.saturating_sub(2) as usize;
+    let height = secrets_height(table_area);
     let mut pos = m.list;
     pos.scroll_into_view(height, rows.len());
     let shown: Vec<_> = cols.iter().map(|&c| grid.columns[c].clone()).collect();
@@ -201,7 +255,6 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
         // Wrapped over the panel: a long value is never cut at 80 columns.
         f.render_widget(Clear, side_area);
         f.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), side_area);
-        m.list = pos;
         return;
     }
     // The selected key across the regions of one environment.
@@ -258,7 +311,6 @@ pub fn draw_secrets(m: &mut Model, f: &mut Frame, area: Rect) {
             side_area,
         );
     }
-    m.list = pos;
 }
 
 pub(crate) fn kind_label(k: DriftKind) -> &'static str {
@@ -345,7 +397,7 @@ impl Model {
     /// The cluster of the secrets grid's selected cell.
     pub fn secret_cell_cluster(&self) -> Option<crate::domain::ClusterId> {
         let cols = self.secret_columns();
-        cols.get(self.secret_cell.min(cols.len().saturating_sub(1)))
+        cols.get(self.secrets_pane.cell.min(cols.len().saturating_sub(1)))
             .cloned()
     }
 

@@ -11,17 +11,31 @@ use crate::config::theme::Slot;
 use crate::domain::catalog::{Entity, Kind, RelationKind};
 use crate::domain::service::ServiceRow;
 use crate::domain::text::sanitize;
-use crate::tui::format::*;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::*;
 
-pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str) {
-    let entity = m
-        .catalog
-        .as_ref()
-        .and_then(|c| c.find(Some(&Kind::Component), name))
-        .cloned();
-    let row = m.cat.row_index(name).map(|i| m.cat.rows[i].clone());
+impl Model {
+    /// The service view's text: `None` when the service left the catalog.
+    pub(crate) fn service_text(&self, name: &str) -> Option<Text<'static>> {
+        let entity = self
+            .catalog
+            .as_ref()
+            .and_then(|c| c.find(Some(&Kind::Component), name))?;
+        let row = &self.cat.rows[self.cat.row_index(name)?];
+        Some(detail_text(self, entity, row, true))
+    }
+
+    /// The view scrolls no further than its last line at the bottom.
+    pub(crate) fn settle_service(&mut self, body: Rect, name: &str) {
+        // Its "running in" lines are the pods pane's workload rows, for this service.
+        self.refresh_pods();
+        let inner = Block::default().borders(Borders::ALL).inner(body);
+        let lines = self.service_text(name).map_or(0, |t| t.lines.len());
+        self.detail_scroll = (self.detail_scroll).min(lines.saturating_sub(inner.height as usize));
+    }
+}
+
+pub(crate) fn draw_service(m: &Model, f: &mut Frame, area: Rect, name: &str) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -32,11 +46,8 @@ pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str)
         ));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    match (entity, row) {
-        (Some(e), Some(r)) => {
-            let text = detail_text(m, &e, &r, true);
-            let max = text.lines.len().saturating_sub(inner.height as usize);
-            m.detail_scroll = m.detail_scroll.min(max);
+    match m.service_text(name) {
+        Some(text) => {
             f.render_widget(
                 Paragraph::new(text)
                     .wrap(Wrap { trim: false })
@@ -44,7 +55,7 @@ pub(crate) fn draw_service(m: &mut Model, f: &mut Frame, area: Rect, name: &str)
                 inner,
             );
         }
-        _ => f.render_widget(
+        None => f.render_widget(
             Paragraph::new(format!("{name} is no longer in the catalog."))
                 .style(m.theme.style(Slot::Muted)),
             inner,
@@ -128,18 +139,18 @@ pub(crate) fn detail_text(m: &Model, e: &Entity, row: &ServiceRow, full: bool) -
             "running in",
             t.style(Slot::Muted).add_modifier(Modifier::BOLD),
         )));
-        if let Some(live) = m.live.service(&row.name) {
-            for d in m.deployments_in_scope(live) {
-                let cluster = d.cluster;
-                let crash = live.crash_loops(cluster);
-                let (state, slot) = deployment_state(&d, crash);
-                lines.push(Line::from(vec![
-                    Span::raw(format!("  {:<26}", cluster.to_string())),
-                    Span::raw(format!("{:<12}", sanitize(d.version))),
-                    Span::raw(format!("{:>3}/{:<3} ", d.ready, d.desired)),
-                    Span::styled(state, t.style(slot)),
-                ]));
-            }
+        // Built when the data arrived (`refresh_pods`, run by the settle step).
+        let workloads = (m.pods.shows(&row.name))
+            .then_some(m.pods.workloads.as_deref())
+            .flatten()
+            .unwrap_or_default();
+        for w in workloads {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {:<26}", w.cluster.to_string())),
+                Span::raw(format!("{:<12}", w.version)),
+                Span::raw(format!("{:>3}/{:<3} ", w.ready, w.desired)),
+                Span::styled(w.state.0.clone(), t.style(w.state.1)),
+            ]));
         }
     }
     if full {
