@@ -1598,7 +1598,7 @@ impl Model {
                 label: format!(
                     "{}  ⏳{}  from {} · {} · by {}",
                     sanitize(&e.name),
-                    format_duration(e.remaining(now)),
+                    crate::domain::environment::short_remaining(e.remaining(now)),
                     sanitize(&e.from),
                     e.regions
                         .iter()
