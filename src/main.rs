@@ -24,7 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(sphere::cli::run(cli)) {
+    let ran = runtime.block_on(sphere::cli::run(cli));
+    // The TUI quits while the demo may still be opening on a blocking thread (the user
+    // pressed `q` first): that is not waited for long, as every write of the demo's
+    // state is atomic (a temporary file renamed) and the next start cleans up.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match ran {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sphere: {e:#}");
