@@ -7,6 +7,16 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // One malloc arena for every thread. The demo opens on a blocking thread and the
+    // TUI runs on the runtime's workers: with an arena each, what reading the saved
+    // state frees stays resident in one arena while the others grow (98.9 MB resident
+    // against 81.5 with one arena, at services=10000,clusters=60,pods=50000). sphere's
+    // threads allocate little at once, so sharing one costs no measurable time.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     // `COMPLETE=bash sphere …`: the shell asks for completions; answered, then exit.
     sphere::cli::complete_if_asked();
     let cli = match sphere::cli::parse_from(std::env::args_os()) {
