@@ -7,6 +7,9 @@
 //! saved state a previous launch left (read back). Per case, the median of N launches
 //! with the spread (min–max) of:
 //!
+//! - first frame: from spawning the process until anything of sphere's screen is
+//!   up: the header (its sync indicator included) and the footer, whatever the panes
+//!   show yet (the demo may still be opening);
 //! - first full frame: from spawning the process until the screen shows the header
 //!   (with its sync indicator), the catalog's table with its first row, and the
 //!   footer;
@@ -42,6 +45,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Copy)]
 struct Launch {
+    shell: Duration,
     first_frame: Duration,
     live: Duration,
     rss_kib: u64,
@@ -95,6 +99,14 @@ fn full_frame(rows: &[String]) -> bool {
         });
     let footer = rows.last().is_some_and(|r| r.contains("q quit"));
     header && table && footer
+}
+
+/// Sphere's screen is up: the header with its sync indicator and the footer.
+fn shell_frame(rows: &[String]) -> bool {
+    let header = rows.first().is_some_and(|r| {
+        r.contains("syncing ") || r.contains("● live ") || r.contains("unreachable")
+    });
+    header && rows.last().is_some_and(|r| r.contains("q quit"))
 }
 
 fn is_live(rows: &[String]) -> bool {
@@ -184,7 +196,7 @@ fn launch(bin: &Path, scale: &str, dirs: &Dirs, settle: Duration, trace: bool) -
     let size = |n: u16| std::num::NonZeroU16::new(n).context("a terminal size of 0");
     let mut parser = vt100::Parser::new(size(ROWS)?, size(COLS)?, 0);
     let mut bytes = 0u64;
-    let (mut first_frame, mut live, mut pods_open_at) = (None, None, None);
+    let (mut shell, mut first_frame, mut live, mut pods_open_at) = (None, None, None, None);
     let mut samples: Vec<(Duration, u64)> = Vec::new();
     let mut last_sample = Instant::now();
     let measured = loop {
@@ -225,6 +237,9 @@ fn launch(bin: &Path, scale: &str, dirs: &Dirs, settle: Duration, trace: bool) -
             }
         }
         let screen = rows(parser.screen());
+        if shell.is_none() && shell_frame(&screen) {
+            shell = Some(now);
+        }
         if first_frame.is_none() && full_frame(&screen) {
             first_frame = Some(now);
             // The pods pane.
@@ -243,6 +258,7 @@ fn launch(bin: &Path, scale: &str, dirs: &Dirs, settle: Duration, trace: bool) -
             let rss = status_kib(pid, "VmRSS:").context("reading VmRSS")?;
             let hwm = status_kib(pid, "VmHWM:").context("reading VmHWM")?;
             break Launch {
+                shell: shell.unwrap_or_default(),
                 first_frame: first_frame.unwrap_or_default(),
                 live: live.unwrap_or_default(),
                 rss_kib: rss,
@@ -392,13 +408,14 @@ fn main() -> Result<()> {
     );
     println!();
     println!(
-        "| binary | scale | case | first full frame | live | RSS after sync | peak RSS | bytes written |"
+        "| binary | scale | case | first frame | first full frame | live | RSS after sync | peak RSS | bytes written |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (label, scale, case, ls) in results {
         println!(
-            "| {label} | {scale} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {scale} | {} | {} | {} | {} | {} | {} | {} |",
             case.label(),
+            ms_cell(ls.iter().map(|l| l.shell).collect()),
             ms_cell(ls.iter().map(|l| l.first_frame).collect()),
             ms_cell(ls.iter().map(|l| l.live).collect()),
             mb_cell(ls.iter().map(|l| l.rss_kib).collect()),

@@ -457,13 +457,16 @@ pub(crate) async fn resolve_actor(
 ) -> Result<crate::actions::Actor> {
     use crate::actions::Actor;
     use crate::domain::text::sanitize;
+    if platform.kind == crate::backend::PlatformKind::Demo {
+        return demo_actor(cli, ctx, catalog, policy);
+    }
     let me = operator(ctx, platform).await;
     let Some(name) = &cli.act_as else {
         return Ok(Actor::resolve(&me, catalog, policy));
     };
     let mut actor = Actor::resolve_as(name, catalog, policy)
         .map_err(|r| UsageError(format!("--as: {}", sanitize(&r.to_string()))))?;
-    if platform.kind == crate::backend::PlatformKind::Demo || actor.name == me {
+    if actor.name == me {
         return Ok(actor);
     }
     let real = Actor::resolve(&me, catalog, policy);
@@ -488,6 +491,29 @@ pub(crate) async fn resolve_actor(
     }
     actor.by = Some(me);
     Ok(actor)
+}
+
+/// The actor on the demo, where nothing needs the platform open: `user` from the
+/// config (else `you`), or `--as NAME`, which is how one tries the policy as someone
+/// else (a catalog User; the demo's users are in its catalog before it is extended).
+pub(crate) fn demo_actor(
+    cli: &Cli,
+    ctx: &Ctx,
+    catalog: &Catalog,
+    policy: &crate::actions::Policy,
+) -> Result<crate::actions::Actor> {
+    use crate::actions::Actor;
+    let me = ctx.config.actor(true);
+    match &cli.act_as {
+        None => Ok(Actor::resolve(&me, catalog, policy)),
+        Some(name) => Actor::resolve_as(name, catalog, policy).map_err(|r| {
+            UsageError(format!(
+                "--as: {}",
+                crate::domain::text::sanitize(&r.to_string())
+            ))
+            .into()
+        }),
+    }
 }
 
 /// Everything both faces need, built once.
@@ -710,12 +736,23 @@ pub(crate) fn policy_for(
     platform: &Platform,
 ) -> (crate::actions::Policy, Vec<ConfigProblem>) {
     let envs = platform.clusters.topology().environments;
-    let (cfg, problems) = ctx.config.policy_for_environments(&envs);
-    let policy = crate::actions::Policy::from_config(
-        &cfg,
+    policy_for_envs(
+        cli,
+        ctx,
+        &envs,
         platform.kind == crate::backend::PlatformKind::Demo,
-        cli.read_only,
-    );
+    )
+}
+
+/// [`policy_for`] over the environments given (before the platform is open).
+fn policy_for_envs(
+    cli: &Cli,
+    ctx: &Ctx,
+    envs: &[String],
+    demo: bool,
+) -> (crate::actions::Policy, Vec<ConfigProblem>) {
+    let (cfg, problems) = ctx.config.policy_for_environments(envs);
+    let policy = crate::actions::Policy::from_config(&cfg, demo, cli.read_only);
     (policy, problems)
 }
 
@@ -803,7 +840,17 @@ pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Si
 
 /// The embedded demo platform, with the catalog from the config's paths if set.
 pub fn build_demo(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
-    // A misspelt injected failure would fail nothing, silently.
+    warn_unknown_faults();
+    let sim = Sim::open(demo_options(cli, ctx), demo_catalog_of(ctx))
+        .context("could not open the demo platform")?;
+    for notice in sim.notices() {
+        eprintln!("sphere: {}", crate::domain::text::sanitize(notice));
+    }
+    demo_platform(ctx, sim)
+}
+
+/// A misspelt injected failure would fail nothing, silently: say so on stderr.
+fn warn_unknown_faults() {
     if let Ok(spec) = std::env::var(crate::backend::sim::FAIL_ENV) {
         let unknown = crate::backend::sim::unknown_faults(&spec);
         if !unknown.is_empty() {
@@ -815,12 +862,6 @@ pub fn build_demo(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Sim)> {
             );
         }
     }
-    let sim = Sim::open(demo_options(cli, ctx), demo_catalog_of(ctx))
-        .context("could not open the demo platform")?;
-    for notice in sim.notices() {
-        eprintln!("sphere: {}", crate::domain::text::sanitize(notice));
-    }
-    demo_platform(ctx, sim)
 }
 
 /// The demo's catalog: the config's `[catalog] paths` when set, else the embedded one.
@@ -840,6 +881,51 @@ fn demo_options(cli: &Cli, ctx: &Ctx) -> SimOptions {
         pace: cli.pace.unwrap_or(ctx.config.demo.pace),
         state_path: Some(demo_state_path(cli, ctx)),
     }
+}
+
+/// Open the demo for the TUI, off the async workers, while the screen is up. A demo
+/// state that cannot be read opens read-only, the problem shown, nothing replaced:
+/// every pane that needs the state says why it has nothing. The demo's clock starts
+/// once it is open.
+async fn open_demo_behind(
+    cli: &Cli,
+    ctx: &Ctx,
+    opts: SimOptions,
+    catalog: Catalog,
+) -> Result<tui::app::Opened> {
+    let opened =
+        tokio::task::spawn_blocking(move || match Sim::open(opts.clone(), catalog.clone()) {
+            Ok(sim) => Ok((sim, None)),
+            Err(e) => match e.downcast_ref::<crate::backend::sim::StateError>() {
+                Some(problem) => {
+                    let problem = problem.to_string();
+                    let sim = Sim::unreadable(opts, catalog, problem.clone())?;
+                    Ok((sim, Some(format!("read-only: {problem}"))))
+                }
+                None => Err(e),
+            },
+        })
+        .await
+        .context("opening the demo platform stopped")?
+        .context("could not open the demo platform")?;
+    let (sim, state_problem) = opened;
+    let (platform, sim) = demo_platform(ctx, sim)?;
+    let (policy, _) = policy_for(cli, ctx, &platform);
+    // An unreadable demo state: nothing may change until it is reset.
+    let policy = crate::actions::Policy {
+        read_only: policy.read_only || state_problem.is_some(),
+        ..policy
+    };
+    let problems = state_problem
+        .into_iter()
+        .chain(sim.notices().iter().cloned())
+        .collect();
+    let _clock = sim.start_clock();
+    Ok(tui::app::Opened {
+        platform,
+        policy,
+        problems,
+    })
 }
 
 /// The platform over an opened demo, as the config dresses it.
@@ -872,25 +958,6 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
             "the TUI needs a terminal; for scripts use a command such as `sphere catalog list --output json`"
         );
     }
-    // A demo state that cannot be read opens read-only, the problem shown, nothing
-    // replaced: every pane that needs the state says why it has nothing.
-    let (platform, sim, state_problem) = match build_platform(cli, &ctx).await {
-        Ok((platform, sim)) => (platform, sim, None),
-        Err(e) => match e.downcast_ref::<crate::backend::sim::StateError>() {
-            Some(problem) => {
-                let problem = problem.to_string();
-                let sim = Sim::unreadable(
-                    demo_options(cli, &ctx),
-                    demo_catalog_of(&ctx),
-                    problem.clone(),
-                )
-                .context("could not open the demo platform")?;
-                let (platform, sim) = demo_platform(&ctx, sim)?;
-                (platform, Some(sim), Some(format!("read-only: {problem}")))
-            }
-            None => return Err(e),
-        },
-    };
     let theme_name = cli
         .theme
         .clone()
@@ -898,7 +965,43 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
     let (theme, theme_problems) =
         crate::config::theme::load_theme(&theme_name, &ctx.paths, ColorSupport::detect());
     let (keymap, key_problems) = crate::config::keymap::load_keymap(&ctx.paths);
-    let (policy, policy_problems) = policy_for(cli, &ctx, &platform);
+    let configured = ctx.config.is_configured_platform() && !cli.demo;
+    // The demo opens behind the screen (seeding or reading its state takes a while at
+    // scale): what the model needs first is known without it.
+    let (source, name, topology, policy, policy_problems, actor) = if configured {
+        let (platform, _) = build_platform(cli, &ctx).await?;
+        let (policy, problems) = policy_for(cli, &ctx, &platform);
+        // `--as NAME` works here as in every command: a catalog User, checked (and on
+        // a configured platform, allowed to admins only) before the screen opens.
+        let catalog = platform.catalog.load().await?;
+        let actor = resolve_actor(cli, &ctx, &platform, &catalog, &policy).await?;
+        let (name, topology) = (platform.name.clone(), platform.clusters.topology());
+        let source = tui::app::Source::Ready(platform);
+        (source, name, topology, policy, problems, actor)
+    } else {
+        warn_unknown_faults();
+        let opts = demo_options(cli, &ctx);
+        let topology = crate::backend::sim::topology_for(&opts.scale);
+        let (policy, problems) = policy_for_envs(cli, &ctx, &topology.environments, true);
+        let catalog = demo_catalog_of(&ctx);
+        let actor = demo_actor(cli, &ctx, &catalog, &policy)?;
+        let saved = opts.state_path.as_ref().is_some_and(|p| p.exists());
+        let notice = if saved {
+            "opening the demo: reading state…"
+        } else {
+            "opening the demo: seeding state…"
+        };
+        let source = tui::app::Source::Opening {
+            notice: notice.to_string(),
+            open: Box::pin(open_demo_behind(cli, &ctx, opts, catalog)),
+        };
+        let name = ctx
+            .config
+            .platform_name
+            .clone()
+            .unwrap_or_else(|| "demo".to_string());
+        (source, name, topology, policy, problems, actor)
+    };
     let startup_problems: Vec<String> = ctx
         .problems
         .iter()
@@ -906,20 +1009,7 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         .chain(&key_problems)
         .chain(&policy_problems)
         .map(|p| p.to_string())
-        .chain(state_problem.clone())
-        .chain(sim.iter().flat_map(|s| s.notices().to_vec()))
         .collect();
-    // An unreadable demo state: nothing may change until it is reset.
-    let policy = crate::actions::Policy {
-        read_only: policy.read_only || state_problem.is_some(),
-        ..policy
-    };
-    // `--as NAME` works here as in every command: a catalog User, checked (and on a
-    // configured platform, allowed to admins only) before the screen opens.
-    let actor = {
-        let catalog = platform.catalog.load().await?;
-        resolve_actor(cli, &ctx, &platform, &catalog, &policy).await?
-    };
     let user = actor.name.clone();
     let group = match ctx.config.catalog.group_by {
         GroupBy::None => tui::catalog::Grouping::None,
@@ -935,10 +1025,10 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
     };
     let startup_problems: Vec<String> = startup_problems.into_iter().chain(retry_problem).collect();
     let mut model = tui::model::Model::new(tui::model::ModelInit {
-        platform_name: platform.name.clone(),
-        demo: platform.kind == crate::backend::PlatformKind::Demo,
+        platform_name: name,
+        demo: !configured,
         user,
-        topology: platform.clusters.topology(),
+        topology,
         keymap,
         theme,
         toast_ttl: Duration::from_secs(ctx.config.toast_seconds),
@@ -949,9 +1039,8 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
     });
     // The header names who acts; the audit trail also who impersonates them.
     model.impersonator = actor.by;
-    let _clock = sim.as_ref().map(Sim::start_clock);
     tui::app::run(tui::app::RunOptions {
-        platform,
+        source,
         model,
         max_fps: ctx.config.max_fps,
         startup_problems,

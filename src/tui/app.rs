@@ -36,8 +36,30 @@ struct Inbox {
     cluster: Receiver<ClusterEvent>,
 }
 
-pub struct RunOptions {
+/// Where the loop's platform comes from.
+pub enum Source<'a> {
+    /// Open already (a configured platform).
+    Ready(Platform),
+    /// Still opening (the demo seeds or reads its saved state): the loop draws the
+    /// screen and answers keys meanwhile, the header saying `notice`; what needs the
+    /// platform waits until `open` ends, and an error from it ends the TUI.
+    Opening {
+        notice: String,
+        open: BoxFuture<'a, Result<Opened>>,
+    },
+}
+
+/// A platform opened while the screen was up, and what the model learns from it.
+pub struct Opened {
     pub platform: Platform,
+    /// The policy for the environments the platform has (its ephemeral ones too).
+    pub policy: crate::actions::Policy,
+    /// Problems found while opening: shown as toasts.
+    pub problems: Vec<String>,
+}
+
+pub struct RunOptions<'a> {
+    pub source: Source<'a>,
     pub model: Model,
     pub max_fps: u16,
     /// Problems found while starting (bad config files): shown as toasts.
@@ -46,9 +68,9 @@ pub struct RunOptions {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is restored on
 /// every path out of here, panics included.
-pub async fn run(opts: RunOptions) -> Result<()> {
+pub async fn run(opts: RunOptions<'_>) -> Result<()> {
     let RunOptions {
-        platform,
+        source,
         mut model,
         max_fps,
         startup_problems,
@@ -56,7 +78,6 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let (tx, rx) = unbounded_channel();
     let (input_tx, input) = unbounded_channel();
     let (cluster_tx, cluster) = tokio::sync::mpsc::channel(CLUSTER_QUEUE);
-    spawn_sources(&platform, &tx, cluster_tx);
     spawn_signals(&tx)?;
     for p in startup_problems {
         model.toast(Level::Error, p);
@@ -77,20 +98,48 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         size.height,
     )));
     spawn_input(&input_tx);
-    let inbox = Inbox {
+    let mut inbox = Inbox {
         input,
         other: rx,
         cluster,
     };
     let mut placed = Placed::default();
-    for e in model.startup_effects() {
+    let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
+    let (platform, waiting) = match source {
+        Source::Ready(platform) => (platform, Vec::new()),
+        Source::Opening { notice, open } => {
+            let opening = Opening {
+                guard: &mut guard,
+                model: &mut model,
+                inbox: &mut inbox,
+                placed: &mut placed,
+                frame_interval,
+            };
+            let Some((opened, waiting)) = opening.run(notice, open).await? else {
+                return ended();
+            };
+            model.topology = opened.platform.clusters.topology();
+            model.policy = opened.policy;
+            for p in opened.problems {
+                model.toast(Level::Error, p);
+            }
+            model.update(Msg::Notice(None));
+            model.dirty = true;
+            (opened.platform, waiting)
+        }
+    };
+    spawn_sources(&platform, &tx, cluster_tx);
+    // What the user asked for while the platform opened runs after what sphere reads
+    // at start.
+    for e in model.startup_effects().into_iter().chain(waiting) {
         let mut host = AppHost {
             guard: &mut guard,
             placed: &mut placed,
         };
-        run_effect(e, &mut model, &platform, &tx, &mut host)?;
+        if run_effect(e, &mut model, &platform, &tx, &mut host)? == Flow::Quit {
+            return ended();
+        }
     }
-    let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
     event_loop(
         &mut guard,
         &mut model,
@@ -101,6 +150,77 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         placed,
     )
     .await
+}
+
+/// The loop while the platform opens: it draws, answers keys (`q` quits), and keeps
+/// every effect that needs the platform for when it is open.
+struct Opening<'l> {
+    guard: &'l mut TerminalGuard,
+    model: &'l mut Model,
+    inbox: &'l mut Inbox,
+    placed: &'l mut Placed,
+    frame_interval: Duration,
+}
+
+impl Opening<'_> {
+    /// The platform and the effects that waited for it; `None` when the user quit
+    /// (or a signal came) first.
+    async fn run(
+        self,
+        notice: String,
+        mut open: BoxFuture<'_, Result<Opened>>,
+    ) -> Result<Option<(Opened, Vec<Effect>)>> {
+        let Opening {
+            guard,
+            model,
+            inbox,
+            placed,
+            frame_interval,
+        } = self;
+        model.update(Msg::Notice(Some(notice)));
+        model.dirty = true;
+        let mut waiting = Vec::new();
+        let mut last_draw: Option<Instant> = None;
+        loop {
+            ended()?;
+            let now = Instant::now();
+            waiting.extend(model.on_time(now));
+            let mut wake = model.next_deadline();
+            if model.dirty {
+                let due = last_draw.map_or(now, |t| t + frame_interval);
+                if due <= now {
+                    draw(guard, model, placed)?;
+                    last_draw = Some(Instant::now());
+                } else {
+                    wake = Some(wake.map_or(due, |w| w.min(due)));
+                }
+            }
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let msg = tokio::select! {
+                biased;
+                m = inbox.input.recv() => m,
+                m = inbox.other.recv() => m,
+                opened = &mut open => return Ok(Some((opened?, waiting))),
+                _ = sleep => continue,
+            };
+            let Some(msg) = msg else {
+                return Ok(None);
+            };
+            for e in model.update(msg) {
+                let mut host = AppHost { guard, placed };
+                match run_local(e, model, &mut host)? {
+                    Ok(Flow::Quit) => return Ok(None),
+                    Ok(Flow::Continue) => {}
+                    Err(needs_platform) => waiting.push(needs_platform),
+                }
+            }
+        }
+    }
 }
 
 /// Providers: the catalog load and the cluster watch.
@@ -217,19 +337,13 @@ pub fn run_effect(
     tx: &UnboundedSender<Msg>,
     host: &mut impl Host,
 ) -> Result<Flow> {
+    let effect = match run_local(effect, model, host)? {
+        Ok(flow) => return Ok(flow),
+        Err(effect) => effect,
+    };
     let (p, t) = (platform.clone(), tx.clone());
     match effect {
-        Effect::Quit => return Ok(Flow::Quit),
-        Effect::Suspend => {
-            host.suspend()?;
-            tracing::info!("resumed after suspend");
-            model.dirty = true;
-        }
-        Effect::ClearScreen => {
-            host.clear()?;
-            model.dirty = true;
-        }
-        Effect::Copy(text) => host.copy(&text)?,
+        Effect::Quit | Effect::Suspend | Effect::ClearScreen | Effect::Copy(_) => {}
         Effect::Fetch(what) => host.spawn(Box::pin(async move {
             let _ = t.send(fetch(&p, what).await);
         })),
@@ -324,6 +438,30 @@ pub fn run_effect(
     Ok(Flow::Continue)
 }
 
+/// The effects that need no platform (quit, suspend, clear, copy) run here; any other
+/// comes back as `Err`.
+fn run_local(
+    effect: Effect,
+    model: &mut Model,
+    host: &mut impl Host,
+) -> Result<Result<Flow, Effect>> {
+    match effect {
+        Effect::Quit => return Ok(Ok(Flow::Quit)),
+        Effect::Suspend => {
+            host.suspend()?;
+            tracing::info!("resumed after suspend");
+            model.dirty = true;
+        }
+        Effect::ClearScreen => {
+            host.clear()?;
+            model.dirty = true;
+        }
+        Effect::Copy(text) => host.copy(&text)?,
+        other => return Ok(Err(other)),
+    }
+    Ok(Ok(Flow::Continue))
+}
+
 /// The app's host: tasks on tokio, the terminal of the guard.
 struct AppHost<'a> {
     guard: &'a mut TerminalGuard,
@@ -386,10 +524,18 @@ async fn event_loop(
     mut placed: Placed,
 ) -> Result<()> {
     let mut last_draw: Option<Instant> = None;
+    let mut trimmed = false;
     loop {
         // A panic (in a background task: one in this loop unwinds it) restored the
         // terminal: draw nothing more.
         ended()?;
+        // Taking in the first listing of every cluster freed many small pieces of the
+        // heap (the watch's hand-over, the listing's summaries): once every cluster is
+        // in, they go back to the system (8 MB resident at 50,000 pods), off this task.
+        if !trimmed && model.live.synced.len() >= model.topology.cluster_count() {
+            trimmed = true;
+            tokio::task::spawn_blocking(crate::backend::sim::state::give_back_freed_memory);
+        }
         // Draw if something changed and the frame budget allows it.
         let now = Instant::now();
         for e in model.on_time(now) {

@@ -32,6 +32,7 @@ mod port_import;
 mod score_cli;
 mod secret_actions_cli;
 mod smoke_tmux;
+mod startup_tui;
 mod state_cli;
 mod terminal_safety;
 mod tui_diagnose;

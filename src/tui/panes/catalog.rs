@@ -276,9 +276,13 @@ impl CatalogState {
             _ => None,
         };
 
-        let picked: Vec<(usize, u32)> = if self.filter.trim().is_empty() {
+        // The rows the filter keeps, with their scores: all of them, or a list kept in
+        // `narrowed` (borrowed from there, not copied).
+        let all: Vec<(usize, u32)>;
+        let picked: &[(usize, u32)] = if self.filter.trim().is_empty() {
             self.narrowed.clear();
-            (0..self.rows.len()).map(|i| (i, 0)).collect()
+            all = (0..self.rows.len()).map(|i| (i, 0)).collect();
+            &all
         } else {
             let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
             // Appending to a filter can only narrow it, unless it negates (`!x`).
@@ -292,11 +296,7 @@ impl CatalogState {
             {
                 self.narrowed.pop();
             }
-            if let Some((f, picked)) = self.narrowed.last()
-                && *f == self.filter
-            {
-                picked.clone()
-            } else {
+            if self.narrowed.last().is_none_or(|(f, _)| *f != self.filter) {
                 let candidates: Vec<usize> = match self.narrowed.last() {
                     Some((_, picked)) => picked.iter().map(|(i, _)| *i).collect(),
                     None => (0..self.rows.len()).collect(),
@@ -305,9 +305,9 @@ impl CatalogState {
                 if self.narrowed.len() >= 64 {
                     self.narrowed.remove(0);
                 }
-                self.narrowed.push((self.filter.clone(), picked.clone()));
-                picked
+                self.narrowed.push((self.filter.clone(), picked));
             }
+            self.narrowed.last().map_or(&[], |(_, p)| p.as_slice())
         };
         self.matched = picked.len();
 
@@ -321,25 +321,27 @@ impl CatalogState {
         let col_rank = self.ranks.peek(RankKey::Sort(sort));
         let group_rank = self.ranks.peek(RankKey::Group(group));
         let name_rank = self.ranks.peek(RankKey::Sort(SortColumn::Name));
-        // One packed integer key per row, then a plain integer sort.
-        let mut keyed: Vec<(u128, usize)> = picked
-            .iter()
-            .map(|&(i, score)| {
-                let col = if reverse {
-                    u32::MAX - col_rank[i]
-                } else {
-                    col_rank[i]
-                };
-                let fuzzy = if ranked { u32::MAX - score } else { 0 };
-                let key = (u128::from(group_rank[i]) << 96)
-                    | (u128::from(fuzzy) << 64)
-                    | (u128::from(col) << 32)
-                    | u128::from(name_rank[i]);
-                (key, i)
-            })
-            .collect();
-        keyed.sort_unstable();
-        let picked: Vec<(usize, u32)> = keyed.into_iter().map(|(_, i)| (i, 0)).collect();
+        // The order: group, then the fuzzy score (best first) when ranked by it, else
+        // the sort column; ties by name. Ranked by score, the column is the name.
+        let last = u32::try_from(self.rows.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let order = sorted_by_keys(picked, self.rows.len(), ranked, |i, score| {
+            if ranked {
+                (
+                    group_rank[i],
+                    FUZZY_MAX - score.min(FUZZY_MAX),
+                    name_rank[i],
+                )
+            } else if reverse {
+                (
+                    group_rank[i],
+                    last.saturating_sub(col_rank[i]),
+                    name_rank[i],
+                )
+            } else {
+                (group_rank[i], col_rank[i], name_rank[i])
+            }
+        });
+        let picked: Vec<(usize, u32)> = order.into_iter().map(|i| (i, 0)).collect();
         let rows = &self.rows;
 
         let mut view = Vec::with_capacity(picked.len() + 16);
@@ -516,6 +518,48 @@ impl CatalogState {
     }
 }
 
+/// Above every score [`CatalogState::score`] gives (its tiers included).
+const FUZZY_MAX: u32 = (1 << 22) - 1;
+
+/// The rows of `picked` (row, score) in the order of `key` (three ranks, the first
+/// most significant; each below `n`, the middle one a fuzzy score of 22 bits when
+/// `fuzzy`), packed into one integer per row for a plain integer sort: 64 bits when
+/// they fit (up to a million rows), else 128. Half the bytes to move makes the sort
+/// of every row (a filter's first keystroke) about twice as fast.
+fn sorted_by_keys(
+    picked: &[(usize, u32)],
+    n: usize,
+    fuzzy: bool,
+    key: impl Fn(usize, u32) -> (u32, u32, u32),
+) -> Vec<usize> {
+    let bits = usize::BITS - n.leading_zeros();
+    let mid = if fuzzy { 22 } else { bits };
+    if 2 * bits + mid <= 64 {
+        let mut keyed: Vec<(u64, u32)> = picked
+            .iter()
+            .map(|&(i, score)| {
+                let (a, b, c) = key(i, score);
+                let k = (u64::from(a) << (bits + mid)) | (u64::from(b) << bits) | u64::from(c);
+                // Below 2^21 rows here: the index fits.
+                (k, i as u32)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i as usize).collect()
+    } else {
+        let mut keyed: Vec<(u128, usize)> = picked
+            .iter()
+            .map(|&(i, score)| {
+                let (a, b, c) = key(i, score);
+                let k = (u128::from(a) << 64) | (u128::from(b) << 32) | u128::from(c);
+                (k, i)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum RankKey {
     Sort(SortColumn),
@@ -654,6 +698,30 @@ mod tests {
                 ViewItem::Group { .. } => None,
             })
             .collect()
+    }
+
+    /// The packed keys order rows as the three ranks compared one after the other, in
+    /// 64 bits and (past a million rows, or as wide ranks) in 128.
+    #[test]
+    fn packed_sort_keys_order_as_the_ranks_do() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for (n, fuzzy) in [
+            (1, false),
+            (10_000, true),
+            (10_000, false),
+            (3_000_000, false),
+        ] {
+            let picked: Vec<(usize, u32)> = (0..n.min(20_000))
+                .map(|_| (rng.usize(..n), rng.u32(..FUZZY_MAX)))
+                .collect();
+            let mid = |i: usize, score: u32| if fuzzy { score } else { (i / 3) as u32 };
+            let key = |i: usize, score: u32| ((i % 5) as u32, mid(i, score), i as u32);
+            let got = sorted_by_keys(&picked, n, fuzzy, key);
+            let mut want = picked.clone();
+            want.sort_by_key(|&(i, score)| (key(i, score), i));
+            let want: Vec<usize> = want.into_iter().map(|(i, _)| i).collect();
+            assert_eq!(got, want, "{n} rows, fuzzy {fuzzy}");
+        }
     }
 
     #[test]
