@@ -169,7 +169,7 @@ pub enum Command {
     /// delete, list.
     #[command(subcommand)]
     Env(env::EnvCommand),
-    /// Run headless: watch the platform once and publish it to Kafka ([agent] in the
+    /// Run headless: watch the platform once and publish it to Kafka (`[agent]` in the
     /// config), with drift findings, heartbeats, /healthz and /metrics.
     Agent(agent::AgentArgs),
     /// Every kind of drift (versions, secrets, flags); exits 1 when any.

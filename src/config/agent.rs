@@ -75,7 +75,7 @@ impl Default for AgentConfig {
 }
 
 impl AgentConfig {
-    /// `listen` as an address (checked by [`validate`]).
+    /// `listen` as an address (checked by `validate`).
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen.parse().ok()
     }

@@ -702,7 +702,7 @@ impl LiveState {
     /// The live status of one service within a scope, regions in `region_order`.
     ///
     /// Across environments (no environment in scope), deployments coming up for the
-    /// first time (an ephemeral environment being made, see [`Slot::coming_up`]) are
+    /// first time (an ephemeral environment being made, see `Slot::coming_up`) are
     /// counted in `starting` only, so a service running fine elsewhere does not read
     /// "rolling" while a copy of it comes up; they count as usual when the scope is
     /// their environment, or when nothing else of the service is in scope (a new

@@ -62,8 +62,8 @@ pub(super) struct Inner {
     pub(super) watched: Watched,
 }
 
-/// Every `[[clusters]]` entry's Kubernetes cluster: the [`ClusterProvider`] and the
-/// [`LockStore`] of a configured platform. Cheap to clone.
+/// Every `[[clusters]]` entry's Kubernetes cluster: the [`crate::backend::ClusterProvider`] and the
+/// [`crate::backend::LockStore`] of a configured platform. Cheap to clone.
 #[derive(Clone)]
 pub struct KubeClusters {
     pub(super) inner: Arc<Inner>,

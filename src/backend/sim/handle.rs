@@ -107,7 +107,7 @@ impl std::fmt::Debug for Sim {
 impl Sim {
     /// Open the demo platform over an already-loaded catalog: load the state file (or
     /// seed a new one when there is none, and write it). A state file that cannot be
-    /// read, or is for another seed or scale, is a [`StateError`]: nothing is replaced.
+    /// read, or is for another seed or scale, is a [`super::state::StateError`]: nothing is replaced.
     /// A catalog that changed keeps the state that still applies (see
     /// `state::merge_catalog`); the change is told once ([`Sim::notices`]).
     pub fn open(opts: SimOptions, catalog: Catalog) -> Result<Sim> {
