@@ -1409,7 +1409,7 @@ mod tests {
             ),
             (
                 &["logs", "list", "global"],
-                "<Esc> back  <Space> pause  G follow  / search  n next  p previous container  w wrap  t timestamps  : commands  ? help  q quit",
+                "q back  <Space> pause  G follow  / search  n next  p previous container  w wrap  t timestamps  : commands  ? help  <C-c> quit",
             ),
             (&["help"], "<Esc> close  j scroll"),
             (&["palette"], "<Enter> run  <Down> next  <Esc> close"),

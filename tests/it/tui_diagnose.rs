@@ -212,6 +212,15 @@ async fn tui_l_on_the_crash_loop_shows_its_logs_and_p_the_crash() {
     h.keys("<Esc>");
     assert!(h.model.logs.is_none(), "closing the view ends its stream");
     assert!(matches!(h.model.routes.last(), Some(Route::Pod(..))));
+    // `q` goes back from the logs too (as from every nested view), never quits.
+    h.keys("l");
+    assert_eq!(h.model.routes.last(), Some(&Route::Logs));
+    h.keys("q");
+    assert!(!h.quit, "q in the logs view quit sphere");
+    assert!(matches!(h.model.routes.last(), Some(Route::Pod(..))));
+    h.keys("q");
+    assert!(!h.quit, "q in the pod view quit sphere");
+    assert!(h.model.routes.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
