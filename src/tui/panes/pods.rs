@@ -208,7 +208,7 @@ impl Model {
 /// termination, node as (width, whole name)). Dropped first as the table narrows: the
 /// node (its domain, then all of it), then the last termination (the reason column
 /// then says it), so the pod's name and state always have room.
-fn pod_columns(width: u16) -> (bool, bool, Option<(u16, bool)>) {
+fn pod_columns(width: u16) -> (bool, bool, Option<(u16, bool)>, u16) {
     let narrow = width < 110;
     let cluster_w: u16 = if narrow { 13 } else { 26 };
     // cluster, pod, phase, ready, restarts, age, reason: six spaces between them.
@@ -226,7 +226,29 @@ fn pod_columns(width: u16) -> (bool, bool, Option<(u16, bool)>) {
     } else {
         None
     };
-    (narrow, last, node)
+    // What is left widens the reason column (up to 4), where the last termination
+    // then joins the waiting reason.
+    let used = node.map_or(0, |(w, _)| w + 1);
+    let reason_w = 16 + room.saturating_sub(used).min(4);
+    (narrow, last, node, reason_w)
+}
+
+/// The reason cell when the last termination has no column of its own: the waiting
+/// reason and what ended the container last, as much as `width` holds
+/// (`CrashLoopBackOff` and `OOMKilled`: `CrashLoop·OOMKilled`, or `CrashLoop·OOM`).
+fn reason_with_termination(waiting: Option<&str>, last: Option<&str>, width: usize) -> String {
+    match (waiting, last) {
+        (Some(w), Some(l)) => {
+            let short = w.strip_suffix("BackOff").unwrap_or(w);
+            let both = format!("{short}·{l}");
+            if both.chars().count() <= width {
+                return both;
+            }
+            let l = l.strip_suffix("Killed").unwrap_or(l);
+            format!("{short}·{l}")
+        }
+        (w, l) => w.or(l).unwrap_or("").to_string(),
+    }
 }
 
 /// The node column: the whole name (`ip-10-18-10-243.ec2.internal`), or its host part.
@@ -286,7 +308,7 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
     // Settled before the frame; clamped again here on a copy, in case.
     let mut pos = m.pods.pos;
     pos.scroll_into_view(height, rows.len());
-    let (narrow, show_last, node_w) = pod_columns(inner.width);
+    let (narrow, show_last, node_w, reason_w) = pod_columns(inner.width);
     let mut header = vec!["cluster", "pod", "phase", "ready", "restarts", "age"];
     let mut widths = vec![
         Constraint::Length(if narrow { 13 } else { 26 }),
@@ -301,7 +323,7 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
         widths.push(Constraint::Length(w));
     }
     header.push("reason");
-    widths.push(Constraint::Length(16));
+    widths.push(Constraint::Length(if show_last { 16 } else { reason_w }));
     if show_last {
         header.push("last termination");
         widths.push(Constraint::Length(LAST_W));
@@ -322,9 +344,13 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
         };
         // With its own column, the last termination is not repeated as the reason.
         let reason = if show_last {
-            p.waiting.as_deref()
+            p.waiting.clone().unwrap_or_default()
         } else {
-            p.waiting.as_deref().or(p.last_termination.as_deref())
+            reason_with_termination(
+                p.waiting.as_deref(),
+                p.last_termination.as_deref(),
+                usize::from(reason_w),
+            )
         };
         let mut cells = vec![
             Cell::from(cluster),
@@ -351,7 +377,7 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
             };
             cells.push(Cell::from(node.to_string()));
         }
-        cells.push(Cell::from(reason.unwrap_or("").to_string()));
+        cells.push(Cell::from(reason));
         if show_last {
             cells.push(Cell::from(p.termination_text()));
         }
@@ -513,5 +539,32 @@ impl Model {
         }
         p.pos.move_by(delta, p.rows.len());
         p.key = (p.rows.get(p.pos.selected)).map(|r| (r.cluster.clone(), r.name.clone()));
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::{pod_columns, reason_with_termination};
+
+    #[test]
+    fn the_cause_of_a_crash_loop_shows_where_its_column_does_not_fit() {
+        // 80 columns: 16 for the reason.
+        assert_eq!(
+            reason_with_termination(Some("CrashLoopBackOff"), Some("OOMKilled"), 16),
+            "CrashLoop·OOM"
+        );
+        // The pods table beside the deployments at 160 columns: wider.
+        let (_, last, _, w) = pod_columns(87);
+        assert!(!last);
+        assert_eq!(
+            reason_with_termination(Some("CrashLoopBackOff"), Some("OOMKilled"), usize::from(w)),
+            "CrashLoop·OOMKilled"
+        );
+        assert_eq!(reason_with_termination(None, Some("Error"), 16), "Error");
+        assert_eq!(
+            reason_with_termination(Some("ImagePullBackOff"), None, 16),
+            "ImagePullBackOff"
+        );
+        assert_eq!(reason_with_termination(None, None, 16), "");
     }
 }
