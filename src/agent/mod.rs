@@ -68,6 +68,19 @@ pub struct Heartbeat {
     pub records: usize,
 }
 
+/// How long one read of a polled source may take before it counts as failed.
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `read`, or a failure when it has not answered within [`READ_TIMEOUT`].
+async fn bounded<T>(source: &str, read: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!(
+            "{source}: no answer within {READ_TIMEOUT:?}"
+        )),
+    }
+}
+
 fn now() -> Timestamp {
     chrono::Utc::now().timestamp()
 }
@@ -354,33 +367,40 @@ impl Agent {
 
     /// Reads every polled source (at once) and publishes what changed.
     async fn poll(&mut self) {
-        self.topology = self.platform.topology_or_clusters().await;
+        // A read that does not answer is a failed read, never a stalled agent: the
+        // loop must go on taking watch events and sending heartbeats.
+        match tokio::time::timeout(READ_TIMEOUT, self.platform.topology_or_clusters()).await {
+            Ok(t) => self.topology = t,
+            Err(_) => tracing::warn!(
+                "ephemeral environments not read within {READ_TIMEOUT:?}; keeping the last"
+            ),
+        }
         let p = self.platform.clone();
         let (locks, catalog, secrets, flags) = tokio::join!(
             async {
                 if self.watches("locks") {
-                    Some(p.ledger.locks().await)
+                    Some(bounded("locks", p.ledger.locks()).await)
                 } else {
                     None
                 }
             },
             async {
                 if self.watches("catalog") {
-                    Some(p.catalog.refresh().await)
+                    Some(bounded("catalog", p.catalog.refresh()).await)
                 } else {
                     None
                 }
             },
             async {
                 if self.watches("secrets") {
-                    Some(p.secrets.list_partial(None).await)
+                    Some(bounded("secrets", p.secrets.list_partial(None)).await)
                 } else {
                     None
                 }
             },
             async {
                 if self.watches("flags") {
-                    Some(p.flags.list().await)
+                    Some(bounded("flags", p.flags.list()).await)
                 } else {
                     None
                 }
