@@ -220,7 +220,13 @@ async fn start(
         open_findings = tracker.open().count(),
         "read the agent's topics"
     );
-    let topology = platform.topology_or_clusters().await;
+    // As in every poll: environments that do not answer in time are read at the next.
+    let topology = tokio::time::timeout(READ_TIMEOUT, platform.topology_or_clusters())
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("ephemeral environments not read within {READ_TIMEOUT:?}");
+            platform.clusters.topology()
+        });
     let base = platform.clusters.topology().clusters().collect();
     Some(Agent {
         platform,
