@@ -75,11 +75,11 @@ impl Model {
             .count();
         let ([_, table, _], fit) =
             secrets_areas(body, view.findings.len(), self.secrets_failed.len());
+        let shown = view.rows.len();
         self.secrets_pane.cell = self.secrets_pane.cell.min(cols.saturating_sub(1));
         self.secrets_pane.col =
             scroll_cols(self.secrets_pane.col, self.secrets_pane.cell, fit, cols);
-        self.list
-            .scroll_into_view(secrets_height(table), view.rows.len());
+        self.list.scroll_into_view(secrets_height(table), shown);
     }
 }
 
@@ -352,11 +352,13 @@ impl SecretBase {
     }
 }
 
-/// What the secrets pane shows, computed once per use (see `Model::secret_view`).
-pub struct SecretView {
-    pub service: String,
-    pub findings: Vec<crate::domain::drift::DriftFinding>,
-    pub grid: crate::domain::drift::SecretGrid,
+/// What the secrets pane shows, computed once per use (see `Model::secret_view`): it
+/// borrows the grid and findings built when the secrets arrived (nothing copied per
+/// frame).
+pub struct SecretView<'a> {
+    pub service: &'a str,
+    pub findings: Vec<&'a crate::domain::drift::DriftFinding>,
+    pub grid: &'a crate::domain::drift::SecretGrid,
     /// Indices into `grid.keys` of the rows shown.
     pub rows: Vec<usize>,
 }
@@ -387,8 +389,9 @@ impl Model {
             .map(|v| {
                 v.grid
                     .columns
-                    .into_iter()
+                    .iter()
                     .filter(|c| self.scope.contains(c))
+                    .cloned()
                     .collect()
             })
             .unwrap_or_default()
@@ -410,16 +413,19 @@ impl Model {
             return vec![];
         };
         let list = list.clone();
-        let service = view.service;
-        let Some(key) = view
-            .rows
-            .get(self.list.selected)
-            .map(|&i| view.grid.keys[i].clone())
-        else {
+        let service = view.service.to_string();
+        let selected = view.rows.get(self.list.selected).map(|&i| {
+            let key = view.grid.keys[i].clone();
+            let findings: Vec<_> = (view.findings.iter())
+                .filter(|d| d.key == key)
+                .map(|&d| d.clone())
+                .collect();
+            (key, findings)
+        });
+        let Some((key, findings)) = selected else {
             self.toast(Level::Error, "select a secret");
             return vec![];
         };
-        let findings: Vec<_> = view.findings.into_iter().filter(|d| d.key == key).collect();
         let cell = self.secret_cell_cluster();
         if *cmd == Command::SecretCopy
             && let Some(c) = &cell
@@ -540,16 +546,15 @@ impl Model {
 
     /// The secrets pane's data, derived once: the focus service's drift findings in
     /// scope, its key × cluster grid, and the grid rows shown (filter, drifted only).
-    pub fn secret_view(&self) -> Option<SecretView> {
+    pub fn secret_view(&self) -> Option<SecretView<'_>> {
         let base = self.secret_base.as_ref()?;
         let service = &base.service;
-        let findings: Vec<crate::domain::drift::DriftFinding> = base
+        let findings: Vec<&crate::domain::drift::DriftFinding> = base
             .findings
             .iter()
             .filter(|d| self.scope.env.as_ref().is_none_or(|e| *e == d.env))
-            .cloned()
             .collect();
-        let grid = base.grid.clone();
+        let grid = &base.grid;
         let f = self.pane_filter.to_lowercase();
         let rows = (0..grid.keys.len())
             .filter(|&i| {
@@ -559,7 +564,7 @@ impl Model {
             })
             .collect();
         Some(SecretView {
-            service: service.clone(),
+            service,
             findings,
             grid,
             rows,
