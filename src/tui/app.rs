@@ -195,12 +195,7 @@ impl Opening<'_> {
                     wake = Some(wake.map_or(due, |w| w.min(due)));
                 }
             }
-            let sleep = async {
-                match wake {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = sleep_until(wake);
             let msg = tokio::select! {
                 biased;
                 m = inbox.input.recv() => m,
@@ -564,12 +559,7 @@ async fn event_loop(
             }
         }
 
-        let sleep = async {
-            match wake {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = sleep_until(wake);
         let first = tokio::select! {
             biased;
             m = inbox.input.recv() => m,
@@ -713,6 +703,14 @@ fn find_urls(buf: &ratatui::buffer::Buffer, urls: &[String]) -> Vec<(u16, u16, S
     }
     out
 }
+/// Until `wake`, or forever when nothing is due: the loops' timer.
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
