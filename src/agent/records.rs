@@ -155,12 +155,13 @@ impl HashKey {
         if let Some(v) = env.filter(|v| !v.is_empty()) {
             return HashKey::new(v.as_bytes()).context(HASH_KEY_ENV);
         }
+        let from_file = |bytes: std::io::Result<Vec<u8>>| {
+            let bytes = bytes.with_context(|| format!("cannot read {}", file.display()))?;
+            HashKey::new(&bytes).with_context(|| format!("{}", file.display()))
+        };
         match std::fs::read(file) {
-            Ok(bytes) => {
-                return HashKey::new(&bytes).with_context(|| format!("{}", file.display()));
-            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+            read => return from_file(read),
         }
         let mut bytes = [0u8; 32];
         aws_lc_rs::rand::fill(&mut bytes)
@@ -180,9 +181,7 @@ impl HashKey {
             Ok(()) => HashKey::new(&bytes),
             // Another agent made it first: use theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let bytes = std::fs::read(file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                HashKey::new(&bytes).with_context(|| format!("{}", file.display()))
+                from_file(std::fs::read(file))
             }
             Err(e) => Err(e).with_context(|| format!("cannot write {}", file.display())),
         }
