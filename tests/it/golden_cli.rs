@@ -113,12 +113,7 @@ fn a_failed_step_exits_1_and_the_rerun_resumes_from_it() {
     let out = sphere(&dir, &args);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v = json(&out);
-    let statuses: Vec<&str> = v["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["status"].as_str().unwrap_or(""))
-        .collect();
+    let statuses = step_statuses(&v);
     assert_eq!(
         statuses,
         [
@@ -173,12 +168,7 @@ fn a_failed_creation_is_kept_for_retry_by_a_later_process_until_it_succeeds() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(v["service"], "fraud-scorer");
-    let statuses: Vec<&str> = v["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["status"].as_str().unwrap_or(""))
-        .collect();
+    let statuses = step_statuses(&v);
     assert_eq!(
         statuses,
         [
@@ -273,4 +263,14 @@ fn a_rerun_with_other_settings_is_refused_and_changes_nothing() {
         "{}",
         String::from_utf8_lossy(&shown.stdout)
     );
+}
+
+/// The status of each step of a golden-path run's JSON, in order.
+fn step_statuses(v: &serde_json::Value) -> Vec<&str> {
+    v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or(""))
+        .collect()
 }
