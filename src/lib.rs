@@ -10,13 +10,4 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod domain;
-// TODO: tui is being restructured; the lints of Cargo.toml apply to it after that work.
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::cast_lossless,
-    clippy::stable_sort_primitive,
-    clippy::uninlined_format_args,
-    clippy::unnested_or_patterns
-)]
 pub mod tui;

@@ -427,7 +427,12 @@ impl CatalogState {
                 .collect();
             let mut out = score_part(first, matcher);
             for h in others {
-                out.extend(h.join().expect("a scoring thread panicked"));
+                // A scoring thread that panicked takes the frame down as it would
+                // have on this thread.
+                match h.join() {
+                    Ok(part) => out.extend(part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
             }
             out
         })

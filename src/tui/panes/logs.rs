@@ -103,7 +103,7 @@ pub async fn open_logs(
     let mut actor = Actor::resolve(user, &catalog, &policy);
     actor.by = by;
     let mut envs: Vec<&str> = req.sources.iter().map(|(c, _)| c.env.as_str()).collect();
-    envs.sort();
+    envs.sort_unstable();
     envs.dedup();
     let mut clusters: Vec<String> = req
         .sources
