@@ -79,9 +79,7 @@ pub async fn run(opts: RunOptions<'_>) -> Result<()> {
     let (input_tx, input) = unbounded_channel();
     let (cluster_tx, cluster) = tokio::sync::mpsc::channel(CLUSTER_QUEUE);
     spawn_signals(&tx)?;
-    for p in startup_problems {
-        model.toast(Level::Error, p);
-    }
+    model.config_problems(startup_problems);
     // A panic anywhere (a background task included) wakes the loop, which then ends.
     let wake = std::sync::Mutex::new(tx.clone());
     super::terminal::on_panic(move || {
@@ -120,9 +118,7 @@ pub async fn run(opts: RunOptions<'_>) -> Result<()> {
             };
             model.topology = opened.platform.clusters.topology();
             model.policy = opened.policy;
-            for p in opened.problems {
-                model.toast(Level::Error, p);
-            }
+            model.config_problems(opened.problems);
             model.update(Msg::Notice(None));
             model.dirty = true;
             (opened.platform, waiting)

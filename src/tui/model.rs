@@ -206,6 +206,9 @@ pub struct Model {
     pub scope: Scope,
     pub catalog: Option<Arc<Catalog>>,
     pub catalog_error: Option<String>,
+    /// Problems in the configuration files, found at start: kept for the problems pane
+    /// (a toast only says how many).
+    pub config_problems: Vec<String>,
     /// What a provider says the header must show now (GitHub's rate limit reached).
     pub notice: Option<String>,
     pub live: LiveState,
@@ -328,6 +331,7 @@ impl Model {
             scope: Scope::default(),
             catalog: None,
             catalog_error: None,
+            config_problems: Vec::new(),
             notice: None,
             live: LiveState::default(),
             cat,

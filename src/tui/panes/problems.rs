@@ -60,6 +60,23 @@ impl Model {
         self.problems.as_ref().map_or(&[], |c| &c.rows)
     }
 
+    /// Problems found in the configuration files: kept in the problems pane, where they
+    /// stay readable; the screen gets one short toast (a toast per problem covered an
+    /// 80x24 screen and vanished).
+    pub fn config_problems(&mut self, problems: Vec<String>) {
+        let text = match problems.as_slice() {
+            [] => return,
+            [one] => format!("config: {one} (7 Problems keeps it)"),
+            many => format!(
+                "{} problems in the configuration: 7 Problems lists them",
+                many.len()
+            ),
+        };
+        self.toast(Level::Error, text);
+        self.config_problems.extend(problems);
+        self.problems_stale();
+    }
+
     fn compute_problems(&self, now: i64) -> Vec<ProblemRow> {
         let mut unread = Vec::new();
         if let Some(e) = &self.catalog_error {
@@ -95,6 +112,17 @@ impl Model {
             unread: &unread,
             now,
         });
+        // The configuration's problems rank with the other errors: the file's name and
+        // the key first (what fits a row), the whole path in the detail.
+        let mut list = list;
+        let at = list
+            .iter()
+            .position(|p| p.severity > Severity::Error)
+            .unwrap_or(list.len());
+        list.splice(
+            at..at,
+            self.config_problems.iter().map(|p| config_problem(p)),
+        );
         let filter = self.pane_filter.to_lowercase();
         let kept = |p: &Problem| {
             filter.is_empty()
@@ -158,6 +186,23 @@ impl Model {
                 vec![]
             }
         }
+    }
+}
+
+/// A problem of a configuration file (`FILE: key `K`: reason`) as a problems row.
+fn config_problem(text: &str) -> Problem {
+    let (file, rest) = text.split_once(": ").unwrap_or(("the configuration", text));
+    let name = std::path::Path::new(file)
+        .file_name()
+        .map_or_else(|| file.to_owned(), |n| n.to_string_lossy().into_owned());
+    Problem {
+        severity: Severity::Error,
+        kind: ProblemKind::Unreadable,
+        what: format!("{name}: {rest}"),
+        service: None,
+        place: "config".into(),
+        since: None,
+        next: format!("fix {file}; sphere reads it at start"),
     }
 }
 
@@ -345,5 +390,37 @@ impl Model {
             Msg::Fetched(_) | Msg::CatalogLoaded(_) => self.problems_stale(),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::problems::ProblemKind;
+    use crate::tui::harness::Harness;
+
+    #[tokio::test]
+    async fn config_problems_are_one_toast_and_every_one_stays_in_the_pane() {
+        let mut h = Harness::demo(80, 24).await.expect("demo platform opens");
+        let before = h.model.toasts.len();
+        let problems: Vec<String> = (1..=6)
+            .map(|i| format!("/etc/sphere/keymap.toml: keys.k{i}: unknown command \"nope{i}\""))
+            .collect();
+        h.model.config_problems(problems);
+        assert_eq!(h.model.toasts.len(), before + 1, "one toast, not six");
+        assert!(
+            h.model
+                .toasts
+                .last()
+                .is_some_and(|t| t.text.contains("6 problems"))
+        );
+        let kept: Vec<&str> = h
+            .model
+            .problem_rows()
+            .iter()
+            .filter(|r| r.problem.kind == ProblemKind::Unreadable && r.problem.place == "config")
+            .map(|r| r.problem.what.as_str())
+            .filter(|w| w.starts_with("keymap.toml: keys.k"))
+            .collect();
+        assert_eq!(kept.len(), 6, "every problem is listed: {kept:?}");
     }
 }
