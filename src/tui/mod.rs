@@ -9,6 +9,7 @@ pub mod format;
 mod forms;
 pub mod harness;
 pub mod layers;
+pub mod list;
 pub mod model;
 pub mod msg;
 pub mod panes;

@@ -40,41 +40,7 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// price, for data that seldom changes.
 pub const SLOW_POLL: Duration = Duration::from_secs(30);
 
-/// Selection and scroll of a plain list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ListPos {
-    pub selected: usize,
-    pub offset: usize,
-}
-
-impl ListPos {
-    pub fn move_by(&mut self, delta: isize, len: usize) {
-        if len == 0 {
-            self.selected = 0;
-            return;
-        }
-        let s = self.selected as isize + delta;
-        self.selected = s.clamp(0, len as isize - 1) as usize;
-    }
-
-    pub fn clamp(&mut self, len: usize) {
-        self.selected = self.selected.min(len.saturating_sub(1));
-    }
-
-    /// Keep the selection inside a window of `height` rows.
-    pub fn scroll_into_view(&mut self, height: usize, len: usize) {
-        self.clamp(len);
-        if height == 0 {
-            return;
-        }
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + height {
-            self.offset = self.selected + 1 - height;
-        }
-        self.offset = self.offset.min(len.saturating_sub(height));
-    }
-}
+pub use super::list::ListPos;
 
 /// Data a pane read from a provider: not asked yet, arrived, or failed.
 #[derive(Debug, Clone, Default)]
@@ -1130,24 +1096,10 @@ impl Model {
                 _ => {}
             }
         }
-        if let Some(effects) = self.logs_command(&cmd) {
+        // The route on top (logs, pod view, service view), else the pane on screen,
+        // takes its own commands first: each in its file under `panes/`.
+        if let Some(effects) = self.screen_command(&cmd) {
             return effects;
-        }
-        if matches!(self.routes.last(), Some(Route::Service(_) | Route::Pod(..))) {
-            let s = &mut self.detail_scroll;
-            let scrolled = match cmd {
-                C::Down => Some(*s + 1),
-                C::Up => Some(s.saturating_sub(1)),
-                C::PageDown => Some(*s + 10),
-                C::PageUp => Some(s.saturating_sub(10)),
-                C::Top => Some(0),
-                C::Bottom => Some(usize::MAX / 2),
-                _ => None,
-            };
-            if let Some(to) = scrolled {
-                *s = to;
-                return vec![];
-            }
         }
         match cmd {
             C::Quit => return vec![Effect::Quit],
@@ -1200,13 +1152,27 @@ impl Model {
                 Some(&t) => return self.set_tab(t),
                 None => self.toast(Level::Error, format!("no pane {n}")),
             },
-            C::Down => self.nav(1),
-            C::Up => self.nav(-1),
-            C::PageDown => self.nav(10),
-            C::PageUp => self.nav(-10),
-            C::Top => self.nav(isize::MIN / 2),
-            C::Bottom => self.nav(isize::MAX / 2),
             C::Logs => return self.logs_here(),
+            // A pane's own commands, taken above by the pane (or route) on screen:
+            // nothing where it is not (the moving keys, Enter, a grid's columns, the
+            // pods', secrets' and flags' actions).
+            C::Down
+            | C::Up
+            | C::PageDown
+            | C::PageUp
+            | C::Top
+            | C::Bottom
+            | C::Open
+            | C::ColLeft
+            | C::ColRight
+            | C::Restart
+            | C::Hpa
+            | C::SecretReveal
+            | C::SecretPut
+            | C::SecretDelete
+            | C::SecretCopy
+            | C::SecretNew
+            | C::FlagSet => {}
             // The logs view's own (taken by `logs_command` while it is open).
             C::LogsPause
             | C::LogsWrap
@@ -1216,67 +1182,14 @@ impl Model {
             | C::LogsNext
             | C::LogsPrev
             | C::LogsPrevious => {}
-            C::Open if self.routes.is_empty() && self.tab == Tab::Pods => {
-                return self.open_chosen_pod();
+            // One toggle for the matrix and the secrets and flags grids (the matrix
+            // also scrolls to the drift: `matrix_command`).
+            C::DriftOnly => self.toggle_drift_only(),
+            // The service list's order: the catalog's, which the matrix shows too; the
+            // palette offers these on every pane.
+            C::SortNext | C::SortReverse | C::GroupNext | C::Sort(_) | C::Group(_) => {
+                self.cat.order_command(&cmd);
             }
-            C::Reload if matches!(self.routes.last(), Some(Route::Pod(..))) => {
-                if let Some(Route::Pod(cluster, pod)) = self.routes.last().cloned() {
-                    return vec![Effect::ReadPod { cluster, pod }];
-                }
-            }
-            C::Open if self.routes.is_empty() && self.tab == Tab::Problems => {
-                return self.open_problem();
-            }
-            C::Open => {
-                if self.routes.is_empty()
-                    && matches!(self.tab, Tab::Catalog | Tab::Deployments | Tab::Pods)
-                    && let Some(name) = self.focus()
-                {
-                    self.routes.push(Route::Service(name.clone()));
-                    self.detail_scroll = 0;
-                    self.report = Remote::NotAsked;
-                    return vec![Effect::Fetch(Fetch::Report(name))];
-                }
-            }
-            // In the matrix they move the selected cell (the view scrolls to it);
-            // in the secrets and flags grids they scroll.
-            C::ColLeft if self.tab == Tab::Deployments => {
-                self.matrix.cell = self.matrix.cell.saturating_sub(1);
-                self.matrix.cell_chosen = true;
-            }
-            C::ColRight if self.tab == Tab::Deployments => {
-                let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
-                self.matrix.cell = (self.matrix.cell + 1).min(cols.saturating_sub(1));
-                self.matrix.cell_chosen = true;
-            }
-            // In the secrets grid they move its selected cell (what v, p, x and c act
-            // on).
-            C::ColLeft if self.tab == Tab::Secrets => {
-                self.secrets_pane.cell = self.secrets_pane.cell.saturating_sub(1);
-            }
-            C::ColRight if self.tab == Tab::Secrets => {
-                let cols = self.secret_columns().len();
-                self.secrets_pane.cell = (self.secrets_pane.cell + 1).min(cols.saturating_sub(1));
-            }
-            // The flags grid scrolls by a column.
-            C::ColLeft => self.flags_pane.col = self.flags_pane.col.saturating_sub(1),
-            C::ColRight => {
-                let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
-                self.flags_pane.col = (self.flags_pane.col + 1).min(cols.saturating_sub(1));
-            }
-            C::DriftOnly => {
-                self.drift_only = !self.drift_only;
-                self.matrix.pos = ListPos::default();
-                // Showing the drift scrolls to where it is.
-                if self.drift_only && self.tab == Tab::Deployments {
-                    self.place_matrix_cell();
-                }
-            }
-            C::SortNext => self.cat.sort_next(),
-            C::SortReverse => self.cat.sort_reverse(),
-            C::GroupNext => self.cat.group_next(),
-            C::Sort(c) => self.cat.set_sort(c),
-            C::Group(g) => self.cat.set_group(g),
             C::ScopeEnvNext => {
                 self.matrix.cell = 0;
                 self.secrets_pane.cell = 0;
@@ -1314,6 +1227,7 @@ impl Model {
                 e.push(Effect::RefreshCatalog);
                 return e;
             }
+            // In the scope (the matrix offers its selected cell first: `matrix_command`).
             C::Lock | C::Unlock => {
                 let verb = if cmd == C::Lock {
                     LockVerb::Lock
@@ -1327,15 +1241,6 @@ impl Model {
                     );
                     return vec![];
                 };
-                // In the matrix the selected cell offers narrower places than the scope.
-                if let Some(items) = self.lock_places(&service, verb) {
-                    self.open_palette(PaletteState {
-                        items,
-                        title: format!(" {} {service} where? ", verb.as_str()),
-                        ..PaletteState::default()
-                    });
-                    return vec![];
-                }
                 let (env, region) = (self.scope.env.clone(), self.scope.region.clone());
                 return self.lock_at(verb, service, env, region);
             }
@@ -1354,28 +1259,13 @@ impl Model {
             }
             C::FreezeOn => self.prompt("Merge freeze on: why?".into(), Pending::FreezeOn),
             C::FreezeOff => return self.ask_why(Action::FreezeOff),
+            // The scope when it is one cluster (the matrix rolls back its selected
+            // cell: `matrix_command`).
             C::Rollback => {
-                // The matrix's selected cell, else the scope when it is one cluster.
-                let cluster = if self.tab == Tab::Deployments && self.routes.is_empty() {
-                    crate::domain::matrix::columns(&self.topology, &self.scope)
-                        .get(self.matrix.cell)
-                        .cloned()
-                } else {
-                    self.scope
-                        .env
-                        .clone()
-                        .zip(self.scope.region.clone())
-                        .map(|(e, r)| crate::domain::ClusterId::new(e, r))
-                };
-                let (Some(service), Some(cluster)) = (self.focus(), cluster) else {
-                    self.toast(
-                        Level::Error,
-                        "roll back in one cluster: select a cell in the matrix, or set the scope to one environment and region",
-                    );
-                    return vec![];
-                };
-                // Pick the version from the history; the answer opens a chooser.
-                return vec![Effect::Fetch(Fetch::Releases(service, cluster))];
+                let cluster = (self.scope.env.clone())
+                    .zip(self.scope.region.clone())
+                    .map(|(e, r)| crate::domain::ClusterId::new(e, r));
+                return self.rollback_in(cluster);
             }
             C::RollbackTo {
                 cluster,
@@ -1388,15 +1278,6 @@ impl Model {
                     to: Some(version),
                 });
             }
-            C::Restart | C::Hpa => return self.pod_action(&cmd),
-            C::SecretReveal | C::SecretPut | C::SecretDelete | C::SecretCopy => {
-                return self.secret_action(&cmd);
-            }
-            C::SecretNew => match self.focus() {
-                Some(service) => self.open_secret_form(service),
-                None => self.toast(Level::Error, "select a service first"),
-            },
-            C::FlagSet => self.ask_flag_value(),
             C::ServiceCreate => self.open_service_form(),
             C::EnvCreate => self.open_env_form(),
             C::EnvList | C::EnvExtend | C::EnvDelete => return self.env_command(&cmd),
@@ -1437,31 +1318,8 @@ impl Model {
                     confirmed: false,
                 }];
             }
-            C::CopyLink => {
-                let links: Vec<PaletteItem> = self
-                    .report
-                    .ready()
-                    .map(|r| {
-                        r.links
-                            .iter()
-                            .map(|l| PaletteItem {
-                                label: format!("{}  {}", sanitize(&l.name), sanitize(&l.url)),
-                                command: Command::CopyText(l.url.clone()),
-                                keys: String::new(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if links.is_empty() {
-                    self.toast(Level::Info, "no links to copy here");
-                } else {
-                    self.open_palette(PaletteState {
-                        items: links,
-                        title: " copy a link ".into(),
-                        ..PaletteState::default()
-                    });
-                }
-            }
+            // The service view's `y`; the palette offers it everywhere.
+            C::CopyLink => self.copy_link(),
             C::CopyText(text) => {
                 let text = sanitize(&text).into_owned();
                 self.toast(Level::Info, format!("copied {text}"));
@@ -1482,29 +1340,41 @@ impl Model {
         vec![]
     }
 
-    /// Put the matrix's selected cell, and its first shown column, on the environment
-    /// where drift matters: production when it drifts or nothing does, else the first
-    /// environment (in the platform's order) that drifts.
-    pub(crate) fn place_matrix_cell(&mut self) {
-        let columns = crate::domain::matrix::columns(&self.topology, &self.scope);
-        let drift = self.matrix_view().drift;
-        let drifts = |e: &str| drift.get(e).is_some_and(|n| *n > 0);
-        let envs = &self.topology.environments;
-        let production = (envs.iter())
-            .find(|e| matches!(e.as_str(), "production" | "prod"))
-            .or_else(|| {
-                (envs.iter().rev()).find(|e| self.topology.ephemeral(e.as_str()).is_none())
-            });
-        let target = match production {
-            Some(p) if drifts(p) || !envs.iter().any(|e| drifts(e)) => Some(p.clone()),
-            _ => envs.iter().find(|e| drifts(e)).cloned(),
-        };
-        if let Some(env) = target
-            && let Some(i) = columns.iter().position(|c| c.env == env)
-        {
-            self.matrix.cell = i;
-            self.matrix.col = i;
+    /// The commands of what is on screen: the route on top (logs, pod view, service
+    /// view), else the pane of the tab. `None`: not one of its own, the app's then.
+    fn screen_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        match (self.routes.last(), self.tab) {
+            (Some(Route::Logs), _) => self.logs_command(cmd),
+            (Some(Route::Pod(..)), _) => self.pod_command(cmd),
+            (Some(Route::Service(_)), _) => self.service_command(cmd),
+            (None, Tab::Catalog) => self.catalog_command(cmd),
+            (None, Tab::Deployments) => self.matrix_command(cmd),
+            (None, Tab::Pods) => self.pods_command(cmd),
+            (None, Tab::Secrets) => self.secrets_command(cmd),
+            (None, Tab::Flags) => self.flags_command(cmd),
+            (None, Tab::Audit) => self.audit_command(cmd),
+            (None, Tab::Problems) => self.problems_command(cmd),
         }
+    }
+
+    /// `d`: only what drifted (the matrix's services, the secrets' keys, the flags),
+    /// or everything; the matrix's selection starts again at the top.
+    pub(crate) fn toggle_drift_only(&mut self) {
+        self.drift_only = !self.drift_only;
+        self.matrix.pos = ListPos::default();
+    }
+
+    /// Roll `focus` back in `cluster`: read its history, whose answer opens a chooser
+    /// of versions.
+    pub(crate) fn rollback_in(&mut self, cluster: Option<crate::domain::ClusterId>) -> Vec<Effect> {
+        let (Some(service), Some(cluster)) = (self.focus(), cluster) else {
+            self.toast(
+                Level::Error,
+                "roll back in one cluster: select a cell in the matrix, or set the scope to one environment and region",
+            );
+            return vec![];
+        };
+        vec![Effect::Fetch(Fetch::Releases(service, cluster))]
     }
 
     pub(crate) fn set_tab(&mut self, tab: Tab) -> Vec<Effect> {
@@ -1813,40 +1683,6 @@ impl Model {
             action,
             confirmed: false,
         }]
-    }
-
-    /// Move the selection of the list on screen.
-    pub(crate) fn nav(&mut self, delta: isize) {
-        match self.tab {
-            Tab::Catalog => match delta {
-                d if d <= isize::MIN / 4 => self.cat.top(),
-                d if d >= isize::MAX / 4 => self.cat.bottom(),
-                d => self.cat.move_by(d),
-            },
-            Tab::Deployments => {
-                let len = self.matrix_rows().len();
-                self.matrix.pos.move_by(delta, len);
-            }
-            Tab::Pods => self.pods_nav(delta),
-            Tab::Secrets | Tab::Flags | Tab::Audit => {
-                let len = self.pane_len();
-                self.list.move_by(delta, len);
-            }
-            Tab::Problems => {
-                let len = self.problem_rows().len();
-                self.list.move_by(delta, len);
-            }
-        }
-    }
-
-    /// How many rows the secrets, flags or audit pane shows.
-    pub(crate) fn pane_len(&self) -> usize {
-        match self.tab {
-            Tab::Audit => self.audit_rows().len(),
-            Tab::Flags => self.flag_rows().len(),
-            Tab::Secrets => self.secret_keys().len(),
-            _ => 0,
-        }
     }
 }
 

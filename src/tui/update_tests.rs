@@ -10,7 +10,7 @@ use crate::domain::ClusterId;
 use super::command::Command;
 use super::fetch::{Fetch, Fetched};
 use super::harness::{Harness, parse_keys};
-use super::model::{ConfirmState, Effect, Layer, Msg, Tab, Why};
+use super::model::{ConfirmState, Effect, Layer, Msg, Route, Tab, Why};
 
 async fn demo() -> Harness {
     Harness::demo(120, 40).await.expect("demo platform opens")
@@ -300,4 +300,208 @@ async fn a_form_stays_under_its_why_prompt_and_closes_when_the_action_is_handed_
     );
     assert_eq!(why.reason.as_deref(), Some("preview"));
     assert!(h.model.top().is_none(), "{:?}", h.model.top());
+}
+
+// ---- Each pane's own keys (`panes/*.rs`): the pane on screen takes them.
+
+/// Go to a pane and carry out the reads it asks for (its data arrives).
+fn open_pane(h: &mut Harness, key: &str) {
+    let reads = press(h, key);
+    h.apply(reads);
+}
+
+#[tokio::test]
+async fn h_and_l_move_the_cell_of_the_grid_on_screen_and_of_no_other() {
+    let mut h = demo().await;
+    open_pane(&mut h, "4");
+    assert!(h.model.secret_columns().len() >= 2, "a grid to move in");
+    let (matrix_cell, flags_col) = (h.model.matrix.cell, h.model.flags_pane.col);
+    // The secrets grid: its cell moves; the matrix's and the flags' do not.
+    assert_eq!(press(&mut h, "l"), vec![]);
+    assert_eq!(h.model.secrets_pane.cell, 1);
+    assert_eq!(
+        h.model.secret_cell_cluster(),
+        h.model.secret_columns().get(1).cloned()
+    );
+    assert_eq!(
+        (h.model.matrix.cell, h.model.matrix.cell_chosen),
+        (matrix_cell, false)
+    );
+    assert_eq!(h.model.flags_pane.col, flags_col);
+    press(&mut h, "h");
+    assert_eq!(h.model.secrets_pane.cell, 0);
+    // The matrix (it opens on production, not the first column): its cell moves.
+    open_pane(&mut h, "2");
+    let opened_on = h.model.matrix.cell;
+    assert!(opened_on > 0, "the matrix opens on production");
+    press(&mut h, "l");
+    press(&mut h, "h");
+    press(&mut h, "h");
+    assert_eq!(h.model.matrix.cell, opened_on - 1);
+    assert!(h.model.matrix.cell_chosen);
+    assert_eq!(h.model.secrets_pane.cell, 0);
+    assert_eq!(h.model.flags_pane.col, flags_col);
+    // The flags grid scrolls by a column; neither selected cell moves.
+    open_pane(&mut h, "5");
+    press(&mut h, "l");
+    assert_eq!(h.model.flags_pane.col, flags_col + 1);
+    assert_eq!(h.model.matrix.cell, opened_on - 1);
+    assert_eq!(h.model.secrets_pane.cell, 0);
+}
+
+#[tokio::test]
+async fn enter_on_a_problem_opens_what_it_is_about() {
+    let mut h = demo().await;
+    open_pane(&mut h, "7");
+    let rows = h.model.problem_rows().to_vec();
+    // A pod's problem: the pod view, read.
+    let at = rows
+        .iter()
+        .position(|r| r.pod.is_some())
+        .expect("a pod's problem");
+    let (cluster, pod) = rows[at].pod.clone().expect("its pod");
+    press(&mut h, &"j".repeat(at));
+    assert_eq!(h.model.list.selected, at);
+    assert_eq!(
+        press(&mut h, "<Enter>"),
+        vec![Effect::ReadPod {
+            cluster: cluster.clone(),
+            pod: pod.clone()
+        }]
+    );
+    assert_eq!(h.model.routes.last(), Some(&Route::Pod(cluster, pod)));
+    press(&mut h, "<Esc>");
+    assert_eq!(h.model.routes.last(), None);
+    // A service's problem (no pod): its service view, its report read.
+    let at = (rows.iter())
+        .position(|r| r.pod.is_none() && r.problem.service.is_some())
+        .expect("a service's problem");
+    let service = rows[at].problem.service.clone().expect("its service");
+    press(&mut h, "gg");
+    press(&mut h, &"j".repeat(at));
+    assert_eq!(
+        press(&mut h, "<Enter>"),
+        vec![Effect::Fetch(Fetch::Report(service.clone()))]
+    );
+    assert_eq!(h.model.routes.last(), Some(&Route::Service(service)));
+}
+
+#[tokio::test]
+async fn the_pod_view_scrolls_and_reads_its_pod_again_on_reload() {
+    // Small enough that the pod's describe and events do not fit.
+    let mut h = Harness::demo(80, 24).await.expect("demo platform opens");
+    open_pane(&mut h, "3");
+    let pod = h.model.pods.current().cloned().expect("a pod");
+    let (cluster, name) = (pod.cluster.clone(), pod.name.clone());
+    let read = press(&mut h, "<Enter>");
+    assert_eq!(
+        read,
+        vec![Effect::ReadPod {
+            cluster: cluster.clone(),
+            pod: name.clone()
+        }]
+    );
+    h.apply(read);
+    let selected = h.model.pods.pos.selected;
+    // j and k scroll the view, not the pods pane under it.
+    assert_eq!(press(&mut h, "jj"), vec![]);
+    assert_eq!(h.model.detail_scroll, 2);
+    press(&mut h, "k");
+    assert_eq!(h.model.detail_scroll, 1);
+    assert_eq!(h.model.pods.pos.selected, selected);
+    // Ctrl-R reads the pod again (and nothing else: the events read is audited).
+    assert_eq!(
+        press(&mut h, "<C-r>"),
+        vec![Effect::ReadPod { cluster, pod: name }]
+    );
+}
+
+#[tokio::test]
+async fn the_service_view_scrolls_and_q_goes_back_to_the_same_row() {
+    let mut h = demo().await;
+    press(&mut h, "j");
+    let name = h.model.focus().expect("a service");
+    let read = press(&mut h, "<Enter>");
+    assert_eq!(read, vec![Effect::Fetch(Fetch::Report(name.clone()))]);
+    h.apply(read);
+    // j scrolls the view; the catalog's selection stays; Enter opens nothing more.
+    assert_eq!(press(&mut h, "jjj"), vec![]);
+    assert_eq!(h.model.detail_scroll, 3);
+    assert_eq!(press(&mut h, "<Enter>"), vec![]);
+    assert_eq!(h.model.routes, vec![Route::Service(name.clone())]);
+    assert_eq!(press(&mut h, "q"), vec![]);
+    assert!(h.model.routes.is_empty());
+    assert_eq!(h.model.focus(), Some(name));
+}
+
+#[tokio::test]
+async fn the_matrix_offers_its_selected_cell_to_lock_and_the_catalog_the_scope() {
+    let mut h = demo().await;
+    let service = h.model.focus().expect("a service");
+    // The catalog: the scope (everything), asked why at once.
+    assert_eq!(press(&mut h, "L"), vec![]);
+    let Some(Layer::Prompt(p)) = h.model.top() else {
+        panic!("a prompt: {:?}", h.model.top());
+    };
+    assert!(
+        p.title.starts_with(&format!("Lock {service} in ")),
+        "{}",
+        p.title
+    );
+    press(&mut h, "<Esc>");
+    // The matrix: a chooser, the selected cell first.
+    open_pane(&mut h, "2");
+    let service = h.model.focus().expect("a service");
+    let cell = crate::domain::matrix::columns(&h.model.topology, &h.model.scope)
+        [h.model.matrix.cell]
+        .clone();
+    assert_eq!(press(&mut h, "L"), vec![]);
+    let Some(Layer::Palette(p)) = h.model.top() else {
+        panic!("a chooser: {:?}", h.model.top());
+    };
+    assert_eq!(
+        p.items.first().map(|i| &i.command),
+        Some(&Command::LockAt {
+            verb: super::command::LockVerb::Lock,
+            service,
+            env: Some(cell.env.to_string()),
+            region: Some(cell.region.to_string()),
+        })
+    );
+}
+
+#[tokio::test]
+async fn moving_keys_move_the_list_of_the_pane_on_screen() {
+    let mut h = demo().await;
+    // The audit: its records.
+    h.model.update(Msg::Acted(Ok("done".into())));
+    open_pane(&mut h, "6");
+    let records = h.model.audit_rows().len();
+    assert!(records >= 2, "records to move in");
+    let catalog = h.model.cat.selected_row().map(|r| r.name.to_string());
+    press(&mut h, "G");
+    assert_eq!(h.model.list.selected, records - 1);
+    press(&mut h, "k");
+    assert_eq!(h.model.list.selected, records - 2);
+    // The flags: theirs, from the top.
+    open_pane(&mut h, "5");
+    assert_eq!(h.model.list.selected, 0);
+    press(&mut h, "j");
+    assert_eq!(h.model.list.selected, 1);
+    // None of it moved the catalog.
+    assert_eq!(
+        h.model.cat.selected_row().map(|r| r.name.to_string()),
+        catalog
+    );
+}
+
+#[tokio::test]
+async fn sort_from_the_palette_on_another_pane_orders_the_service_list() {
+    let mut h = demo().await;
+    let before = h.model.cat.sort;
+    open_pane(&mut h, "5");
+    press(&mut h, ":sort by the next<Enter>");
+    assert!(h.model.top().is_none(), "{:?}", h.model.top());
+    assert_ne!(h.model.cat.sort, before);
+    assert_eq!(h.model.tab, Tab::Flags);
 }

@@ -231,3 +231,18 @@ impl Model {
             .unwrap_or_default()
     }
 }
+
+// ---- The audit pane's keys.
+
+impl Model {
+    /// The audit pane's own commands: moving in its records. `None`: the app's.
+    pub(crate) fn audit_command(
+        &mut self,
+        cmd: &crate::tui::command::Command,
+    ) -> Option<Vec<Effect>> {
+        let delta = crate::tui::list::step(cmd)?;
+        let len = self.audit_rows().len();
+        self.list.move_by(delta, len);
+        Some(vec![])
+    }
+}

@@ -1116,6 +1116,45 @@ mod draw {
 }
 pub(crate) use draw::*;
 
+// ---- The catalog's keys.
+
+impl CatalogState {
+    /// Sort and group the service list (the matrix shows the catalog's order too);
+    /// `false` for any other command.
+    pub(crate) fn order_command(&mut self, cmd: &crate::tui::command::Command) -> bool {
+        use crate::tui::command::Command;
+        match cmd {
+            Command::SortNext => self.sort_next(),
+            Command::SortReverse => self.sort_reverse(),
+            Command::GroupNext => self.group_next(),
+            Command::Sort(c) => self.set_sort(*c),
+            Command::Group(g) => self.set_group(*g),
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl crate::tui::model::Model {
+    /// The catalog's own commands: moving in its rows (group headers skipped), Enter
+    /// opens the service view, `s`/`S`/`o` sort and group. `None`: the app's.
+    pub(crate) fn catalog_command(
+        &mut self,
+        cmd: &crate::tui::command::Command,
+    ) -> Option<Vec<crate::tui::msg::Effect>> {
+        use crate::tui::command::Command;
+        match crate::tui::list::step(cmd) {
+            Some(d) if d <= isize::MIN / 4 => self.cat.top(),
+            Some(d) if d >= isize::MAX / 4 => self.cat.bottom(),
+            Some(d) => self.cat.move_by(d),
+            None if *cmd == Command::Open => return Some(self.open_focus()),
+            None if self.cat.order_command(cmd) => {}
+            None => return None,
+        }
+        Some(vec![])
+    }
+}
+
 #[cfg(test)]
 mod blurb_tests {
     use super::blurb;

@@ -233,3 +233,31 @@ impl Model {
         );
     }
 }
+
+// ---- The flags pane's keys.
+
+impl Model {
+    /// The flags pane's own commands: moving in its flags, `h`/`l` scroll the grid
+    /// by a column, `s` sets the selected flag. `None`: the app's.
+    pub(crate) fn flags_command(
+        &mut self,
+        cmd: &crate::tui::command::Command,
+    ) -> Option<Vec<Effect>> {
+        use crate::tui::command::Command;
+        if let Some(delta) = crate::tui::list::step(cmd) {
+            let len = self.flag_rows().len();
+            self.list.move_by(delta, len);
+            return Some(vec![]);
+        }
+        match cmd {
+            Command::ColLeft => self.flags_pane.col = self.flags_pane.col.saturating_sub(1),
+            Command::ColRight => {
+                let cols = crate::domain::matrix::columns(&self.topology, &self.scope).len();
+                self.flags_pane.col = (self.flags_pane.col + 1).min(cols.saturating_sub(1));
+            }
+            Command::FlagSet => self.ask_flag_value(),
+            _ => return None,
+        }
+        Some(vec![])
+    }
+}

@@ -16,6 +16,7 @@ use crate::domain::text::sanitize;
 use crate::domain::{Lock, RolloutState};
 use crate::tui::command::*;
 use crate::tui::format::*;
+use crate::tui::list::step;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::ViewItem;
 use crate::tui::panes::flags::superscript;
@@ -507,5 +508,89 @@ impl Model {
             },
         );
         vec![]
+    }
+}
+
+// ---- The matrix's keys.
+
+impl Model {
+    /// The matrix's own commands: moving in its rows, `h`/`l` the selected cell, `d`
+    /// (which scrolls to the drift), Enter, and the selected cell as the place of a
+    /// rollback and of a lock. `None`: the app's.
+    pub(crate) fn matrix_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        if let Some(delta) = step(cmd) {
+            let len = self.matrix_rows().len();
+            self.matrix.pos.move_by(delta, len);
+            return Some(vec![]);
+        }
+        match cmd {
+            Command::Open => return Some(self.open_focus()),
+            // They move the selected cell (the view scrolls to it).
+            Command::ColLeft => {
+                self.matrix.cell = self.matrix.cell.saturating_sub(1);
+                self.matrix.cell_chosen = true;
+            }
+            Command::ColRight => {
+                let cols = matrix::columns(&self.topology, &self.scope).len();
+                self.matrix.cell = (self.matrix.cell + 1).min(cols.saturating_sub(1));
+                self.matrix.cell_chosen = true;
+            }
+            Command::DriftOnly => {
+                self.toggle_drift_only();
+                // Showing the drift scrolls to where it is.
+                if self.drift_only {
+                    self.place_matrix_cell();
+                }
+            }
+            Command::Rollback => {
+                let cell = matrix::columns(&self.topology, &self.scope)
+                    .get(self.matrix.cell)
+                    .cloned();
+                return Some(self.rollback_in(cell));
+            }
+            // The selected cell offers narrower places than the scope (no service, no
+            // cell: the app's, in the scope).
+            Command::Lock | Command::Unlock => {
+                let verb = if *cmd == Command::Lock {
+                    LockVerb::Lock
+                } else {
+                    LockVerb::Unlock
+                };
+                let service = self.focus()?;
+                let items = self.lock_places(&service, verb)?;
+                self.open_palette(PaletteState {
+                    items,
+                    title: format!(" {} {service} where? ", verb.as_str()),
+                    ..PaletteState::default()
+                });
+            }
+            _ => return None,
+        }
+        Some(vec![])
+    }
+
+    /// Put the matrix's selected cell, and its first shown column, on the environment
+    /// where drift matters: production when it drifts or nothing does, else the first
+    /// environment (in the platform's order) that drifts.
+    pub(crate) fn place_matrix_cell(&mut self) {
+        let columns = crate::domain::matrix::columns(&self.topology, &self.scope);
+        let drift = self.matrix_view().drift;
+        let drifts = |e: &str| drift.get(e).is_some_and(|n| *n > 0);
+        let envs = &self.topology.environments;
+        let production = (envs.iter())
+            .find(|e| matches!(e.as_str(), "production" | "prod"))
+            .or_else(|| {
+                (envs.iter().rev()).find(|e| self.topology.ephemeral(e.as_str()).is_none())
+            });
+        let target = match production {
+            Some(p) if drifts(p) || !envs.iter().any(|e| drifts(e)) => Some(p.clone()),
+            _ => envs.iter().find(|e| drifts(e)).cloned(),
+        };
+        if let Some(env) = target
+            && let Some(i) = columns.iter().position(|c| c.env == env)
+        {
+            self.matrix.cell = i;
+            self.matrix.col = i;
+        }
     }
 }

@@ -17,6 +17,7 @@ use crate::config::theme::Slot;
 use crate::domain::pod::{PodDetails, PodEvent, sort_events};
 use crate::domain::text::{age, sanitize};
 use crate::domain::{ClusterEvent, ClusterId};
+use crate::tui::command::Command;
 use crate::tui::fetch::TIMEOUT;
 use crate::tui::model::*;
 
@@ -99,15 +100,19 @@ impl Model {
         vec![Effect::ReadPod { cluster, pod: name }]
     }
 
-    /// Enter in the pods pane: the chosen pod's view.
-    pub(crate) fn open_chosen_pod(&mut self) -> Vec<Effect> {
-        self.refresh_pods();
-        let Some(pod) = self.pods.current() else {
-            self.toast(Level::Error, "select a pod");
-            return vec![];
-        };
-        let (cluster, name) = (pod.cluster.clone(), pod.name.clone());
-        self.open_pod(cluster, name)
+    /// The pod view's own commands: its scroll, and `reload` reads the pod again (the
+    /// events read is audited: it is read when asked, not polled). `None`: the app's.
+    pub(crate) fn pod_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        if self.detail_scroll_command(cmd) {
+            return Some(vec![]);
+        }
+        match (cmd, self.routes.last()) {
+            (Command::Reload, Some(Route::Pod(cluster, pod))) => Some(vec![Effect::ReadPod {
+                cluster: cluster.clone(),
+                pod: pod.clone(),
+            }]),
+            _ => None,
+        }
     }
 
     /// Does this watch event (not applied yet) change the pod the open pod view shows

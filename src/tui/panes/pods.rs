@@ -542,6 +542,35 @@ impl Model {
     }
 }
 
+// ---- The pods pane's keys.
+
+impl Model {
+    /// The pods pane's own commands: moving in its pods, Enter opens the chosen pod's
+    /// view, `R` and `H` act on its deployment. `None`: the app's.
+    pub(crate) fn pods_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        if let Some(delta) = crate::tui::list::step(cmd) {
+            self.pods_nav(delta);
+            return Some(vec![]);
+        }
+        match cmd {
+            Command::Open => Some(self.open_chosen_pod()),
+            Command::Restart | Command::Hpa => Some(self.pod_action(cmd)),
+            _ => None,
+        }
+    }
+
+    /// Enter in the pods pane: the chosen pod's view.
+    pub(crate) fn open_chosen_pod(&mut self) -> Vec<Effect> {
+        self.refresh_pods();
+        let Some(pod) = self.pods.current() else {
+            self.toast(Level::Error, "select a pod");
+            return vec![];
+        };
+        let (cluster, name) = (pod.cluster.clone(), pod.name.clone());
+        self.open_pod(cluster, name)
+    }
+}
+
 #[cfg(test)]
 mod reason_tests {
     use super::{pod_columns, reason_with_termination};

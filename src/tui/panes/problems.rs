@@ -14,7 +14,8 @@ use crate::config::theme::Slot;
 use crate::domain::ClusterId;
 use crate::domain::problems::{Problem, ProblemInput, ProblemKind, Severity, Unreadable};
 use crate::domain::text::{age, sanitize};
-use crate::tui::fetch::Fetch;
+use crate::tui::command::Command;
+use crate::tui::list::step;
 use crate::tui::model::*;
 
 /// One row of the pane: the problem, its strings sanitised, and the pod it is about.
@@ -164,6 +165,17 @@ impl Model {
             .map(|pod| (pod.cluster.clone(), pod.name.to_string()))
     }
 
+    /// The problems pane's own commands: moving in its rows, and Enter goes deeper.
+    /// `None`: the app's.
+    pub(crate) fn problems_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        if let Some(delta) = step(cmd) {
+            let len = self.problem_rows().len();
+            self.list.move_by(delta, len);
+            return Some(vec![]);
+        }
+        (*cmd == Command::Open).then(|| self.open_problem())
+    }
+
     /// Enter on a problem: a pod's problem opens its pod, a service's problem its
     /// service view; anything else says where to look.
     pub(crate) fn open_problem(&mut self) -> Vec<Effect> {
@@ -175,12 +187,7 @@ impl Model {
             return self.open_pod(cluster, name);
         }
         match row.problem.service {
-            Some(service) => {
-                self.routes.push(Route::Service(service.clone()));
-                self.detail_scroll = 0;
-                self.report = Remote::NotAsked;
-                vec![Effect::Fetch(Fetch::Report(service))]
-            }
+            Some(service) => self.open_service(service),
             None => {
                 self.toast(Level::Info, format!("deeper: {}", row.problem.next));
                 vec![]

@@ -571,3 +571,37 @@ impl Model {
         })
     }
 }
+
+// ---- The secrets pane's keys.
+
+impl Model {
+    /// The secrets pane's own commands: moving in its keys, `h`/`l` move the grid's
+    /// selected cell (what `v`, `p`, `x` and `c` act on), the actions, and `n` a new
+    /// secret. `None`: the app's.
+    pub(crate) fn secrets_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        if let Some(delta) = crate::tui::list::step(cmd) {
+            let len = self.secret_keys().len();
+            self.list.move_by(delta, len);
+            return Some(vec![]);
+        }
+        match cmd {
+            Command::ColLeft => {
+                self.secrets_pane.cell = self.secrets_pane.cell.saturating_sub(1);
+            }
+            Command::ColRight => {
+                let cols = self.secret_columns().len();
+                self.secrets_pane.cell = (self.secrets_pane.cell + 1).min(cols.saturating_sub(1));
+            }
+            Command::SecretReveal
+            | Command::SecretPut
+            | Command::SecretDelete
+            | Command::SecretCopy => return Some(self.secret_action(cmd)),
+            Command::SecretNew => match self.focus() {
+                Some(service) => self.open_secret_form(service),
+                None => self.toast(Level::Error, "select a service first"),
+            },
+            _ => return None,
+        }
+        Some(vec![])
+    }
+}

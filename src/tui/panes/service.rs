@@ -11,6 +11,8 @@ use crate::config::theme::Slot;
 use crate::domain::catalog::{Entity, Kind, RelationKind};
 use crate::domain::service::ServiceRow;
 use crate::domain::text::sanitize;
+use crate::tui::command::Command;
+use crate::tui::fetch::Fetch;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::*;
 
@@ -282,6 +284,75 @@ pub(crate) fn report_lines(m: &Model, service: &str, lines: &mut Vec<Line<'stati
                 Span::styled(format!("  {:<12}", sanitize(&l.name)), t.style(Slot::Muted)),
                 Span::styled(sanitize(&l.url).into_owned(), t.style(Slot::Info)),
             ]));
+        }
+    }
+}
+
+// ---- The service view's keys.
+
+impl Model {
+    /// The service view's own commands: its scroll (`q`, `h`, Esc go back: the app's
+    /// `back`). `None`: the app's.
+    pub(crate) fn service_command(&mut self, cmd: &Command) -> Option<Vec<Effect>> {
+        self.detail_scroll_command(cmd).then(Vec::new)
+    }
+
+    /// The moving keys scroll a detail view (the service view, the pod view) by a
+    /// line, a page of ten, or to either end (`settle` stops it at the last line).
+    pub(crate) fn detail_scroll_command(&mut self, cmd: &Command) -> bool {
+        let s = self.detail_scroll;
+        self.detail_scroll = match cmd {
+            Command::Down => s + 1,
+            Command::Up => s.saturating_sub(1),
+            Command::PageDown => s + 10,
+            Command::PageUp => s.saturating_sub(10),
+            Command::Top => 0,
+            Command::Bottom => usize::MAX / 2,
+            _ => return false,
+        };
+        true
+    }
+
+    /// Enter on a service (the catalog's, the matrix's selected one): its view.
+    pub(crate) fn open_focus(&mut self) -> Vec<Effect> {
+        match self.focus() {
+            Some(name) => self.open_service(name),
+            None => vec![],
+        }
+    }
+
+    /// Open the service view of `name`, and read its report.
+    pub(crate) fn open_service(&mut self, name: String) -> Vec<Effect> {
+        self.routes.push(Route::Service(name.clone()));
+        self.detail_scroll = 0;
+        self.report = Remote::NotAsked;
+        vec![Effect::Fetch(Fetch::Report(name))]
+    }
+
+    /// `y`: choose one of the open service's links to copy.
+    pub(crate) fn copy_link(&mut self) {
+        let links: Vec<PaletteItem> = self
+            .report
+            .ready()
+            .map(|r| {
+                r.links
+                    .iter()
+                    .map(|l| PaletteItem {
+                        label: format!("{}  {}", sanitize(&l.name), sanitize(&l.url)),
+                        command: Command::CopyText(l.url.clone()),
+                        keys: String::new(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if links.is_empty() {
+            self.toast(Level::Info, "no links to copy here");
+        } else {
+            self.open_palette(PaletteState {
+                items: links,
+                title: " copy a link ".into(),
+                ..PaletteState::default()
+            });
         }
     }
 }
