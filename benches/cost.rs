@@ -54,6 +54,7 @@ use sphere::backend::github::GithubProvider;
 use sphere::backend::github::cache::GithubCache;
 use sphere::backend::{CatalogProvider, ReposProvider, SecretsProvider};
 use sphere::config::platform::GithubConfig;
+use sphere::domain::service::LiveState;
 use sphere::domain::{ClusterEvent, Lock};
 use sphere::domain::{ClusterId, SecretValue};
 use sphere::tui::model::{POLL, SLOW_POLL};
@@ -393,6 +394,26 @@ fn pod(name: &str, namespace: &str) -> anyhow::Result<k8s_openapi::api::core::v1
     }))?)
 }
 
+/// What the `sphere` binary does with its allocator (`main.rs`: one malloc arena for
+/// every thread), set before any thread starts.
+fn one_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Hands what the heap freed back to the system, as the TUI does once every cluster
+/// synced.
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own heap.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// This process's resident size, in MB.
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -401,6 +422,69 @@ fn rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// This process's resident set by part, in MB, from `/proc/self/smaps`: the heap's
+/// main arena (`[heap]`), other anonymous memory (other arenas, thread stacks, large
+/// allocations), the bench binary's own pages, and the rest (shared libraries).
+#[derive(Clone, Copy, Default)]
+struct Split {
+    heap: f64,
+    anon: f64,
+    binary: f64,
+    other: f64,
+}
+
+impl Split {
+    fn read() -> Split {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+        let exe = std::env::current_exe().ok();
+        let exe = exe.as_deref().and_then(|p| p.to_str()).unwrap_or("");
+        let mut split = Split::default();
+        let mut part = 0;
+        for line in smaps.lines() {
+            if let Some(kb) = line.strip_prefix("Rss:") {
+                let mb = kb
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+                    / 1024.0;
+                match part {
+                    0 => split.heap += mb,
+                    1 => split.anon += mb,
+                    2 => split.binary += mb,
+                    _ => split.other += mb,
+                }
+            } else if line.split_whitespace().nth(1).is_some_and(|f| f.len() == 4)
+                && line
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|r| r.contains('-'))
+            {
+                // A mapping's header: `start-end perms offset dev inode [path]`.
+                let path = line.split_whitespace().nth(5).unwrap_or("");
+                part = if path == "[heap]" {
+                    0
+                } else if path.is_empty() || path.starts_with("[stack") || path == "[anon]" {
+                    1
+                } else if !exe.is_empty() && path == exe {
+                    2
+                } else {
+                    3
+                };
+            }
+        }
+        split
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "heap {:.1}, other anonymous {:.1}, binary {:.1}, libraries {:.1}",
+            self.heap, self.anon, self.binary, self.other
+        )
+    }
 }
 
 /// The configured path's memory: one cluster's pods watch over `n` pods on the emulator,
@@ -458,46 +542,52 @@ async fn memory(n: usize) -> anyhow::Result<()> {
         timeout_seconds: 600,
         ..KubernetesConfig::default()
     };
+    // The seeding's garbage goes back first, so "before" is what the watch starts from.
+    trim();
     let before = rss_mb();
+    let split_before = Split::read();
     let kube = KubeClusters::new(&[entry], &settings).await;
     let mut stream = kube.watch();
-    let mut pods = std::collections::HashMap::new();
+    // The summaries are kept as the TUI's model keeps them.
+    let mut live = LiveState::default();
     let started = std::time::Instant::now();
     while let Some(ev) = stream.next().await {
         match ev {
-            ClusterEvent::Pod(p) => {
-                pods.insert(p.name.clone(), p);
-            }
             ClusterEvent::Synced(_) => break,
             ClusterEvent::Unreachable { error, .. } => anyhow::bail!("unreachable: {error}"),
-            _ => {}
+            ev => {
+                live.apply(ev);
+            }
         }
     }
     let synced = started.elapsed();
     let at_sync = rss_mb();
+    // As the TUI does once every cluster has synced (`tui::app`).
+    trim();
     // As the issue measured it: resident 30 s after the start, the watch still open.
     let rest = Duration::from_secs(30).saturating_sub(synced);
     let _ = tokio::time::timeout(rest, async {
         while let Some(ev) = stream.next().await {
-            if let ClusterEvent::Pod(p) = ev {
-                pods.insert(p.name.clone(), p);
-            }
+            live.apply(ev);
         }
     })
     .await;
     let after = rss_mb();
+    let split_after = Split::read();
     println!(
         "memory, configured path: pods watch of 1 cluster on the emulator, {} pods kept \
          (listed in {:.1?})",
-        pods.len(),
+        live.pod_count(),
         synced
     );
     println!(
         "  resident: {before:.0} MB before the watch, {at_sync:.0} MB at sync, {after:.0} MB after 30 s \
          ({:.0} MB for the watch, {:.1} kB per pod)",
         after - before,
-        (after - before) * 1024.0 / pods.len().max(1) as f64
+        (after - before) * 1024.0 / live.pod_count().max(1) as f64
     );
+    println!("  before the watch (MB): {}", split_before.show());
+    println!("  after 30 s (MB):       {}", split_after.show());
     Ok(())
 }
 
@@ -600,14 +690,17 @@ fn main() -> anyhow::Result<()> {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "sphere-bench-secret");
         std::env::remove_var("AWS_PROFILE");
     }
+    let pods = std::env::var("SPHERE_BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if pods.is_some() {
+        one_arena();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    if let Some(n) = std::env::var("SPHERE_BENCH_PODS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+    if let Some(n) = pods {
         return rt.block_on(memory(n));
     }
     rt.block_on(async {

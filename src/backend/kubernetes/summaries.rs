@@ -53,6 +53,224 @@ pub(super) fn hpa_target_key(h: &HorizontalPodAutoscaler) -> String {
     )
 }
 
+/// A pod as the workload watch decodes it: only what [`pod_summary`] and the watch read
+/// (name, namespace, labels, creation time and resource version; the first container's
+/// image; the node; the phase, the conditions' type and status, the start time and the
+/// containers' restarts and state reasons), held in a [`Pod`] so one summary serves
+/// both. The rest of what the API server sends (`managedFields`, annotations, owner
+/// references, env, volumes, every other container) is skipped while parsing, never
+/// allocated: at 50,000 pods the list's pages are decoded as they arrive and only
+/// summaries stay.
+#[derive(Clone, Debug, Default)]
+pub(super) struct SlimPod(pub(super) Pod);
+
+impl k8s_openapi::Resource for SlimPod {
+    const API_VERSION: &'static str = <Pod as k8s_openapi::Resource>::API_VERSION;
+    const GROUP: &'static str = <Pod as k8s_openapi::Resource>::GROUP;
+    const KIND: &'static str = <Pod as k8s_openapi::Resource>::KIND;
+    const VERSION: &'static str = <Pod as k8s_openapi::Resource>::VERSION;
+    const URL_PATH_SEGMENT: &'static str = <Pod as k8s_openapi::Resource>::URL_PATH_SEGMENT;
+    type Scope = <Pod as k8s_openapi::Resource>::Scope;
+}
+
+impl k8s_openapi::Metadata for SlimPod {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
+/// The wire form [`SlimPod`] reads: every field it does not name is skipped.
+mod wire {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub(super) struct Pod {
+        pub(super) metadata: Meta,
+        pub(super) spec: Option<Spec>,
+        pub(super) status: Option<Status>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub(super) struct Meta {
+        pub(super) name: Option<String>,
+        pub(super) generate_name: Option<String>,
+        pub(super) namespace: Option<String>,
+        pub(super) labels: Option<BTreeMap<String, String>>,
+        pub(super) creation_timestamp: Option<Time>,
+        pub(super) deletion_timestamp: Option<Time>,
+        pub(super) resource_version: Option<String>,
+        pub(super) uid: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub(super) struct Spec {
+        /// Only the first container's image is kept (see [`FirstImage`]).
+        pub(super) containers: FirstImage,
+        pub(super) node_name: Option<String>,
+    }
+
+    /// The first container's image; the other containers are skipped.
+    #[derive(Default)]
+    pub(super) struct FirstImage(pub(super) Option<String>);
+
+    impl<'de> Deserialize<'de> for FirstImage {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Seq;
+            impl<'de> serde::de::Visitor<'de> for Seq {
+                type Value = FirstImage;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a list of containers")
+                }
+                fn visit_unit<E>(self) -> Result<FirstImage, E> {
+                    Ok(FirstImage(None))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<FirstImage, A::Error> {
+                    let first = seq.next_element::<Container>()?.and_then(|c| c.image);
+                    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                    Ok(FirstImage(first))
+                }
+            }
+            d.deserialize_any(Seq)
+        }
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub(super) struct Container {
+        pub(super) image: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub(super) struct Status {
+        pub(super) phase: Option<String>,
+        pub(super) conditions: Option<Vec<Condition>>,
+        pub(super) container_statuses: Option<Vec<ContainerStatus>>,
+        pub(super) start_time: Option<Time>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub(super) struct Condition {
+        #[serde(rename = "type")]
+        pub(super) type_: String,
+        pub(super) status: String,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    pub(super) struct ContainerStatus {
+        pub(super) restart_count: i32,
+        pub(super) state: Option<State>,
+        pub(super) last_state: Option<State>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub(super) struct State {
+        pub(super) waiting: Option<Reason>,
+        pub(super) terminated: Option<Reason>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    pub(super) struct Reason {
+        pub(super) reason: Option<String>,
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SlimPod {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use k8s_openapi::api::core::v1::{
+            Container, ContainerState, ContainerStateTerminated, ContainerStateWaiting,
+            ContainerStatus, PodCondition, PodSpec, PodStatus,
+        };
+        let w = wire::Pod::deserialize(d)?;
+        let m = w.metadata;
+        let waiting = |r: Option<wire::Reason>| {
+            r.map(|r| ContainerStateWaiting {
+                reason: r.reason,
+                ..ContainerStateWaiting::default()
+            })
+        };
+        let terminated = |r: Option<wire::Reason>| {
+            r.map(|r| ContainerStateTerminated {
+                reason: r.reason,
+                ..ContainerStateTerminated::default()
+            })
+        };
+        let state = |s: Option<wire::State>| {
+            s.map(|s| ContainerState {
+                waiting: waiting(s.waiting),
+                terminated: terminated(s.terminated),
+                running: None,
+            })
+        };
+        Ok(SlimPod(Pod {
+            metadata: ObjectMeta {
+                name: m.name,
+                generate_name: m.generate_name,
+                namespace: m.namespace,
+                labels: m.labels,
+                creation_timestamp: m.creation_timestamp,
+                deletion_timestamp: m.deletion_timestamp,
+                resource_version: m.resource_version,
+                uid: m.uid,
+                ..ObjectMeta::default()
+            },
+            spec: w.spec.map(|s| PodSpec {
+                containers: (s.containers.0.into_iter())
+                    .map(|image| Container {
+                        image: Some(image),
+                        ..Container::default()
+                    })
+                    .collect(),
+                node_name: s.node_name,
+                ..PodSpec::default()
+            }),
+            status: w.status.map(|s| PodStatus {
+                phase: s.phase,
+                conditions: s.conditions.map(|cs| {
+                    (cs.into_iter())
+                        .map(|c| PodCondition {
+                            type_: c.type_,
+                            status: c.status,
+                            ..PodCondition::default()
+                        })
+                        .collect()
+                }),
+                container_statuses: s.container_statuses.map(|cs| {
+                    (cs.into_iter())
+                        .map(|c| ContainerStatus {
+                            restart_count: c.restart_count,
+                            state: state(c.state),
+                            last_state: state(c.last_state),
+                            ..ContainerStatus::default()
+                        })
+                        .collect()
+                }),
+                start_time: s.start_time,
+                ..PodStatus::default()
+            }),
+        }))
+    }
+}
+
 /// The service of a deployment: by its own labels, else its pod template's.
 pub(super) fn deployment_service(d: &Deployment, mapping: &Mapping) -> Option<String> {
     mapping.service(d.metadata.labels.as_ref()).or_else(|| {
@@ -253,6 +471,102 @@ pub fn hpa_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pod as an API server sends it: managed fields, annotations, owner references,
+    /// two containers with env and mounts, volumes; `status` as given.
+    fn server_pod(status: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "payments-7d9f-x2k4q",
+                "generateName": "payments-7d9f-",
+                "namespace": "apps",
+                "uid": "5f0c1f1e-0d1a-4a8e-9d6b-3f1f2c9e8a11",
+                "resourceVersion": "48211",
+                "creationTimestamp": "2026-12-01T08:59:00Z",
+                "labels": {"app.kubernetes.io/name": "payments", "pod-template-hash": "7d9f"},
+                "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-01T08:58:00Z",
+                                "prometheus.io/scrape": "true"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                     "name": "payments-7d9f", "uid": "u-1", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                                   "apiVersion": "v1", "time": "2026-12-01T08:59:00Z",
+                                   "fieldsType": "FieldsV1",
+                                   "fieldsV1": {"f:metadata": {"f:labels": {".": {}}}}}]
+            },
+            "spec": {
+                "nodeName": "node-7",
+                "containers": [
+                    {"name": "app", "image": "ghcr.io/acme/payments:1.4.2",
+                     "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+                    {"name": "sidecar", "image": "envoy:1.30"}
+                ],
+                "volumes": [{"name": "data", "emptyDir": {}}]
+            },
+            "status": status
+        })
+    }
+
+    fn summaries(json: serde_json::Value) -> (Option<PodSummary>, Option<PodSummary>, SlimPod) {
+        let full: Pod = serde_json::from_value(json.clone()).expect("pod");
+        let slim: SlimPod = serde_json::from_value(json).expect("slim pod");
+        let cluster = ClusterId::new("production", "use1");
+        let mapping = Mapping::by_label("app.kubernetes.io/name");
+        (
+            pod_summary(&full, &cluster, &mapping),
+            pod_summary(&slim.0, &cluster, &mapping),
+            slim,
+        )
+    }
+
+    #[test]
+    fn a_slim_pod_summarises_as_the_whole_pod_and_keeps_nothing_else() {
+        let statuses = [
+            serde_json::json!({
+                "phase": "Running", "startTime": "2026-12-01T09:00:00Z",
+                "conditions": [{"type": "Initialized", "status": "True"},
+                               {"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "app", "ready": true, "restartCount": 2,
+                                       "image": "ghcr.io/acme/payments:1.4.2", "imageID": "x",
+                                       "state": {"running": {"startedAt": "2026-12-01T09:00:00Z"}},
+                                       "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}},
+                                      {"name": "sidecar", "ready": true, "restartCount": 1,
+                                       "image": "envoy:1.30", "imageID": "y"}]
+            }),
+            serde_json::json!({
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                "containerStatuses": [{"name": "app", "ready": false, "restartCount": 7,
+                                       "image": "ghcr.io/acme/payments:1.4.2", "imageID": "x",
+                                       "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                             "message": "back-off 5m0s"}}}]
+            }),
+            serde_json::json!({"phase": "Pending"}),
+            serde_json::json!(null),
+        ];
+        for status in statuses {
+            let (full, slim, pod) = summaries(server_pod(status.clone()));
+            assert!(full.is_some(), "{status}");
+            assert_eq!(full, slim, "{status}");
+            let (meta, spec) = (&pod.0.metadata, pod.0.spec.as_ref().expect("spec"));
+            assert_eq!(meta.resource_version.as_deref(), Some("48211"));
+            assert!(meta.managed_fields.is_none() && meta.annotations.is_none());
+            assert!(meta.owner_references.is_none());
+            assert_eq!(spec.containers.len(), 1, "only the first container's image");
+            assert!(spec.containers[0].env.is_none() && spec.volumes.is_none());
+        }
+        // A pod without a spec, or without containers, summarises the same too.
+        let mut bare = server_pod(serde_json::json!({"phase": "Failed"}));
+        bare["spec"] = serde_json::json!({"containers": null});
+        let (full, slim, _) = summaries(bare.clone());
+        assert_eq!(full.map(|s| s.version), Some(String::new()));
+        assert_eq!(slim.map(|s| s.version), Some(String::new()));
+        bare.as_object_mut().expect("object").remove("spec");
+        let (full, slim, _) = summaries(bare);
+        assert_eq!(full, slim);
+    }
 
     #[test]
     fn image_versions() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::Api;
@@ -20,7 +20,9 @@ use serde::de::DeserializeOwned;
 
 use super::client::Conn;
 use super::envs::{self, cluster_for};
-use super::summaries::{deployment_summary, hpa_summary, hpa_target_key, pod_summary, target_key};
+use super::summaries::{
+    SlimPod, deployment_summary, hpa_summary, hpa_target_key, pod_summary, target_key,
+};
 use super::{KubeClusters, Mapping};
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{ClusterEvent, ClusterId, DeploymentSummary};
@@ -92,7 +94,7 @@ enum Told {
 /// What one cluster's watchers deliver, merged.
 enum Raw {
     Deployment(Result<Event<Deployment>, watcher::Error>),
-    Pod(Result<Event<Pod>, watcher::Error>),
+    Pod(Result<Event<SlimPod>, watcher::Error>),
     Hpa(Result<Event<HorizontalPodAutoscaler>, watcher::Error>),
     Namespace(Result<Event<Namespace>, watcher::Error>),
     /// The configured timeout passed since the watch began.
@@ -122,7 +124,7 @@ fn watch_cluster(
     let id = conn.id.clone();
     let (deps, pods, hpas) = match (
         conn.api::<Deployment>(),
-        conn.api::<Pod>(),
+        conn.api::<SlimPod>(),
         conn.api::<HorizontalPodAutoscaler>(),
     ) {
         (Ok(d), Ok(p), Ok(h)) => (d, p, h),
@@ -177,46 +179,85 @@ fn watch_cluster(
         .boxed()
 }
 
-/// What one kind's watcher has listed, to turn a re-list into deletions.
-#[derive(Default)]
-pub(super) struct Known {
-    /// Live objects: `namespace/name` → their cluster and the service (deployments),
-    /// pod name (pods) or environment (namespaces).
-    live: HashMap<String, (ClusterId, String)>,
-    /// During a re-list: the objects listed so far.
-    relisting: Option<HashSet<String>>,
+/// What one kind's watcher has listed, to turn a re-list into deletions: live objects
+/// by `namespace/name`, each with what it stands for (`V`: the cluster and the service
+/// of a deployment, the cluster and environment of a namespace; nothing for a pod,
+/// whose cluster and name its key gives) and whether the list under way has had it.
+///
+/// At 50,000 pods this is the watch's one per-pod record: one boxed key each (no set
+/// of the listed keys beside it, no second copy of the name).
+pub(super) struct Known<V = ()> {
+    live: HashMap<Box<str>, (V, bool)>,
+    /// A (re-)list is under way: live objects it has not had are marked `false`.
+    relisting: bool,
     synced: bool,
 }
 
-impl Known {
-    /// A (re-)list starts: remember what it lists.
+impl<V> Default for Known<V> {
+    fn default() -> Self {
+        Known {
+            live: HashMap::new(),
+            relisting: false,
+            synced: false,
+        }
+    }
+}
+
+impl<V> Known<V> {
+    /// A (re-)list starts: every live object is unlisted until it is listed again.
     fn begin(&mut self) {
-        self.relisting = Some(HashSet::new());
+        self.relisting = true;
+        for (_, listed) in self.live.values_mut() {
+            *listed = false;
+        }
     }
 
     /// `key` was listed (or changed).
     fn seen(&mut self, key: &str) {
-        if let Some(seen) = &mut self.relisting {
-            seen.insert(key.to_string());
+        if let Some((_, listed)) = self.live.get_mut(key) {
+            *listed = true;
         }
     }
 
-    /// The list is complete: forget the objects it no longer had, returning what each
-    /// stood for.
-    fn finish(&mut self) -> Vec<(ClusterId, String)> {
-        let seen = self.relisting.take().unwrap_or_default();
-        let gone: Vec<String> = self
-            .live
-            .keys()
-            .filter(|k| !seen.contains(*k))
-            .cloned()
-            .collect();
-        self.synced = true;
-        gone.into_iter()
-            .filter_map(|k| self.live.remove(&k))
-            .collect()
+    /// `key` stands for `value` (listed, or changed under a watch).
+    fn insert(&mut self, key: String, value: V) -> Option<V> {
+        (self.live.insert(key.into_boxed_str(), (value, true))).map(|(v, _)| v)
     }
 
+    fn remove(&mut self, key: &str) -> Option<V> {
+        self.live.remove(key).map(|(v, _)| v)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.live.values().map(|(v, _)| v)
+    }
+
+    /// The list is complete: forget the objects it no longer had, returning their keys
+    /// and what each stood for.
+    fn finish(&mut self) -> Vec<(Box<str>, V)> {
+        self.synced = true;
+        if !std::mem::take(&mut self.relisting) {
+            return Vec::new();
+        }
+        let gone: Vec<Box<str>> = (self.live.iter())
+            .filter(|(_, (_, listed))| !listed)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let out = (gone.into_iter())
+            .filter_map(|k| {
+                let (v, _) = self.live.remove(&k)?;
+                Some((k, v))
+            })
+            .collect();
+        // A long list that shrank gives its room back.
+        if self.live.capacity() > 2 * self.live.len().max(16) {
+            self.live.shrink_to_fit();
+        }
+        out
+    }
+}
+
+impl Known {
     pub(super) fn key(meta: &ObjectMeta) -> String {
         format!(
             "{}/{}",
@@ -229,9 +270,11 @@ impl Known {
 struct WatchState {
     cluster: ClusterId,
     mapping: Arc<Mapping>,
-    namespaces: Known,
+    /// Environment namespaces: their cluster and environment.
+    namespaces: Known<(ClusterId, String)>,
     timeout: Duration,
-    deps: Known,
+    /// Deployments: their cluster and service.
+    deps: Known<(ClusterId, String)>,
     pods: Known,
     hpas: Known,
     /// Deployment `namespace/name` → service, so an HPA without the label maps by
@@ -266,9 +309,7 @@ impl WatchState {
 
     /// The environments seen in this cluster, as clusters of their own.
     fn env_clusters(&self) -> Vec<ClusterId> {
-        let mut out: Vec<ClusterId> = (self.namespaces.live.values())
-            .map(|(c, _)| c.clone())
-            .collect();
+        let mut out: Vec<ClusterId> = (self.namespaces.values()).map(|(c, _)| c.clone()).collect();
         out.sort();
         out.dedup();
         out
@@ -331,9 +372,7 @@ impl WatchState {
                     Some(s) => {
                         let target = target_key(&d.metadata);
                         self.targets.insert(target.clone(), s.service.clone());
-                        self.deps
-                            .live
-                            .insert(key, (cluster.clone(), s.service.clone()));
+                        self.deps.insert(key, (cluster.clone(), s.service.clone()));
                         let mut out = vec![Told::Event(ClusterEvent::Deployment(s))];
                         if let Some(h) = self.waiting_hpas.remove(&target)
                             && let Some(hs) =
@@ -349,7 +388,7 @@ impl WatchState {
             Event::Delete(d) => {
                 let key = Known::key(&d.metadata);
                 self.targets.remove(&target_key(&d.metadata));
-                match self.deps.live.remove(&key) {
+                match self.deps.remove(&key) {
                     Some((cluster, service)) => {
                         vec![Told::Event(ClusterEvent::DeploymentDeleted {
                             cluster,
@@ -361,7 +400,7 @@ impl WatchState {
             }
             Event::InitDone => {
                 let mut out: Vec<Told> = (self.deps.finish().into_iter())
-                    .map(|(cluster, service)| {
+                    .map(|(_, (cluster, service))| {
                         Told::Event(ClusterEvent::DeploymentDeleted { cluster, service })
                     })
                     .collect();
@@ -371,34 +410,46 @@ impl WatchState {
         }
     }
 
-    fn pod(&mut self, ev: Event<Pod>) -> Vec<Told> {
+    /// A pod that went, from its key (`namespace/name`): its cluster (an environment's
+    /// namespace is that environment's) and its name.
+    fn pod_gone(&self, key: &str) -> Told {
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        let namespace = (!namespace.is_empty()).then_some(namespace);
+        Told::Event(ClusterEvent::PodDeleted {
+            cluster: cluster_for(&self.cluster, namespace),
+            name: name.to_string(),
+        })
+    }
+
+    fn pod(&mut self, ev: Event<SlimPod>) -> Vec<Told> {
         match ev {
             Event::Init => {
                 self.pods.begin();
                 Vec::new()
             }
             Event::Apply(p) | Event::InitApply(p) => {
+                let p = &p.0;
                 let key = Known::key(&p.metadata);
                 self.pods.seen(&key);
                 let cluster = self.cluster_of(&p.metadata);
-                match pod_summary(&p, &cluster, &self.mapping) {
+                match pod_summary(p, &cluster, &self.mapping) {
                     Some(s) => {
-                        self.pods.live.insert(key, (cluster, s.name.clone()));
+                        self.pods.insert(key, ());
                         vec![Told::Event(ClusterEvent::Pod(s))]
                     }
                     None => Vec::new(),
                 }
             }
-            Event::Delete(p) => match self.pods.live.remove(&Known::key(&p.metadata)) {
-                Some((cluster, name)) => {
-                    vec![Told::Event(ClusterEvent::PodDeleted { cluster, name })]
+            Event::Delete(p) => {
+                let key = Known::key(&p.0.metadata);
+                match self.pods.remove(&key) {
+                    Some(()) => vec![self.pod_gone(&key)],
+                    None => Vec::new(),
                 }
-                None => Vec::new(),
-            },
+            }
             Event::InitDone => {
-                let mut out: Vec<Told> = (self.pods.finish().into_iter())
-                    .map(|(cluster, name)| Told::Event(ClusterEvent::PodDeleted { cluster, name }))
-                    .collect();
+                let gone = self.pods.finish();
+                let mut out: Vec<Told> = gone.iter().map(|(key, ())| self.pod_gone(key)).collect();
                 out.extend(self.all_synced());
                 out
             }
@@ -451,7 +502,7 @@ impl WatchState {
                 match envs::env_from_namespace(&ns, &region) {
                     Some(env) => {
                         let cluster = ClusterId::new(&env.name, &region);
-                        let new = (self.namespaces.live)
+                        let new = (self.namespaces)
                             .insert(key, (cluster.clone(), env.name.clone()))
                             .is_none();
                         let mut out = vec![Told::Env {
@@ -465,15 +516,10 @@ impl WatchState {
                         out
                     }
                     // Being deleted: gone from here.
-                    None => self
-                        .namespaces
-                        .live
-                        .remove(&key)
-                        .map(gone)
-                        .unwrap_or_default(),
+                    None => self.namespaces.remove(&key).map(gone).unwrap_or_default(),
                 }
             }
-            Event::Delete(ns) => (self.namespaces.live.remove(&Known::key(&ns.metadata)))
+            Event::Delete(ns) => (self.namespaces.remove(&Known::key(&ns.metadata)))
                 .map(gone)
                 .unwrap_or_default(),
             Event::InitDone => {
@@ -481,7 +527,7 @@ impl WatchState {
                     .namespaces
                     .finish()
                     .into_iter()
-                    .flat_map(gone)
+                    .flat_map(|(_, v)| gone(v))
                     .collect();
                 out.extend(self.all_synced());
                 out
@@ -576,5 +622,124 @@ impl Drop for Running {
         if state.streams == 0 {
             *state = WatchedState::default();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> WatchState {
+        WatchState {
+            cluster: ClusterId::new("production", "use1"),
+            mapping: Arc::new(Mapping::by_label("app")),
+            timeout: Duration::from_secs(5),
+            deps: Known::default(),
+            pods: Known::default(),
+            hpas: Known::default(),
+            namespaces: Known::default(),
+            targets: HashMap::new(),
+            waiting_hpas: HashMap::new(),
+            synced_once: false,
+            failing: false,
+        }
+    }
+
+    fn pod(namespace: &str, name: &str, service: Option<&str>) -> SlimPod {
+        let labels = service.map(|s| serde_json::json!({ "app": s }));
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "status": {"phase": "Running"}
+        }))
+        .expect("pod")
+    }
+
+    /// What the pods' watcher told, as (pod, cluster) for each pod and "-pod@cluster"
+    /// for each deletion.
+    fn told(state: &mut WatchState, events: Vec<Event<SlimPod>>) -> Vec<String> {
+        let mut out = Vec::new();
+        for ev in events {
+            for t in state.handle(Raw::Pod(Ok(ev))) {
+                match t {
+                    Told::Event(ClusterEvent::Pod(p)) => {
+                        out.push(format!("{}@{}", p.name, p.cluster))
+                    }
+                    Told::Event(ClusterEvent::PodDeleted { cluster, name }) => {
+                        out.push(format!("-{name}@{cluster}"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn pods_gone_from_a_relist_or_deleted_are_told_with_their_cluster_and_name() {
+        let mut s = state();
+        let env_ns = format!("{}pr-7", envs::NAMESPACE_PREFIX);
+        let listed = told(
+            &mut s,
+            vec![
+                Event::Init,
+                Event::InitApply(pod("apps", "a-1", Some("a"))),
+                Event::InitApply(pod("apps", "a-2", Some("a"))),
+                Event::InitApply(pod(&env_ns, "a-1", Some("a"))),
+                Event::InitApply(pod("apps", "other", None)),
+                Event::InitDone,
+            ],
+        );
+        assert_eq!(
+            listed,
+            [
+                "a-1@pr-7/use1",
+                "a-1@production/use1",
+                "a-2@production/use1"
+            ]
+        );
+        assert!(s.pods.synced);
+        // A re-list without a-2 and the environment's pod: both told gone, each in its
+        // own cluster; a-1 (listed again) stays.
+        let relisted = told(
+            &mut s,
+            vec![
+                Event::Init,
+                Event::InitApply(pod("apps", "a-1", Some("a"))),
+                Event::InitApply(pod("apps", "a-3", Some("a"))),
+                Event::InitDone,
+            ],
+        );
+        assert_eq!(
+            relisted,
+            [
+                "-a-1@pr-7/use1",
+                "-a-2@production/use1",
+                "a-1@production/use1",
+                "a-3@production/use1"
+            ]
+        );
+        // A second re-list with nothing new deletes nothing.
+        let again = told(
+            &mut s,
+            vec![
+                Event::Init,
+                Event::InitApply(pod("apps", "a-1", Some("a"))),
+                Event::InitApply(pod("apps", "a-3", Some("a"))),
+                Event::InitDone,
+            ],
+        );
+        assert_eq!(again, ["a-1@production/use1", "a-3@production/use1"]);
+        // Deleted under the watch: told once; an unmapped pod's deletion not at all.
+        let deleted = told(
+            &mut s,
+            vec![
+                Event::Delete(pod("apps", "a-3", Some("a"))),
+                Event::Delete(pod("apps", "a-3", Some("a"))),
+                Event::Delete(pod("apps", "other", None)),
+            ],
+        );
+        assert_eq!(deleted, ["-a-3@production/use1"]);
+        assert_eq!(s.pods.live.len(), 1);
     }
 }
