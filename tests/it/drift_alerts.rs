@@ -438,7 +438,7 @@ async fn a_silenced_git_drift_is_published_marked_and_posted_once_when_the_silen
     // Every finding POSTed at most once.
     let mut targets: Vec<&str> = p.iter().filter_map(|p| p["target"].as_str()).collect();
     let n = targets.len();
-    targets.sort();
+    targets.sort_unstable();
     targets.dedup();
     assert_eq!(targets.len(), n, "{p:#?}");
 
