@@ -190,6 +190,11 @@ pub async fn dispatch_with_progress(
                 .await
                 .map(|d| (d, None))
         }
+        Action::AlertSilence { .. } | Action::AlertUnsilence { .. } => {
+            silence(platform, actor, &action, audit_id)
+                .await
+                .map(|d| (d, None))
+        }
         _ => execute(
             platform,
             actor,
@@ -318,6 +323,52 @@ async fn notify(platform: &Platform, actor: &Actor, d: &Dispatched) {
                 Outcome::Failed(format!("{e:#}")),
             )
             .await;
+    }
+}
+
+/// Set or remove an alert silence in the platform's silence store.
+async fn silence(
+    platform: &Platform,
+    actor: &Actor,
+    action: &Action,
+    audit_id: u64,
+) -> anyhow::Result<String> {
+    let Some(store) = &platform.silences else {
+        anyhow::bail!(
+            "silences are kept by the agent: configure [agent] (its silences_topic) to silence alerts"
+        );
+    };
+    match action {
+        Action::AlertSilence {
+            pattern,
+            reason,
+            for_seconds,
+        } => {
+            let at = platform.now();
+            let s = crate::agent::silences::Silence {
+                pattern: pattern.clone(),
+                reason: reason.clone(),
+                by: actor.name.clone(),
+                at,
+                until: at + for_seconds,
+                audit_id,
+            };
+            store.put(&s).await?;
+            Ok(format!(
+                "silenced {pattern} until {} in {}",
+                rfc3339(s.until),
+                store.place()
+            ))
+        }
+        Action::AlertUnsilence { pattern } => {
+            let kept = store.list().await?;
+            if !kept.iter().any(|s| &s.pattern == pattern) {
+                anyhow::bail!("there is no silence of {pattern} in {}", store.place());
+            }
+            store.remove(pattern).await?;
+            Ok(format!("removed the silence of {pattern}"))
+        }
+        _ => anyhow::bail!("not a silence: {}", action.describe()),
     }
 }
 
@@ -635,6 +686,9 @@ async fn execute(
         Action::AccessRequest { .. } => anyhow::bail!("an access request is recorded by dispatch"),
         Action::EnvCreate { .. } | Action::EnvExtend { .. } | Action::EnvDelete { .. } => {
             anyhow::bail!("environments are changed by dispatch")
+        }
+        Action::AlertSilence { .. } | Action::AlertUnsilence { .. } => {
+            anyhow::bail!("silences are changed by dispatch")
         }
         Action::AccessApprove { id, .. } | Action::AccessDeny { id, .. } => {
             let grant = matches!(action, Action::AccessApprove { .. });

@@ -189,6 +189,17 @@ pub enum Action {
     EnvDelete {
         name: String,
     },
+    /// Silence the agent's alerts for the findings a pattern covers (a finding id, or
+    /// `*` for any run of characters), for `for_seconds`.
+    AlertSilence {
+        pattern: String,
+        reason: String,
+        for_seconds: i64,
+    },
+    /// Remove the silence of a pattern.
+    AlertUnsilence {
+        pattern: String,
+    },
 }
 
 fn or_all(v: &Option<String>) -> &str {
@@ -220,6 +231,8 @@ impl Action {
             Action::EnvCreate { .. } => "env.create",
             Action::EnvExtend { .. } => "env.extend",
             Action::EnvDelete { .. } => "env.delete",
+            Action::AlertSilence { .. } => "alert.silence",
+            Action::AlertUnsilence { .. } => "alert.unsilence",
         }
     }
 
@@ -290,6 +303,9 @@ impl Action {
             Action::EnvCreate { name, .. }
             | Action::EnvExtend { name, .. }
             | Action::EnvDelete { name } => env_target(name),
+            Action::AlertSilence { pattern, .. } | Action::AlertUnsilence { pattern } => {
+                format!("alerts:{pattern}")
+            }
         }
     }
 
@@ -418,6 +434,17 @@ impl Action {
             Action::EnvDelete { name } => {
                 format!("delete the environment {name} and everything in it")
             }
+            Action::AlertSilence {
+                pattern,
+                reason,
+                for_seconds,
+            } => format!(
+                "silence the alerts of {pattern} for {} ({reason})",
+                format_duration(*for_seconds)
+            ),
+            Action::AlertUnsilence { pattern } => {
+                format!("remove the silence of {pattern}")
+            }
         }
     }
 
@@ -427,6 +454,7 @@ impl Action {
             Action::Lock { reason, .. }
             | Action::LockAll { reason }
             | Action::FreezeOn { reason }
+            | Action::AlertSilence { reason, .. }
             | Action::AccessRequest { reason, .. } => Some(reason),
             Action::AccessApprove { reason, .. } | Action::AccessDeny { reason, .. }
                 if !reason.is_empty() =>

@@ -1,4 +1,4 @@
-//! The agent's topics on Kafka: created compacted when missing, read back (the latest
+//! The agent's topics on Kafka (state, findings, heartbeats, silences): created compacted when missing, read back (the latest
 //! record per key) when the agent starts, and written to.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use crate::backend::kafka::Conn;
 use crate::config::agent::AgentConfig;
 use crate::config::platform::KafkaConfig;
 
-/// The broker and the agent's three topics.
+/// The broker and the agent's four topics.
 pub struct Bus {
     conn: Conn,
     producer: FutureProducer,
@@ -22,6 +22,7 @@ pub struct Bus {
     pub state_topic: String,
     pub findings_topic: String,
     pub heartbeat_topic: String,
+    pub silences_topic: String,
 }
 
 impl Bus {
@@ -67,6 +68,7 @@ impl Bus {
             state_topic: agent.state_topic.clone(),
             findings_topic: agent.findings_topic.clone(),
             heartbeat_topic: agent.heartbeat_topic.clone(),
+            silences_topic: agent.silences_topic.clone(),
         })
     }
 
@@ -86,6 +88,7 @@ impl Bus {
             &self.state_topic,
             &self.findings_topic,
             &self.heartbeat_topic,
+            &self.silences_topic,
         ]
         .into_iter()
         .map(|t| NewTopic::new(t, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact"))

@@ -7,6 +7,14 @@
 //!   differ); never a value or a hash.
 //! - **flag**: [`crate::domain::flags::flag_drift`] (a flag's clusters disagree inside one
 //!   environment).
+//! - **git**: a deployment runs another version than the GitOps repository declares for
+//!   it (`git/SERVICE/ENV/REGION`).
+//! - **hpa**: an HPA's replica bounds differ from those the GitOps repository holds for
+//!   it (`hpa/SERVICE/ENV/REGION`).
+//!
+//! Git and HPA drift compare only where both sides exist: a deployment git says nothing
+//! about (or a version file for a deployment that does not run, or a cluster that could
+//! not be read) is no finding.
 //!
 //! A finding's `id` names what drifted, not how (`version/checkout/production`,
 //! `secret/checkout/production/DB_URL/missing`, `flag/new-flow/production`): while the
@@ -16,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::drift::GitDeclared;
 use crate::domain::service::LiveState;
 use crate::domain::{FlagState, SecretMeta, Topology};
 
@@ -25,6 +34,8 @@ pub enum FindingKind {
     Version,
     Secret,
     Flag,
+    Git,
+    Hpa,
 }
 
 impl FindingKind {
@@ -33,6 +44,8 @@ impl FindingKind {
             FindingKind::Version => "version",
             FindingKind::Secret => "secret",
             FindingKind::Flag => "flag",
+            FindingKind::Git => "git",
+            FindingKind::Hpa => "hpa",
         }
     }
 }
@@ -145,6 +158,53 @@ pub fn flag_drift(flags: &[FlagState]) -> Vec<Finding> {
     out
 }
 
+/// Git-vs-live drift: every deployment whose running version differs from the version
+/// git declares for it (kind `git`), and every HPA whose bounds differ from git's (kind
+/// `hpa`). Sorted.
+pub fn git_drift(live: &LiveState, declared: &GitDeclared) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for d in &declared.versions {
+        let Some(running) = live
+            .service(&d.service)
+            .and_then(|s| s.deployment(&d.cluster).map(|r| r.version.to_string()))
+        else {
+            continue;
+        };
+        if running == d.version {
+            continue;
+        }
+        out.push(Finding {
+            id: format!("git/{}/{}/{}", d.service, d.cluster.env, d.cluster.region),
+            kind: FindingKind::Git,
+            subject: d.service.clone(),
+            env: d.cluster.env.to_string(),
+            regions: vec![d.cluster.region.to_string()],
+            detail: format!("runs {running}; git declares {} ({})", d.version, d.path),
+        });
+    }
+    for h in &declared.hpas {
+        let Some(live_hpa) = live.service(&h.service).and_then(|s| s.hpa(&h.cluster)) else {
+            continue;
+        };
+        if (live_hpa.min, live_hpa.max) == (h.min, h.max) {
+            continue;
+        }
+        out.push(Finding {
+            id: format!("hpa/{}/{}/{}", h.service, h.cluster.env, h.cluster.region),
+            kind: FindingKind::Hpa,
+            subject: h.service.clone(),
+            env: h.cluster.env.to_string(),
+            regions: vec![h.cluster.region.to_string()],
+            detail: format!(
+                "HPA {}..{} replicas live; git declares {}..{} ({})",
+                live_hpa.min, live_hpa.max, h.min, h.max, h.path
+            ),
+        });
+    }
+    out.sort();
+    out
+}
+
 /// A finding as the findings topic holds it (keyed by its id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingRecord {
@@ -154,6 +214,10 @@ pub struct FindingRecord {
     pub finding: Finding,
     /// When the agent saw it change (seconds since the epoch).
     pub at: i64,
+    /// The silence that covered it when it was told (no alert was sent for it):
+    /// `PATTERN (by WHO until RFC 3339: REASON)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +268,7 @@ impl Tracker {
                     state: FindingState::Cleared,
                     finding,
                     at,
+                    silenced: None,
                 });
             }
         }
@@ -218,6 +283,7 @@ impl Tracker {
                 state,
                 finding: f,
                 at,
+                silenced: None,
             });
         }
         out
@@ -270,6 +336,76 @@ mod tests {
         );
     }
 
+    #[test]
+    fn git_drift_compares_only_where_both_sides_exist() {
+        use crate::domain::drift::{DeclaredHpa, DeclaredVersion};
+        use crate::domain::platform::HpaSummary;
+        let mut live = LiveState::default();
+        live.apply(dep("pay", "production", "eu-west-1", "v2"));
+        live.apply(dep("pay", "production", "us-east-1", "v1"));
+        live.apply(ClusterEvent::Hpa(HpaSummary {
+            service: "pay".into(),
+            cluster: ClusterId::new("production", "eu-west-1"),
+            min: 2,
+            max: 20,
+            current: 2,
+            target_cpu: 70,
+            current_cpu: None,
+        }));
+        let v = |region: &str, version: &str| DeclaredVersion {
+            service: "pay".into(),
+            cluster: ClusterId::new("production", region),
+            version: version.into(),
+            path: format!("apps/pay/production/{region}/version"),
+        };
+        let declared = GitDeclared {
+            source: "acme/deploy@main".into(),
+            versions: vec![
+                v("eu-west-1", "v1"),
+                v("us-east-1", "v1"),
+                // Declared where nothing runs: no finding.
+                v("ap-south-1", "v1"),
+            ],
+            hpas: vec![
+                DeclaredHpa {
+                    service: "pay".into(),
+                    cluster: ClusterId::new("production", "eu-west-1"),
+                    min: 2,
+                    max: 10,
+                    path: "apps/pay/production/eu-west-1/hpa.yaml".into(),
+                },
+                // No live HPA there: no finding.
+                DeclaredHpa {
+                    service: "pay".into(),
+                    cluster: ClusterId::new("production", "us-east-1"),
+                    min: 2,
+                    max: 10,
+                    path: "apps/pay/production/us-east-1/hpa.yaml".into(),
+                },
+            ],
+        };
+        let f = git_drift(&live, &declared);
+        let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "git/pay/production/eu-west-1",
+                "hpa/pay/production/eu-west-1"
+            ]
+        );
+        assert_eq!(
+            f[0].detail,
+            "runs v2; git declares v1 (apps/pay/production/eu-west-1/version)"
+        );
+        assert_eq!(f[0].regions, vec!["eu-west-1"]);
+        assert_eq!(
+            f[1].detail,
+            "HPA 2..20 replicas live; git declares 2..10 (apps/pay/production/eu-west-1/hpa.yaml)"
+        );
+        live.apply(dep("pay", "production", "eu-west-1", "v1"));
+        assert_eq!(git_drift(&live, &declared).len(), 1, "only the HPA is left");
+    }
+
     fn finding(id: &str, kind: FindingKind, regions: &[&str]) -> Finding {
         Finding {
             id: id.into(),
@@ -318,11 +454,13 @@ mod tests {
                 state: FindingState::Appeared,
                 finding: v.clone(),
                 at: 1,
+                silenced: None,
             },
             FindingRecord {
                 state: FindingState::Cleared,
                 finding: c.clone(),
                 at: 1,
+                silenced: None,
             },
         ];
         let mut t = Tracker::from_records(records);

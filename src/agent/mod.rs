@@ -10,7 +10,12 @@
 //!   `heartbeat_seconds`: whether its last read succeeded (and why not), when it last
 //!   did, how many keys it holds.
 //! - **Findings** (`[agent] findings_topic`, compacted): a record when a drift appears,
-//!   changes and clears (see [`findings`]), keyed by the finding's id.
+//!   changes and clears (see [`findings`]), keyed by the finding's id. Git-vs-live
+//!   drift (kinds `git`, `hpa`) compares the watch's deployments and HPAs with what the
+//!   GitOps repository declares, read every `poll_seconds`.
+//! - **Alerts**: each finding record POSTed to the `[webhook]` (event `drift`) once,
+//!   unless a silence covers it (see [`silences`]), at most `alert_limit` per
+//!   `alert_window_seconds`.
 //!
 //! On start the agent reads the state and findings topics to their end: a record whose
 //! payload is already the latest of its key is not sent again, and an open finding is not
@@ -23,6 +28,7 @@ pub mod bus;
 pub mod findings;
 pub mod http;
 pub mod records;
+pub mod silences;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -37,10 +43,12 @@ use crate::backend::Platform;
 use crate::backend::sim::Sim;
 use crate::config::agent::AgentConfig;
 use crate::config::platform::KafkaConfig;
+use crate::domain::drift::GitDeclared;
 use crate::domain::service::LiveState;
 use crate::domain::{ClusterEvent, ClusterId, Timestamp, Topology};
-use findings::{FindingKind, FindingRecord, Tracker};
+use findings::{FindingKind, FindingRecord, FindingState, Tracker};
 use http::Metrics;
+use silences::{RateLimit, Silence};
 
 /// How the agent runs.
 pub struct Options {
@@ -101,6 +109,16 @@ struct Agent {
     alerts: std::collections::VecDeque<FindingRecord>,
     /// After the webhook refused one: not before then, and how long the last wait was.
     alert_retry: Option<(Instant, Duration)>,
+    /// The silences, as last read from the silences topic.
+    silences: Vec<Silence>,
+    /// Open findings that a silence kept from the webhook, by id: told when the silence
+    /// ends while they are still open.
+    held: std::collections::BTreeMap<String, FindingRecord>,
+    /// The webhook's rate limit.
+    rate: RateLimit,
+    /// What the GitOps repository declared at the last poll (`None`: no GitOps
+    /// repository, or not read yet).
+    declared: Option<GitDeclared>,
     /// With the ephemeral environments (read every poll).
     topology: Topology,
     /// The configured clusters (the watch's first listing covers each).
@@ -146,6 +164,10 @@ pub async fn run(
             metrics.clone(),
             opts.sources.clone(),
             hash_key,
+            RateLimit::new(
+                cfg.alert_limit,
+                Duration::from_secs(cfg.alert_window_seconds.max(1)),
+            ),
             stop_rx.clone(),
         )
         .await
@@ -185,20 +207,31 @@ async fn start(
     metrics: Arc<Metrics>,
     sources: Vec<&'static str>,
     hash_key: records::HashKey,
+    rate: RateLimit,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<Agent> {
     let mut wait = Duration::from_millis(500);
-    let (current, tracker) = loop {
+    let (current, tracker, held, silences) = loop {
         let read = async {
             bus.ensure_topics().await?;
             let current = bus.latest(&bus.state_topic).await?;
             let findings = bus.latest(&bus.findings_topic).await?;
-            let records = findings.values().filter_map(|p| {
-                serde_json::from_slice::<FindingRecord>(p)
-                    .map_err(|e| tracing::warn!("a findings record is not one: {e}"))
-                    .ok()
-            });
-            anyhow::Ok((current, Tracker::from_records(records.collect::<Vec<_>>())))
+            let silences = silences::parse_all(bus.latest(&bus.silences_topic).await?);
+            let records: Vec<FindingRecord> = findings
+                .values()
+                .filter_map(|p| {
+                    serde_json::from_slice::<FindingRecord>(p)
+                        .map_err(|e| tracing::warn!("a findings record is not one: {e}"))
+                        .ok()
+                })
+                .collect();
+            // Open findings told silenced: still to be POSTed when their silence ends.
+            let held = records
+                .iter()
+                .filter(|r| r.silenced.is_some() && r.state != FindingState::Cleared)
+                .map(|r| (r.finding.id.clone(), r.clone()))
+                .collect();
+            anyhow::Ok((current, Tracker::from_records(records), held, silences))
         };
         match read.await {
             Ok(r) => break r,
@@ -239,6 +272,10 @@ async fn start(
         outbox: Vec::new(),
         alerts: std::collections::VecDeque::new(),
         alert_retry: None,
+        silences,
+        held,
+        rate,
+        declared: None,
         base,
         topology,
         live: LiveState::default(),
@@ -357,7 +394,23 @@ impl Agent {
             self.clusters_status();
             let found = findings::version_drift(&self.live, &self.topology);
             self.findings(FindingKind::Version, found).await;
+            self.git_findings().await;
         }
+    }
+
+    /// Git-vs-live drift, when git was read and the watch is current.
+    async fn git_findings(&mut self) {
+        if !self.watches("clusters") || !self.clusters_ready() || self.pending_since.is_some() {
+            return;
+        }
+        let Some(declared) = &self.declared else {
+            return;
+        };
+        let (git, hpa): (Vec<_>, Vec<_>) = findings::git_drift(&self.live, declared)
+            .into_iter()
+            .partition(|f| f.kind == FindingKind::Git);
+        self.findings(FindingKind::Git, git).await;
+        self.findings(FindingKind::Hpa, hpa).await;
     }
 
     /// The watch is current: every cluster synced and published, or some unreachable.
@@ -382,6 +435,28 @@ impl Agent {
             ),
         }
         let p = self.platform.clone();
+        let (declared, silences) = tokio::join!(
+            bounded("git", p.repos.declared()),
+            bounded("silences", async {
+                self.bus
+                    .latest(&self.bus.silences_topic)
+                    .await
+                    .map(silences::parse_all)
+            }),
+        );
+        match silences {
+            Ok(s) => self.silences = s,
+            Err(e) => tracing::warn!("silences not read (the last ones hold): {e:#}"),
+        }
+        match declared {
+            Ok(d) => self.declared = d,
+            Err(e) => {
+                // The last declared state is kept: nothing clears on a failed read.
+                let why = crate::domain::text::sanitize(&format!("{e:#}")).into_owned();
+                tracing::warn!("the GitOps repository was not read: {why}");
+            }
+        }
+        self.git_findings().await;
         let (locks, catalog, secrets, flags) = tokio::join!(
             async {
                 if self.watches("locks") {
@@ -524,7 +599,12 @@ impl Agent {
     }
 
     async fn findings(&mut self, kind: FindingKind, now: Vec<findings::Finding>) {
-        let records = self.tracker.update(kind, now, now_ts());
+        let mut records = self.tracker.update(kind, now, now_ts());
+        let clock = self.platform.now();
+        for r in &mut records {
+            r.silenced = silences::covering(&self.silences, &r.finding.id, clock)
+                .map(|s| crate::domain::text::sanitize(&s.describe()).into_owned());
+        }
         for r in &records {
             tracing::info!(
                 id = %r.finding.id,
@@ -539,7 +619,22 @@ impl Agent {
             .as_ref()
             .is_some_and(|w| w.wants(ALERT_EVENT))
         {
-            self.alerts.extend(records.iter().cloned());
+            for r in &records {
+                let id = &r.finding.id;
+                match (&r.silenced, r.state) {
+                    // Told when the silence ends, if still open then.
+                    (Some(_), FindingState::Appeared | FindingState::Changed) => {
+                        self.held.insert(id.clone(), r.clone());
+                    }
+                    (Some(_), FindingState::Cleared) => {
+                        self.held.remove(id);
+                    }
+                    (None, _) => {
+                        self.held.remove(id);
+                        self.alerts.push_back(r.clone());
+                    }
+                }
+            }
         }
         self.outbox.extend(records);
         self.send_outbox().await;
@@ -555,7 +650,49 @@ impl Agent {
         if self.alert_retry.is_some_and(|(at, _)| Instant::now() < at) {
             return;
         }
+        // Silences that ended (expired or removed): their open findings are told now.
+        let clock = self.platform.now();
+        let ended: Vec<String> = self
+            .held
+            .keys()
+            .filter(|id| silences::covering(&self.silences, id, clock).is_none())
+            .cloned()
+            .collect();
+        for id in ended {
+            if let Some(mut r) = self.held.remove(&id) {
+                tracing::info!(%id, "the silence ended: the finding is told now");
+                r.silenced = None;
+                self.alerts.push_back(r);
+            }
+        }
+        if let Some(ids) = self.rate.summary_due(Instant::now()) {
+            let message = suppressed_alert(&self.platform.name, &ids, clock);
+            match webhook.notify(&message).await {
+                Ok(()) => {
+                    self.metrics.alerts_sent(1);
+                    self.rate.count_summary();
+                }
+                Err(e) => {
+                    tracing::warn!("the summary of suppressed alerts was not taken: {e:#}");
+                    self.metrics.alert_failed();
+                    self.rate.restore(ids);
+                    self.alert_retry = Some((
+                        Instant::now() + Duration::from_secs(1),
+                        Duration::from_secs(1),
+                    ));
+                    return;
+                }
+            }
+        }
         while let Some(r) = self.alerts.front() {
+            if !self.rate.admit(Instant::now()) {
+                // Held back: on the findings topic, and counted in the next summary.
+                tracing::info!(id = %r.finding.id, "alert rate limit reached: not sent");
+                let id = r.finding.id.clone();
+                self.rate.suppress(id);
+                self.alerts.pop_front();
+                continue;
+            }
             let message = alert(&self.platform.name, r);
             match webhook.notify(&message).await {
                 Ok(()) => {
@@ -564,6 +701,8 @@ impl Agent {
                     self.alert_retry = None;
                 }
                 Err(e) => {
+                    // Not sent: it does not count against the rate limit.
+                    self.rate.unadmit();
                     // Waits 1 s, then twice as long each time, at most a minute: the
                     // loop (the watch) never waits on a webhook that is down.
                     let wait = self.alert_retry.map_or(Duration::from_secs(1), |(_, w)| {
@@ -676,6 +815,40 @@ pub fn alert(platform: &str, r: &FindingRecord) -> crate::backend::webhook::Noti
         detail,
         audit_id: 0,
         at: r.at,
+    }
+}
+
+/// The summary of the findings the rate limit held back.
+pub fn suppressed_alert(
+    platform: &str,
+    ids: &[String],
+    at: Timestamp,
+) -> crate::backend::webhook::Notification {
+    const SHOWN: usize = 10;
+    let n = ids.len();
+    let mut list: Vec<&str> = ids.iter().take(SHOWN).map(String::as_str).collect();
+    let more = n.saturating_sub(SHOWN);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    list.dedup();
+    let noun = if n == 1 { "finding" } else { "findings" };
+    let detail = format!(
+        "{n} more {noun} suppressed by the alert rate limit: {}{tail}; all are on the findings topic",
+        list.join(", ")
+    );
+    crate::backend::webhook::Notification {
+        event: ALERT_EVENT.to_string(),
+        platform: platform.to_string(),
+        actor: "sphere agent".to_string(),
+        target: "rate-limit".to_string(),
+        reason: None,
+        text: crate::domain::text::sanitize(&format!("[{platform}] {detail}")).into_owned(),
+        detail,
+        audit_id: 0,
+        at,
     }
 }
 

@@ -18,6 +18,13 @@
 //!   since the read makes GitHub refuse (409, or 422 when the file appeared meanwhile)
 //!   and the rollback fails as "changed concurrently"; nothing is overwritten. The same
 //!   version commits nothing. No version file: the service does not run there (an error).
+//! - **What git declares** (git-vs-live drift): the whole tree of the GitOps
+//!   repository's default branch in one request (`git/trees/BRANCH?recursive=1`, asked
+//!   conditionally: unchanged, it costs nothing), the paths matched against
+//!   `version_path` and `hpa_path`, and only the blobs not read before fetched (by sha:
+//!   a blob never changes, so each is read once per process). A truncated tree (over
+//!   GitHub's 100,000 entries) is an error rather than a partial answer; so is an HPA
+//!   file without `maxReplicas`, naming the file.
 //! - **Templates**: `create_from_template` generates the repository from the template
 //!   repository (`[github] templates` maps a template's name to it; a name with a `/`
 //!   is taken as the repository itself), private, with the `description` value. GitHub
@@ -218,6 +225,64 @@ pub struct GithubProvider {
     /// a repository's releases.
     repo_facts: FactsMemo<(Option<RepoInfo>, Option<String>)>,
     release_facts: FactsMemo<Vec<String>>,
+    /// The text of GitOps blobs read, by sha (blobs never change).
+    blobs: Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// A tree of the git database, as `git/trees/REF?recursive=1` answers.
+#[derive(Debug, serde::Deserialize)]
+struct GitTree {
+    tree: Vec<GitTreeEntry>,
+    #[serde(default)]
+    truncated: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct GitTreeEntry {
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
+    sha: String,
+}
+
+/// A blob, as `git/blobs/SHA` answers.
+#[derive(Debug, serde::Deserialize)]
+struct GitBlob {
+    content: String,
+    #[serde(default)]
+    encoding: Option<String>,
+}
+
+/// `path` laid out as `template` (`apps/{service}/{env}/{region}/version`): the service,
+/// environment and region it names. A placeholder stands for a whole path segment or a
+/// part of one between fixed text (`{service}.yaml`); it never spans a `/`.
+fn match_template(template: &str, path: &str) -> Option<(String, String, String)> {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut got: BTreeMap<&str, &str> = BTreeMap::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        let Some(open) = ts.find('{') else {
+            if ts != ps {
+                return None;
+            }
+            continue;
+        };
+        let close = open + ts[open..].find('}')?;
+        let (prefix, name, suffix) = (&ts[..open], &ts[open + 1..close], &ts[close + 1..]);
+        let value = ps.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        if value.is_empty() || got.get(name).is_some_and(|v| *v != value) {
+            return None;
+        }
+        got.insert(name, value);
+    }
+    Some((
+        got.get("service")?.to_string(),
+        got.get("env")?.to_string(),
+        got.get("region")?.to_string(),
+    ))
 }
 
 impl GithubProvider {
@@ -301,6 +366,7 @@ impl GithubProvider {
             listed_at: Mutex::new(None),
             repo_facts: FactsMemo::default(),
             release_facts: FactsMemo::default(),
+            blobs: Mutex::new(std::collections::HashMap::new()),
         }
         .remembering_facts())
     }
@@ -636,6 +702,114 @@ impl GithubProvider {
         self.split(repo)
     }
 
+    /// What the GitOps repository declares (see the module's notes).
+    async fn read_declared(&self) -> Result<crate::domain::drift::GitDeclared> {
+        use crate::domain::drift::{DeclaredHpa, DeclaredVersion, GitDeclared, parse_hpa_file};
+        let (owner, name) = self.gitops()?;
+        let repo = self
+            .get_repo(owner, name)
+            .await?
+            .ok_or_else(|| anyhow!("there is no GitOps repository {owner}/{name}"))?;
+        let branch = repo.default_branch.unwrap_or_else(|| "main".to_string());
+        let what = || format!("the tree of {owner}/{name}@{branch}");
+        let uri = format!(
+            "/repos/{owner}/{name}/git/trees/{}?recursive=1",
+            query_escape(&branch)
+        );
+        let tree: GitTree = self
+            .get_json(&uri)
+            .await
+            .map_err(|f| self.error(f, what()))?;
+        if tree.truncated {
+            bail!(
+                "{} is too large for GitHub to list whole (truncated): git-vs-live drift cannot be read",
+                what()
+            );
+        }
+        // (service, env, region, is_hpa, path, sha)
+        let mut wanted = Vec::new();
+        for e in tree.tree.into_iter().filter(|e| e.kind == "blob") {
+            if let Some((s, env, r)) = match_template(&self.config.version_path, &e.path) {
+                wanted.push((s, env, r, false, e.path, e.sha));
+            } else if let Some((s, env, r)) = self
+                .config
+                .hpa_path
+                .as_deref()
+                .and_then(|t| match_template(t, &e.path))
+            {
+                wanted.push((s, env, r, true, e.path, e.sha));
+            }
+        }
+        let known = |sha: &str| {
+            self.blobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(sha)
+        };
+        let missing: Vec<String> = wanted
+            .iter()
+            .map(|w| w.5.clone())
+            .filter(|sha| !known(sha))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let read = futures::stream::iter(missing)
+            .map(|sha| async move {
+                let uri = format!("/repos/{owner}/{name}/git/blobs/{sha}");
+                let blob: GitBlob = self
+                    .get_json(&uri)
+                    .await
+                    .map_err(|f| self.error(f, format_args!("blob {sha} of {owner}/{name}")))?;
+                let text = match blob.encoding.as_deref() {
+                    Some("base64") | None => String::from_utf8(decode_base64(&blob.content)?)
+                        .with_context(|| format!("blob {sha} of {owner}/{name} is not UTF-8"))?,
+                    Some("utf-8") => blob.content,
+                    Some(other) => bail!("blob {sha} of {owner}/{name} comes as {other}"),
+                };
+                anyhow::Ok((sha, text))
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await;
+        {
+            let mut blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+            for r in read {
+                let (sha, text) = r?;
+                blobs.insert(sha, text);
+            }
+        }
+        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = GitDeclared {
+            source: format!("{owner}/{name}@{branch}"),
+            ..GitDeclared::default()
+        };
+        for (service, env, region, is_hpa, path, sha) in wanted {
+            let Some(text) = blobs.get(&sha) else {
+                continue;
+            };
+            let cluster = ClusterId::new(env, region);
+            if is_hpa {
+                let (min, max) = parse_hpa_file(text)
+                    .map_err(|why| anyhow!("{path} in {owner}/{name}: {why}"))?;
+                out.hpas.push(DeclaredHpa {
+                    service,
+                    cluster,
+                    min,
+                    max,
+                    path,
+                });
+            } else {
+                out.versions.push(DeclaredVersion {
+                    service,
+                    cluster,
+                    version: text.trim().to_string(),
+                    path,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The version file of a service in a cluster.
     fn version_path(&self, service: &str, cluster: &ClusterId) -> String {
         self.config
@@ -933,6 +1107,13 @@ impl ReposProvider for GithubProvider {
         }
     }
 
+    async fn declared(&self) -> Result<Option<crate::domain::drift::GitDeclared>> {
+        if self.config.gitops_repo.is_none() {
+            return Ok(None);
+        }
+        self.read_declared().await.map(Some)
+    }
+
     async fn create_from_template(
         &self,
         slug: &str,
@@ -1139,6 +1320,31 @@ fn decode_base64(text: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_match_the_version_path_template() {
+        let t = "apps/{service}/{env}/{region}/version";
+        assert_eq!(
+            match_template(t, "apps/pay/production/eu-west-1/version"),
+            Some(("pay".into(), "production".into(), "eu-west-1".into()))
+        );
+        assert_eq!(
+            match_template(t, "apps/pay/production/eu-west-1/hpa.yaml"),
+            None
+        );
+        assert_eq!(match_template(t, "apps/pay/production/version"), None);
+        let t = "envs/{env}/{region}/{service}.hpa.yaml";
+        assert_eq!(
+            match_template(t, "envs/staging/us-east-1/cart.hpa.yaml"),
+            Some(("cart".into(), "staging".into(), "us-east-1".into()))
+        );
+        assert_eq!(match_template(t, "envs/staging/us-east-1/.hpa.yaml"), None);
+        assert_eq!(
+            match_template("x/{service}", "x/pay"),
+            None,
+            "no env or region"
+        );
+    }
 
     #[test]
     fn base64_decodes_github_content_with_line_breaks() {

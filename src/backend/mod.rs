@@ -308,6 +308,13 @@ pub trait ReposProvider: Send + Sync {
     /// commit to the GitOps repository; the cluster follows.
     async fn rollback(&self, service: &str, cluster: &ClusterId, version: &str) -> Result<()>;
 
+    /// What the GitOps repository declares: the version of each deployment and the HPA
+    /// bounds it holds (for git-vs-live drift). `Ok(None)`: there is no GitOps
+    /// repository (nothing to compare); an `Err` when it cannot be read.
+    async fn declared(&self) -> Result<Option<crate::domain::drift::GitDeclared>> {
+        Ok(None)
+    }
+
     /// Create the repository `slug` from `template`, rendered with `values`.
     /// Idempotent: when the repository exists nothing changes.
     async fn create_from_template(
@@ -541,6 +548,23 @@ pub struct Platform {
     pub link_templates: std::collections::BTreeMap<String, String>,
     /// The notification webhook (`[webhook]`), on any platform.
     pub webhook: Option<Arc<webhook::Webhook>>,
+    /// Where alert silences are kept (the agent's silences topic, with `[agent]`);
+    /// `None`: nowhere (`sphere alert silence` says so).
+    pub silences: Option<Arc<dyn SilenceStore>>,
+}
+
+/// Alert silences (see [`crate::agent::silences`]): one per pattern, the latest the
+/// truth.
+#[async_trait]
+pub trait SilenceStore: Send + Sync {
+    /// Every silence kept, expired ones included (the caller judges by its clock).
+    async fn list(&self) -> Result<Vec<crate::agent::silences::Silence>>;
+    /// Add a silence, replacing the one with the same pattern.
+    async fn put(&self, silence: &crate::agent::silences::Silence) -> Result<()>;
+    /// Remove the silence of this pattern.
+    async fn remove(&self, pattern: &str) -> Result<()>;
+    /// Where they are kept, for people.
+    fn place(&self) -> String;
 }
 
 impl Platform {

@@ -2,13 +2,15 @@
 //!
 //! JSON (`--output json`), stable: `{ "columns": [{"env", "region"}],
 //! "rows": [{"service", "cells": [null | {"version", "ready", "desired", "rollout",
-//! "crash_looping", "locked"?, "drift"}], "drifted": [env]}], "drift": {env: count},
+//! "crash_looping", "locked"?, "drift", "git"?: {"version"?, "hpa"?: [min, max]}}],
+//! "drifted": [env]}], "drift": {env: count},
 //! "summary": "..." }` — one cell per column, `null` where the service does not run.
 //!
 //! Table: one line per service, one column per cluster; a cell is
 //! `VERSION READY/DESIRED` followed by `~` when it drifted from another region of the
-//! same environment, `L` when locked, `R` while rolling out, `!` when stalled or
-//! crash-looping.
+//! same environment, `L` when locked, `G` when out of sync with git (the version or the
+//! HPA bounds differ from what the GitOps repository declares), `R` while rolling out,
+//! `!` when stalled or crash-looping.
 
 use std::process::ExitCode;
 
@@ -56,11 +58,21 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> 
     let (platform, _sim) = build_platform(cli, ctx).await?;
     let topology = platform.topology_or_clusters().await;
     let scope = scope_from(env.as_deref(), region.as_deref(), &topology)?;
-    let (catalog, snapshot, locks) = tokio::try_join!(
+    let (catalog, snapshot, locks, declared) = tokio::join!(
         platform.catalog.load(),
         platform.clusters.snapshot(&scope),
         platform.ledger.locks(),
-    )?;
+        platform.repos.declared(),
+    );
+    let (catalog, snapshot, locks) = (catalog?, snapshot?, locks?);
+    // Git marks are extra: the matrix shows without them when git cannot be read.
+    let declared = declared.unwrap_or_else(|e| {
+        eprintln!(
+            "sphere: git not read (no cell is marked out of sync): {}",
+            sanitize(&format!("{e:#}"))
+        );
+        None
+    });
     for (cluster, err) in &snapshot.errors {
         eprintln!("sphere: {cluster}: {}", sanitize(err));
     }
@@ -71,7 +83,10 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> 
         .map(|e| e.name.to_string())
         .collect();
     services.sort();
-    let m = matrix::build(&services, &live, &locks, &topology, &scope);
+    let mut m = matrix::build(&services, &live, &locks, &topology, &scope);
+    if let Some(declared) = &declared {
+        matrix::mark_git(&mut m, &live, declared);
+    }
     let envs = envs_in(&topology.environments, &scope);
     let summary = matrix::drift_summary(&m.drift, &envs);
     match output {
@@ -104,6 +119,9 @@ fn cell_text(c: &Option<Cell>) -> String {
     }
     if c.locked.is_some() {
         marks.push('L');
+    }
+    if c.git.is_some() {
+        marks.push('G');
     }
     match c.rollout {
         RolloutState::Progressing => marks.push('R'),

@@ -1,5 +1,6 @@
 //! `sphere drift [--env E] [--output json]`: every kind of drift sphere knows — versions
-//! between regions, secrets, flags (see [`crate::agent::findings`]) — in one list.
+//! between regions, secrets, flags, and git-vs-live (versions and HPA bounds against the
+//! GitOps repository; see [`crate::agent::findings`]) — in one list.
 //!
 //! JSON: `{"findings": [{"id", "kind", "subject", "env", "regions", "detail"}],
 //! "unread": [{"source", "error"}]}`.
@@ -47,7 +48,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, a: &DriftArgs) -> Result<ExitCode> {
     let demo = platform.kind == crate::backend::PlatformKind::Demo;
     let sources = crate::agent::default_sources(&ctx.config, demo);
     let reads = |s: &str| sources.contains(&s);
-    let (snapshot, secrets, flags) = tokio::join!(
+    let (snapshot, secrets, flags, declared) = tokio::join!(
         async {
             if reads("clusters") {
                 Some(platform.clusters.snapshot(&scope).await)
@@ -69,6 +70,8 @@ pub async fn run(cli: &Cli, ctx: &Ctx, a: &DriftArgs) -> Result<ExitCode> {
                 None
             }
         },
+        // `Ok(None)`: no GitOps repository, nothing to compare.
+        platform.repos.declared(),
     );
     let mut found = Vec::new();
     let mut unread = Vec::new();
@@ -78,16 +81,23 @@ pub async fn run(cli: &Cli, ctx: &Ctx, a: &DriftArgs) -> Result<ExitCode> {
             error: sanitize(&error).into_owned(),
         })
     };
+    let mut live = None;
     match snapshot {
         Some(Ok(snap)) => {
             for (cluster, error) in &snap.errors {
                 failed("clusters", format!("{cluster}: {error}"));
             }
-            let live = LiveState::from_snapshot(snap);
-            found.extend(findings::version_drift(&live, &topo));
+            let l = LiveState::from_snapshot(snap);
+            found.extend(findings::version_drift(&l, &topo));
+            live = Some(l);
         }
         Some(Err(e)) => failed("clusters", format!("{e:#}")),
         None => {}
+    }
+    match (declared, &live) {
+        (Ok(Some(declared)), Some(live)) => found.extend(findings::git_drift(live, &declared)),
+        (Ok(_), _) => {}
+        (Err(e), _) => failed("git", format!("{e:#}")),
     }
     match secrets {
         Some(Ok(listing)) => {

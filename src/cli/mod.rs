@@ -9,6 +9,7 @@
 mod access;
 mod act;
 mod agent;
+mod alert;
 mod audit;
 mod catalog;
 mod complete;
@@ -172,8 +173,12 @@ pub enum Command {
     /// Run headless: watch the platform once and publish it to Kafka (`[agent]` in the
     /// config), with drift findings, heartbeats, /healthz and /metrics.
     Agent(agent::AgentArgs),
-    /// Every kind of drift (versions, secrets, flags); exits 1 when any.
+    /// Every kind of drift (versions, secrets, flags, git-vs-live versions and HPAs);
+    /// exits 1 when any.
     Drift(drift::DriftArgs),
+    /// The agent's drift alerts: silence, unsilence, list the silences.
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
     /// Print the shell's completion hook (services, environments and regions
     /// included): `source <(sphere completions bash)`.
     Completions {
@@ -566,6 +571,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Env(cmd) => env::run(&cli, &ctx, cmd).await,
                 Command::Agent(args) => agent::run(&cli, &ctx, args).await,
                 Command::Drift(args) => drift::run(&cli, &ctx, args).await,
+                Command::Alert(cmd) => alert::run(&cli, &ctx, cmd).await,
                 Command::Completions { shell } => {
                     // The hook calls sphere back, which offers the services,
                     // environments and regions of the platform (see complete.rs).
@@ -828,13 +834,15 @@ pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Si
             dir: Some(ctx.paths.cache_dir.clone()),
             off: std::env::var_os("SPHERE_NO_CACHE").is_some_and(|v| !v.is_empty() && v != "0"),
         };
-        let platform =
+        let mut platform =
             crate::backend::configured::build_with(&ctx.config, &ctx.paths.data_dir, caching)
                 .await
                 .context("could not set up the configured platform")?;
+        platform.silences = crate::agent::silences::store(&ctx.config);
         return Ok((platform, None));
     }
-    let (platform, sim) = build_demo(cli, ctx)?;
+    let (mut platform, sim) = build_demo(cli, ctx)?;
+    platform.silences = crate::agent::silences::store(&ctx.config);
     Ok((platform, Some(sim)))
 }
 

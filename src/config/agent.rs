@@ -7,6 +7,9 @@
 //! state_topic = "sphere.agent.state"
 //! findings_topic = "sphere.agent.findings"
 //! heartbeat_topic = "sphere.agent.heartbeats"
+//! silences_topic = "sphere.agent.silences"
+//! alert_limit = 30
+//! alert_window_seconds = 60
 //! poll_seconds = 30
 //! heartbeat_seconds = 15
 //! sources = ["clusters", "locks", "catalog", "secrets", "flags"]
@@ -44,6 +47,15 @@ pub struct AgentConfig {
     /// The compacted topic of heartbeats, one record per source. Default
     /// `sphere.agent.heartbeats`.
     pub heartbeat_topic: String,
+    /// The compacted topic of alert silences, one record per pattern (`sphere alert
+    /// silence` writes it, the agent reads it). Default `sphere.agent.silences`.
+    pub silences_topic: String,
+    /// At most this many alerts per `alert_window_seconds` to each sink; those above
+    /// it are not sent (they are on the findings topic) and are told as one summary
+    /// ("N more findings suppressed") when the window is over. Default 30.
+    pub alert_limit: u32,
+    /// The rate limit's window, in seconds. Default 60.
+    pub alert_window_seconds: u64,
     /// Where `/healthz` and `/metrics` answer. Default `127.0.0.1:9464`.
     pub listen: String,
     /// How often the sources that cannot push (locks, catalog, secrets, flags) are
@@ -65,6 +77,9 @@ impl Default for AgentConfig {
             state_topic: "sphere.agent.state".to_string(),
             findings_topic: "sphere.agent.findings".to_string(),
             heartbeat_topic: "sphere.agent.heartbeats".to_string(),
+            silences_topic: "sphere.agent.silences".to_string(),
+            alert_limit: 30,
+            alert_window_seconds: 60,
             listen: "127.0.0.1:9464".to_string(),
             poll_seconds: 30,
             heartbeat_seconds: 15,
@@ -118,6 +133,7 @@ pub(crate) fn validate(file: &Path, src: &str, config: &super::Config) -> Vec<Co
         ("state_topic", &agent.state_topic),
         ("findings_topic", &agent.findings_topic),
         ("heartbeat_topic", &agent.heartbeat_topic),
+        ("silences_topic", &agent.silences_topic),
     ] {
         if let Some(why) = topic_problem(name) {
             problems.push(value_problem(file, src, &key(k), why));
@@ -147,6 +163,7 @@ pub(crate) fn validate(file: &Path, src: &str, config: &super::Config) -> Vec<Co
         ("poll_seconds", agent.poll_seconds),
         ("heartbeat_seconds", agent.heartbeat_seconds),
         ("timeout_seconds", agent.timeout_seconds),
+        ("alert_window_seconds", agent.alert_window_seconds),
     ] {
         if !(1..=86_400).contains(&value) {
             problems.push(value_problem(
@@ -156,6 +173,14 @@ pub(crate) fn validate(file: &Path, src: &str, config: &super::Config) -> Vec<Co
                 format_args!("{value} is out of range 1..=86400 seconds"),
             ));
         }
+    }
+    if !(1..=10_000).contains(&agent.alert_limit) {
+        problems.push(value_problem(
+            file,
+            src,
+            &key("alert_limit"),
+            format_args!("{} is out of range 1..=10000 alerts", agent.alert_limit),
+        ));
     }
     if let Some(sources) = &agent.sources {
         for (i, s) in sources.iter().enumerate() {

@@ -123,6 +123,10 @@ pub struct GithubConfig {
     /// The path of a version file in the GitOps repository, with `{service}`, `{env}` and
     /// `{region}`. Default `apps/{service}/{env}/{region}/version`.
     pub version_path: String,
+    /// The path of an HPA file in the GitOps repository (same placeholders), whose
+    /// `minReplicas`/`maxReplicas` (top level or under `spec`) are compared with the live
+    /// HPA; `None`: git holds no HPA bounds. E.g. `apps/{service}/{env}/{region}/hpa.yaml`.
+    pub hpa_path: Option<String>,
     /// The org ruleset switched on for the merge freeze. Default `merge-freeze`.
     pub freeze_ruleset: String,
     /// Seconds one request may take. Default 15.
@@ -138,6 +142,7 @@ impl Default for GithubConfig {
             templates: BTreeMap::new(),
             gitops_repo: None,
             version_path: "apps/{service}/{env}/{region}/version".to_string(),
+            hpa_path: None,
             freeze_ruleset: "merge-freeze".to_string(),
             timeout_seconds: 15,
         }

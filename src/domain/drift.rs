@@ -29,12 +29,95 @@
 //!
 //! Findings are sorted by service, environment, key, kind and regions; regions inside a
 //! finding are sorted by name.
+//!
+//! # What git declares
+//!
+//! [`GitDeclared`] is what the GitOps repository says each deployment runs (a version
+//! file per service, environment and region at `[github] version_path`) and the HPA
+//! bounds it holds (at `[github] hpa_path`); [`crate::agent::findings::git_drift`]
+//! compares it with what runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::platform::{ClusterId, SecretMeta, Timestamp, Topology};
+
+/// What the GitOps repository declares, as read once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitDeclared {
+    /// Where it was read, for people (`acme/deploy@main`, `the demo's GitOps model`).
+    pub source: String,
+    pub versions: Vec<DeclaredVersion>,
+    pub hpas: Vec<DeclaredHpa>,
+}
+
+/// The version git declares for one deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredVersion {
+    pub service: String,
+    pub cluster: ClusterId,
+    pub version: String,
+    /// The file that says so.
+    pub path: String,
+}
+
+/// The HPA bounds git declares for one deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredHpa {
+    pub service: String,
+    pub cluster: ClusterId,
+    pub min: u32,
+    pub max: u32,
+    pub path: String,
+}
+
+impl GitDeclared {
+    /// The declared version of one deployment, if git holds one.
+    pub fn version(&self, service: &str, cluster: &ClusterId) -> Option<&DeclaredVersion> {
+        self.versions
+            .iter()
+            .find(|v| v.service == service && &v.cluster == cluster)
+    }
+
+    /// The declared HPA bounds of one deployment, if git holds them.
+    pub fn hpa(&self, service: &str, cluster: &ClusterId) -> Option<&DeclaredHpa> {
+        self.hpas
+            .iter()
+            .find(|h| h.service == service && &h.cluster == cluster)
+    }
+}
+
+/// Reads an HPA file of the GitOps repository: YAML (or JSON) with `minReplicas` and
+/// `maxReplicas`, at the top level or under `spec` (a whole HorizontalPodAutoscaler
+/// manifest, or a kustomize patch of one). `minReplicas` defaults to 1, as in
+/// Kubernetes; `maxReplicas` is required. The error names what is wrong (the caller
+/// names the file).
+pub fn parse_hpa_file(text: &str) -> Result<(u32, u32), String> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let bounds = match doc.get("spec") {
+        Some(spec) if spec.get("maxReplicas").is_some() => spec,
+        _ => &doc,
+    };
+    let num = |k: &str| -> Result<Option<u32>, String> {
+        match bounds.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| format!("{k} is not a whole number of replicas: {v:?}")),
+        }
+    };
+    let max = num("maxReplicas")?
+        .ok_or_else(|| "no maxReplicas (at the top level or under spec)".to_string())?;
+    let min = num("minReplicas")?.unwrap_or(1);
+    if min > max {
+        return Err(format!("minReplicas {min} is above maxReplicas {max}"));
+    }
+    Ok((min, max))
+}
 
 /// One secret in one cluster, as the grid shows it (never the value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -448,6 +531,27 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn hpa_files_read_flat_or_as_a_manifest() {
+        assert_eq!(
+            parse_hpa_file("minReplicas: 2\nmaxReplicas: 10\n"),
+            Ok((2, 10))
+        );
+        assert_eq!(
+            parse_hpa_file(
+                "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  minReplicas: 3\n  maxReplicas: 9\n"
+            ),
+            Ok((3, 9))
+        );
+        assert_eq!(parse_hpa_file("{\"maxReplicas\": 4}"), Ok((1, 4)));
+        let e = parse_hpa_file("minReplicas: 2\n").unwrap_err();
+        assert!(e.contains("no maxReplicas"), "{e}");
+        let e = parse_hpa_file("minReplicas: 5\nmaxReplicas: 2\n").unwrap_err();
+        assert!(e.contains("above"), "{e}");
+        let e = parse_hpa_file("maxReplicas: lots\n").unwrap_err();
+        assert!(e.contains("maxReplicas is not a whole number"), "{e}");
     }
 
     #[test]

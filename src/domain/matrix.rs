@@ -1,11 +1,13 @@
 //! Capability C5: the deployments matrix — services × (environment, region), with the
 //! version, replicas, rollout state and lock of each cell, and drift: versions that
-//! differ across the regions of one environment.
+//! differ across the regions of one environment, and cells out of sync with what the
+//! GitOps repository declares ([`mark_git`]).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::drift::GitDeclared;
 use super::platform::{
     ClusterEvent, ClusterId, ClusterSnapshot, Lock, RolloutState, Scope, Topology,
 };
@@ -27,6 +29,67 @@ pub struct Cell {
     pub lock_holders: Vec<String>,
     /// This cell's version differs from another region of the same environment.
     pub drift: bool,
+    /// Out of sync with git: what the GitOps repository declares where it differs from
+    /// what runs (see [`mark_git`]); `None` when in sync or when git was not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitMark>,
+}
+
+/// What git declares for a cell that runs something else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitMark {
+    /// The version git declares, when the cell runs another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The HPA bounds git declares (`[min, max]`), when the live HPA has others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hpa: Option<[u32; 2]>,
+}
+
+impl GitMark {
+    /// `git 1.4.1`, `git hpa 2..10`, or both.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.version {
+            parts.push(format!("git {v}"));
+        }
+        if let Some([min, max]) = self.hpa {
+            parts.push(format!("git hpa {min}..{max}"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The git mark of one cell: what `declared` says where it differs from `live`.
+pub fn git_mark(
+    service: &str,
+    live: Option<&ServiceView<'_>>,
+    cluster: &ClusterId,
+    declared: &GitDeclared,
+) -> Option<GitMark> {
+    let live = live?;
+    let running = live.deployment(cluster)?;
+    let version = declared
+        .version(service, cluster)
+        .filter(|d| d.version != running.version)
+        .map(|d| d.version.clone());
+    let hpa = match (declared.hpa(service, cluster), live.hpa(cluster)) {
+        (Some(d), Some(h)) if (d.min, d.max) != (h.min, h.max) => Some([d.min, d.max]),
+        _ => None,
+    };
+    (version.is_some() || hpa.is_some()).then_some(GitMark { version, hpa })
+}
+
+/// Marks every cell of `m` that is out of sync with `declared`.
+pub fn mark_git(m: &mut Matrix, live: &LiveState, declared: &GitDeclared) {
+    for row in &mut m.rows {
+        let sv = live.service(&row.service);
+        for (c, cell) in m.columns.iter().zip(row.cells.iter_mut()) {
+            if let Some(cell) = cell {
+                cell.git = git_mark(&row.service, sv.as_ref(), c, declared);
+            }
+        }
+    }
 }
 
 /// The columns in scope: environment-major, regions in topology order.
@@ -75,6 +138,7 @@ pub fn cell(
         },
         // Only the odd region of a drifted environment stands out.
         drift: live.drifted_in(&cluster.env) && live.odd_in(cluster),
+        git: None,
     })
 }
 
@@ -275,6 +339,58 @@ mod tests {
             "drifted: 1 production"
         );
         assert_eq!(drift_summary_short(&BTreeMap::new(), &[]), "no drift");
+    }
+
+    #[test]
+    fn cells_out_of_sync_with_git_are_marked() {
+        use crate::domain::drift::DeclaredVersion;
+        let mut m = build(
+            &["pay".into(), "cart".into()],
+            &live(),
+            &[],
+            &topo(),
+            &Scope::default(),
+        );
+        let declared = GitDeclared {
+            source: "git".into(),
+            versions: vec![
+                DeclaredVersion {
+                    service: "pay".into(),
+                    cluster: ClusterId::new("production", "eu-west-1"),
+                    version: "1.2.0".into(),
+                    path: "p".into(),
+                },
+                DeclaredVersion {
+                    service: "pay".into(),
+                    cluster: ClusterId::new("production", "us-east-1"),
+                    version: "1.2.0".into(),
+                    path: "p".into(),
+                },
+            ],
+            hpas: vec![],
+        };
+        mark_git(&mut m, &live(), &declared);
+        let at =
+            |row: usize, col: usize| m.rows[row].cells[col].as_ref().and_then(|c| c.git.clone());
+        // production/eu-west-1 runs 1.1.0 where git says 1.2.0.
+        assert_eq!(
+            at(0, 3),
+            Some(GitMark {
+                version: Some("1.2.0".into()),
+                hpa: None
+            })
+        );
+        assert_eq!(at(0, 3).unwrap().describe(), "git 1.2.0");
+        assert_eq!(at(0, 2), None, "in sync");
+        assert_eq!(at(0, 0), None, "git says nothing");
+        let json = serde_json::to_value(&m.rows[0].cells[3]).unwrap();
+        assert_eq!(json["git"], serde_json::json!({"version": "1.2.0"}));
+        assert!(
+            serde_json::to_value(&m.rows[0].cells[2])
+                .unwrap()
+                .get("git")
+                .is_none()
+        );
     }
 
     #[test]

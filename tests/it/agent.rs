@@ -289,7 +289,8 @@ fn the_agent_publishes_the_demo_and_after_a_kill_and_restart_publishes_nothing_n
         5
     );
     assert!(beats.values().all(|b| b["ok"] == true), "{beats:?}");
-    // The demo has drift of every kind: each appeared once.
+    // The demo has drift of every kind (git-vs-live too; no HPA edited by hand yet):
+    // each appeared once.
     let findings = e.records("findings");
     assert!(!findings.is_empty());
     let kinds: std::collections::BTreeSet<&str> = findings
@@ -298,7 +299,7 @@ fn the_agent_publishes_the_demo_and_after_a_kill_and_restart_publishes_nothing_n
         .collect();
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
-        vec!["flag", "secret", "version"]
+        vec!["flag", "git", "secret", "version"]
     );
     assert!(findings.iter().all(|(_, v)| v["state"] == "appeared"));
     let ids: std::collections::BTreeSet<&str> = findings.iter().map(|(k, _)| k.as_str()).collect();

@@ -18,6 +18,7 @@ mod catalog_fixtures;
 mod demo_catalog;
 mod diagnose_cli;
 mod diagnose_kube;
+mod drift_alerts;
 mod drift_cli;
 mod e2e_configured;
 mod env_cli;

@@ -41,6 +41,8 @@ pub(super) fn confirmation(
     let prod = |env: Option<&str>| env.is_none_or(is_production);
     match resolved {
         Action::Lock { .. } | Action::FreezeOn { .. } => Confirm::None,
+        // A silence only quiets alerts, and ends by itself; removing one tells more.
+        Action::AlertSilence { .. } | Action::AlertUnsilence { .. } => Confirm::None,
         Action::FreezeOff => Confirm::YesNo,
         Action::LockAll { .. } => Confirm::TypeToConfirm("lock all".to_string()),
         _ if !others_removed.is_empty() => Confirm::TypeToConfirm(others_removed.join(", ")),

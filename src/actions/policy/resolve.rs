@@ -207,6 +207,36 @@ pub(super) fn resolve(
             ephemeral(ctx, name)?;
             action.clone()
         }
+        Action::AlertSilence {
+            pattern,
+            reason,
+            for_seconds,
+        } => {
+            crate::agent::silences::check_pattern(pattern).map_err(|m| invalid("pattern", m))?;
+            check_reason(reason)?;
+            let max = crate::agent::silences::MAX_SILENCE_SECONDS;
+            if !(1..=max).contains(for_seconds) {
+                return Err(invalid(
+                    "for",
+                    format!(
+                        "a silence lasts from a second to {} (not {})",
+                        format_duration(max),
+                        format_duration(*for_seconds)
+                    ),
+                ));
+            }
+            Action::AlertSilence {
+                pattern: pattern.trim().to_string(),
+                reason: clean_reason(reason),
+                for_seconds: *for_seconds,
+            }
+        }
+        Action::AlertUnsilence { pattern } => {
+            crate::agent::silences::check_pattern(pattern).map_err(|m| invalid("pattern", m))?;
+            Action::AlertUnsilence {
+                pattern: pattern.trim().to_string(),
+            }
+        }
         Action::ServiceCreate { request, from_step } => {
             service_create(ctx, action, request, from_step)?
         }

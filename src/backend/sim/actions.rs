@@ -155,8 +155,12 @@ impl Sim {
             else {
                 return false;
             };
+            let old = [h.min, h.max];
             h.min = min;
             h.max = max.max(min);
+            // A patch of the live HPA: git keeps its bounds.
+            let new = [h.min, h.max];
+            s.gitops.hpa_patched(service, cluster, old, new);
             if let Some(d) = s
                 .deployments
                 .iter_mut()

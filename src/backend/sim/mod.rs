@@ -18,8 +18,8 @@
 //! - `actions`: the mutations behind the provider traits;
 //! - `catalog`, `clusters`, `providers` (secrets, repos, flags), `ledger`: the
 //!   provider traits;
-//! - `state` (durable), `world` (live), `watch`, `envs`, `secrets`, `diagnose`: the
-//!   model itself.
+//! - `state` (durable), `world` (live), `watch`, `envs`, `secrets`, `diagnose`, `gitops`
+//!   (what the demo's GitOps repository declares): the model itself.
 
 mod actions;
 pub mod assets;
@@ -28,6 +28,7 @@ mod clock;
 mod clusters;
 mod diagnose;
 mod envs;
+mod gitops;
 mod handle;
 mod ledger;
 mod options;

@@ -98,6 +98,12 @@ impl ReposProvider for Sim {
         Ok(())
     }
 
+    async fn declared(&self) -> Result<Option<crate::domain::drift::GitDeclared>> {
+        self.readable()?;
+        self.refresh()?;
+        Ok(Some(super::gitops::declared(&self.world().durable)))
+    }
+
     async fn create_from_template(
         &self,
         slug: &str,

@@ -128,6 +128,10 @@ pub(crate) struct DurableState {
     /// same one; `None` in a file from before it was kept (it is made at the next open).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<super::world::LiveFile>,
+    /// What the demo's GitOps repository declares where it differs from what runs
+    /// (see `gitops`).
+    #[serde(default)]
+    pub gitops: super::gitops::GitopsModel,
 }
 
 /// A process, told apart from a later one that got the same pid by its start time.
@@ -842,7 +846,9 @@ pub(crate) fn seed_state(
         clock_offset: 0,
         running: BTreeMap::new(),
         live: None,
+        gitops: Default::default(),
     };
+    state.gitops = super::gitops::seed(&state);
     let svc = |rng: &mut fastrand::Rng| {
         if services.is_empty() {
             "web".to_string()

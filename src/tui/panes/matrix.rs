@@ -338,6 +338,10 @@ pub(crate) fn matrix_cell(m: &Model, c: Option<&MatrixCell>, compact: bool) -> C
         t.style(slot)
     };
     spans.push(Span::styled(version, vstyle));
+    // Out of sync with git (the version or the HPA bounds): ⎇ after the version.
+    if c.git.is_some() {
+        spans.push(Span::styled("⎇", t.style(Slot::Drift)));
+    }
     if !compact {
         spans.push(Span::styled(
             format!(" {}/{}", c.ready, c.desired),

@@ -1,6 +1,7 @@
 //! A GitHub org as GitHub serves it, on loopback (wiremock answering from state): the
 //! org's repository listing (paginated, with `Link`), each repository, its files and
-//! directories through the contents API (GET, and PUT with the blob sha), its releases
+//! directories through the contents API (GET, and PUT with the blob sha), the whole tree
+//! (`git/trees/REF?recursive=1`) and blobs by sha (`git/blobs/SHA`), its releases
 //! and tags, `ETag`s on every answer and `304
 //! Not Modified` to a matching `If-None-Match`, the rate-limit headers (a `304` does
 //! not count, as on GitHub), and a counter of every request by kind. A push moves the
@@ -448,6 +449,73 @@ impl Respond for GithubOrg {
                             "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null}
                         }
                     }));
+            }
+            // The whole tree of the default branch (`main`; `recursive` lists every
+            // file and directory), as GitHub answers it.
+            ("GET", ["repos", o, repo, "git", rest]) if *o == org && rest.starts_with("trees/") => {
+                match s.repos.get(*repo) {
+                    Some(r) if rest == &"trees/main" => {
+                        let mut dirs = std::collections::BTreeSet::new();
+                        for p in r.files.keys() {
+                            let mut at = p.as_str();
+                            while let Some((d, _)) = at.rsplit_once('/') {
+                                dirs.insert(d.to_string());
+                                at = d;
+                            }
+                        }
+                        let mut entries: Vec<Value> = dirs
+                            .iter()
+                            .map(|d| {
+                                let sha = sha_of(d);
+                                json!({"path": d, "mode": "040000", "type": "tree", "sha": sha,
+                                       "url": format!("{base}/repos/{org}/{repo}/git/trees/{sha}")})
+                            })
+                            .collect();
+                        entries.extend(r.files.iter().map(|(p, (text, sha))| {
+                            json!({"path": p, "mode": "100644", "type": "blob", "sha": sha,
+                                   "size": text.len(),
+                                   "url": format!("{base}/repos/{org}/{repo}/git/blobs/{sha}")})
+                        }));
+                        entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+                        let body = json!({
+                            "sha": sha_of(&format!("{:?}", r.files)),
+                            "url": format!("{base}/repos/{org}/{repo}/git/trees/main"),
+                            "tree": entries,
+                            "truncated": false,
+                        });
+                        (
+                            Kind::Other,
+                            Ok((200, serde_json::to_vec(&body).unwrap(), Vec::new())),
+                        )
+                    }
+                    _ => (Kind::Other, Err(not_found())),
+                }
+            }
+            ("GET", ["repos", o, repo, "git", rest]) if *o == org && rest.starts_with("blobs/") => {
+                let sha = &rest["blobs/".len()..];
+                let found = s.repos.get(*repo).and_then(|r| {
+                    r.files
+                        .values()
+                        .find(|(_, s)| s == sha)
+                        .map(|(t, _)| t.clone())
+                });
+                match found {
+                    Some(text) => {
+                        let body = json!({
+                            "sha": sha,
+                            "node_id": "B_kwDOAAAAAA",
+                            "size": text.len(),
+                            "url": format!("{base}/repos/{org}/{repo}/git/blobs/{sha}"),
+                            "content": b64(text.as_bytes()),
+                            "encoding": "base64",
+                        });
+                        (
+                            Kind::Other,
+                            Ok((200, serde_json::to_vec(&body).unwrap(), Vec::new())),
+                        )
+                    }
+                    None => (Kind::Other, Err(not_found())),
+                }
             }
             ("GET", ["repos", o, repo, "releases"]) if *o == org => match s.repos.get(*repo) {
                 Some(r) => {
