@@ -787,7 +787,7 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
             return None;
         }
     };
-    let (writer, guard) = tracing_appender::non_blocking(log);
+    let (writer, guard) = log_writer(log);
     let filter = EnvFilter::try_from_env("SPHERE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -796,6 +796,25 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
         .try_init()
         .ok()?;
     Some(guard)
+}
+
+/// Log lines that may wait for the logging thread; more are dropped until it catches
+/// up. tracing-appender's default (128,000) allocates and touches a 4 MB buffer at
+/// start (issue 16: 4.1 MB of the resident set at the bench scale); sphere logs a few
+/// lines a second at `info`, and the thread writes them to a local file.
+const LOG_BUFFER_LINES: usize = 4096;
+
+/// The writer the log goes through, on its own thread.
+fn log_writer<W: std::io::Write + Send + 'static>(
+    out: W,
+) -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .finish(out)
 }
 
 fn demo_seed(cli: &Cli, ctx: &Ctx) -> u64 {
@@ -1060,4 +1079,42 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         None => e,
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod log_writer_tests {
+    use std::io::Write;
+    use std::sync::mpsc;
+
+    /// A log file whose first write waits until the test lets it go (a slow disk).
+    struct Stalled(mpsc::Receiver<()>);
+
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_buffer_is_bounded_and_drops_lines_beyond_it() {
+        let (release, stalled) = mpsc::channel();
+        let (mut writer, guard) = super::log_writer(Stalled(stalled));
+        let extra = 100;
+        for i in 0..super::LOG_BUFFER_LINES + extra {
+            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        // The logging thread holds at most the line it is writing; the buffer the
+        // rest, so `extra` lines (or one less) were dropped instead of queued.
+        let dropped = writer.error_counter().dropped_lines();
+        assert!(
+            (extra - 1..=extra).contains(&dropped),
+            "{dropped} lines dropped"
+        );
+        drop(release);
+        drop(guard);
+    }
 }
