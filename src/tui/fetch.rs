@@ -22,6 +22,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetch {
     Locks,
+    /// What the GitOps repository declares (the matrix marks cells out of sync).
+    Declared,
     /// Every access request (the header marks those waiting for the user).
     Access,
     Audit,
@@ -49,6 +51,8 @@ pub struct ServiceReport {
 pub enum Fetched {
     /// The locks and the merge freeze (both shown in the header when they hold).
     Locks(Vec<Lock>, Freeze),
+    /// `None`: there is no GitOps repository to compare with.
+    Declared(Option<crate::domain::drift::GitDeclared>),
     Access(Vec<crate::domain::access::AccessRequest>),
     /// The audit trail, and what of it waits to reach its store (see
     /// [`crate::backend::AuditStore::backlog`]).
@@ -211,6 +215,7 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
                     tokio::join!(platform.ledger.locks(), platform.ledger.freeze());
                 Fetched::Locks(locks?, freeze?)
             }
+            Fetch::Declared => Fetched::Declared(platform.repos.declared().await?),
             Fetch::Access => Fetched::Access(platform.ledger.access_requests().await?),
             Fetch::Audit => {
                 let (records, backlog) =

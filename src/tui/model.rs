@@ -175,6 +175,9 @@ pub struct Model {
     /// Problems in the configuration files, found at start: kept for the problems pane
     /// (a toast only says how many).
     pub config_problems: Vec<String>,
+    /// What the GitOps repository declares, as last read (the matrix's ⎇ marks).
+    pub declared: Option<crate::domain::drift::GitDeclared>,
+    pub declared_error: Option<String>,
     /// What a provider says the header must show now (GitHub's rate limit reached).
     pub notice: Option<String>,
     pub live: LiveState,
@@ -298,6 +301,8 @@ impl Model {
             catalog: None,
             catalog_error: None,
             config_problems: Vec::new(),
+            declared: None,
+            declared_error: None,
             notice: None,
             live: LiveState::default(),
             cat,
@@ -506,7 +511,7 @@ impl Model {
             POLL
         };
         let mut reads = match self.tab {
-            Tab::Deployments => vec![Fetch::Locks],
+            Tab::Deployments => vec![Fetch::Locks, Fetch::Declared],
             Tab::Audit => vec![Fetch::Audit],
             Tab::Flags => vec![Fetch::Flags],
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
@@ -529,6 +534,13 @@ impl Model {
                 }
                 if freeze != self.freeze {
                     self.freeze = freeze;
+                    self.dirty = true;
+                }
+            }
+            Ok(Fetched::Declared(d)) => {
+                self.declared_error = None;
+                if d != self.declared {
+                    self.declared = d;
                     self.dirty = true;
                 }
             }
@@ -629,6 +641,15 @@ impl Model {
                 let e = sanitize(&e).into_owned();
                 match what {
                     Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
+                    // Told once per new error (the matrix reads it on every poll); the
+                    // marks last read stay.
+                    Fetch::Declared => {
+                        if self.declared_error.as_ref() != Some(&e) {
+                            self.toast(Level::Error, format!("the GitOps repository: {e}"));
+                            self.declared_error = Some(e);
+                        }
+                        return;
+                    }
                     Fetch::Access => self.toast(Level::Error, format!("access requests: {e}")),
                     Fetch::Audit => self.audit = Remote::Failed(e),
                     Fetch::Flags => {

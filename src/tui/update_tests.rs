@@ -38,7 +38,11 @@ async fn going_to_a_pane_asks_for_its_reads_and_quit_asks_to_quit() {
     );
     assert_eq!(
         press(&mut h, "2"),
-        vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Access)]
+        vec![
+            Effect::Fetch(Fetch::Locks),
+            Effect::Fetch(Fetch::Declared),
+            Effect::Fetch(Fetch::Access)
+        ]
     );
     assert_eq!(press(&mut h, "3"), vec![Effect::Fetch(Fetch::Access)]);
     assert_eq!(press(&mut h, "1"), vec![Effect::Fetch(Fetch::Access)]);

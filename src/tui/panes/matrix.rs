@@ -155,6 +155,17 @@ pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
             };
             s.push(Span::styled(only, t.style(Slot::Muted)));
         }
+        // What the ⎇ a cell may carry means, once git was read.
+        if m.declared.is_some() {
+            s.push(Span::styled(
+                if short {
+                    "  ⎇ git"
+                } else {
+                    "  ⎇ differs from git"
+                },
+                t.style(Slot::Muted),
+            ));
+        }
         if scrolled {
             let n = columns.len();
             s.push(Span::styled(
@@ -212,11 +223,11 @@ pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
         let selected = pos.offset + n == pos.selected;
         let mut cells = vec![Cell::from(name.to_string())];
         for (ci, c) in shown.iter().enumerate() {
-            let mut cell = matrix_cell(
-                m,
-                matrix::cell(name, live.as_ref(), c, &m.locks).as_ref(),
-                compact,
-            );
+            let mut data = matrix::cell(name, live.as_ref(), c, &m.locks);
+            if let (Some(d), Some(declared)) = (data.as_mut(), &m.declared) {
+                d.git = matrix::git_mark(name, live.as_ref(), c, declared);
+            }
+            let mut cell = matrix_cell(m, data.as_ref(), compact);
             if selected && first_col + ci == sel_cell {
                 cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
             }
@@ -595,6 +606,46 @@ impl Model {
         {
             self.matrix.cell = i;
             self.matrix.col = i;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::harness::Harness;
+
+    /// The matrix reads what the demo's GitOps repository declares and marks exactly the
+    /// cells that run another version than git says (or other HPA bounds).
+    #[tokio::test]
+    async fn cells_out_of_sync_with_git_carry_the_mark() {
+        let mut h = Harness::demo(170, 48).await.expect("demo platform opens");
+        h.keys("2");
+        let declared = h
+            .model
+            .declared
+            .clone()
+            .expect("the demo declares what git holds");
+        let screen = h.render();
+        assert!(screen.contains("⎇ differs from git"), "{screen}");
+        let mut marked = Vec::new();
+        for line in screen
+            .lines()
+            .filter(|l| l.contains('⎇') && !l.contains("differs"))
+        {
+            let service = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            marked.push(service);
+        }
+        assert!(!marked.is_empty(), "no cell marked:\n{screen}");
+        for service in &marked {
+            let live = h.model.live.service(service);
+            let out_of_sync = h.model.topology.clusters().any(|c| {
+                crate::domain::matrix::git_mark(service, live.as_ref(), &c, &declared).is_some()
+            });
+            assert!(out_of_sync, "{service} marked but in sync with git");
         }
     }
 }
