@@ -654,6 +654,7 @@ pub async fn build_with(config: &Config, data_dir: &Path, caching: Caching) -> R
             .map(super::webhook::Webhook::new)
             .transpose()?
             .map(Arc::new),
+        agent: None,
     };
     // The `team` tag of a secret comes from the owner in the catalog, and a Component
     // may say how its workloads are found (`backstage.io/kubernetes-id`, ...).

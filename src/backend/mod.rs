@@ -2,6 +2,7 @@
 //! trait; the TUI and the CLI build the same `Platform` and never talk to a system any
 //! other way. No terminal code here.
 
+pub mod agent_source;
 pub mod aws;
 pub mod catalog;
 pub mod catalog_cache;
@@ -541,6 +542,9 @@ pub struct Platform {
     pub link_templates: std::collections::BTreeMap<String, String>,
     /// The notification webhook (`[webhook]`), on any platform.
     pub webhook: Option<Arc<webhook::Webhook>>,
+    /// Set when the platform reads from `sphere agent`'s topics (`[source] agent`):
+    /// how current each source is (see [`agent_source`]).
+    pub agent: Option<Arc<agent_source::Feed>>,
 }
 
 impl Platform {

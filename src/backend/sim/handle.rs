@@ -278,6 +278,7 @@ impl Sim {
             ledger: Arc::new(self.clone()),
             link_templates: Default::default(),
             webhook: None,
+            agent: None,
         }
     }
 
