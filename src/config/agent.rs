@@ -372,7 +372,7 @@ mod tests {
             vec![
                 "source.agent",
                 "source.stale_seconds",
-                "source.properties.bootstrap.servers"
+                "source.properties.\"bootstrap.servers\""
             ],
             "{problems:#?}"
         );

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
+use sphere::backend::Platform;
 use sphere::backend::agent_source::{self, STALE};
 use sphere::backend::sim::{Sim, SimOptions};
-use sphere::backend::Platform;
 use sphere::config::Config;
 use sphere::domain::{ClusterEvent, ClusterId, Scope};
 
