@@ -621,10 +621,17 @@ impl Tail {
                     }
                 }
                 if *i == 0 {
-                    let keep = (held.beats.clone(), held.catalog_gen + 1);
+                    // Read to an end once already: what the new topic holds arrives
+                    // as it is tailed.
+                    let old = std::mem::take(&mut *held);
                     *held = Held {
-                        beats: keep.0,
-                        catalog_gen: keep.1,
+                        beats: old.beats,
+                        catalog_gen: old.catalog_gen + 1,
+                        caught_up: old.caught_up,
+                        missing: old.missing,
+                        broker_error: old.broker_error,
+                        last_contact: old.last_contact,
+                        bad: old.bad,
                         ..Held::default()
                     };
                 } else {
