@@ -518,7 +518,7 @@ async fn execute(
             let mut said = unlocked_said(&action.target(), &gone, after);
             let kept: Vec<Lock> = platform
                 .ledger
-                .locks()
+                .locks_now()
                 .await
                 .unwrap_or_default()
                 .into_iter()
@@ -532,7 +532,7 @@ async fn execute(
             }
             // The incident lock still holds every service: say so, or the user thinks
             // the service is free.
-            let all = platform.ledger.locks().await.unwrap_or_default();
+            let all = platform.ledger.locks_now().await.unwrap_or_default();
             if all.iter().any(|l| l.service == crate::domain::Lock::ALL) {
                 said.push_str(
                     "; the lock on everything still holds (`sphere unlock all` releases it)",
@@ -566,7 +566,7 @@ async fn execute(
                 .await?;
             let kept: Vec<Lock> = platform
                 .ledger
-                .locks()
+                .locks_now()
                 .await
                 .unwrap_or_default()
                 .into_iter()

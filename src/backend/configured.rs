@@ -655,6 +655,7 @@ pub async fn build_with(config: &Config, data_dir: &Path, caching: Caching) -> R
             .transpose()?
             .map(Arc::new),
         silences: None,
+        agent: None,
     };
     // The `team` tag of a secret comes from the owner in the catalog, and a Component
     // may say how its workloads are found (`backstage.io/kubernetes-id`, ...).

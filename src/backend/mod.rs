@@ -2,6 +2,7 @@
 //! trait; the TUI and the CLI build the same `Platform` and never talk to a system any
 //! other way. No terminal code here.
 
+pub mod agent_source;
 pub mod aws;
 pub mod catalog;
 pub mod catalog_cache;
@@ -364,6 +365,12 @@ pub trait FlagsProvider: Send + Sync {
 #[async_trait]
 pub trait LedgerProvider: Send + Sync {
     async fn locks(&self) -> Result<Vec<Lock>>;
+    /// The locks as their store holds them now, never a copy that may lag (a platform
+    /// reading from `sphere agent` shows the agent's locks, but an action checks these):
+    /// what the policy and the dispatcher check.
+    async fn locks_now(&self) -> Result<Vec<Lock>> {
+        self.locks().await
+    }
     async fn freeze(&self) -> Result<Freeze>;
     async fn audit(&self, since: Option<Timestamp>) -> Result<Vec<AuditRecord>>;
 
@@ -551,6 +558,9 @@ pub struct Platform {
     /// Where alert silences are kept (the agent's silences topic, with `[agent]`);
     /// `None`: nowhere (`sphere alert silence` says so).
     pub silences: Option<Arc<dyn SilenceStore>>,
+    /// Set when the platform reads from `sphere agent`'s topics (`[source] agent`):
+    /// how current each source is (see [`agent_source`]).
+    pub agent: Option<Arc<agent_source::Feed>>,
 }
 
 /// Alert silences (see [`crate::agent::silences`]): one per pattern, the latest the

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use super::{Cli, Ctx, UsageError, build_platform};
+use super::{Cli, Ctx, UsageError, build_direct};
 use crate::config::agent::{SOURCES, is_agent_problem};
 
 #[derive(Debug, Args)]
@@ -36,7 +36,8 @@ pub async fn run(cli: &Cli, ctx: &Ctx, _args: &AgentArgs) -> Result<ExitCode> {
         ))
         .into());
     };
-    let (platform, sim) = build_platform(cli, ctx).await?;
+    // Never from its own topics, whatever `[source]` says.
+    let (platform, sim) = build_direct(cli, ctx).await?;
     let demo = platform.kind == crate::backend::PlatformKind::Demo;
     let sources = match &config.sources {
         Some(names) => SOURCES

@@ -5,6 +5,8 @@
 //! "crash_looping", "locked"?, "drift", "git"?: {"version"?, "hpa"?: [min, max]}}],
 //! "drifted": [env]}], "drift": {env: count},
 //! "summary": "..." }` — one cell per column, `null` where the service does not run.
+//! With `[source] agent`, also `"agent": {broker, reachable, caught_up, sources:
+//! [{source, age_seconds, stale}], ...}`.
 //!
 //! Table: one line per service, one column per cluster; a cell is
 //! `VERSION READY/DESIRED` followed by `~` when it drifted from another region of the
@@ -47,6 +49,9 @@ struct MatrixJson<'a> {
     #[serde(flatten)]
     matrix: &'a Matrix,
     summary: String,
+    /// With `[source] agent`: how current each source the matrix came from is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<crate::backend::agent_source::FeedStatus>,
 }
 
 pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> {
@@ -94,7 +99,8 @@ pub async fn run(cli: &Cli, ctx: &Ctx, cmd: &DeployCommand) -> Result<ExitCode> 
             "{}",
             serde_json::to_string_pretty(&MatrixJson {
                 matrix: &m,
-                summary
+                summary,
+                agent: platform.agent.as_ref().map(|f| f.status()),
             })?
         ),
         Output::Table => print_matrix(&m, &summary),

@@ -845,7 +845,50 @@ pub fn demo_state_path(cli: &Cli, ctx: &Ctx) -> PathBuf {
 /// Build the platform: the configured one when the config declares one (unless
 /// `--demo`), else the demo, with the catalog from the config's paths if set. The demo's
 /// handle comes back beside it (its clock runs while the TUI is open).
+///
+/// With `[source] agent` in the config, the TUI and the read-side commands (`deploy
+/// matrix`, `secret list|drift`, `flag list`, `catalog list|show`, `drift`) read from
+/// `sphere agent`'s topics instead (read to the end first; each stale source said on
+/// stderr); actions and everything else read and act directly.
 pub async fn build_platform(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Sim>)> {
+    let (platform, sim) = build_direct(cli, ctx).await?;
+    if !reads_from_agent(cli) {
+        return Ok((platform, sim));
+    }
+    let platform = crate::backend::agent_source::from_config(platform, &ctx.config)?;
+    // The TUI opens at once and says what it is waiting for; a command answers from
+    // the topics read to their end.
+    if let Some(feed) = platform.agent.as_ref().filter(|_| cli.command.is_some()) {
+        feed.ready().await?;
+        for w in feed.status().warnings() {
+            eprintln!("sphere: {}", crate::domain::text::sanitize(&w));
+        }
+    }
+    Ok((platform, sim))
+}
+
+/// The commands that read from the agent when `[source] agent` is set: the TUI and the
+/// read-side CLI. Actions read what they check (locks, versions) directly.
+fn reads_from_agent(cli: &Cli) -> bool {
+    match &cli.command {
+        None => true,
+        Some(Command::Deploy(_) | Command::Drift(_)) => true,
+        Some(Command::Secret(cmd)) => matches!(
+            cmd,
+            secret::SecretCommand::List { .. } | secret::SecretCommand::Drift { .. }
+        ),
+        Some(Command::Flag(cmd)) => matches!(cmd, flag::FlagCommand::List { .. }),
+        Some(Command::Catalog(cmd)) => matches!(
+            cmd,
+            CatalogCommand::List { .. } | CatalogCommand::Show { .. }
+        ),
+        Some(_) => false,
+    }
+}
+
+/// The platform the config declares (or the demo), read directly: what `sphere agent`
+/// itself watches, and what every action goes to.
+pub async fn build_direct(cli: &Cli, ctx: &Ctx) -> Result<(Platform, Option<Sim>)> {
     if ctx.config.is_configured_platform() && !cli.demo {
         // What sphere read is remembered in the cache dir; SPHERE_NO_CACHE=1 reads
         // everything every time (to compare the cost).
@@ -937,6 +980,8 @@ async fn open_demo_behind(
         .context("could not open the demo platform")?;
     let (sim, state_problem) = opened;
     let (platform, sim) = demo_platform(ctx, sim)?;
+    // `[source] agent`: the panes read the agent's topics; actions go to the demo.
+    let platform = crate::backend::agent_source::from_config(platform, &ctx.config)?;
     let (policy, _) = policy_for(cli, ctx, &platform);
     // An unreadable demo state: nothing may change until it is reset.
     let policy = crate::actions::Policy {

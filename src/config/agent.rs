@@ -214,6 +214,102 @@ pub(crate) fn validate(file: &Path, src: &str, config: &super::Config) -> Vec<Co
     problems
 }
 
+/// `[source]`: where the TUI and the read-side CLI read the platform from. With `agent`
+/// set they read `sphere agent`'s topics (read to the end, then tailed) instead of
+/// opening their own watches and reads; actions still go to the configured providers.
+///
+/// ```toml
+/// [source]
+/// agent = "127.0.0.1:9092"   # the broker the agent publishes to (`bootstrap.servers`)
+/// stale_seconds = 60         # a source whose last good read is older is "stale"
+/// timeout_seconds = 10       # how long the first read to the end may take
+/// [source.properties]        # more librdkafka properties (TLS, SASL), optional
+/// ```
+///
+/// The topics are `[agent]`'s when the same file has that section (one file for the
+/// agent and its readers), else their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The broker `sphere agent` publishes to (librdkafka `bootstrap.servers`); `None`:
+    /// read every system directly, as without `[source]`.
+    pub agent: Option<String>,
+    /// Seconds after a source's last good read (its heartbeat's `last_ok`) before it is
+    /// said to be stale. Default 60.
+    pub stale_seconds: u64,
+    /// Seconds the first read of the topics to their end may take. Default 10.
+    pub timeout_seconds: u64,
+    /// More librdkafka properties; `bootstrap.servers` is `agent`.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            agent: None,
+            stale_seconds: 60,
+            timeout_seconds: 10,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// Checks `[source]` after deserializing; a bad value names the file and the key. A
+/// `[source]` with a problem reads nothing from the agent (the platform is read
+/// directly, as without it), so no client runs on a guess.
+pub(crate) fn validate_source(
+    file: &Path,
+    src: &str,
+    config: &mut super::Config,
+) -> Vec<ConfigProblem> {
+    let Some(source) = &config.agent_source else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let key = |k: &'static str| [PathSeg::Key("source"), PathSeg::Key(k)];
+    if let Some(agent) = &source.agent
+        && agent.trim().is_empty()
+    {
+        problems.push(value_problem(
+            file,
+            src,
+            &key("agent"),
+            "an empty broker address: use HOST:PORT[,HOST:PORT...] of the broker `sphere agent` publishes to; reading every system directly",
+        ));
+    }
+    for (k, value) in [
+        ("stale_seconds", source.stale_seconds),
+        ("timeout_seconds", source.timeout_seconds),
+    ] {
+        if !(1..=86_400).contains(&value) {
+            problems.push(value_problem(
+                file,
+                src,
+                &key(k),
+                format_args!(
+                    "{value} is out of range 1..=86400 seconds; reading every system directly"
+                ),
+            ));
+        }
+    }
+    if source.properties.contains_key("bootstrap.servers") {
+        problems.push(value_problem(
+            file,
+            src,
+            &[
+                PathSeg::Key("source"),
+                PathSeg::Key("properties"),
+                PathSeg::Key("bootstrap.servers"),
+            ],
+            "the broker is `[source] agent`, not a property; reading every system directly",
+        ));
+    }
+    if !problems.is_empty() {
+        config.agent_source = None;
+    }
+    problems
+}
+
 /// Whether a problem is one of `[agent]`'s (the agent refuses to start on it).
 pub fn is_agent_problem(p: &ConfigProblem) -> bool {
     p.key
@@ -280,6 +376,42 @@ mod tests {
             "{text}"
         );
         assert!(problems[4].to_string().contains("\"pods\" is not a source"));
+    }
+
+    #[test]
+    fn a_source_names_the_agent_broker_and_a_bad_one_reads_directly() {
+        let (c, problems) = load("[source]\nagent = \"127.0.0.1:9092\"\nstale_seconds = 5\n");
+        assert_eq!(problems, vec![]);
+        let s = c.agent_source.clone().expect("[source]");
+        assert_eq!(s.agent.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!((s.stale_seconds, s.timeout_seconds), (5, 10));
+        // Not a configured platform by itself: actions go where the rest points.
+        assert!(!c.is_configured_platform());
+
+        let (c, problems) = load(
+            "[source]\nagent = \" \"\nstale_seconds = 0\n[source.properties]\n\"bootstrap.servers\" = \"x:1\"\n",
+        );
+        let keys: Vec<&str> = problems.iter().filter_map(|p| p.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "source.agent",
+                "source.stale_seconds",
+                "source.properties.\"bootstrap.servers\""
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1]
+                .to_string()
+                .contains("/etc/sphere/config.toml: key `source.stale_seconds`"),
+            "{}",
+            problems[1]
+        );
+        assert_eq!(c.agent_source, None, "a bad [source] reads nothing from it");
+        let (_, problems) = load("[source]\nagnet = \"b:1\"\n");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].to_string().contains("agnet"), "{}", problems[0]);
     }
 
     #[test]

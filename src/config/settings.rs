@@ -55,6 +55,9 @@ pub struct Config {
     pub webhook: Option<WebhookConfig>,
     /// `[agent]`: what `sphere agent` watches and where it publishes.
     pub agent: Option<super::agent::AgentConfig>,
+    /// `[source]`: read the platform from `sphere agent`'s topics (`agent = BROKER`).
+    #[serde(rename = "source")]
+    pub agent_source: Option<super::agent::SourceConfig>,
     /// The file these settings were read from; `None` when no file was read.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -183,6 +186,7 @@ impl Default for Config {
             kafka: None,
             webhook: None,
             agent: None,
+            agent_source: None,
             source: None,
         }
     }
@@ -298,6 +302,7 @@ impl Config {
         }
         problems.extend(super::platform::validate(file, src, &mut config));
         problems.extend(super::agent::validate(file, src, &config));
+        problems.extend(super::agent::validate_source(file, src, &mut config));
         for (key, value, default) in [
             (
                 "access_grant_ttl",

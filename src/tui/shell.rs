@@ -94,7 +94,17 @@ pub(crate) fn draw_header(m: &Model, f: &mut Frame, area: Rect) {
     left.splice(at..at, flags);
     let clusters = m.topology.cluster_count();
     let synced = m.live.synced.len();
-    let (text, slot) = if !m.live.unreachable.is_empty() {
+    // Read from `sphere agent` ([source] agent): its data not current is "stale", not
+    // the clusters unreachable.
+    let agent_stale = !m.live.unreachable.is_empty()
+        && (m.live.unreachable.values())
+            .all(|e| e.starts_with(crate::backend::agent_source::STALE));
+    let (text, slot) = if agent_stale {
+        (
+            format!("{} clusters stale ", m.live.unreachable.len()),
+            Slot::Warn,
+        )
+    } else if !m.live.unreachable.is_empty() {
         (
             format!("{} clusters unreachable ", m.live.unreachable.len()),
             Slot::Error,
@@ -346,5 +356,37 @@ pub(crate) fn draw_toasts(m: &Model, f: &mut Frame, body: Rect) {
             Paragraph::new(text).style(m.theme.style(Slot::ToastInfo)),
             area,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{ClusterEvent, ClusterId};
+    use crate::tui::harness::Harness;
+
+    /// Read from the agent, a cluster whose data the agent has not kept current is
+    /// "stale", not unreachable; a cluster that is itself unreachable still says so.
+    #[tokio::test]
+    async fn the_header_says_stale_when_the_agents_data_is_old() {
+        let mut h = Harness::demo(100, 24).await.expect("demo platform opens");
+        h.pump();
+        let cluster = ClusterId::new("production", "eu-west-1");
+        h.model.live.apply(ClusterEvent::Unreachable {
+            cluster: cluster.clone(),
+            error: format!(
+                "{}: the agent last read the clusters 2m ago",
+                crate::backend::agent_source::STALE
+            ),
+        });
+        let screen = h.render();
+        let header = screen.lines().next().unwrap_or_default();
+        assert!(header.contains("1 clusters stale"), "{header}");
+        h.model.live.apply(ClusterEvent::Unreachable {
+            cluster,
+            error: "connection refused".into(),
+        });
+        let screen = h.render();
+        let header = screen.lines().next().unwrap_or_default();
+        assert!(header.contains("1 clusters unreachable"), "{header}");
     }
 }

@@ -11,6 +11,7 @@ mod common;
 mod access_cli;
 mod actions_cli;
 mod agent;
+mod agent_client;
 mod aws_provider;
 mod catalog_cli;
 mod catalog_corpus;

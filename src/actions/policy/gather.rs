@@ -117,7 +117,7 @@ impl PolicyContext {
                 .collect(),
             _ => Vec::new(),
         };
-        let (locks, locks_error) = match platform.ledger.locks().await {
+        let (locks, locks_error) = match platform.ledger.locks_now().await {
             Ok(l) => (l, None),
             Err(e) => (Vec::new(), Some(format!("{e:#}"))),
         };

@@ -279,6 +279,7 @@ impl Sim {
             link_templates: Default::default(),
             webhook: None,
             silences: None,
+            agent: None,
         }
     }
 
