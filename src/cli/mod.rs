@@ -953,18 +953,30 @@ fn demo_options(cli: &Cli, ctx: &Ctx) -> SimOptions {
     }
 }
 
-/// Open the demo for the TUI, off the async workers, while the screen is up. A demo
+/// Open the demo for the TUI, off the async workers, while the screen is up. The
+/// catalog at scale comes first and is handed to `early` (the TUI shows its rows while
+/// the state is seeded or read; it is the catalog the platform then serves). A demo
 /// state that cannot be read opens read-only, the problem shown, nothing replaced:
 /// every pane that needs the state says why it has nothing. The demo's clock starts
-/// once it is open.
+/// once it is open; what opening seeded or changed is written once the platform is
+/// handed over and its watch has listed the clusters (`Opened::after_watch`).
 async fn open_demo_behind(
     cli: &Cli,
     ctx: &Ctx,
     opts: SimOptions,
     catalog: Catalog,
+    early: Option<tokio::sync::oneshot::Sender<Arc<Catalog>>>,
 ) -> Result<tui::app::Opened> {
-    let opened =
-        tokio::task::spawn_blocking(move || match Sim::open(opts.clone(), catalog.clone()) {
+    let scale_opts = opts.clone();
+    let catalog = tokio::task::spawn_blocking(move || Sim::scaled_catalog(&scale_opts, catalog))
+        .await
+        .context("scaling the demo catalog stopped")?;
+    if let Some(early) = early {
+        // (The screen may be gone already: the user quit.)
+        let _ = early.send(catalog.clone());
+    }
+    let opened = tokio::task::spawn_blocking(move || {
+        match Sim::open_deferred(opts.clone(), catalog.clone()) {
             Ok(sim) => Ok((sim, None)),
             Err(e) => match e.downcast_ref::<crate::backend::sim::StateError>() {
                 Some(problem) => {
@@ -974,10 +986,11 @@ async fn open_demo_behind(
                 }
                 None => Err(e),
             },
-        })
-        .await
-        .context("opening the demo platform stopped")?
-        .context("could not open the demo platform")?;
+        }
+    })
+    .await
+    .context("opening the demo platform stopped")?
+    .context("could not open the demo platform")?;
     let (sim, state_problem) = opened;
     let (platform, sim) = demo_platform(ctx, sim)?;
     // `[source] agent`: the panes read the agent's topics; actions go to the demo.
@@ -993,10 +1006,17 @@ async fn open_demo_behind(
         .chain(sim.notices().iter().cloned())
         .collect();
     let _clock = sim.start_clock();
+    let after_watch: Box<dyn FnOnce() + Send> = Box::new(move || {
+        if let Err(e) = sim.save_opened() {
+            // The next change, or the next start, writes it.
+            tracing::warn!("demo: writing the opened state failed: {e:#}");
+        }
+    });
     Ok(tui::app::Opened {
         platform,
         policy,
         problems,
+        after_watch: Some(after_watch),
     })
 }
 
@@ -1063,9 +1083,18 @@ async fn run_tui(cli: &Cli, ctx: Ctx) -> Result<ExitCode> {
         } else {
             "opening the demo: seeding state…"
         };
+        // The demo serves this catalog (at scale) unless the config names its own
+        // files (then the platform reads those once open).
+        let (early, catalog_rx) = if ctx.config.catalog.paths.is_empty() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let source = tui::app::Source::Opening {
             notice: notice.to_string(),
-            open: Box::pin(open_demo_behind(cli, &ctx, opts, catalog)),
+            catalog: catalog_rx,
+            open: Box::pin(open_demo_behind(cli, &ctx, opts, catalog, early)),
         };
         let name = ctx
             .config

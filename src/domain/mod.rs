@@ -19,6 +19,6 @@ pub mod secret;
 pub mod service;
 pub mod text;
 
-pub use name::{Interner, Name};
+pub use name::{Interner, Name, sharing_names};
 pub use platform::*;
 pub use secret::{RegionFailure, SecretListing, SecretValue};

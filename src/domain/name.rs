@@ -135,8 +135,65 @@ impl Serialize for Name {
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
-        String::deserialize(d).map(Name::from)
+        d.deserialize_str(NameVisitor)
     }
+}
+
+/// A name read from text: the shared one while [`sharing_names`] runs on this thread.
+struct NameVisitor;
+
+impl serde::de::Visitor<'_> for NameVisitor {
+    type Value = Name;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
+        Ok(SHARED.with(|shared| match shared.borrow_mut().as_mut() {
+            Some(names) => names.name(s),
+            None => Name::new(s),
+        }))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<Name, E> {
+        match std::str::from_utf8(b) {
+            Ok(s) => self.visit_str(s),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(b), &self)),
+        }
+    }
+}
+
+thread_local! {
+    /// The names [`sharing_names`] hands out on this thread, while it runs.
+    static SHARED: std::cell::RefCell<Option<Interner>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with every [`Name`] deserialized on this thread meanwhile shared: the same
+/// text read twice is one allocation, held by both (a saved state names the same
+/// service, cluster and version in tens of thousands of records, which are then never
+/// held as copies of their own, not even while the file is read). Nested calls share
+/// the outer call's names.
+pub fn sharing_names<R>(f: impl FnOnce() -> R) -> R {
+    /// Ends the sharing however `f` ends (a panic included).
+    struct Ends(bool);
+    impl Drop for Ends {
+        fn drop(&mut self) {
+            if self.0 {
+                SHARED.with(|shared| shared.borrow_mut().take());
+            }
+        }
+    }
+    let started = SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        let start = shared.is_none();
+        if start {
+            *shared = Some(Interner::new());
+        }
+        start
+    });
+    let _ends = Ends(started);
+    f()
 }
 
 /// Hands out one shared [`Name`] per distinct text.
@@ -191,6 +248,27 @@ mod tests {
         assert_eq!(back, n);
         let (a, b) = (Name::from("a"), Name::from("b"));
         assert!(a < b);
+    }
+
+    #[test]
+    fn names_read_while_sharing_are_one_allocation_per_text_and_not_after() {
+        let text =
+            r#"[["eu-west-1","orders-api"],["eu-west-1","orders-api"],["us-east-1","x\u0041"]]"#;
+        let read: Vec<(Name, Name)> = sharing_names(|| serde_json::from_str(text).expect("json"));
+        assert!(Arc::ptr_eq(&read[0].0.0, &read[1].0.0));
+        assert!(Arc::ptr_eq(&read[0].1.0, &read[1].1.0));
+        assert_eq!(read[2].1, "xA", "an escaped string reads as its text");
+        // The same from a reader, as the demo's state is read.
+        let read: Vec<(Name, Name)> = sharing_names(|| {
+            sharing_names(|| serde_json::from_reader(text.as_bytes()).expect("json"))
+        });
+        assert!(Arc::ptr_eq(&read[0].0.0, &read[1].0.0));
+        // Outside, each read is a name of its own (nothing is kept after).
+        let read: Vec<(Name, Name)> = serde_json::from_str(text).expect("json");
+        assert!(!Arc::ptr_eq(&read[0].0.0, &read[1].0.0));
+        assert!(SHARED.with(|s| s.borrow().is_none()));
+        let e = serde_json::from_str::<Name>("7").expect_err("not a string");
+        assert!(e.to_string().contains("a string"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub enum Source<'a> {
     /// platform waits until `open` ends, and an error from it ends the TUI.
     Opening {
         notice: String,
+        /// The catalog the platform will serve, when it is known before the platform
+        /// is open: its rows are drawn at once (their statuses unknown until the
+        /// clusters have synced), and the platform's own first load of the same
+        /// catalog then rebuilds nothing.
+        catalog: Option<tokio::sync::oneshot::Receiver<Arc<crate::domain::catalog::Catalog>>>,
         open: BoxFuture<'a, Result<Opened>>,
     },
 }
@@ -56,6 +61,10 @@ pub struct Opened {
     pub policy: crate::actions::Policy,
     /// Problems found while opening: shown as toasts.
     pub problems: Vec<String>,
+    /// Work for a blocking thread once the platform's cluster watch has listed the
+    /// clusters (the demo writes the state it seeded), so it delays neither the
+    /// screen nor the sync.
+    pub after_watch: Option<Box<dyn FnOnce() + Send>>,
 }
 
 pub struct RunOptions<'a> {
@@ -103,9 +112,13 @@ pub async fn run(opts: RunOptions<'_>) -> Result<()> {
     };
     let mut placed = Placed::default();
     let frame_interval = Duration::from_secs_f64(1.0 / f64::from(max_fps.clamp(1, 120)));
-    let (platform, waiting) = match source {
-        Source::Ready(platform) => (platform, Vec::new()),
-        Source::Opening { notice, open } => {
+    let (platform, waiting, after_watch) = match source {
+        Source::Ready(platform) => (platform, Vec::new(), None),
+        Source::Opening {
+            notice,
+            catalog,
+            open,
+        } => {
             let opening = Opening {
                 guard: &mut guard,
                 model: &mut model,
@@ -113,7 +126,7 @@ pub async fn run(opts: RunOptions<'_>) -> Result<()> {
                 placed: &mut placed,
                 frame_interval,
             };
-            let Some((opened, waiting)) = opening.run(notice, open).await? else {
+            let Some((opened, waiting)) = opening.run(notice, catalog, open).await? else {
                 return ended();
             };
             model.topology = opened.platform.clusters.topology();
@@ -121,10 +134,10 @@ pub async fn run(opts: RunOptions<'_>) -> Result<()> {
             model.config_problems(opened.problems);
             model.update(Msg::Notice(None));
             model.dirty = true;
-            (opened.platform, waiting)
+            (opened.platform, waiting, opened.after_watch)
         }
     };
-    spawn_sources(&platform, &tx, cluster_tx);
+    spawn_sources(&platform, &tx, cluster_tx, after_watch);
     // What the user asked for while the platform opened runs after what sphere reads
     // at start.
     for e in model.startup_effects().into_iter().chain(waiting) {
@@ -164,6 +177,7 @@ impl Opening<'_> {
     async fn run(
         self,
         notice: String,
+        mut catalog: Option<tokio::sync::oneshot::Receiver<Arc<crate::domain::catalog::Catalog>>>,
         mut open: BoxFuture<'_, Result<Opened>>,
     ) -> Result<Option<(Opened, Vec<Effect>)>> {
         let Opening {
@@ -196,6 +210,17 @@ impl Opening<'_> {
                 biased;
                 m = inbox.input.recv() => m,
                 m = inbox.other.recv() => m,
+                c = async {
+                    match catalog.as_mut() {
+                        Some(rx) => rx.await.ok(),
+                        None => std::future::pending().await,
+                    }
+                }, if catalog.is_some() => {
+                    catalog = None;
+                    // No catalog (the opening failed first): `open` says why.
+                    let Some(c) = c else { continue };
+                    Some(Msg::CatalogLoaded(Ok(c)))
+                }
                 opened = &mut open => return Ok(Some((opened?, waiting))),
                 _ = sleep => continue,
             };
@@ -214,8 +239,14 @@ impl Opening<'_> {
     }
 }
 
-/// Providers: the catalog load and the cluster watch.
-fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender<ClusterEvent>) {
+/// Providers: the catalog load and the cluster watch; `after_watch` runs on a blocking
+/// thread once the watch has listed the clusters (or failed to).
+fn spawn_sources(
+    platform: &Platform,
+    tx: &UnboundedSender<Msg>,
+    cluster: Sender<ClusterEvent>,
+    after_watch: Option<Box<dyn FnOnce() + Send>>,
+) {
     let catalog = platform.catalog.clone();
     let repos = platform.repos.clone();
     let t = tx.clone();
@@ -260,7 +291,11 @@ fn spawn_sources(platform: &Platform, tx: &UnboundedSender<Msg>, cluster: Sender
     let t = tx.clone();
     tokio::spawn(async move {
         // Subscribing lists every cluster: off the UI task, and off the async workers.
-        let Ok(mut watch) = tokio::task::spawn_blocking(move || clusters.watch()).await else {
+        let watch = tokio::task::spawn_blocking(move || clusters.watch()).await;
+        if let Some(job) = after_watch {
+            drop(tokio::task::spawn_blocking(job));
+        }
+        let Ok(mut watch) = watch else {
             let _ = t.send(Msg::Toast(
                 Level::Error,
                 "cluster watch failed to start".into(),

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::options::{SimOptions, topology_for};
 use super::seed::{extend_catalog, kept_services, seed_inputs};
-use super::state::{FileLock, read_state, stamp};
+use super::state::{FileLock, FileStamp, read_state, stamp};
 use super::sync::save;
 use super::world::World;
 use super::{state, world};
@@ -39,6 +39,26 @@ pub(super) struct Inner {
     /// Why the state file could not be read, when this is the stand-in that
     /// [`Sim::unreadable`] opened: every read of the platform's truth fails with it.
     pub(super) unreadable: Option<String>,
+    /// What [`Sim::open_deferred`] left unwritten (a freshly seeded state, or one that
+    /// opening changed), for [`Sim::save_opened`]; `None` once written or when there
+    /// was nothing to write.
+    pub(super) unsaved: Mutex<Option<Unsaved>>,
+}
+
+/// A state opened and not written yet: the stamp of the file as it was read (`None`
+/// when there was none and the state was seeded).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Unsaved {
+    read: Option<FileStamp>,
+}
+
+/// When opening writes what it seeded or changed: before [`Sim::open_at`] returns
+/// (every command), or later, in [`Sim::save_opened`] (the TUI: once its screen and
+/// the platform are up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Now,
+    Later,
 }
 
 /// Injected provider failures, for tests: one-shot ones from [`Sim::fail_next`], and
@@ -116,12 +136,95 @@ impl Sim {
 
     /// [`Sim::open`] with the wall clock stopped at `at` (milliseconds), for tests.
     pub(crate) fn open_at(opts: SimOptions, catalog: Catalog, at: Option<i64>) -> Result<Sim> {
-        let clock = || at.unwrap_or_else(wall_ms);
-        let opening = std::time::Instant::now();
-        let catalog = match opts.scale.services {
+        let catalog = Sim::scaled_catalog(&opts, catalog);
+        Sim::open_with(opts, catalog, at, Write::Now)
+    }
+
+    /// The catalog the demo serves at the scale of `opts`: `catalog` with synthetic
+    /// services added up to `--scale services=N`. It needs no state: the TUI shows its
+    /// rows while [`Sim::open_deferred`] seeds or reads the state, and the platform
+    /// opened over it serves this very catalog (the same `Arc`, while nothing is
+    /// registered), so it is not built twice.
+    pub fn scaled_catalog(opts: &SimOptions, catalog: Catalog) -> Arc<Catalog> {
+        Arc::new(match opts.scale.services {
             Some(n) => extend_catalog(&catalog, n, opts.seed),
             None => catalog,
+        })
+    }
+
+    /// [`Sim::open`] over a catalog already at scale ([`Sim::scaled_catalog`]), except
+    /// that what opening would write (a freshly seeded state; a saved one that opening
+    /// changed: a merged catalog, interrupted actions, a live half moved out) is left
+    /// for [`Sim::save_opened`], so the platform is handed over before tens of megabytes
+    /// are written at scale. Until then the file is as it was (none, for a fresh
+    /// start): a process that ends first leaves the next start to seed or read it
+    /// again, as this one did. Every change made meanwhile writes the whole state
+    /// itself (see `mutate_world`).
+    pub fn open_deferred(opts: SimOptions, catalog: Arc<Catalog>) -> Result<Sim> {
+        Sim::open_with(opts, catalog, None, Write::Later)
+    }
+
+    /// [`Sim::open_deferred`] with the wall clock stopped at `at`, for tests.
+    #[cfg(test)]
+    pub(crate) fn open_deferred_at(
+        opts: SimOptions,
+        catalog: Arc<Catalog>,
+        at: Option<i64>,
+    ) -> Result<Sim> {
+        Sim::open_with(opts, catalog, at, Write::Later)
+    }
+
+    /// Write what [`Sim::open_deferred`] left unwritten, holding the state's lock. When
+    /// another process wrote the state file since this one read it (or, fresh, wrote
+    /// one first), or this one has written since (a change, a step of the clock), the
+    /// file is newer than what opening made: it is read (as any other process's
+    /// write), never overwritten. True when this wrote the state. Call it off the
+    /// UI task: at scale it writes tens of megabytes.
+    pub fn save_opened(&self) -> Result<bool> {
+        let Some(path) = &self.inner.opts.state_path else {
+            return Ok(false);
         };
+        let taken = self
+            .inner
+            .unsaved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(unsaved) = taken else {
+            return Ok(false);
+        };
+        let started = Instant::now();
+        let _lock = FileLock::exclusive(path)?;
+        let mut w = self.world();
+        let untouched = w.stamp == unsaved.read && stamp(path) == unsaved.read;
+        // (Untouched, this reads at most a step of the live half another process took.)
+        self.catch_up(path, &mut w)?;
+        if untouched {
+            save(path, &mut w, true)?;
+        }
+        w.flush();
+        let wrote = untouched;
+        drop(w);
+        tracing::info!(
+            "demo: the state opened {} in {:.1} ms",
+            if wrote {
+                "written"
+            } else {
+                "was newer on disk: read, not written"
+            },
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(wrote)
+    }
+
+    fn open_with(
+        opts: SimOptions,
+        catalog: Arc<Catalog>,
+        at: Option<i64>,
+        when: Write,
+    ) -> Result<Sim> {
+        let clock = || at.unwrap_or_else(wall_ms);
+        let opening = Instant::now();
         let topology = topology_for(&opts.scale);
         let (services, slugs, users) = seed_inputs(&catalog);
         let fingerprint = state::fingerprint(&services, &slugs);
@@ -139,6 +242,8 @@ impl Sim {
         let mut notices = Vec::new();
         // Held until the world (and its live half) is written.
         let mut lock = None;
+        // The stamp of the live half's file, when the world's live half is read from it.
+        let mut live_stamp = None;
         let (durable, file_stamp, write) = match &opts.state_path {
             None => (seed_now(), None, false),
             Some(path) => {
@@ -156,6 +261,7 @@ impl Sim {
                         // it inside: then it moves out).
                         let inline = s.live.is_some();
                         if !inline {
+                            live_stamp = stamp(&state::live_path(path));
                             s.live = state::read_live(path)?;
                         }
                         let mut write = inline || s.live.is_none();
@@ -194,22 +300,29 @@ impl Sim {
         let read = opening.elapsed();
         let mut world = World::new(durable, file_stamp, full, opts.seed, now);
         let made = opening.elapsed();
-        if let Some(path) = &opts.state_path {
-            if write {
-                save(path, &mut world, true)?;
-            } else {
-                world.live_stamp = stamp(&state::live_path(path));
+        world.live_stamp = live_stamp;
+        let mut unsaved = None;
+        if let Some(path) = &opts.state_path
+            && write
+        {
+            match when {
+                Write::Now => save(path, &mut world, true)?,
+                Write::Later => unsaved = Some(Unsaved { read: file_stamp }),
             }
         }
         drop(lock);
         world::give_back_freed_memory();
         tracing::info!(
-            "demo: opened in {:.1} ms (state {:.1} ms, world {:.1} ms, written: {write})",
+            "demo: opened in {:.1} ms (state {:.1} ms, world {:.1} ms, to write: {write}, {})",
             opening.elapsed().as_secs_f64() * 1e3,
             read.as_secs_f64() * 1e3,
             (made - read).as_secs_f64() * 1e3,
+            if unsaved.is_some() {
+                "later"
+            } else {
+                "written"
+            },
         );
-        let catalog = Arc::new(catalog);
         let sim = Sim {
             inner: Arc::new(Inner {
                 opts,
@@ -220,6 +333,7 @@ impl Sim {
                 fixed_ms: at,
                 notices,
                 unreadable: None,
+                unsaved: Mutex::new(unsaved),
                 faults: Mutex::new(Faults {
                     once: Vec::new(),
                     always: std::env::var(FAIL_ENV)
@@ -244,13 +358,14 @@ impl Sim {
     /// demo's; every read of the platform's truth (clusters, secrets, flags, repos,
     /// locks, freeze, audit, access) fails with the problem, and every change too.
     /// The file is neither read nor written.
-    pub fn unreadable(opts: SimOptions, catalog: Catalog, problem: String) -> Result<Sim> {
+    /// `catalog` is at scale already ([`Sim::scaled_catalog`]).
+    pub fn unreadable(opts: SimOptions, catalog: Arc<Catalog>, problem: String) -> Result<Sim> {
         let opts = SimOptions {
             state_path: None,
             pace: 0.0,
             ..opts
         };
-        let mut sim = Sim::open(opts, catalog)?;
+        let mut sim = Sim::open_with(opts, catalog, None, Write::Now)?;
         if let Some(inner) = Arc::get_mut(&mut sim.inner) {
             inner.unreadable = Some(problem);
         }

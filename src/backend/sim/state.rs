@@ -368,35 +368,6 @@ impl DurableState {
         (service, version)
     }
 
-    /// Make every record hold the one shared copy of its service, version, environment
-    /// and region (read from a file, each has its own).
-    pub(crate) fn share_names(&mut self) {
-        // Services share version numbers too.
-        let mut names = Interner::new();
-        for (service, versions) in std::mem::take(&mut self.releases) {
-            let versions = versions.iter().map(|v| names.name(v)).collect();
-            self.releases.insert(names.name(&service), versions);
-        }
-        for d in &mut self.deployments {
-            names.share(&mut d.service);
-            names.share(&mut d.version);
-            names.share(&mut d.cluster.env);
-            names.share(&mut d.cluster.region);
-        }
-        for h in &mut self.hpas {
-            names.share(&mut h.service);
-            names.share(&mut h.cluster.env);
-            names.share(&mut h.cluster.region);
-        }
-        for (slug, r) in &mut self.repos {
-            r.slug = slug.clone();
-            names.share(&mut r.default_branch);
-            for w in &mut r.workflows {
-                names.share(w);
-            }
-        }
-    }
-
     /// Give back the room left over by seeding or reading (lists grow by doubling).
     pub(crate) fn shrink_to_fit(&mut self) {
         self.deployments.shrink_to_fit();
@@ -1232,13 +1203,10 @@ fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Resu
 /// The file is parsed as it is read, through a small buffer: its bytes (tens of
 /// megabytes at scale) are never held beside the state they describe. Only when it
 /// does not parse is it read whole, to name the byte, line and field
-/// ([`parse_json`]).
+/// ([`parse_json`]). Every record holds the one shared copy of its service, version,
+/// environment and region from the moment it is read.
 pub(crate) fn read_state(path: &Path) -> Result<Option<DurableState>, StateError> {
-    let Some(mut state) = read_json::<DurableState>(path)? else {
-        return Ok(None);
-    };
-    state.share_names();
-    Ok(Some(state))
+    read_json::<DurableState>(path)
 }
 
 /// The file of the live half next to the state file `state` (see [`read_live`]).
@@ -1265,7 +1233,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, S
     };
     let reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let mut de = serde_json::Deserializer::from_reader(reader);
-    match T::deserialize(&mut de).and_then(|s| de.end().map(|()| s)) {
+    // Every record's service, cluster and version is the one shared name as it is
+    // read (tens of thousands of records name a few thousand texts at scale).
+    let parsed =
+        crate::domain::sharing_names(|| T::deserialize(&mut de).and_then(|s| de.end().map(|()| s)));
+    match parsed {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.is_io() => Err(StateError::new(path, format!("cannot be read: {e}"))),
         Err(_) => {

@@ -387,7 +387,7 @@ fn the_clock_does_not_step_a_world_another_process_just_stepped() {
 fn an_unreadable_state_has_a_stand_in_that_fails_closed() {
     let sim = Sim::unreadable(
         SimOptions::default(),
-        demo(),
+        std::sync::Arc::new(demo()),
         "the demo state x is empty".into(),
     )
     .unwrap();
@@ -584,4 +584,184 @@ fn a_process_open_during_a_reset_starts_over_and_never_writes_its_old_world_back
     // The backup still holds the old world.
     let old = std::fs::read_to_string(&backup).unwrap();
     assert!(old.contains("INC-7"));
+}
+
+/// The TUI's open: the catalog at scale first, then the state, written later.
+fn open_deferred(path: &Path, catalog: Catalog) -> Result<Sim> {
+    let opts = opts_at(path);
+    let catalog = Sim::scaled_catalog(&opts, catalog);
+    Sim::open_deferred_at(opts, catalog, Some(AT))
+}
+
+fn lockers(sim: &Sim) -> Vec<String> {
+    let w = sim.world();
+    w.durable.locks.iter().map(|l| l.by.clone()).collect()
+}
+
+/// The TUI hands the platform over before the state it seeded is written (tens of
+/// megabytes at scale); the write comes after, and the next start reads it back.
+#[test]
+fn a_deferred_open_writes_its_seed_once_saved_and_the_next_start_reads_it() {
+    let (_dir, path) = state_file();
+    let tui = open_deferred(&path, demo()).unwrap();
+    assert!(!path.exists(), "nothing written while opening");
+    assert!(!state::live_path(&path).exists());
+    assert!(tui.save_opened().unwrap(), "written once handed over");
+    assert!(path.exists() && state::live_path(&path).exists());
+    let written = (stamp(&path), stamp(&state::live_path(&path)));
+    assert!(!tui.save_opened().unwrap(), "and only once");
+    assert_eq!((stamp(&path), stamp(&state::live_path(&path))), written);
+    let next = open_at(&path, demo()).unwrap();
+    assert_eq!(
+        next.world().durable.deployments,
+        tui.world().durable.deployments
+    );
+    assert_eq!(live_view(&next), live_view(&tui));
+    // Read, not seeded again: nothing left to write.
+    assert_eq!((stamp(&path), stamp(&state::live_path(&path))), written);
+}
+
+/// A start killed before its deferred write (or during it: the write is a temporary
+/// file renamed) leaves no state behind: the next start seeds again, as the first
+/// did, and writes it.
+#[test]
+fn a_start_killed_before_its_deferred_write_leaves_the_next_start_to_seed() {
+    let (_dir, path) = state_file();
+    let killed = open_deferred(&path, demo()).unwrap();
+    let seeded = killed.world().durable.deployments.clone();
+    let view = live_view(&killed);
+    drop(killed);
+    // What a write killed mid-way leaves.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp.999999");
+    std::fs::write(&tmp, b"{\"format\":2,\"se").unwrap();
+    let next = open_at(&path, demo()).unwrap();
+    assert_eq!(next.world().durable.deployments, seeded);
+    assert_eq!(live_view(&next), view);
+    assert!(path.exists(), "the next start wrote it");
+    assert!(!Path::new(&tmp).exists(), "the temporary file is gone");
+}
+
+/// A change made before the deferred write writes the whole state itself (as every
+/// change does); the deferred write then leaves the file alone.
+#[test]
+fn a_change_before_the_deferred_write_is_written_and_kept() {
+    let (_dir, path) = state_file();
+    let tui = open_deferred(&path, demo()).unwrap();
+    tui.add_lock(lock("cart-service", "ada")).unwrap();
+    let written = stamp(&path);
+    assert!(written.is_some(), "the change wrote the state");
+    assert!(!tui.save_opened().unwrap());
+    assert_eq!(stamp(&path), written);
+    assert!(lockers(&open_at(&path, demo()).unwrap()).contains(&"ada".to_string()));
+}
+
+/// Another process that writes the state before the deferred write (a command run
+/// meanwhile) wins: the deferred write reads its state instead of writing this
+/// one's seed over it.
+#[test]
+fn a_state_another_process_wrote_first_is_read_not_overwritten() {
+    let (_dir, path) = state_file();
+    let tui = open_deferred(&path, demo()).unwrap();
+    let cli = open_at(&path, demo()).unwrap();
+    cli.add_lock(lock("cart-service", "bob")).unwrap();
+    let written = stamp(&path);
+    assert!(!tui.save_opened().unwrap());
+    assert_eq!(stamp(&path), written, "not overwritten");
+    assert!(lockers(&tui).contains(&"bob".to_string()));
+    assert_eq!(
+        lockers(&tui),
+        lockers(&cli),
+        "the TUI shows the state on disk"
+    );
+}
+
+/// A saved state that the open changes (here: the catalog changed) is written later
+/// too; until then the file is as it was, and the change is made once.
+#[test]
+fn a_saved_state_changed_at_a_deferred_open_is_written_later() {
+    let (_dir, path) = state_file();
+    drop(open_at(&path, demo()).unwrap());
+    let before = std::fs::read(&path).unwrap();
+    let changed = || changed_catalog("reviews-service", "brand-new-api");
+    let tui = open_deferred(&path, changed()).unwrap();
+    assert_eq!(tui.notices().len(), 1);
+    assert_eq!(std::fs::read(&path).unwrap(), before, "not written yet");
+    assert!(tui.save_opened().unwrap());
+    let again = open_at(&path, changed()).unwrap();
+    assert!(again.notices().is_empty(), "told once");
+    assert_eq!(
+        again.world().durable.audit.len(),
+        tui.world().durable.audit.len()
+    );
+}
+
+/// The catalog the TUI draws before the platform is open is the one the platform
+/// then serves (the same allocation: the model rebuilds nothing when it loads it),
+/// at scale.
+#[tokio::test]
+async fn the_catalog_shown_before_the_open_is_the_one_the_platform_serves() {
+    let opts = SimOptions {
+        pace: 0.0,
+        scale: Scale::parse("services=300").unwrap(),
+        ..SimOptions::default()
+    };
+    let catalog = Sim::scaled_catalog(&opts, demo());
+    let services = catalog
+        .entities()
+        .iter()
+        .filter(|e| super::seed::is_service(e))
+        .count();
+    assert_eq!(services, 300);
+    let sim = Sim::open_deferred_at(opts, catalog.clone(), Some(AT)).unwrap();
+    let served = sim.platform().catalog.load().await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&served, &catalog));
+}
+
+/// Checks that each text is held once among the names given to it.
+#[derive(Default)]
+struct OneCopy(std::collections::HashMap<String, usize>);
+
+impl OneCopy {
+    fn check(&mut self, n: &Name) {
+        let at = n.as_str().as_ptr() as usize;
+        let first = *self.0.entry(n.to_string()).or_insert(at);
+        assert_eq!(first, at, "`{n}` has a copy of its own");
+    }
+}
+
+/// The state and its live half, read back, hold one copy of each service, cluster
+/// and version name, shared by every record as it is read (the records' own copies
+/// of the same text were 40 % of the peak while reading at scale).
+#[test]
+fn a_state_read_back_holds_each_name_once() {
+    let (_dir, path) = state_file();
+    let sim = open_at(&path, demo()).unwrap();
+    for _ in 0..3 {
+        sim.tick();
+    }
+    drop(sim);
+    let s = state::read_state(&path).unwrap().unwrap();
+    let mut names = OneCopy::default();
+    for d in &s.deployments {
+        for n in [&d.service, &d.version, &d.cluster.env, &d.cluster.region] {
+            names.check(n);
+        }
+    }
+    for h in &s.hpas {
+        for n in [&h.service, &h.cluster.env, &h.cluster.region] {
+            names.check(n);
+        }
+    }
+    for (service, versions) in &s.releases {
+        names.check(service);
+        versions.iter().for_each(|v| names.check(v));
+    }
+    let live = state::read_live(&path).unwrap().unwrap();
+    let mut names = OneCopy::default();
+    for d in &live.deployments {
+        for n in [&d.service, &d.version, &d.cluster.env, &d.cluster.region] {
+            names.check(n);
+        }
+    }
 }
