@@ -6,8 +6,11 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use nucleo_matcher::Utf32Str;
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config as MatcherConfig, Matcher, Utf32Str};
+
+mod rank;
+use rank::{Plain, Scorer};
 
 use crate::domain::Name;
 use crate::domain::service::{Health, LiveStatus, ServiceRow};
@@ -123,14 +126,17 @@ pub struct CatalogState {
     /// First visible line of `view`.
     pub offset: usize,
     view_stale: bool,
-    matcher: Matcher,
-    /// One matcher per extra scoring thread (a long list is scored in parallel).
-    helpers: Vec<Matcher>,
+    scorer: Scorer,
+    /// One scorer per extra scoring thread (a long list is scored in parallel).
+    helpers: Vec<Scorer>,
     /// Filters typed so far (each a prefix of the next) with the rows they matched:
     /// one more character only looks at the last one's rows, and a backspace finds
     /// its answer here without matching anything.
     narrowed: Vec<(String, Vec<(usize, u32)>)>,
     ranks: Ranks,
+    /// The sort's buffers, kept between rebuilds (no allocation per keystroke).
+    sort_keys: Vec<(u64, u32)>,
+    order: Vec<usize>,
 }
 
 impl Default for CatalogState {
@@ -150,10 +156,12 @@ impl Default for CatalogState {
             selected: 0,
             offset: 0,
             view_stale: false,
-            matcher: Matcher::new(MatcherConfig::DEFAULT),
+            scorer: Scorer::default(),
             helpers: Vec::new(),
             narrowed: Vec::new(),
             ranks: Ranks::default(),
+            sort_keys: Vec::new(),
+            order: Vec::new(),
         }
     }
 }
@@ -278,12 +286,8 @@ impl CatalogState {
 
         // The rows the filter keeps, with their scores: all of them, or a list kept in
         // `narrowed` (borrowed from there, not copied).
-        let all: Vec<(usize, u32)>;
-        let picked: &[(usize, u32)] = if self.filter.trim().is_empty() {
-            self.narrowed.clear();
-            all = (0..self.rows.len()).map(|i| (i, 0)).collect();
-            &all
-        } else {
+        let filtering = !self.filter.trim().is_empty();
+        if filtering {
             let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
             // Appending to a filter can only narrow it, unless it negates (`!x`).
             if self.filter.contains('!') {
@@ -307,12 +311,21 @@ impl CatalogState {
                 }
                 self.narrowed.push((self.filter.clone(), picked));
             }
-            self.narrowed.last().map_or(&[], |(_, p)| p.as_slice())
+        } else {
+            self.narrowed.clear();
+        }
+        let picked: &[(usize, u32)] = match self.narrowed.last() {
+            Some((_, p)) if filtering => p,
+            _ => &[],
         };
-        self.matched = picked.len();
+        self.matched = if filtering {
+            picked.len()
+        } else {
+            self.rows.len()
+        };
 
         let (sort, reverse, group) = (self.sort, self.reverse, self.group);
-        let ranked = !self.filter.trim().is_empty() && sort == SortColumn::Name && !reverse;
+        let ranked = filtering && sort == SortColumn::Name && !reverse;
         // Integer ranks, computed once per column, make each keystroke's sort cheap.
         self.ranks.ensure(&self.rows, RankKey::Sort(sort));
         self.ranks.ensure(&self.rows, RankKey::Group(group));
@@ -324,7 +337,7 @@ impl CatalogState {
         // The order: group, then the fuzzy score (best first) when ranked by it, else
         // the sort column; ties by name. Ranked by score, the column is the name.
         let last = u32::try_from(self.rows.len().saturating_sub(1)).unwrap_or(u32::MAX);
-        let order = sorted_by_keys(picked, self.rows.len(), ranked, |i, score| {
+        let key = |i: usize, score: u32| {
             if ranked {
                 (
                     group_rank[i],
@@ -340,22 +353,38 @@ impl CatalogState {
             } else {
                 (group_rank[i], col_rank[i], name_rank[i])
             }
-        });
-        let picked: Vec<(usize, u32)> = order.into_iter().map(|i| (i, 0)).collect();
+        };
+        let (keyed, order) = (&mut self.sort_keys, &mut self.order);
+        if filtering {
+            sort_by_keys(
+                picked.iter().copied(),
+                self.rows.len(),
+                ranked,
+                key,
+                keyed,
+                order,
+            );
+        } else {
+            let all = (0..self.rows.len()).map(|i| (i, 0));
+            sort_by_keys(all, self.rows.len(), ranked, key, keyed, order);
+        }
         let rows = &self.rows;
 
-        let mut view = Vec::with_capacity(picked.len() + 16);
+        // The view's allocation is kept from one keystroke to the next.
+        let mut view = std::mem::take(&mut self.view);
+        view.clear();
+        view.reserve(order.len() + 16);
         let mut i = 0;
-        while i < picked.len() {
+        while i < order.len() {
             if group == Grouping::None {
-                view.extend(picked.iter().map(|(r, _)| ViewItem::Row(*r)));
+                view.extend(order.iter().map(|r| ViewItem::Row(*r)));
                 break;
             }
-            let key = group_key(&rows[picked[i].0], group);
-            let end = picked[i..]
+            let key = group_key(&rows[order[i]], group);
+            let end = order[i..]
                 .iter()
-                .position(|(r, _)| group_key(&rows[*r], group) != key)
-                .map_or(picked.len(), |n| i + n);
+                .position(|r| group_key(&rows[*r], group) != key)
+                .map_or(order.len(), |n| i + n);
             view.push(ViewItem::Group {
                 label: if key.is_empty() {
                     "(none)".to_string()
@@ -364,7 +393,7 @@ impl CatalogState {
                 },
                 count: end - i,
             });
-            view.extend(picked[i..end].iter().map(|(r, _)| ViewItem::Row(*r)));
+            view.extend(order[i..end].iter().map(|r| ViewItem::Row(*r)));
             i = end;
         }
         self.view = view;
@@ -375,20 +404,23 @@ impl CatalogState {
     }
 
     /// Fuzzy-score the candidate rows against the filter; non-matches are dropped. A
-    /// long list (the first keystroke scores every row) is split across the cores, in
-    /// order, each part with a matcher of its own.
+    /// plain word is scored once per shape of row ([`rank`]), anything else row by
+    /// row. A long list (the first keystroke scores every row) is split across the
+    /// cores, in order, each part with a scorer of its own.
     pub(crate) fn score(&mut self, pattern: &Pattern, candidates: Vec<usize>) -> Vec<(usize, u32)> {
-        /// Below this many rows a thread costs more than it saves.
+        /// Below this many rows a thread costs more than it saves (scored row by row,
+        /// or by shape, which is several times cheaper).
         const PARALLEL_MIN: usize = 4096;
+        const PARALLEL_MIN_BY_SHAPE: usize = 32_768;
         let needle = self.filter.trim().to_lowercase();
+        let plain = Plain::parse(&self.filter);
         let rows = &self.rows;
-        let score_part = |part: &[usize], matcher: &mut Matcher| -> Vec<(usize, u32)> {
-            let mut buf = Vec::new();
+        let score_part = |part: &[usize], scorer: &mut Scorer| -> Vec<(usize, u32)> {
+            scorer.reset();
             (part.iter())
                 .filter_map(|&i| {
                     let row = &rows[i];
-                    let hay = Utf32Str::new(&row.haystack, &mut buf);
-                    let score = pattern.score(hay, matcher)?;
+                    let score = scorer.score(pattern, plain.as_ref(), &row.haystack)?;
                     // The name leads the haystack: a literal hit in it ranks first.
                     let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
                     // Tiers far above any fuzzy score: the exact name, then a prefix,
@@ -407,20 +439,25 @@ impl CatalogState {
                 })
                 .collect()
         };
-        let threads = if candidates.len() < PARALLEL_MIN {
+        let parallel_min = if plain.is_some() {
+            PARALLEL_MIN_BY_SHAPE
+        } else {
+            PARALLEL_MIN
+        };
+        let threads = if candidates.len() < parallel_min {
             1
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
         };
         if threads <= 1 {
-            return score_part(&candidates, &mut self.matcher);
+            return score_part(&candidates, &mut self.scorer);
         }
         while self.helpers.len() < threads - 1 {
-            self.helpers.push(Matcher::new(MatcherConfig::DEFAULT));
+            self.helpers.push(Scorer::default());
         }
         let mut parts = candidates.chunks(candidates.len().div_ceil(threads));
         let first = parts.next().unwrap_or_default();
-        let (matcher, helpers) = (&mut self.matcher, &mut self.helpers);
+        let (matcher, helpers) = (&mut self.scorer, &mut self.helpers);
         std::thread::scope(|s| {
             let others: Vec<_> = (parts.zip(helpers.iter_mut()))
                 .map(|(part, m)| s.spawn(move || score_part(part, m)))
@@ -516,7 +553,11 @@ impl CatalogState {
         }
         let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
         let mut buf = Vec::new();
-        pattern.indices(Utf32Str::new(name, &mut buf), &mut self.matcher, &mut out);
+        pattern.indices(
+            Utf32Str::new(name, &mut buf),
+            &mut self.scorer.matcher,
+            &mut out,
+        );
         out.sort_unstable();
         out.dedup();
         out
@@ -526,43 +567,64 @@ impl CatalogState {
 /// Above every score [`CatalogState::score`] gives (its tiers included).
 const FUZZY_MAX: u32 = (1 << 22) - 1;
 
-/// The rows of `picked` (row, score) in the order of `key` (three ranks, the first
-/// most significant; each below `n`, the middle one a fuzzy score of 22 bits when
-/// `fuzzy`), packed into one integer per row for a plain integer sort: 64 bits when
-/// they fit (up to a million rows), else 128. Half the bytes to move makes the sort
-/// of every row (a filter's first keystroke) about twice as fast.
+/// The rows of `picked` (row, score) into `order`, in the order of `key` (three
+/// ranks, the first most significant; each below `n`, the middle one a fuzzy score of
+/// 22 bits when `fuzzy`), packed into one integer per row for a plain integer sort: 64
+/// bits when they fit (up to a million rows; `keyed` is the buffer, kept between
+/// calls), else 128. Half the bytes to move makes the sort of every row (a filter's
+/// first keystroke) about twice as fast.
+fn sort_by_keys(
+    picked: impl Iterator<Item = (usize, u32)>,
+    n: usize,
+    fuzzy: bool,
+    key: impl Fn(usize, u32) -> (u32, u32, u32),
+    keyed: &mut Vec<(u64, u32)>,
+    order: &mut Vec<usize>,
+) {
+    let bits = usize::BITS - n.leading_zeros();
+    let mid = if fuzzy { 22 } else { bits };
+    order.clear();
+    if 2 * bits + mid <= 64 {
+        keyed.clear();
+        keyed.extend(picked.map(|(i, score)| {
+            let (a, b, c) = key(i, score);
+            let k = (u64::from(a) << (bits + mid)) | (u64::from(b) << bits) | u64::from(c);
+            // Below 2^21 rows here: the index fits.
+            (k, i as u32)
+        }));
+        keyed.sort_unstable();
+        order.extend(keyed.iter().map(|&(_, i)| i as usize));
+    } else {
+        let mut wide: Vec<(u128, usize)> = picked
+            .map(|(i, score)| {
+                let (a, b, c) = key(i, score);
+                let k = (u128::from(a) << 64) | (u128::from(b) << 32) | u128::from(c);
+                (k, i)
+            })
+            .collect();
+        wide.sort_unstable();
+        order.extend(wide.into_iter().map(|(_, i)| i));
+    }
+}
+
+/// [`sort_by_keys`] into a new list.
+#[cfg(test)]
 fn sorted_by_keys(
     picked: &[(usize, u32)],
     n: usize,
     fuzzy: bool,
     key: impl Fn(usize, u32) -> (u32, u32, u32),
 ) -> Vec<usize> {
-    let bits = usize::BITS - n.leading_zeros();
-    let mid = if fuzzy { 22 } else { bits };
-    if 2 * bits + mid <= 64 {
-        let mut keyed: Vec<(u64, u32)> = picked
-            .iter()
-            .map(|&(i, score)| {
-                let (a, b, c) = key(i, score);
-                let k = (u64::from(a) << (bits + mid)) | (u64::from(b) << bits) | u64::from(c);
-                // Below 2^21 rows here: the index fits.
-                (k, i as u32)
-            })
-            .collect();
-        keyed.sort_unstable();
-        keyed.into_iter().map(|(_, i)| i as usize).collect()
-    } else {
-        let mut keyed: Vec<(u128, usize)> = picked
-            .iter()
-            .map(|&(i, score)| {
-                let (a, b, c) = key(i, score);
-                let k = (u128::from(a) << 64) | (u128::from(b) << 32) | u128::from(c);
-                (k, i)
-            })
-            .collect();
-        keyed.sort_unstable();
-        keyed.into_iter().map(|(_, i)| i).collect()
-    }
+    let mut order = Vec::new();
+    sort_by_keys(
+        picked.iter().copied(),
+        n,
+        fuzzy,
+        key,
+        &mut Vec::new(),
+        &mut order,
+    );
+    order
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -749,25 +811,195 @@ mod tests {
     }
 
     /// A long list is scored on several threads: the result is the one a single
-    /// matcher gives, in the same order.
+    /// matcher gives, in the same order (a plain word, scored by shape, goes
+    /// parallel only from 32,768 rows; two words from 4,096).
     #[test]
     pub(crate) fn a_long_list_scores_the_same_in_parallel() {
-        let rows: Vec<ServiceRow> = (0..10_000)
+        let rows: Vec<ServiceRow> = (0..40_000)
             .map(|i| row(&format!("svc-{i}"), &format!("team-{}", i % 37), "sys"))
             .collect();
         let mut s = CatalogState::default();
         s.set_rows(rows);
-        let pattern = Pattern::parse("sv1", CaseMatching::Smart, Normalization::Smart);
-        s.filter = "sv1".into();
-        let all: Vec<usize> = (0..s.rows.len()).collect();
-        let parallel = s.score(&pattern, all.clone());
-        // One matcher, one row at a time.
-        let single: Vec<(usize, u32)> = all
-            .chunks(1000)
-            .flat_map(|part| s.score(&pattern, part.to_vec()))
+        for filter in ["sv1", "sv 1"] {
+            let pattern = Pattern::parse(filter, CaseMatching::Smart, Normalization::Smart);
+            s.filter = filter.into();
+            let all: Vec<usize> = (0..s.rows.len()).collect();
+            let parallel = s.score(&pattern, all.clone());
+            // One matcher, one row at a time.
+            let single: Vec<(usize, u32)> = all
+                .chunks(1000)
+                .flat_map(|part| s.score(&pattern, part.to_vec()))
+                .collect();
+            assert_eq!(parallel, single, "{filter:?}");
+            assert!(parallel.len() > 1000, "{filter:?}: {}", parallel.len());
+        }
+    }
+
+    /// The view as a straightforward full sort gives it: every row scored by nucleo
+    /// (plus the tiers of a literal hit in the name), compared field by field.
+    fn reference_view(
+        rows: &[ServiceRow],
+        filter: &str,
+        sort: SortColumn,
+        reverse: bool,
+        group: Grouping,
+    ) -> Vec<ViewItem> {
+        let mut matcher = nucleo_matcher::Matcher::new(nucleo_matcher::Config::DEFAULT);
+        let pattern = Pattern::parse(filter, CaseMatching::Smart, Normalization::Smart);
+        let needle = filter.trim().to_lowercase();
+        let filtering = !needle.is_empty();
+        let mut buf = Vec::new();
+        let mut picked: Vec<(usize, u32)> = (rows.iter().enumerate())
+            .filter_map(|(i, r)| {
+                if !filtering {
+                    return Some((i, 0));
+                }
+                let score = pattern.score(Utf32Str::new(&r.haystack, &mut buf), &mut matcher)?;
+                let name = &r.haystack[..r.name.len()];
+                let tier = if name.eq_ignore_ascii_case(&needle) {
+                    3
+                } else if name.starts_with(&needle) {
+                    2
+                } else {
+                    u32::from(name.contains(&needle))
+                };
+                Some((i, score + (tier << 20)))
+            })
             .collect();
-        assert_eq!(parallel, single);
-        assert!(parallel.len() > 1000, "{}", parallel.len());
+        let ranked = filtering && sort == SortColumn::Name && !reverse;
+        picked.sort_by(|&(a, score_a), &(b, score_b)| {
+            let (ra, rb) = (&rows[a], &rows[b]);
+            (group_key(ra, group).cmp(group_key(rb, group)))
+                .then_with(|| {
+                    if ranked {
+                        score_b.cmp(&score_a)
+                    } else if reverse {
+                        compare(rb, ra, sort)
+                    } else {
+                        compare(ra, rb, sort)
+                    }
+                })
+                .then_with(|| ra.name.cmp(&rb.name))
+        });
+        let mut view: Vec<ViewItem> = Vec::new();
+        let mut header = None;
+        for (i, _) in picked {
+            let key = group_key(&rows[i], group);
+            if group != Grouping::None && header != Some(key) {
+                header = Some(key);
+                view.push(ViewItem::Group {
+                    label: if key.is_empty() { "(none)" } else { key }.to_string(),
+                    count: 0,
+                });
+            }
+            if let Some(ViewItem::Group { count, .. }) = view
+                .iter_mut()
+                .rev()
+                .find(|v| matches!(v, ViewItem::Group { .. }))
+            {
+                *count += 1;
+            }
+            view.push(ViewItem::Row(i));
+        }
+        view
+    }
+
+    /// Random rows made for ties (few words, shared owners and systems, equal scores,
+    /// equal live status), in every sort, direction and grouping, with filters typed
+    /// a character at a time: the view is the straightforward full sort's, and a new
+    /// filter selects its best match.
+    #[test]
+    fn the_view_is_the_full_sorts_on_random_rows() {
+        let mut rng = fastrand::Rng::with_seed(1616);
+        let words = ["pay", "ledger", "search", "svc", "cart", "s"];
+        let people = ["payments", "search", "", "platform"];
+        let mut names = std::collections::BTreeSet::new();
+        while names.len() < 300 {
+            let name = match rng.usize(..4) {
+                0 => words[rng.usize(..words.len())].to_string(),
+                1 => format!(
+                    "{}-{}",
+                    words[rng.usize(..words.len())],
+                    words[rng.usize(..words.len())]
+                ),
+                _ => format!(
+                    "{}-{}-{:02}",
+                    words[rng.usize(..words.len())],
+                    ["api", "web", "sync"][rng.usize(..3)],
+                    rng.usize(..40)
+                ),
+            };
+            names.insert(name);
+        }
+        let rows: Vec<ServiceRow> = (names.into_iter())
+            .map(|name| {
+                let (owner, system) = (
+                    people[rng.usize(..people.len())],
+                    words[rng.usize(..words.len())],
+                );
+                let mut r = row(&name, owner, system);
+                r.spec_type = ["service", "website"][rng.usize(..2)].into();
+                r.lifecycle = ["production", "experimental"][rng.usize(..2)].into();
+                r.haystack = format!("{name} {owner} {system} {}", r.spec_type).to_lowercase();
+                let deployments = rng.u32(..3);
+                r.live = LiveStatus {
+                    regions: (0..deployments).map(|i| format!("r{i}").into()).collect(),
+                    deployments,
+                    desired: deployments,
+                    ready: deployments.saturating_sub(rng.u32(..2)),
+                    crash_looping: u32::from(rng.u8(..8) == 0),
+                    ..Default::default()
+                };
+                r
+            })
+            .collect();
+        // Shuffled, so the row order is not the name order.
+        let mut rows = rows;
+        rng.shuffle(&mut rows);
+        let filters = [
+            "svc-1",
+            "pay",
+            "s",
+            "ledger",
+            "sv",
+            "pay-",
+            "search-web",
+            "x",
+            "Pay",
+            "p s",
+            "pay !l",
+        ];
+        let mut checked = 0;
+        for sort in SortColumn::ALL {
+            for reverse in [false, true] {
+                for group in [Grouping::None, Grouping::Owner, Grouping::System] {
+                    let mut s = CatalogState::default();
+                    s.set_rows(rows.clone());
+                    s.set_sort(sort);
+                    s.reverse = reverse;
+                    s.set_group(group);
+                    let filter = filters[rng.usize(..filters.len())];
+                    let typed = (1..=filter.len()).map(|n| &filter[..n]);
+                    let erased = (0..filter.len()).rev().map(|n| &filter[..n]);
+                    for f in typed.chain(erased) {
+                        s.set_filter(f.to_string());
+                        let want = reference_view(&s.rows, f, sort, reverse, group);
+                        assert_eq!(
+                            s.view, want,
+                            "filter {f:?}, sort {sort:?}, reverse {reverse}, group {group:?}"
+                        );
+                        let rows_shown = want.iter().filter(|v| matches!(v, ViewItem::Row(_)));
+                        assert_eq!(s.matched, rows_shown.count());
+                        if !f.trim().is_empty() {
+                            let best = want.iter().find(|v| matches!(v, ViewItem::Row(_)));
+                            assert_eq!(s.view.get(s.selected), best, "filter {f:?}");
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 200, "{checked}");
     }
 
     #[test]
