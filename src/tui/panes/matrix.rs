@@ -135,6 +135,37 @@ pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
     } else {
         t.style(Slot::Ok)
     };
+    // The rows on screen first: the summary explains the ⎇ mark when a cell shows it.
+    let mut git_shown = false;
+    let (env_cells, region_cells) = cluster_headers(m, &shown, "service", compact);
+    let mut widths = vec![Constraint::Length(name_w)];
+    widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
+    let header_style = t.style(Slot::Muted);
+    let mut table_rows = vec![Row::new(region_cells).style(header_style)];
+    let end = (pos.offset + height).min(rows.len());
+    for (n, &i) in rows[pos.offset.min(end)..end].iter().enumerate() {
+        let name = &m.cat.rows[i].name;
+        let live = m.live.service(name);
+        let selected = pos.offset + n == pos.selected;
+        let mut cells = vec![Cell::from(name.to_string())];
+        for (ci, c) in shown.iter().enumerate() {
+            let mut data = matrix::cell(name, live.as_ref(), c, &m.locks);
+            if let (Some(d), Some(declared)) = (data.as_mut(), &m.declared) {
+                d.git = matrix::git_mark(name, live.as_ref(), c, declared);
+                git_shown |= d.git.is_some();
+            }
+            let mut cell = matrix_cell(m, data.as_ref(), compact);
+            if selected && first_col + ci == sel_cell {
+                cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
+            }
+            cells.push(cell);
+        }
+        let mut row = Row::new(cells);
+        if selected {
+            row = row.style(m.theme.style(Slot::Selection));
+        }
+        table_rows.push(row);
+    }
     let scrolled = columns.len() > shown.len();
     let (first, last) = (first_col + 1, first_col + shown.len());
     // In short words when the long ones would not fit, so nothing is cut mid-phrase.
@@ -155,8 +186,8 @@ pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
             };
             s.push(Span::styled(only, t.style(Slot::Muted)));
         }
-        // What the ⎇ a cell may carry means, once git was read.
-        if m.declared.is_some() {
+        // What the ⎇ a cell on screen carries means.
+        if git_shown {
             s.push(Span::styled(
                 if short {
                     "  ⎇ git"
@@ -210,35 +241,6 @@ pub fn draw_matrix(m: &Model, f: &mut Frame, area: Rect) {
     }
     f.render_widget(Paragraph::new(Line::from(summary)), summary_area);
 
-    let t = &m.theme;
-    let (env_cells, region_cells) = cluster_headers(m, &shown, "service", compact);
-    let mut widths = vec![Constraint::Length(name_w)];
-    widths.extend(shown.iter().map(|_| Constraint::Length(cell_w)));
-    let header_style = t.style(Slot::Muted);
-    let mut table_rows = vec![Row::new(region_cells).style(header_style)];
-    let end = (pos.offset + height).min(rows.len());
-    for (n, &i) in rows[pos.offset.min(end)..end].iter().enumerate() {
-        let name = &m.cat.rows[i].name;
-        let live = m.live.service(name);
-        let selected = pos.offset + n == pos.selected;
-        let mut cells = vec![Cell::from(name.to_string())];
-        for (ci, c) in shown.iter().enumerate() {
-            let mut data = matrix::cell(name, live.as_ref(), c, &m.locks);
-            if let (Some(d), Some(declared)) = (data.as_mut(), &m.declared) {
-                d.git = matrix::git_mark(name, live.as_ref(), c, declared);
-            }
-            let mut cell = matrix_cell(m, data.as_ref(), compact);
-            if selected && first_col + ci == sel_cell {
-                cell = cell.style(crate::tui::format::selected_cell_style(&m.theme));
-            }
-            cells.push(cell);
-        }
-        let mut row = Row::new(cells);
-        if selected {
-            row = row.style(m.theme.style(Slot::Selection));
-        }
-        table_rows.push(row);
-    }
     let table = Table::new(table_rows, widths)
         .header(Row::new(env_cells))
         .column_spacing(1);
