@@ -383,6 +383,7 @@ mod tests {
                     path: "apps/pay/production/us-east-1/hpa.yaml".into(),
                 },
             ],
+            ..GitDeclared::default()
         };
         let f = git_drift(&live, &declared);
         let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();

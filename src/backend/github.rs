@@ -32,8 +32,9 @@
 //! - **Merge freeze**: on when the org ruleset named `freeze_ruleset` is enforced
 //!   (`active`), off when it is `disabled` (or `evaluate`). A ruleset keeps no reason
 //!   or author: `freeze()` gives on/off and, when on, `at` = the ruleset's last update;
-//!   who froze and why are in the audit trail. The ruleset must exist (create it
-//!   disabled, with the rules the freeze should enforce); sphere only switches it.
+//!   who froze and why are in the audit trail. To be switched the ruleset must exist
+//!   (create it disabled, with the rules the freeze should enforce); sphere only
+//!   switches it. An org without it is not frozen.
 //!
 //! Cost (see [`cache`]): every GET goes out conditionally (`If-None-Match`) when GitHub
 //! gave an `ETag` before, and a `304` is answered from the cache (GitHub does not count
@@ -648,8 +649,9 @@ impl GithubProvider {
         Ok(out)
     }
 
-    /// The org ruleset named `freeze_ruleset`.
-    async fn freeze_ruleset(&self) -> Result<Ruleset> {
+    /// The org ruleset named `freeze_ruleset`; `None` when the org has none of that
+    /// name (an org that never freezes: nothing is frozen).
+    async fn freeze_ruleset(&self) -> Result<Option<Ruleset>> {
         let org = &self.config.org;
         let name = &self.config.freeze_ruleset;
         let orgs = self.crab.orgs(org.as_str());
@@ -662,16 +664,23 @@ impl GithubProvider {
                 .map_err(|f| self.error(f, format_args!("the rulesets of {org}")))?;
             let full = page.len() == usize::from(PER_PAGE);
             if let Some(r) = page.into_iter().find(|r| &r.name == name) {
-                return Ok(r);
+                return Ok(Some(r));
             }
             if !full {
-                bail!(
-                    "{org} has no ruleset named {name:?} for the merge freeze: create it \
-                     (disabled, with the rules a freeze enforces) or set [github] freeze_ruleset"
-                );
+                return Ok(None);
             }
             page_no += 1;
         }
+    }
+
+    /// Why the freeze cannot be switched: the org has no ruleset to switch.
+    fn no_freeze_ruleset(&self) -> anyhow::Error {
+        anyhow!(
+            "{} has no ruleset named {:?} for the merge freeze: create it \
+             (disabled, with the rules a freeze enforces) or set [github] freeze_ruleset",
+            self.config.org,
+            self.config.freeze_ruleset
+        )
     }
 
     /// GitHub copies a template's files into the new repository after answering: wait
@@ -779,10 +788,7 @@ impl GithubProvider {
             }
         }
         let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = GitDeclared {
-            source: format!("{owner}/{name}@{branch}"),
-            ..GitDeclared::default()
-        };
+        let mut out = GitDeclared::new(format!("{owner}/{name}@{branch}"), vec![], vec![]);
         for (service, env, region, is_hpa, path, sha) in wanted {
             let Some(text) = blobs.get(&sha) else {
                 continue;
@@ -1203,7 +1209,11 @@ impl ReposProvider for GithubProvider {
 #[async_trait]
 impl FreezeStore for GithubProvider {
     async fn freeze(&self) -> Result<Freeze> {
-        let r = self.freeze_ruleset().await?;
+        // No ruleset to switch: the org is not frozen (an error on every read would
+        // tell a team that does not use the freeze about it on every poll).
+        let Some(r) = self.freeze_ruleset().await? else {
+            return Ok(Freeze::default());
+        };
         let on = r.enforcement == RulesetEnforcement::Active;
         Ok(Freeze {
             on,
@@ -1218,7 +1228,10 @@ impl FreezeStore for GithubProvider {
     }
 
     async fn set_freeze(&self, freeze: Freeze) -> Result<()> {
-        let r = self.freeze_ruleset().await?;
+        let r = self
+            .freeze_ruleset()
+            .await?
+            .ok_or_else(|| self.no_freeze_ruleset())?;
         let enforcement = if freeze.on {
             RulesetEnforcement::Active
         } else {

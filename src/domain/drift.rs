@@ -44,12 +44,60 @@ use serde::{Deserialize, Serialize};
 use super::platform::{ClusterId, SecretMeta, Timestamp, Topology};
 
 /// What the GitOps repository declares, as read once.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Looked up by service and cluster for every cell the matrix draws and every
+/// deployment drift is evaluated on: an index ordered by (service, cluster) is made on
+/// the first lookup (a scan per lookup made a frame of the matrix, or a drift pass,
+/// cost the product of the deployments and the declared entries). Fill `versions` and
+/// `hpas` before looking anything up.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GitDeclared {
     /// Where it was read, for people (`acme/deploy@main`, `the demo's GitOps model`).
     pub source: String,
     pub versions: Vec<DeclaredVersion>,
     pub hpas: Vec<DeclaredHpa>,
+    #[serde(skip)]
+    pub(crate) index: std::sync::OnceLock<DeclaredIndex>,
+}
+
+/// Positions in `versions` and `hpas`, ordered by (service, cluster); among equal
+/// keys in the order declared (a lookup answers the first, as a scan did).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeclaredIndex {
+    versions: Vec<u32>,
+    hpas: Vec<u32>,
+}
+
+impl PartialEq for GitDeclared {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.versions == other.versions && self.hpas == other.hpas
+    }
+}
+
+impl Eq for GitDeclared {}
+
+/// The first of `items` (through `order`, sorted by `key`) whose key is
+/// `(service, cluster)`.
+fn lookup<'a, T>(
+    items: &'a [T],
+    order: &[u32],
+    key: impl Fn(&T) -> (&str, &ClusterId),
+    service: &str,
+    cluster: &ClusterId,
+) -> Option<&'a T> {
+    let at = |p: u32| items.get(p as usize);
+    let i = order.partition_point(|&p| at(p).is_some_and(|t| key(t) < (service, cluster)));
+    let found = at(*order.get(i)?)?;
+    (key(found) == (service, cluster)).then_some(found)
+}
+
+/// `0..n` ordered by the key of each item, stably.
+fn ordered<T>(items: &[T], key: impl Fn(&T) -> (&str, &ClusterId)) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..items.len())
+        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    order.sort_by(|&a, &b| key(&items[a as usize]).cmp(&key(&items[b as usize])));
+    order
 }
 
 /// The version git declares for one deployment.
@@ -72,19 +120,46 @@ pub struct DeclaredHpa {
     pub path: String,
 }
 
+fn version_key(v: &DeclaredVersion) -> (&str, &ClusterId) {
+    (v.service.as_str(), &v.cluster)
+}
+
+fn hpa_key(h: &DeclaredHpa) -> (&str, &ClusterId) {
+    (h.service.as_str(), &h.cluster)
+}
+
 impl GitDeclared {
+    pub fn new(source: String, versions: Vec<DeclaredVersion>, hpas: Vec<DeclaredHpa>) -> Self {
+        GitDeclared {
+            source,
+            versions,
+            hpas,
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn index(&self) -> &DeclaredIndex {
+        let index = self.index.get_or_init(|| DeclaredIndex {
+            versions: ordered(&self.versions, version_key),
+            hpas: ordered(&self.hpas, hpa_key),
+        });
+        debug_assert!(
+            index.versions.len() == self.versions.len() && index.hpas.len() == self.hpas.len(),
+            "GitDeclared changed after its first lookup"
+        );
+        index
+    }
+
     /// The declared version of one deployment, if git holds one.
     pub fn version(&self, service: &str, cluster: &ClusterId) -> Option<&DeclaredVersion> {
-        self.versions
-            .iter()
-            .find(|v| v.service == service && &v.cluster == cluster)
+        let order = &self.index().versions;
+        lookup(&self.versions, order, version_key, service, cluster)
     }
 
     /// The declared HPA bounds of one deployment, if git holds them.
     pub fn hpa(&self, service: &str, cluster: &ClusterId) -> Option<&DeclaredHpa> {
-        self.hpas
-            .iter()
-            .find(|h| h.service == service && &h.cluster == cluster)
+        let order = &self.index().hpas;
+        lookup(&self.hpas, order, hpa_key, service, cluster)
     }
 }
 
@@ -482,6 +557,50 @@ fn majority_value(by_region: &BTreeMap<&str, u64>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index answers what a scan in declaration order answers, the first of
+    /// duplicates included, and nothing for a key git does not hold.
+    #[test]
+    fn declared_lookups_answer_as_a_scan_does() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let services = ["pay", "orders", "web", "auth", "pay-api"];
+        let clusters: Vec<ClusterId> = ["dev", "staging", "production"]
+            .iter()
+            .flat_map(|e| ["us-east-1", "eu-west-1"].map(|r| ClusterId::new(*e, r)))
+            .collect();
+        let versions: Vec<DeclaredVersion> = (0..200)
+            .map(|n| DeclaredVersion {
+                service: services[rng.usize(..services.len())].into(),
+                cluster: clusters[rng.usize(..clusters.len())].clone(),
+                version: format!("1.{n}.0"),
+                path: String::new(),
+            })
+            .collect();
+        let hpas: Vec<DeclaredHpa> = (0..7)
+            .map(|n| DeclaredHpa {
+                service: services[rng.usize(..services.len())].into(),
+                cluster: clusters[rng.usize(..clusters.len())].clone(),
+                min: n,
+                max: n + 1,
+                path: String::new(),
+            })
+            .collect();
+        let declared = GitDeclared::new("git".into(), versions.clone(), hpas.clone());
+        for service in services.iter().chain(&["missing", ""]) {
+            for c in clusters.iter().chain([&ClusterId::new("prod", "mars")]) {
+                let scan = versions
+                    .iter()
+                    .find(|v| v.service == *service && v.cluster == *c);
+                assert_eq!(declared.version(service, c), scan, "{service} {c}");
+                let scan = hpas
+                    .iter()
+                    .find(|h| h.service == *service && h.cluster == *c);
+                assert_eq!(declared.hpa(service, c), scan, "{service} {c}");
+            }
+        }
+        // Equal whatever the index holds.
+        assert_eq!(declared, GitDeclared::new("git".into(), versions, hpas));
+    }
 
     fn topo(regions: &[&str]) -> Topology {
         Topology {

@@ -368,6 +368,7 @@ mod tests {
                 },
             ],
             hpas: vec![],
+            ..GitDeclared::default()
         };
         mark_git(&mut m, &live(), &declared);
         let at =

@@ -152,11 +152,7 @@ pub(crate) fn declared(state: &DurableState) -> GitDeclared {
             }
         })
         .collect();
-    GitDeclared {
-        source: "the demo's GitOps repository".to_string(),
-        versions,
-        hpas,
-    }
+    GitDeclared::new("the demo's GitOps repository".to_string(), versions, hpas)
 }
 
 #[cfg(test)]
