@@ -35,7 +35,7 @@ const REPO_CONCURRENCY: usize = 16;
 pub const CORE_PACKAGES_ANNOTATION: &str = "sphere.dev/core-packages";
 
 /// Everything known about one service.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceFacts {
     pub entity: Entity,
     /// `github.com/project-slug`, when annotated.

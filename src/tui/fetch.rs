@@ -22,6 +22,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetch {
     Locks,
+    /// The merge freeze (a GitHub ruleset): read apart from the locks, less often, and
+    /// its failure hides no lock.
+    Freeze,
     /// What the GitOps repository declares (the matrix marks cells out of sync).
     Declared,
     /// Every access request (the header marks those waiting for the user).
@@ -36,8 +39,25 @@ pub enum Fetch {
     Releases(String, crate::domain::ClusterId),
 }
 
+impl Fetch {
+    /// The read's name, as a problem about it is told ("locks: ...").
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fetch::Locks => "locks",
+            Fetch::Freeze => "freeze",
+            Fetch::Declared => "git",
+            Fetch::Access => "access requests",
+            Fetch::Audit => "audit",
+            Fetch::Flags => "flags",
+            Fetch::Secrets(_) => "secrets",
+            Fetch::Report(_) => "service",
+            Fetch::Releases(..) => "releases",
+        }
+    }
+}
+
 /// The service view's data: the facts, and what they mean.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceReport {
     pub service: String,
     pub facts: ServiceFacts,
@@ -49,8 +69,10 @@ pub struct ServiceReport {
 
 #[derive(Debug)]
 pub enum Fetched {
-    /// The locks and the merge freeze (both shown in the header when they hold).
-    Locks(Vec<Lock>, Freeze),
+    /// The locks (shown in the header when they hold).
+    Locks(Vec<Lock>),
+    /// The merge freeze (shown in the header when it holds).
+    Freeze(Freeze),
     /// `None`: there is no GitOps repository to compare with.
     Declared(Option<crate::domain::drift::GitDeclared>),
     Access(Vec<crate::domain::access::AccessRequest>),
@@ -207,14 +229,11 @@ pub async fn act_why(
 
 /// Run one read against the platform, with a timeout.
 pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
-    let label = format!("{what:?}");
+    let label = what.name();
     let read = async {
         Ok::<Fetched, anyhow::Error>(match what.clone() {
-            Fetch::Locks => {
-                let (locks, freeze) =
-                    tokio::join!(platform.ledger.locks(), platform.ledger.freeze());
-                Fetched::Locks(locks?, freeze?)
-            }
+            Fetch::Locks => Fetched::Locks(platform.ledger.locks().await?),
+            Fetch::Freeze => Fetched::Freeze(platform.ledger.freeze().await?),
             Fetch::Declared => Fetched::Declared(platform.repos.declared().await?),
             Fetch::Access => Fetched::Access(platform.ledger.access_requests().await?),
             Fetch::Audit => {

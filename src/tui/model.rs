@@ -2,6 +2,7 @@
 //! `Msg`; `update` changes the model and returns effects for the loop to carry out.
 //! Nothing here touches the terminal or a provider.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ pub const POLL: Duration = Duration::from_secs(5);
 /// region's secrets (and the service view asks GitHub), at the providers' per-call
 /// price, for data that seldom changes.
 pub const SLOW_POLL: Duration = Duration::from_secs(30);
+/// How often the freeze and the GitOps repository (GitHub reads, counted against the
+/// token's hourly limit) are read while a pane shows them.
+pub const GITHUB_POLL: Duration = Duration::from_secs(60);
 
 pub use super::list::ListPos;
 
@@ -177,7 +181,14 @@ pub struct Model {
     pub config_problems: Vec<String>,
     /// What the GitOps repository declares, as last read (the matrix's ⎇ marks).
     pub declared: Option<crate::domain::drift::GitDeclared>,
-    pub declared_error: Option<String>,
+    /// The last error of each background read (locks, freeze, git, access requests),
+    /// by the read's name: told once, not on every poll, and forgotten when the read
+    /// succeeds again.
+    pub fetch_errors: HashMap<&'static str, String>,
+    /// When the merge freeze and the GitOps repository were last asked for: both are
+    /// GitHub reads, made at most once every [`GITHUB_POLL`].
+    pub freeze_asked: Option<Instant>,
+    pub declared_asked: Option<Instant>,
     /// What a provider says the header must show now (GitHub's rate limit reached).
     pub notice: Option<String>,
     pub live: LiveState,
@@ -302,7 +313,9 @@ impl Model {
             catalog_error: None,
             config_problems: Vec::new(),
             declared: None,
-            declared_error: None,
+            fetch_errors: HashMap::new(),
+            freeze_asked: None,
+            declared_asked: None,
             notice: None,
             live: LiveState::default(),
             cat,
@@ -440,8 +453,30 @@ impl Model {
     }
 
     /// What to read when sphere starts.
-    pub fn startup_effects(&self) -> Vec<Effect> {
-        vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Access)]
+    pub fn startup_effects(&mut self) -> Vec<Effect> {
+        self.freeze_asked = Some(Instant::now());
+        vec![
+            Effect::Fetch(Fetch::Locks),
+            Effect::Fetch(Fetch::Freeze),
+            Effect::Fetch(Fetch::Access),
+        ]
+    }
+
+    /// `what` (the freeze or the GitOps repository, both GitHub reads) when it was not
+    /// asked for within [`GITHUB_POLL`]: a pane polling every few seconds reads them
+    /// once a minute.
+    fn github_read(&mut self, what: Fetch) -> Option<Fetch> {
+        let asked = match what {
+            Fetch::Freeze => &mut self.freeze_asked,
+            Fetch::Declared => &mut self.declared_asked,
+            _ => return Some(what),
+        };
+        let now = Instant::now();
+        if asked.is_some_and(|at| now.duration_since(at) < GITHUB_POLL) {
+            return None;
+        }
+        *asked = Some(now);
+        Some(what)
     }
 
     pub fn toast(&mut self, level: Level, text: impl Into<String>) {
@@ -511,12 +546,26 @@ impl Model {
             POLL
         };
         let mut reads = match self.tab {
-            Tab::Deployments => vec![Fetch::Locks, Fetch::Declared],
+            Tab::Deployments => [
+                Some(Fetch::Locks),
+                self.github_read(Fetch::Freeze),
+                self.github_read(Fetch::Declared),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             Tab::Audit => vec![Fetch::Audit],
             Tab::Flags => vec![Fetch::Flags],
             Tab::Secrets => self.focus().map(Fetch::Secrets).into_iter().collect(),
             Tab::Catalog | Tab::Pods => vec![],
-            Tab::Problems => vec![Fetch::Locks, Fetch::Flags],
+            Tab::Problems => [
+                Some(Fetch::Locks),
+                self.github_read(Fetch::Freeze),
+                Some(Fetch::Flags),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         };
         // The header marks the access requests waiting for the user, whatever the pane
         // (a read that changes nothing draws nothing).
@@ -527,25 +576,32 @@ impl Model {
 
     pub(crate) fn on_fetched(&mut self, res: Result<Fetched, (Fetch, String)>) {
         match res {
-            Ok(Fetched::Locks(l, freeze)) => {
+            Ok(Fetched::Locks(l)) => {
+                self.fetch_errors.remove(Fetch::Locks.name());
                 if l != self.locks {
                     self.locks = l;
                     self.dirty = true;
                 }
+            }
+            Ok(Fetched::Freeze(freeze)) => {
+                self.fetch_errors.remove(Fetch::Freeze.name());
                 if freeze != self.freeze {
                     self.freeze = freeze;
                     self.dirty = true;
                 }
             }
             Ok(Fetched::Declared(d)) => {
-                self.declared_error = None;
+                self.fetch_errors.remove(Fetch::Declared.name());
                 if d != self.declared {
                     self.declared = d;
                     self.dirty = true;
                 }
             }
             // Drawn again only when the read changed something.
-            Ok(Fetched::Access(requests)) => self.set_access(requests),
+            Ok(Fetched::Access(requests)) => {
+                self.fetch_errors.remove(Fetch::Access.name());
+                self.set_access(requests);
+            }
             Ok(Fetched::Audit(mut a, backlog)) => {
                 a.sort_by(|x, y| y.at.cmp(&x.at).then(y.id.cmp(&x.id)));
                 if self.audit.ready() != Some(&a) || self.audit_backlog != backlog {
@@ -632,7 +688,10 @@ impl Model {
             }
             Ok(Fetched::Report(r)) => {
                 // Only the service still open: a late answer for another is stale.
-                if matches!(self.routes.last(), Some(Route::Service(s)) if *s == r.service) {
+                // Drawn again only when the read changed something.
+                if matches!(self.routes.last(), Some(Route::Service(s)) if *s == r.service)
+                    && self.report.ready() != Some(&r)
+                {
                     self.report = Remote::Ready(r);
                     self.dirty = true;
                 }
@@ -640,17 +699,20 @@ impl Model {
             Err((what, e)) => {
                 let e = sanitize(&e).into_owned();
                 match what {
-                    Fetch::Locks => self.toast(Level::Error, format!("locks: {e}")),
-                    // Told once per new error (the matrix reads it on every poll); the
-                    // marks last read stay.
-                    Fetch::Declared => {
-                        if self.declared_error.as_ref() != Some(&e) {
-                            self.toast(Level::Error, format!("the GitOps repository: {e}"));
-                            self.declared_error = Some(e);
+                    // Background reads: told once per new error (panes poll them), and
+                    // what was last read stays (a failed freeze hides no lock).
+                    Fetch::Locks | Fetch::Freeze | Fetch::Declared | Fetch::Access => {
+                        let name = what.name();
+                        if self.fetch_errors.get(name) != Some(&e) {
+                            let about = match what {
+                                Fetch::Declared => "the GitOps repository",
+                                _ => name,
+                            };
+                            self.toast(Level::Error, format!("{about}: {e}"));
+                            self.fetch_errors.insert(name, e);
                         }
                         return;
                     }
-                    Fetch::Access => self.toast(Level::Error, format!("access requests: {e}")),
                     Fetch::Audit => self.audit = Remote::Failed(e),
                     Fetch::Flags => {
                         self.flags = Remote::Failed(e);
@@ -767,8 +829,12 @@ impl Model {
                 self.toast(Level::Info, what);
                 // What the action changed shows at once: locks, audit, the pane, and
                 // the catalog (the golden path registers a service).
+                // The freeze and git too: the action may have changed them.
+                self.freeze_asked = Some(Instant::now());
+                self.declared_asked = None;
                 let mut e = vec![
                     Effect::Fetch(Fetch::Locks),
+                    Effect::Fetch(Fetch::Freeze),
                     Effect::Fetch(Fetch::Access),
                     Effect::Fetch(Fetch::Audit),
                     Effect::ReloadCatalog,

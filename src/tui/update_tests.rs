@@ -160,6 +160,7 @@ async fn an_action_done_reads_what_it_changed() {
         h.model.update(Msg::Acted(Ok("done".into()))),
         vec![
             Effect::Fetch(Fetch::Locks),
+            Effect::Fetch(Fetch::Freeze),
             Effect::Fetch(Fetch::Access),
             Effect::Fetch(Fetch::Audit),
             Effect::ReloadCatalog,
@@ -508,4 +509,86 @@ async fn sort_from_the_palette_on_another_pane_orders_the_service_list() {
     assert!(h.model.top().is_none(), "{:?}", h.model.top());
     assert_ne!(h.model.cat.sort, before);
     assert_eq!(h.model.tab, Tab::Flags);
+}
+
+/// The freeze and the GitOps repository are GitHub reads: a pane that polls every few
+/// seconds asks for them once a minute. A failed freeze read is told once and hides
+/// no lock (they were one read before: a missing freeze ruleset hid every lock).
+#[tokio::test]
+async fn the_freeze_and_git_are_read_once_a_minute_and_a_failed_freeze_hides_no_lock() {
+    use crate::domain::Lock;
+    use crate::tui::model::GITHUB_POLL;
+    use std::time::Instant;
+
+    let mut h = demo().await;
+    // At start: the locks, the freeze and the access requests.
+    h.model.freeze_asked = None;
+    assert_eq!(
+        h.model.startup_effects(),
+        vec![
+            Effect::Fetch(Fetch::Locks),
+            Effect::Fetch(Fetch::Freeze),
+            Effect::Fetch(Fetch::Access)
+        ]
+    );
+    // The matrix asks for git the first time, not the freeze (asked at start)...
+    assert_eq!(
+        press(&mut h, "2"),
+        vec![
+            Effect::Fetch(Fetch::Locks),
+            Effect::Fetch(Fetch::Declared),
+            Effect::Fetch(Fetch::Access)
+        ]
+    );
+    // ...and at the next polls only the locks, until a minute has gone by.
+    assert_eq!(
+        h.model.pane_reads(),
+        vec![Effect::Fetch(Fetch::Locks), Effect::Fetch(Fetch::Access)]
+    );
+    let a_minute_ago = Instant::now().checked_sub(GITHUB_POLL).expect("an instant");
+    h.model.freeze_asked = Some(a_minute_ago);
+    h.model.declared_asked = Some(a_minute_ago);
+    assert_eq!(
+        h.model.pane_reads(),
+        vec![
+            Effect::Fetch(Fetch::Locks),
+            Effect::Fetch(Fetch::Freeze),
+            Effect::Fetch(Fetch::Declared),
+            Effect::Fetch(Fetch::Access)
+        ]
+    );
+
+    // The freeze fails: told once, and the locks read beside it still land.
+    let lock = Lock {
+        service: "payments-api".into(),
+        env: Some("production".into()),
+        region: Some("us-east-1".into()),
+        by: "ana".into(),
+        reason: "incident".into(),
+        at: 1,
+    };
+    let toasts = h.model.toasts.len();
+    let fail = || Msg::Fetched(Err((Fetch::Freeze, "no answer within 10s".into())));
+    h.model.update(fail());
+    h.model
+        .update(Msg::Fetched(Ok(Fetched::Locks(vec![lock.clone()]))));
+    h.model.update(fail());
+    assert_eq!(h.model.locks, vec![lock]);
+    assert_eq!(
+        h.model.toasts.len(),
+        toasts + 1,
+        "the same error is told once"
+    );
+    assert!(
+        h.model
+            .toasts
+            .last()
+            .is_some_and(|t| t.text.starts_with("freeze: "))
+    );
+    // Once the read succeeds again, a new failure is told again.
+    h.model.update(Msg::Fetched(Ok(Fetched::Freeze(
+        crate::domain::Freeze::default(),
+    ))));
+    h.model.update(fail());
+    assert_eq!(h.model.toasts.len(), toasts + 2);
 }

@@ -931,7 +931,7 @@ async fn merge_freeze_switches_the_org_ruleset_on_and_off() {
 }
 
 #[tokio::test]
-async fn a_missing_freeze_ruleset_is_named() {
+async fn a_missing_freeze_ruleset_reads_as_off_and_is_named_when_switched() {
     let server = MockServer::start().await;
     let base = server.uri();
     org_rulesets(
@@ -943,8 +943,16 @@ async fn a_missing_freeze_ruleset_is_named() {
     )
     .mount(&server)
     .await;
-    let err = provider(&server)
-        .freeze()
+    let github = provider(&server);
+    // Nothing to switch: the org is not frozen, and reading it is no error.
+    let read = github.freeze().await.expect("no ruleset reads as off");
+    assert_eq!(read, Freeze::default());
+    // Switching it on names what is missing.
+    let err = github
+        .set_freeze(Freeze {
+            on: true,
+            ..Freeze::default()
+        })
         .await
         .expect_err("no such ruleset");
     assert_err_contains(&err, "no ruleset named \"merge-freeze\"");

@@ -326,6 +326,9 @@ impl Model {
         self.routes.push(Route::Service(name.clone()));
         self.detail_scroll = 0;
         self.report = Remote::NotAsked;
+        // The view reads itself again a slow poll from now, not at the poll the pane
+        // below had due (which may be a second away).
+        self.poll_at = Some(std::time::Instant::now() + crate::tui::model::SLOW_POLL);
         vec![Effect::Fetch(Fetch::Report(name))]
     }
 
