@@ -80,6 +80,27 @@ pub struct Heartbeat {
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `read`, or a failure when it has not answered within [`READ_TIMEOUT`].
+/// The cluster watch, driven by a task of its own: its events come through a channel.
+///
+/// Polled from the agent's `select!` loop instead, the watch stood still while the loop
+/// ran a branch (a poll of the other sources), and whatever the watch held then stayed
+/// held: the Kubernetes watch reads the catalog (the workload mapping) under the shared
+/// catalog's lock, so the poll's catalog read waited for the watch, which waited for
+/// the poll — the agent stalled until the read's timeout (15 s) on a fresh start.
+fn drive(
+    mut watch: futures::stream::BoxStream<'static, ClusterEvent>,
+) -> tokio::sync::mpsc::Receiver<ClusterEvent> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    tokio::spawn(async move {
+        while let Some(ev) = watch.next().await {
+            if tx.send(ev).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 async fn bounded<T>(source: &str, read: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(READ_TIMEOUT, read).await {
         Ok(r) => r,
@@ -297,9 +318,9 @@ impl Agent {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<()> {
         let mut watch = if self.watches("clusters") {
-            self.platform.clusters.watch()
+            drive(self.platform.clusters.watch())
         } else {
-            futures::stream::pending().boxed()
+            tokio::sync::mpsc::channel(1).1
         };
         let mut poll = tokio::time::interval(Duration::from_secs(cfg.poll_seconds.max(1)));
         let mut flush = tokio::time::interval(Duration::from_millis(250));
@@ -310,7 +331,7 @@ impl Agent {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                ev = watch.next() => match ev {
+                ev = watch.recv(), if self.watches("clusters") => match ev {
                     Some(ev) => self.apply(ev),
                     None => {
                         tracing::warn!("the cluster watch ended; watching again");
@@ -318,7 +339,7 @@ impl Agent {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         self.synced.clear();
                         self.live = LiveState::default();
-                        watch = self.platform.clusters.watch();
+                        watch = drive(self.platform.clusters.watch());
                     }
                 },
                 _ = poll.tick() => {

@@ -427,6 +427,12 @@ async fn a_version_change_on_kubernetes_is_one_finding_when_it_appears_and_one_w
     agent.wait("the clusters published", |a| {
         up(a, "clusters") && published(a, "clusters") >= 2.0
     });
+    // The catalog was read at the first poll too: the watch (which reads the catalog
+    // for its workload mapping) no longer holds the catalog's lock while the loop polls
+    // (that stalled the agent until the read's 15 s timeout on a fresh start).
+    agent.wait("the catalog published", |a| published(a, "catalog") >= 1.0);
+    let log = std::fs::read_to_string(e.path().join("agent.log")).unwrap();
+    assert!(!log.contains("no answer within"), "{log}");
     let state = latest(&e.records("state"));
     assert_eq!(
         state[&format!("clusters/production/eu-west-1/{service}")]["version"],
