@@ -354,7 +354,8 @@ fn env_stage(id: StageId, ev: &ServiceEvidence, env: &str) -> Stage {
         v.dedup();
         v
     };
-    let total = ev.topology.regions.len().max(regions.len());
+    // Of the regions the environment runs in, not of every region.
+    let total = ev.topology.regions_of(env).len().max(regions.len());
     stage(
         id,
         true,

@@ -17,7 +17,7 @@ fn topology() -> Topology {
     Topology {
         regions: vec!["eu-west-1".into(), "us-east-1".into()],
         environments: vec!["dev".into(), "staging".into(), "production".into()],
-        ephemeral: Vec::new(),
+        ..Default::default()
     }
 }
 
