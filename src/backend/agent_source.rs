@@ -861,22 +861,14 @@ impl ClusterProvider for AgentClusters {
         if t.cluster_count() > 0 {
             return t;
         }
-        let mut envs: Vec<String> = Vec::new();
-        let mut regions: Vec<String> = Vec::new();
-        for c in self.feed.clusters_seen() {
-            if !envs.iter().any(|e| *e == *c.env) {
-                envs.push(c.env.to_string());
-            }
-            if !regions.iter().any(|r| *r == *c.region) {
-                regions.push(c.region.to_string());
-            }
+        // The clusters the records name, and no others (regions sorted by name).
+        let seen: Vec<ClusterId> = self.feed.clusters_seen().into_iter().collect();
+        let mut t = Topology::from_clusters(&seen);
+        t.regions.sort();
+        for regions in t.spans.values_mut() {
+            regions.sort();
         }
-        regions.sort();
-        Topology {
-            regions,
-            environments: envs,
-            ephemeral: Vec::new(),
-        }
+        t
     }
 
     async fn whoami(&self) -> Result<Option<String>> {

@@ -257,7 +257,7 @@ pub async fn run(cli: &Cli, ctx: &Ctx, args: &ExplainArgs) -> Result<ExitCode> {
         Some("production"),
         prod_regions
             .first()
-            .or(facts.topology.regions.first())
+            .or(facts.topology.regions_of("production").first())
             .map(String::as_str),
     );
     let (links, link_errors) = service_links(&ctx.config.links, e, &vars);

@@ -247,7 +247,12 @@ async fn check(
     let name = entity.name.as_str();
     let regions: Vec<&str> = match region {
         Some(r) => vec![r],
-        None => topology.regions.iter().map(String::as_str).collect(),
+        // The regions the environment runs in (a platform is not always a full grid).
+        None => topology
+            .regions_of(env)
+            .iter()
+            .map(String::as_str)
+            .collect(),
     };
     let covering: Vec<&Lock> = locks
         .iter()

@@ -300,6 +300,16 @@ pub fn scope_from(
         ))
         .into());
     }
+    // Both named: a cluster that exists (staging may run in fewer regions).
+    if let (Some(e), Some(r)) = (env, region)
+        && !topology.regions_of(e).iter().any(|x| x == r)
+    {
+        return Err(UsageError(format!(
+            "{e} does not run in {r}: use --region {}",
+            topology.regions_of(e).join(" or ")
+        ))
+        .into());
+    }
     Ok(crate::domain::Scope {
         env: env.map(str::to_string),
         region: region.map(str::to_string),

@@ -305,13 +305,18 @@ pub struct DriftFinding {
 type ByKey<'a> = BTreeMap<&'a str, BTreeMap<&'a str, &'a SecretMeta>>;
 
 /// Every drift finding over all services and environments (see the module docs for the
-/// rules). Regions are those the secrets name; the topology is accepted so callers pass
-/// the same inputs as to [`grid`], but findings do not depend on it.
+/// rules). Regions are those the secrets name, among the regions the environment runs
+/// in when the topology knows it: a platform is not always a full grid, and a region
+/// an environment has no cluster in is a gap, not drift (a secret left there shows in
+/// the [`grid`]'s extra column, and is compared with nothing).
 pub fn drift(secrets: &[SecretMeta], topology: &Topology) -> Vec<DriftFinding> {
-    let _ = topology;
+    let runs_in = |env: &str, region: &str| {
+        !topology.environments.iter().any(|e| e == env)
+            || topology.regions_of(env).iter().any(|r| r == region)
+    };
     // service -> env -> key -> region -> secret
     let mut by: BTreeMap<&str, BTreeMap<&str, ByKey<'_>>> = BTreeMap::new();
-    for s in secrets {
+    for s in secrets.iter().filter(|s| runs_in(&s.env, &s.region)) {
         by.entry(&s.service)
             .or_default()
             .entry(&s.env)
@@ -650,6 +655,71 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// production in us-east-1 and eu-west-1, staging in us-east-1 only.
+    fn gapped() -> Topology {
+        Topology::from_clusters(&[
+            ClusterId::new("production", "us-east-1"),
+            ClusterId::new("production", "eu-west-1"),
+            ClusterId::new("staging", "us-east-1"),
+        ])
+    }
+
+    /// A region an environment does not run in is a gap, not drift: staging's keys are
+    /// not "missing" in eu-west-1, even with a secret left there, while production's
+    /// regions are still compared.
+    #[test]
+    fn a_gap_in_the_topology_is_not_drift() {
+        let mut s = Vec::new();
+        for r in ["us-east-1", "eu-west-1"] {
+            s.push(meta("pay", "production", r, "DB_URL", 1));
+            s.push(meta("pay", "production", r, "API_KEY", 2));
+        }
+        s.push(meta("pay", "staging", "us-east-1", "DB_URL", 3));
+        s.push(meta("pay", "staging", "us-east-1", "API_KEY", 4));
+        assert_eq!(drift(&s, &gapped()), vec![]);
+        // A stray secret of staging in eu-west-1, where staging has no cluster: on a
+        // full grid that would make DB_URL and API_KEY missing there (a tie, and held
+        // in production); here it is compared with nothing.
+        s.push(meta("pay", "staging", "eu-west-1", "LEFTOVER", 5));
+        let on_a_grid = drift(&s, &topo(&["us-east-1", "eu-west-1"]));
+        assert!(
+            on_a_grid
+                .iter()
+                .any(|f| f.env == "staging" && f.kind == DriftKind::Missing),
+            "{on_a_grid:?}"
+        );
+        assert_eq!(drift(&s, &gapped()), vec![]);
+        // The grid shows the clusters that exist, and the stray secret's apart.
+        let g = grid(&s, &gapped(), "pay");
+        let cols: Vec<String> = g.columns.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            cols,
+            [
+                "production/us-east-1",
+                "production/eu-west-1",
+                "staging/us-east-1",
+                "staging/eu-west-1"
+            ]
+        );
+        // Drift where the environment runs is still found.
+        for x in s.iter_mut() {
+            if (x.env.as_str(), x.region.as_str(), x.key.as_str())
+                == ("production", "eu-west-1", "DB_URL")
+            {
+                x.value_hash = Some(9);
+            }
+        }
+        let f = drift(&s, &gapped());
+        assert_eq!(
+            kinds(&f),
+            vec![(
+                DriftKind::ValueDiffers,
+                "DB_URL",
+                vec!["eu-west-1", "us-east-1"]
+            )]
+        );
     }
 
     #[test]

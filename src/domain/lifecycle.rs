@@ -354,7 +354,8 @@ fn env_stage(id: StageId, ev: &ServiceEvidence, env: &str) -> Stage {
         v.dedup();
         v
     };
-    let total = ev.topology.regions.len().max(regions.len());
+    // Of the regions the environment runs in, not of every region.
+    let total = ev.topology.regions_of(env).len().max(regions.len());
     stage(
         id,
         true,
@@ -593,5 +594,37 @@ mod tests {
             })
             .collect();
         assert_eq!(next_step(&all_done), None);
+    }
+
+    /// On a platform that is not a full grid (staging in eu-west-1 only), a service in
+    /// every region its environments run in is in all of them: "1 of 1 regions" for
+    /// staging, and all of production's, not "1 of 2" of a cluster that does not exist.
+    #[test]
+    fn region_totals_count_the_regions_an_environment_runs_in() {
+        let e = entity();
+        let t = Topology::from_clusters(&[
+            ClusterId::new("production", "us-east-1"),
+            ClusterId::new("production", "eu-west-1"),
+            ClusterId::new("staging", "eu-west-1"),
+        ]);
+        let deps = [
+            dep("staging", "eu-west-1"),
+            dep("production", "us-east-1"),
+            dep("production", "eu-west-1"),
+        ];
+        let v = ev(&e, &t, &deps);
+        let s = derive(StageId::Staging, &v);
+        assert!(s.evidence.contains("(1 of 1 regions)"), "{s:?}");
+        let s = derive(StageId::Production, &v);
+        assert!(s.evidence.contains("(2 of 2 regions)"), "{s:?}");
+        let p = crate::domain::score::properties(&v);
+        assert_eq!(p.get("all_regions_in_production"), &serde_json::json!(true));
+        // Where production lacks a region it runs in, that region is missing.
+        let v = ev(&e, &t, &deps[..2]);
+        let p = crate::domain::score::properties(&v);
+        assert_eq!(
+            p.get("all_regions_in_production"),
+            &serde_json::json!(false)
+        );
     }
 }

@@ -292,6 +292,48 @@ mod tests {
         l
     }
 
+    /// production in both regions, staging in us-east-1 only: no column, and no cell,
+    /// for staging in eu-west-1, even where a deployment says it runs there.
+    #[test]
+    fn a_gapped_topology_has_no_column_for_a_cluster_it_lacks() {
+        let gapped = Topology::from_clusters(&[
+            ClusterId::new("staging", "us-east-1"),
+            ClusterId::new("production", "us-east-1"),
+            ClusterId::new("production", "eu-west-1"),
+        ]);
+        let m = build(
+            &["pay".into(), "cart".into()],
+            &live(),
+            &[],
+            &gapped,
+            &Scope::default(),
+        );
+        let cols: Vec<String> = m.columns.iter().map(ClusterId::to_string).collect();
+        assert_eq!(
+            cols,
+            [
+                "staging/us-east-1",
+                "production/us-east-1",
+                "production/eu-west-1"
+            ]
+        );
+        assert!(m.rows.iter().all(|r| r.cells.len() == 3));
+        assert_eq!(m.rows[0].drifted, vec!["production"]);
+        let in_eu = Scope {
+            env: None,
+            region: Some("eu-west-1".into()),
+        };
+        assert_eq!(
+            columns(&gapped, &in_eu),
+            vec![ClusterId::new("production", "eu-west-1")]
+        );
+        let staging_eu = Scope {
+            env: Some("staging".into()),
+            region: Some("eu-west-1".into()),
+        };
+        assert!(columns(&gapped, &staging_eu).is_empty());
+    }
+
     #[test]
     fn columns_follow_scope_env_major() {
         let all = columns(&topo(), &Scope::default());

@@ -35,18 +35,71 @@ impl fmt::Display for ClusterId {
 }
 
 /// The regions and environments a platform spans. A permanent environment spans every
-/// region; an ephemeral one (C14) only its own regions. `environments` names both kinds,
-/// the permanent ones first.
+/// region unless `spans` names its regions (a configured platform is often not a full
+/// grid: production in two regions, staging in one); an ephemeral one (C14) only its
+/// own regions. `environments` names both kinds, the permanent ones first.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Topology {
     pub regions: Vec<String>,
     pub environments: Vec<String>,
+    /// The regions of each permanent environment that does not span every region, in
+    /// topology order. An environment not named here spans every region (the demo's
+    /// and the simulator's topologies name none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spans: BTreeMap<String, Vec<String>>,
     /// The ephemeral environments among `environments`, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ephemeral: Vec<EphemeralEnv>,
 }
 
 impl Topology {
+    /// The topology of exactly these clusters (a configured platform's `[[clusters]]`):
+    /// environments and regions in the order first seen, each environment spanning the
+    /// regions it has a cluster in. A cluster named twice counts once.
+    pub fn from_clusters(clusters: &[ClusterId]) -> Topology {
+        let mut t = Topology::default();
+        for c in clusters {
+            if !t.regions.iter().any(|r| *r == *c.region) {
+                t.regions.push(c.region.to_string());
+            }
+            if !t.environments.iter().any(|e| *e == *c.env) {
+                t.environments.push(c.env.to_string());
+            }
+        }
+        for env in &t.environments {
+            let regions: Vec<String> = (t.regions.iter())
+                .filter(|r| {
+                    clusters
+                        .iter()
+                        .any(|c| *c.env == **env && *c.region == ***r)
+                })
+                .cloned()
+                .collect();
+            if regions.len() < t.regions.len() {
+                t.spans.insert(env.clone(), regions);
+            }
+        }
+        t
+    }
+
+    /// Does every environment span every region (no gap in the env × region grid)?
+    pub fn is_grid(&self) -> bool {
+        (self.environments.iter()).all(|e| self.regions_of(e).len() == self.regions.len())
+    }
+
+    /// The regions in scope: those of `env` when one is given, else every region.
+    pub fn regions_in(&self, env: Option<&str>) -> &[String] {
+        match env {
+            Some(e) => self.regions_of(e),
+            None => &self.regions,
+        }
+    }
+
+    /// The environments with a cluster in `region`, in topology order.
+    pub fn environments_in<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        (self.environments.iter()).filter(move |e| self.regions_of(e).iter().any(|r| r == region))
+    }
+
     /// Every cluster: environment-major, regions in topology order.
     pub fn clusters(&self) -> impl Iterator<Item = ClusterId> + '_ {
         self.environments.iter().flat_map(move |e| {
@@ -75,10 +128,14 @@ impl Topology {
             .sum()
     }
 
-    /// The regions an environment spans: an ephemeral one's own, else every region.
+    /// The regions an environment spans: an ephemeral one's own, a permanent one's as
+    /// `spans` names them, else every region.
     pub fn regions_of(&self, env: &str) -> &[String] {
-        match self.ephemeral(env) {
-            Some(e) => &e.regions,
+        if let Some(e) = self.ephemeral(env) {
+            return &e.regions;
+        }
+        match self.spans.get(env) {
+            Some(regions) => regions,
             None => &self.regions,
         }
     }
@@ -137,14 +194,18 @@ impl Topology {
 
     /// The permanent environments only.
     pub fn permanent(&self) -> Topology {
+        let environments: Vec<String> = (self.environments.iter())
+            .filter(|e| self.ephemeral(e).is_none())
+            .cloned()
+            .collect();
+        let spans = (self.spans.iter())
+            .filter(|(e, _)| environments.contains(e))
+            .map(|(e, r)| (e.clone(), r.clone()))
+            .collect();
         Topology {
             regions: self.regions.clone(),
-            environments: self
-                .environments
-                .iter()
-                .filter(|e| self.ephemeral(e).is_none())
-                .cloned()
-                .collect(),
+            environments,
+            spans,
             ephemeral: Vec::new(),
         }
     }
@@ -510,6 +571,93 @@ pub type Details = BTreeMap<String, String>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// production in us-east-1 and eu-west-1, staging only in us-east-1, dev only in
+    /// eu-west-1: declared in this order.
+    fn gapped() -> Topology {
+        Topology::from_clusters(&[
+            ClusterId::new("production", "us-east-1"),
+            ClusterId::new("staging", "us-east-1"),
+            ClusterId::new("production", "eu-west-1"),
+            ClusterId::new("dev", "eu-west-1"),
+            ClusterId::new("staging", "us-east-1"),
+        ])
+    }
+
+    #[test]
+    fn a_topology_from_clusters_keeps_their_order_and_its_gaps() {
+        let t = gapped();
+        assert_eq!(t.environments, ["production", "staging", "dev"]);
+        assert_eq!(t.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(t.regions_of("production"), ["us-east-1", "eu-west-1"]);
+        assert_eq!(t.regions_of("staging"), ["us-east-1"]);
+        assert_eq!(t.regions_of("dev"), ["eu-west-1"]);
+        assert_eq!(t.cluster_count(), 4, "the duplicate counts once");
+        let clusters: Vec<String> = t.clusters().map(|c| c.to_string()).collect();
+        assert_eq!(
+            clusters,
+            [
+                "production/us-east-1",
+                "production/eu-west-1",
+                "staging/us-east-1",
+                "dev/eu-west-1"
+            ]
+        );
+        assert!(t.has_cluster(&ClusterId::new("staging", "us-east-1")));
+        assert!(!t.has_cluster(&ClusterId::new("staging", "eu-west-1")));
+        assert!(!t.has_cluster(&ClusterId::new("dev", "us-east-1")));
+        assert!(!t.has_cluster(&ClusterId::new("qa", "us-east-1")));
+        assert!(!t.is_grid());
+        assert_eq!(t.regions_in(Some("dev")), ["eu-west-1"]);
+        assert_eq!(t.regions_in(None), ["us-east-1", "eu-west-1"]);
+        let in_eu: Vec<&String> = t.environments_in("eu-west-1").collect();
+        assert_eq!(in_eu, ["production", "dev"]);
+        // Only the environments with a gap are named.
+        assert!(!t.spans.contains_key("production"));
+    }
+
+    #[test]
+    fn a_full_grid_from_clusters_is_the_plain_grid() {
+        let t = Topology::from_clusters(&[
+            ClusterId::new("staging", "eu-west-1"),
+            ClusterId::new("staging", "us-east-1"),
+            ClusterId::new("production", "us-east-1"),
+            ClusterId::new("production", "eu-west-1"),
+        ]);
+        let grid = Topology {
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            environments: vec!["staging".into(), "production".into()],
+            ..Default::default()
+        };
+        assert_eq!(t, grid);
+        assert!(t.is_grid());
+        assert_eq!(t.cluster_count(), 4);
+        // Serialized as before: no `spans` key.
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        assert!(!json.contains("spans"), "{json}");
+        assert_eq!(Topology::from_clusters(&[]), Topology::default());
+    }
+
+    #[test]
+    fn gaps_survive_serde_and_ephemeral_environments() {
+        let t = gapped();
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        let back: Topology = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, t);
+        let pr = EphemeralEnv {
+            name: "pr-1".into(),
+            from: "production".into(),
+            regions: vec!["eu-west-1".into()],
+            created_by: "you".into(),
+            created_at: 0,
+            expires_at: 10,
+        };
+        let with = t.with_ephemeral(std::slice::from_ref(&pr));
+        assert_eq!(with.cluster_count(), 5);
+        assert_eq!(with.regions_of("staging"), ["us-east-1"]);
+        assert!(!with.has_cluster(&ClusterId::new("pr-1", "us-east-1")));
+        assert_eq!(with.permanent(), t);
+    }
 
     fn lock(by: &str, reason: &str) -> Lock {
         Lock {

@@ -37,7 +37,7 @@ use serde_json::{Map, Value};
 
 use super::lifecycle::{DESIGN_DOC_ANNOTATION, ServiceEvidence};
 use super::name::Name;
-use super::platform::SecretMeta;
+use super::platform::{SecretMeta, Topology};
 
 /// The scorecard shipped in the binary.
 pub const BUILTIN_SCORECARD: &str = include_str!("../../assets/scorecard.json");
@@ -590,10 +590,10 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
     // Where it runs.
     p.set("deployments", ev.deployments.len());
     let prod = ev.regions_in("production");
-    let total = ev.topology.regions.len();
-    let missing: Vec<&str> = ev
-        .topology
-        .regions
+    // The regions production runs in, not every region (staging may be in fewer).
+    let prod_spans = ev.topology.regions_of("production");
+    let total = prod_spans.len();
+    let missing: Vec<&str> = prod_spans
         .iter()
         .filter(|r| !prod.contains(r))
         .map(String::as_str)
@@ -625,7 +625,7 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
         p.note("secret_drift", format!("unknown: {why}"));
         return p;
     }
-    let findings = secret_drift(ev.secrets);
+    let findings = secret_drift(ev.secrets, ev.topology);
     let drift_note = if findings.is_empty() {
         let keys: BTreeSet<&str> = ev.secrets.iter().map(|s| s.key.as_str()).collect();
         format!("no drift across {} secret(s)", keys.len())
@@ -649,9 +649,9 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
 /// service's secrets exist in that environment), a value that differs between regions
 /// (by `value_hash`), or tags that differ. One finding per key, environment and kind,
 /// sorted.
-pub fn secret_drift(secrets: &[SecretMeta]) -> Vec<String> {
+pub fn secret_drift(secrets: &[SecretMeta], topology: &Topology) -> Vec<String> {
     // One definition of drift for the whole product: `domain::drift`.
-    crate::domain::drift::drift(secrets, &crate::domain::Topology::default())
+    crate::domain::drift::drift(secrets, topology)
         .into_iter()
         .map(|d| {
             let what = match d.kind {
@@ -1193,13 +1193,13 @@ mod tests {
             secret("production", "us", "DB", 1),
             secret("production", "eu", "DB", 1),
         ];
-        assert!(secret_drift(&clean).is_empty());
+        assert!(secret_drift(&clean, &Topology::default()).is_empty());
         let mut s = clean.clone();
         s.push(secret("production", "us", "API_KEY", 2));
         s.push(secret("production", "eu", "TOKEN", 3));
         s.push(secret("production", "us", "TOKEN", 4));
         s[1].tags.insert("team".into(), "other".into());
-        let f = secret_drift(&s);
+        let f = secret_drift(&s, &Topology::default());
         assert_eq!(
             f,
             // Two regions: no majority, so both are named (the rules of

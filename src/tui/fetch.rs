@@ -97,7 +97,11 @@ async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceRep
     let score = score::builtin_scorecard()
         .ok()
         .map(|card| score::evaluate(&card, &score::properties(&ev)));
-    let region = facts.topology.regions.first().cloned();
+    // The first region production runs in (not one it has no cluster in).
+    let prod_regions = ev.regions_in("production");
+    let region = (prod_regions.first())
+        .or(facts.topology.regions_of("production").first())
+        .cloned();
     let vars = LinkVars::for_entity(&facts.entity, Some("production"), region.as_deref());
     let (links, _) = service_links(&platform.link_templates, &facts.entity, &vars);
     Ok(ServiceReport {

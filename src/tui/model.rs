@@ -1280,13 +1280,21 @@ impl Model {
             C::ScopeEnvNext => {
                 self.matrix.cell = 0;
                 self.secrets_pane.cell = 0;
-                self.scope.env = cycle(&self.topology.environments, self.scope.env.take());
+                // The environments that run in the scope's region (all of them when
+                // no region is in scope): no scope without a cluster.
+                let envs: Vec<String> = match &self.scope.region {
+                    Some(r) => self.topology.environments_in(r).cloned().collect(),
+                    None => self.topology.environments.clone(),
+                };
+                self.scope.env = cycle(&envs, self.scope.env.take());
                 self.restatus_all();
             }
             C::ScopeRegionNext => {
                 self.matrix.cell = 0;
                 self.secrets_pane.cell = 0;
-                self.scope.region = cycle(&self.topology.regions, self.scope.region.take());
+                // The regions the scope's environment runs in.
+                let regions = self.topology.regions_in(self.scope.env.as_deref());
+                self.scope.region = cycle(regions, self.scope.region.take());
                 self.restatus_all();
             }
             C::Scope(ScopeArg::Clear) => {
@@ -1294,19 +1302,29 @@ impl Model {
                 self.restatus_all();
             }
             C::Scope(ScopeArg::Env(e)) => {
-                if self.topology.environments.contains(&e) {
+                if !self.topology.environments.contains(&e) {
+                    self.toast(Level::Error, format!("unknown environment {e:?}"));
+                } else if let Some(r) = &self.scope.region
+                    && !self.topology.regions_of(&e).contains(r)
+                {
+                    let msg = format!("{e} does not run in {r} (scope region)");
+                    self.toast(Level::Error, msg);
+                } else {
                     self.scope.env = Some(e);
                     self.restatus_all();
-                } else {
-                    self.toast(Level::Error, format!("unknown environment {e:?}"));
                 }
             }
             C::Scope(ScopeArg::Region(r)) => {
-                if self.topology.regions.contains(&r) {
+                if !self.topology.regions.contains(&r) {
+                    self.toast(Level::Error, format!("unknown region {r:?}"));
+                } else if let Some(e) = &self.scope.env
+                    && !self.topology.regions_of(e).contains(&r)
+                {
+                    let msg = format!("{e} does not run in {r} (scope environment)");
+                    self.toast(Level::Error, msg);
+                } else {
                     self.scope.region = Some(r);
                     self.restatus_all();
-                } else {
-                    self.toast(Level::Error, format!("unknown region {r:?}"));
                 }
             }
             C::Reload => {

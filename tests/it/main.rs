@@ -24,6 +24,7 @@ mod drift_cli;
 mod e2e_configured;
 mod env_cli;
 mod footer_keys;
+mod gapped_topology;
 mod github_provider;
 mod golden_cli;
 mod golden_configured;

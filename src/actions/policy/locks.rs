@@ -214,13 +214,19 @@ pub fn covering_locks(ctx: &PolicyContext, action: &Action) -> Option<(String, V
                 cover(&|l| clusters.iter().any(|c| everything(l, c))),
             ))
         }
-        Action::EnvDelete { name } => Some((
-            format!("*@{name}/*"),
-            cover(&|l| {
-                l.env.as_deref() == Some(name.as_str())
-                    || (l.service == Lock::ALL && l.env.is_none())
-            }),
-        )),
+        Action::EnvDelete { name } => {
+            // The lock on everything in a region stops it only where it runs.
+            let spans = ctx.topology.regions_of(name);
+            Some((
+                format!("*@{name}/*"),
+                cover(&|l| {
+                    l.env.as_deref() == Some(name.as_str())
+                        || (l.service == Lock::ALL
+                            && l.env.is_none()
+                            && l.region.as_ref().is_none_or(|r| spans.contains(r)))
+                }),
+            ))
+        }
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{Actor, PolicyContext, Refusal};
 use crate::actions::Action;
+use crate::domain::Topology;
 use crate::domain::golden::DEV_ENV;
 
 /// Refuse in read-only mode or in a read-only environment; else the environments the
@@ -17,9 +18,10 @@ pub(super) fn check<'a>(
         return Err(Refusal::ReadOnly { env: None });
     }
     let envs: Vec<&str> = match resolved {
-        Action::Lock { env, .. } | Action::Unlock { env, .. } => match env {
+        // Every environment: those that run in the region, when one is named.
+        Action::Lock { env, region, .. } | Action::Unlock { env, region, .. } => match env {
             Some(e) => vec![e.as_str()],
-            None => topo.environments.iter().map(String::as_str).collect(),
+            None => envs_in(topo, region.as_deref()),
         },
         Action::LockAll { .. } | Action::UnlockAll { .. } => {
             topo.environments.iter().map(String::as_str).collect()
@@ -32,9 +34,9 @@ pub(super) fn check<'a>(
         | Action::SecretDelete { env, .. }
         | Action::SecretReveal { env, .. }
         | Action::SecretCopy { env, .. } => vec![env.as_str()],
-        Action::FlagSet { env, .. } => match env {
+        Action::FlagSet { env, region, .. } => match env {
             Some(e) => vec![e.as_str()],
-            None => topo.environments.iter().map(String::as_str).collect(),
+            None => envs_in(topo, region.as_deref()),
         },
         Action::ServiceCreate { .. } => vec![DEV_ENV],
         // Asking and deciding change nothing on the platform itself.
@@ -57,4 +59,12 @@ pub(super) fn check<'a>(
         });
     }
     Ok(envs)
+}
+
+/// The environments with a cluster in `region` (every one when none is named).
+fn envs_in<'a>(topo: &'a Topology, region: Option<&'a str>) -> Vec<&'a str> {
+    match region {
+        Some(r) => topo.environments_in(r).map(String::as_str).collect(),
+        None => topo.environments.iter().map(String::as_str).collect(),
+    }
 }

@@ -7,7 +7,16 @@ use crate::domain::Topology;
 /// Does the action need the readiness gate (unlocking or rolling back into production)?
 pub(super) fn gated(action: &Action, topology: &Topology) -> bool {
     match action {
-        Action::Unlock { env: None, .. } => topology.environments.iter().any(|e| is_production(e)),
+        // Into production wherever it runs: in the region, when one is named.
+        Action::Unlock {
+            env: None, region, ..
+        } => (topology.environments.iter())
+            .filter(|e| {
+                region
+                    .as_ref()
+                    .is_none_or(|r| topology.regions_of(e).contains(r))
+            })
+            .any(|e| is_production(e)),
         Action::Unlock { env: Some(e), .. } => is_production(e),
         Action::Rollback { cluster, .. } => is_production(&cluster.env),
         _ => false,

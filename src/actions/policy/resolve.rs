@@ -54,7 +54,7 @@ pub(super) fn resolve(
             all_holders,
         } => {
             let s = subject(ctx, service)?;
-            check_scope(topo, env.as_deref(), region.as_deref())?;
+            check_names(topo, env.as_deref(), region.as_deref())?;
             Action::Unlock {
                 service: s.name.clone(),
                 env: env.clone(),
@@ -119,7 +119,7 @@ pub(super) fn resolve(
             key,
         } => {
             let s = subject(ctx, service)?;
-            check_scope(topo, Some(env), Some(region))?;
+            check_names(topo, Some(env), Some(region))?;
             check_key(key)?;
             secret_exists(ctx, "key", &s.name, env, region, key)?;
             let (service, env, region, key) =
@@ -391,13 +391,13 @@ fn secret_copy(
 ) -> Result<Action, Refusal> {
     let topo = &ctx.topology;
     let s = subject(ctx, service)?;
-    check_scope(topo, Some(env), Some(from))?;
-    check_scope(topo, None, Some(to)).map_err(|_| {
+    check_names(topo, Some(env), Some(from))?;
+    check_scope(topo, Some(env), Some(to)).map_err(|_| {
         invalid(
             "to",
             format!(
-                "{to:?} is not a region: use one of {}",
-                topo.regions.join(", ")
+                "{env} does not run in {to:?}: use one of {}",
+                topo.regions_of(env).join(", ")
             ),
         )
     })?;
@@ -664,7 +664,30 @@ fn decided_with(action: &Action) -> Result<Action, Refusal> {
     }
 }
 
+/// `env` and `region` name an environment and a region, and, both given, a cluster
+/// that exists: a platform is not always a full grid (staging in one region only).
 fn check_scope(
+    topology: &Topology,
+    env: Option<&str>,
+    region: Option<&str>,
+) -> Result<(), Refusal> {
+    check_names(topology, env, region)?;
+    if let (Some(e), Some(r)) = (env, region) {
+        let spans = topology.regions_of(e);
+        if !spans.iter().any(|x| x == r) {
+            return Err(invalid(
+                "region",
+                format!("{e} does not run in {r}: use one of {}", spans.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `env` and `region` each name an environment and a region, without asking that the
+/// environment runs there: for what removes or reads what is there already (a lock
+/// or a secret left in a region the environment has no cluster in).
+fn check_names(
     topology: &Topology,
     env: Option<&str>,
     region: Option<&str>,

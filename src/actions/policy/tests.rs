@@ -17,7 +17,7 @@ fn topology() -> Topology {
     Topology {
         regions: vec!["eu-west-1".into(), "us-east-1".into()],
         environments: vec!["dev".into(), "staging".into(), "production".into()],
-        ephemeral: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -442,5 +442,66 @@ fn a_reason_of_only_control_characters_is_refused_before_the_action_is_read() {
     assert!(
         matches!(&refusal, Refusal::Invalid { field, .. } if field == "reason"),
         "{refusal:?}"
+    );
+}
+
+/// A platform that is not a full grid: dev in us-east-1 only, staging in eu-west-1
+/// only (payments runs there), production in both.
+fn gapped_ctx() -> PolicyContext {
+    let mut c = ctx();
+    c.topology = Topology::from_clusters(&[
+        ClusterId::new("dev", "us-east-1"),
+        ClusterId::new("staging", "eu-west-1"),
+        ClusterId::new("production", "eu-west-1"),
+        ClusterId::new("production", "us-east-1"),
+    ]);
+    c
+}
+
+fn lock_in(env: Option<&str>, region: &str) -> Action {
+    Action::Lock {
+        service: "payments".into(),
+        env: env.map(str::to_string),
+        region: Some(region.into()),
+        reason: "release train".into(),
+    }
+}
+
+#[test]
+fn a_cluster_the_platform_does_not_have_is_refused_by_name() {
+    let c = gapped_ctx();
+    let refusal = plan(&c, &owner(), &restart("dev")).unwrap_err();
+    assert!(
+        matches!(&refusal, Refusal::Invalid { field, message }
+            if field == "region" && message.contains("dev does not run in eu-west-1: use one of us-east-1")),
+        "{refusal:?}"
+    );
+    let refusal = plan(&c, &owner(), &lock_in(Some("staging"), "us-east-1")).unwrap_err();
+    assert!(
+        matches!(&refusal, Refusal::Invalid { message, .. }
+            if message.contains("staging does not run in us-east-1")),
+        "{refusal:?}"
+    );
+    assert!(plan(&c, &owner(), &lock_in(Some("staging"), "eu-west-1")).is_ok());
+    // What removes what is there already stays possible (a lock taken before).
+    let unlock = Action::Unlock {
+        service: "payments".into(),
+        env: Some("staging".into()),
+        region: Some("us-east-1".into()),
+        all_holders: false,
+    };
+    assert!(plan(&c, &owner(), &unlock).is_ok());
+}
+
+#[test]
+fn a_read_only_environment_stops_a_region_wide_lock_only_where_it_runs() {
+    let mut c = gapped_ctx();
+    c.policy.read_only_envs = vec!["staging".into()];
+    assert!(plan(&c, &owner(), &lock_in(None, "us-east-1")).is_ok());
+    assert_eq!(
+        plan(&c, &owner(), &lock_in(None, "eu-west-1")).unwrap_err(),
+        Refusal::ReadOnly {
+            env: Some("staging".into())
+        }
     );
 }

@@ -90,15 +90,10 @@ impl KubeClusters {
             });
         }
         let regions: Vec<String> = clusters.iter().map(|c| c.region.clone()).collect();
-        let mut topology = Topology::default();
-        for entry in clusters {
-            if !topology.regions.contains(&entry.region) {
-                topology.regions.push(entry.region.clone());
-            }
-            if !topology.environments.contains(&entry.env) {
-                topology.environments.push(entry.env.clone());
-            }
-        }
+        // Exactly the clusters configured: an environment spans only the regions it
+        // has a cluster in (staging in one region, production in two).
+        let ids: Vec<ClusterId> = clusters.iter().map(ClusterConfig::id).collect();
+        let topology = Topology::from_clusters(&ids);
         KubeClusters {
             inner: Arc::new(Inner {
                 conns,

@@ -1236,7 +1236,9 @@ mod draw {
                     if wide {
                         cells.push(Cell::from(r.lifecycle.to_string()));
                     }
-                    cells.push(Cell::from(regions_cell(&r.live, &m.topology.regions)));
+                    // The regions the scope's environment runs in (every region for all).
+                    let regions = m.topology.regions_in(m.scope.env.as_deref());
+                    cells.push(Cell::from(regions_cell(&r.live, regions)));
                     let (text, slot) = status_cell(&r.live, known);
                     cells.push(Cell::from(Span::styled(text, t.style(slot))));
                     let mut row = Row::new(cells);

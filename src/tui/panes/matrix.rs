@@ -614,7 +614,67 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::{ClusterId, Topology};
+    use crate::tui::command::Command;
     use crate::tui::harness::Harness;
+
+    /// A platform that is not a full grid (the demo's clusters less staging outside
+    /// us-east-1 and dev outside eu-west-1): the matrix has a column per cluster that
+    /// exists and none for the others, although the demo runs services there; the
+    /// header counts the clusters that exist, and region cycling skips the gaps.
+    #[tokio::test]
+    async fn the_matrix_shows_only_the_clusters_a_gapped_platform_has() {
+        let mut h = Harness::demo(230, 30).await.expect("demo platform opens");
+        let kept: Vec<ClusterId> = (h.model.topology.clusters())
+            .filter(|c| match c.env.as_str() {
+                "staging" => c.region.as_str() == "us-east-1",
+                "dev" => c.region.as_str() == "eu-west-1",
+                _ => true,
+            })
+            .collect();
+        let regions = h.model.topology.regions.len();
+        assert!(regions >= 2, "the demo spans regions");
+        h.model.topology = Topology::from_clusters(&kept);
+        h.model.restatus_all();
+        h.keys("2");
+        let screen = h.render();
+        let expected = regions + 2;
+        assert!(
+            screen.contains(&format!("live {expected} clusters")),
+            "{screen}"
+        );
+        let header = (screen.lines())
+            .find(|l| l.trim_start().starts_with("service "))
+            .unwrap_or_default();
+        let shown: Vec<&str> = header.split_whitespace().skip(1).collect();
+        let want: Vec<String> = (h.model.topology.clusters())
+            .map(|c| c.region.to_string())
+            .collect();
+        assert_eq!(want.len(), expected);
+        assert_eq!(shown, want, "{screen}");
+        // Cycling regions in staging's scope stays where staging runs.
+        h.model.scope.env = Some("staging".into());
+        let effects = h.model.run(Command::ScopeRegionNext);
+        h.apply(effects);
+        assert_eq!(h.model.scope.region.as_deref(), Some("us-east-1"));
+        let effects = h.model.run(Command::ScopeRegionNext);
+        h.apply(effects);
+        assert_eq!(h.model.scope.region, None, "back to every region");
+        // And environments in eu-west-1's scope are those that run there.
+        h.model.scope = Default::default();
+        h.model.scope.region = Some("eu-west-1".into());
+        let mut seen = Vec::new();
+        loop {
+            let effects = h.model.run(Command::ScopeEnvNext);
+            h.apply(effects);
+            match h.model.scope.env.clone() {
+                Some(e) => seen.push(e),
+                None => break,
+            }
+            assert!(seen.len() <= 3, "{seen:?}");
+        }
+        assert_eq!(seen, ["dev", "production"]);
+    }
 
     /// The matrix reads what the demo's GitOps repository declares and marks exactly the
     /// cells that run another version than git says (or other HPA bounds).
