@@ -20,8 +20,9 @@
 //!   lock reads (every 5 s) and the service view's reads (every 5 s before, 30 s
 //!   after: the catalog and `facts::gather`: repository, the service's deployments,
 //!   secrets, locks; the workloads' watch running, as in the TUI);
-//!   the rollback picker's releases opened 10 times in a minute; per action: one lock
-//!   and one restart with the policy's lock read.
+//!   the rollback picker's releases opened 10 times in a minute; then a lock, a restart
+//!   and a rollback as the TUI runs them (`tui::fetch::act`: the policy's read and
+//!   plan, the confirmation when asked, the policy's read and plan again, the act).
 //!
 //! Time is compressed (the intervals are counted, not waited for). Each platform is
 //! read once before its rows (warm: the watches listed, the catalog read).
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use futures::StreamExt;
+use sphere::actions::{Action, Policy};
 use sphere::backend::Platform;
 use sphere::backend::aws::{AwsOptions, AwsSecrets, AwsTarget};
 use sphere::backend::catalog_cache::{CachedCatalog, REFRESH_EVERY};
@@ -54,10 +56,12 @@ use sphere::backend::github::GithubProvider;
 use sphere::backend::github::cache::GithubCache;
 use sphere::backend::{CatalogProvider, ReposProvider, SecretsProvider};
 use sphere::config::platform::GithubConfig;
+use sphere::domain::ClusterEvent;
 use sphere::domain::service::LiveState;
-use sphere::domain::{ClusterEvent, Lock};
 use sphere::domain::{ClusterId, SecretValue};
+use sphere::tui::fetch::act;
 use sphere::tui::model::{POLL, SLOW_POLL};
+use sphere::tui::msg::Msg;
 
 const ORG: &str = "acme";
 const REPOS: usize = 1000;
@@ -299,51 +303,102 @@ async fn platform_rows(p: &Peers, after: bool) -> Vec<(&'static str, Row)> {
         })
         .await,
     ));
-    let lock = Lock {
-        service: "bench-lock".into(),
-        env: Some(p.env.clone()),
-        region: None,
-        reason: "bench".into(),
-        by: "ada".into(),
-        at: 1_790_000_000,
-    };
-    platform.ledger.add_lock(lock.clone()).await.expect("lock");
-    platform
-        .ledger
-        .remove_locks("bench-lock", None, None, None)
-        .await
-        .expect("unlock");
-    rows.push((
-        "one lock (lock read + write, 3 clusters)",
-        measure(p, async {
-            platform.ledger.locks().await.expect("locks");
-            platform.ledger.add_lock(lock.clone()).await.expect("lock");
-        })
-        .await,
-    ));
-    platform
-        .ledger
-        .remove_locks("bench-lock", None, None, None)
-        .await
-        .expect("unlock");
+    // The actions as the TUI runs them (`tui::fetch::act`): plan (the policy's read,
+    // then the question), confirm, plan again and act.
     let cluster = ClusterId {
         env: p.env.clone().into(),
         region: "use1".into(),
     };
+    let lock = Action::Lock {
+        service: SERVICE.into(),
+        env: Some(p.env.clone()),
+        region: None,
+        reason: "bench".into(),
+    };
+    // Warm: the lock object and its namespace made (by a lock and its release).
+    tui_act(&platform, lock.clone()).await;
+    unlock(&platform).await;
     rows.push((
-        "one restart (lock read + patch)",
-        measure(p, async {
-            platform.ledger.locks().await.expect("locks");
-            platform
-                .clusters
-                .restart(SERVICE, &cluster)
-                .await
-                .expect("restart");
-        })
+        "one lock (TUI: plan, act; 3 clusters)",
+        measure(p, tui_act(&platform, lock)).await,
+    ));
+    unlock(&platform).await;
+    rows.push((
+        "one restart (TUI: plan, confirm, plan, act)",
+        measure(
+            p,
+            tui_act(
+                &platform,
+                Action::Restart {
+                    service: SERVICE.into(),
+                    cluster: cluster.clone(),
+                },
+            ),
+        )
         .await,
     ));
+    let version_file = format!("apps/{SERVICE}/{}/use1/version", p.env);
+    p.github.push_file("deploy", &version_file, "1.0.0\n");
+    rows.push((
+        "one rollback (TUI: plan, confirm, plan, act)",
+        measure(
+            p,
+            tui_act(
+                &platform,
+                Action::Rollback {
+                    service: SERVICE.into(),
+                    cluster: cluster.clone(),
+                    to: Some("0.9.0".into()),
+                },
+            ),
+        )
+        .await,
+    ));
+    // Back where it was, for the other run.
+    p.github.push_file("deploy", &version_file, "1.0.0\n");
     reader.abort();
     rows
+}
+
+/// One action as the TUI runs it (`tui::fetch::act`, as `ada`, an admin): planned
+/// (the policy's read), confirmed when it asks, planned again and done.
+async fn tui_act(platform: &Platform, action: Action) {
+    let policy = Policy {
+        admins: vec!["ada".into()],
+        ..Policy::default()
+    };
+    let run = |confirmed| {
+        let (policy, action) = (policy.clone(), action.clone());
+        async move {
+            act(
+                platform,
+                policy,
+                "ada",
+                None,
+                action,
+                confirmed,
+                &mut |_| {},
+            )
+            .await
+        }
+    };
+    match run(false).await {
+        Msg::Acted(Ok(_)) => {}
+        Msg::NeedsConfirm(..) => match run(true).await {
+            Msg::Acted(Ok(_)) => {}
+            other => panic!("{}: {other:?}", action.describe()),
+        },
+        other => panic!("{}: {other:?}", action.describe()),
+    }
+}
+
+/// The bench's lock released (by the ledger, as `sphere unlock` would).
+async fn unlock(platform: &Platform) {
+    platform
+        .ledger
+        .remove_locks(SERVICE, None, None, None)
+        .await
+        .expect("unlock");
 }
 
 /// The service's deployment and pods on the emulator, labelled as the mapping expects.

@@ -225,13 +225,15 @@ pub struct Subject {
     pub name: String,
     /// The owner's name and kind (`group` or `user`).
     pub owner: Option<(String, String)>,
-    /// Where it runs and which version.
+    /// Where it runs and which version: read only on the cluster a restart, rollback
+    /// or HPA change acts on (empty for other actions, which do not look).
     pub deployments: Vec<(ClusterId, String)>,
-    /// Clusters where it has an HPA.
+    /// Clusters where it has an HPA: read only on an HPA change's cluster.
     pub hpas: Vec<ClusterId>,
-    /// The HPAs' bounds now: (cluster, min, max), for the audit's old → new.
+    /// The HPAs' bounds now: (cluster, min, max), for the audit's old → new (an HPA
+    /// change's cluster only).
     pub hpa_bounds: Vec<(ClusterId, u32, u32)>,
-    /// Every released version, oldest first.
+    /// Every released version, oldest first: read only for a rollback.
     pub releases: Vec<String>,
     /// Its readiness, when the action needs the gate (and a threshold is set).
     pub readiness: Option<Readiness>,

@@ -2,7 +2,7 @@
 //! [`Platform`]. A provider that is not configured answers every call with an error that
 //! says which section of the config would enable it; it is never replaced by the demo.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,9 +17,10 @@ use super::{
 };
 use crate::config::Config;
 use crate::domain::access::AccessRequest;
-use crate::domain::catalog::Catalog;
-use crate::domain::catalog::load::{FsReader, SourceReader, load};
+use crate::domain::catalog::load::{FsReader, SourceReader, load, normalize};
 use crate::domain::catalog::model::{Problem, Severity};
+use crate::domain::catalog::{Catalog, Kind};
+use crate::domain::lifecycle::REPO_SLUG_ANNOTATION;
 use crate::domain::{
     AuditRecord, ClusterEvent, ClusterId, ClusterSnapshot, Details, FlagState, Freeze, Lock,
     Outcome, Scope, SecretMeta, SecretValue, Timestamp, Topology,
@@ -293,6 +294,14 @@ fn repo_of_location(location: &str) -> Option<String> {
     }
 }
 
+/// The `OWNER/REPO` of a discovered descriptor (`HOST/OWNER/REPO/catalog-info.yaml`),
+/// as GitHub spells it.
+fn slug_of_discovered(location: &str) -> Option<String> {
+    let mut parts = location.rsplit('/');
+    let (_file, repo, owner) = (parts.next()?, parts.next()?, parts.next()?);
+    (!owner.is_empty() && !repo.is_empty()).then(|| format!("{owner}/{repo}"))
+}
+
 /// What one load of a [`ConfiguredCatalog`] read, to tell the next load whether
 /// anything changed: the descriptors it was given (hashed), every question it asked the
 /// filesystem with a hash of the answer, and the catalog it made of them.
@@ -372,6 +381,9 @@ impl ConfiguredCatalog {
         let mut files = BTreeMap::new();
         let mut roots = self.roots.clone();
         let mut failed = Vec::new();
+        // Discovered descriptor → its repository's slug: a Component it holds with no
+        // `github.com/project-slug` lives in that repository.
+        let mut slugs: HashMap<PathBuf, String> = HashMap::new();
         if let Some(source) = &self.discovered {
             // A source that cannot be read at all (the org cannot be listed) is one
             // problem on its origin; the files still load.
@@ -379,6 +391,9 @@ impl ConfiguredCatalog {
                 Ok(discovery) => {
                     failed = discovery.failed;
                     for (location, text) in discovery.found {
+                        if let Some(slug) = slug_of_discovered(&location) {
+                            slugs.insert(normalize(Path::new(&location)), slug);
+                        }
                         let path = PathBuf::from(location);
                         roots.push(path.clone());
                         files.insert(path, text);
@@ -429,6 +444,11 @@ impl ConfiguredCatalog {
                 asked: std::cell::RefCell::new(Vec::new()),
             };
             let mut catalog = load(&roots, &recording);
+            catalog.default_annotation(REPO_SLUG_ANNOTATION, |e| {
+                (e.kind == Kind::Component)
+                    .then(|| slugs.get(&e.source.file).cloned())
+                    .flatten()
+            });
             catalog
                 .problems
                 .extend(failed.into_iter().map(|(location, reason)| Problem {

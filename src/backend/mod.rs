@@ -90,6 +90,38 @@ pub struct Discovery {
     pub failed: Vec<(String, String)>,
 }
 
+/// What a read of one service's workloads
+/// ([`ClusterProvider::service_workloads`]) includes besides its deployments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkloadRead {
+    /// Its horizontal pod autoscalers.
+    pub hpas: bool,
+}
+
+/// [`ClusterProvider::service_workloads`] from a snapshot of the one cluster.
+pub async fn workloads_from_snapshot<P: ClusterProvider + ?Sized>(
+    provider: &P,
+    service: &str,
+    cluster: &ClusterId,
+    read: WorkloadRead,
+) -> Result<ClusterSnapshot> {
+    let scope = Scope {
+        env: Some(cluster.env.to_string()),
+        region: Some(cluster.region.to_string()),
+    };
+    let mut all = provider.snapshot(&scope).await?;
+    all.deployments
+        .retain(|d| d.service == service && d.cluster == *cluster);
+    all.pods.clear();
+    if read.hpas {
+        all.hpas
+            .retain(|h| h.service == service && h.cluster == *cluster);
+    } else {
+        all.hpas.clear();
+    }
+    Ok(all)
+}
+
 /// Deployments, pods and HPAs in every cluster.
 #[async_trait]
 pub trait ClusterProvider: Send + Sync {
@@ -140,6 +172,21 @@ pub trait ClusterProvider: Send + Sync {
         all.pods.clear();
         all.hpas.clear();
         Ok(all)
+    }
+
+    /// The workloads of one service on one cluster, what an action on it needs (issue
+    /// 14): its deployments there and, with `read.hpas`, its HPAs; never pods, never
+    /// another service's or another cluster's. A cluster that could not be read is in
+    /// `errors` (as in a snapshot). By default a [`snapshot`](Self::snapshot) of that
+    /// cluster kept to the service; Kubernetes serves it from the running watch, else
+    /// reads only that service's deployments (and the namespace's HPAs).
+    async fn service_workloads(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        read: WorkloadRead,
+    ) -> Result<ClusterSnapshot> {
+        workloads_from_snapshot(self, service, cluster, read).await
     }
 
     /// What the clusters' clock reads: ephemeral environments expire by it. Real

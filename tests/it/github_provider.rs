@@ -1071,6 +1071,42 @@ async fn one_slow_repository_does_not_stall_discovery() {
     assert!(p.reason.contains("did not answer"), "{}", p.reason);
 }
 
+/// A discovered repository's Component without `github.com/project-slug` is the
+/// repository's (`ORG/REPO`), so the service view reads that repository; a slug the
+/// descriptor names is kept, and other kinds in the file are left as they are.
+#[tokio::test]
+async fn a_discovered_component_without_a_slug_is_its_repositorys() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    org_repos(&base, &["payments-api", "monorepo"])
+        .mount(&server)
+        .await;
+    serve_descriptor(&base, "payments-api").mount(&server).await;
+    let named = descriptor("checkout").replace(
+        "  description:",
+        "  annotations:\n    github.com/project-slug: acme/checkout-src\n  description:",
+    );
+    let api = "---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: payments-events\n\
+               spec:\n  type: asyncapi\n  lifecycle: production\n  owner: group:default/payments\n  \
+               definition: none\n";
+    let text = format!("{named}---\n{}{api}", descriptor("cart"));
+    descriptor_request("monorepo")
+        .respond_with(descriptor_response(&base, "monorepo", &text))
+        .mount(&server)
+        .await;
+    let catalog = discovered_catalog(Arc::new(provider(&server))).await;
+    let slug = |name: &str| {
+        let e = (catalog.entities().iter())
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} in the catalog: {:?}", catalog.problems));
+        e.annotation("github.com/project-slug").map(str::to_string)
+    };
+    assert_eq!(slug("payments-api").as_deref(), Some("acme/payments-api"));
+    assert_eq!(slug("cart").as_deref(), Some("acme/monorepo"));
+    assert_eq!(slug("checkout").as_deref(), Some("acme/checkout-src"));
+    assert_eq!(slug("payments-events"), None);
+}
+
 /// An org that cannot be listed is one problem on the org; the descriptor files of
 /// `[catalog] paths` still load (and the services in them keep working).
 #[tokio::test]

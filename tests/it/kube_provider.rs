@@ -1775,3 +1775,213 @@ async fn the_service_view_reads_deployments_from_the_running_watch() {
     assert_eq!(version(&f), ["1.5.0@production/eu-west-1"], "{f:?}");
     assert!(reads(&counter) > before, "{:?}", counter.snapshot());
 }
+
+/// The requests about workloads (deployments, pods, HPAs) `counter` saw after the
+/// first `from`, watches left out: method and target, the label selector decoded.
+/// (The policy's lock and environment reads come from their own watches.)
+fn requests_since(counter: &counting_proxy::Counter, from: usize) -> Vec<String> {
+    (counter.requests().into_iter().skip(from))
+        .filter(|r| !r.contains("watch=true") && !r.contains("watch=1"))
+        .filter(|r| {
+            ["/apis/apps/", "/pods", "/horizontalpodautoscalers"]
+                .iter()
+                .any(|kind| r.contains(kind))
+        })
+        .map(|r| {
+            r.replace("%2F", "/")
+                .replace("%3D", "=")
+                .replace("%2C", ",")
+        })
+        .collect()
+}
+
+/// An action as the TUI runs it (`tui::fetch::act`): planned, confirmed when it asks,
+/// planned again and done; what the TUI was told.
+async fn tui_act(
+    platform: &sphere::backend::Platform,
+    action: sphere::actions::Action,
+) -> Result<String, String> {
+    use sphere::tui::msg::Msg;
+    let policy = sphere::actions::Policy {
+        admins: vec!["tester".into()],
+        ..sphere::actions::Policy::default()
+    };
+    let run = |confirmed| {
+        let (policy, action) = (policy.clone(), action.clone());
+        async move {
+            sphere::tui::fetch::act(
+                platform,
+                policy,
+                "tester",
+                None,
+                action,
+                confirmed,
+                &mut |_| {},
+            )
+            .await
+        }
+    };
+    let answer = match run(false).await {
+        Msg::NeedsConfirm(..) => run(true).await,
+        other => other,
+    };
+    match answer {
+        Msg::Acted(r) => r,
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// An action reads what it acts on, not the platform (issue 14): a restart through the
+/// policy, as the TUI runs it (plan, confirm, plan, act), lists only the restarted
+/// service's deployments, by its label, on the restarted cluster — no pods, no HPAs,
+/// no other service's workloads, nothing of the other cluster; an HPA change lists the
+/// cluster's HPAs too. With the workloads' watch running the policy reads nothing (the
+/// watch keeps HPAs, and forgets a deleted one: the next HPA change is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_reads_only_its_service_on_its_cluster() {
+    use sphere::actions::Action;
+    use sphere::backend::Platform;
+    use sphere::backend::sim::{Sim, SimOptions};
+
+    let service = "cart-service";
+    let dir = tempfile::tempdir().unwrap();
+    let (ns, client) = seeded_namespace("act", service).await;
+    seed_service(&client, &ns, "other-service").await;
+    let (ns_b, _) = seeded_namespace("act-b", service).await;
+    let (mut here, counter) = counted_peer("production", "eu-west-1").await;
+    here.namespace = Some(ns.clone());
+    let (mut there, other_counter) = counted_peer("production", "us-east-1").await;
+    there.namespace = Some(ns_b.clone());
+    let kube = provider(
+        dir.path(),
+        &[here, there],
+        &settings(&peers::unique("act-locks"), 5),
+    )
+    .await;
+    let catalog = sphere::backend::catalog::demo_catalog();
+    let opts = SimOptions {
+        pace: 0.0,
+        ..SimOptions::default()
+    };
+    let sim = Sim::open(opts, catalog).unwrap();
+    let platform = Platform {
+        clusters: Arc::new(kube.clone()),
+        ..sim.platform()
+    };
+    let cluster = ClusterId::new("production", "eu-west-1");
+    let restart = Action::Restart {
+        service: service.into(),
+        cluster: cluster.clone(),
+    };
+    let set_hpa = |min: u32| Action::SetHpa {
+        service: service.into(),
+        cluster: cluster.clone(),
+        min,
+        max: 8,
+    };
+    let deployments = format!("GET /apis/apps/v1/namespaces/{ns}/deployments?");
+    let hpas = format!("GET /apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers?");
+    let patch = format!("PATCH /apis/apps/v1/namespaces/{ns}/deployments/{service}-deploy?");
+    let by_label = format!("labelSelector={LABEL}={service}");
+    let listed = |rs: &[String], prefix: &str| rs.iter().filter(|r| r.starts_with(prefix)).count();
+    let (from, from_other) = (counter.requests().len(), other_counter.requests().len());
+
+    // No watch: each plan lists the service's deployments on its cluster, by label.
+    tui_act(&platform, restart.clone()).await.expect("restart");
+    let rs = requests_since(&counter, from);
+    assert_eq!(
+        listed(&rs, &deployments),
+        3,
+        "two plans and the restart: {rs:#?}"
+    );
+    assert_eq!(listed(&rs, &patch), 1, "{rs:#?}");
+    assert_eq!(rs.len(), 4, "no other workload read: {rs:#?}");
+    assert!(
+        (rs.iter().filter(|r| r.starts_with(&deployments))).all(|r| r.contains(&by_label)),
+        "every list is the service's: {rs:#?}"
+    );
+    assert_eq!(
+        requests_since(&other_counter, from_other),
+        Vec::<String>::new()
+    );
+
+    // An HPA change: the service's deployments and the namespace's HPAs, per plan.
+    let from = counter.requests().len();
+    tui_act(&platform, set_hpa(3)).await.expect("set hpa");
+    let rs = requests_since(&counter, from);
+    assert!(!rs.iter().any(|r| r.contains("/pods")), "{rs:#?}");
+    assert_eq!(
+        listed(&rs, &hpas),
+        3,
+        "two plans and the patch's own: {rs:#?}"
+    );
+    assert!(
+        rs.iter().all(|r| r.starts_with(&deployments)
+            || r.starts_with(&hpas)
+            || r.starts_with("PATCH /apis/autoscaling/v2/")),
+        "{rs:#?}"
+    );
+    assert_eq!(
+        requests_since(&other_counter, from_other),
+        Vec::<String>::new()
+    );
+
+    // The watch runs, as in the TUI: the plans read nothing; the restart lists once.
+    let mut watch = kube.watch();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Some(ev) = watch.next().await {
+            let _ = tx.send(ev);
+        }
+    });
+    let mut synced = BTreeSet::new();
+    let deadline = Instant::now() + DEADLINE;
+    while synced.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(ClusterEvent::Synced(c))) => {
+                synced.insert(c);
+            }
+            Ok(Some(_)) => {}
+            other => panic!("not both clusters synced within {DEADLINE:?}: {other:?}"),
+        }
+    }
+    // (The watch's own lists done.)
+    let from_other = other_counter.requests().len();
+    let from = counter.requests().len();
+    tui_act(&platform, restart.clone()).await.expect("restart");
+    let rs = requests_since(&counter, from);
+    assert_eq!(
+        (listed(&rs, &deployments), listed(&rs, &patch), rs.len()),
+        (1, 1, 2),
+        "the restart's own list and patch only: {rs:#?}"
+    );
+    // The HPA's bounds come from the watch (the audit's old → new).
+    let from = counter.requests().len();
+    tui_act(&platform, set_hpa(4)).await.expect("set hpa");
+    let rs = requests_since(&counter, from);
+    assert_eq!(listed(&rs, &hpas), 1, "the patch's own list only: {rs:#?}");
+
+    // The HPA deleted: the watch forgets it, and the policy refuses without a read.
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &ns);
+    api.delete(&format!("{service}-hpa"), &Default::default())
+        .await
+        .expect("delete hpa");
+    let deadline = Instant::now() + DEADLINE;
+    let refusal = loop {
+        match tui_act(&platform, set_hpa(5)).await {
+            Err(e) if e.contains("has no HPA") => break e,
+            other => assert!(
+                Instant::now() < deadline,
+                "the deleted HPA still changed after {DEADLINE:?}: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(refusal.contains(service), "{refusal}");
+    assert_eq!(
+        requests_since(&other_counter, from_other),
+        Vec::<String>::new()
+    );
+    reader.abort();
+}

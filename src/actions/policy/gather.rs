@@ -5,9 +5,9 @@ use anyhow::Result;
 use super::readiness::gated;
 use super::{Policy, PolicyContext, Readiness, Subject};
 use crate::actions::Action;
-use crate::backend::Platform;
 use crate::backend::facts::{gather, is_service};
-use crate::domain::Scope;
+use crate::backend::{Platform, WorkloadRead};
+use crate::domain::ClusterSnapshot;
 use crate::domain::catalog::Kind;
 use crate::domain::score::{builtin_scorecard, evaluate, properties};
 
@@ -46,7 +46,28 @@ impl PolicyContext {
                         .owner
                         .as_ref()
                         .map(|o| (o.name.to_string(), o.kind.as_str().to_lowercase()));
-                    let snapshot = platform.clusters.snapshot(&Scope::default()).await?;
+                    // Only what the action's own checks read (issue 14): the service's
+                    // workloads on the cluster it acts on (where it runs and which
+                    // version, for a restart or a rollback; its HPA and bounds, for
+                    // an HPA change), never the platform's.
+                    let workloads = match action {
+                        Action::Restart { cluster, .. } | Action::Rollback { cluster, .. } => {
+                            Some((cluster, WorkloadRead::default()))
+                        }
+                        Action::SetHpa { cluster, .. } => {
+                            Some((cluster, WorkloadRead { hpas: true }))
+                        }
+                        _ => None,
+                    };
+                    let snapshot = match workloads {
+                        Some((cluster, read)) => {
+                            platform
+                                .clusters
+                                .service_workloads(&name, cluster, read)
+                                .await?
+                        }
+                        None => ClusterSnapshot::default(),
+                    };
                     let deployments = snapshot
                         .deployments
                         .iter()
@@ -65,11 +86,10 @@ impl PolicyContext {
                         .filter(|h| h.service == name)
                         .map(|h| (h.cluster.clone(), h.min, h.max))
                         .collect();
-                    // Only a rollback needs the history; any other action goes on
-                    // without it when the repository host is down or not configured.
+                    // Only a rollback reads the release history.
                     let releases = match action {
                         Action::Rollback { .. } => platform.repos.releases(&name).await?,
-                        _ => platform.repos.releases(&name).await.unwrap_or_default(),
+                        _ => Vec::new(),
                     };
                     let readiness = match &policy.readiness_threshold {
                         Some(t) if gated(action, &topology) => {

@@ -24,8 +24,9 @@ use super::summaries::{
     SlimPod, deployment_summary, hpa_summary, hpa_target_key, pod_summary, target_key,
 };
 use super::{KubeClusters, Mapping};
+use crate::backend::WorkloadRead;
 use crate::domain::environment::EphemeralEnv;
-use crate::domain::{ClusterEvent, ClusterId, DeploymentSummary};
+use crate::domain::{ClusterEvent, ClusterId, ClusterSnapshot, DeploymentSummary, HpaSummary};
 
 impl KubeClusters {
     /// Every cluster's watch, merged. The workload mapping is read from the catalog
@@ -42,9 +43,14 @@ impl KubeClusters {
             // Each cluster sees the environments' namespaces in its own region: joined
             // here into one environment per name.
             let mut envs: BTreeMap<String, BTreeMap<String, EphemeralEnv>> = BTreeMap::new();
+            let watched = this.clone();
             stream::select_all(streams).flat_map(move |told| {
                 stream::iter(match told {
                     Told::Event(e) => vec![e],
+                    Told::HpaGone { cluster, service } => {
+                        watched.inner.watched.hpa_gone(&cluster, &service);
+                        Vec::new()
+                    }
                     Told::Env { name, region, env } => {
                         match env {
                             Some(e) => {
@@ -84,6 +90,12 @@ impl KubeClusters {
 /// ephemeral environment in its region (`None`: its namespace there is gone).
 enum Told {
     Event(ClusterEvent),
+    /// The service has no HPA in the cluster any more (the domain has no HPA deletion:
+    /// only what the watch serves forgets it).
+    HpaGone {
+        cluster: ClusterId,
+        service: String,
+    },
     Env {
         name: String,
         region: String,
@@ -276,7 +288,8 @@ struct WatchState {
     /// Deployments: their cluster and service.
     deps: Known<(ClusterId, String)>,
     pods: Known,
-    hpas: Known,
+    /// HPAs mapped to a service: their cluster and service.
+    hpas: Known<(ClusterId, String)>,
     /// Deployment `namespace/name` → service, so an HPA without the label maps by
     /// its target.
     targets: HashMap<String, String>,
@@ -378,6 +391,8 @@ impl WatchState {
                             && let Some(hs) =
                                 hpa_summary(&h, &cluster, &self.mapping, &self.targets)
                         {
+                            (self.hpas)
+                                .insert(Known::key(&h.metadata), (cluster, hs.service.clone()));
                             out.push(Told::Event(ClusterEvent::Hpa(hs)));
                         }
                         out
@@ -456,26 +471,58 @@ impl WatchState {
         }
     }
 
+    /// An HPA that went (or no longer maps to its service): told only to what the
+    /// watch serves, and only when no other HPA of the service is left in the cluster.
+    fn hpa_gone(&self, (cluster, service): (ClusterId, String)) -> Vec<Told> {
+        let (c, s) = (&cluster, &service);
+        if (self.hpas.values()).any(|(oc, os)| oc == c && os == s) {
+            return Vec::new();
+        }
+        vec![Told::HpaGone { cluster, service }]
+    }
+
     fn hpa(&mut self, ev: Event<HorizontalPodAutoscaler>) -> Vec<Told> {
         match ev {
-            Event::Init => Vec::new(),
+            Event::Init => {
+                self.hpas.begin();
+                Vec::new()
+            }
             Event::Apply(h) | Event::InitApply(h) => {
+                let key = Known::key(&h.metadata);
+                self.hpas.seen(&key);
                 let cluster = self.cluster_of(&h.metadata);
                 match hpa_summary(&h, &cluster, &self.mapping, &self.targets) {
-                    Some(s) => vec![Told::Event(ClusterEvent::Hpa(s))],
+                    Some(s) => {
+                        let before = self.hpas.insert(key, (cluster, s.service.clone()));
+                        let mut out = vec![Told::Event(ClusterEvent::Hpa(s))];
+                        // Moved to another service: the one it left may have none now.
+                        if let Some(before) = before {
+                            out.extend(self.hpa_gone(before));
+                        }
+                        out
+                    }
                     None => {
+                        let before = self.hpas.remove(&key);
                         if h.spec.scale_target_ref.kind == "Deployment" {
                             self.waiting_hpas.insert(hpa_target_key(&h), h);
                         }
-                        Vec::new()
+                        before.map(|b| self.hpa_gone(b)).unwrap_or_default()
                     }
                 }
             }
-            // The domain has no HPA deletion: the HPA pane shows the last bounds.
-            Event::Delete(_) => Vec::new(),
+            // The domain has no HPA deletion (the HPA pane shows the last bounds); what
+            // the watch serves forgets it.
+            Event::Delete(h) => match self.hpas.remove(&Known::key(&h.metadata)) {
+                Some(gone) => self.hpa_gone(gone),
+                None => Vec::new(),
+            },
             Event::InitDone => {
-                self.hpas.synced = true;
-                self.all_synced()
+                let gone = self.hpas.finish();
+                let mut out: Vec<Told> = (gone.into_iter())
+                    .flat_map(|(_, v)| self.hpa_gone(v))
+                    .collect();
+                out.extend(self.all_synced());
+                out
             }
         }
     }
@@ -551,6 +598,8 @@ struct WatchedState {
     live: HashSet<ClusterId>,
     /// Deployments by cluster, then service.
     deployments: HashMap<ClusterId, BTreeMap<String, DeploymentSummary>>,
+    /// HPAs by cluster, then service (what an action on an HPA checks).
+    hpas: HashMap<ClusterId, BTreeMap<String, HpaSummary>>,
 }
 
 impl Watched {
@@ -576,6 +625,48 @@ impl Watched {
                 .collect(),
         )
     }
+
+    /// The workloads of `service` in `cluster` (its deployment; its HPA when `read`
+    /// asks), when a running watch has synced that cluster and it has not failed
+    /// since; `None` otherwise.
+    pub(super) fn service_workloads(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        read: WorkloadRead,
+    ) -> Option<ClusterSnapshot> {
+        let state = self.state();
+        if state.streams == 0 || !state.live.contains(cluster) {
+            return None;
+        }
+        fn of<T: Clone>(
+            by_cluster: &HashMap<ClusterId, BTreeMap<String, T>>,
+            cluster: &ClusterId,
+            service: &str,
+        ) -> Vec<T> {
+            (by_cluster.get(cluster))
+                .and_then(|by_service| by_service.get(service))
+                .cloned()
+                .into_iter()
+                .collect()
+        }
+        Some(ClusterSnapshot {
+            deployments: of(&state.deployments, cluster, service),
+            hpas: if read.hpas {
+                of(&state.hpas, cluster, service)
+            } else {
+                Vec::new()
+            },
+            ..ClusterSnapshot::default()
+        })
+    }
+
+    /// `service` has no HPA in `cluster` any more.
+    fn hpa_gone(&self, cluster: &ClusterId, service: &str) {
+        if let Some(by_service) = self.state().hpas.get_mut(cluster) {
+            by_service.remove(service);
+        }
+    }
 }
 
 /// One open watch stream's share of [`Watched`]: counted while the stream lives, and
@@ -600,6 +691,10 @@ impl Running {
                     by_service.remove(service);
                 }
             }
+            ClusterEvent::Hpa(h) => {
+                (state.hpas.entry(h.cluster.clone()).or_default())
+                    .insert(h.service.clone(), h.clone());
+            }
             ClusterEvent::Synced(cluster) => {
                 state.live.insert(cluster.clone());
             }
@@ -608,6 +703,7 @@ impl Running {
             }
             ClusterEvent::EnvironmentDeleted { name } => {
                 state.deployments.retain(|c, _| c.env != name.as_str());
+                state.hpas.retain(|c, _| c.env != name.as_str());
                 state.live.retain(|c| c.env != name.as_str());
             }
             _ => {}

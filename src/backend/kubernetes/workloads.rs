@@ -20,7 +20,7 @@ use super::summaries::{
     deployment_service, deployment_summary, hpa_service, hpa_summary, pod_summary, target_key,
 };
 use super::{KubeClusters, Mapping, mapping};
-use crate::backend::ClusterProvider;
+use crate::backend::{ClusterProvider, WorkloadRead, workloads_from_snapshot};
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{ClusterEvent, ClusterId, ClusterSnapshot, Scope, Timestamp, Topology};
 
@@ -74,6 +74,24 @@ impl KubeClusters {
         service: &str,
         mapping: &Mapping,
     ) -> Result<Vec<Deployment>> {
+        let (mine, selectors) = self.find_deployments(conn, service, mapping).await?;
+        if mine.is_empty() {
+            bail!(
+                "service {service} has no deployment matching {}",
+                selectors.join(" or ")
+            )
+        }
+        Ok(mine)
+    }
+
+    /// The deployments of `service` in one cluster (none when there is none), listed by
+    /// label, with the selectors tried.
+    async fn find_deployments(
+        &self,
+        conn: &Conn,
+        service: &str,
+        mapping: &Mapping,
+    ) -> Result<(Vec<Deployment>, Vec<String>)> {
         // The Component's own selector (or id) first; then the service label, which
         // also maps a workload that carries no id label.
         let label = format!("{}={service}", self.inner.label);
@@ -97,13 +115,44 @@ impl KubeClusters {
                 .filter(|d| deployment_service(d, mapping).as_deref() == Some(service))
                 .collect();
             if !mine.is_empty() {
-                return Ok(mine);
+                return Ok((mine, selectors));
             }
         }
-        bail!(
-            "service {service} has no deployment matching {}",
-            selectors.join(" or ")
-        )
+        Ok((Vec::new(), selectors))
+    }
+
+    /// One service's workloads on one configured cluster, read directly: its
+    /// deployments by label and, for `read.hpas`, the HPAs of the connection's
+    /// namespace (every namespace's when it has none) kept to the service's. No pods.
+    async fn read_service(
+        &self,
+        conn: &Conn,
+        service: &str,
+        read: WorkloadRead,
+    ) -> Result<ClusterSnapshot> {
+        let mapping = self.mapping().await;
+        let (deployments, _) = self.find_deployments(conn, service, &mapping).await?;
+        let mut out = ClusterSnapshot::default();
+        let mut targets = HashMap::new();
+        for d in &deployments {
+            if let Some(s) = deployment_summary(d, &conn.id, &mapping) {
+                targets.insert(target_key(&d.metadata), s.service.clone());
+                out.deployments.push(s);
+            }
+        }
+        if read.hpas {
+            let hpas = conn
+                .api::<HorizontalPodAutoscaler>()?
+                .list(&ListParams::default())
+                .await
+                .context("listing horizontal pod autoscalers")?;
+            out.hpas = (hpas.items.iter())
+                .filter(|h| cluster_for(&conn.id, h.metadata.namespace.as_deref()) == conn.id)
+                .filter_map(|h| hpa_summary(h, &conn.id, &mapping, &targets))
+                .filter(|h| h.service == service)
+                .collect();
+        }
+        Ok(out)
     }
 }
 
@@ -198,6 +247,41 @@ impl ClusterProvider for KubeClusters {
         all.pods.clear();
         all.hpas.clear();
         Ok(all)
+    }
+
+    /// From the running watch when it has synced the cluster (no request); else, on a
+    /// configured cluster, the service's deployments by label (and the namespace's
+    /// HPAs when asked): never a snapshot, never pods. An ephemeral environment's
+    /// cluster, which no connection is, is read as a snapshot of it.
+    async fn service_workloads(
+        &self,
+        service: &str,
+        cluster: &ClusterId,
+        read: WorkloadRead,
+    ) -> Result<ClusterSnapshot> {
+        if self.inner.stores.on()
+            && let Some(out) = (self.inner.watched).service_workloads(service, cluster, read)
+        {
+            return Ok(out);
+        }
+        let Ok(conn) = self.conn(cluster) else {
+            return workloads_from_snapshot(self, service, cluster, read).await;
+        };
+        let what = format!("reading the workloads of {service}");
+        match self
+            .timed(cluster, &what, self.read_service(conn, service, read))
+            .await
+        {
+            Ok(out) => Ok(out),
+            // As in a snapshot: the cluster is reported as not read.
+            Err(e) => {
+                tracing::warn!(cluster = %cluster, error = %format!("{e:#}"), "cluster read failed");
+                Ok(ClusterSnapshot {
+                    errors: vec![(cluster.clone(), format!("{e:#}"))],
+                    ..ClusterSnapshot::default()
+                })
+            }
+        }
     }
 
     /// Every cluster's watch, merged. The workload mapping is read from the catalog

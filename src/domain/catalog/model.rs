@@ -561,6 +561,18 @@ impl Catalog {
         &self.entities
     }
 
+    /// Annotate every entity that has no `key` annotation with what `value_of` gives
+    /// for it (none: left as it is). Annotations are no part of the index's keys.
+    pub fn default_annotation(&mut self, key: &str, value_of: impl Fn(&Entity) -> Option<String>) {
+        for e in &mut self.entities {
+            if e.annotation(key).is_none()
+                && let Some(value) = value_of(e)
+            {
+                e.annotations.insert(key.to_string(), value);
+            }
+        }
+    }
+
     pub fn get(&self, r: &EntityRef) -> Option<&Entity> {
         self.index.get(&r.key()).map(|&i| &self.entities[i])
     }

@@ -13,13 +13,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// Requests seen, by operation; and the switch that cuts every open connection.
+/// Requests seen, by operation; and the switch that cuts every open connection; and
+/// every request's method and target (query included), in order.
 #[derive(Clone)]
-pub struct Counter(Arc<Mutex<BTreeMap<String, u64>>>, Arc<watch::Sender<u64>>);
+pub struct Counter(
+    Arc<Mutex<BTreeMap<String, u64>>>,
+    Arc<watch::Sender<u64>>,
+    Arc<Mutex<Vec<String>>>,
+);
 
 impl Default for Counter {
     fn default() -> Self {
-        Counter(Arc::default(), Arc::new(watch::Sender::new(0)))
+        Counter(
+            Arc::default(),
+            Arc::new(watch::Sender::new(0)),
+            Arc::default(),
+        )
     }
 }
 
@@ -39,8 +48,14 @@ impl Counter {
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().unwrap().clone()
     }
-    fn add(&self, op: String) {
+    /// Every request so far: `METHOD TARGET` (the path and its query, as sent).
+    pub fn requests(&self) -> Vec<String> {
+        self.2.lock().unwrap().clone()
+    }
+    fn add(&self, op: String, line: &str) {
         *self.0.lock().unwrap().entry(op).or_insert(0) += 1;
+        let line = line.rsplit_once(' ').map_or(line, |(l, _)| l);
+        self.2.lock().unwrap().push(line.to_string());
     }
 }
 
@@ -120,7 +135,8 @@ async fn relay(client: TcpStream, server: TcpStream, counter: Counter) -> std::i
             buf.extend_from_slice(&chunk[..n]);
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        counter.add(operation(&head));
+        let first = head.split("\r\n").next().unwrap_or_default();
+        counter.add(operation(&head), first);
         let length: usize = head
             .split("\r\n")
             .filter_map(|l| l.split_once(':'))
