@@ -29,6 +29,7 @@ pub mod findings;
 pub mod http;
 pub mod records;
 pub mod silences;
+pub mod sink;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -49,6 +50,7 @@ use crate::domain::{ClusterEvent, ClusterId, Timestamp, Topology};
 use findings::{FindingKind, FindingRecord, FindingState, Tracker};
 use http::Metrics;
 use silences::{RateLimit, Silence};
+use sink::{Delivered, SINK_KEY};
 
 /// How the agent runs.
 pub struct Options {
@@ -107,6 +109,12 @@ struct Agent {
     outbox: Vec<FindingRecord>,
     /// Findings the webhook has not taken yet (`[webhook] events` with `drift`), in order.
     alerts: std::collections::VecDeque<FindingRecord>,
+    /// The webhook wants drift alerts.
+    alerting: bool,
+    /// What the webhook was told (see [`sink`]), and the sink record as the broker last
+    /// took it (`None`: there is none yet).
+    delivered: Delivered,
+    sink_written: Option<Vec<u8>>,
     /// After the webhook refused one: not before then, and how long the last wait was.
     alert_retry: Option<(Instant, Duration)>,
     /// The silences, as last read from the silences topic.
@@ -211,11 +219,17 @@ async fn start(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<Agent> {
     let mut wait = Duration::from_millis(500);
-    let (current, tracker, held, silences) = loop {
+    let alerting = platform
+        .webhook
+        .as_ref()
+        .is_some_and(|w| w.wants(ALERT_EVENT));
+    let (current, tracker, held, silences, sink, owed) = loop {
         let read = async {
             bus.ensure_topics().await?;
             let current = bus.latest(&bus.state_topic).await?;
-            let findings = bus.latest(&bus.findings_topic).await?;
+            let mut findings = bus.latest(&bus.findings_topic).await?;
+            let sink_record = findings.remove(SINK_KEY);
+            findings.retain(|k, _| !sink::is_sink_key(k));
             let silences = silences::parse_all(bus.latest(&bus.silences_topic).await?);
             let records: Vec<FindingRecord> = findings
                 .values()
@@ -225,13 +239,42 @@ async fn start(
                         .ok()
                 })
                 .collect();
-            // Open findings told silenced: still to be POSTed when their silence ends.
+            // What the webhook was told; with no sink record yet, everything on the
+            // topic counts as told (an older agent told it, or no webhook was set).
+            let (delivered, written) = match sink_record {
+                Some(p) => match serde_json::from_slice::<Delivered>(&p) {
+                    Ok(d) => (d, Some(p)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "the sink record {SINK_KEY} is not one ({e}): counting every finding on the topic as told"
+                        );
+                        (Delivered::baseline(&records), None)
+                    }
+                },
+                None => (Delivered::baseline(&records), None),
+            };
+            // Open findings told silenced: still to be POSTed when their silence ends
+            // (unless the webhook has had them since).
             let held = records
                 .iter()
                 .filter(|r| r.silenced.is_some() && r.state != FindingState::Cleared)
+                .filter(|r| !delivered.has(r))
                 .map(|r| (r.finding.id.clone(), r.clone()))
                 .collect();
-            anyhow::Ok((current, Tracker::from_records(records), held, silences))
+            // The alerts still owed: on the topic, not taken by the webhook.
+            let owed = if alerting {
+                delivered.owed(&records)
+            } else {
+                Vec::new()
+            };
+            anyhow::Ok((
+                current,
+                Tracker::from_records(records),
+                held,
+                silences,
+                (delivered, written),
+                owed,
+            ))
         };
         match read.await {
             Ok(r) => break r,
@@ -251,6 +294,7 @@ async fn start(
     tracing::info!(
         records = current.len(),
         open_findings = tracker.open().count(),
+        alerts_owed = owed.len(),
         "read the agent's topics"
     );
     // As in every poll: environments that do not answer in time are read at the next.
@@ -270,7 +314,10 @@ async fn start(
         current,
         tracker,
         outbox: Vec::new(),
-        alerts: std::collections::VecDeque::new(),
+        alerts: owed.into(),
+        alerting,
+        delivered: sink.0,
+        sink_written: sink.1,
         alert_retry: None,
         silences,
         held,
@@ -628,6 +675,8 @@ impl Agent {
                     }
                     (Some(_), FindingState::Cleared) => {
                         self.held.remove(id);
+                        // Never told now: forgotten.
+                        self.delivered.mark(r);
                     }
                     (None, _) => {
                         self.held.remove(id);
@@ -643,10 +692,16 @@ impl Agent {
 
     /// Tells the webhook each finding record once, in order; one it refuses is tried
     /// again on the next round (and those after it wait).
+    ///
+    /// Only findings the broker has taken are told (the topic is the queue a restart
+    /// reads back), and only while the sink record holds every earlier delivery.
     async fn send_alerts(&mut self) {
         let Some(webhook) = self.platform.webhook.clone() else {
             return;
         };
+        if !self.alerting || !self.outbox.is_empty() || !self.persist_sink().await {
+            return;
+        }
         if self.alert_retry.is_some_and(|(at, _)| Instant::now() < at) {
             return;
         }
@@ -690,6 +745,8 @@ impl Agent {
                 tracing::info!(id = %r.finding.id, "alert rate limit reached: not sent");
                 let id = r.finding.id.clone();
                 self.rate.suppress(id);
+                // Counted in the summary: not owed after a restart.
+                self.delivered.mark(r);
                 self.alerts.pop_front();
                 continue;
             }
@@ -697,8 +754,13 @@ impl Agent {
             match webhook.notify(&message).await {
                 Ok(()) => {
                     self.metrics.alerts_sent(1);
+                    self.delivered.mark(r);
                     self.alerts.pop_front();
                     self.alert_retry = None;
+                    // Recorded before the next: a restart owes only what is not.
+                    if !self.persist_sink().await {
+                        break;
+                    }
                 }
                 Err(e) => {
                     // Not sent: it does not count against the rate limit.
@@ -721,6 +783,11 @@ impl Agent {
         if self.outbox.is_empty() {
             return;
         }
+        // The sink record first: a start that finds none counts every finding on the
+        // topic as told.
+        if self.alerting && self.sink_written.is_none() && !self.persist_sink().await {
+            return;
+        }
         let sends: Vec<(String, Option<Vec<u8>>)> = self
             .outbox
             .iter()
@@ -738,6 +805,32 @@ impl Agent {
             // Sent again, all of them in order, next time (the latest per id wins).
             tracing::warn!("publishing findings failed: {e:#}");
             self.metrics.broker(Some(format!("{e:#}")));
+        }
+    }
+
+    /// Writes the sink record when what the webhook was told changed since the broker
+    /// last took it; false when the broker did not take it.
+    async fn persist_sink(&mut self) -> bool {
+        if !self.alerting {
+            return true;
+        }
+        let payload = self.delivered.to_json();
+        if self.sink_written.as_deref() == Some(payload.as_slice()) {
+            return true;
+        }
+        let sends = [(SINK_KEY.to_string(), Some(payload.clone()))];
+        let (done, error) = self.bus.send(&self.bus.findings_topic, &sends).await;
+        match error {
+            None if !done.is_empty() => {
+                self.sink_written = Some(payload);
+                true
+            }
+            e => {
+                let why = e.map_or_else(|| "not acknowledged".to_string(), |e| format!("{e:#}"));
+                tracing::warn!("recording what the webhook was told failed: {why}; alerts wait");
+                self.metrics.broker(Some(why));
+                false
+            }
         }
     }
 
