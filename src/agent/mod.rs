@@ -76,6 +76,20 @@ pub struct Heartbeat {
     pub last_ok: Option<Timestamp>,
     /// How many keys of the source the state topic holds.
     pub records: usize,
+    /// The clusters source: each cluster (`ENV/REGION`) on its own, so one that cannot
+    /// be read is stale alone.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub clusters: std::collections::BTreeMap<String, ClusterBeat>,
+}
+
+/// One cluster in the clusters heartbeat.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ClusterBeat {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When its watch was last current and published; `None`: never.
+    pub last_ok: Option<Timestamp>,
 }
 
 /// How long one read of a polled source may take before it counts as failed.
@@ -134,7 +148,10 @@ struct Agent {
     live: LiveState,
     /// Clusters of the topology that have sent their first listing.
     synced: BTreeSet<ClusterId>,
-    unreachable: BTreeSet<ClusterId>,
+    /// Clusters whose watch fails, and why.
+    unreachable: std::collections::BTreeMap<ClusterId, String>,
+    /// When each cluster's watch was last current and published.
+    cluster_ok: std::collections::BTreeMap<ClusterId, Timestamp>,
     /// Watch events not yet published, since when.
     pending_since: Option<Instant>,
 }
@@ -327,7 +344,8 @@ async fn start(
         topology,
         live: LiveState::default(),
         synced: BTreeSet::new(),
-        unreachable: BTreeSet::new(),
+        unreachable: std::collections::BTreeMap::new(),
+        cluster_ok: std::collections::BTreeMap::new(),
         pending_since: None,
     })
 }
@@ -395,7 +413,10 @@ impl Agent {
             }
             ClusterEvent::Unreachable { cluster, error } => {
                 tracing::warn!(cluster = %cluster, "unreachable: {}", crate::domain::text::sanitize(error));
-                self.unreachable.insert(cluster.clone());
+                self.unreachable.insert(
+                    cluster.clone(),
+                    crate::domain::text::sanitize(error).into_owned(),
+                );
             }
             ClusterEvent::Deployment(d) => {
                 self.unreachable.remove(&d.cluster);
@@ -413,7 +434,7 @@ impl Agent {
     fn clusters_ready(&self) -> bool {
         self.base
             .iter()
-            .all(|c| self.synced.contains(c) || self.unreachable.contains(c))
+            .all(|c| self.synced.contains(c) || self.unreachable.contains_key(c))
     }
 
     async fn flush_clusters(&mut self) {
@@ -430,7 +451,7 @@ impl Agent {
         let keep = |k: &str| {
             records::cluster_of(k).is_some_and(|(env, region)| {
                 let c = ClusterId::new(env, region);
-                self.unreachable.contains(&c)
+                self.unreachable.contains_key(&c)
                     || (!self.synced.contains(&c) && self.base.contains(&c))
             })
         };
@@ -461,14 +482,52 @@ impl Agent {
     }
 
     /// The watch is current: every cluster synced and published, or some unreachable.
-    fn clusters_status(&self) {
+    /// The clusters that answer are current (each in the heartbeat); the source as a
+    /// whole is read while any cluster answers, failing (not current) when none does.
+    fn clusters_status(&mut self) {
+        let at = now();
+        for c in &self.synced {
+            if !self.unreachable.contains_key(c) {
+                self.cluster_ok.insert(c.clone(), at);
+            }
+        }
         if self.unreachable.is_empty() {
             self.metrics.source_ok("clusters");
-        } else {
-            let names: Vec<String> = self.unreachable.iter().map(|c| c.to_string()).collect();
-            self.metrics
-                .source_failed("clusters", format!("unreachable: {}", names.join(", ")));
+            return;
         }
+        let names: Vec<String> = self.unreachable.keys().map(|c| c.to_string()).collect();
+        let why = format!("unreachable: {}", names.join(", "));
+        if self
+            .synced
+            .iter()
+            .any(|c| !self.unreachable.contains_key(c))
+        {
+            self.metrics.source_partial("clusters", why);
+        } else {
+            self.metrics.source_failed("clusters", why);
+        }
+    }
+
+    /// Each cluster of the clusters source, for its heartbeat.
+    fn cluster_beats(&self) -> std::collections::BTreeMap<String, ClusterBeat> {
+        let mut all: BTreeSet<&ClusterId> = self.base.iter().collect();
+        all.extend(self.synced.iter());
+        all.extend(self.unreachable.keys());
+        all.into_iter()
+            .map(|c| {
+                let error =
+                    self.unreachable.get(c).cloned().or_else(|| {
+                        (!self.synced.contains(c)).then(|| "not listed yet".to_string())
+                    });
+                let last_ok = self.cluster_ok.get(c).copied();
+                let beat = ClusterBeat {
+                    ok: error.is_none() && last_ok.is_some(),
+                    error,
+                    last_ok,
+                };
+                (format!("{}/{}", c.env, c.region), beat)
+            })
+            .collect()
     }
 
     /// Reads every polled source (at once) and publishes what changed.
@@ -852,6 +911,11 @@ impl Agent {
                     at,
                     last_ok,
                     records: records::count(&self.current, &format!("{s}/")),
+                    clusters: if *s == "clusters" {
+                        self.cluster_beats()
+                    } else {
+                        std::collections::BTreeMap::new()
+                    },
                 };
                 (s.to_string(), serde_json::to_vec(&hb).ok())
             })
