@@ -559,3 +559,160 @@ async fn one_cluster_unreachable_is_stale_alone_keeps_its_last_state_and_catches
     .await;
     agent.kill();
 }
+
+/// The library's platform reading from the agent with `config_text` (the demo
+/// underneath, in memory, for what the agent does not publish): a long-lived client,
+/// as the TUI is.
+fn client_platform(config_text: &str) -> sphere::backend::Platform {
+    use sphere::backend::sim::{Sim, SimOptions};
+    let (config, problems) =
+        sphere::config::Config::from_str_at(Path::new("client.toml"), config_text);
+    assert!(problems.is_empty(), "{problems:?}");
+    let sim = Sim::open(
+        SimOptions {
+            pace: 0.0,
+            ..SimOptions::default()
+        },
+        sphere::backend::catalog::demo_catalog(),
+    )
+    .unwrap();
+    let platform = sphere::backend::agent_source::from_config(sim.platform(), &config).unwrap();
+    assert!(platform.agent.is_some(), "reads from the agent");
+    platform
+}
+
+/// The versions of `service` the platform's snapshot holds, by region.
+async fn versions(
+    platform: &sphere::backend::Platform,
+    service: &str,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let snap = platform
+        .clusters
+        .snapshot(&sphere::domain::Scope::default())
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(snap
+        .deployments
+        .iter()
+        .filter(|d| d.service == service)
+        .map(|d| (d.cluster.region.to_string(), d.version.clone()))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_restarted_the_client_keeps_its_last_state_says_so_and_catches_up() {
+    // A broker that keeps its topics across a restart, as Kafka does: tansu on S3.
+    let bucket = peers::unique("tansu").to_lowercase();
+    let r = reqwest::Client::new()
+        .put(format!("{}/{bucket}", peers::moto()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "making bucket {bucket}: {}",
+        r.status()
+    );
+    let mut broker = tokio::task::block_in_place(|| {
+        peers::OwnedBroker::start_on_s3(peers::free_port(), peers::moto(), &bucket)
+    });
+    let e = Env::new("fail-broker", broker.addr());
+    let service = peers::unique("pay");
+    let ns = [peers::unique("ab-use1"), peers::unique("ab-euw1")];
+    crate::e2e_configured::seed(peers::kube(), &ns[0], &service, "1.0.0", 1).await;
+    crate::e2e_configured::seed(peers::kube(), &ns[1], &service, "1.0.0", 1).await;
+    peers::kubeconfig_two_contexts(e.path(), [&ns[0], &ns[1]]);
+    let agent_config = e.write(
+        "agent.toml",
+        &format!(
+            "[[clusters]]\nregion = \"us-east-1\"\nenv = \"production\"\ncontext = \"use1\"\n\
+             kubeconfig = \"kubeconfig\"\nnamespace = \"{a}\"\n\
+             [[clusters]]\nregion = \"eu-west-1\"\nenv = \"production\"\ncontext = \"euw1\"\n\
+             kubeconfig = \"kubeconfig\"\nnamespace = \"{b}\"\n{agent}",
+            a = ns[0],
+            b = ns[1],
+            agent = e.agent_section("sources = [\"clusters\"]"),
+        ),
+    );
+    let mut agent = e.agent(&agent_config, "agent.log");
+    let client_text = format!(
+        "{}{}",
+        e.agent_section("sources = [\"clusters\"]"),
+        e.source_section(60)
+    );
+    let platform = client_platform(&client_text);
+    let feed = platform.agent.clone().unwrap();
+    let both = |v: &str| {
+        std::collections::BTreeMap::from([
+            ("eu-west-1".to_string(), v.to_string()),
+            ("us-east-1".to_string(), v.to_string()),
+        ])
+    };
+    wait_for("the client reads both clusters", async || {
+        agent.check("the client reads both clusters", Instant::now());
+        let v = versions(&platform, &service).await?;
+        if v == both("1.0.0") {
+            Ok(())
+        } else {
+            Err(format!("{v:?} {:?}", feed.status()))
+        }
+    })
+    .await;
+
+    // The broker goes: the client says so and keeps what it read.
+    tokio::task::block_in_place(|| broker.stop());
+    let status = wait_for("the client sees the broker gone", async || {
+        let s = feed.status();
+        if s.reachable {
+            Err(format!("{s:?}"))
+        } else {
+            Ok(s)
+        }
+    })
+    .await;
+    assert!(
+        status
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains(&broker.addr()),
+        "{status:?}"
+    );
+    let notice = platform.repos.notice().unwrap_or_default();
+    assert!(
+        notice.starts_with("agent unreachable") && notice.ends_with("last state kept"),
+        "{notice}"
+    );
+    assert_eq!(versions(&platform, &service).await.unwrap(), both("1.0.0"));
+
+    // Changed meanwhile; the broker back: the agent publishes it, the client reads it.
+    set_version(&ns[1], &service, "2.0.0").await;
+    tokio::task::block_in_place(|| broker.resume());
+    let resumed = Instant::now();
+    let mut want = both("1.0.0");
+    want.insert("eu-west-1".into(), "2.0.0".into());
+    wait_for(
+        "the client caught up after the broker's restart",
+        async || {
+            agent.check("the client caught up", Instant::now());
+            let v = versions(&platform, &service).await?;
+            let s = feed.status();
+            if v == want && s.reachable && platform.repos.notice().is_none() {
+                Ok(())
+            } else {
+                Err(format!("{v:?} {s:?}"))
+            }
+        },
+    )
+    .await;
+    // Promptly: the errors queued during the outage are no backlog (they were taken
+    // one per round of the feed, 2 s each against this broker: 45 s and more).
+    let took = resumed.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "caught up {took:?} after the restart"
+    );
+    agent.kill();
+    drop(platform);
+    drop(feed);
+}
