@@ -72,6 +72,13 @@ impl Metrics {
         m.last_ok.insert(source, Instant::now());
     }
 
+    /// Read, but not all of it (some clusters did not answer): current, and failing.
+    pub fn source_partial(&self, source: &'static str, why: String) {
+        let mut m = self.lock();
+        m.failing.insert(source, Some(why));
+        m.last_ok.insert(source, Instant::now());
+    }
+
     pub fn source_failed(&self, source: &'static str, why: String) {
         self.lock().failing.insert(source, Some(why));
     }

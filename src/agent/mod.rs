@@ -29,6 +29,7 @@ pub mod findings;
 pub mod http;
 pub mod records;
 pub mod silences;
+pub mod sink;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -49,6 +50,7 @@ use crate::domain::{ClusterEvent, ClusterId, Timestamp, Topology};
 use findings::{FindingKind, FindingRecord, FindingState, Tracker};
 use http::Metrics;
 use silences::{RateLimit, Silence};
+use sink::{Delivered, SINK_KEY};
 
 /// How the agent runs.
 pub struct Options {
@@ -74,6 +76,20 @@ pub struct Heartbeat {
     pub last_ok: Option<Timestamp>,
     /// How many keys of the source the state topic holds.
     pub records: usize,
+    /// The clusters source: each cluster (`ENV/REGION`) on its own, so one that cannot
+    /// be read is stale alone.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub clusters: std::collections::BTreeMap<String, ClusterBeat>,
+}
+
+/// One cluster in the clusters heartbeat.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ClusterBeat {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When its watch was last current and published; `None`: never.
+    pub last_ok: Option<Timestamp>,
 }
 
 /// How long one read of a polled source may take before it counts as failed.
@@ -128,6 +144,12 @@ struct Agent {
     outbox: Vec<FindingRecord>,
     /// Findings the webhook has not taken yet (`[webhook] events` with `drift`), in order.
     alerts: std::collections::VecDeque<FindingRecord>,
+    /// The webhook wants drift alerts.
+    alerting: bool,
+    /// What the webhook was told (see [`sink`]), and the sink record as the broker last
+    /// took it (`None`: there is none yet).
+    delivered: Delivered,
+    sink_written: Option<Vec<u8>>,
     /// After the webhook refused one: not before then, and how long the last wait was.
     alert_retry: Option<(Instant, Duration)>,
     /// The silences, as last read from the silences topic.
@@ -147,7 +169,10 @@ struct Agent {
     live: LiveState,
     /// Clusters of the topology that have sent their first listing.
     synced: BTreeSet<ClusterId>,
-    unreachable: BTreeSet<ClusterId>,
+    /// Clusters whose watch fails, and why.
+    unreachable: std::collections::BTreeMap<ClusterId, String>,
+    /// When each cluster's watch was last current and published.
+    cluster_ok: std::collections::BTreeMap<ClusterId, Timestamp>,
     /// Watch events not yet published, since when.
     pending_since: Option<Instant>,
 }
@@ -232,11 +257,17 @@ async fn start(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<Agent> {
     let mut wait = Duration::from_millis(500);
-    let (current, tracker, held, silences) = loop {
+    let alerting = platform
+        .webhook
+        .as_ref()
+        .is_some_and(|w| w.wants(ALERT_EVENT));
+    let (current, tracker, held, silences, sink, owed) = loop {
         let read = async {
             bus.ensure_topics().await?;
             let current = bus.latest(&bus.state_topic).await?;
-            let findings = bus.latest(&bus.findings_topic).await?;
+            let mut findings = bus.latest(&bus.findings_topic).await?;
+            let sink_record = findings.remove(SINK_KEY);
+            findings.retain(|k, _| !sink::is_sink_key(k));
             let silences = silences::parse_all(bus.latest(&bus.silences_topic).await?);
             let records: Vec<FindingRecord> = findings
                 .values()
@@ -246,13 +277,42 @@ async fn start(
                         .ok()
                 })
                 .collect();
-            // Open findings told silenced: still to be POSTed when their silence ends.
+            // What the webhook was told; with no sink record yet, everything on the
+            // topic counts as told (an older agent told it, or no webhook was set).
+            let (delivered, written) = match sink_record {
+                Some(p) => match serde_json::from_slice::<Delivered>(&p) {
+                    Ok(d) => (d, Some(p)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "the sink record {SINK_KEY} is not one ({e}): counting every finding on the topic as told"
+                        );
+                        (Delivered::baseline(&records), None)
+                    }
+                },
+                None => (Delivered::baseline(&records), None),
+            };
+            // Open findings told silenced: still to be POSTed when their silence ends
+            // (unless the webhook has had them since).
             let held = records
                 .iter()
                 .filter(|r| r.silenced.is_some() && r.state != FindingState::Cleared)
+                .filter(|r| !delivered.has(r))
                 .map(|r| (r.finding.id.clone(), r.clone()))
                 .collect();
-            anyhow::Ok((current, Tracker::from_records(records), held, silences))
+            // The alerts still owed: on the topic, not taken by the webhook.
+            let owed = if alerting {
+                delivered.owed(&records)
+            } else {
+                Vec::new()
+            };
+            anyhow::Ok((
+                current,
+                Tracker::from_records(records),
+                held,
+                silences,
+                (delivered, written),
+                owed,
+            ))
         };
         match read.await {
             Ok(r) => break r,
@@ -272,6 +332,7 @@ async fn start(
     tracing::info!(
         records = current.len(),
         open_findings = tracker.open().count(),
+        alerts_owed = owed.len(),
         "read the agent's topics"
     );
     // As in every poll: environments that do not answer in time are read at the next.
@@ -291,7 +352,10 @@ async fn start(
         current,
         tracker,
         outbox: Vec::new(),
-        alerts: std::collections::VecDeque::new(),
+        alerts: owed.into(),
+        alerting,
+        delivered: sink.0,
+        sink_written: sink.1,
         alert_retry: None,
         silences,
         held,
@@ -301,7 +365,8 @@ async fn start(
         topology,
         live: LiveState::default(),
         synced: BTreeSet::new(),
-        unreachable: BTreeSet::new(),
+        unreachable: std::collections::BTreeMap::new(),
+        cluster_ok: std::collections::BTreeMap::new(),
         pending_since: None,
     })
 }
@@ -369,7 +434,10 @@ impl Agent {
             }
             ClusterEvent::Unreachable { cluster, error } => {
                 tracing::warn!(cluster = %cluster, "unreachable: {}", crate::domain::text::sanitize(error));
-                self.unreachable.insert(cluster.clone());
+                self.unreachable.insert(
+                    cluster.clone(),
+                    crate::domain::text::sanitize(error).into_owned(),
+                );
             }
             ClusterEvent::Deployment(d) => {
                 self.unreachable.remove(&d.cluster);
@@ -387,7 +455,7 @@ impl Agent {
     fn clusters_ready(&self) -> bool {
         self.base
             .iter()
-            .all(|c| self.synced.contains(c) || self.unreachable.contains(c))
+            .all(|c| self.synced.contains(c) || self.unreachable.contains_key(c))
     }
 
     async fn flush_clusters(&mut self) {
@@ -404,7 +472,7 @@ impl Agent {
         let keep = |k: &str| {
             records::cluster_of(k).is_some_and(|(env, region)| {
                 let c = ClusterId::new(env, region);
-                self.unreachable.contains(&c)
+                self.unreachable.contains_key(&c)
                     || (!self.synced.contains(&c) && self.base.contains(&c))
             })
         };
@@ -435,14 +503,52 @@ impl Agent {
     }
 
     /// The watch is current: every cluster synced and published, or some unreachable.
-    fn clusters_status(&self) {
+    /// The clusters that answer are current (each in the heartbeat); the source as a
+    /// whole is read while any cluster answers, failing (not current) when none does.
+    fn clusters_status(&mut self) {
+        let at = now();
+        for c in &self.synced {
+            if !self.unreachable.contains_key(c) {
+                self.cluster_ok.insert(c.clone(), at);
+            }
+        }
         if self.unreachable.is_empty() {
             self.metrics.source_ok("clusters");
-        } else {
-            let names: Vec<String> = self.unreachable.iter().map(|c| c.to_string()).collect();
-            self.metrics
-                .source_failed("clusters", format!("unreachable: {}", names.join(", ")));
+            return;
         }
+        let names: Vec<String> = self.unreachable.keys().map(|c| c.to_string()).collect();
+        let why = format!("unreachable: {}", names.join(", "));
+        if self
+            .synced
+            .iter()
+            .any(|c| !self.unreachable.contains_key(c))
+        {
+            self.metrics.source_partial("clusters", why);
+        } else {
+            self.metrics.source_failed("clusters", why);
+        }
+    }
+
+    /// Each cluster of the clusters source, for its heartbeat.
+    fn cluster_beats(&self) -> std::collections::BTreeMap<String, ClusterBeat> {
+        let mut all: BTreeSet<&ClusterId> = self.base.iter().collect();
+        all.extend(self.synced.iter());
+        all.extend(self.unreachable.keys());
+        all.into_iter()
+            .map(|c| {
+                let error =
+                    self.unreachable.get(c).cloned().or_else(|| {
+                        (!self.synced.contains(c)).then(|| "not listed yet".to_string())
+                    });
+                let last_ok = self.cluster_ok.get(c).copied();
+                let beat = ClusterBeat {
+                    ok: error.is_none() && last_ok.is_some(),
+                    error,
+                    last_ok,
+                };
+                (format!("{}/{}", c.env, c.region), beat)
+            })
+            .collect()
     }
 
     /// Reads every polled source (at once) and publishes what changed.
@@ -649,6 +755,8 @@ impl Agent {
                     }
                     (Some(_), FindingState::Cleared) => {
                         self.held.remove(id);
+                        // Never told now: forgotten.
+                        self.delivered.mark(r);
                     }
                     (None, _) => {
                         self.held.remove(id);
@@ -664,10 +772,16 @@ impl Agent {
 
     /// Tells the webhook each finding record once, in order; one it refuses is tried
     /// again on the next round (and those after it wait).
+    ///
+    /// Only findings the broker has taken are told (the topic is the queue a restart
+    /// reads back), and only while the sink record holds every earlier delivery.
     async fn send_alerts(&mut self) {
         let Some(webhook) = self.platform.webhook.clone() else {
             return;
         };
+        if !self.alerting || !self.outbox.is_empty() || !self.persist_sink().await {
+            return;
+        }
         if self.alert_retry.is_some_and(|(at, _)| Instant::now() < at) {
             return;
         }
@@ -711,6 +825,8 @@ impl Agent {
                 tracing::info!(id = %r.finding.id, "alert rate limit reached: not sent");
                 let id = r.finding.id.clone();
                 self.rate.suppress(id);
+                // Counted in the summary: not owed after a restart.
+                self.delivered.mark(r);
                 self.alerts.pop_front();
                 continue;
             }
@@ -718,8 +834,13 @@ impl Agent {
             match webhook.notify(&message).await {
                 Ok(()) => {
                     self.metrics.alerts_sent(1);
+                    self.delivered.mark(r);
                     self.alerts.pop_front();
                     self.alert_retry = None;
+                    // Recorded before the next: a restart owes only what is not.
+                    if !self.persist_sink().await {
+                        break;
+                    }
                 }
                 Err(e) => {
                     // Not sent: it does not count against the rate limit.
@@ -742,6 +863,11 @@ impl Agent {
         if self.outbox.is_empty() {
             return;
         }
+        // The sink record first: a start that finds none counts every finding on the
+        // topic as told.
+        if self.alerting && self.sink_written.is_none() && !self.persist_sink().await {
+            return;
+        }
         let sends: Vec<(String, Option<Vec<u8>>)> = self
             .outbox
             .iter()
@@ -759,6 +885,32 @@ impl Agent {
             // Sent again, all of them in order, next time (the latest per id wins).
             tracing::warn!("publishing findings failed: {e:#}");
             self.metrics.broker(Some(format!("{e:#}")));
+        }
+    }
+
+    /// Writes the sink record when what the webhook was told changed since the broker
+    /// last took it; false when the broker did not take it.
+    async fn persist_sink(&mut self) -> bool {
+        if !self.alerting {
+            return true;
+        }
+        let payload = self.delivered.to_json();
+        if self.sink_written.as_deref() == Some(payload.as_slice()) {
+            return true;
+        }
+        let sends = [(SINK_KEY.to_string(), Some(payload.clone()))];
+        let (done, error) = self.bus.send(&self.bus.findings_topic, &sends).await;
+        match error {
+            None if !done.is_empty() => {
+                self.sink_written = Some(payload);
+                true
+            }
+            e => {
+                let why = e.map_or_else(|| "not acknowledged".to_string(), |e| format!("{e:#}"));
+                tracing::warn!("recording what the webhook was told failed: {why}; alerts wait");
+                self.metrics.broker(Some(why));
+                false
+            }
         }
     }
 
@@ -780,6 +932,11 @@ impl Agent {
                     at,
                     last_ok,
                     records: records::count(&self.current, &format!("{s}/")),
+                    clusters: if *s == "clusters" {
+                        self.cluster_beats()
+                    } else {
+                        std::collections::BTreeMap::new()
+                    },
                 };
                 (s.to_string(), serde_json::to_vec(&hb).ok())
             })

@@ -167,6 +167,24 @@ pub struct SourceAge {
     /// Why the agent's last read failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The clusters source: each cluster's own age (one that cannot be read is stale
+    /// alone, the others stay current).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterAge>,
+}
+
+/// One cluster as the agent last told it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterAge {
+    /// `ENV/REGION`.
+    pub cluster: String,
+    /// Seconds since the agent's watch of it was last current; `None`: never.
+    pub age_seconds: Option<i64>,
+    /// Older than `[source] stale_seconds`, or never current.
+    pub stale: bool,
+    /// Why the agent cannot read it, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Where the platform was read from, and how current it is (`--output json`: `agent`).
@@ -196,6 +214,14 @@ impl FeedStatus {
         self.sources.iter().filter(|s| s.stale)
     }
 
+    /// The clusters that are stale on their own (the clusters source is current).
+    pub fn stale_clusters(&self) -> impl Iterator<Item = &ClusterAge> {
+        self.source("clusters")
+            .filter(|s| !s.stale)
+            .into_iter()
+            .flat_map(|s| s.clusters.iter().filter(|c| c.stale))
+    }
+
     fn source(&self, name: &str) -> Option<&SourceAge> {
         self.sources.iter().find(|s| s.source == name)
     }
@@ -219,13 +245,17 @@ impl FeedStatus {
         if !self.missing_topics.is_empty() {
             return Some("agent: nothing published yet".to_string());
         }
-        let stale: Vec<String> = self
+        let mut stale: Vec<String> = self
             .stale()
             .map(|s| match s.age_seconds {
                 Some(a) => format!("{} {}", s.source, age_text(a)),
                 None => s.source.clone(),
             })
             .collect();
+        stale.extend(self.stale_clusters().map(|c| match c.age_seconds {
+            Some(a) => format!("cluster {} {}", c.cluster, age_text(a)),
+            None => format!("cluster {}", c.cluster),
+        }));
         (!stale.is_empty()).then(|| format!("agent stale: {}", stale.join(", ")))
     }
 
@@ -257,6 +287,21 @@ impl FeedStatus {
             out.push(format!(
                 "agent: {} is stale ({age}, more than {} s){why}",
                 s.source, self.stale_after_seconds
+            ));
+        }
+        for c in self.stale_clusters() {
+            let age = match c.age_seconds {
+                Some(a) => format!("last read {} ago", age_text(a)),
+                None => "never read".to_string(),
+            };
+            let why = c
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            out.push(format!(
+                "agent: cluster {} is stale ({age}, more than {} s){why}",
+                c.cluster, self.stale_after_seconds
             ));
         }
         out
@@ -452,11 +497,25 @@ fn status_of(held: &Held, shared: &Shared) -> FeedStatus {
         .values()
         .map(|b| {
             let age = b.last_ok.map(|t| (at - t).max(0));
+            let clusters = b
+                .clusters
+                .iter()
+                .map(|(name, c)| {
+                    let age = c.last_ok.map(|t| (at - t).max(0));
+                    ClusterAge {
+                        cluster: name.clone(),
+                        age_seconds: age,
+                        stale: age.is_none_or(|a| a > limit),
+                        error: c.error.clone(),
+                    }
+                })
+                .collect();
             SourceAge {
                 source: b.source.clone(),
                 age_seconds: age,
                 stale: age.is_none_or(|a| a > limit),
                 error: b.error.clone(),
+                clusters,
             }
         })
         .collect();
@@ -696,7 +755,9 @@ impl Tail {
     fn drain(&self, c: &BaseConsumer, positions: &mut Positions) {
         let mut got = Vec::new();
         let mut wait = Duration::from_millis(200);
-        while got.len() < 10_000 {
+        let mut events = 0;
+        while got.len() < 10_000 && events < 20_000 {
+            events += 1;
             match c.poll(wait) {
                 Some(Ok(m)) => {
                     let Some(i) = self.topics.iter().position(|t| t == m.topic()) else {
@@ -708,10 +769,14 @@ impl Tail {
                     }
                     wait = Duration::ZERO;
                 }
-                // librdkafka retries a connection that drops; the checks say so.
+                // librdkafka retries a connection that drops; the checks say so. The
+                // errors of an outage queue up (one per connection attempt) ahead of
+                // the records that follow it: passed over here, all of them, or the
+                // feed would take one per round and lag the broker's return by as many
+                // rounds (45 s after a 20 s outage against tansu on S3).
                 Some(Err(e)) => {
                     tracing::debug!("agent topics: {e}");
-                    break;
+                    wait = Duration::ZERO;
                 }
                 None => break,
             }
@@ -841,6 +906,35 @@ impl AgentClusters {
         })
     }
 
+    /// Why each cluster's data is not current: every cluster's when the feed as a
+    /// whole is not ([`Self::stale_reason`]), else each cluster stale on its own.
+    fn stale_reasons(
+        status: &FeedStatus,
+        all: &BTreeSet<ClusterId>,
+    ) -> BTreeMap<ClusterId, String> {
+        if let Some(why) = Self::stale_reason(status) {
+            return all.iter().map(|c| (c.clone(), why.clone())).collect();
+        }
+        status
+            .stale_clusters()
+            .filter_map(|c| {
+                let (env, region) = c.cluster.split_once('/')?;
+                let why = match c.age_seconds {
+                    Some(a) => format!(
+                        "{STALE}: the agent last read this cluster {} ago",
+                        age_text(a)
+                    ),
+                    None => format!("{STALE}: the agent has not read this cluster"),
+                };
+                let why = match &c.error {
+                    Some(e) => format!("{why}: {e}"),
+                    None => why,
+                };
+                Some((ClusterId::new(env, region), why))
+            })
+            .collect()
+    }
+
     fn all_clusters(&self) -> Vec<ClusterId> {
         let mut out: Vec<ClusterId> = self.topology().clusters().collect();
         for c in self.feed.clusters_seen() {
@@ -919,20 +1013,23 @@ impl ClusterProvider for AgentClusters {
             }
             let mut sent: BTreeMap<(ClusterId, String), DeploymentSummary> = BTreeMap::new();
             let mut synced: BTreeSet<ClusterId> = BTreeSet::new();
-            let mut stale: Option<String> = None;
+            let mut stale: BTreeMap<ClusterId, String> = BTreeMap::new();
             loop {
                 let now: BTreeMap<(ClusterId, String), DeploymentSummary> = feed
                     .deployments(&Scope::default())
                     .into_iter()
                     .map(|d| ((d.cluster.clone(), d.service.clone()), d))
                     .collect();
-                let why = AgentClusters::stale_reason(&feed.status());
-                let recovered = stale.is_some() && why.is_none();
+                let mut all: BTreeSet<ClusterId> = clusters.iter().cloned().collect();
+                all.extend(now.keys().map(|(c, _)| c.clone()));
+                let why = AgentClusters::stale_reasons(&feed.status(), &all);
+                let recovered: BTreeSet<&ClusterId> =
+                    stale.keys().filter(|c| !why.contains_key(*c)).collect();
                 let mut events = Vec::new();
                 for (k, d) in &now {
-                    // After staleness, every deployment again: that clears each
-                    // cluster's unreachable mark.
-                    if recovered || sent.get(k) != Some(d) {
+                    // After staleness, each deployment of the cluster again: that
+                    // clears its unreachable mark.
+                    if recovered.contains(&k.0) || sent.get(k) != Some(d) {
                         events.push(ClusterEvent::Deployment(d.clone()));
                     }
                 }
@@ -942,20 +1039,18 @@ impl ClusterProvider for AgentClusters {
                         service: service.clone(),
                     });
                 }
-                let mut all: BTreeSet<ClusterId> = clusters.iter().cloned().collect();
-                all.extend(now.keys().map(|(c, _)| c.clone()));
                 for c in &all {
                     if synced.insert(c.clone()) {
                         events.push(ClusterEvent::Synced(c.clone()));
                     }
                 }
-                if let Some(w) = &why
-                    && stale.as_ref() != Some(w)
-                {
-                    events.extend(all.iter().map(|c| ClusterEvent::Unreachable {
-                        cluster: c.clone(),
-                        error: w.clone(),
-                    }));
+                for (c, w) in &why {
+                    if stale.get(c) != Some(w) {
+                        events.push(ClusterEvent::Unreachable {
+                            cluster: c.clone(),
+                            error: w.clone(),
+                        });
+                    }
                 }
                 stale = why;
                 sent = now;
@@ -1313,6 +1408,7 @@ mod tests {
             at: now(),
             last_ok,
             records: 1,
+            clusters: BTreeMap::new(),
         }
     }
 
@@ -1347,6 +1443,66 @@ mod tests {
         let why = AgentClusters::stale_reason(&st).unwrap();
         assert!(why.starts_with(STALE) && why.contains("refused"), "{why}");
         assert!(st.warnings().iter().any(|w| w.contains("secrets is stale")));
+    }
+
+    #[test]
+    fn one_cluster_not_read_is_stale_alone_while_the_clusters_source_is_current() {
+        use crate::agent::ClusterBeat;
+        let s = shared();
+        let mut held = Held {
+            caught_up: true,
+            ..Held::default()
+        };
+        let mut b = beat("clusters", Some(now() - 2));
+        b.clusters.insert(
+            "production/us-east-1".into(),
+            ClusterBeat {
+                ok: true,
+                error: None,
+                last_ok: Some(now() - 2),
+            },
+        );
+        b.clusters.insert(
+            "production/eu-west-1".into(),
+            ClusterBeat {
+                ok: false,
+                error: Some("watching deployments: connection refused".into()),
+                last_ok: Some(now() - 300),
+            },
+        );
+        held.beats.insert("clusters".into(), b);
+        let st = status_of(&held, &s);
+        assert_eq!(st.stale().count(), 0, "the source is current");
+        let stale: Vec<&str> = st.stale_clusters().map(|c| c.cluster.as_str()).collect();
+        assert_eq!(stale, vec!["production/eu-west-1"]);
+        assert_eq!(
+            st.notice().as_deref(),
+            Some("agent stale: cluster production/eu-west-1 5m")
+        );
+        assert!(
+            st.warnings()
+                .iter()
+                .any(|w| w.contains("cluster production/eu-west-1 is stale")
+                    && w.ends_with("connection refused")),
+            "{:?}",
+            st.warnings()
+        );
+        let all: BTreeSet<ClusterId> = [
+            ClusterId::new("production", "us-east-1"),
+            ClusterId::new("production", "eu-west-1"),
+        ]
+        .into();
+        let why = AgentClusters::stale_reasons(&st, &all);
+        assert_eq!(why.len(), 1, "{why:?}");
+        let w = &why[&ClusterId::new("production", "eu-west-1")];
+        assert!(
+            w.starts_with(STALE) && w.ends_with("connection refused"),
+            "{w}"
+        );
+        // The broker away: every cluster, for the same reason.
+        held.broker_error = Some(("refused".into(), now()));
+        let why = AgentClusters::stale_reasons(&status_of(&held, &s), &all);
+        assert_eq!(why.len(), 2);
     }
 
     #[test]

@@ -476,7 +476,12 @@ async fn the_alert_rate_limit_holds_back_the_rest_and_tells_how_many_when_the_wi
     // A window more: whatever came after is told too, within the limit again.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let findings = e.findings();
-    let ids: Vec<&str> = findings.iter().map(|(k, _)| k.as_str()).collect();
+    // Without the webhook's sink record (what it was told), which is no finding.
+    let ids: Vec<&str> = findings
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !k.starts_with("sink/"))
+        .collect();
     assert!(ids.len() > 3, "{ids:?}");
     let p = posts(&hook).await;
     let first = p.iter().position(|p| p["target"] == "rate-limit").unwrap();

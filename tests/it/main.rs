@@ -12,6 +12,7 @@ mod access_cli;
 mod actions_cli;
 mod agent;
 mod agent_client;
+mod agent_failures;
 mod aws_provider;
 mod catalog_cli;
 mod catalog_corpus;

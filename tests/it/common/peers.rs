@@ -223,18 +223,51 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// A tansu broker owned by one test, on its own port, that the test can stop and start
-/// again on the same port (a broker outage). Memory storage: a restarted broker has no
-/// topics. It is killed when dropped, and ends with the thread that started it.
+/// again on the same port (a broker outage). Memory storage ([`OwnedBroker::start`]): a
+/// restarted broker has no topics; S3 storage on moto ([`OwnedBroker::start_on_s3`]):
+/// a restarted broker has what it had. It is killed when dropped, and ends with the
+/// thread that started it.
 pub struct OwnedBroker {
     port: u16,
     child: Option<std::process::Child>,
+    /// `--storage-engine`, and the environment it needs.
+    engine: String,
+    env: Vec<(String, String)>,
 }
 
 impl OwnedBroker {
     /// Starts tansu on `port` and waits until it listens. Needs `tansu` installed even
     /// when `SPHERE_TEST_KAFKA` names a shared broker.
     pub fn start(port: u16) -> OwnedBroker {
-        let mut b = OwnedBroker { port, child: None };
+        let mut b = OwnedBroker {
+            port,
+            child: None,
+            engine: "memory://tansu/".into(),
+            env: Vec::new(),
+        };
+        b.resume();
+        b
+    }
+
+    /// Starts tansu on `port` storing in `bucket` on moto's S3 (made by the caller),
+    /// so that a restart keeps the topics, as a Kafka broker does.
+    pub fn start_on_s3(port: u16, moto_url: &str, bucket: &str) -> OwnedBroker {
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", moto_url),
+            ("AWS_ALLOW_HTTP", "true"),
+        ];
+        let mut b = OwnedBroker {
+            port,
+            child: None,
+            engine: format!("s3://{bucket}/"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
         b.resume();
         b
     }
@@ -263,7 +296,8 @@ impl OwnedBroker {
             "--advertised-listener-url",
             &url,
         ])
-        .args(["--storage-engine", "memory://tansu/"])
+        .args(["--storage-engine", &self.engine])
+        .envs(self.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
