@@ -23,8 +23,9 @@ object's history) and serves the object verbs the way the API server does:
   maps merge, ``null`` deletes) and JSON patches; ``/status`` and ``/scale``-less
   subresources address the object itself.
 
-Run: ``python3 tests/peers/kube_peer.py --port N``. ``GET /_peer/stats`` reports how many
-conflicts were answered (for the lock-race test to show the retries happened).
+Run: ``python3 tests/peers/kube_peer.py --port N``. ``GET /_peer/requests`` counts the
+requests served by method and resource (watches apart; ``POST`` resets it). ``GET
+/_peer/stats`` reports how many conflicts were answered (for the lock-race test to show the retries happened).
 ``POST /_peer/after-get {"path": P, "patch": {...}}`` applies a merge patch to the object
 at path P right after the next GET of it has been answered: a concurrent writer placed
 exactly between a client's read and its write. ``POST /_peer/forbid {"path": P}`` makes
@@ -46,6 +47,7 @@ client must resume without losing or repeating a line). Events are ordinary obje
 
 import argparse
 import asyncio
+import collections
 import copy
 import datetime
 import json
@@ -133,6 +135,7 @@ class Peer(kmock.KubernetesEmulator):
         self.forbidden = set()  # paths answered 403 Forbidden
         self.logs = {}  # (namespace, pod, container, previous) -> [(datetime, text)]
         self.log_cuts = 0  # bumped by /_peer/logs/cut: open follow streams end
+        self.requests = collections.Counter()  # 'METHOD plural[ watch]' -> requests served
 
     # --- addressing ---------------------------------------------------------------
 
@@ -190,6 +193,12 @@ class Peer(kmock.KubernetesEmulator):
 
     async def _handle(self, request):
         path = request.url.path
+        if path == '/_peer/requests':
+            # What clients asked for, by method and resource (watches apart), since the
+            # start or the last reset: for counting a client's cost by hand.
+            if request.method.value.upper() == 'POST':
+                self.requests.clear()
+            return aiohttp.web.json_response(dict(sorted(self.requests.items())))
         if path == '/_peer/stats':
             return aiohttp.web.json_response({'conflicts': self.conflicts, 'revision': self.revision})
         if path == '/_peer/after-get' and request.method.value.upper() == 'POST':
@@ -229,6 +238,8 @@ class Peer(kmock.KubernetesEmulator):
         res = kmock.resource(group, version, plural)
         method = request.method.value.upper()
         params = dict(request.params)
+        watching = method == 'GET' and params.get('watch') in ('true', '1')
+        self.requests[f"{method} {plural}{'/' + sub if sub else ''}{' watch' if watching else ''}"] += 1
         if sub == 'log' and plural == 'pods' and request.method.value.upper() == 'GET':
             return await _serve_log(self, request, namespace, name, dict(request.params))
         if sub not in (None, 'status'):
