@@ -96,6 +96,73 @@ pub struct ClusterBeat {
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `read`, or a failure when it has not answered within [`READ_TIMEOUT`].
+/// What one poll read: each polled source's answer (`None`: the agent does not
+/// publish it), the environments (`None`: not read in time), git and the silences.
+struct Polled {
+    topology: Option<Topology>,
+    declared: Result<Option<GitDeclared>>,
+    silences: Result<Vec<Silence>>,
+    locks: Option<Result<Vec<crate::domain::Lock>>>,
+    catalog: Option<Result<Arc<crate::domain::catalog::Catalog>>>,
+    secrets: Option<Result<crate::domain::secret::SecretListing>>,
+    flags: Option<Result<Vec<crate::domain::FlagState>>>,
+}
+
+/// Read every polled source at once, each within [`READ_TIMEOUT`]. Runs on a task of
+/// its own (see `run_loop`): the agent's loop goes on taking watch events, publishing
+/// the clusters' changes and sending heartbeats while a slow source is read.
+async fn read_sources(p: Platform, bus: Arc<bus::Bus>, sources: Vec<&'static str>) -> Polled {
+    let watches = |s: &str| sources.contains(&s);
+    let topology = tokio::time::timeout(READ_TIMEOUT, p.topology_or_clusters())
+        .await
+        .ok();
+    let (declared, silences, locks, catalog, secrets, flags) = tokio::join!(
+        bounded("git", p.repos.declared()),
+        bounded("silences", async {
+            bus.latest(&bus.silences_topic)
+                .await
+                .map(silences::parse_all)
+        }),
+        async {
+            if watches("locks") {
+                Some(bounded("locks", p.ledger.locks()).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if watches("catalog") {
+                Some(bounded("catalog", p.catalog.refresh()).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if watches("secrets") {
+                Some(bounded("secrets", p.secrets.list_partial(None)).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if watches("flags") {
+                Some(bounded("flags", p.flags.list()).await)
+            } else {
+                None
+            }
+        },
+    );
+    Polled {
+        topology,
+        declared,
+        silences,
+        locks,
+        catalog,
+        secrets,
+        flags,
+    }
+}
+
 /// The cluster watch, driven by a task of its own: its events come through a channel.
 ///
 /// Polled from the agent's `select!` loop instead, the watch stood still while the loop
@@ -133,7 +200,7 @@ fn now() -> Timestamp {
 /// The state of one run.
 struct Agent {
     platform: Platform,
-    bus: bus::Bus,
+    bus: Arc<bus::Bus>,
     metrics: Arc<Metrics>,
     sources: Vec<&'static str>,
     hash_key: records::HashKey,
@@ -200,7 +267,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(http::serve(listener, metrics.clone(), stop_rx.clone()));
     tracing::info!(%addr, sources = ?opts.sources, "sphere agent: /healthz and /metrics answer");
-    let bus = bus::Bus::new(cfg, opts.kafka.as_ref())?;
+    let bus = Arc::new(bus::Bus::new(cfg, opts.kafka.as_ref())?);
     let _clock = sim.as_ref().and_then(Sim::start_clock);
     let hash_key = opts.hash_key;
     let work = async {
@@ -249,7 +316,7 @@ pub async fn run(
 /// Creates the topics and reads them back, retrying until the broker answers.
 async fn start(
     platform: Platform,
-    bus: bus::Bus,
+    bus: Arc<bus::Bus>,
     metrics: Arc<Metrics>,
     sources: Vec<&'static str>,
     hash_key: records::HashKey,
@@ -393,6 +460,7 @@ impl Agent {
         for i in [&mut poll, &mut flush, &mut beat] {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
+        let mut reading: Option<tokio::task::JoinHandle<Polled>> = None;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -407,20 +475,40 @@ impl Agent {
                         watch = drive(self.platform.clusters.watch());
                     }
                 },
-                _ = poll.tick() => {
-                    if let Some(sim) = &sim {
-                        let sim = sim.clone();
-                        match tokio::task::spawn_blocking(move || sim.refresh()).await {
-                            Ok(Err(e)) => tracing::warn!("demo: reading the state again failed: {e:#}"),
-                            Err(e) => tracing::warn!("demo: reading the state again failed: {e}"),
-                            Ok(Ok(_)) => {}
+                // One poll at a time, read on a task of its own: a slow source holds
+                // up neither the watch's changes nor the heartbeats.
+                _ = poll.tick(), if reading.is_none() => {
+                    let (platform, bus) = (self.platform.clone(), self.bus.clone());
+                    let (sources, sim) = (self.sources.clone(), sim.clone());
+                    reading = Some(tokio::spawn(async move {
+                        if let Some(sim) = sim {
+                            match tokio::task::spawn_blocking(move || sim.refresh()).await {
+                                Ok(Err(e)) => tracing::warn!("demo: reading the state again failed: {e:#}"),
+                                Err(e) => tracing::warn!("demo: reading the state again failed: {e}"),
+                                Ok(Ok(_)) => {}
+                            }
                         }
+                        read_sources(platform, bus, sources).await
+                    }));
+                }
+                read = async {
+                    match reading.as_mut() {
+                        Some(task) => task.await,
+                        None => std::future::pending().await,
                     }
-                    self.poll().await;
+                }, if reading.is_some() => {
+                    reading = None;
+                    match read {
+                        Ok(polled) => self.apply_polled(polled).await,
+                        Err(e) => tracing::warn!("the poll's reading task failed: {e}"),
+                    }
                 }
                 _ = flush.tick() => self.flush_clusters().await,
                 _ = beat.tick() => self.heartbeats().await,
             }
+        }
+        if let Some(task) = reading {
+            task.abort();
         }
         self.bus.flush();
         Ok(())
@@ -551,26 +639,23 @@ impl Agent {
             .collect()
     }
 
-    /// Reads every polled source (at once) and publishes what changed.
-    async fn poll(&mut self) {
-        // A read that does not answer is a failed read, never a stalled agent: the
-        // loop must go on taking watch events and sending heartbeats.
-        match tokio::time::timeout(READ_TIMEOUT, self.platform.topology_or_clusters()).await {
-            Ok(t) => self.topology = t,
-            Err(_) => tracing::warn!(
+    /// Publish what one poll read (see [`read_sources`]).
+    async fn apply_polled(&mut self, polled: Polled) {
+        let Polled {
+            topology,
+            declared,
+            silences,
+            locks,
+            catalog,
+            secrets,
+            flags,
+        } = polled;
+        match topology {
+            Some(t) => self.topology = t,
+            None => tracing::warn!(
                 "ephemeral environments not read within {READ_TIMEOUT:?}; keeping the last"
             ),
         }
-        let p = self.platform.clone();
-        let (declared, silences) = tokio::join!(
-            bounded("git", p.repos.declared()),
-            bounded("silences", async {
-                self.bus
-                    .latest(&self.bus.silences_topic)
-                    .await
-                    .map(silences::parse_all)
-            }),
-        );
         match silences {
             Ok(s) => self.silences = s,
             Err(e) => tracing::warn!("silences not read (the last ones hold): {e:#}"),
@@ -584,36 +669,6 @@ impl Agent {
             }
         }
         self.git_findings().await;
-        let (locks, catalog, secrets, flags) = tokio::join!(
-            async {
-                if self.watches("locks") {
-                    Some(bounded("locks", p.ledger.locks()).await)
-                } else {
-                    None
-                }
-            },
-            async {
-                if self.watches("catalog") {
-                    Some(bounded("catalog", p.catalog.refresh()).await)
-                } else {
-                    None
-                }
-            },
-            async {
-                if self.watches("secrets") {
-                    Some(bounded("secrets", p.secrets.list_partial(None)).await)
-                } else {
-                    None
-                }
-            },
-            async {
-                if self.watches("flags") {
-                    Some(bounded("flags", p.flags.list()).await)
-                } else {
-                    None
-                }
-            },
-        );
         if let Some(r) = locks {
             match r {
                 Ok(l) => {

@@ -555,3 +555,67 @@ fn a_bad_agent_section_names_the_file_and_the_key_and_the_agent_does_not_start()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A source that answers slowly holds up neither the clusters nor the heartbeats: the
+/// polled reads run on a task of their own. Here the GitOps repository's host holds
+/// every request for a minute, past the agent's 15 s read limit. Before, the polls ran
+/// in the agent's loop, so the first clusters were published only once that read had
+/// timed out (15 s after the start), and again and again at every poll after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_source_holds_up_neither_the_clusters_nor_the_heartbeats() {
+    let e = Env::new("agent-slow");
+    let service = peers::unique("pay");
+    let ns = [peers::unique("sl-use1"), peers::unique("sl-euw1")];
+    crate::e2e_configured::seed(peers::kube(), &ns[0], &service, "1.0.0", 1).await;
+    crate::e2e_configured::seed(peers::kube(), &ns[1], &service, "1.0.0", 1).await;
+    let hook = wiremock::MockServer::start().await;
+    let slow = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&slow)
+        .await;
+    let config = kube_platform(&e, &service, [&ns[0], &ns[1]], &hook.uri());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[github]\norg = \"acme\"\napi_url = \"{}\"\ngitops_repo = \"deploy\"\n\
+         discover_catalog = false\ntimeout_seconds = 30\n",
+        slow.uri()
+    ));
+    let config = e.write_config(&text);
+
+    let started = Instant::now();
+    let mut agent = e.start(&config, &[], "agent.log");
+    agent.wait("the clusters published", |a| {
+        up(a, "clusters") && published(a, "clusters") >= 2.0
+    });
+    let published_after = started.elapsed();
+    // The git read is still being held (the first poll's, up to 15 s).
+    let asked = slow.received_requests().await.unwrap_or_default();
+    assert!(
+        !asked.is_empty(),
+        "the agent asked for the GitOps repository"
+    );
+    assert!(
+        published_after < Duration::from_secs(12),
+        "the clusters waited for the slow read: published after {published_after:?}"
+    );
+    // A change goes out while the next polls are held too.
+    let changed = Instant::now();
+    set_version(&ns[1], &service, "2.0.0").await;
+    let key = format!("clusters/production/eu-west-1/{service}");
+    agent.wait("the change published", |_| {
+        latest(&e.records("state"))
+            .get(&key)
+            .is_some_and(|v| v["version"] == "2.0.0")
+    });
+    assert!(
+        changed.elapsed() < Duration::from_secs(12),
+        "the change waited for the slow read: {:?}",
+        changed.elapsed()
+    );
+    // The slow read ends as a failed read, at the read limit.
+    agent.wait("the slow read timed out", |_| {
+        std::fs::read_to_string(e.path().join("agent.log"))
+            .is_ok_and(|log| log.contains("the GitOps repository was not read"))
+    });
+}
