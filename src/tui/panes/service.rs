@@ -12,7 +12,6 @@ use crate::domain::catalog::{Entity, Kind, RelationKind};
 use crate::domain::service::ServiceRow;
 use crate::domain::text::sanitize;
 use crate::tui::command::Command;
-use crate::tui::fetch::Fetch;
 use crate::tui::model::*;
 use crate::tui::panes::catalog::*;
 
@@ -326,10 +325,9 @@ impl Model {
         self.routes.push(Route::Service(name.clone()));
         self.detail_scroll = 0;
         self.report = Remote::NotAsked;
-        // The view reads itself again a slow poll from now, not at the poll the pane
-        // below had due (which may be a second away).
-        self.poll_at = Some(std::time::Instant::now() + crate::tui::model::SLOW_POLL);
-        vec![Effect::Fetch(Fetch::Report(name))]
+        // The view's reads, and its next poll a slow poll from now (not the poll the
+        // pane below had due, which may be a second away).
+        self.pane_reads()
     }
 
     /// `y`: choose one of the open service's links to copy.
