@@ -123,34 +123,10 @@ async fn read_sources(p: Platform, bus: Arc<bus::Bus>, sources: Vec<&'static str
                 .await
                 .map(silences::parse_all)
         }),
-        async {
-            if watches("locks") {
-                Some(bounded("locks", p.ledger.locks()).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if watches("catalog") {
-                Some(bounded("catalog", p.catalog.refresh()).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if watches("secrets") {
-                Some(bounded("secrets", p.secrets.list_partial(None)).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if watches("flags") {
-                Some(bounded("flags", p.flags.list()).await)
-            } else {
-                None
-            }
-        },
+        bounded_if(watches("locks"), "locks", p.ledger.locks()),
+        bounded_if(watches("catalog"), "catalog", p.catalog.refresh()),
+        bounded_if(watches("secrets"), "secrets", p.secrets.list_partial(None)),
+        bounded_if(watches("flags"), "flags", p.flags.list()),
     );
     Polled {
         topology,
@@ -182,6 +158,19 @@ fn drive(
         }
     });
     rx
+}
+
+/// [`bounded`] when `on` (the agent publishes that source), else no read.
+async fn bounded_if<T>(
+    on: bool,
+    source: &str,
+    read: impl Future<Output = Result<T>>,
+) -> Option<Result<T>> {
+    if on {
+        Some(bounded(source, read).await)
+    } else {
+        None
+    }
 }
 
 async fn bounded<T>(source: &str, read: impl Future<Output = Result<T>>) -> Result<T> {

@@ -371,7 +371,7 @@ fn kube_platform(e: &Env, service: &str, ns: [&str; 2], webhook: &str) -> PathBu
 }
 
 /// Sets the image tag of `service`'s deployment in `ns` on the emulator.
-async fn set_version(ns: &str, service: &str, version: &str) {
+pub(crate) async fn set_version(ns: &str, service: &str, version: &str) {
     let url = format!(
         "{}/apis/apps/v1/namespaces/{ns}/deployments/{service}",
         peers::kube()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::kafka::read_raw;
 use crate::common::peers;
@@ -376,27 +376,6 @@ impl Switch {
     }
 }
 
-/// Sets the image tag of `service`'s deployment in `ns` on the emulator.
-async fn set_version(ns: &str, service: &str, version: &str) {
-    let url = format!(
-        "{}/apis/apps/v1/namespaces/{ns}/deployments/{service}",
-        peers::kube()
-    );
-    let r = reqwest::Client::new()
-        .patch(&url)
-        .header("Content-Type", "application/merge-patch+json")
-        .body(
-            json!({"spec": {"template": {"spec": {"containers": [
-                {"name": "app", "image": format!("registry.example/{service}:{version}")}
-            ]}}}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "PATCH {url}: {}", r.status());
-}
-
 fn version_in(m: &Value, service: &str, env: &str, region: &str) -> Option<String> {
     let col = m["columns"]
         .as_array()?
@@ -500,7 +479,7 @@ async fn one_cluster_unreachable_is_stale_alone_keeps_its_last_state_and_catches
 
     // eu-west-1 gone: stale alone, its last state kept; us-east-1 live and followed.
     relay.off();
-    set_version(&ns[0], &service, "1.1.0").await;
+    crate::agent::set_version(&ns[0], &service, "1.1.0").await;
     let (m, err) = wait_for("eu-west-1 stale alone", async || {
         agent.check("eu-west-1 stale", Instant::now());
         let (m, err) = run(client.clone()).await?;
@@ -538,7 +517,7 @@ async fn one_cluster_unreachable_is_stale_alone_keeps_its_last_state_and_catches
     assert!(!err.contains("us-east-1 is stale"), "{err}");
 
     // Changed while away, then back: the client catches up.
-    set_version(&ns[1], &service, "2.0.0").await;
+    crate::agent::set_version(&ns[1], &service, "2.0.0").await;
     relay.on();
     wait_for("eu-west-1 caught up", async || {
         agent.check("eu-west-1 caught up", Instant::now());
@@ -686,7 +665,7 @@ async fn the_broker_restarted_the_client_keeps_its_last_state_says_so_and_catche
     assert_eq!(versions(&platform, &service).await.unwrap(), both("1.0.0"));
 
     // Changed meanwhile; the broker back: the agent publishes it, the client reads it.
-    set_version(&ns[1], &service, "2.0.0").await;
+    crate::agent::set_version(&ns[1], &service, "2.0.0").await;
     tokio::task::block_in_place(|| broker.resume());
     let resumed = Instant::now();
     let mut want = both("1.0.0");
