@@ -1985,3 +1985,103 @@ async fn an_action_reads_only_its_service_on_its_cluster() {
     );
     reader.abort();
 }
+
+/// An action in an ephemeral environment acts on its namespace in the cluster of its
+/// source environment, as the demo does: a restart (and an HPA change) in `pr-8`
+/// patches the environment's copy, not the source's; the plans list only the
+/// service's deployments in that namespace, by label (no pods, no snapshot of the
+/// cluster). An environment that does not exist is named in the refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_in_an_ephemeral_environment_acts_on_its_namespace() {
+    use sphere::actions::Action;
+    use sphere::backend::Platform;
+    use sphere::backend::sim::{Sim, SimOptions};
+
+    let service = "cart-service";
+    let dir = tempfile::tempdir().unwrap();
+    let server = second_peer();
+    let client = seeder(&server).await;
+    seed_service(&client, "apps", service).await;
+    let upstream = server.trim_start_matches("http://").to_string();
+    let (url, counter) = counting_proxy::start(upstream).await;
+    let kube = provider(
+        dir.path(),
+        &[private("staging", "eu-west-1", &url)],
+        &settings("sphere-system", 5),
+    )
+    .await;
+    let env = ephemeral("pr-8", &["eu-west-1"], jiff_now() + 86_400);
+    assert_eq!(kube.create_environment(&env).await.expect("create"), 1);
+    let catalog = sphere::backend::catalog::demo_catalog();
+    let opts = SimOptions {
+        pace: 0.0,
+        ..SimOptions::default()
+    };
+    let sim = Sim::open(opts, catalog).unwrap();
+    let platform = Platform {
+        clusters: Arc::new(kube.clone()),
+        ..sim.platform()
+    };
+    let cluster = ClusterId::new("pr-8", "eu-west-1");
+    let ns = "sphere-env-pr-8";
+
+    let from = counter.requests().len();
+    let restart = Action::Restart {
+        service: service.into(),
+        cluster: cluster.clone(),
+    };
+    tui_act(&platform, restart).await.expect("restart in pr-8");
+    let rs = requests_since(&counter, from);
+    let deployments = format!("GET /apis/apps/v1/namespaces/{ns}/deployments?");
+    let listed = |rs: &[String], prefix: &str| rs.iter().filter(|r| r.starts_with(prefix)).count();
+    assert_eq!(
+        listed(&rs, &deployments),
+        3,
+        "two plans and the restart: {rs:#?}"
+    );
+    let patch = format!("PATCH /apis/apps/v1/namespaces/{ns}/deployments/{service}-deploy?");
+    assert_eq!(listed(&rs, &patch), 1, "{rs:#?}");
+    assert_eq!(rs.len(), 4, "no pods, nothing of the source: {rs:#?}");
+    let restarted = |d: &Deployment| {
+        (d.spec.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"))
+    };
+    let get = |ns: &'static str| {
+        let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        async move { api.get(&format!("{service}-deploy")).await.expect("get") }
+    };
+    assert!(
+        restarted(&get(ns).await),
+        "the environment's copy restarted"
+    );
+    assert!(!restarted(&get("apps").await), "the source's left alone");
+
+    let set_hpa = Action::SetHpa {
+        service: service.into(),
+        cluster: cluster.clone(),
+        min: 3,
+        max: 8,
+    };
+    tui_act(&platform, set_hpa).await.expect("hpa in pr-8");
+    let min = |ns: &'static str| {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
+        async move {
+            let h = api.get(&format!("{service}-hpa")).await.expect("get hpa");
+            (h.spec.min_replicas, h.spec.max_replicas)
+        }
+    };
+    assert_eq!(min(ns).await, (Some(3), 8));
+    assert_ne!(
+        min("apps").await,
+        (Some(3), 8),
+        "the source's HPA unchanged"
+    );
+
+    let nowhere = Action::Restart {
+        service: service.into(),
+        cluster: ClusterId::new("pr-404", "eu-west-1"),
+    };
+    let err = tui_act(&platform, nowhere).await.unwrap_err();
+    assert!(err.contains("pr-404"), "{err}");
+}

@@ -397,6 +397,73 @@ impl KubeClusters {
     }
 }
 
+/// Where one cluster's workloads live, for reading and acting on them: a configured
+/// cluster's connection (in its namespace, if it has one), or, for an ephemeral
+/// environment's cluster, the environment's namespace on the connection of that region
+/// that holds it.
+pub(super) struct Host<'a> {
+    pub(super) conn: &'a Conn,
+    pub(super) namespace: Option<String>,
+}
+
+impl Host<'_> {
+    /// The API for a workload kind in the host's namespace (every namespace when the
+    /// connection has none).
+    pub(super) fn api<K>(&self) -> Result<Api<K>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        let client = self.conn.client()?.clone();
+        Ok(match &self.namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        })
+    }
+}
+
+impl KubeClusters {
+    /// The [`Host`] of `cluster`. An environment no `[[clusters]]` entry names is an
+    /// ephemeral one: its namespace is looked for on the region's connections that see
+    /// every namespace (from their watch of the namespaces while it runs, else one
+    /// labelled list each), never by reading workloads.
+    pub(super) async fn host(&self, cluster: &ClusterId) -> Result<Host<'_>> {
+        if let Ok(conn) = self.conn(cluster) {
+            let namespace = conn.namespace.clone();
+            return Ok(Host { conn, namespace });
+        }
+        let conns = &self.inner.conns;
+        if conns.iter().any(|c| c.id.env == cluster.env) {
+            bail!("cluster {cluster} is not configured in [[clusters]]");
+        }
+        let mut errors = Vec::new();
+        let candidates =
+            (conns.iter()).filter(|c| c.id.region == cluster.region && c.namespace.is_none());
+        for conn in candidates {
+            match self.watched_envs(conn).await {
+                Ok(envs) if envs.iter().any(|e| e.name == cluster.env.as_str()) => {
+                    let namespace = Some(namespace_of(&cluster.env));
+                    return Ok(Host { conn, namespace });
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        match errors.is_empty() {
+            true => bail!(
+                "cluster {cluster}: there is no ephemeral environment {} in {} (and no [[clusters]] entry)",
+                cluster.env,
+                cluster.region
+            ),
+            false => bail!(
+                "cluster {cluster}: the ephemeral environment {} was not found: {}",
+                cluster.env,
+                errors.join("; ")
+            ),
+        }
+    }
+}
+
 /// Adds one region's view of an environment to `out`: the regions join, the rest is
 /// the earliest end (the first namespace to go takes the environment's region with it).
 pub fn merge_env(out: &mut Vec<EphemeralEnv>, e: EphemeralEnv) {

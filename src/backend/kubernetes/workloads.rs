@@ -15,12 +15,12 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
 use super::client::Conn;
-use super::envs::cluster_for;
+use super::envs::{Host, cluster_for};
 use super::summaries::{
     deployment_service, deployment_summary, hpa_service, hpa_summary, pod_summary, target_key,
 };
 use super::{KubeClusters, Mapping, mapping};
-use crate::backend::{ClusterProvider, WorkloadRead, workloads_from_snapshot};
+use crate::backend::{ClusterProvider, WorkloadRead};
 use crate::domain::environment::EphemeralEnv;
 use crate::domain::{ClusterEvent, ClusterId, ClusterSnapshot, Scope, Timestamp, Topology};
 
@@ -70,11 +70,14 @@ impl KubeClusters {
     /// The deployments of `service` in one cluster (an error when there is none).
     async fn deployments_of(
         &self,
-        conn: &Conn,
+        host: &Host<'_>,
+        cluster: &ClusterId,
         service: &str,
         mapping: &Mapping,
     ) -> Result<Vec<Deployment>> {
-        let (mine, selectors) = self.find_deployments(conn, service, mapping).await?;
+        let (mine, selectors) = self
+            .find_deployments(host, cluster, service, mapping)
+            .await?;
         if mine.is_empty() {
             bail!(
                 "service {service} has no deployment matching {}",
@@ -85,10 +88,11 @@ impl KubeClusters {
     }
 
     /// The deployments of `service` in one cluster (none when there is none), listed by
-    /// label, with the selectors tried.
+    /// label in its host's namespace, with the selectors tried.
     async fn find_deployments(
         &self,
-        conn: &Conn,
+        host: &Host<'_>,
+        cluster: &ClusterId,
         service: &str,
         mapping: &Mapping,
     ) -> Result<(Vec<Deployment>, Vec<String>)> {
@@ -100,7 +104,7 @@ impl KubeClusters {
             selectors.push(label);
         }
         for selector in &selectors {
-            let list = conn
+            let list = host
                 .api::<Deployment>()?
                 .list(&ListParams::default().labels(selector))
                 .await
@@ -111,7 +115,7 @@ impl KubeClusters {
             let mine: Vec<Deployment> = list
                 .items
                 .into_iter()
-                .filter(|d| cluster_for(&conn.id, d.metadata.namespace.as_deref()) == conn.id)
+                .filter(|d| cluster_for(&host.conn.id, d.metadata.namespace.as_deref()) == *cluster)
                 .filter(|d| deployment_service(d, mapping).as_deref() == Some(service))
                 .collect();
             if !mine.is_empty() {
@@ -121,34 +125,36 @@ impl KubeClusters {
         Ok((Vec::new(), selectors))
     }
 
-    /// One service's workloads on one configured cluster, read directly: its
-    /// deployments by label and, for `read.hpas`, the HPAs of the connection's
-    /// namespace (every namespace's when it has none) kept to the service's. No pods.
+    /// One service's workloads on one cluster, read directly: its deployments by label
+    /// and, for `read.hpas`, the HPAs of its host's namespace (every namespace's when
+    /// it has none) kept to the service's. No pods.
     async fn read_service(
         &self,
-        conn: &Conn,
+        host: &Host<'_>,
+        cluster: &ClusterId,
         service: &str,
         read: WorkloadRead,
     ) -> Result<ClusterSnapshot> {
         let mapping = self.mapping().await;
-        let (deployments, _) = self.find_deployments(conn, service, &mapping).await?;
+        let (deployments, _) = (self.find_deployments(host, cluster, service, &mapping)).await?;
         let mut out = ClusterSnapshot::default();
         let mut targets = HashMap::new();
         for d in &deployments {
-            if let Some(s) = deployment_summary(d, &conn.id, &mapping) {
+            if let Some(s) = deployment_summary(d, cluster, &mapping) {
                 targets.insert(target_key(&d.metadata), s.service.clone());
                 out.deployments.push(s);
             }
         }
         if read.hpas {
-            let hpas = conn
+            let hpas = host
                 .api::<HorizontalPodAutoscaler>()?
                 .list(&ListParams::default())
                 .await
                 .context("listing horizontal pod autoscalers")?;
+            let conn = host.conn;
             out.hpas = (hpas.items.iter())
-                .filter(|h| cluster_for(&conn.id, h.metadata.namespace.as_deref()) == conn.id)
-                .filter_map(|h| hpa_summary(h, &conn.id, &mapping, &targets))
+                .filter(|h| cluster_for(&conn.id, h.metadata.namespace.as_deref()) == *cluster)
+                .filter_map(|h| hpa_summary(h, cluster, &mapping, &targets))
                 .filter(|h| h.service == service)
                 .collect();
         }
@@ -249,10 +255,10 @@ impl ClusterProvider for KubeClusters {
         Ok(all)
     }
 
-    /// From the running watch when it has synced the cluster (no request); else, on a
-    /// configured cluster, the service's deployments by label (and the namespace's
-    /// HPAs when asked): never a snapshot, never pods. An ephemeral environment's
-    /// cluster, which no connection is, is read as a snapshot of it.
+    /// From the running watch when it has synced the cluster (no request); else the
+    /// service's deployments by label in the cluster's host (an ephemeral environment's
+    /// cluster: its namespace), and the namespace's HPAs when asked: never a snapshot,
+    /// never pods.
     async fn service_workloads(
         &self,
         service: &str,
@@ -264,14 +270,12 @@ impl ClusterProvider for KubeClusters {
         {
             return Ok(out);
         }
-        let Ok(conn) = self.conn(cluster) else {
-            return workloads_from_snapshot(self, service, cluster, read).await;
-        };
         let what = format!("reading the workloads of {service}");
-        match self
-            .timed(cluster, &what, self.read_service(conn, service, read))
-            .await
-        {
+        let read = async {
+            let host = self.host(cluster).await?;
+            self.read_service(&host, cluster, service, read).await
+        };
+        match self.timed(cluster, &what, read).await {
             Ok(out) => Ok(out),
             // As in a snapshot: the cluster is reported as not read.
             Err(e) => {
@@ -333,13 +337,13 @@ impl ClusterProvider for KubeClusters {
     }
 
     async fn restart(&self, service: &str, cluster: &ClusterId) -> Result<()> {
-        let conn = self.conn(cluster)?;
         let at = k8s_openapi::jiff::Timestamp::now().to_string();
         self.timed(cluster, &format!("restarting {service}"), async {
+            let host = self.host(cluster).await?;
             let mapping = self.mapping().await;
-            for d in self.deployments_of(conn, service, &mapping).await? {
+            for d in (self.deployments_of(&host, cluster, service, &mapping)).await? {
                 let ns = d.namespace().unwrap_or_else(|| "default".to_string());
-                let api: Api<Deployment> = Api::namespaced(conn.client()?.clone(), &ns);
+                let api: Api<Deployment> = Api::namespaced(host.conn.client()?.clone(), &ns);
                 let patch = serde_json::json!({
                     "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}
                 });
@@ -357,18 +361,19 @@ impl ClusterProvider for KubeClusters {
     }
 
     async fn set_hpa(&self, service: &str, cluster: &ClusterId, min: u32, max: u32) -> Result<()> {
-        let conn = self.conn(cluster)?;
         if min == 0 || min > max {
             bail!("HPA bounds {min}..{max} are not valid (1 <= min <= max)");
         }
         self.timed(cluster, &format!("patching the HPA of {service}"), async {
+            let host = self.host(cluster).await?;
+            let conn = host.conn;
             let mapping = self.mapping().await;
-            let hpas = conn
+            let hpas = host
                 .api::<HorizontalPodAutoscaler>()?
                 .list(&ListParams::default())
                 .await
                 .context("listing horizontal pod autoscalers")?;
-            let deps = conn
+            let deps = host
                 .api::<Deployment>()?
                 .list(&ListParams::default().labels(&mapping.selector_of(service)))
                 .await
@@ -382,7 +387,7 @@ impl ClusterProvider for KubeClusters {
             let mine: Vec<_> = hpas
                 .items
                 .iter()
-                .filter(|h| cluster_for(&conn.id, h.metadata.namespace.as_deref()) == conn.id)
+                .filter(|h| cluster_for(&conn.id, h.metadata.namespace.as_deref()) == *cluster)
                 .filter(|h| hpa_service(h, &mapping, &targets).as_deref() == Some(service))
                 .collect();
             if mine.is_empty() {
