@@ -7,8 +7,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
 
 use crate::backend::kafka::Conn;
 use crate::config::agent::AgentConfig;
@@ -185,6 +189,89 @@ impl Bus {
             }
         }
         (done, error)
+    }
+
+    /// Tails `topic` on a thread of its own, from its beginning: after each burst of
+    /// records, the latest payload per key (a tombstone removes the key) is put on the
+    /// returned channel. The consumer is assigned the topic's partitions (no group is
+    /// joined, nothing committed); librdkafka reconnects it after a broker restart, and
+    /// one that cannot be made is tried again every few seconds. The thread ends once
+    /// the receiver is dropped.
+    pub fn tail(&self, topic: &str) -> watch::Receiver<Option<HashMap<String, Vec<u8>>>> {
+        let (tx, rx) = watch::channel(None);
+        let mut c = self.conn.client_config();
+        c.set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        if c.get("group.id").is_none() {
+            c.set("group.id", "sphere-reader");
+        }
+        let (topic, at, timeout) = (
+            topic.to_string(),
+            self.bootstrap().to_string(),
+            self.timeout,
+        );
+        let open = move || -> Result<BaseConsumer> {
+            let consumer: BaseConsumer = c
+                .create()
+                .with_context(|| format!("creating a Kafka consumer for {at}"))?;
+            let metadata = (consumer.fetch_metadata(Some(&topic), timeout))
+                .map_err(|e| anyhow!("Kafka at {at} is unreachable (tailing {topic}): {e}"))?;
+            let mut tpl = TopicPartitionList::new();
+            for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+                for p in t.partitions() {
+                    tpl.add_partition_offset(&topic, p.id(), Offset::Beginning)?;
+                }
+            }
+            if tpl.count() == 0 {
+                anyhow::bail!("Kafka at {at} has no partition of topic {topic}");
+            }
+            consumer.assign(&tpl)?;
+            Ok(consumer)
+        };
+        let spawned = std::thread::Builder::new()
+            .name("sphere-tail".into())
+            .spawn(move || {
+                let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
+                let mut consumer: Option<BaseConsumer> = None;
+                let mut changed = false;
+                while !tx.is_closed() {
+                    let Some(c) = consumer.as_ref() else {
+                        match open() {
+                            Ok(c) => consumer = Some(c),
+                            Err(e) => {
+                                tracing::warn!("{e:#}; trying again in 5 s");
+                                std::thread::sleep(Duration::from_secs(5));
+                            }
+                        }
+                        continue;
+                    };
+                    match c.poll(Duration::from_millis(500)) {
+                        Some(Ok(m)) => {
+                            let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok())
+                            else {
+                                continue;
+                            };
+                            match m.payload() {
+                                Some(p) => latest.insert(key.to_string(), p.to_vec()),
+                                None => latest.remove(key),
+                            };
+                            changed = true;
+                        }
+                        // Transient (a broker away): librdkafka reconnects by itself.
+                        Some(Err(e)) => tracing::debug!("tailing a topic: {e}"),
+                        None if changed => {
+                            changed = false;
+                            tx.send_replace(Some(latest.clone()));
+                        }
+                        None => {}
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("the thread tailing a topic did not start: {e}");
+        }
+        rx
     }
 
     /// Waits (at most the timeout) for what is still queued to be delivered.

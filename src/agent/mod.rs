@@ -210,6 +210,9 @@ struct Agent {
     alert_retry: Option<(Instant, Duration)>,
     /// The silences, as last read from the silences topic.
     silences: Vec<Silence>,
+    /// The silences come from the topic's tail (once it has told them, the poll's
+    /// reading of the topic, possibly older, is not used).
+    silences_tailed: bool,
     /// Open findings that a silence kept from the webhook, by id: told when the silence
     /// ends while they are still open.
     held: std::collections::BTreeMap<String, FindingRecord>,
@@ -414,6 +417,7 @@ async fn start(
         sink_written: sink.1,
         alert_retry: None,
         silences,
+        silences_tailed: false,
         held,
         rate,
         declared: None,
@@ -450,9 +454,23 @@ impl Agent {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         let mut reading: Option<tokio::task::JoinHandle<Polled>> = None;
+        // A silence set or removed counts at once, not at the next poll.
+        let mut silenced = self.bus.tail(&self.bus.silences_topic);
+        let mut tailing = true;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
+                changed = silenced.changed(), if tailing => match changed {
+                    Ok(()) => {
+                        let latest = silenced.borrow_and_update().clone();
+                        if let Some(latest) = latest {
+                            self.silences = silences::parse_all(latest);
+                            self.silences_tailed = true;
+                            self.send_alerts().await;
+                        }
+                    }
+                    Err(_) => tailing = false,
+                },
                 ev = watch.recv(), if self.watches("clusters") => match ev {
                     Some(ev) => self.apply(ev),
                     None => {
@@ -646,6 +664,7 @@ impl Agent {
             ),
         }
         match silences {
+            Ok(_) if self.silences_tailed => {}
             Ok(s) => self.silences = s,
             Err(e) => tracing::warn!("silences not read (the last ones hold): {e:#}"),
         }

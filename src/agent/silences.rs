@@ -10,8 +10,8 @@
 //! Silences live in the agent's compacted `[agent] silences_topic`, keyed by pattern (a
 //! tombstone removes one): every `sphere` process and every agent replica sees the same
 //! ones, and they survive restarts. `sphere alert silence` writes them through the
-//! dispatcher (policy and the audit trail, as every mutation); the agent reads the
-//! topic at every poll.
+//! dispatcher (policy and the audit trail, as every mutation); the agent tails the
+//! topic ([`super::bus::Bus::tail`]), so a change counts at once, not at the next poll.
 //!
 //! The **rate limit**: at most `[agent] alert_limit` alerts per `alert_window_seconds`
 //! to each sink. Past it, findings are not POSTed (they are on the findings topic); when

@@ -456,6 +456,62 @@ async fn a_silenced_git_drift_is_published_marked_and_posted_once_when_the_silen
     assert_eq!(listed, serde_json::json!([]));
 }
 
+/// A silence removed counts at once, not at the agent's next poll: with `poll_seconds`
+/// an hour (the agent reads its sources once, at start), the git findings a silence
+/// held are POSTed once `sphere alert unsilence` has written the tombstone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_count_at_once_not_at_the_next_poll() {
+    let e = Env::new("git-unsilence");
+    let hook = webhook().await;
+    let config = e.config(Some(&hook.uri()), "alert_limit = 1000");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let hourly = text.replace("poll_seconds = 1\n", "poll_seconds = 3600\n");
+    assert_ne!(text, hourly);
+    std::fs::write(&config, hourly).unwrap();
+    let (_, report) = e.drift();
+    let git: Vec<String> = of_kind(&report, "git")
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!git.is_empty());
+    let silence = [
+        "alert", "silence", "git/*", "--reason", "hotfix", "--for", "1h",
+    ];
+    e.ok(Some(&config), &silence);
+
+    let mut agent = e.agent(&config);
+    agent
+        .wait("the git findings published, silenced", async || {
+            let f = e.findings_if_any();
+            git.iter()
+                .all(|id| f.iter().any(|(k, v)| k == id && v["silenced"].is_string()))
+        })
+        .await;
+    agent
+        .wait("other drift alerted", async || {
+            posts(&hook).await.iter().any(|p| {
+                p["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("version/"))
+            })
+        })
+        .await;
+    let told = |p: &[Value], id: &str| p.iter().filter(|p| p["target"] == id).count();
+    let p = posts(&hook).await;
+    assert!(git.iter().all(|id| told(&p, id) == 0), "{p:#?}");
+
+    e.ok(Some(&config), &["alert", "unsilence", "git/*"]);
+    agent
+        .wait(
+            "the held git drift alerted after the unsilence",
+            async || {
+                let p = posts(&hook).await;
+                git.iter().all(|id| told(&p, id) == 1)
+            },
+        )
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alert_rate_limit_holds_back_the_rest_and_tells_how_many_when_the_window_ends() {
     let e = Env::new("git-rate");
