@@ -27,6 +27,9 @@
 //! Time is compressed (the intervals are counted, not waited for). Each platform is
 //! read once before its rows (warm: the watches listed, the catalog read).
 //!
+//! `SPHERE_COST_SERVE=DIR cargo bench --bench cost` keeps the peers up instead, writes
+//! `DIR/config.toml` for `sphere`, and prints each peer's requests every 10 s.
+//!
 //! `SPHERE_BENCH_PODS=N cargo bench --bench cost` measures instead the memory of the
 //! configured path: the resident size of this process after the pods watch of one
 //! cluster listed N pods from the emulator (kept as the TUI keeps them: summaries).
@@ -190,9 +193,9 @@ async fn measure<F: std::future::Future<Output = ()>>(p: &Peers, f: F) -> Row {
     }
 }
 
-/// The configured platform over the peers, as `sphere` builds it from `config.toml`
-/// (`after`: with its caches and watches; before: `SPHERE_NO_CACHE=1`).
-async fn platform(p: &Peers, after: bool, dir: &std::path::Path) -> Platform {
+/// The `config.toml` of the configured platform over the peers (its kubeconfig
+/// written into `dir`).
+fn config_text(p: &Peers, dir: &std::path::Path) -> String {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
@@ -219,6 +222,62 @@ async fn platform(p: &Peers, after: bool, dir: &std::path::Path) -> Platform {
          [github]\norg = \"{ORG}\"\napi_url = \"{}\"\ngitops_repo = \"deploy\"\ntimeout_seconds = 30\n",
         p.lock_namespace, p.moto_url, p.github_url
     );
+    src
+}
+
+/// `SPHERE_COST_SERVE=DIR`: the peers stay up for a person to try `sphere` against
+/// (issue 14's trial in a terminal): `DIR/config.toml` is written, and every 10 s a
+/// line tells the requests each peer had since the last line and since the start.
+async fn serve(p: &Peers, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("config.toml");
+    std::fs::write(&config, config_text(p, dir))?;
+    println!(
+        "serving: GITHUB_TOKEN=bench-token AWS_ACCESS_KEY_ID=AKIDSPHEREBENCH \
+         AWS_SECRET_ACCESS_KEY=sphere-bench-secret sphere --config {}",
+        config.display()
+    );
+    println!("(gh charged/304/descr.; aws List/GetValue; k8s read/watch/write)");
+    let cell = |r: &Row| {
+        format!(
+            "gh {}/{}/{} aws {}/{} k8s {}/{}/{}",
+            r.gh_charged,
+            r.gh_304,
+            r.gh_descriptors,
+            r.list_secrets,
+            r.get_value,
+            r.kube_reads,
+            r.kube_watches,
+            r.kube_writes
+        )
+    };
+    let start = std::time::Instant::now();
+    let mut total = Row::default();
+    loop {
+        let last = measure(p, tokio::time::sleep(Duration::from_secs(10))).await;
+        total = Row {
+            gh_charged: total.gh_charged + last.gh_charged,
+            gh_304: total.gh_304 + last.gh_304,
+            gh_descriptors: total.gh_descriptors + last.gh_descriptors,
+            list_secrets: total.list_secrets + last.list_secrets,
+            get_value: total.get_value + last.get_value,
+            kube_reads: total.kube_reads + last.kube_reads,
+            kube_watches: total.kube_watches + last.kube_watches,
+            kube_writes: total.kube_writes + last.kube_writes,
+        };
+        println!(
+            "{:>5} s  last 10 s: {:<40} since the start: {}",
+            start.elapsed().as_secs(),
+            cell(&last),
+            cell(&total)
+        );
+    }
+}
+
+/// The configured platform over the peers, as `sphere` builds it from `config.toml`
+/// (`after`: with its caches and watches; before: `SPHERE_NO_CACHE=1`).
+async fn platform(p: &Peers, after: bool, dir: &std::path::Path) -> Platform {
+    let src = config_text(p, dir);
     let (config, problems) = sphere::config::Config::from_str_at(&dir.join("config.toml"), &src);
     assert!(problems.is_empty(), "{problems:?}");
     let caching = Caching {
@@ -834,6 +893,9 @@ fn main() -> anyhow::Result<()> {
             started.elapsed()
         );
         drop(seed);
+        if let Ok(dir) = std::env::var("SPHERE_COST_SERVE") {
+            return serve(&p, std::path::Path::new(&dir)).await;
+        }
         let mut before = scenarios(&p, false).await;
         before.extend(platform_rows(&p, false).await);
         let mut after = scenarios(&p, true).await;
