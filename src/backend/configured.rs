@@ -38,6 +38,26 @@ pub struct Unconfigured {
     pub reason: Option<String>,
 }
 
+/// A source the configuration does not declare: what a read of it answers, so a view
+/// can say so as information rather than as a failure (`anyhow::Error::downcast_ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotConfigured {
+    pub what: &'static str,
+    pub section: &'static str,
+}
+
+impl std::fmt::Display for NotConfigured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} not configured: add {} to config.toml (see assets/config.sample.toml)",
+            self.what, self.section
+        )
+    }
+}
+
+impl std::error::Error for NotConfigured {}
+
 impl Unconfigured {
     fn error(&self) -> anyhow::Error {
         match &self.reason {
@@ -46,11 +66,11 @@ impl Unconfigured {
                 self.what,
                 self.section
             ),
-            None => anyhow::anyhow!(
-                "{} not configured: add {} to config.toml (see assets/config.sample.toml)",
-                self.what,
-                self.section
-            ),
+            None => NotConfigured {
+                what: self.what,
+                section: self.section,
+            }
+            .into(),
         }
     }
 }

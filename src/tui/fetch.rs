@@ -86,6 +86,23 @@ pub enum Fetched {
     Releases(String, crate::domain::ClusterId, Vec<String>),
 }
 
+impl Fetched {
+    /// The name of the read it answers ([`Fetch::name`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fetched::Locks(_) => Fetch::Locks.name(),
+            Fetched::Freeze(_) => Fetch::Freeze.name(),
+            Fetched::Declared(_) => Fetch::Declared.name(),
+            Fetched::Access(_) => Fetch::Access.name(),
+            Fetched::Audit(..) => Fetch::Audit.name(),
+            Fetched::Flags(_) => Fetch::Flags.name(),
+            Fetched::Secrets(..) => "secrets",
+            Fetched::Report(_) => "service",
+            Fetched::Releases(..) => "releases",
+        }
+    }
+}
+
 /// Gather a service's facts and derive its lifecycle, score and links.
 async fn report(platform: &Platform, service: &str) -> anyhow::Result<ServiceReport> {
     let catalog = platform.catalog.load().await?;
@@ -231,6 +248,8 @@ pub async fn act_why(
     }
 }
 
+use crate::backend::configured::NotConfigured;
+
 /// Run one read against the platform, with a timeout.
 pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
     let label = what.name();
@@ -260,6 +279,10 @@ pub async fn fetch(platform: &Platform, what: Fetch) -> Msg {
     };
     match tokio::time::timeout(TIMEOUT, read).await {
         Ok(Ok(f)) => Msg::Fetched(Ok(f)),
+        // A source the config does not declare: said as such, not as a failure.
+        Ok(Err(e)) if e.downcast_ref::<NotConfigured>().is_some() => {
+            Msg::Unconfigured(what, format!("{e:#}"))
+        }
         Ok(Err(e)) => Msg::Fetched(Err((what, format!("{e:#}")))),
         Err(_) => Msg::Fetched(Err((
             what,
@@ -274,6 +297,39 @@ mod tests {
     use crate::tui::harness::{Harness, parse_keys};
     use crate::tui::model::Effect;
     use crossterm::event::Event;
+
+    /// A source the config does not declare is said as such: the flags pane tells what
+    /// to add (not in the error colour) and Problems does not list it; a real failure
+    /// of the same read is still a problem.
+    #[tokio::test]
+    async fn an_unconfigured_source_is_no_problem_but_a_failing_one_is() {
+        use crate::backend::configured::Unconfigured;
+        use crate::domain::problems::ProblemKind;
+        let mut h = Harness::demo(120, 40).await.expect("demo");
+        let platform = crate::backend::Platform {
+            flags: std::sync::Arc::new(Unconfigured {
+                what: "flags",
+                section: "[kafka]",
+                reason: None,
+            }),
+            ..h.sim.platform()
+        };
+        let answer = fetch(&platform, Fetch::Flags).await;
+        assert!(
+            matches!(&answer, Msg::Unconfigured(Fetch::Flags, t) if t.contains("add [kafka]")),
+            "{answer:?}"
+        );
+        h.model.update(answer);
+        let about_flags = |h: &mut Harness| {
+            (h.model.problem_rows().iter())
+                .filter(|r| r.problem.kind == ProblemKind::Unreadable && r.problem.place == "flags")
+                .count()
+        };
+        assert_eq!(about_flags(&mut h), 0);
+        h.model
+            .update(Msg::Fetched(Err((Fetch::Flags, "broker away".into()))));
+        assert_eq!(about_flags(&mut h), 1);
+    }
 
     /// A pane's read that brings what is on screen already draws nothing (before,
     /// Audit, Flags and Secrets were drawn again on every 5 s read).

@@ -35,6 +35,28 @@ pub fn short_cluster(env: &str, region: &str) -> String {
     format!("{}·{}", short_env(env), short_region(region))
 }
 
+/// A cluster's name in at most `width` columns: `env/region`, or short (`prod·euw1`)
+/// when `short`. When it does not fit, the environment is cut (`producti…/us-east-1`),
+/// never the region first, so the clusters of one long-named environment stay apart.
+pub fn cluster_label(env: &str, region: &str, width: usize, short: bool) -> String {
+    let (env, sep, region) = if short {
+        (short_env(env), '·', short_region(region))
+    } else {
+        (env, '/', region.to_string())
+    };
+    let full = env.chars().count() + 1 + region.chars().count();
+    if full <= width {
+        return format!("{env}{sep}{region}");
+    }
+    // Room for the environment: the width less the separator, the region and `…`.
+    let room = width.saturating_sub(region.chars().count() + 2);
+    if room == 0 {
+        return format!("{env}{sep}{region}").chars().take(width).collect();
+    }
+    let cut: String = env.chars().take(room).collect();
+    format!("{cut}…{sep}{region}")
+}
+
 pub fn short_env(env: &str) -> &str {
     match env {
         "production" => "prod",
@@ -131,7 +153,43 @@ pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
 
 #[cfg(test)]
 mod wrap_tests {
-    use super::wrap_words;
+    use super::{cluster_label, wrap_words};
+
+    #[test]
+    fn a_cluster_label_cuts_the_environment_not_the_region() {
+        assert_eq!(
+            cluster_label("production", "eu-west-1", 13, true),
+            "prod·euw1"
+        );
+        assert_eq!(
+            cluster_label("production", "eu-west-1", 26, false),
+            "production/eu-west-1"
+        );
+        // A long environment: its clusters stay apart by region.
+        assert_eq!(
+            cluster_label("production-2931", "us-east-1", 13, true),
+            "product…·use1"
+        );
+        assert_eq!(
+            cluster_label("production-2931", "eu-west-1", 13, true),
+            "product…·euw1"
+        );
+        assert_eq!(
+            cluster_label("production-blue-green", "ap-southeast-2", 26, false),
+            "production…/ap-southeast-2"
+        );
+        assert_eq!(
+            cluster_label("production-blue-green", "ap-southeast-2", 26, false)
+                .chars()
+                .count(),
+            26
+        );
+        // No room for the environment at all: the start of the whole name.
+        assert_eq!(
+            cluster_label("staging", "ap-southeast-2", 8, false),
+            "staging/"
+        );
+    }
 
     #[test]
     fn wraps_at_words_and_splits_a_long_word() {

@@ -185,6 +185,9 @@ pub struct Model {
     /// by the read's name: told once, not on every poll, and forgotten when the read
     /// succeeds again.
     pub fetch_errors: HashMap<&'static str, String>,
+    /// Reads (by [`Fetch::name`]) of sources the configuration does not declare: the
+    /// pane says what to add, and Problems does not count them.
+    pub unconfigured: std::collections::BTreeSet<&'static str>,
     /// When the merge freeze and the GitOps repository were last asked for: both are
     /// GitHub reads, made at most once every [`GITHUB_POLL`].
     pub freeze_asked: Option<Instant>,
@@ -314,6 +317,7 @@ impl Model {
             config_problems: Vec::new(),
             declared: None,
             fetch_errors: HashMap::new(),
+            unconfigured: Default::default(),
             freeze_asked: None,
             declared_asked: None,
             notice: None,
@@ -822,7 +826,18 @@ impl Model {
                 vec![]
             }
             Msg::Fetched(res) => {
+                let name = match &res {
+                    Ok(f) => f.name(),
+                    Err((what, _)) => what.name(),
+                };
+                self.unconfigured.remove(name);
                 self.on_fetched(res);
+                vec![]
+            }
+            Msg::Unconfigured(what, text) => {
+                let changed = self.unconfigured.insert(what.name());
+                self.on_fetched(Err((what, text)));
+                self.dirty |= changed;
                 vec![]
             }
             Msg::Acted(Ok(what)) => {

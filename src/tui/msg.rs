@@ -24,6 +24,8 @@ pub enum Msg {
     Toast(Level, String),
     /// A read a pane asked for: its result, or the read and why it failed.
     Fetched(Result<Fetched, (Fetch, String)>),
+    /// A read of a source the configuration does not declare (what to add to it).
+    Unconfigured(Fetch, String),
     /// An action ran (what happened), or was refused or failed (why).
     Acted(Result<String, String>),
     /// A step of the golden path ended (while it runs).

@@ -63,9 +63,16 @@ pub fn draw_flags(m: &Model, f: &mut Frame, area: Rect) {
     let flags = match &m.flags {
         Remote::Ready(f) => f,
         Remote::Failed(e) => {
+            let (text, slot) = match m
+                .unconfigured
+                .contains(crate::tui::fetch::Fetch::Flags.name())
+            {
+                true => (format!("Flags: {e}"), Slot::Muted),
+                false => (format!("Flags could not be read: {e}"), Slot::Error),
+            };
             f.render_widget(
-                Paragraph::new(format!("Flags could not be read: {e}"))
-                    .style(t.style(Slot::Error))
+                Paragraph::new(text)
+                    .style(t.style(slot))
                     .wrap(Wrap { trim: true }),
                 area,
             );

@@ -204,13 +204,18 @@ impl Model {
     }
 }
 
+/// The pods table's cluster column: `prod·euw1` when narrow, else `env/region`.
+fn cluster_width(narrow: bool) -> u16 {
+    if narrow { 13 } else { 26 }
+}
+
 /// Which optional columns the pods table shows at `width`: (short cluster names, last
 /// termination, node as (width, whole name)). Dropped first as the table narrows: the
 /// node (its domain, then all of it), then the last termination (the reason column
 /// then says it), so the pod's name and state always have room.
 fn pod_columns(width: u16) -> (bool, bool, Option<(u16, bool)>, u16) {
     let narrow = width < 110;
-    let cluster_w: u16 = if narrow { 13 } else { 26 };
+    let cluster_w = cluster_width(narrow);
     // cluster, pod, phase, ready, restarts, age, reason: six spaces between them.
     let fixed = cluster_w + 8 + 5 + 8 + 6 + 16 + 6;
     let mut room = width.saturating_sub(fixed + POD_NAME_MIN);
@@ -311,7 +316,7 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
     let (narrow, show_last, node_w, reason_w) = pod_columns(inner.width);
     let mut header = vec!["cluster", "pod", "phase", "ready", "restarts", "age"];
     let mut widths = vec![
-        Constraint::Length(if narrow { 13 } else { 26 }),
+        Constraint::Length(cluster_width(narrow)),
         Constraint::Fill(1),
         Constraint::Length(8),
         Constraint::Length(5),
@@ -337,11 +342,8 @@ pub fn draw_pods(m: &Model, f: &mut Frame, area: Rect) {
         } else {
             Slot::Text
         };
-        let cluster = if narrow {
-            short_cluster(&p.cluster.env, &p.cluster.region)
-        } else {
-            p.cluster.to_string()
-        };
+        let (env, region) = (&p.cluster.env, &p.cluster.region);
+        let cluster = cluster_label(env, region, cluster_width(narrow).into(), narrow);
         // With its own column, the last termination is not repeated as the reason.
         let reason = if show_last {
             p.waiting.clone().unwrap_or_default()
@@ -465,7 +467,7 @@ pub(crate) fn draw_workloads(m: &Model, f: &mut Frame, area: Rect) {
     let rows: Vec<Row> = (workloads.iter())
         .map(|w| {
             Row::new(vec![
-                Cell::from(short_cluster(&w.cluster.env, &w.cluster.region)),
+                Cell::from(cluster_label(&w.cluster.env, &w.cluster.region, 13, true)),
                 Cell::from(w.version.clone()),
                 Cell::from(format!("{}/{}", w.ready, w.desired)),
                 Cell::from(Span::styled(w.state.0.clone(), t.style(w.state.1))),

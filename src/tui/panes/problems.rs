@@ -86,7 +86,10 @@ impl Model {
         if let Some(c) = &self.catalog {
             unread.extend(Unreadable::of_catalog(Ok(c)));
         }
-        if let Remote::Failed(e) = &self.flags {
+        // Flags the config does not declare are not a problem (the pane says so).
+        if let Remote::Failed(e) = &self.flags
+            && !(self.unconfigured).contains(crate::tui::fetch::Fetch::Flags.name())
+        {
             unread.push(Unreadable {
                 what: "flags".into(),
                 error: e.clone(),
@@ -307,21 +310,24 @@ pub fn draw_problems(m: &Model, f: &mut Frame, area: Rect) {
         widths.push(Constraint::Length(22));
     }
     header.extend(["where", "since"]);
-    widths.extend([
-        Constraint::Length(if narrow { 14 } else { 26 }),
-        Constraint::Length(7),
-    ]);
+    let place_w: u16 = if narrow { 14 } else { 26 };
+    widths.extend([Constraint::Length(place_w), Constraint::Length(7)]);
     let mut table_rows = Vec::new();
     for (i, r) in rows.iter().enumerate().skip(pos.offset).take(height) {
         let p = &r.problem;
         let (sev, slot) = severity_cell(p.severity);
-        let place = if narrow {
-            match p.place.split_once('/') {
-                Some((env, region)) => crate::tui::format::short_cluster(env, region),
-                None => p.place.clone(),
+        let cluster = |at: &str| match at.split_once('/') {
+            Some((env, region)) => {
+                crate::tui::format::cluster_label(env, region, place_w.into(), narrow)
             }
-        } else {
-            p.place.clone()
+            None => at.to_string(),
+        };
+        let place = match p.place.split_once('@') {
+            // A lock's target (`service@env/region`): narrow, its cluster when what
+            // names the service already.
+            Some((service, at)) if narrow && p.what.contains(service) => cluster(at),
+            Some(_) => p.place.clone(),
+            None => cluster(&p.place),
         };
         // Narrow: the service goes before what, unless what names it already.
         let what = match (&p.service, narrow) {

@@ -96,9 +96,13 @@ pub fn draw_secrets(m: &Model, f: &mut Frame, area: Rect) {
     let list = match &m.secrets {
         Remote::Ready((s, list)) if *s == service => list,
         Remote::Failed(e) => {
+            let (text, slot) = match m.unconfigured.contains("secrets") {
+                true => (format!("Secrets: {e}"), Slot::Muted),
+                false => (format!("Secrets could not be read: {e}"), Slot::Error),
+            };
             f.render_widget(
-                Paragraph::new(format!("Secrets could not be read: {e}"))
-                    .style(t.style(Slot::Error))
+                Paragraph::new(text)
+                    .style(t.style(slot))
                     .wrap(Wrap { trim: true }),
                 area,
             );
