@@ -39,10 +39,12 @@ pub use locks::covering_locks;
 /// The longest reason accepted.
 const MAX_REASON: usize = 500;
 
-/// Is this the production environment (the one the readiness gate and type-to-confirm
-/// protect)?
+/// Is this a production environment (the readiness gate and type-to-confirm protect
+/// it)? By the words of its name ([`EnvKind`]): `production`, `prod`, `prd`, `live`,
+/// `prod-eu`, `production-blue`; not `preprod` nor `non-prod`.
 pub fn is_production(env: &str) -> bool {
-    matches!(env, "production" | "prod")
+    crate::domain::environment::EnvKind::of(env)
+        == Some(crate::domain::environment::EnvKind::Production)
 }
 
 /// Who is acting.

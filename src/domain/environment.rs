@@ -11,6 +11,61 @@ use super::Timestamp;
 /// a prefix, and a namespace name is at most 63 characters).
 pub const MAX_NAME: usize = 40;
 
+/// What a permanent environment is for, read from its name: organisations name them
+/// `production`, `prod`, `prd`, `live`, `prod-eu`, `production-blue`; `staging`,
+/// `stage`, `stg`, `preprod`, `uat`; `dev`, `development`, `sandbox`. The name's words
+/// (split at anything not a letter or digit) decide, production first; `non-prod` and
+/// `nonprod` are not production. `None`: the name says none of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvKind {
+    Dev,
+    Staging,
+    Production,
+}
+
+impl EnvKind {
+    pub fn of(env: &str) -> Option<EnvKind> {
+        let lower = env.to_ascii_lowercase();
+        let words: Vec<&str> = (lower.split(|c: char| !c.is_ascii_alphanumeric()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let non = |i: usize| i > 0 && words[i - 1] == "non";
+        let has =
+            |names: &[&str]| (words.iter().enumerate()).any(|(i, w)| names.contains(w) && !non(i));
+        if has(&["production", "prod", "prd", "live"]) {
+            Some(EnvKind::Production)
+        } else if has(&["staging", "stage", "stg", "preprod", "uat", "nonprod"])
+            || (words.iter().enumerate()).any(|(i, w)| non(i) && *w == "prod")
+        {
+            Some(EnvKind::Staging)
+        } else if has(&["dev", "development", "develop", "sandbox"]) {
+            Some(EnvKind::Dev)
+        } else {
+            None
+        }
+    }
+
+    /// The name sphere's own platforms (the demo) give it.
+    pub fn canonical(self) -> &'static str {
+        match self {
+            EnvKind::Dev => "dev",
+            EnvKind::Staging => "staging",
+            EnvKind::Production => "production",
+        }
+    }
+
+    /// The environment of `environments` that is this kind: the one named as sphere
+    /// names it, else the first whose name says this kind, else the canonical name
+    /// (which then has no deployment).
+    pub fn in_environments(self, environments: &[String]) -> String {
+        let canonical = self.canonical();
+        (environments.iter().find(|e| *e == canonical))
+            .or_else(|| environments.iter().find(|e| EnvKind::of(e) == Some(self)))
+            .cloned()
+            .unwrap_or_else(|| canonical.to_string())
+    }
+}
+
 /// One ephemeral environment: where it came from, where it runs, who made it and when
 /// it goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +227,49 @@ pub fn short_remaining(seconds: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_environment_is_known_by_the_words_of_its_name() {
+        use super::EnvKind::*;
+        for (name, kind) in [
+            ("production", Some(Production)),
+            ("prod", Some(Production)),
+            ("PRD", Some(Production)),
+            ("live", Some(Production)),
+            ("prod-eu", Some(Production)),
+            ("production-29390-0", Some(Production)),
+            ("eu_prod", Some(Production)),
+            ("preprod", Some(Staging)),
+            ("non-prod", Some(Staging)),
+            ("nonprod", Some(Staging)),
+            ("staging", Some(Staging)),
+            ("stg-2", Some(Staging)),
+            ("uat", Some(Staging)),
+            ("dev", Some(Dev)),
+            ("sandbox", Some(Dev)),
+            ("pr-42", None),
+            ("productionproduction", None),
+            ("products", None),
+        ] {
+            assert_eq!(super::EnvKind::of(name), kind, "{name}");
+        }
+        let envs: Vec<String> = ["dev-eu", "stg", "prd"].map(String::from).into();
+        assert_eq!(Production.in_environments(&envs), "prd");
+        assert_eq!(Staging.in_environments(&envs), "stg");
+        assert_eq!(Dev.in_environments(&envs), "dev-eu");
+        let envs: Vec<String> = ["prod-canary", "production"].map(String::from).into();
+        assert_eq!(
+            Production.in_environments(&envs),
+            "production",
+            "the exact name first"
+        );
+        assert_eq!(
+            Staging.in_environments(&envs),
+            "staging",
+            "none: the canonical name"
+        );
+    }
+
     use super::*;
 
     #[test]

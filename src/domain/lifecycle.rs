@@ -6,6 +6,7 @@
 //! `facts` module gathers) and never does I/O. The same evidence feeds the readiness
 //! score (`domain::score`).
 
+use crate::domain::environment::EnvKind;
 use serde::Serialize;
 
 use super::catalog::Entity;
@@ -293,7 +294,7 @@ fn derive(id: StageId, ev: &ServiceEvidence) -> Stage {
                 ),
             }
         }
-        StageId::DevEnvironment => env_stage(id, ev, "dev"),
+        StageId::DevEnvironment => env_stage(id, ev, EnvKind::Dev),
         StageId::Resources => {
             if !ev.missing_resources.is_empty() {
                 stage(
@@ -327,12 +328,16 @@ fn derive(id: StageId, ev: &ServiceEvidence) -> Stage {
                 )
             }
         }
-        StageId::Staging => env_stage(id, ev, "staging"),
-        StageId::Production => env_stage(id, ev, "production"),
+        StageId::Staging => env_stage(id, ev, EnvKind::Staging),
+        StageId::Production => env_stage(id, ev, EnvKind::Production),
     }
 }
 
-fn env_stage(id: StageId, ev: &ServiceEvidence, env: &str) -> Stage {
+/// The stage of the platform's environment of `kind` (its own name for it: `prd`,
+/// `stg`, `production-eu`, see [`EnvKind`]).
+fn env_stage(id: StageId, ev: &ServiceEvidence, kind: EnvKind) -> Stage {
+    let env = kind.in_environments(&ev.topology.environments);
+    let env = env.as_str();
     let regions = ev.regions_in(env);
     if regions.is_empty() {
         return stage(

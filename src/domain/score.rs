@@ -30,6 +30,7 @@
 //!
 //! Pure: no I/O. Loading the file is the caller's business; [`parse_scorecard`] names it.
 
+use crate::domain::environment::EnvKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -589,9 +590,12 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
 
     // Where it runs.
     p.set("deployments", ev.deployments.len());
-    let prod = ev.regions_in("production");
+    // The platform's production (its own name for it: `prd`, `production-eu`).
+    let envs = &ev.topology.environments;
+    let production = EnvKind::Production.in_environments(envs);
+    let prod = ev.regions_in(&production);
     // The regions production runs in, not every region (staging may be in fewer).
-    let prod_spans = ev.topology.regions_of("production");
+    let prod_spans = ev.topology.regions_of(&production);
     let total = prod_spans.len();
     let missing: Vec<&str> = prod_spans
         .iter()
@@ -616,7 +620,10 @@ pub fn properties(ev: &ServiceEvidence) -> Properties {
             !prod.is_empty() && missing.is_empty(),
         )
         .note("all_regions_in_production", region_note)
-        .set("regions_in_staging", ev.regions_in("staging").len())
+        .set(
+            "regions_in_staging",
+            ev.regions_in(&EnvKind::Staging.in_environments(envs)).len(),
+        )
         .set("resources_missing", ev.missing_resources.len());
 
     // Secret drift: unknown (null, so `= 0` fails) when a region could not be read, as

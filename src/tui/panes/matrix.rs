@@ -595,7 +595,7 @@ impl Model {
         let drifts = |e: &str| drift.get(e).is_some_and(|n| *n > 0);
         let envs = &self.topology.environments;
         let production = (envs.iter())
-            .find(|e| matches!(e.as_str(), "production" | "prod"))
+            .find(|e| crate::actions::is_production(e))
             .or_else(|| {
                 (envs.iter().rev()).find(|e| self.topology.ephemeral(e.as_str()).is_none())
             });
