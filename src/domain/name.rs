@@ -419,7 +419,9 @@ mod tests {
         assert_eq!(b.as_str(), long);
         assert_eq!(Name::from("ab"), Name::from("ab".to_string()));
         assert_ne!(Name::from("ab"), Name::from("abc"));
-        assert!(Name::from("ab") < Name::from("abc"));
+        let (ab, abc) = (Name::from("ab"), Name::from("abc"));
+        assert!(ab < abc);
+        assert_eq!(ab.cmp(&ab.clone()), Ordering::Equal);
         // Hashed like its text, so a map keyed by names answers `&str` lookups.
         let set: HashSet<Name> = ["orders-api", "payments-api"]
             .into_iter()
