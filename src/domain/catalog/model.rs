@@ -23,7 +23,7 @@ pub enum Kind {
     User,
     Location,
     Template,
-    Other(String),
+    Other(Name),
 }
 
 impl Kind {
@@ -39,7 +39,7 @@ impl Kind {
             "user" => Kind::User,
             "location" => Kind::Location,
             "template" => Kind::Template,
-            _ => Kind::Other(s.to_string()),
+            _ => Kind::Other(Name::from(s)),
         }
     }
 
