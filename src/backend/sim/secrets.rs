@@ -1,5 +1,6 @@
-//! The demo's secrets, stored compactly: a record is five small indices into a table of
-//! interned names (service, environment, region, key). A seeded value, its version id and
+//! The demo's secrets, stored compactly: a record is two indices (8 bytes), its service
+//! among interned names and its (environment, region, key) among the triples the store
+//! has seen (a few hundred: clusters times keys). A seeded value, its version id and
 //! its last change are derived from the store seed and the names, and the four standard
 //! tags from the service's team; only what differs (a drifted value, other tags, a value
 //! written through `put_secret`) is stored, in a side table of overrides. Iterating
@@ -90,14 +91,13 @@ impl Names {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One secret: 8 bytes (276,000 of them at the bench scale). What differs from the
+/// derivation is in the store's `overrides`, under the record's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Rec {
     service: u32,
-    /// Index into `places`: the (environment, region) pair, one per cluster.
-    place: u32,
-    key: u32,
-    /// Index into `overrides`, or `NONE`.
-    ovr: u32,
+    /// Index into `slots`: the (place, key) pair.
+    slot: u32,
 }
 
 /// What differs from the derived secret.
@@ -126,8 +126,12 @@ pub(crate) struct SecretStore {
     /// The (environment, region) name ids records point at, each pair once.
     places: Vec<(u32, u32)>,
     place_ids: HashMap<(u32, u32), u32>,
+    /// The (place, key name id) pairs records point at, each pair once.
+    slots: Vec<(u32, u32)>,
+    slot_ids: HashMap<(u32, u32), u32>,
     recs: Vec<Rec>,
-    overrides: Vec<Override>,
+    /// What differs from the derivation, by record (few: drift and written secrets).
+    overrides: HashMap<Rec, Override>,
 }
 
 impl fmt::Debug for SecretStore {
@@ -175,8 +179,10 @@ impl SecretStore {
             teams: HashMap::new(),
             places: Vec::new(),
             place_ids: HashMap::new(),
+            slots: Vec::new(),
+            slot_ids: HashMap::new(),
             recs: Vec::new(),
-            overrides: Vec::new(),
+            overrides: HashMap::new(),
         }
     }
 
@@ -191,12 +197,36 @@ impl SecretStore {
         p
     }
 
+    /// The slot id of (place, key name id), given one when it is new.
+    fn slot(&mut self, place: u32, key: u32) -> u32 {
+        if let Some(&i) = self.slot_ids.get(&(place, key)) {
+            return i;
+        }
+        let i = self.slots.len() as u32;
+        self.slots.push((place, key));
+        self.slot_ids.insert((place, key), i);
+        i
+    }
+
+    fn place_of(&self, r: &Rec) -> Option<(u32, u32)> {
+        let (place, _) = *self.slots.get(r.slot as usize)?;
+        self.places.get(place as usize).copied()
+    }
+
     fn env_id(&self, r: &Rec) -> u32 {
-        self.places.get(r.place as usize).map_or(NONE, |p| p.0)
+        self.place_of(r).map_or(NONE, |p| p.0)
     }
 
     fn region_id(&self, r: &Rec) -> u32 {
-        self.places.get(r.place as usize).map_or(NONE, |p| p.1)
+        self.place_of(r).map_or(NONE, |p| p.1)
+    }
+
+    fn key_id(&self, r: &Rec) -> u32 {
+        self.slots.get(r.slot as usize).map_or(NONE, |s| s.1)
+    }
+
+    fn override_of(&self, r: &Rec) -> Option<&Override> {
+        self.overrides.get(r)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -211,7 +241,7 @@ impl SecretStore {
     /// Give back the room a bulk build left over.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.recs.shrink_to_fit();
-        self.overrides.shrink_to_fit();
+        self.slots.shrink_to_fit();
     }
 
     pub(crate) fn reserve(&mut self, n: usize) {
@@ -232,11 +262,10 @@ impl SecretStore {
     /// Add a seeded secret; its position.
     pub(crate) fn push(&mut self, service: &str, env: &str, region: &str, key: &str) -> usize {
         let (env, region) = (self.names.intern(env), self.names.intern(region));
+        let (place, key) = (self.place(env, region), self.names.intern(key));
         let rec = Rec {
             service: self.names.intern(service),
-            place: self.place(env, region),
-            key: self.names.intern(key),
-            ovr: NONE,
+            slot: self.slot(place, key),
         };
         self.recs.push(rec);
         self.recs.len() - 1
@@ -256,31 +285,28 @@ impl SecretStore {
 
     pub(crate) fn remove_at(&mut self, i: usize) {
         if i < self.recs.len() {
-            self.recs.remove(i);
+            let r = self.recs.remove(i);
+            self.overrides.remove(&r);
         }
     }
 
     /// A copy of secret `i` under another key, with its own value.
     pub(crate) fn push_copy(&mut self, i: usize, key: &str) -> Option<usize> {
         let mut r = *self.recs.get(i)?;
-        r.key = self.names.intern(key);
-        r.ovr = NONE;
+        let place = self.slots.get(r.slot as usize)?.0;
+        let key = self.names.intern(key);
+        r.slot = self.slot(place, key);
+        self.overrides.remove(&r);
         self.recs.push(r);
         Some(self.recs.len() - 1)
     }
 
     /// Change what differs from the derivation for secret `i`.
     pub(crate) fn edit(&mut self, i: usize, f: impl FnOnce(&mut Override)) {
-        let Some(r) = self.recs.get_mut(i) else {
+        let Some(&r) = self.recs.get(i) else {
             return;
         };
-        if r.ovr == NONE {
-            r.ovr = self.overrides.len() as u32;
-            self.overrides.push(Override::default());
-        }
-        if let Some(o) = self.overrides.get_mut(r.ovr as usize) {
-            f(o);
-        }
+        f(self.overrides.entry(r).or_default());
     }
 
     /// The standard tags of a secret of `service` in `env`.
@@ -301,7 +327,7 @@ impl SecretStore {
     /// The generator of a seeded secret: the same for every region of (service, env, key).
     fn generator(&self, r: &Rec) -> u64 {
         let mut h = 0xcbf2_9ce4_8422_2325 ^ self.seed;
-        for id in [r.service, self.env_id(r), r.key] {
+        for id in [r.service, self.env_id(r), self.key_id(r)] {
             fnv(&mut h, self.names.get(id).as_bytes());
         }
         h
@@ -310,7 +336,7 @@ impl SecretStore {
     fn derived(&self, r: &Rec, want_value: bool) -> (Option<SecretValue>, String, Timestamp) {
         let gen_seed = self.generator(r);
         let mut rng = fastrand::Rng::with_seed(gen_seed);
-        let key = self.names.get(r.key);
+        let key = self.names.get(self.key_id(r));
         let n = if key == LEGACY_KEY { 32 } else { 24 };
         let token = random_token(&mut rng, n);
         let vid = version_id(&mut rng);
@@ -327,14 +353,14 @@ impl SecretStore {
     }
 
     fn materialise(&self, r: &Rec) -> SecretRec {
-        let o = self.overrides.get(r.ovr as usize);
+        let o = self.override_of(r);
         let (service, env) = (self.names.get(r.service), self.names.get(self.env_id(r)));
         let (value, vid, changed) = self.derived(r, o.is_none_or(|o| o.value.is_none()));
         SecretRec {
             service: service.to_string(),
             env: env.to_string(),
             region: self.names.get(self.region_id(r)).to_string(),
-            key: self.names.get(r.key).to_string(),
+            key: self.names.get(self.key_id(r)).to_string(),
             version_id: o.and_then(|o| o.version_id.clone()).unwrap_or(vid),
             last_changed: o.and_then(|o| o.last_changed).unwrap_or(changed),
             tags: o
@@ -376,9 +402,10 @@ impl SecretStore {
             self.names.id(key)?,
         );
         let p = *self.place_ids.get(&(e, g))?;
+        let slot = *self.slot_ids.get(&(p, k))?;
         self.recs
             .iter()
-            .position(|r| r.service == s && r.place == p && r.key == k)
+            .position(|r| r.service == s && r.slot == slot)
     }
 
     /// The value of one secret.
@@ -390,11 +417,7 @@ impl SecretStore {
         key: &str,
     ) -> Option<SecretValue> {
         let r = self.recs.get(self.find(service, env, region, key)?)?;
-        match self
-            .overrides
-            .get(r.ovr as usize)
-            .and_then(|o| o.value.clone())
-        {
+        match self.override_of(r).and_then(|o| o.value.clone()) {
             Some(v) => Some(v),
             None => self.derived(r, true).0,
         }
@@ -430,7 +453,7 @@ impl SecretStore {
     pub(crate) fn remove(&mut self, service: &str, env: &str, region: &str, key: &str) -> bool {
         match self.find(service, env, region, key) {
             Some(i) => {
-                self.recs.remove(i);
+                self.remove_at(i);
                 true
             }
             None => false,
@@ -466,8 +489,8 @@ impl Serialize for RecordsOut<'_> {
                 n(r.service),
                 n(store.env_id(r)),
                 n(store.region_id(r)),
-                n(r.key),
-                store.overrides.get(r.ovr as usize),
+                n(store.key_id(r)),
+                store.override_of(r),
             )
         }))
     }
@@ -565,5 +588,68 @@ impl<'de> Deserialize<'de> for SecretStore {
         }
         store.shrink_to_fit();
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_8_bytes_and_its_override_goes_with_it() {
+        assert_eq!(std::mem::size_of::<Rec>(), 8);
+        let mut s = SecretStore::new(7, 1_700_000_000);
+        let a = s.push("cart", "production", "eu-west-1", "API_KEY");
+        s.push("cart", "production", "us-east-1", "API_KEY");
+        let seeded = s.value("cart", "production", "eu-west-1", "API_KEY");
+        assert!(seeded.is_some());
+        // Derived per (service, env, key): the same in every region.
+        assert_eq!(
+            seeded,
+            s.value("cart", "production", "us-east-1", "API_KEY")
+        );
+        s.put(
+            "cart",
+            "production",
+            "eu-west-1",
+            "API_KEY",
+            SecretValue("written".into()),
+            "v2".into(),
+            1_700_000_100,
+            s.standard_tags("cart", "production"),
+        );
+        assert_eq!(s.len(), 2, "put replaced the record, not added one");
+        assert_eq!(
+            s.value("cart", "production", "eu-west-1", "API_KEY"),
+            Some(SecretValue("written".into()))
+        );
+        assert_eq!(
+            s.value("cart", "production", "us-east-1", "API_KEY"),
+            seeded
+        );
+        // A copy under another key has its own derived value, not the original's
+        // override.
+        let c = s.push_copy(a, LEGACY_KEY).expect("a copy");
+        let legacy = s.iter().nth(c).expect("the copy");
+        assert_eq!(
+            (legacy.region.as_str(), legacy.key.as_str()),
+            ("eu-west-1", LEGACY_KEY)
+        );
+        assert_ne!(legacy.value, SecretValue("written".into()));
+        assert_eq!(legacy.value.0.len(), 32);
+        // Removed, then seeded again: the derived value, the override gone with it.
+        assert!(s.remove("cart", "production", "eu-west-1", "API_KEY"));
+        assert!(!s.remove("cart", "production", "eu-west-1", "API_KEY"));
+        s.push("cart", "production", "eu-west-1", "API_KEY");
+        assert_eq!(
+            s.value("cart", "production", "eu-west-1", "API_KEY"),
+            seeded
+        );
+        // The file keeps overrides with their records, in order.
+        s.edit(0, |o| o.version_id = Some("v9".into()));
+        let text = serde_json::to_string(&s).expect("json");
+        let back: SecretStore = serde_json::from_str(&text).expect("read back");
+        assert_eq!(back, s);
+        assert_eq!(back.iter().next().expect("first").version_id, "v9");
     }
 }

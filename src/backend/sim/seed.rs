@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::state::ServiceSpec;
-use crate::domain::Name;
 use crate::domain::catalog::parse::parse_documents;
 use crate::domain::catalog::{
     Catalog, DEFAULT_NAMESPACE, Entity, EntityRef, Kind, Relation, RelationKind, Source, Spec,
     TextMap,
 };
+use crate::domain::{Interner, Name};
 
 /// The services whose state a changed catalog keeps: the catalog's and the ones
 /// registered through sphere.
@@ -116,6 +116,7 @@ pub(super) fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog 
     let (slug_key, k8s_key) = (Name::new(SLUG), Name::new("backstage.io/kubernetes-id"));
     let generated = Name::new("generated");
     let description = Name::new("Generated service (scale test).");
+    let mut specs = Interner::new();
     let mut i = 0usize;
     let mut added = 0usize;
     while added < n - have {
@@ -157,12 +158,15 @@ pub(super) fn extend_catalog(catalog: &Catalog, n: usize, seed: u64) -> Catalog 
         ]
         .into_iter()
         .collect();
-        let spec = Spec::new(&serde_json::json!({
+        let spec = Spec::shared(
+            &serde_json::json!({
             "type": "service",
             "lifecycle": lifecycle.as_str(),
             "owner": owner.as_ref().map(|o| o.to_string()),
             "system": system.as_ref().map(|s| s.to_string()),
-        }));
+            }),
+            &mut specs,
+        );
         entities.push(Entity {
             kind: Kind::Component,
             namespace: namespace.clone(),

@@ -402,9 +402,8 @@ pub(crate) struct Listing {
     head: std::vec::IntoIter<ClusterEvent>,
     names: Names,
     nodes: Vec<Arc<[String]>>,
-    /// Each deployment without its pods (an empty list allocates nothing), and where
-    /// its pods start in `pods`.
-    items: Vec<(Key, Live, usize)>,
+    /// Each deployment without its pods, and where its pods start in `pods`.
+    items: Vec<Listed>,
     /// Every pod, in one list: copying them per deployment would make tens of
     /// thousands of small allocations that die while the watcher builds its own state,
     /// leaving holes in the heap.
@@ -426,26 +425,26 @@ impl Iterator for Listing {
         loop {
             match self.phase {
                 0 => {
-                    if let Some((k, l, start)) = self.items.get(self.i) {
+                    if let Some(item) = self.items.get(self.i) {
                         let end = self
                             .items
                             .get(self.i + 1)
-                            .map_or(self.pods.len(), |(_, _, next)| *next);
+                            .map_or(self.pods.len(), |next| next.start as usize);
                         self.i += 1;
-                        let pods = &self.pods[*start..end];
+                        let pods = &self.pods[item.start as usize..end];
                         return Some(ClusterEvent::Deployment(World::summary_with(
                             &self.names,
-                            *k,
-                            l,
+                            item.key,
+                            &item.live(),
                             pods,
                         )));
                     }
                     (self.phase, self.i) = (1, 0);
                 }
                 1 => {
-                    while let Some((k, l, _)) = self.items.get(self.i) {
+                    while let Some(item) = self.items.get(self.i) {
                         self.i += 1;
-                        if let Some(h) = World::hpa_summary(&self.names, *k, l) {
+                        if let Some(h) = World::hpa_summary(&self.names, item.key, &item.live()) {
                             return Some(ClusterEvent::Hpa(h));
                         }
                     }
@@ -453,16 +452,16 @@ impl Iterator for Listing {
                 }
                 2 => {
                     // `j` walks `pods`; item `i` owns those before the next one's start.
-                    while let Some((k, _, _)) = self.items.get(self.i) {
+                    while let Some(item) = self.items.get(self.i) {
                         let end = self
                             .items
                             .get(self.i + 1)
-                            .map_or(self.pods.len(), |(_, _, start)| *start);
+                            .map_or(self.pods.len(), |next| next.start as usize);
                         if self.j < end {
                             let p = &self.pods[self.j];
                             self.j += 1;
-                            let pool = pool_of(&self.nodes, *k);
-                            return Some(ClusterEvent::Pod(p.summary(&self.names, *k, pool)));
+                            let pool = pool_of(&self.nodes, item.key);
+                            return Some(ClusterEvent::Pod(p.summary(&self.names, item.key, pool)));
                         }
                         self.i += 1;
                     }
@@ -483,6 +482,52 @@ impl Iterator for Listing {
 }
 
 pub(crate) use super::state::give_back_freed_memory;
+
+/// A deployment as a listing copies it: what its summaries read (56 bytes; a copy of
+/// its [`Live`] with its key and start was 88, and a listing holds 50,000 at the bench
+/// scale while the watcher takes them in: the process's peak).
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    key: Key,
+    version: u32,
+    desired: u32,
+    template: u64,
+    updated_at: Timestamp,
+    hpa: Option<(u32, u32, u32)>,
+    cpu: u32,
+    /// Where its pods start in the listing's `pods`.
+    start: u32,
+}
+
+impl Listed {
+    fn new(key: Key, l: &Live, start: usize) -> Listed {
+        Listed {
+            key,
+            version: l.version,
+            desired: l.desired,
+            template: l.template,
+            updated_at: l.updated_at,
+            hpa: l.hpa,
+            cpu: l.cpu,
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The deployment as the summaries read it (without its pods: an empty list
+    /// allocates nothing; the restart generation is in the template).
+    fn live(&self) -> Live {
+        Live {
+            version: self.version,
+            desired: self.desired,
+            restart_gen: 0,
+            template: self.template,
+            pods: Vec::new(),
+            updated_at: self.updated_at,
+            hpa: self.hpa,
+            cpu: self.cpu,
+        }
+    }
+}
 
 /// The live half of the world as the state file keeps it, so that every process on
 /// the same state shows the same pods, restarts, crash loops and rollouts: one
@@ -1212,14 +1257,7 @@ impl World {
                 continue;
             };
             let Some(l) = self.live.get(&k) else { continue };
-            items.push((
-                k,
-                Live {
-                    pods: Vec::new(),
-                    ..*l
-                },
-                pods.len(),
-            ));
+            items.push(Listed::new(k, l, pods.len()));
             pods.extend_from_slice(&l.pods);
         }
         Listing {
@@ -1734,7 +1772,8 @@ impl World {
 
 #[cfg(test)]
 mod size_tests {
-    use super::{Key, Live, LivePod};
+    use super::{Key, Listed, Live, LivePod};
+    use crate::backend::sim::state::{DeploymentRec, HpaRec};
 
     /// One of each per deployment and per pod (50,000 of each at the bench scale, and
     /// the watch's listing copies them once more): a field added here is 5 MB at
@@ -1750,6 +1789,22 @@ mod size_tests {
             std::mem::size_of::<LivePod>() <= 40,
             "{} bytes a pod",
             std::mem::size_of::<LivePod>()
+        );
+        assert!(
+            std::mem::size_of::<Listed>() <= 56,
+            "{} bytes a listed deployment",
+            std::mem::size_of::<Listed>()
+        );
+        // The durable records hold their names as one pointer each.
+        assert!(
+            std::mem::size_of::<DeploymentRec>() <= 48,
+            "{} bytes a durable deployment",
+            std::mem::size_of::<DeploymentRec>()
+        );
+        assert!(
+            std::mem::size_of::<HpaRec>() <= 40,
+            "{} bytes a durable HPA",
+            std::mem::size_of::<HpaRec>()
         );
     }
 }

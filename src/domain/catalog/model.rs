@@ -23,7 +23,7 @@ pub enum Kind {
     User,
     Location,
     Template,
-    Other(String),
+    Other(Name),
 }
 
 impl Kind {
@@ -39,7 +39,7 @@ impl Kind {
             "user" => Kind::User,
             "location" => Kind::Location,
             "template" => Kind::Template,
-            _ => Kind::Other(s.to_string()),
+            _ => Kind::Other(Name::from(s)),
         }
     }
 
@@ -406,19 +406,27 @@ impl<'de> Deserialize<'de> for TextMap {
 }
 
 /// An entity's raw `spec` mapping, kept as its compact JSON text: one allocation instead
-/// of a map node and a string per field. Read it with [`Spec::value`] (parsed on each
-/// call, so read it once per use) or [`Spec::get`]; serialized as the mapping itself.
+/// of a map node and a string per field, shared by the entities whose spec is the same
+/// text (see [`Spec::shared`]). Read it with [`Spec::value`] (parsed on each call, so
+/// read it once per use) or [`Spec::get`]; serialized as the mapping itself.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Spec(Box<str>);
+pub struct Spec(Name);
 
 impl Spec {
     pub fn new(value: &serde_json::Value) -> Spec {
+        Spec(Name::from(Self::text(value)))
+    }
+
+    /// The spec of `value`, its text shared with every other spec `names` handed out
+    /// with the same text (generated entities have a few hundred specs among
+    /// thousands of entities).
+    pub fn shared(value: &serde_json::Value, names: &mut crate::domain::Interner) -> Spec {
+        Spec(names.name(&Self::text(value)))
+    }
+
+    fn text(value: &serde_json::Value) -> String {
         // Serializing a `Value` cannot fail (its keys are strings).
-        Spec(
-            serde_json::to_string(value)
-                .unwrap_or_else(|_| "null".to_string())
-                .into_boxed_str(),
-        )
+        serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
     }
 
     /// The mapping (or whatever `spec` held), parsed.
@@ -442,7 +450,7 @@ impl Spec {
 
 impl Default for Spec {
     fn default() -> Spec {
-        Spec("null".into())
+        Spec(Name::new("null"))
     }
 }
 

@@ -120,7 +120,7 @@ impl PortDocs {
 pub fn blueprint_kind(identifier: &str) -> Kind {
     match Kind::parse(identifier) {
         k @ (Kind::Component | Kind::Api | Kind::Resource | Kind::System | Kind::Domain) => k,
-        _ => Kind::Other(identifier.to_string()),
+        _ => Kind::Other(identifier.into()),
     }
 }
 
@@ -421,7 +421,7 @@ pub fn to_entities(docs: PortDocs) -> (Vec<Entity>, Vec<Problem>) {
                          references or relations; loaded as kind {UNTYPED_KIND}"
                     ),
                 ));
-                Kind::Other(UNTYPED_KIND.to_string())
+                Kind::Other(UNTYPED_KIND.into())
             }
         };
         if let Kind::Other(k) = &kind

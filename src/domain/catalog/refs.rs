@@ -284,10 +284,7 @@ mod tests {
             r("API:petstore"),
             EntityRef::new(Kind::Api, "default", "petstore")
         );
-        assert_eq!(
-            r("environment:dev").kind,
-            Kind::Other("environment".to_string())
-        );
+        assert_eq!(r("environment:dev").kind, Kind::Other("environment".into()));
     }
 
     #[test]
