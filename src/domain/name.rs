@@ -9,117 +9,39 @@
 //! record four, an HPA record three, a catalog entity a dozen), so the half saved on
 //! each is megabytes.
 
-use std::alloc::Layout;
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::ptr::NonNull;
-use std::sync::atomic::{self, AtomicUsize};
 
+use arcstr::ArcStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The start of a name's allocation; the text's bytes follow it.
-#[repr(C)]
-struct Header {
-    count: AtomicUsize,
-    len: usize,
-}
-
-/// Shared text behind one pointer: a reference count, the length, then the bytes.
-pub struct Name(NonNull<Header>);
-
-// SAFETY: the text is immutable and the count atomic, as in `Arc<str>`, which is
-// `Send` and `Sync`.
-unsafe impl Send for Name {}
-// SAFETY: as above.
-unsafe impl Sync for Name {}
-
-/// The layout of a name of `len` bytes.
-fn layout(len: usize) -> Layout {
-    match Layout::from_size_align(
-        std::mem::size_of::<Header>().saturating_add(len),
-        std::mem::align_of::<Header>(),
-    ) {
-        Ok(l) => l,
-        // Only for a length near `isize::MAX`, which no `str` in memory has.
-        Err(_) => panic!("a name of {len} bytes"),
-    }
-}
+/// Shared text behind one pointer ([`arcstr::ArcStr`]: the count and the length sit in
+/// the allocation, before the bytes).
+#[derive(Clone)]
+pub struct Name(ArcStr);
 
 impl Name {
     pub fn new(s: &str) -> Name {
-        let layout = layout(s.len());
-        // SAFETY: the layout's size is at least the header's, so not zero.
-        let raw = unsafe { std::alloc::alloc(layout) }.cast::<Header>();
-        let Some(ptr) = NonNull::new(raw) else {
-            std::alloc::handle_alloc_error(layout)
-        };
-        // SAFETY: `ptr` is a fresh allocation of the header and `s.len()` bytes after
-        // it, aligned for the header; nothing else refers to it yet.
-        unsafe {
-            ptr.as_ptr().write(Header {
-                count: AtomicUsize::new(1),
-                len: s.len(),
-            });
-            std::ptr::copy_nonoverlapping(s.as_ptr(), ptr.as_ptr().add(1).cast::<u8>(), s.len());
-        }
-        Name(ptr)
+        Name(ArcStr::from(s))
     }
 
     pub fn as_str(&self) -> &str {
-        // SAFETY: the header is live while `self` is, and the `len` bytes after it are
-        // the UTF-8 text `new` copied there, never changed since.
-        unsafe {
-            let h = self.0.as_ptr();
-            let bytes = std::slice::from_raw_parts(h.add(1).cast::<u8>(), (*h).len);
-            std::str::from_utf8_unchecked(bytes)
-        }
+        self.0.as_str()
     }
 
     /// Whether `a` and `b` are the same allocation (not only the same text).
     pub fn ptr_eq(a: &Name, b: &Name) -> bool {
-        a.0 == b.0
-    }
-
-    fn header(&self) -> &Header {
-        // SAFETY: the header is live while `self` is.
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl Clone for Name {
-    fn clone(&self) -> Name {
-        // Relaxed, as `Arc::clone`: a new reference is made from one that is held.
-        let old = self.header().count.fetch_add(1, atomic::Ordering::Relaxed);
-        if old > isize::MAX as usize {
-            // As `Arc`: a count this high means leaked clones; stop before it wraps.
-            std::process::abort();
-        }
-        Name(self.0)
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        // Release, then Acquire before freeing, as `Arc`'s drop: every use of the text
-        // through another reference happens before it is freed.
-        if self.header().count.fetch_sub(1, atomic::Ordering::Release) != 1 {
-            return;
-        }
-        atomic::fence(atomic::Ordering::Acquire);
-        let layout = layout(self.header().len);
-        // SAFETY: this was the last reference; the allocation was made by `new` with
-        // this very layout.
-        unsafe { std::alloc::dealloc(self.0.as_ptr().cast::<u8>(), layout) }
+        ArcStr::ptr_eq(&a.0, &b.0)
     }
 }
 
 impl PartialEq for Name {
     fn eq(&self, other: &Name) -> bool {
-        self.0 == other.0 || self.as_str() == other.as_str()
+        Name::ptr_eq(self, other) || self.as_str() == other.as_str()
     }
 }
 
@@ -440,6 +362,6 @@ mod tests {
                 });
             }
         });
-        assert_eq!(shared.header().count.load(atomic::Ordering::SeqCst), 1);
+        assert_eq!(ArcStr::strong_count(&shared.0), Some(1));
     }
 }
