@@ -464,13 +464,15 @@ impl Agent {
                  timeout_seconds = 30\n[agent.properties]\n\"bootstrap.servers\" = \"{kafka}\"\n"
             ),
         )?;
-        // The client names the same topics ([agent], which it does not run) and the
-        // broker ([source]).
+        // The client names the same topics ([agent], which it does not run; a section
+        // without its broker is a config problem, and a client with a problem in
+        // [agent] would read the default topics) and the broker ([source]).
         let client_toml = root.join("client.toml");
         std::fs::write(
             &client_toml,
             format!(
-                "[agent]\n{topics}[source]\nagent = \"{kafka}\"\nstale_seconds = 600\ntimeout_seconds = 600\n"
+                "[agent]\n{topics}[agent.properties]\n\"bootstrap.servers\" = \"{kafka}\"\n\
+                 [source]\nagent = \"{kafka}\"\nstale_seconds = 600\ntimeout_seconds = 600\n"
             ),
         )?;
         let data = root.join("data");
