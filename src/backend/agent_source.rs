@@ -57,6 +57,13 @@ pub const STALE: &str = "agent: stale";
 /// and re-evaluates each source's age.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Reading the topics to their end, the broker is not asked for their ends again while
+/// records come; after this long without one, it is.
+const STALL: Duration = Duration::from_secs(3);
+
+/// How long one look at the topics' ends may wait for each answer.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn now() -> Timestamp {
     chrono::Utc::now().timestamp()
 }
@@ -550,8 +557,9 @@ impl Tail {
         let mut last_status: Option<(bool, Vec<bool>)> = None;
         // The topics' ends at the first answer: read to there, the feed is caught up.
         let mut target: Option<Positions> = None;
-        // Where the reading was at the last look.
+        // Where the reading was at the last look, and when a record last came.
         let mut looked_at = Positions::new();
+        let mut last_record = Instant::now();
         while !self.shared.stop.load(Ordering::Relaxed) {
             let c = match &consumer {
                 Some(c) => c,
@@ -566,14 +574,18 @@ impl Tail {
             };
             if Instant::now() >= next_check {
                 next_check = Instant::now() + CHECK_EVERY;
-                // Reading to the end, with records coming since the last look: the
-                // ends are known, the broker is answering; not asked again until the
-                // records stop coming. (On tansu each ask lists every batch the topic
-                // holds: at the bench scale, 335k, which slowed the reading itself.)
-                let reading = target.as_ref().is_some_and(|t| {
-                    !lock(&self.shared.held).caught_up && !t.is_empty() && positions != looked_at
-                });
-                looked_at = positions.clone();
+                // Reading to the end, with records coming: the ends are known, the
+                // broker is answering; not asked again until no record has come for
+                // STALL. (On tansu each ask lists every batch the topic holds: at the
+                // bench scale, 335k, which slowed the reading itself.)
+                if positions != looked_at {
+                    last_record = Instant::now();
+                    looked_at = positions.clone();
+                }
+                let reading = last_record.elapsed() < STALL
+                    && target.as_ref().is_some_and(|t| {
+                        !t.is_empty() && !lock(&self.shared.held).caught_up
+                    });
                 if reading {
                     if let Some(t) = &target {
                         self.progress(&positions, t);
@@ -645,7 +657,11 @@ impl Tail {
         positions: &mut Positions,
         target: &mut Option<Positions>,
     ) -> Result<()> {
-        let timeout = self.shared.timeout;
+        // Each ask at most LOOK_TIMEOUT: an answer that never comes (seen on tansu
+        // under load: a ListOffsets of the watermarks not answered) held the reading
+        // thread for the whole `[source] timeout_seconds`, and the client never went
+        // live in that time; failed now, it is asked again at the next look.
+        let timeout = self.shared.timeout.min(LOOK_TIMEOUT);
         let at = &self.shared.broker;
         let mut missing = Vec::new();
         let mut ends: Positions = Positions::new();
