@@ -40,9 +40,10 @@
 //!   cluster has synced from them. Also timed, N times: `sphere drift --output json`
 //!   from the topics (the read-side CLI: wall time and peak RSS), and the agent's own
 //!   start (until all published) and memory, printed below the table.
-//! - `SPHERE_BENCH_TIMEOUT_S`: how long one launch may take to sync (default 120; 600
+//! - `SPHERE_BENCH_TIMEOUT_S`: how long one launch may take to sync (default 120; 300
 //!   for the agent case: reading the topics to their end at the bench scale is slow on
-//!   tansu).
+//!   tansu). A client of the agent that does not sync in time is listed below the
+//!   table, not in its medians.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ const ROWS: u16 = 48;
 /// How long one launch may take to draw and sync before it counts as failed
 /// (`SPHERE_BENCH_TIMEOUT_S`; by default [`AGENT_TIMEOUT`] for the agent case).
 const TIMEOUT: Duration = Duration::from_secs(120);
-const AGENT_TIMEOUT: Duration = Duration::from_secs(600);
+const AGENT_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy)]
 struct Launch {
@@ -177,7 +178,10 @@ fn timeout(agent: bool) -> Duration {
     std::env::var("SPHERE_BENCH_TIMEOUT_S")
         .ok()
         .and_then(|s| s.parse().ok())
-        .map_or(if agent { AGENT_TIMEOUT } else { TIMEOUT }, Duration::from_secs)
+        .map_or(
+            if agent { AGENT_TIMEOUT } else { TIMEOUT },
+            Duration::from_secs,
+        )
 }
 
 /// The environment every process of the bench runs in: its directories under `root`.
@@ -387,12 +391,20 @@ fn broker(dir: &Path) -> Result<(String, Option<Owned>)> {
         .chain(std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin")))
         .map(|d| d.join("tansu"))
         .find(|p| p.is_file())
-        .context("tansu is not installed (scripts/test.sh installs it); or set SPHERE_BENCH_KAFKA")?;
+        .context(
+            "tansu is not installed (scripts/test.sh installs it); or set SPHERE_BENCH_KAFKA",
+        )?;
     let port = free_port()?;
     let url = format!("tcp://127.0.0.1:{port}");
     let log = std::fs::File::create(dir.join("tansu.log"))?;
     let child = std::process::Command::new(tansu)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -421,7 +433,10 @@ struct Agent {
 fn agent_metrics(addr: &str) -> Result<(Vec<(String, bool)>, u64)> {
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut body = String::new();
     s.read_to_string(&mut body)?;
     let mut up = Vec::new();
@@ -450,7 +465,8 @@ impl Agent {
         let prefix = format!(
             "sphere-bench-{}-{}",
             std::process::id(),
-            root.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            root.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         );
         let topics = format!(
             "state_topic = \"{prefix}.state\"\nfindings_topic = \"{prefix}.findings\"\n\
@@ -493,7 +509,10 @@ impl Agent {
             .stdout(log.try_clone()?)
             .stderr(log);
         let started = Instant::now();
-        let process = Owned(cmd.spawn().with_context(|| format!("starting {} agent", bin.display()))?);
+        let process = Owned(
+            cmd.spawn()
+                .with_context(|| format!("starting {} agent", bin.display()))?,
+        );
         let pid = process.0.id();
         let mut agent = Agent {
             process,
@@ -578,7 +597,10 @@ fn cli_drift(bin: &Path, scale: &str, agent: &Agent) -> Result<(Duration, u64)> 
     }
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out)?)
         .context("sphere drift --output json did not print JSON")?;
-    if !json.get("findings").is_some_and(serde_json::Value::is_array) {
+    if !json
+        .get("findings")
+        .is_some_and(serde_json::Value::is_array)
+    {
         bail!("sphere drift --output json has no findings: {json}");
     }
     Ok((took, hwm))
@@ -590,16 +612,25 @@ fn median_spread<T: Copy + PartialOrd>(mut v: Vec<T>) -> (T, T, T) {
 }
 
 fn ms_cell(v: Vec<Duration>) -> String {
+    if v.is_empty() {
+        return "none synced".to_string();
+    }
     let (m, lo, hi) = median_spread(v.iter().map(|d| d.as_secs_f64() * 1000.0).collect());
     format!("{m:.0} ms ({lo:.0}–{hi:.0})")
 }
 
 fn mb_cell(v: Vec<u64>) -> String {
+    if v.is_empty() {
+        return "-".to_string();
+    }
     let (m, lo, hi) = median_spread(v.iter().map(|k| *k as f64 / 1024.0).collect());
     format!("{m:.1} MB ({lo:.1}–{hi:.1})")
 }
 
 fn kb_cell(v: Vec<u64>) -> String {
+    if v.is_empty() {
+        return "-".to_string();
+    }
     let (m, lo, hi) = median_spread(v.iter().map(|b| *b as f64 / 1024.0).collect());
     format!("{m:.0} KB ({lo:.0}–{hi:.0})")
 }
@@ -668,6 +699,8 @@ fn main() -> Result<()> {
     let mut results: Vec<(&str, String, Case, Vec<Launch>)> = Vec::new();
     // (binary, scale) → the agent's start, and the read-side CLI's runs.
     let mut agent_lines: Vec<String> = Vec::new();
+    // Launches of the agent case that did not sync, and why.
+    let mut failures: Vec<String> = Vec::new();
     for scale in &scales {
         // Each binary's saved state is its own (one data dir per binary and scale).
         let saved: Vec<Dirs> = bins.iter().map(|_| Dirs::new()).collect::<Result<_>>()?;
@@ -716,19 +749,45 @@ fn main() -> Result<()> {
                         }
                     };
                     let l = launch(bin, scale, dirs, client, settle, trace)
-                        .with_context(|| format!("{label} {scale} {}", case.label()))?;
+                        .with_context(|| format!("{label} {scale} {}", case.label()));
+                    let l = match l {
+                        Ok(l) => l,
+                        // A client of the agent that does not sync is a finding, kept
+                        // (said below the table); the other cases stop the bench.
+                        Err(e) if case == Case::Agent => {
+                            eprintln!("  {label} {scale} {} #{}: {e:#}", case.label(), i + 1);
+                            failures.push(format!(
+                                "{label} {scale} {} #{}: {}",
+                                case.label(),
+                                i + 1,
+                                format!("{e:#}").lines().next().unwrap_or_default()
+                            ));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if trace {
                         eprintln!("  {label} {scale} {} #{}: {l:?}", case.label(), i + 1);
                     }
                     runs[bi * cases.len() + ci].push(l);
                 }
                 if with_agent {
-                    let r = cli_drift(bin, scale, &agents[bi])
-                        .with_context(|| format!("{label} {scale}: sphere drift"))?;
-                    if trace {
-                        eprintln!("  {label} {scale} drift --output json #{}: {r:?}", i + 1);
+                    match cli_drift(bin, scale, &agents[bi]) {
+                        Ok(r) => {
+                            if trace {
+                                eprintln!(
+                                    "  {label} {scale} drift --output json #{}: {r:?}",
+                                    i + 1
+                                );
+                            }
+                            cli[bi].push(r);
+                        }
+                        Err(e) => {
+                            eprintln!("  {label} {scale} drift --output json #{}: {e:#}", i + 1);
+                            failures
+                                .push(format!("{label} {scale} sphere drift #{}: {e:#}", i + 1));
+                        }
                     }
-                    cli[bi].push(r);
                 }
             }
         }
@@ -770,8 +829,9 @@ fn main() -> Result<()> {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (label, scale, case, ls) in results {
         println!(
-            "| {label} | {scale} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {scale} | {} ({} launches) | {} | {} | {} | {} | {} | {} |",
             case.label(),
+            ls.len(),
             ms_cell(ls.iter().map(|l| l.shell).collect()),
             ms_cell(ls.iter().map(|l| l.first_frame).collect()),
             ms_cell(ls.iter().map(|l| l.live).collect()),
@@ -786,6 +846,13 @@ fn main() -> Result<()> {
         println!("| --- | --- | --- | --- | --- |");
         for line in agent_lines {
             println!("{line}");
+        }
+    }
+    if !failures.is_empty() {
+        println!();
+        println!("Did not sync (not in the medians above):");
+        for f in failures {
+            println!("- {f}");
         }
     }
     Ok(())

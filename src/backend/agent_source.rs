@@ -583,9 +583,9 @@ impl Tail {
                     looked_at = positions.clone();
                 }
                 let reading = last_record.elapsed() < STALL
-                    && target.as_ref().is_some_and(|t| {
-                        !t.is_empty() && !lock(&self.shared.held).caught_up
-                    });
+                    && target
+                        .as_ref()
+                        .is_some_and(|t| !t.is_empty() && !lock(&self.shared.held).caught_up);
                 if reading {
                     if let Some(t) = &target {
                         self.progress(&positions, t);
