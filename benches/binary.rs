@@ -37,7 +37,8 @@
 //!   `[source] agent` names the broker, its data directory the agent's (the demo's
 //!   saved state: pods and actions are the demo's, the rest comes from the topics).
 //!   Its header says `● live` once the feed has read the topics to their end and every
-//!   cluster has synced from them. Also timed, N times: `sphere drift --output json`
+//!   cluster has synced from them; its pods pane is open but empty (the agent
+//!   publishes no pods), so RSS is read once the pane's title is drawn. Also timed, N times: `sphere drift --output json`
 //!   from the topics (the read-side CLI: wall time and peak RSS), and the agent's own
 //!   start (until all published) and memory, printed below the table.
 //! - `SPHERE_BENCH_TIMEOUT_S`: how long one launch may take to sync (default 120; 300
@@ -137,6 +138,12 @@ fn shell_frame(rows: &[String]) -> bool {
 
 fn is_live(rows: &[String]) -> bool {
     rows.first().is_some_and(|r| r.contains("● live "))
+}
+
+/// The pods pane is open: its title (`<service> <n> pods`). A client of the agent shows
+/// none: the agent publishes no pods.
+fn pods_pane_open(rows: &[String]) -> bool {
+    rows.iter().any(|r| r.contains(" pods ─"))
 }
 
 /// The pods pane is open and shows its pods.
@@ -305,7 +312,12 @@ fn launch(
         if first_frame.is_some() && live.is_none() && is_live(&screen) {
             live = Some(now);
         }
-        if live.is_some() && pods_open_at.is_none() && pods_shown(&screen) {
+        let pods = if client.is_some() {
+            pods_pane_open(&screen)
+        } else {
+            pods_shown(&screen)
+        };
+        if live.is_some() && pods_open_at.is_none() && pods {
             pods_open_at = Some(Instant::now());
         }
         if let Some(at) = pods_open_at
