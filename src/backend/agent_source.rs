@@ -57,6 +57,13 @@ pub const STALE: &str = "agent: stale";
 /// and re-evaluates each source's age.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Reading the topics to their end, the broker is not asked for their ends again while
+/// records come; after this long without one, it is.
+const STALL: Duration = Duration::from_secs(3);
+
+/// How long one look at the topics' ends may wait for each answer.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn now() -> Timestamp {
     chrono::Utc::now().timestamp()
 }
@@ -550,6 +557,9 @@ impl Tail {
         let mut last_status: Option<(bool, Vec<bool>)> = None;
         // The topics' ends at the first answer: read to there, the feed is caught up.
         let mut target: Option<Positions> = None;
+        // Where the reading was at the last look, and when a record last came.
+        let mut looked_at = Positions::new();
+        let mut last_record = Instant::now();
         while !self.shared.stop.load(Ordering::Relaxed) {
             let c = match &consumer {
                 Some(c) => c,
@@ -564,9 +574,27 @@ impl Tail {
             };
             if Instant::now() >= next_check {
                 next_check = Instant::now() + CHECK_EVERY;
-                match self.check(c, &mut positions, &mut target) {
-                    Ok(()) => {}
-                    Err(e) => self.failed(format!("{e:#}")),
+                // Reading to the end, with records coming: the ends are known, the
+                // broker is answering; not asked again until no record has come for
+                // STALL. (On tansu each ask lists every batch the topic holds: at the
+                // bench scale, 335k, which slowed the reading itself.)
+                if positions != looked_at {
+                    last_record = Instant::now();
+                    looked_at = positions.clone();
+                }
+                let reading = last_record.elapsed() < STALL
+                    && target
+                        .as_ref()
+                        .is_some_and(|t| !t.is_empty() && !lock(&self.shared.held).caught_up);
+                if reading {
+                    if let Some(t) = &target {
+                        self.progress(&positions, t);
+                    }
+                } else {
+                    match self.check(c, &mut positions, &mut target) {
+                        Ok(()) => {}
+                        Err(e) => self.failed(format!("{e:#}")),
+                    }
                 }
                 // A source going stale tells nobody by itself: look at the ages.
                 let status = {
@@ -594,6 +622,13 @@ impl Tail {
             .set("enable.partition.eof", "false");
         // librdkafka wants a group for `assign`; it is never joined, nothing committed.
         c.set("group.id", "sphere-agent-reader");
+        // How long the broker may hold a fetch that has nothing new (librdkafka: 500
+        // ms). tansu holds every fetch half that long even when it returns records:
+        // reading the topics to their end at the bench scale took a fetch per ~5 MB
+        // and waited 250 ms after each. A tailing client asks 10 times a second.
+        if !self.conn.sets("fetch.wait.max.ms") {
+            c.set("fetch.wait.max.ms", "100");
+        }
         c.create()
             .map_err(|e| anyhow!("creating a Kafka consumer for {}: {e}", self.shared.broker))
     }
@@ -622,7 +657,11 @@ impl Tail {
         positions: &mut Positions,
         target: &mut Option<Positions>,
     ) -> Result<()> {
-        let timeout = self.shared.timeout;
+        // Each ask at most LOOK_TIMEOUT: an answer that never comes (seen on tansu
+        // under load: a ListOffsets of the watermarks not answered) held the reading
+        // thread for the whole `[source] timeout_seconds`, and the client never went
+        // live in that time; failed now, it is asked again at the next look.
+        let timeout = self.shared.timeout.min(LOOK_TIMEOUT);
         let at = &self.shared.broker;
         let mut missing = Vec::new();
         let mut ends: Positions = Positions::new();
@@ -721,15 +760,7 @@ impl Tail {
             }
         }
         let target = target.get_or_insert_with(|| ends.clone());
-        let done = target
-            .iter()
-            .all(|(k, high)| positions.get(k).is_some_and(|p| p >= high));
-        tracing::debug!(
-            ?positions,
-            ?target,
-            done,
-            "agent topics: looked at the ends"
-        );
+        tracing::debug!(?positions, ?target, "agent topics: looked at the ends");
         let mut held = lock(&self.shared.held);
         let mut changed = held.broker_error.take().is_some();
         if changed {
@@ -740,15 +771,30 @@ impl Tail {
             held.missing = missing;
             changed = true;
         }
-        if done && !held.caught_up {
-            held.caught_up = true;
-            changed = true;
-        }
         drop(held);
         if changed {
             self.shared.bump();
         }
+        self.progress(positions, target);
         Ok(())
+    }
+
+    /// Marks the feed caught up once the reading has reached the ends of the first look.
+    fn progress(&self, positions: &Positions, target: &Positions) {
+        let done = target
+            .iter()
+            .all(|(k, high)| positions.get(k).is_some_and(|p| p >= high));
+        if !done {
+            return;
+        }
+        let mut held = lock(&self.shared.held);
+        if held.caught_up {
+            return;
+        }
+        held.caught_up = true;
+        drop(held);
+        tracing::debug!(?positions, "agent topics: read to their end");
+        self.shared.bump();
     }
 
     /// Reads what has come (up to 200 ms of waiting) and applies it at once.

@@ -186,6 +186,11 @@ impl Conn {
             .map_or("(no bootstrap.servers)", String::as_str)
     }
 
+    /// The config sets `key` itself.
+    pub(crate) fn sets(&self, key: &str) -> bool {
+        self.properties.contains_key(key)
+    }
+
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         // Reconnect soon after a broker comes back (librdkafka waits up to 10 s).
