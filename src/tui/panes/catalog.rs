@@ -591,35 +591,21 @@ impl CatalogState {
         let plain = Plain::parse(&self.filter);
         let rows = &self.rows;
         let count = from.map_or(rows.len(), <[_]>::len);
-        // The candidates at positions `range` of the list.
-        let part = move |range: std::ops::Range<usize>| {
-            let listed = from.map(|p| &p[range.clone()]).unwrap_or_default();
-            let all = if from.is_none() { range } else { 0..0 };
-            listed.iter().map(|&(i, _)| i).chain(all)
-        };
-        let score_part = |part: &mut dyn Iterator<Item = usize>,
-                          scorer: &mut Scorer,
-                          out: &mut Vec<(usize, u32)>| {
+        let needle = needle.as_str();
+        let word = plain.as_ref();
+        // The candidates at positions `range` of the list (of every row, without one),
+        // each kind of list scored by a loop of its own (no dynamic dispatch per row).
+        let score_part = move |range: std::ops::Range<usize>,
+                               scorer: &mut Scorer,
+                               out: &mut Vec<(usize, u32)>| {
             scorer.reset();
-            out.extend(part.filter_map(|i| {
-                let row = &rows[i];
-                let score = scorer.score(pattern, plain.as_ref(), &row.haystack)?;
-                // The name leads the haystack: a literal hit in it ranks first.
-                let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
-                // Tiers far above any fuzzy score: the exact name, then a prefix,
-                // then the name containing the text, then fuzzy matches.
-                const TIER: u32 = 1 << 20;
-                let bonus = if name.eq_ignore_ascii_case(&needle) {
-                    3 * TIER
-                } else if name.starts_with(&needle) {
-                    2 * TIER
-                } else if name.contains(&needle) {
-                    TIER
-                } else {
-                    0
-                };
-                Some((i, score + bonus))
-            }));
+            match from {
+                Some(list) => {
+                    let ids = list[range].iter().map(|&(i, _)| i);
+                    score_rows(rows, pattern, word, needle, ids, scorer, out);
+                }
+                None => score_rows(rows, pattern, word, needle, range, scorer, out),
+            }
         };
         out.clear();
         let parallel_min = if plain.is_some() {
@@ -633,7 +619,7 @@ impl CatalogState {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
         };
         if threads <= 1 {
-            return score_part(&mut part(0..count), &mut self.scorer, out);
+            return score_part(0..count, &mut self.scorer, out);
         }
         while self.helpers.len() < threads - 1 {
             self.helpers.push(Scorer::default());
@@ -647,12 +633,12 @@ impl CatalogState {
                     let range = (t * chunk).min(count)..((t + 1) * chunk).min(count);
                     s.spawn(move || {
                         let mut out = Vec::new();
-                        score_part(&mut part(range), m, &mut out);
+                        score_part(range, m, &mut out);
                         out
                     })
                 })
                 .collect();
-            score_part(&mut part(0..chunk.min(count)), matcher, out);
+            score_part(0..chunk.min(count), matcher, out);
             for h in others {
                 // A scoring thread that panicked takes the frame down as it would
                 // have on this thread.
@@ -755,6 +741,40 @@ impl CatalogState {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+/// Score the rows `ids` against the filter (`pattern`, `plain` as one word, `needle`
+/// trimmed and lower-cased) into `out`; non-matches are dropped.
+fn score_rows(
+    rows: &[ServiceRow],
+    pattern: &Pattern,
+    plain: Option<&Plain>,
+    needle: &str,
+    ids: impl Iterator<Item = usize>,
+    scorer: &mut Scorer,
+    out: &mut Vec<(usize, u32)>,
+) {
+    for i in ids {
+        let row = &rows[i];
+        let Some(score) = scorer.score(pattern, plain, &row.haystack) else {
+            continue;
+        };
+        // The name leads the haystack: a literal hit in it ranks first.
+        let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
+        // Tiers far above any fuzzy score: the exact name, then a prefix, then the
+        // name containing the text, then fuzzy matches.
+        const TIER: u32 = 1 << 20;
+        let bonus = if name.eq_ignore_ascii_case(needle) {
+            3 * TIER
+        } else if name.starts_with(needle) {
+            2 * TIER
+        } else if name.contains(needle) {
+            TIER
+        } else {
+            0
+        };
+        out.push((i, score + bonus));
     }
 }
 
