@@ -89,7 +89,7 @@ async fn navigation_with_vim_keys_and_arrows() {
     h.keys("<Up>k");
     assert_eq!(h.model.cat.selected, 1);
     h.keys("G");
-    assert_eq!(h.model.cat.selected, h.model.cat.view.len() - 1);
+    assert_eq!(h.model.cat.selected, h.model.cat.view_len() - 1);
     h.keys("gg");
     assert_eq!(h.model.cat.selected, 0);
 }
@@ -1883,10 +1883,10 @@ async fn a_filter_ranks_exact_then_prefix_names_and_selects_the_best() {
     let names: Vec<String> = h
         .model
         .cat
-        .view
-        .iter()
+        .view_items()
+        .into_iter()
         .filter_map(|v| match v {
-            sphere::tui::catalog::ViewItem::Row(i) => Some(h.model.cat.rows[*i].name.to_string()),
+            sphere::tui::catalog::ViewItem::Row(i) => Some(h.model.cat.rows[i].name.to_string()),
             _ => None,
         })
         .collect();

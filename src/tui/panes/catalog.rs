@@ -116,14 +116,13 @@ pub struct CatalogState {
     pub sort: SortColumn,
     pub reverse: bool,
     pub group: Grouping,
-    pub view: Vec<ViewItem>,
-    /// Bumped on every rebuild of `view`, so views derived from it can be cached.
+    /// Bumped on every rebuild of the view, so views derived from it can be cached.
     pub view_gen: u64,
     /// Rows matching the filter (group headers not counted).
     pub matched: usize,
-    /// Index into `view`; always a `Row` when there is one.
+    /// A line of the view ([`CatalogState::view_item`]); always a `Row` when there is one.
     pub selected: usize,
-    /// First visible line of `view`.
+    /// First visible line of the view.
     pub offset: usize,
     view_stale: bool,
     scorer: Scorer,
@@ -133,10 +132,46 @@ pub struct CatalogState {
     /// one more character only looks at the last one's rows, and a backspace finds
     /// its answer here without matching anything.
     narrowed: Vec<(String, Vec<(usize, u32)>)>,
+    /// A list `narrowed` no longer needs, kept for the next filter's matches.
+    spare: Vec<(usize, u32)>,
     ranks: Ranks,
-    /// The sort's buffers, kept between rebuilds (no allocation per keystroke).
-    sort_keys: Vec<(u64, u32)>,
-    order: Vec<usize>,
+    /// The matched rows with their packed sort keys (unique: the last rank is the
+    /// name's). Only what is shown is sorted: `keyed[..sorted]` is in the view's order
+    /// and every row after it sorts after all of them ([`CatalogState::order_through`]
+    /// orders more when the selection or the table goes further). The buffer is kept
+    /// between rebuilds (no allocation per keystroke).
+    keyed: Vec<(u64, u32)>,
+    sorted: usize,
+    /// The group headers, grouped (none otherwise), top to bottom.
+    headers: Vec<Header>,
+    /// Per group rank: its matched rows and one of them (the label); a kept buffer.
+    group_counts: Vec<(usize, usize)>,
+    /// The table's height when last shown: the lines kept ordered below the offset.
+    window: usize,
+}
+
+/// Lines ordered past the table's last one (and past the selection), so a step or a
+/// page down rarely has to order more.
+const AHEAD: usize = 128;
+
+/// A group header of the view.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    /// Its line in the view.
+    line: usize,
+    /// The position of the group's first row in the order of the matched rows.
+    first: usize,
+    count: usize,
+    /// A row of the group (whose group key is the label).
+    row: usize,
+}
+
+/// What a line of the view is: a header (its index in `headers`) or the row at a
+/// position of the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Header(usize),
+    Row(usize),
 }
 
 impl Default for CatalogState {
@@ -150,7 +185,6 @@ impl Default for CatalogState {
             sort: SortColumn::Name,
             reverse: false,
             group: Grouping::None,
-            view: Vec::new(),
             view_gen: 0,
             matched: 0,
             selected: 0,
@@ -159,9 +193,13 @@ impl Default for CatalogState {
             scorer: Scorer::default(),
             helpers: Vec::new(),
             narrowed: Vec::new(),
+            spare: Vec::new(),
             ranks: Ranks::default(),
-            sort_keys: Vec::new(),
-            order: Vec::new(),
+            keyed: Vec::new(),
+            sorted: 0,
+            headers: Vec::new(),
+            group_counts: Vec::new(),
+            window: 64,
         }
     }
 }
@@ -179,13 +217,12 @@ impl CatalogState {
         self.rows = rows;
         self.narrowed.clear();
         self.ranks = Ranks::default();
-        self.view.clear();
+        self.keyed.clear();
+        self.sorted = 0;
+        self.headers.clear();
         self.rebuild();
-        if let Some(name) = keep
-            && let Some(&i) = self.index.get(name.as_str())
-            && let Some(pos) = self.view.iter().position(|v| *v == ViewItem::Row(i))
-        {
-            self.selected = pos;
+        if let Some(name) = keep {
+            self.select_name(name.as_str());
         }
     }
 
@@ -221,9 +258,10 @@ impl CatalogState {
         let Some(&row) = self.index.get(name) else {
             return false;
         };
-        match self.view.iter().position(|v| *v == ViewItem::Row(row)) {
+        match self.position_of(row) {
             Some(pos) => {
-                self.selected = pos;
+                self.selected = self.line_of(pos);
+                self.order_through(self.selected + self.window);
                 true
             }
             None => false,
@@ -231,22 +269,134 @@ impl CatalogState {
     }
 
     pub fn selected_row(&self) -> Option<&ServiceRow> {
-        match self.view.get(self.selected)? {
-            ViewItem::Row(i) => self.rows.get(*i),
-            ViewItem::Group { .. } => None,
+        self.rows.get(self.row_on(self.selected)?)
+    }
+
+    /// The row on line `line` of the view (`None` for a header or past the end).
+    fn row_on(&self, line: usize) -> Option<usize> {
+        match self.at(line)? {
+            At::Row(pos) => self.row_at(pos),
+            At::Header(_) => None,
         }
+    }
+
+    /// The row at position `pos` of the order, when the order is known there (it is
+    /// from the top to past the table's last line and the selection).
+    fn row_at(&self, pos: usize) -> Option<usize> {
+        (pos < self.sorted).then(|| self.keyed[pos].1 as usize)
+    }
+
+    /// Lines of the view: the matched rows and, grouped, a header above each group.
+    pub fn view_len(&self) -> usize {
+        self.keyed.len() + self.headers.len()
+    }
+
+    /// Line `line` of the view. Known from the top to past the table's last line and
+    /// the selection; `None` past the end (and, never for a line the table shows or
+    /// the selection, where the order is not known yet).
+    pub fn view_item(&self, line: usize) -> Option<ViewItem> {
+        match self.at(line)? {
+            At::Row(pos) => self.row_at(pos).map(ViewItem::Row),
+            At::Header(h) => {
+                let h = self.headers.get(h)?;
+                let key = group_key(self.rows.get(h.row)?, self.group);
+                Some(ViewItem::Group {
+                    label: if key.is_empty() { "(none)" } else { key }.to_string(),
+                    count: h.count,
+                })
+            }
+        }
+    }
+
+    /// The whole view, in order: what is not ordered yet is sorted in a copy. For
+    /// tests and for views of every row; never per keystroke.
+    pub fn view_items(&self) -> Vec<ViewItem> {
+        let rows = self.ordered_rows();
+        let mut out = Vec::with_capacity(self.view_len());
+        let mut next = self.headers.iter().peekable();
+        for (pos, row) in rows.into_iter().enumerate() {
+            while let Some(h) = next.next_if(|h| h.first == pos) {
+                if let Some(ViewItem::Group { label, count }) = self.view_item(h.line) {
+                    out.push(ViewItem::Group { label, count });
+                }
+            }
+            out.push(ViewItem::Row(row));
+        }
+        out
+    }
+
+    /// Every matched row in the view's order (the matrix shows them all): what is not
+    /// ordered yet is sorted in a copy, so the view stays ordered only where shown.
+    pub fn ordered_rows(&self) -> Vec<usize> {
+        if self.sorted >= self.keyed.len() {
+            return self.keyed.iter().map(|&(_, i)| i as usize).collect();
+        }
+        let mut rest = self.keyed[self.sorted..].to_vec();
+        rest.sort_unstable();
+        (self.keyed[..self.sorted].iter().chain(&rest))
+            .map(|&(_, i)| i as usize)
+            .collect()
+    }
+
+    /// What line `line` of the view is (`None` past the end).
+    fn at(&self, line: usize) -> Option<At> {
+        if line >= self.view_len() {
+            return None;
+        }
+        // The headers above `line`, or on it.
+        let above = self.headers.partition_point(|h| h.line <= line);
+        match above.checked_sub(1).map(|h| (h, self.headers[h].line)) {
+            Some((h, at)) if at == line => Some(At::Header(h)),
+            _ => Some(At::Row(line - above)),
+        }
+    }
+
+    fn is_row(&self, line: usize) -> bool {
+        matches!(self.at(line), Some(At::Row(_)))
+    }
+
+    /// The line of the row at position `pos` of the order.
+    fn line_of(&self, pos: usize) -> usize {
+        pos + self.headers.partition_point(|h| h.first <= pos)
+    }
+
+    /// Where the matched row `row` stands in the order (counted without sorting).
+    fn position_of(&self, row: usize) -> Option<usize> {
+        let &(key, _) = self.keyed.iter().find(|&&(_, i)| i as usize == row)?;
+        Some(self.keyed.iter().filter(|&&(k, _)| k < key).count())
+    }
+
+    /// Order the rows through line `line` and [`AHEAD`] lines further (at least
+    /// twice what was ordered, so scrolling down costs a few partial sorts, not one per
+    /// step; past half the rows, all of them).
+    fn order_through(&mut self, line: usize) {
+        let len = self.keyed.len();
+        let want = line.saturating_add(AHEAD + 1).min(len);
+        if want <= self.sorted {
+            return;
+        }
+        let mut to = want.max(self.sorted.saturating_mul(2));
+        if to >= len / 2 {
+            to = len;
+        }
+        let rest = &mut self.keyed[self.sorted..];
+        let n = to - self.sorted;
+        if n < rest.len() {
+            rest.select_nth_unstable(n);
+            rest[..n].sort_unstable();
+        } else {
+            rest.sort_unstable();
+        }
+        self.sorted = to;
     }
 
     pub fn set_filter(&mut self, filter: String) {
         if filter != self.filter {
             self.filter = filter;
-            self.rebuild();
             // A new filter text puts the selection on its best match (the first row),
             // never on a worse match that still shows; clearing it keeps the selection.
-            if !self.filter.trim().is_empty() {
-                self.selected = 0;
-                self.snap_to_row(1);
-            }
+            let keep = self.filter.trim().is_empty();
+            self.rebuild_view(keep);
         }
     }
 
@@ -277,11 +427,18 @@ impl CatalogState {
 
     /// Recompute the view, keeping the selected service selected when it still shows.
     pub fn rebuild(&mut self) {
+        self.rebuild_view(true);
+    }
+
+    /// Recompute the view; the selection stays on its service when `keep` and the
+    /// service still shows, else goes to the first row.
+    fn rebuild_view(&mut self, keep: bool) {
         self.view_stale = false;
         self.view_gen += 1;
-        let keep = match self.view.get(self.selected) {
-            Some(ViewItem::Row(i)) => Some(*i),
-            _ => None,
+        let keep = if keep {
+            self.row_on(self.selected)
+        } else {
+            None
         };
 
         // The rows the filter keeps, with their scores: all of them, or a list kept in
@@ -291,28 +448,34 @@ impl CatalogState {
             let pattern = Pattern::parse(&self.filter, CaseMatching::Smart, Normalization::Smart);
             // Appending to a filter can only narrow it, unless it negates (`!x`).
             if self.filter.contains('!') {
-                self.narrowed.clear();
+                self.forget_narrowed();
             }
             while self
                 .narrowed
                 .last()
                 .is_some_and(|(f, _)| !self.filter.starts_with(f.as_str()))
             {
-                self.narrowed.pop();
+                if let Some((_, list)) = self.narrowed.pop() {
+                    self.retire(list);
+                }
             }
             if self.narrowed.last().is_none_or(|(f, _)| *f != self.filter) {
-                let candidates: Vec<usize> = match self.narrowed.last() {
-                    Some((_, picked)) => picked.iter().map(|(i, _)| *i).collect(),
-                    None => (0..self.rows.len()).collect(),
-                };
-                let picked = self.score(&pattern, candidates);
+                // Only the last (narrower) filter's matches can match: lent from
+                // `narrowed` while scored, not copied.
+                let from = self.narrowed.last_mut().map(|(_, p)| std::mem::take(p));
+                let mut picked = std::mem::take(&mut self.spare);
+                self.score(&pattern, from.as_deref(), &mut picked);
+                if let (Some(from), Some((_, lent))) = (from, self.narrowed.last_mut()) {
+                    *lent = from;
+                }
                 if self.narrowed.len() >= 64 {
-                    self.narrowed.remove(0);
+                    let (_, list) = self.narrowed.remove(0);
+                    self.retire(list);
                 }
                 self.narrowed.push((self.filter.clone(), picked));
             }
         } else {
-            self.narrowed.clear();
+            self.forget_narrowed();
         }
         let picked: &[(usize, u32)] = match self.narrowed.last() {
             Some((_, p)) if filtering => p,
@@ -354,60 +517,72 @@ impl CatalogState {
                 (group_rank[i], col_rank[i], name_rank[i])
             }
         };
-        let (keyed, order) = (&mut self.sort_keys, &mut self.order);
-        if filtering {
-            sort_by_keys(
-                picked.iter().copied(),
-                self.rows.len(),
-                ranked,
-                key,
-                keyed,
-                order,
-            );
+        let keyed = &mut self.keyed;
+        self.sorted = if filtering {
+            pack_keys(picked.iter().copied(), self.rows.len(), ranked, key, keyed)
         } else {
             let all = (0..self.rows.len()).map(|i| (i, 0));
-            sort_by_keys(all, self.rows.len(), ranked, key, keyed, order);
-        }
-        let rows = &self.rows;
+            pack_keys(all, self.rows.len(), ranked, key, keyed)
+        };
 
-        // The view's allocation is kept from one keystroke to the next.
-        let mut view = std::mem::take(&mut self.view);
-        view.clear();
-        view.reserve(order.len() + 16);
-        let mut i = 0;
-        while i < order.len() {
-            if group == Grouping::None {
-                view.extend(order.iter().map(|r| ViewItem::Row(*r)));
-                break;
+        // The group headers, from each group's count (no sort needed): the order is
+        // by group first, so a group's rows follow its header.
+        self.headers.clear();
+        if group != Grouping::None {
+            let counts = &mut self.group_counts;
+            counts.clear();
+            for &(_, i) in keyed.iter() {
+                let g = group_rank[i as usize] as usize;
+                if counts.len() <= g {
+                    counts.resize(g + 1, (0, 0));
+                }
+                counts[g] = (counts[g].0 + 1, i as usize);
             }
-            let key = group_key(&rows[order[i]], group);
-            let end = order[i..]
-                .iter()
-                .position(|r| group_key(&rows[*r], group) != key)
-                .map_or(order.len(), |n| i + n);
-            view.push(ViewItem::Group {
-                label: if key.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    key.to_string()
-                },
-                count: end - i,
-            });
-            view.extend(order[i..end].iter().map(|r| ViewItem::Row(*r)));
-            i = end;
+            let mut first = 0;
+            for &(count, row) in counts.iter().filter(|(count, _)| *count > 0) {
+                let line = first + self.headers.len();
+                self.headers.push(Header {
+                    line,
+                    first,
+                    count,
+                    row,
+                });
+                first += count;
+            }
         }
-        self.view = view;
 
-        let restored = keep.and_then(|k| self.view.iter().position(|v| *v == ViewItem::Row(k)));
-        self.selected = restored.unwrap_or(0);
+        let restored = keep.and_then(|k| self.position_of(k));
+        self.selected = restored.map_or(0, |pos| self.line_of(pos));
+        self.order_through(self.selected + self.window);
         self.snap_to_row(1);
     }
 
-    /// Fuzzy-score the candidate rows against the filter; non-matches are dropped. A
-    /// plain word is scored once per shape of row ([`rank`]), anything else row by
-    /// row. A long list (the first keystroke scores every row) is split across the
-    /// cores, in order, each part with a scorer of its own.
-    pub(crate) fn score(&mut self, pattern: &Pattern, candidates: Vec<usize>) -> Vec<(usize, u32)> {
+    /// Drop the lists of the filters typed so far (keeping one allocation).
+    fn forget_narrowed(&mut self) {
+        while let Some((_, list)) = self.narrowed.pop() {
+            self.retire(list);
+        }
+    }
+
+    /// Keep the largest list `narrowed` let go of, for the next filter's matches.
+    fn retire(&mut self, mut list: Vec<(usize, u32)>) {
+        if list.capacity() > self.spare.capacity() {
+            list.clear();
+            self.spare = list;
+        }
+    }
+
+    /// Fuzzy-score the candidate rows (those of `from`, or every row) against the
+    /// filter into `out`; non-matches are dropped. A plain word is scored once per
+    /// shape of row ([`rank`]), anything else row by row. A long list (the first
+    /// keystroke scores every row) is split across the cores, in order, each part with
+    /// a scorer of its own.
+    pub(crate) fn score(
+        &mut self,
+        pattern: &Pattern,
+        from: Option<&[(usize, u32)]>,
+        out: &mut Vec<(usize, u32)>,
+    ) {
         /// Below this many rows a thread costs more than it saves (scored row by row,
         /// or by shape, which is several times cheaper).
         const PARALLEL_MIN: usize = 4096;
@@ -415,54 +590,55 @@ impl CatalogState {
         let needle = self.filter.trim().to_lowercase();
         let plain = Plain::parse(&self.filter);
         let rows = &self.rows;
-        let score_part = |part: &[usize], scorer: &mut Scorer| -> Vec<(usize, u32)> {
+        let count = from.map_or(rows.len(), <[_]>::len);
+        let needle = needle.as_str();
+        let word = plain.as_ref();
+        // The candidates at positions `range` of the list (of every row, without one),
+        // each kind of list scored by a loop of its own (no dynamic dispatch per row).
+        let score_part = move |range: std::ops::Range<usize>,
+                               scorer: &mut Scorer,
+                               out: &mut Vec<(usize, u32)>| {
             scorer.reset();
-            (part.iter())
-                .filter_map(|&i| {
-                    let row = &rows[i];
-                    let score = scorer.score(pattern, plain.as_ref(), &row.haystack)?;
-                    // The name leads the haystack: a literal hit in it ranks first.
-                    let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
-                    // Tiers far above any fuzzy score: the exact name, then a prefix,
-                    // then the name containing the text, then fuzzy matches.
-                    const TIER: u32 = 1 << 20;
-                    let bonus = if name.eq_ignore_ascii_case(&needle) {
-                        3 * TIER
-                    } else if name.starts_with(&needle) {
-                        2 * TIER
-                    } else if name.contains(&needle) {
-                        TIER
-                    } else {
-                        0
-                    };
-                    Some((i, score + bonus))
-                })
-                .collect()
+            match from {
+                Some(list) => {
+                    let ids = list[range].iter().map(|&(i, _)| i);
+                    score_rows(rows, pattern, word, needle, ids, scorer, out);
+                }
+                None => score_rows(rows, pattern, word, needle, range, scorer, out),
+            }
         };
+        out.clear();
         let parallel_min = if plain.is_some() {
             PARALLEL_MIN_BY_SHAPE
         } else {
             PARALLEL_MIN
         };
-        let threads = if candidates.len() < parallel_min {
+        let threads = if count < parallel_min {
             1
         } else {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
         };
         if threads <= 1 {
-            return score_part(&candidates, &mut self.scorer);
+            return score_part(0..count, &mut self.scorer, out);
         }
         while self.helpers.len() < threads - 1 {
             self.helpers.push(Scorer::default());
         }
-        let mut parts = candidates.chunks(candidates.len().div_ceil(threads));
-        let first = parts.next().unwrap_or_default();
+        let chunk = count.div_ceil(threads);
         let (matcher, helpers) = (&mut self.scorer, &mut self.helpers);
         std::thread::scope(|s| {
-            let others: Vec<_> = (parts.zip(helpers.iter_mut()))
-                .map(|(part, m)| s.spawn(move || score_part(part, m)))
+            let others: Vec<_> = (1..threads)
+                .zip(helpers.iter_mut())
+                .map(|(t, m)| {
+                    let range = (t * chunk).min(count)..((t + 1) * chunk).min(count);
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        score_part(range, m, &mut out);
+                        out
+                    })
+                })
                 .collect();
-            let mut out = score_part(first, matcher);
+            score_part(0..chunk.min(count), matcher, out);
             for h in others {
                 // A scoring thread that panicked takes the frame down as it would
                 // have on this thread.
@@ -471,21 +647,22 @@ impl CatalogState {
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
-            out
-        })
+        });
     }
 
     /// Move the selection so it rests on a row, searching in direction `dir`.
     pub(crate) fn snap_to_row(&mut self, dir: isize) {
-        if self.view.is_empty() {
+        let len = self.view_len();
+        if len == 0 {
             self.selected = 0;
             return;
         }
-        self.selected = self.selected.min(self.view.len() - 1);
+        self.selected = self.selected.min(len - 1);
         let mut i = self.selected as isize;
-        while (0..self.view.len() as isize).contains(&i) {
-            if matches!(self.view[i as usize], ViewItem::Row(_)) {
+        while (0..len as isize).contains(&i) {
+            if self.is_row(i as usize) {
                 self.selected = i as usize;
+                self.order_through(self.selected + self.window);
                 return;
             }
             i += dir;
@@ -497,7 +674,8 @@ impl CatalogState {
 
     /// Move by `delta` rows (group headers are stepped over).
     pub fn move_by(&mut self, delta: isize) {
-        if self.view.is_empty() {
+        let len = self.view_len();
+        if len == 0 {
             return;
         }
         let mut remaining = delta.unsigned_abs();
@@ -505,11 +683,11 @@ impl CatalogState {
         let mut i = self.selected as isize;
         while remaining > 0 {
             let next = i + dir;
-            if !(0..self.view.len() as isize).contains(&next) {
+            if !(0..len as isize).contains(&next) {
                 break;
             }
             i = next;
-            if matches!(self.view[i as usize], ViewItem::Row(_)) {
+            if self.is_row(i as usize) {
                 remaining -= 1;
             }
         }
@@ -523,7 +701,7 @@ impl CatalogState {
     }
 
     pub fn bottom(&mut self) {
-        self.selected = self.view.len().saturating_sub(1);
+        self.selected = self.view_len().saturating_sub(1);
         self.snap_to_row(-1);
     }
 
@@ -532,17 +710,19 @@ impl CatalogState {
         if height == 0 {
             return;
         }
+        self.window = height;
         if self.selected < self.offset {
             self.offset = self.selected;
             // Show the group header above the first row of a group.
-            if self.offset > 0 && matches!(self.view[self.offset - 1], ViewItem::Group { .. }) {
+            if self.offset > 0 && matches!(self.at(self.offset - 1), Some(At::Header(_))) {
                 self.offset -= 1;
             }
         } else if self.selected >= self.offset + height {
             self.offset = self.selected + 1 - height;
         }
-        let max_offset = self.view.len().saturating_sub(height);
+        let max_offset = self.view_len().saturating_sub(height);
         self.offset = self.offset.min(max_offset);
+        self.order_through(self.offset + height);
     }
 
     /// Character positions of the filter's match in a row's name, for highlighting.
@@ -564,36 +744,67 @@ impl CatalogState {
     }
 }
 
+/// Score the rows `ids` against the filter (`pattern`, `plain` as one word, `needle`
+/// trimmed and lower-cased) into `out`; non-matches are dropped.
+fn score_rows(
+    rows: &[ServiceRow],
+    pattern: &Pattern,
+    plain: Option<&Plain>,
+    needle: &str,
+    ids: impl Iterator<Item = usize>,
+    scorer: &mut Scorer,
+    out: &mut Vec<(usize, u32)>,
+) {
+    for i in ids {
+        let row = &rows[i];
+        let Some(score) = scorer.score(pattern, plain, &row.haystack) else {
+            continue;
+        };
+        // The name leads the haystack: a literal hit in it ranks first.
+        let name = row.haystack.get(..row.name.len()).unwrap_or(&row.haystack);
+        // Tiers far above any fuzzy score: the exact name, then a prefix, then the
+        // name containing the text, then fuzzy matches.
+        const TIER: u32 = 1 << 20;
+        let bonus = if name.eq_ignore_ascii_case(needle) {
+            3 * TIER
+        } else if name.starts_with(needle) {
+            2 * TIER
+        } else if name.contains(needle) {
+            TIER
+        } else {
+            0
+        };
+        out.push((i, score + bonus));
+    }
+}
+
 /// Above every score [`CatalogState::score`] gives (its tiers included).
 const FUZZY_MAX: u32 = (1 << 22) - 1;
 
-/// The rows of `picked` (row, score) into `order`, in the order of `key` (three
-/// ranks, the first most significant; each below `n`, the middle one a fuzzy score of
-/// 22 bits when `fuzzy`), packed into one integer per row for a plain integer sort: 64
-/// bits when they fit (up to a million rows; `keyed` is the buffer, kept between
-/// calls), else 128. Half the bytes to move makes the sort of every row (a filter's
-/// first keystroke) about twice as fast.
-fn sort_by_keys(
+/// The rows of `picked` (row, score) into `keyed`, each with its key (three ranks,
+/// the first most significant; each below `n`, the middle one a fuzzy score of 22
+/// bits when `fuzzy`) packed into one integer: 64 bits when they fit (up to two
+/// million rows), left unsorted — [`CatalogState::order_through`] sorts only what is
+/// shown. Past that the keys take 128 bits: those rows are sorted here, at once, and
+/// stored by their position. Returns how many rows are in order.
+fn pack_keys(
     picked: impl Iterator<Item = (usize, u32)>,
     n: usize,
     fuzzy: bool,
     key: impl Fn(usize, u32) -> (u32, u32, u32),
     keyed: &mut Vec<(u64, u32)>,
-    order: &mut Vec<usize>,
-) {
+) -> usize {
     let bits = usize::BITS - n.leading_zeros();
     let mid = if fuzzy { 22 } else { bits };
-    order.clear();
+    keyed.clear();
     if 2 * bits + mid <= 64 {
-        keyed.clear();
         keyed.extend(picked.map(|(i, score)| {
             let (a, b, c) = key(i, score);
             let k = (u64::from(a) << (bits + mid)) | (u64::from(b) << bits) | u64::from(c);
             // Below 2^21 rows here: the index fits.
             (k, i as u32)
         }));
-        keyed.sort_unstable();
-        order.extend(keyed.iter().map(|&(_, i)| i as usize));
+        0
     } else {
         let mut wide: Vec<(u128, usize)> = picked
             .map(|(i, score)| {
@@ -603,11 +814,12 @@ fn sort_by_keys(
             })
             .collect();
         wide.sort_unstable();
-        order.extend(wide.into_iter().map(|(_, i)| i));
+        keyed.extend((wide.into_iter().enumerate()).map(|(pos, (_, i))| (pos as u64, i as u32)));
+        keyed.len()
     }
 }
 
-/// [`sort_by_keys`] into a new list.
+/// [`pack_keys`], fully sorted, into a new list.
 #[cfg(test)]
 fn sorted_by_keys(
     picked: &[(usize, u32)],
@@ -615,16 +827,10 @@ fn sorted_by_keys(
     fuzzy: bool,
     key: impl Fn(usize, u32) -> (u32, u32, u32),
 ) -> Vec<usize> {
-    let mut order = Vec::new();
-    sort_by_keys(
-        picked.iter().copied(),
-        n,
-        fuzzy,
-        key,
-        &mut Vec::new(),
-        &mut order,
-    );
-    order
+    let mut keyed = Vec::new();
+    let sorted = pack_keys(picked.iter().copied(), n, fuzzy, key, &mut keyed);
+    keyed[sorted..].sort_unstable();
+    keyed.into_iter().map(|(_, i)| i as usize).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -758,10 +964,9 @@ mod tests {
     }
 
     pub(crate) fn names(s: &CatalogState) -> Vec<&str> {
-        s.view
-            .iter()
+        (s.view_items().into_iter())
             .filter_map(|v| match v {
-                ViewItem::Row(i) => Some(s.rows[*i].name.as_str()),
+                ViewItem::Row(i) => Some(s.rows[i].name.as_str()),
                 ViewItem::Group { .. } => None,
             })
             .collect()
@@ -806,7 +1011,7 @@ mod tests {
             Some("payments-api")
         );
         s.set_filter("zzzz".into());
-        assert!(s.view.is_empty());
+        assert_eq!(s.view_len(), 0);
         assert!(s.selected_row().is_none());
     }
 
@@ -823,12 +1028,19 @@ mod tests {
         for filter in ["sv1", "sv 1"] {
             let pattern = Pattern::parse(filter, CaseMatching::Smart, Normalization::Smart);
             s.filter = filter.into();
-            let all: Vec<usize> = (0..s.rows.len()).collect();
-            let parallel = s.score(&pattern, all.clone());
+            let all: Vec<(usize, u32)> = (0..s.rows.len()).map(|i| (i, 0)).collect();
+            let (mut parallel, mut every) = (Vec::new(), Vec::new());
+            s.score(&pattern, Some(&all), &mut parallel);
+            s.score(&pattern, None, &mut every);
+            assert_eq!(parallel, every, "{filter:?}: a list of every row, or none");
             // One matcher, one row at a time.
             let single: Vec<(usize, u32)> = all
                 .chunks(1000)
-                .flat_map(|part| s.score(&pattern, part.to_vec()))
+                .flat_map(|part| {
+                    let mut out = Vec::new();
+                    s.score(&pattern, Some(part), &mut out);
+                    out
+                })
                 .collect();
             assert_eq!(parallel, single, "{filter:?}");
             assert!(parallel.len() > 1000, "{filter:?}: {}", parallel.len());
@@ -904,17 +1116,15 @@ mod tests {
         view
     }
 
-    /// Random rows made for ties (few words, shared owners and systems, equal scores,
-    /// equal live status), in every sort, direction and grouping, with filters typed
-    /// a character at a time: the view is the straightforward full sort's, and a new
-    /// filter selects its best match.
-    #[test]
-    fn the_view_is_the_full_sorts_on_random_rows() {
-        let mut rng = fastrand::Rng::with_seed(1616);
+    /// `n` random rows made for ties (few words, shared owners and systems, equal
+    /// scores, equal live status), shuffled.
+    fn random_rows(rng: &mut fastrand::Rng, n: usize) -> Vec<ServiceRow> {
         let words = ["pay", "ledger", "search", "svc", "cart", "s"];
         let people = ["payments", "search", "", "platform"];
+        // Numbered names, enough of them for `n` distinct names.
+        let numbers = (n / 10).max(40);
         let mut names = std::collections::BTreeSet::new();
-        while names.len() < 300 {
+        while names.len() < n {
             let name = match rng.usize(..4) {
                 0 => words[rng.usize(..words.len())].to_string(),
                 1 => format!(
@@ -926,7 +1136,7 @@ mod tests {
                     "{}-{}-{:02}",
                     words[rng.usize(..words.len())],
                     ["api", "web", "sync"][rng.usize(..3)],
-                    rng.usize(..40)
+                    rng.usize(..numbers)
                 ),
             };
             names.insert(name);
@@ -956,6 +1166,95 @@ mod tests {
         // Shuffled, so the row order is not the name order.
         let mut rows = rows;
         rng.shuffle(&mut rows);
+        rows
+    }
+
+    /// Every line the view knows without a full sort is the full sort's (`want`), and
+    /// it knows every line from the top to past the selection and the table's window.
+    fn same_where_known(s: &CatalogState, want: &[ViewItem]) {
+        let through = s.selected.max(s.offset) + s.window;
+        for (line, item) in want.iter().enumerate() {
+            match s.view_item(line) {
+                Some(got) => assert_eq!(&got, item, "line {line} of {}", want.len()),
+                None => assert!(line > through, "line {line} unknown, through {through}"),
+            }
+        }
+        assert_eq!(s.view_item(want.len()), None);
+    }
+
+    /// Thousands of random rows, the table 20 lines high: only what is shown is
+    /// sorted, and while the selection steps, pages, jumps to either end and to a named
+    /// service, every line shown, the selection and the matrix's rows are the full
+    /// sort's, in every sort, direction and grouping.
+    #[test]
+    fn the_lazily_sorted_view_is_the_full_sorts_while_moving() {
+        let mut rng = fastrand::Rng::with_seed(4);
+        let rows = random_rows(&mut rng, 4000);
+        let height = 20;
+        let (mut lazy, mut moves) = (0, 0);
+        for sort in SortColumn::ALL {
+            for reverse in [false, true] {
+                for group in [Grouping::None, Grouping::Owner, Grouping::System] {
+                    let mut s = CatalogState::default();
+                    s.set_rows(rows.clone());
+                    s.set_sort(sort);
+                    s.reverse = reverse;
+                    s.set_group(group);
+                    s.scroll_into_view(height);
+                    let filter = ["", "s", "sv", "pay", "a"][rng.usize(..5)];
+                    s.set_filter(filter.to_string());
+                    s.scroll_into_view(height);
+                    let want = reference_view(&s.rows, filter, sort, reverse, group);
+                    let want_rows: Vec<usize> = (want.iter())
+                        .filter_map(|v| match v {
+                            ViewItem::Row(i) => Some(*i),
+                            ViewItem::Group { .. } => None,
+                        })
+                        .collect();
+                    lazy += usize::from(s.sorted < s.keyed.len());
+                    same_where_known(&s, &want);
+                    for _ in 0..30 {
+                        match rng.usize(..7) {
+                            0 | 1 => s.move_by(rng.isize(-60..60)),
+                            2 => s.move_by(height as isize),
+                            3 => s.top(),
+                            4 => s.bottom(),
+                            5 => {
+                                let name = s.rows[want_rows[rng.usize(..want_rows.len())]]
+                                    .name
+                                    .to_string();
+                                assert!(s.select_name(&name));
+                                assert_eq!(s.selected_row().map(|r| r.name.as_str()), Some(&*name));
+                            }
+                            _ => s.move_by(-(height as isize)),
+                        }
+                        s.scroll_into_view(height);
+                        moves += 1;
+                        same_where_known(&s, &want);
+                        let shown = s.offset..(s.offset + height).min(want.len());
+                        assert!(shown.contains(&s.selected), "{shown:?} {}", s.selected);
+                        for line in shown {
+                            assert_eq!(s.view_item(line).as_ref(), Some(&want[line]));
+                        }
+                        assert!(s.selected_row().is_some());
+                    }
+                    assert_eq!(s.ordered_rows(), want_rows);
+                    assert_eq!(s.view_items(), want);
+                }
+            }
+        }
+        assert!(lazy > 20, "{lazy} views were sorted only in part");
+        assert!(moves > 1000, "{moves}");
+    }
+
+    /// Random rows made for ties (few words, shared owners and systems, equal scores,
+    /// equal live status), in every sort, direction and grouping, with filters typed
+    /// a character at a time: the view is the straightforward full sort's, and a new
+    /// filter selects its best match.
+    #[test]
+    fn the_view_is_the_full_sorts_on_random_rows() {
+        let mut rng = fastrand::Rng::with_seed(1616);
+        let rows = random_rows(&mut rng, 300);
         let filters = [
             "svc-1",
             "pay",
@@ -985,14 +1284,17 @@ mod tests {
                         s.set_filter(f.to_string());
                         let want = reference_view(&s.rows, f, sort, reverse, group);
                         assert_eq!(
-                            s.view, want,
+                            s.view_items(),
+                            want,
                             "filter {f:?}, sort {sort:?}, reverse {reverse}, group {group:?}"
                         );
+                        assert_eq!(s.view_len(), want.len());
+                        same_where_known(&s, &want);
                         let rows_shown = want.iter().filter(|v| matches!(v, ViewItem::Row(_)));
                         assert_eq!(s.matched, rows_shown.count());
                         if !f.trim().is_empty() {
                             let best = want.iter().find(|v| matches!(v, ViewItem::Row(_)));
-                            assert_eq!(s.view.get(s.selected), best, "filter {f:?}");
+                            assert_eq!(s.view_item(s.selected).as_ref(), best, "filter {f:?}");
                         }
                         checked += 1;
                     }
@@ -1042,7 +1344,7 @@ mod tests {
         s.set_group(Grouping::System);
         s.top();
         assert_eq!(
-            s.view[0],
+            s.view_item(0).unwrap(),
             ViewItem::Group {
                 label: "billing".into(),
                 count: 2
@@ -1209,11 +1511,14 @@ mod draw {
         headers.push(head("status"));
         widths.push(Constraint::Length(17));
 
-        let end = (m.cat.offset + height).min(m.cat.view.len());
-        let visible = &m.cat.view[m.cat.offset.min(end)..end];
-        let mut rows = Vec::with_capacity(visible.len());
-        for (i, item) in visible.iter().enumerate() {
-            let selected = m.cat.offset + i == m.cat.selected;
+        let end = (m.cat.offset + height).min(m.cat.view_len());
+        let start = m.cat.offset.min(end);
+        let mut rows = Vec::with_capacity(end - start);
+        for line in start..end {
+            let selected = line == m.cat.selected;
+            let Some(item) = m.cat.view_item(line) else {
+                continue;
+            };
             match item {
                 ViewItem::Group { label, count } => {
                     rows.push(
@@ -1225,7 +1530,7 @@ mod draw {
                     );
                 }
                 ViewItem::Row(idx) => {
-                    let r = m.cat.rows[*idx].clone();
+                    let r = &m.cat.rows[idx];
                     let name = highlighted(&m.cat.filter, &m.theme, &r.name);
                     let t = &m.theme;
                     let mut cells = vec![Cell::from(name), Cell::from(r.owner.to_string())];
@@ -1253,7 +1558,7 @@ mod draw {
             .header(Row::new(headers).style(t.style(Slot::Muted).add_modifier(Modifier::BOLD)))
             .column_spacing(1);
         f.render_widget(table, area);
-        if m.cat.view.is_empty() {
+        if m.cat.view_len() == 0 {
             let msg = if m.cat.rows.is_empty() {
                 "The catalog has no components.".to_string()
             } else {
@@ -1297,17 +1602,27 @@ mod draw {
             return Line::from(name.to_string());
         }
         let hl = theme.style(Slot::Match);
-        let spans: Vec<Span> = name
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if idx.binary_search(&(i as u32)).is_ok() {
-                    Span::styled(c.to_string(), hl)
-                } else {
-                    Span::raw(c.to_string())
-                }
-            })
-            .collect();
+        // One span per run of matched, or of unmatched, characters.
+        let span = |text: String, matched: bool| {
+            if matched {
+                Span::styled(text, hl)
+            } else {
+                Span::raw(text)
+            }
+        };
+        let mut spans = Vec::new();
+        let (mut run, mut in_match) = (String::new(), false);
+        for (i, c) in name.chars().enumerate() {
+            let matched = idx.binary_search(&(i as u32)).is_ok();
+            if matched != in_match && !run.is_empty() {
+                spans.push(span(std::mem::take(&mut run), in_match));
+            }
+            in_match = matched;
+            run.push(c);
+        }
+        if !run.is_empty() {
+            spans.push(span(run, in_match));
+        }
         Line::from(spans)
     }
 

@@ -18,7 +18,6 @@ use crate::tui::command::*;
 use crate::tui::format::*;
 use crate::tui::list::step;
 use crate::tui::model::*;
-use crate::tui::panes::catalog::ViewItem;
 use crate::tui::panes::flags::superscript;
 
 /// Width of a matrix cell: "4.18.1 6/6 ⟳" fits, a long version is cut.
@@ -404,11 +403,10 @@ impl Model {
             .collect();
         let mut drift = std::collections::BTreeMap::new();
         let mut rows = Vec::new();
-        for v in &self.cat.view {
-            let ViewItem::Row(i) = v else { continue };
+        for i in self.cat.ordered_rows() {
             let drifted: Vec<String> = self
                 .live
-                .service(&self.cat.rows[*i].name)
+                .service(&self.cat.rows[i].name)
                 .map(|l| crate::domain::matrix::drifted_envs(&l, &self.topology))
                 .unwrap_or_default()
                 .into_iter()
@@ -418,7 +416,7 @@ impl Model {
                 *drift.entry(e.clone()).or_insert(0usize) += 1;
             }
             if !self.drift_only || !drifted.is_empty() {
-                rows.push(*i);
+                rows.push(i);
             }
         }
         let cache = MatrixCache { key, rows, drift };
