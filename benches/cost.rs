@@ -106,6 +106,21 @@ struct Row {
     kube_writes: u64,
 }
 
+/// A row as the table prints it.
+fn cell(r: &Row) -> String {
+    format!(
+        "gh {}/{}/{} aws {}/{} k8s {}/{}/{}",
+        r.gh_charged,
+        r.gh_304,
+        r.gh_descriptors,
+        r.list_secrets,
+        r.get_value,
+        r.kube_reads,
+        r.kube_watches,
+        r.kube_writes
+    )
+}
+
 fn github_config(url: &str) -> GithubConfig {
     GithubConfig {
         org: ORG.to_string(),
@@ -238,19 +253,6 @@ async fn serve(p: &Peers, dir: &std::path::Path) -> anyhow::Result<()> {
         config.display()
     );
     println!("(gh charged/304/descr.; aws List/GetValue; k8s read/watch/write)");
-    let cell = |r: &Row| {
-        format!(
-            "gh {}/{}/{} aws {}/{} k8s {}/{}/{}",
-            r.gh_charged,
-            r.gh_304,
-            r.gh_descriptors,
-            r.list_secrets,
-            r.get_value,
-            r.kube_reads,
-            r.kube_watches,
-            r.kube_writes
-        )
-    };
     let start = std::time::Instant::now();
     let mut total = Row::default();
     loop {
@@ -915,19 +917,6 @@ fn main() -> anyhow::Result<()> {
             "after"
         );
         for ((label, b), (_, a)) in before.iter().zip(&after) {
-            let cell = |r: &Row| {
-                format!(
-                    "gh {}/{}/{} aws {}/{} k8s {}/{}/{}",
-                    r.gh_charged,
-                    r.gh_304,
-                    r.gh_descriptors,
-                    r.list_secrets,
-                    r.get_value,
-                    r.kube_reads,
-                    r.kube_watches,
-                    r.kube_writes
-                )
-            };
             println!("{label:<42} {:>44} {:>44}", cell(b), cell(a));
         }
         Ok::<(), anyhow::Error>(())
