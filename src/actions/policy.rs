@@ -40,8 +40,9 @@ pub use locks::covering_locks;
 const MAX_REASON: usize = 500;
 
 /// Is this a production environment (the readiness gate and type-to-confirm protect
-/// it)? By the words of its name ([`EnvKind`]): `production`, `prod`, `prd`, `live`,
-/// `prod-eu`, `production-blue`; not `preprod` nor `non-prod`.
+/// it)? By the words of its name ([`EnvKind`](crate::domain::environment::EnvKind)):
+/// `production`, `prod`, `prd`, `live`, `prod-eu`, `production-blue`; not `preprod`
+/// nor `non-prod`.
 pub fn is_production(env: &str) -> bool {
     crate::domain::environment::EnvKind::of(env)
         == Some(crate::domain::environment::EnvKind::Production)
