@@ -199,13 +199,7 @@ impl Bus {
     /// the receiver is dropped.
     pub fn tail(&self, topic: &str) -> watch::Receiver<Option<HashMap<String, Vec<u8>>>> {
         let (tx, rx) = watch::channel(None);
-        let mut c = self.conn.client_config();
-        c.set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false");
-        if c.get("group.id").is_none() {
-            c.set("group.id", "sphere-reader");
-        }
+        let c = self.conn.reader_config();
         let (topic, at, timeout) = (
             topic.to_string(),
             self.bootstrap().to_string(),

@@ -245,20 +245,26 @@ impl Conn {
             .context("the Kafka reading task failed")?
     }
 
-    fn read_topic_blocking(&self, topic: &str, from: &Offsets) -> Result<Batch> {
-        let deadline = Instant::now() + self.timeout;
-        let left = || deadline.saturating_duration_since(Instant::now());
-        let at = self.bootstrap();
+    /// A consumer's config for reading by `assign`: nothing committed or stored, no
+    /// end-of-partition events, and a group id (librdkafka wants one for `assign`; the
+    /// group is never joined) unless the config names one.
+    pub(crate) fn reader_config(&self) -> ClientConfig {
         let mut c = self.client_config();
         c.set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false");
         if !self.properties.contains_key("group.id") {
-            // librdkafka wants one for `assign`; the group is never joined and nothing
-            // is committed.
             c.set("group.id", "sphere-reader");
         }
-        let consumer: BaseConsumer = c
+        c
+    }
+
+    fn read_topic_blocking(&self, topic: &str, from: &Offsets) -> Result<Batch> {
+        let deadline = Instant::now() + self.timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let at = self.bootstrap();
+        let consumer: BaseConsumer = self
+            .reader_config()
             .create()
             .with_context(|| format!("creating a Kafka consumer for {at}"))?;
         let metadata = consumer

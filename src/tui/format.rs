@@ -30,11 +30,6 @@ pub fn deployment_state(
     }
 }
 
-/// `prod·euw1`: the environment and region in AWS's short style.
-pub fn short_cluster(env: &str, region: &str) -> String {
-    format!("{}·{}", short_env(env), short_region(region))
-}
-
 /// A cluster's name in at most `width` columns: `env/region`, or short (`prod·euw1`)
 /// when `short`. When it does not fit, the environment is cut (`producti…/us-east-1`),
 /// never the region first, so the clusters of one long-named environment stay apart.

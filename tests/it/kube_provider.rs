@@ -1831,6 +1831,22 @@ async fn tui_act(
     }
 }
 
+/// The demo platform, its clock stopped, with `kube` as its clusters (the demo kept
+/// alive beside it).
+fn demo_with(kube: &KubeClusters) -> (sphere::backend::sim::Sim, sphere::backend::Platform) {
+    let opts = sphere::backend::sim::SimOptions {
+        pace: 0.0,
+        ..Default::default()
+    };
+    let sim = sphere::backend::sim::Sim::open(opts, sphere::backend::catalog::demo_catalog())
+        .expect("the demo opens");
+    let platform = sphere::backend::Platform {
+        clusters: Arc::new(kube.clone()),
+        ..sim.platform()
+    };
+    (sim, platform)
+}
+
 /// An action reads what it acts on, not the platform (issue 14): a restart through the
 /// policy, as the TUI runs it (plan, confirm, plan, act), lists only the restarted
 /// service's deployments, by its label, on the restarted cluster — no pods, no HPAs,
@@ -1840,8 +1856,6 @@ async fn tui_act(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_reads_only_its_service_on_its_cluster() {
     use sphere::actions::Action;
-    use sphere::backend::Platform;
-    use sphere::backend::sim::{Sim, SimOptions};
 
     let service = "cart-service";
     let dir = tempfile::tempdir().unwrap();
@@ -1858,16 +1872,7 @@ async fn an_action_reads_only_its_service_on_its_cluster() {
         &settings(&peers::unique("act-locks"), 5),
     )
     .await;
-    let catalog = sphere::backend::catalog::demo_catalog();
-    let opts = SimOptions {
-        pace: 0.0,
-        ..SimOptions::default()
-    };
-    let sim = Sim::open(opts, catalog).unwrap();
-    let platform = Platform {
-        clusters: Arc::new(kube.clone()),
-        ..sim.platform()
-    };
+    let (_sim, platform) = demo_with(&kube);
     let cluster = ClusterId::new("production", "eu-west-1");
     let restart = Action::Restart {
         service: service.into(),
@@ -1994,8 +1999,6 @@ async fn an_action_reads_only_its_service_on_its_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_in_an_ephemeral_environment_acts_on_its_namespace() {
     use sphere::actions::Action;
-    use sphere::backend::Platform;
-    use sphere::backend::sim::{Sim, SimOptions};
 
     let service = "cart-service";
     let dir = tempfile::tempdir().unwrap();
@@ -2012,16 +2015,7 @@ async fn an_action_in_an_ephemeral_environment_acts_on_its_namespace() {
     .await;
     let env = ephemeral("pr-8", &["eu-west-1"], jiff_now() + 86_400);
     assert_eq!(kube.create_environment(&env).await.expect("create"), 1);
-    let catalog = sphere::backend::catalog::demo_catalog();
-    let opts = SimOptions {
-        pace: 0.0,
-        ..SimOptions::default()
-    };
-    let sim = Sim::open(opts, catalog).unwrap();
-    let platform = Platform {
-        clusters: Arc::new(kube.clone()),
-        ..sim.platform()
-    };
+    let (_sim, platform) = demo_with(&kube);
     let cluster = ClusterId::new("pr-8", "eu-west-1");
     let ns = "sphere-env-pr-8";
 
